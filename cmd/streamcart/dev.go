@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"streamcart/internal/platform/config"
+	"streamcart/internal/platform/logging"
+	"streamcart/internal/platform/servers"
+)
+
+// devConfig is the configuration of "streamcart dev".
+type devConfig struct {
+	Data         string
+	RedisURL     string
+	DatabaseURL  string
+	RedisPort    int
+	PostgresPort int
+	AppendFsync  string
+	LogFormat    string
+	LogLevel     string
+}
+
+func parseDevConfig(args []string, stderr io.Writer) (devConfig, error) {
+	var cfg devConfig
+	fs := flag.NewFlagSet("streamcart dev", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.Data, "data", "./data", "directory for all data of the managed Redis and PostgreSQL")
+	fs.StringVar(&cfg.RedisURL, "redis-url", os.Getenv("REDIS_URL"), "use this Redis instead of a managed one (env REDIS_URL)")
+	fs.StringVar(&cfg.DatabaseURL, "database-url", os.Getenv("DATABASE_URL"), "use this PostgreSQL database instead of a managed one (env DATABASE_URL)")
+	fs.IntVar(&cfg.RedisPort, "redis-port", 0, "loopback port of the managed Redis (0: any free port)")
+	fs.IntVar(&cfg.PostgresPort, "postgres-port", 0, "loopback port of the managed PostgreSQL (0: any free port)")
+	fs.StringVar(&cfg.AppendFsync, "redis-appendfsync", "everysec", "appendfsync policy of the managed Redis: always, everysec or no")
+	fs.StringVar(&cfg.LogFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&cfg.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	if err := config.Parse(fs, "STREAMCART", args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	return cfg, nil
+}
+
+// runDev starts the managed servers and, once started, waits for ctx to be
+// cancelled (Ctrl-C), then stops them.
+func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := parseDevConfig(args, stderr)
+	if err != nil {
+		return err
+	}
+	log, err := logging.New(stderr, cfg.LogFormat, cfg.LogLevel, "dev")
+	if err != nil {
+		return err
+	}
+	data, err := filepath.Abs(cfg.Data)
+	if err != nil {
+		return err
+	}
+	env, err := startDevServers(ctx, cfg, data, log)
+	if err != nil {
+		return err
+	}
+	defer env.stop(log)
+
+	fmt.Fprintf(stdout, "\nstreamcart dev is running (data in %s)\n", data)
+	fmt.Fprintf(stdout, "  Redis:      %s\n", env.redisURL)
+	fmt.Fprintf(stdout, "  PostgreSQL: %s\n", env.databaseURL)
+	fmt.Fprintf(stdout, "Press Ctrl-C to stop.\n\n")
+	<-ctx.Done()
+	log.Info("stopping")
+	return nil
+}
+
+// devServers are the Redis and PostgreSQL that dev uses: managed ones it
+// started, or the ones the configuration names.
+type devServers struct {
+	redisURL, databaseURL string
+	redis                 *servers.Redis
+	postgres              *servers.Postgres
+}
+
+func startDevServers(ctx context.Context, cfg devConfig, data string, log *slog.Logger) (*devServers, error) {
+	env := &devServers{redisURL: cfg.RedisURL, databaseURL: cfg.DatabaseURL}
+	if env.redisURL == "" || env.databaseURL == "" {
+		if err := servers.Preflight(); err != nil {
+			return nil, fmt.Errorf("%w\n(or run \"make run\", which installs them)", err)
+		}
+	}
+	if env.redisURL == "" {
+		r, err := servers.StartRedis(ctx, servers.RedisOptions{
+			Dir: filepath.Join(data, "redis"), Port: cfg.RedisPort, AppendFsync: cfg.AppendFsync, Logger: log,
+		})
+		if err != nil {
+			return nil, err
+		}
+		env.redis, env.redisURL = r, r.URL()
+		log.Info("managed redis started", "url", r.URL(), "pid", r.PID(), "dir", r.Dir())
+	}
+	if env.databaseURL == "" {
+		p, err := servers.StartPostgres(ctx, servers.PostgresOptions{
+			Dir: filepath.Join(data, "postgres"), Port: cfg.PostgresPort, Logger: log,
+		})
+		if err != nil {
+			env.stop(log)
+			return nil, err
+		}
+		env.postgres = p
+		if err := p.CreateDatabase(ctx, "streamcart"); err != nil {
+			env.stop(log)
+			return nil, err
+		}
+		env.databaseURL = p.URL("streamcart")
+		log.Info("managed postgres started", "url", env.databaseURL, "pid", p.PID(), "dir", p.Dir())
+	}
+	return env, nil
+}
+
+// stop stops the managed servers, PostgreSQL first, each within 15s.
+func (env *devServers) stop(log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if env.postgres != nil {
+		if err := env.postgres.Stop(ctx); err != nil {
+			log.Error("stopping postgres", "err", err)
+		}
+	}
+	if env.redis != nil {
+		if err := env.redis.Stop(ctx); err != nil {
+			log.Error("stopping redis", "err", err)
+		}
+	}
+}

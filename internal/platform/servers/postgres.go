@@ -1,0 +1,456 @@
+package servers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// postgresReadyTimeout bounds how long StartPostgres and Restart wait for a
+// connection; crash recovery after Kill happens within it.
+const postgresReadyTimeout = 30 * time.Second
+
+// PostgresOptions configures StartPostgres. Every field but Dir has a default.
+type PostgresOptions struct {
+	// Dir is the cluster's data directory. If it holds no cluster yet
+	// (no PG_VERSION file), it is created and initialized with initdb; a
+	// later start on the same Dir reuses the cluster. The server log is
+	// written next to it, to Dir + ".log".
+	//
+	// When this process runs as root, PostgreSQL runs as the "postgres"
+	// system user, which must be able to enter every parent of Dir: a
+	// parent directory this package creates gets mode 0755, an existing one
+	// must already allow it (for example /tmp does, a directory made by
+	// os.MkdirTemp or t.TempDir does not until chmod 0755).
+	Dir string
+
+	// Port is the TCP port on 127.0.0.1. Zero picks a free port.
+	Port int
+
+	// User is the superuser role created by initdb; it connects with no
+	// password (trust authentication on 127.0.0.1 only). Default
+	// "streamcart".
+	User string
+
+	// Fast trades durability for speed, for tests: fsync, synchronous
+	// commit and full page writes are off, and initdb does not sync. Kill
+	// can then lose the last fraction of a second of commits, and a crash
+	// of the machine can corrupt the cluster.
+	Fast bool
+
+	// Logger receives lifecycle records. Nil discards them.
+	Logger *slog.Logger
+}
+
+// Postgres is a PostgreSQL server running as a child process, listening on
+// 127.0.0.1 only, with no Unix socket. Its methods are safe for concurrent
+// use.
+type Postgres struct {
+	binDir  string
+	dir     string
+	logPath string
+	user    string
+	port    int
+	fast    bool
+	runAs   *pgUser // nil unless this process is root
+	log     *slog.Logger
+
+	mu   sync.Mutex
+	proc *process // nil while stopped
+}
+
+// StartPostgres starts PostgreSQL, initializing the cluster first if Dir has
+// none, and returns once a connection to database "postgres" succeeds,
+// waiting at most about 30 seconds. The binaries come from
+// $POSTGRES_BIN_DIR, else the directory of initdb on PATH, else the newest
+// /usr/lib/postgresql/*/bin; if none exists the error is a *MissingError.
+// StartPostgres fails if another live postmaster uses Dir. The caller must
+// Stop the server.
+func StartPostgres(ctx context.Context, opts PostgresOptions) (*Postgres, error) {
+	p, err := newPostgres(opts)
+	if err != nil {
+		return nil, fmt.Errorf("start postgres: %w", err)
+	}
+	if err := p.prepareDir(ctx); err != nil {
+		return nil, fmt.Errorf("start postgres: %w", err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.start(ctx); err != nil {
+		return nil, fmt.Errorf("start postgres: %w", err)
+	}
+	return p, nil
+}
+
+func newPostgres(opts PostgresOptions) (*Postgres, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("no Dir")
+	}
+	dir, err := filepath.Abs(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	binDir, err := postgresBinDir()
+	if err != nil {
+		return nil, err
+	}
+	runAs, err := postgresCredential()
+	if err != nil {
+		return nil, err
+	}
+	pgUser := opts.User
+	if pgUser == "" {
+		pgUser = "streamcart"
+	}
+	port := opts.Port
+	if port == 0 {
+		if port, err = freePort(); err != nil {
+			return nil, err
+		}
+	}
+	return &Postgres{
+		binDir:  binDir,
+		dir:     dir,
+		logPath: dir + ".log",
+		user:    pgUser,
+		port:    port,
+		fast:    opts.Fast,
+		runAs:   runAs,
+		log:     orDiscard(opts.Logger),
+	}, nil
+}
+
+// URL returns a connection URL for database db,
+// "postgres://user@127.0.0.1:port/db?sslmode=disable".
+func (p *Postgres) URL(db string) string {
+	u := url.URL{
+		Scheme:   "postgres",
+		User:     url.User(p.user),
+		Host:     net.JoinHostPort("127.0.0.1", strconv.Itoa(p.port)),
+		Path:     "/" + db,
+		RawQuery: "sslmode=disable",
+	}
+	return u.String()
+}
+
+// Port returns the TCP port the server listens on. It is the same across
+// restarts.
+func (p *Postgres) Port() int { return p.port }
+
+// Dir returns the absolute data directory.
+func (p *Postgres) Dir() string { return p.dir }
+
+// LogPath returns the server's log file, Dir + ".log".
+func (p *Postgres) LogPath() string { return p.logPath }
+
+// BinDir returns the directory of the PostgreSQL binaries in use.
+func (p *Postgres) BinDir() string { return p.binDir }
+
+// PID returns the postmaster's process id, or 0 while it is stopped.
+func (p *Postgres) PID() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.proc == nil {
+		return 0
+	}
+	return p.proc.pid()
+}
+
+// Stop shuts the server down with SIGINT (fast shutdown: open sessions are
+// ended, committed data is flushed) and waits for it to exit. If ctx ends
+// first, Stop kills the server and returns an error. Stopping a stopped
+// server does nothing.
+func (p *Postgres) Stop(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stop(ctx)
+}
+
+// Kill sends SIGKILL to the postmaster and all its backends and waits for
+// them to exit, as a crash would. The next start runs crash recovery.
+// Killing a stopped server does nothing.
+func (p *Postgres) Kill() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.proc == nil {
+		return nil
+	}
+	p.proc.kill()
+	p.log.Info("postgres killed", "pid", p.proc.pid())
+	p.proc = nil
+	return nil
+}
+
+// Restart stops the server if it is running, then starts it again on the
+// same port and directory and waits until it accepts connections.
+func (p *Postgres) Restart(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.stop(ctx); err != nil {
+		return fmt.Errorf("restart postgres: %w", err)
+	}
+	if err := p.start(ctx); err != nil {
+		return fmt.Errorf("restart postgres: %w", err)
+	}
+	return nil
+}
+
+// CreateDatabase creates database name owned by the superuser. It does
+// nothing if the database already exists, so it suits a dev cluster that is
+// reused across runs.
+func (p *Postgres) CreateDatabase(ctx context.Context, name string) error {
+	conn, err := pgx.Connect(ctx, p.URL("postgres"))
+	if err != nil {
+		return fmt.Errorf("create database %s: %w", name, err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42P04" { // duplicate_database
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("create database %s: %w", name, err)
+	}
+	return nil
+}
+
+// prepareDir refuses a directory in use by a live postmaster, creates the
+// directory, hands it to the postgres user when running as root, and runs
+// initdb if it holds no cluster.
+func (p *Postgres) prepareDir(ctx context.Context) error {
+	if pid, ok := livePostmaster(p.dir); ok {
+		return fmt.Errorf("data dir %s in use by pid %d", p.dir, pid)
+	}
+	created, err := mkdirAll(p.dir)
+	if err != nil {
+		return err
+	}
+	for _, d := range created {
+		if d == p.dir {
+			continue
+		}
+		// A parent this package made: let the postgres user through
+		// whatever the umask.
+		if err := os.Chmod(d, 0o755); err != nil {
+			return err
+		}
+	}
+	// PostgreSQL refuses a data directory that others can read.
+	if err := os.Chmod(p.dir, 0o700); err != nil {
+		return err
+	}
+	if p.runAs != nil {
+		if err := checkTraversable(filepath.Dir(p.dir), p.runAs); err != nil {
+			return err
+		}
+		if err := chownAll(p.dir, p.runAs); err != nil {
+			return err
+		}
+	}
+	if _, err := os.Stat(filepath.Join(p.dir, "PG_VERSION")); err == nil {
+		return nil
+	}
+	return p.initdb(ctx)
+}
+
+// initdb creates a cluster in p.dir.
+func (p *Postgres) initdb(ctx context.Context) error {
+	logFile, err := openLog(p.logPath)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	args := []string{"-D", p.dir, "-U", p.user, "--auth=trust", "-E", "UTF8", "--locale=C"}
+	if p.fast {
+		args = append(args, "--no-sync")
+	}
+	cmd := exec.CommandContext(ctx, filepath.Join(p.binDir, "initdb"), args...)
+	cmd.Dir = filepath.Dir(p.dir)
+	cmd.Stdout = logFile
+	cmd.Stderr = logFile
+	// No Pdeathsig: an orphaned initdb finishes on its own.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: p.runAs.credential()}
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("initdb: %w; %s", err, logTail(p.logPath))
+	}
+	p.log.Info("postgres cluster initialized", "dir", p.dir, "duration", time.Since(start))
+	return nil
+}
+
+// start runs the postmaster and waits until it accepts connections. p.mu
+// must be held.
+func (p *Postgres) start(ctx context.Context) error {
+	logFile, err := openLog(p.logPath)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	args := []string{
+		"-D", p.dir,
+		"-p", strconv.Itoa(p.port),
+		"-c", "listen_addresses=127.0.0.1",
+		"-c", "unix_socket_directories=",
+		"-c", "max_connections=200",
+	}
+	if p.fast {
+		args = append(args,
+			"-c", "fsync=off",
+			"-c", "synchronous_commit=off",
+			"-c", "full_page_writes=off",
+		)
+	}
+	cmd := exec.Command(filepath.Join(p.binDir, "postgres"), args...)
+	cmd.Dir = p.dir
+	cmd.Stdout = logFile
+	cmd.Stderr = logFile
+	// SIGQUIT is an immediate shutdown: the postmaster takes its backends
+	// down with it.
+	cmd.SysProcAttr = sysProcAttr(syscall.SIGQUIT, p.runAs.credential())
+	proc, err := startProcess(cmd)
+	if err != nil {
+		return err
+	}
+	if err := waitReady(ctx, proc, "postgres", p.logPath, postgresReadyTimeout, p.probe); err != nil {
+		proc.kill()
+		return err
+	}
+	p.proc = proc
+	p.log.Info("postgres started", "addr", net.JoinHostPort("127.0.0.1", strconv.Itoa(p.port)), "pid", proc.pid(), "dir", p.dir)
+	return nil
+}
+
+// stop stops a running server. p.mu must be held.
+func (p *Postgres) stop(ctx context.Context) error {
+	if p.proc == nil {
+		return nil
+	}
+	pid := p.proc.pid()
+	err := p.proc.stop(ctx, syscall.SIGINT)
+	p.proc = nil
+	if err != nil {
+		return fmt.Errorf("stop postgres: %w", err)
+	}
+	p.log.Info("postgres stopped", "pid", pid)
+	return nil
+}
+
+// probe connects to database "postgres". An error from the server other
+// than "starting up" cannot go away by waiting.
+func (p *Postgres) probe(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, p.URL("postgres"))
+	if err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code != "57P03" { // cannot_connect_now
+			return permanentError{err}
+		}
+		return err
+	}
+	return conn.Close(ctx)
+}
+
+// livePostmaster returns the pid in dir/postmaster.pid and whether it is a
+// running postgres process. A stale file left by a crash is not live.
+func livePostmaster(dir string) (int, bool) {
+	b, err := os.ReadFile(filepath.Join(dir, "postmaster.pid"))
+	if err != nil {
+		return 0, false
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	pid, err := strconv.Atoi(strings.TrimSpace(first))
+	if err != nil || pid <= 0 {
+		return 0, false
+	}
+	return pid, processIsNamed(pid, "postgres")
+}
+
+// mkdirAll is os.MkdirAll that returns the directories it created, outermost
+// first.
+func mkdirAll(dir string) ([]string, error) {
+	var missing []string
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil {
+			break
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		missing = append([]string{d}, missing...)
+		if d == filepath.Dir(d) {
+			break
+		}
+	}
+	for _, d := range missing {
+		if err := os.Mkdir(d, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+			return nil, err
+		}
+	}
+	return missing, nil
+}
+
+// checkTraversable returns an error unless u can enter dir and every parent
+// of it. u runs with its primary group only (supplementary groups are
+// dropped when the credential is applied).
+func checkTraversable(dir string, u *pgUser) error {
+	for d := dir; ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err != nil {
+			return err
+		}
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if !ok {
+			return nil
+		}
+		var bit fs.FileMode = 0o001
+		switch {
+		case st.Uid == u.uid:
+			bit = 0o100
+		case st.Gid == u.gid:
+			bit = 0o010
+		}
+		if fi.Mode().Perm()&bit == 0 {
+			return fmt.Errorf("PostgreSQL runs as user %q because it refuses to run as root, but that user cannot enter %s (mode %s); use a data dir whose parents allow it (chmod o+x %s)",
+				u.name, d, fi.Mode().Perm(), d)
+		}
+		if d == filepath.Dir(d) {
+			return nil
+		}
+	}
+}
+
+// chownAll gives dir and everything in it to u, so that a cluster touched by
+// another user can be reused.
+func chownAll(dir string, u *pgUser) error {
+	return filepath.WalkDir(dir, func(path string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(path, int(u.uid), int(u.gid))
+	})
+}
+
+// credential returns the credential to run PostgreSQL with, or nil to run
+// it as the current user.
+func (u *pgUser) credential() *syscall.Credential {
+	if u == nil {
+		return nil
+	}
+	return &syscall.Credential{Uid: u.uid, Gid: u.gid}
+}

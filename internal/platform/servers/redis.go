@@ -1,0 +1,243 @@
+package servers
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// redisReadyTimeout bounds how long StartRedis and Restart wait for PING.
+const redisReadyTimeout = 10 * time.Second
+
+// RedisOptions configures StartRedis. Every field but Dir has a default.
+type RedisOptions struct {
+	// Dir holds the append-only files and redis.log. It is created if
+	// missing, and a later start on the same Dir loads its data.
+	Dir string
+
+	// Port is the TCP port on 127.0.0.1. Zero picks a free port.
+	Port int
+
+	// AppendFsync is the appendfsync policy: "always", "everysec" or
+	// "no". Default "everysec": a crash loses at most about a second of
+	// writes.
+	AppendFsync string
+
+	// Logger receives lifecycle records. Nil discards them.
+	Logger *slog.Logger
+}
+
+// Redis is a redis-server running as a child process, bound to 127.0.0.1,
+// with append-only persistence and protected mode on. Its methods are safe
+// for concurrent use.
+type Redis struct {
+	bin     string
+	dir     string
+	logPath string
+	port    int
+	fsync   string
+	log     *slog.Logger
+
+	mu   sync.Mutex
+	proc *process // nil while stopped
+}
+
+// StartRedis starts redis-server and returns once it answers PING, waiting
+// at most about 10 seconds. The binary is $REDIS_SERVER_BIN or redis-server
+// on PATH; if neither exists the error is a *MissingError. The caller must
+// Stop the server.
+func StartRedis(ctx context.Context, opts RedisOptions) (*Redis, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("start redis: no Dir")
+	}
+	dir, err := filepath.Abs(opts.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("start redis: %w", err)
+	}
+	fsync := opts.AppendFsync
+	switch fsync {
+	case "":
+		fsync = "everysec"
+	case "always", "everysec", "no":
+	default:
+		return nil, fmt.Errorf("start redis: AppendFsync %q is not always, everysec or no", fsync)
+	}
+	bin, err := redisBinary()
+	if err != nil {
+		return nil, fmt.Errorf("start redis: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("start redis: %w", err)
+	}
+	port := opts.Port
+	if port == 0 {
+		if port, err = freePort(); err != nil {
+			return nil, fmt.Errorf("start redis: %w", err)
+		}
+	}
+	r := &Redis{
+		bin:     bin,
+		dir:     dir,
+		logPath: filepath.Join(dir, "redis.log"),
+		port:    port,
+		fsync:   fsync,
+		log:     orDiscard(opts.Logger),
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.start(ctx); err != nil {
+		return nil, fmt.Errorf("start redis: %w", err)
+	}
+	return r, nil
+}
+
+// Addr returns the server's address, "127.0.0.1:port".
+func (r *Redis) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(r.port)) }
+
+// URL returns a URL for database 0, "redis://127.0.0.1:port/0".
+func (r *Redis) URL() string { return "redis://" + r.Addr() + "/0" }
+
+// Port returns the TCP port the server listens on. It is the same across
+// restarts.
+func (r *Redis) Port() int { return r.port }
+
+// Dir returns the absolute data directory.
+func (r *Redis) Dir() string { return r.dir }
+
+// LogPath returns the server's log file, Dir/redis.log.
+func (r *Redis) LogPath() string { return r.logPath }
+
+// PID returns the server's process id, or 0 while it is stopped.
+func (r *Redis) PID() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.proc == nil {
+		return 0
+	}
+	return r.proc.pid()
+}
+
+// Stop shuts the server down with SIGTERM, which makes Redis flush its
+// append-only file, and waits for it to exit. If ctx ends first, Stop kills
+// the server and returns an error. Stopping a stopped server does nothing.
+func (r *Redis) Stop(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.stop(ctx)
+}
+
+// Kill sends SIGKILL to the server and waits for it to exit, as a crash
+// would. Writes not yet fsynced under AppendFsync are lost. Killing a
+// stopped server does nothing.
+func (r *Redis) Kill() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.proc == nil {
+		return nil
+	}
+	r.proc.kill()
+	r.log.Info("redis killed", "pid", r.proc.pid())
+	r.proc = nil
+	return nil
+}
+
+// Restart stops the server if it is running, then starts it again on the
+// same port and directory, reloading its append-only file, and waits until
+// it answers PING.
+func (r *Redis) Restart(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.stop(ctx); err != nil {
+		return fmt.Errorf("restart redis: %w", err)
+	}
+	if err := r.start(ctx); err != nil {
+		return fmt.Errorf("restart redis: %w", err)
+	}
+	return nil
+}
+
+// start runs redis-server and waits until it is ready. r.mu must be held.
+func (r *Redis) start(ctx context.Context) error {
+	logFile, err := openLog(r.logPath)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	cmd := exec.Command(r.bin,
+		"--bind", "127.0.0.1",
+		"--port", strconv.Itoa(r.port),
+		"--protected-mode", "yes",
+		"--daemonize", "no",
+		"--dir", r.dir,
+		"--appendonly", "yes",
+		"--appendfsync", r.fsync,
+		"--save", "",
+		"--logfile", "", // stdout, which is redis.log
+	)
+	cmd.Dir = r.dir
+	cmd.Stdout = logFile
+	cmd.Stderr = logFile
+	cmd.SysProcAttr = sysProcAttr(syscall.SIGKILL, nil)
+	proc, err := startProcess(cmd)
+	if err != nil {
+		return err
+	}
+	if err := waitReady(ctx, proc, "redis-server", r.logPath, redisReadyTimeout, r.ping); err != nil {
+		proc.kill()
+		return err
+	}
+	r.proc = proc
+	r.log.Info("redis started", "addr", r.Addr(), "pid", proc.pid(), "dir", r.dir)
+	return nil
+}
+
+// stop stops a running server. r.mu must be held.
+func (r *Redis) stop(ctx context.Context) error {
+	if r.proc == nil {
+		return nil
+	}
+	pid := r.proc.pid()
+	err := r.proc.stop(ctx, syscall.SIGTERM)
+	r.proc = nil
+	if err != nil {
+		return fmt.Errorf("stop redis: %w", err)
+	}
+	r.log.Info("redis stopped", "pid", pid)
+	return nil
+}
+
+// ping sends PING on a fresh connection and expects PONG. While Redis is
+// loading its append-only file it answers -LOADING instead.
+func (r *Redis) ping(ctx context.Context) error {
+	d := net.Dialer{Timeout: time.Second}
+	conn, err := d.DialContext(ctx, "tcp", r.Addr())
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if err := conn.SetDeadline(time.Now().Add(time.Second)); err != nil {
+		return err
+	}
+	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if line = strings.TrimSpace(line); line != "+PONG" {
+		return fmt.Errorf("PING answered %q", line)
+	}
+	return nil
+}

@@ -1,0 +1,391 @@
+package servers
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/v9"
+)
+
+// Environment of the helper process started by TestParentDeathStopsServers.
+const (
+	helperEnv    = "SERVERS_TEST_HELPER" // "redis" or "postgres"
+	helperDirEnv = "SERVERS_TEST_DIR"
+)
+
+func TestMain(m *testing.M) {
+	if kind := os.Getenv(helperEnv); kind != "" {
+		runHelper(kind, os.Getenv(helperDirEnv))
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// runHelper starts a server, prints its pid and blocks until killed.
+func runHelper(kind, dir string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var pid int
+	switch kind {
+	case "redis":
+		r, err := StartRedis(ctx, RedisOptions{Dir: filepath.Join(dir, "redis")})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		pid = r.PID()
+	case "postgres":
+		p, err := StartPostgres(ctx, PostgresOptions{Dir: filepath.Join(dir, "pg"), Fast: true})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		pid = p.PID()
+	}
+	fmt.Println("pid", pid)
+	select {}
+}
+
+// testDir returns a directory that the postgres system user can enter,
+// removed when the test ends. t.TempDir is mode 0700, so it will not do
+// when running as root.
+func testDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "servers-test-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func testContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func startRedis(t *testing.T, opts RedisOptions) *Redis {
+	t.Helper()
+	r, err := StartRedis(testContext(t), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := r.Stop(context.Background()); err != nil {
+			t.Error(err)
+		}
+	})
+	return r
+}
+
+func startPostgres(t *testing.T, opts PostgresOptions) *Postgres {
+	t.Helper()
+	p, err := StartPostgres(testContext(t), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := p.Stop(context.Background()); err != nil {
+			t.Error(err)
+		}
+	})
+	return p
+}
+
+func TestRedisRestartKeepsData(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	r := startRedis(t, RedisOptions{Dir: filepath.Join(testDir(t), "redis")})
+	if !strings.HasPrefix(r.URL(), "redis://127.0.0.1:") || !strings.HasSuffix(r.URL(), "/0") {
+		t.Errorf("URL() = %q, want redis://127.0.0.1:port/0", r.URL())
+	}
+	c := redis.NewClient(&redis.Options{Addr: r.Addr()})
+	defer c.Close()
+	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := r.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if pid := r.PID(); pid != 0 {
+		t.Errorf("PID() after Stop = %d, want 0", pid)
+	}
+	if err := r.ping(ctx); err == nil {
+		t.Error("PING after Stop succeeded")
+	}
+	addr := r.Addr()
+	if err := r.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r.Addr() != addr {
+		t.Errorf("Addr() after Restart = %s, want %s", r.Addr(), addr)
+	}
+	got, err := c.Get(ctx, "k").Result()
+	if err != nil || got != "v" {
+		t.Errorf("GET k after restart = %q, %v; want \"v\"", got, err)
+	}
+}
+
+func TestRedisKillKeepsFsyncedWrites(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	r := startRedis(t, RedisOptions{Dir: filepath.Join(testDir(t), "redis"), AppendFsync: "always"})
+	c := redis.NewClient(&redis.Options{Addr: r.Addr()})
+	defer c.Close()
+	if err := c.XAdd(ctx, &redis.XAddArgs{Stream: "s", Values: []any{"n", "1"}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	pid := r.PID()
+	if err := r.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if processIsNamed(pid, "redis-server") {
+		t.Fatalf("redis-server pid %d alive after Kill", pid)
+	}
+	if err := r.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := c.XLen(ctx, "s").Result(); err != nil || n != 1 {
+		t.Errorf("XLEN s after kill and restart = %d, %v; want 1", n, err)
+	}
+}
+
+func TestRedisPortInUse(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+	r, err := StartRedis(testContext(t), RedisOptions{Dir: testDir(t), Port: port})
+	if err == nil {
+		r.Stop(context.Background())
+		t.Fatalf("StartRedis on busy port %d succeeded", port)
+	}
+	if !strings.Contains(err.Error(), "exited during startup") || !strings.Contains(err.Error(), "redis.log") {
+		t.Errorf("StartRedis on busy port: error %q does not say it exited and show the log", err)
+	}
+}
+
+func TestRedisMissingBinary(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	t.Setenv("REDIS_SERVER_BIN", "")
+	_, err := StartRedis(testContext(t), RedisOptions{Dir: t.TempDir()})
+	var missing *MissingError
+	if !errors.As(err, &missing) {
+		t.Fatalf("StartRedis without redis-server: error %v, want *MissingError", err)
+	}
+	if want := "apt-get install -y redis-server"; !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not contain %q", err, want)
+	}
+}
+
+func TestInstallCommand(t *testing.T) {
+	t.Parallel()
+	got := InstallCommand("redis-server", "postgresql")
+	if want := "apt-get install -y redis-server postgresql"; got != want {
+		t.Errorf("InstallCommand(redis-server, postgresql) = %q, want %q", got, want)
+	}
+}
+
+func TestPostgresReuseDir(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	dir := filepath.Join(testDir(t), "data", "pg")
+	p, err := StartPostgres(ctx, PostgresOptions{Dir: dir, Fast: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.CreateDatabase(ctx, "shop"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.CreateDatabase(ctx, "shop"); err != nil {
+		t.Errorf("second CreateDatabase(shop): %v, want nil", err)
+	}
+	exec := func(p *Postgres, sql string) {
+		t.Helper()
+		conn, err := pgx.Connect(ctx, p.URL("shop"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	exec(p, "CREATE TABLE items (name text)")
+	exec(p, "INSERT INTO items VALUES ('kept')")
+	if err := p.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	p2 := startPostgres(t, PostgresOptions{Dir: dir, Fast: true})
+	conn, err := pgx.Connect(ctx, p2.URL("shop"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var name string
+	if err := conn.QueryRow(ctx, "SELECT name FROM items").Scan(&name); err != nil || name != "kept" {
+		t.Errorf("row after reusing %s = %q, %v; want \"kept\"", dir, name, err)
+	}
+}
+
+func TestPostgresDirInUse(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(testDir(t), "pg")
+	p := startPostgres(t, PostgresOptions{Dir: dir, Fast: true})
+
+	p2, err := StartPostgres(testContext(t), PostgresOptions{Dir: dir, Fast: true})
+	if err == nil {
+		p2.Stop(context.Background())
+		t.Fatal("second StartPostgres on a live dir succeeded")
+	}
+	if want := fmt.Sprintf("data dir %s in use by pid %d", dir, p.PID()); !strings.Contains(err.Error(), want) {
+		t.Errorf("second StartPostgres: error %q does not contain %q", err, want)
+	}
+}
+
+func TestPostgresKillRestart(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	p := startPostgres(t, PostgresOptions{Dir: filepath.Join(testDir(t), "pg")})
+	conn, err := pgx.Connect(ctx, p.URL("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "CREATE TABLE t (n int); INSERT INTO t VALUES (1)"); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(ctx)
+	port := p.Port()
+	if err := p.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if p.Port() != port {
+		t.Errorf("Port() after Restart = %d, want %d", p.Port(), port)
+	}
+	conn, err = pgx.Connect(ctx, p.URL("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM t").Scan(&n); err != nil || n != 1 {
+		t.Errorf("rows after kill and crash recovery = %d, %v; want 1", n, err)
+	}
+}
+
+func TestPostgresWrongUser(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	dir := filepath.Join(testDir(t), "pg")
+	p := startPostgres(t, PostgresOptions{Dir: dir, Fast: true})
+	if err := p.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	p2, err := StartPostgres(ctx, PostgresOptions{Dir: dir, Fast: true, User: "someone"})
+	if err == nil {
+		p2.Stop(ctx)
+		t.Fatal("StartPostgres with a role the cluster lacks succeeded")
+	}
+	if !strings.Contains(err.Error(), `"someone" does not exist`) {
+		t.Errorf("error %q does not name the missing role", err)
+	}
+	if d := time.Since(start); d > 15*time.Second {
+		t.Errorf("StartPostgres took %s to report a missing role; want it without waiting for the deadline", d)
+	}
+}
+
+// TestParentDeathStopsServers kills a process that started a server and
+// checks that the kernel takes the server down too (Pdeathsig).
+func TestParentDeathStopsServers(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("Pdeathsig is Linux-only")
+	}
+	t.Parallel()
+	for _, tc := range []struct{ kind, comm string }{
+		{"redis", "redis-server"},
+		{"postgres", "postgres"},
+	} {
+		t.Run(tc.kind, func(t *testing.T) {
+			t.Parallel()
+			cmd := exec.Command(os.Args[0], "-test.run=^$")
+			cmd.Env = append(os.Environ(), helperEnv+"="+tc.kind, helperDirEnv+"="+testDir(t))
+			cmd.Stderr = os.Stderr
+			out, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer func() {
+				cmd.Process.Kill()
+				cmd.Wait()
+			}()
+			pidc := make(chan int, 1)
+			go func() {
+				line, _ := bufio.NewReader(out).ReadString('\n')
+				pid, _ := strconv.Atoi(strings.TrimPrefix(strings.TrimSpace(line), "pid "))
+				pidc <- pid
+			}()
+			var pid int
+			select {
+			case pid = <-pidc:
+			case <-time.After(time.Minute):
+				t.Fatal("helper did not report a server pid")
+			}
+			if pid == 0 || !processIsNamed(pid, tc.comm) {
+				t.Fatalf("helper reported pid %d, not a running %s", pid, tc.comm)
+			}
+
+			cmd.Process.Kill()
+			cmd.Wait()
+			deadline := time.Now().Add(20 * time.Second)
+			for processIsNamed(pid, tc.comm) {
+				if time.Now().After(deadline) {
+					// Only our own orphan can be this pid.
+					_ = syscall.Kill(-pid, syscall.SIGKILL)
+					t.Fatalf("%s pid %d still running after its parent died", tc.comm, pid)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		})
+	}
+}
+
+func TestPostgresUntraversableParent(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("only root runs PostgreSQL as another user")
+	}
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "pg") // t.TempDir is mode 0700
+	_, err := StartPostgres(testContext(t), PostgresOptions{Dir: dir, Fast: true})
+	if err == nil || !strings.Contains(err.Error(), "cannot enter") {
+		t.Errorf("StartPostgres under a 0700 directory: error %v, want one saying postgres cannot enter it", err)
+	}
+}

@@ -1,0 +1,95 @@
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"streamcart/internal/platform/servers"
+)
+
+// adminURL returns the URL of a database on the shared PostgreSQL server to
+// run CREATE and DROP DATABASE from: $DATABASE_URL if set, else database
+// "postgres" of a server started on first use.
+func adminURL(t testing.TB) string {
+	t.Helper()
+	if url := os.Getenv("DATABASE_URL"); url != "" {
+		return url
+	}
+	h := &shared
+	base := h.baseDir(t)
+	h.pgOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+		defer cancel()
+		h.pg, h.pgErr = servers.StartPostgres(ctx, servers.PostgresOptions{Dir: filepath.Join(base, "pg"), Fast: true})
+		if h.pgErr == nil {
+			h.pgURL = h.pg.URL("postgres")
+		}
+	})
+	if h.pgErr != nil {
+		failStart(t, h.pgErr)
+	}
+	return h.pgURL
+}
+
+// Postgres creates an empty database on the shared PostgreSQL server and
+// returns its URL. The database is dropped when t ends, closing any
+// connections still open to it. Each call makes a new database, so
+// parallel tests never see each other's tables.
+func Postgres(t testing.TB) string {
+	t.Helper()
+	admin := adminURL(t)
+	name := Name(t, "test")
+	ident := pgx.Identifier{name}.Sanitize()
+	if err := execAdmin(admin, "CREATE DATABASE "+ident); err != nil {
+		t.Fatalf("testenv: create database %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		if err := execAdmin(admin, "DROP DATABASE IF EXISTS "+ident+" WITH (FORCE)"); err != nil {
+			t.Errorf("testenv: drop database %s: %v", name, err)
+		}
+	})
+	u, err := url.Parse(admin)
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	u.Path = "/" + name
+	u.RawPath = ""
+	return u.String()
+}
+
+// Pool returns a connection pool to a new database made by Postgres. The
+// pool is closed, then the database dropped, when t ends.
+func Pool(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	dbURL := Postgres(t)
+	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
+	defer cancel()
+	pool, err := pgxpool.New(ctx, dbURL)
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+// execAdmin runs one statement on a fresh connection to adminURL.
+func execAdmin(adminURL, sql string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, sql); err != nil {
+		return fmt.Errorf("%s: %w", sql, err)
+	}
+	return nil
+}

@@ -1,0 +1,206 @@
+// Package testenv gives integration tests real Redis and PostgreSQL
+// servers. A test binary that calls Main from its TestMain shares one
+// redis-server and one PostgreSQL (in servers' Fast mode), each started on
+// first use on a free loopback port in a temporary directory and stopped
+// when the tests end. Tests keep apart by using fresh names (Name) for
+// streams, groups and keys, and a fresh database per call to Postgres.
+//
+// Set REDIS_URL or DATABASE_URL to use existing servers instead; the
+// DATABASE_URL role must be allowed to create databases.
+//
+// When a server binary is missing the test fails with the apt-get command
+// that installs it, so CI never passes by skipping; with -short it is
+// skipped instead.
+package testenv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"streamcart/internal/platform/servers"
+)
+
+// Timeouts for starting and stopping servers and for administrative SQL.
+const (
+	startTimeout = 2 * time.Minute
+	stopTimeout  = 30 * time.Second
+	adminTimeout = time.Minute
+)
+
+// shared is the state of one test binary. It is package-level because it
+// lives exactly as long as the test binary and testenv is only imported by
+// tests.
+var shared harness
+
+type harness struct {
+	mainCalled atomic.Bool
+
+	baseOnce sync.Once
+	base     string // parent of every directory testenv creates
+	baseErr  error
+
+	redisOnce sync.Once
+	redis     *servers.Redis // nil when REDIS_URL is used
+	redisURL  string
+	redisErr  error
+
+	pgOnce   sync.Once
+	pg       *servers.Postgres // nil when DATABASE_URL is used
+	pgURL    string            // maintenance database, used to create and drop databases
+	pgErr    error
+	stopOnce sync.Once
+}
+
+// Main runs the tests of a package and then stops the servers testenv
+// started and removes their data. Call it from TestMain:
+//
+//	func TestMain(m *testing.M) { testenv.Main(m) }
+//
+// Main does not return.
+func Main(m *testing.M) {
+	shared.mainCalled.Store(true)
+	code := m.Run()
+	if err := shared.shutdown(); err != nil {
+		fmt.Fprintln(os.Stderr, "testenv:", err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// shutdown stops PostgreSQL, then Redis, then removes the base directory.
+func (h *harness) shutdown() error {
+	var errs []error
+	h.stopOnce.Do(func() {
+		// Once-guarded fields are read after the Once has run, or never
+		// written if it has not.
+		h.pgOnce.Do(func() {})
+		h.redisOnce.Do(func() {})
+		h.baseOnce.Do(func() {})
+		ctx, cancel := context.WithTimeout(context.Background(), 2*stopTimeout)
+		defer cancel()
+		if h.pg != nil {
+			errs = append(errs, h.pg.Stop(ctx))
+		}
+		if h.redis != nil {
+			errs = append(errs, h.redis.Stop(ctx))
+		}
+		if h.base != "" {
+			errs = append(errs, os.RemoveAll(h.base))
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// baseDir returns the directory under which testenv keeps server data: made
+// by os.MkdirTemp, then opened to mode 0755 because PostgreSQL runs as the
+// postgres user when tests run as root and must be able to enter it.
+func (h *harness) baseDir(t testing.TB) string {
+	t.Helper()
+	if !h.mainCalled.Load() {
+		t.Fatal("testenv: TestMain must call testenv.Main(m), which stops the servers")
+	}
+	h.baseOnce.Do(func() {
+		h.base, h.baseErr = os.MkdirTemp("", "streamcart-testenv-*")
+		if h.baseErr == nil {
+			h.baseErr = os.Chmod(h.base, 0o755)
+		}
+	})
+	if h.baseErr != nil {
+		t.Fatalf("testenv: %v", h.baseErr)
+	}
+	return h.base
+}
+
+// TempDir returns a new directory that the postgres system user can enter,
+// removed when t ends. Use it instead of t.TempDir (mode 0700) for data
+// directories of servers started with package servers.
+func TempDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp(shared.baseDir(t), sanitize(t.Name(), 40)+"-*")
+	if err == nil {
+		err = os.Chmod(dir, 0o755)
+	}
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := os.RemoveAll(dir); err != nil {
+			t.Errorf("testenv: %v", err)
+		}
+	})
+	return dir
+}
+
+// failStart ends t because a server did not start: Skip under -short when
+// a binary is missing, Fatal otherwise. The message names every missing
+// package.
+func failStart(t testing.TB, err error) {
+	t.Helper()
+	var missing *servers.MissingError
+	if !errors.As(err, &missing) {
+		t.Fatalf("testenv: %v", err)
+	}
+	if all := servers.Preflight(); all != nil {
+		err = all
+	}
+	if testing.Short() {
+		t.Skipf("testenv: skipped in -short mode: %v", err)
+	}
+	t.Fatalf("testenv: %v", err)
+}
+
+// OwnRedis starts a private redis-server for t, for tests that kill or
+// restart it, and stops it when t ends. appendFsync is the appendfsync
+// policy ("" means servers' default, everysec); with "always", Kill loses no
+// acknowledged write, which keeps crash tests deterministic.
+func OwnRedis(t testing.TB, appendFsync string) *servers.Redis {
+	t.Helper()
+	dir := TempDir(t)
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	r, err := servers.StartRedis(ctx, servers.RedisOptions{Dir: dir, AppendFsync: appendFsync})
+	if err != nil {
+		failStart(t, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+		defer cancel()
+		if err := r.Stop(ctx); err != nil {
+			t.Errorf("testenv: %v", err)
+		}
+	})
+	return r
+}
+
+// OwnPostgres starts a private PostgreSQL for t, for tests that kill or
+// restart it, and stops it when t ends. Unlike the shared server it runs
+// with durable settings (not servers' Fast mode), so a committed
+// transaction survives Kill. Use its URL method to connect, and
+// CreateDatabase for databases other than "postgres".
+func OwnPostgres(t testing.TB) *servers.Postgres {
+	t.Helper()
+	dir := filepath.Join(TempDir(t), "pg")
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	p, err := servers.StartPostgres(ctx, servers.PostgresOptions{Dir: dir})
+	if err != nil {
+		failStart(t, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+		defer cancel()
+		if err := p.Stop(ctx); err != nil {
+			t.Errorf("testenv: %v", err)
+		}
+	})
+	return p
+}

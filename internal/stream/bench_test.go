@@ -1,0 +1,141 @@
+package stream_test
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"streamcart/internal/platform/testenv"
+	"streamcart/internal/stream"
+)
+
+// The benchmarks compare the package with the least a program can do
+// against Redis for the same work; `make bench-stream` prints the ratios.
+
+// orderFields is a payload the size of an OrderPlaced event.
+var orderFields = map[string]string{
+	"orderId": "0193a1e2-7c4f-7d2a-9b1e-2f6c8d9e0a1b", "orderAmount": "129.97", "userId": "u-42",
+	"products": `[{"productId":"p-1","qty":2,"productPrice":3999}]`, "ip": "127.0.0.1", "userAgent": "bench",
+}
+
+func BenchmarkPublish(b *testing.B) {
+	rdb := testenv.Redis(b)
+	pub := stream.NewPublisher(rdb, nil)
+	name := testenv.Name(b, "bench")
+	ctx := context.Background()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := pub.Publish(ctx, name, stream.Event{Type: "OrderPlaced", Fields: orderFields}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkPublishRaw(b *testing.B) {
+	rdb := testenv.Redis(b)
+	name := testenv.Name(b, "bench")
+	ctx := context.Background()
+	// The same fields as the envelope, prepared once.
+	vals := []any{"eventId", stream.NewID(), "eventType", "OrderPlaced", "eventVersion", "1",
+		"eventTime", time.Now().UTC().Format(time.RFC3339Nano)}
+	for k, v := range orderFields {
+		vals = append(vals, k, v)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: name, Values: vals}).Err(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// fill appends n order events to a new stream and returns its name.
+func fill(b *testing.B, rdb *redis.Client, n int) string {
+	b.Helper()
+	name := testenv.Name(b, "bench")
+	pub := stream.NewPublisher(rdb, nil)
+	ctx := context.Background()
+	for start := 0; start < n; start += 1000 {
+		pipe := rdb.Pipeline()
+		for i := start; i < min(start+1000, n); i++ {
+			e := stream.Event{Type: "OrderPlaced", Fields: orderFields}
+			if _, err := pub.Append(ctx, pipe, name, &e); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return name
+}
+
+type countMetrics struct{ processed atomic.Int64 }
+
+func (m *countMetrics) Processed(_, _ string, n int, _ time.Duration) { m.processed.Add(int64(n)) }
+func (m *countMetrics) Failed(string, string, int)                   {}
+func (m *countMetrics) Retried(string, string, int)                  {}
+func (m *countMetrics) Reclaimed(string, string, int)                {}
+func (m *countMetrics) DeadLettered(string, string, int)             {}
+
+// BenchmarkConsume measures read, decode, handle (a no-op) and ack per
+// entry with one consumer.
+func BenchmarkConsume(b *testing.B) {
+	rdb := testenv.Redis(b)
+	name := fill(b, rdb, b.N)
+	metrics := &countMetrics{}
+	c, err := stream.NewConsumer(rdb, stream.Config{
+		Stream: name, Group: "g", Count: 100, Metrics: metrics, Logger: testLogger(b),
+	}, func(context.Context, stream.Message) error { return nil })
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	stop := run(b, c)
+	for metrics.processed.Load() < int64(b.N) {
+		time.Sleep(time.Millisecond)
+	}
+	b.StopTimer()
+	stop()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "entries/s")
+}
+
+// BenchmarkConsumeRaw is the least a consumer can do: one round trip per
+// batch that acknowledges the previous batch and reads the next.
+func BenchmarkConsumeRaw(b *testing.B) {
+	rdb := testenv.Redis(b)
+	name := fill(b, rdb, b.N)
+	ctx := context.Background()
+	if err := rdb.XGroupCreate(ctx, name, "g", "0").Err(); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	var prev []string
+	for done := 0; done < b.N; {
+		pipe := rdb.Pipeline()
+		if len(prev) > 0 {
+			pipe.XAck(ctx, name, "g", prev...)
+		}
+		read := pipe.XReadGroup(ctx, &redis.XReadGroupArgs{
+			Group: "g", Consumer: "raw", Streams: []string{name, ">"}, Count: 100, Block: -1,
+		})
+		if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+			b.Fatal(err)
+		}
+		prev = prev[:0]
+		for _, s := range read.Val() {
+			for _, m := range s.Messages {
+				prev = append(prev, m.ID)
+			}
+		}
+		done += len(prev)
+	}
+	if err := rdb.XAck(ctx, name, "g", prev...).Err(); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "entries/s")
+}

@@ -1,0 +1,169 @@
+package stream_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/redis/go-redis/v9"
+
+	"streamcart/internal/platform/testenv"
+	"streamcart/internal/stream"
+)
+
+// The crash test runs a consumer in a child process: this test binary,
+// re-executed to run only TestConsumerProcess with these variables set.
+const (
+	envChildRedis  = "STREAMCART_CHILD_REDIS_URL"
+	envChildStream = "STREAMCART_CHILD_STREAM"
+)
+
+// TestConsumerProcess is the child's consumer. It records each handled
+// event id in the set "<stream>:handled", one message at a time with a
+// short pause, so that a kill lands in the middle of a batch. It runs until
+// it is killed.
+func TestConsumerProcess(t *testing.T) {
+	url, name := os.Getenv(envChildRedis), os.Getenv(envChildStream)
+	if url == "" {
+		t.Skip("only runs as the child of TestKilledConsumerProcess")
+	}
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opt)
+	c, err := stream.NewBatchConsumer(rdb, stream.Config{Stream: name, Group: "g", Count: 50, Consumer: "child"},
+		func(ctx context.Context, msgs []stream.Message) error {
+			for _, m := range msgs {
+				if err := rdb.SAdd(ctx, name+":handled", m.ID).Err(); err != nil {
+					return err
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+			return nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.Run(context.Background())
+}
+
+func TestKilledConsumerProcess(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	ids := f.publish(1000)
+	handledKey := f.stream + ":handled"
+
+	child := exec.Command(os.Args[0], "-test.run=^TestConsumerProcess$", "-test.count=1")
+	child.Env = append(os.Environ(), envChildRedis+"="+testenv.RedisURL(t), envChildStream+"="+f.stream)
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = child.Process.Kill(); _ = child.Wait() })
+	waitFor(t, 30*time.Second, "child to handle 300 entries", func() bool {
+		return f.rdb.SCard(ctx, handledKey).Val() >= 300
+	})
+	if err := child.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = child.Wait()
+
+	pending, err := f.rdb.XPendingExt(ctx, &redis.XPendingExtArgs{
+		Stream: f.stream, Group: f.group, Start: "-", End: "+", Count: 1000, Consumer: "child",
+	}).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pending) == 0 {
+		t.Fatal("the killed child had no pending entries; the test did not kill it mid-batch")
+	}
+	handledByChild := f.rdb.SCard(ctx, handledKey).Val()
+	t.Logf("child killed after handling %d entries with %d pending", handledByChild, len(pending))
+
+	// A second consumer takes over the dead one's pending entries and the rest.
+	cfg := f.config()
+	cfg.MinIdle = 300 * time.Millisecond
+	cfg.HandlerTimeout = 100 * time.Millisecond
+	cfg.MaxRetryBackoff = 50 * time.Millisecond
+	cfg.Count = 50
+	c, err := stream.NewConsumer(f.rdb, cfg, func(ctx context.Context, m stream.Message) error {
+		return f.rdb.SAdd(ctx, handledKey, m.ID).Err()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, c)
+	waitFor(t, 30*time.Second, "every entry handled and acked", func() bool {
+		return f.rdb.SCard(ctx, handledKey).Val() == 1000 && f.settled()
+	})
+	got := map[string]int{}
+	for _, id := range f.rdb.SMembers(ctx, handledKey).Val() {
+		got[id]++
+	}
+	if diff := cmp.Diff(onceEach(ids), got); diff != "" {
+		t.Errorf("handled set (-want +got):\n%s", diff)
+	}
+	if dl := f.deadLetters(); len(dl) != 0 {
+		t.Errorf("dead letters: %+v", dl)
+	}
+}
+
+// TestRedisRestartedFromAOF kills Redis (SIGKILL) while a consumer is
+// consuming, restarts it from its append-only file and checks that the
+// consumer resumes by itself and every entry is handled exactly once.
+func TestRedisRestartedFromAOF(t *testing.T) {
+	t.Parallel()
+	srv := testenv.OwnRedis(t, "always") // fsync every write, so SIGKILL loses nothing acknowledged
+	opt, err := redis.ParseURL(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt.MaxRetries = -1 // let the test see failures instead of hidden retries
+	rdb := redis.NewClient(opt)
+	t.Cleanup(func() { _ = rdb.Close() })
+	f := &fixture{t: t, rdb: rdb, stream: "orders", group: "g", pub: stream.NewPublisher(rdb, nil)}
+	ctx := context.Background()
+
+	rec := newRecorder()
+	cfg := f.config()
+	cfg.MinIdle = 500 * time.Millisecond
+	cfg.HandlerTimeout = 200 * time.Millisecond
+	cfg.MaxRetryBackoff = 100 * time.Millisecond
+	c, err := stream.NewConsumer(rdb, cfg, func(ctx context.Context, m stream.Message) error {
+		rec.ok(m)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, c)
+
+	before := f.publish(200)
+	waitFor(t, 10*time.Second, "entries before the crash", func() bool { return rec.handled() == 200 && f.settled() })
+
+	if err := srv.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.Ping(ctx).Err(); err == nil {
+		t.Fatal("redis still answers after SIGKILL")
+	}
+	restartCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := srv.Restart(restartCtx); err != nil {
+		t.Fatal(err)
+	}
+	if n := rdb.XLen(ctx, f.stream).Val(); n != 200 {
+		t.Fatalf("after restart the stream has %d entries, want the 200 from the AOF", n)
+	}
+	after := f.publish(200)
+	waitFor(t, 20*time.Second, "entries after the restart", func() bool { return rec.handled() == 400 && f.settled() })
+	all := append(before, after...)
+	if diff := cmp.Diff(onceEach(all), rec.counts()); diff != "" {
+		t.Errorf("handled counts (-want +got):\n%s", diff)
+	}
+}

@@ -1,0 +1,43 @@
+// Package stream is streamcart's messaging layer over Redis Streams.
+//
+// A Publisher appends events (XADD) in a small envelope: event id, type,
+// schema version, time and an optional W3C traceparent, followed by the
+// payload's flat string fields, so an entry stays readable with redis-cli:
+//
+//	XADD ORDERS_STREAM * eventId 0191… eventType OrderPlaced eventVersion 1
+//	     eventTime 2026-11-25T21:40:00Z orderId 0191… orderAmount 39.99 userId u-1
+//
+// A Consumer reads one stream in one consumer group and gives the entries to
+// a handler. Its guarantees, all against a real Redis:
+//
+//   - At-least-once: an entry is acknowledged (XACK) only after its handler
+//     returned nil. Acks are sent per batch.
+//   - Retry: a failed entry is retried with exponential backoff by the same
+//     consumer (XCLAIM to itself, which counts a delivery).
+//   - Reclaim: entries left pending by a consumer that died are claimed with
+//     XAUTOCLAIM once they have been idle for Config.MinIdle; entries that
+//     were trimmed away meanwhile are reported and dropped, never looped on.
+//   - Dead letters: after Config.MaxDeliveries deliveries, or at once when the
+//     entry cannot be decoded or the handler returns a Permanent error, the
+//     entry is copied to the dead-letter stream (by default "<stream>:dlq")
+//     with the error, the attempts and its origin, and acknowledged, in one
+//     MULTI. Replay puts it back on its origin stream.
+//   - Robustness: panics in handlers are recovered and count as errors; the
+//     consumer reconnects with backoff when Redis is unreachable and
+//     recreates its group on NOGROUP (stream deleted, Redis restarted empty).
+//   - Shutdown: when Run's context is cancelled the blocked read is released
+//     at once (CLIENT UNBLOCK), in-flight handlers finish within
+//     Config.ShutdownTimeout, and what succeeded is acknowledged.
+//
+// # Idempotency is the handler's job
+//
+// Delivery is at-least-once: after a crash, a reclaim or a replay a handler
+// can see an event again. Handlers in streamcart make that harmless by
+// recording the event id in the same database transaction as the effect,
+//
+//	INSERT INTO processed_events (group_name, event_id) VALUES ($1, $2)
+//	ON CONFLICT DO NOTHING
+//
+// and skipping the effect when the insert affected no row, or by making the
+// effect itself an upsert that only moves state forward.
+package stream

@@ -1,0 +1,28 @@
+package stream
+
+import "time"
+
+// Metrics receives a Consumer's counts. Implementations must be safe for
+// concurrent use; platform/metrics has a Prometheus one.
+type Metrics interface {
+	// Processed counts n entries handled and acknowledged; took is the
+	// handler time of their batch.
+	Processed(stream, group string, n int, took time.Duration)
+	// Failed counts handler failures, each of which leads to a retry or a
+	// dead letter.
+	Failed(stream, group string, n int)
+	// Retried counts entries delivered again after a failure.
+	Retried(stream, group string, n int)
+	// Reclaimed counts entries taken over from other consumers.
+	Reclaimed(stream, group string, n int)
+	// DeadLettered counts entries moved to the dead-letter stream.
+	DeadLettered(stream, group string, n int)
+}
+
+type nopMetrics struct{}
+
+func (nopMetrics) Processed(string, string, int, time.Duration) {}
+func (nopMetrics) Failed(string, string, int)                   {}
+func (nopMetrics) Retried(string, string, int)                  {}
+func (nopMetrics) Reclaimed(string, string, int)                {}
+func (nopMetrics) DeadLettered(string, string, int)             {}

@@ -1,0 +1,74 @@
+package stream
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Retention bounds a stream's length when events are appended to it. The
+// trimming is approximate ("~"), which lets Redis drop whole macro nodes
+// cheaply. A zero Retention keeps everything.
+type Retention struct {
+	// MaxLen keeps about the newest MaxLen entries (XADD MAXLEN ~).
+	MaxLen int64
+	// MaxAge keeps about the entries younger than MaxAge (XADD MINID ~),
+	// using the millisecond time in the entry ids. Ignored when MaxLen is set.
+	MaxAge time.Duration
+}
+
+// Publisher appends events to streams. It is safe for concurrent use.
+type Publisher struct {
+	rdb       redis.Cmdable
+	retention map[string]Retention
+}
+
+// NewPublisher returns a Publisher that writes through rdb and trims each
+// stream named in retention as it says.
+func NewPublisher(rdb redis.Cmdable, retention map[string]Retention) *Publisher {
+	return &Publisher{rdb: rdb, retention: retention}
+}
+
+// Publish appends e to stream and returns the new entry's id. e.ID, Version
+// and Time are filled in when empty.
+func (p *Publisher) Publish(ctx context.Context, stream string, e Event) (string, error) {
+	args, err := p.args(stream, &e)
+	if err != nil {
+		return "", err
+	}
+	id, err := p.rdb.XAdd(ctx, args).Result()
+	if err != nil {
+		return "", fmt.Errorf("publish %s to %s: %w", e.Type, stream, err)
+	}
+	return id, nil
+}
+
+// Append queues the XADD of e to stream on pipe, a pipeline or a MULTI
+// transaction, so that a batch of events costs one round trip. The entry id
+// is in the returned command after pipe has been executed. *e gets its ID,
+// Version and Time filled in.
+func (p *Publisher) Append(ctx context.Context, pipe redis.Pipeliner, stream string, e *Event) (*redis.StringCmd, error) {
+	args, err := p.args(stream, e)
+	if err != nil {
+		return nil, err
+	}
+	return pipe.XAdd(ctx, args), nil
+}
+
+func (p *Publisher) args(stream string, e *Event) (*redis.XAddArgs, error) {
+	vals, err := e.values()
+	if err != nil {
+		return nil, err
+	}
+	args := &redis.XAddArgs{Stream: stream, Values: vals}
+	switch r := p.retention[stream]; {
+	case r.MaxLen > 0:
+		args.MaxLen, args.Approx = r.MaxLen, true
+	case r.MaxAge > 0:
+		args.MinID, args.Approx = strconv.FormatInt(time.Now().Add(-r.MaxAge).UnixMilli(), 10), true
+	}
+	return args, nil
+}

@@ -1,0 +1,751 @@
+package stream_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/redis/go-redis/v9"
+
+	"streamcart/internal/platform/testenv"
+	"streamcart/internal/stream"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// fixture is one test's stream, group and publisher on the shared Redis.
+type fixture struct {
+	t      *testing.T
+	rdb    *redis.Client
+	stream string
+	group  string
+	pub    *stream.Publisher
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	rdb := testenv.Redis(t)
+	return &fixture{
+		t:      t,
+		rdb:    rdb,
+		stream: testenv.Name(t, "s"),
+		group:  "g",
+		pub:    stream.NewPublisher(rdb, nil),
+	}
+}
+
+// config returns a consumer config with timings short enough for tests.
+func (f *fixture) config() stream.Config {
+	return stream.Config{
+		Stream:          f.stream,
+		Group:           f.group,
+		Block:           200 * time.Millisecond,
+		MinIdle:         time.Second,
+		ClaimInterval:   100 * time.Millisecond,
+		RetryBackoff:    10 * time.Millisecond,
+		MaxRetryBackoff: 50 * time.Millisecond,
+		MaxDeliveries:   3,
+		ShutdownTimeout: 5 * time.Second,
+		Logger:          testLogger(f.t),
+	}
+}
+
+func testLogger(tb testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{tb}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+type testWriter struct{ tb testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) { w.tb.Log(string(p)); return len(p), nil }
+
+// publish appends n events of type "Tested" with field n=i and returns
+// their event ids in order.
+func (f *fixture) publish(n int) []string {
+	f.t.Helper()
+	ids := make([]string, n)
+	pipe := f.rdb.Pipeline()
+	for i := range n {
+		e := stream.Event{Type: "Tested", Fields: map[string]string{"n": strconv.Itoa(i)}}
+		if _, err := f.pub.Append(context.Background(), pipe, f.stream, &e); err != nil {
+			f.t.Fatal(err)
+		}
+		ids[i] = e.ID
+	}
+	if _, err := pipe.Exec(context.Background()); err != nil {
+		f.t.Fatal(err)
+	}
+	return ids
+}
+
+// run starts c and returns a function that stops it and waits for Run.
+func run(tb testing.TB, c *stream.Consumer) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = c.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case <-done:
+			case <-time.After(15 * time.Second):
+				tb.Error("consumer did not stop within 15s")
+			}
+		})
+	}
+	tb.Cleanup(stop)
+	return stop
+}
+
+// recorder remembers what a handler saw.
+type recorder struct {
+	mu         sync.Mutex
+	count      map[string]int     // event id → times handled successfully
+	deliveries map[string][]int64 // event id → Deliveries of each call
+}
+
+func newRecorder() *recorder {
+	return &recorder{count: map[string]int{}, deliveries: map[string][]int64{}}
+}
+
+func (r *recorder) saw(m stream.Message) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.deliveries[m.ID] = append(r.deliveries[m.ID], m.Deliveries)
+}
+
+func (r *recorder) ok(m stream.Message) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.count[m.ID]++
+}
+
+func (r *recorder) handled() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.count)
+}
+
+func (r *recorder) counts() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]int, len(r.count))
+	for k, v := range r.count {
+		out[k] = v
+	}
+	return out
+}
+
+func onceEach(ids []string) map[string]int {
+	m := make(map[string]int, len(ids))
+	for _, id := range ids {
+		m[id] = 1
+	}
+	return m
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// settled reports whether the group has read everything and has nothing
+// pending.
+func (f *fixture) settled() bool {
+	info, err := stream.Inspect(context.Background(), f.rdb, f.stream)
+	if err != nil || len(info.Groups) == 0 {
+		return false
+	}
+	g := info.Groups[0]
+	return g.Lag == 0 && g.Pending == 0
+}
+
+func (f *fixture) deadLetters() []stream.DeadLetter {
+	f.t.Helper()
+	dl, err := stream.DeadLetters(context.Background(), f.rdb, stream.DeadLetterStream(f.stream), 100)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return dl
+}
+
+func TestPublishAndConsume(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	rec := newRecorder()
+	var mu sync.Mutex
+	got := map[string]stream.Message{}
+	c, err := stream.NewConsumer(f.rdb, f.config(), func(ctx context.Context, m stream.Message) error {
+		mu.Lock()
+		got[m.ID] = m
+		mu.Unlock()
+		rec.ok(m)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, c)
+	ids := f.publish(250)
+	waitFor(t, 10*time.Second, "all entries handled and acked", func() bool { return rec.handled() == 250 && f.settled() })
+
+	if diff := cmp.Diff(onceEach(ids), rec.counts()); diff != "" {
+		t.Errorf("handled counts (-want +got):\n%s", diff)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i, id := range ids {
+		m := got[id]
+		if m.Type != "Tested" || m.Version != 1 || m.Fields["n"] != strconv.Itoa(i) || m.Deliveries != 1 || m.Stream != f.stream {
+			t.Errorf("event %d arrived as %+v", i, m)
+		}
+		if time.Since(m.Time) > time.Minute {
+			t.Errorf("event %d has time %v", i, m.Time)
+		}
+	}
+	if dl := f.deadLetters(); len(dl) != 0 {
+		t.Errorf("dead letters: %+v", dl)
+	}
+}
+
+func TestRetryThenSuccess(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	rec := newRecorder()
+	c, err := stream.NewConsumer(f.rdb, f.config(), func(ctx context.Context, m stream.Message) error {
+		rec.saw(m)
+		if m.Fields["n"] == "3" && m.Deliveries < 3 {
+			return errors.New("transient")
+		}
+		rec.ok(m)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, c)
+	ids := f.publish(10)
+	waitFor(t, 10*time.Second, "all handled", func() bool { return rec.handled() == 10 && f.settled() })
+
+	if diff := cmp.Diff(onceEach(ids), rec.counts()); diff != "" {
+		t.Errorf("handled counts (-want +got):\n%s", diff)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if diff := cmp.Diff([]int64{1, 2, 3}, rec.deliveries[ids[3]]); diff != "" {
+		t.Errorf("deliveries of the failing entry (-want +got):\n%s", diff)
+	}
+	if dl := f.deadLetters(); len(dl) != 0 {
+		t.Errorf("dead letters: %+v", dl)
+	}
+}
+
+func TestPoisonEntryIsDeadLetteredAndOthersGoOn(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	rec := newRecorder()
+	c, err := stream.NewConsumer(f.rdb, f.config(), func(ctx context.Context, m stream.Message) error {
+		rec.saw(m)
+		if m.Fields["n"] == "5" {
+			return errors.New("cannot handle five")
+		}
+		rec.ok(m)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, c)
+	ids := f.publish(20)
+	waitFor(t, 10*time.Second, "poison dead-lettered, rest handled", func() bool {
+		return rec.handled() == 19 && f.settled() && len(f.deadLetters()) == 1
+	})
+
+	dl := f.deadLetters()[0]
+	want := stream.DeadLetter{
+		ID: dl.ID, OriginStream: f.stream, OriginID: dl.OriginID, Group: f.group, Consumer: c.Name(),
+		Error: "cannot handle five", Attempts: 3, Time: dl.Time, Fields: dl.Fields,
+	}
+	if diff := cmp.Diff(want, dl); diff != "" {
+		t.Errorf("dead letter (-want +got):\n%s", diff)
+	}
+	if dl.Fields[stream.FieldEventID] != ids[5] || dl.Fields["n"] != "5" || dl.OriginID == "" {
+		t.Errorf("dead letter lost the original entry: %+v", dl)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if diff := cmp.Diff([]int64{1, 2, 3}, rec.deliveries[ids[5]]); diff != "" {
+		t.Errorf("deliveries of the poison entry (-want +got):\n%s", diff)
+	}
+}
+
+func TestMalformedEntryIsDeadLetteredAtOnce(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	rec := newRecorder()
+	c, err := stream.NewConsumer(f.rdb, f.config(), func(ctx context.Context, m stream.Message) error {
+		rec.ok(m)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, c)
+	ctx := context.Background()
+	// No envelope: a producer that does not use this package.
+	bad, err := f.rdb.XAdd(ctx, &redis.XAddArgs{Stream: f.stream, Values: []any{"orderId", "1"}}).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := f.publish(3)
+	waitFor(t, 10*time.Second, "malformed dead-lettered", func() bool {
+		return rec.handled() == 3 && f.settled() && len(f.deadLetters()) == 1
+	})
+	dl := f.deadLetters()[0]
+	if dl.OriginID != bad || dl.Attempts != 1 || dl.Fields["orderId"] != "1" {
+		t.Errorf("dead letter = %+v, want origin %s after 1 attempt", dl, bad)
+	}
+	if diff := cmp.Diff(onceEach(ids), rec.counts()); diff != "" {
+		t.Errorf("handled counts (-want +got):\n%s", diff)
+	}
+}
+
+func TestPermanentErrorAndPanic(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	rec := newRecorder()
+	c, err := stream.NewConsumer(f.rdb, f.config(), func(ctx context.Context, m stream.Message) error {
+		rec.saw(m)
+		switch {
+		case m.Fields["n"] == "0":
+			return stream.Permanent(errors.New("invalid order"))
+		case m.Fields["n"] == "1" && m.Deliveries == 1:
+			panic("boom")
+		}
+		rec.ok(m)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, c)
+	ids := f.publish(3)
+	waitFor(t, 10*time.Second, "settled", func() bool {
+		return rec.handled() == 2 && f.settled() && len(f.deadLetters()) == 1
+	})
+	if dl := f.deadLetters()[0]; dl.Attempts != 1 || dl.Error != "invalid order" {
+		t.Errorf("permanent failure dead letter = %+v, want 1 attempt", dl)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if diff := cmp.Diff([]int64{1, 2}, rec.deliveries[ids[1]]); diff != "" {
+		t.Errorf("deliveries of the panicking entry (-want +got):\n%s", diff)
+	}
+}
+
+func TestBatchFailureIsIsolated(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	rec := newRecorder()
+	var mu sync.Mutex
+	var sizes []int
+	cfg := f.config()
+	cfg.Count = 50
+	c, err := stream.NewBatchConsumer(f.rdb, cfg, func(ctx context.Context, msgs []stream.Message) error {
+		mu.Lock()
+		sizes = append(sizes, len(msgs))
+		mu.Unlock()
+		for _, m := range msgs {
+			if m.Fields["n"] == "7" {
+				return fmt.Errorf("entry %s is bad", m.EntryID)
+			}
+		}
+		for _, m := range msgs {
+			rec.ok(m)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := f.publish(40) // before Run, so the first read gets one batch
+	run(t, c)
+	waitFor(t, 10*time.Second, "settled", func() bool {
+		return rec.handled() == 39 && f.settled() && len(f.deadLetters()) == 1
+	})
+	want := onceEach(ids)
+	delete(want, ids[7])
+	if diff := cmp.Diff(want, rec.counts()); diff != "" {
+		t.Errorf("handled counts (-want +got):\n%s", diff)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if sizes[0] != 40 {
+		t.Errorf("first batch had %d entries, want 40", sizes[0])
+	}
+}
+
+func TestConcurrentConsumersShareWork(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	rec := newRecorder()
+	h := func(ctx context.Context, m stream.Message) error { rec.ok(m); return nil }
+	for range 3 {
+		cfg := f.config()
+		cfg.Concurrency = 4
+		cfg.Count = 20
+		c, err := stream.NewConsumer(f.rdb, cfg, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		run(t, c)
+	}
+	var ids []string
+	for range 10 {
+		ids = append(ids, f.publish(200)...)
+	}
+	waitFor(t, 20*time.Second, "all handled", func() bool { return rec.handled() == len(ids) && f.settled() })
+	if diff := cmp.Diff(onceEach(ids), rec.counts()); diff != "" {
+		t.Errorf("handled counts (-want +got):\n%s", diff)
+	}
+	info, err := stream.Inspect(context.Background(), f.rdb, f.stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(info.Groups[0].Consumers); n != 3 {
+		t.Errorf("group has %d consumers, want 3 with distinct names", n)
+	}
+}
+
+func TestGracefulShutdownDrainsInFlight(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	cfg := f.config()
+	cfg.Block = time.Minute // shutdown must not wait for the blocked read
+	cfg.MinIdle = 2 * time.Minute
+	started := make(chan struct{})
+	release := make(chan struct{})
+	var finished []string
+	var mu sync.Mutex
+	c, err := stream.NewConsumer(f.rdb, cfg, func(ctx context.Context, m stream.Message) error {
+		if m.Fields["n"] == "0" {
+			close(started)
+			<-release
+		}
+		mu.Lock()
+		finished = append(finished, m.ID)
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = c.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	f.publish(1)
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		close(release)
+		t.Fatal("the handler was never called")
+	}
+	cancel()
+	select {
+	case <-done:
+		t.Fatal("Run returned while a handler was still in flight")
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(release)
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after the in-flight handler finished")
+	}
+	if !f.settled() {
+		t.Error("the drained entry was not acknowledged")
+	}
+
+	// An idle consumer stops at once, though its read blocks for a minute.
+	c2, err := stream.NewConsumer(f.rdb, cfg, func(context.Context, stream.Message) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	done2 := make(chan struct{})
+	go func() { defer close(done2); _ = c2.Run(ctx2) }()
+	t.Cleanup(func() { cancel2(); <-done2 })
+	waitFor(t, 5*time.Second, "second consumer blocked in XREADGROUP", func() bool {
+		list := f.rdb.ClientList(context.Background()).Val()
+		for _, line := range strings.Split(list, "\n") {
+			if strings.Contains(line, " name="+c2.Name()+" ") && strings.Contains(line, " cmd=xreadgroup") {
+				return true
+			}
+		}
+		return false
+	})
+	stopped := time.Now()
+	cancel2()
+	select {
+	case <-done2:
+		if d := time.Since(stopped); d > 3*time.Second {
+			t.Errorf("idle consumer took %v to stop", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("idle consumer did not stop; the blocked read held it")
+	}
+}
+
+func TestNoGroupRecovery(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	rec := newRecorder()
+	c, err := stream.NewConsumer(f.rdb, f.config(), func(ctx context.Context, m stream.Message) error {
+		rec.ok(m)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, c)
+	first := f.publish(5)
+	waitFor(t, 10*time.Second, "first events", func() bool { return rec.handled() == 5 })
+
+	// Deleting the stream deletes its groups: the next read gets NOGROUP.
+	if err := f.rdb.Del(context.Background(), f.stream).Err(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "group recreated", func() bool {
+		info, err := stream.Inspect(context.Background(), f.rdb, f.stream)
+		return err == nil && len(info.Groups) == 1
+	})
+	second := f.publish(5)
+	waitFor(t, 10*time.Second, "events after recovery", func() bool { return rec.handled() == 10 && f.settled() })
+	if diff := cmp.Diff(onceEach(append(first, second...)), rec.counts()); diff != "" {
+		t.Errorf("handled counts (-want +got):\n%s", diff)
+	}
+}
+
+func TestReclaimReportsTrimmedEntries(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	ids := f.publish(10)
+	// A consumer reads everything and dies without acking.
+	if err := f.rdb.XGroupCreateMkStream(ctx, f.stream, f.group, "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
+		Group: f.group, Consumer: "dead", Streams: []string{f.stream, ">"}, Count: 10,
+	}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	// Retention trims the first six while they are pending.
+	if err := f.rdb.XTrimMaxLen(ctx, f.stream, 4).Err(); err != nil {
+		t.Fatal(err)
+	}
+	rec := newRecorder()
+	cfg := f.config()
+	cfg.MinIdle = 200 * time.Millisecond
+	cfg.HandlerTimeout = 100 * time.Millisecond
+	cfg.MaxRetryBackoff = 50 * time.Millisecond
+	c, err := stream.NewConsumer(f.rdb, cfg, func(ctx context.Context, m stream.Message) error {
+		rec.ok(m)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, c)
+	waitFor(t, 10*time.Second, "surviving entries reclaimed", func() bool { return rec.handled() == 4 && f.settled() })
+	if diff := cmp.Diff(onceEach(ids[6:]), rec.counts()); diff != "" {
+		t.Errorf("handled counts (-want +got):\n%s", diff)
+	}
+}
+
+func TestCrashLoopingEntryIsDeadLettered(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	ids := f.publish(1)
+	if err := f.rdb.XGroupCreateMkStream(ctx, f.stream, f.group, "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := f.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
+		Group: f.group, Consumer: "crasher-1", Streams: []string{f.stream, ">"},
+	}).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Three more consumers took it over and died on it too.
+	for i := 2; i <= 4; i++ {
+		if err := f.rdb.XClaim(ctx, &redis.XClaimArgs{
+			Stream: f.stream, Group: f.group, Consumer: fmt.Sprintf("crasher-%d", i),
+			Messages: []string{entries[0].Messages[0].ID},
+		}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	called := make(chan struct{}, 1)
+	cfg := f.config()
+	cfg.MinIdle = 200 * time.Millisecond
+	cfg.HandlerTimeout = 100 * time.Millisecond
+	cfg.MaxRetryBackoff = 50 * time.Millisecond
+	c, err := stream.NewConsumer(f.rdb, cfg, func(ctx context.Context, m stream.Message) error {
+		called <- struct{}{}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, c)
+	waitFor(t, 10*time.Second, "dead-lettered", func() bool { return f.settled() && len(f.deadLetters()) == 1 })
+	dl := f.deadLetters()[0]
+	if dl.Attempts != 5 || dl.Fields[stream.FieldEventID] != ids[0] {
+		t.Errorf("dead letter = %+v, want the entry after 5 deliveries", dl)
+	}
+	select {
+	case <-called:
+		t.Error("handler was called for an entry past its max deliveries")
+	default:
+	}
+}
+
+func TestReplayDeadLetter(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	rec := newRecorder()
+	var mu sync.Mutex
+	broken := true
+	c, err := stream.NewConsumer(f.rdb, f.config(), func(ctx context.Context, m stream.Message) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if broken {
+			return stream.Permanent(errors.New("bug"))
+		}
+		rec.ok(m)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, c)
+	ids := f.publish(1)
+	waitFor(t, 10*time.Second, "dead-lettered", func() bool { return f.settled() && len(f.deadLetters()) == 1 })
+
+	mu.Lock()
+	broken = false // the bug is fixed
+	mu.Unlock()
+	dl := f.deadLetters()[0]
+	if _, err := stream.Replay(context.Background(), f.rdb, stream.DeadLetterStream(f.stream), dl.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "replayed entry handled", func() bool { return rec.handled() == 1 && f.settled() })
+	if diff := cmp.Diff(onceEach(ids), rec.counts()); diff != "" {
+		t.Errorf("handled counts (-want +got):\n%s", diff)
+	}
+	if n := len(f.deadLetters()); n != 0 {
+		t.Errorf("%d dead letters left after replay, want 0", n)
+	}
+	if _, err := stream.Replay(context.Background(), f.rdb, stream.DeadLetterStream(f.stream), dl.ID); !errors.Is(err, stream.ErrNotFound) {
+		t.Errorf("second replay: err = %v, want ErrNotFound", err)
+	}
+}
+
+func TestInspect(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	info, err := stream.Inspect(ctx, f.rdb, f.stream)
+	if err != nil || info.Length != 0 || len(info.Groups) != 0 {
+		t.Fatalf("missing stream: %+v, %v", info, err)
+	}
+	f.publish(10)
+	if err := f.rdb.XGroupCreate(ctx, f.stream, f.group, "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
+		Group: f.group, Consumer: "c1", Streams: []string{f.stream, ">"}, Count: 4,
+	}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	info, err = stream.Inspect(ctx, f.rdb, f.stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := info.Groups[0]
+	if info.Length != 10 || g.Lag != 6 || g.Pending != 4 || g.OldestPendingID != info.FirstID ||
+		len(g.Consumers) != 1 || g.Consumers[0].Pending != 4 || g.OldestPendingAge < 0 {
+		t.Errorf("Inspect = %+v", info)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		cfg  stream.Config
+		ok   bool
+	}{
+		{"defaults", stream.Config{Stream: "s", Group: "g"}, true},
+		{"no stream", stream.Config{Group: "g"}, false},
+		{"no group", stream.Config{Stream: "s"}, false},
+		{"handler timeout above min idle", stream.Config{Stream: "s", Group: "g", MinIdle: time.Second, HandlerTimeout: 2 * time.Second}, false},
+		{"dlq is the stream", stream.Config{Stream: "s", Group: "g", DeadLetterStream: "s"}, false},
+		{"negative count", stream.Config{Stream: "s", Group: "g", Count: -1}, false},
+	}
+	for _, tt := range tests {
+		if err := tt.cfg.Validate(); (err == nil) != tt.ok {
+			t.Errorf("%s: Validate() = %v, want ok=%v", tt.name, err, tt.ok)
+		}
+	}
+}
+
+func TestPublishRejectsBadEvents(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	for _, e := range []stream.Event{
+		{Fields: map[string]string{"a": "b"}},
+		{Type: "T", Fields: map[string]string{stream.FieldEventID: "x"}},
+		{Type: "T", Fields: map[string]string{"dlq.error": "x"}},
+	} {
+		if _, err := f.pub.Publish(ctx, f.stream, e); err == nil {
+			t.Errorf("Publish(%+v) succeeded, want an error", e)
+		}
+	}
+	if n := f.rdb.XLen(ctx, f.stream).Val(); n != 0 {
+		t.Errorf("stream has %d entries after rejected publishes", n)
+	}
+}
+
+func TestRetention(t *testing.T) {
+	t.Parallel()
+	rdb := testenv.Redis(t)
+	name := testenv.Name(t, "s")
+	pub := stream.NewPublisher(rdb, map[string]stream.Retention{name: {MaxLen: 100}})
+	for i := range 2000 {
+		if _, err := pub.Publish(context.Background(), name, stream.Event{Type: "T", Fields: map[string]string{"i": strconv.Itoa(i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Approximate trimming keeps at least MaxLen and about one macro node more.
+	if n := rdb.XLen(context.Background(), name).Val(); n < 100 || n > 300 {
+		t.Errorf("stream length %d after 2000 appends with MaxLen ~100", n)
+	}
+}
