@@ -76,10 +76,10 @@ func fill(b *testing.B, rdb *redis.Client, n int) string {
 type countMetrics struct{ processed atomic.Int64 }
 
 func (m *countMetrics) Processed(_, _ string, n int, _ time.Duration) { m.processed.Add(int64(n)) }
-func (m *countMetrics) Failed(string, string, int)                   {}
-func (m *countMetrics) Retried(string, string, int)                  {}
-func (m *countMetrics) Reclaimed(string, string, int)                {}
-func (m *countMetrics) DeadLettered(string, string, int)             {}
+func (m *countMetrics) Failed(string, string, int)                    {}
+func (m *countMetrics) Retried(string, string, int)                   {}
+func (m *countMetrics) Reclaimed(string, string, int)                 {}
+func (m *countMetrics) DeadLettered(string, string, int)              {}
 
 // BenchmarkConsume measures read, decode, handle (a no-op) and ack per
 // entry with one consumer.
@@ -88,7 +88,7 @@ func BenchmarkConsume(b *testing.B) {
 	name := fill(b, rdb, b.N)
 	metrics := &countMetrics{}
 	c, err := stream.NewConsumer(rdb, stream.Config{
-		Stream: name, Group: "g", Count: 100, Metrics: metrics, Logger: testLogger(b),
+		Stream: name, Group: "g", Count: 100, Metrics: metrics, Logger: testenv.Logger(b),
 	}, func(context.Context, stream.Message) error { return nil })
 	if err != nil {
 		b.Fatal(err)

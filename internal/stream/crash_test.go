@@ -65,7 +65,7 @@ func TestKilledConsumerProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = child.Process.Kill(); _ = child.Wait() })
-	waitFor(t, 30*time.Second, "child to handle 300 entries", func() bool {
+	testenv.WaitFor(t, 30*time.Second, "child to handle 300 entries", func() bool {
 		return f.rdb.SCard(ctx, handledKey).Val() >= 300
 	})
 	if err := child.Process.Signal(syscall.SIGKILL); err != nil {
@@ -98,7 +98,7 @@ func TestKilledConsumerProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	run(t, c)
-	waitFor(t, 30*time.Second, "every entry handled and acked", func() bool {
+	testenv.WaitFor(t, 30*time.Second, "every entry handled and acked", func() bool {
 		return f.rdb.SCard(ctx, handledKey).Val() == 1000 && f.settled()
 	})
 	got := map[string]int{}
@@ -144,7 +144,7 @@ func TestRedisRestartedFromAOF(t *testing.T) {
 	run(t, c)
 
 	before := f.publish(200)
-	waitFor(t, 10*time.Second, "entries before the crash", func() bool { return rec.handled() == 200 && f.settled() })
+	testenv.WaitFor(t, 10*time.Second, "entries before the crash", func() bool { return rec.handled() == 200 && f.settled() })
 
 	if err := srv.Kill(); err != nil {
 		t.Fatal(err)
@@ -161,7 +161,7 @@ func TestRedisRestartedFromAOF(t *testing.T) {
 		t.Fatalf("after restart the stream has %d entries, want the 200 from the AOF", n)
 	}
 	after := f.publish(200)
-	waitFor(t, 20*time.Second, "entries after the restart", func() bool { return rec.handled() == 400 && f.settled() })
+	testenv.WaitFor(t, 20*time.Second, "entries after the restart", func() bool { return rec.handled() == 400 && f.settled() })
 	all := append(before, after...)
 	if diff := cmp.Diff(onceEach(all), rec.counts()); diff != "" {
 		t.Errorf("handled counts (-want +got):\n%s", diff)

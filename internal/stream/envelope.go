@@ -84,15 +84,15 @@ func NewID() string {
 	return string(s[:])
 }
 
-// values returns the XADD field/value list for e: the envelope first, then
-// the payload in sorted field order. It fills in ID, Version and Time.
-func (e *Event) values() ([]any, error) {
+// Normalize checks that e can be published and fills in its ID, Version
+// and Time when they are empty.
+func (e *Event) Normalize() error {
 	if e.Type == "" {
-		return nil, errors.New("event has no type")
+		return errors.New("event has no type")
 	}
 	for k := range e.Fields {
 		if k == "" || reserved[k] || strings.HasPrefix(k, dlqPrefix) {
-			return nil, fmt.Errorf("event %s: payload field %q is reserved", e.Type, k)
+			return fmt.Errorf("event %s: payload field %q is reserved", e.Type, k)
 		}
 	}
 	if e.ID == "" {
@@ -103,6 +103,15 @@ func (e *Event) values() ([]any, error) {
 	}
 	if e.Time.IsZero() {
 		e.Time = time.Now()
+	}
+	return nil
+}
+
+// values returns the XADD field/value list for e: the envelope first, then
+// the payload in sorted field order. It normalizes e first.
+func (e *Event) values() ([]any, error) {
+	if err := e.Normalize(); err != nil {
+		return nil, err
 	}
 	vals := make([]any, 0, 10+2*len(e.Fields))
 	vals = append(vals,

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -53,17 +52,9 @@ func (f *fixture) config() stream.Config {
 		MaxRetryBackoff: 50 * time.Millisecond,
 		MaxDeliveries:   3,
 		ShutdownTimeout: 5 * time.Second,
-		Logger:          testLogger(f.t),
+		Logger:          testenv.Logger(f.t),
 	}
 }
-
-func testLogger(tb testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{tb}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-type testWriter struct{ tb testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) { w.tb.Log(string(p)); return len(p), nil }
 
 // publish appends n events of type "Tested" with field n=i and returns
 // their event ids in order.
@@ -151,18 +142,6 @@ func onceEach(ids []string) map[string]int {
 	return m
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // settled reports whether the group has read everything and has nothing
 // pending.
 func (f *fixture) settled() bool {
@@ -201,7 +180,7 @@ func TestPublishAndConsume(t *testing.T) {
 	}
 	run(t, c)
 	ids := f.publish(250)
-	waitFor(t, 10*time.Second, "all entries handled and acked", func() bool { return rec.handled() == 250 && f.settled() })
+	testenv.WaitFor(t, 10*time.Second, "all entries handled and acked", func() bool { return rec.handled() == 250 && f.settled() })
 
 	if diff := cmp.Diff(onceEach(ids), rec.counts()); diff != "" {
 		t.Errorf("handled counts (-want +got):\n%s", diff)
@@ -239,7 +218,7 @@ func TestRetryThenSuccess(t *testing.T) {
 	}
 	run(t, c)
 	ids := f.publish(10)
-	waitFor(t, 10*time.Second, "all handled", func() bool { return rec.handled() == 10 && f.settled() })
+	testenv.WaitFor(t, 10*time.Second, "all handled", func() bool { return rec.handled() == 10 && f.settled() })
 
 	if diff := cmp.Diff(onceEach(ids), rec.counts()); diff != "" {
 		t.Errorf("handled counts (-want +got):\n%s", diff)
@@ -271,7 +250,7 @@ func TestPoisonEntryIsDeadLetteredAndOthersGoOn(t *testing.T) {
 	}
 	run(t, c)
 	ids := f.publish(20)
-	waitFor(t, 10*time.Second, "poison dead-lettered, rest handled", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "poison dead-lettered, rest handled", func() bool {
 		return rec.handled() == 19 && f.settled() && len(f.deadLetters()) == 1
 	})
 
@@ -312,7 +291,7 @@ func TestMalformedEntryIsDeadLetteredAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	ids := f.publish(3)
-	waitFor(t, 10*time.Second, "malformed dead-lettered", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "malformed dead-lettered", func() bool {
 		return rec.handled() == 3 && f.settled() && len(f.deadLetters()) == 1
 	})
 	dl := f.deadLetters()[0]
@@ -344,7 +323,7 @@ func TestPermanentErrorAndPanic(t *testing.T) {
 	}
 	run(t, c)
 	ids := f.publish(3)
-	waitFor(t, 10*time.Second, "settled", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "settled", func() bool {
 		return rec.handled() == 2 && f.settled() && len(f.deadLetters()) == 1
 	})
 	if dl := f.deadLetters()[0]; dl.Attempts != 1 || dl.Error != "invalid order" {
@@ -384,7 +363,7 @@ func TestBatchFailureIsIsolated(t *testing.T) {
 	}
 	ids := f.publish(40) // before Run, so the first read gets one batch
 	run(t, c)
-	waitFor(t, 10*time.Second, "settled", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "settled", func() bool {
 		return rec.handled() == 39 && f.settled() && len(f.deadLetters()) == 1
 	})
 	want := onceEach(ids)
@@ -418,7 +397,7 @@ func TestConcurrentConsumersShareWork(t *testing.T) {
 	for range 10 {
 		ids = append(ids, f.publish(200)...)
 	}
-	waitFor(t, 20*time.Second, "all handled", func() bool { return rec.handled() == len(ids) && f.settled() })
+	testenv.WaitFor(t, 20*time.Second, "all handled", func() bool { return rec.handled() == len(ids) && f.settled() })
 	if diff := cmp.Diff(onceEach(ids), rec.counts()); diff != "" {
 		t.Errorf("handled counts (-want +got):\n%s", diff)
 	}
@@ -490,7 +469,7 @@ func TestGracefulShutdownDrainsInFlight(t *testing.T) {
 	done2 := make(chan struct{})
 	go func() { defer close(done2); _ = c2.Run(ctx2) }()
 	t.Cleanup(func() { cancel2(); <-done2 })
-	waitFor(t, 5*time.Second, "second consumer blocked in XREADGROUP", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "second consumer blocked in XREADGROUP", func() bool {
 		list := f.rdb.ClientList(context.Background()).Val()
 		for _, line := range strings.Split(list, "\n") {
 			if strings.Contains(line, " name="+c2.Name()+" ") && strings.Contains(line, " cmd=xreadgroup") {
@@ -524,18 +503,18 @@ func TestNoGroupRecovery(t *testing.T) {
 	}
 	run(t, c)
 	first := f.publish(5)
-	waitFor(t, 10*time.Second, "first events", func() bool { return rec.handled() == 5 })
+	testenv.WaitFor(t, 10*time.Second, "first events", func() bool { return rec.handled() == 5 })
 
 	// Deleting the stream deletes its groups: the next read gets NOGROUP.
 	if err := f.rdb.Del(context.Background(), f.stream).Err(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "group recreated", func() bool {
+	testenv.WaitFor(t, 10*time.Second, "group recreated", func() bool {
 		info, err := stream.Inspect(context.Background(), f.rdb, f.stream)
 		return err == nil && len(info.Groups) == 1
 	})
 	second := f.publish(5)
-	waitFor(t, 10*time.Second, "events after recovery", func() bool { return rec.handled() == 10 && f.settled() })
+	testenv.WaitFor(t, 10*time.Second, "events after recovery", func() bool { return rec.handled() == 10 && f.settled() })
 	if diff := cmp.Diff(onceEach(append(first, second...)), rec.counts()); diff != "" {
 		t.Errorf("handled counts (-want +got):\n%s", diff)
 	}
@@ -572,7 +551,7 @@ func TestReclaimReportsTrimmedEntries(t *testing.T) {
 		t.Fatal(err)
 	}
 	run(t, c)
-	waitFor(t, 10*time.Second, "surviving entries reclaimed", func() bool { return rec.handled() == 4 && f.settled() })
+	testenv.WaitFor(t, 10*time.Second, "surviving entries reclaimed", func() bool { return rec.handled() == 4 && f.settled() })
 	if diff := cmp.Diff(onceEach(ids[6:]), rec.counts()); diff != "" {
 		t.Errorf("handled counts (-want +got):\n%s", diff)
 	}
@@ -614,7 +593,7 @@ func TestCrashLoopingEntryIsDeadLettered(t *testing.T) {
 		t.Fatal(err)
 	}
 	run(t, c)
-	waitFor(t, 10*time.Second, "dead-lettered", func() bool { return f.settled() && len(f.deadLetters()) == 1 })
+	testenv.WaitFor(t, 10*time.Second, "dead-lettered", func() bool { return f.settled() && len(f.deadLetters()) == 1 })
 	dl := f.deadLetters()[0]
 	if dl.Attempts != 5 || dl.Fields[stream.FieldEventID] != ids[0] {
 		t.Errorf("dead letter = %+v, want the entry after 5 deliveries", dl)
@@ -646,7 +625,7 @@ func TestReplayDeadLetter(t *testing.T) {
 	}
 	run(t, c)
 	ids := f.publish(1)
-	waitFor(t, 10*time.Second, "dead-lettered", func() bool { return f.settled() && len(f.deadLetters()) == 1 })
+	testenv.WaitFor(t, 10*time.Second, "dead-lettered", func() bool { return f.settled() && len(f.deadLetters()) == 1 })
 
 	mu.Lock()
 	broken = false // the bug is fixed
@@ -655,7 +634,7 @@ func TestReplayDeadLetter(t *testing.T) {
 	if _, err := stream.Replay(context.Background(), f.rdb, stream.DeadLetterStream(f.stream), dl.ID); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "replayed entry handled", func() bool { return rec.handled() == 1 && f.settled() })
+	testenv.WaitFor(t, 10*time.Second, "replayed entry handled", func() bool { return rec.handled() == 1 && f.settled() })
 	if diff := cmp.Diff(onceEach(ids), rec.counts()); diff != "" {
 		t.Errorf("handled counts (-want +got):\n%s", diff)
 	}

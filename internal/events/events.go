@@ -1,0 +1,331 @@
+// Package events is the contract between streamcart's services: the stream
+// names, the order status codes and the events each stream carries, with
+// their field encoding. Services import it instead of each other.
+//
+// Field names follow the tutorial this system grew from, so an entry reads
+// the same in redis-cli: ORDERS_STREAM carries orderId, orderAmount and
+// userId; PAYMENTS_STREAM carries orderId, paymentId, orderStatusCode and
+// userId.
+package events
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"streamcart/internal/money"
+	"streamcart/internal/stream"
+)
+
+// Stream names.
+const (
+	// OrdersStream has an OrderPlaced for each new order. Producer: orders.
+	// Consumers: payments, orderhistory, identity.
+	OrdersStream = "ORDERS_STREAM"
+	// PaymentsStream has a PaymentProcessed for each payment outcome.
+	// Producer: payments. Consumers: orders, orderhistory.
+	PaymentsStream = "PAYMENTS_STREAM"
+	// TransactionStream has LoginIdentityRecorded (producer: gateway) and
+	// IdentityScored (producer: identity). Consumers: identity,
+	// orderhistory.
+	TransactionStream = "TRANSACTION_STREAM"
+)
+
+// Event types.
+const (
+	TypeOrderPlaced           = "OrderPlaced"
+	TypePaymentProcessed      = "PaymentProcessed"
+	TypeLoginIdentityRecorded = "LoginIdentityRecorded"
+	TypeIdentityScored        = "IdentityScored"
+)
+
+// Status is an order's status code, as the tutorial numbers them.
+type Status int
+
+// Order statuses. Payment outcomes are final.
+const (
+	StatusPaymentFail      Status = -4
+	StatusDraft            Status = 0
+	StatusCreated          Status = 1
+	StatusPending          Status = 2
+	StatusPaymentInitiated Status = 3
+	StatusPaymentSuccess   Status = 4
+)
+
+// String returns the status's name, e.g. "PAYMENT_SUCCESS".
+func (s Status) String() string {
+	switch s {
+	case StatusPaymentFail:
+		return "PAYMENT_FAIL"
+	case StatusDraft:
+		return "DRAFT"
+	case StatusCreated:
+		return "CREATED"
+	case StatusPending:
+		return "PENDING"
+	case StatusPaymentInitiated:
+		return "PAYMENT_INITIATED"
+	case StatusPaymentSuccess:
+		return "PAYMENT_SUCCESS"
+	}
+	return "UNKNOWN(" + strconv.Itoa(int(s)) + ")"
+}
+
+// Final reports whether no further transition can follow s.
+func (s Status) Final() bool { return s == StatusPaymentFail || s == StatusPaymentSuccess }
+
+// Rank orders statuses along the order's life, so that a transition is
+// allowed only when it moves forward: both payment outcomes rank last.
+func (s Status) Rank() int {
+	if s.Final() {
+		return 100
+	}
+	return int(s)
+}
+
+// LineItem is one product line of an order, priced from the catalog.
+type LineItem struct {
+	ProductID  string `json:"productId"`
+	Qty        int    `json:"qty"`
+	PriceCents int64  `json:"priceCents"`
+}
+
+// OrderPlaced announces a new order on OrdersStream.
+type OrderPlaced struct {
+	OrderID     string
+	UserID      string
+	AmountCents int64
+	Items       []LineItem
+	CreatedOn   time.Time
+	// UserAgent and IP are the checkout's browser agent and address, for
+	// the identity score.
+	UserAgent string
+	IP        string
+}
+
+// Event encodes e for publishing.
+func (e OrderPlaced) Event() stream.Event {
+	items, _ := json.Marshal(e.Items) // a slice of plain structs always encodes
+	return stream.Event{Type: TypeOrderPlaced, Fields: map[string]string{
+		"orderId":      e.OrderID,
+		"orderAmount":  money.Format(e.AmountCents),
+		"userId":       e.UserID,
+		"products":     string(items),
+		"createdOn":    e.CreatedOn.UTC().Format(time.RFC3339Nano),
+		"browserAgent": e.UserAgent,
+		"ipAddress":    e.IP,
+	}}
+}
+
+// ParseOrderPlaced decodes and validates an OrderPlaced message.
+func ParseOrderPlaced(m stream.Message) (OrderPlaced, error) {
+	f := fields{m: m}
+	e := OrderPlaced{
+		OrderID:   f.required("orderId"),
+		UserID:    f.required("userId"),
+		UserAgent: m.Fields["browserAgent"],
+		IP:        m.Fields["ipAddress"],
+	}
+	e.AmountCents = f.amount("orderAmount")
+	e.CreatedOn = f.time("createdOn")
+	if err := json.Unmarshal([]byte(f.required("products")), &e.Items); err != nil && f.err == nil {
+		f.err = fmt.Errorf("products: %w", err)
+	}
+	for _, it := range e.Items {
+		if f.err == nil && (it.ProductID == "" || it.Qty < 1 || it.PriceCents < 1) {
+			f.err = fmt.Errorf("products: invalid line item %+v", it)
+		}
+	}
+	return e, f.done(TypeOrderPlaced)
+}
+
+// PaymentProcessed announces a payment's outcome on PaymentsStream.
+type PaymentProcessed struct {
+	OrderID     string
+	PaymentID   string
+	UserID      string
+	Status      Status // StatusPaymentSuccess or StatusPaymentFail
+	AmountCents int64
+	// Reason explains a failure; empty on success.
+	Reason string
+}
+
+// Event encodes e for publishing.
+func (e PaymentProcessed) Event() stream.Event {
+	return stream.Event{Type: TypePaymentProcessed, Fields: map[string]string{
+		"orderId":         e.OrderID,
+		"paymentId":       e.PaymentID,
+		"orderStatusCode": strconv.Itoa(int(e.Status)),
+		"userId":          e.UserID,
+		"orderAmount":     money.Format(e.AmountCents),
+		"reason":          e.Reason,
+	}}
+}
+
+// ParsePaymentProcessed decodes and validates a PaymentProcessed message.
+func ParsePaymentProcessed(m stream.Message) (PaymentProcessed, error) {
+	f := fields{m: m}
+	e := PaymentProcessed{
+		OrderID:   f.required("orderId"),
+		PaymentID: f.required("paymentId"),
+		UserID:    f.required("userId"),
+		Reason:    m.Fields["reason"],
+	}
+	e.Status = Status(f.int("orderStatusCode"))
+	if f.err == nil && !e.Status.Final() {
+		f.err = fmt.Errorf("orderStatusCode %d is not a payment outcome", e.Status)
+	}
+	if _, ok := m.Fields["orderAmount"]; ok {
+		e.AmountCents = f.amount("orderAmount")
+	}
+	return e, f.done(TypePaymentProcessed)
+}
+
+// Actions on TransactionStream, as the tutorial's digital identity service
+// names them.
+const (
+	ActionInsertLoginIdentity    = "INSERT_LOGIN_IDENTITY"
+	ActionCalculateIdentityScore = "CALCULATE_IDENTITY_SCORE"
+)
+
+// LoginIdentityRecorded announces a new session's identity on
+// TransactionStream.
+type LoginIdentityRecorded struct {
+	UserID    string
+	SessionID string
+	UserAgent string
+	IP        string
+}
+
+// Event encodes e for publishing.
+func (e LoginIdentityRecorded) Event() stream.Event {
+	return stream.Event{Type: TypeLoginIdentityRecorded, Fields: map[string]string{
+		"action":       ActionInsertLoginIdentity,
+		"userId":       e.UserID,
+		"sessionId":    e.SessionID,
+		"browserAgent": e.UserAgent,
+		"ipAddress":    e.IP,
+	}}
+}
+
+// ParseLoginIdentityRecorded decodes and validates a LoginIdentityRecorded
+// message.
+func ParseLoginIdentityRecorded(m stream.Message) (LoginIdentityRecorded, error) {
+	f := fields{m: m}
+	e := LoginIdentityRecorded{
+		UserID:    f.required("userId"),
+		SessionID: f.required("sessionId"),
+		UserAgent: m.Fields["browserAgent"],
+		IP:        m.Fields["ipAddress"],
+	}
+	return e, f.done(TypeLoginIdentityRecorded)
+}
+
+// IdentityScored announces an order's identity score on TransactionStream.
+type IdentityScored struct {
+	OrderID string
+	UserID  string
+	// Score is the share of the checkout's characteristics that match one
+	// of the user's login identities, in [0, 1].
+	Score          float64
+	PotentialFraud bool
+}
+
+// Event encodes e for publishing.
+func (e IdentityScored) Event() stream.Event {
+	return stream.Event{Type: TypeIdentityScored, Fields: map[string]string{
+		"action":         ActionCalculateIdentityScore,
+		"orderId":        e.OrderID,
+		"userId":         e.UserID,
+		"identityScore":  strconv.FormatFloat(e.Score, 'f', -1, 64),
+		"potentialFraud": strconv.FormatBool(e.PotentialFraud),
+	}}
+}
+
+// ParseIdentityScored decodes and validates an IdentityScored message.
+func ParseIdentityScored(m stream.Message) (IdentityScored, error) {
+	f := fields{m: m}
+	e := IdentityScored{OrderID: f.required("orderId"), UserID: f.required("userId")}
+	if f.err == nil {
+		s, err := strconv.ParseFloat(m.Fields["identityScore"], 64)
+		if err != nil || s < 0 || s > 1 {
+			f.err = fmt.Errorf("identityScore %q is not a number in [0, 1]", m.Fields["identityScore"])
+		}
+		e.Score = s
+	}
+	if f.err == nil {
+		b, err := strconv.ParseBool(m.Fields["potentialFraud"])
+		if err != nil {
+			f.err = fmt.Errorf("potentialFraud %q is not a boolean", m.Fields["potentialFraud"])
+		}
+		e.PotentialFraud = b
+	}
+	return e, f.done(TypeIdentityScored)
+}
+
+// ErrInvalid is wrapped by every Parse error.
+var ErrInvalid = errors.New("invalid event")
+
+// fields reads a message's fields, keeping the first error.
+type fields struct {
+	m   stream.Message
+	err error
+}
+
+func (f *fields) required(name string) string {
+	v := f.m.Fields[name]
+	if v == "" && f.err == nil {
+		f.err = fmt.Errorf("missing %s", name)
+	}
+	return v
+}
+
+func (f *fields) amount(name string) int64 {
+	v := f.required(name)
+	if f.err != nil {
+		return 0
+	}
+	c, err := money.Parse(v)
+	if err != nil {
+		f.err = err
+	}
+	return c
+}
+
+func (f *fields) int(name string) int {
+	v := f.required(name)
+	if f.err != nil {
+		return 0
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		f.err = fmt.Errorf("%s %q is not an integer", name, v)
+	}
+	return n
+}
+
+func (f *fields) time(name string) time.Time {
+	v := f.required(name)
+	if f.err != nil {
+		return time.Time{}
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		f.err = fmt.Errorf("%s %q is not an RFC 3339 time", name, v)
+	}
+	return t
+}
+
+// done returns the first error, wrapped with the event type and ErrInvalid
+// and marked permanent: retrying cannot make a bad event good.
+func (f *fields) done(typ string) error {
+	if f.m.Type != typ && f.err == nil {
+		f.err = fmt.Errorf("event type is %q", f.m.Type)
+	}
+	if f.err == nil {
+		return nil
+	}
+	return stream.Permanent(fmt.Errorf("%w %s %s: %w", ErrInvalid, typ, f.m.ID, f.err))
+}

@@ -1,0 +1,265 @@
+// Package outbox makes "change the database and publish an event" atomic,
+// and consuming an event at most once in effect.
+//
+// A service writes its events into its own schema's outbox table in the
+// same PostgreSQL transaction as the change they announce (Add). A relay
+// (Run) moves committed rows to their Redis streams in pipelined batches and
+// deletes them, so an event is published if and only if its transaction
+// committed. Rows are taken with FOR UPDATE SKIP LOCKED, so any number of
+// relays (one per replica) share the work without publishing a row twice
+// at the same time. A relay that crashes between XADD and its commit
+// publishes those rows again after restart, with the same event ids:
+// delivery is at least once, and consumers dedupe (Dedupe).
+package outbox
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+
+	"streamcart/internal/stream"
+)
+
+// Migrate creates the outbox and processed_events tables in schema, which
+// must exist. It is idempotent.
+func Migrate(ctx context.Context, pool *pgxpool.Pool, schema string) error {
+	s := pgx.Identifier{schema}.Sanitize()
+	_, err := pool.Exec(ctx, fmt.Sprintf(`
+		CREATE TABLE IF NOT EXISTS %[1]s.outbox (
+			id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+			stream        text        NOT NULL,
+			event_id      text        NOT NULL,
+			event_type    text        NOT NULL,
+			event_version int         NOT NULL,
+			occurred_at   timestamptz NOT NULL,
+			trace_parent  text        NOT NULL DEFAULT '',
+			fields        jsonb       NOT NULL,
+			created_at    timestamptz NOT NULL DEFAULT now()
+		);
+		CREATE TABLE IF NOT EXISTS %[1]s.processed_events (
+			event_id     text PRIMARY KEY,
+			processed_at timestamptz NOT NULL DEFAULT now()
+		);`, s))
+	if err != nil {
+		return fmt.Errorf("migrate outbox in %s: %w", schema, err)
+	}
+	return nil
+}
+
+// Message is an event bound for a stream.
+type Message struct {
+	Stream string
+	Event  stream.Event
+}
+
+// Config configures an Outbox; zero fields take the defaults given.
+type Config struct {
+	// Batch is the most rows one relay transaction publishes. Default 500.
+	Batch int
+	// Poll is how often the relay looks for rows without being kicked,
+	// which picks up rows of crashed replicas. Default 250ms.
+	Poll time.Duration
+}
+
+// Outbox writes events into a schema's outbox table and relays them to
+// Redis. It is safe for concurrent use.
+type Outbox struct {
+	pool   *pgxpool.Pool
+	rdb    *redis.Client
+	pub    *stream.Publisher
+	table  string
+	cfg    Config
+	log    *slog.Logger
+	kick   chan struct{}
+}
+
+// New returns the Outbox of schema, publishing through rdb with pub.
+func New(pool *pgxpool.Pool, rdb *redis.Client, pub *stream.Publisher, schema string, cfg Config, log *slog.Logger) *Outbox {
+	if cfg.Batch <= 0 {
+		cfg.Batch = 500
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = 250 * time.Millisecond
+	}
+	return &Outbox{
+		pool:  pool,
+		rdb:   rdb,
+		pub:   pub,
+		table: pgx.Identifier{schema, "outbox"}.Sanitize(),
+		cfg:   cfg,
+		log:   log.With("outbox", schema),
+		kick:  make(chan struct{}, 1),
+	}
+}
+
+// Add writes msgs into the outbox as part of tx, in one statement. Each
+// event's ID, Version and Time are filled in if empty, so the caller can
+// read them back.
+func (o *Outbox) Add(ctx context.Context, tx pgx.Tx, msgs ...*Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	var (
+		streams, ids, types, traces, fields = make([]string, len(msgs)), make([]string, len(msgs)), make([]string, len(msgs)), make([]string, len(msgs)), make([]string, len(msgs))
+		versions                            = make([]int32, len(msgs))
+		times                               = make([]time.Time, len(msgs))
+	)
+	for i, m := range msgs {
+		e := &m.Event
+		if err := e.Normalize(); err != nil {
+			return fmt.Errorf("outbox: %w", err)
+		}
+		f, err := json.Marshal(e.Fields)
+		if err != nil {
+			return fmt.Errorf("outbox: encode %s: %w", e.Type, err)
+		}
+		streams[i], ids[i], types[i], traces[i], fields[i] = m.Stream, e.ID, e.Type, e.TraceParent, string(f)
+		versions[i], times[i] = int32(e.Version), e.Time
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO `+o.table+` (stream, event_id, event_type, event_version, occurred_at, trace_parent, fields)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::timestamptz[], $6::text[], $7::jsonb[])`,
+		streams, ids, types, versions, times, traces, fields)
+	if err != nil {
+		return fmt.Errorf("outbox: insert: %w", err)
+	}
+	return nil
+}
+
+// Kick wakes the relay after a transaction with outbox rows committed, so
+// they are published now rather than at the next poll. It never blocks.
+func (o *Outbox) Kick() {
+	select {
+	case o.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run relays until ctx is cancelled, then returns nil. Failures (Redis or
+// PostgreSQL down) are logged and retried with backoff; the rows stay in
+// the outbox meanwhile.
+func (o *Outbox) Run(ctx context.Context) error {
+	poll := time.NewTicker(o.cfg.Poll)
+	defer poll.Stop()
+	failures := 0
+	for {
+		n, err := o.RelayOnce(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			failures++
+			d := min(o.cfg.Poll<<min(failures, 5), 5*time.Second)
+			d = d/2 + rand.N(d/2+1)
+			o.log.WarnContext(ctx, "relay failed; retrying", "err", err, "attempt", failures, "delay", d)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(d):
+			}
+			continue
+		case n == o.cfg.Batch:
+			failures = 0
+			continue // more may be waiting
+		}
+		failures = 0
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-o.kick:
+		case <-poll.C:
+		}
+	}
+}
+
+// RelayOnce publishes up to one batch of committed rows and deletes them,
+// returning how many it published. The batch is one pipeline to Redis and
+// one transaction in PostgreSQL. If the pipeline fails part way, nothing
+// is deleted and the rows are published again later, with their event ids.
+func (o *Outbox) RelayOnce(ctx context.Context) (int, error) {
+	tx, err := o.pool.Begin(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("outbox relay: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit
+	rows, err := tx.Query(ctx, `SELECT id, stream, event_id, event_type, event_version, occurred_at, trace_parent, fields
+		FROM `+o.table+` ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`, o.cfg.Batch)
+	if err != nil {
+		return 0, fmt.Errorf("outbox relay: %w", err)
+	}
+	var ids []int64
+	pipe := o.rdb.Pipeline()
+	for rows.Next() {
+		var (
+			id      int64
+			name    string
+			version int32
+			e       stream.Event
+		)
+		if err := rows.Scan(&id, &name, &e.ID, &e.Type, &version, &e.Time, &e.TraceParent, &e.Fields); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("outbox relay: %w", err)
+		}
+		e.Version = int(version)
+		if _, err := o.pub.Append(ctx, pipe, name, &e); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("outbox relay: row %d: %w", id, err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("outbox relay: %w", err)
+	}
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return 0, fmt.Errorf("outbox relay: publish %d events: %w", len(ids), err)
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM `+o.table+` WHERE id = ANY($1)`, ids); err != nil {
+		return 0, fmt.Errorf("outbox relay: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, fmt.Errorf("outbox relay: %w", err)
+	}
+	return len(ids), nil
+}
+
+// Pending returns how many events wait in the outbox.
+func (o *Outbox) Pending(ctx context.Context) (int64, error) {
+	var n int64
+	err := o.pool.QueryRow(ctx, `SELECT count(*) FROM `+o.table).Scan(&n)
+	return n, err
+}
+
+// Dedupe records eventIDs as processed in schema's processed_events, as
+// part of tx, and returns those that had not been processed before. A
+// consumer applies the effect of exactly those, in the same transaction:
+// if it commits, the effect and the record are there together; if not,
+// neither is, and the redelivered event is applied then.
+func Dedupe(ctx context.Context, tx pgx.Tx, schema string, eventIDs []string) (map[string]bool, error) {
+	rows, err := tx.Query(ctx, `INSERT INTO `+pgx.Identifier{schema, "processed_events"}.Sanitize()+` (event_id)
+		SELECT DISTINCT unnest($1::text[]) ON CONFLICT DO NOTHING RETURNING event_id`, eventIDs)
+	if err != nil {
+		return nil, fmt.Errorf("dedupe events: %w", err)
+	}
+	fresh := make(map[string]bool, len(eventIDs))
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("dedupe events: %w", err)
+		}
+		fresh[id] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("dedupe events: %w", err)
+	}
+	return fresh, nil
+}

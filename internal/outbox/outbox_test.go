@@ -1,0 +1,181 @@
+package outbox_test
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+
+	"streamcart/internal/outbox"
+	"streamcart/internal/platform/testenv"
+	"streamcart/internal/stream"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+func setup(t *testing.T) (*pgxpool.Pool, *redis.Client) {
+	t.Helper()
+	pool := testenv.Pool(t)
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, "CREATE SCHEMA svc"); err != nil {
+		t.Fatal(err)
+	}
+	if err := outbox.Migrate(ctx, pool, "svc"); err != nil {
+		t.Fatal(err)
+	}
+	if err := outbox.Migrate(ctx, pool, "svc"); err != nil {
+		t.Fatalf("second Migrate: %v", err)
+	}
+	return pool, testenv.Redis(t)
+}
+
+// add writes n events to name in one transaction that commits when commit
+// is true, and returns their ids.
+func add(t *testing.T, ob *outbox.Outbox, pool *pgxpool.Pool, name string, n int, commit bool) []string {
+	t.Helper()
+	ctx := context.Background()
+	msgs := make([]*outbox.Message, n)
+	for i := range msgs {
+		msgs[i] = &outbox.Message{Stream: name, Event: stream.Event{Type: "Tested", Fields: map[string]string{"i": strconv.Itoa(i)}}}
+	}
+	errRollback := errors.New("rollback")
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if err := ob.Add(ctx, tx, msgs...); err != nil {
+			return err
+		}
+		if !commit {
+			return errRollback
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errRollback) {
+		t.Fatal(err)
+	}
+	ids := make([]string, n)
+	for i, m := range msgs {
+		ids[i] = m.Event.ID
+	}
+	return ids
+}
+
+// published returns how often each event id appears in the stream.
+func published(t *testing.T, rdb *redis.Client, name string) map[string]int {
+	t.Helper()
+	entries, err := rdb.XRange(context.Background(), name, "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, e := range entries {
+		got[e.Values[stream.FieldEventID].(string)]++
+	}
+	return got
+}
+
+func onceEach(ids []string) map[string]int {
+	m := map[string]int{}
+	for _, id := range ids {
+		m[id] = 1
+	}
+	return m
+}
+
+func TestRelayPublishesCommittedOnly(t *testing.T) {
+	t.Parallel()
+	pool, rdb := setup(t)
+	name := testenv.Name(t, "s")
+	ob := outbox.New(pool, rdb, stream.NewPublisher(rdb, nil), "svc", outbox.Config{}, testenv.Logger(t))
+	committed := add(t, ob, pool, name, 3, true)
+	add(t, ob, pool, name, 2, false)
+	n, err := ob.RelayOnce(context.Background())
+	if err != nil || n != 3 {
+		t.Fatalf("RelayOnce = %d, %v; want 3", n, err)
+	}
+	if diff := cmp.Diff(onceEach(committed), published(t, rdb, name)); diff != "" {
+		t.Errorf("published (-want +got):\n%s", diff)
+	}
+	if p, err := ob.Pending(context.Background()); err != nil || p != 0 {
+		t.Errorf("Pending = %d, %v; want 0", p, err)
+	}
+}
+
+func TestConcurrentRelaysPublishEachRowOnce(t *testing.T) {
+	t.Parallel()
+	pool, rdb := setup(t)
+	name := testenv.Name(t, "s")
+	pub := stream.NewPublisher(rdb, nil)
+	var ids []string
+	writer := outbox.New(pool, rdb, pub, "svc", outbox.Config{}, testenv.Logger(t))
+	for range 20 {
+		ids = append(ids, add(t, writer, pool, name, 50, true)...)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for range 4 {
+		relay := outbox.New(pool, rdb, pub, "svc", outbox.Config{Batch: 37, Poll: 10 * time.Millisecond}, testenv.Logger(t))
+		wg.Go(func() { _ = relay.Run(ctx) })
+	}
+	testenv.WaitFor(t, 20*time.Second, "outbox drained", func() bool {
+		p, err := writer.Pending(context.Background())
+		return err == nil && p == 0
+	})
+	cancel()
+	wg.Wait()
+	if diff := cmp.Diff(onceEach(ids), published(t, rdb, name)); diff != "" {
+		t.Errorf("published (-want +got):\n%s", diff)
+	}
+}
+
+func TestRelayKeepsRowsWhileRedisIsDown(t *testing.T) {
+	t.Parallel()
+	pool, rdb := setup(t)
+	name := testenv.Name(t, "s")
+	down := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	defer down.Close()
+	ob := outbox.New(pool, down, stream.NewPublisher(down, nil), "svc", outbox.Config{}, testenv.Logger(t))
+	ids := add(t, ob, pool, name, 5, true)
+	if _, err := ob.RelayOnce(context.Background()); err == nil {
+		t.Fatal("RelayOnce succeeded with Redis down")
+	}
+	if p, _ := ob.Pending(context.Background()); p != 5 {
+		t.Fatalf("Pending = %d after a failed relay, want 5", p)
+	}
+	up := outbox.New(pool, rdb, stream.NewPublisher(rdb, nil), "svc", outbox.Config{}, testenv.Logger(t))
+	if n, err := up.RelayOnce(context.Background()); err != nil || n != 5 {
+		t.Fatalf("RelayOnce after Redis is back = %d, %v", n, err)
+	}
+	if diff := cmp.Diff(onceEach(ids), published(t, rdb, name)); diff != "" {
+		t.Errorf("published (-want +got):\n%s", diff)
+	}
+}
+
+func TestDedupe(t *testing.T) {
+	t.Parallel()
+	pool, _ := setup(t)
+	ctx := context.Background()
+	dedupe := func(ids ...string) map[string]bool {
+		var fresh map[string]bool
+		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			var err error
+			fresh, err = outbox.Dedupe(ctx, tx, "svc", ids)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fresh
+	}
+	if diff := cmp.Diff(map[string]bool{"a": true, "b": true}, dedupe("a", "b", "a")); diff != "" {
+		t.Errorf("first (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(map[string]bool{"c": true}, dedupe("a", "c")); diff != "" {
+		t.Errorf("second (-want +got):\n%s", diff)
+	}
+}

@@ -1,0 +1,118 @@
+// Package postgres opens connection pools and applies each service's
+// embedded migrations to the service's own schema.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Open returns a pool for url with at most maxConns connections (0 keeps
+// pgx's default) once a ping succeeds, waiting at most 10s.
+func Open(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("postgres url: %w", err)
+	}
+	if maxConns > 0 {
+		cfg.MaxConns = maxConns
+	}
+	// A request must fail fast while the database is down, not wait for
+	// the OS's TCP timeouts.
+	cfg.ConnConfig.ConnectTimeout = 2 * time.Second
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres pool: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres ping %s: %w", cfg.ConnConfig.Host, err)
+	}
+	return pool, nil
+}
+
+// Migrate applies the *.sql files of fsys, in name order, that schema has
+// not had yet, each in its own transaction together with its record in
+// <schema>.schema_migrations. The schema is created if missing. Replicas
+// starting together are serialized by an advisory lock, so each file runs
+// once.
+func Migrate(ctx context.Context, pool *pgxpool.Pool, schema string, fsys fs.FS) error {
+	files, err := fs.Glob(fsys, "*.sql")
+	if err != nil {
+		return err
+	}
+	slices.Sort(files)
+	s := pgx.Identifier{schema}.Sanitize()
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate %s: %w", schema, err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock(hashtext($1))", "migrate:"+schema); err != nil {
+		return fmt.Errorf("migrate %s: lock: %w", schema, err)
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock(hashtext($1))", "migrate:"+schema) //nolint:errcheck // released with the session anyway
+
+	setup := fmt.Sprintf(`CREATE SCHEMA IF NOT EXISTS %[1]s;
+		CREATE TABLE IF NOT EXISTS %[1]s.schema_migrations (
+			version    text PRIMARY KEY,
+			applied_at timestamptz NOT NULL DEFAULT now())`, s)
+	if _, err := conn.Exec(ctx, setup); err != nil {
+		return fmt.Errorf("migrate %s: %w", schema, err)
+	}
+	for _, name := range files {
+		if err := applyOnce(ctx, conn.Conn(), fsys, s, name); err != nil {
+			return fmt.Errorf("migrate %s: %s: %w", schema, name, err)
+		}
+	}
+	return nil
+}
+
+func applyOnce(ctx context.Context, conn *pgx.Conn, fsys fs.FS, schema, name string) error {
+	sql, err := fs.ReadFile(fsys, name)
+	if err != nil {
+		return err
+	}
+	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, "INSERT INTO "+schema+".schema_migrations (version) VALUES ($1) ON CONFLICT DO NOTHING", name)
+		if err != nil || tag.RowsAffected() == 0 {
+			return err // applied before
+		}
+		_, err = tx.Exec(ctx, string(sql))
+		return err
+	})
+}
+
+// IsUnavailable reports whether err means the database could not be
+// reached or is shutting down, as opposed to a problem with the query.
+func IsUnavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		// Class 08: connection exception; 57P: operator intervention
+		// (admin shutdown, crash shutdown, cannot connect now).
+		return strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57P")
+	}
+	var connErr *pgconn.ConnectError
+	return errors.As(err, &connErr) || pgconn.SafeToRetry(err) || errors.Is(err, context.DeadlineExceeded) ||
+		strings.Contains(err.Error(), "connection refused") || strings.Contains(err.Error(), "conn closed")
+}
+
+// IsUniqueViolation reports whether err is a unique constraint violation.
+func IsUniqueViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505"
+}
