@@ -71,13 +71,13 @@ type Config struct {
 // Outbox writes events into a schema's outbox table and relays them to
 // Redis. It is safe for concurrent use.
 type Outbox struct {
-	pool   *pgxpool.Pool
-	rdb    *redis.Client
-	pub    *stream.Publisher
-	table  string
-	cfg    Config
-	log    *slog.Logger
-	kick   chan struct{}
+	pool  *pgxpool.Pool
+	rdb   *redis.Client
+	pub   *stream.Publisher
+	table string
+	cfg   Config
+	log   *slog.Logger
+	kick  chan struct{}
 }
 
 // New returns the Outbox of schema, publishing through rdb with pub.

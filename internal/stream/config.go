@@ -37,8 +37,9 @@ type Config struct {
 	// ClaimInterval is how often pending entries are checked for takeover.
 	// Default MinIdle/3.
 	ClaimInterval time.Duration
-	// HandlerTimeout bounds one handler call. It must be shorter than
-	// MinIdle, or live work would be taken over. Default MinIdle/2.
+	// HandlerTimeout bounds the handling of one batch: the handler's
+	// context ends then. It must be shorter than MinIdle, or live work
+	// would be taken over. Default MinIdle/2.
 	HandlerTimeout time.Duration
 
 	// MaxDeliveries is how many deliveries an entry gets before it is

@@ -112,7 +112,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	// and be acknowledged after ctx is cancelled, within ShutdownTimeout.
 	hctx, cancelHandlers := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelHandlers()
-	work := make(chan []Message)
+	work := make(chan batch)
 	stop := make(chan struct{}) // closed when the shutdown time is up
 
 	var feeders sync.WaitGroup
@@ -128,8 +128,10 @@ func (c *Consumer) Run(ctx context.Context) error {
 		workers.Go(func() {
 			for {
 				select {
-				case msgs := <-work:
-					c.process(hctx, msgs)
+				case b := <-work:
+					// Decoding here rather than in the reader keeps the
+					// reader, the consumer's bottleneck, to reading.
+					c.process(hctx, c.decode(hctx, b.entries, b.counts))
 				case <-feedersDone:
 					return
 				}
@@ -175,7 +177,7 @@ func (c *Consumer) unblockReader(readerDone, stop <-chan struct{}) {
 
 // readLoop reads new entries on a connection of its own (so that it can be
 // unblocked) and hands them to the workers.
-func (c *Consumer) readLoop(ctx context.Context, work chan<- []Message, stop <-chan struct{}) {
+func (c *Consumer) readLoop(ctx context.Context, work chan<- batch, stop <-chan struct{}) {
 	var conn *redis.Conn
 	defer func() {
 		if conn != nil {
@@ -228,21 +230,26 @@ func (c *Consumer) readLoop(ctx context.Context, work chan<- []Message, stop <-c
 		}
 		attempt = 0
 		for _, s := range res {
-			msgs := c.decode(ctx, s.Messages, nil)
-			if !c.dispatch(work, stop, msgs) {
+			if !c.dispatch(work, stop, batch{entries: s.Messages}) {
 				return
 			}
 		}
 	}
 }
 
-// dispatch splits msgs into up to Concurrency batches and hands them to the
+// batch is entries on their way to a worker.
+type batch struct {
+	entries []redis.XMessage
+	counts  map[string]int64 // delivery counts; nil means first delivery
+}
+
+// dispatch splits b into up to Concurrency batches and hands them to the
 // workers. It reports false when the shutdown time ran out first.
-func (c *Consumer) dispatch(work chan<- []Message, stop <-chan struct{}, msgs []Message) bool {
-	size := (len(msgs) + c.cfg.Concurrency - 1) / c.cfg.Concurrency
-	for chunk := range slices.Chunk(msgs, max(size, 1)) {
+func (c *Consumer) dispatch(work chan<- batch, stop <-chan struct{}, b batch) bool {
+	size := (len(b.entries) + c.cfg.Concurrency - 1) / c.cfg.Concurrency
+	for chunk := range slices.Chunk(b.entries, max(size, 1)) {
 		select {
-		case work <- chunk:
+		case work <- batch{entries: chunk, counts: b.counts}:
 		case <-stop:
 			return false
 		}
@@ -272,7 +279,7 @@ func (c *Consumer) decode(ctx context.Context, entries []redis.XMessage, deliver
 
 // reclaimLoop periodically takes over entries that other consumers (or
 // this one, before a restart) left pending for longer than MinIdle.
-func (c *Consumer) reclaimLoop(ctx context.Context, work chan<- []Message, stop <-chan struct{}) {
+func (c *Consumer) reclaimLoop(ctx context.Context, work chan<- batch, stop <-chan struct{}) {
 	tick := time.NewTicker(c.cfg.ClaimInterval)
 	defer tick.Stop()
 	for {
@@ -289,7 +296,7 @@ func (c *Consumer) reclaimLoop(ctx context.Context, work chan<- []Message, stop 
 
 // reclaim walks the group's pending entries once with XAUTOCLAIM. It
 // reports false when the shutdown time ran out.
-func (c *Consumer) reclaim(ctx context.Context, work chan<- []Message, stop <-chan struct{}) bool {
+func (c *Consumer) reclaim(ctx context.Context, work chan<- batch, stop <-chan struct{}) bool {
 	start := "0-0"
 	for ctx.Err() == nil {
 		entries, next, deleted, err := c.rdb.XAutoClaimWithDeleted(ctx, &redis.XAutoClaimArgs{
@@ -323,7 +330,7 @@ func (c *Consumer) reclaim(ctx context.Context, work chan<- []Message, stop <-ch
 			}
 			c.cfg.Metrics.Reclaimed(c.cfg.Stream, c.cfg.Group, len(entries))
 			c.log.InfoContext(ctx, "reclaimed idle pending entries", "count", len(entries))
-			if !c.dispatch(work, stop, c.decode(ctx, entries, counts)) {
+			if !c.dispatch(work, stop, batch{entries: entries, counts: counts}) {
 				return false
 			}
 		}
@@ -360,7 +367,7 @@ func (c *Consumer) deliveryCounts(ctx context.Context, entries []redis.XMessage)
 
 // retryLoop redelivers failed messages to this consumer when their backoff
 // has passed.
-func (c *Consumer) retryLoop(ctx context.Context, work chan<- []Message, stop <-chan struct{}) {
+func (c *Consumer) retryLoop(ctx context.Context, work chan<- batch, stop <-chan struct{}) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
@@ -376,7 +383,7 @@ func (c *Consumer) retryLoop(ctx context.Context, work chan<- []Message, stop <-
 		if len(due) == 0 {
 			continue
 		}
-		msgs, err := c.claimForRetry(ctx, due)
+		b, err := c.claimForRetry(ctx, due)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -387,8 +394,8 @@ func (c *Consumer) retryLoop(ctx context.Context, work chan<- []Message, stop <-
 			}
 			continue
 		}
-		c.cfg.Metrics.Retried(c.cfg.Stream, c.cfg.Group, len(msgs))
-		if !c.dispatch(work, stop, msgs) {
+		c.cfg.Metrics.Retried(c.cfg.Stream, c.cfg.Group, len(b.entries))
+		if !c.dispatch(work, stop, b) {
 			return
 		}
 	}
@@ -397,7 +404,7 @@ func (c *Consumer) retryLoop(ctx context.Context, work chan<- []Message, stop <-
 // claimForRetry claims the due entries back to this consumer, which counts
 // a delivery. An entry that another consumer took over meanwhile (its idle
 // time is then below the retry delay) is not claimed, and is dropped here.
-func (c *Consumer) claimForRetry(ctx context.Context, due []retry) ([]Message, error) {
+func (c *Consumer) claimForRetry(ctx context.Context, due []retry) (batch, error) {
 	ids := make([]string, len(due))
 	minIdle := due[0].delay
 	for i, r := range due {
@@ -410,24 +417,16 @@ func (c *Consumer) claimForRetry(ctx context.Context, due []retry) ([]Message, e
 	}).Result()
 	if isNoGroup(err) {
 		c.recreateGroup(ctx)
-		return nil, nil
+		return batch{}, nil
 	}
 	if err != nil {
-		return nil, err
+		return batch{}, err
 	}
-	claimed := make(map[string]bool, len(entries))
-	for _, xm := range entries {
-		claimed[xm.ID] = true
-	}
-	msgs := make([]Message, 0, len(entries))
+	counts := make(map[string]int64, len(due))
 	for _, r := range due {
-		if claimed[r.msg.EntryID] {
-			m := r.msg
-			m.Deliveries++
-			msgs = append(msgs, m)
-		}
+		counts[r.msg.EntryID] = r.msg.Deliveries + 1
 	}
-	return msgs, nil
+	return batch{entries: entries, counts: counts}, nil
 }
 
 func (c *Consumer) scheduleRetry(m Message, delay time.Duration) {
@@ -479,50 +478,56 @@ func (c *Consumer) process(ctx context.Context, msgs []Message) {
 		return
 	}
 	start := time.Now()
-	var done []string
-	switch {
-	case c.one != nil:
-		for _, m := range todo {
-			if err := c.call(ctx, func(ctx context.Context) error { return c.one(ctx, m) }); err != nil {
-				c.fail(ctx, m, err)
-				continue
-			}
-			done = append(done, m.EntryID)
-		}
-	default:
-		err := c.call(ctx, func(ctx context.Context) error { return c.batch(ctx, todo) })
-		switch {
-		case err == nil:
+	// One deadline for the whole batch: all of it must be done well before
+	// MinIdle, or another consumer would take it over meanwhile.
+	hctx, cancel := context.WithTimeout(ctx, c.cfg.HandlerTimeout)
+	defer cancel()
+	done := make([]string, 0, len(todo))
+	if c.one == nil {
+		err := c.callBatch(hctx, todo)
+		if err == nil {
 			for _, m := range todo {
 				done = append(done, m.EntryID)
 			}
-		case len(todo) == 1:
-			c.fail(ctx, todo[0], err)
-		default:
+			c.ack(ctx, done, time.Since(start))
+			return
+		}
+		if len(todo) > 1 {
 			c.log.WarnContext(ctx, "batch failed; handling its entries one by one", "size", len(todo), "err", err)
-			for _, m := range todo {
-				if err := c.call(ctx, func(ctx context.Context) error { return c.batch(ctx, []Message{m}) }); err != nil {
-					c.fail(ctx, m, err)
-					continue
-				}
-				done = append(done, m.EntryID)
-			}
 		}
+	}
+	for _, m := range todo {
+		var err error
+		if c.one != nil {
+			err = c.callOne(hctx, m)
+		} else {
+			err = c.callBatch(hctx, []Message{m})
+		}
+		if err != nil {
+			c.fail(ctx, m, err)
+			continue
+		}
+		done = append(done, m.EntryID)
 	}
 	c.ack(ctx, done, time.Since(start))
 }
 
-// call runs fn with the handler timeout, turning a panic into an error.
-func (c *Consumer) call(ctx context.Context, fn func(context.Context) error) (err error) {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.HandlerTimeout)
-	defer cancel()
-	defer func() {
-		if r := recover(); r != nil {
-			c.log.ErrorContext(ctx, "handler panicked", "panic", r, "stack", string(debug.Stack()))
-			err = fmt.Errorf("handler panicked: %v", r)
-		}
-	}()
-	return fn(ctx)
+// callOne and callBatch call the handler, turning a panic into an error.
+func (c *Consumer) callOne(ctx context.Context, m Message) (err error) {
+	defer c.recoverInto(ctx, &err)
+	return c.one(ctx, m)
+}
+
+func (c *Consumer) callBatch(ctx context.Context, msgs []Message) (err error) {
+	defer c.recoverInto(ctx, &err)
+	return c.batch(ctx, msgs)
+}
+
+func (c *Consumer) recoverInto(ctx context.Context, err *error) {
+	if r := recover(); r != nil {
+		c.log.ErrorContext(ctx, "handler panicked", "panic", r, "stack", string(debug.Stack()))
+		*err = fmt.Errorf("handler panicked: %v", r)
+	}
 }
 
 // fail decides what happens to a message whose handler failed: a retry

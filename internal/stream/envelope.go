@@ -132,7 +132,15 @@ func (e *Event) values() ([]any, error) {
 // decodeEvent reads an envelope from an entry's fields. Errors wrap
 // ErrMalformed.
 func decodeEvent(fields map[string]any) (Event, error) {
-	e := Event{Fields: make(map[string]string, len(fields))}
+	// Size the payload map without the envelope: small payloads then fit
+	// in one map group, which saves an allocation per message.
+	n := len(fields)
+	for k := range reserved {
+		if _, ok := fields[k]; ok {
+			n--
+		}
+	}
+	e := Event{Fields: make(map[string]string, n)}
 	for k, v := range fields {
 		s, ok := v.(string)
 		if !ok {

@@ -121,4 +121,3 @@ func jsonKind(kind string) string {
 		return kind
 	}
 }
-
