@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"streamcart/internal/app"
 	"streamcart/internal/platform/config"
 	"streamcart/internal/platform/logging"
 	"streamcart/internal/platform/servers"
@@ -69,13 +70,25 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	defer env.stop(log)
 
+	sys, err := app.Start(ctx, app.Config{
+		RedisURL:    env.redisURL,
+		DatabaseURL: env.databaseURL,
+		Seed:        true,
+		Log:         log,
+	})
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(stdout, "\nstreamcart dev is running (data in %s)\n", data)
 	fmt.Fprintf(stdout, "  Redis:      %s\n", env.redisURL)
 	fmt.Fprintf(stdout, "  PostgreSQL: %s\n", env.databaseURL)
+	for _, name := range app.Services {
+		fmt.Fprintf(stdout, "  %-11s %s\n", name+":", sys.URLs[name])
+	}
 	fmt.Fprintf(stdout, "Press Ctrl-C to stop.\n\n")
-	<-ctx.Done()
-	log.Info("stopping")
-	return nil
+	err = sys.Wait()
+	log.Info("stopped")
+	return err
 }
 
 // devServers are the Redis and PostgreSQL that dev uses: managed ones it
@@ -101,7 +114,6 @@ func startDevServers(ctx context.Context, cfg devConfig, data string, log *slog.
 			return nil, err
 		}
 		env.redis, env.redisURL = r, r.URL()
-		log.Info("managed redis started", "url", r.URL(), "pid", r.PID(), "dir", r.Dir())
 	}
 	if env.databaseURL == "" {
 		p, err := servers.StartPostgres(ctx, servers.PostgresOptions{
@@ -117,7 +129,6 @@ func startDevServers(ctx context.Context, cfg devConfig, data string, log *slog.
 			return nil, err
 		}
 		env.databaseURL = p.URL("streamcart")
-		log.Info("managed postgres started", "url", env.databaseURL, "pid", p.PID(), "dir", p.Dir())
 	}
 	return env, nil
 }

@@ -38,8 +38,10 @@ type Config struct {
 	// Default MinIdle/3.
 	ClaimInterval time.Duration
 	// HandlerTimeout bounds the handling of one batch: the handler's
-	// context ends then. It must be shorter than MinIdle, or live work
-	// would be taken over. Default MinIdle/2.
+	// context ends then. When a batch fails and its messages are handled
+	// one at a time, that pass gets HandlerTimeout again; twice it must be
+	// shorter than MinIdle, or live work would be taken over. Default
+	// MinIdle/3.
 	HandlerTimeout time.Duration
 
 	// MaxDeliveries is how many deliveries an entry gets before it is
@@ -85,7 +87,7 @@ func (c *Config) setDefaults() {
 		c.ClaimInterval = c.MinIdle / 3
 	}
 	if c.HandlerTimeout == 0 {
-		c.HandlerTimeout = c.MinIdle / 2
+		c.HandlerTimeout = c.MinIdle / 3
 	}
 	if c.MaxDeliveries == 0 {
 		c.MaxDeliveries = 5
@@ -126,8 +128,8 @@ func (c Config) Validate() error {
 	if c.Block <= 0 || c.MinIdle <= 0 || c.ClaimInterval <= 0 || c.RetryBackoff <= 0 || c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("durations must be positive"))
 	}
-	if c.HandlerTimeout >= c.MinIdle {
-		errs = append(errs, fmt.Errorf("handler timeout %v must be shorter than min idle %v", c.HandlerTimeout, c.MinIdle))
+	if 2*c.HandlerTimeout >= c.MinIdle {
+		errs = append(errs, fmt.Errorf("twice the handler timeout %v must be shorter than min idle %v", c.HandlerTimeout, c.MinIdle))
 	}
 	if c.MaxRetryBackoff >= c.MinIdle {
 		errs = append(errs, fmt.Errorf("max retry backoff %v must be shorter than min idle %v", c.MaxRetryBackoff, c.MinIdle))

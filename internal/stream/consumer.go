@@ -47,6 +47,28 @@ func IsPermanent(err error) bool {
 	return errors.As(err, &p) || errors.Is(err, ErrMalformed)
 }
 
+// Unavailable marks err as an outage of something the handler depends on,
+// such as its database: the message is retried with backoff for as long as
+// the outage lasts and is never dead-lettered for it. A batch that fails so
+// is retried whole rather than one message at a time.
+func Unavailable(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &unavailableError{err}
+}
+
+type unavailableError struct{ err error }
+
+func (e *unavailableError) Error() string { return e.err.Error() }
+func (e *unavailableError) Unwrap() error { return e.err }
+
+// IsUnavailable reports whether err was marked by Unavailable.
+func IsUnavailable(err error) bool {
+	var u *unavailableError
+	return errors.As(err, &u)
+}
+
 // Consumer reads one stream in one consumer group and hands the entries to
 // its handler; see the package documentation for its guarantees. Create it
 // with NewConsumer or NewBatchConsumer and call Run.
@@ -131,7 +153,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 				case b := <-work:
 					// Decoding here rather than in the reader keeps the
 					// reader, the consumer's bottleneck, to reading.
-					c.process(hctx, c.decode(hctx, b.entries, b.counts))
+					c.process(hctx, c.decode(hctx, b.entries, b.counts), b.reclaimed)
 				case <-feedersDone:
 					return
 				}
@@ -239,8 +261,9 @@ func (c *Consumer) readLoop(ctx context.Context, work chan<- batch, stop <-chan 
 
 // batch is entries on their way to a worker.
 type batch struct {
-	entries []redis.XMessage
-	counts  map[string]int64 // delivery counts; nil means first delivery
+	entries   []redis.XMessage
+	counts    map[string]int64 // delivery counts; nil means first delivery
+	reclaimed bool             // taken over from another consumer
 }
 
 // dispatch splits b into up to Concurrency batches and hands them to the
@@ -249,7 +272,7 @@ func (c *Consumer) dispatch(work chan<- batch, stop <-chan struct{}, b batch) bo
 	size := (len(b.entries) + c.cfg.Concurrency - 1) / c.cfg.Concurrency
 	for chunk := range slices.Chunk(b.entries, max(size, 1)) {
 		select {
-		case work <- batch{entries: chunk, counts: b.counts}:
+		case work <- batch{entries: chunk, counts: b.counts, reclaimed: b.reclaimed}:
 		case <-stop:
 			return false
 		}
@@ -330,7 +353,7 @@ func (c *Consumer) reclaim(ctx context.Context, work chan<- batch, stop <-chan s
 			}
 			c.cfg.Metrics.Reclaimed(c.cfg.Stream, c.cfg.Group, len(entries))
 			c.log.InfoContext(ctx, "reclaimed idle pending entries", "count", len(entries))
-			if !c.dispatch(work, stop, batch{entries: entries, counts: counts}) {
+			if !c.dispatch(work, stop, batch{entries: entries, counts: counts, reclaimed: true}) {
 				return false
 			}
 		}
@@ -464,11 +487,14 @@ func (c *Consumer) dueRetries(now time.Time) []retry {
 }
 
 // process handles one batch and acknowledges what succeeded.
-func (c *Consumer) process(ctx context.Context, msgs []Message) {
+// Entries taken over from another consumer that were delivered more than
+// MaxDeliveries times are dead-lettered without being handled: a message
+// that keeps killing its consumers never gets to fail. (Retries of our own
+// do not count here, as their failures were seen.)
+func (c *Consumer) process(ctx context.Context, msgs []Message, reclaimed bool) {
 	todo := msgs[:0:0]
 	for _, m := range msgs {
-		if m.Deliveries > c.cfg.MaxDeliveries {
-			// A message that keeps killing its consumers never gets to fail.
+		if reclaimed && m.Deliveries > c.cfg.MaxDeliveries {
 			c.deadLetterMessage(ctx, m, fmt.Errorf("delivered %d times, never acknowledged (a consumer may have crashed on it)", m.Deliveries))
 			continue
 		}
@@ -492,9 +518,18 @@ func (c *Consumer) process(ctx context.Context, msgs []Message) {
 			c.ack(ctx, done, time.Since(start))
 			return
 		}
-		if len(todo) > 1 {
-			c.log.WarnContext(ctx, "batch failed; handling its entries one by one", "size", len(todo), "err", err)
+		if len(todo) == 1 || IsUnavailable(err) {
+			for _, m := range todo {
+				c.fail(ctx, m, err)
+			}
+			return
 		}
+		c.log.WarnContext(ctx, "batch failed; handling its entries one by one", "size", len(todo), "err", err)
+		// The one-by-one pass gets a deadline of its own: the batch may
+		// have failed by running out of time.
+		cancel()
+		hctx, cancel = context.WithTimeout(ctx, c.cfg.HandlerTimeout)
+		defer cancel()
 	}
 	for _, m := range todo {
 		var err error
@@ -534,7 +569,7 @@ func (c *Consumer) recoverInto(ctx context.Context, err *error) {
 // after a backoff, or the dead-letter stream.
 func (c *Consumer) fail(ctx context.Context, m Message, err error) {
 	c.cfg.Metrics.Failed(c.cfg.Stream, c.cfg.Group, 1)
-	if IsPermanent(err) || m.Deliveries >= c.cfg.MaxDeliveries {
+	if IsPermanent(err) || (m.Deliveries >= c.cfg.MaxDeliveries && !IsUnavailable(err)) {
 		c.deadLetterMessage(ctx, m, err)
 		return
 	}

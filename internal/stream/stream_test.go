@@ -233,6 +233,43 @@ func TestRetryThenSuccess(t *testing.T) {
 	}
 }
 
+func TestUnavailableIsRetriedPastMaxDeliveries(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	rec := newRecorder()
+	c, err := stream.NewBatchConsumer(f.rdb, f.config(), func(ctx context.Context, msgs []stream.Message) error {
+		for _, m := range msgs {
+			rec.saw(m)
+		}
+		// The database is down for the first eight deliveries, more than
+		// MaxDeliveries (3).
+		if msgs[0].Deliveries <= 8 {
+			return stream.Unavailable(errors.New("database is down"))
+		}
+		for _, m := range msgs {
+			rec.ok(m)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := f.publish(3) // before Run: one batch
+	run(t, c)
+	testenv.WaitFor(t, 20*time.Second, "handled after the outage", func() bool { return rec.handled() == 3 && f.settled() })
+	if diff := cmp.Diff(onceEach(ids), rec.counts()); diff != "" {
+		t.Errorf("handled counts (-want +got):\n%s", diff)
+	}
+	if dl := f.deadLetters(); len(dl) != 0 {
+		t.Errorf("dead letters after an outage: %+v", dl)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if got := rec.deliveries[ids[0]]; len(got) != 9 {
+		t.Errorf("first entry delivered %v; want 9 deliveries, none handled one by one", got)
+	}
+}
+
 func TestPoisonEntryIsDeadLetteredAndOthersGoOn(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
@@ -541,7 +578,7 @@ func TestReclaimReportsTrimmedEntries(t *testing.T) {
 	rec := newRecorder()
 	cfg := f.config()
 	cfg.MinIdle = 200 * time.Millisecond
-	cfg.HandlerTimeout = 100 * time.Millisecond
+	cfg.HandlerTimeout = 60 * time.Millisecond
 	cfg.MaxRetryBackoff = 50 * time.Millisecond
 	c, err := stream.NewConsumer(f.rdb, cfg, func(ctx context.Context, m stream.Message) error {
 		rec.ok(m)
@@ -583,7 +620,7 @@ func TestCrashLoopingEntryIsDeadLettered(t *testing.T) {
 	called := make(chan struct{}, 1)
 	cfg := f.config()
 	cfg.MinIdle = 200 * time.Millisecond
-	cfg.HandlerTimeout = 100 * time.Millisecond
+	cfg.HandlerTimeout = 60 * time.Millisecond
 	cfg.MaxRetryBackoff = 50 * time.Millisecond
 	c, err := stream.NewConsumer(f.rdb, cfg, func(ctx context.Context, m stream.Message) error {
 		called <- struct{}{}

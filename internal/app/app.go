@@ -1,0 +1,273 @@
+// Package app assembles streamcart's services into a running system. Each
+// service gets its own listener, its own PostgreSQL pool (on its own
+// schema) and its own Redis client, and talks to the others only over HTTP
+// and Redis Streams, exactly as when they run as separate processes.
+// "streamcart dev" starts them all in one process; "streamcart serve NAME"
+// starts one; the end-to-end tests start them on throwaway servers.
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
+
+	"streamcart/internal/orders"
+	"streamcart/internal/outbox"
+	"streamcart/internal/payments"
+	"streamcart/internal/platform/auth"
+	"streamcart/internal/platform/postgres"
+	"streamcart/internal/platform/redisclient"
+	"streamcart/internal/platform/web"
+	"streamcart/internal/products"
+	"streamcart/internal/stream"
+)
+
+// Service names, in start order.
+const (
+	Products = "products"
+	Payments = "payments"
+	Orders   = "orders"
+)
+
+// Services lists every service name, in start order.
+var Services = []string{Products, Payments, Orders}
+
+// Config configures a system. RedisURL and DatabaseURL are required.
+type Config struct {
+	RedisURL    string
+	DatabaseURL string
+	// Addrs maps a service name to its listen address. A service missing
+	// from it listens on Host with any free port.
+	Addrs map[string]string
+	// Host is the interface of services without an address. Default
+	// 127.0.0.1.
+	Host string
+	// URLs maps a service name to the base URL of a service this process
+	// does not run (for "serve"); running services use their own.
+	URLs map[string]string
+	// Secret signs identities between the gateway and services. Default:
+	// random, which only works when every service is in this process.
+	Secret []byte
+	// Seed loads the sample catalog into an empty products table.
+	Seed bool
+	// PaymentFailAbove is the payments service's limit in cents; 0 keeps
+	// its default.
+	PaymentFailAbove int64
+	// ShutdownTimeout bounds the graceful shutdown of each server and
+	// consumer. Default 10s.
+	ShutdownTimeout time.Duration
+	// Tuning shortens the stream and outbox timings, for tests.
+	Tuning Tuning
+	Log    *slog.Logger
+}
+
+// Tuning holds timings that tests shorten; zero values keep the defaults
+// of the packages that own them.
+type Tuning struct {
+	Consumer          stream.Config // only the timing fields are used
+	Outbox            outbox.Config
+	StuckAfter        time.Duration
+	ReconcileInterval time.Duration
+}
+
+// System is a set of running services.
+type System struct {
+	// URLs has the base URL of each running service.
+	URLs   map[string]string
+	Signer *auth.Signer
+
+	group   *errgroup.Group
+	closers []func()
+}
+
+// Start starts the services named (all when names is empty) and returns
+// once each is listening. They run until ctx is cancelled; Wait returns
+// then.
+func Start(ctx context.Context, cfg Config, names ...string) (*System, error) {
+	if cfg.RedisURL == "" || cfg.DatabaseURL == "" {
+		return nil, ErrNoServers
+	}
+	if len(names) == 0 {
+		names = Services
+	}
+	if cfg.Host == "" {
+		cfg.Host = "127.0.0.1"
+	}
+	if cfg.ShutdownTimeout == 0 {
+		cfg.ShutdownTimeout = 10 * time.Second
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Secret == nil {
+		cfg.Secret = make([]byte, 32)
+		_, _ = rand.Read(cfg.Secret)
+	}
+	signer, err := auth.NewSigner(cfg.Secret, time.Minute)
+	if err != nil {
+		return nil, err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	sys := &System{URLs: map[string]string{}, Signer: signer, group: g}
+	for _, name := range Services { // start order matters: orders needs products
+		if !slices.Contains(names, name) {
+			continue
+		}
+		if err := sys.start(ctx, gctx, cfg, name); err != nil {
+			sys.close()
+			return nil, fmt.Errorf("start %s: %w", name, err)
+		}
+	}
+	for _, name := range names {
+		if !slices.Contains(Services, name) {
+			sys.close()
+			return nil, fmt.Errorf("unknown service %q (have %v)", name, Services)
+		}
+	}
+	return sys, nil
+}
+
+// Wait blocks until every service has stopped, then releases their pools
+// and clients. It returns the first service error.
+func (s *System) Wait() error {
+	err := s.group.Wait()
+	s.close()
+	return err
+}
+
+func (s *System) close() {
+	for _, c := range slices.Backward(s.closers) {
+		c()
+	}
+	s.closers = nil
+}
+
+// url returns the base URL of service name, running here or configured.
+func (s *System) url(cfg Config, name string) (string, error) {
+	if u := s.URLs[name]; u != "" {
+		return u, nil
+	}
+	if u := cfg.URLs[name]; u != "" {
+		return u, nil
+	}
+	return "", fmt.Errorf("no URL for the %s service", name)
+}
+
+// start opens name's resources, migrates its schema and starts its server
+// and background work in the group.
+func (s *System) start(ctx, gctx context.Context, cfg Config, name string) error {
+	log := cfg.Log.With("service", name)
+	pool, err := postgres.Open(ctx, cfg.DatabaseURL, 20)
+	if err != nil {
+		return err
+	}
+	s.closers = append(s.closers, pool.Close)
+	rdb, err := redisclient.Open(ctx, cfg.RedisURL, log)
+	if err != nil {
+		return err
+	}
+	s.closers = append(s.closers, func() { _ = rdb.Close() })
+
+	var (
+		handler http.Handler
+		run     func(context.Context) error
+	)
+	switch name {
+	case Products:
+		handler, err = s.products(ctx, cfg, pool, rdb, log)
+	case Payments:
+		handler, run, err = s.payments(ctx, cfg, pool, rdb, log)
+	case Orders:
+		handler, run, err = s.orders(ctx, cfg, pool, rdb, log)
+	}
+	if err != nil {
+		return err
+	}
+	addr := cfg.Addrs[name]
+	if addr == "" {
+		addr = net.JoinHostPort(cfg.Host, "0")
+	}
+	ln, err := web.Listen(addr)
+	if err != nil {
+		return err
+	}
+	s.URLs[name] = "http://" + ln.Addr().String()
+	s.group.Go(func() error { return web.Serve(gctx, ln, handler, log, cfg.ShutdownTimeout) })
+	if run != nil {
+		s.group.Go(func() error { return run(gctx) })
+	}
+	return nil
+}
+
+func (s *System) products(ctx context.Context, cfg Config, pool *pgxpool.Pool, rdb *redis.Client, log *slog.Logger) (http.Handler, error) {
+	if err := products.Migrate(ctx, pool); err != nil {
+		return nil, err
+	}
+	svc := products.NewService(pool, rdb, products.Config{}, log)
+	if cfg.Seed {
+		if err := svc.Seed(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return products.NewHandler(svc, log), nil
+}
+
+func (s *System) payments(ctx context.Context, cfg Config, pool *pgxpool.Pool, rdb *redis.Client, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
+	if err := payments.Migrate(ctx, pool); err != nil {
+		return nil, nil, err
+	}
+	svc, err := payments.NewService(pool, rdb, payments.Config{
+		FailAbove: cfg.PaymentFailAbove,
+		Consumer:  consumerConfig(cfg),
+		Outbox:    cfg.Tuning.Outbox,
+	}, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	return payments.NewHandler(svc, log), svc.Run, nil
+}
+
+func (s *System) orders(ctx context.Context, cfg Config, pool *pgxpool.Pool, rdb *redis.Client, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
+	productsURL, err := s.url(cfg, Products)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := orders.Migrate(ctx, pool); err != nil {
+		return nil, nil, err
+	}
+	svc, err := orders.NewService(pool, rdb, orders.Config{
+		ProductsURL:       productsURL,
+		StuckAfter:        cfg.Tuning.StuckAfter,
+		ReconcileInterval: cfg.Tuning.ReconcileInterval,
+		Consumer:          consumerConfig(cfg),
+		Outbox:            cfg.Tuning.Outbox,
+	}, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	return orders.NewHandler(svc, s.Signer, log), svc.Run, nil
+}
+
+// consumerConfig returns the tuned timings of a consumer; the service
+// fills in its stream and group.
+func consumerConfig(cfg Config) stream.Config {
+	t := cfg.Tuning.Consumer
+	return stream.Config{
+		Block: t.Block, MinIdle: t.MinIdle, ClaimInterval: t.ClaimInterval, HandlerTimeout: t.HandlerTimeout,
+		RetryBackoff: t.RetryBackoff, MaxRetryBackoff: t.MaxRetryBackoff, MaxDeliveries: t.MaxDeliveries,
+		ShutdownTimeout: cfg.ShutdownTimeout, Logger: cfg.Log,
+	}
+}
+
+// ErrNoServers is returned when neither URLs nor managed servers are set.
+var ErrNoServers = errors.New("app: RedisURL and DatabaseURL are required")

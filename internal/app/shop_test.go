@@ -1,0 +1,260 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+
+	"streamcart/internal/app"
+	"streamcart/internal/outbox"
+	"streamcart/internal/platform/auth"
+	"streamcart/internal/platform/servers"
+	"streamcart/internal/platform/testenv"
+	"streamcart/internal/stream"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// secret is the identity secret of test systems, shared with child
+// processes.
+var secret = []byte("test-secret-test-secret-test-secret!")
+
+// shop is a running system on its own Redis and database.
+type shop struct {
+	t      *testing.T
+	cfg    app.Config
+	sys    *app.System
+	redis  *servers.Redis
+	pool   *pgxpool.Pool
+	signer *auth.Signer
+	client *http.Client
+}
+
+// tuning makes failures heal within seconds instead of minutes.
+var tuning = app.Tuning{
+	Consumer: stream.Config{
+		Block: 200 * time.Millisecond, MinIdle: time.Second, ClaimInterval: 200 * time.Millisecond,
+		HandlerTimeout: 300 * time.Millisecond, RetryBackoff: 20 * time.Millisecond, MaxRetryBackoff: 200 * time.Millisecond,
+	},
+	Outbox:            outbox.Config{Poll: 50 * time.Millisecond},
+	StuckAfter:        2 * time.Second,
+	ReconcileInterval: 300 * time.Millisecond,
+}
+
+type shopOptions struct {
+	databaseURL string   // default: a fresh database on the shared server
+	services    []string // default: all
+}
+
+func startShop(t *testing.T, opts shopOptions) *shop {
+	t.Helper()
+	r := testenv.OwnRedis(t, "")
+	if opts.databaseURL == "" {
+		opts.databaseURL = testenv.Postgres(t)
+	}
+	cfg := app.Config{
+		RedisURL:         r.URL(),
+		DatabaseURL:      opts.databaseURL,
+		Secret:           secret,
+		Seed:             true,
+		PaymentFailAbove: 50000, // 500.00
+		ShutdownTimeout:  3 * time.Second,
+		Tuning:           tuning,
+		Log:              testenv.Logger(t),
+	}
+	s := &shop{t: t, cfg: cfg, redis: r, client: &http.Client{Timeout: 10 * time.Second}}
+	s.sys = s.start(cfg, opts.services...)
+	s.signer = s.sys.Signer
+	pool, err := pgxpool.New(context.Background(), cfg.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	s.pool = pool
+	return s
+}
+
+// start starts services of the shop's configuration and stops them at the
+// end of the test.
+func (s *shop) start(cfg app.Config, names ...string) *app.System {
+	s.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	sys, err := app.Start(ctx, cfg, names...)
+	if err != nil {
+		cancel()
+		s.t.Fatal(err)
+	}
+	s.t.Cleanup(func() {
+		cancel()
+		if err := sys.Wait(); err != nil {
+			s.t.Errorf("system stopped with: %v", err)
+		}
+	})
+	return sys
+}
+
+// call sends a request with body (marshalled unless it is []byte) as
+// userID ("" for no identity) and decodes a JSON answer into out.
+func (s *shop) call(method, url, userID string, body any, out any, headers ...string) int {
+	s.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		data, err := json.Marshal(b)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		rd = bytes.NewReader(data)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if userID != "" {
+		req.Header.Set(auth.Header, s.signer.Sign(auth.Identity{UserID: userID, SessionID: "s-" + userID, IP: "127.0.0.1", UserAgent: "test"}))
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		s.t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			s.t.Fatalf("%s %s: %d %s: %v", method, url, resp.StatusCode, data, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+type product struct {
+	ID         string `json:"id"`
+	PriceCents int64  `json:"priceCents"`
+}
+
+// catalog returns the first n products of the catalog.
+func (s *shop) catalog(n int) []product {
+	s.t.Helper()
+	var page struct{ Products []product }
+	if code := s.call("GET", fmt.Sprintf("%s/products?limit=%d", s.sys.URLs[app.Products], n), "", nil, &page); code != 200 {
+		s.t.Fatalf("catalog: status %d", code)
+	}
+	return page.Products
+}
+
+type item struct {
+	ProductID  string `json:"productId"`
+	Qty        int    `json:"qty"`
+	PriceCents *int64 `json:"priceCents,omitempty"`
+}
+
+type order struct {
+	OrderID     string `json:"orderId"`
+	UserID      string `json:"userId"`
+	Status      int    `json:"status"`
+	AmountCents int64  `json:"amountCents"`
+	PaymentID   string `json:"paymentId"`
+	Items       []struct {
+		ProductID  string `json:"productId"`
+		Qty        int    `json:"qty"`
+		PriceCents int64  `json:"priceCents"`
+	} `json:"items"`
+}
+
+type apiError struct {
+	Error struct{ Code, Message string }
+}
+
+// placeOrder creates an order as userID and fails the test unless it is
+// accepted.
+func (s *shop) placeOrder(userID string, items ...item) order {
+	s.t.Helper()
+	var o order
+	if code := s.call("POST", s.ordersURL()+"/orders", userID, map[string]any{"items": items}, &o); code != 201 {
+		s.t.Fatalf("create order: status %d", code)
+	}
+	return o
+}
+
+func (s *shop) ordersURL() string {
+	if u := s.sys.URLs[app.Orders]; u != "" {
+		return u
+	}
+	return s.cfg.URLs[app.Orders]
+}
+
+// notFinal counts orders without a payment outcome.
+func (s *shop) notFinal() int {
+	var n int
+	if err := s.pool.QueryRow(context.Background(), `SELECT count(*) FROM orders.orders WHERE status NOT IN (4, -4)`).Scan(&n); err != nil {
+		return -1
+	}
+	return n
+}
+
+// checkSettled asserts the pipeline's end state: every order final, with
+// exactly one payment whose id, amount and outcome match the order.
+func (s *shop) checkSettled(wantOrders int) {
+	s.t.Helper()
+	ctx := context.Background()
+	var orders, payments, mismatched int
+	err := s.pool.QueryRow(ctx, `
+		SELECT (SELECT count(*) FROM orders.orders),
+		       (SELECT count(*) FROM payments.payments),
+		       (SELECT count(*) FROM orders.orders o LEFT JOIN payments.payments p USING (order_id)
+		        WHERE p.payment_id IS NULL OR o.payment_id IS DISTINCT FROM p.payment_id
+		           OR o.amount_cents <> p.amount_cents OR o.status <> p.status
+		           OR p.status <> CASE WHEN p.amount_cents > 50000 THEN -4 ELSE 4 END)`,
+	).Scan(&orders, &payments, &mismatched)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if orders != wantOrders || payments != wantOrders || mismatched != 0 {
+		s.t.Errorf("orders %d, payments %d, mismatched %d; want %d, %d, 0", orders, payments, mismatched, wantOrders, wantOrders)
+	}
+}
+
+// redisClient returns a client of the shop's Redis.
+func (s *shop) redisClient() *redis.Client {
+	s.t.Helper()
+	opt, err := redis.ParseURL(s.cfg.RedisURL)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	c := redis.NewClient(opt)
+	s.t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// wipe deletes a stopped Redis's data, so that it restarts empty.
+func wipe(t *testing.T, r *servers.Redis) {
+	t.Helper()
+	entries, err := os.ReadDir(r.Dir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Name() != filepath.Base(r.LogPath()) {
+			if err := os.RemoveAll(filepath.Join(r.Dir(), e.Name())); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}

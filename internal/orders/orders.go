@@ -1,0 +1,422 @@
+// Package orders is the orders service: it validates and prices new orders
+// from the catalog, stores them, announces them on ORDERS_STREAM and
+// follows their payments on PAYMENTS_STREAM.
+//
+// Creating an order is one PostgreSQL transaction holding the order, its
+// items and its OrderPlaced event in the outbox; the outbox relay publishes
+// the event. Payment outcomes are applied a batch per transaction, with the
+// event ids recorded in the same transaction, and only move an order
+// forward. A reconciler publishes OrderPlaced again for orders that stay
+// unpaid too long, since Redis may lose acknowledged writes on a restart or
+// failover: PostgreSQL is the source of truth.
+package orders
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
+
+	"streamcart/internal/events"
+	"streamcart/internal/money"
+	"streamcart/internal/outbox"
+	"streamcart/internal/platform/auth"
+	"streamcart/internal/platform/postgres"
+	"streamcart/internal/platform/web"
+	"streamcart/internal/stream"
+)
+
+// schema is the PostgreSQL schema the service owns.
+const schema = "orders"
+
+// Config configures the service; zero fields take the defaults given.
+type Config struct {
+	// ProductsURL is the products service's base URL. Required.
+	ProductsURL string
+	// MaxTotalCents caps an order's total. Default 5,000,000 (50,000.00).
+	MaxTotalCents int64
+	// StuckAfter is how long an order may stay unpaid after its
+	// OrderPlaced was written before the reconciler writes it again.
+	// Default 1 minute.
+	StuckAfter time.Duration
+	// ReconcileInterval is how often the reconciler looks. Default 15s.
+	ReconcileInterval time.Duration
+	// OrdersStream and PaymentsStream default to the events constants.
+	OrdersStream, PaymentsStream string
+	// Consumer configures the PAYMENTS_STREAM consumer; Stream and Group
+	// ("orders") are filled in.
+	Consumer stream.Config
+	// Outbox configures the relay.
+	Outbox outbox.Config
+}
+
+func (c *Config) setDefaults() {
+	if c.MaxTotalCents == 0 {
+		c.MaxTotalCents = 5_000_000
+	}
+	if c.StuckAfter == 0 {
+		c.StuckAfter = time.Minute
+	}
+	if c.ReconcileInterval == 0 {
+		c.ReconcileInterval = 15 * time.Second
+	}
+	if c.OrdersStream == "" {
+		c.OrdersStream = events.OrdersStream
+	}
+	if c.PaymentsStream == "" {
+		c.PaymentsStream = events.PaymentsStream
+	}
+	if c.Consumer.Stream == "" {
+		c.Consumer.Stream = c.PaymentsStream
+	}
+	if c.Consumer.Group == "" {
+		c.Consumer.Group = "orders"
+	}
+}
+
+// Service is the orders service.
+type Service struct {
+	pool     *pgxpool.Pool
+	rdb      *redis.Client
+	cfg      Config
+	log      *slog.Logger
+	catalog  *catalog
+	outbox   *outbox.Outbox
+	consumer *stream.Consumer
+}
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+var migrations = mustSub(migrationFiles, "migrations")
+
+// Migrate creates or updates the orders schema.
+func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	if err := postgres.Migrate(ctx, pool, schema, migrations); err != nil {
+		return err
+	}
+	return outbox.Migrate(ctx, pool, schema)
+}
+
+// NewService returns the service. Run starts its background work.
+func NewService(pool *pgxpool.Pool, rdb *redis.Client, cfg Config, log *slog.Logger) (*Service, error) {
+	cfg.setDefaults()
+	if cfg.ProductsURL == "" {
+		return nil, errors.New("orders: products URL is required")
+	}
+	if cfg.Consumer.Logger == nil {
+		cfg.Consumer.Logger = log
+	}
+	s := &Service{
+		pool:    pool,
+		rdb:     rdb,
+		cfg:     cfg,
+		log:     log,
+		catalog: newCatalog(cfg.ProductsURL),
+		outbox:  outbox.New(pool, rdb, stream.NewPublisher(rdb, nil), schema, cfg.Outbox, log),
+	}
+	c, err := stream.NewBatchConsumer(rdb, cfg.Consumer, s.handlePayments)
+	if err != nil {
+		return nil, err
+	}
+	s.consumer = c
+	return s, nil
+}
+
+// Run runs the payment consumer, the outbox relay and the reconciler until
+// ctx is cancelled.
+func (s *Service) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.consumer.Run(ctx) })
+	g.Go(func() error { return s.outbox.Run(ctx) })
+	g.Go(func() error { return s.reconcileLoop(ctx) })
+	return g.Wait()
+}
+
+// Create validates req, prices it from the catalog and stores the order
+// for id's user, announcing it on ORDERS_STREAM. With an idempotency key
+// the user already used for the same request, it returns the first order
+// and false; for a different request, an error.
+func (s *Service) Create(ctx context.Context, id auth.Identity, req CreateRequest, idempotencyKey string) (Order, bool, error) {
+	if err := req.Validate(); err != nil {
+		return Order{}, false, err
+	}
+	ids := make([]string, len(req.Items))
+	for i, it := range req.Items {
+		ids[i] = it.ProductID
+	}
+	found, err := s.catalog.lookup(ctx, ids)
+	if err != nil {
+		return Order{}, false, err
+	}
+	o := Order{
+		ID:        stream.NewID(),
+		UserID:    id.UserID,
+		Status:    events.StatusCreated,
+		Currency:  "USD",
+		CreatedBy: id.UserID,
+		UpdatedBy: id.UserID,
+		Items:     make([]Item, len(req.Items)),
+	}
+	for i, it := range req.Items {
+		p, ok := found[it.ProductID]
+		if !ok {
+			return Order{}, false, errUnknownProduct(it.ProductID)
+		}
+		if it.PriceCents != nil && *it.PriceCents != p.PriceCents {
+			return Order{}, false, errPriceChanged(it.ProductID, *it.PriceCents, p.PriceCents)
+		}
+		line, err := money.Mul(p.PriceCents, int64(it.Qty))
+		if err != nil || o.AmountCents+line > s.cfg.MaxTotalCents {
+			return Order{}, false, errTotalTooLarge(o.AmountCents+line, s.cfg.MaxTotalCents)
+		}
+		o.AmountCents += line
+		o.Items[i] = Item{ProductID: p.ID, DisplayName: p.DisplayName, Qty: it.Qty, PriceCents: p.PriceCents, LineCents: line}
+	}
+	o.StatusName = o.Status.String()
+
+	created := false
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		created, err = insertOrder(ctx, tx, &o, idempotencyKey, req.hash(), id.UserAgent, id.IP)
+		if err != nil || !created {
+			return err
+		}
+		return s.outbox.Add(ctx, tx, placedMessage(s.cfg.OrdersStream, o, id.UserAgent, id.IP))
+	})
+	if err != nil {
+		return Order{}, false, dbError(err, "create order")
+	}
+	if !created {
+		prev, hash, err := orderByKey(ctx, s.pool, id.UserID, idempotencyKey)
+		if err != nil {
+			return Order{}, false, dbError(err, "create order")
+		}
+		if hash != req.hash() {
+			return Order{}, false, web.Errorf(422, "idempotency_key_reused",
+				"Idempotency-Key %q was used for a different order (%s)", idempotencyKey, prev.ID)
+		}
+		return prev, false, nil
+	}
+	s.outbox.Kick()
+	return o, true, nil
+}
+
+func placedMessage(streamName string, o Order, userAgent, ip string) *outbox.Message {
+	items := make([]events.LineItem, len(o.Items))
+	for i, it := range o.Items {
+		items[i] = events.LineItem{ProductID: it.ProductID, Qty: it.Qty, PriceCents: it.PriceCents}
+	}
+	e := events.OrderPlaced{
+		OrderID: o.ID, UserID: o.UserID, AmountCents: o.AmountCents, Items: items,
+		CreatedOn: o.CreatedAt, UserAgent: userAgent, IP: ip,
+	}
+	return &outbox.Message{Stream: streamName, Event: e.Event()}
+}
+
+// Get returns the order id if it belongs to userID. Another user's order
+// is reported as not found, so ids cannot be probed.
+func (s *Service) Get(ctx context.Context, userID, id string) (Order, error) {
+	orders, err := loadOrders(ctx, s.pool, `WHERE o.order_id = $1 AND o.user_id = $2`, id, userID)
+	if err != nil {
+		return Order{}, dbError(err, "get order")
+	}
+	if len(orders) == 0 {
+		return Order{}, errOrderNotFound
+	}
+	return orders[0], nil
+}
+
+// List returns userID's orders, newest first, at most limit.
+func (s *Service) List(ctx context.Context, userID string, limit int) ([]Order, error) {
+	orders, err := loadOrders(ctx, s.pool,
+		`WHERE o.user_id = $1 ORDER BY o.created_at DESC, o.order_id DESC LIMIT $2`, userID, limit)
+	if err != nil {
+		return nil, dbError(err, "list orders")
+	}
+	return orders, nil
+}
+
+// handlePayments applies a batch of PaymentProcessed events in one
+// transaction.
+func (s *Service) handlePayments(ctx context.Context, msgs []stream.Message) error {
+	eventIDs := make([]string, 0, len(msgs))
+	payments := make(map[string]events.PaymentProcessed, len(msgs))
+	for _, m := range msgs {
+		if m.Type != events.TypePaymentProcessed {
+			continue // not for us
+		}
+		p, err := events.ParsePaymentProcessed(m)
+		if err != nil {
+			return err // permanent: the consumer isolates and dead-letters it
+		}
+		eventIDs = append(eventIDs, m.ID)
+		payments[m.ID] = p
+	}
+	if len(eventIDs) == 0 {
+		return nil
+	}
+	err := s.applyPayments(ctx, eventIDs, payments)
+	if postgres.IsUnavailable(err) {
+		// The consumer retries the batch for as long as the outage lasts.
+		return stream.Unavailable(err)
+	}
+	return err
+}
+
+// applyPayments applies the payment events not seen before, in one
+// transaction.
+func (s *Service) applyPayments(ctx context.Context, eventIDs []string, payments map[string]events.PaymentProcessed) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		fresh, err := outbox.Dedupe(ctx, tx, schema, eventIDs)
+		if err != nil {
+			return err
+		}
+		var updates []paymentUpdate
+		for _, id := range eventIDs {
+			if fresh[id] {
+				p := payments[id]
+				updates = append(updates, paymentUpdate{orderID: p.OrderID, status: p.Status, paymentID: p.PaymentID})
+			}
+		}
+		if len(updates) == 0 {
+			return nil
+		}
+		changed, err := applyPayments(ctx, tx, updates)
+		if err != nil {
+			return err
+		}
+		if len(changed) == len(updates) {
+			return nil
+		}
+		// Some were no-ops: duplicates or late entries for final orders,
+		// or payments for orders that do not exist.
+		ids := make([]string, len(updates))
+		for i, u := range updates {
+			ids[i] = u.orderID
+		}
+		exist, err := existingOrders(ctx, tx, ids)
+		if err != nil {
+			return err
+		}
+		for _, u := range updates {
+			if !exist[u.orderID] {
+				return stream.Permanent(fmt.Errorf("payment %s is for unknown order %s", u.paymentID, u.orderID))
+			}
+		}
+		return nil
+	})
+}
+
+// reconcileLoop runs Reconcile every ReconcileInterval.
+func (s *Service) reconcileLoop(ctx context.Context) error {
+	t := time.NewTicker(s.cfg.ReconcileInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		if n, err := s.Reconcile(ctx); err != nil {
+			if ctx.Err() == nil {
+				s.log.WarnContext(ctx, "reconcile failed", "err", err)
+			}
+		} else if n > 0 {
+			s.log.WarnContext(ctx, "republished events of orders stuck without a payment outcome", "orders", n)
+		}
+	}
+}
+
+// Reconcile writes OrderPlaced again, with a new event id, for up to 500
+// orders that have waited for their payment outcome longer than
+// StuckAfter since their event was last written, and returns how many. The
+// payments service pays each order once and answers a repeat with the
+// outcome it already has.
+func (s *Service) Reconcile(ctx context.Context) (int, error) {
+	var n int
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `
+			WITH stuck AS (
+				SELECT order_id FROM orders.orders
+				WHERE status NOT IN (4, -4) AND published_at < now() - $1::interval
+				ORDER BY published_at LIMIT 500 FOR UPDATE SKIP LOCKED)
+			UPDATE orders.orders o SET published_at = now()
+			FROM stuck WHERE o.order_id = stuck.order_id
+			RETURNING o.order_id, o.user_agent, o.ip`, s.cfg.StuckAfter)
+		if err != nil {
+			return err
+		}
+		type stuckOrder struct{ id, userAgent, ip string }
+		stuck, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (stuckOrder, error) {
+			var o stuckOrder
+			return o, r.Scan(&o.id, &o.userAgent, &o.ip)
+		})
+		if err != nil || len(stuck) == 0 {
+			return err
+		}
+		ids := make([]string, len(stuck))
+		for i, o := range stuck {
+			ids[i] = o.id
+		}
+		orders, err := loadOrders(ctx, tx, `WHERE o.order_id = ANY($1)`, ids)
+		if err != nil {
+			return err
+		}
+		msgs := make([]*outbox.Message, len(orders))
+		for i, o := range orders {
+			j := slices.IndexFunc(stuck, func(so stuckOrder) bool { return so.id == o.ID })
+			msgs[i] = placedMessage(s.cfg.OrdersStream, o, stuck[j].userAgent, stuck[j].ip)
+		}
+		n = len(msgs)
+		return s.outbox.Add(ctx, tx, msgs...)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("reconcile: %w", err)
+	}
+	if n > 0 {
+		s.outbox.Kick()
+	}
+	return n, nil
+}
+
+// OutboxPending returns how many events wait to be published.
+func (s *Service) OutboxPending(ctx context.Context) (int64, error) { return s.outbox.Pending(ctx) }
+
+// Ready checks the service's database and Redis.
+func (s *Service) Ready() map[string]web.Check {
+	return map[string]web.Check{
+		"postgres": func(ctx context.Context) error { return s.pool.Ping(ctx) },
+		"redis":    func(ctx context.Context) error { return s.rdb.Ping(ctx).Err() },
+	}
+}
+
+// dbError turns a database failure into a 503 when the database is
+// unreachable, and keeps web errors as they are.
+func dbError(err error, op string) error {
+	var we *web.Error
+	if errors.As(err, &we) {
+		return err
+	}
+	if postgres.IsUnavailable(err) {
+		return web.Unavailable(err, "the order database is unavailable; nothing was stored, try again shortly")
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+func mustSub(fsys embed.FS, dir string) fs.FS {
+	sub, err := fs.Sub(fsys, dir)
+	if err != nil {
+		panic(err) // the directory is embedded at build time
+	}
+	return sub
+}

@@ -1,0 +1,100 @@
+package payments_test
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"streamcart/internal/payments"
+	"streamcart/internal/platform/testenv"
+	"streamcart/internal/platform/web"
+)
+
+// paymentBody is the JSON of a payment, as a client reads it.
+type paymentBody struct {
+	PaymentID   string    `json:"paymentId"`
+	OrderID     string    `json:"orderId"`
+	UserID      string    `json:"userId"`
+	AmountCents int64     `json:"amountCents"`
+	Status      int       `json:"status"`
+	StatusName  string    `json:"statusName"`
+	Reason      string    `json:"reason"`
+	CreatedAt   time.Time `json:"createdAt"`
+}
+
+// get requests path from srv and decodes the JSON body into v.
+func get(t *testing.T, srv *httptest.Server, path string, v any) *http.Response {
+	t.Helper()
+	resp, err := srv.Client().Get(srv.URL + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != "application/json; charset=utf-8" {
+		t.Errorf("GET %s: Content-Type %q, want JSON", path, ct)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: decode body: %v", path, err)
+	}
+	return resp
+}
+
+func TestHTTP(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, testenv.Pool(t))
+	svc := e.start(t)
+	e.publish(t, order("o-1", 150_000).Event())
+	var p payments.Payment
+	testenv.WaitFor(t, 10*time.Second, "the order paid", func() bool {
+		var err error
+		p, err = svc.Get(t.Context(), "o-1")
+		if err != nil && !errors.Is(err, payments.ErrNotFound) {
+			t.Fatalf("Get(o-1): %v", err)
+		}
+		return err == nil
+	})
+	srv := httptest.NewServer(payments.NewHandler(svc, testenv.Logger(t)))
+	t.Cleanup(srv.Close)
+
+	t.Run("payment", func(t *testing.T) {
+		var got paymentBody
+		resp := get(t, srv, "/payments/o-1", &got)
+		want := paymentBody{
+			PaymentID: p.ID, OrderID: "o-1", UserID: "u-o-1", AmountCents: 150_000,
+			Status: -4, StatusName: "PAYMENT_FAIL", Reason: limitReason, CreatedAt: p.CreatedAt,
+		}
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET /payments/o-1: status %d, want 200", resp.StatusCode)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("GET /payments/o-1 body (-want +got):\n%s", diff)
+		}
+		if resp.Header.Get(web.RequestIDHeader) == "" {
+			t.Errorf("GET /payments/o-1: no %s header", web.RequestIDHeader)
+		}
+	})
+	t.Run("no payment", func(t *testing.T) {
+		var got web.ErrorBody
+		resp := get(t, srv, "/payments/o-unknown", &got)
+		want := web.ErrorBody{Error: web.ErrorDetail{Code: "not_found", Message: "no payment for this order"}}
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET /payments/o-unknown: status %d, want 404", resp.StatusCode)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("GET /payments/o-unknown body (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("health", func(t *testing.T) {
+		for _, path := range []string{"/healthz", "/readyz"} {
+			var got map[string]any
+			if resp := get(t, srv, path, &got); resp.StatusCode != http.StatusOK {
+				t.Errorf("GET %s: status %d %v, want 200", path, resp.StatusCode, got)
+			}
+		}
+	})
+}

@@ -1,0 +1,201 @@
+// Package payments is streamcart's payments service. It consumes
+// OrderPlaced events from the orders stream, charges each order once and
+// announces the outcome with a PaymentProcessed event on the payments
+// stream; GET /payments/{orderId} shows the payment.
+//
+// # Decision rule
+//
+// The "charge" is deterministic, for a demo shop without a payment
+// provider: an order whose amount is above Config.FailAbove cents (default
+// 100000, i.e. 1000.00) fails with status events.StatusPaymentFail and the
+// reason "amount exceeds the payment limit of 1000.00"; every other order
+// succeeds with events.StatusPaymentSuccess and no reason. Each payment
+// gets a new UUIDv7 as its id.
+//
+// # Exactly one payment per order, at least one announcement per event
+//
+// The consumer handles a whole read of the orders stream in one PostgreSQL
+// transaction: it records the batch's event ids in processed_events
+// (outbox.Dedupe) and, for the event ids not seen before, inserts the
+// payments with ON CONFLICT (order_id) DO NOTHING and writes one
+// PaymentProcessed per such event into the outbox. An event delivered again
+// under the same id therefore has no effect at all. An OrderPlaced under a
+// new event id for an order that is already paid (the orders service
+// re-publishes an order whose outcome it never saw) creates no second
+// payment, as the database keeps order_id unique, but announces the
+// existing payment again, with its id and status, since the first
+// announcement may be what got lost; orders treats repeats as no-ops.
+// The outbox relay publishes the events once the transaction committed.
+//
+// Entries of other types on the orders stream are acknowledged and
+// ignored. An OrderPlaced that does not parse is dead-lettered, and the
+// rest of its batch is paid without it. While PostgreSQL is unreachable a
+// batch is retried, first within the consumer's handler timeout, so that
+// a short outage does not use up the entries' deliveries.
+package payments
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
+
+	"streamcart/internal/events"
+	"streamcart/internal/outbox"
+	"streamcart/internal/platform/postgres"
+	"streamcart/internal/stream"
+)
+
+// Schema is the PostgreSQL schema the service owns.
+const Schema = "payments"
+
+// Group is the service's consumer group on the orders stream.
+const Group = "payments"
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Migrate creates or updates the payments schema: the payments table and
+// the outbox and processed_events tables. It is idempotent and safe to run
+// from several replicas at once. NewService does not call it.
+func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return fmt.Errorf("migrate %s: %w", Schema, err)
+	}
+	if err := postgres.Migrate(ctx, pool, Schema, sub); err != nil {
+		return err
+	}
+	return outbox.Migrate(ctx, pool, Schema)
+}
+
+// Config configures a Service. Zero fields take the defaults their
+// comments give.
+type Config struct {
+	// FailAbove is the payment limit in cents: a larger order's payment
+	// fails. Default DefaultFailAbove (100000, i.e. 1000.00).
+	FailAbove int64
+	// OrdersStream is the stream of OrderPlaced events. Default
+	// events.OrdersStream.
+	OrdersStream string
+	// PaymentsStream receives the PaymentProcessed events. Default
+	// events.PaymentsStream.
+	PaymentsStream string
+	// Consumer configures the consumer of OrdersStream. Its Stream must be
+	// empty or OrdersStream; Group defaults to Group and Logger to the
+	// service's logger. The other fields take stream.Config's defaults.
+	Consumer stream.Config
+	// Outbox configures the relay of the PaymentProcessed events; zero
+	// fields take outbox.Config's defaults.
+	Outbox outbox.Config
+}
+
+func (c *Config) setDefaults(log *slog.Logger) {
+	if c.FailAbove == 0 {
+		c.FailAbove = DefaultFailAbove
+	}
+	if c.OrdersStream == "" {
+		c.OrdersStream = events.OrdersStream
+	}
+	if c.PaymentsStream == "" {
+		c.PaymentsStream = events.PaymentsStream
+	}
+	if c.Consumer.Stream == "" {
+		c.Consumer.Stream = c.OrdersStream
+	}
+	if c.Consumer.Group == "" {
+		c.Consumer.Group = Group
+	}
+	if c.Consumer.Logger == nil {
+		c.Consumer.Logger = log
+	}
+}
+
+// Validate reports the problems with c, after defaults are applied.
+func (c Config) Validate() error {
+	c.setDefaults(slog.Default())
+	var errs []error
+	if c.FailAbove < 0 {
+		errs = append(errs, fmt.Errorf("fail above %d must not be negative", c.FailAbove))
+	}
+	if c.Consumer.Stream != c.OrdersStream {
+		errs = append(errs, fmt.Errorf("consumer stream %q differs from orders stream %q", c.Consumer.Stream, c.OrdersStream))
+	}
+	if c.PaymentsStream == c.OrdersStream {
+		errs = append(errs, fmt.Errorf("payments stream and orders stream are both %q", c.OrdersStream))
+	}
+	if err := c.Consumer.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("consumer: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// Service is the payments service: the consumer of the orders stream, the
+// outbox relay to the payments stream and the queries behind the HTTP API.
+// Its methods are safe for concurrent use.
+type Service struct {
+	pool     *pgxpool.Pool
+	rdb      *redis.Client
+	cfg      Config
+	log      *slog.Logger
+	outbox   *outbox.Outbox
+	consumer *stream.Consumer
+}
+
+// NewService returns a Service over pool, whose payments schema must be
+// migrated (Migrate), and rdb. A nil log means slog.Default(). It does no
+// I/O; Run starts the work.
+func NewService(pool *pgxpool.Pool, rdb *redis.Client, cfg Config, log *slog.Logger) (*Service, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("payments config: %w", err)
+	}
+	cfg.setDefaults(log)
+	s := &Service{
+		pool:   pool,
+		rdb:    rdb,
+		cfg:    cfg,
+		log:    log,
+		outbox: outbox.New(pool, rdb, stream.NewPublisher(rdb, nil), Schema, cfg.Outbox, log),
+	}
+	c, err := stream.NewBatchConsumer(rdb, cfg.Consumer, s.handle)
+	if err != nil {
+		return nil, fmt.Errorf("payments: %w", err)
+	}
+	s.consumer = c
+	return s, nil
+}
+
+// Run consumes the orders stream and relays the outbox to the payments
+// stream until ctx is cancelled, then returns nil once both have stopped
+// (the consumer finishes the batches in flight first). Outages of Redis or
+// PostgreSQL are waited out, not returned. Call Run once.
+func (s *Service) Run(ctx context.Context) error {
+	s.log.InfoContext(ctx, "payments service started",
+		"orders_stream", s.cfg.OrdersStream, "payments_stream", s.cfg.PaymentsStream, "fail_above", s.cfg.FailAbove)
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.consumer.Run(ctx) })
+	g.Go(func() error { return s.outbox.Run(ctx) })
+	return g.Wait()
+}
+
+// Get returns the payment of order orderID, or an error wrapping
+// ErrNotFound when the order has none (yet).
+func (s *Service) Get(ctx context.Context, orderID string) (Payment, error) {
+	ps, err := paymentsByOrder(ctx, s.pool, []string{orderID})
+	if err != nil {
+		return Payment{}, fmt.Errorf("get payment of order %s: %w", orderID, err)
+	}
+	if len(ps) == 0 {
+		return Payment{}, fmt.Errorf("order %s: %w", orderID, ErrNotFound)
+	}
+	return ps[0], nil
+}

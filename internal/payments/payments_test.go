@@ -1,0 +1,395 @@
+package payments_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+
+	"streamcart/internal/events"
+	"streamcart/internal/outbox"
+	"streamcart/internal/payments"
+	"streamcart/internal/platform/postgres"
+	"streamcart/internal/platform/testenv"
+	"streamcart/internal/stream"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// env is one test's service setup: its database, fresh stream names on the
+// shared Redis, and a publisher for the orders stream.
+type env struct {
+	pool *pgxpool.Pool
+	rdb  *redis.Client
+	pub  *stream.Publisher
+	cfg  payments.Config
+}
+
+// newEnv migrates pool (twice, which must be harmless) and names the
+// test's streams.
+func newEnv(t *testing.T, pool *pgxpool.Pool) *env {
+	t.Helper()
+	for range 2 {
+		if err := payments.Migrate(t.Context(), pool); err != nil {
+			t.Fatalf("Migrate: %v", err)
+		}
+	}
+	rdb := testenv.Redis(t)
+	return &env{
+		pool: pool,
+		rdb:  rdb,
+		pub:  stream.NewPublisher(rdb, nil),
+		cfg: payments.Config{
+			OrdersStream:   testenv.Name(t, "orders"),
+			PaymentsStream: testenv.Name(t, "payments"),
+			Outbox:         outbox.Config{Poll: 50 * time.Millisecond},
+		},
+	}
+}
+
+// start runs a Service until the test ends.
+func (e *env) start(t *testing.T) *payments.Service {
+	t.Helper()
+	svc, err := payments.NewService(e.pool, e.rdb, e.cfg, testenv.Logger(t))
+	if err != nil {
+		t.Fatalf("NewService: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Errorf("Run has not returned 15s after its context was cancelled")
+		}
+	})
+	return svc
+}
+
+// order returns a valid OrderPlaced of amount cents.
+func order(id string, cents int64) events.OrderPlaced {
+	return events.OrderPlaced{
+		OrderID:     id,
+		UserID:      "u-" + id,
+		AmountCents: cents,
+		Items:       []events.LineItem{{ProductID: "p-00001", Qty: 1, PriceCents: max(cents, 1)}},
+		CreatedOn:   time.Now(),
+	}
+}
+
+// publish appends ev to the orders stream and returns its entry id.
+func (e *env) publish(t *testing.T, ev stream.Event) string {
+	t.Helper()
+	id, err := e.pub.Publish(t.Context(), e.cfg.OrdersStream, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// drained waits until the service has acknowledged (or dead-lettered)
+// every entry of the orders stream and relayed its outbox.
+func (e *env) drained(t *testing.T, timeout time.Duration) {
+	t.Helper()
+	testenv.WaitFor(t, timeout, "orders stream handled and outbox relayed", func() bool {
+		info, err := stream.Inspect(t.Context(), e.rdb, e.cfg.OrdersStream)
+		if err != nil {
+			return false
+		}
+		i := slices.IndexFunc(info.Groups, func(g stream.GroupInfo) bool { return g.Name == payments.Group })
+		if i < 0 || info.Groups[i].Pending != 0 || info.Groups[i].LastDeliveredID != info.LastID {
+			return false
+		}
+		var n int
+		err = e.pool.QueryRow(t.Context(), "SELECT count(*) FROM payments.outbox").Scan(&n)
+		return err == nil && n == 0
+	})
+}
+
+// payments returns every payment row, by order id.
+func (e *env) payments(t *testing.T) []payments.Payment {
+	t.Helper()
+	rows, err := e.pool.Query(t.Context(), `SELECT payment_id, order_id, user_id, amount_cents, status, reason, created_at
+		FROM payments.payments ORDER BY order_id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (payments.Payment, error) {
+		var (
+			p      payments.Payment
+			status int16
+		)
+		err := row.Scan(&p.ID, &p.OrderID, &p.UserID, &p.AmountCents, &status, &p.Reason, &p.CreatedAt)
+		p.Status = events.Status(status)
+		return p, err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ps
+}
+
+// announced returns the PaymentProcessed events on the payments stream,
+// in stream order.
+func (e *env) announced(t *testing.T) []events.PaymentProcessed {
+	t.Helper()
+	entries, err := e.rdb.XRange(t.Context(), e.cfg.PaymentsStream, "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []events.PaymentProcessed
+	for _, xm := range entries {
+		m := stream.Message{Event: stream.Event{Fields: map[string]string{}}, EntryID: xm.ID}
+		for k, v := range xm.Values {
+			s, _ := v.(string)
+			switch k {
+			case stream.FieldEventID:
+				m.ID = s
+			case stream.FieldEventType:
+				m.Type = s
+			case stream.FieldEventVersion, stream.FieldEventTime, stream.FieldTraceParent:
+			default:
+				m.Fields[k] = s
+			}
+		}
+		p, err := events.ParsePaymentProcessed(m)
+		if err != nil {
+			t.Fatalf("payments stream entry %s: %v", xm.ID, err)
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// deadLetters returns the orders stream's dead letters.
+func (e *env) deadLetters(t *testing.T) []stream.DeadLetter {
+	t.Helper()
+	dl, err := stream.DeadLetters(t.Context(), e.rdb, stream.DeadLetterStream(e.cfg.OrdersStream), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dl
+}
+
+// announcement returns the PaymentProcessed that announces p.
+func announcement(p payments.Payment) events.PaymentProcessed {
+	return events.PaymentProcessed{
+		OrderID: p.OrderID, PaymentID: p.ID, UserID: p.UserID,
+		Status: p.Status, AmountCents: p.AmountCents, Reason: p.Reason,
+	}
+}
+
+var (
+	ignoreIDAndTime = cmpopts.IgnoreFields(payments.Payment{}, "ID", "CreatedAt")
+	byOrder         = cmpopts.SortSlices(func(a, b events.PaymentProcessed) bool { return a.OrderID < b.OrderID })
+)
+
+const limitReason = "amount exceeds the payment limit of 1000.00"
+
+func TestPaysEachOrderOnce(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, testenv.Pool(t))
+	const traceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	amounts := []int64{3999, 100_000, 100_001, 1, 2_500_000, 1250}
+	var want []payments.Payment
+	for i, cents := range amounts {
+		o := order(fmt.Sprintf("o-%d", i), cents)
+		ev := o.Event()
+		ev.TraceParent = traceParent
+		e.publish(t, ev)
+		status, reason := events.StatusPaymentSuccess, ""
+		if cents > 100_000 {
+			status, reason = events.StatusPaymentFail, limitReason
+		}
+		want = append(want, payments.Payment{OrderID: o.OrderID, UserID: o.UserID, AmountCents: cents, Status: status, Reason: reason})
+	}
+	// Not an OrderPlaced: acknowledged and ignored, not dead-lettered.
+	e.publish(t, stream.Event{Type: "OrderCancelled", Fields: map[string]string{"orderId": "o-0"}})
+	// Everything was published before the start, so the consumer's first
+	// read is one batch.
+	e.start(t)
+	e.drained(t, 10*time.Second)
+
+	got := e.payments(t)
+	if diff := cmp.Diff(want, got, ignoreIDAndTime); diff != "" {
+		t.Errorf("payments (-want +got):\n%s", diff)
+	}
+	// created_at defaults to now(), the transaction's start time: a single
+	// value means the batch was paid in a single transaction.
+	for _, p := range got {
+		if !p.CreatedAt.Equal(got[0].CreatedAt) {
+			t.Errorf("payment of %s created at %v, of %s at %v; want one transaction for the batch",
+				p.OrderID, p.CreatedAt, got[0].OrderID, got[0].CreatedAt)
+		}
+	}
+	var wantAnnounced []events.PaymentProcessed
+	for _, p := range got {
+		wantAnnounced = append(wantAnnounced, announcement(p))
+		if len(p.ID) != 36 || p.ID[14] != '7' {
+			t.Errorf("payment id %q of order %s is not a UUIDv7", p.ID, p.OrderID)
+		}
+	}
+	if diff := cmp.Diff(wantAnnounced, e.announced(t), byOrder); diff != "" {
+		t.Errorf("PaymentProcessed events (-want +got):\n%s", diff)
+	}
+	entries, err := e.rdb.XRange(t.Context(), e.cfg.PaymentsStream, "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, xm := range entries {
+		if got := xm.Values[stream.FieldTraceParent]; got != traceParent {
+			t.Errorf("PaymentProcessed %s has traceparent %v, want the OrderPlaced's %s", xm.ID, got, traceParent)
+		}
+	}
+	if dl := e.deadLetters(t); len(dl) != 0 {
+		t.Errorf("dead letters = %+v, want none", dl)
+	}
+}
+
+// TestOnePaymentPerOrder delivers an order's OrderPlaced twice: the same
+// event again (a redelivery), or a new event for the same order (the
+// orders service re-publishing it), in the same batch or a later one.
+func TestOnePaymentPerOrder(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		sameEvent bool
+		sameBatch bool
+		// wantAnnounced is how often the payment is announced.
+		wantAnnounced int
+	}{
+		{name: "same event in one batch", sameEvent: true, sameBatch: true, wantAnnounced: 1},
+		{name: "same event in a later batch", sameEvent: true, sameBatch: false, wantAnnounced: 1},
+		{name: "new event in one batch", sameEvent: false, sameBatch: true, wantAnnounced: 2},
+		{name: "new event in a later batch", sameEvent: false, sameBatch: false, wantAnnounced: 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, testenv.Pool(t))
+			first := order("o-1", 5000).Event()
+			first.ID = stream.NewID()
+			second := first
+			if !tt.sameEvent {
+				// Another event id, and an amount that would fail: the
+				// payment already made must stand.
+				second = order("o-1", 500_000).Event()
+			}
+			e.publish(t, first)
+			if !tt.sameBatch {
+				e.start(t)
+				e.drained(t, 10*time.Second)
+			}
+			e.publish(t, second)
+			if tt.sameBatch {
+				e.start(t)
+			}
+			e.drained(t, 10*time.Second)
+
+			want := []payments.Payment{{OrderID: "o-1", UserID: "u-o-1", AmountCents: 5000, Status: events.StatusPaymentSuccess}}
+			got := e.payments(t)
+			if diff := cmp.Diff(want, got, ignoreIDAndTime); diff != "" {
+				t.Fatalf("payments (-want +got):\n%s", diff)
+			}
+			var wantAnnounced []events.PaymentProcessed
+			for range tt.wantAnnounced {
+				wantAnnounced = append(wantAnnounced, announcement(got[0]))
+			}
+			if diff := cmp.Diff(wantAnnounced, e.announced(t)); diff != "" {
+				t.Errorf("PaymentProcessed events (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestMalformedOrderIsDeadLettered(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, testenv.Pool(t))
+	// All three are in the consumer's first read, so in one batch.
+	e.publish(t, order("o-1", 1000).Event())
+	bad := order("o-2", 2000).Event()
+	delete(bad.Fields, "orderId")
+	badID := e.publish(t, bad)
+	e.publish(t, order("o-3", 3000).Event())
+	e.start(t)
+	e.drained(t, 10*time.Second)
+
+	want := []payments.Payment{
+		{OrderID: "o-1", UserID: "u-o-1", AmountCents: 1000, Status: events.StatusPaymentSuccess},
+		{OrderID: "o-3", UserID: "u-o-3", AmountCents: 3000, Status: events.StatusPaymentSuccess},
+	}
+	got := e.payments(t)
+	if diff := cmp.Diff(want, got, ignoreIDAndTime); diff != "" {
+		t.Errorf("payments (-want +got):\n%s", diff)
+	}
+	if n := len(e.announced(t)); n != 2 {
+		t.Errorf("%d PaymentProcessed events, want 2", n)
+	}
+	dl := e.deadLetters(t)
+	if len(dl) != 1 || dl[0].OriginID != badID || !strings.Contains(dl[0].Error, "missing orderId") {
+		t.Errorf("dead letters = %+v; want one, of entry %s, for the missing orderId", dl, badID)
+	}
+}
+
+// TestWaitsOutDatabaseOutage publishes orders while PostgreSQL is down,
+// lets the consumer fail and retry, then brings the database back.
+func TestWaitsOutDatabaseOutage(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	pg := testenv.OwnPostgres(t)
+	pool, err := postgres.Open(ctx, pg.URL("postgres"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	e := newEnv(t, pool)
+	// A short handler timeout makes the consumer itself retry (and count
+	// deliveries) during the outage, not just the handler.
+	e.cfg.Consumer.HandlerTimeout = 2 * time.Second
+	if err := pg.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.start(t)
+	const n = 3
+	for i := range n {
+		e.publish(t, order(fmt.Sprintf("o-%d", i), int64(i+1)*100).Event())
+	}
+	testenv.WaitFor(t, 10*time.Second, "the batch delivered a second time", func() bool {
+		p, err := e.rdb.XPendingExt(ctx, &redis.XPendingExtArgs{
+			Stream: e.cfg.OrdersStream, Group: payments.Group, Start: "-", End: "+", Count: n,
+		}).Result()
+		return err == nil && len(p) == n && p[0].RetryCount >= 2
+	})
+	if err := pg.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.drained(t, 15*time.Second)
+
+	got := e.payments(t)
+	if len(got) != n {
+		t.Errorf("%d payments after the outage, want %d: %+v", len(got), n, got)
+	}
+	var want []events.PaymentProcessed
+	for _, p := range got {
+		want = append(want, announcement(p))
+	}
+	if diff := cmp.Diff(want, e.announced(t), byOrder); diff != "" {
+		t.Errorf("PaymentProcessed events (-want +got):\n%s", diff)
+	}
+	if dl := e.deadLetters(t); len(dl) != 0 {
+		t.Errorf("dead letters = %+v, want none", dl)
+	}
+}
