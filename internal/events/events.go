@@ -329,3 +329,10 @@ func (f *fields) done(typ string) error {
 	}
 	return stream.Permanent(fmt.Errorf("%w %s %s: %w", ErrInvalid, typ, f.m.ID, f.err))
 }
+
+// OrderUpdatesChannel is the Redis Pub/Sub channel on which the order
+// history service announces each change to one of userID's orders, as the
+// order's JSON history record. The gateway relays it to the shopper's
+// browser (Server-Sent Events). Pub/Sub is fire-and-forget: a client that
+// was not listening reads the history instead.
+func OrderUpdatesChannel(userID string) string { return "orderhistory:updates:" + userID }
