@@ -32,7 +32,7 @@ test-short:
 	$(GO) test -short -count=1 ./...
 
 bench-stream: deps
-	$(GO) test -run '^$$' -bench 'Consume|Publish' -count 1 ./internal/stream
+	bash scripts/bench-stream.sh
 
 # Leaves $(DATA) alone: it holds the local databases.
 clean:

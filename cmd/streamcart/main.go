@@ -16,8 +16,10 @@ import (
 const usage = `streamcart: an event-driven shop over Redis Streams and PostgreSQL.
 
 Usage:
-  streamcart dev [flags]     run the whole system on managed local Redis and PostgreSQL
-  streamcart help            show this help
+  streamcart dev [flags]              run the whole system on managed local Redis and PostgreSQL
+  streamcart serve <service> [flags]  run one service (products, payments, orders)
+  streamcart migrate [flags]          apply every service's database migrations
+  streamcart help                     show this help
 
 Run "streamcart <command> -h" for a command's flags.
 `
@@ -42,6 +44,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch cmd {
 	case "dev":
 		return runDev(ctx, args, stdout, stderr)
+	case "serve":
+		return runServe(ctx, args, stderr)
+	case "migrate":
+		return runMigrate(ctx, args, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

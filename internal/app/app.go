@@ -258,6 +258,21 @@ func (s *System) orders(ctx context.Context, cfg Config, pool *pgxpool.Pool, rdb
 	return orders.NewHandler(svc, s.Signer, log), svc.Run, nil
 }
 
+// Migrate applies the migrations of every service's schema.
+func Migrate(ctx context.Context, databaseURL string) error {
+	pool, err := postgres.Open(ctx, databaseURL, 2)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	for _, m := range []func(context.Context, *pgxpool.Pool) error{products.Migrate, payments.Migrate, orders.Migrate} {
+		if err := m(ctx, pool); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // consumerConfig returns the tuned timings of a consumer; the service
 // fills in its stream and group.
 func consumerConfig(cfg Config) stream.Config {

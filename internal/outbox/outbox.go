@@ -66,6 +66,11 @@ type Config struct {
 	// Poll is how often the relay looks for rows without being kicked,
 	// which picks up rows of crashed replicas. Default 250ms.
 	Poll time.Duration
+	// KeepProcessed is how long consumed event ids are remembered for
+	// Dedupe; Run prunes older ones hourly. It must outlast the time an
+	// event can still be redelivered (the streams' retention). Default
+	// 7 days.
+	KeepProcessed time.Duration
 }
 
 // Outbox writes events into a schema's outbox table and relays them to
@@ -75,6 +80,7 @@ type Outbox struct {
 	rdb   *redis.Client
 	pub   *stream.Publisher
 	table string
+	seen  string // the processed_events table
 	cfg   Config
 	log   *slog.Logger
 	kick  chan struct{}
@@ -88,11 +94,15 @@ func New(pool *pgxpool.Pool, rdb *redis.Client, pub *stream.Publisher, schema st
 	if cfg.Poll <= 0 {
 		cfg.Poll = 250 * time.Millisecond
 	}
+	if cfg.KeepProcessed <= 0 {
+		cfg.KeepProcessed = 7 * 24 * time.Hour
+	}
 	return &Outbox{
 		pool:  pool,
 		rdb:   rdb,
 		pub:   pub,
 		table: pgx.Identifier{schema, "outbox"}.Sanitize(),
+		seen:  pgx.Identifier{schema, "processed_events"}.Sanitize(),
 		cfg:   cfg,
 		log:   log.With("outbox", schema),
 		kick:  make(chan struct{}, 1),
@@ -147,6 +157,8 @@ func (o *Outbox) Kick() {
 func (o *Outbox) Run(ctx context.Context) error {
 	poll := time.NewTicker(o.cfg.Poll)
 	defer poll.Stop()
+	prune := time.NewTicker(time.Hour)
+	defer prune.Stop()
 	failures := 0
 	for {
 		n, err := o.RelayOnce(ctx)
@@ -174,8 +186,24 @@ func (o *Outbox) Run(ctx context.Context) error {
 			return nil
 		case <-o.kick:
 		case <-poll.C:
+		case <-prune.C:
+			if n, err := o.Prune(ctx); err != nil {
+				o.log.WarnContext(ctx, "pruning processed event ids failed", "err", err)
+			} else if n > 0 {
+				o.log.InfoContext(ctx, "pruned processed event ids", "count", n)
+			}
 		}
 	}
+}
+
+// Prune forgets consumed event ids older than Config.KeepProcessed and
+// returns how many.
+func (o *Outbox) Prune(ctx context.Context) (int64, error) {
+	tag, err := o.pool.Exec(ctx, `DELETE FROM `+o.seen+` WHERE processed_at < now() - $1::interval`, o.cfg.KeepProcessed)
+	if err != nil {
+		return 0, fmt.Errorf("prune processed events: %w", err)
+	}
+	return tag.RowsAffected(), nil
 }
 
 // RelayOnce publishes up to one batch of committed rows and deletes them,

@@ -178,4 +178,16 @@ func TestDedupe(t *testing.T) {
 	if diff := cmp.Diff(map[string]bool{"c": true}, dedupe("a", "c")); diff != "" {
 		t.Errorf("second (-want +got):\n%s", diff)
 	}
+
+	// Pruning forgets only ids older than KeepProcessed.
+	if _, err := pool.Exec(ctx, `UPDATE svc.processed_events SET processed_at = now() - interval '2 hours' WHERE event_id = 'a'`); err != nil {
+		t.Fatal(err)
+	}
+	ob := outbox.New(pool, nil, nil, "svc", outbox.Config{KeepProcessed: time.Hour}, testenv.Logger(t))
+	if n, err := ob.Prune(ctx); err != nil || n != 1 {
+		t.Fatalf("Prune = %d, %v; want 1", n, err)
+	}
+	if diff := cmp.Diff(map[string]bool{"a": true}, dedupe("a", "b")); diff != "" {
+		t.Errorf("after prune (-want +got):\n%s", diff)
+	}
 }
