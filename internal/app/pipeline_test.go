@@ -12,8 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"streamcart/internal/app"
 	"streamcart/internal/platform/testenv"
+	"streamcart/internal/stream"
 )
 
 func TestConcurrentOrdersReachFinalStatusOnce(t *testing.T) {
@@ -320,5 +323,63 @@ func TestCreateOrderRejectsBadInput(t *testing.T) {
 	changed := map[string]any{"items": []item{{ProductID: good.ID, Qty: 3}}}
 	if code := s.call("POST", s.ordersURL()+"/orders", "user-1", changed, &e, "Idempotency-Key", "k-1"); code != 422 || e.Error.Code != "idempotency_key_reused" {
 		t.Errorf("same key, other order: %d %+v, want 422 idempotency_key_reused", code, e)
+	}
+}
+
+// TestEntryClaimedWhileProcessing has a second payments replica take over
+// an entry while the first is still paying it (its transaction waits on a
+// lock the test holds, as a stalled process would), then lets both finish:
+// the order is paid once and announced once.
+func TestEntryClaimedWhileProcessing(t *testing.T) {
+	t.Parallel()
+	s := startShop(t, shopOptions{services: []string{app.Products, app.Orders}})
+	ctx := context.Background()
+
+	slow := s.cfg
+	slow.Tuning.Consumer = stream.Config{MinIdle: 30 * time.Second, HandlerTimeout: 10 * time.Second, ClaimInterval: 10 * time.Second}
+	s.start(slow, app.Payments)
+
+	lock, err := s.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Rollback(ctx) //nolint:errcheck // committed below
+	if _, err := lock.Exec(ctx, `LOCK TABLE payments.payments IN SHARE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	o := s.placeOrder("user-1", item{ProductID: s.catalog(1)[0].ID, Qty: 1})
+
+	eager := s.cfg
+	eager.Tuning.Consumer = stream.Config{MinIdle: 300 * time.Millisecond, HandlerTimeout: 100 * time.Millisecond,
+		ClaimInterval: 100 * time.Millisecond, RetryBackoff: 20 * time.Millisecond, MaxRetryBackoff: 80 * time.Millisecond}
+	s.start(eager, app.Payments)
+	rdb := s.redisClient()
+	testenv.WaitFor(t, 10*time.Second, "the second replica to claim the entry", func() bool {
+		p, err := rdb.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: "ORDERS_STREAM", Group: "payments", Start: "-", End: "+", Count: 1}).Result()
+		return err == nil && len(p) == 1 && p[0].RetryCount >= 2
+	})
+	if err := lock.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, 20*time.Second, "the order final", func() bool { return s.notFinal() == 0 })
+	s.checkSettled(1)
+	testenv.WaitFor(t, 10*time.Second, "the entry acknowledged", func() bool {
+		g, err := stream.Inspect(ctx, rdb, "ORDERS_STREAM")
+		for _, gi := range g.Groups {
+			if gi.Name == "payments" {
+				return err == nil && gi.Pending == 0
+			}
+		}
+		return false
+	})
+	entries, err := rdb.XRange(ctx, "PAYMENTS_STREAM", "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 || entries[0].Values["orderId"] != o.OrderID {
+		t.Errorf("PAYMENTS_STREAM has %d entries, want one for order %s", len(entries), o.OrderID)
+	}
+	if n := rdb.XLen(ctx, stream.DeadLetterStream("ORDERS_STREAM")).Val(); n != 0 {
+		t.Errorf("%d dead letters, want none", n)
 	}
 }
