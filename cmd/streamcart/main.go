@@ -19,6 +19,7 @@ Usage:
   streamcart dev [flags]              run the whole system on managed local Redis and PostgreSQL
   streamcart serve <service> [flags]  run one service (products, payments, orders)
   streamcart migrate [flags]          apply every service's database migrations
+  streamcart bench [flags]            drive a running system like shoppers and report
   streamcart help                     show this help
 
 Run "streamcart <command> -h" for a command's flags.
@@ -48,6 +49,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runServe(ctx, args, stderr)
 	case "migrate":
 		return runMigrate(ctx, args, stderr)
+	case "bench":
+		return runBench(ctx, args, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

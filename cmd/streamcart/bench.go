@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"time"
+
+	"streamcart/internal/loadgen"
+	"streamcart/internal/platform/config"
+)
+
+// runBench drives a running system like shoppers and prints a report. It
+// fails when any accepted order is lost or stuck.
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("streamcart bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg loadgen.Config
+	fs.StringVar(&cfg.Target, "target", "http://127.0.0.1:8080", "the gateway's base URL")
+	fs.Float64Var(&cfg.Rate, "rate", 50, "shoppers (orders) started per second, whatever the responses (open loop)")
+	fs.DurationVar(&cfg.Duration, "duration", 30*time.Second, "how long shoppers keep arriving")
+	fs.IntVar(&cfg.Concurrency, "concurrency", 2000, "most shoppers in flight; arrivals beyond it count as errors")
+	fs.StringVar(&cfg.API, "api", "v1", "API to use: v1 or tutorial")
+	fs.DurationVar(&cfg.Settle, "settle", 30*time.Second, "how long accepted orders may take to become final after the run")
+	asJSON := fs.Bool("json", false, "print the report as one JSON object on the last line")
+	if err := config.Parse(fs, "STREAMCART_BENCH", args); err != nil {
+		return err
+	}
+	if isTerminal(stderr) {
+		cfg.Progress = stderr
+	}
+	rep, err := loadgen.Run(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	printReport(stdout, rep)
+	if *asJSON {
+		b, _ := json.Marshal(rep)
+		fmt.Fprintln(stdout, string(b))
+	}
+	if rep.NotFinal > 0 {
+		return fmt.Errorf("%d accepted orders were not final %v after the run: lost or stuck", rep.NotFinal, cfg.Settle)
+	}
+	if rep.Accepted == 0 {
+		return errors.New("no order was accepted")
+	}
+	return nil
+}
+
+func printReport(w io.Writer, r loadgen.Report) {
+	fmt.Fprintf(w, "target %s (%s API), %.1fs at %.0f shoppers/s\n", r.Target, r.API, r.DurationSeconds, r.TargetRate)
+	fmt.Fprintf(w, "orders: %d started, %d accepted (%.1f/s), %d final, %d not final (lost or stuck)\n",
+		r.Started, r.Accepted, r.OrdersPerSecond, r.Final, r.NotFinal)
+	fmt.Fprintf(w, "http latency ms:      p50 %7.1f  p95 %7.1f  p99 %7.1f  max %7.1f  (%d requests)\n",
+		r.HTTP.P50, r.HTTP.P95, r.HTTP.P99, r.HTTP.Max, r.HTTP.Count)
+	fmt.Fprintf(w, "order→final latency ms: p50 %5.1f  p95 %7.1f  p99 %7.1f  max %7.1f  (%d orders)\n",
+		r.OrderToFinal.P50, r.OrderToFinal.P95, r.OrderToFinal.P99, r.OrderToFinal.Max, r.OrderToFinal.Count)
+	if r.ErrorCount == 0 {
+		fmt.Fprintln(w, "errors: none")
+		return
+	}
+	kinds := make([]string, 0, len(r.Errors))
+	for k := range r.Errors {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	fmt.Fprintf(w, "errors: %d\n", r.ErrorCount)
+	for _, k := range kinds {
+		fmt.Fprintf(w, "  %-28s %d\n", k, r.Errors[k])
+	}
+}
+
+// isTerminal reports whether w is a character device, such as a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
