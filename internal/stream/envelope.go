@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // Envelope field names. They are reserved: payload fields may not use them,
@@ -127,6 +129,18 @@ func (e *Event) values() ([]any, error) {
 		vals = append(vals, k, e.Fields[k])
 	}
 	return vals, nil
+}
+
+// Decode reads an entry of stream read with XRANGE or XREAD (not through a
+// Consumer) into a Message with Deliveries 1. Errors wrap ErrMalformed.
+// Tools that replay a stream, such as a read model's rebuild, use it to
+// see entries exactly as consumers do.
+func Decode(stream string, xm redis.XMessage) (Message, error) {
+	e, err := decodeEvent(xm.Values)
+	if err != nil {
+		return Message{}, fmt.Errorf("entry %s of %s: %w", xm.ID, stream, err)
+	}
+	return Message{Event: e, Stream: stream, EntryID: xm.ID, Deliveries: 1}, nil
 }
 
 // decodeEvent reads an envelope from an entry's fields. Errors wrap

@@ -1,0 +1,263 @@
+package orderhistory_test
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"streamcart/internal/events"
+	"streamcart/internal/orderhistory"
+	"streamcart/internal/platform/testenv"
+	"streamcart/internal/stream"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// env is one test's setup: fresh stream names and key prefix on the shared
+// Redis, and a publisher.
+type env struct {
+	rdb *redis.Client
+	pub *stream.Publisher
+	cfg orderhistory.Config
+	svc *orderhistory.Service
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	return newEnvOn(t, testenv.Redis(t))
+}
+
+// newEnvOn is newEnv on the Redis of rdb.
+func newEnvOn(t *testing.T, rdb *redis.Client) *env {
+	t.Helper()
+	e := &env{
+		rdb: rdb,
+		pub: stream.NewPublisher(rdb, nil),
+		cfg: orderhistory.Config{
+			KeyPrefix:         testenv.Name(t, "oh") + ":",
+			OrdersStream:      testenv.Name(t, "orders"),
+			PaymentsStream:    testenv.Name(t, "payments"),
+			TransactionStream: testenv.Name(t, "tx"),
+			Consumer:          stream.Config{Logger: testenv.Logger(t)},
+		},
+	}
+	svc, err := orderhistory.NewService(rdb, e.cfg, testenv.Logger(t))
+	if err != nil {
+		t.Fatalf("NewService: %v", err)
+	}
+	e.svc = svc
+	return e
+}
+
+// start runs the service until the test ends.
+func (e *env) start(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.svc.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Errorf("Run has not returned 15s after its context was cancelled")
+		}
+	})
+}
+
+// streamOf returns the stream an event of type typ goes to.
+func (e *env) streamOf(typ string) string {
+	switch typ {
+	case events.TypeOrderPlaced:
+		return e.cfg.OrdersStream
+	case events.TypePaymentProcessed:
+		return e.cfg.PaymentsStream
+	default:
+		return e.cfg.TransactionStream
+	}
+}
+
+// publish appends evs, each to its stream.
+func (e *env) publish(t *testing.T, evs ...stream.Event) {
+	t.Helper()
+	for _, ev := range evs {
+		if _, err := e.pub.Publish(t.Context(), e.streamOf(ev.Type), ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// settle waits until the service has acknowledged every entry of its three
+// streams, and checks that it dead-lettered none.
+func (e *env) settle(t *testing.T) {
+	t.Helper()
+	e.settleWith(t, 0)
+}
+
+// settleWith is settle for a test that expects dead letters, in all.
+func (e *env) settleWith(t *testing.T, deadLetters int64) {
+	t.Helper()
+	streams := []string{e.cfg.OrdersStream, e.cfg.PaymentsStream, e.cfg.TransactionStream}
+	testenv.WaitFor(t, 10*time.Second, "every entry acknowledged", func() bool {
+		for _, s := range streams {
+			info, err := stream.Inspect(t.Context(), e.rdb, s)
+			if err != nil {
+				return false
+			}
+			i := slices.IndexFunc(info.Groups, func(g stream.GroupInfo) bool { return g.Name == orderhistory.Group })
+			if i < 0 {
+				if info.Length > 0 {
+					return false
+				}
+				continue
+			}
+			if g := info.Groups[i]; g.Pending != 0 || g.LastDeliveredID != info.LastID {
+				return false
+			}
+		}
+		return true
+	})
+	var n int64
+	for _, s := range streams {
+		n += e.rdb.XLen(t.Context(), stream.DeadLetterStream(s)).Val()
+	}
+	if n != deadLetters {
+		var all []stream.DeadLetter
+		for _, s := range streams {
+			dl, _ := stream.DeadLetters(t.Context(), e.rdb, stream.DeadLetterStream(s), 10)
+			all = append(all, dl...)
+		}
+		t.Fatalf("%d dead letters, want %d: %+v", n, deadLetters, all)
+	}
+}
+
+// publishSettled publishes each event and waits until it is applied, so
+// that the service sees them in exactly this order.
+func (e *env) publishSettled(t *testing.T, evs ...stream.Event) {
+	t.Helper()
+	for _, ev := range evs {
+		e.publish(t, ev)
+		e.settle(t)
+	}
+}
+
+// get returns a record that must exist.
+func (e *env) get(t *testing.T, userID, orderID string) orderhistory.Record {
+	t.Helper()
+	r, err := e.svc.Get(t.Context(), userID, orderID)
+	if err != nil {
+		t.Fatalf("Get(%s, %s): %v", userID, orderID, err)
+	}
+	return r
+}
+
+// base is the time the test orders are placed around.
+var base = time.Date(2026, 3, 14, 15, 9, 26, 535_000_000, time.UTC)
+
+// order is the data behind one test order's events.
+type order struct {
+	id, user  string
+	created   time.Time
+	items     []events.LineItem
+	paymentID string
+	status    events.Status
+	score     float64
+	fraud     bool
+}
+
+func newOrder(id, user string, created time.Time) order {
+	return order{
+		id:        id,
+		user:      user,
+		created:   created,
+		items:     []events.LineItem{{ProductID: "p-1", Qty: 2, PriceCents: 1250}, {ProductID: "p-2", Qty: 1, PriceCents: 999}},
+		paymentID: "pay-" + id,
+		status:    events.StatusPaymentSuccess,
+		score:     0.75,
+	}
+}
+
+func (o order) amount() int64 {
+	var n int64
+	for _, it := range o.items {
+		n += int64(it.Qty) * it.PriceCents
+	}
+	return n
+}
+
+// The events of an order, with fixed ids and times so that the same
+// event can be published again: placed at creation, paid a second later,
+// scored two seconds later.
+func (o order) placed() stream.Event {
+	ev := events.OrderPlaced{OrderID: o.id, UserID: o.user, AmountCents: o.amount(), Items: o.items, CreatedOn: o.created}.Event()
+	ev.ID, ev.Time = o.id+"-placed", o.created
+	return ev
+}
+
+func (o order) paid() stream.Event {
+	ev := events.PaymentProcessed{OrderID: o.id, PaymentID: o.paymentID, UserID: o.user, Status: o.status, AmountCents: o.amount()}.Event()
+	ev.ID, ev.Time = o.id+"-paid", o.created.Add(time.Second)
+	return ev
+}
+
+func (o order) scored() stream.Event {
+	ev := events.IdentityScored{OrderID: o.id, UserID: o.user, Score: o.score, PotentialFraud: o.fraud}.Event()
+	ev.ID, ev.Time = o.id+"-scored", o.created.Add(2*time.Second)
+	return ev
+}
+
+// record is the record of o once all three events are applied.
+func (o order) record() orderhistory.Record {
+	created := o.created
+	score := o.score
+	return orderhistory.Record{
+		OrderID:        o.id,
+		UserID:         o.user,
+		Status:         o.status,
+		StatusName:     o.status.String(),
+		AmountCents:    o.amount(),
+		PaymentID:      o.paymentID,
+		Items:          o.items,
+		CreatedOn:      &created,
+		CreatedBy:      o.user,
+		LastUpdatedOn:  o.created.Add(2 * time.Second),
+		LastUpdatedBy:  "identity",
+		IdentityScore:  &score,
+		PotentialFraud: o.fraud,
+	}
+}
+
+// subscribe subscribes to userID's updates channel and returns a function
+// that waits for the next record published on it.
+func subscribe(t *testing.T, rdb *redis.Client, userID string) func() orderhistory.Record {
+	t.Helper()
+	ps := rdb.Subscribe(t.Context(), events.OrderUpdatesChannel(userID))
+	t.Cleanup(func() { _ = ps.Close() })
+	// The first reply confirms the subscription: later publishes reach us.
+	if _, err := ps.ReceiveTimeout(t.Context(), 5*time.Second); err != nil {
+		t.Fatalf("subscribe: %v", err)
+	}
+	return func() orderhistory.Record {
+		t.Helper()
+		msg, err := ps.ReceiveTimeout(t.Context(), 5*time.Second)
+		if err != nil {
+			t.Fatalf("no update on %s: %v", events.OrderUpdatesChannel(userID), err)
+		}
+		m, ok := msg.(*redis.Message)
+		if !ok {
+			t.Fatalf("got %T on the updates channel, want a message", msg)
+		}
+		var r orderhistory.Record
+		if err := json.Unmarshal([]byte(m.Payload), &r); err != nil {
+			t.Fatalf("update %s: %v", m.Payload, err)
+		}
+		return r
+	}
+}

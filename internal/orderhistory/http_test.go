@@ -1,0 +1,164 @@
+package orderhistory_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"streamcart/internal/orderhistory"
+	"streamcart/internal/platform/auth"
+	"streamcart/internal/platform/testenv"
+)
+
+func TestHTTP(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.start(t)
+	signer, err := auth.NewSigner([]byte(strings.Repeat("s", auth.MinSecretLen)), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(orderhistory.NewHandler(e.svc, signer, testenv.Logger(t)))
+	t.Cleanup(srv.Close)
+
+	alice, bob := testenv.Name(t, "alice"), testenv.Name(t, "bob")
+	older := newOrder(alice+"-older", alice, base)
+	newer := newOrder(alice+"-newer", alice, base.Add(time.Minute))
+	e.publish(t, older.placed(), older.paid(), older.scored(), newer.placed())
+	e.settle(t)
+	newerRecord := newer.record()
+	newerRecord.Status, newerRecord.StatusName, newerRecord.PaymentID = 1, "CREATED", ""
+	newerRecord.LastUpdatedOn, newerRecord.LastUpdatedBy = newer.created, alice
+	newerRecord.IdentityScore = nil
+
+	tests := []struct {
+		name       string
+		path       string
+		user       string // "" sends no identity
+		wantStatus int
+		wantCode   string                // error code, for errors
+		wantOrders []orderhistory.Record // for lists
+		wantRecord *orderhistory.Record  // for one order
+	}{
+		{name: "list without identity", path: "/history", wantStatus: 401, wantCode: "unauthenticated"},
+		{name: "order without identity", path: "/history/" + older.id, wantStatus: 401, wantCode: "unauthenticated"},
+		{name: "list", path: "/history", user: alice, wantStatus: 200, wantOrders: []orderhistory.Record{newerRecord, older.record()}},
+		{name: "list with limit", path: "/history?limit=1", user: alice, wantStatus: 200, wantOrders: []orderhistory.Record{newerRecord}},
+		{name: "list of another user", path: "/history?limit=100", user: bob, wantStatus: 200, wantOrders: []orderhistory.Record{}},
+		{name: "limit 0", path: "/history?limit=0", user: alice, wantStatus: 400, wantCode: "invalid_limit"},
+		{name: "limit 101", path: "/history?limit=101", user: alice, wantStatus: 400, wantCode: "invalid_limit"},
+		{name: "limit not a number", path: "/history?limit=ten", user: alice, wantStatus: 400, wantCode: "invalid_limit"},
+		{name: "order", path: "/history/" + older.id, user: alice, wantStatus: 200, wantRecord: ptr(older.record())},
+		{name: "missing order", path: "/history/nope", user: alice, wantStatus: 404, wantCode: "not_found"},
+		{name: "another user's order", path: "/history/" + older.id, user: bob, wantStatus: 404, wantCode: "not_found"},
+		{name: "healthz", path: "/healthz", wantStatus: 200},
+		{name: "readyz", path: "/readyz", wantStatus: 200},
+	}
+	for _, tt := range tests {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+tt.path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tt.user != "" {
+			req.Header.Set(auth.Header, signer.Sign(auth.Identity{UserID: tt.user, SessionID: "s"}))
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != tt.wantStatus {
+			t.Errorf("%s: GET %s: status %d, want %d; body %s", tt.name, tt.path, resp.StatusCode, tt.wantStatus, body)
+			continue
+		}
+		if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+			t.Errorf("%s: Content-Type %q, want JSON", tt.name, ct)
+		}
+		switch {
+		case tt.wantCode != "":
+			var eb struct {
+				Error struct{ Code, Message string }
+			}
+			if err := json.Unmarshal(body, &eb); err != nil || eb.Error.Code != tt.wantCode {
+				t.Errorf("%s: body %s, want error code %q", tt.name, body, tt.wantCode)
+			}
+		case tt.wantOrders != nil:
+			var got struct{ Orders []orderhistory.Record }
+			if err := json.Unmarshal(body, &got); err != nil {
+				t.Fatalf("%s: %v in %s", tt.name, err, body)
+			}
+			if got.Orders == nil {
+				t.Errorf("%s: orders is %s, want a list", tt.name, body)
+			}
+			if diff := cmp.Diff(tt.wantOrders, got.Orders); diff != "" {
+				t.Errorf("%s: orders (-want +got):\n%s", tt.name, diff)
+			}
+		case tt.wantRecord != nil:
+			var got orderhistory.Record
+			if err := json.Unmarshal(body, &got); err != nil {
+				t.Fatalf("%s: %v in %s", tt.name, err, body)
+			}
+			if diff := cmp.Diff(*tt.wantRecord, got); diff != "" {
+				t.Errorf("%s: record (-want +got):\n%s", tt.name, diff)
+			}
+		}
+	}
+}
+
+// TestHTTPShape checks the JSON field names and the nulls of an order
+// known only from its payment.
+func TestHTTPShape(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.start(t)
+	signer, err := auth.NewSigner([]byte(strings.Repeat("k", auth.MinSecretLen)), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := orderhistory.NewHandler(e.svc, signer, testenv.Logger(t))
+	user := testenv.Name(t, "u")
+	o := newOrder(user+"-o", user, base)
+	e.publishSettled(t, o.paid())
+
+	req := httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/history/"+o.id, nil)
+	req.Header.Set(auth.Header, signer.Sign(auth.Identity{UserID: user, SessionID: "s"}))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{
+		"orderId":        o.id,
+		"userId":         user,
+		"status":         float64(4),
+		"statusName":     "PAYMENT_SUCCESS",
+		"amountCents":    float64(o.amount()),
+		"paymentId":      o.paymentID,
+		"items":          []any{},
+		"createdOn":      nil,
+		"createdBy":      "",
+		"lastUpdatedOn":  "2026-03-14T15:09:27.535Z",
+		"lastUpdatedBy":  "payments",
+		"identityScore":  nil,
+		"potentialFraud": false,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("JSON (-want +got):\n%s", diff)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,184 @@
+package orderhistory
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"streamcart/internal/events"
+	"streamcart/internal/stream"
+)
+
+//go:embed merge.lua
+var mergeSource string
+
+// mergeScript is run with EVALSHA; it is loaded on the first NOSCRIPT, so
+// that a Redis restart or SCRIPT FLUSH costs one extra round trip.
+var mergeScript = redis.NewScript(mergeSource)
+
+// timeLayout is how the hash stores times: UTC with milliseconds, always
+// the same width, so that the script can compare them as strings.
+const timeLayout = "2006-01-02T15:04:05.000Z07:00"
+
+func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
+
+// Who lastUpdatedBy names for events that users do not make themselves.
+const (
+	byPayments = "payments"
+	byIdentity = "identity"
+)
+
+// Event kinds, as merge.lua knows them.
+const (
+	kindPlaced = "placed"
+	kindPaid   = "paid"
+	kindScored = "scored"
+)
+
+// mergeCall is one run of the merge script.
+type mergeCall struct {
+	orderID, userID string
+	keys            []string
+	args            []any
+}
+
+// mergeFor turns a message into a merge call. ok is false for event types
+// the history does not use; err is permanent for events that do not parse.
+// publish chooses whether the script announces a change on the user's
+// updates channel.
+func (s *Service) mergeFor(m stream.Message, publish bool) (c mergeCall, ok bool, err error) {
+	at := m.Time
+	if at.IsZero() { // an envelope without a time: the entry id's time
+		at = entryTime(m.EntryID)
+	}
+	common := func(kind, orderID, userID, by string, status events.Status, paymentID string) mergeCall {
+		channel := ""
+		if publish {
+			channel = events.OrderUpdatesChannel(userID)
+		}
+		return mergeCall{
+			orderID: orderID,
+			userID:  userID,
+			keys:    []string{s.orderKey(orderID), s.userKey(userID)},
+			args: []any{
+				kind, orderID, userID,
+				formatTime(at), at.UnixMilli(), by, channel,
+				int(status), status.String(), status.Rank(), paymentID,
+				formatTime(at) + "|" + m.ID,
+			},
+		}
+	}
+	switch m.Type {
+	case events.TypeOrderPlaced:
+		e, err := events.ParseOrderPlaced(m)
+		if err != nil {
+			return mergeCall{}, false, err
+		}
+		items, err := json.Marshal(e.Items)
+		if err != nil { // plain structs always encode
+			return mergeCall{}, false, stream.Permanent(fmt.Errorf("encode items of order %s: %w", e.OrderID, err))
+		}
+		c = common(kindPlaced, e.OrderID, e.UserID, e.UserID, events.StatusCreated, "")
+		c.args = append(c.args, string(items), e.AmountCents, formatTime(e.CreatedOn), e.CreatedOn.UnixMilli(), e.UserID)
+	case events.TypePaymentProcessed:
+		e, err := events.ParsePaymentProcessed(m)
+		if err != nil {
+			return mergeCall{}, false, err
+		}
+		c = common(kindPaid, e.OrderID, e.UserID, byPayments, e.Status, e.PaymentID)
+		c.args = append(c.args, e.AmountCents)
+	case events.TypeIdentityScored:
+		e, err := events.ParseIdentityScored(m)
+		if err != nil {
+			return mergeCall{}, false, err
+		}
+		// An identity is scored only for a placed order, so the order is
+		// at least CREATED.
+		c = common(kindScored, e.OrderID, e.UserID, byIdentity, events.StatusCreated, "")
+		c.args = append(c.args, strconv.FormatFloat(e.Score, 'f', -1, 64), strconv.FormatBool(e.PotentialFraud))
+	default:
+		return mergeCall{}, false, nil
+	}
+	return c, true, nil
+}
+
+// merge runs calls in one pipeline, one round trip. It reports how many
+// records changed. Its errors are the first call's that failed: a
+// permanent one when an event contradicts the record's user, an
+// unavailable one when Redis could not be reached. As every call is
+// idempotent, the caller may run all of them again after an error.
+func (s *Service) merge(ctx context.Context, calls []mergeCall) (changed int, err error) {
+	cmds := make([]*redis.Cmd, len(calls))
+	for attempt := 0; ; attempt++ {
+		_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, c := range calls {
+				cmds[i] = mergeScript.EvalSha(ctx, p, c.keys, c.args...)
+			}
+			return nil
+		})
+		if err == nil {
+			break
+		}
+		if attempt == 0 && anyNoScript(cmds) {
+			if err := mergeScript.Load(ctx, s.rdb).Err(); err != nil {
+				return 0, classify(fmt.Errorf("load merge script: %w", err))
+			}
+			continue
+		}
+		for i, cmd := range cmds {
+			if err := cmd.Err(); err != nil {
+				return 0, classify(fmt.Errorf("merge event into order %s: %w", calls[i].orderID, err))
+			}
+		}
+		return 0, classify(fmt.Errorf("merge events: %w", err))
+	}
+	for _, cmd := range cmds {
+		if n, _ := cmd.Int(); n == 1 {
+			changed++
+		}
+	}
+	return changed, nil
+}
+
+func anyNoScript(cmds []*redis.Cmd) bool {
+	for _, c := range cmds {
+		if c != nil && redis.HasErrorPrefix(c.Err(), "NOSCRIPT") {
+			return true
+		}
+	}
+	return false
+}
+
+// errUserMismatch is wrapped by the error of an event whose user is not
+// the one its order's record already has.
+var errUserMismatch = errors.New("event's user differs from the order's")
+
+// classify marks err for the consumer: a user mismatch is permanent (the
+// entry is dead-lettered), anything but an error reply from Redis is an
+// outage (the entry is retried for as long as it lasts), and other error
+// replies are plain errors (retried, then dead-lettered).
+func classify(err error) error {
+	var reply redis.Error
+	switch {
+	case !errors.As(err, &reply):
+		return stream.Unavailable(err)
+	case redis.HasErrorPrefix(reply, "USERMISMATCH"):
+		return stream.Permanent(fmt.Errorf("%w: %w", errUserMismatch, err))
+	default:
+		return err
+	}
+}
+
+// entryTime returns the time in a stream entry id ("1732570000000-0").
+func entryTime(id string) time.Time {
+	ms, _, _ := strings.Cut(id, "-")
+	n, _ := strconv.ParseInt(ms, 10, 64)
+	return time.UnixMilli(n)
+}

@@ -1,0 +1,131 @@
+-- merge.lua applies one event to one order's history record, atomically.
+-- merge.go documents the arguments; the package documentation gives the
+-- rules and why they make the result independent of arrival order and of
+-- repeated deliveries.
+--
+-- KEYS[1] the order's hash, KEYS[2] the user's sorted set of order ids.
+-- Returns 1 when a field of the record changed (and the record was
+-- published), else 0. A change of bookkeeping fields alone is written but
+-- not announced.
+local orderKey, userKey = KEYS[1], KEYS[2]
+local kind, orderId, userId = ARGV[1], ARGV[2], ARGV[3]
+local at, atMs, by, channel = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local code, name, rank, paymentId = ARGV[8], ARGV[9], tonumber(ARGV[10]), ARGV[11]
+local version = ARGV[12]
+
+local cur = {}
+local raw = redis.call('HGETALL', orderKey)
+for i = 1, #raw, 2 do
+  cur[raw[i]] = raw[i + 1]
+end
+
+if cur.userId and cur.userId ~= userId then
+  return redis.error_reply('USERMISMATCH order ' .. orderId .. ' belongs to another user than the event says')
+end
+
+local bookkeeping = { statusRank = true, placedVersion = true, scoredVersion = true }
+local changes, visible = {}, false
+local function set(field, value)
+  if cur[field] ~= value then
+    cur[field] = value
+    changes[#changes + 1] = field
+    changes[#changes + 1] = value
+    visible = visible or not bookkeeping[field]
+  end
+end
+
+set('orderId', orderId)
+set('userId', userId)
+
+-- Status moves forward only: the greatest (rank, paymentId, code) wins.
+-- The last two only break ties between the two final statuses, which
+-- rank the same.
+local function statusWins()
+  local r = tonumber(cur.statusRank)
+  if r == nil or rank > r then return true end
+  if rank < r then return false end
+  local p = cur.paymentId or ''
+  if paymentId ~= p then return paymentId > p end
+  return tonumber(code) > tonumber(cur.status)
+end
+local statusWon = statusWins()
+if statusWon then
+  set('status', code)
+  set('statusName', name)
+  set('statusRank', ARGV[10])
+  set('paymentId', paymentId)
+end
+
+-- The latest event time wins; equal times are broken by the updater.
+local lu = cur.lastUpdatedOn
+if lu == nil or at > lu or (at == lu and by > (cur.lastUpdatedBy or '')) then
+  set('lastUpdatedOn', at)
+  set('lastUpdatedBy', by)
+end
+
+-- A group of fields written by one kind of event: the greatest version
+-- (event time, then event id) wins.
+local function newer(field)
+  return cur[field] == nil or version > cur[field]
+end
+
+if kind == 'placed' then
+  if newer('placedVersion') then
+    set('placedVersion', version)
+    set('items', ARGV[13])
+    set('amountCents', ARGV[14])
+    set('createdOn', ARGV[15])
+    set('createdBy', ARGV[17])
+    redis.call('ZADD', userKey, ARGV[16], orderId)
+  end
+elseif kind == 'paid' then
+  -- Until the order itself is known, the winning payment's amount stands
+  -- in for it.
+  if statusWon and cur.placedVersion == nil then
+    set('amountCents', ARGV[13])
+  end
+elseif kind == 'scored' then
+  if newer('scoredVersion') then
+    set('scoredVersion', version)
+    set('identityScore', ARGV[13])
+    set('potentialFraud', ARGV[14])
+  end
+else
+  return redis.error_reply('ERR unknown event kind ' .. kind)
+end
+
+-- An order not placed yet is listed by the earliest event known of it.
+if cur.placedVersion == nil then
+  redis.call('ZADD', userKey, 'LT', atMs, orderId)
+end
+
+if #changes == 0 then
+  return 0
+end
+redis.call('HSET', orderKey, unpack(changes))
+if not visible then
+  return 0
+end
+
+if channel ~= '' then
+  -- The record in the HTTP API's shape. Numbers, booleans and items were
+  -- written by the service as valid JSON; strings are escaped here.
+  local function str(s) return cjson.encode(s or '') end
+  local createdOn = 'null'
+  if cur.createdOn then createdOn = str(cur.createdOn) end
+  local record = '{"orderId":' .. str(orderId) ..
+    ',"userId":' .. str(userId) ..
+    ',"status":' .. cur.status ..
+    ',"statusName":' .. str(cur.statusName) ..
+    ',"amountCents":' .. (cur.amountCents or '0') ..
+    ',"paymentId":' .. str(cur.paymentId) ..
+    ',"items":' .. (cur.items or '[]') ..
+    ',"createdOn":' .. createdOn ..
+    ',"createdBy":' .. str(cur.createdBy) ..
+    ',"lastUpdatedOn":' .. str(cur.lastUpdatedOn) ..
+    ',"lastUpdatedBy":' .. str(cur.lastUpdatedBy) ..
+    ',"identityScore":' .. (cur.identityScore or 'null') ..
+    ',"potentialFraud":' .. (cur.potentialFraud or 'false') .. '}'
+  redis.call('PUBLISH', channel, record)
+end
+return 1

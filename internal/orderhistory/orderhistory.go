@@ -1,0 +1,422 @@
+// Package orderhistory is streamcart's order history service: a read model
+// (the query side of CQRS) of each shopper's orders, kept only in Redis and
+// built from the events of three streams. GET /history lists the caller's
+// orders, newest first, and every change to a record is announced on the
+// user's Pub/Sub channel (events.OrderUpdatesChannel), which the gateway
+// relays to the browser.
+//
+// # Events
+//
+// The service reads each stream in a consumer group of its own, Group, so
+// it gets every entry that the other services get:
+//
+//   - OrderPlaced (orders stream): the items, amount, createdOn and
+//     createdBy (the user), and status CREATED.
+//   - PaymentProcessed (payments stream): the paymentId and the payment's
+//     final status.
+//   - IdentityScored (transaction stream): the identityScore and
+//     potentialFraud flag. Other events on that stream, such as
+//     LoginIdentityRecorded, are acknowledged and ignored.
+//
+// An event that does not parse is dead-lettered, as is one whose userId is
+// not the one its order's record already has: the producers copy the user
+// from the OrderPlaced, so a contradiction means a bad event, and letting
+// it in could show an order to the wrong user. (The guarantees below
+// assume that events of one order agree on its user; the first event seen
+// of an order fixes it.)
+//
+// # Key layout
+//
+// With the default Config.KeyPrefix "orderhistory:":
+//
+//	orderhistory:order:<orderId>  hash: orderId, userId, status, statusName,
+//	                              paymentId, amountCents, items (JSON of
+//	                              events.LineItem), createdOn, createdBy,
+//	                              lastUpdatedOn, lastUpdatedBy, identityScore,
+//	                              potentialFraud; and the merge's bookkeeping:
+//	                              statusRank, placedVersion, scoredVersion
+//	orderhistory:user:<userId>    sorted set of the user's orderIds, scored by
+//	                              createdOn in Unix milliseconds
+//
+// Times are stored as UTC RFC 3339 with milliseconds, all of one width, so
+// that comparing them as strings compares the times.
+//
+// # Arrival order and repeated delivery do not matter
+//
+// Each event is applied by one Lua script (merge.lua, run with EVALSHA, a
+// whole consumer batch in one pipelined round trip) that merges it into the
+// record atomically. Every field is set by a rule that picks a winner among
+// all the events seen, whatever order they came in:
+//
+//   - status and paymentId: the greatest (events.Status.Rank, paymentId,
+//     status code). OrderPlaced and IdentityScored propose CREATED with no
+//     payment, PaymentProcessed its outcome; a status never moves back, and
+//     both final statuses rank above all others. (Two different payments
+//     of one order cannot happen, as payments charges an order once; the
+//     tie-break only keeps the rule deterministic.)
+//   - items, amountCents, createdOn, createdBy: those of the OrderPlaced
+//     with the greatest (event time, event id); the orders service
+//     re-publishes an order with the same data.
+//   - identityScore, potentialFraud: those of the IdentityScored with the
+//     greatest (event time, event id), i.e. the latest scoring.
+//   - lastUpdatedOn, lastUpdatedBy: the greatest event time, with who made
+//     that event (the user for OrderPlaced, "payments", "identity").
+//
+// Each rule is a maximum, and a maximum does not care about the order of
+// its arguments (commutative) nor about seeing one twice (idempotent). So
+// any interleaving of the three streams, with any entry delivered any
+// number of times, ends in the same record, and no table of processed
+// event ids is needed: applying an event again changes nothing. The script
+// publishes the record only when one of its fields changed (not for a
+// change of bookkeeping alone, such as a re-published OrderPlaced), and
+// inside the same atomic step, so the updates of one order reach the
+// channel in the order they were made and the last one is the current
+// record.
+//
+// A payment or a score may come before its order, since the streams are
+// consumed independently. The script then creates the record with what the
+// event knows (orderId, userId, status; a payment's amount stands in for
+// the order's until the order comes), and the OrderPlaced fills in the rest
+// later without lowering the status. Such an order is listed already, with
+// createdOn null, so that a shopper who just paid sees it; as it has no
+// createdOn yet, it is placed in the user's list by its earliest known
+// event time, and moved to its createdOn when the OrderPlaced arrives.
+//
+// # Rebuild and stream retention
+//
+// Rebuild recreates the model from nothing: it deletes the model's keys and
+// replays the three streams from their first entry (the orders stream
+// first) through the same merge, announcing nothing.
+// Because the merge is commutative and idempotent, the result equals the
+// model that live consumption built, whatever order the consumers saw the
+// events in. It can only rebuild what the streams still hold, though: when
+// a stream is trimmed (stream.Retention), the history of the trimmed
+// entries is lost to a rebuild, and orders placed before the oldest kept
+// entry disappear or come back incomplete. Keep the streams' retention at
+// least as long as the history must survive a rebuild, or do not rebuild.
+package orderhistory
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
+
+	"streamcart/internal/events"
+	"streamcart/internal/stream"
+)
+
+// Group is the service's consumer group on each of its streams.
+const Group = "orderhistory"
+
+// DefaultKeyPrefix is the default Config.KeyPrefix.
+const DefaultKeyPrefix = "orderhistory:"
+
+// Limits of List.
+const (
+	DefaultLimit = 50
+	MaxLimit     = 100
+)
+
+// ErrNotFound is wrapped by the errors of Get for an order that the user
+// has no record of, including another user's order.
+var ErrNotFound = errors.New("order not found")
+
+// Config configures a Service. Zero fields take the defaults their
+// comments give.
+type Config struct {
+	// KeyPrefix starts the name of every key of the model. Default
+	// DefaultKeyPrefix ("orderhistory:").
+	KeyPrefix string
+	// OrdersStream is the stream of OrderPlaced events. Default
+	// events.OrdersStream.
+	OrdersStream string
+	// PaymentsStream is the stream of PaymentProcessed events. Default
+	// events.PaymentsStream.
+	PaymentsStream string
+	// TransactionStream is the stream of IdentityScored events. Default
+	// events.TransactionStream.
+	TransactionStream string
+	// Consumer is the template of the three consumers. Its Stream and
+	// DeadLetterStream must be empty: the service sets Stream per consumer,
+	// and each dead-letters to its stream's default. Group defaults to
+	// Group and Logger to the service's logger; the other fields take
+	// stream.Config's defaults.
+	Consumer stream.Config
+}
+
+func (c *Config) setDefaults(log *slog.Logger) {
+	if c.KeyPrefix == "" {
+		c.KeyPrefix = DefaultKeyPrefix
+	}
+	if c.OrdersStream == "" {
+		c.OrdersStream = events.OrdersStream
+	}
+	if c.PaymentsStream == "" {
+		c.PaymentsStream = events.PaymentsStream
+	}
+	if c.TransactionStream == "" {
+		c.TransactionStream = events.TransactionStream
+	}
+	if c.Consumer.Group == "" {
+		c.Consumer.Group = Group
+	}
+	if c.Consumer.Logger == nil {
+		c.Consumer.Logger = log
+	}
+}
+
+// streams returns the three streams, in the order Rebuild replays them.
+func (c Config) streams() []string {
+	return []string{c.OrdersStream, c.PaymentsStream, c.TransactionStream}
+}
+
+// consumerConfig returns the consumer configuration for stream.
+func (c Config) consumerConfig(stream string) stream.Config {
+	cc := c.Consumer
+	cc.Stream = stream
+	return cc
+}
+
+// Validate reports the problems with c, after defaults are applied.
+func (c Config) Validate() error {
+	c.setDefaults(slog.Default())
+	var errs []error
+	if c.Consumer.Stream != "" {
+		errs = append(errs, fmt.Errorf("consumer stream must be empty, not %q: the service sets it", c.Consumer.Stream))
+	}
+	if c.Consumer.DeadLetterStream != "" {
+		errs = append(errs, fmt.Errorf("consumer dead-letter stream must be empty, not %q: each stream has its own", c.Consumer.DeadLetterStream))
+	}
+	ss := c.streams()
+	if ss[0] == ss[1] || ss[0] == ss[2] || ss[1] == ss[2] {
+		errs = append(errs, fmt.Errorf("streams %q must differ", ss))
+	}
+	for _, s := range ss {
+		if err := c.consumerConfig(s).Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("consumer of %s: %w", s, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Service is the order history service: the consumers that keep the read
+// model and the queries behind the HTTP API. Its methods are safe for
+// concurrent use.
+type Service struct {
+	rdb       *redis.Client
+	cfg       Config
+	log       *slog.Logger
+	consumers []*stream.Consumer
+}
+
+// NewService returns a Service that keeps its model in rdb. A nil log
+// means slog.Default(). It does no I/O; Run starts the consumers.
+func NewService(rdb *redis.Client, cfg Config, log *slog.Logger) (*Service, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("orderhistory config: %w", err)
+	}
+	cfg.setDefaults(log)
+	s := &Service{rdb: rdb, cfg: cfg, log: log}
+	for _, name := range cfg.streams() {
+		c, err := stream.NewBatchConsumer(rdb, cfg.consumerConfig(name), s.handle)
+		if err != nil {
+			return nil, fmt.Errorf("orderhistory: %w", err)
+		}
+		s.consumers = append(s.consumers, c)
+	}
+	return s, nil
+}
+
+// Run consumes the three streams until ctx is cancelled, then returns nil
+// once every consumer has stopped (each finishes its batch in flight
+// first). Redis outages are waited out, not returned. Call Run once.
+func (s *Service) Run(ctx context.Context) error {
+	s.log.InfoContext(ctx, "order history service started", "key_prefix", s.cfg.KeyPrefix,
+		"orders_stream", s.cfg.OrdersStream, "payments_stream", s.cfg.PaymentsStream,
+		"transaction_stream", s.cfg.TransactionStream)
+	g, ctx := errgroup.WithContext(ctx)
+	for _, c := range s.consumers {
+		g.Go(func() error { return c.Run(ctx) })
+	}
+	return g.Wait()
+}
+
+// handle is the batch handler of all three streams. It parses the whole
+// batch first, so that a malformed event fails it before anything is
+// applied (the consumer then dead-letters that one event and applies the
+// others one by one), and then merges the batch in one round trip.
+func (s *Service) handle(ctx context.Context, msgs []stream.Message) error {
+	calls := make([]mergeCall, 0, len(msgs))
+	for _, m := range msgs {
+		c, ok, err := s.mergeFor(m, true)
+		if err != nil {
+			return err // permanent already
+		}
+		if !ok {
+			s.log.DebugContext(ctx, "ignoring event of another type", "type", m.Type, "event_id", m.ID, "stream", m.Stream)
+			continue
+		}
+		calls = append(calls, c)
+	}
+	if len(calls) == 0 {
+		return nil
+	}
+	changed, err := s.merge(ctx, calls)
+	if err != nil {
+		return err
+	}
+	s.log.DebugContext(ctx, "events merged", "events", len(calls), "changed", changed)
+	return nil
+}
+
+// List returns up to limit (1 to MaxLimit) of userID's orders, newest
+// first by createdOn; an order whose OrderPlaced has not arrived yet is
+// placed by its earliest known event instead (see the package
+// documentation).
+func (s *Service) List(ctx context.Context, userID string, limit int) ([]Record, error) {
+	if limit < 1 || limit > MaxLimit {
+		return nil, fmt.Errorf("list orders of %s: limit %d is not between 1 and %d", userID, limit, MaxLimit)
+	}
+	ids, err := s.rdb.ZRevRange(ctx, s.userKey(userID), 0, int64(limit-1)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("list orders of %s: %w", userID, err)
+	}
+	cmds := make([]*redis.MapStringStringCmd, len(ids))
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			cmds[i] = p.HGetAll(ctx, s.orderKey(id))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list orders of %s: %w", userID, err)
+	}
+	out := make([]Record, 0, len(ids))
+	for i, cmd := range cmds {
+		h := cmd.Val()
+		// A missing hash is an order deleted by a Rebuild in progress.
+		if len(h) == 0 || h["userId"] != userID {
+			continue
+		}
+		r, err := parseRecord(h)
+		if err != nil {
+			return nil, fmt.Errorf("list orders of %s: order %s: %w", userID, ids[i], err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// Get returns order orderID of userID, or an error wrapping ErrNotFound
+// when there is no record of it or it is another user's.
+func (s *Service) Get(ctx context.Context, userID, orderID string) (Record, error) {
+	h, err := s.rdb.HGetAll(ctx, s.orderKey(orderID)).Result()
+	if err != nil {
+		return Record{}, fmt.Errorf("get order %s: %w", orderID, err)
+	}
+	if len(h) == 0 || h["userId"] != userID {
+		return Record{}, fmt.Errorf("order %s of user %s: %w", orderID, userID, ErrNotFound)
+	}
+	r, err := parseRecord(h)
+	if err != nil {
+		return Record{}, fmt.Errorf("get order %s: %w", orderID, err)
+	}
+	return r, nil
+}
+
+// Ping reports whether Redis answers.
+func (s *Service) Ping(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }
+
+func (s *Service) orderKey(orderID string) string { return s.cfg.KeyPrefix + "order:" + orderID }
+func (s *Service) userKey(userID string) string   { return s.cfg.KeyPrefix + "user:" + userID }
+
+// Record is an order as the history shows it, in the JSON shape of both
+// the HTTP API and the updates channel. Fields that no event has told yet
+// are zero: an order known only from its payment has no Items and a nil
+// CreatedOn; IdentityScore is nil until the order is scored.
+type Record struct {
+	OrderID     string            `json:"orderId"`
+	UserID      string            `json:"userId"`
+	Status      events.Status     `json:"status"`
+	StatusName  string            `json:"statusName"`
+	AmountCents int64             `json:"amountCents"`
+	PaymentID   string            `json:"paymentId"`
+	Items       []events.LineItem `json:"items"`
+	// CreatedOn is when the order was placed; nil until its OrderPlaced
+	// arrives.
+	CreatedOn     *time.Time `json:"createdOn"`
+	CreatedBy     string     `json:"createdBy"`
+	LastUpdatedOn time.Time  `json:"lastUpdatedOn"`
+	// LastUpdatedBy is who made the latest event: the user, "payments" or
+	// "identity".
+	LastUpdatedBy  string   `json:"lastUpdatedBy"`
+	IdentityScore  *float64 `json:"identityScore"`
+	PotentialFraud bool     `json:"potentialFraud"`
+}
+
+// parseRecord reads a record from its hash.
+func parseRecord(h map[string]string) (Record, error) {
+	r := Record{
+		OrderID:       h["orderId"],
+		UserID:        h["userId"],
+		PaymentID:     h["paymentId"],
+		CreatedBy:     h["createdBy"],
+		LastUpdatedBy: h["lastUpdatedBy"],
+		Items:         []events.LineItem{},
+	}
+	var errs []error
+	status, err := strconv.Atoi(h["status"])
+	errs = append(errs, err)
+	r.Status = events.Status(status)
+	r.StatusName = r.Status.String()
+	if v := h["amountCents"]; v != "" {
+		r.AmountCents, err = strconv.ParseInt(v, 10, 64)
+		errs = append(errs, err)
+	}
+	if v := h["items"]; v != "" {
+		errs = append(errs, json.Unmarshal([]byte(v), &r.Items))
+	}
+	if v := h["createdOn"]; v != "" {
+		t, err := time.Parse(time.RFC3339, v)
+		errs = append(errs, err)
+		r.CreatedOn = &t
+	}
+	r.LastUpdatedOn, err = time.Parse(time.RFC3339, h["lastUpdatedOn"])
+	errs = append(errs, err)
+	if v := h["identityScore"]; v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		errs = append(errs, err)
+		r.IdentityScore = &f
+	}
+	if v := h["potentialFraud"]; v != "" {
+		r.PotentialFraud, err = strconv.ParseBool(v)
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Record{}, fmt.Errorf("corrupt history record: %w", err)
+	}
+	return r, nil
+}
+
+// globEscape escapes the characters that are special in a SCAN pattern.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`\*?[]^`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}

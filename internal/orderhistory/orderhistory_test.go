@@ -1,0 +1,270 @@
+package orderhistory_test
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"streamcart/internal/events"
+	"streamcart/internal/orderhistory"
+	"streamcart/internal/platform/testenv"
+	"streamcart/internal/stream"
+)
+
+func TestHappyPath(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.start(t)
+	user := testenv.Name(t, "u")
+	var orders []order
+	for i := range 3 {
+		o := newOrder(fmt.Sprintf("%s-o%d", user, i), user, base.Add(time.Duration(i)*time.Minute))
+		o.score = float64(i) / 3
+		o.fraud = i == 0
+		orders = append(orders, o)
+	}
+	orders[1].status = events.StatusPaymentFail
+	// A login on the transaction stream, which the history ignores.
+	login := events.LoginIdentityRecorded{UserID: user, SessionID: "s-1", UserAgent: "test", IP: "127.0.0.1"}.Event()
+	e.publish(t, login)
+	for _, o := range orders {
+		e.publish(t, o.placed(), o.paid(), o.scored())
+	}
+	e.settle(t)
+
+	got, err := e.svc.List(t.Context(), user, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []orderhistory.Record{orders[2].record(), orders[1].record(), orders[0].record()}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("List (-want +got):\n%s", diff)
+	}
+	if got[0].Status != events.StatusPaymentSuccess || got[0].StatusName != "PAYMENT_SUCCESS" {
+		t.Errorf("newest order has status %v %q, want PAYMENT_SUCCESS", got[0].Status, got[0].StatusName)
+	}
+	got, err = e.svc.List(t.Context(), user, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want[:2], got); diff != "" {
+		t.Errorf("List with limit 2 (-want +got):\n%s", diff)
+	}
+}
+
+func TestArrivalOrderDoesNotMatter(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		order []string // "placed", "paid", "scored"
+	}{
+		{"in order", []string{"placed", "paid", "scored"}},
+		{"payment first", []string{"paid", "placed", "scored"}},
+		{"score first, then payment", []string{"scored", "paid", "placed"}},
+		{"score first, then order", []string{"scored", "placed", "paid"}},
+		{"order last", []string{"paid", "scored", "placed"}},
+		{"payment last", []string{"placed", "scored", "paid"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			e.start(t)
+			user := testenv.Name(t, "u")
+			o := newOrder(user+"-o", user, base)
+			byName := map[string]stream.Event{"placed": o.placed(), "paid": o.paid(), "scored": o.scored()}
+			for _, n := range tt.order {
+				e.publishSettled(t, byName[n])
+			}
+			if diff := cmp.Diff(o.record(), e.get(t, user, o.id)); diff != "" {
+				t.Errorf("record after %v (-want +got):\n%s", tt.order, diff)
+			}
+			list, err := e.svc.List(t.Context(), user, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff([]orderhistory.Record{o.record()}, list); diff != "" {
+				t.Errorf("List after %v (-want +got):\n%s", tt.order, diff)
+			}
+		})
+	}
+}
+
+// TestPaymentBeforeOrder checks what is shown of an order known only from
+// its payment, and that the order arriving later does not lower its status.
+func TestPaymentBeforeOrder(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.start(t)
+	user := testenv.Name(t, "u")
+	older := newOrder(user+"-older", user, base)
+	paidFirst := newOrder(user+"-paid-first", user, base.Add(time.Hour))
+	e.publishSettled(t, older.placed(), paidFirst.paid())
+
+	want := orderhistory.Record{
+		OrderID:       paidFirst.id,
+		UserID:        user,
+		Status:        events.StatusPaymentSuccess,
+		StatusName:    "PAYMENT_SUCCESS",
+		AmountCents:   paidFirst.amount(), // from the payment
+		PaymentID:     paidFirst.paymentID,
+		Items:         []events.LineItem{},
+		LastUpdatedOn: paidFirst.created.Add(time.Second),
+		LastUpdatedBy: "payments",
+	}
+	list, err := e.svc.List(t.Context(), user, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 2 {
+		t.Fatalf("List returned %d orders, want 2: %+v", len(list), list)
+	}
+	if diff := cmp.Diff(want, list[0]); diff != "" {
+		t.Errorf("order known from its payment, listed first by the payment's time (-want +got):\n%s", diff)
+	}
+
+	e.publishSettled(t, paidFirst.placed())
+	got := e.get(t, user, paidFirst.id)
+	if got.Status != events.StatusPaymentSuccess || got.CreatedOn == nil || !got.CreatedOn.Equal(paidFirst.created) {
+		t.Errorf("after the late OrderPlaced: status %v, createdOn %v; want PAYMENT_SUCCESS, %v", got.Status, got.CreatedOn, paidFirst.created)
+	}
+	if len(got.Items) != 2 || got.LastUpdatedBy != "payments" {
+		t.Errorf("after the late OrderPlaced: items %v, lastUpdatedBy %q; want 2 items, payments", got.Items, got.LastUpdatedBy)
+	}
+}
+
+func TestDuplicatesAreNoOps(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.start(t)
+	user := testenv.Name(t, "u")
+	next := subscribe(t, e.rdb, user)
+	o := newOrder(user+"-o", user, base)
+	e.publishSettled(t, o.placed(), o.paid(), o.scored())
+	for range 3 {
+		next() // one update per event
+	}
+	before := e.get(t, user, o.id)
+
+	lowerStatus := o.placed()
+	lowerStatus.ID = o.id + "-placed-again" // re-published by orders, after the payment
+	tests := []struct {
+		name string
+		ev   stream.Event
+	}{
+		{"same OrderPlaced again", o.placed()},
+		{"same PaymentProcessed again", o.paid()},
+		{"same IdentityScored again", o.scored()},
+		{"OrderPlaced (CREATED) after the final status", lowerStatus},
+	}
+	for _, tt := range tests {
+		e.publishSettled(t, tt.ev)
+		if diff := cmp.Diff(before, e.get(t, user, o.id)); diff != "" {
+			t.Errorf("%s changed the record (-before +after):\n%s", tt.name, diff)
+		}
+	}
+
+	// Updates come in order: if a duplicate had announced anything, it
+	// would arrive before the sentinel's update.
+	sentinel := newOrder(user+"-sentinel", user, base.Add(time.Hour))
+	e.publish(t, sentinel.placed())
+	if got := next(); got.OrderID != sentinel.id {
+		t.Errorf("got an update of %s (%s) after duplicates; want none before the sentinel's", got.OrderID, got.StatusName)
+	}
+}
+
+func TestUpdatesArePublished(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.start(t)
+	user := testenv.Name(t, "u")
+	next := subscribe(t, e.rdb, user)
+	o := newOrder(user+"-o", user, base)
+	o.score = 1.0 / 3 // a float that needs all its digits
+
+	for _, ev := range []stream.Event{o.paid(), o.placed(), o.scored()} {
+		e.publish(t, ev)
+		update := next()
+		if diff := cmp.Diff(e.get(t, user, o.id), update); diff != "" {
+			t.Errorf("update after %s differs from Get (-get +update):\n%s", ev.Type, diff)
+		}
+	}
+	if diff := cmp.Diff(o.record(), e.get(t, user, o.id)); diff != "" {
+		t.Errorf("final record (-want +got):\n%s", diff)
+	}
+}
+
+func TestUsersSeeOnlyTheirOrders(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.start(t)
+	alice, bob := testenv.Name(t, "alice"), testenv.Name(t, "bob")
+	o := newOrder(alice+"-o", alice, base)
+	e.publish(t, o.placed(), o.paid())
+	e.settle(t)
+
+	list, err := e.svc.List(t.Context(), bob, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 0 {
+		t.Errorf("bob's list has %d orders, want none: %+v", len(list), list)
+	}
+	if _, err := e.svc.Get(t.Context(), bob, o.id); !errors.Is(err, orderhistory.ErrNotFound) {
+		t.Errorf("bob's Get of alice's order: err %v, want ErrNotFound", err)
+	}
+	if _, err := e.svc.Get(t.Context(), alice, "no-such-order"); !errors.Is(err, orderhistory.ErrNotFound) {
+		t.Errorf("Get of a missing order: err %v, want ErrNotFound", err)
+	}
+}
+
+// TestEventOfAnotherUser checks that an event naming another user than
+// the order's record is dead-lettered and does not touch the record.
+func TestEventOfAnotherUser(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.start(t)
+	alice, mallory := testenv.Name(t, "alice"), testenv.Name(t, "mallory")
+	o := newOrder(alice+"-o", alice, base)
+	e.publishSettled(t, o.placed())
+	before := e.get(t, alice, o.id)
+
+	forged := o
+	forged.user = mallory
+	e.publish(t, forged.scored())
+	dlq := stream.DeadLetterStream(e.cfg.TransactionStream)
+	testenv.WaitFor(t, 10*time.Second, "the forged event dead-lettered", func() bool {
+		return e.rdb.XLen(t.Context(), dlq).Val() == 1
+	})
+	if diff := cmp.Diff(before, e.get(t, alice, o.id)); diff != "" {
+		t.Errorf("record changed (-before +after):\n%s", diff)
+	}
+	if _, err := e.svc.Get(t.Context(), mallory, o.id); !errors.Is(err, orderhistory.ErrNotFound) {
+		t.Errorf("mallory's Get: err %v, want ErrNotFound", err)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		cfg     orderhistory.Config
+		wantErr bool
+	}{
+		{"defaults", orderhistory.Config{}, false},
+		{"streams set", orderhistory.Config{OrdersStream: "a", PaymentsStream: "b", TransactionStream: "c"}, false},
+		{"same stream twice", orderhistory.Config{OrdersStream: "a", PaymentsStream: "a"}, true},
+		{"consumer stream set", orderhistory.Config{Consumer: stream.Config{Stream: "x"}}, true},
+		{"consumer dead-letter stream set", orderhistory.Config{Consumer: stream.Config{DeadLetterStream: "x"}}, true},
+		{"bad consumer timing", orderhistory.Config{Consumer: stream.Config{MinIdle: time.Second, HandlerTimeout: time.Second}}, true},
+	}
+	for _, tt := range tests {
+		err := tt.cfg.Validate()
+		if (err != nil) != tt.wantErr {
+			t.Errorf("%s: Validate() = %v, want error %v", tt.name, err, tt.wantErr)
+		}
+	}
+}
