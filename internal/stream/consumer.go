@@ -80,6 +80,7 @@ type Consumer struct {
 	log   *slog.Logger
 
 	readerID  atomic.Int64 // CLIENT ID of the blocking reader's connection
+	outages   atomic.Int64 // consecutive Unavailable failures, for their backoff
 	retryMu   sync.Mutex
 	retries   []retry
 	retryWake chan struct{}
@@ -90,6 +91,9 @@ type retry struct {
 	msg   Message
 	due   time.Time
 	delay time.Duration
+	// outage: the handler failed with an Unavailable error, which does not
+	// count against MaxDeliveries.
+	outage bool
 }
 
 // NewConsumer returns a Consumer that calls h for each message.
@@ -153,7 +157,11 @@ func (c *Consumer) Run(ctx context.Context) error {
 				case b := <-work:
 					// Decoding here rather than in the reader keeps the
 					// reader, the consumer's bottleneck, to reading.
-					c.process(hctx, c.decode(hctx, b.entries, b.counts), b.reclaimed)
+					msgs := b.msgs
+					if msgs == nil {
+						msgs = c.decode(hctx, b.entries, b.counts)
+					}
+					c.process(hctx, msgs, b.reclaimed)
 				case <-feedersDone:
 					return
 				}
@@ -264,11 +272,23 @@ type batch struct {
 	entries   []redis.XMessage
 	counts    map[string]int64 // delivery counts; nil means first delivery
 	reclaimed bool             // taken over from another consumer
+	msgs      []Message        // already decoded (retries), instead of entries
 }
 
 // dispatch splits b into up to Concurrency batches and hands them to the
 // workers. It reports false when the shutdown time ran out first.
 func (c *Consumer) dispatch(work chan<- batch, stop <-chan struct{}, b batch) bool {
+	if b.msgs != nil {
+		size := (len(b.msgs) + c.cfg.Concurrency - 1) / c.cfg.Concurrency
+		for chunk := range slices.Chunk(b.msgs, max(size, 1)) {
+			select {
+			case work <- batch{msgs: chunk}:
+			case <-stop:
+				return false
+			}
+		}
+		return true
+	}
 	size := (len(b.entries) + c.cfg.Concurrency - 1) / c.cfg.Concurrency
 	for chunk := range slices.Chunk(b.entries, max(size, 1)) {
 		select {
@@ -413,31 +433,49 @@ func (c *Consumer) retryLoop(ctx context.Context, work chan<- batch, stop <-chan
 			}
 			c.log.WarnContext(ctx, "claiming entries for retry failed", "err", err)
 			for _, r := range due {
-				c.scheduleRetry(r.msg, time.Second)
+				c.scheduleRetry(r.msg, time.Second, r.outage)
 			}
 			continue
 		}
-		c.cfg.Metrics.Retried(c.cfg.Stream, c.cfg.Group, len(b.entries))
+		c.cfg.Metrics.Retried(c.cfg.Stream, c.cfg.Group, len(b.msgs))
 		if !c.dispatch(work, stop, b) {
 			return
 		}
 	}
 }
 
-// claimForRetry claims the due entries back to this consumer, which counts
-// a delivery. An entry that another consumer took over meanwhile (its idle
-// time is then below the retry delay) is not claimed, and is dropped here.
+// claimForRetry claims the due entries back to this consumer. A plain
+// XCLAIM counts a delivery; retries after an outage use XCLAIM JUSTID,
+// which keeps the entry ours (its idle time restarts, so no other consumer
+// takes it over) without counting one: an outage must not push entries
+// towards the dead-letter stream. An entry that another consumer took over
+// meanwhile (its idle time is then below the retry delay) is not claimed,
+// and is dropped here.
 func (c *Consumer) claimForRetry(ctx context.Context, due []retry) (batch, error) {
-	ids := make([]string, len(due))
+	var counted, outage []string
 	minIdle := due[0].delay
-	for i, r := range due {
-		ids[i] = r.msg.EntryID
+	for _, r := range due {
+		if r.outage {
+			outage = append(outage, r.msg.EntryID)
+		} else {
+			counted = append(counted, r.msg.EntryID)
+		}
 		minIdle = min(minIdle, r.delay)
 	}
-	entries, err := c.rdb.XClaim(ctx, &redis.XClaimArgs{
-		Stream: c.cfg.Stream, Group: c.cfg.Group, Consumer: c.cfg.Consumer,
-		MinIdle: minIdle, Messages: ids,
-	}).Result()
+	pipe := c.rdb.Pipeline()
+	var countedCmd *redis.XMessageSliceCmd
+	var outageCmd *redis.StringSliceCmd
+	if len(counted) > 0 {
+		countedCmd = pipe.XClaim(ctx, &redis.XClaimArgs{
+			Stream: c.cfg.Stream, Group: c.cfg.Group, Consumer: c.cfg.Consumer, MinIdle: minIdle, Messages: counted,
+		})
+	}
+	if len(outage) > 0 {
+		outageCmd = pipe.XClaimJustID(ctx, &redis.XClaimArgs{
+			Stream: c.cfg.Stream, Group: c.cfg.Group, Consumer: c.cfg.Consumer, MinIdle: minIdle, Messages: outage,
+		})
+	}
+	_, err := pipe.Exec(ctx)
 	if isNoGroup(err) {
 		c.recreateGroup(ctx)
 		return batch{}, nil
@@ -445,16 +483,33 @@ func (c *Consumer) claimForRetry(ctx context.Context, due []retry) (batch, error
 	if err != nil {
 		return batch{}, err
 	}
-	counts := make(map[string]int64, len(due))
-	for _, r := range due {
-		counts[r.msg.EntryID] = r.msg.Deliveries + 1
+	claimed := make(map[string]bool, len(due))
+	if countedCmd != nil {
+		for _, xm := range countedCmd.Val() {
+			claimed[xm.ID] = true
+		}
 	}
-	return batch{entries: entries, counts: counts}, nil
+	if outageCmd != nil {
+		for _, id := range outageCmd.Val() {
+			claimed[id] = true
+		}
+	}
+	msgs := make([]Message, 0, len(claimed))
+	for _, r := range due {
+		if claimed[r.msg.EntryID] {
+			m := r.msg
+			if !r.outage {
+				m.Deliveries++
+			}
+			msgs = append(msgs, m)
+		}
+	}
+	return batch{msgs: msgs}, nil
 }
 
-func (c *Consumer) scheduleRetry(m Message, delay time.Duration) {
+func (c *Consumer) scheduleRetry(m Message, delay time.Duration, outage bool) {
 	c.retryMu.Lock()
-	c.retries = append(c.retries, retry{msg: m, due: time.Now().Add(delay), delay: delay})
+	c.retries = append(c.retries, retry{msg: m, due: time.Now().Add(delay), delay: delay, outage: outage})
 	c.retryMu.Unlock()
 	select {
 	case c.retryWake <- struct{}{}:
@@ -518,10 +573,18 @@ func (c *Consumer) process(ctx context.Context, msgs []Message, reclaimed bool) 
 			c.ack(ctx, done, time.Since(start))
 			return
 		}
-		if len(todo) == 1 || IsUnavailable(err) {
+		if IsUnavailable(err) {
+			// The batch waits out the outage together.
+			delay := c.outageDelay()
+			c.log.WarnContext(ctx, "handler dependency unavailable; the batch will be retried",
+				"size", len(todo), "delay", delay, "err", err)
 			for _, m := range todo {
-				c.fail(ctx, m, err)
+				c.scheduleRetry(m, delay, true)
 			}
+			return
+		}
+		if len(todo) == 1 {
+			c.fail(ctx, todo[0], err)
 			return
 		}
 		c.log.WarnContext(ctx, "batch failed; handling its entries one by one", "size", len(todo), "err", err)
@@ -573,10 +636,22 @@ func (c *Consumer) fail(ctx context.Context, m Message, err error) {
 		c.deadLetterMessage(ctx, m, err)
 		return
 	}
+	if IsUnavailable(err) {
+		delay := c.outageDelay()
+		c.log.WarnContext(ctx, "handler dependency unavailable; will retry", "id", m.EntryID, "delay", delay, "err", err)
+		c.scheduleRetry(m, delay, true)
+		return
+	}
 	delay := backoff(int(m.Deliveries), c.cfg.RetryBackoff, c.cfg.MaxRetryBackoff)
 	c.log.WarnContext(ctx, "handler failed; will retry",
 		"id", m.EntryID, "event", m.Type, "deliveries", m.Deliveries, "delay", delay, "err", err)
-	c.scheduleRetry(m, delay)
+	c.scheduleRetry(m, delay, false)
+}
+
+// outageDelay returns the backoff after one more consecutive Unavailable
+// failure; any success resets the streak (see ack).
+func (c *Consumer) outageDelay() time.Duration {
+	return backoff(int(c.outages.Add(1)), c.cfg.RetryBackoff, c.cfg.MaxRetryBackoff)
 }
 
 func (c *Consumer) ack(ctx context.Context, ids []string, took time.Duration) {
@@ -587,6 +662,7 @@ func (c *Consumer) ack(ctx context.Context, ids []string, took time.Duration) {
 		c.log.WarnContext(ctx, "ack failed; the entries will be delivered again", "count", len(ids), "err", err)
 		return
 	}
+	c.outages.Store(0)
 	c.cfg.Metrics.Processed(c.cfg.Stream, c.cfg.Group, len(ids), took)
 }
 

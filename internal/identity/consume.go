@@ -1,0 +1,249 @@
+package identity
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"streamcart/internal/events"
+	"streamcart/internal/outbox"
+	"streamcart/internal/platform/postgres"
+	"streamcart/internal/stream"
+)
+
+// handleTransactions is the batch handler of the transaction stream. It
+// records the batch's logins in one statement and ignores every other
+// event type. It is all or nothing, as stream.BatchHandler requires. A
+// malformed LoginIdentityRecorded fails the whole batch with a permanent
+// error. The consumer then hands the entries back one at a time, which
+// dead-letters just that one.
+func (s *Service) handleTransactions(ctx context.Context, msgs []stream.Message) error {
+	logins := make([]LoginIdentity, 0, len(msgs))
+	for _, m := range msgs {
+		if m.Type != events.TypeLoginIdentityRecorded {
+			s.log.DebugContext(ctx, "ignoring event of another type", "type", m.Type, "event_id", m.ID)
+			continue
+		}
+		l, err := parseLogin(m)
+		if err != nil {
+			return err // permanent already
+		}
+		logins = append(logins, l)
+	}
+	if len(logins) == 0 {
+		return nil
+	}
+	// The upsert is idempotent on its own: it only moves an identity's
+	// times and session forward. So logins need no processed_events.
+	err := upsertIdentities(ctx, s.pool, merge(logins))
+	if postgres.IsUnavailable(err) {
+		return stream.Unavailable(err)
+	}
+	if err != nil {
+		return err
+	}
+	s.log.DebugContext(ctx, "login identities recorded", "events", len(logins))
+	return nil
+}
+
+// parseLogin decodes a LoginIdentityRecorded into the identity it
+// records, seen at the event's time. Its errors are permanent.
+func parseLogin(m stream.Message) (LoginIdentity, error) {
+	e, err := events.ParseLoginIdentityRecorded(m)
+	if err != nil {
+		return LoginIdentity{}, err
+	}
+	// The action is redundant with the type. A producer that sets another
+	// action means something this service does not know.
+	if a := m.Fields["action"]; a != "" && a != events.ActionInsertLoginIdentity {
+		return LoginIdentity{}, stream.Permanent(fmt.Errorf("%w %s %s: action is %q, not %s",
+			events.ErrInvalid, events.TypeLoginIdentityRecorded, m.ID, a, events.ActionInsertLoginIdentity))
+	}
+	return LoginIdentity{
+		UserID:      e.UserID,
+		SessionID:   e.SessionID,
+		Fingerprint: Fingerprint(e.UserAgent),
+		IP:          normalizeIP(e.IP),
+		FirstSeen:   m.Time,
+		LastSeen:    m.Time,
+	}, nil
+}
+
+// placed is an OrderPlaced with the envelope fields the service keeps.
+type placed struct {
+	eventID     string
+	traceParent string
+	order       events.OrderPlaced
+}
+
+// handleOrders is the batch handler of the orders stream. A malformed
+// OrderPlaced fails the whole batch with a permanent error, as in
+// handleTransactions. When orders must wait for their user's first login
+// identity, the rest of the batch is scored and committed. The batch then
+// fails with stream.Unavailable, so that the consumer retries it later.
+// Its scored events are duplicates by then and have no further effect.
+func (s *Service) handleOrders(ctx context.Context, msgs []stream.Message) error {
+	batch := make([]placed, 0, len(msgs))
+	for _, m := range msgs {
+		if m.Type != events.TypeOrderPlaced {
+			s.log.DebugContext(ctx, "ignoring event of another type", "type", m.Type, "event_id", m.ID)
+			continue
+		}
+		o, err := events.ParseOrderPlaced(m)
+		if err != nil {
+			return err // permanent already
+		}
+		batch = append(batch, placed{eventID: m.ID, traceParent: m.TraceParent, order: o})
+	}
+	if len(batch) == 0 {
+		return nil
+	}
+	waiting, err := s.score(ctx, batch, time.Now())
+	if postgres.IsUnavailable(err) {
+		// The consumer retries the batch for as long as the outage lasts.
+		return stream.Unavailable(err)
+	}
+	if err != nil {
+		return err
+	}
+	if waiting > 0 {
+		return stream.Unavailable(fmt.Errorf("%d of %d OrderPlaced events wait up to %v for their user's first login identity",
+			waiting, len(batch), s.cfg.Grace))
+	}
+	return nil
+}
+
+// score scores the orders of batch whose events are new, in one
+// transaction. It writes one IdentityScored per new event into the outbox,
+// announcing the score it made or the one the order already had. Orders
+// that must wait for their user's first login identity (mustWait at now)
+// are left out, events and all; score returns how many events those are.
+func (s *Service) score(ctx context.Context, batch []placed, now time.Time) (waiting int, err error) {
+	// PostgreSQL keeps microseconds. Truncating here makes the stored
+	// scored_at the very time the grace was judged at.
+	now = now.Truncate(time.Microsecond)
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("score orders: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit
+
+	orderIDs := make([]string, 0, len(batch))
+	userIDs := make([]string, 0, len(batch))
+	for _, p := range batch {
+		orderIDs = append(orderIDs, p.order.OrderID)
+		userIDs = append(userIDs, p.order.UserID)
+	}
+	byOrder, err := scoresByOrder(ctx, tx, orderIDs)
+	if err != nil {
+		return 0, fmt.Errorf("score orders: read scores: %w", err)
+	}
+	known, err := identitiesByUser(ctx, tx, userIDs)
+	if err != nil {
+		return 0, fmt.Errorf("score orders: %w", err)
+	}
+
+	// Decide on waiting before Dedupe, so that the events of waiting
+	// orders are not recorded as processed. An order that has a score
+	// never waits: its score is settled.
+	ready := make([]placed, 0, len(batch))
+	for _, p := range batch {
+		_, scored := byOrder[p.order.OrderID]
+		if !scored && mustWait(len(known[p.order.UserID]) > 0, p.order.CreatedOn, now, s.cfg.Grace) {
+			waiting++
+			s.log.DebugContext(ctx, "order waits for its user's first login identity",
+				"order_id", p.order.OrderID, "user_id", p.order.UserID, "created_on", p.order.CreatedOn)
+			continue
+		}
+		ready = append(ready, p)
+	}
+	if len(ready) == 0 {
+		return waiting, nil
+	}
+	ids := make([]string, len(ready))
+	for i, p := range ready {
+		ids[i] = p.eventID
+	}
+	fresh, err := outbox.Dedupe(ctx, tx, Schema, ids)
+	if err != nil {
+		return 0, fmt.Errorf("score orders: %w", err)
+	}
+	todo := make([]placed, 0, len(fresh))
+	planned := make(map[string]bool, len(fresh))
+	var scores []Score
+	for _, p := range ready {
+		if !fresh[p.eventID] {
+			continue
+		}
+		delete(fresh, p.eventID) // the same event twice in one batch counts once
+		todo = append(todo, p)
+		id := p.order.OrderID
+		if _, ok := byOrder[id]; ok || planned[id] {
+			continue // the stored score, or the first event of the order in the batch, decides
+		}
+		planned[id] = true
+		scores = append(scores, newScore(p.order, known[p.order.UserID], now, s.cfg.FraudThreshold))
+	}
+	if len(todo) == 0 {
+		return waiting, nil // every ready event was handled before; nothing to commit
+	}
+
+	inserted, err := insertScores(ctx, tx, scores)
+	if err != nil {
+		return 0, fmt.Errorf("score orders: %w", err)
+	}
+	for id, sc := range inserted {
+		byOrder[id] = sc
+	}
+	if len(inserted) < len(scores) {
+		if err := addConcurrent(ctx, tx, scores, byOrder); err != nil {
+			return 0, fmt.Errorf("score orders: %w", err)
+		}
+	}
+
+	msgs := make([]*outbox.Message, len(todo))
+	for i, p := range todo {
+		e := byOrder[p.order.OrderID].scored().Event()
+		e.TraceParent = p.traceParent
+		msgs[i] = &outbox.Message{Stream: s.cfg.TransactionStream, Event: e}
+	}
+	if err := s.outbox.Add(ctx, tx, msgs...); err != nil {
+		return 0, fmt.Errorf("score orders: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, fmt.Errorf("score orders: commit: %w", err)
+	}
+	s.outbox.Kick()
+	s.log.DebugContext(ctx, "orders scored", "events", len(todo), "created", len(inserted),
+		"announced_again", len(todo)-len(inserted), "waiting", waiting)
+	return waiting, nil
+}
+
+// addConcurrent adds to byOrder the scores of orders of scores that the
+// insert skipped. A concurrent transaction (another replica, handling
+// another event of the same order) committed them after this one read the
+// stored scores. It runs as a statement of its own, after the insert, so
+// that it sees them.
+func addConcurrent(ctx context.Context, q querier, scores []Score, byOrder map[string]Score) error {
+	var missing []string
+	for _, sc := range scores {
+		if _, ok := byOrder[sc.OrderID]; !ok {
+			missing = append(missing, sc.OrderID)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	existing, err := scoresByOrder(ctx, q, missing)
+	if err != nil {
+		return fmt.Errorf("read concurrent scores: %w", err)
+	}
+	for _, id := range missing {
+		sc, ok := existing[id]
+		if !ok {
+			return fmt.Errorf("order %s: score neither inserted nor found", id)
+		}
+		byOrder[id] = sc
+	}
+	return nil
+}

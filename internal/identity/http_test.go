@@ -1,0 +1,139 @@
+package identity_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"streamcart/internal/identity"
+	"streamcart/internal/platform/auth"
+	"streamcart/internal/platform/testenv"
+	"streamcart/internal/platform/web"
+	"streamcart/internal/stream"
+)
+
+// identitiesBody, identityBody and scoreBody are the JSON bodies a client
+// reads.
+type identitiesBody struct {
+	Identities []identityBody `json:"identities"`
+}
+
+type identityBody struct {
+	Fingerprint string    `json:"fingerprint"`
+	IP          string    `json:"ip"`
+	FirstSeen   time.Time `json:"firstSeen"`
+	LastSeen    time.Time `json:"lastSeen"`
+}
+
+type scoreBody struct {
+	OrderID        string    `json:"orderId"`
+	Score          float64   `json:"score"`
+	PotentialFraud bool      `json:"potentialFraud"`
+	ScoredAt       time.Time `json:"scoredAt"`
+}
+
+// asJSON returns v as a generic JSON value, as a client decodes it.
+func asJSON(t *testing.T, v any) any {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out any
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestHTTP(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	svc := e.start(t)
+	e.publish(t, e.cfg.TransactionStream, login("u-1", firefox, home), login("u-2", safari, office))
+	waitIdentities(t, svc, "u-1", 1)
+	waitIdentities(t, svc, "u-2", 1)
+	e.publish(t, e.cfg.OrdersStream,
+		order("o-1", "u-1", firefox, cafe).Event(),
+		order("o-2", "u-2", safari, office).Event())
+	sc1 := waitScore(t, svc, "o-1", 10*time.Second)
+	waitScore(t, svc, "o-2", 10*time.Second)
+	ids, err := svc.Identities(t.Context(), "u-1")
+	if err != nil || len(ids) != 1 {
+		t.Fatalf("Identities(u-1) = %v, %v; want one", ids, err)
+	}
+
+	signer, err := auth.NewSigner([]byte("0123456789abcdef0123456789abcdef"), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(identity.NewHandler(svc, signer, testenv.Logger(t)))
+	t.Cleanup(srv.Close)
+
+	notFound := web.ErrorBody{Error: web.ErrorDetail{Code: "not_found", Message: "no identity score for this order"}}
+	tests := []struct {
+		name       string
+		path       string
+		user       string // "" sends no identity
+		wantStatus int
+		wantBody   any // nil: only the status is checked
+	}{
+		{name: "identities without identity", path: "/identities", wantStatus: http.StatusUnauthorized},
+		{name: "score without identity", path: "/scores/o-1", wantStatus: http.StatusUnauthorized},
+		{
+			name: "own identities", path: "/identities", user: "u-1", wantStatus: http.StatusOK,
+			wantBody: identitiesBody{Identities: []identityBody{{
+				Fingerprint: identity.Fingerprint(firefox), IP: home, FirstSeen: ids[0].FirstSeen, LastSeen: ids[0].LastSeen,
+			}}},
+		},
+		{name: "no identities", path: "/identities", user: "u-3", wantStatus: http.StatusOK, wantBody: identitiesBody{Identities: []identityBody{}}},
+		{
+			name: "own score", path: "/scores/o-1", user: "u-1", wantStatus: http.StatusOK,
+			wantBody: scoreBody{OrderID: "o-1", Score: 0.5, PotentialFraud: false, ScoredAt: sc1.ScoredAt},
+		},
+		{name: "other user's score", path: "/scores/o-2", user: "u-1", wantStatus: http.StatusNotFound, wantBody: notFound},
+		{name: "unknown order", path: "/scores/o-9", user: "u-1", wantStatus: http.StatusNotFound, wantBody: notFound},
+		{name: "liveness", path: "/healthz", wantStatus: http.StatusOK, wantBody: map[string]string{"status": "ok"}},
+		{name: "readiness", path: "/readyz", wantStatus: http.StatusOK, wantBody: map[string]string{"status": "ready"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+tt.path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.user != "" {
+				req.Header.Set(auth.Header, signer.Sign(auth.Identity{UserID: tt.user, SessionID: stream.NewID()}))
+			}
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var got any
+			if err := json.NewDecoder(resp.Body).Decode(&got); err != nil {
+				t.Fatalf("GET %s: decode body: %v", tt.path, err)
+			}
+			if resp.StatusCode != tt.wantStatus {
+				t.Errorf("GET %s as %q: status %d, want %d; body %v", tt.path, tt.user, resp.StatusCode, tt.wantStatus, got)
+			}
+			if ct := resp.Header.Get("Content-Type"); ct != "application/json; charset=utf-8" {
+				t.Errorf("GET %s: Content-Type %q, want JSON", tt.path, ct)
+			}
+			if resp.Header.Get(web.RequestIDHeader) == "" {
+				t.Errorf("GET %s: no %s header", tt.path, web.RequestIDHeader)
+			}
+			if tt.wantBody == nil {
+				return
+			}
+			if diff := cmp.Diff(asJSON(t, tt.wantBody), got); diff != "" {
+				t.Errorf("GET %s as %q: body (-want +got):\n%s", tt.path, tt.user, diff)
+			}
+		})
+	}
+}

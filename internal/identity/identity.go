@@ -1,0 +1,289 @@
+// Package identity is streamcart's digital identity service. It records the
+// identities that shoppers log in with, scores the checkout of each order
+// against them and announces the score, flagging potential fraud, with an
+// IdentityScored event on the transaction stream. GET /identities and
+// GET /scores/{orderId} show a shopper their identities and scores.
+//
+// # Login identities
+//
+// The gateway announces each new session with a LoginIdentityRecorded event
+// (action INSERT_LOGIN_IDENTITY) on the transaction stream. The service
+// keeps one login identity per user, browser fingerprint and IP address.
+// The fingerprint is the hex SHA-256 of the browser's user agent
+// (Fingerprint). IP addresses are normalized: IPv4-mapped IPv6 addresses
+// are unmapped and a port is dropped. A further login from the same browser
+// and address moves the identity's last-seen time and session forward. The
+// upsert never moves them back, so a redelivered or replayed event changes
+// nothing. Other event types on the stream, including the service's own
+// IdentityScored, are acknowledged and ignored. A LoginIdentityRecorded that
+// does not parse is dead-lettered.
+//
+// # Identity score
+//
+// For each OrderPlaced on the orders stream, the identity score is the
+// share of the checkout's two characteristics found among the user's login
+// identities. The characteristics are the fingerprint of the order's
+// browserAgent and its ipAddress. The score is 1 when both are found, 0.5
+// when one is and 0 when neither is. Each characteristic is looked up on
+// its own, so a checkout whose browser the user logged in with on one
+// occasion and whose address on another scores 1. A characteristic the
+// checkout lacks (an empty agent or address) never matches. The order is
+// potential fraud when its score is below Config.FraudThreshold (default
+// 0.5). With the default, only a checkout that matches nothing is flagged.
+//
+// # One score per order, at least one announcement per event
+//
+// The consumer handles a whole read of the orders stream in one PostgreSQL
+// transaction. It records the batch's event ids in processed_events
+// (outbox.Dedupe). For the event ids not seen before, it inserts the scores
+// with ON CONFLICT (order_id) DO NOTHING and writes one IdentityScored per
+// such event into the outbox. An event delivered again under the same id
+// has no effect at all. An OrderPlaced under a new event id for an order
+// that already has a score creates no second score. This happens when the
+// orders reconciler re-publishes an order. The stored score is announced
+// again, unchanged, because the first announcement may be what got lost.
+// The outbox relay publishes the events once the transaction has
+// committed.
+//
+// # The login and the order race
+//
+// The login event and the order event travel on different streams and are
+// read by different consumers. The service can therefore see an order
+// before the login identity of the session the order was placed in. This is
+// the usual case for a new shopper who logs in and buys at once. Scored
+// right away, such an order would get 0 and be flagged. So when the user
+// has no login identity yet and the order is younger than Config.Grace
+// (default 5s, measured from the order's createdOn), the service defers the
+// order. It still commits the rest of the batch, then fails the batch with
+// stream.Unavailable. The consumer retries the batch with backoff and never
+// dead-letters it for this. On the retry, the orders that were already
+// scored are skipped as duplicates. Once the grace has passed, the order is
+// scored with what is known; with no login identity at all, that is 0 and
+// flagged.
+//
+// The grace covers only users who have no login identity yet. An order
+// from a user who already has identities is scored at once, even if it came
+// from a new device whose login has not arrived. It may then score 0 or 0.5.
+// Waiting on every imperfect score would hold up each truly suspicious
+// order for the whole grace.
+//
+// While PostgreSQL is unreachable, batches of both streams are retried
+// with backoff (stream.Unavailable) until it is back.
+package identity
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"math"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
+
+	"streamcart/internal/events"
+	"streamcart/internal/outbox"
+	"streamcart/internal/platform/postgres"
+	"streamcart/internal/stream"
+)
+
+// Schema is the PostgreSQL schema the service owns.
+const Schema = "identity"
+
+// Group is the service's consumer group on the orders stream and on the
+// transaction stream.
+const Group = "identity"
+
+// Defaults of Config.
+const (
+	// DefaultFraudThreshold flags an order as potential fraud when its
+	// checkout matches none of the user's login identities.
+	DefaultFraudThreshold = 0.5
+	// DefaultGrace is how long an order of a user without any login
+	// identity waits for the first one.
+	DefaultGrace = 5 * time.Second
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Migrate creates or updates the identity schema. That is the
+// login_identities and order_scores tables, plus the outbox and
+// processed_events tables. It is idempotent and safe to run from several
+// replicas at once. NewService does not call it.
+func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return fmt.Errorf("migrate %s: %w", Schema, err)
+	}
+	if err := postgres.Migrate(ctx, pool, Schema, sub); err != nil {
+		return err
+	}
+	return outbox.Migrate(ctx, pool, Schema)
+}
+
+// Config configures a Service. Zero fields take the defaults their
+// comments give.
+type Config struct {
+	// FraudThreshold flags an order as potential fraud when its identity
+	// score is below it. It must be in [0, 1]. Default
+	// DefaultFraudThreshold (0.5).
+	FraudThreshold float64
+	// Grace is how long after its creation an order of a user who has no
+	// login identity yet waits for one before it is scored. It must not be
+	// negative. Default DefaultGrace (5s).
+	Grace time.Duration
+	// OrdersStream is the stream of OrderPlaced events. Default
+	// events.OrdersStream.
+	OrdersStream string
+	// TransactionStream carries the LoginIdentityRecorded events and
+	// receives the IdentityScored events. Default events.TransactionStream.
+	TransactionStream string
+	// Consumer configures both consumers, of OrdersStream and of
+	// TransactionStream. Its Stream and DeadLetterStream must be empty:
+	// each consumer reads its own stream and dead-letters to that stream's
+	// default dead-letter stream. Group defaults to Group, and Logger to
+	// the service's logger. The other fields take stream.Config's
+	// defaults.
+	Consumer stream.Config
+	// Outbox configures the relay of the IdentityScored events. Zero
+	// fields take outbox.Config's defaults.
+	Outbox outbox.Config
+}
+
+func (c *Config) setDefaults(log *slog.Logger) {
+	if c.FraudThreshold == 0 {
+		c.FraudThreshold = DefaultFraudThreshold
+	}
+	if c.Grace == 0 {
+		c.Grace = DefaultGrace
+	}
+	if c.OrdersStream == "" {
+		c.OrdersStream = events.OrdersStream
+	}
+	if c.TransactionStream == "" {
+		c.TransactionStream = events.TransactionStream
+	}
+	if c.Consumer.Group == "" {
+		c.Consumer.Group = Group
+	}
+	if c.Consumer.Logger == nil {
+		c.Consumer.Logger = log
+	}
+}
+
+// consumer returns the configuration of the consumer of name.
+func (c Config) consumer(name string) stream.Config {
+	cc := c.Consumer
+	cc.Stream = name
+	return cc
+}
+
+// Validate reports the problems with c, after defaults are applied.
+func (c Config) Validate() error {
+	c.setDefaults(slog.Default())
+	var errs []error
+	if math.IsNaN(c.FraudThreshold) || c.FraudThreshold < 0 || c.FraudThreshold > 1 {
+		errs = append(errs, fmt.Errorf("fraud threshold %v is not in [0, 1]", c.FraudThreshold))
+	}
+	if c.Grace < 0 {
+		errs = append(errs, fmt.Errorf("grace %v is negative", c.Grace))
+	}
+	if c.OrdersStream == c.TransactionStream {
+		errs = append(errs, fmt.Errorf("orders stream and transaction stream are both %q", c.OrdersStream))
+	}
+	if c.Consumer.Stream != "" || c.Consumer.DeadLetterStream != "" {
+		errs = append(errs, errors.New("consumer stream and dead-letter stream must be empty; they follow from the streams"))
+	}
+	for _, name := range []string{c.OrdersStream, c.TransactionStream} {
+		if err := c.consumer(name).Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("consumer of %s: %w", name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Service is the digital identity service. It runs the consumers of the
+// orders and transaction streams and the outbox relay, and answers the
+// queries behind the HTTP API. Its methods are safe for concurrent use.
+type Service struct {
+	pool   *pgxpool.Pool
+	rdb    *redis.Client
+	cfg    Config
+	log    *slog.Logger
+	outbox *outbox.Outbox
+	orders *stream.Consumer
+	logins *stream.Consumer
+}
+
+// NewService returns a Service over pool and rdb. The identity schema of
+// pool must be migrated (Migrate). A nil log means slog.Default(). It does
+// no I/O; Run starts the work.
+func NewService(pool *pgxpool.Pool, rdb *redis.Client, cfg Config, log *slog.Logger) (*Service, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("identity config: %w", err)
+	}
+	cfg.setDefaults(log)
+	s := &Service{
+		pool:   pool,
+		rdb:    rdb,
+		cfg:    cfg,
+		log:    log,
+		outbox: outbox.New(pool, rdb, stream.NewPublisher(rdb, nil), Schema, cfg.Outbox, log),
+	}
+	var err error
+	if s.orders, err = stream.NewBatchConsumer(rdb, cfg.consumer(cfg.OrdersStream), s.handleOrders); err != nil {
+		return nil, fmt.Errorf("identity: %w", err)
+	}
+	if s.logins, err = stream.NewBatchConsumer(rdb, cfg.consumer(cfg.TransactionStream), s.handleTransactions); err != nil {
+		return nil, fmt.Errorf("identity: %w", err)
+	}
+	return s, nil
+}
+
+// Run consumes the orders and transaction streams and relays the outbox to
+// the transaction stream until ctx is cancelled. It returns nil once all
+// three have stopped; the consumers finish the batches in flight first.
+// Outages of Redis or PostgreSQL are waited out, not returned. Call Run
+// once.
+func (s *Service) Run(ctx context.Context) error {
+	s.log.InfoContext(ctx, "identity service started",
+		"orders_stream", s.cfg.OrdersStream, "transaction_stream", s.cfg.TransactionStream,
+		"fraud_threshold", s.cfg.FraudThreshold, "grace", s.cfg.Grace)
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.orders.Run(ctx) })
+	g.Go(func() error { return s.logins.Run(ctx) })
+	g.Go(func() error { return s.outbox.Run(ctx) })
+	return g.Wait()
+}
+
+// Score returns the identity score of order orderID. The error wraps
+// ErrNotFound when the order has no score (yet).
+func (s *Service) Score(ctx context.Context, orderID string) (Score, error) {
+	scores, err := scoresByOrder(ctx, s.pool, []string{orderID})
+	if err != nil {
+		return Score{}, fmt.Errorf("get score of order %s: %w", orderID, err)
+	}
+	sc, ok := scores[orderID]
+	if !ok {
+		return Score{}, fmt.Errorf("order %s: %w", orderID, ErrNotFound)
+	}
+	return sc, nil
+}
+
+// Identities returns the login identities of user userID, most recently
+// seen first. It returns an empty slice when the user has none.
+func (s *Service) Identities(ctx context.Context, userID string) ([]LoginIdentity, error) {
+	ids, err := identitiesOf(ctx, s.pool, userID)
+	if err != nil {
+		return nil, fmt.Errorf("get identities of user %s: %w", userID, err)
+	}
+	return ids, nil
+}

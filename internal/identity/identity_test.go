@@ -1,0 +1,545 @@
+package identity_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+
+	"streamcart/internal/events"
+	"streamcart/internal/identity"
+	"streamcart/internal/outbox"
+	"streamcart/internal/platform/testenv"
+	"streamcart/internal/stream"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// Browser agents and addresses of the tests' shoppers.
+const (
+	firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+	safari  = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+	chrome  = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36"
+	home    = "203.0.113.7"
+	office  = "198.51.100.9"
+	cafe    = "192.0.2.44"
+)
+
+// env is one test's service setup: its database, fresh stream names on the
+// shared Redis, and a publisher.
+type env struct {
+	pool *pgxpool.Pool
+	rdb  *redis.Client
+	pub  *stream.Publisher
+	cfg  identity.Config
+}
+
+// newEnv migrates a new database (twice, which must be harmless) and names
+// the test's streams.
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	pool := testenv.Pool(t)
+	for range 2 {
+		if err := identity.Migrate(t.Context(), pool); err != nil {
+			t.Fatalf("Migrate: %v", err)
+		}
+	}
+	rdb := testenv.Redis(t)
+	return &env{
+		pool: pool,
+		rdb:  rdb,
+		pub:  stream.NewPublisher(rdb, nil),
+		cfg: identity.Config{
+			OrdersStream:      testenv.Name(t, "orders"),
+			TransactionStream: testenv.Name(t, "tx"),
+			Outbox:            outbox.Config{Poll: 50 * time.Millisecond},
+		},
+	}
+}
+
+// start runs a Service until the test ends.
+func (e *env) start(t *testing.T) *identity.Service {
+	t.Helper()
+	svc, err := identity.NewService(e.pool, e.rdb, e.cfg, testenv.Logger(t))
+	if err != nil {
+		t.Fatalf("NewService: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Errorf("Run has not returned 15s after its context was cancelled")
+		}
+	})
+	return svc
+}
+
+// publish appends the events to streamName in one MULTI, so that a
+// consumer reads them in one batch, and returns their entry ids.
+func (e *env) publish(t *testing.T, streamName string, evs ...stream.Event) []string {
+	t.Helper()
+	cmds := make([]*redis.StringCmd, len(evs))
+	_, err := e.rdb.TxPipelined(t.Context(), func(p redis.Pipeliner) error {
+		for i := range evs {
+			cmd, err := e.pub.Append(t.Context(), p, streamName, &evs[i])
+			if err != nil {
+				return err
+			}
+			cmds[i] = cmd
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("publish to %s: %v", streamName, err)
+	}
+	ids := make([]string, len(cmds))
+	for i, c := range cmds {
+		ids[i] = c.Val()
+	}
+	return ids
+}
+
+// login returns the LoginIdentityRecorded of a session of user.
+func login(user, userAgent, ip string) stream.Event {
+	return events.LoginIdentityRecorded{UserID: user, SessionID: stream.NewID(), UserAgent: userAgent, IP: ip}.Event()
+}
+
+// order returns the OrderPlaced of order id by user, created now.
+func order(id, user, userAgent, ip string) events.OrderPlaced {
+	return events.OrderPlaced{
+		OrderID:     id,
+		UserID:      user,
+		AmountCents: 3999,
+		Items:       []events.LineItem{{ProductID: "p-00001", Qty: 1, PriceCents: 3999}},
+		CreatedOn:   time.Now(),
+		UserAgent:   userAgent,
+		IP:          ip,
+	}
+}
+
+// waitIdentities waits until user has n login identities.
+func waitIdentities(t *testing.T, svc *identity.Service, user string, n int) {
+	t.Helper()
+	testenv.WaitFor(t, 10*time.Second, fmt.Sprintf("%d login identities of %s", n, user), func() bool {
+		ids, err := svc.Identities(t.Context(), user)
+		if err != nil {
+			t.Fatalf("Identities(%s): %v", user, err)
+		}
+		return len(ids) == n
+	})
+}
+
+// waitScore waits until order orderID has a score and returns it.
+func waitScore(t *testing.T, svc *identity.Service, orderID string, timeout time.Duration) identity.Score {
+	t.Helper()
+	var sc identity.Score
+	testenv.WaitFor(t, timeout, "the score of "+orderID, func() bool {
+		var err error
+		sc, err = svc.Score(t.Context(), orderID)
+		if err != nil && !errors.Is(err, identity.ErrNotFound) {
+			t.Fatalf("Score(%s): %v", orderID, err)
+		}
+		return err == nil
+	})
+	return sc
+}
+
+// drained waits until the service has acknowledged (or dead-lettered)
+// every entry of streamName and relayed its outbox. Entries are
+// acknowledged after their transaction commits, so an empty outbox
+// afterwards means every announcement has been published.
+func (e *env) drained(t *testing.T, streamName string) {
+	t.Helper()
+	testenv.WaitFor(t, 10*time.Second, streamName+" handled and outbox relayed", func() bool {
+		info, err := stream.Inspect(t.Context(), e.rdb, streamName)
+		if err != nil {
+			return false
+		}
+		i := slices.IndexFunc(info.Groups, func(g stream.GroupInfo) bool { return g.Name == identity.Group })
+		if i < 0 || info.Groups[i].Pending != 0 || info.Groups[i].LastDeliveredID != info.LastID {
+			return false
+		}
+		var n int
+		err = e.pool.QueryRow(t.Context(), "SELECT count(*) FROM identity.outbox").Scan(&n)
+		return err == nil && n == 0
+	})
+}
+
+// announced returns the IdentityScored events on the transaction stream,
+// in stream order.
+func (e *env) announced(t *testing.T) []events.IdentityScored {
+	t.Helper()
+	entries, err := e.rdb.XRange(t.Context(), e.cfg.TransactionStream, "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []events.IdentityScored
+	for _, xm := range entries {
+		m := stream.Message{Event: stream.Event{Fields: map[string]string{}}, EntryID: xm.ID}
+		for k, v := range xm.Values {
+			s, _ := v.(string)
+			switch k {
+			case stream.FieldEventID:
+				m.ID = s
+			case stream.FieldEventType:
+				m.Type = s
+			case stream.FieldEventVersion, stream.FieldEventTime, stream.FieldTraceParent:
+			default:
+				m.Fields[k] = s
+			}
+		}
+		if m.Type != events.TypeIdentityScored {
+			continue
+		}
+		sc, err := events.ParseIdentityScored(m)
+		if err != nil {
+			t.Fatalf("transaction stream entry %s: %v", xm.ID, err)
+		}
+		out = append(out, sc)
+	}
+	return out
+}
+
+// scoreRows returns how many scores order orderID has in the database.
+func (e *env) scoreRows(t *testing.T, orderID string) int {
+	t.Helper()
+	var n int
+	if err := e.pool.QueryRow(t.Context(), "SELECT count(*) FROM identity.order_scores WHERE order_id = $1", orderID).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// deadLetters returns the dead letters of streamName.
+func (e *env) deadLetters(t *testing.T, streamName string) []stream.DeadLetter {
+	t.Helper()
+	dl, err := stream.DeadLetters(t.Context(), e.rdb, stream.DeadLetterStream(streamName), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dl
+}
+
+// deliveries returns how often the entry id of the orders stream has been
+// delivered to the group, or 0 when it is not pending.
+func (e *env) deliveries(t *testing.T, id string) int64 {
+	t.Helper()
+	p, err := e.rdb.XPendingExt(t.Context(), &redis.XPendingExtArgs{
+		Stream: e.cfg.OrdersStream, Group: identity.Group, Start: id, End: id, Count: 1,
+	}).Result()
+	if err != nil || len(p) == 0 {
+		return 0
+	}
+	return p[0].RetryCount
+}
+
+// announcement returns the IdentityScored that announces sc.
+func announcement(sc identity.Score) events.IdentityScored {
+	return events.IdentityScored{OrderID: sc.OrderID, UserID: sc.UserID, Score: sc.Value, PotentialFraud: sc.PotentialFraud}
+}
+
+var (
+	ignoreScoredAt = cmpopts.IgnoreFields(identity.Score{}, "ScoredAt")
+	byOrder        = cmpopts.SortSlices(func(a, b events.IdentityScored) bool { return a.OrderID < b.OrderID })
+)
+
+// TestScores logs shoppers in, waits until their identities are recorded,
+// then scores one order of each.
+func TestScores(t *testing.T) {
+	t.Parallel()
+	type device struct{ userAgent, ip string }
+	tests := []struct {
+		name     string
+		logins   []device
+		checkout device
+		// wantIP is the checkout's address as stored, when it differs.
+		wantIP    string
+		wantScore float64
+		wantFraud bool
+	}{
+		{name: "same agent and address", logins: []device{{firefox, home}}, checkout: device{firefox, home}, wantScore: 1},
+		{name: "same agent, other address", logins: []device{{firefox, home}}, checkout: device{firefox, cafe}, wantScore: 0.5},
+		{name: "other agent, same address", logins: []device{{firefox, home}}, checkout: device{chrome, home}, wantScore: 0.5},
+		{name: "other agent and address", logins: []device{{firefox, home}}, checkout: device{chrome, cafe}, wantScore: 0, wantFraud: true},
+		{name: "second of two devices", logins: []device{{firefox, home}, {safari, office}}, checkout: device{safari, office}, wantScore: 1},
+		{name: "agent of one device, address of the other", logins: []device{{firefox, home}, {safari, office}}, checkout: device{safari, home}, wantScore: 1},
+		{name: "same address spelled differently", logins: []device{{firefox, "::ffff:" + home}}, checkout: device{firefox, home + ":50123"}, wantIP: home, wantScore: 1},
+		{name: "checkout without agent and address", logins: []device{{firefox, home}}, checkout: device{"", ""}, wantScore: 0, wantFraud: true},
+	}
+	e := newEnv(t)
+	svc := e.start(t)
+	const traceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	for i, tt := range tests {
+		user := fmt.Sprintf("u-%d", i)
+		for _, d := range tt.logins {
+			e.publish(t, e.cfg.TransactionStream, login(user, d.userAgent, d.ip))
+		}
+		waitIdentities(t, svc, user, len(tt.logins))
+	}
+	var orders []stream.Event
+	for i, tt := range tests {
+		ev := order(fmt.Sprintf("o-%d", i), fmt.Sprintf("u-%d", i), tt.checkout.userAgent, tt.checkout.ip).Event()
+		ev.TraceParent = traceParent
+		orders = append(orders, ev)
+	}
+	e.publish(t, e.cfg.OrdersStream, orders...)
+	e.drained(t, e.cfg.OrdersStream)
+
+	var wantAnnounced []events.IdentityScored
+	for i, tt := range tests {
+		orderID, user := fmt.Sprintf("o-%d", i), fmt.Sprintf("u-%d", i)
+		got, err := svc.Score(t.Context(), orderID)
+		if err != nil {
+			t.Fatalf("%s: Score(%s): %v", tt.name, orderID, err)
+		}
+		ip := tt.checkout.ip
+		if tt.wantIP != "" {
+			ip = tt.wantIP
+		}
+		want := identity.Score{
+			OrderID: orderID, UserID: user, Value: tt.wantScore, PotentialFraud: tt.wantFraud,
+			Fingerprint: identity.Fingerprint(tt.checkout.userAgent), IP: ip,
+		}
+		if diff := cmp.Diff(want, got, ignoreScoredAt); diff != "" {
+			t.Errorf("%s: score (-want +got):\n%s", tt.name, diff)
+		}
+		wantAnnounced = append(wantAnnounced, announcement(want))
+	}
+	if diff := cmp.Diff(wantAnnounced, e.announced(t), byOrder); diff != "" {
+		t.Errorf("IdentityScored events (-want +got):\n%s", diff)
+	}
+	entries, err := e.rdb.XRange(t.Context(), e.cfg.TransactionStream, "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, xm := range entries {
+		if xm.Values[stream.FieldEventType] == events.TypeIdentityScored && xm.Values[stream.FieldTraceParent] != traceParent {
+			t.Errorf("IdentityScored %s has traceparent %v, want the OrderPlaced's %s", xm.ID, xm.Values[stream.FieldTraceParent], traceParent)
+		}
+	}
+	for _, s := range []string{e.cfg.OrdersStream, e.cfg.TransactionStream} {
+		if dl := e.deadLetters(t, s); len(dl) != 0 {
+			t.Errorf("dead letters of %s = %+v, want none", s, dl)
+		}
+	}
+}
+
+// TestOrderBeforeLogin delivers an order before its session's login
+// identity, the shopper's first: the order waits for it, within the grace.
+func TestOrderBeforeLogin(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	svc := e.start(t)
+	o := order("o-1", "u-1", firefox, home)
+	id := e.publish(t, e.cfg.OrdersStream, o.Event())[0]
+	// A second delivery means the service saw the order and put it off.
+	testenv.WaitFor(t, 5*time.Second, "the order delivered a second time", func() bool {
+		return e.deliveries(t, id) >= 2
+	})
+	if _, err := svc.Score(t.Context(), "o-1"); !errors.Is(err, identity.ErrNotFound) {
+		t.Fatalf("Score(o-1) before the login = %v, want ErrNotFound", err)
+	}
+	e.publish(t, e.cfg.TransactionStream, login("u-1", firefox, home))
+	got := waitScore(t, svc, "o-1", 10*time.Second)
+	want := identity.Score{OrderID: "o-1", UserID: "u-1", Value: 1, Fingerprint: identity.Fingerprint(firefox), IP: home}
+	if diff := cmp.Diff(want, got, ignoreScoredAt); diff != "" {
+		t.Errorf("score (-want +got):\n%s", diff)
+	}
+	if age := got.ScoredAt.Sub(o.CreatedOn); age >= identity.DefaultGrace {
+		t.Errorf("order scored %v after its creation, want within the grace of %v", age, identity.DefaultGrace)
+	}
+	e.drained(t, e.cfg.OrdersStream)
+	if diff := cmp.Diff([]events.IdentityScored{announcement(want)}, e.announced(t)); diff != "" {
+		t.Errorf("IdentityScored events (-want +got):\n%s", diff)
+	}
+	if dl := e.deadLetters(t, e.cfg.OrdersStream); len(dl) != 0 {
+		t.Errorf("dead letters = %+v, want none", dl)
+	}
+}
+
+// TestNoLoginAfterGrace scores an order whose user never logs in, once the
+// grace is over, and checks that an order of another user in the same
+// batch, who has logged in, does not wait for it.
+func TestNoLoginAfterGrace(t *testing.T) {
+	t.Parallel()
+	const grace = 500 * time.Millisecond
+	e := newEnv(t)
+	e.cfg.Grace = grace
+	svc := e.start(t)
+	e.publish(t, e.cfg.TransactionStream, login("u-known", firefox, home))
+	waitIdentities(t, svc, "u-known", 1)
+	stranger, known := order("o-stranger", "u-stranger", firefox, home), order("o-known", "u-known", firefox, home)
+	e.publish(t, e.cfg.OrdersStream, stranger.Event(), known.Event())
+
+	gotKnown := waitScore(t, svc, "o-known", 10*time.Second)
+	if age := gotKnown.ScoredAt.Sub(known.CreatedOn); age >= grace {
+		t.Errorf("o-known scored %v after its creation; want at once, not after the other order's grace of %v", age, grace)
+	}
+	gotStranger := waitScore(t, svc, "o-stranger", 10*time.Second)
+	want := identity.Score{OrderID: "o-stranger", UserID: "u-stranger", Value: 0, PotentialFraud: true, Fingerprint: identity.Fingerprint(firefox), IP: home}
+	if diff := cmp.Diff(want, gotStranger, ignoreScoredAt); diff != "" {
+		t.Errorf("score of o-stranger (-want +got):\n%s", diff)
+	}
+	if age := gotStranger.ScoredAt.Sub(stranger.CreatedOn); age < grace {
+		t.Errorf("o-stranger scored %v after its creation, before the grace of %v was over", age, grace)
+	}
+	// o-known's event was in the retried batch: it must still be announced
+	// only once.
+	e.drained(t, e.cfg.OrdersStream)
+	wantAnnounced := []events.IdentityScored{announcement(gotKnown), announcement(gotStranger)}
+	if diff := cmp.Diff(wantAnnounced, e.announced(t), byOrder); diff != "" {
+		t.Errorf("IdentityScored events (-want +got):\n%s", diff)
+	}
+	if dl := e.deadLetters(t, e.cfg.OrdersStream); len(dl) != 0 {
+		t.Errorf("dead letters = %+v, want none", dl)
+	}
+}
+
+// TestOneScorePerOrder delivers an order's OrderPlaced twice: the same
+// event again (a redelivery), or a new event for the same order (the orders
+// reconciler re-publishing it), in the same batch or a later one.
+func TestOneScorePerOrder(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		sameEvent bool
+		sameBatch bool
+		// wantAnnounced is how often the score is announced.
+		wantAnnounced int
+	}{
+		{name: "same event in one batch", sameEvent: true, sameBatch: true, wantAnnounced: 1},
+		{name: "same event in a later batch", sameEvent: true, sameBatch: false, wantAnnounced: 1},
+		{name: "new event in one batch", sameEvent: false, sameBatch: true, wantAnnounced: 2},
+		{name: "new event in a later batch", sameEvent: false, sameBatch: false, wantAnnounced: 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			svc := e.start(t)
+			e.publish(t, e.cfg.TransactionStream, login("u-1", firefox, home))
+			waitIdentities(t, svc, "u-1", 1)
+			first := order("o-1", "u-1", firefox, home).Event()
+			first.ID = stream.NewID()
+			second := first
+			if !tt.sameEvent {
+				// Another event id, and a checkout that would score 0: the
+				// stored score must stand.
+				second = order("o-1", "u-1", chrome, cafe).Event()
+			}
+			if tt.sameBatch {
+				e.publish(t, e.cfg.OrdersStream, first, second)
+			} else {
+				e.publish(t, e.cfg.OrdersStream, first)
+				e.drained(t, e.cfg.OrdersStream)
+				e.publish(t, e.cfg.OrdersStream, second)
+			}
+			e.drained(t, e.cfg.OrdersStream)
+
+			want := identity.Score{OrderID: "o-1", UserID: "u-1", Value: 1, Fingerprint: identity.Fingerprint(firefox), IP: home}
+			got, err := svc.Score(t.Context(), "o-1")
+			if err != nil {
+				t.Fatalf("Score(o-1): %v", err)
+			}
+			if diff := cmp.Diff(want, got, ignoreScoredAt); diff != "" {
+				t.Errorf("score (-want +got):\n%s", diff)
+			}
+			if n := e.scoreRows(t, "o-1"); n != 1 {
+				t.Errorf("%d score rows for o-1, want 1", n)
+			}
+			var wantAnnounced []events.IdentityScored
+			for range tt.wantAnnounced {
+				wantAnnounced = append(wantAnnounced, announcement(want))
+			}
+			if diff := cmp.Diff(wantAnnounced, e.announced(t)); diff != "" {
+				t.Errorf("IdentityScored events (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestTransactionStream sends logins, malformed ones and events of other
+// types in one batch: the logins are recorded, the malformed ones
+// dead-lettered and the rest ignored.
+func TestTransactionStream(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	noUser := login("u-1", firefox, home)
+	delete(noUser.Fields, "userId")
+	otherAction := login("u-1", firefox, home)
+	otherAction.Fields["action"] = events.ActionCalculateIdentityScore
+	first, again := login("u-1", firefox, home), login("u-1", firefox, home)
+	first.Time = time.Now().Add(-time.Minute)
+	evs := []stream.Event{
+		first,
+		noUser,
+		events.IdentityScored{OrderID: "o-1", UserID: "u-1", Score: 1}.Event(),
+		{Type: "SessionEnded", Fields: map[string]string{"userId": "u-1"}},
+		otherAction,
+		again,
+		login("u-1", safari, office),
+	}
+	ids := e.publish(t, e.cfg.TransactionStream, evs...)
+	svc := e.start(t)
+	e.drained(t, e.cfg.TransactionStream)
+
+	got, err := svc.Identities(t.Context(), "u-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Event times went through the stream's RFC 3339 encoding and
+	// PostgreSQL's microseconds.
+	at := func(ev stream.Event) time.Time { return ev.Time.Truncate(time.Microsecond) }
+	want := []identity.LoginIdentity{
+		{UserID: "u-1", SessionID: evs[6].Fields["sessionId"], Fingerprint: identity.Fingerprint(safari), IP: office, FirstSeen: at(evs[6]), LastSeen: at(evs[6])},
+		{UserID: "u-1", SessionID: again.Fields["sessionId"], Fingerprint: identity.Fingerprint(firefox), IP: home, FirstSeen: at(evs[0]), LastSeen: at(evs[5])},
+	}
+	if diff := cmp.Diff(want, got, cmpopts.EquateApproxTime(time.Microsecond)); diff != "" {
+		t.Errorf("identities of u-1 (-want +got):\n%s", diff)
+	}
+
+	// A login older than all the others, delivered late, widens the
+	// identity's first-seen time and leaves the rest alone.
+	older := login("u-1", firefox, "::ffff:"+home)
+	older.Time = time.Now().Add(-time.Hour)
+	e.publish(t, e.cfg.TransactionStream, older)
+	e.drained(t, e.cfg.TransactionStream)
+	want[1].FirstSeen = at(older)
+	got, err = svc.Identities(t.Context(), "u-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got, cmpopts.EquateApproxTime(time.Microsecond)); diff != "" {
+		t.Errorf("identities of u-1 after a late old login (-want +got):\n%s", diff)
+	}
+
+	dl := e.deadLetters(t, e.cfg.TransactionStream)
+	var gotDead []string
+	for _, d := range dl {
+		gotDead = append(gotDead, d.OriginID)
+	}
+	if diff := cmp.Diff([]string{ids[1], ids[4]}, gotDead, cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
+		t.Fatalf("dead-lettered entries (-want +got):\n%s", diff)
+	}
+	for _, d := range dl {
+		wantErr := map[string]string{ids[1]: "missing userId", ids[4]: "action is"}[d.OriginID]
+		if !strings.Contains(d.Error, wantErr) {
+			t.Errorf("dead letter of %s has error %q, want it to mention %q", d.OriginID, d.Error, wantErr)
+		}
+	}
+}

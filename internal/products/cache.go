@@ -1,0 +1,248 @@
+package products
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// cacheBackoff is how long the cache is skipped for reads and fills after
+// Redis failed, so that an outage costs one failed round trip and one log
+// line per interval instead of one per request.
+const cacheBackoff = time.Second
+
+// cache is the cache-aside layer in Redis. Keys, with the default prefix:
+//
+//	products:v1:{id}             product JSON plus its version, TTL Config.CacheTTL
+//	products:search:v1:gen       search generation, bumped by every change
+//	products:search:v1:{sha256}  a search page or the category list, TTL Config.SearchTTL
+//
+// Its reads never fail: a Redis error is logged and reported as a miss.
+type cache struct {
+	rdb       *redis.Client // nil: caching is off
+	prefix    string
+	ttl       time.Duration
+	searchTTL time.Duration
+	timeout   time.Duration
+	log       *slog.Logger
+	downUntil atomic.Int64 // unix nanoseconds
+}
+
+func (c *cache) productKey(id string) string { return c.prefix + ":v1:" + id }
+func (c *cache) genKey() string              { return c.prefix + ":search:v1:gen" }
+
+// searchKey returns the key of a cached result for parts at generation gen.
+func (c *cache) searchKey(gen int64, parts ...string) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%d", gen)
+	for _, p := range parts {
+		fmt.Fprintf(h, "\x00%s", p)
+	}
+	return c.prefix + ":search:v1:" + hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// usable reports whether reads and fills should try Redis.
+func (c *cache) usable() bool {
+	return c.rdb != nil && time.Now().UnixNano() >= c.downUntil.Load()
+}
+
+// failed records a Redis error: it logs the first of a run at Warn and
+// makes usable false for cacheBackoff. Errors because the caller gave up
+// say nothing about Redis and are ignored.
+func (c *cache) failed(ctx context.Context, op string, err error) {
+	if ctx.Err() != nil {
+		return
+	}
+	now := time.Now()
+	if prev := c.downUntil.Swap(now.Add(cacheBackoff).UnixNano()); prev < now.UnixNano() {
+		c.log.WarnContext(ctx, "product cache unavailable, using postgres",
+			"op", op, "addr", c.rdb.Options().Addr, "err", err, "retry_in", cacheBackoff)
+	}
+}
+
+// op returns a context for one Redis round trip, bounded by c.timeout.
+func (c *cache) op(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, c.timeout)
+}
+
+// products returns the cached records of ids, keyed by id; missing and
+// undecodable entries are simply absent.
+func (c *cache) products(ctx context.Context, ids []string) map[string]record {
+	if !c.usable() || len(ids) == 0 {
+		return nil
+	}
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = c.productKey(id)
+	}
+	octx, cancel := c.op(ctx)
+	defer cancel()
+	vals, err := c.rdb.MGet(octx, keys...).Result()
+	if err != nil {
+		c.failed(ctx, "mget products", err)
+		return nil
+	}
+	out := make(map[string]record, len(ids))
+	for i, v := range vals {
+		s, ok := v.(string)
+		if !ok {
+			continue
+		}
+		var r record
+		if err := json.Unmarshal([]byte(s), &r); err != nil || r.ID != ids[i] {
+			c.log.WarnContext(ctx, "undecodable product cache entry", "key", keys[i], "err", err)
+			continue
+		}
+		out[r.ID] = r
+	}
+	return out
+}
+
+// storeNewer sets each key of KEYS to its payload unless the key holds an
+// entry whose version is at least as new. ARGV is the TTL in milliseconds,
+// then a version and a payload per key. Without the check a reader that
+// read a row just before an update could put the old row back after the
+// update refreshed the cache, and leave a stale price for a whole TTL.
+var storeNewer = redis.NewScript(`
+local stored = 0
+for i, key in ipairs(KEYS) do
+  local version = tonumber(ARGV[2 * i])
+  local cur = redis.call('GET', key)
+  local keep = false
+  if cur then
+    local ok, doc = pcall(cjson.decode, cur)
+    keep = ok and type(doc) == 'table' and tonumber(doc.version) ~= nil and tonumber(doc.version) >= version
+  end
+  if not keep then
+    redis.call('SET', key, ARGV[2 * i + 1], 'PX', ARGV[1])
+    stored = stored + 1
+  end
+end
+return stored
+`)
+
+// putProducts caches rs, keeping any newer entry already there.
+func (c *cache) putProducts(ctx context.Context, rs ...record) {
+	if !c.usable() || len(rs) == 0 {
+		return
+	}
+	if err := c.storeProducts(ctx, rs); err != nil {
+		c.failed(ctx, "put products", err)
+	}
+}
+
+func (c *cache) storeProducts(ctx context.Context, rs []record) error {
+	keys := make([]string, len(rs))
+	args := make([]any, 1, 1+2*len(rs))
+	args[0] = c.ttl.Milliseconds()
+	for i, r := range rs {
+		b, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		keys[i] = c.productKey(r.ID)
+		args = append(args, r.Version, b)
+	}
+	octx, cancel := c.op(ctx)
+	defer cancel()
+	return storeNewer.Run(octx, c.rdb, keys, args...).Err()
+}
+
+// changed refreshes the cached product r after an update and makes every
+// cached search page stale. Unlike reads it is tried even while Redis
+// seems down, since a missed invalidation serves stale data; it returns
+// the error for the caller to log.
+func (c *cache) changed(ctx context.Context, rs ...record) error {
+	if c.rdb == nil {
+		return nil
+	}
+	var errs []error
+	if len(rs) > 0 {
+		errs = append(errs, c.storeProducts(ctx, rs))
+	}
+	return errors.Join(append(errs, c.bumpGeneration(ctx))...)
+}
+
+func (c *cache) bumpGeneration(ctx context.Context) error {
+	octx, cancel := c.op(ctx)
+	defer cancel()
+	return c.rdb.Incr(octx, c.genKey()).Err()
+}
+
+// generation returns the current search generation; ok is false when
+// Redis cannot be used, and search caching must then be skipped.
+func (c *cache) generation(ctx context.Context) (gen int64, ok bool) {
+	if !c.usable() {
+		return 0, false
+	}
+	octx, cancel := c.op(ctx)
+	defer cancel()
+	gen, err := c.rdb.Get(octx, c.genKey()).Int64()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return 0, true
+	case err != nil:
+		c.failed(ctx, "get search generation", err)
+		return 0, false
+	}
+	return gen, true
+}
+
+// get decodes the JSON at key into v and reports whether it was there.
+func (c *cache) get(ctx context.Context, key string, v any) bool {
+	if !c.usable() {
+		return false
+	}
+	octx, cancel := c.op(ctx)
+	defer cancel()
+	b, err := c.rdb.Get(octx, key).Bytes()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return false
+	case err != nil:
+		c.failed(ctx, "get search result", err)
+		return false
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		c.log.WarnContext(ctx, "undecodable search cache entry", "key", key, "err", err)
+		return false
+	}
+	return true
+}
+
+// put stores v as JSON at key for the search TTL.
+func (c *cache) put(ctx context.Context, key string, v any) {
+	if !c.usable() {
+		return
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		c.log.ErrorContext(ctx, "encode search cache entry", "key", key, "err", err)
+		return
+	}
+	octx, cancel := c.op(ctx)
+	defer cancel()
+	if err := c.rdb.Set(octx, key, b, c.searchTTL).Err(); err != nil {
+		c.failed(ctx, "put search result", err)
+	}
+}
+
+// ping checks that Redis answers.
+func (c *cache) ping(ctx context.Context) error {
+	return c.rdb.Ping(ctx).Err()
+}
+
+// searchParts are the parts of a search's cache key; q is lowercased
+// because the search ignores case.
+func searchParts(q Query) []string {
+	return []string{"search", strings.ToLower(q.Q), strings.ToLower(q.Category), fmt.Sprint(q.Limit), fmt.Sprint(q.Offset)}
+}

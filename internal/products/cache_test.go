@@ -1,0 +1,46 @@
+package products
+
+import (
+	"log/slog"
+	"testing"
+
+	"streamcart/internal/platform/testenv"
+)
+
+// TestStaleFillKeepsNewerEntry plays the race that cache-aside is prone
+// to: a reader loads a product from Postgres, an update commits and
+// refreshes the cache, then the reader stores what it loaded. The version
+// check must keep the newer entry.
+func TestStaleFillKeepsNewerEntry(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	pool := testenv.Pool(t)
+	if err := Migrate(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	svc := NewService(pool, testenv.Redis(t), Config{KeyPrefix: testenv.Name(t, "products")}, slog.New(slog.DiscardHandler))
+	if err := svc.Seed(ctx); err != nil {
+		t.Fatal(err)
+	}
+	old, err := svc.store.product(ctx, "p-00001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	price := old.PriceCents + 100
+	if _, err := svc.Update(ctx, "p-00001", Patch{PriceCents: &price}); err != nil {
+		t.Fatal(err)
+	}
+	svc.cache.putProducts(ctx, old) // the slow reader
+	got, err := svc.Get(ctx, "p-00001")
+	if err != nil || got.PriceCents != price {
+		t.Errorf("Get after a stale fill = %d, %v; want the updated %d", got.PriceCents, err, price)
+	}
+
+	// A newer version does replace an entry.
+	newer := old
+	newer.Version, newer.PriceCents = 1000, 1
+	svc.cache.putProducts(ctx, newer)
+	if got, err := svc.Get(ctx, "p-00001"); err != nil || got.PriceCents != 1 {
+		t.Errorf("Get after a newer fill = %d, %v; want 1", got.PriceCents, err)
+	}
+}

@@ -1,0 +1,90 @@
+package products_test
+
+import (
+	"bytes"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+
+	"streamcart/internal/platform/testenv"
+	"streamcart/internal/products"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// fixture is a Service over its own database and its own Redis keys.
+type fixture struct {
+	svc    *products.Service
+	pool   *pgxpool.Pool
+	rdb    *redis.Client
+	prefix string
+	logs   *logBuffer
+}
+
+// newFixture migrates a fresh database and returns a Service over it,
+// caching in rdb (nil: the shared test Redis) under a unique prefix. With
+// seed, the sample catalog is loaded.
+func newFixture(t testing.TB, rdb *redis.Client, seed bool) *fixture {
+	t.Helper()
+	ctx := t.Context()
+	pool := testenv.Pool(t)
+	if err := products.Migrate(ctx, pool); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	if rdb == nil {
+		rdb = testenv.Redis(t)
+	}
+	f := &fixture{pool: pool, rdb: rdb, prefix: testenv.Name(t, "products"), logs: &logBuffer{}}
+	f.svc = products.NewService(pool, rdb, products.Config{KeyPrefix: f.prefix}, f.logger(t))
+	if seed {
+		if err := f.svc.Seed(ctx); err != nil {
+			t.Fatalf("Seed: %v", err)
+		}
+	}
+	return f
+}
+
+// logger logs Warn and above to the test's output and to f.logs.
+func (f *fixture) logger(t testing.TB) *slog.Logger {
+	w := io.MultiWriter(t.Output(), f.logs)
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+// deadRedis returns a client of an address where nothing listens.
+func deadRedis(t testing.TB) *redis.Client {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	c := redis.NewClient(&redis.Options{Addr: addr})
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// logBuffer collects log output; it is safe for concurrent use.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// count returns how many lines contain s.
+func (b *logBuffer) count(s string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return strings.Count(b.buf.String(), s)
+}

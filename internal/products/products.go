@@ -1,0 +1,219 @@
+// Package products is streamcart's products service: the catalog in
+// PostgreSQL (schema "products"), a generated sample catalog with SVG
+// images, a cache-aside layer in Redis, and the HTTP API that the gateway
+// exposes to shoppers and the orders service calls to price orders.
+package products
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+)
+
+// Config tunes a Service. The zero value is ready to use: every field has
+// the default its comment gives when zero or negative.
+type Config struct {
+	// CacheTTL is how long a product stays in Redis. Default 5 minutes.
+	CacheTTL time.Duration
+	// SearchTTL is how long a search page or the category list stays in
+	// Redis. Updates make cached pages stale at once regardless. Default
+	// 30 seconds.
+	SearchTTL time.Duration
+	// KeyPrefix starts every Redis key, e.g. "products" gives
+	// "products:v1:p-00001". Default "products".
+	KeyPrefix string
+	// CacheTimeout bounds each Redis round trip, so a slow Redis delays a
+	// request by at most this before Postgres answers instead. It applies
+	// to the client's socket reads only if its ContextTimeoutEnabled is
+	// set. Default 250 milliseconds.
+	CacheTimeout time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.CacheTTL <= 0 {
+		c.CacheTTL = 5 * time.Minute
+	}
+	if c.SearchTTL <= 0 {
+		c.SearchTTL = 30 * time.Second
+	}
+	if c.KeyPrefix == "" {
+		c.KeyPrefix = "products"
+	}
+	if c.CacheTimeout <= 0 {
+		c.CacheTimeout = 250 * time.Millisecond
+	}
+	return c
+}
+
+// Service runs the catalog's operations. Reads go to Redis first and fall
+// back to Postgres on a miss or when Redis fails; Redis errors never fail
+// a read. It is safe for concurrent use.
+type Service struct {
+	store *store
+	cache *cache
+	log   *slog.Logger
+}
+
+// NewService returns a Service over the catalog in pool, caching in rdb
+// (nil turns caching off). Run Migrate on pool first.
+func NewService(pool *pgxpool.Pool, rdb *redis.Client, cfg Config, log *slog.Logger) *Service {
+	cfg = cfg.withDefaults()
+	return &Service{
+		store: &store{pool: pool},
+		cache: &cache{
+			rdb:       rdb,
+			prefix:    cfg.KeyPrefix,
+			ttl:       cfg.CacheTTL,
+			searchTTL: cfg.SearchTTL,
+			timeout:   cfg.CacheTimeout,
+			log:       log,
+		},
+		log: log,
+	}
+}
+
+// Seed loads SampleCatalog if the catalog is empty and does nothing
+// otherwise. Replicas may call it at once: exactly one inserts.
+func (s *Service) Seed(ctx context.Context) error {
+	n, err := s.store.seed(ctx, SampleCatalog())
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return nil
+	}
+	if err := s.cache.changed(ctx); err != nil {
+		s.log.WarnContext(ctx, "search cache not invalidated after seeding", "err", err)
+	}
+	s.log.InfoContext(ctx, "catalog seeded", "products", n)
+	return nil
+}
+
+// Search returns a page of the active products that match q. An invalid q
+// yields a *ValidationError.
+func (s *Service) Search(ctx context.Context, q Query) (Page, error) {
+	q, err := q.normalize()
+	if err != nil {
+		return Page{}, err
+	}
+	gen, cacheable := s.cache.generation(ctx)
+	key := ""
+	if cacheable {
+		key = s.cache.searchKey(gen, searchParts(q)...)
+		var page Page
+		if s.cache.get(ctx, key, &page) {
+			return page, nil
+		}
+	}
+	page, err := s.store.search(ctx, q)
+	if err != nil {
+		return Page{}, err
+	}
+	if cacheable {
+		s.cache.put(ctx, key, page)
+	}
+	return page, nil
+}
+
+// Get returns the product with id, active or not, or an error matching
+// ErrNotFound.
+func (s *Service) Get(ctx context.Context, id string) (Product, error) {
+	if id == "" || len(id) > maxIDLen {
+		return Product{}, fmt.Errorf("%w: %q", ErrNotFound, id)
+	}
+	if r, ok := s.cache.products(ctx, []string{id})[id]; ok {
+		return r.Product, nil
+	}
+	r, err := s.store.product(ctx, id)
+	if err != nil {
+		return Product{}, err
+	}
+	s.cache.putProducts(ctx, r)
+	return r.Product, nil
+}
+
+// Lookup returns the active products among ids, in the order of ids, each
+// once; unknown and inactive ids are left out. It takes 1 to MaxLookup
+// ids. It costs one Redis round trip when every product is cached, plus one
+// query for the misses otherwise.
+func (s *Service) Lookup(ctx context.Context, ids []string) ([]Product, error) {
+	ids, err := checkLookup(ids)
+	if err != nil {
+		return nil, err
+	}
+	found := s.cache.products(ctx, ids)
+	var misses []string
+	for _, id := range ids {
+		if _, ok := found[id]; !ok {
+			misses = append(misses, id)
+		}
+	}
+	if len(misses) > 0 {
+		rs, err := s.store.products(ctx, misses)
+		if err != nil {
+			return nil, err
+		}
+		s.cache.putProducts(ctx, rs...)
+		if found == nil {
+			found = make(map[string]record, len(rs))
+		}
+		for _, r := range rs {
+			found[r.ID] = r
+		}
+	}
+	out := make([]Product, 0, len(ids))
+	for _, id := range ids {
+		if r, ok := found[id]; ok && r.Active {
+			out = append(out, r.Product)
+		}
+	}
+	return out, nil
+}
+
+// Update applies p to the product with id and returns the result. The
+// cache shows the change at once: the product's entry is replaced and
+// cached search pages become stale. If Redis cannot be told, the update
+// still succeeds and a stale entry may live for up to Config.CacheTTL; a
+// Warn log says so.
+func (s *Service) Update(ctx context.Context, id string, p Patch) (Product, error) {
+	p, err := p.normalize()
+	if err != nil {
+		return Product{}, err
+	}
+	r, err := s.store.update(ctx, id, p)
+	if err != nil {
+		return Product{}, err
+	}
+	if err := s.cache.changed(ctx, r); err != nil {
+		s.log.WarnContext(ctx, "product cache not invalidated; stale reads possible until the entry expires",
+			"product_id", id, "err", err)
+	}
+	s.log.InfoContext(ctx, "product updated", "product_id", id, "version", r.Version)
+	return r.Product, nil
+}
+
+// Categories returns the master categories with their sub categories and
+// the number of active products in each, sorted by name.
+func (s *Service) Categories(ctx context.Context) ([]Category, error) {
+	gen, cacheable := s.cache.generation(ctx)
+	key := ""
+	if cacheable {
+		key = s.cache.searchKey(gen, "categories")
+		var cs []Category
+		if s.cache.get(ctx, key, &cs) {
+			return cs, nil
+		}
+	}
+	cs, err := s.store.categories(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if cacheable {
+		s.cache.put(ctx, key, cs)
+	}
+	return cs, nil
+}
