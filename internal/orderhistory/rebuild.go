@@ -143,4 +143,3 @@ func (s *Service) mergeSkipping(ctx context.Context, name string, calls []mergeC
 	}
 	return skipped, nil
 }
-
