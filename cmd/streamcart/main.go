@@ -17,9 +17,10 @@ const usage = `streamcart: an event-driven shop over Redis Streams and PostgreSQ
 
 Usage:
   streamcart dev [flags]              run the whole system on managed local Redis and PostgreSQL
-  streamcart serve <service> [flags]  run one service (products, payments, orders)
+  streamcart serve <service> [flags]  run one service (products, payments, orders, orderhistory, identity)
   streamcart migrate [flags]          apply every service's database migrations
   streamcart bench [flags]            drive a running system like shoppers and report
+  streamcart history rebuild [flags]  recreate the order history from the streams
   streamcart help                     show this help
 
 Run "streamcart <command> -h" for a command's flags.
@@ -49,6 +50,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runServe(ctx, args, stderr)
 	case "migrate":
 		return runMigrate(ctx, args, stderr)
+	case "history":
+		return runHistory(ctx, args, stderr)
 	case "bench":
 		return runBench(ctx, args, stdout, stderr)
 	case "help", "-h", "--help":

@@ -71,3 +71,30 @@ func runMigrate(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	return app.Migrate(ctx, *databaseURL)
 }
+
+// runHistory runs "history rebuild": recreate the order history read model
+// by replaying the streams.
+func runHistory(ctx context.Context, args []string, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "rebuild" {
+		fmt.Fprintln(stderr, "usage: streamcart history rebuild [--redis-url URL]")
+		return flag.ErrHelp
+	}
+	fs := flag.NewFlagSet("streamcart history rebuild", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	redisURL := fs.String("redis-url", os.Getenv("REDIS_URL"), "Redis URL (env REDIS_URL)")
+	if err := config.Parse(fs, "STREAMCART", args[1:]); err != nil {
+		return err
+	}
+	if *redisURL == "" {
+		return errors.New("--redis-url (env REDIS_URL) is required")
+	}
+	log, err := logging.New(stderr, "text", "info", "orderhistory")
+	if err != nil {
+		return err
+	}
+	if err := app.RebuildHistory(ctx, *redisURL, log); err != nil {
+		return err
+	}
+	log.Info("order history rebuilt")
+	return nil
+}

@@ -21,6 +21,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
+	"streamcart/internal/identity"
+	"streamcart/internal/orderhistory"
 	"streamcart/internal/orders"
 	"streamcart/internal/outbox"
 	"streamcart/internal/payments"
@@ -37,10 +39,12 @@ const (
 	Products = "products"
 	Payments = "payments"
 	Orders   = "orders"
+	History  = "orderhistory"
+	Identity = "identity"
 )
 
 // Services lists every service name, in start order.
-var Services = []string{Products, Payments, Orders}
+var Services = []string{Products, Payments, Orders, History, Identity}
 
 // Config configures a system. RedisURL and DatabaseURL are required.
 type Config struct {
@@ -167,11 +171,15 @@ func (s *System) url(cfg Config, name string) (string, error) {
 // and background work in the group.
 func (s *System) start(ctx, gctx context.Context, cfg Config, name string) error {
 	log := cfg.Log.With("service", name)
-	pool, err := postgres.Open(ctx, cfg.DatabaseURL, 20)
-	if err != nil {
-		return err
+	var pool *pgxpool.Pool
+	if name != History { // the order history lives in Redis only
+		p, err := postgres.Open(ctx, cfg.DatabaseURL, 20)
+		if err != nil {
+			return err
+		}
+		s.closers = append(s.closers, p.Close)
+		pool = p
 	}
-	s.closers = append(s.closers, pool.Close)
 	rdb, err := redisclient.Open(ctx, cfg.RedisURL, log)
 	if err != nil {
 		return err
@@ -189,6 +197,10 @@ func (s *System) start(ctx, gctx context.Context, cfg Config, name string) error
 		handler, run, err = s.payments(ctx, cfg, pool, rdb, log)
 	case Orders:
 		handler, run, err = s.orders(ctx, cfg, pool, rdb, log)
+	case History:
+		handler, run, err = s.history(cfg, rdb, log)
+	case Identity:
+		handler, run, err = s.identity(ctx, cfg, pool, rdb, log)
 	}
 	if err != nil {
 		return err
@@ -258,6 +270,42 @@ func (s *System) orders(ctx context.Context, cfg Config, pool *pgxpool.Pool, rdb
 	return orders.NewHandler(svc, s.Signer, log), svc.Run, nil
 }
 
+func (s *System) history(cfg Config, rdb *redis.Client, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
+	svc, err := orderhistory.NewService(rdb, orderhistory.Config{Consumer: consumerConfig(cfg)}, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	return orderhistory.NewHandler(svc, s.Signer, log), svc.Run, nil
+}
+
+func (s *System) identity(ctx context.Context, cfg Config, pool *pgxpool.Pool, rdb *redis.Client, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
+	if err := identity.Migrate(ctx, pool); err != nil {
+		return nil, nil, err
+	}
+	svc, err := identity.NewService(pool, rdb, identity.Config{
+		Consumer: consumerConfig(cfg),
+		Outbox:   cfg.Tuning.Outbox,
+	}, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	return identity.NewHandler(svc, s.Signer, log), svc.Run, nil
+}
+
+// RebuildHistory recreates the order history read model from the streams.
+func RebuildHistory(ctx context.Context, redisURL string, log *slog.Logger) error {
+	rdb, err := redisclient.Open(ctx, redisURL, log)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	svc, err := orderhistory.NewService(rdb, orderhistory.Config{}, log)
+	if err != nil {
+		return err
+	}
+	return svc.Rebuild(ctx)
+}
+
 // Migrate applies the migrations of every service's schema.
 func Migrate(ctx context.Context, databaseURL string) error {
 	pool, err := postgres.Open(ctx, databaseURL, 2)
@@ -265,7 +313,7 @@ func Migrate(ctx context.Context, databaseURL string) error {
 		return err
 	}
 	defer pool.Close()
-	for _, m := range []func(context.Context, *pgxpool.Pool) error{products.Migrate, payments.Migrate, orders.Migrate} {
+	for _, m := range []func(context.Context, *pgxpool.Pool) error{products.Migrate, payments.Migrate, orders.Migrate, identity.Migrate} {
 		if err := m(ctx, pool); err != nil {
 			return err
 		}
