@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"streamcart/internal/app"
@@ -18,6 +19,7 @@ import (
 
 // devConfig is the configuration of "streamcart dev".
 type devConfig struct {
+	Addr         string
 	Data         string
 	RedisURL     string
 	DatabaseURL  string
@@ -32,6 +34,7 @@ func parseDevConfig(args []string, stderr io.Writer) (devConfig, error) {
 	var cfg devConfig
 	fs := flag.NewFlagSet("streamcart dev", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.Addr, "addr", ":8080", "listen address of the gateway, the one public endpoint")
 	fs.StringVar(&cfg.Data, "data", "./data", "directory for all data of the managed Redis and PostgreSQL")
 	fs.StringVar(&cfg.RedisURL, "redis-url", os.Getenv("REDIS_URL"), "use this Redis instead of a managed one (env REDIS_URL)")
 	fs.StringVar(&cfg.DatabaseURL, "database-url", os.Getenv("DATABASE_URL"), "use this PostgreSQL database instead of a managed one (env DATABASE_URL)")
@@ -73,6 +76,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	sys, err := app.Start(ctx, app.Config{
 		RedisURL:    env.redisURL,
 		DatabaseURL: env.databaseURL,
+		Addrs:       map[string]string{app.Gateway: cfg.Addr},
 		Seed:        true,
 		Log:         log,
 	})
@@ -80,12 +84,12 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	fmt.Fprintf(stdout, "\nstreamcart dev is running (data in %s)\n", data)
-	fmt.Fprintf(stdout, "  Redis:      %s\n", env.redisURL)
-	fmt.Fprintf(stdout, "  PostgreSQL: %s\n", env.databaseURL)
+	fmt.Fprintf(stdout, "  Redis:        %s\n", env.redisURL)
+	fmt.Fprintf(stdout, "  PostgreSQL:   %s\n", env.databaseURL)
 	for _, name := range app.Services {
-		fmt.Fprintf(stdout, "  %-11s %s\n", name+":", sys.URLs[name])
+		fmt.Fprintf(stdout, "  %-13s %s\n", name+":", sys.URLs[name])
 	}
-	fmt.Fprintf(stdout, "Press Ctrl-C to stop.\n\n")
+	fmt.Fprintf(stdout, "\nOpen %s\nPress Ctrl-C to stop.\n\n", browserURL(sys.URLs[app.Gateway]))
 	err = sys.Wait()
 	log.Info("stopped")
 	return err
@@ -147,4 +151,15 @@ func (env *devServers) stop(log *slog.Logger) {
 			log.Error("stopping redis", "err", err)
 		}
 	}
+}
+
+// browserURL turns a listener URL such as http://[::]:8080 into one a
+// browser on this machine can open.
+func browserURL(u string) string {
+	for _, any := range []string{"http://[::]:", "http://0.0.0.0:"} {
+		if strings.HasPrefix(u, any) {
+			return "http://localhost:" + strings.TrimPrefix(u, any)
+		}
+	}
+	return u
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
+	"streamcart/internal/gateway"
 	"streamcart/internal/identity"
 	"streamcart/internal/orderhistory"
 	"streamcart/internal/orders"
@@ -41,10 +42,11 @@ const (
 	Orders   = "orders"
 	History  = "orderhistory"
 	Identity = "identity"
+	Gateway  = "gateway"
 )
 
 // Services lists every service name, in start order.
-var Services = []string{Products, Payments, Orders, History, Identity}
+var Services = []string{Products, Payments, Orders, History, Identity, Gateway}
 
 // Config configures a system. RedisURL and DatabaseURL are required.
 type Config struct {
@@ -70,6 +72,8 @@ type Config struct {
 	// ShutdownTimeout bounds the graceful shutdown of each server and
 	// consumer. Default 10s.
 	ShutdownTimeout time.Duration
+	// Gateway configures the gateway; its service URLs are filled in.
+	Gateway gateway.Config
 	// Tuning shortens the stream and outbox timings, for tests.
 	Tuning Tuning
 	Log    *slog.Logger
@@ -172,7 +176,7 @@ func (s *System) url(cfg Config, name string) (string, error) {
 func (s *System) start(ctx, gctx context.Context, cfg Config, name string) error {
 	log := cfg.Log.With("service", name)
 	var pool *pgxpool.Pool
-	if name != History { // the order history lives in Redis only
+	if name != History && name != Gateway { // these keep their state in Redis only
 		p, err := postgres.Open(ctx, cfg.DatabaseURL, 20)
 		if err != nil {
 			return err
@@ -201,6 +205,8 @@ func (s *System) start(ctx, gctx context.Context, cfg Config, name string) error
 		handler, run, err = s.history(cfg, rdb, log)
 	case Identity:
 		handler, run, err = s.identity(ctx, cfg, pool, rdb, log)
+	case Gateway:
+		handler, run, err = s.gateway(cfg, rdb, log)
 	}
 	if err != nil {
 		return err
@@ -290,6 +296,24 @@ func (s *System) identity(ctx context.Context, cfg Config, pool *pgxpool.Pool, r
 		return nil, nil, err
 	}
 	return identity.NewHandler(svc, s.Signer, log), svc.Run, nil
+}
+
+func (s *System) gateway(cfg Config, rdb *redis.Client, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
+	var urls [3]string
+	for i, name := range []string{Products, Orders, History} {
+		u, err := s.url(cfg, name)
+		if err != nil {
+			return nil, nil, err
+		}
+		urls[i] = u
+	}
+	gcfg := cfg.Gateway
+	gcfg.ProductsURL, gcfg.OrdersURL, gcfg.HistoryURL = urls[0], urls[1], urls[2]
+	g, err := gateway.New(rdb, s.Signer, gcfg, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	return g.Handler(), g.Run, nil
 }
 
 // RebuildHistory recreates the order history read model from the streams.

@@ -54,6 +54,7 @@ var tuning = app.Tuning{
 type shopOptions struct {
 	databaseURL string   // default: a fresh database on the shared server
 	services    []string // default: all
+	trustProxy  bool     // the gateway takes the client address from X-Forwarded-For
 }
 
 func startShop(t *testing.T, opts shopOptions) *shop {
@@ -72,6 +73,7 @@ func startShop(t *testing.T, opts shopOptions) *shop {
 		Tuning:           tuning,
 		Log:              testenv.Logger(t),
 	}
+	cfg.Gateway.TrustProxy = opts.trustProxy
 	s := &shop{t: t, cfg: cfg, redis: r, client: &http.Client{Timeout: 10 * time.Second}}
 	s.sys = s.start(cfg, opts.services...)
 	s.signer = s.sys.Signer

@@ -1,0 +1,368 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"streamcart/internal/app"
+	"streamcart/internal/platform/auth"
+	"streamcart/internal/platform/testenv"
+)
+
+// shopper is a browser on the gateway: a session token, a user agent and,
+// through X-Forwarded-For (the test gateway trusts it), an address.
+type shopper struct {
+	s     *shop
+	token string
+	agent string
+	ip    string
+}
+
+func (s *shop) shopper(agent, ip string) *shopper {
+	sh := &shopper{s: s, agent: agent, ip: ip}
+	var sess struct {
+		UserID string `json:"userId"`
+		Auth   string `json:"auth"`
+	}
+	if code := sh.do("GET", "/api/v1/session", nil, &sess); code != 200 || sess.Auth == "" {
+		s.t.Fatalf("new session: %d %+v", code, sess)
+	}
+	sh.token = sess.Auth
+	return sh
+}
+
+// do sends a request through the gateway and decodes the JSON answer.
+func (sh *shopper) do(method, path string, body, out any, headers ...string) int {
+	t := sh.s.t
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, sh.s.sys.URLs[app.Gateway]+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", sh.agent)
+	req.Header.Set("X-Forwarded-For", sh.ip)
+	if sh.token != "" {
+		req.Header.Set("Authorization", "Bearer "+sh.token)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := sh.s.client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if out != nil && len(data) > 0 {
+		if err := json.Unmarshal(data, out); err != nil {
+			t.Fatalf("%s %s: %d %s: %v", method, path, resp.StatusCode, data, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+// historyRecord is an order as the history API shows it.
+type historyRecord struct {
+	OrderID     string `json:"orderId"`
+	UserID      string `json:"userId"`
+	Status      int    `json:"status"`
+	AmountCents int64  `json:"amountCents"`
+	PaymentID   string `json:"paymentId"`
+	Items       []struct {
+		ProductID  string `json:"productId"`
+		Qty        int    `json:"qty"`
+		PriceCents int64  `json:"priceCents"`
+	} `json:"items"`
+	IdentityScore  *float64 `json:"identityScore"`
+	PotentialFraud bool     `json:"potentialFraud"`
+}
+
+func (sh *shopper) history() []historyRecord {
+	var h struct{ Orders []historyRecord }
+	if code := sh.do("GET", "/api/v1/orders", nil, &h); code != 200 {
+		sh.s.t.Fatalf("history: status %d", code)
+	}
+	return h.Orders
+}
+
+// settledRecord waits until orderID shows in the shopper's history with a
+// payment outcome and an identity score.
+func (sh *shopper) settledRecord(orderID string) historyRecord {
+	sh.s.t.Helper()
+	var rec historyRecord
+	testenv.WaitFor(sh.s.t, 30*time.Second, "order "+orderID+" settled in the history", func() bool {
+		for _, r := range sh.history() {
+			if r.OrderID == orderID && (r.Status == 4 || r.Status == -4) && r.IdentityScore != nil {
+				rec = r
+				return true
+			}
+		}
+		return false
+	})
+	return rec
+}
+
+func startGatewayShop(t *testing.T) *shop {
+	return startShop(t, shopOptions{trustProxy: true})
+}
+
+func TestShopThroughGatewayV1(t *testing.T) {
+	t.Parallel()
+	s := startGatewayShop(t)
+	sh := s.shopper("Mozilla/5.0 (X11; Linux) Firefox/140", "192.0.2.10")
+
+	var page struct {
+		Products []product `json:"products"`
+	}
+	if code := sh.do("GET", "/api/v1/products?q=PUMA&limit=5", nil, &page); code != 200 || len(page.Products) < 2 {
+		t.Fatalf("search: %d, %d products", code, len(page.Products))
+	}
+	a, b := page.Products[0], page.Products[1]
+	items := []item{{ProductID: a.ID, Qty: 2, PriceCents: &a.PriceCents}, {ProductID: b.ID, Qty: 1, PriceCents: &b.PriceCents}}
+	var o order
+	if code := sh.do("POST", "/api/v1/orders", map[string]any{"items": items}, &o); code != 201 {
+		t.Fatalf("create order: %d", code)
+	}
+	want := 2*a.PriceCents + b.PriceCents
+	if o.AmountCents != want {
+		t.Errorf("order amount %d, want %d", o.AmountCents, want)
+	}
+	rec := sh.settledRecord(o.OrderID)
+	wantStatus := 4
+	if want > 50000 {
+		wantStatus = -4
+	}
+	if rec.Status != wantStatus || rec.AmountCents != want || rec.PaymentID == "" || len(rec.Items) != 2 ||
+		rec.Items[0].ProductID != a.ID || rec.Items[0].Qty != 2 || rec.Items[0].PriceCents != a.PriceCents {
+		t.Errorf("history record %+v, want status %d, amount %d, the two items", rec, wantStatus, want)
+	}
+	if *rec.IdentityScore != 1 || rec.PotentialFraud {
+		t.Errorf("identity score %v (fraud %v), want 1 for a checkout from the login's browser and address", *rec.IdentityScore, rec.PotentialFraud)
+	}
+	var byID order
+	if code := sh.do("GET", "/api/v1/orders/"+o.OrderID, nil, &byID); code != 200 || byID.PaymentID != rec.PaymentID {
+		t.Errorf("order by id: %d %+v", code, byID)
+	}
+}
+
+func TestShopThroughGatewayTutorialAPI(t *testing.T) {
+	t.Parallel()
+	s := startGatewayShop(t)
+	sh := &shopper{s: s, agent: "tutorial-client/1.0", ip: "192.0.2.20"}
+
+	var found struct {
+		Data []struct {
+			ProductID string `json:"productId"`
+			Data      struct {
+				Price json.Number `json:"price"`
+			} `json:"data"`
+		} `json:"data"`
+		Error any    `json:"error"`
+		Auth  string `json:"auth"`
+	}
+	if code := sh.do("POST", "/products/getProductsByFilter", map[string]string{"productDisplayName": "nike"}, &found); code != 200 || len(found.Data) == 0 || found.Auth == "" || found.Error != nil {
+		t.Fatalf("getProductsByFilter: %d, %d products, auth %q, error %v", code, len(found.Data), found.Auth, found.Error)
+	}
+	sh.token = found.Auth
+	p := found.Data[0]
+	var created struct {
+		Data  string `json:"data"`
+		Error any    `json:"error"`
+	}
+	body := map[string]any{"products": []map[string]any{{"productId": p.ProductID, "qty": 1, "productPrice": p.Data.Price}}}
+	if code := sh.do("POST", "/orders/createOrder", body, &created); code/100 != 2 || created.Data == "" || created.Error != nil {
+		t.Fatalf("createOrder: %d %+v", code, created)
+	}
+	var hist struct {
+		Data []struct {
+			OrderID         string  `json:"orderId"`
+			OrderStatusCode int     `json:"orderStatusCode"`
+			PaymentID       string  `json:"paymentId"`
+			IdentityScore   float64 `json:"identityScore"`
+			Products        []struct {
+				ProductID    string      `json:"productId"`
+				Qty          int         `json:"qty"`
+				ProductPrice json.Number `json:"productPrice"`
+				ProductData  struct {
+					ProductDisplayName string `json:"productDisplayName"`
+				} `json:"productData"`
+			} `json:"products"`
+		} `json:"data"`
+	}
+	testenv.WaitFor(t, 30*time.Second, "the order paid in viewOrderHistory", func() bool {
+		if code := sh.do("GET", "/orderHistory/viewOrderHistory", nil, &hist); code != 200 || len(hist.Data) != 1 {
+			return false
+		}
+		return hist.Data[0].OrderStatusCode == 4 && hist.Data[0].IdentityScore == 1
+	})
+	got := hist.Data[0]
+	if got.OrderID != created.Data || got.PaymentID == "" || len(got.Products) != 1 || got.Products[0].ProductID != p.ProductID ||
+		got.Products[0].ProductPrice != p.Data.Price || got.Products[0].ProductData.ProductDisplayName == "" {
+		t.Errorf("viewOrderHistory record %+v, want the order of %s at %s with its product data", got, p.ProductID, p.Data.Price)
+	}
+}
+
+func TestUsersSeeOnlyTheirOwnOrders(t *testing.T) {
+	t.Parallel()
+	s := startGatewayShop(t)
+	alice := s.shopper("alice-browser", "192.0.2.1")
+	bob := s.shopper("bob-browser", "192.0.2.2")
+	p := s.catalog(1)[0]
+	var o order
+	if code := alice.do("POST", "/api/v1/orders", map[string]any{"items": []item{{ProductID: p.ID, Qty: 1}}}, &o); code != 201 {
+		t.Fatalf("alice's order: %d", code)
+	}
+	alice.settledRecord(o.OrderID)
+
+	if h := bob.history(); len(h) != 0 {
+		t.Errorf("bob's history shows %d orders, want none", len(h))
+	}
+	for _, id := range []string{o.OrderID, "0193a1e2-7c4f-7d2a-9b1e-2f6c8d9e0a1b", "1", "%27%20OR%201=1--"} {
+		if code := bob.do("GET", "/api/v1/orders/"+id, nil, nil); code != 404 {
+			t.Errorf("bob GET /api/v1/orders/%s: %d, want 404", id, code)
+		}
+	}
+	var tut struct {
+		Data []any `json:"data"`
+	}
+	if code := bob.do("GET", "/orderHistory/viewOrderHistory", nil, &tut); code != 200 || len(tut.Data) != 0 {
+		t.Errorf("bob's tutorial history: %d with %d orders, want none", code, len(tut.Data))
+	}
+}
+
+func TestForgedIdentityIsRejected(t *testing.T) {
+	t.Parallel()
+	s := startGatewayShop(t)
+	alice := s.shopper("alice-browser", "192.0.2.1")
+	mallory := s.shopper("mallory-browser", "192.0.2.66")
+	p := s.catalog(1)[0]
+
+	// A header signed with another secret, claiming to be alice, sent to
+	// the gateway: stripped, the order is mallory's.
+	other, err := auth.NewSigner([]byte("another-secret-another-secret-another"), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var aliceID struct {
+		UserID string `json:"userId"`
+	}
+	alice.do("GET", "/api/v1/session", nil, &aliceID)
+	forged := other.Sign(auth.Identity{UserID: aliceID.UserID})
+	var o order
+	if code := mallory.do("POST", "/api/v1/orders", map[string]any{"items": []item{{ProductID: p.ID, Qty: 1}}}, &o, auth.Header, forged); code != 201 {
+		t.Fatalf("order with a forged header: %d", code)
+	}
+	if o.UserID == aliceID.UserID {
+		t.Errorf("the gateway let a forged identity through: the order belongs to alice")
+	}
+	if h := alice.history(); len(h) != 0 {
+		t.Errorf("alice's history shows %d orders, want none", len(h))
+	}
+
+	// Straight to the services: forged or missing identity → 401.
+	for _, svc := range []string{app.Orders, app.History, app.Identity} {
+		path := map[string]string{app.Orders: "/orders", app.History: "/history", app.Identity: "/identities"}[svc]
+		for _, header := range []string{"", forged} {
+			req, _ := http.NewRequest("GET", s.sys.URLs[svc]+path, nil)
+			if header != "" {
+				req.Header.Set(auth.Header, header)
+			}
+			resp, err := s.client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 401 {
+				t.Errorf("%s %s with identity %v: %d, want 401", svc, path, header != "", resp.StatusCode)
+			}
+		}
+	}
+}
+
+func TestIdentityScoreOfCheckouts(t *testing.T) {
+	t.Parallel()
+	s := startGatewayShop(t)
+	sh := s.shopper("Mozilla/5.0 Chrome/150", "198.51.100.7")
+	p := s.catalog(1)[0]
+	place := func() string {
+		var o order
+		if code := sh.do("POST", "/api/v1/orders", map[string]any{"items": []item{{ProductID: p.ID, Qty: 1}}}, &o); code != 201 {
+			t.Fatalf("order: %d", code)
+		}
+		return o.OrderID
+	}
+	same := sh.settledRecord(place())
+	if *same.IdentityScore != 1 || same.PotentialFraud {
+		t.Errorf("checkout from the login's browser and address: score %v fraud %v, want 1 and false", *same.IdentityScore, same.PotentialFraud)
+	}
+	// The same session used from another browser and address.
+	sh.agent, sh.ip = "curl/8.0", "203.0.113.99"
+	other := sh.settledRecord(place())
+	if *other.IdentityScore != 0 || !other.PotentialFraud {
+		t.Errorf("checkout from another browser and address: score %v fraud %v, want 0 and true", *other.IdentityScore, other.PotentialFraud)
+	}
+}
+
+func TestHistoryRebuildEqualsLive(t *testing.T) {
+	t.Parallel()
+	s := startGatewayShop(t)
+	catalog := s.catalog(20)
+	shoppers := []*shopper{s.shopper("a", "192.0.2.1"), s.shopper("b", "192.0.2.2"), s.shopper("c", "192.0.2.3")}
+	var last []string
+	for i := range 12 {
+		sh := shoppers[i%3]
+		qty := 1 + i%5
+		if i%4 == 0 {
+			qty = 99 // above the payment limit: PAYMENT_FAIL
+		}
+		var o order
+		if code := sh.do("POST", "/api/v1/orders", map[string]any{"items": []item{{ProductID: catalog[i].ID, Qty: qty}}}, &o); code != 201 {
+			t.Fatalf("order %d: %d", i, code)
+		}
+		if i >= 9 {
+			last = append(last, o.OrderID)
+		}
+	}
+	for i, id := range last {
+		shoppers[(9+i)%3].settledRecord(id)
+	}
+	testenv.WaitFor(t, 30*time.Second, "every order settled", func() bool {
+		n := 0
+		for _, sh := range shoppers {
+			for _, r := range sh.history() {
+				if (r.Status == 4 || r.Status == -4) && r.IdentityScore != nil {
+					n++
+				}
+			}
+		}
+		return n == 12
+	})
+	before := make([][]historyRecord, len(shoppers))
+	for i, sh := range shoppers {
+		before[i] = sh.history()
+	}
+	if err := app.RebuildHistory(context.Background(), s.cfg.RedisURL, testenv.Logger(t)); err != nil {
+		t.Fatal(err)
+	}
+	for i, sh := range shoppers {
+		if diff := cmp.Diff(before[i], sh.history()); diff != "" {
+			t.Errorf("shopper %d: history after rebuild (-live +rebuilt):\n%s", i, diff)
+		}
+	}
+}

@@ -1,0 +1,224 @@
+package gateway
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"streamcart/internal/events"
+	"streamcart/internal/platform/testenv"
+)
+
+// eventStream is an open GET /api/v1/orders/events.
+type eventStream struct {
+	resp   *http.Response
+	blocks chan string // each event block without its final blank line; closed at EOF
+	cancel context.CancelFunc
+}
+
+func openEvents(t *testing.T, baseURL, token string) *eventStream {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	r, err := http.NewRequestWithContext(ctx, "GET", baseURL+"/api/v1/orders/events", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(r)
+	if err != nil {
+		cancel()
+		t.Fatalf("open event stream: %v", err)
+	}
+	s := &eventStream{resp: resp, blocks: make(chan string, 64), cancel: cancel}
+	go func() {
+		defer close(s.blocks)
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		var block []string
+		for sc.Scan() {
+			if sc.Text() != "" {
+				block = append(block, sc.Text())
+				continue
+			}
+			s.blocks <- strings.Join(block, "\n")
+			block = nil
+		}
+	}()
+	t.Cleanup(cancel)
+	return s
+}
+
+// next returns the next block that is not a keepalive comment.
+func (s *eventStream) next(t *testing.T, timeout time.Duration) string {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case b, ok := <-s.blocks:
+			if !ok {
+				t.Fatal("event stream ended")
+			}
+			if b == ": keepalive" {
+				continue
+			}
+			return b
+		case <-deadline:
+			t.Fatalf("no event within %v", timeout)
+		}
+	}
+}
+
+func numSub(t *testing.T, e *env, channel string) int64 {
+	n, err := e.rdb.PubSubNumSub(t.Context(), channel).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n[channel]
+}
+
+func TestOrderEvents(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	token, userID := e.session()
+	channel := events.OrderUpdatesChannel(userID)
+
+	s := openEvents(t, e.srv.URL, token)
+	for h, want := range map[string]string{"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"} {
+		if got := s.resp.Header.Get(h); got != want {
+			t.Errorf("%s: %q, want %q", h, got, want)
+		}
+	}
+	if got := s.next(t, 5*time.Second); got != "retry: 3000\nevent: ready\ndata: {}" {
+		t.Errorf("first block %q, want the retry and the ready event", got)
+	}
+	testenv.WaitFor(t, 5*time.Second, "the subscription", func() bool { return numSub(t, e, channel) == 1 })
+	// A second stream of the same user shares the subscription.
+	s2 := openEvents(t, e.srv.URL, token)
+	s2.next(t, 5*time.Second)
+	if n := numSub(t, e, channel); n != 1 {
+		t.Errorf("%d Redis subscriptions for two streams of one user, want 1", n)
+	}
+
+	ctx := t.Context()
+	e.rdb.Publish(ctx, channel, "{\n  \"orderId\": \"o1\",\n  \"status\": 4\n}")
+	e.rdb.Publish(ctx, events.OrderUpdatesChannel("someone-else"), `{"orderId":"theirs"}`)
+	e.rdb.Publish(ctx, channel, "not json")
+	e.rdb.Publish(ctx, channel, `{"orderId":"o2"}`)
+	for _, st := range []*eventStream{s, s2} {
+		if got, want := st.next(t, 5*time.Second), "event: order\ndata: {\"orderId\":\"o1\",\"status\":4}"; got != want {
+			t.Errorf("event %q, want %q", got, want)
+		}
+		// Another user's update and the malformed one are not relayed.
+		if got, want := st.next(t, 5*time.Second), "event: order\ndata: {\"orderId\":\"o2\"}"; got != want {
+			t.Errorf("event %q, want %q", got, want)
+		}
+	}
+
+	s.cancel()
+	s2.cancel()
+	testenv.WaitFor(t, 5*time.Second, "the unsubscribe after the clients left", func() bool { return numSub(t, e, channel) == 0 })
+}
+
+func TestOrderEventsEndOnShutdown(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	token, _ := e.session()
+	g, err := New(e.rdb, e.signer, e.cfg, e.gw.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(g.Handler())
+	t.Cleanup(srv.Close)
+
+	// Before Run, there are no order updates to relay.
+	resp, body := do(t, srv, req{method: "GET", path: "/api/v1/orders/events", token: token})
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("events before Run: %s %s, want 503", resp.Status, body)
+	}
+
+	ctx, stop := context.WithCancel(t.Context())
+	ran := make(chan error)
+	go func() { ran <- g.Run(ctx) }()
+	testenv.WaitFor(t, 5*time.Second, "Run to start", func() bool {
+		g.hub.mu.Lock()
+		defer g.hub.mu.Unlock()
+		return g.hub.ps != nil
+	})
+	if err := g.Run(ctx); err == nil {
+		t.Errorf("a second Run returned nil, want an error")
+	}
+	s := openEvents(t, srv.URL, token)
+	s.next(t, 5*time.Second)
+	stop()
+	if err := <-ran; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	select {
+	case b, ok := <-s.blocks:
+		for ok && b == ": keepalive" {
+			b, ok = <-s.blocks
+		}
+		if ok {
+			t.Errorf("got %q after shutdown, want the end of the stream", b)
+		}
+	case <-time.After(5 * time.Second):
+		t.Errorf("the stream did not end on shutdown")
+	}
+}
+
+// The stream outlives the server's read and write timeouts, as
+// web.Serve's are 15s and 30s.
+func TestOrderEventsOutliveServerTimeouts(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	token, userID := e.session()
+	g, err := New(e.rdb, e.signer, e.cfg, e.gw.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.keepalive = 50 * time.Millisecond
+	go g.Run(t.Context())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: g.Handler(), ReadTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+
+	testenv.WaitFor(t, 5*time.Second, "Run to start", func() bool {
+		g.hub.mu.Lock()
+		defer g.hub.mu.Unlock()
+		return g.hub.ps != nil
+	})
+	s := openEvents(t, "http://"+ln.Addr().String(), token)
+	s.next(t, 5*time.Second)
+	start, keepalives := time.Now(), 0
+	for time.Since(start) < 5*200*time.Millisecond {
+		select {
+		case b, ok := <-s.blocks:
+			if !ok {
+				t.Fatalf("stream ended after %v and %d keepalives", time.Since(start), keepalives)
+			}
+			if b == ": keepalive" {
+				keepalives++
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("no keepalive")
+		}
+	}
+	if keepalives < 5 {
+		t.Errorf("%d keepalives in %v at a 50ms interval", keepalives, time.Since(start))
+	}
+	channel := events.OrderUpdatesChannel(userID)
+	testenv.WaitFor(t, 5*time.Second, "the subscription", func() bool { return numSub(t, e, channel) == 1 })
+	e.rdb.Publish(t.Context(), channel, `{"orderId":"late"}`)
+	if got := s.next(t, 5*time.Second); got != "event: order\ndata: {\"orderId\":\"late\"}" {
+		t.Errorf("event %q after the server timeouts", got)
+	}
+}

@@ -1,0 +1,399 @@
+// Package gateway is streamcart's API gateway, the one public endpoint. It
+// gives every shopper an anonymous session (as the tutorial app does: no
+// sign-up), signs the shopper's identity onto each request it forwards to a
+// service, routes the versioned API /api/v1 to the products, orders and
+// order history services by reverse proxy, keeps the shopping cart in Redis,
+// relays order updates to the browser as Server-Sent Events, and serves the
+// three routes of the tutorial's API so that its clients work unchanged.
+//
+// # Sessions
+//
+// A request without a valid token gets a new session: a token of 32 random
+// bytes (base64url), a new user id and session id. Redis keeps the session
+// under the SHA-256 of the token, so a dump of Redis holds no usable token,
+// with a sliding TTL (Config.SessionTTL). Creating it and appending
+// LoginIdentityRecorded to the transaction stream happen in one MULTI/EXEC.
+// The token is read from "Authorization: Bearer <token>" or the cookie
+// SessionCookie; an unknown or expired token starts a new session, never
+// one with the client's value. Sessions need Redis: when Redis cannot be
+// reached, routes that need a session answer 503.
+//
+// # Rate limiting
+//
+// Requests are counted in Redis in fixed one-second windows (INCR and
+// EXPIRE in the same round trip as the session read), per client IP and
+// per session. A window allows up to the limit; more gets 429 with
+// Retry-After. Fixed windows may let through up to twice the limit across
+// a window boundary, which is fine for abuse protection. Rate limiting
+// fails open: when Redis is down, public routes are served and a warning
+// is logged.
+//
+// # Money in the tutorial API
+//
+// Services speak integer cents ("priceCents": 3999). The tutorial API
+// speaks currency units as JSON numbers ("price": 39.99). The gateway
+// converts exactly, never through floating point: cents to units with
+// money.Format, written as a JSON number; units to cents with money.Parse
+// on the number's text, which rejects more than two decimals ("39.999"),
+// signs and exponents.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"streamcart/internal/events"
+	"streamcart/internal/platform/auth"
+	"streamcart/internal/platform/web"
+	"streamcart/internal/stream"
+)
+
+// Defaults of Config.
+const (
+	// DefaultSessionTTL is how long an unused session lives.
+	DefaultSessionTTL = 24 * time.Hour
+	// DefaultRateLimitSession is the requests per second of one session.
+	DefaultRateLimitSession = 50
+	// DefaultRateLimitIP is the requests per second of one client IP.
+	DefaultRateLimitIP = 2000
+	// DefaultMaxBody is the largest request body, in bytes.
+	DefaultMaxBody = 64 << 10
+	// DefaultKeyPrefix starts the gateway's Redis keys.
+	DefaultKeyPrefix = "gateway:"
+	// DefaultUpstreamTimeout bounds the wait for a service's answer.
+	DefaultUpstreamTimeout = 10 * time.Second
+)
+
+// Config configures a Gateway. The three service URLs are required; every
+// other zero value means the default named in the field's comment.
+type Config struct {
+	// ProductsURL, OrdersURL and HistoryURL are the base URLs of the
+	// products, orders and order history services, e.g.
+	// "http://127.0.0.1:8081".
+	ProductsURL, OrdersURL, HistoryURL string
+	// SessionTTL is how long an unused session lives; each use restarts
+	// it. The cart lives as long. Default 24h.
+	SessionTTL time.Duration
+	// SecureCookies marks the session cookie Secure (HTTPS only).
+	SecureCookies bool
+	// TrustProxy takes the client IP from the last X-Forwarded-For entry,
+	// the one the proxy in front of the gateway added. Leave it off unless
+	// such a proxy exists: clients can send any X-Forwarded-For.
+	TrustProxy bool
+	// AllowedOrigins are the browser origins (e.g.
+	// "https://shop.example.com", exact match) allowed to call the API
+	// cross-origin, with credentials. Default none.
+	AllowedOrigins []string
+	// RateLimitSession and RateLimitIP are the requests per second allowed
+	// per session and per client IP. Defaults 50 and 2000; a negative
+	// value disables the limit.
+	RateLimitSession, RateLimitIP int
+	// MaxBody is the largest request body accepted, in bytes. Default
+	// 64 KiB.
+	MaxBody int64
+	// KeyPrefix starts every Redis key the gateway writes (sessions,
+	// carts, rate counters). Default "gateway:".
+	KeyPrefix string
+	// TransactionStream is the stream that gets LoginIdentityRecorded.
+	// Default events.TransactionStream.
+	TransactionStream string
+	// UpstreamTimeout bounds the wait for a service's response headers.
+	// Default 10s.
+	UpstreamTimeout time.Duration
+}
+
+// withDefaults returns cfg with its zero values replaced by the defaults.
+func (cfg Config) withDefaults() Config {
+	if cfg.SessionTTL == 0 {
+		cfg.SessionTTL = DefaultSessionTTL
+	}
+	if cfg.RateLimitSession == 0 {
+		cfg.RateLimitSession = DefaultRateLimitSession
+	}
+	if cfg.RateLimitIP == 0 {
+		cfg.RateLimitIP = DefaultRateLimitIP
+	}
+	if cfg.MaxBody == 0 {
+		cfg.MaxBody = DefaultMaxBody
+	}
+	if cfg.KeyPrefix == "" {
+		cfg.KeyPrefix = DefaultKeyPrefix
+	}
+	if cfg.TransactionStream == "" {
+		cfg.TransactionStream = events.TransactionStream
+	}
+	if cfg.UpstreamTimeout == 0 {
+		cfg.UpstreamTimeout = DefaultUpstreamTimeout
+	}
+	return cfg
+}
+
+// Validate reports the first thing wrong with cfg, after defaults.
+func (cfg Config) Validate() error {
+	cfg = cfg.withDefaults()
+	for name, u := range map[string]string{"ProductsURL": cfg.ProductsURL, "OrdersURL": cfg.OrdersURL, "HistoryURL": cfg.HistoryURL} {
+		if _, err := parseBaseURL(u); err != nil {
+			return fmt.Errorf("gateway config: %s: %w", name, err)
+		}
+	}
+	switch {
+	case cfg.SessionTTL < time.Second:
+		return fmt.Errorf("gateway config: SessionTTL %v is shorter than a second", cfg.SessionTTL)
+	case cfg.MaxBody < 0:
+		return fmt.Errorf("gateway config: MaxBody %d is negative", cfg.MaxBody)
+	case cfg.UpstreamTimeout < 0:
+		return fmt.Errorf("gateway config: UpstreamTimeout %v is negative", cfg.UpstreamTimeout)
+	}
+	for _, o := range cfg.AllowedOrigins {
+		if u, err := url.Parse(o); err != nil || u.Scheme == "" || u.Host == "" || u.Path != "" {
+			return fmt.Errorf("gateway config: allowed origin %q is not scheme://host[:port]", o)
+		}
+	}
+	return nil
+}
+
+func parseBaseURL(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, err
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("%q is not an http(s) base URL", s)
+	}
+	return u, nil
+}
+
+// keepalive is how often an idle event stream gets a comment, so that
+// proxies and the server's write deadline do not end it.
+const keepalive = 15 * time.Second
+
+// Gateway is the API gateway. Build it with New, add a storefront with
+// Mount, serve Handler and call Run. It is safe for concurrent use.
+type Gateway struct {
+	rdb    *redis.Client
+	signer *auth.Signer
+	cfg    Config
+	log    *slog.Logger
+	pub    *stream.Publisher
+
+	transport *http.Transport
+	client    *http.Client
+	products  *upstream
+	orders    *upstream
+	history   *upstream
+	origins   map[string]bool
+
+	hub       *hub
+	running   atomic.Bool
+	done      chan struct{} // closed when Run returns: event streams end
+	keepalive time.Duration
+
+	mu      sync.Mutex
+	mounts  []mount
+	handler http.Handler // built by the first Handler call
+}
+
+type mount struct {
+	pattern string
+	h       http.Handler
+}
+
+// New returns a Gateway that keeps its state in rdb and signs identities
+// with signer.
+func New(rdb *redis.Client, signer *auth.Signer, cfg Config, log *slog.Logger) (*Gateway, error) {
+	if rdb == nil || signer == nil || log == nil {
+		return nil, errors.New("gateway: rdb, signer and log are required")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	g := &Gateway{
+		rdb:       rdb,
+		signer:    signer,
+		cfg:       cfg,
+		log:       log,
+		pub:       stream.NewPublisher(rdb, nil),
+		origins:   map[string]bool{},
+		done:      make(chan struct{}),
+		keepalive: keepalive,
+	}
+	for _, o := range cfg.AllowedOrigins {
+		g.origins[o] = true
+	}
+	g.transport = &http.Transport{
+		DialContext:           (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          256,
+		MaxIdleConnsPerHost:   64,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: cfg.UpstreamTimeout,
+		ExpectContinueTimeout: time.Second,
+	}
+	// The client bounds whole calls (headers and body) that the gateway
+	// makes itself. The proxies use the transport alone: its
+	// ResponseHeaderTimeout bounds the wait for a service, the server's
+	// WriteTimeout the rest.
+	g.client = &http.Client{Transport: g.transport, Timeout: cfg.UpstreamTimeout + 5*time.Second}
+	var err error
+	if g.products, err = g.newUpstream("products", cfg.ProductsURL, nil); err != nil {
+		return nil, err
+	}
+	if g.orders, err = g.newUpstream("orders", cfg.OrdersURL, map[string]string{"/orders/": "/api/v1/orders/"}); err != nil {
+		return nil, err
+	}
+	if g.history, err = g.newUpstream("history", cfg.HistoryURL, nil); err != nil {
+		return nil, err
+	}
+	g.hub = newHub(rdb, log)
+	return g, nil
+}
+
+// Mount serves h for pattern (a http.ServeMux pattern such as "/" or
+// "GET /ops/"), behind the request id, access log, CORS and body limit but
+// without a session: the storefront. It must be called before Handler and
+// panics after.
+func (g *Gateway) Mount(pattern string, h http.Handler) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.handler != nil {
+		panic("gateway: Mount called after Handler")
+	}
+	g.mounts = append(g.mounts, mount{pattern, h})
+}
+
+// Handler returns the gateway's HTTP handler; every call returns the same
+// one. Routes:
+//
+//	GET    /healthz, /readyz                 liveness; Redis and every service's /readyz
+//	GET    /api/v1/session                   {"userId", "auth"}
+//	GET    /api/v1/products                  products: GET /products (q, category, limit, offset)
+//	GET    /api/v1/products/{id}             products: GET /products/{id}
+//	GET    /api/v1/products/{id}/image.svg   products, public (no session)
+//	GET    /products/{id}/image.svg          the same, for the services' relative imageUrl
+//	GET    /api/v1/categories                products: GET /categories
+//	POST   /api/v1/orders                    orders: POST /orders (Idempotency-Key passed on)
+//	GET    /api/v1/orders                    history: GET /history (with identity score)
+//	GET    /api/v1/orders/{id}               orders: GET /orders/{id}
+//	GET    /api/v1/orders/events             Server-Sent Events: the shopper's order updates
+//	GET    /api/v1/cart                      the cart, priced by the catalog
+//	PUT    /api/v1/cart/items/{productId}    {"qty": 0..99}; 0 removes
+//	DELETE /api/v1/cart/items/{productId}    remove a line
+//	DELETE /api/v1/cart                      empty the cart
+//	POST   /api/v1/cart/checkout             order the cart (idempotent per cart content)
+//	POST   /products/getProductsByFilter     tutorial API
+//	POST   /orders/createOrder               tutorial API
+//	GET    /orderHistory/viewOrderHistory    tutorial API
+//
+// Any other path under /api/ is a JSON 404; paths given to Mount go to
+// their handlers.
+func (g *Gateway) Handler() http.Handler {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.handler == nil {
+		g.handler = g.build()
+	}
+	return g.handler
+}
+
+func (g *Gateway) build() http.Handler {
+	mux := http.NewServeMux()
+	session := g.withSession
+	public := g.withIPLimit
+	api := func(h web.HandlerFunc) http.Handler { return web.Handle(g.log, h) }
+
+	mux.Handle("GET /api/v1/session", session(api(g.sessionInfo)))
+
+	mux.Handle("GET /api/v1/products", session(g.forward(g.products, fixedPath("/products"))))
+	mux.Handle("GET /api/v1/products/{id}", session(g.forward(g.products, idPath("/products/", "id", ""))))
+	mux.Handle("GET /api/v1/products/{id}/image.svg", public(g.forward(g.products, idPath("/products/", "id", "/image.svg"))))
+	mux.Handle("GET /products/{id}/image.svg", public(g.forward(g.products, idPath("/products/", "id", "/image.svg"))))
+	mux.Handle("GET /api/v1/categories", session(g.forward(g.products, fixedPath("/categories"))))
+
+	mux.Handle("POST /api/v1/orders", session(g.forward(g.orders, fixedPath("/orders"))))
+	mux.Handle("GET /api/v1/orders", session(g.forward(g.history, fixedPath("/history"))))
+	mux.Handle("GET /api/v1/orders/{id}", session(g.forward(g.orders, idPath("/orders/", "id", ""))))
+	mux.Handle("GET /api/v1/orders/events", session(api(g.orderEvents)))
+
+	mux.Handle("GET /api/v1/cart", session(api(g.getCart)))
+	mux.Handle("PUT /api/v1/cart/items/{productId}", session(api(g.putCartItem)))
+	mux.Handle("DELETE /api/v1/cart/items/{productId}", session(api(g.deleteCartItem)))
+	mux.Handle("DELETE /api/v1/cart", session(api(g.deleteCart)))
+	mux.Handle("POST /api/v1/cart/checkout", session(api(g.checkout)))
+
+	mux.Handle("POST "+tutorialProductsPath, session(g.tutorial(g.tutorialProducts)))
+	mux.Handle("POST "+tutorialCreateOrderPath, session(g.tutorial(g.tutorialCreateOrder)))
+	mux.Handle("GET "+tutorialHistoryPath, session(g.tutorial(g.tutorialHistory)))
+
+	mux.Handle("/api/", api(func(w http.ResponseWriter, r *http.Request) error {
+		return web.NotFound("no API route %s %s", r.Method, r.URL.Path)
+	}))
+	web.Health(mux, g.readyChecks())
+	for _, m := range g.mounts {
+		mux.Handle(m.pattern, m.h)
+	}
+	var h http.Handler = mux
+	h = g.limitBody(h)
+	h = g.cors(h)
+	h = stripInternalHeaders(h)
+	h = web.AccessLog(g.log, h)
+	return web.WithRequestID(h)
+}
+
+// Run serves the gateway's background work until ctx is cancelled: the
+// Redis subscription behind the order event streams. When ctx ends, open
+// event streams end too, so that the HTTP server's graceful shutdown does
+// not wait for them. Run it once, next to the server; before it runs,
+// event streams answer 503. A second call returns an error at once.
+func (g *Gateway) Run(ctx context.Context) error {
+	if !g.running.CompareAndSwap(false, true) {
+		return errors.New("gateway: Run called twice")
+	}
+	defer close(g.done)
+	g.hub.start(ctx)
+	defer g.hub.close()
+	<-ctx.Done()
+	return nil
+}
+
+// readyChecks checks Redis and each service's /readyz.
+func (g *Gateway) readyChecks() map[string]web.Check {
+	checks := map[string]web.Check{
+		"redis": func(ctx context.Context) error { return g.rdb.Ping(ctx).Err() },
+	}
+	for _, up := range []*upstream{g.products, g.orders, g.history} {
+		checks[up.name] = func(ctx context.Context) error {
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, up.base.JoinPath("/readyz").String(), nil)
+			if err != nil {
+				return err
+			}
+			resp, err := g.client.Do(req)
+			if err != nil {
+				return err
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("%s /readyz: %s", up.name, resp.Status)
+			}
+			return nil
+		}
+	}
+	return checks
+}
+
+// sessionInfo serves GET /api/v1/session.
+func (g *Gateway) sessionInfo(w http.ResponseWriter, r *http.Request) error {
+	s := mustSession(r.Context())
+	w.Header().Set("Cache-Control", "no-store") // it holds the token
+	web.WriteJSON(w, http.StatusOK, map[string]string{"userId": s.UserID, "auth": s.Token})
+	return nil
+}

@@ -1,0 +1,182 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"streamcart/internal/platform/web"
+)
+
+// maxServiceBody bounds a service response the gateway reads itself.
+const maxServiceBody = 4 << 20
+
+// product is a catalog product as the products service returns it.
+type product struct {
+	ID             string `json:"id"`
+	DisplayName    string `json:"displayName"`
+	Brand          string `json:"brand"`
+	MasterCategory string `json:"masterCategory"`
+	SubCategory    string `json:"subCategory"`
+	ArticleType    string `json:"articleType"`
+	Gender         string `json:"gender"`
+	AgeGroup       string `json:"ageGroup"`
+	VariantName    string `json:"variantName"`
+	Description    string `json:"description"`
+	PriceCents     int64  `json:"priceCents"`
+	Currency       string `json:"currency"`
+	ImageURL       string `json:"imageUrl"`
+	Active         bool   `json:"active"`
+}
+
+// orderItem is one line of a create-order request to the orders service,
+// and of an order in the history.
+type orderItem struct {
+	ProductID  string `json:"productId"`
+	Qty        int    `json:"qty"`
+	PriceCents int64  `json:"priceCents"`
+}
+
+// historyOrder is an order as the order history service returns it.
+type historyOrder struct {
+	OrderID        string          `json:"orderId"`
+	UserID         string          `json:"userId"`
+	Status         int             `json:"status"`
+	AmountCents    int64           `json:"amountCents"`
+	PaymentID      string          `json:"paymentId"`
+	Items          []orderItem     `json:"items"`
+	CreatedOn      string          `json:"createdOn"`
+	CreatedBy      string          `json:"createdBy"`
+	LastUpdatedOn  string          `json:"lastUpdatedOn"`
+	LastUpdatedBy  string          `json:"lastUpdatedBy"`
+	IdentityScore  json.RawMessage `json:"identityScore"`
+	PotentialFraud bool            `json:"potentialFraud"`
+}
+
+// call sends a request to up with the request's identity and id, and
+// decodes a 2xx JSON answer into out (when not nil). It returns the
+// status. A service's 4xx and 5xx errors come back as *web.Error with the
+// service's status, code and message, so that clients see them as they
+// are; failures to reach the service are upstreamError's.
+func (g *Gateway) call(ctx context.Context, up *upstream, method, path string, query url.Values, body any, header http.Header, out any) (int, error) {
+	u := up.base.JoinPath(path)
+	u.RawQuery = query.Encode()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return 0, fmt.Errorf("encode %s request: %w", up.name, err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
+	if err != nil {
+		return 0, fmt.Errorf("%s request: %w", up.name, err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	g.outboundHeaders(ctx, req.Header)
+	resp, err := g.client.Do(req)
+	if err != nil {
+		return 0, upstreamError(up.name, err)
+	}
+	defer resp.Body.Close()
+	lr := io.LimitReader(resp.Body, maxServiceBody)
+	if resp.StatusCode == http.StatusUnauthorized {
+		return 0, upstreamError(up.name, errUpstreamAuth)
+	}
+	if resp.StatusCode >= 300 {
+		var eb web.ErrorBody
+		if err := json.NewDecoder(lr).Decode(&eb); err != nil || eb.Error.Code == "" {
+			return 0, upstreamError(up.name, fmt.Errorf("%s %s: %s without an error body", method, path, resp.Status))
+		}
+		return 0, &web.Error{Status: resp.StatusCode, Code: eb.Error.Code, Message: eb.Error.Message,
+			Err: fmt.Errorf("%s %s %s: %s", up.name, method, path, resp.Status)}
+	}
+	if out != nil {
+		if err := json.NewDecoder(lr).Decode(out); err != nil {
+			return 0, upstreamError(up.name, fmt.Errorf("decode %s %s answer: %w", method, path, err))
+		}
+	}
+	return resp.StatusCode, nil
+}
+
+// lookupProducts returns the products among ids that the catalog knows,
+// active or not, asking for at most 100 at a time.
+func (g *Gateway) lookupProducts(ctx context.Context, ids []string) (map[string]product, error) {
+	found := make(map[string]product, len(ids))
+	for start := 0; start < len(ids); start += 100 {
+		chunk := ids[start:min(start+100, len(ids))]
+		var out struct {
+			Products []product `json:"products"`
+		}
+		if _, err := g.call(ctx, g.products, http.MethodPost, "/products/lookup", nil, map[string][]string{"ids": chunk}, nil, &out); err != nil {
+			return nil, err
+		}
+		for _, p := range out.Products {
+			found[p.ID] = p
+		}
+	}
+	return found, nil
+}
+
+// searchProducts returns up to limit (1..100) active products whose text
+// matches q, all when q is empty.
+func (g *Gateway) searchProducts(ctx context.Context, q string, limit int) ([]product, error) {
+	query := url.Values{"limit": {strconv.Itoa(limit)}}
+	if q != "" {
+		query.Set("q", q)
+	}
+	var out struct {
+		Products []product `json:"products"`
+	}
+	if _, err := g.call(ctx, g.products, http.MethodGet, "/products", query, nil, nil, &out); err != nil {
+		return nil, err
+	}
+	return out.Products, nil
+}
+
+// placeOrder asks the orders service for an order of items, with an
+// optional idempotency key. It returns the order's JSON as the service
+// sent it, its id, and the status: 201 for a new order, 200 for a replay.
+func (g *Gateway) placeOrder(ctx context.Context, items []orderItem, idempotencyKey string) (json.RawMessage, string, int, error) {
+	header := http.Header{}
+	if idempotencyKey != "" {
+		header.Set("Idempotency-Key", idempotencyKey)
+	}
+	var raw json.RawMessage
+	status, err := g.call(ctx, g.orders, http.MethodPost, "/orders", nil, map[string][]orderItem{"items": items}, header, &raw)
+	if err != nil {
+		return nil, "", 0, err
+	}
+	var o struct {
+		OrderID string `json:"orderId"`
+	}
+	if err := json.Unmarshal(raw, &o); err != nil || o.OrderID == "" {
+		return nil, "", 0, upstreamError(g.orders.name, errors.New("create order: answer has no orderId"))
+	}
+	return raw, o.OrderID, status, nil
+}
+
+// orderHistory returns the shopper's orders, newest first, at the history
+// service's default limit.
+func (g *Gateway) orderHistory(ctx context.Context) ([]historyOrder, error) {
+	var out struct {
+		Orders []historyOrder `json:"orders"`
+	}
+	if _, err := g.call(ctx, g.history, http.MethodGet, "/history", nil, nil, nil, &out); err != nil {
+		return nil, err
+	}
+	return out.Orders, nil
+}

@@ -1,0 +1,226 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"streamcart/internal/events"
+	"streamcart/internal/platform/web"
+	"streamcart/internal/stream"
+)
+
+// SessionCookie is the name of the cookie that carries the session token.
+const SessionCookie = "sc_session"
+
+// tokenBytes is the entropy of a session token: 256 bits.
+const tokenBytes = 32
+
+// maxUserAgent bounds the browser agent kept with a session and signed
+// into identities.
+const maxUserAgent = 512
+
+// session is the shopper a request is for. IP and UserAgent are the
+// current request's, which the identity score compares with the login's.
+type session struct {
+	Token     string
+	UserID    string
+	SessionID string
+	IP        string
+	UserAgent string
+	// Created is set when this request started the session.
+	Created bool
+}
+
+type sessionCtxKey struct{}
+
+func withSessionCtx(ctx context.Context, s session) context.Context {
+	return context.WithValue(ctx, sessionCtxKey{}, s)
+}
+
+func sessionFrom(ctx context.Context) (session, bool) {
+	s, ok := ctx.Value(sessionCtxKey{}).(session)
+	return s, ok
+}
+
+// mustSession returns the session of a route behind withSession.
+func mustSession(ctx context.Context) session {
+	s, ok := sessionFrom(ctx)
+	if !ok {
+		panic("gateway: route without withSession needs a session")
+	}
+	return s
+}
+
+func newToken() string {
+	b := make([]byte, tokenBytes)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// validToken reports whether s has the form of a token: anything else is
+// not worth a Redis lookup.
+func validToken(s string) bool {
+	if len(s) != base64.RawURLEncoding.EncodedLen(tokenBytes) {
+		return false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	return err == nil && len(b) == tokenBytes
+}
+
+// tokenHash is what Redis knows of a token.
+func tokenHash(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// tokenFrom returns the request's token, from the Authorization header or
+// else the session cookie, and whether it came from the cookie.
+func tokenFrom(r *http.Request) (token string, fromCookie bool) {
+	if scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
+		if tok = strings.TrimSpace(tok); validToken(tok) {
+			return tok, false
+		}
+	}
+	if c, err := r.Cookie(SessionCookie); err == nil && validToken(c.Value) {
+		return c.Value, true
+	}
+	return "", false
+}
+
+// clientIP returns the shopper's address: the TCP peer's, or with
+// TrustProxy the last X-Forwarded-For entry, which the trusted proxy
+// appended (earlier entries are the client's word).
+func (g *Gateway) clientIP(r *http.Request) string {
+	if g.cfg.TrustProxy {
+		if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
+			last := xff[len(xff)-1]
+			if i := strings.LastIndexByte(last, ','); i >= 0 {
+				last = last[i+1:]
+			}
+			if ip, err := netip.ParseAddr(strings.TrimSpace(last)); err == nil {
+				return ip.Unmap().String()
+			}
+		}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func userAgent(r *http.Request) string {
+	ua := r.UserAgent()
+	if len(ua) > maxUserAgent {
+		ua = strings.ToValidUTF8(ua[:maxUserAgent], "")
+	}
+	return ua
+}
+
+func (g *Gateway) sessionKey(hash string) string { return g.cfg.KeyPrefix + "session:" + hash }
+
+// withSession puts the request's session in its context, starting a new
+// one when the request has no valid token, after checking the rate limits
+// of the client IP and the session. The rate counters, the session read
+// and its TTL refresh cost one Redis round trip (one MULTI/EXEC); a new
+// session costs a second. Without Redis it answers 503.
+func (g *Gateway) withSession(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		now := time.Now()
+		ip, ua := g.clientIP(r), userAgent(r)
+		token, fromCookie := tokenFrom(r)
+
+		pipe := g.rdb.TxPipeline()
+		ipHits := g.countHit(ctx, pipe, "ip", ip, g.cfg.RateLimitIP, now)
+		var (
+			sessHits *redis.IntCmd
+			fields   *redis.MapStringStringCmd
+		)
+		if token != "" {
+			hash := tokenHash(token)
+			sessHits = g.countHit(ctx, pipe, "session", hash, g.cfg.RateLimitSession, now)
+			fields = pipe.HGetAll(ctx, g.sessionKey(hash))
+			pipe.Expire(ctx, g.sessionKey(hash), g.cfg.SessionTTL)
+		}
+		if pipe.Len() > 0 {
+			if _, err := pipe.Exec(ctx); err != nil {
+				g.fail(w, r, web.Unavailable(fmt.Errorf("read session: %w", err), "sessions are unavailable; try again shortly"))
+				return
+			}
+		}
+		if over(ipHits, g.cfg.RateLimitIP) {
+			g.fail(w, r, g.rateLimited(w, "IP address", now))
+			return
+		}
+		if over(sessHits, g.cfg.RateLimitSession) {
+			g.fail(w, r, g.rateLimited(w, "session", now))
+			return
+		}
+
+		var s session
+		if fields != nil && fields.Val()["userId"] != "" && fields.Val()["sessionId"] != "" {
+			s = session{Token: token, UserID: fields.Val()["userId"], SessionID: fields.Val()["sessionId"], IP: ip, UserAgent: ua}
+		} else {
+			var err error
+			if s, err = g.createSession(ctx, ip, ua, now); err != nil {
+				g.fail(w, r, web.Unavailable(err, "sessions are unavailable; try again shortly"))
+				return
+			}
+		}
+		// A cookie is (re)issued when the session is new, and refreshed
+		// when it came from the cookie, so that the browser keeps it as
+		// long as Redis does.
+		if s.Created || fromCookie {
+			http.SetCookie(w, g.sessionCookie(s.Token))
+		}
+		next.ServeHTTP(w, r.WithContext(withSessionCtx(ctx, s)))
+	})
+}
+
+// createSession stores a new session and announces it on the transaction
+// stream, both or neither (MULTI/EXEC).
+func (g *Gateway) createSession(ctx context.Context, ip, ua string, now time.Time) (session, error) {
+	s := session{Token: newToken(), UserID: stream.NewID(), SessionID: stream.NewID(), IP: ip, UserAgent: ua, Created: true}
+	key := g.sessionKey(tokenHash(s.Token))
+	login := events.LoginIdentityRecorded{UserID: s.UserID, SessionID: s.SessionID, UserAgent: ua, IP: ip}.Event()
+	pipe := g.rdb.TxPipeline()
+	pipe.HSet(ctx, key,
+		"userId", s.UserID,
+		"sessionId", s.SessionID,
+		"createdAt", now.UTC().Format(time.RFC3339Nano),
+		"userAgent", ua,
+		"ip", ip,
+	)
+	pipe.Expire(ctx, key, g.cfg.SessionTTL)
+	if _, err := g.pub.Append(ctx, pipe, g.cfg.TransactionStream, &login); err != nil {
+		return session{}, fmt.Errorf("create session: %w", err)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return session{}, fmt.Errorf("create session: %w", err)
+	}
+	return s, nil
+}
+
+func (g *Gateway) sessionCookie(token string) *http.Cookie {
+	return &http.Cookie{
+		Name:     SessionCookie,
+		Value:    token,
+		Path:     "/",
+		MaxAge:   int(g.cfg.SessionTTL / time.Second),
+		HttpOnly: true,
+		Secure:   g.cfg.SecureCookies,
+		SameSite: http.SameSiteLaxMode,
+	}
+}

@@ -1,0 +1,237 @@
+package gateway
+
+import (
+	"encoding/base64"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"streamcart/internal/events"
+	"streamcart/internal/platform/auth"
+	"streamcart/internal/stream"
+)
+
+func sessionCookieOf(resp *http.Response) *http.Cookie {
+	for _, c := range resp.Cookies() {
+		if c.Name == SessionCookie {
+			return c
+		}
+	}
+	return nil
+}
+
+func TestNewSession(t *testing.T) {
+	t.Parallel()
+	for _, secure := range []bool{false, true} {
+		t.Run("secure="+map[bool]string{false: "false", true: "true"}[secure], func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, func(c *Config) { c.SecureCookies = secure; c.SessionTTL = time.Hour })
+			resp, body := e.do(req{method: "GET", path: "/api/v1/session", header: http.Header{"User-Agent": {"test-browser/1.0"}}})
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("GET /api/v1/session: %s %s", resp.Status, body)
+			}
+			var got struct{ UserID, Auth string }
+			decode(t, body, &got)
+
+			c := sessionCookieOf(resp)
+			if c == nil {
+				t.Fatalf("no %s cookie in %q", SessionCookie, resp.Header.Values("Set-Cookie"))
+			}
+			raw, err := base64.RawURLEncoding.DecodeString(c.Value)
+			if err != nil || len(raw)*8 < 128 {
+				t.Errorf("token %q decodes to %d bits (err %v), want at least 128", c.Value, len(raw)*8, err)
+			}
+			if got.Auth != c.Value {
+				t.Errorf("body auth %q, cookie %q: want the same token", got.Auth, c.Value)
+			}
+			wantCookie := http.Cookie{Name: SessionCookie, Value: c.Value, Path: "/", MaxAge: 3600, HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode}
+			gotCookie := http.Cookie{Name: c.Name, Value: c.Value, Path: c.Path, MaxAge: c.MaxAge, HttpOnly: c.HttpOnly, Secure: c.Secure, SameSite: c.SameSite}
+			if diff := cmp.Diff(wantCookie, gotCookie); diff != "" {
+				t.Errorf("cookie (-want +got):\n%s", diff)
+			}
+
+			// Redis has the session under the token's hash, never the token.
+			ctx := t.Context()
+			keys, err := e.rdb.Keys(ctx, e.cfg.KeyPrefix+"session:*").Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := []string{e.gw.sessionKey(tokenHash(c.Value))}; !cmp.Equal(keys, want) {
+				t.Errorf("session keys %q, want %q", keys, want)
+			}
+			if strings.Contains(strings.Join(keys, " "), c.Value) {
+				t.Errorf("a session key contains the token")
+			}
+			fields, err := e.rdb.HGetAll(ctx, keys[0]).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fields["userId"] != got.UserID || fields["sessionId"] == "" || fields["userAgent"] != "test-browser/1.0" || fields["ip"] != "127.0.0.1" || fields["createdAt"] == "" {
+				t.Errorf("session hash %v: want userId %s, a sessionId and createdAt, the agent and 127.0.0.1", fields, got.UserID)
+			}
+			if ttl := e.rdb.TTL(ctx, keys[0]).Val(); ttl < 59*time.Minute || ttl > time.Hour {
+				t.Errorf("session TTL %v, want about 1h", ttl)
+			}
+
+			// The login is on the transaction stream.
+			entries, err := e.rdb.XRange(ctx, e.cfg.TransactionStream, "-", "+").Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(entries) != 1 {
+				t.Fatalf("%d entries on the transaction stream, want 1", len(entries))
+			}
+			f := entries[0].Values
+			want := map[string]any{
+				stream.FieldEventType: events.TypeLoginIdentityRecorded, "action": events.ActionInsertLoginIdentity,
+				"userId": got.UserID, "sessionId": fields["sessionId"], "browserAgent": "test-browser/1.0", "ipAddress": "127.0.0.1",
+			}
+			for k, v := range want {
+				if f[k] != v {
+					t.Errorf("stream field %s = %v, want %v", k, f[k], v)
+				}
+			}
+		})
+	}
+}
+
+func TestSessionTTLSlides(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(c *Config) { c.SessionTTL = time.Hour })
+	token, _ := e.session()
+	key := e.gw.sessionKey(tokenHash(token))
+	ctx := t.Context()
+	if err := e.rdb.Expire(ctx, key, 5*time.Second).Err(); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := e.do(req{method: "GET", path: "/api/v1/session", token: token})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s %s", resp.Status, body)
+	}
+	if ttl := e.rdb.TTL(ctx, key).Val(); ttl < 59*time.Minute {
+		t.Errorf("TTL after use %v, want it back to about 1h", ttl)
+	}
+}
+
+func TestSessionToken(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	token, userID := e.session()
+	expired, _ := e.session()
+	if err := e.rdb.Del(t.Context(), e.gw.sessionKey(tokenHash(expired))).Err(); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name        string
+		header      http.Header
+		wantSameAs  string // the user id expected, "" for a new one
+		wantCookie  bool
+		wantNewAuth bool
+	}{
+		{"bearer", http.Header{"Authorization": {"Bearer " + token}}, userID, false, false},
+		{"bearer lowercase scheme", http.Header{"Authorization": {"bearer " + token}}, userID, false, false},
+		{"cookie", http.Header{"Cookie": {SessionCookie + "=" + token}}, userID, true, false},
+		{"no token", nil, "", true, true},
+		{"unknown token", http.Header{"Authorization": {"Bearer " + newToken()}}, "", true, true},
+		{"expired token", http.Header{"Authorization": {"Bearer " + expired}}, "", true, true},
+		{"malformed token", http.Header{"Authorization": {"Bearer abc"}}, "", true, true},
+		{"unknown cookie", http.Header{"Cookie": {SessionCookie + "=" + newToken()}}, "", true, true},
+		{"basic auth", http.Header{"Authorization": {"Basic " + token}}, "", true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := e.do(req{method: "GET", path: "/api/v1/session", header: tt.header})
+			var got struct{ UserID, Auth string }
+			decode(t, body, &got)
+			if tt.wantSameAs != "" && got.UserID != tt.wantSameAs {
+				t.Errorf("user %s, want the session's %s", got.UserID, tt.wantSameAs)
+			}
+			if tt.wantSameAs == "" && (got.UserID == userID || got.UserID == "") {
+				t.Errorf("user %q, want a new user", got.UserID)
+			}
+			if c := sessionCookieOf(resp); (c != nil) != tt.wantCookie {
+				t.Errorf("cookie %v, want one: %v", c, tt.wantCookie)
+			}
+			if tt.wantNewAuth {
+				if got.Auth == token || got.Auth == expired || strings.Contains(tt.header.Get("Authorization")+tt.header.Get("Cookie"), got.Auth) {
+					t.Errorf("new session adopted the client's token %q", got.Auth)
+				}
+				if !validToken(got.Auth) {
+					t.Errorf("new token %q is not a token", got.Auth)
+				}
+			} else if got.Auth != token {
+				t.Errorf("auth %q, want the client's token", got.Auth)
+			}
+		})
+	}
+}
+
+func TestClientIP(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		trustProxy bool
+		remote     string
+		xff        []string
+		want       string
+	}{
+		{"peer", false, "192.0.2.1:5555", nil, "192.0.2.1"},
+		{"peer ignores XFF", false, "192.0.2.1:5555", []string{"203.0.113.9"}, "192.0.2.1"},
+		{"ipv6 peer", false, "[2001:db8::1]:443", nil, "2001:db8::1"},
+		{"trusted proxy: last entry", true, "10.0.0.1:5555", []string{"198.51.100.7, 203.0.113.9"}, "203.0.113.9"},
+		{"trusted proxy: last header", true, "10.0.0.1:5555", []string{"198.51.100.7", "203.0.113.10"}, "203.0.113.10"},
+		{"trusted proxy: garbage", true, "10.0.0.1:5555", []string{"not-an-ip"}, "10.0.0.1"},
+		{"trusted proxy: none", true, "10.0.0.1:5555", nil, "10.0.0.1"},
+	}
+	for _, tt := range tests {
+		g := &Gateway{cfg: Config{TrustProxy: tt.trustProxy}}
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = tt.remote
+		for _, v := range tt.xff {
+			r.Header.Add("X-Forwarded-For", v)
+		}
+		if got := g.clientIP(r); got != tt.want {
+			t.Errorf("%s: clientIP(remote %s, XFF %q) = %s, want %s", tt.name, tt.remote, tt.xff, got, tt.want)
+		}
+	}
+}
+
+func TestIdentityHeaderStripped(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	token, userID := e.session()
+	forged := e.signer.Sign(auth.Identity{UserID: "mallory", SessionID: "s"})
+	resp, body := e.do(req{method: "GET", path: "/api/v1/products?q=puma", token: token, header: http.Header{
+		auth.Header:             {forged},
+		"X-Streamcart-Whatever": {"x"},
+		"Cookie":                {"other=1"},
+		"User-Agent":            {"agent/2"},
+	}})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s %s", resp.Status, body)
+	}
+	got := e.fakes.products.last(t, "/products")
+	if got.IdentityErr != nil {
+		t.Fatalf("the products service could not verify the identity: %v", got.IdentityErr)
+	}
+	if n := len(got.Header.Values(auth.Header)); n != 1 {
+		t.Errorf("products service got %d identity headers, want 1", n)
+	}
+	want := auth.Identity{UserID: userID, IP: "127.0.0.1", UserAgent: "agent/2"}
+	got.Identity.SessionID, got.Identity.Expires = "", 0
+	if diff := cmp.Diff(want, got.Identity); diff != "" {
+		t.Errorf("identity at the service (-want +got):\n%s", diff)
+	}
+	for _, h := range []string{"X-Streamcart-Whatever", "Authorization", "Cookie"} {
+		if v := got.Header.Values(h); len(v) > 0 {
+			t.Errorf("service got %s: %q, want it dropped", h, v)
+		}
+	}
+	if rid := resp.Header.Get("X-Request-Id"); rid == "" || got.Header.Get("X-Request-Id") != rid {
+		t.Errorf("request id: response %q, service %q; want the same", rid, got.Header.Get("X-Request-Id"))
+	}
+}
