@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"streamcart/internal/app"
+	"streamcart/internal/gateway"
 	"streamcart/internal/platform/config"
 	"streamcart/internal/platform/logging"
 	"streamcart/internal/platform/servers"
@@ -20,6 +21,7 @@ import (
 // devConfig is the configuration of "streamcart dev".
 type devConfig struct {
 	Addr         string
+	RateLimitIP  int
 	Data         string
 	RedisURL     string
 	DatabaseURL  string
@@ -35,6 +37,7 @@ func parseDevConfig(args []string, stderr io.Writer) (devConfig, error) {
 	fs := flag.NewFlagSet("streamcart dev", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.Addr, "addr", ":8080", "listen address of the gateway, the one public endpoint")
+	fs.IntVar(&cfg.RateLimitIP, "rate-limit-ip", 0, "requests per second per client address at the gateway (0: the default, 2000; negative: no limit, e.g. for streamcart bench)")
 	fs.StringVar(&cfg.Data, "data", "./data", "directory for all data of the managed Redis and PostgreSQL")
 	fs.StringVar(&cfg.RedisURL, "redis-url", os.Getenv("REDIS_URL"), "use this Redis instead of a managed one (env REDIS_URL)")
 	fs.StringVar(&cfg.DatabaseURL, "database-url", os.Getenv("DATABASE_URL"), "use this PostgreSQL database instead of a managed one (env DATABASE_URL)")
@@ -77,6 +80,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		RedisURL:    env.redisURL,
 		DatabaseURL: env.databaseURL,
 		Addrs:       map[string]string{app.Gateway: cfg.Addr},
+		Gateway:     gateway.Config{RateLimitIP: cfg.RateLimitIP},
 		Seed:        true,
 		Log:         log,
 	})

@@ -27,7 +27,9 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	redisURL := fs.String("redis-url", os.Getenv("REDIS_URL"), "Redis URL (env REDIS_URL)")
 	databaseURL := fs.String("database-url", os.Getenv("DATABASE_URL"), "PostgreSQL URL (env DATABASE_URL)")
 	secret := fs.String("identity-secret", "", "hex secret (>= 32 bytes) that signs identities between gateway and services; the same in every process")
-	productsURL := fs.String("products-url", "", "base URL of the products service (for orders)")
+	productsURL := fs.String("products-url", "", "base URL of the products service (for orders and the gateway)")
+	ordersURL := fs.String("orders-url", "", "base URL of the orders service (for the gateway)")
+	historyURL := fs.String("history-url", "", "base URL of the order history service (for the gateway)")
 	seed := fs.Bool("seed", true, "load the sample catalog into an empty catalog (products)")
 	logFormat := fs.String("log-format", "json", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
@@ -46,7 +48,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		RedisURL:    *redisURL,
 		DatabaseURL: *databaseURL,
 		Addrs:       map[string]string{name: *addr},
-		URLs:        map[string]string{app.Products: *productsURL},
+		URLs:        map[string]string{app.Products: *productsURL, app.Orders: *ordersURL, app.History: *historyURL},
 		Secret:      key,
 		Seed:        *seed,
 		Log:         log,
