@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,11 +18,13 @@ import (
 	"streamcart/internal/platform/config"
 	"streamcart/internal/platform/logging"
 	"streamcart/internal/platform/servers"
+	"streamcart/internal/platform/web"
 )
 
 // devConfig is the configuration of "streamcart dev".
 type devConfig struct {
 	Addr         string
+	PprofAddr    string
 	RateLimitIP  int
 	Data         string
 	RedisURL     string
@@ -37,6 +41,7 @@ func parseDevConfig(args []string, stderr io.Writer) (devConfig, error) {
 	fs := flag.NewFlagSet("streamcart dev", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.Addr, "addr", ":8080", "listen address of the gateway, the one public endpoint")
+	fs.StringVar(&cfg.PprofAddr, "pprof", "", "serve net/http/pprof on this address, e.g. 127.0.0.1:6060 (off when empty)")
 	fs.IntVar(&cfg.RateLimitIP, "rate-limit-ip", 0, "requests per second per client address at the gateway (0: the default, 2000; negative: no limit, e.g. for streamcart bench)")
 	fs.StringVar(&cfg.Data, "data", "./data", "directory for all data of the managed Redis and PostgreSQL")
 	fs.StringVar(&cfg.RedisURL, "redis-url", os.Getenv("REDIS_URL"), "use this Redis instead of a managed one (env REDIS_URL)")
@@ -69,6 +74,11 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	data, err := filepath.Abs(cfg.Data)
 	if err != nil {
 		return err
+	}
+	if cfg.PprofAddr != "" {
+		if err := servePprof(ctx, cfg.PprofAddr, log); err != nil {
+			return err
+		}
 	}
 	env, err := startDevServers(ctx, cfg, data, log)
 	if err != nil {
@@ -166,4 +176,25 @@ func browserURL(u string) string {
 		}
 	}
 	return u
+}
+
+// servePprof serves the runtime profiles (net/http/pprof) on addr until ctx
+// ends, for finding where the time goes under load.
+func servePprof(ctx context.Context, addr string, log *slog.Logger) error {
+	ln, err := web.Listen(addr)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	go func() {
+		if err := web.Serve(ctx, ln, mux, log, time.Second); err != nil {
+			log.Error("pprof server", "err", err)
+		}
+	}()
+	log.Info("pprof listening", "addr", ln.Addr().String())
+	return nil
 }
