@@ -8,7 +8,7 @@ DATA ?= ./data
 # Extra arguments for `streamcart dev`, e.g. make run ARGS='--http :9090'.
 ARGS ?=
 
-.PHONY: all deps build run test test-short vet bench-stream clean
+.PHONY: all deps build run test test-short vet bench bench-stream clean
 
 all: build
 
@@ -30,6 +30,10 @@ test: deps vet
 # Skips integration tests only where a server binary is missing.
 test-short:
 	$(GO) test -short -count=1 ./...
+
+# A short load test (about 20 s) of a fresh streamcart dev; RATE=… DURATION=…
+bench: deps build
+	bash scripts/bench.sh
 
 bench-stream: deps
 	bash scripts/bench-stream.sh
