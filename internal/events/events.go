@@ -336,3 +336,31 @@ func (f *fields) done(typ string) error {
 // browser (Server-Sent Events). Pub/Sub is fire-and-forget: a client that
 // was not listening reads the history instead.
 func OrderUpdatesChannel(userID string) string { return "orderhistory:updates:" + userID }
+
+// Placed is an OrderPlaced with the envelope fields its consumers keep: the
+// event id, to dedupe on, and the trace context, to pass on.
+type Placed struct {
+	EventID     string
+	TraceParent string
+	Order       OrderPlaced
+}
+
+// ParsePlaced parses the OrderPlaced messages of a batch read from
+// OrdersStream, skipping messages of other types. A malformed OrderPlaced
+// fails the whole batch with its error, which is permanent: the consumer
+// then hands the batch back one message at a time and dead-letters just
+// that one.
+func ParsePlaced(msgs []stream.Message) ([]Placed, error) {
+	out := make([]Placed, 0, len(msgs))
+	for _, m := range msgs {
+		if m.Type != TypeOrderPlaced {
+			continue
+		}
+		o, err := ParseOrderPlaced(m)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Placed{EventID: m.ID, TraceParent: m.TraceParent, Order: o})
+	}
+	return out, nil
+}

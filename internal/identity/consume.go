@@ -69,13 +69,6 @@ func parseLogin(m stream.Message) (LoginIdentity, error) {
 	}, nil
 }
 
-// placed is an OrderPlaced with the envelope fields the service keeps.
-type placed struct {
-	eventID     string
-	traceParent string
-	order       events.OrderPlaced
-}
-
 // handleOrders is the batch handler of the orders stream. A malformed
 // OrderPlaced fails the whole batch with a permanent error, as in
 // handleTransactions. When orders must wait for their user's first login
@@ -83,20 +76,9 @@ type placed struct {
 // fails with stream.Unavailable, so that the consumer retries it later.
 // Its scored events are duplicates by then and have no further effect.
 func (s *Service) handleOrders(ctx context.Context, msgs []stream.Message) error {
-	batch := make([]placed, 0, len(msgs))
-	for _, m := range msgs {
-		if m.Type != events.TypeOrderPlaced {
-			s.log.DebugContext(ctx, "ignoring event of another type", "type", m.Type, "event_id", m.ID)
-			continue
-		}
-		o, err := events.ParseOrderPlaced(m)
-		if err != nil {
-			return err // permanent already
-		}
-		batch = append(batch, placed{eventID: m.ID, traceParent: m.TraceParent, order: o})
-	}
-	if len(batch) == 0 {
-		return nil
+	batch, err := events.ParsePlaced(msgs)
+	if err != nil || len(batch) == 0 {
+		return err // a parse error is permanent already
 	}
 	waiting, err := s.score(ctx, batch, time.Now())
 	if postgres.IsUnavailable(err) {
@@ -118,7 +100,7 @@ func (s *Service) handleOrders(ctx context.Context, msgs []stream.Message) error
 // announcing the score it made or the one the order already had. Orders
 // that must wait for their user's first login identity (mustWait at now)
 // are left out, events and all; score returns how many events those are.
-func (s *Service) score(ctx context.Context, batch []placed, now time.Time) (waiting int, err error) {
+func (s *Service) score(ctx context.Context, batch []events.Placed, now time.Time) (waiting int, err error) {
 	// PostgreSQL keeps microseconds. Truncating here makes the stored
 	// scored_at the very time the grace was judged at.
 	now = now.Truncate(time.Microsecond)
@@ -131,8 +113,8 @@ func (s *Service) score(ctx context.Context, batch []placed, now time.Time) (wai
 	orderIDs := make([]string, 0, len(batch))
 	userIDs := make([]string, 0, len(batch))
 	for _, p := range batch {
-		orderIDs = append(orderIDs, p.order.OrderID)
-		userIDs = append(userIDs, p.order.UserID)
+		orderIDs = append(orderIDs, p.Order.OrderID)
+		userIDs = append(userIDs, p.Order.UserID)
 	}
 	byOrder, err := scoresByOrder(ctx, tx, orderIDs)
 	if err != nil {
@@ -146,13 +128,13 @@ func (s *Service) score(ctx context.Context, batch []placed, now time.Time) (wai
 	// Decide on waiting before Dedupe, so that the events of waiting
 	// orders are not recorded as processed. An order that has a score
 	// never waits: its score is settled.
-	ready := make([]placed, 0, len(batch))
+	ready := make([]events.Placed, 0, len(batch))
 	for _, p := range batch {
-		_, scored := byOrder[p.order.OrderID]
-		if !scored && mustWait(len(known[p.order.UserID]) > 0, p.order.CreatedOn, now, s.cfg.Grace) {
+		_, scored := byOrder[p.Order.OrderID]
+		if !scored && mustWait(len(known[p.Order.UserID]) > 0, p.Order.CreatedOn, now, s.cfg.Grace) {
 			waiting++
 			s.log.DebugContext(ctx, "order waits for its user's first login identity",
-				"order_id", p.order.OrderID, "user_id", p.order.UserID, "created_on", p.order.CreatedOn)
+				"order_id", p.Order.OrderID, "user_id", p.Order.UserID, "created_on", p.Order.CreatedOn)
 			continue
 		}
 		ready = append(ready, p)
@@ -162,27 +144,27 @@ func (s *Service) score(ctx context.Context, batch []placed, now time.Time) (wai
 	}
 	ids := make([]string, len(ready))
 	for i, p := range ready {
-		ids[i] = p.eventID
+		ids[i] = p.EventID
 	}
 	fresh, err := outbox.Dedupe(ctx, tx, Schema, ids)
 	if err != nil {
 		return 0, fmt.Errorf("score orders: %w", err)
 	}
-	todo := make([]placed, 0, len(fresh))
+	todo := make([]events.Placed, 0, len(fresh))
 	planned := make(map[string]bool, len(fresh))
 	var scores []Score
 	for _, p := range ready {
-		if !fresh[p.eventID] {
+		if !fresh[p.EventID] {
 			continue
 		}
-		delete(fresh, p.eventID) // the same event twice in one batch counts once
+		delete(fresh, p.EventID) // the same event twice in one batch counts once
 		todo = append(todo, p)
-		id := p.order.OrderID
+		id := p.Order.OrderID
 		if _, ok := byOrder[id]; ok || planned[id] {
 			continue // the stored score, or the first event of the order in the batch, decides
 		}
 		planned[id] = true
-		scores = append(scores, newScore(p.order, known[p.order.UserID], now, s.cfg.FraudThreshold))
+		scores = append(scores, newScore(p.Order, known[p.Order.UserID], now, s.cfg.FraudThreshold))
 	}
 	if len(todo) == 0 {
 		return waiting, nil // every ready event was handled before; nothing to commit
@@ -203,8 +185,8 @@ func (s *Service) score(ctx context.Context, batch []placed, now time.Time) (wai
 
 	msgs := make([]*outbox.Message, len(todo))
 	for i, p := range todo {
-		e := byOrder[p.order.OrderID].scored().Event()
-		e.TraceParent = p.traceParent
+		e := byOrder[p.Order.OrderID].scored().Event()
+		e.TraceParent = p.TraceParent
 		msgs[i] = &outbox.Message{Stream: s.cfg.TransactionStream, Event: e}
 	}
 	if err := s.outbox.Add(ctx, tx, msgs...); err != nil {

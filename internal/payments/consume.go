@@ -12,34 +12,16 @@ import (
 	"streamcart/internal/stream"
 )
 
-// placed is an OrderPlaced with the envelope fields the service keeps.
-type placed struct {
-	eventID     string
-	traceParent string
-	order       events.OrderPlaced
-}
-
 // handle is the batch handler of the orders stream. It is all or nothing,
 // as stream.BatchHandler requires: a malformed OrderPlaced fails the whole
 // batch with a permanent error, and the consumer then hands the entries
 // back one at a time, which dead-letters just that one.
 func (s *Service) handle(ctx context.Context, msgs []stream.Message) error {
-	batch := make([]placed, 0, len(msgs))
-	for _, m := range msgs {
-		if m.Type != events.TypeOrderPlaced {
-			s.log.DebugContext(ctx, "ignoring event of another type", "type", m.Type, "event_id", m.ID)
-			continue
-		}
-		o, err := events.ParseOrderPlaced(m)
-		if err != nil {
-			return err // permanent already
-		}
-		batch = append(batch, placed{eventID: m.ID, traceParent: m.TraceParent, order: o})
+	batch, err := events.ParsePlaced(msgs)
+	if err != nil || len(batch) == 0 {
+		return err // a parse error is permanent already
 	}
-	if len(batch) == 0 {
-		return nil
-	}
-	err := s.pay(ctx, batch)
+	err = s.pay(ctx, batch)
 	if postgres.IsUnavailable(err) {
 		// The consumer retries the batch for as long as the outage lasts.
 		return stream.Unavailable(err)
@@ -50,7 +32,7 @@ func (s *Service) handle(ctx context.Context, msgs []stream.Message) error {
 // pay charges the orders of batch whose events are new, in one
 // transaction, and writes one PaymentProcessed per new event into the
 // outbox: of the payment it made, or of the one the order already had.
-func (s *Service) pay(ctx context.Context, batch []placed) error {
+func (s *Service) pay(ctx context.Context, batch []events.Placed) error {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("pay orders: %w", err)
@@ -59,31 +41,31 @@ func (s *Service) pay(ctx context.Context, batch []placed) error {
 
 	ids := make([]string, len(batch))
 	for i, p := range batch {
-		ids[i] = p.eventID
+		ids[i] = p.EventID
 	}
 	fresh, err := outbox.Dedupe(ctx, tx, Schema, ids)
 	if err != nil {
 		return fmt.Errorf("pay orders: %w", err)
 	}
-	todo := make([]placed, 0, len(fresh))
+	todo := make([]events.Placed, 0, len(fresh))
 	planned := make(map[string]bool, len(fresh))
 	var charges []Payment
 	for _, p := range batch {
-		if !fresh[p.eventID] {
+		if !fresh[p.EventID] {
 			continue
 		}
-		delete(fresh, p.eventID) // the same event twice in one batch counts once
+		delete(fresh, p.EventID) // the same event twice in one batch counts once
 		todo = append(todo, p)
-		if planned[p.order.OrderID] {
+		if planned[p.Order.OrderID] {
 			continue // the first event of an order in the batch decides
 		}
-		planned[p.order.OrderID] = true
-		status, reason := decide(p.order.AmountCents, s.cfg.FailAbove)
+		planned[p.Order.OrderID] = true
+		status, reason := decide(p.Order.AmountCents, s.cfg.FailAbove)
 		charges = append(charges, Payment{
 			ID:          stream.NewID(),
-			OrderID:     p.order.OrderID,
-			UserID:      p.order.UserID,
-			AmountCents: p.order.AmountCents,
+			OrderID:     p.Order.OrderID,
+			UserID:      p.Order.UserID,
+			AmountCents: p.Order.AmountCents,
 			Status:      status,
 			Reason:      reason,
 		})
@@ -105,8 +87,8 @@ func (s *Service) pay(ctx context.Context, batch []placed) error {
 
 	msgs := make([]*outbox.Message, len(todo))
 	for i, p := range todo {
-		e := byOrder[p.order.OrderID].processed().Event()
-		e.TraceParent = p.traceParent
+		e := byOrder[p.Order.OrderID].processed().Event()
+		e.TraceParent = p.TraceParent
 		msgs[i] = &outbox.Message{Stream: s.cfg.PaymentsStream, Event: e}
 	}
 	if err := s.outbox.Add(ctx, tx, msgs...); err != nil {
