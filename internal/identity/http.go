@@ -34,6 +34,7 @@ func NewHandler(svc *Service, signer *auth.Signer, log *slog.Logger) http.Handle
 	mux := http.NewServeMux()
 	mux.Handle("GET /identities", signer.Require(web.Handle(log, h.identities)))
 	mux.Handle("GET /scores/{orderId}", signer.Require(web.Handle(log, h.score)))
+	web.CatchAll(mux)
 	web.Health(mux, map[string]web.Check{
 		"postgres": svc.pool.Ping,
 		"redis":    func(ctx context.Context) error { return svc.rdb.Ping(ctx).Err() },

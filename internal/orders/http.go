@@ -24,6 +24,7 @@ func NewHandler(svc *Service, signer *auth.Signer, log *slog.Logger) http.Handle
 	mux.Handle("POST /orders", signer.Require(web.Handle(log, h.create)))
 	mux.Handle("GET /orders", signer.Require(web.Handle(log, h.list)))
 	mux.Handle("GET /orders/{id}", signer.Require(web.Handle(log, h.get)))
+	web.CatchAll(mux)
 	web.Health(mux, svc.Ready())
 	return web.WithRequestID(web.AccessLog(log, mux))
 }

@@ -30,6 +30,7 @@ func NewHandler(svc *Service, log *slog.Logger) http.Handler {
 		web.WriteJSON(w, http.StatusOK, toJSON(p))
 		return nil
 	}))
+	web.CatchAll(mux)
 	web.Health(mux, map[string]web.Check{
 		"postgres": svc.pool.Ping,
 		"redis":    func(ctx context.Context) error { return svc.rdb.Ping(ctx).Err() },

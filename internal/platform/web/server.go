@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -75,5 +76,36 @@ func Health(mux *http.ServeMux, checks map[string]Check) {
 			return
 		}
 		WriteJSON(w, status, map[string]string{"status": "ready"})
+	})
+}
+
+// CatchAll registers "/" on mux to answer unrouted requests with JSON
+// errors, so that a client's wrong path or method gets the same error
+// shape as everything else: 405 with Allow when the path exists for other
+// methods, else 404. Register it after the other routes' patterns are
+// known to mux (any order works; it is consulted per request).
+func CatchAll(mux *http.ServeMux) {
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		var allowed []string
+		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+			if m == r.Method {
+				continue
+			}
+			other := r.Clone(r.Context())
+			other.Method = m
+			if _, pattern := mux.Handler(other); pattern != "" && pattern != "/" {
+				allowed = append(allowed, m)
+			}
+		}
+		if len(allowed) > 0 {
+			w.Header().Set("Allow", strings.Join(allowed, ", "))
+			WriteJSON(w, http.StatusMethodNotAllowed, ErrorBody{Error: ErrorDetail{
+				Code: "method_not_allowed", Message: r.Method + " is not allowed on " + r.URL.Path + "; use " + strings.Join(allowed, " or "),
+			}})
+			return
+		}
+		WriteJSON(w, http.StatusNotFound, ErrorBody{Error: ErrorDetail{
+			Code: "no_route", Message: "no route for " + r.Method + " " + r.URL.Path,
+		}})
 	})
 }
