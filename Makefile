@@ -25,6 +25,7 @@ vet:
 	$(GO) vet ./...
 
 test: deps vet
+	@bash scripts/deps.sh --browser
 	$(GO) test -race -count=1 -timeout 15m ./...
 
 # Skips integration tests only where a server binary is missing.

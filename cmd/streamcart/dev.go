@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"flag"
 	"fmt"
 	"io"
@@ -23,17 +25,18 @@ import (
 
 // devConfig is the configuration of "streamcart dev".
 type devConfig struct {
-	Addr         string
-	PprofAddr    string
-	RateLimitIP  int
-	Data         string
-	RedisURL     string
-	DatabaseURL  string
-	RedisPort    int
-	PostgresPort int
-	AppendFsync  string
-	LogFormat    string
-	LogLevel     string
+	Addr          string
+	OperatorToken string
+	PprofAddr     string
+	RateLimitIP   int
+	Data          string
+	RedisURL      string
+	DatabaseURL   string
+	RedisPort     int
+	PostgresPort  int
+	AppendFsync   string
+	LogFormat     string
+	LogLevel      string
 }
 
 func parseDevConfig(args []string, stderr io.Writer) (devConfig, error) {
@@ -41,6 +44,7 @@ func parseDevConfig(args []string, stderr io.Writer) (devConfig, error) {
 	fs := flag.NewFlagSet("streamcart dev", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.Addr, "addr", ":8080", "listen address of the gateway, the one public endpoint")
+	fs.StringVar(&cfg.OperatorToken, "operator-token", "", "token that opens the operations page /ops (empty: a random one, printed at start)")
 	fs.StringVar(&cfg.PprofAddr, "pprof", "", "serve net/http/pprof on this address, e.g. 127.0.0.1:6060 (off when empty)")
 	fs.IntVar(&cfg.RateLimitIP, "rate-limit-ip", 0, "requests per second per client address at the gateway (0: the default, 2000; negative: no limit, e.g. for streamcart bench)")
 	fs.StringVar(&cfg.Data, "data", "./data", "directory for all data of the managed Redis and PostgreSQL")
@@ -86,13 +90,20 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	defer env.stop(log)
 
+	operatorToken := cfg.OperatorToken
+	if operatorToken == "" {
+		var b [16]byte
+		_, _ = rand.Read(b[:])
+		operatorToken = hex.EncodeToString(b[:])
+	}
 	sys, err := app.Start(ctx, app.Config{
-		RedisURL:    env.redisURL,
-		DatabaseURL: env.databaseURL,
-		Addrs:       map[string]string{app.Gateway: cfg.Addr},
-		Gateway:     gateway.Config{RateLimitIP: cfg.RateLimitIP},
-		Seed:        true,
-		Log:         log,
+		RedisURL:      env.redisURL,
+		DatabaseURL:   env.databaseURL,
+		Addrs:         map[string]string{app.Gateway: cfg.Addr},
+		Gateway:       gateway.Config{RateLimitIP: cfg.RateLimitIP},
+		OperatorToken: operatorToken,
+		Seed:          true,
+		Log:           log,
 	})
 	if err != nil {
 		return err
@@ -103,7 +114,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	for _, name := range app.Services {
 		fmt.Fprintf(stdout, "  %-13s %s\n", name+":", sys.URLs[name])
 	}
-	fmt.Fprintf(stdout, "\nOpen %s\nPress Ctrl-C to stop.\n\n", browserURL(sys.URLs[app.Gateway]))
+	shop := browserURL(sys.URLs[app.Gateway])
+	fmt.Fprintf(stdout, "\nOperations page: %s/ops (operator token %s)\n", shop, operatorToken)
+	fmt.Fprintf(stdout, "\nOpen %s\nPress Ctrl-C to stop.\n\n", shop)
 	err = sys.Wait()
 	log.Info("stopped")
 	return err

@@ -30,6 +30,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	productsURL := fs.String("products-url", "", "base URL of the products service (for orders and the gateway)")
 	ordersURL := fs.String("orders-url", "", "base URL of the orders service (for the gateway)")
 	historyURL := fs.String("history-url", "", "base URL of the order history service (for the gateway)")
+	operatorToken := fs.String("operator-token", "", "token that opens the operations page /ops (gateway; empty keeps it closed)")
 	seed := fs.Bool("seed", true, "load the sample catalog into an empty catalog (products)")
 	logFormat := fs.String("log-format", "json", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
@@ -45,13 +46,14 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return errors.New("--identity-secret (env STREAMCART_IDENTITY_SECRET) must be at least 32 bytes, hex encoded; generate one with: openssl rand -hex 32")
 	}
 	sys, err := app.Start(ctx, app.Config{
-		RedisURL:    *redisURL,
-		DatabaseURL: *databaseURL,
-		Addrs:       map[string]string{name: *addr},
-		URLs:        map[string]string{app.Products: *productsURL, app.Orders: *ordersURL, app.History: *historyURL},
-		Secret:      key,
-		Seed:        *seed,
-		Log:         log,
+		RedisURL:      *redisURL,
+		DatabaseURL:   *databaseURL,
+		Addrs:         map[string]string{name: *addr},
+		URLs:          map[string]string{app.Products: *productsURL, app.Orders: *ordersURL, app.History: *historyURL},
+		Secret:        key,
+		OperatorToken: *operatorToken,
+		Seed:          *seed,
+		Log:           log,
 	}, name)
 	if err != nil {
 		return err

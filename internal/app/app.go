@@ -32,6 +32,7 @@ import (
 	"streamcart/internal/platform/redisclient"
 	"streamcart/internal/platform/web"
 	"streamcart/internal/products"
+	"streamcart/internal/storefront"
 	"streamcart/internal/stream"
 )
 
@@ -74,6 +75,9 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// Gateway configures the gateway; its service URLs are filled in.
 	Gateway gateway.Config
+	// OperatorToken opens the gateway's operations page /ops; empty keeps
+	// it closed.
+	OperatorToken string
 	// Tuning shortens the stream and outbox timings, for tests.
 	Tuning Tuning
 	Log    *slog.Logger
@@ -313,6 +317,21 @@ func (s *System) gateway(cfg Config, rdb *redis.Client, log *slog.Logger) (http.
 	if err != nil {
 		return nil, nil, err
 	}
+	// The storefront calls the gateway's API in this process, through the
+	// gateway's own handler: its listen address is not known yet, and
+	// in-process calls keep the browser's address for rate limits and
+	// identity scores. The URL's host is never dialled.
+	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { g.Handler().ServeHTTP(w, r) })
+	shop, err := storefront.New(rdb, storefront.Config{
+		APIURL:        "http://gateway.in-process",
+		Client:        &http.Client{Transport: storefront.InProcess(api), Timeout: storefront.DefaultAPITimeout},
+		OperatorToken: cfg.OperatorToken,
+		SecureCookies: gcfg.SecureCookies,
+	}, log.With("component", "storefront"))
+	if err != nil {
+		return nil, nil, err
+	}
+	g.Mount("/", shop.Handler())
 	return g.Handler(), g.Run, nil
 }
 

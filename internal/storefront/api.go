@@ -1,0 +1,325 @@
+package storefront
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"streamcart/internal/platform/web"
+)
+
+// SessionCookie is the gateway's session cookie, which the storefront
+// forwards to the API and passes back to the browser.
+const SessionCookie = "sc_session"
+
+// maxAPIBody bounds an API answer the storefront reads.
+const maxAPIBody = 4 << 20
+
+// product is a catalog product as GET /api/v1/products shows it.
+type product struct {
+	ID             string `json:"id"`
+	DisplayName    string `json:"displayName"`
+	Brand          string `json:"brand"`
+	MasterCategory string `json:"masterCategory"`
+	SubCategory    string `json:"subCategory"`
+	PriceCents     int64  `json:"priceCents"`
+	ImageURL       string `json:"imageUrl"`
+	Active         bool   `json:"active"`
+}
+
+// productPage is the answer of GET /api/v1/products.
+type productPage struct {
+	Products []product `json:"products"`
+	Total    int       `json:"total"`
+	Limit    int       `json:"limit"`
+	Offset   int       `json:"offset"`
+}
+
+// category is a master category with its sub categories.
+type category struct {
+	Name          string `json:"name"`
+	Count         int    `json:"count"`
+	SubCategories []struct {
+		Name  string `json:"name"`
+		Count int    `json:"count"`
+	} `json:"subCategories"`
+}
+
+// cartView is the answer of the cart routes.
+type cartView struct {
+	Items []struct {
+		ProductID   string `json:"productId"`
+		DisplayName string `json:"displayName"`
+		ImageURL    string `json:"imageUrl"`
+		PriceCents  int64  `json:"priceCents"`
+		Qty         int    `json:"qty"`
+		LineCents   int64  `json:"lineCents"`
+		Available   bool   `json:"available"`
+	} `json:"items"`
+	TotalCents int64 `json:"totalCents"`
+}
+
+// count is the number of pieces in the cart.
+func (c cartView) count() int {
+	n := 0
+	for _, it := range c.Items {
+		n += it.Qty
+	}
+	return n
+}
+
+// order is the answer of GET /api/v1/orders/{id} and of checkout.
+type order struct {
+	OrderID     string `json:"orderId"`
+	Status      int    `json:"status"`
+	StatusName  string `json:"statusName"`
+	AmountCents int64  `json:"amountCents"`
+	PaymentID   string `json:"paymentId"`
+	Items       []struct {
+		ProductID   string `json:"productId"`
+		DisplayName string `json:"displayName"`
+		Qty         int    `json:"qty"`
+		PriceCents  int64  `json:"priceCents"`
+		LineCents   int64  `json:"lineCents"`
+	} `json:"items"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+// historyOrder is an order as GET /api/v1/orders lists it.
+type historyOrder struct {
+	OrderID     string `json:"orderId"`
+	Status      int    `json:"status"`
+	StatusName  string `json:"statusName"`
+	AmountCents int64  `json:"amountCents"`
+	PaymentID   string `json:"paymentId"`
+	Items       []struct {
+		ProductID  string `json:"productId"`
+		Qty        int    `json:"qty"`
+		PriceCents int64  `json:"priceCents"`
+	} `json:"items"`
+	CreatedOn      *time.Time `json:"createdOn"`
+	IdentityScore  *float64   `json:"identityScore"`
+	PotentialFraud bool       `json:"potentialFraud"`
+}
+
+// apiError is an error answer of the API.
+type apiError struct {
+	Status     int
+	Code       string
+	Message    string
+	RetryAfter string
+}
+
+func (e *apiError) Error() string {
+	return fmt.Sprintf("api: %d %s: %s", e.Status, e.Code, e.Message)
+}
+
+// errUnreachable wraps failures to reach the API at all.
+var errUnreachable = errors.New("the shop's API cannot be reached")
+
+// apiSession calls the API for one browser request: it sends the
+// browser's session token and, when the gateway answers with a new or
+// refreshed session cookie, uses that token from then on and passes the
+// cookie back to the browser. Its calls are sequential, so that a
+// browser without a session gets exactly one. It is not safe for
+// concurrent use.
+type apiSession struct {
+	client *http.Client
+	base   *url.URL
+	in     *http.Request
+	w      http.ResponseWriter
+	token  string
+}
+
+func (s *Storefront) api(w http.ResponseWriter, r *http.Request) *apiSession {
+	a := &apiSession{client: s.client, base: s.apiBase, in: r, w: w}
+	if c, err := r.Cookie(SessionCookie); err == nil {
+		a.token = c.Value
+	}
+	return a
+}
+
+// do sends method path (relative to the API base, with its query) with
+// body encoded as JSON and decodes a 2xx answer into out. Other answers
+// are *apiError; failures to reach the API wrap errUnreachable.
+func (a *apiSession) do(ctx context.Context, method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	ref, err := url.Parse(path)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(withClientAddr(ctx, a.in.RemoteAddr), method, a.base.ResolveReference(ref).String(), rd)
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	if a.token != "" {
+		req.AddCookie(&http.Cookie{Name: SessionCookie, Value: a.token})
+	}
+	// The gateway scores identities by browser agent and address: pass on
+	// the browser's, as a proxy would.
+	req.Header.Set("User-Agent", a.in.UserAgent())
+	if ip, _, err := net.SplitHostPort(a.in.RemoteAddr); err == nil {
+		xff := a.in.Header.Get("X-Forwarded-For")
+		if xff != "" {
+			xff += ", "
+		}
+		req.Header.Set("X-Forwarded-For", xff+ip)
+	}
+	if id := web.RequestID(ctx); id != "" {
+		req.Header.Set(web.RequestIDHeader, id)
+	}
+	resp, err := a.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w: %w", method, path, errUnreachable, err)
+	}
+	defer resp.Body.Close()
+	for _, c := range resp.Cookies() {
+		if c.Name == SessionCookie {
+			a.token = c.Value
+			a.setCookie(c)
+		}
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAPIBody))
+	if err != nil {
+		return fmt.Errorf("%s %s: %w: %w", method, path, errUnreachable, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		e := &apiError{Status: resp.StatusCode, Code: "http_" + fmt.Sprint(resp.StatusCode), RetryAfter: resp.Header.Get("Retry-After")}
+		var body web.ErrorBody
+		if json.Unmarshal(data, &body) == nil && body.Error.Code != "" {
+			e.Code, e.Message = body.Error.Code, body.Error.Message
+		}
+		return e
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			return fmt.Errorf("%s %s: decode answer: %w", method, path, err)
+		}
+	}
+	return nil
+}
+
+// setCookie puts c on the browser's response in place of any session
+// cookie set before: API calls happen before the page is written.
+func (a *apiSession) setCookie(c *http.Cookie) {
+	h := a.w.Header()
+	kept := h.Values("Set-Cookie")[:0:0]
+	for _, v := range h.Values("Set-Cookie") {
+		if !strings.HasPrefix(v, SessionCookie+"=") {
+			kept = append(kept, v)
+		}
+	}
+	h["Set-Cookie"] = append(kept, c.String())
+}
+
+type clientAddrKey struct{}
+
+// withClientAddr records the browser's address for InProcess.
+func withClientAddr(ctx context.Context, addr string) context.Context {
+	return context.WithValue(ctx, clientAddrKey{}, addr)
+}
+
+// InProcess returns a RoundTripper that serves each request with h in this
+// process instead of over the network, as if it came from the address of
+// the browser whose request the storefront is serving. The gateway mounts
+// the storefront and the storefront calls the gateway's API: in one
+// process this needs no listener address and keeps the gateway's rate
+// limits and identity scoring per browser rather than per loopback
+// address. Answers are buffered whole, so it does not suit streams.
+func InProcess(h http.Handler) http.RoundTripper {
+	return inProcess{h}
+}
+
+type inProcess struct{ h http.Handler }
+
+func (t inProcess) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	in := req.Clone(ctx)
+	if in.Body == nil {
+		in.Body = http.NoBody
+	}
+	in.RequestURI = req.URL.RequestURI()
+	in.RemoteAddr = "127.0.0.1:0"
+	if addr, ok := ctx.Value(clientAddrKey{}).(string); ok && addr != "" {
+		in.RemoteAddr = addr
+	}
+	// The browser's address is the peer address here; an X-Forwarded-For
+	// the storefront added for a networked gateway would be the browser's
+	// word only.
+	if xff := strings.TrimSpace(in.Header.Get("X-Forwarded-For")); xff != "" {
+		if i := strings.LastIndexByte(xff, ','); i >= 0 {
+			in.Header.Set("X-Forwarded-For", strings.TrimSpace(xff[:i]))
+		} else {
+			in.Header.Del("X-Forwarded-For")
+		}
+	}
+	rec := &recorder{header: http.Header{}}
+	t.h.ServeHTTP(rec, in)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if rec.status == 0 {
+		rec.WriteHeader(http.StatusOK)
+	}
+	return &http.Response{
+		Status:        fmt.Sprintf("%d %s", rec.status, http.StatusText(rec.status)),
+		StatusCode:    rec.status,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        rec.sent,
+		Body:          io.NopCloser(bytes.NewReader(rec.body.Bytes())),
+		ContentLength: int64(rec.body.Len()),
+		Request:       req,
+	}, nil
+}
+
+// recorder is the ResponseWriter of an in-process request.
+type recorder struct {
+	mu     sync.Mutex
+	header http.Header
+	sent   http.Header // header as of WriteHeader: later changes are not sent, as on the wire
+	status int
+	body   bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header { return r.header }
+
+func (r *recorder) WriteHeader(code int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.status == 0 {
+		r.status = code
+		r.sent = r.header.Clone()
+	}
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	r.WriteHeader(http.StatusOK)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.body.Write(b)
+}
+
+// Flush is a no-op: answers are buffered whole.
+func (r *recorder) Flush() {}

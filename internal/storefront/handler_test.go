@@ -1,0 +1,413 @@
+package storefront_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"streamcart/internal/platform/testenv"
+	"streamcart/internal/storefront"
+	"streamcart/internal/stream"
+)
+
+// Handler tests: the storefront against a fake API, without a browser.
+
+// fakeAPI plays the gateway's /api/v1 with two products and one cart.
+type fakeAPI struct {
+	mu       sync.Mutex
+	sessions atomic.Int32 // sessions started
+	price    int64        // the catalog price of p1
+	cart     map[string]int
+	checkout func(w http.ResponseWriter) // answers POST /api/v1/cart/checkout
+	srv      *httptest.Server
+}
+
+func newFakeAPI(t *testing.T) *fakeAPI {
+	f := &fakeAPI{price: 3999, cart: map[string]int{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/v1/products", func(w http.ResponseWriter, r *http.Request) {
+		q := strings.ToLower(r.URL.Query().Get("q"))
+		var out []map[string]any
+		for _, p := range f.products() {
+			if strings.Contains(strings.ToLower(p["displayName"].(string)), q) {
+				out = append(out, p)
+			}
+		}
+		writeJSON(w, 200, map[string]any{"products": out, "total": len(out), "limit": 12, "offset": 0})
+	})
+	mux.HandleFunc("GET /api/v1/categories", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 200, map[string]any{"categories": []map[string]any{{"name": "Footwear", "count": 2, "subCategories": []map[string]any{{"name": "Shoes", "count": 2}}}}})
+	})
+	mux.HandleFunc("GET /api/v1/cart", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, f.cartView()) })
+	mux.HandleFunc("PUT /api/v1/cart/items/{id}", func(w http.ResponseWriter, r *http.Request) {
+		var body struct{ Qty int }
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		f.mu.Lock()
+		f.cart[r.PathValue("id")] = body.Qty
+		f.mu.Unlock()
+		writeJSON(w, 200, f.cartView())
+	})
+	mux.HandleFunc("POST /api/v1/cart/checkout", func(w http.ResponseWriter, r *http.Request) { f.checkout(w) })
+	f.srv = httptest.NewServer(f.sessionCookie(mux))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+// sessionCookie starts a session for a request without one, as the
+// gateway does.
+func (f *fakeAPI) sessionCookie(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := r.Cookie(storefront.SessionCookie)
+		if err != nil {
+			n := f.sessions.Add(1)
+			c = &http.Cookie{Name: storefront.SessionCookie, Value: fmt.Sprintf("token-%d", n), Path: "/", HttpOnly: true}
+		}
+		http.SetCookie(w, c)
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (f *fakeAPI) products() []map[string]any {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return []map[string]any{
+		{"id": "p1", "displayName": "Puma Running Shoes", "brand": "Puma", "priceCents": f.price, "imageUrl": "/products/p1/image.svg", "active": true},
+		{"id": "p2", "displayName": "Puma <b>Bold</b> Flip Flops", "brand": "Puma", "priceCents": 1250, "imageUrl": "/products/p2/image.svg", "active": true},
+	}
+}
+
+func (f *fakeAPI) cartView() map[string]any {
+	items := []map[string]any{}
+	var total int64
+	for _, p := range f.products() {
+		f.mu.Lock()
+		qty := f.cart[p["id"].(string)]
+		f.mu.Unlock()
+		if qty > 0 {
+			price := p["priceCents"].(int64)
+			items = append(items, map[string]any{"productId": p["id"], "displayName": p["displayName"], "imageUrl": p["imageUrl"],
+				"priceCents": price, "qty": qty, "lineCents": price * int64(qty), "available": true})
+			total += price * int64(qty)
+		}
+	}
+	return map[string]any{"items": items, "totalCents": total}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func newShop(t *testing.T, apiURL string, rdb *redis.Client, cfg storefront.Config) http.Handler {
+	t.Helper()
+	cfg.APIURL = apiURL
+	s, err := storefront.New(rdb, cfg, testenv.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.Handler()
+}
+
+// get serves a GET (with the given headers, name/value pairs) and returns
+// the status and body.
+func get(t *testing.T, h http.Handler, target string, headers ...string) (int, string, http.Header) {
+	t.Helper()
+	req := httptest.NewRequest("GET", target, nil)
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec.Code, rec.Body.String(), rec.Header()
+}
+
+// post serves a form POST from the shop's own origin.
+func post(t *testing.T, h http.Handler, target string, form url.Values, headers ...string) (int, string, http.Header) {
+	t.Helper()
+	req := httptest.NewRequest("POST", target, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec.Code, rec.Body.String(), rec.Header()
+}
+
+func TestSearchIsEscaped(t *testing.T) {
+	t.Parallel()
+	api := newFakeAPI(t)
+	h := newShop(t, api.srv.URL, nil, storefront.Config{})
+	const attack = "<script>alert(1)</script>"
+	for _, target := range []string{"/?q=" + url.QueryEscape(attack), "/fragments/products?q=" + url.QueryEscape(attack)} {
+		code, body, _ := get(t, h, target)
+		if code != 200 {
+			t.Errorf("GET %s: status %d", target, code)
+		}
+		if strings.Contains(body, attack) {
+			t.Errorf("GET %s: the search text is in the page unescaped", target)
+		}
+		if !strings.Contains(body, "No products match “&lt;script&gt;alert(1)&lt;/script&gt;”") {
+			t.Errorf("GET %s: no escaped empty state in:\n%s", target, body)
+		}
+	}
+	// Product data is escaped too.
+	_, body, _ := get(t, h, "/?q=bold")
+	if strings.Contains(body, "<b>Bold</b>") || !strings.Contains(body, "Puma &lt;b&gt;Bold&lt;/b&gt; Flip Flops") {
+		t.Errorf("a product name with markup is not escaped:\n%s", body)
+	}
+}
+
+func TestDashboard(t *testing.T) {
+	t.Parallel()
+	api := newFakeAPI(t)
+	h := newShop(t, api.srv.URL, nil, storefront.Config{})
+	code, body, header := get(t, h, "/?q=puma")
+	if code != 200 {
+		t.Fatalf("status %d", code)
+	}
+	for _, want := range []string{"Puma Running Shoes", "$39.99", "$12.50", `src="/products/p1/image.svg"`, "Showing 1–2 of 2 products for “puma”", `<option value="Footwear/Shoes">Shoes (2)</option>`, "Add to cart"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("dashboard lacks %q", want)
+		}
+	}
+	// A browser without a session gets exactly one, passed back to it.
+	if n := api.sessions.Load(); n != 1 {
+		t.Errorf("one page view started %d sessions, want 1", n)
+	}
+	if c := header.Values("Set-Cookie"); len(c) != 1 || !strings.HasPrefix(c[0], "sc_session=token-1") {
+		t.Errorf("Set-Cookie %q, want the one session cookie", c)
+	}
+	if csp := header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") {
+		t.Errorf("Content-Security-Policy %q", csp)
+	}
+}
+
+func TestAddToCartAndPriceChange(t *testing.T) {
+	t.Parallel()
+	api := newFakeAPI(t)
+	h := newShop(t, api.srv.URL, nil, storefront.Config{})
+	cookie := "sc_session=mine"
+
+	code, body, _ := post(t, h, "/cart/items", url.Values{"productId": {"p1"}}, "Accept", "application/json", "Cookie", cookie)
+	if code != 200 || !strings.Contains(body, `"cartCount":1`) {
+		t.Fatalf("add to cart: %d %s", code, body)
+	}
+	code, _, header := post(t, h, "/cart/items", url.Values{"productId": {"p1"}, "return": {"/?q=puma"}}, "Cookie", cookie)
+	if code != http.StatusSeeOther || header.Get("Location") != "/?q=puma" {
+		t.Fatalf("add to cart without script: %d to %q", code, header.Get("Location"))
+	}
+	if code, _, header := post(t, h, "/cart/items", url.Values{"productId": {"p1"}, "return": {"//evil.example"}}, "Cookie", cookie); code != http.StatusSeeOther || header.Get("Location") != "/" {
+		t.Errorf("add to cart returned to %q, want /", header.Get("Location"))
+	}
+	if code, _, _ := post(t, h, "/cart/items/p1", url.Values{"qty": {"100"}}, "Cookie", cookie); code != http.StatusBadRequest {
+		t.Errorf("qty 100: status %d, want 400", code)
+	}
+
+	// The price changes between the cart page and Buy Now.
+	api.mu.Lock()
+	api.price = 4599
+	api.mu.Unlock()
+	api.checkout = func(w http.ResponseWriter) {
+		writeJSON(w, 409, map[string]any{"error": map[string]string{"code": "price_changed", "message": "the price of product p1 is 45.99, not 39.99"}})
+	}
+	code, body, _ = post(t, h, "/cart/checkout", url.Values{"seen": {"p1:3999"}}, "Cookie", cookie)
+	if code != http.StatusConflict {
+		t.Errorf("checkout: status %d, want 409", code)
+	}
+	if want := "The price of Puma Running Shoes changed to $45.99; review your cart."; !strings.Contains(body, want) {
+		t.Errorf("checkout page lacks %q:\n%s", want, body)
+	}
+
+	api.checkout = func(w http.ResponseWriter) {
+		w.Header().Set("Retry-After", "1")
+		writeJSON(w, 429, map[string]any{"error": map[string]string{"code": "rate_limited", "message": "too many requests"}})
+	}
+	if code, body, _ := post(t, h, "/cart/checkout", nil, "Cookie", cookie); code != 429 || !strings.Contains(body, "Wait a few seconds") {
+		t.Errorf("rate limited checkout: %d, body lacks the plain-words message", code)
+	}
+
+	api.checkout = func(w http.ResponseWriter) { writeJSON(w, 201, map[string]any{"orderId": "o-123", "status": 1}) }
+	if code, _, header := post(t, h, "/cart/checkout", nil, "Cookie", cookie); code != http.StatusSeeOther || header.Get("Location") != "/orders/o-123" {
+		t.Errorf("checkout: %d to %q, want 303 to /orders/o-123", code, header.Get("Location"))
+	}
+}
+
+func TestCrossOriginPostRefused(t *testing.T) {
+	t.Parallel()
+	api := newFakeAPI(t)
+	h := newShop(t, api.srv.URL, nil, storefront.Config{})
+	code, _, _ := post(t, h, "/cart/checkout", nil, "Sec-Fetch-Site", "cross-site")
+	if code != http.StatusForbidden {
+		t.Errorf("cross-site checkout: status %d, want 403", code)
+	}
+}
+
+func TestServiceDown(t *testing.T) {
+	t.Parallel()
+	api := newFakeAPI(t)
+	api.srv.Close()
+	h := newShop(t, api.srv.URL, nil, storefront.Config{})
+	for _, target := range []string{"/", "/cart", "/orders", "/orders/o-1"} {
+		code, body, _ := get(t, h, target)
+		if code != http.StatusServiceUnavailable || !strings.Contains(body, "Part of the shop is not answering right now") {
+			t.Errorf("GET %s with the API down: %d, want 503 with a message", target, code)
+		}
+		if !strings.Contains(body, "</html>") {
+			t.Errorf("GET %s with the API down: not a whole page", target)
+		}
+	}
+}
+
+func TestOpsNeedsToken(t *testing.T) {
+	t.Parallel()
+	api := newFakeAPI(t)
+	const token = "s3cret-operator-token"
+	h := newShop(t, api.srv.URL, nil, storefront.Config{OperatorToken: token})
+	closed := newShop(t, api.srv.URL, nil, storefront.Config{})
+
+	tests := []struct {
+		name    string
+		h       http.Handler
+		target  string
+		headers []string
+		want    int
+	}{
+		{"no token", h, "/ops", nil, 401},
+		{"no token, fragment", h, "/ops/fragment", nil, 401},
+		{"wrong bearer", h, "/ops", []string{"Authorization", "Bearer nope"}, 401},
+		{"shopper session", h, "/ops", []string{"Cookie", "sc_session=abc"}, 401},
+		{"forged cookie", h, "/ops", []string{"Cookie", "sc_ops=99999999999.abc"}, 401},
+		{"bearer", h, "/ops", []string{"Authorization", "Bearer " + token}, 200},
+		{"bearer, fragment", h, "/ops/fragment", []string{"Authorization", "Bearer " + token}, 200},
+		{"ops off", closed, "/ops", []string{"Authorization", "Bearer "}, 401},
+	}
+	for _, tt := range tests {
+		code, body, _ := get(t, tt.h, tt.target, tt.headers...)
+		if code != tt.want {
+			t.Errorf("%s: GET %s: status %d, want %d", tt.name, tt.target, code, tt.want)
+		}
+		if code == 200 && strings.Contains(body, "Sign in") {
+			t.Errorf("%s: the operations page shows the sign-in form", tt.name)
+		}
+	}
+
+	if code, _, _ := post(t, h, "/ops/login", url.Values{"token": {"wrong"}}); code != 401 {
+		t.Errorf("login with a wrong token: status %d, want 401", code)
+	}
+	code, _, header := post(t, h, "/ops/login", url.Values{"token": {token}})
+	cookie := header.Get("Set-Cookie")
+	if code != http.StatusSeeOther || !strings.Contains(cookie, "HttpOnly") || !strings.Contains(cookie, "SameSite=Strict") || strings.Contains(cookie, token) {
+		t.Fatalf("login: %d, Set-Cookie %q", code, cookie)
+	}
+	name, value, _ := strings.Cut(strings.SplitN(cookie, ";", 2)[0], "=")
+	if code, _, _ := get(t, h, "/ops", "Cookie", name+"="+value); code != 200 {
+		t.Errorf("GET /ops signed in: status %d, want 200", code)
+	}
+}
+
+func TestReplayNeedsFormToken(t *testing.T) {
+	t.Parallel()
+	api := newFakeAPI(t)
+	rdb := testenv.Redis(t)
+	ctx := context.Background()
+	const token = "s3cret-operator-token"
+	origin := testenv.Name(t, "orders")
+	h := newShop(t, api.srv.URL, rdb, storefront.Config{OperatorToken: token, Streams: []string{origin}})
+	dlq := stream.DeadLetterStream(origin)
+	id, err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: dlq, Values: []any{
+		"eventId", "e1", "eventType", "OrderPlaced", "orderId", "o1",
+		"dlq.error", "boom", "dlq.attempts", "3", "dlq.originStream", origin, "dlq.originId", "1-0", "dlq.group", "payments",
+	}}).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bearer := []string{"Authorization", "Bearer " + token}
+
+	_, page, _ := get(t, h, "/ops", bearer...)
+	for _, want := range []string{origin, "boom", id, "Replay"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("ops page lacks %q:\n%s", want, page)
+		}
+	}
+	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatal("ops page has no form token")
+	}
+	formToken := m[1]
+
+	for _, tt := range []struct {
+		name    string
+		form    url.Values
+		headers []string
+		want    int
+	}{
+		{"no operator", url.Values{"dlq": {dlq}, "id": {id}, "csrf": {formToken}}, nil, 401},
+		{"no form token", url.Values{"dlq": {dlq}, "id": {id}}, bearer, 403},
+		{"wrong form token", url.Values{"dlq": {dlq}, "id": {id}, "csrf": {"forged"}}, bearer, 403},
+		{"cross-site", url.Values{"dlq": {dlq}, "id": {id}, "csrf": {formToken}}, append([]string{"Sec-Fetch-Site", "cross-site"}, bearer...), 403},
+		{"not a dlq of ours", url.Values{"dlq": {"OTHER:dlq"}, "id": {id}, "csrf": {formToken}}, bearer, 400},
+	} {
+		if code, _, _ := post(t, h, "/ops/replay", tt.form, tt.headers...); code != tt.want {
+			t.Errorf("%s: replay status %d, want %d", tt.name, code, tt.want)
+		}
+		if n := rdb.XLen(ctx, dlq).Val(); n != 1 {
+			t.Fatalf("%s: dead-letter stream has %d entries, want 1 (untouched)", tt.name, n)
+		}
+	}
+
+	code, _, header := post(t, h, "/ops/replay", url.Values{"dlq": {dlq}, "id": {id}, "csrf": {formToken}}, bearer...)
+	if code != http.StatusSeeOther || !strings.HasPrefix(header.Get("Location"), "/ops?") {
+		t.Fatalf("replay: %d to %q", code, header.Get("Location"))
+	}
+	if n := rdb.XLen(ctx, dlq).Val(); n != 0 {
+		t.Errorf("dead-letter stream has %d entries after the replay, want 0", n)
+	}
+	entries := rdb.XRange(ctx, origin, "-", "+").Val()
+	if len(entries) != 1 || entries[0].Values["orderId"] != "o1" || entries[0].Values["dlq.error"] != nil {
+		t.Errorf("origin stream after the replay: %v", entries)
+	}
+	if code, _, header := post(t, h, "/ops/replay", url.Values{"dlq": {dlq}, "id": {id}, "csrf": {formToken}}, bearer...); code != http.StatusSeeOther || header.Get("Location") != "/ops?error=gone" {
+		t.Errorf("second replay: %d to %q, want 303 to /ops?error=gone", code, header.Get("Location"))
+	}
+}
+
+// TestInProcess checks that the in-process transport serves from the
+// handler as from the browser's address, with the answer intact.
+func TestInProcess(t *testing.T) {
+	t.Parallel()
+	var gotAddr, gotXFF string
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gotAddr, gotXFF = r.RemoteAddr, r.Header.Get("X-Forwarded-For")
+		http.SetCookie(w, &http.Cookie{Name: storefront.SessionCookie, Value: "new"})
+		writeJSON(w, 418, map[string]any{"products": []any{}})
+	})
+	shop := newShop(t, "http://gateway.in-process", nil, storefront.Config{Client: &http.Client{Transport: storefront.InProcess(h)}})
+	req := httptest.NewRequest("GET", "/fragments/products", nil)
+	req.RemoteAddr = "198.51.100.7:5555"
+	rec := httptest.NewRecorder()
+	shop.ServeHTTP(rec, req)
+	if gotAddr != "198.51.100.7:5555" || gotXFF != "" {
+		t.Errorf("the API saw RemoteAddr %q, X-Forwarded-For %q; want the browser's address and none", gotAddr, gotXFF)
+	}
+	if c := rec.Header().Get("Set-Cookie"); !strings.HasPrefix(c, "sc_session=new") {
+		t.Errorf("Set-Cookie %q, want the API's session cookie", c)
+	}
+	body, _ := io.ReadAll(rec.Body)
+	if rec.Code != 418 || !strings.Contains(string(body), "The shop refused that request.") {
+		t.Errorf("an API error 418 gave %d: %s", rec.Code, body)
+	}
+}
