@@ -433,7 +433,7 @@ func (c *Consumer) retryLoop(ctx context.Context, work chan<- batch, stop <-chan
 			}
 			c.log.WarnContext(ctx, "claiming entries for retry failed", "err", err)
 			for _, r := range due {
-				c.scheduleRetry(r.msg, time.Second, r.outage)
+				c.scheduleRetry([]Message{r.msg}, time.Second, r.outage)
 			}
 			continue
 		}
@@ -507,9 +507,14 @@ func (c *Consumer) claimForRetry(ctx context.Context, due []retry) (batch, error
 	return batch{msgs: msgs}, nil
 }
 
-func (c *Consumer) scheduleRetry(m Message, delay time.Duration, outage bool) {
+// scheduleRetry queues msgs for redelivery after delay, all at the same
+// time, so that a batch is retried as a batch.
+func (c *Consumer) scheduleRetry(msgs []Message, delay time.Duration, outage bool) {
+	due := time.Now().Add(delay)
 	c.retryMu.Lock()
-	c.retries = append(c.retries, retry{msg: m, due: time.Now().Add(delay), delay: delay, outage: outage})
+	for _, m := range msgs {
+		c.retries = append(c.retries, retry{msg: m, due: due, delay: delay, outage: outage})
+	}
 	c.retryMu.Unlock()
 	select {
 	case c.retryWake <- struct{}{}:
@@ -578,9 +583,7 @@ func (c *Consumer) process(ctx context.Context, msgs []Message, reclaimed bool) 
 			delay := c.outageDelay()
 			c.log.WarnContext(ctx, "handler dependency unavailable; the batch will be retried",
 				"size", len(todo), "delay", delay, "err", err)
-			for _, m := range todo {
-				c.scheduleRetry(m, delay, true)
-			}
+			c.scheduleRetry(todo, delay, true)
 			return
 		}
 		if len(todo) == 1 {
@@ -639,13 +642,13 @@ func (c *Consumer) fail(ctx context.Context, m Message, err error) {
 	if IsUnavailable(err) {
 		delay := c.outageDelay()
 		c.log.WarnContext(ctx, "handler dependency unavailable; will retry", "id", m.EntryID, "delay", delay, "err", err)
-		c.scheduleRetry(m, delay, true)
+		c.scheduleRetry([]Message{m}, delay, true)
 		return
 	}
 	delay := backoff(int(m.Deliveries), c.cfg.RetryBackoff, c.cfg.MaxRetryBackoff)
 	c.log.WarnContext(ctx, "handler failed; will retry",
 		"id", m.EntryID, "event", m.Type, "deliveries", m.Deliveries, "delay", delay, "err", err)
-	c.scheduleRetry(m, delay, false)
+	c.scheduleRetry([]Message{m}, delay, false)
 }
 
 // outageDelay returns the backoff after one more consecutive Unavailable

@@ -237,21 +237,27 @@ func TestUnavailableIsRetriedPastMaxDeliveries(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	rec := newRecorder()
-	var calls int
+	var first string // the event id of the first entry
 	var redisCount int64
 	c, err := stream.NewBatchConsumer(f.rdb, f.config(), func(ctx context.Context, msgs []stream.Message) error {
+		down := false
 		for _, m := range msgs {
 			rec.saw(m)
-		}
-		// The database is down for the first eight calls, more than
-		// MaxDeliveries (3).
-		if calls++; calls <= 8 {
-			if calls == 8 {
-				p, err := f.rdb.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: f.stream, Group: f.group, Start: msgs[0].EntryID, End: msgs[0].EntryID, Count: 1}).Result()
-				if err == nil && len(p) == 1 {
-					redisCount = p[0].RetryCount
+			rec.mu.Lock()
+			// The database is down for the first eight deliveries of the
+			// first entry, more than MaxDeliveries (3).
+			if n := len(rec.deliveries[first]); m.ID == first && n <= 8 {
+				down = true
+				if n == 8 {
+					p, err := f.rdb.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: f.stream, Group: f.group, Start: m.EntryID, End: m.EntryID, Count: 1}).Result()
+					if err == nil && len(p) == 1 {
+						redisCount = p[0].RetryCount
+					}
 				}
 			}
+			rec.mu.Unlock()
+		}
+		if down {
 			return stream.Unavailable(errors.New("database is down"))
 		}
 		for _, m := range msgs {
@@ -263,6 +269,7 @@ func TestUnavailableIsRetriedPastMaxDeliveries(t *testing.T) {
 		t.Fatal(err)
 	}
 	ids := f.publish(3) // before Run: one batch
+	first = ids[0]
 	run(t, c)
 	testenv.WaitFor(t, 20*time.Second, "handled after the outage", func() bool { return rec.handled() == 3 && f.settled() })
 	if diff := cmp.Diff(onceEach(ids), rec.counts()); diff != "" {
