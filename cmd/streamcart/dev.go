@@ -26,6 +26,7 @@ import (
 // devConfig is the configuration of "streamcart dev".
 type devConfig struct {
 	Addr          string
+	Origins       string
 	OperatorToken string
 	PprofAddr     string
 	RateLimitIP   int
@@ -45,6 +46,7 @@ func parseDevConfig(args []string, stderr io.Writer) (devConfig, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.Addr, "addr", ":8080", "listen address of the gateway, the one public endpoint")
 	fs.StringVar(&cfg.OperatorToken, "operator-token", "", "token that opens the operations page /ops (empty: a random one, printed at start)")
+	fs.StringVar(&cfg.Origins, "allowed-origins", "", "comma-separated origins allowed to call the API from a browser (CORS), e.g. http://localhost:3000")
 	fs.StringVar(&cfg.PprofAddr, "pprof", "", "serve net/http/pprof on this address, e.g. 127.0.0.1:6060 (off when empty)")
 	fs.IntVar(&cfg.RateLimitIP, "rate-limit-ip", 0, "requests per second per client address at the gateway (0: the default, 2000; negative: no limit, e.g. for streamcart bench)")
 	fs.StringVar(&cfg.Data, "data", "./data", "directory for all data of the managed Redis and PostgreSQL")
@@ -100,7 +102,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		RedisURL:      env.redisURL,
 		DatabaseURL:   env.databaseURL,
 		Addrs:         map[string]string{app.Gateway: cfg.Addr},
-		Gateway:       gateway.Config{RateLimitIP: cfg.RateLimitIP},
+		Gateway:       gateway.Config{RateLimitIP: cfg.RateLimitIP, AllowedOrigins: splitList(cfg.Origins)},
 		OperatorToken: operatorToken,
 		Seed:          true,
 		Log:           log,
@@ -210,4 +212,15 @@ func servePprof(ctx context.Context, addr string, log *slog.Logger) error {
 	}()
 	log.Info("pprof listening", "addr", ln.Addr().String())
 	return nil
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 
 	"streamcart/internal/app"
+	"streamcart/internal/gateway"
 	"streamcart/internal/platform/config"
 	"streamcart/internal/platform/logging"
 )
@@ -30,6 +31,10 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	productsURL := fs.String("products-url", "", "base URL of the products service (for orders and the gateway)")
 	ordersURL := fs.String("orders-url", "", "base URL of the orders service (for the gateway)")
 	historyURL := fs.String("history-url", "", "base URL of the order history service (for the gateway)")
+	origins := fs.String("allowed-origins", "", "comma-separated origins allowed to call the API from a browser (CORS; gateway)")
+	rateLimitIP := fs.Int("rate-limit-ip", 0, "requests per second per client address (gateway; 0: default 2000, negative: none)")
+	trustProxy := fs.Bool("trust-proxy", false, "take the client address from X-Forwarded-For (gateway behind a proxy)")
+	secureCookies := fs.Bool("secure-cookies", false, "mark the session cookie Secure (gateway behind HTTPS)")
 	operatorToken := fs.String("operator-token", "", "token that opens the operations page /ops (gateway; empty keeps it closed)")
 	seed := fs.Bool("seed", true, "load the sample catalog into an empty catalog (products)")
 	logFormat := fs.String("log-format", "json", "log format: text or json")
@@ -52,8 +57,12 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		URLs:          map[string]string{app.Products: *productsURL, app.Orders: *ordersURL, app.History: *historyURL},
 		Secret:        key,
 		OperatorToken: *operatorToken,
-		Seed:          *seed,
-		Log:           log,
+		Gateway: gateway.Config{
+			AllowedOrigins: splitList(*origins), RateLimitIP: *rateLimitIP,
+			TrustProxy: *trustProxy, SecureCookies: *secureCookies,
+		},
+		Seed: *seed,
+		Log:  log,
 	}, name)
 	if err != nil {
 		return err
