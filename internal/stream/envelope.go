@@ -146,15 +146,10 @@ func Decode(stream string, xm redis.XMessage) (Message, error) {
 // decodeEvent reads an envelope from an entry's fields. Errors wrap
 // ErrMalformed.
 func decodeEvent(fields map[string]any) (Event, error) {
-	// Size the payload map without the envelope: small payloads then fit
-	// in one map group, which saves an allocation per message.
-	n := len(fields)
-	for k := range reserved {
-		if _, ok := fields[k]; ok {
-			n--
-		}
-	}
-	e := Event{Fields: make(map[string]string, n)}
+	// Size the payload map without the four required envelope fields:
+	// small payloads then fit in one map group, which saves an allocation
+	// per message.
+	e := Event{Fields: make(map[string]string, max(len(fields)-4, 0))}
 	for k, v := range fields {
 		s, ok := v.(string)
 		if !ok {
