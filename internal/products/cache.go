@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -40,14 +41,15 @@ type cache struct {
 func (c *cache) productKey(id string) string { return c.prefix + ":v1:" + id }
 func (c *cache) genKey() string              { return c.prefix + ":search:v1:gen" }
 
-// searchKey returns the key of a cached result for parts at generation gen.
-func (c *cache) searchKey(gen int64, parts ...string) string {
+// searchKey returns the key of a cached result for parts. The entry
+// carries the generation it was made at (see fresh), so that bumping the
+// generation outdates every entry at once.
+func (c *cache) searchKey(parts ...string) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%d", gen)
 	for _, p := range parts {
 		fmt.Fprintf(h, "\x00%s", p)
 	}
-	return c.prefix + ":search:v1:" + hex.EncodeToString(h.Sum(nil)[:16])
+	return c.prefix + ":search:v2:" + hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 // usable reports whether reads and fills should try Redis.
@@ -178,60 +180,44 @@ func (c *cache) bumpGeneration(ctx context.Context) error {
 	return c.rdb.Incr(octx, c.genKey()).Err()
 }
 
-// generation returns the current search generation; ok is false when
-// Redis cannot be used, and search caching must then be skipped.
-func (c *cache) generation(ctx context.Context) (gen int64, ok bool) {
+// fresh reads the current search generation and the entry at key in one
+// round trip (MGET). It returns the entry's JSON when it was made at the
+// current generation, and the generation to store a new entry at; ok is
+// false when Redis cannot be used, and the result must not be cached.
+func (c *cache) fresh(ctx context.Context, key string) (gen int64, b []byte, ok bool) {
 	if !c.usable() {
-		return 0, false
+		return 0, nil, false
 	}
 	octx, cancel := c.op(ctx)
 	defer cancel()
-	gen, err := c.rdb.Get(octx, c.genKey()).Int64()
-	switch {
-	case errors.Is(err, redis.Nil):
-		return 0, true
-	case err != nil:
-		c.failed(ctx, "get search generation", err)
-		return 0, false
-	}
-	return gen, true
-}
-
-// get decodes the JSON at key into v and reports whether it was there.
-func (c *cache) get(ctx context.Context, key string, v any) bool {
-	if !c.usable() {
-		return false
-	}
-	octx, cancel := c.op(ctx)
-	defer cancel()
-	b, err := c.rdb.Get(octx, key).Bytes()
-	switch {
-	case errors.Is(err, redis.Nil):
-		return false
-	case err != nil:
-		c.failed(ctx, "get search result", err)
-		return false
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		c.log.WarnContext(ctx, "undecodable search cache entry", "key", key, "err", err)
-		return false
-	}
-	return true
-}
-
-// put stores v as JSON at key for the search TTL.
-func (c *cache) put(ctx context.Context, key string, v any) {
-	if !c.usable() {
-		return
-	}
-	b, err := json.Marshal(v)
+	vals, err := c.rdb.MGet(octx, c.genKey(), key).Result()
 	if err != nil {
-		c.log.ErrorContext(ctx, "encode search cache entry", "key", key, "err", err)
+		c.failed(ctx, "read search cache", err)
+		return 0, nil, false
+	}
+	if s, isString := vals[0].(string); isString {
+		if gen, err = strconv.ParseInt(s, 10, 64); err != nil {
+			c.log.WarnContext(ctx, "search generation is not a number", "value", s)
+			return 0, nil, false
+		}
+	}
+	entry, _ := vals[1].(string)
+	at, body, found := strings.Cut(entry, "\n")
+	if !found || at != strconv.FormatInt(gen, 10) {
+		return gen, nil, true // missing or made at an older generation
+	}
+	return gen, []byte(body), true
+}
+
+// store caches b, made at generation gen, at key for the search TTL.
+func (c *cache) store(ctx context.Context, key string, gen int64, b []byte) {
+	if !c.usable() {
 		return
 	}
 	octx, cancel := c.op(ctx)
 	defer cancel()
-	if err := c.rdb.Set(octx, key, b, c.searchTTL).Err(); err != nil {
+	entry := strconv.FormatInt(gen, 10) + "\n" + string(b)
+	if err := c.rdb.Set(octx, key, entry, c.searchTTL).Err(); err != nil {
 		c.failed(ctx, "put search result", err)
 	}
 }

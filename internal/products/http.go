@@ -84,11 +84,12 @@ func (h handlers) search(w http.ResponseWriter, r *http.Request) error {
 	if q.Offset, err = intParam(params, "offset", 0, 0, MaxOffset); err != nil {
 		return err
 	}
-	page, err := h.svc.Search(r.Context(), q)
+	page, err := h.svc.SearchJSON(r.Context(), q)
 	if err != nil {
 		return err
 	}
-	web.WriteJSON(w, http.StatusOK, page)
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	_, _ = w.Write(append(page, '\n')) // the client went away; nothing to do
 	return nil
 }
 
