@@ -151,6 +151,9 @@ func startDevServers(ctx context.Context, cfg devConfig, data string, log *slog.
 	if env.databaseURL == "" {
 		p, err := servers.StartPostgres(ctx, servers.PostgresOptions{
 			Dir: filepath.Join(data, "postgres"), Port: cfg.PostgresPort, Logger: log,
+			// As root, for a data dir the postgres user cannot reach (a
+			// clone under /root): the cluster goes here, linked from it.
+			FallbackRoot: "/var/lib/streamcart",
 		})
 		if err != nil {
 			env.stop(log)

@@ -2,6 +2,8 @@ package servers
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -53,6 +55,15 @@ type PostgresOptions struct {
 	// of the machine can corrupt the cluster.
 	Fast bool
 
+	// FallbackRoot, when set, is where the cluster goes if this process
+	// runs as root and the postgres user cannot enter Dir's parents (a
+	// repository under /root, say): the cluster is created in
+	// FallbackRoot/postgres-<hash of Dir> and Dir becomes a symbolic link
+	// to it, so the data is still found through Dir and reused. When Dir
+	// itself is deleted, the next start begins afresh. Empty: such a Dir
+	// is an error that says what to do.
+	FallbackRoot string
+
 	// Logger receives lifecycle records. Nil discards them.
 	Logger *slog.Logger
 }
@@ -68,7 +79,9 @@ type Postgres struct {
 	port    int
 	fast    bool
 	runAs   *pgUser // nil unless this process is root
-	log     *slog.Logger
+	// fallback is PostgresOptions.FallbackRoot.
+	fallback string
+	log      *slog.Logger
 
 	mu   sync.Mutex
 	proc *process // nil while stopped
@@ -124,14 +137,15 @@ func newPostgres(opts PostgresOptions) (*Postgres, error) {
 		}
 	}
 	return &Postgres{
-		binDir:  binDir,
-		dir:     dir,
-		logPath: dir + ".log",
-		user:    pgUser,
-		port:    port,
-		fast:    opts.Fast,
-		runAs:   runAs,
-		log:     orDiscard(opts.Logger),
+		binDir:   binDir,
+		dir:      dir,
+		logPath:  dir + ".log",
+		user:     pgUser,
+		port:     port,
+		fast:     opts.Fast,
+		runAs:    runAs,
+		fallback: opts.FallbackRoot,
+		log:      orDiscard(opts.Logger),
 	}, nil
 }
 
@@ -234,6 +248,11 @@ func (p *Postgres) CreateDatabase(ctx context.Context, name string) error {
 // directory, hands it to the postgres user when running as root, and runs
 // initdb if it holds no cluster.
 func (p *Postgres) prepareDir(ctx context.Context) error {
+	if p.runAs != nil {
+		if err := p.placeReachable(); err != nil {
+			return err
+		}
+	}
 	if pid, ok := livePostmaster(p.dir); ok {
 		return fmt.Errorf("data dir %s in use by pid %d", p.dir, pid)
 	}
@@ -408,6 +427,54 @@ func mkdirAll(dir string) ([]string, error) {
 // checkTraversable returns an error unless u can enter dir and every parent
 // of it. u runs with its primary group only (supplementary groups are
 // dropped when the credential is applied).
+// placeReachable makes sure the postgres user can reach the cluster: a Dir
+// linked to the fallback place earlier is followed; a new Dir whose
+// parents the user cannot enter is created under the fallback root and
+// linked. An existing Dir is left where it is (checked later).
+func (p *Postgres) placeReachable() error {
+	if target, err := filepath.EvalSymlinks(p.dir); err == nil && target != p.dir {
+		p.dir = target
+		return nil
+	}
+	parent := filepath.Dir(p.dir)
+	unreachable := checkTraversable(parent, p.runAs)
+	if unreachable == nil || p.fallback == "" {
+		return nil
+	}
+	if _, err := os.Lstat(p.dir); err == nil {
+		return unreachable // existing data is not moved behind the user's back
+	}
+	sum := sha256.Sum256([]byte(p.dir))
+	alt := filepath.Join(p.fallback, "postgres-"+hex.EncodeToString(sum[:6]))
+	// Dir is gone: whatever is still at alt belonged to it and was meant
+	// to go with it.
+	if err := os.RemoveAll(alt); err != nil {
+		return err
+	}
+	created, err := mkdirAll(filepath.Dir(alt))
+	if err != nil {
+		return err
+	}
+	for _, d := range created {
+		if err := os.Chmod(d, 0o755); err != nil {
+			return err
+		}
+	}
+	if err := checkTraversable(filepath.Dir(alt), p.runAs); err != nil {
+		return fmt.Errorf("fallback for %s: %w", p.dir, err)
+	}
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return err
+	}
+	if err := os.Symlink(alt, p.dir); err != nil {
+		return err
+	}
+	p.log.Info("the postgres user cannot enter the data dir's parents; the cluster lives elsewhere, linked from the data dir",
+		"dir", p.dir, "cluster", alt, "reason", unreachable)
+	p.dir = alt
+	return nil
+}
+
 func checkTraversable(dir string, u *pgUser) error {
 	for d := dir; ; d = filepath.Dir(d) {
 		fi, err := os.Stat(d)

@@ -378,6 +378,50 @@ func TestParentDeathStopsServers(t *testing.T) {
 	}
 }
 
+func TestPostgresFallbackForUntraversableParent(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("only root runs PostgreSQL as another user")
+	}
+	t.Parallel()
+	ctx := testContext(t)
+	dir := filepath.Join(t.TempDir(), "data", "pg") // t.TempDir is mode 0700
+	opts := PostgresOptions{Dir: dir, Fast: true, FallbackRoot: testDir(t)}
+	p, err := StartPostgres(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, p.URL("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "CREATE TABLE kept (n int)"); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(ctx)
+	if err := p.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(dir); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("data dir %s is not a link to the fallback: %v", dir, err)
+	}
+
+	// A second start finds the cluster through the link.
+	p, err = StartPostgres(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop(ctx)
+	conn, err = pgx.Connect(ctx, p.URL("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT to_regclass('kept') IS NOT NULL").Scan(&exists); err != nil || !exists {
+		t.Errorf("table from the first start: exists %v, %v", exists, err)
+	}
+}
+
 func TestPostgresUntraversableParent(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("only root runs PostgreSQL as another user")
