@@ -218,10 +218,25 @@ func (p *Postgres) Restart(ctx context.Context) error {
 	if err := p.stop(ctx); err != nil {
 		return fmt.Errorf("restart postgres: %w", err)
 	}
-	if err := p.start(ctx); err != nil {
-		return fmt.Errorf("restart postgres: %w", err)
+	// After a Kill, the old server's last processes may still hold its
+	// shared memory or port for a moment on a loaded machine, and the new
+	// postmaster refuses to start: try again, within ctx.
+	for attempt := 1; ; attempt++ {
+		err := p.start(ctx)
+		if err == nil {
+			return nil
+		}
+		transient := strings.Contains(err.Error(), "shared memory block") || strings.Contains(err.Error(), "already in use")
+		if !transient || attempt == 10 || ctx.Err() != nil {
+			return fmt.Errorf("restart postgres: %w", err)
+		}
+		p.log.Warn("postgres did not start after a restart; retrying", "attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("restart postgres: %w", err)
+		case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
+		}
 	}
-	return nil
 }
 
 // CreateDatabase creates database name owned by the superuser. It does
