@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -109,6 +110,10 @@ func (r *run) openSession(ctx context.Context) (string, error) {
 	return s.Auth, nil
 }
 
+// searchPage is how many results a shopper's search shows: a page of the
+// storefront's dashboard.
+const searchPage = 12
+
 // product is what a shopper needs of a search result.
 type product struct {
 	ID         string
@@ -136,7 +141,7 @@ func (r *run) searchProducts(ctx context.Context, token, q string) ([]product, e
 			return nil, err
 		}
 		out := make([]product, 0, len(res.Data))
-		for _, p := range res.Data[:min(len(res.Data), 20)] {
+		for _, p := range res.Data[:min(len(res.Data), searchPage)] {
 			cents, err := money.Parse(p.Data.Price.String())
 			if err != nil {
 				return nil, err
@@ -151,7 +156,7 @@ func (r *run) searchProducts(ctx context.Context, token, q string) ([]product, e
 			PriceCents int64  `json:"priceCents"`
 		} `json:"products"`
 	}
-	if err := r.do(ctx, http.MethodGet, "/api/v1/products?limit=20&q="+url.QueryEscape(q), token, nil, &res, http.StatusOK); err != nil {
+	if err := r.do(ctx, http.MethodGet, "/api/v1/products?limit="+strconv.Itoa(searchPage)+"&q="+url.QueryEscape(q), token, nil, &res, http.StatusOK); err != nil {
 		return nil, err
 	}
 	out := make([]product, len(res.Products))
