@@ -1,0 +1,180 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// readLoop reads new entries on a connection of its own (so that it can be
+// unblocked) and hands them to the workers.
+func (c *Consumer) readLoop(ctx context.Context, work chan<- batch, stop <-chan struct{}) {
+	var conn *redis.Conn
+	defer func() {
+		if conn != nil {
+			_ = conn.Close()
+		}
+	}()
+	for attempt := 0; ctx.Err() == nil; {
+		if conn == nil {
+			conn = c.rdb.Conn()
+			// The name shows the consumer in CLIENT LIST.
+			var idCmd *redis.IntCmd
+			_, err := conn.Pipelined(ctx, func(p redis.Pipeliner) error {
+				p.ClientSetName(ctx, strings.ReplaceAll(c.cfg.Consumer, " ", "_"))
+				idCmd = p.ClientID(ctx)
+				return nil
+			})
+			id := idCmd.Val()
+			if err != nil {
+				_ = conn.Close()
+				conn = nil
+				attempt++
+				c.pause(ctx, "redis unreachable; retrying", err, attempt)
+				continue
+			}
+			c.readerID.Store(id)
+		}
+		// The read itself must not be cut short by ctx: entries it returns
+		// are already delivered to us. Shutdown releases it by CLIENT UNBLOCK.
+		res, err := conn.XReadGroup(context.WithoutCancel(ctx), &redis.XReadGroupArgs{
+			Group:    c.cfg.Group,
+			Consumer: c.cfg.Consumer,
+			Streams:  []string{c.cfg.Stream, ">"},
+			Count:    c.cfg.Count,
+			Block:    c.cfg.Block,
+		}).Result()
+		switch {
+		case errors.Is(err, redis.Nil):
+			attempt = 0
+			continue
+		case isNoGroup(err):
+			c.recreateGroup(ctx)
+			continue
+		case err != nil:
+			_ = conn.Close()
+			conn = nil
+			c.readerID.Store(0)
+			attempt++
+			c.pause(ctx, "read failed; reconnecting", err, attempt)
+			continue
+		}
+		attempt = 0
+		for _, s := range res {
+			if !c.dispatch(work, stop, batch{entries: s.Messages}) {
+				return
+			}
+		}
+	}
+}
+
+// decode turns entries into messages. deliveries gives each entry's
+// delivery count; nil means first delivery. Entries that are not valid
+// envelopes are dead-lettered here and left out.
+func (c *Consumer) decode(ctx context.Context, entries []redis.XMessage, deliveries map[string]int64) []Message {
+	msgs := make([]Message, 0, len(entries))
+	for _, xm := range entries {
+		n := int64(1)
+		if deliveries != nil {
+			n = deliveries[xm.ID]
+		}
+		e, err := decodeEvent(xm.Values)
+		if err != nil {
+			c.deadLetter(ctx, xm.ID, rawValues(xm.Values), n, err)
+			continue
+		}
+		msgs = append(msgs, Message{Event: e, Stream: c.cfg.Stream, EntryID: xm.ID, Deliveries: n})
+	}
+	return msgs
+}
+
+// reclaimLoop periodically takes over entries that other consumers (or
+// this one, before a restart) left pending for longer than MinIdle.
+func (c *Consumer) reclaimLoop(ctx context.Context, work chan<- batch, stop <-chan struct{}) {
+	tick := time.NewTicker(c.cfg.ClaimInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if !c.reclaim(ctx, work, stop) {
+			return
+		}
+	}
+}
+
+// reclaim walks the group's pending entries once with XAUTOCLAIM. It
+// reports false when the shutdown time ran out.
+func (c *Consumer) reclaim(ctx context.Context, work chan<- batch, stop <-chan struct{}) bool {
+	start := "0-0"
+	for ctx.Err() == nil {
+		entries, next, deleted, err := c.rdb.XAutoClaimWithDeleted(ctx, &redis.XAutoClaimArgs{
+			Stream:   c.cfg.Stream,
+			Group:    c.cfg.Group,
+			Consumer: c.cfg.Consumer,
+			MinIdle:  c.cfg.MinIdle,
+			Start:    start,
+			Count:    c.cfg.Count,
+		}).Result()
+		switch {
+		case isNoGroup(err):
+			c.recreateGroup(ctx)
+			return true
+		case err != nil:
+			if ctx.Err() == nil {
+				c.log.WarnContext(ctx, "reclaim failed", "err", err)
+			}
+			return true
+		}
+		if len(deleted) > 0 {
+			// Redis has already dropped these from the pending list.
+			c.log.WarnContext(ctx, "pending entries were trimmed from the stream before they were handled",
+				"ids", deleted)
+		}
+		if len(entries) > 0 {
+			counts, err := c.deliveryCounts(ctx, entries)
+			if err != nil {
+				c.log.WarnContext(ctx, "reclaim: reading delivery counts failed", "err", err)
+				return true
+			}
+			c.cfg.Metrics.Reclaimed(c.cfg.Stream, c.cfg.Group, len(entries))
+			c.log.InfoContext(ctx, "reclaimed idle pending entries", "count", len(entries))
+			if !c.dispatch(work, stop, batch{entries: entries, counts: counts, reclaimed: true}) {
+				return false
+			}
+		}
+		if next == "0-0" || next == "" {
+			return true
+		}
+		start = next
+	}
+	return true
+}
+
+// deliveryCounts asks XPENDING for each entry's delivery count, in one
+// round trip.
+func (c *Consumer) deliveryCounts(ctx context.Context, entries []redis.XMessage) (map[string]int64, error) {
+	pipe := c.rdb.Pipeline()
+	cmds := make([]*redis.XPendingExtCmd, len(entries))
+	for i, xm := range entries {
+		cmds[i] = pipe.XPendingExt(ctx, &redis.XPendingExtArgs{
+			Stream: c.cfg.Stream, Group: c.cfg.Group, Start: xm.ID, End: xm.ID, Count: 1,
+		})
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, err
+	}
+	counts := make(map[string]int64, len(entries))
+	for i, xm := range entries {
+		counts[xm.ID] = 1
+		if p := cmds[i].Val(); len(p) == 1 {
+			counts[xm.ID] = p[0].RetryCount
+		}
+	}
+	return counts, nil
+}
