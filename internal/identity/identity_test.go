@@ -1,7 +1,6 @@
 package identity_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -72,20 +71,7 @@ func (e *env) start(t *testing.T) *identity.Service {
 	if err != nil {
 		t.Fatalf("NewService: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(15 * time.Second):
-			t.Errorf("Run has not returned 15s after its context was cancelled")
-		}
-	})
+	testenv.Run(t, svc.Run)
 	return svc
 }
 

@@ -1,7 +1,6 @@
 package orderhistory_test
 
 import (
-	"context"
 	"encoding/json"
 	"slices"
 	"testing"
@@ -56,20 +55,7 @@ func newEnvOn(t *testing.T, rdb *redis.Client) *env {
 // start runs the service until the test ends.
 func (e *env) start(t *testing.T) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- e.svc.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(15 * time.Second):
-			t.Errorf("Run has not returned 15s after its context was cancelled")
-		}
-	})
+	testenv.Run(t, e.svc.Run)
 }
 
 // streamOf returns the stream an event of type typ goes to.

@@ -77,22 +77,7 @@ func (f *fixture) publish(n int) []string {
 
 // run starts c and returns a function that stops it and waits for Run.
 func run(tb testing.TB, c *stream.Consumer) (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = c.Run(ctx) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case <-done:
-			case <-time.After(15 * time.Second):
-				tb.Error("consumer did not stop within 15s")
-			}
-		})
-	}
-	tb.Cleanup(stop)
-	return stop
+	return testenv.Run(tb, c.Run)
 }
 
 // recorder remembers what a handler saw.

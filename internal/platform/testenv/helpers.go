@@ -1,7 +1,9 @@
 package testenv
 
 import (
+	"context"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 )
@@ -31,4 +33,30 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.tb.Helper()
 	w.tb.Log(string(p))
 	return len(p), nil
+}
+
+// Run runs run in the background until the test ends or stop is called,
+// then cancels its context and waits up to 15s for it to return, failing
+// the test if it returns an error or hangs. stop may be called more than
+// once.
+func Run(tb testing.TB, run func(context.Context) error) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					tb.Errorf("Run: %v", err)
+				}
+			case <-time.After(15 * time.Second):
+				tb.Error("Run did not return within 15s of its context being cancelled")
+			}
+		})
+	}
+	tb.Cleanup(stop)
+	return stop
 }
