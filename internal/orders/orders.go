@@ -92,6 +92,8 @@ type Service struct {
 	catalog  *catalog
 	outbox   *outbox.Outbox
 	consumer *stream.Consumer
+	// insertOrderSQL is store.go's insertOrderSQL with this outbox.
+	insertOrderSQL string
 }
 
 //go:embed migrations/*.sql
@@ -124,6 +126,7 @@ func NewService(pool *pgxpool.Pool, rdb *redis.Client, cfg Config, log *slog.Log
 		catalog: newCatalog(cfg.ProductsURL),
 		outbox:  outbox.New(pool, rdb, stream.NewPublisher(rdb, nil), schema, cfg.Outbox, log),
 	}
+	s.insertOrderSQL = fmt.Sprintf(insertOrderSQL, s.outbox.InsertSQL(17))
 	c, err := stream.NewBatchConsumer(rdb, cfg.Consumer, s.handlePayments)
 	if err != nil {
 		return nil, err
@@ -184,15 +187,15 @@ func (s *Service) Create(ctx context.Context, id auth.Identity, req CreateReques
 	}
 	o.StatusName = o.Status.String()
 
-	created := false
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var err error
-		created, err = insertOrder(ctx, tx, &o, idempotencyKey, req.hash(), id.UserAgent, id.IP)
-		if err != nil || !created {
-			return err
-		}
-		return s.outbox.Add(ctx, tx, placedMessage(s.cfg.OrdersStream, o, id.UserAgent, id.IP))
-	})
+	// The order's time is the service's, so that OrderPlaced, written in
+	// the same statement, carries it; PostgreSQL keeps microseconds.
+	o.CreatedAt = time.Now().UTC().Truncate(time.Microsecond)
+	o.UpdatedAt = o.CreatedAt
+	placed, err := outbox.Encode(placedMessage(s.cfg.OrdersStream, o, id.UserAgent, id.IP))
+	if err != nil {
+		return Order{}, false, err
+	}
+	created, err := insertOrder(ctx, s.pool, s.insertOrderSQL, &o, idempotencyKey, req.hash(), id.UserAgent, id.IP, placed)
 	if err != nil {
 		return Order{}, false, dbError(err, "create order")
 	}
@@ -368,7 +371,7 @@ func (s *Service) Reconcile(ctx context.Context) (int, error) {
 		for i, o := range stuck {
 			ids[i] = o.id
 		}
-		orders, err := loadOrders(ctx, tx, `WHERE o.order_id = ANY($1)`, ids)
+		orders, err := loadOrders(ctx, tx, `WHERE o.order_id = ANY($1)`, pgx.QueryExecModeExec, ids)
 		if err != nil {
 			return err
 		}

@@ -84,6 +84,7 @@ type Outbox struct {
 	cfg   Config
 	log   *slog.Logger
 	kick  chan struct{}
+	add   string // InsertSQL(1)
 }
 
 // New returns the Outbox of schema, publishing through rdb with pub.
@@ -97,7 +98,7 @@ func New(pool *pgxpool.Pool, rdb *redis.Client, pub *stream.Publisher, schema st
 	if cfg.KeepProcessed <= 0 {
 		cfg.KeepProcessed = 7 * 24 * time.Hour
 	}
-	return &Outbox{
+	o := &Outbox{
 		pool:  pool,
 		rdb:   rdb,
 		pub:   pub,
@@ -107,6 +108,8 @@ func New(pool *pgxpool.Pool, rdb *redis.Client, pub *stream.Publisher, schema st
 		log:   log.With("outbox", schema),
 		kick:  make(chan struct{}, 1),
 	}
+	o.add = o.InsertSQL(1)
+	return o
 }
 
 // Add writes msgs into the outbox as part of tx, in one statement. Each
@@ -116,30 +119,61 @@ func (o *Outbox) Add(ctx context.Context, tx pgx.Tx, msgs ...*Message) error {
 	if len(msgs) == 0 {
 		return nil
 	}
-	var (
-		streams, ids, types, traces, fields = make([]string, len(msgs)), make([]string, len(msgs)), make([]string, len(msgs)), make([]string, len(msgs)), make([]string, len(msgs))
-		versions                            = make([]int32, len(msgs))
-		times                               = make([]time.Time, len(msgs))
-	)
-	for i, m := range msgs {
-		e := &m.Event
-		if err := e.Normalize(); err != nil {
-			return fmt.Errorf("outbox: %w", err)
-		}
-		f, err := json.Marshal(e.Fields)
-		if err != nil {
-			return fmt.Errorf("outbox: encode %s: %w", e.Type, err)
-		}
-		streams[i], ids[i], types[i], traces[i], fields[i] = m.Stream, e.ID, e.Type, e.TraceParent, string(f)
-		versions[i], times[i] = int32(e.Version), e.Time
-	}
-	_, err := tx.Exec(ctx, `INSERT INTO `+o.table+` (stream, event_id, event_type, event_version, occurred_at, trace_parent, fields)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::timestamptz[], $6::text[], $7::jsonb[])`,
-		streams, ids, types, versions, times, traces, fields)
+	rows, err := Encode(msgs...)
 	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, o.add, rows.Args()...); err != nil {
 		return fmt.Errorf("outbox: insert: %w", err)
 	}
 	return nil
+}
+
+// Rows are messages encoded as the columns of the outbox table, for a
+// caller that inserts them in a statement of its own (InsertSQL), such as
+// a data-modifying WITH that writes its rows and their events in one round
+// trip.
+type Rows struct {
+	streams, ids, types, traces, fields []string
+	versions                            []int32
+	times                               []time.Time
+}
+
+// Encode encodes msgs for InsertSQL, filling in each event's ID, Version
+// and Time if empty.
+func Encode(msgs ...*Message) (Rows, error) {
+	n := len(msgs)
+	r := Rows{
+		streams: make([]string, n), ids: make([]string, n), types: make([]string, n),
+		traces: make([]string, n), fields: make([]string, n),
+		versions: make([]int32, n), times: make([]time.Time, n),
+	}
+	for i, m := range msgs {
+		e := &m.Event
+		if err := e.Normalize(); err != nil {
+			return Rows{}, fmt.Errorf("outbox: %w", err)
+		}
+		f, err := json.Marshal(e.Fields)
+		if err != nil {
+			return Rows{}, fmt.Errorf("outbox: encode %s: %w", e.Type, err)
+		}
+		r.streams[i], r.ids[i], r.types[i], r.traces[i], r.fields[i] = m.Stream, e.ID, e.Type, e.TraceParent, string(f)
+		r.versions[i], r.times[i] = int32(e.Version), e.Time
+	}
+	return r, nil
+}
+
+// Args are the arguments of InsertSQL, in order.
+func (r Rows) Args() []any {
+	return []any{r.streams, r.ids, r.types, r.versions, r.times, r.traces, r.fields}
+}
+
+// InsertSQL is an INSERT of Rows into this outbox whose seven arguments
+// are $first to $first+6. A caller may append a WHERE clause.
+func (o *Outbox) InsertSQL(first int) string {
+	return fmt.Sprintf(`INSERT INTO %s (stream, event_id, event_type, event_version, occurred_at, trace_parent, fields)
+		SELECT * FROM unnest($%d::text[], $%d::text[], $%d::text[], $%d::int[], $%d::timestamptz[], $%d::text[], $%d::jsonb[])`,
+		o.table, first, first+1, first+2, first+3, first+4, first+5, first+6)
 }
 
 // Kick wakes the relay after a transaction with outbox rows committed, so
