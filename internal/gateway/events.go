@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -23,25 +22,31 @@ import (
 const subscriberBuffer = 32
 
 // errHubClosed means the gateway is not running (Run has not started or has
-// returned).
-var errHubClosed = errors.New("order updates are not being received")
+// returned); errHubNotLive that Redis has not confirmed its subscription.
+var (
+	errHubClosed  = errors.New("order updates are not being received")
+	errHubNotLive = errors.New("order updates are not subscribed to yet")
+)
 
 // hub shares one Redis Pub/Sub connection among all event streams of this
-// gateway: it SUBSCRIBEs to a user's channel while at least one of the
-// user's streams is open and hands each message to those streams. One
-// connection per gateway, not per browser tab, keeps Redis's connection
-// count flat.
+// gateway. It subscribes once, to the pattern of every user's channel, and
+// hands each message to the open streams of its user. Opening or closing a
+// stream therefore costs no Redis command and waits on no other stream.
+// The price is that every gateway receives every order update, a few small
+// messages per order, and drops those nobody here listens to.
 type hub struct {
-	rdb *redis.Client
-	log *slog.Logger
+	rdb     *redis.Client
+	log     *slog.Logger
+	pattern string
 
-	// cmdMu orders SUBSCRIBE and UNSUBSCRIBE as the changes of subs that
-	// call for them; mu guards subs and ps and is never held across I/O.
-	cmdMu sync.Mutex
-	mu    sync.Mutex
-	ps    *redis.PubSub
-	subs  map[string]map[*subscriber]struct{}
-	wg    sync.WaitGroup
+	mu   sync.Mutex // guards ps and subs
+	ps   *redis.PubSub
+	subs map[string]map[*subscriber]struct{}
+	// live is closed once Redis has confirmed the pattern subscription:
+	// from then on every update published reaches the hub.
+	live     chan struct{}
+	liveOnce sync.Once
+	wg       sync.WaitGroup
 }
 
 // subscriber is one open event stream.
@@ -52,20 +57,31 @@ type subscriber struct {
 }
 
 func newHub(rdb *redis.Client, log *slog.Logger) *hub {
-	return &hub{rdb: rdb, log: log, subs: map[string]map[*subscriber]struct{}{}}
+	return &hub{
+		rdb:     rdb,
+		log:     log,
+		pattern: events.OrderUpdatesChannel("*"),
+		subs:    map[string]map[*subscriber]struct{}{},
+		live:    make(chan struct{}),
+	}
 }
 
-// start opens the Pub/Sub connection and starts handing out messages.
-// go-redis reconnects and resubscribes on its own; messages published
-// while it does are lost, as Pub/Sub promises nothing more.
+// start subscribes and starts handing out messages. go-redis reconnects
+// and subscribes again on its own; messages published while it does are
+// lost, as Pub/Sub promises nothing more.
 func (h *hub) start(ctx context.Context) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.ps = h.rdb.Subscribe(ctx)
-	ch := h.ps.Channel(redis.WithChannelSize(256))
+	h.ps = h.rdb.PSubscribe(ctx, h.pattern)
+	ch := h.ps.ChannelWithSubscriptions(redis.WithChannelSize(256))
 	h.wg.Go(func() {
 		for m := range ch {
-			h.dispatch(m)
+			switch m := m.(type) {
+			case *redis.Subscription:
+				h.liveOnce.Do(func() { close(h.live) })
+			case *redis.Message:
+				h.dispatch(m)
+			}
 		}
 	})
 }
@@ -84,29 +100,40 @@ func (h *hub) dispatch(m *redis.Message) {
 
 // close ends the Pub/Sub connection and waits for the dispatcher.
 func (h *hub) close() {
-	h.cmdMu.Lock()
 	h.mu.Lock()
 	ps := h.ps
 	h.ps = nil
 	h.mu.Unlock()
-	h.cmdMu.Unlock()
 	if ps != nil {
 		_ = ps.Close()
 	}
 	h.wg.Wait()
 }
 
-// subscribe registers a stream for channel, subscribing in Redis when it
-// is the channel's first. Once it returns, every message published to the
-// channel after Redis has read the SUBSCRIBE reaches the stream.
+// liveWait bounds how long a new stream waits for the hub's subscription,
+// which only the first streams after a start can have to.
+const liveWait = 3 * time.Second
+
+// subscribe registers a stream for channel. Once it returns, every message
+// published to the channel reaches the stream.
 func (h *hub) subscribe(ctx context.Context, channel string) (*subscriber, error) {
-	s := &subscriber{msgs: make(chan string, subscriberBuffer), lagged: make(chan struct{})}
-	h.cmdMu.Lock()
-	defer h.cmdMu.Unlock()
 	h.mu.Lock()
-	ps := h.ps
-	if ps == nil {
-		h.mu.Unlock()
+	started := h.ps != nil
+	h.mu.Unlock()
+	if !started {
+		return nil, errHubClosed
+	}
+	select {
+	case <-h.live:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(liveWait):
+		return nil, errHubNotLive
+	}
+	s := &subscriber{msgs: make(chan string, subscriberBuffer), lagged: make(chan struct{})}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.ps == nil {
 		return nil, errHubClosed
 	}
 	set := h.subs[channel]
@@ -115,44 +142,17 @@ func (h *hub) subscribe(ctx context.Context, channel string) (*subscriber, error
 		h.subs[channel] = set
 	}
 	set[s] = struct{}{}
-	first := len(set) == 1
-	h.mu.Unlock()
-	if first {
-		if err := ps.Subscribe(ctx, channel); err != nil {
-			h.remove(channel, s)
-			_ = ps.Unsubscribe(context.WithoutCancel(ctx), channel) // forget it for reconnects
-			return nil, fmt.Errorf("subscribe %s: %w", channel, err)
-		}
-	}
 	return s, nil
 }
 
-// remove unregisters s and reports whether channel has no streams left.
-func (h *hub) remove(channel string, s *subscriber) (last bool) {
+// unsubscribe unregisters s.
+func (h *hub) unsubscribe(channel string, s *subscriber) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	set := h.subs[channel]
 	delete(set, s)
 	if len(set) == 0 {
 		delete(h.subs, channel)
-		return true
-	}
-	return false
-}
-
-// unsubscribe unregisters s, unsubscribing in Redis when it was the
-// channel's last stream.
-func (h *hub) unsubscribe(ctx context.Context, channel string, s *subscriber) {
-	h.cmdMu.Lock()
-	defer h.cmdMu.Unlock()
-	last := h.remove(channel, s)
-	h.mu.Lock()
-	ps := h.ps
-	h.mu.Unlock()
-	if last && ps != nil {
-		if err := ps.Unsubscribe(ctx, channel); err != nil {
-			h.log.WarnContext(ctx, "unsubscribe from order updates failed", "channel", channel, "err", err)
-		}
 	}
 }
 
@@ -169,11 +169,7 @@ func (g *Gateway) orderEvents(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return web.Unavailable(err, "order updates are unavailable; try again shortly")
 	}
-	defer func() {
-		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-		defer cancel()
-		g.hub.unsubscribe(uctx, channel, sub)
-	}()
+	defer g.hub.unsubscribe(channel, sub)
 
 	rc := http.NewResponseController(w)
 	h := w.Header()
@@ -196,8 +192,7 @@ func (g *Gateway) orderEvents(w http.ResponseWriter, r *http.Request) error {
 		return rc.Flush()
 	}
 	// "ready" tells the client that updates from now on reach it: an
-	// order placed after it is seen. (Redis reads the SUBSCRIBE, written
-	// above, before any later command of an order's flow.)
+	// order placed after it is seen.
 	buf.WriteString("retry: 3000\nevent: ready\ndata: {}\n\n")
 	if err := send(); err != nil {
 		return nil // the client went away
