@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"sort"
 	"time"
 
@@ -28,8 +29,20 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&cfg.API, "api", "v1", "API to use: v1 or tutorial")
 	fs.DurationVar(&cfg.Settle, "settle", 30*time.Second, "how long accepted orders may take to become final after the run")
 	asJSON := fs.Bool("json", false, "print the report as one JSON object on the last line")
+	cpuProfile := fs.String("cpuprofile", "", "write the load tool's own CPU profile to this file")
 	if err := config.Parse(fs, "STREAMCART_BENCH", args); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	if isTerminal(stderr) {
 		cfg.Progress = stderr

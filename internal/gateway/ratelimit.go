@@ -23,10 +23,16 @@ func (g *Gateway) countHit(ctx context.Context, pipe redis.Pipeliner, kind, id s
 	if limit <= 0 {
 		return nil
 	}
-	key := g.cfg.KeyPrefix + "rl:" + kind + ":" + id + ":" + strconv.FormatInt(now.Unix(), 10)
+	key := g.rateKey(kind, id, now)
 	hits := pipe.Incr(ctx, key)
 	pipe.Expire(ctx, key, 2*rateWindow)
 	return hits
+}
+
+// rateKey is the counter of requests by kind ("ip" or "session") and id
+// in the window of now.
+func (g *Gateway) rateKey(kind, id string, now time.Time) string {
+	return g.cfg.KeyPrefix + "rl:" + kind + ":" + id + ":" + strconv.FormatInt(now.Unix(), 10)
 }
 
 // over reports whether a counted request is beyond limit. A failed count

@@ -130,10 +130,84 @@ func userAgent(r *http.Request) string {
 
 func (g *Gateway) sessionKey(hash string) string { return g.cfg.KeyPrefix + "session:" + hash }
 
+// sessionScript counts a request in its rate windows and reads and
+// touches its session, in one round trip: the work of every request
+// behind withSession.
+//
+// KEYS: the IP window's counter, the session window's counter, the
+// session. ARGV: the counters' TTL and the session's (ms), then "1" or
+// "0" for counting by IP, counting by session and reading the session.
+// It returns the two counts (0 when not counted) and the session's fields
+// as HGETALL does.
+var sessionScript = redis.NewScript(`
+local ipHits, sessHits, fields = 0, 0, {}
+if ARGV[3] == '1' then
+	ipHits = redis.call('INCR', KEYS[1])
+	if ipHits == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+end
+if ARGV[4] == '1' then
+	sessHits = redis.call('INCR', KEYS[2])
+	if sessHits == 1 then redis.call('PEXPIRE', KEYS[2], ARGV[1]) end
+end
+if ARGV[5] == '1' then
+	fields = redis.call('HGETALL', KEYS[3])
+	if #fields > 0 then redis.call('PEXPIRE', KEYS[3], ARGV[2]) end
+end
+return {ipHits, sessHits, fields}
+`)
+
+// sessionRead is what sessionScript found.
+type sessionRead struct {
+	ipHits, sessHits int64
+	userID, sessID   string
+}
+
+// readSession runs sessionScript for a request from ip with token (""
+// for none) at now.
+func (g *Gateway) readSession(ctx context.Context, ip, token string, now time.Time) (sessionRead, error) {
+	var hash string
+	if token != "" {
+		hash = tokenHash(token)
+	}
+	flag := func(b bool) string {
+		if b {
+			return "1"
+		}
+		return "0"
+	}
+	countIP := g.cfg.RateLimitIP > 0
+	countSess := token != "" && g.cfg.RateLimitSession > 0
+	if !countIP && token == "" {
+		return sessionRead{}, nil
+	}
+	keys := []string{g.rateKey("ip", ip, now), g.rateKey("session", hash, now), g.sessionKey(hash)}
+	res, err := sessionScript.Run(ctx, g.rdb, keys,
+		(2 * rateWindow).Milliseconds(), g.cfg.SessionTTL.Milliseconds(),
+		flag(countIP), flag(countSess), flag(token != "")).Slice()
+	if err != nil {
+		return sessionRead{}, err
+	}
+	var r sessionRead
+	r.ipHits, _ = res[0].(int64)
+	r.sessHits, _ = res[1].(int64)
+	fields, _ := res[2].([]any)
+	for i := 0; i+1 < len(fields); i += 2 {
+		k, _ := fields[i].(string)
+		v, _ := fields[i+1].(string)
+		switch k {
+		case "userId":
+			r.userID = v
+		case "sessionId":
+			r.sessID = v
+		}
+	}
+	return r, nil
+}
+
 // withSession puts the request's session in its context, starting a new
 // one when the request has no valid token, after checking the rate limits
 // of the client IP and the session. The rate counters, the session read
-// and its TTL refresh cost one Redis round trip (one MULTI/EXEC); a new
+// and its TTL refresh cost one Redis round trip (sessionScript); a new
 // session costs a second. Without Redis it answers 503.
 func (g *Gateway) withSession(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -142,38 +216,24 @@ func (g *Gateway) withSession(next http.Handler) http.Handler {
 		ip, ua := g.clientIP(r), userAgent(r)
 		token, fromCookie := tokenFrom(r)
 
-		pipe := g.rdb.TxPipeline()
-		ipHits := g.countHit(ctx, pipe, "ip", ip, g.cfg.RateLimitIP, now)
-		var (
-			sessHits *redis.IntCmd
-			fields   *redis.MapStringStringCmd
-		)
-		if token != "" {
-			hash := tokenHash(token)
-			sessHits = g.countHit(ctx, pipe, "session", hash, g.cfg.RateLimitSession, now)
-			fields = pipe.HGetAll(ctx, g.sessionKey(hash))
-			pipe.Expire(ctx, g.sessionKey(hash), g.cfg.SessionTTL)
+		read, err := g.readSession(ctx, ip, token, now)
+		if err != nil {
+			g.fail(w, r, web.Unavailable(fmt.Errorf("read session: %w", err), "sessions are unavailable; try again shortly"))
+			return
 		}
-		if pipe.Len() > 0 {
-			if _, err := pipe.Exec(ctx); err != nil {
-				g.fail(w, r, web.Unavailable(fmt.Errorf("read session: %w", err), "sessions are unavailable; try again shortly"))
-				return
-			}
-		}
-		if over(ipHits, g.cfg.RateLimitIP) {
+		if g.cfg.RateLimitIP > 0 && read.ipHits > int64(g.cfg.RateLimitIP) {
 			g.fail(w, r, g.rateLimited(w, "IP address", now))
 			return
 		}
-		if over(sessHits, g.cfg.RateLimitSession) {
+		if g.cfg.RateLimitSession > 0 && read.sessHits > int64(g.cfg.RateLimitSession) {
 			g.fail(w, r, g.rateLimited(w, "session", now))
 			return
 		}
 
 		var s session
-		if fields != nil && fields.Val()["userId"] != "" && fields.Val()["sessionId"] != "" {
-			s = session{Token: token, UserID: fields.Val()["userId"], SessionID: fields.Val()["sessionId"], IP: ip, UserAgent: ua}
+		if read.userID != "" && read.sessID != "" {
+			s = session{Token: token, UserID: read.userID, SessionID: read.sessID, IP: ip, UserAgent: ua}
 		} else {
-			var err error
 			if s, err = g.createSession(ctx, ip, ua, now); err != nil {
 				g.fail(w, r, web.Unavailable(err, "sessions are unavailable; try again shortly"))
 				return
