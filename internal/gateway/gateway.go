@@ -231,10 +231,13 @@ func New(rdb *redis.Client, signer *auth.Signer, cfg Config, log *slog.Logger) (
 	for _, o := range cfg.AllowedOrigins {
 		g.origins[o] = true
 	}
+	// Idle connections are kept for as many requests as are in flight
+	// under load: a connection closed for want of an idle slot is a new
+	// dial, accept and TCP handshake for the next request.
 	g.transport = &http.Transport{
 		DialContext:           (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:          256,
-		MaxIdleConnsPerHost:   64,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   512,
 		IdleConnTimeout:       90 * time.Second,
 		ResponseHeaderTimeout: cfg.UpstreamTimeout,
 		ExpectContinueTimeout: time.Second,

@@ -28,7 +28,11 @@ type catalog struct {
 }
 
 func newCatalog(baseURL string) *catalog {
-	return &catalog{baseURL: baseURL, client: &http.Client{Timeout: 3 * time.Second}}
+	// The default transport keeps 2 idle connections per host: under load
+	// every other lookup would dial a new one.
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns, t.MaxIdleConnsPerHost = 512, 512
+	return &catalog{baseURL: baseURL, client: &http.Client{Timeout: 3 * time.Second, Transport: t}}
 }
 
 // lookup returns the active products among ids. Errors mean the catalog
