@@ -13,11 +13,13 @@
 package outbox
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -85,6 +87,7 @@ type Outbox struct {
 	log   *slog.Logger
 	kick  chan struct{}
 	add   string // InsertSQL(1)
+	take  string // RelayOnce's DELETE
 }
 
 // New returns the Outbox of schema, publishing through rdb with pub.
@@ -109,6 +112,9 @@ func New(pool *pgxpool.Pool, rdb *redis.Client, pub *stream.Publisher, schema st
 		kick:  make(chan struct{}, 1),
 	}
 	o.add = o.InsertSQL(1)
+	o.take = `DELETE FROM ` + o.table + ` WHERE id IN (
+		SELECT id FROM ` + o.table + ` ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
+		RETURNING id, stream, event_id, event_type, event_version, occurred_at, trace_parent, fields`
 	return o
 }
 
@@ -242,55 +248,60 @@ func (o *Outbox) Prune(ctx context.Context) (int64, error) {
 
 // RelayOnce publishes up to one batch of committed rows and deletes them,
 // returning how many it published. The batch is one pipeline to Redis and
-// one transaction in PostgreSQL. If the pipeline fails part way, nothing
-// is deleted and the rows are published again later, with their event ids.
+// one transaction in PostgreSQL, whose DELETE ... RETURNING both locks and
+// reads the rows. If the pipeline fails part way, the transaction rolls
+// back, nothing is deleted and the rows are published again later, with
+// their event ids.
 func (o *Outbox) RelayOnce(ctx context.Context) (int, error) {
 	tx, err := o.pool.Begin(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("outbox relay: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit
-	rows, err := tx.Query(ctx, `SELECT id, stream, event_id, event_type, event_version, occurred_at, trace_parent, fields
-		FROM `+o.table+` ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`, o.cfg.Batch)
+	rows, err := tx.Query(ctx, o.take, o.cfg.Batch)
 	if err != nil {
 		return 0, fmt.Errorf("outbox relay: %w", err)
 	}
-	var ids []int64
-	pipe := o.rdb.Pipeline()
+	type row struct {
+		id     int64
+		stream string
+		event  stream.Event
+	}
+	var batch []row
 	for rows.Next() {
 		var (
-			id      int64
-			name    string
+			r       row
 			version int32
-			e       stream.Event
 		)
-		if err := rows.Scan(&id, &name, &e.ID, &e.Type, &version, &e.Time, &e.TraceParent, &e.Fields); err != nil {
+		e := &r.event
+		if err := rows.Scan(&r.id, &r.stream, &e.ID, &e.Type, &version, &e.Time, &e.TraceParent, &e.Fields); err != nil {
 			rows.Close()
 			return 0, fmt.Errorf("outbox relay: %w", err)
 		}
 		e.Version = int(version)
-		if _, err := o.pub.Append(ctx, pipe, name, &e); err != nil {
-			rows.Close()
-			return 0, fmt.Errorf("outbox relay: row %d: %w", id, err)
-		}
-		ids = append(ids, id)
+		batch = append(batch, r)
 	}
 	if err := rows.Err(); err != nil {
 		return 0, fmt.Errorf("outbox relay: %w", err)
 	}
-	if len(ids) == 0 {
+	if len(batch) == 0 {
 		return 0, nil
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return 0, fmt.Errorf("outbox relay: publish %d events: %w", len(ids), err)
+	// RETURNING follows no order: publish in the order of writing.
+	slices.SortFunc(batch, func(a, b row) int { return cmp.Compare(a.id, b.id) })
+	pipe := o.rdb.Pipeline()
+	for _, r := range batch {
+		if _, err := o.pub.Append(ctx, pipe, r.stream, &r.event); err != nil {
+			return 0, fmt.Errorf("outbox relay: row %d: %w", r.id, err)
+		}
 	}
-	if _, err := tx.Exec(ctx, `DELETE FROM `+o.table+` WHERE id = ANY($1)`, ids); err != nil {
-		return 0, fmt.Errorf("outbox relay: %w", err)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return 0, fmt.Errorf("outbox relay: publish %d events: %w", len(batch), err)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return 0, fmt.Errorf("outbox relay: %w", err)
 	}
-	return len(ids), nil
+	return len(batch), nil
 }
 
 // Pending returns how many events wait in the outbox.
