@@ -71,6 +71,11 @@ func printReport(w io.Writer, r loadgen.Report) {
 		r.Started, r.Accepted, r.OrdersPerSecond, r.Final, r.NotFinal)
 	fmt.Fprintf(w, "http latency ms:      p50 %7.1f  p95 %7.1f  p99 %7.1f  max %7.1f  (%d requests)\n",
 		r.HTTP.P50, r.HTTP.P95, r.HTTP.P99, r.HTTP.Max, r.HTTP.Count)
+	for _, step := range loadgen.StepNames {
+		if l, ok := r.Steps[step]; ok {
+			fmt.Fprintf(w, "  %-8s            p50 %7.1f  p95 %7.1f  p99 %7.1f  max %7.1f  (%d)\n", step, l.P50, l.P95, l.P99, l.Max, l.Count)
+		}
+	}
 	fmt.Fprintf(w, "order→final latency ms: p50 %5.1f  p95 %7.1f  p99 %7.1f  max %7.1f  (%d orders)\n",
 		r.OrderToFinal.P50, r.OrderToFinal.P95, r.OrderToFinal.P99, r.OrderToFinal.Max, r.OrderToFinal.Count)
 	if r.ErrorCount == 0 {

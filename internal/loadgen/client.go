@@ -40,9 +40,9 @@ func kindOf(err error) string {
 	}
 }
 
-// do sends a request and decodes a JSON answer with status want (0: any
-// 2xx) into out, timing it.
-func (r *run) do(ctx context.Context, method, path, token string, body, out any, want int) error {
+// do sends a request for a shopper's step and decodes a JSON answer with
+// status want (0: any 2xx) into out, timing it.
+func (r *run) do(ctx context.Context, step, method, path, token string, body, out any, want int) error {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -68,7 +68,7 @@ func (r *run) do(ctx context.Context, method, path, token string, body, out any,
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
-	r.observeHTTP(time.Since(start))
+	r.observeHTTP(step, time.Since(start))
 	if err != nil {
 		return err
 	}
@@ -101,7 +101,7 @@ func (r *run) openSession(ctx context.Context) (string, error) {
 	var s struct {
 		Auth string `json:"auth"`
 	}
-	if err := r.do(ctx, http.MethodGet, "/api/v1/session", "", nil, &s, http.StatusOK); err != nil {
+	if err := r.do(ctx, stepSession, http.MethodGet, "/api/v1/session", "", nil, &s, http.StatusOK); err != nil {
 		return "", err
 	}
 	if s.Auth == "" {
@@ -136,7 +136,7 @@ func (r *run) searchProducts(ctx context.Context, token, q string) ([]product, e
 				} `json:"data"`
 			} `json:"data"`
 		}
-		if err := r.do(ctx, http.MethodPost, "/products/getProductsByFilter", token,
+		if err := r.do(ctx, stepSearch, http.MethodPost, "/products/getProductsByFilter", token,
 			map[string]string{"productDisplayName": q}, &res, http.StatusOK); err != nil {
 			return nil, err
 		}
@@ -156,7 +156,7 @@ func (r *run) searchProducts(ctx context.Context, token, q string) ([]product, e
 			PriceCents int64  `json:"priceCents"`
 		} `json:"products"`
 	}
-	if err := r.do(ctx, http.MethodGet, "/api/v1/products?limit="+strconv.Itoa(searchPage)+"&q="+url.QueryEscape(q), token, nil, &res, http.StatusOK); err != nil {
+	if err := r.do(ctx, stepSearch, http.MethodGet, "/api/v1/products?limit="+strconv.Itoa(searchPage)+"&q="+url.QueryEscape(q), token, nil, &res, http.StatusOK); err != nil {
 		return nil, err
 	}
 	out := make([]product, len(res.Products))
@@ -182,7 +182,7 @@ func (r *run) placeOrder(ctx context.Context, token string, items []lineItem) (s
 		var res struct {
 			Data string `json:"data"`
 		}
-		if err := r.do(ctx, http.MethodPost, "/orders/createOrder", token, body, &res, 0); err != nil {
+		if err := r.do(ctx, stepOrder, http.MethodPost, "/orders/createOrder", token, body, &res, 0); err != nil {
 			return "", err
 		}
 		return res.Data, nil
@@ -190,7 +190,7 @@ func (r *run) placeOrder(ctx context.Context, token string, items []lineItem) (s
 	var res struct {
 		OrderID string `json:"orderId"`
 	}
-	if err := r.do(ctx, http.MethodPost, "/api/v1/orders", token, map[string]any{"items": items}, &res, http.StatusCreated); err != nil {
+	if err := r.do(ctx, stepOrder, http.MethodPost, "/api/v1/orders", token, map[string]any{"items": items}, &res, http.StatusCreated); err != nil {
 		return "", err
 	}
 	return res.OrderID, nil
@@ -201,7 +201,7 @@ func (r *run) orderFinal(ctx context.Context, token, orderID string) (bool, erro
 	var o struct {
 		Status int `json:"status"`
 	}
-	if err := r.do(ctx, http.MethodGet, "/api/v1/orders/"+url.PathEscape(orderID), token, nil, &o, http.StatusOK); err != nil {
+	if err := r.do(ctx, stepStatus, http.MethodGet, "/api/v1/orders/"+url.PathEscape(orderID), token, nil, &o, http.StatusOK); err != nil {
 		return false, err
 	}
 	return o.Status == 4 || o.Status == -4, nil
@@ -230,6 +230,7 @@ func (r *run) listen(ctx context.Context, token string) (*eventStream, error) {
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Accept", "text/event-stream")
 	// The client's Timeout would cut the stream: use the transport only.
+	start := time.Now()
 	resp, err := r.client.Transport.RoundTrip(req)
 	if err != nil {
 		cancel()
@@ -245,6 +246,7 @@ func (r *run) listen(ctx context.Context, token string) (*eventStream, error) {
 	go es.read(resp.Body, ready)
 	select {
 	case <-ready:
+		r.observeStep(stepEvents, time.Since(start))
 		return es, nil
 	case <-es.done:
 		cancel()

@@ -61,20 +61,37 @@ func (c *Config) validate() error {
 
 // Report is the outcome of a run.
 type Report struct {
-	Target          string         `json:"target"`
-	API             string         `json:"api"`
-	DurationSeconds float64        `json:"durationSeconds"`
-	TargetRate      float64        `json:"targetRate"`
-	Started         int64          `json:"shoppersStarted"`
-	Accepted        int64          `json:"ordersAccepted"`
-	Final           int64          `json:"ordersFinal"`
-	OrdersPerSecond float64        `json:"ordersPerSecond"` // accepted orders / duration
-	HTTP            Latency        `json:"httpLatencyMs"`
-	OrderToFinal    Latency        `json:"orderToFinalMs"`
-	Errors          map[string]int `json:"errors"`
-	ErrorCount      int64          `json:"errorCount"`
-	NotFinal        int64          `json:"notFinal"` // accepted but not final after Settle: lost or stuck
+	Target          string  `json:"target"`
+	API             string  `json:"api"`
+	DurationSeconds float64 `json:"durationSeconds"`
+	TargetRate      float64 `json:"targetRate"`
+	Started         int64   `json:"shoppersStarted"`
+	Accepted        int64   `json:"ordersAccepted"`
+	Final           int64   `json:"ordersFinal"`
+	OrdersPerSecond float64 `json:"ordersPerSecond"` // accepted orders / duration
+	HTTP            Latency `json:"httpLatencyMs"`
+	// Steps splits the latency by a shopper's steps (see StepNames).
+	// "events" is the time until the order events stream said it was
+	// ready; it is not among the HTTP figures.
+	Steps        map[string]Latency `json:"stepLatencyMs"`
+	OrderToFinal Latency            `json:"orderToFinalMs"`
+	Errors       map[string]int     `json:"errors"`
+	ErrorCount   int64              `json:"errorCount"`
+	NotFinal     int64              `json:"notFinal"` // accepted but not final after Settle: lost or stuck
 }
+
+// The steps of a shopper's visit, as named in Report.Steps, in order.
+const (
+	stepSession = "session"
+	stepEvents  = "events"
+	stepSearch  = "search"
+	stepOrder   = "order"
+	stepStatus  = "status" // polling for orders not seen final, after the run
+)
+
+// StepNames lists the steps of Report.Steps in the order a shopper takes
+// them.
+var StepNames = []string{stepSession, stepEvents, stepSearch, stepOrder, stepStatus}
 
 // Latency summarizes a set of durations in milliseconds.
 type Latency struct {
@@ -109,6 +126,7 @@ type run struct {
 
 	mu        sync.Mutex
 	http      []time.Duration
+	steps     map[string][]time.Duration
 	toFinal   []time.Duration
 	errors    map[string]int
 	unsettled []placed // accepted, final not seen
@@ -142,6 +160,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		},
 		search: []string{"shirt", "shoes", "watch", "bag", "jeans", "puma", "nike", "black", "blue", ""},
 		errors: map[string]int{},
+		steps:  map[string][]time.Duration{},
 	}
 	if err := r.ping(ctx); err != nil {
 		return Report{}, fmt.Errorf("target %s: %w", cfg.Target, err)
@@ -196,6 +215,10 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		NotFinal:        int64(len(r.unsettled)),
 	}
 	rep.HTTP = summarize(r.http)
+	rep.Steps = make(map[string]Latency, len(r.steps))
+	for step, d := range r.steps {
+		rep.Steps[step] = summarize(d)
+	}
 	rep.OrderToFinal = summarize(r.toFinal)
 	return rep, nil
 }
@@ -207,9 +230,18 @@ func (r *run) fail(kind string) {
 	r.mu.Unlock()
 }
 
-func (r *run) observeHTTP(d time.Duration) {
+// observeHTTP records the latency of an HTTP request of step.
+func (r *run) observeHTTP(step string, d time.Duration) {
 	r.mu.Lock()
 	r.http = append(r.http, d)
+	r.steps[step] = append(r.steps[step], d)
+	r.mu.Unlock()
+}
+
+// observeStep records the latency of a step that is not an HTTP exchange.
+func (r *run) observeStep(step string, d time.Duration) {
+	r.mu.Lock()
+	r.steps[step] = append(r.steps[step], d)
 	r.mu.Unlock()
 }
 

@@ -70,5 +70,20 @@ func TestRunAgainstTheShop(t *testing.T) {
 			f.Count != int(rep.Final) || !(f.P50 <= f.P99 && f.P99 <= f.Max) || f.P50 <= 0 {
 			t.Errorf("%s: latencies %+v and %+v do not add up", api, h, f)
 		}
+		// Every shopper took each step once; the HTTP steps make up the
+		// HTTP figures, and nothing needed polling after the run.
+		httpSteps := 0
+		for _, step := range []string{"session", "events", "search", "order"} {
+			l := rep.Steps[step]
+			if l.Count != int(rep.Accepted) || !(l.P50 <= l.P99 && l.P99 <= l.Max) || l.Max <= 0 {
+				t.Errorf("%s: step %s %+v, want %d timings in order", api, step, l, rep.Accepted)
+			}
+			if step != "events" {
+				httpSteps += l.Count
+			}
+		}
+		if httpSteps != rep.HTTP.Count || rep.Steps["status"].Count != 0 {
+			t.Errorf("%s: steps %+v do not make up the %d HTTP requests", api, rep.Steps, rep.HTTP.Count)
+		}
 	}
 }
