@@ -23,7 +23,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.SetOutput(stderr)
 	var cfg loadgen.Config
 	fs.StringVar(&cfg.Target, "target", "http://127.0.0.1:8080", "the gateway's base URL")
-	fs.Float64Var(&cfg.Rate, "rate", 50, "shoppers (orders) started per second, whatever the responses (open loop)")
+	fs.Float64Var(&cfg.Rate, "rate", 50, "orders started per second, whatever the responses (open loop)")
+	fs.IntVar(&cfg.OrdersPerSession, "orders-per-session", 1, "orders each shopper places in one session, one after the other")
 	fs.DurationVar(&cfg.Duration, "duration", 30*time.Second, "how long shoppers keep arriving")
 	fs.IntVar(&cfg.Concurrency, "concurrency", 2000, "most shoppers in flight; arrivals beyond it count as errors")
 	fs.StringVar(&cfg.API, "api", "v1", "API to use: v1 or tutorial")
@@ -66,8 +67,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 func printReport(w io.Writer, r loadgen.Report) {
-	fmt.Fprintf(w, "target %s (%s API), %.1fs at %.0f shoppers/s\n", r.Target, r.API, r.DurationSeconds, r.TargetRate)
-	fmt.Fprintf(w, "orders: %d started, %d accepted (%.1f/s), %d final, %d not final (lost or stuck)\n",
+	fmt.Fprintf(w, "target %s (%s API), %.1fs at %.0f orders/s, %d per session\n", r.Target, r.API, r.DurationSeconds, r.TargetRate, r.OrdersPerSession)
+	fmt.Fprintf(w, "orders: %d shoppers started, %d orders accepted (%.1f/s), %d final, %d not final (lost or stuck)\n",
 		r.Started, r.Accepted, r.OrdersPerSecond, r.Final, r.NotFinal)
 	fmt.Fprintf(w, "http latency ms:      p50 %7.1f  p95 %7.1f  p99 %7.1f  max %7.1f  (%d requests)\n",
 		r.HTTP.P50, r.HTTP.P95, r.HTTP.P99, r.HTTP.Max, r.HTTP.Count)

@@ -3,7 +3,8 @@
 //
 // Each virtual shopper opens a session, listens to its order events
 // (Server-Sent Events), searches the catalog, places an order and waits
-// until the order is final. Shoppers arrive open-loop at a fixed rate: a
+// until the order is final; with Config.OrdersPerSession above 1 it then
+// searches and orders again in the same session. Shoppers arrive open-loop at a fixed rate: a
 // slow system does not slow the arrivals down, so its latency shows instead
 // of hiding (no coordinated omission). After the run, every order that was
 // accepted but not seen final is polled until a deadline; those still not
@@ -27,8 +28,14 @@ import (
 type Config struct {
 	// Target is the gateway's base URL, e.g. http://127.0.0.1:8080.
 	Target string
-	// Rate is how many shoppers (orders) start per second.
+	// Rate is how many orders per second shoppers start: shoppers arrive
+	// at Rate/OrdersPerSession per second.
 	Rate float64
+	// OrdersPerSession is how many orders each shopper places, one after
+	// the other, each after the previous one is final, in one session
+	// with one event stream. Default 1: every order is a new shopper, as
+	// a first visit is the costliest.
+	OrdersPerSession int
 	// Duration is how long shoppers keep arriving.
 	Duration time.Duration
 	// Concurrency caps shoppers in flight; an arrival beyond it is counted
@@ -53,6 +60,8 @@ func (c *Config) validate() error {
 		return errors.New("duration must be positive")
 	case c.Concurrency <= 0:
 		return errors.New("concurrency must be positive")
+	case c.OrdersPerSession < 0:
+		return errors.New("orders per session must be positive")
 	case c.API != "v1" && c.API != "tutorial":
 		return fmt.Errorf("api %q: want v1 or tutorial", c.API)
 	}
@@ -61,15 +70,16 @@ func (c *Config) validate() error {
 
 // Report is the outcome of a run.
 type Report struct {
-	Target          string  `json:"target"`
-	API             string  `json:"api"`
-	DurationSeconds float64 `json:"durationSeconds"`
-	TargetRate      float64 `json:"targetRate"`
-	Started         int64   `json:"shoppersStarted"`
-	Accepted        int64   `json:"ordersAccepted"`
-	Final           int64   `json:"ordersFinal"`
-	OrdersPerSecond float64 `json:"ordersPerSecond"` // accepted orders / duration
-	HTTP            Latency `json:"httpLatencyMs"`
+	Target           string  `json:"target"`
+	API              string  `json:"api"`
+	DurationSeconds  float64 `json:"durationSeconds"`
+	TargetRate       float64 `json:"targetRate"`
+	OrdersPerSession int     `json:"ordersPerSession"`
+	Started          int64   `json:"shoppersStarted"`
+	Accepted         int64   `json:"ordersAccepted"`
+	Final            int64   `json:"ordersFinal"`
+	OrdersPerSecond  float64 `json:"ordersPerSecond"` // accepted orders / duration
+	HTTP             Latency `json:"httpLatencyMs"`
 	// Steps splits the latency by a shopper's steps (see StepNames).
 	// "events" is the time until the order events stream said it was
 	// ready; it is not among the HTTP figures.
@@ -148,6 +158,9 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	if cfg.Settle <= 0 {
 		cfg.Settle = 30 * time.Second
 	}
+	if cfg.OrdersPerSession == 0 {
+		cfg.OrdersPerSession = 1
+	}
 	r := &run{
 		cfg: cfg,
 		client: &http.Client{
@@ -171,7 +184,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	stopProgress := r.progress(runCtx)
 	start := time.Now()
 	var wg sync.WaitGroup
-	interval := time.Duration(float64(time.Second) / cfg.Rate)
+	interval := time.Duration(float64(time.Second) * float64(cfg.OrdersPerSession) / cfg.Rate)
 	next := start
 	for runCtx.Err() == nil {
 		// Arrivals follow the clock, not the responses: open loop.
@@ -202,17 +215,18 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	r.settle(ctx)
 
 	rep := Report{
-		Target:          cfg.Target,
-		API:             cfg.API,
-		DurationSeconds: elapsed.Seconds(),
-		TargetRate:      cfg.Rate,
-		Started:         r.started.Load(),
-		Accepted:        r.accepted.Load(),
-		Final:           r.final.Load(),
-		OrdersPerSecond: float64(r.accepted.Load()) / elapsed.Seconds(),
-		Errors:          r.errors,
-		ErrorCount:      r.errCount.Load(),
-		NotFinal:        int64(len(r.unsettled)),
+		Target:           cfg.Target,
+		API:              cfg.API,
+		DurationSeconds:  elapsed.Seconds(),
+		TargetRate:       cfg.Rate,
+		OrdersPerSession: cfg.OrdersPerSession,
+		Started:          r.started.Load(),
+		Accepted:         r.accepted.Load(),
+		Final:            r.final.Load(),
+		OrdersPerSecond:  float64(r.accepted.Load()) / elapsed.Seconds(),
+		Errors:           r.errors,
+		ErrorCount:       r.errCount.Load(),
+		NotFinal:         int64(len(r.unsettled)),
 	}
 	rep.HTTP = summarize(r.http)
 	rep.Steps = make(map[string]Latency, len(r.steps))
@@ -273,7 +287,8 @@ func (r *run) progress(ctx context.Context) (stop func()) {
 	return func() { close(done); <-finished }
 }
 
-// shop is one shopper's visit.
+// shop is one shopper's visit: a session and its event stream, then
+// OrdersPerSession orders, each placed once the previous one is final.
 func (r *run) shop(ctx context.Context) {
 	token, err := r.openSession(ctx)
 	if err != nil {
@@ -286,15 +301,25 @@ func (r *run) shop(ctx context.Context) {
 		return
 	}
 	defer events.close()
+	for range r.cfg.OrdersPerSession {
+		if !r.buy(ctx, token, events) {
+			return
+		}
+	}
+}
 
+// buy searches, places an order and waits until it is final. It reports
+// whether the shopper may go on: false after an error, or when the order
+// was not seen final in time (it is then polled after the run).
+func (r *run) buy(ctx context.Context, token string, events *eventStream) bool {
 	products, err := r.searchProducts(ctx, token, r.search[rand.IntN(len(r.search))])
 	if err != nil {
 		r.fail(kindOf(err))
-		return
+		return false
 	}
 	if len(products) == 0 {
 		r.fail("search found nothing")
-		return
+		return false
 	}
 	var items []lineItem
 	for _, i := range rand.Perm(len(products))[:1+rand.IntN(min(3, len(products)))] {
@@ -303,7 +328,7 @@ func (r *run) shop(ctx context.Context) {
 	orderID, err := r.placeOrder(ctx, token, items)
 	if err != nil {
 		r.fail(kindOf(err))
-		return
+		return false
 	}
 	created := time.Now()
 	r.accepted.Add(1)
@@ -312,11 +337,12 @@ func (r *run) shop(ctx context.Context) {
 		r.mu.Lock()
 		r.toFinal = append(r.toFinal, time.Since(created))
 		r.mu.Unlock()
-		return
+		return true
 	}
 	r.mu.Lock()
 	r.unsettled = append(r.unsettled, placed{orderID: orderID, token: token, created: created})
 	r.mu.Unlock()
+	return false
 }
 
 // settle polls the orders not seen final until they are or Settle passes.

@@ -56,27 +56,33 @@ func TestRunAgainstTheShop(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cancel(); _ = sys.Wait() })
-	for _, api := range []string{"v1", "tutorial"} {
+	for _, tc := range []struct {
+		api     string
+		perSess int
+	}{{"v1", 1}, {"tutorial", 1}, {"v1", 3}} {
+		api := tc.api
 		rep, err := loadgen.Run(ctx, loadgen.Config{
-			Target: sys.URLs[app.Gateway], Rate: 20, Duration: 2 * time.Second, Concurrency: 100, API: api, Settle: 20 * time.Second,
+			Target: sys.URLs[app.Gateway], Rate: 20, Duration: 2 * time.Second, Concurrency: 100, API: api,
+			OrdersPerSession: tc.perSess, Settle: 20 * time.Second,
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if rep.Accepted < 30 || rep.Accepted != rep.Started || rep.Final != rep.Accepted || rep.NotFinal != 0 || rep.ErrorCount != 0 {
-			t.Errorf("%s: report %+v, want every started order accepted and final, no errors", api, rep)
+		if rep.Accepted < 30 || rep.Accepted != int64(tc.perSess)*rep.Started || rep.Final != rep.Accepted || rep.NotFinal != 0 || rep.ErrorCount != 0 {
+			t.Errorf("%s, %d per session: report %+v, want every shopper's orders accepted and final, no errors", api, tc.perSess, rep)
 		}
-		if h, f := rep.HTTP, rep.OrderToFinal; h.Count < 3*int(rep.Accepted) || !(h.P50 <= h.P95 && h.P95 <= h.P99 && h.P99 <= h.Max) ||
+		if h, f := rep.HTTP, rep.OrderToFinal; h.Count != int(rep.Started+2*rep.Accepted) || !(h.P50 <= h.P95 && h.P95 <= h.P99 && h.P99 <= h.Max) ||
 			f.Count != int(rep.Final) || !(f.P50 <= f.P99 && f.P99 <= f.Max) || f.P50 <= 0 {
 			t.Errorf("%s: latencies %+v and %+v do not add up", api, h, f)
 		}
-		// Every shopper took each step once; the HTTP steps make up the
-		// HTTP figures, and nothing needed polling after the run.
+		// Every shopper opened one session and one event stream and
+		// searched once per order; the HTTP steps make up the HTTP
+		// figures, and nothing needed polling after the run.
 		httpSteps := 0
-		for _, step := range []string{"session", "events", "search", "order"} {
+		for step, want := range map[string]int64{"session": rep.Started, "events": rep.Started, "search": rep.Accepted, "order": rep.Accepted} {
 			l := rep.Steps[step]
-			if l.Count != int(rep.Accepted) || !(l.P50 <= l.P99 && l.P99 <= l.Max) || l.Max <= 0 {
-				t.Errorf("%s: step %s %+v, want %d timings in order", api, step, l, rep.Accepted)
+			if l.Count != int(want) || !(l.P50 <= l.P99 && l.P99 <= l.Max) || l.Max <= 0 {
+				t.Errorf("%s: step %s %+v, want %d timings in order", api, step, l, want)
 			}
 			if step != "events" {
 				httpSteps += l.Count
