@@ -30,6 +30,7 @@ type devConfig struct {
 	OperatorToken string
 	PprofAddr     string
 	RateLimitIP   int
+	StreamMaxAge  time.Duration
 	Data          string
 	RedisURL      string
 	DatabaseURL   string
@@ -49,6 +50,7 @@ func parseDevConfig(args []string, stderr io.Writer) (devConfig, error) {
 	fs.StringVar(&cfg.Origins, "allowed-origins", "", "comma-separated origins allowed to call the API from a browser (CORS), e.g. http://localhost:3000")
 	fs.StringVar(&cfg.PprofAddr, "pprof", "", "serve net/http/pprof on this address, e.g. 127.0.0.1:6060 (off when empty)")
 	fs.IntVar(&cfg.RateLimitIP, "rate-limit-ip", 0, "requests per second per client address at the gateway (0: the default, 2000; negative: no limit, e.g. for streamcart bench)")
+	fs.DurationVar(&cfg.StreamMaxAge, "stream-max-age", 0, "how much of each stream to keep, by entry age (e.g. 168h; trimmed approximately as events are appended); 0 keeps everything")
 	fs.StringVar(&cfg.Data, "data", "./data", "directory for all data of the managed Redis and PostgreSQL")
 	fs.StringVar(&cfg.RedisURL, "redis-url", os.Getenv("REDIS_URL"), "use this Redis instead of a managed one (env REDIS_URL)")
 	fs.StringVar(&cfg.DatabaseURL, "database-url", os.Getenv("DATABASE_URL"), "use this PostgreSQL database instead of a managed one (env DATABASE_URL)")
@@ -104,6 +106,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		Addrs:         map[string]string{app.Gateway: cfg.Addr},
 		Gateway:       gateway.Config{RateLimitIP: cfg.RateLimitIP, AllowedOrigins: splitList(cfg.Origins)},
 		OperatorToken: operatorToken,
+		StreamMaxAge:  cfg.StreamMaxAge,
 		Seed:          true,
 		Log:           log,
 	})

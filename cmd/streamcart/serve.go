@@ -36,6 +36,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	trustProxy := fs.Bool("trust-proxy", false, "take the client address from X-Forwarded-For (gateway behind a proxy)")
 	secureCookies := fs.Bool("secure-cookies", false, "mark the session cookie Secure (gateway behind HTTPS)")
 	operatorToken := fs.String("operator-token", "", "token that opens the operations page /ops (gateway; empty keeps it closed)")
+	streamMaxAge := fs.Duration("stream-max-age", 0, "how much of each stream to keep, by entry age (e.g. 168h; trimmed approximately as events are appended); 0 keeps everything")
 	seed := fs.Bool("seed", true, "load the sample catalog into an empty catalog (products)")
 	logFormat := fs.String("log-format", "json", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
@@ -61,8 +62,9 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 			AllowedOrigins: splitList(*origins), RateLimitIP: *rateLimitIP,
 			TrustProxy: *trustProxy, SecureCookies: *secureCookies,
 		},
-		Seed: *seed,
-		Log:  log,
+		StreamMaxAge: *streamMaxAge,
+		Seed:         *seed,
+		Log:          log,
 	}, name)
 	if err != nil {
 		return err

@@ -73,6 +73,9 @@ type Config struct {
 	// ShutdownTimeout bounds the graceful shutdown of each server and
 	// consumer. Default 10s.
 	ShutdownTimeout time.Duration
+	// StreamMaxAge is how much of each stream its writers keep, by entry
+	// age (approximately); zero keeps everything. See orders.Config.
+	StreamMaxAge time.Duration
 	// Gateway configures the gateway; its service URLs are filled in.
 	Gateway gateway.Config
 	// OperatorToken opens the gateway's operations page /ops; empty keeps
@@ -249,9 +252,10 @@ func (s *System) payments(ctx context.Context, cfg Config, pool *pgxpool.Pool, r
 		return nil, nil, err
 	}
 	svc, err := payments.NewService(pool, rdb, payments.Config{
-		FailAbove: cfg.PaymentFailAbove,
-		Consumer:  consumerConfig(cfg),
-		Outbox:    cfg.Tuning.Outbox,
+		FailAbove:    cfg.PaymentFailAbove,
+		Consumer:     consumerConfig(cfg),
+		Outbox:       cfg.Tuning.Outbox,
+		StreamMaxAge: cfg.StreamMaxAge,
 	}, log)
 	if err != nil {
 		return nil, nil, err
@@ -273,6 +277,7 @@ func (s *System) orders(ctx context.Context, cfg Config, pool *pgxpool.Pool, rdb
 		ReconcileInterval: cfg.Tuning.ReconcileInterval,
 		Consumer:          consumerConfig(cfg),
 		Outbox:            cfg.Tuning.Outbox,
+		StreamMaxAge:      cfg.StreamMaxAge,
 	}, log)
 	if err != nil {
 		return nil, nil, err
@@ -293,8 +298,9 @@ func (s *System) identity(ctx context.Context, cfg Config, pool *pgxpool.Pool, r
 		return nil, nil, err
 	}
 	svc, err := identity.NewService(pool, rdb, identity.Config{
-		Consumer: consumerConfig(cfg),
-		Outbox:   cfg.Tuning.Outbox,
+		Consumer:     consumerConfig(cfg),
+		Outbox:       cfg.Tuning.Outbox,
+		StreamMaxAge: cfg.StreamMaxAge,
 	}, log)
 	if err != nil {
 		return nil, nil, err
@@ -313,6 +319,7 @@ func (s *System) gateway(cfg Config, rdb *redis.Client, log *slog.Logger) (http.
 	}
 	gcfg := cfg.Gateway
 	gcfg.ProductsURL, gcfg.OrdersURL, gcfg.HistoryURL = urls[0], urls[1], urls[2]
+	gcfg.StreamMaxAge = cfg.StreamMaxAge
 	g, err := gateway.New(rdb, s.Signer, gcfg, log)
 	if err != nil {
 		return nil, nil, err

@@ -4,14 +4,20 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/redis/go-redis/v9"
 
 	"streamcart/internal/app"
+	"streamcart/internal/events"
+	"streamcart/internal/identity"
+	"streamcart/internal/orderhistory"
+	"streamcart/internal/payments"
 	"streamcart/internal/platform/auth"
 	"streamcart/internal/platform/testenv"
 )
@@ -367,4 +373,56 @@ func TestHistoryRebuildEqualsLive(t *testing.T) {
 			t.Errorf("shopper %d: history after rebuild (-live +rebuilt):\n%s", i, diff)
 		}
 	}
+}
+
+// With StreamMaxAge, the gateway (logins) and the orders relay (OrderPlaced)
+// trim the streams they append to.
+func TestStreamsAreTrimmedByAge(t *testing.T) {
+	t.Parallel()
+	// Entries from 1970 in ORDERS_STREAM and TRANSACTION_STREAM, behind
+	// every consumer group, so that only trimming removes them.
+	const old = 300
+	groups := map[string][]string{
+		events.OrdersStream:      {payments.Group, orderhistory.Group, identity.Group},
+		events.TransactionStream: {identity.Group, orderhistory.Group},
+	}
+	prepare := func(rdb *redis.Client) {
+		ctx := t.Context()
+		for name, gs := range groups {
+			for i := 1; i <= old; i++ {
+				if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: name, ID: fmt.Sprintf("1-%d", i), Values: []any{"old", "1"}}).Err(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, g := range gs {
+				if err := rdb.XGroupCreate(ctx, name, g, "$").Err(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	s := startShop(t, shopOptions{trustProxy: true, streamMaxAge: time.Hour, prepare: prepare})
+	sh := s.shopper("Mozilla/5.0 (X11; Linux) Firefox/140", "192.0.2.30") // a login: TRANSACTION_STREAM
+	var page struct {
+		Products []product `json:"products"`
+	}
+	if code := sh.do("GET", "/api/v1/products?limit=1", nil, &page); code != 200 || len(page.Products) != 1 {
+		t.Fatalf("search: %d, %d products", code, len(page.Products))
+	}
+	p := page.Products[0]
+	var o order
+	if code := sh.do("POST", "/api/v1/orders", map[string]any{"items": []item{{ProductID: p.ID, Qty: 1, PriceCents: &p.PriceCents}}}, &o); code != 201 {
+		t.Fatalf("create order: %d", code)
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: s.redis.Addr()})
+	defer rdb.Close()
+	for name := range groups {
+		// Trimming is approximate: whole nodes of old entries go, and
+		// the node the new entry joined may keep a few.
+		testenv.WaitFor(t, 10*time.Second, name+" trimmed", func() bool {
+			n, err := rdb.XLen(t.Context(), name).Result()
+			return err == nil && n < old/2
+		})
+	}
+	sh.settledRecord(o.OrderID) // and the shop works on
 }

@@ -55,6 +55,10 @@ type shopOptions struct {
 	databaseURL string   // default: a fresh database on the shared server
 	services    []string // default: all
 	trustProxy  bool     // the gateway takes the client address from X-Forwarded-For
+	// streamMaxAge is app.Config.StreamMaxAge.
+	streamMaxAge time.Duration
+	// prepare, if set, runs on the shop's Redis before the services start.
+	prepare func(rdb *redis.Client)
 }
 
 func startShop(t *testing.T, opts shopOptions) *shop {
@@ -74,6 +78,12 @@ func startShop(t *testing.T, opts shopOptions) *shop {
 		Log:              testenv.Logger(t),
 	}
 	cfg.Gateway.TrustProxy = opts.trustProxy
+	cfg.StreamMaxAge = opts.streamMaxAge
+	if opts.prepare != nil {
+		rdb := redis.NewClient(&redis.Options{Addr: r.Addr()})
+		opts.prepare(rdb)
+		rdb.Close()
+	}
 	s := &shop{t: t, cfg: cfg, redis: r, client: &http.Client{Timeout: 10 * time.Second}}
 	s.sys = s.start(cfg, opts.services...)
 	s.signer = s.sys.Signer

@@ -110,6 +110,11 @@ type Config struct {
 	// UpstreamTimeout bounds the wait for a service's response headers.
 	// Default 10s.
 	UpstreamTimeout time.Duration
+	// StreamMaxAge trims TransactionStream as the gateway appends to it, keeping about
+	// the entries of the last StreamMaxAge (XADD MINID ~): a consumer group
+	// that falls further behind loses entries, and the order history can be
+	// rebuilt only from what is kept. Zero keeps everything.
+	StreamMaxAge time.Duration
 }
 
 // withDefaults returns cfg with its zero values replaced by the defaults.
@@ -223,7 +228,7 @@ func New(rdb *redis.Client, signer *auth.Signer, cfg Config, log *slog.Logger) (
 		signer:    signer,
 		cfg:       cfg,
 		log:       log,
-		pub:       stream.NewPublisher(rdb, nil),
+		pub:       stream.NewPublisher(rdb, map[string]stream.Retention{cfg.TransactionStream: {MaxAge: cfg.StreamMaxAge}}),
 		origins:   map[string]bool{},
 		done:      make(chan struct{}),
 		keepalive: keepalive,

@@ -153,6 +153,11 @@ type Config struct {
 	// Outbox configures the relay of the IdentityScored events. Zero
 	// fields take outbox.Config's defaults.
 	Outbox outbox.Config
+	// StreamMaxAge trims TransactionStream as the service appends to it, keeping about
+	// the entries of the last StreamMaxAge (XADD MINID ~): a consumer group
+	// that falls further behind loses entries, and the order history can be
+	// rebuilt only from what is kept. Zero keeps everything.
+	StreamMaxAge time.Duration
 }
 
 func (c *Config) setDefaults(log *slog.Logger) {
@@ -236,7 +241,7 @@ func NewService(pool *pgxpool.Pool, rdb *redis.Client, cfg Config, log *slog.Log
 		rdb:    rdb,
 		cfg:    cfg,
 		log:    log,
-		outbox: outbox.New(pool, rdb, stream.NewPublisher(rdb, nil), Schema, cfg.Outbox, log),
+		outbox: outbox.New(pool, rdb, stream.NewPublisher(rdb, map[string]stream.Retention{cfg.TransactionStream: {MaxAge: cfg.StreamMaxAge}}), Schema, cfg.Outbox, log),
 	}
 	var err error
 	if s.orders, err = stream.NewBatchConsumer(rdb, cfg.consumer(cfg.OrdersStream), s.handleOrders); err != nil {

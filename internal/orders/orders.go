@@ -57,6 +57,11 @@ type Config struct {
 	Consumer stream.Config
 	// Outbox configures the relay.
 	Outbox outbox.Config
+	// StreamMaxAge trims OrdersStream as the service appends to it, keeping about
+	// the entries of the last StreamMaxAge (XADD MINID ~): a consumer group
+	// that falls further behind loses entries, and the order history can be
+	// rebuilt only from what is kept. Zero keeps everything.
+	StreamMaxAge time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -124,7 +129,7 @@ func NewService(pool *pgxpool.Pool, rdb *redis.Client, cfg Config, log *slog.Log
 		cfg:     cfg,
 		log:     log,
 		catalog: newCatalog(cfg.ProductsURL),
-		outbox:  outbox.New(pool, rdb, stream.NewPublisher(rdb, nil), schema, cfg.Outbox, log),
+		outbox:  outbox.New(pool, rdb, stream.NewPublisher(rdb, map[string]stream.Retention{cfg.OrdersStream: {MaxAge: cfg.StreamMaxAge}}), schema, cfg.Outbox, log),
 	}
 	s.insertOrderSQL = fmt.Sprintf(insertOrderSQL, s.outbox.InsertSQL(17))
 	c, err := stream.NewBatchConsumer(rdb, cfg.Consumer, s.handlePayments)

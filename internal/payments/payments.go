@@ -41,6 +41,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
@@ -94,6 +95,11 @@ type Config struct {
 	// Outbox configures the relay of the PaymentProcessed events; zero
 	// fields take outbox.Config's defaults.
 	Outbox outbox.Config
+	// StreamMaxAge trims PaymentsStream as the service appends to it, keeping about
+	// the entries of the last StreamMaxAge (XADD MINID ~): a consumer group
+	// that falls further behind loses entries, and the order history can be
+	// rebuilt only from what is kept. Zero keeps everything.
+	StreamMaxAge time.Duration
 }
 
 func (c *Config) setDefaults(log *slog.Logger) {
@@ -164,7 +170,7 @@ func NewService(pool *pgxpool.Pool, rdb *redis.Client, cfg Config, log *slog.Log
 		rdb:    rdb,
 		cfg:    cfg,
 		log:    log,
-		outbox: outbox.New(pool, rdb, stream.NewPublisher(rdb, nil), Schema, cfg.Outbox, log),
+		outbox: outbox.New(pool, rdb, stream.NewPublisher(rdb, map[string]stream.Retention{cfg.PaymentsStream: {MaxAge: cfg.StreamMaxAge}}), Schema, cfg.Outbox, log),
 	}
 	c, err := stream.NewBatchConsumer(rdb, cfg.Consumer, s.handle)
 	if err != nil {

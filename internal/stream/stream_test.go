@@ -769,3 +769,31 @@ func TestRetention(t *testing.T) {
 		t.Errorf("stream length %d after 2000 appends with MaxLen ~100", n)
 	}
 }
+
+func TestRetentionByAge(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	rdb := testenv.Redis(t)
+	name := testenv.Name(t, "s")
+	// 300 entries from 1970, then one now with MaxAge an hour.
+	for i := 1; i <= 300; i++ {
+		if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: name, ID: "1-" + strconv.Itoa(i), Values: []any{"old", "1"}}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pub := stream.NewPublisher(rdb, map[string]stream.Retention{name: {MaxAge: time.Hour}})
+	id, err := pub.Publish(ctx, name, stream.Event{Type: "T", Fields: map[string]string{"new": "1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Whole nodes of old entries go; the node the new entry joined may
+	// keep a few of them.
+	entries, err := rdb.XRange(ctx, name, "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) > 150 || entries[len(entries)-1].ID != id {
+		t.Errorf("%d entries after an append with MaxAge 1h to 300 from 1970, last %s; want the old mostly gone and %s kept",
+			len(entries), entries[len(entries)-1].ID, id)
+	}
+}
