@@ -339,6 +339,7 @@ func (s *System) gateway(cfg Config, rdb *redis.Client, log *slog.Logger) (http.
 		return nil, nil, err
 	}
 	g.Mount("/", shop.Handler())
+	g.Mount("POST /ops/login", g.LimitLogins(0, shop.Handler()))
 	return g.Handler(), g.Run, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 
 	"streamcart/internal/app"
 	"streamcart/internal/events"
+	"streamcart/internal/gateway"
 	"streamcart/internal/identity"
 	"streamcart/internal/orderhistory"
 	"streamcart/internal/payments"
@@ -425,4 +427,34 @@ func TestStreamsAreTrimmedByAge(t *testing.T) {
 		})
 	}
 	sh.settledRecord(o.OrderID) // and the shop works on
+}
+
+// The operations page's sign-in form is limited per address, so that a
+// token cannot be guessed at speed.
+func TestOpsLoginIsRateLimited(t *testing.T) {
+	t.Parallel()
+	s := startGatewayShop(t)
+	url := s.sys.URLs[app.Gateway] + "/ops/login"
+	// However the attempts straddle a minute boundary, one window holds
+	// more than the limit of 2*limit+1.
+	for i := range 2*gateway.DefaultLoginAttempts + 1 {
+		req, err := http.NewRequest("POST", url, strings.NewReader("token=guess"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Forwarded-For", "192.0.2.40")
+		resp, err := s.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusTooManyRequests {
+			return
+		}
+		if resp.StatusCode >= 500 {
+			t.Fatalf("attempt %d: %s", i+1, resp.Status)
+		}
+	}
+	t.Errorf("%d sign-in attempts from one address, none refused", 2*gateway.DefaultLoginAttempts+1)
 }

@@ -44,7 +44,12 @@ func over(hits *redis.IntCmd, limit int) bool {
 // rateLimited sets Retry-After to the seconds left in the window (rounded
 // up) and returns the 429 error.
 func (g *Gateway) rateLimited(w http.ResponseWriter, what string, now time.Time) error {
-	left := rateWindow - time.Duration(now.UnixNano()%int64(rateWindow))
+	return limitedFor(w, what, now, rateWindow)
+}
+
+// limitedFor is rateLimited for a window of the given length.
+func limitedFor(w http.ResponseWriter, what string, now time.Time, window time.Duration) error {
+	left := window - time.Duration(now.UnixNano()%int64(window))
 	secs := int((left + time.Second - 1) / time.Second)
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
 	return web.Errorf(http.StatusTooManyRequests, "rate_limited",
@@ -68,5 +73,37 @@ func (g *Gateway) withIPLimit(next http.Handler) http.Handler {
 			return
 		}
 		next.ServeHTTP(w, r)
+	})
+}
+
+// DefaultLoginAttempts is how many sign-in attempts per minute LimitLogins
+// allows one client IP.
+const DefaultLoginAttempts = 10
+
+// loginWindow is the length of LimitLogins' windows.
+const loginWindow = time.Minute
+
+// LimitLogins limits h, a sign-in form such as the operations page's, to
+// perMinute requests per client IP (0: DefaultLoginAttempts) in fixed
+// one-minute windows, so that a token cannot be guessed at speed. Mount
+// the result for the form's route. Like the other limits it fails open:
+// when Redis cannot count, the request is served and a warning logged.
+func (g *Gateway) LimitLogins(perMinute int, h http.Handler) http.Handler {
+	if perMinute <= 0 {
+		perMinute = DefaultLoginAttempts
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		now := time.Now()
+		key := g.cfg.KeyPrefix + "rl:login:" + g.clientIP(r) + ":" + strconv.FormatInt(now.Unix()/int64(loginWindow/time.Second), 10)
+		pipe := g.rdb.TxPipeline()
+		hits := pipe.Incr(r.Context(), key)
+		pipe.Expire(r.Context(), key, 2*loginWindow)
+		if _, err := pipe.Exec(r.Context()); err != nil {
+			g.log.WarnContext(r.Context(), "login rate limit unavailable; serving request", "path", r.URL.Path, "err", err)
+		} else if hits.Val() > int64(perMinute) {
+			g.fail(w, r, limitedFor(w, "IP address", now, loginWindow))
+			return
+		}
+		h.ServeHTTP(w, r)
 	})
 }
