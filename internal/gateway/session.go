@@ -180,7 +180,7 @@ func (g *Gateway) readSession(ctx context.Context, ip, token string, now time.Ti
 	if !countIP && token == "" {
 		return sessionRead{}, nil
 	}
-	keys := []string{g.rateKey("ip", ip, now), g.rateKey("session", hash, now), g.sessionKey(hash)}
+	keys := []string{g.rateKey("ip", ip, now, rateWindow), g.rateKey("session", hash, now, rateWindow), g.sessionKey(hash)}
 	res, err := sessionScript.Run(ctx, g.rdb, keys,
 		(2 * rateWindow).Milliseconds(), g.cfg.SessionTTL.Milliseconds(),
 		flag(countIP), flag(countSess), flag(token != "")).Slice()
@@ -222,11 +222,11 @@ func (g *Gateway) withSession(next http.Handler) http.Handler {
 			return
 		}
 		if g.cfg.RateLimitIP > 0 && read.ipHits > int64(g.cfg.RateLimitIP) {
-			g.fail(w, r, g.rateLimited(w, "IP address", now))
+			g.fail(w, r, rateLimited(w, "IP address", now, rateWindow))
 			return
 		}
 		if g.cfg.RateLimitSession > 0 && read.sessHits > int64(g.cfg.RateLimitSession) {
-			g.fail(w, r, g.rateLimited(w, "session", now))
+			g.fail(w, r, rateLimited(w, "session", now, rateWindow))
 			return
 		}
 
