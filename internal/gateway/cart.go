@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"streamcart/internal/money"
+	"streamcart/internal/platform/errs"
 	"streamcart/internal/platform/web"
 	"streamcart/internal/stream"
 )
@@ -104,7 +105,7 @@ func (g *Gateway) loadCart(ctx context.Context, userID string) (cart, error) {
 	fields := pipe.HGetAll(ctx, key)
 	pipe.Expire(ctx, key, g.cfg.SessionTTL)
 	if _, err := pipe.Exec(ctx); err != nil {
-		return cart{}, web.Unavailable(fmt.Errorf("load cart: %w", err), "the cart is unavailable; try again shortly")
+		return cart{}, errs.Unavailable(fmt.Errorf("load cart: %w", err), "the cart is unavailable; try again shortly")
 	}
 	return parseCart(fields.Val()), nil
 }
@@ -119,7 +120,7 @@ func (g *Gateway) putCartLine(ctx context.Context, userID, productID string, qty
 	pipe.HIncrBy(ctx, key, cartVersionField, 1)
 	pipe.Expire(ctx, key, g.cfg.SessionTTL)
 	if _, err := pipe.Exec(ctx); err != nil {
-		return web.Unavailable(fmt.Errorf("put cart line: %w", err), "the cart is unavailable; try again shortly")
+		return errs.Unavailable(fmt.Errorf("put cart line: %w", err), "the cart is unavailable; try again shortly")
 	}
 	return nil
 }
@@ -136,7 +137,7 @@ func (g *Gateway) removeCartLines(ctx context.Context, userID string, productIDs
 	pipe.HIncrBy(ctx, key, cartVersionField, 1)
 	pipe.Expire(ctx, key, g.cfg.SessionTTL)
 	if _, err := pipe.Exec(ctx); err != nil {
-		return web.Unavailable(fmt.Errorf("remove cart lines: %w", err), "the cart is unavailable; try again shortly")
+		return errs.Unavailable(fmt.Errorf("remove cart lines: %w", err), "the cart is unavailable; try again shortly")
 	}
 	return nil
 }
@@ -211,7 +212,7 @@ func (g *Gateway) view(ctx context.Context, userID string, c cart) (cartView, er
 	}
 	if len(changed) > 0 {
 		if err := g.notePrices(ctx, userID, changed); err != nil {
-			return cartView{}, web.Unavailable(err, "the cart is unavailable; try again shortly")
+			return cartView{}, errs.Unavailable(err, "the cart is unavailable; try again shortly")
 		}
 	}
 	return v, nil
@@ -242,7 +243,7 @@ func (g *Gateway) putCartItem(w http.ResponseWriter, r *http.Request) error {
 	s := mustSession(ctx)
 	id := r.PathValue("productId")
 	if !validID(id) {
-		return web.Invalid("invalid_product_id", "%q is not a product id", id)
+		return errs.Invalid("invalid_product_id", "%q is not a product id", id)
 	}
 	var req struct {
 		Qty *int `json:"qty"`
@@ -251,7 +252,7 @@ func (g *Gateway) putCartItem(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if req.Qty == nil || *req.Qty < 0 || *req.Qty > cartMaxQty {
-		return web.Invalid("invalid_qty", "qty must be a whole number from 0 (remove) to %d", cartMaxQty)
+		return errs.Invalid("invalid_qty", "qty must be a whole number from 0 (remove) to %d", cartMaxQty)
 	}
 	if *req.Qty == 0 {
 		if err := g.removeCartLines(ctx, s.UserID, id); err != nil {
@@ -265,14 +266,14 @@ func (g *Gateway) putCartItem(w http.ResponseWriter, r *http.Request) error {
 	}
 	p, ok := found[id]
 	if !available(p, ok) {
-		return web.Errorf(http.StatusUnprocessableEntity, "unknown_product", "product %s does not exist or is no longer sold", id)
+		return errs.Unprocessable("unknown_product", "product %s does not exist or is no longer sold", id)
 	}
 	c, err := g.loadCart(ctx, s.UserID)
 	if err != nil {
 		return err
 	}
 	if _, ok := c.line(id); !ok && len(c.Lines) >= cartMaxItems {
-		return web.Errorf(http.StatusUnprocessableEntity, "cart_full", "a cart holds at most %d different products", cartMaxItems)
+		return errs.Unprocessable("cart_full", "a cart holds at most %d different products", cartMaxItems)
 	}
 	if err := g.putCartLine(ctx, s.UserID, id, *req.Qty, p.PriceCents); err != nil {
 		return err
@@ -285,7 +286,7 @@ func (g *Gateway) deleteCartItem(w http.ResponseWriter, r *http.Request) error {
 	s := mustSession(r.Context())
 	id := r.PathValue("productId")
 	if !validID(id) {
-		return web.Invalid("invalid_product_id", "%q is not a product id", id)
+		return errs.Invalid("invalid_product_id", "%q is not a product id", id)
 	}
 	if err := g.removeCartLines(r.Context(), s.UserID, id); err != nil {
 		return err
@@ -297,7 +298,7 @@ func (g *Gateway) deleteCartItem(w http.ResponseWriter, r *http.Request) error {
 func (g *Gateway) deleteCart(w http.ResponseWriter, r *http.Request) error {
 	s := mustSession(r.Context())
 	if err := g.rdb.Del(r.Context(), g.cartKey(s.UserID)).Err(); err != nil {
-		return web.Unavailable(fmt.Errorf("delete cart: %w", err), "the cart is unavailable; try again shortly")
+		return errs.Unavailable(fmt.Errorf("delete cart: %w", err), "the cart is unavailable; try again shortly")
 	}
 	web.WriteJSON(w, http.StatusOK, cartView{Items: []cartItemView{}})
 	return nil
@@ -316,7 +317,7 @@ func (g *Gateway) checkout(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if len(c.Lines) == 0 {
-		return web.Invalid("empty_cart", "the cart is empty")
+		return errs.Invalid("empty_cart", "the cart is empty")
 	}
 	items := make([]orderItem, len(c.Lines))
 	ids := make([]string, len(c.Lines))

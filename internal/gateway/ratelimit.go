@@ -4,11 +4,10 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"streamcart/internal/platform/errs"
 	"time"
 
 	"github.com/redis/go-redis/v9"
-
-	"streamcart/internal/platform/web"
 )
 
 // rateWindow is the length of a rate-limit window. Limits are per second.
@@ -47,7 +46,7 @@ func rateLimited(w http.ResponseWriter, what string, now time.Time, window time.
 	left := window - time.Duration(now.UnixNano()%int64(window))
 	secs := int((left + time.Second - 1) / time.Second)
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
-	return web.Errorf(http.StatusTooManyRequests, "rate_limited",
+	return errs.E(errs.KindRateLimited, "rate_limited",
 		"too many requests from this %s; retry after %d s", what, secs)
 }
 

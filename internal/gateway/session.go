@@ -16,7 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"streamcart/internal/events"
-	"streamcart/internal/platform/web"
+	"streamcart/internal/platform/errs"
 	"streamcart/internal/stream"
 )
 
@@ -218,7 +218,7 @@ func (g *Gateway) withSession(next http.Handler) http.Handler {
 
 		read, err := g.readSession(ctx, ip, token, now)
 		if err != nil {
-			g.fail(w, r, web.Unavailable(fmt.Errorf("read session: %w", err), "sessions are unavailable; try again shortly"))
+			g.fail(w, r, errs.Unavailable(fmt.Errorf("read session: %w", err), "sessions are unavailable; try again shortly"))
 			return
 		}
 		if g.cfg.RateLimitIP > 0 && read.ipHits > int64(g.cfg.RateLimitIP) {
@@ -235,7 +235,7 @@ func (g *Gateway) withSession(next http.Handler) http.Handler {
 			s = session{Token: token, UserID: read.userID, SessionID: read.sessID, IP: ip, UserAgent: ua}
 		} else {
 			if s, err = g.createSession(ctx, ip, ua, now); err != nil {
-				g.fail(w, r, web.Unavailable(err, "sessions are unavailable; try again shortly"))
+				g.fail(w, r, errs.Unavailable(err, "sessions are unavailable; try again shortly"))
 				return
 			}
 		}

@@ -16,7 +16,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"slices"
 	"time"
@@ -30,6 +29,7 @@ import (
 	"streamcart/internal/money"
 	"streamcart/internal/outbox"
 	"streamcart/internal/platform/auth"
+	"streamcart/internal/platform/errs"
 	"streamcart/internal/platform/postgres"
 	"streamcart/internal/platform/web"
 	"streamcart/internal/stream"
@@ -102,9 +102,7 @@ type Service struct {
 }
 
 //go:embed migrations/*.sql
-var migrationFiles embed.FS
-
-var migrations = mustSub(migrationFiles, "migrations")
+var migrations embed.FS
 
 // Migrate creates or updates the orders schema.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
@@ -210,7 +208,7 @@ func (s *Service) Create(ctx context.Context, id auth.Identity, req CreateReques
 			return Order{}, false, dbError(err, "create order")
 		}
 		if hash != req.hash() {
-			return Order{}, false, web.Errorf(422, "idempotency_key_reused",
+			return Order{}, false, errs.Unprocessable("idempotency_key_reused",
 				"Idempotency-Key %q was used for a different order (%s)", idempotencyKey, prev.ID)
 		}
 		return prev, false, nil
@@ -411,20 +409,12 @@ func (s *Service) Ready() map[string]web.Check {
 // dbError turns a database failure into a 503 when the database is
 // unreachable, and keeps web errors as they are.
 func dbError(err error, op string) error {
-	var we *web.Error
+	var we *errs.Error
 	if errors.As(err, &we) {
 		return err
 	}
 	if postgres.IsUnavailable(err) {
-		return web.Unavailable(err, "the order database is unavailable; nothing was stored, try again shortly")
+		return errs.Unavailable(err, "the order database is unavailable; nothing was stored, try again shortly")
 	}
 	return fmt.Errorf("%s: %w", op, err)
-}
-
-func mustSub(fsys embed.FS, dir string) fs.FS {
-	sub, err := fs.Sub(fsys, dir)
-	if err != nil {
-		panic(err) // the directory is embedded at build time
-	}
-	return sub
 }

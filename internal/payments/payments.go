@@ -39,7 +39,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"time"
 
@@ -66,11 +65,7 @@ var migrations embed.FS
 // the outbox and processed_events tables. It is idempotent and safe to run
 // from several replicas at once. NewService does not call it.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		return fmt.Errorf("migrate %s: %w", Schema, err)
-	}
-	if err := postgres.Migrate(ctx, pool, Schema, sub); err != nil {
+	if err := postgres.Migrate(ctx, pool, Schema, migrations); err != nil {
 		return err
 	}
 	return outbox.Migrate(ctx, pool, Schema)

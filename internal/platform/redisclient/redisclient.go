@@ -4,9 +4,14 @@ package redisclient
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -49,4 +54,23 @@ type slogAdapter struct{ log *slog.Logger }
 
 func (a slogAdapter) Printf(ctx context.Context, format string, v ...any) {
 	a.log.DebugContext(ctx, "go-redis: "+fmt.Sprintf(format, v...))
+}
+
+// IsUnavailable reports whether err means Redis could not be reached, the
+// connection broke, or the server is not ready to serve (loading its data
+// set after a restart), as opposed to a problem with the command.
+func IsUnavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var netErr net.Error
+	switch {
+	case errors.Is(err, redis.ErrClosed), errors.Is(err, redis.ErrPoolTimeout),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
+		errors.As(err, &netErr):
+		return true
+	}
+	msg := err.Error()
+	return strings.HasPrefix(msg, "LOADING ") || strings.HasPrefix(msg, "MASTERDOWN ") || strings.HasPrefix(msg, "TRYAGAIN ")
 }
