@@ -318,11 +318,3 @@ func (o *Outbox) Pending(ctx context.Context) (int64, error) {
 	err := o.pool.QueryRow(ctx, `SELECT count(*) FROM `+o.table).Scan(&n)
 	return n, err
 }
-
-// Dedupe records eventIDs as processed in schema's processed_events, as
-// part of tx, and returns those that had not been processed before.
-//
-// Deprecated: use Apply.
-func Dedupe(ctx context.Context, tx pgx.Tx, schema string, eventIDs []string) (map[string]bool, error) {
-	return dedupe(ctx, tx, pgx.Identifier{schema, "processed_events"}.Sanitize(), eventIDs)
-}
