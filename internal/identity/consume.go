@@ -101,12 +101,13 @@ func (s *Service) handleOrders(ctx context.Context, msgs []stream.Message) error
 // events those are.
 //
 // The stored scores and the users' identities are read before Apply's
-// transaction begins, not in it. PostgreSQL runs it at READ COMMITTED,
-// where each statement sees what was committed when it began, so reads in
-// the transaction would be no fresher. What settles a race with another
-// replica is the insert (ON CONFLICT (order_id) DO NOTHING) and
-// addConcurrent after it, both in the transaction. A batch whose orders
-// all wait opens no transaction.
+// transaction begins, because who waits must be known before the ids are
+// recorded. Reading them in the transaction would be no safer: it runs at
+// READ COMMITTED, where each statement sees what was committed when the
+// statement began, not when the transaction did. What settles a race with
+// another replica scoring the same order is, in the transaction, the
+// insert (ON CONFLICT (order_id) DO NOTHING) and addConcurrent after it. A
+// batch whose orders all wait opens no transaction.
 func (s *Service) score(ctx context.Context, batch []events.Placed, now time.Time) (waiting int, err error) {
 	// PostgreSQL keeps microseconds. Truncating here makes the stored
 	// scored_at the very time the grace was judged at.
