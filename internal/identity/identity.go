@@ -35,7 +35,7 @@
 //
 // The consumer handles a whole read of the orders stream in one PostgreSQL
 // transaction. It records the batch's event ids in processed_events
-// (outbox.Dedupe). For the event ids not seen before, it inserts the scores
+// (outbox.Apply). For the event ids not seen before, it inserts the scores
 // with ON CONFLICT (order_id) DO NOTHING and writes one IdentityScored per
 // such event into the outbox. An event delivered again under the same id
 // has no effect at all. An OrderPlaced under a new event id for an order

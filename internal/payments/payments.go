@@ -16,7 +16,7 @@
 //
 // The consumer handles a whole read of the orders stream in one PostgreSQL
 // transaction: it records the batch's event ids in processed_events
-// (outbox.Dedupe) and, for the event ids not seen before, inserts the
+// (outbox.Apply) and, for the event ids not seen before, inserts the
 // payments with ON CONFLICT (order_id) DO NOTHING and writes one
 // PaymentProcessed per such event into the outbox. An event delivered again
 // under the same id therefore has no effect at all. An OrderPlaced under a
