@@ -191,7 +191,7 @@ func (s *System) start(ctx, gctx context.Context, cfg Config, name string) error
 		s.closers = append(s.closers, p.Close)
 		pool = p
 	}
-	rdb, err := redisclient.Open(ctx, cfg.RedisURL, log)
+	rdb, err := redisclient.Open(ctx, cfg.RedisURL)
 	if err != nil {
 		return err
 	}
@@ -345,7 +345,7 @@ func (s *System) gateway(cfg Config, rdb *redis.Client, log *slog.Logger) (http.
 
 // RebuildHistory recreates the order history read model from the streams.
 func RebuildHistory(ctx context.Context, redisURL string, log *slog.Logger) error {
-	rdb, err := redisclient.Open(ctx, redisURL, log)
+	rdb, err := redisclient.Open(ctx, redisURL)
 	if err != nil {
 		return err
 	}
