@@ -79,10 +79,13 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	log, err := logging.New(stderr, cfg.LogFormat, cfg.LogLevel, "dev")
+	// The services add their own service attribute to root; dev's own
+	// lines (and go-redis's, which belong to no one service) say "dev".
+	root, err := logging.New(stderr, cfg.LogFormat, cfg.LogLevel, "")
 	if err != nil {
 		return usageError{err}
 	}
+	log := root.With("service", "dev")
 	routeGoRedisLog(log)
 	log.Info("starting", "version", version(), config.Effective(fs, "operator-token"))
 	data, err := filepath.Abs(cfg.Data)
@@ -114,7 +117,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		OperatorToken: operatorToken,
 		StreamMaxAge:  cfg.StreamMaxAge,
 		Seed:          true,
-		Log:           log,
+		Log:           root,
 	})
 	if err != nil {
 		return err

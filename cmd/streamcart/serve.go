@@ -58,10 +58,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := parseFlags(fs, "STREAMCART", header, args, stdout, stderr); err != nil {
 		return err
 	}
-	log, err := logging.New(stderr, *logFormat, *logLevel, name)
+	// app adds the service attribute to the loggers of what it starts.
+	root, err := logging.New(stderr, *logFormat, *logLevel, "")
 	if err != nil {
 		return usageError{err}
 	}
+	log := root.With("service", name)
 	routeGoRedisLog(log)
 	log.Info("starting", "version", version(), config.Effective(fs, "identity-secret", "operator-token"))
 	if *redisURL == "" || *databaseURL == "" {
@@ -84,7 +86,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		},
 		StreamMaxAge: *streamMaxAge,
 		Seed:         *seed,
-		Log:          log,
+		Log:          root,
 	}, name)
 	if err != nil {
 		return err
