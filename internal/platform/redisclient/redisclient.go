@@ -1,5 +1,9 @@
 // Package redisclient opens go-redis clients the way every streamcart
 // service wants them.
+//
+// It leaves go-redis's own logger alone: go-redis has only one, for the
+// whole process, so a library setting it would hand every client's lines
+// to whichever caller came first. The command decides (cmd/streamcart).
 package redisclient
 
 import (
@@ -7,23 +11,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
 
-var setLogger sync.Once
-
 // Open returns a client for url ("redis://127.0.0.1:6379/0") once PING
-// answers, waiting at most 10s. go-redis's own log lines go to log at Debug
-// level: the client reports the failures that matter as errors.
-func Open(ctx context.Context, url string, log *slog.Logger) (*redis.Client, error) {
-	setLogger.Do(func() { redis.SetLogger(slogAdapter{log}) })
+// answers, waiting at most 10s.
+func Open(ctx context.Context, url string) (*redis.Client, error) {
 	opt, err := redis.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("redis url: %w", err)
@@ -48,12 +46,6 @@ func Open(ctx context.Context, url string, log *slog.Logger) (*redis.Client, err
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-}
-
-type slogAdapter struct{ log *slog.Logger }
-
-func (a slogAdapter) Printf(ctx context.Context, format string, v ...any) {
-	a.log.DebugContext(ctx, "go-redis: "+fmt.Sprintf(format, v...))
 }
 
 // IsUnavailable reports whether err means Redis could not be reached, the
