@@ -149,8 +149,9 @@ type Config struct {
 	// Consumer is the template of the three consumers. Its Stream and
 	// DeadLetterStream must be empty: the service sets Stream per consumer,
 	// and each dead-letters to its stream's default. Group defaults to
-	// Group and Logger to the service's logger; the other fields take
-	// stream.Config's defaults.
+	// Group. Its Logger is replaced by the service's logger, so that the
+	// consumers' lines say which service they are from. The other fields
+	// take stream.Config's defaults.
 	Consumer stream.Config
 }
 
@@ -226,9 +227,7 @@ func NewService(rdb *redis.Client, cfg Config, log *slog.Logger) (*Service, erro
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("orderhistory config: %w", err)
 	}
-	if cfg.Consumer.Logger == nil {
-		cfg.Consumer.Logger = log
-	}
+	cfg.Consumer.Logger = log
 	s := &Service{rdb: rdb, cfg: cfg, log: log}
 	for _, name := range cfg.streams() {
 		c, err := stream.NewBatchConsumer(rdb, cfg.consumerConfig(name), s.handle)

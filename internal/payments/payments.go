@@ -84,8 +84,10 @@ type Config struct {
 	// events.PaymentsStream.
 	PaymentsStream string
 	// Consumer configures the consumer of OrdersStream. Its Stream must be
-	// empty or OrdersStream; Group defaults to Group and Logger to the
-	// service's logger. The other fields take stream.Config's defaults.
+	// empty or OrdersStream; Group defaults to Group. Its Logger is
+	// replaced by the service's logger, so that the consumer's lines say
+	// which service they are from. The other fields take stream.Config's
+	// defaults.
 	Consumer stream.Config
 	// Outbox configures the relay of the PaymentProcessed events; zero
 	// fields take outbox.Config's defaults.
@@ -159,9 +161,7 @@ func NewService(pool *pgxpool.Pool, rdb *redis.Client, cfg Config, log *slog.Log
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("payments config: %w", err)
 	}
-	if cfg.Consumer.Logger == nil {
-		cfg.Consumer.Logger = log
-	}
+	cfg.Consumer.Logger = log
 	s := &Service{
 		pool:   pool,
 		rdb:    rdb,
