@@ -238,7 +238,10 @@ func (s *System) products(ctx context.Context, cfg Config, pool *pgxpool.Pool, r
 	if err := products.Migrate(ctx, pool); err != nil {
 		return nil, err
 	}
-	svc := products.NewService(pool, rdb, products.Config{}, log)
+	svc, err := products.NewService(pool, rdb, products.Config{}, log)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.Seed {
 		if err := svc.Seed(ctx); err != nil {
 			return nil, err

@@ -41,7 +41,6 @@ func newEnvOn(t *testing.T, rdb *redis.Client) *env {
 			OrdersStream:      testenv.Name(t, "orders"),
 			PaymentsStream:    testenv.Name(t, "payments"),
 			TransactionStream: testenv.Name(t, "tx"),
-			Consumer:          stream.Config{Logger: testenv.Logger(t)},
 		},
 	}
 	svc, err := orderhistory.NewService(rdb, e.cfg, testenv.Logger(t))

@@ -3,6 +3,7 @@ package orderhistory_test
 import (
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/redis/go-redis/v9"
 
 	"streamcart/internal/orderhistory"
 	"streamcart/internal/platform/auth"
@@ -56,6 +58,7 @@ func TestHTTP(t *testing.T) {
 		{name: "limit not a number", path: "/history?limit=ten", user: alice, wantStatus: 400, wantCode: "invalid_limit"},
 		{name: "order", path: "/history/" + older.id, user: alice, wantStatus: 200, wantRecord: ptr(older.record())},
 		{name: "missing order", path: "/history/nope", user: alice, wantStatus: 404, wantCode: "not_found"},
+		{name: "malformed order id", path: "/history/no%2Ape", user: alice, wantStatus: 404, wantCode: "not_found"},
 		{name: "another user's order", path: "/history/" + older.id, user: bob, wantStatus: 404, wantCode: "not_found"},
 		{name: "healthz", path: "/healthz", wantStatus: 200},
 		{name: "readyz", path: "/readyz", wantStatus: 200},
@@ -158,6 +161,40 @@ func TestHTTPShape(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("JSON (-want +got):\n%s", diff)
+	}
+}
+
+func TestHTTPRedisOutageIsUnavailable(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := redis.NewClient(&redis.Options{Addr: ln.Addr().String()}) // nothing listens once closed
+	ln.Close()
+	t.Cleanup(func() { dead.Close() })
+	svc, err := orderhistory.NewService(dead, orderhistory.Config{}, testenv.Logger(t)) // never run
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := auth.NewSigner([]byte(strings.Repeat("d", auth.MinSecretLen)), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := orderhistory.NewHandler(svc, signer, testenv.Logger(t))
+	for _, path := range []string{"/history", "/history/o-1"} {
+		req := httptest.NewRequestWithContext(t.Context(), http.MethodGet, path, nil)
+		req.Header.Set(auth.Header, signer.Sign(auth.Identity{UserID: "u", SessionID: "s"}))
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		var eb struct {
+			Error struct{ Code, Message string }
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &eb); err != nil || rec.Code != http.StatusServiceUnavailable ||
+			eb.Error.Code != "unavailable" || rec.Header().Get("Retry-After") == "" {
+			t.Errorf("GET %s with Redis down: %d %s, Retry-After %q; want 503 unavailable with Retry-After",
+				path, rec.Code, rec.Body, rec.Header().Get("Retry-After"))
+		}
 	}
 }
 

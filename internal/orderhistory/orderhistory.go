@@ -110,6 +110,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"streamcart/internal/events"
+	"streamcart/internal/platform/errs"
 	"streamcart/internal/stream"
 )
 
@@ -126,8 +127,9 @@ const (
 )
 
 // ErrNotFound is wrapped by the errors of Get for an order that the user
-// has no record of, including another user's order.
-var ErrNotFound = errors.New("order not found")
+// has no record of, including another user's order; callers test for it
+// with errors.Is. Clients see code "not_found".
+var ErrNotFound = errs.NotFound("not_found", "no such order in your history")
 
 // Config configures a Service. Zero fields take the defaults their
 // comments give.
@@ -147,12 +149,13 @@ type Config struct {
 	// Consumer is the template of the three consumers. Its Stream and
 	// DeadLetterStream must be empty: the service sets Stream per consumer,
 	// and each dead-letters to its stream's default. Group defaults to
-	// Group and Logger to the service's logger; the other fields take
-	// stream.Config's defaults.
+	// Group. Its Logger is replaced by the service's logger, so that the
+	// consumers' lines say which service they are from. The other fields
+	// take stream.Config's defaults.
 	Consumer stream.Config
 }
 
-func (c *Config) setDefaults(log *slog.Logger) {
+func (c *Config) setDefaults() {
 	if c.KeyPrefix == "" {
 		c.KeyPrefix = DefaultKeyPrefix
 	}
@@ -167,9 +170,6 @@ func (c *Config) setDefaults(log *slog.Logger) {
 	}
 	if c.Consumer.Group == "" {
 		c.Consumer.Group = Group
-	}
-	if c.Consumer.Logger == nil {
-		c.Consumer.Logger = log
 	}
 }
 
@@ -187,24 +187,24 @@ func (c Config) consumerConfig(stream string) stream.Config {
 
 // Validate reports the problems with c, after defaults are applied.
 func (c Config) Validate() error {
-	c.setDefaults(slog.Default())
-	var errs []error
+	c.setDefaults()
+	var problems []error
 	if c.Consumer.Stream != "" {
-		errs = append(errs, fmt.Errorf("consumer stream must be empty, not %q: the service sets it", c.Consumer.Stream))
+		problems = append(problems, fmt.Errorf("Consumer.Stream must be empty, not %q: the service sets it", c.Consumer.Stream))
 	}
 	if c.Consumer.DeadLetterStream != "" {
-		errs = append(errs, fmt.Errorf("consumer dead-letter stream must be empty, not %q: each stream has its own", c.Consumer.DeadLetterStream))
+		problems = append(problems, fmt.Errorf("Consumer.DeadLetterStream must be empty, not %q: each stream has its own", c.Consumer.DeadLetterStream))
 	}
 	ss := c.streams()
 	if ss[0] == ss[1] || ss[0] == ss[2] || ss[1] == ss[2] {
-		errs = append(errs, fmt.Errorf("streams %q must differ", ss))
+		problems = append(problems, fmt.Errorf("OrdersStream, PaymentsStream and TransactionStream %q must differ", ss))
 	}
 	for _, s := range ss {
 		if err := c.consumerConfig(s).Validate(); err != nil {
-			errs = append(errs, fmt.Errorf("consumer of %s: %w", s, err))
+			problems = append(problems, fmt.Errorf("Consumer of %s: %w", s, err))
 		}
 	}
-	return errors.Join(errs...)
+	return errors.Join(problems...)
 }
 
 // Service is the order history service: the consumers that keep the read
@@ -217,16 +217,17 @@ type Service struct {
 	consumers []*stream.Consumer
 }
 
-// NewService returns a Service that keeps its model in rdb. A nil log
-// means slog.Default(). It does no I/O; Run starts the consumers.
+// NewService returns a Service that keeps its model in rdb. It does no
+// I/O; Run starts the consumers.
 func NewService(rdb *redis.Client, cfg Config, log *slog.Logger) (*Service, error) {
 	if log == nil {
-		log = slog.Default()
+		return nil, errors.New("orderhistory: a logger is required")
 	}
+	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("orderhistory config: %w", err)
 	}
-	cfg.setDefaults(log)
+	cfg.Consumer.Logger = log
 	s := &Service{rdb: rdb, cfg: cfg, log: log}
 	for _, name := range cfg.streams() {
 		c, err := stream.NewBatchConsumer(rdb, cfg.consumerConfig(name), s.handle)
@@ -286,7 +287,7 @@ func (s *Service) handle(ctx context.Context, msgs []stream.Message) error {
 // documentation).
 func (s *Service) List(ctx context.Context, userID string, limit int) ([]Record, error) {
 	if limit < 1 || limit > MaxLimit {
-		return nil, fmt.Errorf("list orders of %s: limit %d is not between 1 and %d", userID, limit, MaxLimit)
+		return nil, errs.Invalid("invalid_limit", "limit must be a whole number from 1 to %d, not %d", MaxLimit, limit)
 	}
 	ids, err := s.rdb.ZRevRange(ctx, s.userKey(userID), 0, int64(limit-1)).Result()
 	if err != nil {

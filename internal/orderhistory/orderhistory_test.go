@@ -3,6 +3,7 @@ package orderhistory_test
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 
 	"streamcart/internal/events"
 	"streamcart/internal/orderhistory"
+	"streamcart/internal/platform/errs"
 	"streamcart/internal/platform/testenv"
 	"streamcart/internal/stream"
 )
@@ -247,24 +249,51 @@ func TestEventOfAnotherUser(t *testing.T) {
 	}
 }
 
-func TestConfigValidate(t *testing.T) {
+func TestConfigValidateNamesTheBadField(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name    string
-		cfg     orderhistory.Config
-		wantErr bool
+		name      string
+		cfg       orderhistory.Config
+		wantField string // "" for a valid config
 	}{
-		{"defaults", orderhistory.Config{}, false},
-		{"streams set", orderhistory.Config{OrdersStream: "a", PaymentsStream: "b", TransactionStream: "c"}, false},
-		{"same stream twice", orderhistory.Config{OrdersStream: "a", PaymentsStream: "a"}, true},
-		{"consumer stream set", orderhistory.Config{Consumer: stream.Config{Stream: "x"}}, true},
-		{"consumer dead-letter stream set", orderhistory.Config{Consumer: stream.Config{DeadLetterStream: "x"}}, true},
-		{"bad consumer timing", orderhistory.Config{Consumer: stream.Config{MinIdle: time.Second, HandlerTimeout: time.Second}}, true},
+		{"defaults", orderhistory.Config{}, ""},
+		{"streams set", orderhistory.Config{OrdersStream: "a", PaymentsStream: "b", TransactionStream: "c"}, ""},
+		{"same stream twice", orderhistory.Config{OrdersStream: "a", PaymentsStream: "a"}, "PaymentsStream"},
+		{"consumer stream set", orderhistory.Config{Consumer: stream.Config{Stream: "x"}}, "Consumer.Stream"},
+		{"consumer dead-letter stream set", orderhistory.Config{Consumer: stream.Config{DeadLetterStream: "x"}}, "Consumer.DeadLetterStream"},
+		{"bad consumer timing", orderhistory.Config{Consumer: stream.Config{MinIdle: time.Second, HandlerTimeout: time.Second}}, "Consumer"},
 	}
 	for _, tt := range tests {
 		err := tt.cfg.Validate()
-		if (err != nil) != tt.wantErr {
-			t.Errorf("%s: Validate() = %v, want error %v", tt.name, err, tt.wantErr)
+		switch {
+		case tt.wantField == "" && err != nil:
+			t.Errorf("%s: Validate() = %v, want nil", tt.name, err)
+		case tt.wantField != "" && (err == nil || !strings.Contains(err.Error(), tt.wantField)):
+			t.Errorf("%s: Validate() = %v, want an error naming %s", tt.name, err, tt.wantField)
+		}
+		if tt.wantField == "" {
+			continue
+		}
+		if _, err := orderhistory.NewService(nil, tt.cfg, testenv.Logger(t)); err == nil || !strings.Contains(err.Error(), tt.wantField) {
+			t.Errorf("%s: NewService error = %v, want one naming %s", tt.name, err, tt.wantField)
+		}
+	}
+}
+
+func TestNewServiceRequiresALogger(t *testing.T) {
+	t.Parallel()
+	svc, err := orderhistory.NewService(nil, orderhistory.Config{}, nil)
+	if err == nil || svc != nil || !strings.Contains(err.Error(), "a logger is required") {
+		t.Errorf("NewService with a nil logger = %v, %v; want an error that a logger is required", svc, err)
+	}
+}
+
+func TestListRejectsABadLimit(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for _, limit := range []int{0, -1, orderhistory.MaxLimit + 1} {
+		if _, err := e.svc.List(t.Context(), "u", limit); errs.KindOf(err) != errs.KindInvalid {
+			t.Errorf("List(limit %d) error = %v, want an Invalid error", limit, err)
 		}
 	}
 }

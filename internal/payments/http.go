@@ -2,13 +2,10 @@ package payments
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 	"time"
 
-	"streamcart/internal/platform/errs"
-	"streamcart/internal/platform/postgres"
 	"streamcart/internal/platform/web"
 )
 
@@ -20,17 +17,12 @@ import (
 // A payment is {"paymentId", "orderId", "userId", "amountCents", "status",
 // "statusName", "reason", "createdAt"}, with status the numeric order
 // status (4 or -4) and statusName its name. Errors are JSON
-// {"error": {"code", "message"}}.
+// {"error": {"code", "message"}}: not_found while the order has no
+// payment or its id is not a valid id.
 func NewHandler(svc *Service, log *slog.Logger) http.Handler {
+	h := &handler{svc: svc}
 	mux := http.NewServeMux()
-	mux.Handle("GET /payments/{orderId}", web.Handle(log, func(w http.ResponseWriter, r *http.Request) error {
-		p, err := svc.Get(r.Context(), r.PathValue("orderId"))
-		if err != nil {
-			return httpError(err)
-		}
-		web.WriteJSON(w, http.StatusOK, toJSON(p))
-		return nil
-	}))
+	mux.Handle("GET /payments/{orderId}", web.Handle(log, h.get))
 	web.CatchAll(mux)
 	web.Health(mux, map[string]web.Check{
 		"postgres": svc.pool.Ping,
@@ -39,19 +31,19 @@ func NewHandler(svc *Service, log *slog.Logger) http.Handler {
 	return web.WithRequestID(web.AccessLog(log, mux))
 }
 
-// httpError maps the service's errors to web errors. It is the only place
-// that does.
-func httpError(err error) error {
-	switch {
-	case errors.Is(err, ErrNotFound):
-		e := errs.NotFound("", "no payment for this order")
-		e.Err = err
-		return e
-	case postgres.IsUnavailable(err):
-		return errs.Unavailable(err, "payments are unavailable; try again later")
-	default:
+type handler struct{ svc *Service }
+
+func (h *handler) get(w http.ResponseWriter, r *http.Request) error {
+	orderID, err := web.PathID(r, "orderId")
+	if err != nil {
 		return err
 	}
+	p, err := h.svc.Get(r.Context(), orderID)
+	if err != nil {
+		return err
+	}
+	web.WriteJSON(w, http.StatusOK, toJSON(p))
+	return nil
 }
 
 // paymentJSON is a Payment on the wire.

@@ -3,12 +3,14 @@ package payments_test
 import (
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"streamcart/internal/payments"
 	"streamcart/internal/platform/testenv"
@@ -89,6 +91,13 @@ func TestHTTP(t *testing.T) {
 			t.Errorf("GET /payments/o-unknown body (-want +got):\n%s", diff)
 		}
 	})
+	t.Run("malformed order id", func(t *testing.T) {
+		var got web.ErrorBody
+		resp := get(t, srv, "/payments/o%201", &got)
+		if resp.StatusCode != http.StatusNotFound || got.Error.Code != "not_found" {
+			t.Errorf("GET /payments/o%%201: status %d, code %q; want 404 not_found", resp.StatusCode, got.Error.Code)
+		}
+	})
 	t.Run("health", func(t *testing.T) {
 		for _, path := range []string{"/healthz", "/readyz"} {
 			var got map[string]any
@@ -97,4 +106,31 @@ func TestHTTP(t *testing.T) {
 			}
 		}
 	})
+}
+
+func TestHTTPPostgresOutageIsUnavailable(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String() // nothing listens once closed
+	ln.Close()
+	pool, err := pgxpool.New(t.Context(), "postgres://nobody@"+dead+"/nothing?connect_timeout=10")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	svc, err := payments.NewService(pool, testenv.Redis(t), payments.Config{}, testenv.Logger(t)) // never run
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(payments.NewHandler(svc, testenv.Logger(t)))
+	t.Cleanup(srv.Close)
+	var got web.ErrorBody
+	resp := get(t, srv, "/payments/o-1", &got)
+	if resp.StatusCode != http.StatusServiceUnavailable || got.Error.Code != "unavailable" || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("GET /payments/o-1 with Postgres down: status %d, code %q, Retry-After %q; want 503 unavailable with Retry-After",
+			resp.StatusCode, got.Error.Code, resp.Header.Get("Retry-After"))
+	}
 }

@@ -1,16 +1,17 @@
 package payments
 
 import (
-	"errors"
 	"time"
 
 	"streamcart/internal/events"
 	"streamcart/internal/money"
+	"streamcart/internal/platform/errs"
 )
 
-// ErrNotFound means no payment exists for the requested order. Callers
-// test for it with errors.Is.
-var ErrNotFound = errors.New("payment not found")
+// ErrNotFound means no payment exists for the requested order. The
+// Service returns it wrapped; callers test for it with errors.Is. Clients
+// see code "not_found".
+var ErrNotFound = errs.NotFound("not_found", "no payment for this order")
 
 // DefaultFailAbove is the default payment limit in cents: 1000.00.
 const DefaultFailAbove int64 = 100_000

@@ -1,7 +1,10 @@
 package payments
 
 import (
+	"log/slog"
+	"strings"
 	"testing"
+	"time"
 
 	"streamcart/internal/events"
 	"streamcart/internal/stream"
@@ -31,34 +34,52 @@ func TestDecide(t *testing.T) {
 	}
 }
 
-func TestConfigValidate(t *testing.T) {
+func TestConfigValidateNamesTheBadField(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name    string
-		cfg     Config
-		wantErr bool
+		name      string
+		cfg       Config
+		wantField string // "" for a valid config
 	}{
 		{name: "zero value", cfg: Config{}},
 		{name: "custom streams", cfg: Config{OrdersStream: "o", PaymentsStream: "p", FailAbove: 1}},
 		{name: "consumer stream is the orders stream", cfg: Config{OrdersStream: "o", Consumer: stream.Config{Stream: "o"}}},
-		{name: "consumer stream differs", cfg: Config{OrdersStream: "o", Consumer: stream.Config{Stream: "x"}}, wantErr: true},
-		{name: "consumer stream differs from the default", cfg: Config{Consumer: stream.Config{Stream: "x"}}, wantErr: true},
-		{name: "same stream for both", cfg: Config{OrdersStream: "s", PaymentsStream: "s"}, wantErr: true},
-		{name: "negative limit", cfg: Config{FailAbove: -1}, wantErr: true},
-		{name: "bad consumer config", cfg: Config{Consumer: stream.Config{Count: -1}}, wantErr: true},
+		{name: "consumer stream differs", cfg: Config{OrdersStream: "o", Consumer: stream.Config{Stream: "x"}}, wantField: "Consumer.Stream"},
+		{name: "consumer stream differs from the default", cfg: Config{Consumer: stream.Config{Stream: "x"}}, wantField: "Consumer.Stream"},
+		{name: "same stream for both", cfg: Config{OrdersStream: "s", PaymentsStream: "s"}, wantField: "PaymentsStream"},
+		{name: "negative limit", cfg: Config{FailAbove: -1}, wantField: "FailAbove"},
+		{name: "negative stream age", cfg: Config{StreamMaxAge: -time.Hour}, wantField: "StreamMaxAge"},
+		{name: "bad consumer config", cfg: Config{Consumer: stream.Config{Count: -1}}, wantField: "Consumer"},
 	}
 	for _, tt := range tests {
 		err := tt.cfg.Validate()
-		if (err != nil) != tt.wantErr {
-			t.Errorf("%s: Validate() = %v, want error: %t", tt.name, err, tt.wantErr)
+		switch {
+		case tt.wantField == "" && err != nil:
+			t.Errorf("%s: Validate() = %v, want nil", tt.name, err)
+		case tt.wantField != "" && (err == nil || !strings.Contains(err.Error(), tt.wantField)):
+			t.Errorf("%s: Validate() = %v, want an error naming %s", tt.name, err, tt.wantField)
 		}
+		if tt.wantField == "" {
+			continue
+		}
+		if _, err := NewService(nil, nil, tt.cfg, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), tt.wantField) {
+			t.Errorf("%s: NewService error = %v, want one naming %s", tt.name, err, tt.wantField)
+		}
+	}
+}
+
+func TestNewServiceRequiresALogger(t *testing.T) {
+	t.Parallel()
+	svc, err := NewService(nil, nil, Config{}, nil)
+	if err == nil || svc != nil || !strings.Contains(err.Error(), "a logger is required") {
+		t.Errorf("NewService with a nil logger = %v, %v; want an error that a logger is required", svc, err)
 	}
 }
 
 func TestConfigDefaults(t *testing.T) {
 	t.Parallel()
 	var cfg Config
-	cfg.setDefaults(nil)
+	cfg.setDefaults()
 	if cfg.FailAbove != 100_000 || cfg.OrdersStream != events.OrdersStream || cfg.PaymentsStream != events.PaymentsStream ||
 		cfg.Consumer.Stream != events.OrdersStream || cfg.Consumer.Group != "payments" {
 		t.Errorf("defaults = FailAbove %d, OrdersStream %q, PaymentsStream %q, Consumer %q/%q; want 100000, %q, %q, %q/payments",

@@ -84,8 +84,10 @@ type Config struct {
 	// events.PaymentsStream.
 	PaymentsStream string
 	// Consumer configures the consumer of OrdersStream. Its Stream must be
-	// empty or OrdersStream; Group defaults to Group and Logger to the
-	// service's logger. The other fields take stream.Config's defaults.
+	// empty or OrdersStream; Group defaults to Group. Its Logger is
+	// replaced by the service's logger, so that the consumer's lines say
+	// which service they are from. The other fields take stream.Config's
+	// defaults.
 	Consumer stream.Config
 	// Outbox configures the relay of the PaymentProcessed events; zero
 	// fields take outbox.Config's defaults.
@@ -97,7 +99,7 @@ type Config struct {
 	StreamMaxAge time.Duration
 }
 
-func (c *Config) setDefaults(log *slog.Logger) {
+func (c *Config) setDefaults() {
 	if c.FailAbove == 0 {
 		c.FailAbove = DefaultFailAbove
 	}
@@ -113,28 +115,28 @@ func (c *Config) setDefaults(log *slog.Logger) {
 	if c.Consumer.Group == "" {
 		c.Consumer.Group = Group
 	}
-	if c.Consumer.Logger == nil {
-		c.Consumer.Logger = log
-	}
 }
 
 // Validate reports the problems with c, after defaults are applied.
 func (c Config) Validate() error {
-	c.setDefaults(slog.Default())
-	var errs []error
+	c.setDefaults()
+	var problems []error
 	if c.FailAbove < 0 {
-		errs = append(errs, fmt.Errorf("fail above %d must not be negative", c.FailAbove))
+		problems = append(problems, fmt.Errorf("FailAbove %d must not be negative", c.FailAbove))
 	}
 	if c.Consumer.Stream != c.OrdersStream {
-		errs = append(errs, fmt.Errorf("consumer stream %q differs from orders stream %q", c.Consumer.Stream, c.OrdersStream))
+		problems = append(problems, fmt.Errorf("Consumer.Stream %q differs from OrdersStream %q", c.Consumer.Stream, c.OrdersStream))
 	}
 	if c.PaymentsStream == c.OrdersStream {
-		errs = append(errs, fmt.Errorf("payments stream and orders stream are both %q", c.OrdersStream))
+		problems = append(problems, fmt.Errorf("PaymentsStream and OrdersStream are both %q", c.OrdersStream))
+	}
+	if c.StreamMaxAge < 0 {
+		problems = append(problems, fmt.Errorf("StreamMaxAge %v must not be negative", c.StreamMaxAge))
 	}
 	if err := c.Consumer.Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("consumer: %w", err))
+		problems = append(problems, fmt.Errorf("Consumer: %w", err))
 	}
-	return errors.Join(errs...)
+	return errors.Join(problems...)
 }
 
 // Service is the payments service: the consumer of the orders stream, the
@@ -150,16 +152,16 @@ type Service struct {
 }
 
 // NewService returns a Service over pool, whose payments schema must be
-// migrated (Migrate), and rdb. A nil log means slog.Default(). It does no
-// I/O; Run starts the work.
+// migrated (Migrate), and rdb. It does no I/O; Run starts the work.
 func NewService(pool *pgxpool.Pool, rdb *redis.Client, cfg Config, log *slog.Logger) (*Service, error) {
 	if log == nil {
-		log = slog.Default()
+		return nil, errors.New("payments: a logger is required")
 	}
+	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("payments config: %w", err)
 	}
-	cfg.setDefaults(log)
+	cfg.Consumer.Logger = log
 	s := &Service{
 		pool:   pool,
 		rdb:    rdb,

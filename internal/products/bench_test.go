@@ -29,7 +29,10 @@ func BenchmarkLookup(b *testing.B) {
 		}
 	})
 	b.Run("postgres", func(b *testing.B) {
-		svc := products.NewService(f.pool, nil, products.Config{}, f.logger(b))
+		svc, err := products.NewService(f.pool, nil, products.Config{}, f.logger(b))
+		if err != nil {
+			b.Fatal(err)
+		}
 		b.ReportAllocs()
 		for b.Loop() {
 			ps, err := svc.Lookup(b.Context(), ids)

@@ -18,7 +18,10 @@ func TestStaleFillKeepsNewerEntry(t *testing.T) {
 	if err := Migrate(ctx, pool); err != nil {
 		t.Fatal(err)
 	}
-	svc := NewService(pool, testenv.Redis(t), Config{KeyPrefix: testenv.Name(t, "products")}, slog.New(slog.DiscardHandler))
+	svc, err := NewService(pool, testenv.Redis(t), Config{KeyPrefix: testenv.Name(t, "products")}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := svc.Seed(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -1,19 +1,12 @@
 package products
 
 import (
-	"errors"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strconv"
 
-	"streamcart/internal/platform/errs"
-	"streamcart/internal/platform/postgres"
 	"streamcart/internal/platform/web"
 )
-
-// maxBody is the largest request body accepted.
-const maxBody = 64 << 10
 
 // NewHandler returns the service's HTTP API:
 //
@@ -25,22 +18,19 @@ const maxBody = 64 << 10
 //	GET   /categories                            categories with product counts
 //	GET   /healthz, /readyz                      liveness; Postgres and Redis readiness
 //
-// Errors are JSON {"error": {"code", "message"}}. Request bodies are JSON
-// of at most 64 KiB with no unknown fields.
+// Errors are JSON {"error": {"code", "message"}}: invalid_limit and
+// invalid_offset for a bad page, invalid_request for a body that breaks a
+// rule, not_found for an unknown product. Request bodies are JSON of at
+// most 64 KiB (maxBody) with no unknown fields.
 func NewHandler(svc *Service, log *slog.Logger) http.Handler {
-	h := handlers{svc: svc}
+	h := &handler{svc: svc}
 	mux := http.NewServeMux()
-	handle := func(pattern string, f web.HandlerFunc) {
-		mux.Handle(pattern, web.Handle(log, func(w http.ResponseWriter, r *http.Request) error {
-			return httpError(f(w, r))
-		}))
-	}
-	handle("GET /products", h.search)
-	handle("GET /products/{id}", h.get)
-	handle("GET /products/{id}/image.svg", h.image)
-	handle("POST /products/lookup", h.lookup)
-	handle("PATCH /products/{id}", h.update)
-	handle("GET /categories", h.categories)
+	mux.Handle("GET /products", web.Handle(log, h.search))
+	mux.Handle("GET /products/{id}", web.Handle(log, h.get))
+	mux.Handle("GET /products/{id}/image.svg", web.Handle(log, h.image))
+	mux.Handle("POST /products/lookup", web.Handle(log, h.lookup))
+	mux.Handle("PATCH /products/{id}", web.Handle(log, h.update))
+	mux.Handle("GET /categories", web.Handle(log, h.categories))
 	checks := map[string]web.Check{"postgres": svc.store.ping}
 	if svc.cache.rdb != nil {
 		checks["redis"] = svc.cache.ping
@@ -50,39 +40,18 @@ func NewHandler(svc *Service, log *slog.Logger) http.Handler {
 	return web.WithRequestID(web.AccessLog(log, mux))
 }
 
-// httpError maps the service's errors to web errors. It is the only place
-// that does.
-func httpError(err error) error {
-	var (
-		verr *ValidationError
-		werr *errs.Error
-	)
-	switch {
-	case err == nil, errors.As(err, &werr):
-		return err
-	case errors.As(err, &verr):
-		return errs.Invalid("invalid_request", "%s", verr.Error())
-	case errors.Is(err, ErrNotFound):
-		return errs.NotFound("", "%s", err.Error())
-	case postgres.IsUnavailable(err):
-		return errs.Unavailable(err, "the product catalog is unavailable; try again later")
-	default:
-		return err
-	}
-}
+// maxBody is the largest request body accepted.
+const maxBody = 64 << 10
 
-type handlers struct {
-	svc *Service
-}
+type handler struct{ svc *Service }
 
-func (h handlers) search(w http.ResponseWriter, r *http.Request) error {
-	params := r.URL.Query()
-	q := Query{Q: params.Get("q"), Category: params.Get("category")}
+func (h *handler) search(w http.ResponseWriter, r *http.Request) error {
+	q := Query{Q: r.URL.Query().Get("q"), Category: r.URL.Query().Get("category")}
 	var err error
-	if q.Limit, err = intParam(params, "limit", DefaultLimit, 1, MaxLimit); err != nil {
+	if q.Limit, err = web.IntQuery(r, "limit", DefaultLimit, 1, MaxLimit); err != nil {
 		return err
 	}
-	if q.Offset, err = intParam(params, "offset", 0, 0, MaxOffset); err != nil {
+	if q.Offset, err = web.IntQuery(r, "offset", 0, 0, MaxOffset); err != nil {
 		return err
 	}
 	page, err := h.svc.SearchJSON(r.Context(), q)
@@ -94,22 +63,12 @@ func (h handlers) search(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// intParam parses the query parameter name: def when absent, else an
-// integer from min to max.
-func intParam(params url.Values, name string, def, min, max int) (int, error) {
-	s := params.Get(name)
-	if s == "" {
-		return def, nil
+func (h *handler) get(w http.ResponseWriter, r *http.Request) error {
+	id, err := web.PathID(r, "id")
+	if err != nil {
+		return err
 	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < min || n > max {
-		return 0, invalid(name, "must be an integer from %d to %d, not %q", min, max, s)
-	}
-	return n, nil
-}
-
-func (h handlers) get(w http.ResponseWriter, r *http.Request) error {
-	p, err := h.svc.Get(r.Context(), r.PathValue("id"))
+	p, err := h.svc.Get(r.Context(), id)
 	if err != nil {
 		return err
 	}
@@ -119,8 +78,12 @@ func (h handlers) get(w http.ResponseWriter, r *http.Request) error {
 
 // image serves the product's SVG. Browsers and the gateway may keep it a
 // day; the ETag lets them revalidate cheaply after that.
-func (h handlers) image(w http.ResponseWriter, r *http.Request) error {
-	p, err := h.svc.Get(r.Context(), r.PathValue("id"))
+func (h *handler) image(w http.ResponseWriter, r *http.Request) error {
+	id, err := web.PathID(r, "id")
+	if err != nil {
+		return err
+	}
+	p, err := h.svc.Get(r.Context(), id)
 	if err != nil {
 		return err
 	}
@@ -156,7 +119,7 @@ type productsResponse struct {
 	Products []Product `json:"products"`
 }
 
-func (h handlers) lookup(w http.ResponseWriter, r *http.Request) error {
+func (h *handler) lookup(w http.ResponseWriter, r *http.Request) error {
 	var req lookupRequest
 	if err := web.DecodeJSON(r, maxBody, &req); err != nil {
 		return err
@@ -169,12 +132,16 @@ func (h handlers) lookup(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (h handlers) update(w http.ResponseWriter, r *http.Request) error {
+func (h *handler) update(w http.ResponseWriter, r *http.Request) error {
+	id, err := web.PathID(r, "id")
+	if err != nil {
+		return err
+	}
 	var p Patch
 	if err := web.DecodeJSON(r, maxBody, &p); err != nil {
 		return err
 	}
-	prod, err := h.svc.Update(r.Context(), r.PathValue("id"), p)
+	prod, err := h.svc.Update(r.Context(), id, p)
 	if err != nil {
 		return err
 	}
@@ -187,7 +154,7 @@ type categoriesResponse struct {
 	Categories []Category `json:"categories"`
 }
 
-func (h handlers) categories(w http.ResponseWriter, r *http.Request) error {
+func (h *handler) categories(w http.ResponseWriter, r *http.Request) error {
 	cs, err := h.svc.Categories(r.Context())
 	if err != nil {
 		return err

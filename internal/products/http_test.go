@@ -11,7 +11,9 @@ import (
 	"testing"
 
 	gocmp "github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5/pgxpool"
 
+	"streamcart/internal/platform/testenv"
 	"streamcart/internal/platform/web"
 	"streamcart/internal/products"
 )
@@ -61,11 +63,11 @@ func TestHTTPStatusAndErrors(t *testing.T) {
 	}{
 		{"GET", "/products", "", 200, ""},
 		{"GET", "/products?q=puma&category=Footwear&limit=5&offset=1", "", 200, ""},
-		{"GET", "/products?limit=0", "", 400, "invalid_request"},
-		{"GET", "/products?limit=101", "", 400, "invalid_request"},
-		{"GET", "/products?limit=ten", "", 400, "invalid_request"},
-		{"GET", "/products?offset=-1", "", 400, "invalid_request"},
-		{"GET", "/products?offset=99999999999999999999", "", 400, "invalid_request"},
+		{"GET", "/products?limit=0", "", 400, "invalid_limit"},
+		{"GET", "/products?limit=101", "", 400, "invalid_limit"},
+		{"GET", "/products?limit=ten", "", 400, "invalid_limit"},
+		{"GET", "/products?offset=-1", "", 400, "invalid_offset"},
+		{"GET", "/products?offset=99999999999999999999", "", 400, "invalid_offset"},
 		{"GET", "/products/p-00001", "", 200, ""},
 		{"GET", "/products/p-99999", "", 404, "not_found"},
 		{"GET", "/products/p-99999/image.svg", "", 404, "not_found"},
@@ -83,6 +85,10 @@ func TestHTTPStatusAndErrors(t *testing.T) {
 		{"PATCH", "/products/p-00003", `{"price":1999}`, 400, "unknown_field"},
 		{"PATCH", "/products/p-00003", `{}`, 400, "invalid_request"},
 		{"PATCH", "/products/p-99999", `{"active":false}`, 404, "not_found"},
+		{"PATCH", "/products/p%2000001", `{"active":false}`, 404, "not_found"},
+		{"GET", "/products/p%2000001", "", 404, "not_found"},
+		{"GET", "/products/" + strings.Repeat("p", 65), "", 404, "not_found"},
+		{"POST", "/products/lookup", `{"ids":["p-00001","p 00002"]}`, 400, "invalid_request"},
 		{"GET", "/categories", "", 200, ""},
 		{"GET", "/healthz", "", 200, ""},
 		{"GET", "/readyz", "", 200, ""},
@@ -232,5 +238,29 @@ func TestHTTPReadyzWithoutRedis(t *testing.T) {
 	// Reads still work.
 	if resp, body := do(t, srv, "POST", "/products/lookup", `{"ids":["p-00001"]}`); resp.StatusCode != 200 {
 		t.Errorf("lookup with Redis down: %d %s", resp.StatusCode, body)
+	}
+}
+
+func TestHTTPPostgresOutageIsUnavailable(t *testing.T) {
+	t.Parallel()
+	pool, err := pgxpool.New(t.Context(), "postgres://nobody@"+deadAddr(t)+"/nothing?connect_timeout=10")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	svc, err := products.NewService(pool, nil, products.Config{}, testenv.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(products.NewHandler(svc, testenv.Logger(t)))
+	t.Cleanup(srv.Close)
+	for _, path := range []string{"/products", "/products/p-00001", "/categories"} {
+		resp, body := do(t, srv, "GET", path, "")
+		var e web.ErrorBody
+		if err := json.Unmarshal(body, &e); err != nil || resp.StatusCode != http.StatusServiceUnavailable ||
+			e.Error.Code != "unavailable" || resp.Header.Get("Retry-After") == "" {
+			t.Errorf("GET %s with Postgres down: %d %s, Retry-After %q; want 503 unavailable with Retry-After",
+				path, resp.StatusCode, body, resp.Header.Get("Retry-After"))
+		}
 	}
 }

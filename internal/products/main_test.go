@@ -41,7 +41,11 @@ func newFixture(t testing.TB, rdb *redis.Client, seed bool) *fixture {
 		rdb = testenv.Redis(t)
 	}
 	f := &fixture{pool: pool, rdb: rdb, prefix: testenv.Name(t, "products"), logs: &logBuffer{}}
-	f.svc = products.NewService(pool, rdb, products.Config{KeyPrefix: f.prefix}, f.logger(t))
+	svc, err := products.NewService(pool, rdb, products.Config{KeyPrefix: f.prefix}, f.logger(t))
+	if err != nil {
+		t.Fatalf("NewService: %v", err)
+	}
+	f.svc = svc
 	if seed {
 		if err := f.svc.Seed(ctx); err != nil {
 			t.Fatalf("Seed: %v", err)
@@ -56,8 +60,8 @@ func (f *fixture) logger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
-// deadRedis returns a client of an address where nothing listens.
-func deadRedis(t testing.TB) *redis.Client {
+// deadAddr returns a loopback address where nothing listens.
+func deadAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -65,7 +69,13 @@ func deadRedis(t testing.TB) *redis.Client {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	c := redis.NewClient(&redis.Options{Addr: addr})
+	return addr
+}
+
+// deadRedis returns a client of an address where nothing listens.
+func deadRedis(t testing.TB) *redis.Client {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: deadAddr(t)})
 	t.Cleanup(func() { c.Close() })
 	return c
 }

@@ -1,40 +1,26 @@
 package products
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"streamcart/internal/platform/errs"
+	"streamcart/internal/platform/web"
 )
 
-// Errors returned by the Service. Callers test for them with errors.Is.
-var (
-	// ErrNotFound means no product has the requested id.
-	ErrNotFound = errors.New("product not found")
-	// ErrInvalid means the request breaks a rule; the error is a
-	// *ValidationError that says which.
-	ErrInvalid = errors.New("invalid request")
-)
+// ErrNotFound means no product has the requested id. The Service returns
+// it wrapped; callers test for it with errors.Is. Clients see code
+// "not_found".
+var ErrNotFound = errs.NotFound("not_found", "product not found")
 
-// ValidationError says which input is wrong and why. It matches
-// ErrInvalid with errors.Is.
-type ValidationError struct {
-	// Field names the input: a query parameter or a JSON field.
-	Field string
-	// Message is the rule that was broken, for people.
-	Message string
-}
-
-// Error returns the field and the rule, e.g. "limit must be between 1 and
-// 100, not 500".
-func (e *ValidationError) Error() string { return e.Field + " " + e.Message }
-
-// Is reports whether target is ErrInvalid.
-func (e *ValidationError) Is(target error) bool { return target == ErrInvalid }
-
-func invalid(field, format string, args ...any) error {
-	return &ValidationError{Field: field, Message: fmt.Sprintf(format, args...)}
+// invalid returns the Invalid error of a request that breaks a rule: code
+// "invalid_request", and a message that names the input (a query
+// parameter or a JSON field) and the rule, e.g. "limit must be between 1
+// and 100, not 500".
+func invalid(field, format string, args ...any) *errs.Error {
+	return errs.Invalid("invalid_request", "%s %s", field, fmt.Sprintf(format, args...))
 }
 
 // Limits of the API.
@@ -51,7 +37,6 @@ const (
 	// MaxPriceCents is the highest price a Patch may set: 1,000,000.00.
 	MaxPriceCents = 100_000_000
 
-	maxIDLen          = 64
 	maxQueryLen       = 200
 	maxDisplayNameLen = 200
 )
@@ -178,8 +163,8 @@ func checkLookup(ids []string) ([]string, error) {
 	seen := make(map[string]bool, len(ids))
 	uniq := make([]string, 0, len(ids))
 	for i, id := range ids {
-		if id == "" || len(id) > maxIDLen {
-			return nil, invalid("ids", "[%d] must be a product id of 1 to %d bytes", i, maxIDLen)
+		if !web.ValidID(id) {
+			return nil, invalid("ids", "[%d] must be a product id: 1 to %d letters, digits, '-' or '_'", i, web.MaxIDLen)
 		}
 		if !seen[id] {
 			seen[id] = true

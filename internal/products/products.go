@@ -6,17 +6,35 @@ package products
 
 import (
 	"context"
+	"embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
+
+	"streamcart/internal/platform/postgres"
+	"streamcart/internal/platform/web"
 )
 
-// Config tunes a Service. The zero value is ready to use: every field has
-// the default its comment gives when zero or negative.
+// Schema is the PostgreSQL schema the service owns: the catalog.
+const Schema = "products"
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Migrate creates or upgrades the products schema: the catalog's tables.
+// It is idempotent and safe to run from several replicas at once.
+// NewService does not call it.
+func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	return postgres.Migrate(ctx, pool, Schema, migrations)
+}
+
+// Config tunes a Service. The zero value is ready to use: every zero
+// field takes the default its comment gives.
 type Config struct {
 	// CacheTTL is how long a product stays in Redis. Default 5 minutes.
 	CacheTTL time.Duration
@@ -34,20 +52,34 @@ type Config struct {
 	CacheTimeout time.Duration
 }
 
-func (c Config) withDefaults() Config {
-	if c.CacheTTL <= 0 {
+func (c *Config) setDefaults() {
+	if c.CacheTTL == 0 {
 		c.CacheTTL = 5 * time.Minute
 	}
-	if c.SearchTTL <= 0 {
+	if c.SearchTTL == 0 {
 		c.SearchTTL = 30 * time.Second
 	}
 	if c.KeyPrefix == "" {
 		c.KeyPrefix = "products"
 	}
-	if c.CacheTimeout <= 0 {
+	if c.CacheTimeout == 0 {
 		c.CacheTimeout = 250 * time.Millisecond
 	}
-	return c
+}
+
+// Validate reports the problems with c, after defaults are applied.
+func (c Config) Validate() error {
+	c.setDefaults()
+	var problems []error
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"CacheTTL", c.CacheTTL}, {"SearchTTL", c.SearchTTL}, {"CacheTimeout", c.CacheTimeout}} {
+		if d.v < 0 {
+			problems = append(problems, fmt.Errorf("%s %v must not be negative", d.name, d.v))
+		}
+	}
+	return errors.Join(problems...)
 }
 
 // Service runs the catalog's operations. Reads go to Redis first and fall
@@ -60,9 +92,15 @@ type Service struct {
 }
 
 // NewService returns a Service over the catalog in pool, caching in rdb
-// (nil turns caching off). Run Migrate on pool first.
-func NewService(pool *pgxpool.Pool, rdb *redis.Client, cfg Config, log *slog.Logger) *Service {
-	cfg = cfg.withDefaults()
+// (nil turns caching off). Run Migrate on pool first. It does no I/O.
+func NewService(pool *pgxpool.Pool, rdb *redis.Client, cfg Config, log *slog.Logger) (*Service, error) {
+	if log == nil {
+		return nil, errors.New("products: a logger is required")
+	}
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("products config: %w", err)
+	}
 	return &Service{
 		store: &store{pool: pool},
 		cache: &cache{
@@ -74,7 +112,7 @@ func NewService(pool *pgxpool.Pool, rdb *redis.Client, cfg Config, log *slog.Log
 			log:       log,
 		},
 		log: log,
-	}
+	}, nil
 }
 
 // Seed loads SampleCatalog if the catalog is empty and does nothing
@@ -95,7 +133,7 @@ func (s *Service) Seed(ctx context.Context) error {
 }
 
 // Search returns a page of the active products that match q. An invalid q
-// yields a *ValidationError.
+// yields an Invalid error.
 func (s *Service) Search(ctx context.Context, q Query) (Page, error) {
 	b, err := s.SearchJSON(ctx, q)
 	if err != nil {
@@ -142,11 +180,11 @@ func (s *Service) cachedJSON(ctx context.Context, key string, fill func() (any, 
 	return b, nil
 }
 
-// Get returns the product with id, active or not, or an error matching
+// Get returns the product with id, active or not, or an error wrapping
 // ErrNotFound.
 func (s *Service) Get(ctx context.Context, id string) (Product, error) {
-	if id == "" || len(id) > maxIDLen {
-		return Product{}, fmt.Errorf("%w: %q", ErrNotFound, id)
+	if !web.ValidID(id) {
+		return Product{}, fmt.Errorf("product %q: %w", id, ErrNotFound)
 	}
 	if r, ok := s.cache.products(ctx, []string{id})[id]; ok {
 		return r.Product, nil

@@ -3,6 +3,7 @@ package products_test
 import (
 	"cmp"
 	"errors"
+	"log/slog"
 	"maps"
 	"slices"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	gocmp "github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"streamcart/internal/platform/errs"
 	"streamcart/internal/products"
 )
 
@@ -39,7 +41,10 @@ func TestSeedConcurrently(t *testing.T) {
 	errs := make([]error, 4)
 	var wg sync.WaitGroup
 	for i := range errs {
-		svc := products.NewService(f.pool, f.rdb, products.Config{KeyPrefix: f.prefix}, f.logger(t))
+		svc, err := products.NewService(f.pool, f.rdb, products.Config{KeyPrefix: f.prefix}, f.logger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
 		wg.Go(func() { errs[i] = svc.Seed(ctx) })
 	}
 	wg.Wait()
@@ -185,8 +190,8 @@ func TestSearchRejectsBadQueries(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, nil, false)
 	for _, q := range []products.Query{{Limit: -1}, {Limit: 101}, {Offset: -1}, {Offset: 10_001}} {
-		if _, err := f.svc.Search(t.Context(), q); !errors.Is(err, products.ErrInvalid) {
-			t.Errorf("Search(%+v) error = %v, want ErrInvalid", q, err)
+		if _, err := f.svc.Search(t.Context(), q); errs.KindOf(err) != errs.KindInvalid {
+			t.Errorf("Search(%+v) error = %v, want an Invalid error", q, err)
 		}
 	}
 }
@@ -213,9 +218,9 @@ func TestLookup(t *testing.T) {
 			t.Errorf("%s Lookup p-00003 price = %d, want %d", round, got[0].PriceCents, catalog[2].PriceCents)
 		}
 	}
-	for _, in := range [][]string{nil, {}, make([]string, 101), {"p-00001", ""}} {
-		if _, err := f.svc.Lookup(ctx, in); !errors.Is(err, products.ErrInvalid) {
-			t.Errorf("Lookup(%d ids) error = %v, want ErrInvalid", len(in), err)
+	for _, in := range [][]string{nil, {}, make([]string, 101), {"p-00001", ""}, {"p-00001", "p 00002"}} {
+		if _, err := f.svc.Lookup(ctx, in); errs.KindOf(err) != errs.KindInvalid {
+			t.Errorf("Lookup(%q) error = %v, want an Invalid error", in, err)
 		}
 	}
 }
@@ -361,18 +366,21 @@ func TestUpdateErrors(t *testing.T) {
 	f := newFixture(t, nil, true)
 	zero, price := int64(0), int64(100)
 	tests := []struct {
-		id    string
-		patch products.Patch
-		want  error
+		id       string
+		patch    products.Patch
+		wantKind errs.Kind
 	}{
-		{"p-00001", products.Patch{}, products.ErrInvalid},
-		{"p-00001", products.Patch{PriceCents: &zero}, products.ErrInvalid},
-		{"p-99999", products.Patch{PriceCents: &price}, products.ErrNotFound},
+		{"p-00001", products.Patch{}, errs.KindInvalid},
+		{"p-00001", products.Patch{PriceCents: &zero}, errs.KindInvalid},
+		{"p-99999", products.Patch{PriceCents: &price}, errs.KindNotFound},
 	}
 	for _, tt := range tests {
-		if _, err := f.svc.Update(t.Context(), tt.id, tt.patch); !errors.Is(err, tt.want) {
-			t.Errorf("Update(%s, %+v) error = %v, want %v", tt.id, tt.patch, err, tt.want)
+		if _, err := f.svc.Update(t.Context(), tt.id, tt.patch); errs.KindOf(err) != tt.wantKind {
+			t.Errorf("Update(%s, %+v) error = %v, want kind %v", tt.id, tt.patch, err, tt.wantKind)
 		}
+	}
+	if _, err := f.svc.Update(t.Context(), "p-99999", products.Patch{PriceCents: &price}); !errors.Is(err, products.ErrNotFound) {
+		t.Errorf("Update(p-99999) error = %v, want ErrNotFound", err)
 	}
 }
 
@@ -458,5 +466,43 @@ func TestRedisOutage(t *testing.T) {
 	}
 	if n := f.logs.count("product cache not invalidated"); n != 1 {
 		t.Errorf("logged %d invalidation warnings, want 1", n)
+	}
+}
+
+func TestNewServiceRequiresALogger(t *testing.T) {
+	t.Parallel()
+	svc, err := products.NewService(nil, nil, products.Config{}, nil)
+	if err == nil || svc != nil || !strings.Contains(err.Error(), "a logger is required") {
+		t.Errorf("NewService with a nil logger = %v, %v; want an error that a logger is required", svc, err)
+	}
+}
+
+func TestConfigValidateNamesTheBadField(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		cfg       products.Config
+		wantField string // "" for a valid config
+	}{
+		{"zero value", products.Config{}, ""},
+		{"all set", products.Config{CacheTTL: time.Hour, SearchTTL: time.Second, KeyPrefix: "p", CacheTimeout: time.Second}, ""},
+		{"negative cache TTL", products.Config{CacheTTL: -time.Second}, "CacheTTL"},
+		{"negative search TTL", products.Config{SearchTTL: -time.Second}, "SearchTTL"},
+		{"negative cache timeout", products.Config{CacheTimeout: -time.Second}, "CacheTimeout"},
+	}
+	for _, tt := range tests {
+		err := tt.cfg.Validate()
+		switch {
+		case tt.wantField == "" && err != nil:
+			t.Errorf("%s: Validate() = %v, want nil", tt.name, err)
+		case tt.wantField != "" && (err == nil || !strings.Contains(err.Error(), tt.wantField)):
+			t.Errorf("%s: Validate() = %v, want an error naming %s", tt.name, err, tt.wantField)
+		}
+		if tt.wantField == "" {
+			continue
+		}
+		if _, err := products.NewService(nil, nil, tt.cfg, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), tt.wantField) {
+			t.Errorf("%s: NewService error = %v, want one naming %s", tt.name, err, tt.wantField)
+		}
 	}
 }

@@ -2,7 +2,6 @@ package products
 
 import (
 	"context"
-	"embed"
 	"errors"
 	"fmt"
 	"strconv"
@@ -10,21 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-
-	"streamcart/internal/platform/postgres"
 )
-
-//go:embed migrations/*.sql
-var migrations embed.FS
-
-// Schema is the PostgreSQL schema that holds the catalog.
-const Schema = "products"
-
-// Migrate creates or upgrades the catalog's tables in the products schema
-// of pool's database. It is safe to call from replicas starting together.
-func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
-	return postgres.Migrate(ctx, pool, Schema, migrations)
-}
 
 // record is a product as stored, with the version the cache compares.
 type record struct {
@@ -59,7 +44,7 @@ func scan(row pgx.Row, extra ...any) (record, error) {
 func (s *store) product(ctx context.Context, id string) (record, error) {
 	r, err := scan(s.pool.QueryRow(ctx, "SELECT "+columns+" FROM products.products WHERE id = $1", id))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return record{}, fmt.Errorf("%w: %s", ErrNotFound, id)
+		return record{}, fmt.Errorf("product %s: %w", id, ErrNotFound)
 	}
 	if err != nil {
 		return record{}, fmt.Errorf("select product %s: %w", id, err)
@@ -148,7 +133,7 @@ func (s *store) update(ctx context.Context, id string, p Patch) (record, error) 
 		WHERE id = $1
 		RETURNING `+columns, id, p.PriceCents, p.Active, p.DisplayName))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return record{}, fmt.Errorf("%w: %s", ErrNotFound, id)
+		return record{}, fmt.Errorf("product %s: %w", id, ErrNotFound)
 	}
 	if err != nil {
 		return record{}, fmt.Errorf("update product %s: %w", id, err)
@@ -203,7 +188,7 @@ func (s *store) seed(ctx context.Context, catalog []Product) (int, error) {
 			return err
 		}
 		var err error
-		n, err = tx.CopyFrom(ctx, pgx.Identifier{"products", "products"},
+		n, err = tx.CopyFrom(ctx, pgx.Identifier{Schema, "products"},
 			[]string{"id", "display_name", "brand", "master_category", "sub_category", "article_type",
 				"gender", "age_group", "variant_name", "description", "price_cents", "currency", "active"},
 			pgx.CopyFromSlice(len(catalog), func(i int) ([]any, error) {
