@@ -2,14 +2,11 @@ package identity
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"streamcart/internal/platform/auth"
-	"streamcart/internal/platform/errs"
-	"streamcart/internal/platform/postgres"
 	"streamcart/internal/platform/web"
 )
 
@@ -25,12 +22,8 @@ import (
 // "lastSeen"}]}. /scores/{orderId} answers {"orderId", "score",
 // "potentialFraud", "scoredAt"}, or 404 while the order has no score.
 // An order of another user also gets 404, so its existence is not told.
-// Errors are JSON {"error": {"code", "message"}}. A nil log means
-// slog.Default().
+// Errors are JSON {"error": {"code", "message"}}.
 func NewHandler(svc *Service, signer *auth.Signer, log *slog.Logger) http.Handler {
-	if log == nil {
-		log = slog.Default()
-	}
 	h := &handler{svc: svc}
 	mux := http.NewServeMux()
 	mux.Handle("GET /identities", signer.Require(web.Handle(log, h.identities)))
@@ -46,10 +39,10 @@ func NewHandler(svc *Service, signer *auth.Signer, log *slog.Logger) http.Handle
 type handler struct{ svc *Service }
 
 func (h *handler) identities(w http.ResponseWriter, r *http.Request) error {
-	id, _ := auth.FromContext(r.Context())
+	id := auth.MustFromContext(r.Context())
 	ids, err := h.svc.Identities(r.Context(), id.UserID)
 	if err != nil {
-		return httpError(err)
+		return err
 	}
 	body := identitiesJSON{Identities: make([]identityJSON, len(ids))}
 	for i, l := range ids {
@@ -60,37 +53,23 @@ func (h *handler) identities(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *handler) score(w http.ResponseWriter, r *http.Request) error {
-	id, _ := auth.FromContext(r.Context())
-	sc, err := h.svc.Score(r.Context(), r.PathValue("orderId"))
-	if err == nil && sc.UserID != id.UserID {
-		err = errOtherUser
-	}
+	id := auth.MustFromContext(r.Context())
+	orderID, err := web.PathID(r, "orderId")
 	if err != nil {
-		return httpError(err)
+		return err
+	}
+	sc, err := h.svc.Score(r.Context(), orderID)
+	if err != nil {
+		return err
+	}
+	if sc.UserID != id.UserID {
+		// Another user's order is answered like one without a score.
+		return ErrNotFound
 	}
 	web.WriteJSON(w, http.StatusOK, scoreJSON{
 		OrderID: sc.OrderID, Score: sc.Value, PotentialFraud: sc.PotentialFraud, ScoredAt: sc.ScoredAt,
 	})
 	return nil
-}
-
-// errOtherUser means the order belongs to another user. It is answered
-// like a missing score.
-var errOtherUser = errors.New("order of another user")
-
-// httpError maps the service's errors to web errors. It is the only place
-// that does.
-func httpError(err error) error {
-	switch {
-	case errors.Is(err, ErrNotFound), errors.Is(err, errOtherUser):
-		e := errs.NotFound("", "no identity score for this order")
-		e.Err = err
-		return e
-	case postgres.IsUnavailable(err):
-		return errs.Unavailable(err, "identity is unavailable; try again later")
-	default:
-		return err
-	}
 }
 
 // identitiesJSON is the body of GET /identities.

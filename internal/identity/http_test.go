@@ -97,6 +97,10 @@ func TestHTTP(t *testing.T) {
 		},
 		{name: "other user's score", path: "/scores/o-2", user: "u-1", wantStatus: http.StatusNotFound, wantBody: notFound},
 		{name: "unknown order", path: "/scores/o-9", user: "u-1", wantStatus: http.StatusNotFound, wantBody: notFound},
+		{
+			name: "malformed order id", path: "/scores/o%20'1", user: "u-1", wantStatus: http.StatusNotFound,
+			wantBody: web.ErrorBody{Error: web.ErrorDetail{Code: "not_found", Message: "no such orderId"}},
+		},
 		{name: "liveness", path: "/healthz", wantStatus: http.StatusOK, wantBody: map[string]string{"status": "ok"}},
 		{name: "readiness", path: "/readyz", wantStatus: http.StatusOK, wantBody: map[string]string{"status": "ready"}},
 	}

@@ -155,7 +155,10 @@ type Config struct {
 	StreamMaxAge time.Duration
 }
 
-func (c *Config) setDefaults(log *slog.Logger) {
+// setDefaults fills in the zero fields of c with the defaults their
+// comments give. The consumers' Logger is left to NewService, which has
+// the service's logger.
+func (c *Config) setDefaults() {
 	if c.FraudThreshold == 0 {
 		c.FraudThreshold = DefaultFraudThreshold
 	}
@@ -171,9 +174,6 @@ func (c *Config) setDefaults(log *slog.Logger) {
 	if c.Consumer.Group == "" {
 		c.Consumer.Group = Group
 	}
-	if c.Consumer.Logger == nil {
-		c.Consumer.Logger = log
-	}
 }
 
 // consumer returns the configuration of the consumer of name.
@@ -183,26 +183,30 @@ func (c Config) consumer(name string) stream.Config {
 	return cc
 }
 
-// Validate reports the problems with c, after defaults are applied.
+// Validate reports the problems with c, after defaults are applied, each
+// naming the field at fault.
 func (c Config) Validate() error {
-	c.setDefaults(slog.Default())
+	c.setDefaults()
 	var errs []error
 	if math.IsNaN(c.FraudThreshold) || c.FraudThreshold < 0 || c.FraudThreshold > 1 {
-		errs = append(errs, fmt.Errorf("fraud threshold %v is not in [0, 1]", c.FraudThreshold))
+		errs = append(errs, fmt.Errorf("FraudThreshold %v is not in [0, 1]", c.FraudThreshold))
 	}
 	if c.Grace < 0 {
-		errs = append(errs, fmt.Errorf("grace %v is negative", c.Grace))
+		errs = append(errs, fmt.Errorf("Grace %v is negative", c.Grace))
 	}
 	if c.OrdersStream == c.TransactionStream {
-		errs = append(errs, fmt.Errorf("orders stream and transaction stream are both %q", c.OrdersStream))
+		errs = append(errs, fmt.Errorf("OrdersStream and TransactionStream are both %q", c.OrdersStream))
 	}
 	if c.Consumer.Stream != "" || c.Consumer.DeadLetterStream != "" {
-		errs = append(errs, errors.New("consumer stream and dead-letter stream must be empty; they follow from the streams"))
+		errs = append(errs, errors.New("Consumer.Stream and Consumer.DeadLetterStream must be empty; they follow from the streams"))
 	}
 	for _, name := range []string{c.OrdersStream, c.TransactionStream} {
 		if err := c.consumer(name).Validate(); err != nil {
-			errs = append(errs, fmt.Errorf("consumer of %s: %w", name, err))
+			errs = append(errs, fmt.Errorf("Consumer of %s: %w", name, err))
 		}
+	}
+	if c.StreamMaxAge < 0 {
+		errs = append(errs, fmt.Errorf("StreamMaxAge %v is negative", c.StreamMaxAge))
 	}
 	return errors.Join(errs...)
 }
@@ -220,17 +224,21 @@ type Service struct {
 	logins *stream.Consumer
 }
 
-// NewService returns a Service over pool and rdb. The identity schema of
-// pool must be migrated (Migrate). A nil log means slog.Default(). It does
-// no I/O; Run starts the work.
+// NewService returns a Service over pool and rdb, with cfg's zero fields
+// defaulted. The identity schema of pool must be migrated (Migrate). It
+// requires a logger, which the consumers also log to unless
+// cfg.Consumer.Logger is set. It does no I/O; Run starts the work.
 func NewService(pool *pgxpool.Pool, rdb *redis.Client, cfg Config, log *slog.Logger) (*Service, error) {
 	if log == nil {
-		log = slog.Default()
+		return nil, errors.New("identity: a logger is required")
+	}
+	cfg.setDefaults()
+	if cfg.Consumer.Logger == nil {
+		cfg.Consumer.Logger = log
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("identity config: %w", err)
 	}
-	cfg.setDefaults(log)
 	s := &Service{
 		pool:   pool,
 		rdb:    rdb,

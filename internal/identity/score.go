@@ -3,17 +3,18 @@ package identity
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"net/netip"
 	"strings"
 	"time"
 
 	"streamcart/internal/events"
+	"streamcart/internal/platform/errs"
 )
 
-// ErrNotFound means the requested order has no identity score. Callers test
-// for it with errors.Is.
-var ErrNotFound = errors.New("identity score not found")
+// ErrNotFound means the requested order has no identity score, or is not
+// the caller's to see: both look the same, so order ids cannot be probed.
+// Callers test for it with errors.Is.
+var ErrNotFound = errs.NotFound("", "no identity score for this order")
 
 // LoginIdentity is a browser and address that a user logged in from.
 type LoginIdentity struct {

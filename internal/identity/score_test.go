@@ -1,7 +1,9 @@
 package identity
 
 import (
+	"log/slog"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -209,32 +211,52 @@ func TestConfigValidate(t *testing.T) {
 	tests := []struct {
 		name    string
 		cfg     Config
-		wantErr bool
+		wantErr string // "" = valid; else a part of the error, naming the field
 	}{
 		{name: "zero value", cfg: Config{}},
 		{name: "custom", cfg: Config{FraudThreshold: 1, Grace: time.Millisecond, OrdersStream: "o", TransactionStream: "t"}},
-		{name: "negative threshold", cfg: Config{FraudThreshold: -0.1}, wantErr: true},
-		{name: "threshold above 1", cfg: Config{FraudThreshold: 1.5}, wantErr: true},
-		{name: "NaN threshold", cfg: Config{FraudThreshold: math.NaN()}, wantErr: true},
-		{name: "negative grace", cfg: Config{Grace: -time.Second}, wantErr: true},
-		{name: "same stream for both", cfg: Config{OrdersStream: "s", TransactionStream: "s"}, wantErr: true},
-		{name: "same default stream for both", cfg: Config{OrdersStream: events.TransactionStream}, wantErr: true},
-		{name: "consumer stream set", cfg: Config{Consumer: stream.Config{Stream: events.OrdersStream}}, wantErr: true},
-		{name: "consumer dead-letter stream set", cfg: Config{Consumer: stream.Config{DeadLetterStream: "dlq"}}, wantErr: true},
-		{name: "bad consumer config", cfg: Config{Consumer: stream.Config{Count: -1}}, wantErr: true},
+		{name: "negative threshold", cfg: Config{FraudThreshold: -0.1}, wantErr: "FraudThreshold"},
+		{name: "threshold above 1", cfg: Config{FraudThreshold: 1.5}, wantErr: "FraudThreshold"},
+		{name: "NaN threshold", cfg: Config{FraudThreshold: math.NaN()}, wantErr: "FraudThreshold"},
+		{name: "negative grace", cfg: Config{Grace: -time.Second}, wantErr: "Grace"},
+		{name: "same stream for both", cfg: Config{OrdersStream: "s", TransactionStream: "s"}, wantErr: "OrdersStream and TransactionStream"},
+		{name: "same default stream for both", cfg: Config{OrdersStream: events.TransactionStream}, wantErr: "OrdersStream and TransactionStream"},
+		{name: "consumer stream set", cfg: Config{Consumer: stream.Config{Stream: events.OrdersStream}}, wantErr: "Consumer.Stream"},
+		{name: "consumer dead-letter stream set", cfg: Config{Consumer: stream.Config{DeadLetterStream: "dlq"}}, wantErr: "Consumer.DeadLetterStream"},
+		{name: "bad consumer config", cfg: Config{Consumer: stream.Config{Count: -1}}, wantErr: "Consumer of"},
+		{name: "negative stream max age", cfg: Config{StreamMaxAge: -time.Second}, wantErr: "StreamMaxAge"},
 	}
 	for _, tt := range tests {
 		err := tt.cfg.Validate()
-		if (err != nil) != tt.wantErr {
-			t.Errorf("%s: Validate() = %v, want error: %t", tt.name, err, tt.wantErr)
+		switch {
+		case tt.wantErr == "" && err != nil:
+			t.Errorf("%s: Validate() = %v, want nil", tt.name, err)
+		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+			t.Errorf("%s: Validate() = %v, want an error naming %s", tt.name, err, tt.wantErr)
 		}
+	}
+}
+
+func TestNewServiceRefusesANilLogger(t *testing.T) {
+	t.Parallel()
+	svc, err := NewService(nil, nil, Config{}, nil)
+	if err == nil || err.Error() != "identity: a logger is required" {
+		t.Errorf("NewService with a nil logger = %v, %v; want the error %q", svc, err, "identity: a logger is required")
+	}
+}
+
+func TestNewServiceRefusesABadConfig(t *testing.T) {
+	t.Parallel()
+	_, err := NewService(nil, nil, Config{Grace: -time.Second}, slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), "Grace") {
+		t.Errorf("NewService with a negative Grace = %v, want an error naming Grace", err)
 	}
 }
 
 func TestConfigDefaults(t *testing.T) {
 	t.Parallel()
 	var cfg Config
-	cfg.setDefaults(nil)
+	cfg.setDefaults()
 	got := []any{cfg.FraudThreshold, cfg.Grace, cfg.OrdersStream, cfg.TransactionStream, cfg.Consumer.Group}
 	want := []any{0.5, 5 * time.Second, events.OrdersStream, events.TransactionStream, "identity"}
 	if diff := cmp.Diff(want, got); diff != "" {

@@ -36,13 +36,15 @@ func newCatalog(baseURL string) *catalog {
 	return &catalog{baseURL: baseURL, client: &http.Client{Timeout: 3 * time.Second, Transport: t}}
 }
 
-// lookup returns the active products among ids. Errors mean the catalog
-// could not be asked and are 503s.
+// lookup returns the active products among ids. Its errors are
+// errCatalogUnavailable when the catalog could not be asked or answered
+// that it is down, busy or too slow, and errCatalogFailed for any other
+// answer that is not a list of products.
 func (c *catalog) lookup(ctx context.Context, ids []string) (map[string]product, error) {
-	body, _ := json.Marshal(map[string][]string{"ids": ids})
+	body, _ := json.Marshal(map[string][]string{"ids": ids}) // a slice of strings always encodes
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.baseURL+"/products/lookup", bytes.NewReader(body))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("products lookup: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if id := web.RequestID(ctx); id != "" {
@@ -50,18 +52,17 @@ func (c *catalog) lookup(ctx context.Context, ids []string) (map[string]product,
 	}
 	resp, err := c.client.Do(req)
 	if err != nil {
-		return nil, errs.Unavailable(err, "the catalog is unavailable; try again shortly")
+		return nil, errCatalogUnavailable(fmt.Errorf("products lookup: %w", err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return nil, errs.Unavailable(fmt.Errorf("products lookup: %s: %s", resp.Status, msg), "the catalog is unavailable; try again shortly")
+		return nil, lookupError(resp)
 	}
 	var out struct {
 		Products []product `json:"products"`
 	}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 4<<20)).Decode(&out); err != nil {
-		return nil, errs.Unavailable(fmt.Errorf("products lookup: %w", err), "the catalog answered with garbage")
+		return nil, errCatalogFailed(fmt.Errorf("products lookup: decode the answer: %w", err))
 	}
 	found := make(map[string]product, len(out.Products))
 	for _, p := range out.Products {
@@ -70,4 +71,27 @@ func (c *catalog) lookup(ctx context.Context, ids []string) (map[string]product,
 		}
 	}
 	return found, nil
+}
+
+// lookupError reads the products service's error answer resp by the kind
+// its status stands for. A catalog that is down, rate limits or times out
+// is unavailable for now; any other error (one orders caused, or a fault
+// of the catalog) is a failure that retrying soon will not mend. Either
+// way the catalog's own code and message go to the log only, as the
+// shopper asked orders, not the catalog.
+func lookupError(resp *http.Response) error {
+	var eb web.ErrorBody
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+	detail := string(raw)
+	if json.Unmarshal(raw, &eb) == nil && eb.Error.Code != "" {
+		detail = eb.Error.Code + ": " + eb.Error.Message
+	}
+	kind := web.KindOf(resp.StatusCode)
+	cause := fmt.Errorf("products lookup: %s (%s): %s", resp.Status, kind, detail)
+	switch kind {
+	case errs.KindUnavailable, errs.KindRateLimited, errs.KindTimeout:
+		return errCatalogUnavailable(cause)
+	default:
+		return errCatalogFailed(cause)
+	}
 }

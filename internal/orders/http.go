@@ -1,24 +1,29 @@
 package orders
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
-	"strconv"
 
 	"streamcart/internal/platform/auth"
 	"streamcart/internal/platform/errs"
 	"streamcart/internal/platform/web"
 )
 
-// maxBody bounds a create-order request: 50 items fit in far less.
-const maxBody = 16 << 10
-
 // NewHandler returns the service's HTTP API. Every /orders route requires
-// an identity signed by the gateway (signer); /healthz and /readyz do not.
+// an identity signed by the gateway (signer) and answers 401 without one;
+// /healthz and /readyz do not.
 //
 //	POST /orders          create an order (optional Idempotency-Key header)
-//	GET  /orders          the user's orders, newest first (?limit=1..100)
-//	GET  /orders/{id}     one of the user's orders
+//	GET  /orders          the caller's orders, newest first (?limit=1..100, default 50)
+//	GET  /orders/{id}     one of the caller's orders
+//	GET  /healthz, /readyz  liveness; PostgreSQL and Redis readiness
+//
+// POST /orders takes {"items": [{"productId", "qty", "priceCents"?}]} and
+// answers the order with 201, or with 200 when it repeats an earlier
+// request with the same Idempotency-Key. Another user's order answers 404,
+// so its existence is not told. Errors are JSON {"error": {"code",
+// "message"}}.
 func NewHandler(svc *Service, signer *auth.Signer, log *slog.Logger) http.Handler {
 	h := &handler{svc: svc}
 	mux := http.NewServeMux()
@@ -26,21 +31,30 @@ func NewHandler(svc *Service, signer *auth.Signer, log *slog.Logger) http.Handle
 	mux.Handle("GET /orders", signer.Require(web.Handle(log, h.list)))
 	mux.Handle("GET /orders/{id}", signer.Require(web.Handle(log, h.get)))
 	web.CatchAll(mux)
-	web.Health(mux, svc.Ready())
+	web.Health(mux, map[string]web.Check{
+		"postgres": svc.pool.Ping,
+		"redis":    func(ctx context.Context) error { return svc.rdb.Ping(ctx).Err() },
+	})
 	return web.WithRequestID(web.AccessLog(log, mux))
 }
 
 type handler struct{ svc *Service }
 
+// maxBody bounds a create-order request: 50 items fit in far less.
+const maxBody = 16 << 10
+
+// maxKeyLen bounds an Idempotency-Key.
+const maxKeyLen = 128
+
 func (h *handler) create(w http.ResponseWriter, r *http.Request) error {
-	id, _ := auth.FromContext(r.Context())
+	id := auth.MustFromContext(r.Context())
 	var req CreateRequest
 	if err := web.DecodeJSON(r, maxBody, &req); err != nil {
 		return err
 	}
 	key := r.Header.Get("Idempotency-Key")
-	if len(key) > 128 {
-		return errs.Invalid("invalid_idempotency_key", "Idempotency-Key is longer than 128 characters")
+	if len(key) > maxKeyLen {
+		return errs.Invalid("invalid_idempotency_key", "Idempotency-Key is longer than %d characters", maxKeyLen)
 	}
 	o, created, err := h.svc.Create(r.Context(), id, req, key)
 	if err != nil {
@@ -56,8 +70,12 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *handler) get(w http.ResponseWriter, r *http.Request) error {
-	id, _ := auth.FromContext(r.Context())
-	o, err := h.svc.Get(r.Context(), id.UserID, r.PathValue("id"))
+	id := auth.MustFromContext(r.Context())
+	orderID, err := web.PathID(r, "id")
+	if err != nil {
+		return err
+	}
+	o, err := h.svc.Get(r.Context(), id.UserID, orderID)
 	if err != nil {
 		return err
 	}
@@ -66,14 +84,10 @@ func (h *handler) get(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *handler) list(w http.ResponseWriter, r *http.Request) error {
-	id, _ := auth.FromContext(r.Context())
-	limit := 50
-	if v := r.URL.Query().Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 100 {
-			return errs.Invalid("invalid_limit", "limit must be a whole number from 1 to 100, got %q", v)
-		}
-		limit = n
+	id := auth.MustFromContext(r.Context())
+	limit, err := web.IntQuery(r, "limit", 50, 1, 100)
+	if err != nil {
+		return err
 	}
 	orders, err := h.svc.List(r.Context(), id.UserID, limit)
 	if err != nil {

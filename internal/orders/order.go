@@ -9,14 +9,13 @@ import (
 	"streamcart/internal/events"
 	"streamcart/internal/money"
 	"streamcart/internal/platform/errs"
+	"streamcart/internal/platform/web"
 )
 
 // Limits on a new order.
 const (
 	MaxItems = 50
 	MaxQty   = 99
-	// maxProductIDLen bounds a product id before it reaches the catalog.
-	maxProductIDLen = 64
 )
 
 // Order is an order with its line items.
@@ -68,7 +67,7 @@ func (r CreateRequest) Validate() error {
 	}
 	seen := make(map[string]bool, len(r.Items))
 	for i, it := range r.Items {
-		if !validProductID(it.ProductID) {
+		if !web.ValidID(it.ProductID) {
 			return errs.Invalid("invalid_product_id", "items[%d].productId %q is not a product id", i, it.ProductID)
 		}
 		if seen[it.ProductID] {
@@ -85,18 +84,6 @@ func (r CreateRequest) Validate() error {
 	return nil
 }
 
-func validProductID(id string) bool {
-	if id == "" || len(id) > maxProductIDLen {
-		return false
-	}
-	for _, c := range id {
-		if !(c == '-' || c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
-			return false
-		}
-	}
-	return true
-}
-
 // hash identifies a request's content, to tell a retry from a different
 // request that reuses an idempotency key.
 func (r CreateRequest) hash() string {
@@ -105,22 +92,46 @@ func (r CreateRequest) hash() string {
 	return hex.EncodeToString(sum[:])
 }
 
-// Domain errors. They are web errors so that handlers can return them as
-// they are.
-var (
-	errOrderNotFound = errs.NotFound("", "order not found")
-)
+// ErrNotFound means the order does not exist or is another user's: both
+// look the same, so order ids cannot be probed. Callers test for it with
+// errors.Is.
+var ErrNotFound = errs.NotFound("", "order not found")
 
+// errUnknownProduct refuses an order for a product that is not in the
+// catalog or no longer sold.
 func errUnknownProduct(id string) error {
 	return errs.Unprocessable("unknown_product", "product %s does not exist or is no longer sold", id)
 }
 
+// errPriceChanged refuses an order whose shopper saw a price (sent) other
+// than the catalog's.
 func errPriceChanged(id string, sent, catalog int64) error {
 	return errs.Conflict("price_changed", "the price of product %s is %s, not %s; review the cart and try again",
 		id, "$"+money.Format(catalog), "$"+money.Format(sent))
 }
 
+// errTotalTooLarge refuses an order whose total is above Config.MaxTotalCents.
 func errTotalTooLarge(total, limit int64) error {
 	return errs.Unprocessable("total_too_large", "the order total %s is above the limit of %s",
 		"$"+money.Format(total), "$"+money.Format(limit))
+}
+
+// errKeyReused refuses a request whose idempotency key the user already
+// used for a different request, which created order orderID.
+func errKeyReused(key, orderID string) error {
+	return errs.Unprocessable("idempotency_key_reused", "Idempotency-Key %q was used for a different order (%s)", key, orderID)
+}
+
+// errCatalogUnavailable means the catalog could not be asked, or said it
+// is down for now: the same request may succeed shortly.
+func errCatalogUnavailable(cause error) error {
+	return errs.Unavailable(cause, "the catalog is unavailable; try again shortly")
+}
+
+// errCatalogFailed means the catalog answered, but not with prices: an
+// error it does not expect to pass, or a body that is not a lookup's.
+func errCatalogFailed(cause error) error {
+	e := errs.E(errs.KindBadGateway, "catalog_failed", "the catalog failed to answer; try again later")
+	e.Err = cause
+	return e
 }

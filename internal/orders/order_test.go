@@ -2,9 +2,20 @@ package orders
 
 import (
 	"errors"
-	"streamcart/internal/platform/errs"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"streamcart/internal/events"
+	"streamcart/internal/platform/errs"
+	"streamcart/internal/platform/web"
+	"streamcart/internal/stream"
 )
 
 func TestValidate(t *testing.T) {
@@ -49,5 +60,161 @@ func TestRequestHashTellsRequestsApart(t *testing.T) {
 	b := CreateRequest{Items: []ItemRequest{{ProductID: "p-1", Qty: 2}}}
 	if a.hash() == b.hash() || a.hash() != (CreateRequest{Items: []ItemRequest{{ProductID: "p-1", Qty: 1}}}).hash() {
 		t.Error("hash does not identify a request's content")
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	t.Parallel()
+	const products = "http://127.0.0.1:8081"
+	tests := []struct {
+		name    string
+		cfg     Config
+		wantErr string // "" = valid; else a part of the error, naming the field
+	}{
+		{name: "only the products URL", cfg: Config{ProductsURL: products}},
+		{name: "custom", cfg: Config{
+			ProductsURL: "https://products.internal", MaxTotalCents: 1, StuckAfter: time.Second, ReconcileInterval: time.Second,
+			OrdersStream: "o", PaymentsStream: "p", Consumer: stream.Config{Stream: "p", Group: "g"}, StreamMaxAge: time.Hour,
+		}},
+		{name: "no products URL", cfg: Config{}, wantErr: "ProductsURL"},
+		{name: "products URL without a scheme", cfg: Config{ProductsURL: "products:8081"}, wantErr: "ProductsURL"},
+		{name: "products URL of another scheme", cfg: Config{ProductsURL: "ftp://products"}, wantErr: "ProductsURL"},
+		{name: "negative total limit", cfg: Config{ProductsURL: products, MaxTotalCents: -1}, wantErr: "MaxTotalCents"},
+		{name: "negative stuck after", cfg: Config{ProductsURL: products, StuckAfter: -time.Second}, wantErr: "StuckAfter"},
+		{name: "negative reconcile interval", cfg: Config{ProductsURL: products, ReconcileInterval: -time.Second}, wantErr: "ReconcileInterval"},
+		{name: "same stream for both", cfg: Config{ProductsURL: products, OrdersStream: "s", PaymentsStream: "s"}, wantErr: "OrdersStream and PaymentsStream"},
+		{name: "same default stream for both", cfg: Config{ProductsURL: products, OrdersStream: events.PaymentsStream}, wantErr: "OrdersStream and PaymentsStream"},
+		{name: "consumer of another stream", cfg: Config{ProductsURL: products, Consumer: stream.Config{Stream: events.OrdersStream}}, wantErr: "Consumer.Stream"},
+		{name: "bad consumer config", cfg: Config{ProductsURL: products, Consumer: stream.Config{Count: -1}}, wantErr: "Consumer"},
+		{name: "negative stream max age", cfg: Config{ProductsURL: products, StreamMaxAge: -time.Second}, wantErr: "StreamMaxAge"},
+	}
+	for _, tt := range tests {
+		err := tt.cfg.Validate()
+		switch {
+		case tt.wantErr == "" && err != nil:
+			t.Errorf("%s: Validate() = %v, want nil", tt.name, err)
+		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+			t.Errorf("%s: Validate() = %v, want an error naming %s", tt.name, err, tt.wantErr)
+		}
+	}
+}
+
+func TestConfigDefaults(t *testing.T) {
+	t.Parallel()
+	var cfg Config
+	cfg.setDefaults()
+	got := []any{cfg.MaxTotalCents, cfg.StuckAfter, cfg.ReconcileInterval, cfg.OrdersStream, cfg.PaymentsStream, cfg.Consumer.Stream, cfg.Consumer.Group}
+	want := []any{int64(5_000_000), time.Minute, 15 * time.Second, events.OrdersStream, events.PaymentsStream, events.PaymentsStream, "orders"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("defaults: total limit, stuck after, reconcile interval, orders stream, payments stream, consumer stream, group (-want +got):\n%s", diff)
+	}
+}
+
+func TestNewServiceRefusesANilLogger(t *testing.T) {
+	t.Parallel()
+	svc, err := NewService(nil, nil, Config{ProductsURL: "http://127.0.0.1:8081"}, nil)
+	if err == nil || err.Error() != "orders: a logger is required" {
+		t.Errorf("NewService with a nil logger = %v, %v; want the error %q", svc, err, "orders: a logger is required")
+	}
+}
+
+func TestNewServiceRefusesABadConfig(t *testing.T) {
+	t.Parallel()
+	_, err := NewService(nil, nil, Config{}, slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), "ProductsURL") {
+		t.Errorf("NewService without a products URL = %v, want an error naming ProductsURL", err)
+	}
+}
+
+// TestCatalogAnswersKeepTheirKind reads the products service's answers to
+// a lookup: a catalog that is down, busy or slow makes the order
+// unavailable for now (503, to be retried); any other error, or an answer
+// that is no list of products, is the catalog's failure (502).
+func TestCatalogAnswersKeepTheirKind(t *testing.T) {
+	t.Parallel()
+	errorAnswer := func(status int, code string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			web.WriteJSON(w, status, web.ErrorBody{Error: web.ErrorDetail{Code: code, Message: "from the catalog"}})
+		}
+	}
+	tests := []struct {
+		name       string
+		answer     http.HandlerFunc
+		wantStatus int
+		wantCode   string
+	}{
+		{"catalog unavailable", errorAnswer(http.StatusServiceUnavailable, "unavailable"), http.StatusServiceUnavailable, "unavailable"},
+		{"catalog rate limited", errorAnswer(http.StatusTooManyRequests, "rate_limited"), http.StatusServiceUnavailable, "unavailable"},
+		{"catalog timed out", errorAnswer(http.StatusGatewayTimeout, "timeout"), http.StatusServiceUnavailable, "unavailable"},
+		{"catalog refuses the request", errorAnswer(http.StatusBadRequest, "invalid_request"), http.StatusBadGateway, "catalog_failed"},
+		{"catalog fault", errorAnswer(http.StatusInternalServerError, "internal"), http.StatusBadGateway, "catalog_failed"},
+		{"error without a body", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) }, http.StatusServiceUnavailable, "unavailable"},
+		{"garbage", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "<html>") }, http.StatusBadGateway, "catalog_failed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv := httptest.NewServer(tt.answer)
+			t.Cleanup(srv.Close)
+			_, err := newCatalog(srv.URL).lookup(t.Context(), []string{"p-1"})
+			status, detail := web.Describe(err)
+			if status != tt.wantStatus || detail.Code != tt.wantCode || strings.Contains(detail.Message, "from the catalog") {
+				t.Errorf("lookup answered %s: error %v, seen by clients as %d %+v; want %d %s in orders' own words",
+					tt.name, err, status, detail, tt.wantStatus, tt.wantCode)
+			}
+		})
+	}
+
+	t.Run("catalog down", func(t *testing.T) {
+		t.Parallel()
+		srv := httptest.NewServer(http.NotFoundHandler())
+		srv.Close() // nothing listens at its address any more
+		_, err := newCatalog(srv.URL).lookup(t.Context(), []string{"p-1"})
+		if status, detail := web.Describe(err); status != http.StatusServiceUnavailable || detail.Code != "unavailable" {
+			t.Errorf("lookup with the catalog down: error %v, seen by clients as %d %+v; want 503 unavailable", err, status, detail)
+		}
+	})
+}
+
+func TestCatalogLookupKeepsOnlyProductsForSale(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		web.WriteJSON(w, http.StatusOK, map[string][]product{"products": {
+			{ID: "p-1", DisplayName: "Lamp", PriceCents: 3999, Active: true},
+			{ID: "p-2", DisplayName: "Retired", PriceCents: 1000, Active: false},
+			{ID: "p-3", DisplayName: "Unpriced", PriceCents: 0, Active: true},
+		}})
+	}))
+	t.Cleanup(srv.Close)
+	got, err := newCatalog(srv.URL).lookup(t.Context(), []string{"p-1", "p-2", "p-3", "p-4"})
+	want := map[string]product{"p-1": {ID: "p-1", DisplayName: "Lamp", PriceCents: 3999, Active: true}}
+	if err != nil || !cmp.Equal(want, got, cmp.AllowUnexported(product{})) {
+		t.Errorf("lookup = %v, %v; want only %v", got, err, want)
+	}
+}
+
+func TestDomainErrorsHaveTheirKindAndCode(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		err        error
+		wantStatus int
+		wantCode   string
+	}{
+		{fmt.Errorf("order o-1: %w", ErrNotFound), http.StatusNotFound, "not_found"},
+		{errUnknownProduct("p-1"), http.StatusUnprocessableEntity, "unknown_product"},
+		{errPriceChanged("p-1", 100, 200), http.StatusConflict, "price_changed"},
+		{errTotalTooLarge(600, 500), http.StatusUnprocessableEntity, "total_too_large"},
+		{errKeyReused("k", "o-1"), http.StatusUnprocessableEntity, "idempotency_key_reused"},
+		{errCatalogUnavailable(errors.New("refused")), http.StatusServiceUnavailable, "unavailable"},
+		{errCatalogFailed(errors.New("garbage")), http.StatusBadGateway, "catalog_failed"},
+	}
+	for _, tt := range tests {
+		status, detail := web.Describe(tt.err)
+		if status != tt.wantStatus || detail.Code != tt.wantCode || detail.Message == "" {
+			t.Errorf("%v: seen by clients as %d %+v, want %d %s with a message", tt.err, status, detail, tt.wantStatus, tt.wantCode)
+		}
+	}
+	if !errors.Is(fmt.Errorf("get: %w", ErrNotFound), ErrNotFound) {
+		t.Error("a wrapped ErrNotFound is not ErrNotFound")
 	}
 }

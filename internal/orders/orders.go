@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"slices"
 	"time"
 
@@ -29,50 +30,80 @@ import (
 	"streamcart/internal/money"
 	"streamcart/internal/outbox"
 	"streamcart/internal/platform/auth"
-	"streamcart/internal/platform/errs"
 	"streamcart/internal/platform/postgres"
-	"streamcart/internal/platform/web"
 	"streamcart/internal/stream"
 )
 
-// schema is the PostgreSQL schema the service owns.
-const schema = "orders"
+// Schema is the PostgreSQL schema the service owns.
+const Schema = "orders"
 
-// Config configures the service; zero fields take the defaults given.
+// schema is Schema under its former name, still used by applyPayments.
+const schema = Schema
+
+// Group is the service's consumer group on the payments stream.
+const Group = "orders"
+
+// Defaults of Config.
+const (
+	// DefaultMaxTotalCents caps an order's total at 50,000.00.
+	DefaultMaxTotalCents = 5_000_000
+	// DefaultStuckAfter is how long an order may wait for its payment
+	// outcome before the reconciler announces it again.
+	DefaultStuckAfter = time.Minute
+	// DefaultReconcileInterval is how often the reconciler looks.
+	DefaultReconcileInterval = 15 * time.Second
+)
+
+// Config configures a Service. Zero fields take the defaults their
+// comments give.
 type Config struct {
-	// ProductsURL is the products service's base URL. Required.
+	// ProductsURL is the products service's base URL, which prices new
+	// orders. Required: an absolute http or https URL.
 	ProductsURL string
-	// MaxTotalCents caps an order's total. Default 5,000,000 (50,000.00).
+	// MaxTotalCents caps an order's total. It must not be negative.
+	// Default DefaultMaxTotalCents (5,000,000 cents).
 	MaxTotalCents int64
 	// StuckAfter is how long an order may stay unpaid after its
-	// OrderPlaced was written before the reconciler writes it again.
-	// Default 1 minute.
+	// OrderPlaced was written before the reconciler writes it again. It
+	// must not be negative. Default DefaultStuckAfter (1 minute).
 	StuckAfter time.Duration
-	// ReconcileInterval is how often the reconciler looks. Default 15s.
+	// ReconcileInterval is how often the reconciler looks. It must not be
+	// negative. Default DefaultReconcileInterval (15s).
 	ReconcileInterval time.Duration
-	// OrdersStream and PaymentsStream default to the events constants.
-	OrdersStream, PaymentsStream string
-	// Consumer configures the PAYMENTS_STREAM consumer; Stream and Group
-	// ("orders") are filled in.
+	// OrdersStream receives the OrderPlaced events. Default
+	// events.OrdersStream.
+	OrdersStream string
+	// PaymentsStream carries the PaymentProcessed events. Default
+	// events.PaymentsStream.
+	PaymentsStream string
+	// Consumer configures the consumer of PaymentsStream. Its Stream
+	// defaults to PaymentsStream and must be it; Group defaults to Group,
+	// and Logger to the service's logger. The other fields take
+	// stream.Config's defaults.
 	Consumer stream.Config
-	// Outbox configures the relay.
+	// Outbox configures the relay of the OrderPlaced events. Zero fields
+	// take outbox.Config's defaults.
 	Outbox outbox.Config
 	// StreamMaxAge trims OrdersStream as the service appends to it, keeping about
 	// the entries of the last StreamMaxAge (XADD MINID ~): a consumer group
 	// that falls further behind loses entries, and the order history can be
-	// rebuilt only from what is kept. Zero keeps everything.
+	// rebuilt only from what is kept. Zero keeps everything. It must not
+	// be negative.
 	StreamMaxAge time.Duration
 }
 
+// setDefaults fills in the zero fields of c with the defaults their
+// comments give. The consumer's Logger is left to NewService, which has
+// the service's logger.
 func (c *Config) setDefaults() {
 	if c.MaxTotalCents == 0 {
-		c.MaxTotalCents = 5_000_000
+		c.MaxTotalCents = DefaultMaxTotalCents
 	}
 	if c.StuckAfter == 0 {
-		c.StuckAfter = time.Minute
+		c.StuckAfter = DefaultStuckAfter
 	}
 	if c.ReconcileInterval == 0 {
-		c.ReconcileInterval = 15 * time.Second
+		c.ReconcileInterval = DefaultReconcileInterval
 	}
 	if c.OrdersStream == "" {
 		c.OrdersStream = events.OrdersStream
@@ -84,11 +115,44 @@ func (c *Config) setDefaults() {
 		c.Consumer.Stream = c.PaymentsStream
 	}
 	if c.Consumer.Group == "" {
-		c.Consumer.Group = "orders"
+		c.Consumer.Group = Group
 	}
 }
 
-// Service is the orders service.
+// Validate reports the problems with c, after defaults are applied, each
+// naming the field at fault.
+func (c Config) Validate() error {
+	c.setDefaults()
+	var errs []error
+	if u, err := url.Parse(c.ProductsURL); c.ProductsURL == "" || err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		errs = append(errs, fmt.Errorf("ProductsURL %q is not an absolute http or https URL", c.ProductsURL))
+	}
+	if c.MaxTotalCents < 0 {
+		errs = append(errs, fmt.Errorf("MaxTotalCents %d is negative", c.MaxTotalCents))
+	}
+	if c.StuckAfter < 0 {
+		errs = append(errs, fmt.Errorf("StuckAfter %v is negative", c.StuckAfter))
+	}
+	if c.ReconcileInterval < 0 {
+		errs = append(errs, fmt.Errorf("ReconcileInterval %v is negative", c.ReconcileInterval))
+	}
+	if c.OrdersStream == c.PaymentsStream {
+		errs = append(errs, fmt.Errorf("OrdersStream and PaymentsStream are both %q", c.OrdersStream))
+	}
+	if c.Consumer.Stream != c.PaymentsStream {
+		errs = append(errs, fmt.Errorf("Consumer.Stream %q is not PaymentsStream %q; leave it empty", c.Consumer.Stream, c.PaymentsStream))
+	} else if err := c.Consumer.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("Consumer: %w", err))
+	}
+	if c.StreamMaxAge < 0 {
+		errs = append(errs, fmt.Errorf("StreamMaxAge %v is negative", c.StreamMaxAge))
+	}
+	return errors.Join(errs...)
+}
+
+// Service is the orders service. It runs the consumer of the payments
+// stream, the outbox relay and the reconciler, and answers the requests
+// behind the HTTP API. Its methods are safe for concurrent use.
 type Service struct {
 	pool     *pgxpool.Pool
 	rdb      *redis.Client
@@ -104,22 +168,31 @@ type Service struct {
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// Migrate creates or updates the orders schema.
+// Migrate creates or updates the orders schema: the orders and
+// order_items tables, plus the outbox and processed_events tables. It is
+// idempotent and safe to run from several replicas at once. NewService
+// does not call it.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
-	if err := postgres.Migrate(ctx, pool, schema, migrations); err != nil {
+	if err := postgres.Migrate(ctx, pool, Schema, migrations); err != nil {
 		return err
 	}
-	return outbox.Migrate(ctx, pool, schema)
+	return outbox.Migrate(ctx, pool, Schema)
 }
 
-// NewService returns the service. Run starts its background work.
+// NewService returns a Service over pool and rdb, with cfg's zero fields
+// defaulted. The orders schema of pool must be migrated (Migrate). It
+// requires a logger, which the consumer also logs to unless
+// cfg.Consumer.Logger is set. It does no I/O; Run starts the work.
 func NewService(pool *pgxpool.Pool, rdb *redis.Client, cfg Config, log *slog.Logger) (*Service, error) {
-	cfg.setDefaults()
-	if cfg.ProductsURL == "" {
-		return nil, errors.New("orders: products URL is required")
+	if log == nil {
+		return nil, errors.New("orders: a logger is required")
 	}
+	cfg.setDefaults()
 	if cfg.Consumer.Logger == nil {
 		cfg.Consumer.Logger = log
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("orders config: %w", err)
 	}
 	s := &Service{
 		pool:    pool,
@@ -127,12 +200,12 @@ func NewService(pool *pgxpool.Pool, rdb *redis.Client, cfg Config, log *slog.Log
 		cfg:     cfg,
 		log:     log,
 		catalog: newCatalog(cfg.ProductsURL),
-		outbox:  outbox.New(pool, rdb, stream.NewPublisher(rdb, map[string]stream.Retention{cfg.OrdersStream: {MaxAge: cfg.StreamMaxAge}}), schema, cfg.Outbox, log),
+		outbox:  outbox.New(pool, rdb, stream.NewPublisher(rdb, map[string]stream.Retention{cfg.OrdersStream: {MaxAge: cfg.StreamMaxAge}}), Schema, cfg.Outbox, log),
 	}
 	s.insertOrderSQL = fmt.Sprintf(insertOrderSQL, s.outbox.InsertSQL(17))
 	c, err := stream.NewBatchConsumer(rdb, cfg.Consumer, s.handlePayments)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("orders: %w", err)
 	}
 	s.consumer = c
 	return s, nil
@@ -200,16 +273,15 @@ func (s *Service) Create(ctx context.Context, id auth.Identity, req CreateReques
 	}
 	created, err := insertOrder(ctx, s.pool, s.insertOrderSQL, &o, idempotencyKey, req.hash(), id.UserAgent, id.IP, placed)
 	if err != nil {
-		return Order{}, false, dbError(err, "create order")
+		return Order{}, false, fmt.Errorf("create order: %w", err)
 	}
 	if !created {
 		prev, hash, err := orderByKey(ctx, s.pool, id.UserID, idempotencyKey)
 		if err != nil {
-			return Order{}, false, dbError(err, "create order")
+			return Order{}, false, fmt.Errorf("create order: %w", err)
 		}
 		if hash != req.hash() {
-			return Order{}, false, errs.Unprocessable("idempotency_key_reused",
-				"Idempotency-Key %q was used for a different order (%s)", idempotencyKey, prev.ID)
+			return Order{}, false, errKeyReused(idempotencyKey, prev.ID)
 		}
 		return prev, false, nil
 	}
@@ -229,15 +301,16 @@ func placedMessage(streamName string, o Order, userAgent, ip string) *outbox.Mes
 	return &outbox.Message{Stream: streamName, Event: e.Event()}
 }
 
-// Get returns the order id if it belongs to userID. Another user's order
-// is reported as not found, so ids cannot be probed.
+// Get returns the order id if it belongs to userID. The error wraps
+// ErrNotFound when it does not exist or is another user's, so ids cannot
+// be probed.
 func (s *Service) Get(ctx context.Context, userID, id string) (Order, error) {
 	orders, err := loadOrders(ctx, s.pool, `WHERE o.order_id = $1 AND o.user_id = $2`, id, userID)
 	if err != nil {
-		return Order{}, dbError(err, "get order")
+		return Order{}, fmt.Errorf("get order %s: %w", id, err)
 	}
 	if len(orders) == 0 {
-		return Order{}, errOrderNotFound
+		return Order{}, fmt.Errorf("order %s: %w", id, ErrNotFound)
 	}
 	return orders[0], nil
 }
@@ -247,7 +320,7 @@ func (s *Service) List(ctx context.Context, userID string, limit int) ([]Order, 
 	orders, err := loadOrders(ctx, s.pool,
 		`WHERE o.user_id = $1 ORDER BY o.created_at DESC, o.order_id DESC LIMIT $2`, userID, limit)
 	if err != nil {
-		return nil, dbError(err, "list orders")
+		return nil, fmt.Errorf("list orders of user %s: %w", userID, err)
 	}
 	return orders, nil
 }
@@ -280,22 +353,7 @@ func (s *Service) reconcileLoop(ctx context.Context) error {
 func (s *Service) Reconcile(ctx context.Context) (int, error) {
 	var n int
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `
-			WITH stuck AS (
-				SELECT order_id FROM orders.orders
-				WHERE status NOT IN (4, -4) AND published_at < now() - $1::interval
-				ORDER BY published_at LIMIT 500 FOR UPDATE SKIP LOCKED)
-			UPDATE orders.orders o SET published_at = now()
-			FROM stuck WHERE o.order_id = stuck.order_id
-			RETURNING o.order_id, o.user_agent, o.ip`, s.cfg.StuckAfter)
-		if err != nil {
-			return err
-		}
-		type stuckOrder struct{ id, userAgent, ip string }
-		stuck, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (stuckOrder, error) {
-			var o stuckOrder
-			return o, r.Scan(&o.id, &o.userAgent, &o.ip)
-		})
+		stuck, err := markStuck(ctx, tx, s.cfg.StuckAfter, 500)
 		if err != nil || len(stuck) == 0 {
 			return err
 		}
@@ -326,24 +384,3 @@ func (s *Service) Reconcile(ctx context.Context) (int, error) {
 
 // OutboxPending returns how many events wait to be published.
 func (s *Service) OutboxPending(ctx context.Context) (int64, error) { return s.outbox.Pending(ctx) }
-
-// Ready checks the service's database and Redis.
-func (s *Service) Ready() map[string]web.Check {
-	return map[string]web.Check{
-		"postgres": func(ctx context.Context) error { return s.pool.Ping(ctx) },
-		"redis":    func(ctx context.Context) error { return s.rdb.Ping(ctx).Err() },
-	}
-}
-
-// dbError turns a database failure into a 503 when the database is
-// unreachable, and keeps web errors as they are.
-func dbError(err error, op string) error {
-	var we *errs.Error
-	if errors.As(err, &we) {
-		return err
-	}
-	if postgres.IsUnavailable(err) {
-		return errs.Unavailable(err, "the order database is unavailable; nothing was stored, try again shortly")
-	}
-	return fmt.Errorf("%s: %w", op, err)
-}

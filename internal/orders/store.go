@@ -2,8 +2,8 @@ package orders
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -81,8 +81,11 @@ func orderByKey(ctx context.Context, q querier, userID, key string) (Order, stri
 		return Order{}, "", fmt.Errorf("order by idempotency key: %w", err)
 	}
 	orders, err := loadOrders(ctx, q, `WHERE o.order_id = $1`, id)
-	if err != nil || len(orders) == 0 {
-		return Order{}, "", fmt.Errorf("order by idempotency key: %w", errors.Join(err, errOrderNotFound))
+	if err != nil {
+		return Order{}, "", fmt.Errorf("order by idempotency key: %w", err)
+	}
+	if len(orders) == 0 {
+		return Order{}, "", fmt.Errorf("order %s by idempotency key: %w", id, ErrNotFound)
 	}
 	return orders[0], hash, nil
 }
@@ -177,4 +180,34 @@ func existingOrders(ctx context.Context, q querier, ids []string) (map[string]bo
 	var id string
 	_, err = pgx.ForEachRow(rows, []any{&id}, func() error { found[id] = true; return nil })
 	return found, err
+}
+
+// stuckOrder is an order that markStuck found waiting for its payment
+// outcome, with the checkout details its OrderPlaced carries.
+type stuckOrder struct{ id, userAgent, ip string }
+
+// markStuck takes up to limit orders without a payment outcome whose
+// OrderPlaced was last written more than after ago, marks it written now
+// and returns them. Orders another transaction holds are skipped, so
+// replicas reconciling at once take different orders.
+func markStuck(ctx context.Context, tx pgx.Tx, after time.Duration, limit int) ([]stuckOrder, error) {
+	rows, err := tx.Query(ctx, `
+		WITH stuck AS (
+			SELECT order_id FROM orders.orders
+			WHERE status NOT IN (4, -4) AND published_at < now() - $1::interval
+			ORDER BY published_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+		UPDATE orders.orders o SET published_at = now()
+		FROM stuck WHERE o.order_id = stuck.order_id
+		RETURNING o.order_id, o.user_agent, o.ip`, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("mark stuck orders: %w", err)
+	}
+	stuck, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (stuckOrder, error) {
+		var o stuckOrder
+		return o, r.Scan(&o.id, &o.userAgent, &o.ip)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("mark stuck orders: %w", err)
+	}
+	return stuck, nil
 }
