@@ -61,7 +61,10 @@ func newEnv(t *testing.T, configure func(*orders.Config)) *env {
 	if err := products.Migrate(ctx, pool); err != nil {
 		t.Fatalf("products.Migrate: %v", err)
 	}
-	catalog := products.NewService(pool, rdb, products.Config{KeyPrefix: testenv.Name(t, "products")}, log)
+	catalog, err := products.NewService(pool, rdb, products.Config{KeyPrefix: testenv.Name(t, "products")}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := catalog.Seed(ctx); err != nil {
 		t.Fatalf("products Seed: %v", err)
 	}

@@ -37,8 +37,6 @@ import (
 // Schema is the PostgreSQL schema the service owns.
 const Schema = "orders"
 
-// schema is Schema under its former name, still used by applyPayments.
-const schema = Schema
 
 // Group is the service's consumer group on the payments stream.
 const Group = "orders"
