@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"streamcart/internal/platform/testenv"
+	"streamcart/internal/platform/web"
 )
 
 // firstLimited sends rq until the answer is 429 and returns it, failing
@@ -209,7 +210,7 @@ func TestLimitLogins(t *testing.T) {
 		served++
 		w.WriteHeader(http.StatusUnauthorized) // a wrong token
 	}))
-	srv := httptest.NewServer(form)
+	srv := httptest.NewServer(web.WithClientIP(true, form))
 	t.Cleanup(srv.Close)
 	from := func(ip string) req {
 		return req{method: "POST", path: "/ops/login", body: "token=guess", header: http.Header{"X-Forwarded-For": {ip}}}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"streamcart/internal/cart"
 	"streamcart/internal/money"
 	"streamcart/internal/platform/web"
 )
@@ -124,6 +125,9 @@ type typeName struct {
 	TypeName string `json:"typeName"`
 }
 
+// imageURL is a product's image on the gateway's API.
+func imageURL(productID string) string { return "/api/v1/products/" + productID + "/image.svg" }
+
 // units returns cents as a JSON number of currency units: 3999 → 39.99,
 // made from the integer, never through floating point.
 func units(cents int64) json.Number { return json.Number(money.Format(cents)) }
@@ -200,8 +204,8 @@ func parseQty(field string, v any) (int, error) {
 		return 0, web.Invalid("invalid_qty", "%s must be a JSON number, not %s", field, describeJSON(v))
 	}
 	q, err := strconv.Atoi(n.String())
-	if err != nil || q < 1 || q > cartMaxQty {
-		return 0, web.Invalid("invalid_qty", "%s must be a whole number from 1 to %d, not %s", field, cartMaxQty, n)
+	if err != nil || q < 1 || q > cart.MaxQty {
+		return 0, web.Invalid("invalid_qty", "%s must be a whole number from 1 to %d, not %s", field, cart.MaxQty, n)
 	}
 	return q, nil
 }
