@@ -38,8 +38,8 @@
 //
 // Requests are counted in Redis in fixed one-second windows (package
 // ratelimit; INCR and EXPIRE in the same round trip as the session read),
-// per client address and per session. A window allows up to the limit; more gets 429 with
-// Retry-After. Fixed windows may let through up to twice the limit across
+// per client address and per session. A window allows up to the limit;
+// more gets 429 with Retry-After. Fixed windows may let through up to twice the limit across
 // a window boundary, which is fine for abuse protection. Rate limiting
 // fails open: when Redis is down, public routes are served and a warning
 // is logged.

@@ -70,6 +70,17 @@ func (cfg *Config) setDefaults() {
 	}
 }
 
+// Validate reports the first thing wrong with cfg, after defaults.
+func (cfg Config) Validate() error {
+	cfg.setDefaults()
+	for _, name := range cfg.Streams {
+		if name == "" {
+			return errors.New("ops config: a stream name is empty")
+		}
+	}
+	return nil
+}
+
 // Pages draws the pages of /ops in the shop's look: *storefront.Storefront
 // implements it. ops decides what the pages say; Pages how they look.
 type Pages interface {
@@ -107,6 +118,9 @@ type Ops struct {
 func New(rdb *redis.Client, pages Pages, cfg Config, log *slog.Logger) (*Ops, error) {
 	if pages == nil || log == nil {
 		return nil, errors.New("ops: pages and log are required")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	cfg.setDefaults()
 	o := &Ops{rdb: rdb, pages: pages, cfg: cfg, log: log, rates: newRateMeter()}
