@@ -5,7 +5,7 @@ GO   ?= go
 BIN  := bin/streamcart
 # Where `make run` keeps Redis and PostgreSQL data between runs.
 DATA ?= ./data
-# Extra arguments for `streamcart dev`, e.g. make run ARGS='--http :9090'.
+# Extra arguments for `streamcart dev`, e.g. make run ARGS='--addr :9090' (see bin/streamcart dev -h).
 ARGS ?=
 
 .PHONY: all deps build run test test-short vet bench bench-stream clean

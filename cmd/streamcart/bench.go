@@ -13,14 +13,12 @@ import (
 	"time"
 
 	"streamcart/internal/loadgen"
-	"streamcart/internal/platform/config"
 )
 
 // runBench drives a running system like shoppers and prints a report. It
 // fails when any accepted order is lost or stuck.
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("streamcart bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var cfg loadgen.Config
 	fs.StringVar(&cfg.Target, "target", "http://127.0.0.1:8080", "the gateway's base URL")
 	fs.Float64Var(&cfg.Rate, "rate", 50, "orders started per second, whatever the responses (open loop)")
@@ -31,7 +29,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&cfg.Settle, "settle", 30*time.Second, "how long accepted orders may take to become final after the run")
 	asJSON := fs.Bool("json", false, "print the report as one JSON object on the last line")
 	cpuProfile := fs.String("cpuprofile", "", "write the load tool's own CPU profile to this file")
-	if err := config.Parse(fs, "STREAMCART_BENCH", args); err != nil {
+	const header = "usage: streamcart bench [flags]\n\nDrive a running system through its gateway like shoppers, then report orders/s and\nlatencies. It fails when an accepted order is lost or stuck."
+	if err := parseFlags(fs, "STREAMCART_BENCH", header, args, stdout, stderr); err != nil {
 		return err
 	}
 	if *cpuProfile != "" {

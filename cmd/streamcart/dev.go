@@ -41,10 +41,17 @@ type devConfig struct {
 	LogLevel      string
 }
 
-func parseDevConfig(args []string, stderr io.Writer) (devConfig, error) {
+const devUsage = `usage: streamcart dev [flags]
+
+Run the whole system in one process: every service on its own loopback
+port, the gateway on --addr, on a managed Redis and PostgreSQL kept in
+--data (or on the ones --redis-url and --database-url name).`
+
+// parseDevConfig parses dev's flags; it returns the flag set too, for
+// logging the effective configuration.
+func parseDevConfig(args []string, stdout, stderr io.Writer) (devConfig, *flag.FlagSet, error) {
 	var cfg devConfig
 	fs := flag.NewFlagSet("streamcart dev", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.Addr, "addr", ":8080", "listen address of the gateway, the one public endpoint")
 	fs.StringVar(&cfg.OperatorToken, "operator-token", "", "token that opens the operations page /ops (empty: a random one, printed at start)")
 	fs.StringVar(&cfg.Origins, "allowed-origins", "", "comma-separated origins allowed to call the API from a browser (CORS), e.g. http://localhost:3000")
@@ -59,26 +66,28 @@ func parseDevConfig(args []string, stderr io.Writer) (devConfig, error) {
 	fs.StringVar(&cfg.AppendFsync, "redis-appendfsync", "everysec", "appendfsync policy of the managed Redis: always, everysec or no")
 	fs.StringVar(&cfg.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
-	if err := config.Parse(fs, "STREAMCART", args); err != nil {
-		return cfg, err
+	if err := parseFlags(fs, "STREAMCART", devUsage, args, stdout, stderr); err != nil {
+		return cfg, nil, err
 	}
-	if fs.NArg() > 0 {
-		return cfg, fmt.Errorf("unexpected arguments %q", fs.Args())
-	}
-	return cfg, nil
+	return cfg, fs, nil
 }
 
 // runDev starts the managed servers and, once started, waits for ctx to be
 // cancelled (Ctrl-C), then stops them.
 func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg, err := parseDevConfig(args, stderr)
+	cfg, fs, err := parseDevConfig(args, stdout, stderr)
 	if err != nil {
 		return err
 	}
-	log, err := logging.New(stderr, cfg.LogFormat, cfg.LogLevel, "dev")
+	// The services add their own service attribute to root; dev's own
+	// lines (and go-redis's, which belong to no one service) say "dev".
+	root, err := logging.New(stderr, cfg.LogFormat, cfg.LogLevel, "")
 	if err != nil {
-		return err
+		return usageError{err}
 	}
+	log := root.With("service", "dev")
+	routeGoRedisLog(log)
+	log.Info("starting", "version", version(), config.Effective(fs, "operator-token"))
 	data, err := filepath.Abs(cfg.Data)
 	if err != nil {
 		return err
@@ -108,14 +117,14 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		OperatorToken: operatorToken,
 		StreamMaxAge:  cfg.StreamMaxAge,
 		Seed:          true,
-		Log:           log,
+		Log:           root,
 	})
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "\nstreamcart dev is running (data in %s)\n", data)
-	fmt.Fprintf(stdout, "  Redis:        %s\n", env.redisURL)
-	fmt.Fprintf(stdout, "  PostgreSQL:   %s\n", env.databaseURL)
+	fmt.Fprintf(stdout, "  Redis:        %s\n", config.MaskPasswords(env.redisURL))
+	fmt.Fprintf(stdout, "  PostgreSQL:   %s\n", config.MaskPasswords(env.databaseURL))
 	for _, name := range app.Services {
 		fmt.Fprintf(stdout, "  %-13s %s\n", name+":", sys.URLs[name])
 	}

@@ -6,12 +6,15 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"streamcart/internal/app"
 	"streamcart/internal/platform/testenv"
 )
 
@@ -138,5 +141,78 @@ func TestDevServesAnOrderAndKeepsItsData(t *testing.T) {
 	}
 	if !strings.HasPrefix(url, "http://127.0.0.1:") {
 		t.Errorf("gateway URL %s, want loopback", url)
+	}
+}
+
+func TestDevLogsItsConfigurationWithoutSecretsAndEveryLineOneService(t *testing.T) {
+	t.Parallel()
+	const (
+		operatorToken = "operator-token-s3cret"
+		dbPassword    = "database-s3cret" // trust authentication ignores it
+	)
+	db, err := url.Parse(testenv.Postgres(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.User = url.UserPassword(db.User.Username(), dbPassword)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errOut syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"dev", "--addr", "127.0.0.1:0", "--log-format", "json",
+			"--redis-url", testenv.RedisURL(t), "--database-url", db.String(), "--operator-token", operatorToken,
+		}, &out, &errOut)
+	}()
+	// Payments, orders, the order history and identity each consume.
+	testenv.WaitFor(t, 90*time.Second, "dev to start four consumers", func() bool {
+		select {
+		case err := <-done:
+			t.Fatalf("dev exited early: %v\nstderr:\n%s", err, errOut.String())
+		default:
+		}
+		return openLine.MatchString(out.String()) && strings.Count(errOut.String(), `"msg":"consumer started"`) >= 4
+	})
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("dev stopped with: %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("dev did not stop within 60s of Ctrl-C")
+	}
+
+	logged := errOut.String()
+	for _, secret := range []string{operatorToken, dbPassword} {
+		if strings.Contains(logged, secret) {
+			t.Errorf("the log shows the secret %q:\n%s", secret, logged)
+		}
+	}
+	if strings.Contains(out.String(), dbPassword) {
+		t.Errorf("dev's output shows the database password:\n%s", out.String())
+	}
+	var first struct {
+		Msg, Version string
+		Config       map[string]string
+	}
+	if err := json.Unmarshal([]byte(firstLine(logged)), &first); err != nil {
+		t.Fatalf("first log line: %v\n%s", err, logged)
+	}
+	if first.Msg != "starting" || first.Version == "" || first.Config["operator-token"] != "xxxxx" || first.Config["addr"] != "127.0.0.1:0" {
+		t.Errorf("first log line = %+v, want starting with the version and the masked configuration", first)
+	}
+	for line := range strings.Lines(logged) {
+		var rec struct{ Msg, Service, Stream string }
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Errorf("log line is not JSON: %v: %s", err, line)
+			continue
+		}
+		if n := strings.Count(line, `"service":`); n != 1 {
+			t.Errorf("log line has %d service attributes, want 1: %s", n, line)
+		}
+		if rec.Msg == "consumer started" && !slices.Contains(app.Services, rec.Service) {
+			t.Errorf("consumer of %s logs with service %q, want the service that owns it", rec.Stream, rec.Service)
+		}
 	}
 }

@@ -8,57 +8,187 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
+
+	"github.com/redis/go-redis/v9"
+
+	"streamcart/internal/app"
+	"streamcart/internal/platform/config"
 )
 
-const usage = `streamcart: an event-driven shop over Redis Streams and PostgreSQL.
+// commands are the commands that "streamcart help <command>" knows.
+var commands = []string{"dev", "serve", "migrate", "bench", "history", "version", "help"}
+
+// writeUsage writes streamcart's usage; the services come from
+// app.Services, so the list cannot drift from what serve accepts.
+func writeUsage(w io.Writer) {
+	fmt.Fprintf(w, `streamcart: an event-driven shop over Redis Streams and PostgreSQL.
 
 Usage:
   streamcart dev [flags]              run the whole system on managed local Redis and PostgreSQL
-  streamcart serve <service> [flags]  run one service (products, payments, orders, orderhistory, identity)
+  streamcart serve <service> [flags]  run one service
   streamcart migrate [flags]          apply every service's database migrations
   streamcart bench [flags]            drive a running system like shoppers and report
   streamcart history rebuild [flags]  recreate the order history from the streams
-  streamcart help                     show this help
+  streamcart version                  print the version
+  streamcart help [command]           show this help, or a command's
+
+Services: %s
 
 Run "streamcart <command> -h" for a command's flags.
-`
+`, strings.Join(app.Services, ", "))
+}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "streamcart:", err)
-		}
-		os.Exit(1)
-	}
+	code := exitCode(run(ctx, os.Args[1:], os.Stdout, os.Stderr), os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
+// usageError is a command line that streamcart cannot run: an unknown
+// command, service or flag, a missing argument or a bad value.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usageErrorf(format string, a ...any) error {
+	return usageError{fmt.Errorf(format, a...)}
+}
+
+// exitCode reports err on stderr and returns the exit status for it: 0 for
+// success and for help asked for (flag.ErrHelp), 2 for a usageError (as
+// package flag does), 1 for a command that failed.
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	fmt.Fprintln(stderr, "streamcart:", err)
+	if errors.As(err, new(usageError)) {
+		return 2
+	}
+	return 1
+}
+
+// run runs the command that args name. Usage asked for goes to stdout and
+// returns flag.ErrHelp; usage given with an error goes to stderr.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return errors.New("no command given")
+		writeUsage(stderr)
+		return usageErrorf("no command given")
 	}
 	cmd, args := args[0], args[1:]
 	switch cmd {
 	case "dev":
 		return runDev(ctx, args, stdout, stderr)
 	case "serve":
-		return runServe(ctx, args, stderr)
+		return runServe(ctx, args, stdout, stderr)
 	case "migrate":
-		return runMigrate(ctx, args, stderr)
+		return runMigrate(ctx, args, stdout, stderr)
 	case "history":
-		return runHistory(ctx, args, stderr)
+		return runHistory(ctx, args, stdout, stderr)
 	case "bench":
 		return runBench(ctx, args, stdout, stderr)
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		return nil
+	case "version", "-version", "--version":
+		return runVersion(args, stdout, stderr)
+	case "help", "-h", "-help", "--help":
+		return runHelp(ctx, args, stdout, stderr)
 	default:
-		fmt.Fprint(stderr, usage)
-		return fmt.Errorf("unknown command %q", cmd)
+		writeUsage(stderr)
+		return usageErrorf("unknown command %q", cmd)
 	}
+}
+
+// runHelp writes streamcart's usage, or with a command's name that
+// command's, to stdout.
+func runHelp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || isHelp(args[0]) || args[0] == "help" {
+		writeUsage(stdout)
+		return nil
+	}
+	if !slices.Contains(commands, args[0]) {
+		writeUsage(stderr)
+		return usageErrorf("unknown command %q", args[0])
+	}
+	if err := run(ctx, []string{args[0], "-h"}, stdout, stderr); !errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return nil
+}
+
+// isHelp reports whether arg asks for help the way package flag knows.
+func isHelp(arg string) bool {
+	switch arg {
+	case "-h", "--h", "-help", "--help":
+		return true
+	}
+	return false
+}
+
+// parseFlags parses args into fs, then the environment (config.Parse,
+// under prefix). On -h or --help it writes the usage (header, then the
+// flags) to stdout and returns flag.ErrHelp; on a bad flag, value or
+// argument, it writes it to stderr and returns a usageError.
+func parseFlags(fs *flag.FlagSet, prefix, header string, args []string, stdout, stderr io.Writer) error {
+	fs.SetOutput(io.Discard) // the usage goes where this function says
+	err := config.Parse(fs, prefix, args)
+	if errors.Is(err, flag.ErrHelp) {
+		writeFlagsUsage(stdout, fs, prefix, header)
+		return flag.ErrHelp
+	}
+	if err == nil && fs.NArg() > 0 {
+		err = fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if err != nil {
+		writeFlagsUsage(stderr, fs, prefix, header)
+		return usageError{err}
+	}
+	return nil
+}
+
+// writeFlagsUsage writes header and the flags of fs to w.
+func writeFlagsUsage(w io.Writer, fs *flag.FlagSet, prefix, header string) {
+	fmt.Fprintln(w, strings.TrimSpace(header))
+	var example string // a flag, to show its environment variable
+	fs.VisitAll(func(f *flag.Flag) {
+		if example == "" || f.Name == "log-level" {
+			example = f.Name
+		}
+	})
+	if example == "" {
+		return
+	}
+	fmt.Fprintf(w, "\nFlags (each also an environment variable: --%s is %s):\n", example, config.EnvName(prefix, example))
+	// A default read from the environment (REDIS_URL, DATABASE_URL) may
+	// hold a password; the usage never shows it. fs is not used after.
+	fs.VisitAll(func(f *flag.Flag) { f.DefValue = config.MaskPasswords(f.DefValue) })
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+}
+
+// routeGoRedisLog sends go-redis's own log lines to log at Debug level.
+//
+// go-redis has one logger for the whole process (redis.SetLogger), so the
+// command sets it, here in the composition root, and no library does: in
+// redisclient, whichever service opened a client first would have owned
+// the lines of every client. Its lines therefore carry the command's
+// logger's attributes, not a service's. Debug, because go-redis returns the
+// failures it logs (a refused dial, a broken pool connection) to the
+// callers too, which report the ones that matter. A process runs one
+// command, so this happens once; tests that run several in one process
+// only swap it (go-redis stores it atomically).
+func routeGoRedisLog(log *slog.Logger) {
+	redis.SetLogger(goRedisLog{log.With("component", "go-redis")})
+}
+
+type goRedisLog struct{ log *slog.Logger }
+
+func (l goRedisLog) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, "go-redis log", "line", fmt.Sprintf(format, v...))
 }

@@ -3,11 +3,12 @@ package main
 import (
 	"context"
 	"encoding/hex"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strings"
 
 	"streamcart/internal/app"
 	"streamcart/internal/gateway"
@@ -15,15 +16,16 @@ import (
 	"streamcart/internal/platform/logging"
 )
 
-// runServe runs one service, as one process of a deployment.
-func runServe(ctx context.Context, args []string, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprintf(stderr, "usage: streamcart serve <service> [flags]\nservices: %v\n", app.Services)
-		return flag.ErrHelp
-	}
-	name, args := args[0], args[1:]
-	fs := flag.NewFlagSet("streamcart serve "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+// serveUsage is the usage of "streamcart serve"; %s is the services.
+const serveUsage = `usage: streamcart serve <service> [flags]
+
+Run one service, as one process of a deployment.
+Services: %s`
+
+// runServe runs one service, as one process of a deployment. An unknown
+// service is refused before anything starts.
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("streamcart serve", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:0", "listen address")
 	redisURL := fs.String("redis-url", os.Getenv("REDIS_URL"), "Redis URL (env REDIS_URL)")
 	databaseURL := fs.String("database-url", os.Getenv("DATABASE_URL"), "PostgreSQL URL (env DATABASE_URL)")
@@ -40,16 +42,36 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	seed := fs.Bool("seed", true, "load the sample catalog into an empty catalog (products)")
 	logFormat := fs.String("log-format", "json", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
-	if err := config.Parse(fs, "STREAMCART", args); err != nil {
+
+	header := fmt.Sprintf(serveUsage, strings.Join(app.Services, ", "))
+	switch {
+	case len(args) == 0:
+		writeFlagsUsage(stderr, fs, "STREAMCART", header)
+		return usageErrorf("serve: no service given")
+	case isHelp(args[0]):
+		writeFlagsUsage(stdout, fs, "STREAMCART", header)
+		return flag.ErrHelp
+	case !slices.Contains(app.Services, args[0]):
+		return usageErrorf("serve: unknown service %q; want one of: %s", args[0], strings.Join(app.Services, ", "))
+	}
+	name, args := args[0], args[1:]
+	if err := parseFlags(fs, "STREAMCART", header, args, stdout, stderr); err != nil {
 		return err
 	}
-	log, err := logging.New(stderr, *logFormat, *logLevel, name)
+	// app adds the service attribute to the loggers of what it starts.
+	root, err := logging.New(stderr, *logFormat, *logLevel, "")
 	if err != nil {
-		return err
+		return usageError{err}
+	}
+	log := root.With("service", name)
+	routeGoRedisLog(log)
+	log.Info("starting", "version", version(), config.Effective(fs, "identity-secret", "operator-token"))
+	if *redisURL == "" || *databaseURL == "" {
+		return usageErrorf("--redis-url and --database-url (env REDIS_URL, DATABASE_URL) are required")
 	}
 	key, err := hex.DecodeString(*secret)
 	if err != nil || len(key) < 32 {
-		return errors.New("--identity-secret (env STREAMCART_IDENTITY_SECRET) must be at least 32 bytes, hex encoded; generate one with: openssl rand -hex 32")
+		return usageErrorf("--identity-secret (env STREAMCART_IDENTITY_SECRET) must be at least 32 bytes, hex encoded; generate one with: openssl rand -hex 32")
 	}
 	sys, err := app.Start(ctx, app.Config{
 		RedisURL:      *redisURL,
@@ -64,7 +86,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		},
 		StreamMaxAge: *streamMaxAge,
 		Seed:         *seed,
-		Log:          log,
+		Log:          root,
 	}, name)
 	if err != nil {
 		return err
@@ -74,39 +96,51 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 }
 
 // runMigrate applies every service's migrations and exits.
-func runMigrate(ctx context.Context, args []string, stderr io.Writer) error {
+func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("streamcart migrate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	databaseURL := fs.String("database-url", os.Getenv("DATABASE_URL"), "PostgreSQL URL (env DATABASE_URL)")
-	if err := config.Parse(fs, "STREAMCART", args); err != nil {
+	const header = "usage: streamcart migrate [flags]\n\nApply every service's database migrations (services also apply theirs at start)."
+	if err := parseFlags(fs, "STREAMCART", header, args, stdout, stderr); err != nil {
 		return err
 	}
 	if *databaseURL == "" {
-		return errors.New("--database-url (env DATABASE_URL) is required")
+		return usageErrorf("--database-url (env DATABASE_URL) is required")
 	}
 	return app.Migrate(ctx, *databaseURL)
 }
 
+// historyUsage is the usage of "streamcart history".
+const historyUsage = `usage: streamcart history rebuild [flags]
+
+Recreate the order history read model by replaying the streams.`
+
 // runHistory runs "history rebuild": recreate the order history read model
 // by replaying the streams.
-func runHistory(ctx context.Context, args []string, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "rebuild" {
-		fmt.Fprintln(stderr, "usage: streamcart history rebuild [--redis-url URL]")
-		return flag.ErrHelp
-	}
+func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("streamcart history rebuild", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	redisURL := fs.String("redis-url", os.Getenv("REDIS_URL"), "Redis URL (env REDIS_URL)")
-	if err := config.Parse(fs, "STREAMCART", args[1:]); err != nil {
+	switch {
+	case len(args) == 0:
+		writeFlagsUsage(stderr, fs, "STREAMCART", historyUsage)
+		return usageErrorf("history: no subcommand given")
+	case isHelp(args[0]):
+		writeFlagsUsage(stdout, fs, "STREAMCART", historyUsage)
+		return flag.ErrHelp
+	case args[0] != "rebuild":
+		writeFlagsUsage(stderr, fs, "STREAMCART", historyUsage)
+		return usageErrorf("history: unknown subcommand %q", args[0])
+	}
+	if err := parseFlags(fs, "STREAMCART", historyUsage, args[1:], stdout, stderr); err != nil {
 		return err
 	}
 	if *redisURL == "" {
-		return errors.New("--redis-url (env REDIS_URL) is required")
+		return usageErrorf("--redis-url (env REDIS_URL) is required")
 	}
 	log, err := logging.New(stderr, "text", "info", "orderhistory")
 	if err != nil {
 		return err
 	}
+	routeGoRedisLog(log)
 	if err := app.RebuildHistory(ctx, *redisURL, log); err != nil {
 		return err
 	}

@@ -192,7 +192,7 @@ func (s *System) start(ctx, gctx context.Context, cfg Config, name string) error
 		s.closers = append(s.closers, p.Close)
 		pool = p
 	}
-	rdb, err := redisclient.Open(ctx, cfg.RedisURL, log)
+	rdb, err := redisclient.Open(ctx, cfg.RedisURL)
 	if err != nil {
 		return err
 	}
@@ -254,7 +254,7 @@ func (s *System) payments(ctx context.Context, cfg Config, pool *pgxpool.Pool, r
 	}
 	svc, err := payments.NewService(pool, rdb, payments.Config{
 		FailAbove:    cfg.PaymentFailAbove,
-		Consumer:     consumerConfig(cfg),
+		Consumer:     consumerConfig(cfg, log),
 		Outbox:       cfg.Tuning.Outbox,
 		StreamMaxAge: cfg.StreamMaxAge,
 	}, log)
@@ -276,7 +276,7 @@ func (s *System) orders(ctx context.Context, cfg Config, pool *pgxpool.Pool, rdb
 		ProductsURL:       productsURL,
 		StuckAfter:        cfg.Tuning.StuckAfter,
 		ReconcileInterval: cfg.Tuning.ReconcileInterval,
-		Consumer:          consumerConfig(cfg),
+		Consumer:          consumerConfig(cfg, log),
 		Outbox:            cfg.Tuning.Outbox,
 		StreamMaxAge:      cfg.StreamMaxAge,
 	}, log)
@@ -287,7 +287,7 @@ func (s *System) orders(ctx context.Context, cfg Config, pool *pgxpool.Pool, rdb
 }
 
 func (s *System) history(cfg Config, rdb *redis.Client, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
-	svc, err := orderhistory.NewService(rdb, orderhistory.Config{Consumer: consumerConfig(cfg)}, log)
+	svc, err := orderhistory.NewService(rdb, orderhistory.Config{Consumer: consumerConfig(cfg, log)}, log)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -299,7 +299,7 @@ func (s *System) identity(ctx context.Context, cfg Config, pool *pgxpool.Pool, r
 		return nil, nil, err
 	}
 	svc, err := identity.NewService(pool, rdb, identity.Config{
-		Consumer:     consumerConfig(cfg),
+		Consumer:     consumerConfig(cfg, log),
 		Outbox:       cfg.Tuning.Outbox,
 		StreamMaxAge: cfg.StreamMaxAge,
 	}, log)
@@ -353,7 +353,7 @@ func (s *System) gateway(cfg Config, rdb *redis.Client, log *slog.Logger) (http.
 
 // RebuildHistory recreates the order history read model from the streams.
 func RebuildHistory(ctx context.Context, redisURL string, log *slog.Logger) error {
-	rdb, err := redisclient.Open(ctx, redisURL, log)
+	rdb, err := redisclient.Open(ctx, redisURL)
 	if err != nil {
 		return err
 	}
@@ -380,14 +380,15 @@ func Migrate(ctx context.Context, databaseURL string) error {
 	return nil
 }
 
-// consumerConfig returns the tuned timings of a consumer; the service
-// fills in its stream and group.
-func consumerConfig(cfg Config) stream.Config {
+// consumerConfig returns the tuned timings of a consumer, logging to log,
+// the logger of the service that owns it (so that its lines carry the
+// service); the service fills in its stream and group.
+func consumerConfig(cfg Config, log *slog.Logger) stream.Config {
 	t := cfg.Tuning.Consumer
 	return stream.Config{
 		Block: t.Block, MinIdle: t.MinIdle, ClaimInterval: t.ClaimInterval, HandlerTimeout: t.HandlerTimeout,
 		RetryBackoff: t.RetryBackoff, MaxRetryBackoff: t.MaxRetryBackoff, MaxDeliveries: t.MaxDeliveries,
-		ShutdownTimeout: cfg.ShutdownTimeout, Logger: cfg.Log,
+		ShutdownTimeout: cfg.ShutdownTimeout, Logger: log,
 	}
 }
 

@@ -37,7 +37,8 @@ type shop struct {
 	redis  *servers.Redis
 	pool   *pgxpool.Pool
 	signer *auth.Signer
-	client *http.Client
+	client *http.Client // checks its traffic to the gateway against the API document
+	api    *apiChecker
 }
 
 // tuning makes failures heal within seconds instead of minutes.
@@ -86,6 +87,8 @@ func startShop(t *testing.T, opts shopOptions) *shop {
 	}
 	s := &shop{t: t, cfg: cfg, redis: r, client: &http.Client{Timeout: 10 * time.Second}}
 	s.sys = s.start(cfg, opts.services...)
+	s.api = checkAPI(t, s.sys.URLs[app.Gateway])
+	s.client.Transport = s.api
 	s.signer = s.sys.Signer
 	pool, err := pgxpool.New(context.Background(), cfg.DatabaseURL)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"streamcart/internal/platform/auth"
+	"streamcart/internal/platform/errs"
 	"streamcart/internal/platform/testenv"
 	"streamcart/internal/platform/web"
 )
@@ -64,7 +65,7 @@ func (f *fakeShop) LookupProducts(_ context.Context, ids []string) (map[string]P
 func (f *fakeShop) PlaceOrder(ctx context.Context, lines []OrderLine, key string) (PlacedOrder, error) {
 	id, ok := auth.FromContext(ctx)
 	if !ok {
-		return PlacedOrder{}, web.Errorf(http.StatusUnauthorized, "unauthorized", "no identity")
+		return PlacedOrder{}, errs.Unauthorized("unauthorized", "no identity")
 	}
 	if f.beforePlace != nil {
 		f.beforePlace()
@@ -74,10 +75,10 @@ func (f *fakeShop) PlaceOrder(ctx context.Context, lines []OrderLine, key string
 	for _, l := range lines {
 		p, ok := f.catalog[l.ProductID]
 		if !ok || !p.Active {
-			return PlacedOrder{}, web.Errorf(http.StatusUnprocessableEntity, "unknown_product", "product %s does not exist or is no longer sold", l.ProductID)
+			return PlacedOrder{}, errs.Unprocessable("unknown_product", "product %s does not exist or is no longer sold", l.ProductID)
 		}
 		if l.PriceCents != p.PriceCents {
-			return PlacedOrder{}, web.Conflict("price_changed", "the price of product %s changed", l.ProductID)
+			return PlacedOrder{}, errs.Conflict("price_changed", "the price of product %s changed", l.ProductID)
 		}
 	}
 	status, order := http.StatusCreated, placed{}

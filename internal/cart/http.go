@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"streamcart/internal/platform/auth"
+	"streamcart/internal/platform/errs"
 	"streamcart/internal/platform/web"
 )
 
@@ -28,7 +29,7 @@ func (s *Service) Routes(add func(pattern string, h web.HandlerFunc)) {
 
 // errNoShopper means a cart route was served without an identity: a
 // wiring fault, as the gateway gives every request a session first.
-var errNoShopper = web.Errorf(http.StatusUnauthorized, "unauthorized", "the cart needs a session")
+var errNoShopper = errs.Unauthorized("unauthorized", "the cart needs a session")
 
 // userID returns the shopper of r.
 func userID(r *http.Request) (string, error) {

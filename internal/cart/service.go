@@ -6,13 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"streamcart/internal/money"
-	"streamcart/internal/platform/web"
+	"streamcart/internal/platform/errs"
 )
 
 // Defaults of Config.
@@ -71,7 +70,7 @@ func available(p Product, ok bool) bool { return ok && p.Active && p.PriceCents 
 type Catalog interface {
 	// LookupProducts returns the products among ids that the catalog
 	// knows, active or not. Its errors are passed to the shopper as they
-	// are (a *web.Error keeps its status).
+	// are (a *errs.Error keeps its status).
 	LookupProducts(ctx context.Context, ids []string) (map[string]Product, error)
 }
 
@@ -212,14 +211,14 @@ func (s *Service) Set(ctx context.Context, userID, productID string, qty int) (V
 	}
 	p, ok := found[productID]
 	if !available(p, ok) {
-		return View{}, web.Errorf(http.StatusUnprocessableEntity, "unknown_product", "product %s does not exist or is no longer sold", productID)
+		return View{}, errs.Unprocessable("unknown_product", "product %s does not exist or is no longer sold", productID)
 	}
 	c, err := s.load(ctx, userID)
 	if err != nil {
 		return View{}, err
 	}
 	if _, ok := c.line(productID); !ok && len(c.Lines) >= MaxItems {
-		return View{}, web.Errorf(http.StatusUnprocessableEntity, "cart_full", "a cart holds at most %d different products", MaxItems)
+		return View{}, errs.Unprocessable("cart_full", "a cart holds at most %d different products", MaxItems)
 	}
 	if err := s.putLine(ctx, userID, productID, qty, p.PriceCents); err != nil {
 		return View{}, err
@@ -228,11 +227,11 @@ func (s *Service) Set(ctx context.Context, userID, productID string, qty int) (V
 }
 
 func errQty() error {
-	return web.Invalid("invalid_qty", "qty must be a whole number from 0 (remove) to %d", MaxQty)
+	return errs.Invalid("invalid_qty", "qty must be a whole number from 0 (remove) to %d", MaxQty)
 }
 
 func errProductID(id string) error {
-	return web.Invalid("invalid_product_id", "%q is not a product id", id)
+	return errs.Invalid("invalid_product_id", "%q is not a product id", id)
 }
 
 // Remove removes the line of productID from the user's cart and returns
@@ -262,7 +261,7 @@ func (s *Service) Checkout(ctx context.Context, userID string) (PlacedOrder, err
 		return PlacedOrder{}, err
 	}
 	if len(c.Lines) == 0 {
-		return PlacedOrder{}, web.Invalid("empty_cart", "the cart is empty")
+		return PlacedOrder{}, errs.Invalid("empty_cart", "the cart is empty")
 	}
 	lines := make([]OrderLine, len(c.Lines))
 	ids := make([]string, len(c.Lines))

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"streamcart/internal/platform/web"
+	"streamcart/internal/platform/errs"
 	"streamcart/internal/stream"
 )
 
@@ -21,7 +21,7 @@ func (s *Service) load(ctx context.Context, userID string) (cart, error) {
 	fields := pipe.HGetAll(ctx, key)
 	pipe.Expire(ctx, key, s.cfg.TTL)
 	if _, err := pipe.Exec(ctx); err != nil {
-		return cart{}, web.Unavailable(fmt.Errorf("load cart: %w", err), msgUnavailable)
+		return cart{}, errs.Unavailable(fmt.Errorf("load cart: %w", err), msgUnavailable)
 	}
 	return parseCart(fields.Val()), nil
 }
@@ -36,7 +36,7 @@ func (s *Service) putLine(ctx context.Context, userID, productID string, qty int
 	pipe.HIncrBy(ctx, key, versionField, 1)
 	pipe.Expire(ctx, key, s.cfg.TTL)
 	if _, err := pipe.Exec(ctx); err != nil {
-		return web.Unavailable(fmt.Errorf("put cart line: %w", err), msgUnavailable)
+		return errs.Unavailable(fmt.Errorf("put cart line: %w", err), msgUnavailable)
 	}
 	return nil
 }
@@ -53,7 +53,7 @@ func (s *Service) removeLines(ctx context.Context, userID string, productIDs ...
 	pipe.HIncrBy(ctx, key, versionField, 1)
 	pipe.Expire(ctx, key, s.cfg.TTL)
 	if _, err := pipe.Exec(ctx); err != nil {
-		return web.Unavailable(fmt.Errorf("remove cart lines: %w", err), msgUnavailable)
+		return errs.Unavailable(fmt.Errorf("remove cart lines: %w", err), msgUnavailable)
 	}
 	return nil
 }
@@ -66,7 +66,7 @@ func (s *Service) notePrices(ctx context.Context, userID string, prices map[stri
 		args = append(args, pricePrefix+id, p)
 	}
 	if err := s.rdb.HSet(ctx, s.key(userID), args...).Err(); err != nil {
-		return web.Unavailable(fmt.Errorf("note cart prices: %w", err), msgUnavailable)
+		return errs.Unavailable(fmt.Errorf("note cart prices: %w", err), msgUnavailable)
 	}
 	return nil
 }
@@ -74,7 +74,7 @@ func (s *Service) notePrices(ctx context.Context, userID string, prices map[stri
 // drop deletes the user's cart.
 func (s *Service) drop(ctx context.Context, userID string) error {
 	if err := s.rdb.Del(ctx, s.key(userID)).Err(); err != nil {
-		return web.Unavailable(fmt.Errorf("delete cart: %w", err), msgUnavailable)
+		return errs.Unavailable(fmt.Errorf("delete cart: %w", err), msgUnavailable)
 	}
 	return nil
 }

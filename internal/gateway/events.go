@@ -13,7 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"streamcart/internal/events"
-	"streamcart/internal/platform/web"
+	"streamcart/internal/platform/errs"
 )
 
 // subscriberBuffer is how many updates a stream may fall behind before it
@@ -167,7 +167,7 @@ func (g *Gateway) orderEvents(w http.ResponseWriter, r *http.Request) error {
 	channel := events.OrderUpdatesChannel(s.UserID)
 	sub, err := g.hub.subscribe(ctx, channel)
 	if err != nil {
-		return web.Unavailable(err, "order updates are unavailable; try again shortly")
+		return errs.Unavailable(err, "order updates are unavailable; try again shortly")
 	}
 	defer g.hub.unsubscribe(channel, sub)
 

@@ -71,6 +71,7 @@ import (
 	"streamcart/internal/cart"
 	"streamcart/internal/events"
 	"streamcart/internal/platform/auth"
+	"streamcart/internal/platform/errs"
 	"streamcart/internal/platform/web"
 	"streamcart/internal/stream"
 )
@@ -358,7 +359,7 @@ func (g *Gateway) build() http.Handler {
 	mux.Handle("GET "+tutorialHistoryPath, session(g.tutorial(g.tutorialHistory)))
 
 	mux.Handle("/api/", api(func(w http.ResponseWriter, r *http.Request) error {
-		return web.NotFound("no API route %s %s", r.Method, r.URL.Path)
+		return errs.NotFound("", "no API route %s %s", r.Method, r.URL.Path)
 	}))
 	web.Health(mux, g.readyChecks())
 	for _, m := range g.mounts {

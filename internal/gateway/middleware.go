@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 
+	"streamcart/internal/platform/errs"
 	"streamcart/internal/platform/web"
 )
 
@@ -55,7 +56,7 @@ func (g *Gateway) limitBody(next http.Handler) http.Handler {
 }
 
 func errBodyTooLarge(limit int64) error {
-	return web.Errorf(http.StatusRequestEntityTooLarge, "body_too_large", "request body is larger than %d bytes", limit)
+	return errs.E(errs.KindTooLarge, "body_too_large", "request body is larger than %d bytes", limit)
 }
 
 // CORS settings for allowed origins.
@@ -79,7 +80,7 @@ func (g *Gateway) cors(next http.Handler) http.Handler {
 			h.Add("Vary", "Access-Control-Request-Method")
 			h.Add("Vary", "Access-Control-Request-Headers")
 			if !allowed {
-				g.fail(w, r, web.Errorf(http.StatusForbidden, "origin_not_allowed", "origin %q may not call this API", origin))
+				g.fail(w, r, errs.Forbidden("origin_not_allowed", "origin %q may not call this API", origin))
 				return
 			}
 			h.Set("Access-Control-Allow-Origin", origin)

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"streamcart/internal/platform/auth"
+	"streamcart/internal/platform/errs"
 	"streamcart/internal/platform/web"
 )
 
@@ -94,16 +95,16 @@ func upstreamError(service string, err error) error {
 		netErr   net.Error
 		opErr    *net.OpError
 	)
-	var e *web.Error
+	var e *errs.Error
 	switch {
 	case errors.As(err, &tooLarge):
-		e = web.Errorf(http.StatusRequestEntityTooLarge, "body_too_large", "request body is larger than %d bytes", tooLarge.Limit)
+		e = errs.E(errs.KindTooLarge, "body_too_large", "request body is larger than %d bytes", tooLarge.Limit)
 	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &netErr) && netErr.Timeout():
-		e = web.Errorf(http.StatusGatewayTimeout, "upstream_timeout", "the %s service did not answer in time; try again shortly", service)
+		e = errs.E(errs.KindTimeout, "upstream_timeout", "the %s service did not answer in time; try again shortly", service)
 	case errors.As(err, &opErr) && opErr.Op == "dial":
-		e = web.Errorf(http.StatusServiceUnavailable, "unavailable", "the %s service is unavailable; try again shortly", service)
+		e = errs.E(errs.KindUnavailable, "unavailable", "the %s service is unavailable; try again shortly", service)
 	default:
-		e = web.Errorf(http.StatusBadGateway, "bad_gateway", "the %s service failed to answer; try again shortly", service)
+		e = errs.E(errs.KindBadGateway, "bad_gateway", "the %s service failed to answer; try again shortly", service)
 	}
 	e.Err = err
 	return e
@@ -123,7 +124,7 @@ func idPath(prefix, name, suffix string) pathFunc {
 	return func(r *http.Request) (string, error) {
 		id := r.PathValue(name)
 		if !validID(id) {
-			return "", web.NotFound("%s %q not found", name, id)
+			return "", errs.NotFound("", "%s %q not found", name, id)
 		}
 		return prefix + id + suffix, nil
 	}

@@ -12,6 +12,7 @@ import (
 	"strconv"
 
 	"streamcart/internal/cart"
+	"streamcart/internal/platform/errs"
 	"streamcart/internal/platform/web"
 )
 
@@ -62,7 +63,7 @@ type historyOrder struct {
 
 // call sends a request to up with the request's identity and id, and
 // decodes a 2xx JSON answer into out (when not nil). It returns the
-// status. A service's 4xx and 5xx errors come back as *web.Error with the
+// status. A service's 4xx and 5xx errors come back as *errs.Error with the
 // service's status, code and message, so that clients see them as they
 // are; failures to reach the service are upstreamError's.
 func (g *Gateway) call(ctx context.Context, up *upstream, method, path string, query url.Values, body any, header http.Header, out any) (int, error) {
@@ -102,7 +103,7 @@ func (g *Gateway) call(ctx context.Context, up *upstream, method, path string, q
 		if err := json.NewDecoder(lr).Decode(&eb); err != nil || eb.Error.Code == "" {
 			return 0, upstreamError(up.name, fmt.Errorf("%s %s: %s without an error body", method, path, resp.Status))
 		}
-		return 0, &web.Error{Status: resp.StatusCode, Code: eb.Error.Code, Message: eb.Error.Message,
+		return 0, &errs.Error{Kind: web.KindOf(resp.StatusCode), Code: eb.Error.Code, Message: eb.Error.Message,
 			Err: fmt.Errorf("%s %s %s: %s", up.name, method, path, resp.Status)}
 	}
 	if out != nil {

@@ -15,6 +15,7 @@ import (
 
 	"streamcart/internal/events"
 	"streamcart/internal/platform/auth"
+	"streamcart/internal/platform/errs"
 	"streamcart/internal/platform/web"
 	"streamcart/internal/stream"
 )
@@ -203,7 +204,7 @@ func (g *Gateway) withSession(next http.Handler) http.Handler {
 
 		read, err := g.readSession(ctx, ip, token, now)
 		if err != nil {
-			g.fail(w, r, web.Unavailable(fmt.Errorf("read session: %w", err), "sessions are unavailable; try again shortly"))
+			g.fail(w, r, errs.Unavailable(fmt.Errorf("read session: %w", err), "sessions are unavailable; try again shortly"))
 			return
 		}
 		if l := g.ipLimit(); l.Enabled() && read.ipHits > int64(l.Max) {
@@ -220,7 +221,7 @@ func (g *Gateway) withSession(next http.Handler) http.Handler {
 			s = session{Token: token, UserID: read.userID, SessionID: read.sessID, IP: ip, UserAgent: ua}
 		} else {
 			if s, err = g.createSession(ctx, ip, ua, now); err != nil {
-				g.fail(w, r, web.Unavailable(err, "sessions are unavailable; try again shortly"))
+				g.fail(w, r, errs.Unavailable(err, "sessions are unavailable; try again shortly"))
 				return
 			}
 		}

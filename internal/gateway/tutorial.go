@@ -11,6 +11,7 @@ import (
 
 	"streamcart/internal/cart"
 	"streamcart/internal/money"
+	"streamcart/internal/platform/errs"
 	"streamcart/internal/platform/web"
 )
 
@@ -57,17 +58,10 @@ func (g *Gateway) writeEnvelope(w http.ResponseWriter, r *http.Request, data any
 	}
 	status := http.StatusOK
 	if err != nil {
-		status = web.StatusOf(err)
-		env.Data, env.Error = nil, &web.ErrorDetail{Code: "internal", Message: "internal server error"}
-		var e *web.Error
-		if errors.As(err, &e) {
-			env.Error = &web.ErrorDetail{Code: e.Code, Message: e.Message}
-		}
-		if status >= 500 {
-			g.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
-		} else {
-			g.log.DebugContext(r.Context(), "request rejected", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
-		}
+		var detail web.ErrorDetail
+		status, detail = web.Describe(err)
+		web.LogError(g.log, r, status, err)
+		env.Data, env.Error = nil, &detail
 	}
 	web.WriteJSON(w, status, env)
 }
@@ -87,7 +81,7 @@ func decodeLenient(r *http.Request, v any) error {
 	case errors.As(err, &tooLarge):
 		return errBodyTooLarge(tooLarge.Limit)
 	default:
-		return web.Invalid("invalid_json", "request body is not the expected JSON: %v", err)
+		return errs.Invalid("invalid_json", "request body is not the expected JSON: %v", err)
 	}
 }
 
@@ -186,14 +180,14 @@ type tutorialOrderLine struct {
 func parseUnits(field string, v any) (int64, error) {
 	n, ok := v.(json.Number)
 	if !ok {
-		return 0, web.Invalid("invalid_price", "%s must be a JSON number of currency units like 39.99, not %s", field, describeJSON(v))
+		return 0, errs.Invalid("invalid_price", "%s must be a JSON number of currency units like 39.99, not %s", field, describeJSON(v))
 	}
 	cents, err := money.Parse(n.String())
 	if err != nil {
-		return 0, web.Invalid("invalid_price", "%s must be a positive amount with at most two decimals like 39.99, not %s", field, n)
+		return 0, errs.Invalid("invalid_price", "%s must be a positive amount with at most two decimals like 39.99, not %s", field, n)
 	}
 	if cents <= 0 {
-		return 0, web.Invalid("invalid_price", "%s must be positive, not %s", field, n)
+		return 0, errs.Invalid("invalid_price", "%s must be positive, not %s", field, n)
 	}
 	return cents, nil
 }
@@ -201,11 +195,11 @@ func parseUnits(field string, v any) (int64, error) {
 func parseQty(field string, v any) (int, error) {
 	n, ok := v.(json.Number)
 	if !ok {
-		return 0, web.Invalid("invalid_qty", "%s must be a JSON number, not %s", field, describeJSON(v))
+		return 0, errs.Invalid("invalid_qty", "%s must be a JSON number, not %s", field, describeJSON(v))
 	}
 	q, err := strconv.Atoi(n.String())
 	if err != nil || q < 1 || q > cart.MaxQty {
-		return 0, web.Invalid("invalid_qty", "%s must be a whole number from 1 to %d, not %s", field, cart.MaxQty, n)
+		return 0, errs.Invalid("invalid_qty", "%s must be a whole number from 1 to %d, not %s", field, cart.MaxQty, n)
 	}
 	return q, nil
 }
@@ -239,7 +233,7 @@ func (g *Gateway) tutorialCreateOrder(r *http.Request) (any, error) {
 		return nil, err
 	}
 	if len(req.Products) == 0 {
-		return nil, web.Invalid("empty_order", "products must list at least one product")
+		return nil, errs.Invalid("empty_order", "products must list at least one product")
 	}
 	items := make([]orderItem, len(req.Products))
 	for i, p := range req.Products {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"streamcart/internal/events"
 	"streamcart/internal/outbox"
 	"streamcart/internal/platform/postgres"
@@ -81,10 +83,6 @@ func (s *Service) handleOrders(ctx context.Context, msgs []stream.Message) error
 		return err // a parse error is permanent already
 	}
 	waiting, err := s.score(ctx, batch, time.Now())
-	if postgres.IsUnavailable(err) {
-		// The consumer retries the batch for as long as the outage lasts.
-		return stream.Unavailable(err)
-	}
 	if err != nil {
 		return err
 	}
@@ -95,39 +93,34 @@ func (s *Service) handleOrders(ctx context.Context, msgs []stream.Message) error
 	return nil
 }
 
-// score scores the orders of batch whose events are new, in one
-// transaction. It writes one IdentityScored per new event into the outbox,
-// announcing the score it made or the one the order already had. Orders
-// that must wait for their user's first login identity (mustWait at now)
-// are left out, events and all; score returns how many events those are.
+// score scores the orders of batch whose events are new, with outbox.Apply,
+// announcing with one IdentityScored per new event the score it made or
+// the one the order already had. Orders that must wait for their user's
+// first login identity (mustWait at now) are left out, events and all, so
+// that their ids are not recorded as processed; score returns how many
+// events those are.
+//
+// The stored scores and the users' identities are read before Apply's
+// transaction begins, because who waits must be known before the ids are
+// recorded. Reading them in the transaction would be no safer: it runs at
+// READ COMMITTED, where each statement sees what was committed when the
+// statement began, not when the transaction did. What settles a race with
+// another replica scoring the same order is, in the transaction, the
+// insert (ON CONFLICT (order_id) DO NOTHING) and addConcurrent after it. A
+// batch whose orders all wait opens no transaction.
 func (s *Service) score(ctx context.Context, batch []events.Placed, now time.Time) (waiting int, err error) {
 	// PostgreSQL keeps microseconds. Truncating here makes the stored
 	// scored_at the very time the grace was judged at.
 	now = now.Truncate(time.Microsecond)
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("score orders: %w", err)
+	byOrder, known, err := s.readForScoring(ctx, batch)
+	if postgres.IsUnavailable(err) {
+		return 0, stream.Unavailable(err) // as outbox.Apply does for its statements
 	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit
-
-	orderIDs := make([]string, 0, len(batch))
-	userIDs := make([]string, 0, len(batch))
-	for _, p := range batch {
-		orderIDs = append(orderIDs, p.Order.OrderID)
-		userIDs = append(userIDs, p.Order.UserID)
-	}
-	byOrder, err := scoresByOrder(ctx, tx, orderIDs)
 	if err != nil {
-		return 0, fmt.Errorf("score orders: read scores: %w", err)
-	}
-	known, err := identitiesByUser(ctx, tx, userIDs)
-	if err != nil {
-		return 0, fmt.Errorf("score orders: %w", err)
+		return 0, err
 	}
 
-	// Decide on waiting before Dedupe, so that the events of waiting
-	// orders are not recorded as processed. An order that has a score
-	// never waits: its score is settled.
+	// An order that has a score never waits: its score is settled.
 	ready := make([]events.Placed, 0, len(batch))
 	for _, p := range batch {
 		_, scored := byOrder[p.Order.OrderID]
@@ -139,66 +132,69 @@ func (s *Service) score(ctx context.Context, batch []events.Placed, now time.Tim
 		}
 		ready = append(ready, p)
 	}
-	if len(ready) == 0 {
-		return waiting, nil
-	}
-	ids := make([]string, len(ready))
-	for i, p := range ready {
-		ids[i] = p.EventID
-	}
-	fresh, err := outbox.Dedupe(ctx, tx, Schema, ids)
-	if err != nil {
-		return 0, fmt.Errorf("score orders: %w", err)
-	}
-	todo := make([]events.Placed, 0, len(fresh))
-	planned := make(map[string]bool, len(fresh))
-	var scores []Score
-	for _, p := range ready {
-		if !fresh[p.EventID] {
-			continue
-		}
-		delete(fresh, p.EventID) // the same event twice in one batch counts once
-		todo = append(todo, p)
-		id := p.Order.OrderID
-		if _, ok := byOrder[id]; ok || planned[id] {
-			continue // the stored score, or the first event of the order in the batch, decides
-		}
-		planned[id] = true
-		scores = append(scores, newScore(p.Order, known[p.Order.UserID], now, s.cfg.FraudThreshold))
-	}
-	if len(todo) == 0 {
-		return waiting, nil // every ready event was handled before; nothing to commit
-	}
 
-	inserted, err := insertScores(ctx, tx, scores)
-	if err != nil {
-		return 0, fmt.Errorf("score orders: %w", err)
-	}
-	for id, sc := range inserted {
-		byOrder[id] = sc
-	}
-	if len(inserted) < len(scores) {
-		if err := addConcurrent(ctx, tx, scores, byOrder); err != nil {
-			return 0, fmt.Errorf("score orders: %w", err)
-		}
-	}
+	err = outbox.Apply(ctx, s.outbox, ready, func(p events.Placed) string { return p.EventID }, s.scoreFresh(byOrder, known, now))
+	return waiting, err
+}
 
-	msgs := make([]*outbox.Message, len(todo))
-	for i, p := range todo {
-		e := byOrder[p.Order.OrderID].scored().Event()
-		e.TraceParent = p.TraceParent
-		msgs[i] = &outbox.Message{Stream: s.cfg.TransactionStream, Event: e}
+// scoreFresh returns the effect of score: it inserts a score for each
+// order of the fresh events that has none (byOrder) yet, from its user's
+// login identities (known) at now, and returns one IdentityScored per
+// event.
+func (s *Service) scoreFresh(byOrder map[string]Score, known map[string][]LoginIdentity, now time.Time) outbox.Effect[events.Placed] {
+	return func(ctx context.Context, tx pgx.Tx, fresh []events.Placed) ([]*outbox.Message, error) {
+		planned := make(map[string]bool, len(fresh))
+		var scores []Score
+		for _, p := range fresh {
+			id := p.Order.OrderID
+			if _, ok := byOrder[id]; ok || planned[id] {
+				continue // the stored score, or the first event of the order in the batch, decides
+			}
+			planned[id] = true
+			scores = append(scores, newScore(p.Order, known[p.Order.UserID], now, s.cfg.FraudThreshold))
+		}
+		inserted, err := insertScores(ctx, tx, scores)
+		if err != nil {
+			return nil, fmt.Errorf("score orders: %w", err)
+		}
+		for id, sc := range inserted {
+			byOrder[id] = sc
+		}
+		if len(inserted) < len(scores) {
+			if err := addConcurrent(ctx, tx, scores, byOrder); err != nil {
+				return nil, fmt.Errorf("score orders: %w", err)
+			}
+		}
+		msgs := make([]*outbox.Message, len(fresh))
+		for i, p := range fresh {
+			e := byOrder[p.Order.OrderID].scored().Event()
+			e.TraceParent = p.TraceParent
+			msgs[i] = &outbox.Message{Stream: s.cfg.TransactionStream, Event: e}
+		}
+		s.log.DebugContext(ctx, "scoring orders", "events", len(fresh), "created", len(inserted),
+			"announced_again", len(fresh)-len(inserted))
+		return msgs, nil
 	}
-	if err := s.outbox.Add(ctx, tx, msgs...); err != nil {
-		return 0, fmt.Errorf("score orders: %w", err)
+}
+
+// readForScoring returns the stored scores of batch's orders and the login
+// identities of their users.
+func (s *Service) readForScoring(ctx context.Context, batch []events.Placed) (map[string]Score, map[string][]LoginIdentity, error) {
+	orderIDs := make([]string, 0, len(batch))
+	userIDs := make([]string, 0, len(batch))
+	for _, p := range batch {
+		orderIDs = append(orderIDs, p.Order.OrderID)
+		userIDs = append(userIDs, p.Order.UserID)
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return 0, fmt.Errorf("score orders: commit: %w", err)
+	byOrder, err := scoresByOrder(ctx, s.pool, orderIDs)
+	if err != nil {
+		return nil, nil, fmt.Errorf("score orders: read scores: %w", err)
 	}
-	s.outbox.Kick()
-	s.log.DebugContext(ctx, "orders scored", "events", len(todo), "created", len(inserted),
-		"announced_again", len(todo)-len(inserted), "waiting", waiting)
-	return waiting, nil
+	known, err := identitiesByUser(ctx, s.pool, userIDs)
+	if err != nil {
+		return nil, nil, fmt.Errorf("score orders: %w", err)
+	}
+	return byOrder, known, nil
 }
 
 // addConcurrent adds to byOrder the scores of orders of scores that the

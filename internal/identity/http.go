@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"streamcart/internal/platform/auth"
+	"streamcart/internal/platform/errs"
 	"streamcart/internal/platform/postgres"
 	"streamcart/internal/platform/web"
 )
@@ -82,11 +83,11 @@ var errOtherUser = errors.New("order of another user")
 func httpError(err error) error {
 	switch {
 	case errors.Is(err, ErrNotFound), errors.Is(err, errOtherUser):
-		e := web.NotFound("no identity score for this order")
+		e := errs.NotFound("", "no identity score for this order")
 		e.Err = err
 		return e
 	case postgres.IsUnavailable(err):
-		return web.Unavailable(err, "identity is unavailable; try again later")
+		return errs.Unavailable(err, "identity is unavailable; try again later")
 	default:
 		return err
 	}

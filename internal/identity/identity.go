@@ -35,7 +35,7 @@
 //
 // The consumer handles a whole read of the orders stream in one PostgreSQL
 // transaction. It records the batch's event ids in processed_events
-// (outbox.Dedupe). For the event ids not seen before, it inserts the scores
+// (outbox.Apply). For the event ids not seen before, it inserts the scores
 // with ON CONFLICT (order_id) DO NOTHING and writes one IdentityScored per
 // such event into the outbox. An event delivered again under the same id
 // has no effect at all. An OrderPlaced under a new event id for an order
@@ -76,7 +76,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"math"
 	"time"
@@ -116,11 +115,7 @@ var migrations embed.FS
 // processed_events tables. It is idempotent and safe to run from several
 // replicas at once. NewService does not call it.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		return fmt.Errorf("migrate %s: %w", Schema, err)
-	}
-	if err := postgres.Migrate(ctx, pool, Schema, sub); err != nil {
+	if err := postgres.Migrate(ctx, pool, Schema, migrations); err != nil {
 		return err
 	}
 	return outbox.Migrate(ctx, pool, Schema)

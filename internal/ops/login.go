@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"net/http"
 	"strconv"
+	"streamcart/internal/platform/errs"
 	"strings"
 	"time"
 )
@@ -123,7 +124,7 @@ func (o *Ops) login(w http.ResponseWriter, r *http.Request) error {
 func (o *Ops) logout(w http.ResponseWriter, r *http.Request) error {
 	cred, ok := o.operator(r)
 	if !ok || !o.validFormToken(cred, r.PostFormValue("csrf")) {
-		return showf(http.StatusForbidden, nil, "This sign-out form is out of date; reload the page and try again.")
+		return showf(errs.KindForbidden, nil, "This sign-out form is out of date; reload the page and try again.")
 	}
 	o.setCookie(w, "", -1)
 	http.Redirect(w, r, "/ops", http.StatusSeeOther)

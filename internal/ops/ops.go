@@ -25,6 +25,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"streamcart/internal/events"
+	"streamcart/internal/platform/errs"
 	"streamcart/internal/platform/ratelimit"
 	"streamcart/internal/platform/web"
 )
@@ -159,7 +160,7 @@ func (o *Ops) limitLogins(next http.Handler) http.Handler {
 	}
 	l := ratelimit.Limit{Prefix: o.cfg.KeyPrefix + "rl:login:", Max: o.cfg.LoginAttempts, Window: time.Minute}
 	return ratelimit.PerIP(o.rdb, l, o.log, func(w http.ResponseWriter, r *http.Request, err error) {
-		o.fail(w, r, showf(http.StatusTooManyRequests, err, "Too many sign-in attempts from this address. Wait a minute and try again."), false)
+		o.fail(w, r, showf(errs.KindRateLimited, err, "Too many sign-in attempts from this address. Wait a minute and try again."), false)
 	}, next)
 }
 
@@ -177,26 +178,23 @@ func (o *Ops) handle(h handlerFunc, fragment bool) http.Handler {
 	})
 }
 
-// fail logs err once (5xx at error, others at debug) and shows it: the
-// message of a *web.Error as it is, anything else as a generic 500.
+// fail logs err once (web.LogError) and shows it with its status from
+// the web layer's table: the message of an *errs.Error as it is,
+// anything else as a generic 500.
 func (o *Ops) fail(w http.ResponseWriter, r *http.Request, err error, fragment bool) {
-	status, msg := http.StatusInternalServerError, "Something went wrong on our side. Please try again in a moment."
-	var e *web.Error
-	if errors.As(err, &e) {
-		status, msg = e.Status, e.Message
-	}
-	if status >= 500 {
-		o.log.ErrorContext(r.Context(), "ops request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
-	} else {
-		o.log.DebugContext(r.Context(), "ops request refused", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+	status, detail := web.Describe(err)
+	web.LogError(o.log, r, status, err)
+	msg := detail.Message
+	if status == http.StatusInternalServerError {
+		msg = "Something went wrong on our side. Please try again in a moment."
 	}
 	o.pages.RenderError(w, r, status, msg, fragment)
 }
 
-// showf returns an error whose message, a sentence for the operator, is
-// shown as it is, with status; cause (may be nil) is only logged.
-func showf(status int, cause error, format string, args ...any) error {
-	e := web.Errorf(status, "ops", format, args...)
+// showf returns an error of kind whose message, a sentence for the
+// operator, is shown as it is; cause (may be nil) is only logged.
+func showf(kind errs.Kind, cause error, format string, args ...any) error {
+	e := errs.E(kind, "ops", format, args...)
 	e.Err = cause
 	return e
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"streamcart/internal/platform/errs"
 	"streamcart/internal/stream"
 )
 
@@ -69,7 +70,7 @@ func (o *Ops) overview(w http.ResponseWriter, r *http.Request) error {
 func (o *Ops) fragment(w http.ResponseWriter, r *http.Request) error {
 	cred, ok := o.operator(r)
 	if !ok {
-		return showf(http.StatusUnauthorized, nil, "Your operator sign-in has ended. Reload the page to sign in again.")
+		return showf(errs.KindUnauthorized, nil, "Your operator sign-in has ended. Reload the page to sign in again.")
 	}
 	o.pages.RenderFragment(w, r, http.StatusOK, "ops-fragment", o.view(r.Context(), cred))
 	return nil
@@ -129,14 +130,14 @@ func (o *Ops) replay(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	if !o.validFormToken(cred, r.PostFormValue("csrf")) {
-		return showf(http.StatusForbidden, nil, "This replay form is out of date or was not sent from this page; reload the page and try again.")
+		return showf(errs.KindForbidden, nil, "This replay form is out of date or was not sent from this page; reload the page and try again.")
 	}
 	dlq, id := r.PostFormValue("dlq"), r.PostFormValue("id")
 	if !slices.ContainsFunc(o.cfg.Streams, func(name string) bool { return stream.DeadLetterStream(name) == dlq }) {
-		return showf(http.StatusBadRequest, nil, "That is not a dead-letter stream of this system.")
+		return showf(errs.KindInvalid, nil, "That is not a dead-letter stream of this system.")
 	}
 	if o.rdb == nil {
-		return showf(http.StatusServiceUnavailable, nil, "Redis is not configured for this page.")
+		return showf(errs.KindUnavailable, nil, "Redis is not configured for this page.")
 	}
 	newID, err := stream.Replay(r.Context(), o.rdb, dlq, id)
 	switch {
@@ -144,9 +145,9 @@ func (o *Ops) replay(w http.ResponseWriter, r *http.Request) error {
 		http.Redirect(w, r, "/ops?error=gone", http.StatusSeeOther)
 		return nil
 	case errors.Is(err, redis.Nil), err != nil && strings.Contains(err.Error(), "Invalid stream ID"):
-		return showf(http.StatusBadRequest, err, "That is not a dead-letter entry id.")
+		return showf(errs.KindInvalid, err, "That is not a dead-letter entry id.")
 	case err != nil:
-		return showf(http.StatusServiceUnavailable, err, "The replay failed because Redis is not answering; nothing was changed. Try again.")
+		return showf(errs.KindUnavailable, err, "The replay failed because Redis is not answering; nothing was changed. Try again.")
 	}
 	o.log.InfoContext(r.Context(), "dead letter replayed", "dlq", dlq, "id", id, "new_id", newID)
 	origin := strings.TrimSuffix(dlq, ":dlq")

@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"streamcart/internal/platform/auth"
+	"streamcart/internal/platform/errs"
 	"streamcart/internal/platform/web"
 )
 
@@ -48,7 +49,7 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) error {
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > MaxLimit {
-			return web.Invalid("invalid_limit", "limit must be a whole number from 1 to %d, got %q", MaxLimit, v)
+			return errs.Invalid("invalid_limit", "limit must be a whole number from 1 to %d, got %q", MaxLimit, v)
 		}
 		limit = n
 	}
@@ -75,11 +76,11 @@ func (h *handler) get(w http.ResponseWriter, r *http.Request) error {
 func httpError(err error) error {
 	switch {
 	case errors.Is(err, ErrNotFound):
-		e := web.NotFound("no such order in your history")
+		e := errs.NotFound("", "no such order in your history")
 		e.Err = err
 		return e
 	case unreachable(err):
-		return web.Unavailable(err, "order history is unavailable; try again later")
+		return errs.Unavailable(err, "order history is unavailable; try again later")
 	default:
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"streamcart/internal/platform/errs"
 	"streamcart/internal/platform/web"
 )
 
@@ -49,18 +50,18 @@ func (c *catalog) lookup(ctx context.Context, ids []string) (map[string]product,
 	}
 	resp, err := c.client.Do(req)
 	if err != nil {
-		return nil, web.Unavailable(err, "the catalog is unavailable; try again shortly")
+		return nil, errs.Unavailable(err, "the catalog is unavailable; try again shortly")
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return nil, web.Unavailable(fmt.Errorf("products lookup: %s: %s", resp.Status, msg), "the catalog is unavailable; try again shortly")
+		return nil, errs.Unavailable(fmt.Errorf("products lookup: %s: %s", resp.Status, msg), "the catalog is unavailable; try again shortly")
 	}
 	var out struct {
 		Products []product `json:"products"`
 	}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 4<<20)).Decode(&out); err != nil {
-		return nil, web.Unavailable(fmt.Errorf("products lookup: %w", err), "the catalog answered with garbage")
+		return nil, errs.Unavailable(fmt.Errorf("products lookup: %w", err), "the catalog answered with garbage")
 	}
 	found := make(map[string]product, len(out.Products))
 	for _, p := range out.Products {

@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"streamcart/internal/platform/auth"
+	"streamcart/internal/platform/errs"
 	"streamcart/internal/platform/web"
 )
 
@@ -39,7 +40,7 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) error {
 	}
 	key := r.Header.Get("Idempotency-Key")
 	if len(key) > 128 {
-		return web.Invalid("invalid_idempotency_key", "Idempotency-Key is longer than 128 characters")
+		return errs.Invalid("invalid_idempotency_key", "Idempotency-Key is longer than 128 characters")
 	}
 	o, created, err := h.svc.Create(r.Context(), id, req, key)
 	if err != nil {
@@ -70,7 +71,7 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) error {
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 100 {
-			return web.Invalid("invalid_limit", "limit must be a whole number from 1 to 100, got %q", v)
+			return errs.Invalid("invalid_limit", "limit must be a whole number from 1 to 100, got %q", v)
 		}
 		limit = n
 	}

@@ -4,12 +4,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"net/http"
 	"time"
 
 	"streamcart/internal/events"
 	"streamcart/internal/money"
-	"streamcart/internal/platform/web"
+	"streamcart/internal/platform/errs"
 )
 
 // Limits on a new order.
@@ -62,25 +61,25 @@ type ItemRequest struct {
 // Validate checks the request's shape, before the catalog is asked.
 func (r CreateRequest) Validate() error {
 	if len(r.Items) == 0 {
-		return web.Invalid("empty_order", "an order needs at least one item")
+		return errs.Invalid("empty_order", "an order needs at least one item")
 	}
 	if len(r.Items) > MaxItems {
-		return web.Invalid("too_many_items", "an order can have at most %d distinct items, this one has %d", MaxItems, len(r.Items))
+		return errs.Invalid("too_many_items", "an order can have at most %d distinct items, this one has %d", MaxItems, len(r.Items))
 	}
 	seen := make(map[string]bool, len(r.Items))
 	for i, it := range r.Items {
 		if !validProductID(it.ProductID) {
-			return web.Invalid("invalid_product_id", "items[%d].productId %q is not a product id", i, it.ProductID)
+			return errs.Invalid("invalid_product_id", "items[%d].productId %q is not a product id", i, it.ProductID)
 		}
 		if seen[it.ProductID] {
-			return web.Invalid("duplicate_product", "product %s appears more than once; use one line with a quantity", it.ProductID)
+			return errs.Invalid("duplicate_product", "product %s appears more than once; use one line with a quantity", it.ProductID)
 		}
 		seen[it.ProductID] = true
 		if it.Qty < 1 || it.Qty > MaxQty {
-			return web.Invalid("invalid_qty", "items[%d].qty must be between 1 and %d, got %d", i, MaxQty, it.Qty)
+			return errs.Invalid("invalid_qty", "items[%d].qty must be between 1 and %d, got %d", i, MaxQty, it.Qty)
 		}
 		if it.PriceCents != nil && *it.PriceCents <= 0 {
-			return web.Invalid("invalid_price", "items[%d].priceCents must be positive, got %d", i, *it.PriceCents)
+			return errs.Invalid("invalid_price", "items[%d].priceCents must be positive, got %d", i, *it.PriceCents)
 		}
 	}
 	return nil
@@ -109,19 +108,19 @@ func (r CreateRequest) hash() string {
 // Domain errors. They are web errors so that handlers can return them as
 // they are.
 var (
-	errOrderNotFound = web.NotFound("order not found")
+	errOrderNotFound = errs.NotFound("", "order not found")
 )
 
 func errUnknownProduct(id string) error {
-	return web.Errorf(http.StatusUnprocessableEntity, "unknown_product", "product %s does not exist or is no longer sold", id)
+	return errs.Unprocessable("unknown_product", "product %s does not exist or is no longer sold", id)
 }
 
 func errPriceChanged(id string, sent, catalog int64) error {
-	return web.Conflict("price_changed", "the price of product %s is %s, not %s; review the cart and try again",
+	return errs.Conflict("price_changed", "the price of product %s is %s, not %s; review the cart and try again",
 		id, "$"+money.Format(catalog), "$"+money.Format(sent))
 }
 
 func errTotalTooLarge(total, limit int64) error {
-	return web.Errorf(http.StatusUnprocessableEntity, "total_too_large", "the order total %s is above the limit of %s",
+	return errs.Unprocessable("total_too_large", "the order total %s is above the limit of %s",
 		"$"+money.Format(total), "$"+money.Format(limit))
 }

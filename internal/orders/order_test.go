@@ -2,10 +2,9 @@ package orders
 
 import (
 	"errors"
+	"streamcart/internal/platform/errs"
 	"strings"
 	"testing"
-
-	"streamcart/internal/platform/web"
 )
 
 func TestValidate(t *testing.T) {
@@ -35,11 +34,11 @@ func TestValidate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		err := tt.req.Validate()
-		var we *web.Error
+		var we *errs.Error
 		switch {
 		case tt.code == "" && err != nil:
 			t.Errorf("%s: Validate() = %v, want nil", tt.name, err)
-		case tt.code != "" && (!errors.As(err, &we) || we.Code != tt.code || we.Status != 400 || we.Message == ""):
+		case tt.code != "" && (!errors.As(err, &we) || we.Code != tt.code || we.Kind != errs.KindInvalid || we.Message == ""):
 			t.Errorf("%s: Validate() = %v, want a 400 %s with a message", tt.name, err, tt.code)
 		}
 	}

@@ -16,7 +16,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"slices"
 	"time"
@@ -30,6 +29,7 @@ import (
 	"streamcart/internal/money"
 	"streamcart/internal/outbox"
 	"streamcart/internal/platform/auth"
+	"streamcart/internal/platform/errs"
 	"streamcart/internal/platform/postgres"
 	"streamcart/internal/platform/web"
 	"streamcart/internal/stream"
@@ -102,9 +102,7 @@ type Service struct {
 }
 
 //go:embed migrations/*.sql
-var migrationFiles embed.FS
-
-var migrations = mustSub(migrationFiles, "migrations")
+var migrations embed.FS
 
 // Migrate creates or updates the orders schema.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
@@ -210,7 +208,7 @@ func (s *Service) Create(ctx context.Context, id auth.Identity, req CreateReques
 			return Order{}, false, dbError(err, "create order")
 		}
 		if hash != req.hash() {
-			return Order{}, false, web.Errorf(422, "idempotency_key_reused",
+			return Order{}, false, errs.Unprocessable("idempotency_key_reused",
 				"Idempotency-Key %q was used for a different order (%s)", idempotencyKey, prev.ID)
 		}
 		return prev, false, nil
@@ -252,77 +250,6 @@ func (s *Service) List(ctx context.Context, userID string, limit int) ([]Order, 
 		return nil, dbError(err, "list orders")
 	}
 	return orders, nil
-}
-
-// handlePayments applies a batch of PaymentProcessed events in one
-// transaction.
-func (s *Service) handlePayments(ctx context.Context, msgs []stream.Message) error {
-	eventIDs := make([]string, 0, len(msgs))
-	payments := make(map[string]events.PaymentProcessed, len(msgs))
-	for _, m := range msgs {
-		if m.Type != events.TypePaymentProcessed {
-			continue // not for us
-		}
-		p, err := events.ParsePaymentProcessed(m)
-		if err != nil {
-			return err // permanent: the consumer isolates and dead-letters it
-		}
-		eventIDs = append(eventIDs, m.ID)
-		payments[m.ID] = p
-	}
-	if len(eventIDs) == 0 {
-		return nil
-	}
-	err := s.applyPayments(ctx, eventIDs, payments)
-	if postgres.IsUnavailable(err) {
-		// The consumer retries the batch for as long as the outage lasts.
-		return stream.Unavailable(err)
-	}
-	return err
-}
-
-// applyPayments applies the payment events not seen before, in one
-// transaction.
-func (s *Service) applyPayments(ctx context.Context, eventIDs []string, payments map[string]events.PaymentProcessed) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		fresh, err := outbox.Dedupe(ctx, tx, schema, eventIDs)
-		if err != nil {
-			return err
-		}
-		var updates []paymentUpdate
-		for _, id := range eventIDs {
-			if fresh[id] {
-				p := payments[id]
-				updates = append(updates, paymentUpdate{orderID: p.OrderID, status: p.Status, paymentID: p.PaymentID})
-			}
-		}
-		if len(updates) == 0 {
-			return nil
-		}
-		changed, err := applyPayments(ctx, tx, updates)
-		if err != nil {
-			return err
-		}
-		if len(changed) == len(updates) {
-			return nil
-		}
-		// Some were no-ops: duplicates or late entries for final orders,
-		// or payments for orders that do not exist.
-		ids := make([]string, len(updates))
-		for i, u := range updates {
-			ids[i] = u.orderID
-		}
-		exist, err := existingOrders(ctx, tx, ids)
-		if err != nil {
-			return err
-		}
-		for _, u := range updates {
-			if !exist[u.orderID] {
-				return stream.Permanent(fmt.Errorf("payment %s is for unknown order %s", u.paymentID, u.orderID))
-			}
-		}
-		return nil
-	})
 }
 
 // reconcileLoop runs Reconcile every ReconcileInterval.
@@ -411,20 +338,12 @@ func (s *Service) Ready() map[string]web.Check {
 // dbError turns a database failure into a 503 when the database is
 // unreachable, and keeps web errors as they are.
 func dbError(err error, op string) error {
-	var we *web.Error
+	var we *errs.Error
 	if errors.As(err, &we) {
 		return err
 	}
 	if postgres.IsUnavailable(err) {
-		return web.Unavailable(err, "the order database is unavailable; nothing was stored, try again shortly")
+		return errs.Unavailable(err, "the order database is unavailable; nothing was stored, try again shortly")
 	}
 	return fmt.Errorf("%s: %w", op, err)
-}
-
-func mustSub(fsys embed.FS, dir string) fs.FS {
-	sub, err := fs.Sub(fsys, dir)
-	if err != nil {
-		panic(err) // the directory is embedded at build time
-	}
-	return sub
 }

@@ -1,5 +1,5 @@
 // Package outbox makes "change the database and publish an event" atomic,
-// and consuming an event at most once in effect.
+// and consuming an event exactly once in effect.
 //
 // A service writes its events into its own schema's outbox table in the
 // same PostgreSQL transaction as the change they announce (Add). A relay
@@ -9,7 +9,15 @@
 // relays (one per replica) share the work without publishing a row twice
 // at the same time. A relay that crashes between XADD and its commit
 // publishes those rows again after restart, with the same event ids:
-// delivery is at least once, and consumers dedupe (Dedupe).
+// delivery is at least once.
+//
+// A consumer that writes PostgreSQL therefore applies a batch of events
+// with Apply, the one exactly-once step: in one transaction it records the
+// event ids in the schema's processed_events table, applies the effect of
+// the ids not recorded before, adds the messages announcing it to the
+// outbox and commits. A redelivered event finds its id recorded and has
+// no effect; an effect that fails records nothing and is applied when the
+// event comes again.
 package outbox
 
 import (
@@ -69,7 +77,7 @@ type Config struct {
 	// which picks up rows of crashed replicas. Default 250ms.
 	Poll time.Duration
 	// KeepProcessed is how long consumed event ids are remembered for
-	// Dedupe; Run prunes older ones hourly. It must outlast the time an
+	// Apply; Run prunes older ones hourly. It must outlast the time an
 	// event can still be redelivered (the streams' retention). Default
 	// 7 days.
 	KeepProcessed time.Duration
@@ -309,30 +317,4 @@ func (o *Outbox) Pending(ctx context.Context) (int64, error) {
 	var n int64
 	err := o.pool.QueryRow(ctx, `SELECT count(*) FROM `+o.table).Scan(&n)
 	return n, err
-}
-
-// Dedupe records eventIDs as processed in schema's processed_events, as
-// part of tx, and returns those that had not been processed before. A
-// consumer applies the effect of exactly those, in the same transaction:
-// if it commits, the effect and the record are there together; if not,
-// neither is, and the redelivered event is applied then.
-func Dedupe(ctx context.Context, tx pgx.Tx, schema string, eventIDs []string) (map[string]bool, error) {
-	rows, err := tx.Query(ctx, `INSERT INTO `+pgx.Identifier{schema, "processed_events"}.Sanitize()+` (event_id)
-		SELECT DISTINCT unnest($1::text[]) ON CONFLICT DO NOTHING RETURNING event_id`, eventIDs)
-	if err != nil {
-		return nil, fmt.Errorf("dedupe events: %w", err)
-	}
-	fresh := make(map[string]bool, len(eventIDs))
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("dedupe events: %w", err)
-		}
-		fresh[id] = true
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("dedupe events: %w", err)
-	}
-	return fresh, nil
 }

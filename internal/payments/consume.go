@@ -8,7 +8,6 @@ import (
 
 	"streamcart/internal/events"
 	"streamcart/internal/outbox"
-	"streamcart/internal/platform/postgres"
 	"streamcart/internal/stream"
 )
 
@@ -21,41 +20,17 @@ func (s *Service) handle(ctx context.Context, msgs []stream.Message) error {
 	if err != nil || len(batch) == 0 {
 		return err // a parse error is permanent already
 	}
-	err = s.pay(ctx, batch)
-	if postgres.IsUnavailable(err) {
-		// The consumer retries the batch for as long as the outage lasts.
-		return stream.Unavailable(err)
-	}
-	return err
+	return outbox.Apply(ctx, s.outbox, batch, func(p events.Placed) string { return p.EventID }, s.pay)
 }
 
-// pay charges the orders of batch whose events are new, in one
-// transaction, and writes one PaymentProcessed per new event into the
-// outbox: of the payment it made, or of the one the order already had.
-func (s *Service) pay(ctx context.Context, batch []events.Placed) error {
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("pay orders: %w", err)
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit
-
-	ids := make([]string, len(batch))
-	for i, p := range batch {
-		ids[i] = p.EventID
-	}
-	fresh, err := outbox.Dedupe(ctx, tx, Schema, ids)
-	if err != nil {
-		return fmt.Errorf("pay orders: %w", err)
-	}
-	todo := make([]events.Placed, 0, len(fresh))
+// pay charges the orders of fresh, the OrderPlaced events not handled
+// before, as part of tx (see outbox.Apply), and returns one
+// PaymentProcessed per event: of the payment it made, or of the one the
+// order already had.
+func (s *Service) pay(ctx context.Context, tx pgx.Tx, fresh []events.Placed) ([]*outbox.Message, error) {
 	planned := make(map[string]bool, len(fresh))
 	var charges []Payment
-	for _, p := range batch {
-		if !fresh[p.EventID] {
-			continue
-		}
-		delete(fresh, p.EventID) // the same event twice in one batch counts once
-		todo = append(todo, p)
+	for _, p := range fresh {
 		if planned[p.Order.OrderID] {
 			continue // the first event of an order in the batch decides
 		}
@@ -70,36 +45,26 @@ func (s *Service) pay(ctx context.Context, batch []events.Placed) error {
 			Reason:      reason,
 		})
 	}
-	if len(todo) == 0 {
-		return nil // every event was handled before; nothing to commit
-	}
 
 	byOrder, err := insertPayments(ctx, tx, charges)
 	if err != nil {
-		return fmt.Errorf("pay orders: %w", err)
+		return nil, fmt.Errorf("pay orders: %w", err)
 	}
 	created := len(byOrder)
 	if created < len(charges) {
 		if err := s.addExisting(ctx, tx, charges, byOrder); err != nil {
-			return fmt.Errorf("pay orders: %w", err)
+			return nil, fmt.Errorf("pay orders: %w", err)
 		}
 	}
 
-	msgs := make([]*outbox.Message, len(todo))
-	for i, p := range todo {
+	msgs := make([]*outbox.Message, len(fresh))
+	for i, p := range fresh {
 		e := byOrder[p.Order.OrderID].processed().Event()
 		e.TraceParent = p.TraceParent
 		msgs[i] = &outbox.Message{Stream: s.cfg.PaymentsStream, Event: e}
 	}
-	if err := s.outbox.Add(ctx, tx, msgs...); err != nil {
-		return fmt.Errorf("pay orders: %w", err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("pay orders: commit: %w", err)
-	}
-	s.outbox.Kick()
-	s.log.DebugContext(ctx, "orders paid", "events", len(todo), "created", created, "announced_again", len(todo)-created)
-	return nil
+	s.log.DebugContext(ctx, "paying orders", "events", len(fresh), "created", created, "announced_again", len(fresh)-created)
+	return msgs, nil
 }
 
 // addExisting adds to byOrder the payments that orders of charges already

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"streamcart/internal/platform/errs"
 	"streamcart/internal/platform/postgres"
 	"streamcart/internal/platform/web"
 )
@@ -43,11 +44,11 @@ func NewHandler(svc *Service, log *slog.Logger) http.Handler {
 func httpError(err error) error {
 	switch {
 	case errors.Is(err, ErrNotFound):
-		e := web.NotFound("no payment for this order")
+		e := errs.NotFound("", "no payment for this order")
 		e.Err = err
 		return e
 	case postgres.IsUnavailable(err):
-		return web.Unavailable(err, "payments are unavailable; try again later")
+		return errs.Unavailable(err, "payments are unavailable; try again later")
 	default:
 		return err
 	}

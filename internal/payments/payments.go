@@ -16,7 +16,7 @@
 //
 // The consumer handles a whole read of the orders stream in one PostgreSQL
 // transaction: it records the batch's event ids in processed_events
-// (outbox.Dedupe) and, for the event ids not seen before, inserts the
+// (outbox.Apply) and, for the event ids not seen before, inserts the
 // payments with ON CONFLICT (order_id) DO NOTHING and writes one
 // PaymentProcessed per such event into the outbox. An event delivered again
 // under the same id therefore has no effect at all. An OrderPlaced under a
@@ -39,7 +39,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"time"
 
@@ -66,11 +65,7 @@ var migrations embed.FS
 // the outbox and processed_events tables. It is idempotent and safe to run
 // from several replicas at once. NewService does not call it.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		return fmt.Errorf("migrate %s: %w", Schema, err)
-	}
-	if err := postgres.Migrate(ctx, pool, Schema, sub); err != nil {
+	if err := postgres.Migrate(ctx, pool, Schema, migrations); err != nil {
 		return err
 	}
 	return outbox.Migrate(ctx, pool, Schema)

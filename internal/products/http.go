@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 
+	"streamcart/internal/platform/errs"
 	"streamcart/internal/platform/postgres"
 	"streamcart/internal/platform/web"
 )
@@ -54,17 +55,17 @@ func NewHandler(svc *Service, log *slog.Logger) http.Handler {
 func httpError(err error) error {
 	var (
 		verr *ValidationError
-		werr *web.Error
+		werr *errs.Error
 	)
 	switch {
 	case err == nil, errors.As(err, &werr):
 		return err
 	case errors.As(err, &verr):
-		return web.Invalid("invalid_request", "%s", verr.Error())
+		return errs.Invalid("invalid_request", "%s", verr.Error())
 	case errors.Is(err, ErrNotFound):
-		return web.NotFound("%s", err.Error())
+		return errs.NotFound("", "%s", err.Error())
 	case postgres.IsUnavailable(err):
-		return web.Unavailable(err, "the product catalog is unavailable; try again later")
+		return errs.Unavailable(err, "the product catalog is unavailable; try again later")
 	default:
 		return err
 	}

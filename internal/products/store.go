@@ -5,7 +5,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"strconv"
 	"strings"
 
@@ -24,11 +23,7 @@ const Schema = "products"
 // Migrate creates or upgrades the catalog's tables in the products schema
 // of pool's database. It is safe to call from replicas starting together.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		return fmt.Errorf("migrate products: %w", err)
-	}
-	return postgres.Migrate(ctx, pool, Schema, sub)
+	return postgres.Migrate(ctx, pool, Schema, migrations)
 }
 
 // record is a product as stored, with the version the cache compares.

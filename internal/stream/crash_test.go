@@ -91,13 +91,9 @@ func TestKilledConsumerProcess(t *testing.T) {
 	cfg.HandlerTimeout = 100 * time.Millisecond
 	cfg.MaxRetryBackoff = 50 * time.Millisecond
 	cfg.Count = 50
-	c, err := stream.NewConsumer(f.rdb, cfg, func(ctx context.Context, m stream.Message) error {
+	consume(t, f.rdb, cfg, func(ctx context.Context, m stream.Message) error {
 		return f.rdb.SAdd(ctx, handledKey, m.ID).Err()
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	run(t, c)
 	testenv.WaitFor(t, 30*time.Second, "every entry handled and acked", func() bool {
 		return f.rdb.SCard(ctx, handledKey).Val() == 1000 && f.settled()
 	})
@@ -134,14 +130,10 @@ func TestRedisRestartedFromAOF(t *testing.T) {
 	cfg.MinIdle = 500 * time.Millisecond
 	cfg.HandlerTimeout = 200 * time.Millisecond
 	cfg.MaxRetryBackoff = 100 * time.Millisecond
-	c, err := stream.NewConsumer(rdb, cfg, func(ctx context.Context, m stream.Message) error {
+	consume(t, rdb, cfg, func(ctx context.Context, m stream.Message) error {
 		rec.ok(m)
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	run(t, c)
 
 	before := f.publish(200)
 	testenv.WaitFor(t, 10*time.Second, "entries before the crash", func() bool { return rec.handled() == 200 && f.settled() })

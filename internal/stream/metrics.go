@@ -3,7 +3,9 @@ package stream
 import "time"
 
 // Metrics receives a Consumer's counts. Implementations must be safe for
-// concurrent use; platform/metrics has a Prometheus one.
+// concurrent use. streamcart has no exporter yet: without Config.Metrics
+// the counts are dropped, and the services' state is read from Redis
+// instead (Inspect, the operations page).
 type Metrics interface {
 	// Processed counts n entries handled and acknowledged; took is the
 	// handler time of their batch.

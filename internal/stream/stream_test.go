@@ -80,6 +80,27 @@ func run(tb testing.TB, c *stream.Consumer) (stop func()) {
 	return testenv.Run(tb, c.Run)
 }
 
+// consume starts a consumer of cfg with h for the length of t; stop
+// stops it early and waits for it.
+func consume(t *testing.T, rdb *redis.Client, cfg stream.Config, h stream.Handler) (c *stream.Consumer, stop func()) {
+	t.Helper()
+	c, err := stream.NewConsumer(rdb, cfg, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, run(t, c)
+}
+
+// consumeBatch is consume for a batch handler.
+func consumeBatch(t *testing.T, rdb *redis.Client, cfg stream.Config, h stream.BatchHandler) (c *stream.Consumer, stop func()) {
+	t.Helper()
+	c, err := stream.NewBatchConsumer(rdb, cfg, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, run(t, c)
+}
+
 // recorder remembers what a handler saw.
 type recorder struct {
 	mu         sync.Mutex
@@ -153,17 +174,13 @@ func TestPublishAndConsume(t *testing.T) {
 	rec := newRecorder()
 	var mu sync.Mutex
 	got := map[string]stream.Message{}
-	c, err := stream.NewConsumer(f.rdb, f.config(), func(ctx context.Context, m stream.Message) error {
+	consume(t, f.rdb, f.config(), func(ctx context.Context, m stream.Message) error {
 		mu.Lock()
 		got[m.ID] = m
 		mu.Unlock()
 		rec.ok(m)
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	run(t, c)
 	ids := f.publish(250)
 	testenv.WaitFor(t, 10*time.Second, "all entries handled and acked", func() bool { return rec.handled() == 250 && f.settled() })
 
@@ -190,7 +207,7 @@ func TestRetryThenSuccess(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	rec := newRecorder()
-	c, err := stream.NewConsumer(f.rdb, f.config(), func(ctx context.Context, m stream.Message) error {
+	consume(t, f.rdb, f.config(), func(ctx context.Context, m stream.Message) error {
 		rec.saw(m)
 		if m.Fields["n"] == "3" && m.Deliveries < 3 {
 			return errors.New("transient")
@@ -198,10 +215,6 @@ func TestRetryThenSuccess(t *testing.T) {
 		rec.ok(m)
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	run(t, c)
 	ids := f.publish(10)
 	testenv.WaitFor(t, 10*time.Second, "all handled", func() bool { return rec.handled() == 10 && f.settled() })
 
@@ -278,7 +291,7 @@ func TestPoisonEntryIsDeadLetteredAndOthersGoOn(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	rec := newRecorder()
-	c, err := stream.NewConsumer(f.rdb, f.config(), func(ctx context.Context, m stream.Message) error {
+	c, _ := consume(t, f.rdb, f.config(), func(ctx context.Context, m stream.Message) error {
 		rec.saw(m)
 		if m.Fields["n"] == "5" {
 			return errors.New("cannot handle five")
@@ -286,10 +299,6 @@ func TestPoisonEntryIsDeadLetteredAndOthersGoOn(t *testing.T) {
 		rec.ok(m)
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	run(t, c)
 	ids := f.publish(20)
 	testenv.WaitFor(t, 10*time.Second, "poison dead-lettered, rest handled", func() bool {
 		return rec.handled() == 19 && f.settled() && len(f.deadLetters()) == 1
@@ -317,14 +326,10 @@ func TestMalformedEntryIsDeadLetteredAtOnce(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	rec := newRecorder()
-	c, err := stream.NewConsumer(f.rdb, f.config(), func(ctx context.Context, m stream.Message) error {
+	consume(t, f.rdb, f.config(), func(ctx context.Context, m stream.Message) error {
 		rec.ok(m)
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	run(t, c)
 	ctx := context.Background()
 	// No envelope: a producer that does not use this package.
 	bad, err := f.rdb.XAdd(ctx, &redis.XAddArgs{Stream: f.stream, Values: []any{"orderId", "1"}}).Result()
@@ -348,7 +353,7 @@ func TestPermanentErrorAndPanic(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	rec := newRecorder()
-	c, err := stream.NewConsumer(f.rdb, f.config(), func(ctx context.Context, m stream.Message) error {
+	consume(t, f.rdb, f.config(), func(ctx context.Context, m stream.Message) error {
 		rec.saw(m)
 		switch {
 		case m.Fields["n"] == "0":
@@ -359,10 +364,6 @@ func TestPermanentErrorAndPanic(t *testing.T) {
 		rec.ok(m)
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	run(t, c)
 	ids := f.publish(3)
 	testenv.WaitFor(t, 10*time.Second, "settled", func() bool {
 		return rec.handled() == 2 && f.settled() && len(f.deadLetters()) == 1
@@ -535,14 +536,10 @@ func TestNoGroupRecovery(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	rec := newRecorder()
-	c, err := stream.NewConsumer(f.rdb, f.config(), func(ctx context.Context, m stream.Message) error {
+	consume(t, f.rdb, f.config(), func(ctx context.Context, m stream.Message) error {
 		rec.ok(m)
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	run(t, c)
 	first := f.publish(5)
 	testenv.WaitFor(t, 10*time.Second, "first events", func() bool { return rec.handled() == 5 })
 
@@ -584,14 +581,10 @@ func TestReclaimReportsTrimmedEntries(t *testing.T) {
 	cfg.MinIdle = 200 * time.Millisecond
 	cfg.HandlerTimeout = 60 * time.Millisecond
 	cfg.MaxRetryBackoff = 50 * time.Millisecond
-	c, err := stream.NewConsumer(f.rdb, cfg, func(ctx context.Context, m stream.Message) error {
+	consume(t, f.rdb, cfg, func(ctx context.Context, m stream.Message) error {
 		rec.ok(m)
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	run(t, c)
 	testenv.WaitFor(t, 10*time.Second, "surviving entries reclaimed", func() bool { return rec.handled() == 4 && f.settled() })
 	if diff := cmp.Diff(onceEach(ids[6:]), rec.counts()); diff != "" {
 		t.Errorf("handled counts (-want +got):\n%s", diff)
@@ -626,14 +619,10 @@ func TestCrashLoopingEntryIsDeadLettered(t *testing.T) {
 	cfg.MinIdle = 200 * time.Millisecond
 	cfg.HandlerTimeout = 60 * time.Millisecond
 	cfg.MaxRetryBackoff = 50 * time.Millisecond
-	c, err := stream.NewConsumer(f.rdb, cfg, func(ctx context.Context, m stream.Message) error {
+	consume(t, f.rdb, cfg, func(ctx context.Context, m stream.Message) error {
 		called <- struct{}{}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	run(t, c)
 	testenv.WaitFor(t, 10*time.Second, "dead-lettered", func() bool { return f.settled() && len(f.deadLetters()) == 1 })
 	dl := f.deadLetters()[0]
 	if dl.Attempts != 5 || dl.Fields[stream.FieldEventID] != ids[0] {
@@ -652,7 +641,7 @@ func TestReplayDeadLetter(t *testing.T) {
 	rec := newRecorder()
 	var mu sync.Mutex
 	broken := true
-	c, err := stream.NewConsumer(f.rdb, f.config(), func(ctx context.Context, m stream.Message) error {
+	consume(t, f.rdb, f.config(), func(ctx context.Context, m stream.Message) error {
 		mu.Lock()
 		defer mu.Unlock()
 		if broken {
@@ -661,10 +650,6 @@ func TestReplayDeadLetter(t *testing.T) {
 		rec.ok(m)
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	run(t, c)
 	ids := f.publish(1)
 	testenv.WaitFor(t, 10*time.Second, "dead-lettered", func() bool { return f.settled() && len(f.deadLetters()) == 1 })
 

@@ -118,6 +118,17 @@ func FromContext(ctx context.Context) (Identity, bool) {
 	return id, ok
 }
 
+// MustFromContext returns the identity that Require put in ctx. It is for
+// handlers behind Require; anywhere else a missing identity is a bug in
+// the routing, and it panics (the access log turns that into a 500).
+func MustFromContext(ctx context.Context) Identity {
+	id, ok := FromContext(ctx)
+	if !ok {
+		panic("auth: no identity in the context: the route is not behind Signer.Require")
+	}
+	return id
+}
+
 // WithIdentity returns ctx carrying id.
 func WithIdentity(ctx context.Context, id Identity) context.Context {
 	return context.WithValue(ctx, ctxKey{}, id)

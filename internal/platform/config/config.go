@@ -1,7 +1,8 @@
 // Package config reads a command's flags, each of which can also be set by
 // an environment variable: flag "redis-url" of a command whose prefix is
 // "STREAMCART" is also STREAMCART_REDIS_URL. A flag on the command line
-// wins over the environment, which wins over the default.
+// wins over the environment, which wins over the default. Effective shows
+// the result for the log, with secrets masked.
 package config
 
 import (

@@ -11,7 +11,8 @@ import (
 
 // New returns a logger writing to w in format "text" or "json" at level
 // ("debug", "info", "warn" or "error"), with the attribute service set
-// when service is not empty.
+// when service is not empty. The root logger given to app.Start has none:
+// app adds each service's own, and slog would repeat the key otherwise.
 func New(w io.Writer, format, level, service string) (*slog.Logger, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {

@@ -6,9 +6,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -42,13 +45,14 @@ func Open(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error
 	return pool, nil
 }
 
-// Migrate applies the *.sql files of fsys, in name order, that schema has
+// Migrate applies the migrations/*.sql files of fsys (a service's
+// embedded files), in name order, that schema has
 // not had yet, each in its own transaction together with its record in
 // <schema>.schema_migrations. The schema is created if missing. Replicas
 // starting together are serialized by an advisory lock, so each file runs
 // once.
 func Migrate(ctx context.Context, pool *pgxpool.Pool, schema string, fsys fs.FS) error {
-	files, err := fs.Glob(fsys, "*.sql")
+	files, err := fs.Glob(fsys, "migrations/*.sql")
 	if err != nil {
 		return err
 	}
@@ -95,7 +99,10 @@ func applyOnce(ctx context.Context, conn *pgx.Conn, fsys fs.FS, schema, name str
 }
 
 // IsUnavailable reports whether err means the database could not be
-// reached or is shutting down, as opposed to a problem with the query.
+// reached, the connection broke, or the server will not take work now
+// (shutting down, starting up, in recovery, read-only, out of
+// connections), as opposed to a problem with the query. It is the one
+// place that decides this, for HTTP (503) and consumers (retry) alike.
 func IsUnavailable(err error) bool {
 	if err == nil {
 		return false
@@ -103,12 +110,21 @@ func IsUnavailable(err error) bool {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		// Class 08: connection exception; 57P: operator intervention
-		// (admin shutdown, crash shutdown, cannot connect now).
-		return strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57P")
+		// (admin shutdown, crash shutdown, cannot connect now); 53300:
+		// too many connections; 25006: read-only transaction (a standby
+		// or a primary being demoted).
+		return strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57P") ||
+			pgErr.Code == "53300" || pgErr.Code == "25006"
 	}
-	var connErr *pgconn.ConnectError
-	return errors.As(err, &connErr) || pgconn.SafeToRetry(err) || errors.Is(err, context.DeadlineExceeded) ||
-		strings.Contains(err.Error(), "connection refused") || strings.Contains(err.Error(), "conn closed")
+	var (
+		connErr *pgconn.ConnectError
+		netErr  net.Error
+	)
+	return errors.As(err, &connErr) || pgconn.SafeToRetry(err) || pgconn.Timeout(err) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.As(err, &netErr) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		strings.Contains(err.Error(), "conn closed") || strings.Contains(err.Error(), "closed pool")
 }
 
 // IsUniqueViolation reports whether err is a unique constraint violation.

@@ -21,9 +21,9 @@ func TestMigrateAppliesEachFileOnce(t *testing.T) {
 	}
 	defer pool.Close()
 	fsys := fstest.MapFS{
-		"001_items.sql": {Data: []byte("CREATE TABLE shop.items (id int PRIMARY KEY)")},
-		"002_seed.sql":  {Data: []byte("INSERT INTO shop.items VALUES (1), (2)")},
-		"notes.txt":     {Data: []byte("not a migration")},
+		"migrations/001_items.sql": {Data: []byte("CREATE TABLE shop.items (id int PRIMARY KEY)")},
+		"migrations/002_seed.sql":  {Data: []byte("INSERT INTO shop.items VALUES (1), (2)")},
+		"migrations/notes.txt":     {Data: []byte("not a migration")},
 	}
 	// Replicas starting at once: the lock makes each file run once.
 	var wg sync.WaitGroup
@@ -41,7 +41,7 @@ func TestMigrateAppliesEachFileOnce(t *testing.T) {
 	if err := pool.QueryRow(ctx, "SELECT count(*) FROM shop.items").Scan(&n); err != nil || n != 2 {
 		t.Errorf("items = %d, %v; want 2 rows (each migration once)", n, err)
 	}
-	fsys["003_more.sql"] = &fstest.MapFile{Data: []byte("INSERT INTO shop.items VALUES (3)")}
+	fsys["migrations/003_more.sql"] = &fstest.MapFile{Data: []byte("INSERT INTO shop.items VALUES (3)")}
 	if err := postgres.Migrate(ctx, pool, "shop", fsys); err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func TestMigrateFailureRollsBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	fsys := fstest.MapFS{"001_bad.sql": {Data: []byte("CREATE TABLE s.a (id int); SELECT nope")}}
+	fsys := fstest.MapFS{"migrations/001_bad.sql": {Data: []byte("CREATE TABLE s.a (id int); SELECT nope")}}
 	if err := postgres.Migrate(ctx, pool, "s", fsys); err == nil {
 		t.Fatal("Migrate succeeded with a broken migration")
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"streamcart/internal/platform/errs"
 	"streamcart/internal/platform/web"
 )
 
@@ -68,7 +69,7 @@ func (l Limit) Exceeded(w http.ResponseWriter, what string, now time.Time) error
 	left := l.Window - time.Duration(now.UnixNano()%int64(l.Window))
 	secs := int((left + time.Second - 1) / time.Second)
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
-	return web.Errorf(http.StatusTooManyRequests, "rate_limited",
+	return errs.E(errs.KindRateLimited, "rate_limited",
 		"too many requests from this %s; retry after %d s", what, secs)
 }
 

@@ -1,24 +1,27 @@
 // Package redisclient opens go-redis clients the way every streamcart
 // service wants them.
+//
+// It leaves go-redis's own logger alone: go-redis has only one, for the
+// whole process, so a library setting it would hand every client's lines
+// to whichever caller came first. The command decides (cmd/streamcart).
 package redisclient
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"log/slog"
-	"sync"
+	"io"
+	"net"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
 
-var setLogger sync.Once
-
 // Open returns a client for url ("redis://127.0.0.1:6379/0") once PING
-// answers, waiting at most 10s. go-redis's own log lines go to log at Debug
-// level: the client reports the failures that matter as errors.
-func Open(ctx context.Context, url string, log *slog.Logger) (*redis.Client, error) {
-	setLogger.Do(func() { redis.SetLogger(slogAdapter{log}) })
+// answers, waiting at most 10s.
+func Open(ctx context.Context, url string) (*redis.Client, error) {
 	opt, err := redis.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("redis url: %w", err)
@@ -45,8 +48,21 @@ func Open(ctx context.Context, url string, log *slog.Logger) (*redis.Client, err
 	}
 }
 
-type slogAdapter struct{ log *slog.Logger }
-
-func (a slogAdapter) Printf(ctx context.Context, format string, v ...any) {
-	a.log.DebugContext(ctx, "go-redis: "+fmt.Sprintf(format, v...))
+// IsUnavailable reports whether err means Redis could not be reached, the
+// connection broke, or the server is not ready to serve (loading its data
+// set after a restart), as opposed to a problem with the command.
+func IsUnavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var netErr net.Error
+	switch {
+	case errors.Is(err, redis.ErrClosed), errors.Is(err, redis.ErrPoolTimeout),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
+		errors.As(err, &netErr):
+		return true
+	}
+	msg := err.Error()
+	return strings.HasPrefix(msg, "LOADING ") || strings.HasPrefix(msg, "MASTERDOWN ") || strings.HasPrefix(msg, "TRYAGAIN ")
 }

@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -72,19 +71,13 @@ type PostgresOptions struct {
 // 127.0.0.1 only, with no Unix socket. Its methods are safe for concurrent
 // use.
 type Postgres struct {
-	binDir  string
-	dir     string
-	logPath string
-	user    string
-	port    int
-	fast    bool
-	runAs   *pgUser // nil unless this process is root
+	server
+	binDir string
+	user   string
+	fast   bool
+	runAs  *pgUser // nil unless this process is root
 	// fallback is PostgresOptions.FallbackRoot.
 	fallback string
-	log      *slog.Logger
-
-	mu   sync.Mutex
-	proc *process // nil while stopped
 }
 
 // StartPostgres starts PostgreSQL, initializing the cluster first if Dir has
@@ -136,17 +129,24 @@ func newPostgres(opts PostgresOptions) (*Postgres, error) {
 			return nil, err
 		}
 	}
-	return &Postgres{
+	p := &Postgres{
+		server: server{
+			name:    "postgres",
+			dir:     dir,
+			logPath: dir + ".log",
+			port:    port,
+			log:     orDiscard(opts.Logger),
+			// SIGINT is PostgreSQL's fast shutdown.
+			stopSignal: syscall.SIGINT,
+		},
 		binDir:   binDir,
-		dir:      dir,
-		logPath:  dir + ".log",
 		user:     pgUser,
-		port:     port,
 		fast:     opts.Fast,
 		runAs:    runAs,
 		fallback: opts.FallbackRoot,
-		log:      orDiscard(opts.Logger),
-	}, nil
+	}
+	p.launch = p.run
+	return p, nil
 }
 
 // URL returns a connection URL for database db,
@@ -162,82 +162,8 @@ func (p *Postgres) URL(db string) string {
 	return u.String()
 }
 
-// Port returns the TCP port the server listens on. It is the same across
-// restarts.
-func (p *Postgres) Port() int { return p.port }
-
-// Dir returns the absolute data directory.
-func (p *Postgres) Dir() string { return p.dir }
-
-// LogPath returns the server's log file, Dir + ".log".
-func (p *Postgres) LogPath() string { return p.logPath }
-
 // BinDir returns the directory of the PostgreSQL binaries in use.
 func (p *Postgres) BinDir() string { return p.binDir }
-
-// PID returns the postmaster's process id, or 0 while it is stopped.
-func (p *Postgres) PID() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.proc == nil {
-		return 0
-	}
-	return p.proc.pid()
-}
-
-// Stop shuts the server down with SIGINT (fast shutdown: open sessions are
-// ended, committed data is flushed) and waits for it to exit. If ctx ends
-// first, Stop kills the server and returns an error. Stopping a stopped
-// server does nothing.
-func (p *Postgres) Stop(ctx context.Context) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.stop(ctx)
-}
-
-// Kill sends SIGKILL to the postmaster and all its backends and waits for
-// them to exit, as a crash would. The next start runs crash recovery.
-// Killing a stopped server does nothing.
-func (p *Postgres) Kill() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.proc == nil {
-		return nil
-	}
-	p.proc.kill()
-	p.log.Info("postgres killed", "pid", p.proc.pid())
-	p.proc = nil
-	return nil
-}
-
-// Restart stops the server if it is running, then starts it again on the
-// same port and directory and waits until it accepts connections.
-func (p *Postgres) Restart(ctx context.Context) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if err := p.stop(ctx); err != nil {
-		return fmt.Errorf("restart postgres: %w", err)
-	}
-	// After a Kill, the old server's last processes may still hold its
-	// shared memory or port for a moment on a loaded machine, and the new
-	// postmaster refuses to start: try again, within ctx.
-	for attempt := 1; ; attempt++ {
-		err := p.start(ctx)
-		if err == nil {
-			return nil
-		}
-		transient := strings.Contains(err.Error(), "shared memory block") || strings.Contains(err.Error(), "already in use")
-		if !transient || attempt == 10 || ctx.Err() != nil {
-			return fmt.Errorf("restart postgres: %w", err)
-		}
-		p.log.Warn("postgres did not start after a restart; retrying", "attempt", attempt, "err", err)
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("restart postgres: %w", err)
-		case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
-		}
-	}
-}
 
 // CreateDatabase creates database name owned by the superuser. It does
 // nothing if the database already exists, so it suits a dev cluster that is
@@ -328,12 +254,11 @@ func (p *Postgres) initdb(ctx context.Context) error {
 	return nil
 }
 
-// start runs the postmaster and waits until it accepts connections. p.mu
-// must be held.
-func (p *Postgres) start(ctx context.Context) error {
+// run starts the postmaster and returns it once it accepts connections.
+func (p *Postgres) run(ctx context.Context) (*process, error) {
 	logFile, err := openLog(p.logPath)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer logFile.Close()
 	args := []string{
@@ -359,30 +284,13 @@ func (p *Postgres) start(ctx context.Context) error {
 	cmd.SysProcAttr = sysProcAttr(syscall.SIGQUIT, p.runAs.credential())
 	proc, err := startProcess(cmd)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := waitReady(ctx, proc, "postgres", p.logPath, postgresReadyTimeout, p.probe); err != nil {
 		proc.kill()
-		return err
+		return nil, err
 	}
-	p.proc = proc
-	p.log.Info("postgres started", "addr", net.JoinHostPort("127.0.0.1", strconv.Itoa(p.port)), "pid", proc.pid(), "dir", p.dir)
-	return nil
-}
-
-// stop stops a running server. p.mu must be held.
-func (p *Postgres) stop(ctx context.Context) error {
-	if p.proc == nil {
-		return nil
-	}
-	pid := p.proc.pid()
-	err := p.proc.stop(ctx, syscall.SIGINT)
-	p.proc = nil
-	if err != nil {
-		return fmt.Errorf("stop postgres: %w", err)
-	}
-	p.log.Info("postgres stopped", "pid", pid)
-	return nil
+	return proc, nil
 }
 
 // probe connects to database "postgres". An error from the server other

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 )
@@ -42,15 +41,9 @@ type RedisOptions struct {
 // with append-only persistence and protected mode on. Its methods are safe
 // for concurrent use.
 type Redis struct {
-	bin     string
-	dir     string
-	logPath string
-	port    int
-	fsync   string
-	log     *slog.Logger
-
-	mu   sync.Mutex
-	proc *process // nil while stopped
+	server
+	bin   string
+	fsync string
 }
 
 // StartRedis starts redis-server and returns once it answers PING, waiting
@@ -87,13 +80,18 @@ func StartRedis(ctx context.Context, opts RedisOptions) (*Redis, error) {
 		}
 	}
 	r := &Redis{
-		bin:     bin,
-		dir:     dir,
-		logPath: filepath.Join(dir, "redis.log"),
-		port:    port,
-		fsync:   fsync,
-		log:     orDiscard(opts.Logger),
+		server: server{
+			name:       "redis",
+			dir:        dir,
+			logPath:    filepath.Join(dir, "redis.log"),
+			port:       port,
+			log:        orDiscard(opts.Logger),
+			stopSignal: syscall.SIGTERM, // Redis flushes its append-only file
+		},
+		bin:   bin,
+		fsync: fsync,
 	}
+	r.launch = r.run
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err := r.start(ctx); err != nil {
@@ -108,70 +106,11 @@ func (r *Redis) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Ito
 // URL returns a URL for database 0, "redis://127.0.0.1:port/0".
 func (r *Redis) URL() string { return "redis://" + r.Addr() + "/0" }
 
-// Port returns the TCP port the server listens on. It is the same across
-// restarts.
-func (r *Redis) Port() int { return r.port }
-
-// Dir returns the absolute data directory.
-func (r *Redis) Dir() string { return r.dir }
-
-// LogPath returns the server's log file, Dir/redis.log.
-func (r *Redis) LogPath() string { return r.logPath }
-
-// PID returns the server's process id, or 0 while it is stopped.
-func (r *Redis) PID() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.proc == nil {
-		return 0
-	}
-	return r.proc.pid()
-}
-
-// Stop shuts the server down with SIGTERM, which makes Redis flush its
-// append-only file, and waits for it to exit. If ctx ends first, Stop kills
-// the server and returns an error. Stopping a stopped server does nothing.
-func (r *Redis) Stop(ctx context.Context) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.stop(ctx)
-}
-
-// Kill sends SIGKILL to the server and waits for it to exit, as a crash
-// would. Writes not yet fsynced under AppendFsync are lost. Killing a
-// stopped server does nothing.
-func (r *Redis) Kill() error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.proc == nil {
-		return nil
-	}
-	r.proc.kill()
-	r.log.Info("redis killed", "pid", r.proc.pid())
-	r.proc = nil
-	return nil
-}
-
-// Restart stops the server if it is running, then starts it again on the
-// same port and directory, reloading its append-only file, and waits until
-// it answers PING.
-func (r *Redis) Restart(ctx context.Context) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if err := r.stop(ctx); err != nil {
-		return fmt.Errorf("restart redis: %w", err)
-	}
-	if err := r.start(ctx); err != nil {
-		return fmt.Errorf("restart redis: %w", err)
-	}
-	return nil
-}
-
-// start runs redis-server and waits until it is ready. r.mu must be held.
-func (r *Redis) start(ctx context.Context) error {
+// run starts redis-server and returns it once it answers PING.
+func (r *Redis) run(ctx context.Context) (*process, error) {
 	logFile, err := openLog(r.logPath)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer logFile.Close()
 	cmd := exec.Command(r.bin,
@@ -191,30 +130,13 @@ func (r *Redis) start(ctx context.Context) error {
 	cmd.SysProcAttr = sysProcAttr(syscall.SIGKILL, nil)
 	proc, err := startProcess(cmd)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := waitReady(ctx, proc, "redis-server", r.logPath, redisReadyTimeout, r.ping); err != nil {
 		proc.kill()
-		return err
+		return nil, err
 	}
-	r.proc = proc
-	r.log.Info("redis started", "addr", r.Addr(), "pid", proc.pid(), "dir", r.dir)
-	return nil
-}
-
-// stop stops a running server. r.mu must be held.
-func (r *Redis) stop(ctx context.Context) error {
-	if r.proc == nil {
-		return nil
-	}
-	pid := r.proc.pid()
-	err := r.proc.stop(ctx, syscall.SIGTERM)
-	r.proc = nil
-	if err != nil {
-		return fmt.Errorf("stop redis: %w", err)
-	}
-	r.log.Info("redis stopped", "pid", pid)
-	return nil
+	return proc, nil
 }
 
 // ping sends PING on a fresh connection and expects PONG. While Redis is

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -19,23 +18,14 @@ import (
 // "postgres" of a server started on first use.
 func adminURL(t testing.TB) string {
 	t.Helper()
-	if url := os.Getenv("DATABASE_URL"); url != "" {
-		return url
-	}
-	h := &shared
-	base := h.baseDir(t)
-	h.pgOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
-		defer cancel()
-		h.pg, h.pgErr = servers.StartPostgres(ctx, servers.PostgresOptions{Dir: filepath.Join(base, "pg"), Fast: true})
-		if h.pgErr == nil {
-			h.pgURL = h.pg.URL("postgres")
+	base := shared.baseDir(t)
+	return shared.pg.get(t, "DATABASE_URL", func(ctx context.Context) (*servers.Postgres, string, error) {
+		pg, err := servers.StartPostgres(ctx, servers.PostgresOptions{Dir: filepath.Join(base, "pg"), Fast: true})
+		if err != nil {
+			return nil, "", err
 		}
+		return pg, pg.URL("postgres"), nil
 	})
-	if h.pgErr != nil {
-		failStart(t, h.pgErr)
-	}
-	return h.pgURL
 }
 
 // Postgres creates an empty database on the shared PostgreSQL server and

@@ -2,7 +2,6 @@ package testenv
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -15,23 +14,14 @@ import (
 // else a redis-server started on first use.
 func RedisURL(t testing.TB) string {
 	t.Helper()
-	if url := os.Getenv("REDIS_URL"); url != "" {
-		return url
-	}
-	h := &shared
-	base := h.baseDir(t)
-	h.redisOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
-		defer cancel()
-		h.redis, h.redisErr = servers.StartRedis(ctx, servers.RedisOptions{Dir: filepath.Join(base, "redis")})
-		if h.redisErr == nil {
-			h.redisURL = h.redis.URL()
+	base := shared.baseDir(t)
+	return shared.redis.get(t, "REDIS_URL", func(ctx context.Context) (*servers.Redis, string, error) {
+		r, err := servers.StartRedis(ctx, servers.RedisOptions{Dir: filepath.Join(base, "redis")})
+		if err != nil {
+			return nil, "", err
 		}
+		return r, r.URL(), nil
 	})
-	if h.redisErr != nil {
-		failStart(t, h.redisErr)
-	}
-	return h.redisURL
 }
 
 // Redis returns a client of the shared Redis server, closed when t ends.

@@ -46,16 +46,49 @@ type harness struct {
 	base     string // parent of every directory testenv creates
 	baseErr  error
 
-	redisOnce sync.Once
-	redis     *servers.Redis // nil when REDIS_URL is used
-	redisURL  string
-	redisErr  error
-
-	pgOnce   sync.Once
-	pg       *servers.Postgres // nil when DATABASE_URL is used
-	pgURL    string            // maintenance database, used to create and drop databases
-	pgErr    error
+	redis lazy[*servers.Redis]
+	// pg's URL is of the maintenance database, used to create and drop
+	// databases.
+	pg       lazy[*servers.Postgres]
 	stopOnce sync.Once
+}
+
+// lazy is a server that the test binary shares, started on first use.
+type lazy[S interface{ Stop(context.Context) error }] struct {
+	once    sync.Once
+	srv     S
+	started bool // false when a URL from the environment is used
+	url     string
+	err     error
+}
+
+// get returns the URL of the server: $env if set, else that of the
+// server start starts in dir, the first time get is called.
+func (l *lazy[S]) get(t testing.TB, env string, start func(ctx context.Context) (S, string, error)) string {
+	t.Helper()
+	if url := os.Getenv(env); url != "" {
+		return url
+	}
+	l.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+		defer cancel()
+		l.srv, l.url, l.err = start(ctx)
+		l.started = l.err == nil
+	})
+	if l.err != nil {
+		failStart(t, l.err)
+	}
+	return l.url
+}
+
+// stop stops the server if get started it, and keeps it from starting
+// later.
+func (l *lazy[S]) stop(ctx context.Context) error {
+	l.once.Do(func() {})
+	if !l.started {
+		return nil
+	}
+	return l.srv.Stop(ctx)
 }
 
 // Main runs the tests of a package and then stops the servers testenv
@@ -80,19 +113,10 @@ func Main(m *testing.M) {
 func (h *harness) shutdown() error {
 	var errs []error
 	h.stopOnce.Do(func() {
-		// Once-guarded fields are read after the Once has run, or never
-		// written if it has not.
-		h.pgOnce.Do(func() {})
-		h.redisOnce.Do(func() {})
-		h.baseOnce.Do(func() {})
 		ctx, cancel := context.WithTimeout(context.Background(), 2*stopTimeout)
 		defer cancel()
-		if h.pg != nil {
-			errs = append(errs, h.pg.Stop(ctx))
-		}
-		if h.redis != nil {
-			errs = append(errs, h.redis.Stop(ctx))
-		}
+		errs = append(errs, h.pg.stop(ctx), h.redis.stop(ctx))
+		h.baseOnce.Do(func() {}) // base is read after its Once has run, or never written
 		if h.base != "" {
 			errs = append(errs, os.RemoveAll(h.base))
 		}
@@ -164,21 +188,9 @@ func failStart(t testing.TB, err error) {
 // acknowledged write, which keeps crash tests deterministic.
 func OwnRedis(t testing.TB, appendFsync string) *servers.Redis {
 	t.Helper()
-	dir := TempDir(t)
-	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
-	defer cancel()
-	r, err := servers.StartRedis(ctx, servers.RedisOptions{Dir: dir, AppendFsync: appendFsync})
-	if err != nil {
-		failStart(t, err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
-		defer cancel()
-		if err := r.Stop(ctx); err != nil {
-			t.Errorf("testenv: %v", err)
-		}
+	return own(t, func(ctx context.Context) (*servers.Redis, error) {
+		return servers.StartRedis(ctx, servers.RedisOptions{Dir: TempDir(t), AppendFsync: appendFsync})
 	})
-	return r
 }
 
 // OwnPostgres starts a private PostgreSQL for t, for tests that kill or
@@ -188,19 +200,26 @@ func OwnRedis(t testing.TB, appendFsync string) *servers.Redis {
 // CreateDatabase for databases other than "postgres".
 func OwnPostgres(t testing.TB) *servers.Postgres {
 	t.Helper()
-	dir := filepath.Join(TempDir(t), "pg")
+	return own(t, func(ctx context.Context) (*servers.Postgres, error) {
+		return servers.StartPostgres(ctx, servers.PostgresOptions{Dir: filepath.Join(TempDir(t), "pg")})
+	})
+}
+
+// own starts a server with start for t alone and stops it when t ends.
+func own[S interface{ Stop(context.Context) error }](t testing.TB, start func(context.Context) (S, error)) S {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
-	p, err := servers.StartPostgres(ctx, servers.PostgresOptions{Dir: dir})
+	srv, err := start(ctx)
 	if err != nil {
 		failStart(t, err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
 		defer cancel()
-		if err := p.Stop(ctx); err != nil {
+		if err := srv.Stop(ctx); err != nil {
 			t.Errorf("testenv: %v", err)
 		}
 	})
-	return p
+	return srv
 }

@@ -1,71 +1,72 @@
 // Package web is the HTTP layer shared by streamcart's services: handlers
-// that return errors, JSON in and out with strict limits, one mapping from
-// errors to status codes, middleware, health endpoints and a server with
-// graceful shutdown.
+// that return errors, JSON in and out with strict limits, one table from
+// error kinds to status codes, middleware, health endpoints and a server
+// with graceful shutdown.
 package web
 
 import (
-	"errors"
-	"fmt"
 	"net/http"
+
+	"streamcart/internal/platform/errs"
+	"streamcart/internal/platform/postgres"
+	"streamcart/internal/platform/redisclient"
 )
 
-// Error is an error with an HTTP status, a stable machine-readable code and
-// a message for people. Handlers return it for anything that is not a
-// server fault; everything else becomes a 500 whose detail is only logged.
-type Error struct {
-	Status  int
-	Code    string
-	Message string
-	// Err is an optional cause, for errors.Is/As and logs; never shown.
-	Err error
+// statuses is the one table from an error's kind to its HTTP status.
+var statuses = [...]int{
+	errs.KindInternal:         http.StatusInternalServerError,
+	errs.KindInvalid:          http.StatusBadRequest,
+	errs.KindNotFound:         http.StatusNotFound,
+	errs.KindConflict:         http.StatusConflict,
+	errs.KindUnprocessable:    http.StatusUnprocessableEntity,
+	errs.KindUnauthorized:     http.StatusUnauthorized,
+	errs.KindForbidden:        http.StatusForbidden,
+	errs.KindUnavailable:      http.StatusServiceUnavailable,
+	errs.KindTooLarge:         http.StatusRequestEntityTooLarge,
+	errs.KindUnsupportedMedia: http.StatusUnsupportedMediaType,
+	errs.KindRateLimited:      http.StatusTooManyRequests,
+	errs.KindTimeout:          http.StatusGatewayTimeout,
+	errs.KindBadGateway:       http.StatusBadGateway,
 }
 
-func (e *Error) Error() string {
-	if e.Err != nil {
-		return fmt.Sprintf("%s: %s: %v", e.Code, e.Message, e.Err)
+// outage is what a client is told when a database or Redis is down and
+// the code that met it said nothing more specific.
+const outage = "a service this request needs is briefly unavailable; try again shortly"
+
+// Classify returns the public form of err: the *errs.Error it wraps; for
+// an outage of PostgreSQL or Redis, which may surface anywhere, an
+// Unavailable error (the one place where outages get their kind); else
+// an Internal error whose detail is never shown.
+func Classify(err error) *errs.Error {
+	if e, ok := errs.As(err); ok {
+		return e
 	}
-	return e.Code + ": " + e.Message
+	if postgres.IsUnavailable(err) || redisclient.IsUnavailable(err) {
+		return errs.Unavailable(err, outage)
+	}
+	return &errs.Error{Kind: errs.KindInternal, Code: "internal", Message: "internal server error", Err: err}
 }
 
-func (e *Error) Unwrap() error { return e.Err }
-
-// Errorf returns an *Error with the given status and code and a formatted
-// message.
-func Errorf(status int, code, format string, args ...any) *Error {
-	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
-}
-
-// Invalid returns a 400 error: the request is wrong and retrying it will
-// not help.
-func Invalid(code, format string, args ...any) *Error {
-	return Errorf(http.StatusBadRequest, code, format, args...)
-}
-
-// NotFound returns a 404 error.
-func NotFound(format string, args ...any) *Error {
-	return Errorf(http.StatusNotFound, "not_found", format, args...)
-}
-
-// Conflict returns a 409 error.
-func Conflict(code, format string, args ...any) *Error {
-	return Errorf(http.StatusConflict, code, format, args...)
-}
-
-// Unavailable returns a 503 error wrapping cause: a dependency is down;
-// the client may retry later.
-func Unavailable(cause error, format string, args ...any) *Error {
-	e := Errorf(http.StatusServiceUnavailable, "unavailable", format, args...)
-	e.Err = cause
-	return e
-}
-
-// StatusOf returns the HTTP status for err: the status of the *Error it
-// wraps, else 500. It is the only place that maps errors to statuses.
+// StatusOf returns the HTTP status for err, by Classify and the table.
 func StatusOf(err error) int {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Status
+	return statusOfKind(Classify(err).Kind)
+}
+
+func statusOfKind(k errs.Kind) int {
+	if int(k) < len(statuses) {
+		return statuses[k]
 	}
 	return http.StatusInternalServerError
+}
+
+// KindOf returns the kind whose status is status, for a client that
+// reads another service's error response; Internal for a status the
+// table does not have.
+func KindOf(status int) errs.Kind {
+	for k, s := range statuses {
+		if s == status {
+			return errs.Kind(k)
+		}
+	}
+	return errs.KindInternal
 }

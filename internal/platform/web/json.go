@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+
+	"streamcart/internal/platform/errs"
 )
 
 // HandlerFunc is an HTTP handler that returns its error instead of
@@ -25,28 +27,48 @@ type ErrorDetail struct {
 	Message string `json:"message"`
 }
 
-// Handle adapts h to http.Handler: a returned error is written as JSON
-// with StatusOf's status and logged once, at Error level for server
-// faults and Debug level for client mistakes.
+// Handle adapts h to http.Handler: a returned error is written by
+// WriteError.
 func Handle(log *slog.Logger, h HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		err := h(w, r)
-		if err == nil {
-			return
+		if err := h(w, r); err != nil {
+			WriteError(w, r, log, err)
 		}
-		status := StatusOf(err)
-		body := ErrorBody{Error: ErrorDetail{Code: "internal", Message: "internal server error"}}
-		var e *Error
-		if errors.As(err, &e) {
-			body.Error = ErrorDetail{Code: e.Code, Message: e.Message}
-		}
-		if status >= 500 {
-			log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
-		} else {
-			log.DebugContext(r.Context(), "request rejected", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
-		}
-		WriteJSON(w, status, body)
 	})
+}
+
+// WriteError writes err as a JSON ErrorBody with its status (Describe)
+// and logs it once (LogError). An Unavailable or RateLimited error
+// carries Retry-After.
+func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	status, detail := Describe(err)
+	LogError(log, r, status, err)
+	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
+		if w.Header().Get("Retry-After") == "" {
+			w.Header().Set("Retry-After", "1")
+		}
+	}
+	WriteJSON(w, status, ErrorBody{Error: detail})
+}
+
+// Describe returns err's status and the detail a client may see.
+func Describe(err error) (int, ErrorDetail) {
+	e := Classify(err)
+	return statusOfKind(e.Kind), ErrorDetail{Code: e.Code, Message: e.Message}
+}
+
+// LogError logs a failed request once: at Error level for faults of this
+// server, Warn for failures of what it depends on (5xx of another kind),
+// Debug for the client's mistakes.
+func LogError(log *slog.Logger, r *http.Request, status int, err error) {
+	level := slog.LevelDebug
+	switch {
+	case status == http.StatusInternalServerError:
+		level = slog.LevelError
+	case status >= 500:
+		level = slog.LevelWarn
+	}
+	log.Log(r.Context(), level, "request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
 }
 
 // WriteJSON writes v as a JSON response with status.
@@ -57,11 +79,12 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // DecodeJSON reads exactly one JSON value of at most maxBytes from r's body
-// into v, rejecting unknown fields. Its errors are *Error with status 400,
-// 413 or 415 and a message that says what is wrong.
+// into v, rejecting unknown fields. Its errors are *errs.Error of kind
+// Invalid, TooLarge or UnsupportedMedia with a message that says what is
+// wrong.
 func DecodeJSON(r *http.Request, maxBytes int64, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		return Errorf(http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json, not %q", ct)
+		return errs.E(errs.KindUnsupportedMedia, "", "Content-Type must be application/json, not %q", ct)
 	}
 	body := http.MaxBytesReader(nil, r.Body, maxBytes)
 	dec := json.NewDecoder(body)
@@ -73,7 +96,7 @@ func DecodeJSON(r *http.Request, maxBytes int64, v any) error {
 		if err != nil {
 			return jsonError(err, maxBytes)
 		}
-		return Invalid("invalid_json", "request body must hold a single JSON value")
+		return errs.Invalid("invalid_json", "request body must hold a single JSON value")
 	}
 	return nil
 }
@@ -87,22 +110,22 @@ func jsonError(err error, maxBytes int64) error {
 	)
 	switch {
 	case errors.As(err, &tooLarge):
-		return Errorf(http.StatusRequestEntityTooLarge, "body_too_large", "request body is larger than %d bytes", maxBytes)
+		return errs.E(errs.KindTooLarge, "body_too_large", "request body is larger than %d bytes", maxBytes)
 	case errors.As(err, &syntax):
-		return Invalid("invalid_json", "request body is not valid JSON (at byte %d)", syntax.Offset)
+		return errs.Invalid("invalid_json", "request body is not valid JSON (at byte %d)", syntax.Offset)
 	case errors.As(err, &typeErr):
 		if typeErr.Field != "" {
-			return Invalid("invalid_field", "field %q must be a %s, not a JSON %s", typeErr.Field, jsonKind(typeErr.Type.Kind().String()), typeErr.Value)
+			return errs.Invalid("invalid_field", "field %q must be a %s, not a JSON %s", typeErr.Field, jsonKind(typeErr.Type.Kind().String()), typeErr.Value)
 		}
-		return Invalid("invalid_json", "request body must be a JSON %s, not a %s", jsonKind(typeErr.Type.Kind().String()), typeErr.Value)
+		return errs.Invalid("invalid_json", "request body must be a JSON %s, not a %s", jsonKind(typeErr.Type.Kind().String()), typeErr.Value)
 	case strings.HasPrefix(err.Error(), errPrefix):
-		return Invalid("unknown_field", "unknown field %s", strings.TrimPrefix(err.Error(), errPrefix))
+		return errs.Invalid("unknown_field", "unknown field %s", strings.TrimPrefix(err.Error(), errPrefix))
 	case errors.Is(err, io.EOF):
-		return Invalid("invalid_json", "request body is empty")
+		return errs.Invalid("invalid_json", "request body is empty")
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		return Invalid("invalid_json", "request body is cut short")
+		return errs.Invalid("invalid_json", "request body is cut short")
 	default:
-		return Invalid("invalid_json", "request body: %v", err)
+		return errs.Invalid("invalid_json", "request body: %v", err)
 	}
 }
 

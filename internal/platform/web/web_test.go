@@ -3,12 +3,15 @@ package web
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"streamcart/internal/platform/errs"
 )
 
 func TestDecodeJSON(t *testing.T) {
@@ -39,11 +42,11 @@ func TestDecodeJSON(t *testing.T) {
 		}
 		var b body
 		err := DecodeJSON(r, 64, &b)
-		var we *Error
+		we, ok := errs.As(err)
 		switch {
 		case tt.status == 200 && err != nil:
 			t.Errorf("%s: DecodeJSON = %v, want nil", tt.name, err)
-		case tt.status != 200 && (!errors.As(err, &we) || we.Status != tt.status || we.Code != tt.code || we.Message == ""):
+		case tt.status != 200 && (!ok || StatusOf(err) != tt.status || we.Code != tt.code || we.Message == ""):
 			t.Errorf("%s: DecodeJSON = %v, want %d %s with a message", tt.name, err, tt.status, tt.code)
 		}
 	}
@@ -56,8 +59,10 @@ func TestHandleWritesErrors(t *testing.T) {
 		status int
 		code   string
 	}{
-		{NotFound("order not found"), 404, "not_found"},
-		{Unavailable(errors.New("db down"), "try later"), 503, "unavailable"},
+		{errs.NotFound("", "order not found"), 404, "not_found"},
+		{errs.Conflict("price_changed", "the price changed"), 409, "price_changed"},
+		{errs.Unavailable(errors.New("db down"), "try later"), 503, "unavailable"},
+		{fmt.Errorf("load: %w", io.ErrUnexpectedEOF), 503, "unavailable"}, // a broken database or Redis connection
 		{errors.New("secret detail"), 500, "internal"},
 	} {
 		rec := httptest.NewRecorder()
@@ -65,6 +70,9 @@ func TestHandleWritesErrors(t *testing.T) {
 		var body ErrorBody
 		if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || rec.Code != tt.status || body.Error.Code != tt.code {
 			t.Errorf("%v: %d %s, want %d %s", tt.err, rec.Code, rec.Body, tt.status, tt.code)
+		}
+		if (rec.Code == 503) != (rec.Header().Get("Retry-After") != "") {
+			t.Errorf("%v: %d with Retry-After %q; want it on every 503 and only there", tt.err, rec.Code, rec.Header().Get("Retry-After"))
 		}
 		if strings.Contains(rec.Body.String(), "secret detail") {
 			t.Errorf("a server fault's detail leaked to the client: %s", rec.Body)
@@ -92,6 +100,65 @@ func TestCatchAll(t *testing.T) {
 		}
 		if tt.status != 200 && !strings.Contains(rec.Body.String(), `"error"`) {
 			t.Errorf("%s %s: body %s is not a JSON error", tt.method, tt.path, rec.Body)
+		}
+	}
+}
+
+func TestEveryKindHasAStatusAndAName(t *testing.T) {
+	seen := map[int]errs.Kind{}
+	for k := errs.KindInternal; k <= errs.KindBadGateway; k++ {
+		status := statusOfKind(k)
+		if k != errs.KindInternal && status == http.StatusInternalServerError {
+			t.Errorf("kind %v has no row in the status table", k)
+		}
+		if prev, dup := seen[status]; dup {
+			t.Errorf("kinds %v and %v share status %d", prev, k, status)
+		}
+		seen[status] = k
+		if KindOf(status) != k {
+			t.Errorf("KindOf(%d) = %v, want %v", status, KindOf(status), k)
+		}
+		if strings.HasPrefix(k.String(), "Kind(") {
+			t.Errorf("kind %d has no name", k)
+		}
+	}
+}
+
+func TestIntQuery(t *testing.T) {
+	for _, tt := range []struct {
+		query   string
+		want    int
+		invalid bool
+	}{
+		{"", 50, false},
+		{"limit=", 50, false},
+		{"limit=1", 1, false},
+		{"limit=100", 100, false},
+		{"limit=0", 0, true},
+		{"limit=101", 0, true},
+		{"limit=-3", 0, true},
+		{"limit=ten", 0, true},
+		{"limit=1e2", 0, true},
+		{"limit=" + strings.Repeat("9", 40), 0, true},
+	} {
+		n, err := IntQuery(httptest.NewRequest("GET", "/x?"+tt.query, nil), "limit", 50, 1, 100)
+		switch {
+		case tt.invalid && (errs.KindOf(err) != errs.KindInvalid || !strings.Contains(err.Error(), "invalid_limit")):
+			t.Errorf("?%s: err = %v, want invalid_limit", tt.query, err)
+		case !tt.invalid && (err != nil || n != tt.want):
+			t.Errorf("?%s: %d, %v; want %d", tt.query, n, err, tt.want)
+		}
+	}
+}
+
+func TestValidID(t *testing.T) {
+	for id, want := range map[string]bool{
+		"p-00131": true, "0194f1c2-7a3b-7c4d-8e5f-0123456789ab": true, "A_b-9": true,
+		"": false, strings.Repeat("a", MaxIDLen+1): false, "a b": false, "a/b": false,
+		"a\x00": false, "é": false, "a%2F": false, "..": false,
+	} {
+		if got := ValidID(id); got != want {
+			t.Errorf("ValidID(%q) = %v, want %v", id, got, want)
 		}
 	}
 }

@@ -1,0 +1,72 @@
+package orders
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"streamcart/internal/events"
+	"streamcart/internal/outbox"
+	"streamcart/internal/stream"
+)
+
+// payment is a PaymentProcessed event with its event id.
+type payment struct {
+	eventID string
+	events.PaymentProcessed
+}
+
+// handlePayments is the batch handler of the payments stream. It applies
+// the batch's PaymentProcessed events with outbox.Apply, in one
+// transaction, and ignores every other event type. A malformed event fails
+// the whole batch with a permanent error; the consumer then hands the
+// entries back one at a time, which dead-letters just that one.
+func (s *Service) handlePayments(ctx context.Context, msgs []stream.Message) error {
+	batch := make([]payment, 0, len(msgs))
+	for _, m := range msgs {
+		if m.Type != events.TypePaymentProcessed {
+			continue // not for us
+		}
+		p, err := events.ParsePaymentProcessed(m)
+		if err != nil {
+			return err // permanent: the consumer isolates and dead-letters it
+		}
+		batch = append(batch, payment{eventID: m.ID, PaymentProcessed: p})
+	}
+	return outbox.Apply(ctx, s.outbox, batch, func(p payment) string { return p.eventID }, s.applyPayments)
+}
+
+// applyPayments moves the orders of fresh, the payment events not seen
+// before, to their outcome as part of tx (see outbox.Apply). It announces
+// nothing. A payment for an order that does not exist is a permanent
+// error.
+func (s *Service) applyPayments(ctx context.Context, tx pgx.Tx, fresh []payment) ([]*outbox.Message, error) {
+	updates := make([]paymentUpdate, len(fresh))
+	for i, p := range fresh {
+		updates[i] = paymentUpdate{orderID: p.OrderID, status: p.Status, paymentID: p.PaymentID}
+	}
+	changed, err := applyPayments(ctx, tx, updates)
+	if err != nil {
+		return nil, err
+	}
+	if len(changed) == len(updates) {
+		return nil, nil
+	}
+	// Some were no-ops: duplicates or late entries for final orders,
+	// or payments for orders that do not exist.
+	ids := make([]string, len(updates))
+	for i, u := range updates {
+		ids[i] = u.orderID
+	}
+	exist, err := existingOrders(ctx, tx, ids)
+	if err != nil {
+		return nil, err
+	}
+	for _, u := range updates {
+		if !exist[u.orderID] {
+			return nil, stream.Permanent(fmt.Errorf("payment %s is for unknown order %s", u.paymentID, u.orderID))
+		}
+	}
+	return nil, nil
+}

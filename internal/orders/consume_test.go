@@ -1,0 +1,166 @@
+package orders_test
+
+import (
+	"net/http"
+	"testing"
+
+	"streamcart/internal/events"
+	"streamcart/internal/orders"
+	"streamcart/internal/stream"
+)
+
+// outcome returns the PaymentProcessed the payments service would publish
+// for o.
+func outcome(o orders.Order, status events.Status, paymentID string) events.PaymentProcessed {
+	p := events.PaymentProcessed{OrderID: o.ID, PaymentID: paymentID, UserID: o.UserID, Status: status, AmountCents: o.AmountCents}
+	if status == events.StatusPaymentFail {
+		p.Reason = "declined"
+	}
+	return p
+}
+
+// assertPayment checks the order's status and payment id, through the
+// service and through the HTTP API.
+func (e *env) assertPayment(t *testing.T, o orders.Order, status events.Status, paymentID string) {
+	t.Helper()
+	got := e.get(t, o.UserID, o.ID)
+	if got.Status != status || got.StatusName != status.String() || got.PaymentID != paymentID {
+		t.Errorf("order %s is %d %s with payment %q, want %d %s with payment %q",
+			o.ID, got.Status, got.StatusName, got.PaymentID, status, status, paymentID)
+	}
+	r := e.do(t, http.MethodGet, "/orders/"+o.ID, o.UserID, "", nil)
+	if api := r.order(t); r.status != http.StatusOK || api.Status != status || api.PaymentID != paymentID {
+		t.Errorf("GET /orders/%s = %d %s, want status %d and payment %q", o.ID, r.status, r.body, status, paymentID)
+	}
+}
+
+func TestPaymentOutcomeMovesTheOrderForward(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	ps := forSale(t, 2)
+	paid := e.mustCreate(t, "u-1", cart(1, ps[0]))
+	declined := e.mustCreate(t, "u-1", cart(1, ps[1]))
+	e.start(t)
+
+	e.pay(t, outcome(paid, events.StatusPaymentSuccess, "pay-1"), "")
+	e.pay(t, outcome(declined, events.StatusPaymentFail, "pay-2"), "")
+	e.paymentsHandled(t)
+
+	e.assertPayment(t, paid, events.StatusPaymentSuccess, "pay-1")
+	e.assertPayment(t, declined, events.StatusPaymentFail, "pay-2")
+	if dl := e.deadLetters(t); len(dl) != 0 {
+		t.Errorf("dead letters = %+v, want none", dl)
+	}
+}
+
+func TestLateEventsDoNotMoveAFinalOrder(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	ps := forSale(t, 2)
+	paid := e.mustCreate(t, "u-1", cart(1, ps[0]))
+	declined := e.mustCreate(t, "u-1", cart(1, ps[1]))
+	e.start(t)
+	e.pay(t, outcome(paid, events.StatusPaymentSuccess, "pay-1"), "")
+	e.pay(t, outcome(declined, events.StatusPaymentFail, "pay-2"), "")
+	e.paymentsHandled(t)
+	before := map[string]orders.Order{paid.ID: e.get(t, "u-1", paid.ID), declined.ID: e.get(t, "u-1", declined.ID)}
+
+	// Other outcomes, as new events: a second payment attempt's, or a
+	// stale one arriving late.
+	e.pay(t, outcome(paid, events.StatusPaymentFail, "pay-3"), "")
+	e.pay(t, outcome(declined, events.StatusPaymentSuccess, "pay-4"), "")
+	e.pay(t, outcome(paid, events.StatusPaymentSuccess, "pay-5"), "")
+	e.paymentsHandled(t)
+
+	e.assertPayment(t, paid, events.StatusPaymentSuccess, "pay-1")
+	e.assertPayment(t, declined, events.StatusPaymentFail, "pay-2")
+	for id, b := range before {
+		if got := e.get(t, "u-1", id); !got.UpdatedAt.Equal(b.UpdatedAt) || got.UpdatedBy != b.UpdatedBy {
+			t.Errorf("order %s updated at %v by %s after late events, want untouched since %v by %s",
+				id, got.UpdatedAt, got.UpdatedBy, b.UpdatedAt, b.UpdatedBy)
+		}
+	}
+	if dl := e.deadLetters(t); len(dl) != 0 {
+		t.Errorf("dead letters = %+v, want none: late events are expected, not poison", dl)
+	}
+}
+
+// TestSameEventTwiceHasOneEffect delivers one PaymentProcessed event twice,
+// as the payments service's outbox does after a crash between publishing
+// and committing: in one batch, or in a later one.
+func TestSameEventTwiceHasOneEffect(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name      string
+		sameBatch bool
+	}{
+		{"in one batch", true},
+		{"in a later batch", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, nil)
+			o := e.mustCreate(t, "u-1", cart(1, forSale(t, 1)...))
+			eventID := stream.NewID()
+			ev := outcome(o, events.StatusPaymentSuccess, "pay-1")
+			e.pay(t, ev, eventID)
+			if !tt.sameBatch {
+				e.start(t)
+				e.paymentsHandled(t)
+			}
+			first := e.get(t, "u-1", o.ID)
+			e.pay(t, ev, eventID)
+			if tt.sameBatch {
+				e.start(t)
+			}
+			e.paymentsHandled(t)
+
+			e.assertPayment(t, o, events.StatusPaymentSuccess, "pay-1")
+			if !tt.sameBatch {
+				if got := e.get(t, "u-1", o.ID); !got.UpdatedAt.Equal(first.UpdatedAt) {
+					t.Errorf("order updated again at %v by the repeat, want only at %v", got.UpdatedAt, first.UpdatedAt)
+				}
+			}
+			if n := e.processed(t, eventID); n != 1 {
+				t.Errorf("event %s recorded as processed %d times, want 1", eventID, n)
+			}
+			if dl := e.deadLetters(t); len(dl) != 0 {
+				t.Errorf("dead letters = %+v, want none", dl)
+			}
+		})
+	}
+}
+
+// processed returns how often the service recorded eventID as processed.
+func (e *env) processed(t *testing.T, eventID string) int {
+	t.Helper()
+	var n int
+	if err := e.pool.QueryRow(t.Context(),
+		`SELECT count(*) FROM orders.processed_events WHERE event_id = $1`, eventID).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestPaymentForAnUnknownOrderIsDeadLetteredAndOthersGoOn(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	ps := forSale(t, 2)
+	a := e.mustCreate(t, "u-1", cart(1, ps[0]))
+	b := e.mustCreate(t, "u-2", cart(1, ps[1]))
+	ghost := orders.Order{ID: stream.NewID(), UserID: "u-3", AmountCents: 100}
+	// All three are on the stream before the consumer starts, so its
+	// first read is one batch.
+	e.pay(t, outcome(a, events.StatusPaymentSuccess, "pay-a"), "")
+	ghostEntry := e.pay(t, outcome(ghost, events.StatusPaymentSuccess, "pay-ghost"), "")
+	e.pay(t, outcome(b, events.StatusPaymentFail, "pay-b"), "")
+	e.start(t)
+	e.paymentsHandled(t)
+
+	e.assertPayment(t, a, events.StatusPaymentSuccess, "pay-a")
+	e.assertPayment(t, b, events.StatusPaymentFail, "pay-b")
+	dl := e.deadLetters(t)
+	if len(dl) != 1 || dl[0].OriginID != ghostEntry || dl[0].Fields["orderId"] != ghost.ID || dl[0].Error == "" {
+		t.Errorf("dead letters = %+v; want one, of entry %s for order %s, with the reason", dl, ghostEntry, ghost.ID)
+	}
+}
