@@ -23,6 +23,7 @@ import (
 
 	"streamcart/internal/gateway"
 	"streamcart/internal/identity"
+	"streamcart/internal/ops"
 	"streamcart/internal/orderhistory"
 	"streamcart/internal/orders"
 	"streamcart/internal/outbox"
@@ -78,8 +79,8 @@ type Config struct {
 	StreamMaxAge time.Duration
 	// Gateway configures the gateway; its service URLs are filled in.
 	Gateway gateway.Config
-	// OperatorToken opens the gateway's operations page /ops; empty keeps
-	// it closed.
+	// OperatorToken opens the operations page /ops (package ops), which
+	// the gateway serves; empty keeps it closed.
 	OperatorToken string
 	// Tuning shortens the stream and outbox timings, for tests.
 	Tuning Tuning
@@ -332,17 +333,24 @@ func (s *System) gateway(cfg Config, rdb *redis.Client, log *slog.Logger) (http.
 	// in-process calls keep the browser's address for rate limits and
 	// identity scores. The URL's host is never dialled.
 	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { g.Handler().ServeHTTP(w, r) })
-	shop, err := storefront.New(rdb, storefront.Config{
-		APIURL:        "http://gateway.in-process",
-		Client:        &http.Client{Transport: storefront.InProcess(api), Timeout: storefront.DefaultAPITimeout},
-		OperatorToken: cfg.OperatorToken,
-		SecureCookies: gcfg.SecureCookies,
+	shop, err := storefront.New(storefront.Config{
+		APIURL: "http://gateway.in-process",
+		Client: &http.Client{Transport: storefront.InProcess(api), Timeout: storefront.DefaultAPITimeout},
 	}, log.With("component", "storefront"))
 	if err != nil {
 		return nil, nil, err
 	}
+	// The operations page owns its routes and draws its pages with the
+	// storefront's templates.
+	operations, err := ops.New(rdb, shop, ops.Config{
+		OperatorToken: cfg.OperatorToken,
+		SecureCookies: gcfg.SecureCookies,
+	}, log.With("component", "ops"))
+	if err != nil {
+		return nil, nil, err
+	}
+	operations.Register(g.Mount)
 	g.Mount("/", shop.Handler())
-	g.Mount("POST /ops/login", g.LimitLogins(0, shop.Handler()))
 	return g.Handler(), g.Run, nil
 }
 

@@ -16,8 +16,8 @@ import (
 
 	"streamcart/internal/app"
 	"streamcart/internal/events"
-	"streamcart/internal/gateway"
 	"streamcart/internal/identity"
+	"streamcart/internal/ops"
 	"streamcart/internal/orderhistory"
 	"streamcart/internal/payments"
 	"streamcart/internal/platform/auth"
@@ -429,7 +429,7 @@ func TestOpsLoginIsRateLimited(t *testing.T) {
 	url := s.sys.URLs[app.Gateway] + "/ops/login"
 	// However the attempts straddle a minute boundary, one window holds
 	// more than the limit of 2*limit+1.
-	for i := range 2*gateway.DefaultLoginAttempts + 1 {
+	for i := range 2*ops.DefaultLoginAttempts + 1 {
 		req, err := http.NewRequest("POST", url, strings.NewReader("token=guess"))
 		if err != nil {
 			t.Fatal(err)
@@ -448,5 +448,5 @@ func TestOpsLoginIsRateLimited(t *testing.T) {
 			t.Fatalf("attempt %d: %s", i+1, resp.Status)
 		}
 	}
-	t.Errorf("%d sign-in attempts from one address, none refused", 2*gateway.DefaultLoginAttempts+1)
+	t.Errorf("%d sign-in attempts from one address, none refused", 2*ops.DefaultLoginAttempts+1)
 }

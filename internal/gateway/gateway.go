@@ -2,9 +2,25 @@
 // gives every shopper an anonymous session (as the tutorial app does: no
 // sign-up), signs the shopper's identity onto each request it forwards to a
 // service, routes the versioned API /api/v1 to the products, orders and
-// order history services by reverse proxy, keeps the shopping cart in Redis,
-// relays order updates to the browser as Server-Sent Events, and serves the
-// three routes of the tutorial's API so that its clients work unchanged.
+// order history services by reverse proxy, relays order updates to the
+// browser as Server-Sent Events, and serves the three routes of the
+// tutorial's API so that its clients work unchanged.
+//
+// # Rooms
+//
+// The gateway imports one other room, the cart (package cart), which
+// lives in its process: the gateway builds it, serves its /api/v1/cart
+// routes behind its sessions and lends it its clients of the products and
+// orders services. Everything else reaches the gateway only through
+// Mount: the storefront's pages and the operations page (package ops),
+// which own their routes. The gateway imports no service package.
+//
+// # Client addresses
+//
+// Each request's client address is decided once, by web.WithClientIP
+// (Config.TrustProxy says whether the proxy in front is believed), and
+// everything behind it, rate limits, sessions, identities and mounted
+// handlers such as /ops, reads it with web.ClientIP.
 //
 // # Sessions
 //
@@ -20,10 +36,10 @@
 //
 // # Rate limiting
 //
-// Requests are counted in Redis in fixed one-second windows (INCR and
-// EXPIRE in the same round trip as the session read), per client IP and
-// per session. A window allows up to the limit; more gets 429 with
-// Retry-After. Fixed windows may let through up to twice the limit across
+// Requests are counted in Redis in fixed one-second windows (package
+// ratelimit; INCR and EXPIRE in the same round trip as the session read),
+// per client address and per session. A window allows up to the limit;
+// more gets 429 with Retry-After. Fixed windows may let through up to twice the limit across
 // a window boundary, which is fine for abuse protection. Rate limiting
 // fails open: when Redis is down, public routes are served and a warning
 // is logged.
@@ -52,6 +68,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"streamcart/internal/cart"
 	"streamcart/internal/events"
 	"streamcart/internal/platform/auth"
 	"streamcart/internal/platform/errs"
@@ -83,13 +100,14 @@ type Config struct {
 	// "http://127.0.0.1:8081".
 	ProductsURL, OrdersURL, HistoryURL string
 	// SessionTTL is how long an unused session lives; each use restarts
-	// it. The cart lives as long. Default 24h.
+	// it. The cart lives as long (cart.Config.TTL). Default 24h.
 	SessionTTL time.Duration
 	// SecureCookies marks the session cookie Secure (HTTPS only).
 	SecureCookies bool
-	// TrustProxy takes the client IP from the last X-Forwarded-For entry,
-	// the one the proxy in front of the gateway added. Leave it off unless
-	// such a proxy exists: clients can send any X-Forwarded-For.
+	// TrustProxy takes the client address from the rightmost
+	// X-Forwarded-For entry, the one the proxy in front of the gateway
+	// added (web.DecideClientIP). Leave it off unless such a proxy exists:
+	// clients can send any X-Forwarded-For.
 	TrustProxy bool
 	// AllowedOrigins are the browser origins (e.g.
 	// "https://shop.example.com", exact match) allowed to call the API
@@ -199,6 +217,7 @@ type Gateway struct {
 	history   *upstream
 	origins   map[string]bool
 
+	cart      *cart.Service
 	hub       *hub
 	running   atomic.Bool
 	done      chan struct{} // closed when Run returns: event streams end
@@ -263,14 +282,18 @@ func New(rdb *redis.Client, signer *auth.Signer, cfg Config, log *slog.Logger) (
 	if g.history, err = g.newUpstream("history", cfg.HistoryURL, nil); err != nil {
 		return nil, err
 	}
+	g.cart, err = cart.New(rdb, cartClients{g}, cartClients{g}, cart.Config{KeyPrefix: cfg.KeyPrefix, TTL: cfg.SessionTTL}, log)
+	if err != nil {
+		return nil, err
+	}
 	g.hub = newHub(rdb, log)
 	return g, nil
 }
 
 // Mount serves h for pattern (a http.ServeMux pattern such as "/" or
-// "GET /ops/"), behind the request id, access log, CORS and body limit but
-// without a session: the storefront. It must be called before Handler and
-// panics after.
+// "GET /ops"), behind the request id, client address, access log, CORS
+// and body limit but without a session: the storefront and the operations
+// page. It must be called before Handler and panics after.
 func (g *Gateway) Mount(pattern string, h http.Handler) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -294,11 +317,7 @@ func (g *Gateway) Mount(pattern string, h http.Handler) {
 //	GET    /api/v1/orders                    history: GET /history (with identity score)
 //	GET    /api/v1/orders/{id}               orders: GET /orders/{id}
 //	GET    /api/v1/orders/events             Server-Sent Events: the shopper's order updates
-//	GET    /api/v1/cart                      the cart, priced by the catalog
-//	PUT    /api/v1/cart/items/{productId}    {"qty": 0..99}; 0 removes
-//	DELETE /api/v1/cart/items/{productId}    remove a line
-//	DELETE /api/v1/cart                      empty the cart
-//	POST   /api/v1/cart/checkout             order the cart (idempotent per cart content)
+//	       /api/v1/cart...                   the cart's routes (cart.Service.Routes)
 //	POST   /products/getProductsByFilter     tutorial API
 //	POST   /orders/createOrder               tutorial API
 //	GET    /orderHistory/viewOrderHistory    tutorial API
@@ -333,11 +352,7 @@ func (g *Gateway) build() http.Handler {
 	mux.Handle("GET /api/v1/orders/{id}", session(g.forward(g.orders, idPath("/orders/", "id", ""))))
 	mux.Handle("GET /api/v1/orders/events", session(api(g.orderEvents)))
 
-	mux.Handle("GET /api/v1/cart", session(api(g.getCart)))
-	mux.Handle("PUT /api/v1/cart/items/{productId}", session(api(g.putCartItem)))
-	mux.Handle("DELETE /api/v1/cart/items/{productId}", session(api(g.deleteCartItem)))
-	mux.Handle("DELETE /api/v1/cart", session(api(g.deleteCart)))
-	mux.Handle("POST /api/v1/cart/checkout", session(api(g.checkout)))
+	g.cart.Routes(func(pattern string, h web.HandlerFunc) { mux.Handle(pattern, session(api(h))) })
 
 	mux.Handle("POST "+tutorialProductsPath, session(g.tutorial(g.tutorialProducts)))
 	mux.Handle("POST "+tutorialCreateOrderPath, session(g.tutorial(g.tutorialCreateOrder)))
@@ -355,6 +370,7 @@ func (g *Gateway) build() http.Handler {
 	h = g.cors(h)
 	h = stripInternalHeaders(h)
 	h = web.AccessLog(g.log, h)
+	h = web.WithClientIP(g.cfg.TrustProxy, h)
 	return web.WithRequestID(h)
 }
 

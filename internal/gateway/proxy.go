@@ -79,7 +79,7 @@ func (g *Gateway) outboundHeaders(ctx context.Context, h http.Header) {
 	h.Del("Authorization")
 	h.Del("Cookie")
 	if s, ok := sessionFrom(ctx); ok {
-		h.Set(auth.Header, g.signer.Sign(auth.Identity{UserID: s.UserID, SessionID: s.SessionID, IP: s.IP, UserAgent: s.UserAgent}))
+		h.Set(auth.Header, g.signer.Sign(s.identity()))
 	}
 	if id := web.RequestID(ctx); id != "" {
 		h.Set(web.RequestIDHeader, id)

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 
+	"streamcart/internal/cart"
 	"streamcart/internal/platform/errs"
 	"streamcart/internal/platform/web"
 )
@@ -180,4 +181,34 @@ func (g *Gateway) orderHistory(ctx context.Context) ([]historyOrder, error) {
 		return nil, err
 	}
 	return out.Orders, nil
+}
+
+// cartClients lends the cart the gateway's clients of the products and
+// orders services; calls carry the shopper's signed identity from ctx.
+type cartClients struct{ g *Gateway }
+
+// LookupProducts implements cart.Catalog.
+func (c cartClients) LookupProducts(ctx context.Context, ids []string) (map[string]cart.Product, error) {
+	found, err := c.g.lookupProducts(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]cart.Product, len(found))
+	for id, p := range found {
+		out[id] = cart.Product{ID: p.ID, DisplayName: p.DisplayName, PriceCents: p.PriceCents, Active: p.Active}
+	}
+	return out, nil
+}
+
+// PlaceOrder implements cart.Orders.
+func (c cartClients) PlaceOrder(ctx context.Context, lines []cart.OrderLine, idempotencyKey string) (cart.PlacedOrder, error) {
+	items := make([]orderItem, len(lines))
+	for i, l := range lines {
+		items[i] = orderItem(l)
+	}
+	body, id, status, err := c.g.placeOrder(ctx, items, idempotencyKey)
+	if err != nil {
+		return cart.PlacedOrder{}, err
+	}
+	return cart.PlacedOrder{ID: id, Status: status, Body: body}, nil
 }

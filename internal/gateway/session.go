@@ -7,16 +7,16 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
-	"net"
 	"net/http"
-	"net/netip"
 	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"streamcart/internal/events"
+	"streamcart/internal/platform/auth"
 	"streamcart/internal/platform/errs"
+	"streamcart/internal/platform/web"
 	"streamcart/internal/stream"
 )
 
@@ -40,6 +40,12 @@ type session struct {
 	UserAgent string
 	// Created is set when this request started the session.
 	Created bool
+}
+
+// identity is the shopper's identity, which the gateway signs onto the
+// requests it forwards and the cart reads from the context.
+func (s session) identity() auth.Identity {
+	return auth.Identity{UserID: s.UserID, SessionID: s.SessionID, IP: s.IP, UserAgent: s.UserAgent}
 }
 
 type sessionCtxKey struct{}
@@ -98,28 +104,6 @@ func tokenFrom(r *http.Request) (token string, fromCookie bool) {
 	return "", false
 }
 
-// clientIP returns the shopper's address: the TCP peer's, or with
-// TrustProxy the last X-Forwarded-For entry, which the trusted proxy
-// appended (earlier entries are the client's word).
-func (g *Gateway) clientIP(r *http.Request) string {
-	if g.cfg.TrustProxy {
-		if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
-			last := xff[len(xff)-1]
-			if i := strings.LastIndexByte(last, ','); i >= 0 {
-				last = last[i+1:]
-			}
-			if ip, err := netip.ParseAddr(strings.TrimSpace(last)); err == nil {
-				return ip.Unmap().String()
-			}
-		}
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
 func userAgent(r *http.Request) string {
 	ua := r.UserAgent()
 	if len(ua) > maxUserAgent {
@@ -175,12 +159,13 @@ func (g *Gateway) readSession(ctx context.Context, ip, token string, now time.Ti
 		}
 		return "0"
 	}
-	countIP := g.cfg.RateLimitIP > 0
-	countSess := token != "" && g.cfg.RateLimitSession > 0
+	ipLimit, sessLimit := g.ipLimit(), g.sessionLimit()
+	countIP := ipLimit.Enabled()
+	countSess := token != "" && sessLimit.Enabled()
 	if !countIP && token == "" {
 		return sessionRead{}, nil
 	}
-	keys := []string{g.rateKey("ip", ip, now, rateWindow), g.rateKey("session", hash, now, rateWindow), g.sessionKey(hash)}
+	keys := []string{ipLimit.Key(ip, now), sessLimit.Key(hash, now), g.sessionKey(hash)}
 	res, err := sessionScript.Run(ctx, g.rdb, keys,
 		(2 * rateWindow).Milliseconds(), g.cfg.SessionTTL.Milliseconds(),
 		flag(countIP), flag(countSess), flag(token != "")).Slice()
@@ -204,16 +189,17 @@ func (g *Gateway) readSession(ctx context.Context, ip, token string, now time.Ti
 	return r, nil
 }
 
-// withSession puts the request's session in its context, starting a new
-// one when the request has no valid token, after checking the rate limits
-// of the client IP and the session. The rate counters, the session read
+// withSession puts the request's session in its context, and the
+// shopper's identity (auth.WithIdentity, which the cart reads), starting a
+// new session when the request has no valid token, after checking the
+// rate limits of the client address (web.ClientIP) and the session. The rate counters, the session read
 // and its TTL refresh cost one Redis round trip (sessionScript); a new
 // session costs a second. Without Redis it answers 503.
 func (g *Gateway) withSession(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		now := time.Now()
-		ip, ua := g.clientIP(r), userAgent(r)
+		ip, ua := web.ClientIP(r), userAgent(r)
 		token, fromCookie := tokenFrom(r)
 
 		read, err := g.readSession(ctx, ip, token, now)
@@ -221,12 +207,12 @@ func (g *Gateway) withSession(next http.Handler) http.Handler {
 			g.fail(w, r, errs.Unavailable(fmt.Errorf("read session: %w", err), "sessions are unavailable; try again shortly"))
 			return
 		}
-		if g.cfg.RateLimitIP > 0 && read.ipHits > int64(g.cfg.RateLimitIP) {
-			g.fail(w, r, rateLimited(w, "IP address", now, rateWindow))
+		if l := g.ipLimit(); l.Enabled() && read.ipHits > int64(l.Max) {
+			g.fail(w, r, l.Exceeded(w, "IP address", now))
 			return
 		}
-		if g.cfg.RateLimitSession > 0 && read.sessHits > int64(g.cfg.RateLimitSession) {
-			g.fail(w, r, rateLimited(w, "session", now, rateWindow))
+		if l := g.sessionLimit(); l.Enabled() && read.sessHits > int64(l.Max) {
+			g.fail(w, r, l.Exceeded(w, "session", now))
 			return
 		}
 
@@ -245,7 +231,9 @@ func (g *Gateway) withSession(next http.Handler) http.Handler {
 		if s.Created || fromCookie {
 			http.SetCookie(w, g.sessionCookie(s.Token))
 		}
-		next.ServeHTTP(w, r.WithContext(withSessionCtx(ctx, s)))
+		ctx = withSessionCtx(ctx, s)
+		ctx = auth.WithIdentity(ctx, s.identity())
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 

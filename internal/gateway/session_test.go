@@ -3,7 +3,6 @@ package gateway
 import (
 	"encoding/base64"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -170,32 +169,25 @@ func TestSessionToken(t *testing.T) {
 	}
 }
 
-func TestClientIP(t *testing.T) {
+// The client address is decided once (web.DecideClientIP, tested there);
+// the gateway believes X-Forwarded-For only with TrustProxy, for the
+// identity it signs as for its limits.
+func TestTrustProxyDecidesTheShoppersAddress(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name       string
-		trustProxy bool
-		remote     string
-		xff        []string
-		want       string
+	for _, tt := range []struct {
+		trust bool
+		want  string
 	}{
-		{"peer", false, "192.0.2.1:5555", nil, "192.0.2.1"},
-		{"peer ignores XFF", false, "192.0.2.1:5555", []string{"203.0.113.9"}, "192.0.2.1"},
-		{"ipv6 peer", false, "[2001:db8::1]:443", nil, "2001:db8::1"},
-		{"trusted proxy: last entry", true, "10.0.0.1:5555", []string{"198.51.100.7, 203.0.113.9"}, "203.0.113.9"},
-		{"trusted proxy: last header", true, "10.0.0.1:5555", []string{"198.51.100.7", "203.0.113.10"}, "203.0.113.10"},
-		{"trusted proxy: garbage", true, "10.0.0.1:5555", []string{"not-an-ip"}, "10.0.0.1"},
-		{"trusted proxy: none", true, "10.0.0.1:5555", nil, "10.0.0.1"},
-	}
-	for _, tt := range tests {
-		g := &Gateway{cfg: Config{TrustProxy: tt.trustProxy}}
-		r := httptest.NewRequest("GET", "/", nil)
-		r.RemoteAddr = tt.remote
-		for _, v := range tt.xff {
-			r.Header.Add("X-Forwarded-For", v)
+		{false, "127.0.0.1"},
+		{true, "203.0.113.9"},
+	} {
+		e := newEnv(t, func(c *Config) { c.TrustProxy = tt.trust })
+		resp, body := e.do(req{method: "GET", path: "/api/v1/products?q=puma", header: http.Header{"X-Forwarded-For": {"198.51.100.7, 203.0.113.9"}}})
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s %s", resp.Status, body)
 		}
-		if got := g.clientIP(r); got != tt.want {
-			t.Errorf("%s: clientIP(remote %s, XFF %q) = %s, want %s", tt.name, tt.remote, tt.xff, got, tt.want)
+		if got := e.fakes.products.last(t, "/products").Identity.IP; got != tt.want {
+			t.Errorf("TrustProxy %v: identity IP %s, want %s", tt.trust, got, tt.want)
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"streamcart/internal/cart"
 	"streamcart/internal/money"
 	"streamcart/internal/platform/errs"
 	"streamcart/internal/platform/web"
@@ -57,17 +58,10 @@ func (g *Gateway) writeEnvelope(w http.ResponseWriter, r *http.Request, data any
 	}
 	status := http.StatusOK
 	if err != nil {
-		status = web.StatusOf(err)
-		env.Data, env.Error = nil, &web.ErrorDetail{Code: "internal", Message: "internal server error"}
-		var e *errs.Error
-		if errors.As(err, &e) {
-			env.Error = &web.ErrorDetail{Code: e.Code, Message: e.Message}
-		}
-		if status >= 500 {
-			g.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
-		} else {
-			g.log.DebugContext(r.Context(), "request rejected", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
-		}
+		var detail web.ErrorDetail
+		status, detail = web.Describe(err)
+		web.LogError(g.log, r, status, err)
+		env.Data, env.Error = nil, &detail
 	}
 	web.WriteJSON(w, status, env)
 }
@@ -124,6 +118,9 @@ type tutorialProductData struct {
 type typeName struct {
 	TypeName string `json:"typeName"`
 }
+
+// imageURL is a product's image on the gateway's API.
+func imageURL(productID string) string { return "/api/v1/products/" + productID + "/image.svg" }
 
 // units returns cents as a JSON number of currency units: 3999 → 39.99,
 // made from the integer, never through floating point.
@@ -201,8 +198,8 @@ func parseQty(field string, v any) (int, error) {
 		return 0, errs.Invalid("invalid_qty", "%s must be a JSON number, not %s", field, describeJSON(v))
 	}
 	q, err := strconv.Atoi(n.String())
-	if err != nil || q < 1 || q > cartMaxQty {
-		return 0, errs.Invalid("invalid_qty", "%s must be a whole number from 1 to %d, not %s", field, cartMaxQty, n)
+	if err != nil || q < 1 || q > cart.MaxQty {
+		return 0, errs.Invalid("invalid_qty", "%s must be a whole number from 1 to %d, not %s", field, cart.MaxQty, n)
 	}
 	return q, nil
 }

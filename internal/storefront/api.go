@@ -179,11 +179,11 @@ func (a *apiSession) do(ctx context.Context, method, path string, body, out any)
 	// the browser's, as a proxy would.
 	req.Header.Set("User-Agent", a.in.UserAgent())
 	if ip, _, err := net.SplitHostPort(a.in.RemoteAddr); err == nil {
-		xff := a.in.Header.Get("X-Forwarded-For")
+		xff := a.in.Header.Get(web.ForwardedForHeader)
 		if xff != "" {
 			xff += ", "
 		}
-		req.Header.Set("X-Forwarded-For", xff+ip)
+		req.Header.Set(web.ForwardedForHeader, xff+ip)
 	}
 	if id := web.RequestID(ctx); id != "" {
 		req.Header.Set(web.RequestIDHeader, id)
@@ -266,11 +266,11 @@ func (t inProcess) RoundTrip(req *http.Request) (*http.Response, error) {
 	// The browser's address is the peer address here; an X-Forwarded-For
 	// the storefront added for a networked gateway would be the browser's
 	// word only.
-	if xff := strings.TrimSpace(in.Header.Get("X-Forwarded-For")); xff != "" {
+	if xff := strings.TrimSpace(in.Header.Get(web.ForwardedForHeader)); xff != "" {
 		if i := strings.LastIndexByte(xff, ','); i >= 0 {
-			in.Header.Set("X-Forwarded-For", strings.TrimSpace(xff[:i]))
+			in.Header.Set(web.ForwardedForHeader, strings.TrimSpace(xff[:i]))
 		} else {
-			in.Header.Del("X-Forwarded-For")
+			in.Header.Del(web.ForwardedForHeader)
 		}
 	}
 	rec := &recorder{header: http.Header{}}

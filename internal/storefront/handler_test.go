@@ -1,24 +1,19 @@
 package storefront_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 
-	"github.com/redis/go-redis/v9"
-
 	"streamcart/internal/platform/testenv"
 	"streamcart/internal/storefront"
-	"streamcart/internal/stream"
 )
 
 // Handler tests: the storefront against a fake API, without a browser.
@@ -110,10 +105,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-func newShop(t *testing.T, apiURL string, rdb *redis.Client, cfg storefront.Config) http.Handler {
+func newShop(t *testing.T, apiURL string, cfg storefront.Config) http.Handler {
 	t.Helper()
 	cfg.APIURL = apiURL
-	s, err := storefront.New(rdb, cfg, testenv.Logger(t))
+	s, err := storefront.New(cfg, testenv.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +145,7 @@ func post(t *testing.T, h http.Handler, target string, form url.Values, headers 
 func TestSearchIsEscaped(t *testing.T) {
 	t.Parallel()
 	api := newFakeAPI(t)
-	h := newShop(t, api.srv.URL, nil, storefront.Config{})
+	h := newShop(t, api.srv.URL, storefront.Config{})
 	const attack = "<script>alert(1)</script>"
 	for _, target := range []string{"/?q=" + url.QueryEscape(attack), "/fragments/products?q=" + url.QueryEscape(attack)} {
 		code, body, _ := get(t, h, target)
@@ -174,7 +169,7 @@ func TestSearchIsEscaped(t *testing.T) {
 func TestDashboard(t *testing.T) {
 	t.Parallel()
 	api := newFakeAPI(t)
-	h := newShop(t, api.srv.URL, nil, storefront.Config{})
+	h := newShop(t, api.srv.URL, storefront.Config{})
 	code, body, header := get(t, h, "/?q=puma")
 	if code != 200 {
 		t.Fatalf("status %d", code)
@@ -199,7 +194,7 @@ func TestDashboard(t *testing.T) {
 func TestAddToCartAndPriceChange(t *testing.T) {
 	t.Parallel()
 	api := newFakeAPI(t)
-	h := newShop(t, api.srv.URL, nil, storefront.Config{})
+	h := newShop(t, api.srv.URL, storefront.Config{})
 	cookie := "sc_session=mine"
 
 	code, body, _ := post(t, h, "/cart/items", url.Values{"productId": {"p1"}}, "Accept", "application/json", "Cookie", cookie)
@@ -249,7 +244,7 @@ func TestAddToCartAndPriceChange(t *testing.T) {
 func TestCrossOriginPostRefused(t *testing.T) {
 	t.Parallel()
 	api := newFakeAPI(t)
-	h := newShop(t, api.srv.URL, nil, storefront.Config{})
+	h := newShop(t, api.srv.URL, storefront.Config{})
 	code, _, _ := post(t, h, "/cart/checkout", nil, "Sec-Fetch-Site", "cross-site")
 	if code != http.StatusForbidden {
 		t.Errorf("cross-site checkout: status %d, want 403", code)
@@ -260,7 +255,7 @@ func TestServiceDown(t *testing.T) {
 	t.Parallel()
 	api := newFakeAPI(t)
 	api.srv.Close()
-	h := newShop(t, api.srv.URL, nil, storefront.Config{})
+	h := newShop(t, api.srv.URL, storefront.Config{})
 	for _, target := range []string{"/", "/cart", "/orders", "/orders/o-1"} {
 		code, body, _ := get(t, h, target)
 		if code != http.StatusServiceUnavailable || !strings.Contains(body, "Part of the shop is not answering right now") {
@@ -269,119 +264,6 @@ func TestServiceDown(t *testing.T) {
 		if !strings.Contains(body, "</html>") {
 			t.Errorf("GET %s with the API down: not a whole page", target)
 		}
-	}
-}
-
-func TestOpsNeedsToken(t *testing.T) {
-	t.Parallel()
-	api := newFakeAPI(t)
-	const token = "s3cret-operator-token"
-	h := newShop(t, api.srv.URL, nil, storefront.Config{OperatorToken: token})
-	closed := newShop(t, api.srv.URL, nil, storefront.Config{})
-
-	tests := []struct {
-		name    string
-		h       http.Handler
-		target  string
-		headers []string
-		want    int
-	}{
-		{"no token", h, "/ops", nil, 401},
-		{"no token, fragment", h, "/ops/fragment", nil, 401},
-		{"wrong bearer", h, "/ops", []string{"Authorization", "Bearer nope"}, 401},
-		{"shopper session", h, "/ops", []string{"Cookie", "sc_session=abc"}, 401},
-		{"forged cookie", h, "/ops", []string{"Cookie", "sc_ops=99999999999.abc"}, 401},
-		{"bearer", h, "/ops", []string{"Authorization", "Bearer " + token}, 200},
-		{"bearer, fragment", h, "/ops/fragment", []string{"Authorization", "Bearer " + token}, 200},
-		{"ops off", closed, "/ops", []string{"Authorization", "Bearer "}, 401},
-	}
-	for _, tt := range tests {
-		code, body, _ := get(t, tt.h, tt.target, tt.headers...)
-		if code != tt.want {
-			t.Errorf("%s: GET %s: status %d, want %d", tt.name, tt.target, code, tt.want)
-		}
-		if code == 200 && strings.Contains(body, "Sign in") {
-			t.Errorf("%s: the operations page shows the sign-in form", tt.name)
-		}
-	}
-
-	if code, _, _ := post(t, h, "/ops/login", url.Values{"token": {"wrong"}}); code != 401 {
-		t.Errorf("login with a wrong token: status %d, want 401", code)
-	}
-	code, _, header := post(t, h, "/ops/login", url.Values{"token": {token}})
-	cookie := header.Get("Set-Cookie")
-	if code != http.StatusSeeOther || !strings.Contains(cookie, "HttpOnly") || !strings.Contains(cookie, "SameSite=Strict") || strings.Contains(cookie, token) {
-		t.Fatalf("login: %d, Set-Cookie %q", code, cookie)
-	}
-	name, value, _ := strings.Cut(strings.SplitN(cookie, ";", 2)[0], "=")
-	if code, _, _ := get(t, h, "/ops", "Cookie", name+"="+value); code != 200 {
-		t.Errorf("GET /ops signed in: status %d, want 200", code)
-	}
-}
-
-func TestReplayNeedsFormToken(t *testing.T) {
-	t.Parallel()
-	api := newFakeAPI(t)
-	rdb := testenv.Redis(t)
-	ctx := context.Background()
-	const token = "s3cret-operator-token"
-	origin := testenv.Name(t, "orders")
-	h := newShop(t, api.srv.URL, rdb, storefront.Config{OperatorToken: token, Streams: []string{origin}})
-	dlq := stream.DeadLetterStream(origin)
-	id, err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: dlq, Values: []any{
-		"eventId", "e1", "eventType", "OrderPlaced", "orderId", "o1",
-		"dlq.error", "boom", "dlq.attempts", "3", "dlq.originStream", origin, "dlq.originId", "1-0", "dlq.group", "payments",
-	}}).Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bearer := []string{"Authorization", "Bearer " + token}
-
-	_, page, _ := get(t, h, "/ops", bearer...)
-	for _, want := range []string{origin, "boom", id, "Replay"} {
-		if !strings.Contains(page, want) {
-			t.Errorf("ops page lacks %q:\n%s", want, page)
-		}
-	}
-	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(page)
-	if m == nil {
-		t.Fatal("ops page has no form token")
-	}
-	formToken := m[1]
-
-	for _, tt := range []struct {
-		name    string
-		form    url.Values
-		headers []string
-		want    int
-	}{
-		{"no operator", url.Values{"dlq": {dlq}, "id": {id}, "csrf": {formToken}}, nil, 401},
-		{"no form token", url.Values{"dlq": {dlq}, "id": {id}}, bearer, 403},
-		{"wrong form token", url.Values{"dlq": {dlq}, "id": {id}, "csrf": {"forged"}}, bearer, 403},
-		{"cross-site", url.Values{"dlq": {dlq}, "id": {id}, "csrf": {formToken}}, append([]string{"Sec-Fetch-Site", "cross-site"}, bearer...), 403},
-		{"not a dlq of ours", url.Values{"dlq": {"OTHER:dlq"}, "id": {id}, "csrf": {formToken}}, bearer, 400},
-	} {
-		if code, _, _ := post(t, h, "/ops/replay", tt.form, tt.headers...); code != tt.want {
-			t.Errorf("%s: replay status %d, want %d", tt.name, code, tt.want)
-		}
-		if n := rdb.XLen(ctx, dlq).Val(); n != 1 {
-			t.Fatalf("%s: dead-letter stream has %d entries, want 1 (untouched)", tt.name, n)
-		}
-	}
-
-	code, _, header := post(t, h, "/ops/replay", url.Values{"dlq": {dlq}, "id": {id}, "csrf": {formToken}}, bearer...)
-	if code != http.StatusSeeOther || !strings.HasPrefix(header.Get("Location"), "/ops?") {
-		t.Fatalf("replay: %d to %q", code, header.Get("Location"))
-	}
-	if n := rdb.XLen(ctx, dlq).Val(); n != 0 {
-		t.Errorf("dead-letter stream has %d entries after the replay, want 0", n)
-	}
-	entries := rdb.XRange(ctx, origin, "-", "+").Val()
-	if len(entries) != 1 || entries[0].Values["orderId"] != "o1" || entries[0].Values["dlq.error"] != nil {
-		t.Errorf("origin stream after the replay: %v", entries)
-	}
-	if code, _, header := post(t, h, "/ops/replay", url.Values{"dlq": {dlq}, "id": {id}, "csrf": {formToken}}, bearer...); code != http.StatusSeeOther || header.Get("Location") != "/ops?error=gone" {
-		t.Errorf("second replay: %d to %q, want 303 to /ops?error=gone", code, header.Get("Location"))
 	}
 }
 
@@ -395,7 +277,7 @@ func TestInProcess(t *testing.T) {
 		http.SetCookie(w, &http.Cookie{Name: storefront.SessionCookie, Value: "new"})
 		writeJSON(w, 418, map[string]any{"products": []any{}})
 	})
-	shop := newShop(t, "http://gateway.in-process", nil, storefront.Config{Client: &http.Client{Transport: storefront.InProcess(h)}})
+	shop := newShop(t, "http://gateway.in-process", storefront.Config{Client: &http.Client{Transport: storefront.InProcess(h)}})
 	req := httptest.NewRequest("GET", "/fragments/products", nil)
 	req.RemoteAddr = "198.51.100.7:5555"
 	rec := httptest.NewRecorder()

@@ -1,21 +1,22 @@
-// Package storefront is streamcart's web shop and operations page: the
-// dashboard with product search, the cart with Buy Now and the orders
-// pages of the tutorial's app, plus /ops for operators. Pages are rendered
-// on the server with html/template; a small embedded script adds search as
-// you type, add-to-cart without a reload, live order updates and the
-// refresh of /ops. There is no Node.js build.
+// Package storefront is streamcart's web shop: the dashboard with product
+// search, the cart with Buy Now and the orders pages of the tutorial's
+// app. Pages are rendered on the server with html/template; a small
+// embedded script adds search as you type, add-to-cart without a reload,
+// live order updates and the refresh of the operations page. There is no
+// Node.js build.
 //
-// The shop holds no business logic: it is a client of the gateway's public
-// API (/api/v1), which it calls over HTTP with the browser's session cookie
-// (Config.APIURL, Config.Client), passing a new or refreshed session cookie
-// back to the browser. The browser's own script talks to the API only for
-// the order event stream (/api/v1/orders/events) and its catch-up read.
+// The shop holds templates, static files and pages only, no business
+// logic and no Redis: it is a client of the gateway's public API
+// (/api/v1), which it calls over HTTP with the browser's session cookie
+// (Config.APIURL, Config.Client), passing a new or refreshed session
+// cookie back to the browser. The browser's own script talks to the API
+// only for the order event stream (/api/v1/orders/events) and its
+// catch-up read.
 //
-// /ops reads Redis directly (stream.Inspect, stream.DeadLetters) and
-// replays dead letters (stream.Replay). It needs Config.OperatorToken,
-// sent as "Authorization: Bearer <token>" or entered once in a login form
-// that sets an HttpOnly, SameSite=Strict cookie; replays also need a form
-// token bound to that login.
+// The operations page (package ops) owns its routes and data; the
+// storefront only draws its pages in the shop's look, through RenderPage,
+// RenderFragment, RenderError and Guard. The storefront imports no service
+// package.
 package storefront
 
 import (
@@ -33,10 +34,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/redis/go-redis/v9"
-
-	"streamcart/internal/events"
 )
 
 //go:embed templates/*.html
@@ -61,37 +58,25 @@ type Config struct {
 	APIURL string
 	// Client makes the API calls. Default: a client with a 15s timeout.
 	Client *http.Client
-	// OperatorToken opens /ops. Empty keeps /ops closed to everyone.
-	OperatorToken string
-	// Streams are the streams /ops shows. Default: ORDERS_STREAM,
-	// PAYMENTS_STREAM and TRANSACTION_STREAM.
-	Streams []string
-	// SecureCookies marks the operator cookie Secure (HTTPS only).
-	SecureCookies bool
 	// PageSize is the number of products per dashboard page. Default 12.
 	PageSize int
 }
 
-// Storefront serves the shop and /ops. Build it with New and serve
-// Handler. It is safe for concurrent use.
+// Storefront serves the shop. Build it with New and serve Handler. It is
+// safe for concurrent use.
 type Storefront struct {
 	cfg     Config
-	rdb     *redis.Client
 	log     *slog.Logger
 	client  *http.Client
 	apiBase *url.URL
 	pages   map[string]*template.Template
 	assets  map[string]string // file name to its URL with a content version
 	names   *nameCache
-	rates   *rateMeter
-	opsKey  []byte // nil when /ops is closed
 	handler http.Handler
 }
 
-// New returns a Storefront that calls the API at cfg.APIURL and reads
-// streams from rdb for /ops (rdb may be nil: /ops then reports Redis as
-// unavailable).
-func New(rdb *redis.Client, cfg Config, log *slog.Logger) (*Storefront, error) {
+// New returns a Storefront that calls the API at cfg.APIURL.
+func New(cfg Config, log *slog.Logger) (*Storefront, error) {
 	if log == nil {
 		return nil, errors.New("storefront: log is required")
 	}
@@ -102,23 +87,15 @@ func New(rdb *redis.Client, cfg Config, log *slog.Logger) (*Storefront, error) {
 	if cfg.Client == nil {
 		cfg.Client = &http.Client{Timeout: DefaultAPITimeout}
 	}
-	if len(cfg.Streams) == 0 {
-		cfg.Streams = []string{events.OrdersStream, events.PaymentsStream, events.TransactionStream}
-	}
 	if cfg.PageSize <= 0 {
 		cfg.PageSize = DefaultPageSize
 	}
 	s := &Storefront{
 		cfg:     cfg,
-		rdb:     rdb,
 		log:     log,
 		client:  cfg.Client,
 		apiBase: base,
 		names:   newNameCache(4096),
-		rates:   newRateMeter(),
-	}
-	if cfg.OperatorToken != "" {
-		s.opsKey = opsKey(cfg.OperatorToken)
 	}
 	if s.assets, err = assetURLs(); err != nil {
 		return nil, err
@@ -141,13 +118,10 @@ func New(rdb *redis.Client, cfg Config, log *slog.Logger) (*Storefront, error) {
 //	POST /cart/checkout             Buy Now: order the cart, then go to the order
 //	GET  /orders, /orders/{id}      orders, updated live by the page's script
 //	GET  /fragments/orders          the orders list, for orders that appear live
-//	GET  /ops                       operations (operator token)
-//	GET  /ops/fragment              its live part, polled every 2s
-//	POST /ops/login, /ops/logout    operator sign-in with the token
-//	POST /ops/replay                replay a dead letter (form token)
 //	GET  /static/...                CSS and script
 //
-// Cross-origin POSTs are refused (http.CrossOriginProtection).
+// Cross-origin POSTs are refused (http.CrossOriginProtection). Any other
+// path gets the shop's 404 page.
 func (s *Storefront) Handler() http.Handler { return s.handler }
 
 func (s *Storefront) routes() http.Handler {
@@ -166,12 +140,6 @@ func (s *Storefront) routes() http.Handler {
 	fragment("GET /fragments/orders", s.ordersFragment)
 	page("GET /orders/{id}", s.orderDetail)
 
-	page("GET /ops", s.ops)
-	fragment("GET /ops/fragment", s.opsFragment)
-	page("POST /ops/login", s.opsLogin)
-	page("POST /ops/logout", s.opsLogout)
-	page("POST /ops/replay", s.opsReplay)
-
 	static, _ := fs.Sub(staticFS, "static") // the directory is embedded
 	files := http.StripPrefix("/static/", http.FileServerFS(static))
 	mux.Handle("GET /static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -182,11 +150,19 @@ func (s *Storefront) routes() http.Handler {
 		return &pageError{Status: http.StatusNotFound, Message: "There is no page at this address."}
 	})
 
+	return s.Guard(mux)
+}
+
+// Guard gives h the protections of the shop's pages: the security headers
+// of securityHeaders, and the refusal of cross-origin form posts
+// (http.CrossOriginProtection) with the shop's 403 page. The operations
+// page's handlers get them this way too.
+func (s *Storefront) Guard(h http.Handler) http.Handler {
 	csrf := http.NewCrossOriginProtection()
 	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, &pageError{Status: http.StatusForbidden, Message: "This form was sent from another site, so it was refused."}, false)
 	}))
-	return securityHeaders(csrf.Handler(mux))
+	return securityHeaders(csrf.Handler(h))
 }
 
 // securityHeaders sets headers that every page gets. The pages load no
@@ -241,11 +217,31 @@ func (s *Storefront) writeError(w http.ResponseWriter, r *http.Request, err erro
 	} else {
 		s.log.DebugContext(r.Context(), "storefront request refused", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
 	}
+	s.RenderError(w, r, status, msg, fragment)
+}
+
+// RenderError writes message as the shop's error page with status, or as
+// the error fragment. It does not log: whoever decided the error does.
+func (s *Storefront) RenderError(w http.ResponseWriter, r *http.Request, status int, message string, fragment bool) {
 	if fragment {
-		s.render(w, r, status, "error-fragment", msg)
+		s.render(w, r, status, "error-fragment", message)
 		return
 	}
-	s.render(w, r, status, "error.html", s.layout("Something went wrong", "", -1, errorPage{Status: status, Message: msg}))
+	s.render(w, r, status, "error.html", s.layout("Something went wrong", "", -1, errorPage{Status: status, Message: message}))
+}
+
+// RenderPage writes the page template name (one of the templates
+// directory's pages, such as "ops.html") with status, in the shop's layout
+// with title and the navigation at nav ("shop", "cart", "orders" or
+// "ops"). data is the page's .Data.
+func (s *Storefront) RenderPage(w http.ResponseWriter, r *http.Request, status int, name, title, nav string, data any) {
+	s.render(w, r, status, name, s.layout(title, nav, -1, data))
+}
+
+// RenderFragment writes the fragment template name (such as
+// "ops-fragment") with status and data.
+func (s *Storefront) RenderFragment(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
+	s.render(w, r, status, name, data)
 }
 
 // explain returns the status and the plain-words message for err.

@@ -46,9 +46,11 @@ var templateFuncs = template.FuncMap{
 	"score":         func(f float64) string { return fmt.Sprintf("%.2f", f) },
 	"dur":           formatDuration,
 	"rate":          func(r float64) string { return fmt.Sprintf("%.1f", r) },
-	"opsStream": func(s streamView, token string) any {
+	// opsStream pairs a stream of the operations page with its form
+	// token, for the "ops-stream" partial.
+	"opsStream": func(s any, token string) any {
 		return struct {
-			Stream streamView
+			Stream any
 			Token  string
 		}{s, token}
 	},

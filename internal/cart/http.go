@@ -1,0 +1,126 @@
+package cart
+
+import (
+	"net/http"
+
+	"streamcart/internal/platform/auth"
+	"streamcart/internal/platform/errs"
+	"streamcart/internal/platform/web"
+)
+
+// Routes calls add with each of the cart's routes, for the gateway to
+// serve behind its sessions and error adapter:
+//
+//	GET    /api/v1/cart                      the cart, priced by the catalog
+//	PUT    /api/v1/cart/items/{productId}    {"qty": 0..99}; 0 removes
+//	DELETE /api/v1/cart/items/{productId}    remove a line
+//	DELETE /api/v1/cart                      empty the cart
+//	POST   /api/v1/cart/checkout             order the cart (idempotent per cart content)
+//
+// Each route needs the shopper's identity in the request context
+// (auth.WithIdentity); without one it answers 401.
+func (s *Service) Routes(add func(pattern string, h web.HandlerFunc)) {
+	add("GET /api/v1/cart", s.getCart)
+	add("PUT /api/v1/cart/items/{productId}", s.putItem)
+	add("DELETE /api/v1/cart/items/{productId}", s.deleteItem)
+	add("DELETE /api/v1/cart", s.deleteCart)
+	add("POST /api/v1/cart/checkout", s.checkout)
+}
+
+// errNoShopper means a cart route was served without an identity: a
+// wiring fault, as the gateway gives every request a session first.
+var errNoShopper = errs.Unauthorized("unauthorized", "the cart needs a session")
+
+// userID returns the shopper of r.
+func userID(r *http.Request) (string, error) {
+	id, ok := auth.FromContext(r.Context())
+	if !ok || id.UserID == "" {
+		return "", errNoShopper
+	}
+	return id.UserID, nil
+}
+
+// getCart serves GET /api/v1/cart.
+func (s *Service) getCart(w http.ResponseWriter, r *http.Request) error {
+	user, err := userID(r)
+	if err != nil {
+		return err
+	}
+	v, err := s.Get(r.Context(), user)
+	if err != nil {
+		return err
+	}
+	web.WriteJSON(w, http.StatusOK, v)
+	return nil
+}
+
+// putItem serves PUT /api/v1/cart/items/{productId} {"qty": 0..99}.
+func (s *Service) putItem(w http.ResponseWriter, r *http.Request) error {
+	user, err := userID(r)
+	if err != nil {
+		return err
+	}
+	id := r.PathValue("productId")
+	if !validID(id) {
+		return errProductID(id)
+	}
+	var req struct {
+		Qty *int `json:"qty"`
+	}
+	if err := web.DecodeJSON(r, 1<<10, &req); err != nil {
+		return err
+	}
+	if req.Qty == nil {
+		return errQty()
+	}
+	v, err := s.Set(r.Context(), user, id, *req.Qty)
+	if err != nil {
+		return err
+	}
+	web.WriteJSON(w, http.StatusOK, v)
+	return nil
+}
+
+// deleteItem serves DELETE /api/v1/cart/items/{productId}.
+func (s *Service) deleteItem(w http.ResponseWriter, r *http.Request) error {
+	user, err := userID(r)
+	if err != nil {
+		return err
+	}
+	v, err := s.Remove(r.Context(), user, r.PathValue("productId"))
+	if err != nil {
+		return err
+	}
+	web.WriteJSON(w, http.StatusOK, v)
+	return nil
+}
+
+// deleteCart serves DELETE /api/v1/cart.
+func (s *Service) deleteCart(w http.ResponseWriter, r *http.Request) error {
+	user, err := userID(r)
+	if err != nil {
+		return err
+	}
+	if err := s.Clear(r.Context(), user); err != nil {
+		return err
+	}
+	web.WriteJSON(w, http.StatusOK, View{Items: []Item{}})
+	return nil
+}
+
+// checkout serves POST /api/v1/cart/checkout: the order, 201 (or 200 for
+// a replay) with its Location on the gateway's API. The orders service's
+// errors, such as 409 price_changed, pass through.
+func (s *Service) checkout(w http.ResponseWriter, r *http.Request) error {
+	user, err := userID(r)
+	if err != nil {
+		return err
+	}
+	order, err := s.Checkout(r.Context(), user)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/api/v1/orders/"+order.ID)
+	web.WriteJSON(w, order.Status, order.Body)
+	return nil
+}

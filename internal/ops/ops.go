@@ -1,0 +1,200 @@
+// Package ops is the operations page, /ops: each stream's length, rate,
+// consumer groups (lag, pending) and newest dead letters, read from Redis
+// (stream.Inspect, stream.DeadLetters), and the replay of a dead letter to
+// its stream (stream.Replay). It owns its routes, its operator sign-in
+// and the limit on sign-in attempts; the gateway serves them through
+// Mount, and the storefront draws them in the shop's look (Pages).
+//
+// Only operators get in: the page needs Config.OperatorToken, sent as
+// "Authorization: Bearer <token>" or entered once in a sign-in form that
+// sets an HttpOnly, SameSite=Strict cookie; the forms (replay, sign-out)
+// also need a form token bound to that login. Sign-in attempts are
+// limited per client address (Config.LoginAttempts per minute, counted in
+// Redis), so that the token cannot be guessed at speed.
+//
+// ops imports only events, stream and platform packages: not the gateway,
+// not the storefront, not another service.
+package ops
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"streamcart/internal/events"
+	"streamcart/internal/platform/errs"
+	"streamcart/internal/platform/ratelimit"
+	"streamcart/internal/platform/web"
+)
+
+// Defaults of Config.
+const (
+	// DefaultLoginAttempts is how many sign-in attempts per minute one
+	// client address gets.
+	DefaultLoginAttempts = 10
+	// DefaultKeyPrefix starts the Redis keys of /ops (its sign-in
+	// counters).
+	DefaultKeyPrefix = "ops:"
+)
+
+// Config configures Ops. Every zero value means the default named in the
+// field's comment.
+type Config struct {
+	// OperatorToken opens /ops. Empty keeps /ops closed to everyone.
+	OperatorToken string
+	// Streams are the streams /ops shows. Default: ORDERS_STREAM,
+	// PAYMENTS_STREAM and TRANSACTION_STREAM.
+	Streams []string
+	// SecureCookies marks the operator cookie Secure (HTTPS only).
+	SecureCookies bool
+	// LoginAttempts is how many sign-in attempts one client address
+	// (web.ClientIP) gets per minute, in fixed one-minute windows.
+	// Default 10; negative disables the limit.
+	LoginAttempts int
+	// KeyPrefix starts the Redis keys of the sign-in counters:
+	// KeyPrefix + "rl:login:<address>:<window>". Default "ops:".
+	KeyPrefix string
+}
+
+func (cfg *Config) setDefaults() {
+	if len(cfg.Streams) == 0 {
+		cfg.Streams = []string{events.OrdersStream, events.PaymentsStream, events.TransactionStream}
+	}
+	if cfg.LoginAttempts == 0 {
+		cfg.LoginAttempts = DefaultLoginAttempts
+	}
+	if cfg.KeyPrefix == "" {
+		cfg.KeyPrefix = DefaultKeyPrefix
+	}
+}
+
+// Validate reports the first thing wrong with cfg, after defaults.
+func (cfg Config) Validate() error {
+	cfg.setDefaults()
+	for _, name := range cfg.Streams {
+		if name == "" {
+			return errors.New("ops config: a stream name is empty")
+		}
+	}
+	return nil
+}
+
+// Pages draws the pages of /ops in the shop's look: *storefront.Storefront
+// implements it. ops decides what the pages say; Pages how they look.
+type Pages interface {
+	// RenderPage writes the full page template name (e.g. "ops.html")
+	// with title in the shop's layout, its navigation at nav, with data.
+	RenderPage(w http.ResponseWriter, r *http.Request, status int, name, title, nav string, data any)
+	// RenderFragment writes the fragment template name (e.g.
+	// "ops-fragment") with data.
+	RenderFragment(w http.ResponseWriter, r *http.Request, status int, name string, data any)
+	// RenderError writes message as an error page, or as an error
+	// fragment. It does not log.
+	RenderError(w http.ResponseWriter, r *http.Request, status int, message string, fragment bool)
+	// Guard gives h the protections of the shop's pages: security headers
+	// and the refusal of cross-origin form posts.
+	Guard(h http.Handler) http.Handler
+}
+
+// nav is the navigation entry of every page of /ops.
+const nav = "ops"
+
+// Ops serves /ops. Build it with New and hand its routes to a mux with
+// Register. It is safe for concurrent use.
+type Ops struct {
+	rdb   *redis.Client
+	pages Pages
+	cfg   Config
+	log   *slog.Logger
+	key   []byte // signs logins and form tokens; nil when /ops is closed
+	rates *rateMeter
+}
+
+// New returns Ops reading streams from rdb (nil: the page reports Redis
+// as not configured, and sign-in attempts are not limited) and drawing
+// with pages.
+func New(rdb *redis.Client, pages Pages, cfg Config, log *slog.Logger) (*Ops, error) {
+	if pages == nil || log == nil {
+		return nil, errors.New("ops: pages and log are required")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.setDefaults()
+	o := &Ops{rdb: rdb, pages: pages, cfg: cfg, log: log, rates: newRateMeter()}
+	if cfg.OperatorToken != "" {
+		o.key = signingKey(cfg.OperatorToken)
+	}
+	return o, nil
+}
+
+// Register calls mount with each of the routes of /ops:
+//
+//	GET  /ops              operations (operator token)
+//	GET  /ops/fragment     its live part, polled every 2s
+//	POST /ops/login        operator sign-in with the token, limited per address
+//	POST /ops/logout       sign-out (form token)
+//	POST /ops/replay       replay a dead letter (form token)
+//
+// Each handler carries the shop's page protections (Pages.Guard). Mount
+// them behind web.WithClientIP, which decides the address that sign-ins
+// are counted by.
+func (o *Ops) Register(mount func(pattern string, h http.Handler)) {
+	page := func(h handlerFunc) http.Handler { return o.pages.Guard(o.handle(h, false)) }
+	mount("GET /ops", page(o.overview))
+	mount("GET /ops/fragment", o.pages.Guard(o.handle(o.fragment, true)))
+	mount("POST /ops/login", o.pages.Guard(o.limitLogins(o.handle(o.login, false))))
+	mount("POST /ops/logout", page(o.logout))
+	mount("POST /ops/replay", page(o.replay))
+}
+
+// limitLogins refuses more than Config.LoginAttempts sign-ins per minute
+// from one client address, with 429 and Retry-After. Like every limit it
+// fails open: when Redis cannot count, the attempt is served.
+func (o *Ops) limitLogins(next http.Handler) http.Handler {
+	if o.rdb == nil {
+		return next
+	}
+	l := ratelimit.Limit{Prefix: o.cfg.KeyPrefix + "rl:login:", Max: o.cfg.LoginAttempts, Window: time.Minute}
+	return ratelimit.PerIP(o.rdb, l, o.log, func(w http.ResponseWriter, r *http.Request, err error) {
+		o.fail(w, r, showf(errs.KindRateLimited, err, "Too many sign-in attempts from this address. Wait a minute and try again."), false)
+	}, next)
+}
+
+// handlerFunc is an /ops handler: it writes a page or returns an error for
+// handle to show.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// handle adapts h: a returned error becomes an error page (or, for the
+// fragment, an error fragment), logged once.
+func (o *Ops) handle(h handlerFunc, fragment bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			o.fail(w, r, err, fragment)
+		}
+	})
+}
+
+// fail logs err once (web.LogError) and shows it with its status from
+// the web layer's table: the message of an *errs.Error as it is,
+// anything else as a generic 500.
+func (o *Ops) fail(w http.ResponseWriter, r *http.Request, err error, fragment bool) {
+	status, detail := web.Describe(err)
+	web.LogError(o.log, r, status, err)
+	msg := detail.Message
+	if status == http.StatusInternalServerError {
+		msg = "Something went wrong on our side. Please try again in a moment."
+	}
+	o.pages.RenderError(w, r, status, msg, fragment)
+}
+
+// showf returns an error of kind whose message, a sentence for the
+// operator, is shown as it is; cause (may be nil) is only logged.
+func showf(kind errs.Kind, cause error, format string, args ...any) error {
+	e := errs.E(kind, "ops", format, args...)
+	e.Err = cause
+	return e
+}

@@ -1,0 +1,234 @@
+package ops_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"streamcart/internal/ops"
+	"streamcart/internal/platform/testenv"
+	"streamcart/internal/platform/web"
+	"streamcart/internal/storefront"
+	"streamcart/internal/stream"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+const token = "s3cret-operator-token"
+
+// newOps returns /ops drawn by a real storefront (whose API it never
+// calls), on a mux of its own behind web.WithClientIP, as the gateway
+// serves it.
+func newOps(t *testing.T, rdb *redis.Client, cfg ops.Config, trustProxy bool) http.Handler {
+	t.Helper()
+	log := testenv.Logger(t)
+	shop, err := storefront.New(storefront.Config{APIURL: "http://127.0.0.1:1"}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := ops.New(rdb, shop, cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	o.Register(mux.Handle)
+	return web.WithClientIP(trustProxy, mux)
+}
+
+// get serves a GET with the given headers (name/value pairs).
+func get(t *testing.T, h http.Handler, target string, headers ...string) (int, string, http.Header) {
+	t.Helper()
+	req := httptest.NewRequest("GET", target, nil)
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec.Code, rec.Body.String(), rec.Header()
+}
+
+// post serves a form POST from the page's own origin.
+func post(t *testing.T, h http.Handler, target string, form url.Values, headers ...string) (int, string, http.Header) {
+	t.Helper()
+	req := httptest.NewRequest("POST", target, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec.Code, rec.Body.String(), rec.Header()
+}
+
+// signIn signs in with the form and returns the login cookie.
+func signIn(t *testing.T, h http.Handler) string {
+	t.Helper()
+	code, _, header := post(t, h, "/ops/login", url.Values{"token": {token}})
+	cookie := header.Get("Set-Cookie")
+	if code != http.StatusSeeOther || !strings.Contains(cookie, "HttpOnly") || !strings.Contains(cookie, "SameSite=Strict") || strings.Contains(cookie, token) {
+		t.Fatalf("login: %d, Set-Cookie %q", code, cookie)
+	}
+	return strings.SplitN(cookie, ";", 2)[0]
+}
+
+var formTokenRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+func TestOnlyOperatorsSeeTheOperationsPage(t *testing.T) {
+	t.Parallel()
+	h := newOps(t, nil, ops.Config{OperatorToken: token}, false)
+	closed := newOps(t, nil, ops.Config{}, false)
+
+	tests := []struct {
+		name    string
+		h       http.Handler
+		target  string
+		headers []string
+		want    int
+	}{
+		{"no token", h, "/ops", nil, 401},
+		{"no token, fragment", h, "/ops/fragment", nil, 401},
+		{"wrong bearer", h, "/ops", []string{"Authorization", "Bearer nope"}, 401},
+		{"shopper session", h, "/ops", []string{"Cookie", "sc_session=abc"}, 401},
+		{"forged cookie", h, "/ops", []string{"Cookie", "sc_ops=99999999999.abc"}, 401},
+		{"bearer", h, "/ops", []string{"Authorization", "Bearer " + token}, 200},
+		{"bearer, fragment", h, "/ops/fragment", []string{"Authorization", "Bearer " + token}, 200},
+		{"ops off", closed, "/ops", []string{"Authorization", "Bearer "}, 401},
+	}
+	for _, tt := range tests {
+		code, body, header := get(t, tt.h, tt.target, tt.headers...)
+		if code != tt.want {
+			t.Errorf("%s: GET %s: status %d, want %d", tt.name, tt.target, code, tt.want)
+		}
+		if code == 200 && strings.Contains(body, "Sign in") {
+			t.Errorf("%s: the operations page shows the sign-in form", tt.name)
+		}
+		if csp := header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") {
+			t.Errorf("%s: Content-Security-Policy %q, want the shop's", tt.name, csp)
+		}
+	}
+
+	if code, _, _ := post(t, h, "/ops/login", url.Values{"token": {"wrong"}}); code != 401 {
+		t.Errorf("login with a wrong token: status %d, want 401", code)
+	}
+	cookie := signIn(t, h)
+	if code, _, _ := get(t, h, "/ops", "Cookie", cookie); code != 200 {
+		t.Errorf("GET /ops signed in: status %d, want 200", code)
+	}
+}
+
+func TestSignOutNeedsTheFormToken(t *testing.T) {
+	t.Parallel()
+	h := newOps(t, nil, ops.Config{OperatorToken: token}, false)
+	cookie := signIn(t, h)
+	_, page, _ := get(t, h, "/ops", "Cookie", cookie)
+	m := formTokenRE.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatal("ops page has no form token")
+	}
+	if code, _, _ := post(t, h, "/ops/logout", url.Values{"csrf": {"forged"}}, "Cookie", cookie); code != http.StatusForbidden {
+		t.Errorf("sign-out with a forged form token: status %d, want 403", code)
+	}
+	code, _, header := post(t, h, "/ops/logout", url.Values{"csrf": {m[1]}}, "Cookie", cookie)
+	if code != http.StatusSeeOther || !strings.Contains(header.Get("Set-Cookie"), "Max-Age=0") {
+		t.Errorf("sign-out: %d, Set-Cookie %q, want 303 and the cookie cleared", code, header.Get("Set-Cookie"))
+	}
+}
+
+func TestReplayNeedsAnOperatorAndTheFormToken(t *testing.T) {
+	t.Parallel()
+	rdb := testenv.Redis(t)
+	ctx := context.Background()
+	origin := testenv.Name(t, "orders")
+	h := newOps(t, rdb, ops.Config{OperatorToken: token, Streams: []string{origin}, KeyPrefix: testenv.Name(t, "ops") + ":"}, false)
+	dlq := stream.DeadLetterStream(origin)
+	id, err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: dlq, Values: []any{
+		"eventId", "e1", "eventType", "OrderPlaced", "orderId", "o1",
+		"dlq.error", "boom", "dlq.attempts", "3", "dlq.originStream", origin, "dlq.originId", "1-0", "dlq.group", "payments",
+	}}).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bearer := []string{"Authorization", "Bearer " + token}
+
+	_, page, _ := get(t, h, "/ops", bearer...)
+	for _, want := range []string{origin, "boom", id, "Replay"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("ops page lacks %q:\n%s", want, page)
+		}
+	}
+	m := formTokenRE.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatal("ops page has no form token")
+	}
+	formToken := m[1]
+
+	for _, tt := range []struct {
+		name    string
+		form    url.Values
+		headers []string
+		want    int
+	}{
+		{"no operator", url.Values{"dlq": {dlq}, "id": {id}, "csrf": {formToken}}, nil, 401},
+		{"no form token", url.Values{"dlq": {dlq}, "id": {id}}, bearer, 403},
+		{"wrong form token", url.Values{"dlq": {dlq}, "id": {id}, "csrf": {"forged"}}, bearer, 403},
+		{"cross-site", url.Values{"dlq": {dlq}, "id": {id}, "csrf": {formToken}}, append([]string{"Sec-Fetch-Site", "cross-site"}, bearer...), 403},
+		{"not a dlq of ours", url.Values{"dlq": {"OTHER:dlq"}, "id": {id}, "csrf": {formToken}}, bearer, 400},
+		{"not an entry id", url.Values{"dlq": {dlq}, "id": {"nope"}, "csrf": {formToken}}, bearer, 400},
+	} {
+		if code, _, _ := post(t, h, "/ops/replay", tt.form, tt.headers...); code != tt.want {
+			t.Errorf("%s: replay status %d, want %d", tt.name, code, tt.want)
+		}
+		if n := rdb.XLen(ctx, dlq).Val(); n != 1 {
+			t.Fatalf("%s: dead-letter stream has %d entries, want 1 (untouched)", tt.name, n)
+		}
+	}
+
+	code, _, header := post(t, h, "/ops/replay", url.Values{"dlq": {dlq}, "id": {id}, "csrf": {formToken}}, bearer...)
+	if code != http.StatusSeeOther || !strings.HasPrefix(header.Get("Location"), "/ops?") {
+		t.Fatalf("replay: %d to %q", code, header.Get("Location"))
+	}
+	if n := rdb.XLen(ctx, dlq).Val(); n != 0 {
+		t.Errorf("dead-letter stream has %d entries after the replay, want 0", n)
+	}
+	entries := rdb.XRange(ctx, origin, "-", "+").Val()
+	if len(entries) != 1 || entries[0].Values["orderId"] != "o1" || entries[0].Values["dlq.error"] != nil {
+		t.Errorf("origin stream after the replay: %v", entries)
+	}
+	if code, _, header := post(t, h, "/ops/replay", url.Values{"dlq": {dlq}, "id": {id}, "csrf": {formToken}}, bearer...); code != http.StatusSeeOther || header.Get("Location") != "/ops?error=gone" {
+		t.Errorf("second replay: %d to %q, want 303 to /ops?error=gone", code, header.Get("Location"))
+	}
+}
+
+func TestSignInTakesAtMostLoginAttemptsPerMinutePerAddress(t *testing.T) {
+	t.Parallel()
+	rdb := testenv.Redis(t)
+	h := newOps(t, rdb, ops.Config{OperatorToken: token, LoginAttempts: 3, KeyPrefix: testenv.Name(t, "ops") + ":"}, true)
+	from := func(ip string) int {
+		code, _, header := post(t, h, "/ops/login", url.Values{"token": {"guess"}}, "X-Forwarded-For", ip)
+		if code == http.StatusTooManyRequests {
+			if s := header.Get("Retry-After"); s == "" || s == "0" || len(s) > 2 {
+				t.Errorf("Retry-After %q, want 1 to 60 seconds", s)
+			}
+		}
+		return code
+	}
+	// However the attempts straddle a minute boundary, one window holds
+	// more than 3 of 7.
+	limited := false
+	for i := 0; i < 7 && !limited; i++ {
+		limited = from("192.0.2.7") == http.StatusTooManyRequests
+	}
+	if !limited {
+		t.Fatal("7 sign-in attempts in a row from one address, none refused")
+	}
+	if code := from("192.0.2.8"); code != http.StatusUnauthorized {
+		t.Errorf("another address: status %d, want its attempt served (401 for a wrong token)", code)
+	}
+}
