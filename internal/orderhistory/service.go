@@ -98,13 +98,10 @@ package orderhistory
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
@@ -253,34 +250,6 @@ func (s *Service) Run(ctx context.Context) error {
 	return g.Wait()
 }
 
-// handle is the batch handler of all three streams. It parses the whole
-// batch first, so that a malformed event fails it before anything is
-// applied (the consumer then dead-letters that one event and applies the
-// others one by one), and then merges the batch in one round trip.
-func (s *Service) handle(ctx context.Context, msgs []stream.Message) error {
-	calls := make([]mergeCall, 0, len(msgs))
-	for _, m := range msgs {
-		c, ok, err := s.mergeFor(m, true)
-		if err != nil {
-			return err // permanent already
-		}
-		if !ok {
-			s.log.DebugContext(ctx, "ignoring event of another type", "type", m.Type, "event_id", m.ID, "stream", m.Stream)
-			continue
-		}
-		calls = append(calls, c)
-	}
-	if len(calls) == 0 {
-		return nil
-	}
-	changed, err := s.merge(ctx, calls)
-	if err != nil {
-		return err
-	}
-	s.log.DebugContext(ctx, "events merged", "events", len(calls), "changed", changed)
-	return nil
-}
-
 // List returns up to limit (1 to MaxLimit) of userID's orders, newest
 // first by createdOn; an order whose OrderPlaced has not arrived yet is
 // placed by its earliest known event instead (see the package
@@ -341,74 +310,6 @@ func (s *Service) Ping(ctx context.Context) error { return s.rdb.Ping(ctx).Err()
 
 func (s *Service) orderKey(orderID string) string { return s.cfg.KeyPrefix + "order:" + orderID }
 func (s *Service) userKey(userID string) string   { return s.cfg.KeyPrefix + "user:" + userID }
-
-// Record is an order as the history shows it, in the JSON shape of both
-// the HTTP API and the updates channel. Fields that no event has told yet
-// are zero: an order known only from its payment has no Items and a nil
-// CreatedOn; IdentityScore is nil until the order is scored.
-type Record struct {
-	OrderID     string            `json:"orderId"`
-	UserID      string            `json:"userId"`
-	Status      events.Status     `json:"status"`
-	StatusName  string            `json:"statusName"`
-	AmountCents int64             `json:"amountCents"`
-	PaymentID   string            `json:"paymentId"`
-	Items       []events.LineItem `json:"items"`
-	// CreatedOn is when the order was placed; nil until its OrderPlaced
-	// arrives.
-	CreatedOn     *time.Time `json:"createdOn"`
-	CreatedBy     string     `json:"createdBy"`
-	LastUpdatedOn time.Time  `json:"lastUpdatedOn"`
-	// LastUpdatedBy is who made the latest event: the user, "payments" or
-	// "identity".
-	LastUpdatedBy  string   `json:"lastUpdatedBy"`
-	IdentityScore  *float64 `json:"identityScore"`
-	PotentialFraud bool     `json:"potentialFraud"`
-}
-
-// parseRecord reads a record from its hash.
-func parseRecord(h map[string]string) (Record, error) {
-	r := Record{
-		OrderID:       h["orderId"],
-		UserID:        h["userId"],
-		PaymentID:     h["paymentId"],
-		CreatedBy:     h["createdBy"],
-		LastUpdatedBy: h["lastUpdatedBy"],
-		Items:         []events.LineItem{},
-	}
-	var errs []error
-	status, err := strconv.Atoi(h["status"])
-	errs = append(errs, err)
-	r.Status = events.Status(status)
-	r.StatusName = r.Status.String()
-	if v := h["amountCents"]; v != "" {
-		r.AmountCents, err = strconv.ParseInt(v, 10, 64)
-		errs = append(errs, err)
-	}
-	if v := h["items"]; v != "" {
-		errs = append(errs, json.Unmarshal([]byte(v), &r.Items))
-	}
-	if v := h["createdOn"]; v != "" {
-		t, err := time.Parse(time.RFC3339, v)
-		errs = append(errs, err)
-		r.CreatedOn = &t
-	}
-	r.LastUpdatedOn, err = time.Parse(time.RFC3339, h["lastUpdatedOn"])
-	errs = append(errs, err)
-	if v := h["identityScore"]; v != "" {
-		f, err := strconv.ParseFloat(v, 64)
-		errs = append(errs, err)
-		r.IdentityScore = &f
-	}
-	if v := h["potentialFraud"]; v != "" {
-		r.PotentialFraud, err = strconv.ParseBool(v)
-		errs = append(errs, err)
-	}
-	if err := errors.Join(errs...); err != nil {
-		return Record{}, fmt.Errorf("corrupt history record: %w", err)
-	}
-	return r, nil
-}
 
 // globEscape escapes the characters that are special in a SCAN pattern.
 func globEscape(s string) string {

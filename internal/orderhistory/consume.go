@@ -1,0 +1,99 @@
+package orderhistory
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"streamcart/internal/events"
+	"streamcart/internal/stream"
+)
+
+// handle is the batch handler of all three streams. It parses the whole
+// batch first, so that a malformed event fails it before anything is
+// applied (the consumer then dead-letters that one event and applies the
+// others one by one), and then merges the batch in one round trip.
+func (s *Service) handle(ctx context.Context, msgs []stream.Message) error {
+	calls := make([]mergeCall, 0, len(msgs))
+	for _, m := range msgs {
+		c, ok, err := s.mergeFor(m, true)
+		if err != nil {
+			return err // permanent already
+		}
+		if !ok {
+			s.log.DebugContext(ctx, "ignoring event of another type", "type", m.Type, "event_id", m.ID, "stream", m.Stream)
+			continue
+		}
+		calls = append(calls, c)
+	}
+	if len(calls) == 0 {
+		return nil
+	}
+	changed, err := s.merge(ctx, calls)
+	if err != nil {
+		return err
+	}
+	s.log.DebugContext(ctx, "events merged", "events", len(calls), "changed", changed)
+	return nil
+}
+
+// mergeFor turns a message into a merge call. ok is false for event types
+// the history does not use; err is permanent for events that do not parse.
+// publish chooses whether the script announces a change on the user's
+// updates channel.
+func (s *Service) mergeFor(m stream.Message, publish bool) (c mergeCall, ok bool, err error) {
+	at := m.Time
+	if at.IsZero() { // an envelope without a time: the entry id's time
+		at = entryTime(m.EntryID)
+	}
+	common := func(kind, orderID, userID, by string, status events.Status, paymentID string) mergeCall {
+		channel := ""
+		if publish {
+			channel = events.OrderUpdatesChannel(userID)
+		}
+		return mergeCall{
+			orderID: orderID,
+			userID:  userID,
+			keys:    []string{s.orderKey(orderID), s.userKey(userID)},
+			args: []any{
+				kind, orderID, userID,
+				formatTime(at), at.UnixMilli(), by, channel,
+				int(status), status.String(), status.Rank(), paymentID,
+				formatTime(at) + "|" + m.ID,
+			},
+		}
+	}
+	switch m.Type {
+	case events.TypeOrderPlaced:
+		e, err := events.ParseOrderPlaced(m)
+		if err != nil {
+			return mergeCall{}, false, err
+		}
+		items, err := json.Marshal(e.Items)
+		if err != nil { // plain structs always encode
+			return mergeCall{}, false, stream.Permanent(fmt.Errorf("encode items of order %s: %w", e.OrderID, err))
+		}
+		c = common(kindPlaced, e.OrderID, e.UserID, e.UserID, events.StatusCreated, "")
+		c.args = append(c.args, string(items), e.AmountCents, formatTime(e.CreatedOn), e.CreatedOn.UnixMilli(), e.UserID)
+	case events.TypePaymentProcessed:
+		e, err := events.ParsePaymentProcessed(m)
+		if err != nil {
+			return mergeCall{}, false, err
+		}
+		c = common(kindPaid, e.OrderID, e.UserID, byPayments, e.Status, e.PaymentID)
+		c.args = append(c.args, e.AmountCents)
+	case events.TypeIdentityScored:
+		e, err := events.ParseIdentityScored(m)
+		if err != nil {
+			return mergeCall{}, false, err
+		}
+		// An identity is scored only for a placed order, so the order is
+		// at least CREATED.
+		c = common(kindScored, e.OrderID, e.UserID, byIdentity, events.StatusCreated, "")
+		c.args = append(c.args, strconv.FormatFloat(e.Score, 'f', -1, 64), strconv.FormatBool(e.PotentialFraud))
+	default:
+		return mergeCall{}, false, nil
+	}
+	return c, true, nil
+}
