@@ -84,7 +84,8 @@ type Config struct {
 	OperatorToken string
 	// Tuning shortens the stream and outbox timings, for tests.
 	Tuning Tuning
-	Log    *slog.Logger
+	// Log is the root logger; each service logs with its name added. Required.
+	Log *slog.Logger
 }
 
 // Tuning holds timings that tests shorten; zero values keep the defaults
@@ -113,17 +114,22 @@ func Start(ctx context.Context, cfg Config, names ...string) (*System, error) {
 	if cfg.RedisURL == "" || cfg.DatabaseURL == "" {
 		return nil, ErrNoServers
 	}
+	if cfg.Log == nil {
+		return nil, errors.New("app: a logger is required")
+	}
 	if len(names) == 0 {
 		names = Services
+	}
+	for _, name := range names {
+		if !slices.Contains(Services, name) {
+			return nil, fmt.Errorf("unknown service %q (have %v)", name, Services)
+		}
 	}
 	if cfg.Host == "" {
 		cfg.Host = "127.0.0.1"
 	}
 	if cfg.ShutdownTimeout == 0 {
 		cfg.ShutdownTimeout = 10 * time.Second
-	}
-	if cfg.Log == nil {
-		cfg.Log = slog.Default()
 	}
 	if cfg.Secret == nil {
 		cfg.Secret = make([]byte, 32)
@@ -142,12 +148,6 @@ func Start(ctx context.Context, cfg Config, names ...string) (*System, error) {
 		if err := sys.start(ctx, gctx, cfg, name); err != nil {
 			sys.close()
 			return nil, fmt.Errorf("start %s: %w", name, err)
-		}
-	}
-	for _, name := range names {
-		if !slices.Contains(Services, name) {
-			sys.close()
-			return nil, fmt.Errorf("unknown service %q (have %v)", name, Services)
 		}
 	}
 	return sys, nil
@@ -257,7 +257,7 @@ func (s *System) payments(ctx context.Context, cfg Config, pool *pgxpool.Pool, r
 	}
 	svc, err := payments.NewService(pool, rdb, payments.Config{
 		FailAbove:    cfg.PaymentFailAbove,
-		Consumer:     consumerConfig(cfg, log),
+		Consumer:     consumerConfig(cfg),
 		Outbox:       cfg.Tuning.Outbox,
 		StreamMaxAge: cfg.StreamMaxAge,
 	}, log)
@@ -279,7 +279,7 @@ func (s *System) orders(ctx context.Context, cfg Config, pool *pgxpool.Pool, rdb
 		ProductsURL:       productsURL,
 		StuckAfter:        cfg.Tuning.StuckAfter,
 		ReconcileInterval: cfg.Tuning.ReconcileInterval,
-		Consumer:          consumerConfig(cfg, log),
+		Consumer:          consumerConfig(cfg),
 		Outbox:            cfg.Tuning.Outbox,
 		StreamMaxAge:      cfg.StreamMaxAge,
 	}, log)
@@ -290,7 +290,7 @@ func (s *System) orders(ctx context.Context, cfg Config, pool *pgxpool.Pool, rdb
 }
 
 func (s *System) history(cfg Config, rdb *redis.Client, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
-	svc, err := orderhistory.NewService(rdb, orderhistory.Config{Consumer: consumerConfig(cfg, log)}, log)
+	svc, err := orderhistory.NewService(rdb, orderhistory.Config{Consumer: consumerConfig(cfg)}, log)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -302,7 +302,7 @@ func (s *System) identity(ctx context.Context, cfg Config, pool *pgxpool.Pool, r
 		return nil, nil, err
 	}
 	svc, err := identity.NewService(pool, rdb, identity.Config{
-		Consumer:     consumerConfig(cfg, log),
+		Consumer:     consumerConfig(cfg),
 		Outbox:       cfg.Tuning.Outbox,
 		StreamMaxAge: cfg.StreamMaxAge,
 	}, log)
@@ -383,15 +383,14 @@ func Migrate(ctx context.Context, databaseURL string) error {
 	return nil
 }
 
-// consumerConfig returns the tuned timings of a consumer, logging to log,
-// the logger of the service that owns it (so that its lines carry the
-// service); the service fills in its stream and group.
-func consumerConfig(cfg Config, log *slog.Logger) stream.Config {
+// consumerConfig returns the tuned timings of a consumer; the service
+// that owns it fills in its stream, group and logger.
+func consumerConfig(cfg Config) stream.Config {
 	t := cfg.Tuning.Consumer
 	return stream.Config{
 		Block: t.Block, MinIdle: t.MinIdle, ClaimInterval: t.ClaimInterval, HandlerTimeout: t.HandlerTimeout,
 		RetryBackoff: t.RetryBackoff, MaxRetryBackoff: t.MaxRetryBackoff, MaxDeliveries: t.MaxDeliveries,
-		ShutdownTimeout: cfg.ShutdownTimeout, Logger: log,
+		ShutdownTimeout: cfg.ShutdownTimeout,
 	}
 }
 

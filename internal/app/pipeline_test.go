@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -83,6 +84,7 @@ func TestPaymentsProcess(t *testing.T) {
 	}
 	sys, err := app.Start(context.Background(), app.Config{
 		RedisURL: redisURL, DatabaseURL: dbURL, Secret: secret, PaymentFailAbove: 50000, Tuning: tuning,
+		Log: slog.New(slog.NewTextHandler(os.Stderr, nil)),
 	}, app.Payments)
 	if err != nil {
 		t.Fatal(err)

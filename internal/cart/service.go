@@ -115,10 +115,10 @@ func New(rdb *redis.Client, catalog Catalog, orders Orders, cfg Config, log *slo
 	if rdb == nil || catalog == nil || orders == nil || log == nil {
 		return nil, errors.New("cart: rdb, catalog, orders and log are required")
 	}
+	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	cfg.setDefaults()
 	return &Service{rdb: rdb, catalog: catalog, orders: orders, cfg: cfg, log: log}, nil
 }
 

@@ -136,8 +136,8 @@ type Config struct {
 	StreamMaxAge time.Duration
 }
 
-// withDefaults returns cfg with its zero values replaced by the defaults.
-func (cfg Config) withDefaults() Config {
+// setDefaults replaces cfg's zero values by the defaults.
+func (cfg *Config) setDefaults() {
 	if cfg.SessionTTL == 0 {
 		cfg.SessionTTL = DefaultSessionTTL
 	}
@@ -159,12 +159,11 @@ func (cfg Config) withDefaults() Config {
 	if cfg.UpstreamTimeout == 0 {
 		cfg.UpstreamTimeout = DefaultUpstreamTimeout
 	}
-	return cfg
 }
 
 // Validate reports the first thing wrong with cfg, after defaults.
 func (cfg Config) Validate() error {
-	cfg = cfg.withDefaults()
+	cfg.setDefaults()
 	for name, u := range map[string]string{"ProductsURL": cfg.ProductsURL, "OrdersURL": cfg.OrdersURL, "HistoryURL": cfg.HistoryURL} {
 		if _, err := parseBaseURL(u); err != nil {
 			return fmt.Errorf("gateway config: %s: %w", name, err)
@@ -239,10 +238,10 @@ func New(rdb *redis.Client, signer *auth.Signer, cfg Config, log *slog.Logger) (
 	if rdb == nil || signer == nil || log == nil {
 		return nil, errors.New("gateway: rdb, signer and log are required")
 	}
+	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	cfg = cfg.withDefaults()
 	g := &Gateway{
 		rdb:       rdb,
 		signer:    signer,

@@ -239,7 +239,8 @@ func TestConfigValidate(t *testing.T) {
 			t.Errorf("%s: Validate() = %v, want error: %v", tt.name, err, tt.wantErr)
 		}
 	}
-	got := Config{}.withDefaults()
+	var got Config
+	got.setDefaults()
 	want := Config{SessionTTL: 24 * time.Hour, RateLimitSession: 50, RateLimitIP: 2000, MaxBody: 64 << 10,
 		KeyPrefix: "gateway:", TransactionStream: "TRANSACTION_STREAM", UpstreamTimeout: 10 * time.Second}
 	if diff := cmp.Diff(want, got); diff != "" {

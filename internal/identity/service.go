@@ -141,8 +141,8 @@ type Config struct {
 	// Consumer configures both consumers, of OrdersStream and of
 	// TransactionStream. Its Stream and DeadLetterStream must be empty:
 	// each consumer reads its own stream and dead-letters to that stream's
-	// default dead-letter stream. Group defaults to Group, and Logger to
-	// the service's logger. The other fields take stream.Config's
+	// default dead-letter stream. Group defaults to Group; Logger is
+	// always the service's. The other fields take stream.Config's
 	// defaults.
 	Consumer stream.Config
 	// Outbox configures the relay of the IdentityScored events. Zero
@@ -226,16 +226,14 @@ type Service struct {
 
 // NewService returns a Service over pool and rdb, with cfg's zero fields
 // defaulted. The identity schema of pool must be migrated (Migrate). It
-// requires a logger, which the consumers also log to unless
-// cfg.Consumer.Logger is set. It does no I/O; Run starts the work.
+// requires a logger, which the consumers also log to, so that their
+// lines carry the service. It does no I/O; Run starts the work.
 func NewService(pool *pgxpool.Pool, rdb *redis.Client, cfg Config, log *slog.Logger) (*Service, error) {
 	if log == nil {
 		return nil, errors.New("identity: a logger is required")
 	}
 	cfg.setDefaults()
-	if cfg.Consumer.Logger == nil {
-		cfg.Consumer.Logger = log
-	}
+	cfg.Consumer.Logger = log
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("identity config: %w", err)
 	}

@@ -120,10 +120,10 @@ func New(rdb *redis.Client, pages Pages, cfg Config, log *slog.Logger) (*Ops, er
 	if pages == nil || log == nil {
 		return nil, errors.New("ops: pages and log are required")
 	}
+	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	cfg.setDefaults()
 	o := &Ops{rdb: rdb, pages: pages, cfg: cfg, log: log, rates: newRateMeter()}
 	if cfg.OperatorToken != "" {
 		o.key = signingKey(cfg.OperatorToken)

@@ -37,7 +37,6 @@ import (
 // Schema is the PostgreSQL schema the service owns.
 const Schema = "orders"
 
-
 // Group is the service's consumer group on the payments stream.
 const Group = "orders"
 
@@ -75,8 +74,8 @@ type Config struct {
 	// events.PaymentsStream.
 	PaymentsStream string
 	// Consumer configures the consumer of PaymentsStream. Its Stream
-	// defaults to PaymentsStream and must be it; Group defaults to Group,
-	// and Logger to the service's logger. The other fields take
+	// defaults to PaymentsStream and must be it; Group defaults to Group;
+	// Logger is always the service's. The other fields take
 	// stream.Config's defaults.
 	Consumer stream.Config
 	// Outbox configures the relay of the OrderPlaced events. Zero fields
@@ -179,16 +178,14 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 
 // NewService returns a Service over pool and rdb, with cfg's zero fields
 // defaulted. The orders schema of pool must be migrated (Migrate). It
-// requires a logger, which the consumer also logs to unless
-// cfg.Consumer.Logger is set. It does no I/O; Run starts the work.
+// requires a logger, which the consumer also logs to, so that its lines
+// carry the service. It does no I/O; Run starts the work.
 func NewService(pool *pgxpool.Pool, rdb *redis.Client, cfg Config, log *slog.Logger) (*Service, error) {
 	if log == nil {
 		return nil, errors.New("orders: a logger is required")
 	}
 	cfg.setDefaults()
-	if cfg.Consumer.Logger == nil {
-		cfg.Consumer.Logger = log
-	}
+	cfg.Consumer.Logger = log
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("orders config: %w", err)
 	}

@@ -2,9 +2,17 @@ package postgres_test
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
 	"sync"
+	"syscall"
 	"testing"
 	"testing/fstest"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"streamcart/internal/platform/postgres"
 	"streamcart/internal/platform/testenv"
@@ -65,5 +73,33 @@ func TestMigrateFailureRollsBack(t *testing.T) {
 	var exists bool
 	if err := pool.QueryRow(ctx, "SELECT to_regclass('s.a') IS NOT NULL").Scan(&exists); err != nil || exists {
 		t.Errorf("table of the failed migration exists = %v, %v", exists, err)
+	}
+}
+
+func TestIsUnavailableKnowsEveryWayTheDatabaseGoesAway(t *testing.T) {
+	reset := &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}
+	for _, tt := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"connection reset", fmt.Errorf("query: %w", reset), true},
+		{"unexpected EOF", fmt.Errorf("query: %w", io.ErrUnexpectedEOF), true},
+		{"EOF", io.EOF, true},
+		{"refused", &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, true},
+		{"admin shutdown", &pgconn.PgError{Code: "57P01"}, true},
+		{"starting up", &pgconn.PgError{Code: "57P03"}, true},
+		{"too many connections", &pgconn.PgError{Code: "53300"}, true},
+		{"read-only (a standby)", &pgconn.PgError{Code: "25006"}, true},
+		{"connection failure", &pgconn.PgError{Code: "08006"}, true},
+		{"deadline", context.DeadlineExceeded, true},
+		{"unique violation", &pgconn.PgError{Code: "23505"}, false},
+		{"syntax error", &pgconn.PgError{Code: "42601"}, false},
+		{"no rows", pgx.ErrNoRows, false},
+		{"nil", nil, false},
+	} {
+		if got := postgres.IsUnavailable(tt.err); got != tt.want {
+			t.Errorf("%s: IsUnavailable(%v) = %v, want %v", tt.name, tt.err, got, tt.want)
+		}
 	}
 }
