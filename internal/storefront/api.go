@@ -4,16 +4,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"streamcart/internal/platform/errs"
 	"streamcart/internal/platform/web"
 )
 
@@ -111,20 +112,58 @@ type historyOrder struct {
 	PotentialFraud bool       `json:"potentialFraud"`
 }
 
-// apiError is an error answer of the API.
+// apiError is the storefront's view of an error answer of the API: its
+// kind (from the status, see answerKind), the code and message of its
+// body and its Retry-After.
 type apiError struct {
-	Status     int
+	Kind       errs.Kind
 	Code       string
 	Message    string
 	RetryAfter string
 }
 
 func (e *apiError) Error() string {
-	return fmt.Sprintf("api: %d %s: %s", e.Status, e.Code, e.Message)
+	return fmt.Sprintf("api: %s %s: %s", e.Kind, e.Code, e.Message)
 }
 
-// errUnreachable wraps failures to reach the API at all.
-var errUnreachable = errors.New("the shop's API cannot be reached")
+// msgNotFound is what an API's not found says to the shopper: the API's
+// message names its resource, which means nothing on a page.
+const msgNotFound = "We could not find that."
+
+// As lets errs.As, and so web.Describe and explain, see the answer as an
+// *errs.Error of its kind and code. Its message is the API's, except for
+// not found (msgNotFound).
+func (e *apiError) As(target any) bool {
+	t, ok := target.(**errs.Error)
+	if !ok {
+		return false
+	}
+	msg := e.Message
+	if e.Kind == errs.KindNotFound {
+		msg = msgNotFound
+	}
+	*t = &errs.Error{Kind: e.Kind, Code: e.Code, Message: msg, Err: e}
+	return true
+}
+
+// answerKind is the kind of an API answer with status. Any 5xx is
+// Unavailable: whatever failed behind the API, the shopper can only try
+// again later. A 4xx the web layer's table lacks is Invalid: the API
+// refused the request.
+func answerKind(status int) errs.Kind {
+	k := web.KindOf(status)
+	switch {
+	case status >= 500:
+		return errs.KindUnavailable
+	case k == errs.KindInternal && status >= 400:
+		return errs.KindInvalid
+	}
+	return k
+}
+
+// msgUnreachable is the message of the error for an API that cannot be
+// reached at all.
+const msgUnreachable = "the shop's API cannot be reached"
 
 // apiSession calls the API for one browser request: it sends the
 // browser's session token and, when the gateway answers with a new or
@@ -150,7 +189,7 @@ func (s *Storefront) api(w http.ResponseWriter, r *http.Request) *apiSession {
 
 // do sends method path (relative to the API base, with its query) with
 // body encoded as JSON and decodes a 2xx answer into out. Other answers
-// are *apiError; failures to reach the API wrap errUnreachable.
+// are *apiError; a failure to reach the API is an Unavailable error.
 func (a *apiSession) do(ctx context.Context, method, path string, body, out any) error {
 	var rd io.Reader
 	if body != nil {
@@ -190,7 +229,7 @@ func (a *apiSession) do(ctx context.Context, method, path string, body, out any)
 	}
 	resp, err := a.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w: %w", method, path, errUnreachable, err)
+		return errs.Unavailable(fmt.Errorf("%s %s: %w", method, path, err), msgUnreachable)
 	}
 	defer resp.Body.Close()
 	for _, c := range resp.Cookies() {
@@ -201,10 +240,10 @@ func (a *apiSession) do(ctx context.Context, method, path string, body, out any)
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAPIBody))
 	if err != nil {
-		return fmt.Errorf("%s %s: %w: %w", method, path, errUnreachable, err)
+		return errs.Unavailable(fmt.Errorf("%s %s: read answer: %w", method, path, err), msgUnreachable)
 	}
 	if resp.StatusCode/100 != 2 {
-		e := &apiError{Status: resp.StatusCode, Code: "http_" + fmt.Sprint(resp.StatusCode), RetryAfter: resp.Header.Get("Retry-After")}
+		e := &apiError{Kind: answerKind(resp.StatusCode), Code: "http_" + strconv.Itoa(resp.StatusCode), RetryAfter: resp.Header.Get("Retry-After")}
 		var body web.ErrorBody
 		if json.Unmarshal(data, &body) == nil && body.Error.Code != "" {
 			e.Code, e.Message = body.Error.Code, body.Error.Message

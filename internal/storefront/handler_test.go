@@ -275,7 +275,7 @@ func TestInProcess(t *testing.T) {
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		gotAddr, gotXFF = r.RemoteAddr, r.Header.Get("X-Forwarded-For")
 		http.SetCookie(w, &http.Cookie{Name: storefront.SessionCookie, Value: "new"})
-		writeJSON(w, 418, map[string]any{"products": []any{}})
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"products": []any{}})
 	})
 	shop := newShop(t, "http://gateway.in-process", storefront.Config{Client: &http.Client{Transport: storefront.InProcess(h)}})
 	req := httptest.NewRequest("GET", "/fragments/products", nil)
@@ -289,7 +289,7 @@ func TestInProcess(t *testing.T) {
 		t.Errorf("Set-Cookie %q, want the API's session cookie", c)
 	}
 	body, _ := io.ReadAll(rec.Body)
-	if rec.Code != 418 || !strings.Contains(string(body), "The shop refused that request.") {
-		t.Errorf("an API error 418 gave %d: %s", rec.Code, body)
+	if rec.Code != http.StatusUnprocessableEntity || !strings.Contains(string(body), "The shop refused that request.") {
+		t.Errorf("an API error 422 gave %d: %s", rec.Code, body)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"streamcart/internal/money"
+	"streamcart/internal/platform/errs"
 	"streamcart/internal/platform/web"
 )
 
@@ -82,9 +83,10 @@ type dashboardPage struct {
 	Categories []category
 }
 
-// loadResults searches the catalog. A failure is reported in the results
-// (with its status), so that the page around them still renders.
-func (s *Storefront) loadResults(ctx context.Context, a *apiSession, q search) (results, int) {
+// loadResults searches the catalog. A failure is logged and reported in
+// the results, so that the page around them still renders, and returned
+// for the page's status (pageStatus).
+func (s *Storefront) loadResults(ctx context.Context, a *apiSession, q search) (results, error) {
 	res := results{search: q}
 	v := url.Values{"limit": {strconv.Itoa(s.cfg.PageSize)}, "offset": {strconv.Itoa((q.Page - 1) * s.cfg.PageSize)}}
 	if q.Q != "" {
@@ -95,10 +97,8 @@ func (s *Storefront) loadResults(ctx context.Context, a *apiSession, q search) (
 	}
 	var p productPage
 	if err := a.do(ctx, http.MethodGet, "/api/v1/products?"+v.Encode(), nil, &p); err != nil {
-		status, msg := explain(err)
-		s.logAPIError(ctx, "search products", status, err)
-		res.Err = msg
-		return res, status
+		_, res.Err = s.failed(a.in, "search products", err)
+		return res, err
 	}
 	for _, pr := range p.Products {
 		s.names.put(pr.ID, pr.DisplayName)
@@ -114,45 +114,61 @@ func (s *Storefront) loadResults(ctx context.Context, a *apiSession, q search) (
 	if q.Page < res.Pages {
 		res.NextURL = q.URL(q.Page + 1)
 	}
-	return res, http.StatusOK
+	return res, nil
 }
 
-func (s *Storefront) logAPIError(ctx context.Context, what string, status int, err error) {
-	if status >= 500 {
-		s.log.ErrorContext(ctx, "storefront api call failed", "call", what, "status", status, "err", err)
+// failed logs err, the failure of the page's call to the API, once
+// (web.LogError) and returns its status and plain words (explain) for the
+// page to show.
+func (s *Storefront) failed(r *http.Request, call string, err error) (status int, message string) {
+	status, message = explain(err)
+	web.LogError(s.log, r, status, fmt.Errorf("%s: %w", call, err))
+	return status, message
+}
+
+// pageStatus is the status of a page whose data failed to load with err,
+// or 200 when err is nil.
+func pageStatus(err error) int {
+	if err == nil {
+		return http.StatusOK
 	}
+	return web.StatusOf(err)
 }
 
 // dashboard serves GET /.
 func (s *Storefront) dashboard(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	a := s.api(w, r)
-	res, status := s.loadResults(ctx, a, parseSearch(r))
+	res, err := s.loadResults(ctx, a, parseSearch(r))
 	var cats struct {
 		Categories []category `json:"categories"`
 	}
-	if status == http.StatusOK {
+	if err == nil {
 		if err := a.do(ctx, http.MethodGet, "/api/v1/categories", nil, &cats); err != nil {
 			s.log.WarnContext(ctx, "storefront could not list categories", "err", err)
 		}
 	}
-	count := s.cartCount(ctx, a, status)
-	s.render(w, r, status, "dashboard.html", s.layout("Shop", "shop", count, dashboardPage{Results: res, Categories: cats.Categories}))
+	count := s.cartCount(ctx, a, err)
+	s.render(w, r, pageStatus(err), "dashboard.html", s.layout("Shop", "shop", count, dashboardPage{Results: res, Categories: cats.Categories}))
 	return nil
 }
 
 // productsFragment serves GET /fragments/products: the results alone.
 func (s *Storefront) productsFragment(w http.ResponseWriter, r *http.Request) error {
-	res, status := s.loadResults(r.Context(), s.api(w, r), parseSearch(r))
-	s.render(w, r, status, "results-fragment", res)
+	res, err := s.loadResults(r.Context(), s.api(w, r), parseSearch(r))
+	s.render(w, r, pageStatus(err), "results-fragment", res)
 	return nil
 }
 
 // cartCount returns the number of pieces in the cart, or -1 when it cannot
-// be read; it does not ask when an earlier call of the page failed.
-func (s *Storefront) cartCount(ctx context.Context, a *apiSession, status int) int {
-	if status == http.StatusTooManyRequests || status >= 500 {
-		return -1
+// be read. It does not ask when an earlier call of the page (failed) was
+// rate limited, met a service that is down or failed on our side: this
+// call would most likely fail the same way.
+func (s *Storefront) cartCount(ctx context.Context, a *apiSession, failed error) int {
+	if failed != nil {
+		if k := web.Classify(failed).Kind; k == errs.KindRateLimited || k == errs.KindInternal || down(k) {
+			return -1
+		}
 	}
 	var c cartView
 	if err := a.do(ctx, http.MethodGet, "/api/v1/cart", nil, &c); err != nil {
@@ -205,11 +221,11 @@ func (s *Storefront) addToCart(w http.ResponseWriter, r *http.Request) error {
 	if v := r.PostFormValue("qty"); v != "" {
 		var ok bool
 		if add, ok = parseQty(v); !ok {
-			return s.addFailed(w, r, &pageError{Status: http.StatusBadRequest, Message: "Choose a quantity from 1 to 99."})
+			return s.addFailed(w, r, errs.E(errs.KindInvalid, "", "Choose a quantity from 1 to 99."))
 		}
 	}
 	if !validID(id) {
-		return s.addFailed(w, r, &pageError{Status: http.StatusBadRequest, Message: "That is not a product of this shop."})
+		return s.addFailed(w, r, errs.E(errs.KindInvalid, "", "That is not a product of this shop."))
 	}
 	a := s.api(w, r)
 	var c cartView
@@ -225,7 +241,7 @@ func (s *Storefront) addToCart(w http.ResponseWriter, r *http.Request) error {
 	if err := a.do(ctx, http.MethodPut, "/api/v1/cart/items/"+id, map[string]int{"qty": qty}, &c); err != nil {
 		var ae *apiError
 		if errors.As(err, &ae) && ae.Code == "unknown_product" {
-			err = &pageError{Status: ae.Status, Message: "Sorry, this product is no longer sold.", Err: err}
+			err = refusal(ae.Kind, err, "Sorry, this product is no longer sold.")
 		}
 		return s.addFailed(w, r, err)
 	}
@@ -250,8 +266,7 @@ func (s *Storefront) addFailed(w http.ResponseWriter, r *http.Request, err error
 	if !wantsJSON(r) {
 		return err
 	}
-	status, msg := explain(err)
-	s.logAPIError(r.Context(), "add to cart", status, err)
+	status, msg := s.failed(r, "add to cart", err)
 	web.WriteJSON(w, status, map[string]string{"error": msg})
 	return nil
 }
@@ -299,23 +314,24 @@ func newCartPage(c cartView) cartPage {
 
 // cart serves GET /cart.
 func (s *Storefront) cart(w http.ResponseWriter, r *http.Request) error {
-	p, status := s.loadCart(r.Context(), s.api(w, r))
-	s.renderCart(w, r, status, p)
+	p, err := s.loadCart(r.Context(), s.api(w, r))
+	s.renderCart(w, r, pageStatus(err), p)
 	return nil
 }
 
-// loadCart reads the cart for its page; a failure is shown on the page.
-func (s *Storefront) loadCart(ctx context.Context, a *apiSession) (cartPage, int) {
+// loadCart reads the cart for its page. A failure is logged, shown on
+// the page and returned for the page's status (pageStatus).
+func (s *Storefront) loadCart(ctx context.Context, a *apiSession) (cartPage, error) {
 	var c cartView
 	if err := a.do(ctx, http.MethodGet, "/api/v1/cart", nil, &c); err != nil {
-		status, msg := explain(err)
-		s.logAPIError(ctx, "load cart", status, err)
-		return cartPage{Error: msg}, status
+		var p cartPage
+		_, p.Error = s.failed(a.in, "load cart", err)
+		return p, err
 	}
 	for _, it := range c.Items {
 		s.names.put(it.ProductID, it.DisplayName)
 	}
-	return newCartPage(c), http.StatusOK
+	return newCartPage(c), nil
 }
 
 func (s *Storefront) renderCart(w http.ResponseWriter, r *http.Request, status int, p cartPage) {
@@ -328,8 +344,7 @@ func (s *Storefront) renderCart(w http.ResponseWriter, r *http.Request, status i
 
 // cartChangeFailed shows the cart again with what went wrong.
 func (s *Storefront) cartChangeFailed(w http.ResponseWriter, r *http.Request, a *apiSession, err error) error {
-	status, msg := explain(err)
-	s.logAPIError(r.Context(), "change cart", status, err)
+	status, msg := s.failed(r, "change cart", err)
 	p, _ := s.loadCart(r.Context(), a)
 	p.Error = msg
 	s.renderCart(w, r, status, p)
@@ -341,16 +356,16 @@ func (s *Storefront) updateCartItem(w http.ResponseWriter, r *http.Request) erro
 	id := r.PathValue("id")
 	a := s.api(w, r)
 	if !validID(id) {
-		return &pageError{Status: http.StatusNotFound, Message: "That product is not in your cart."}
+		return errs.E(errs.KindNotFound, "", "That product is not in your cart.")
 	}
 	qty, ok := parseQty(r.PostFormValue("qty"))
 	if !ok {
-		return s.cartChangeFailed(w, r, a, &pageError{Status: http.StatusBadRequest, Message: "Choose a quantity from 1 to 99."})
+		return s.cartChangeFailed(w, r, a, errs.E(errs.KindInvalid, "", "Choose a quantity from 1 to 99."))
 	}
 	if err := a.do(r.Context(), http.MethodPut, "/api/v1/cart/items/"+id, map[string]int{"qty": qty}, nil); err != nil {
 		var ae *apiError
 		if errors.As(err, &ae) && ae.Code == "unknown_product" {
-			err = &pageError{Status: ae.Status, Message: "That product is no longer sold; remove it from your cart.", Err: err}
+			err = refusal(ae.Kind, err, "That product is no longer sold; remove it from your cart.")
 		}
 		return s.cartChangeFailed(w, r, a, err)
 	}
@@ -363,7 +378,7 @@ func (s *Storefront) removeCartItem(w http.ResponseWriter, r *http.Request) erro
 	id := r.PathValue("id")
 	a := s.api(w, r)
 	if !validID(id) {
-		return &pageError{Status: http.StatusNotFound, Message: "That product is not in your cart."}
+		return errs.E(errs.KindNotFound, "", "That product is not in your cart.")
 	}
 	if err := a.do(r.Context(), http.MethodDelete, "/api/v1/cart/items/"+id, nil, nil); err != nil {
 		return s.cartChangeFailed(w, r, a, err)
@@ -381,7 +396,7 @@ func (s *Storefront) removeCartItem(w http.ResponseWriter, r *http.Request) erro
 func (s *Storefront) checkout(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	if err := r.ParseForm(); err != nil {
-		return &pageError{Status: http.StatusBadRequest, Message: "This form could not be read; reload the cart and try again.", Err: err}
+		return refusal(errs.KindInvalid, err, "This form could not be read; reload the cart and try again.")
 	}
 	a := s.api(w, r)
 	var o order
@@ -393,11 +408,10 @@ func (s *Storefront) checkout(w http.ResponseWriter, r *http.Request) error {
 	if err == nil {
 		err = fmt.Errorf("checkout answer has no order id")
 	}
-	status, msg := explain(err)
-	s.logAPIError(ctx, "checkout", status, err)
-	p, st := s.loadCart(ctx, a)
+	status, msg := s.failed(r, "checkout", err)
+	p, loadErr := s.loadCart(ctx, a)
 	var ae *apiError
-	if errors.As(err, &ae) && st == http.StatusOK {
+	if errors.As(err, &ae) && loadErr == nil {
 		msg = checkoutMessage(ae, p, seenPrices(r), msg)
 	}
 	p.Error = msg
@@ -444,7 +458,7 @@ func checkoutMessage(e *apiError, now cartPage, seen map[string]int64, fallback 
 	case "total_too_large":
 		return "This order is too large to take; lower some quantities."
 	default:
-		if e.Status >= 500 {
+		if e.Kind == errs.KindUnavailable {
 			return "We could not place your order because part of the shop is down. Your cart is saved; please try again in a moment."
 		}
 		return fallback
@@ -568,10 +582,9 @@ func (s *Storefront) orders(w http.ResponseWriter, r *http.Request) error {
 	var p ordersPage
 	var err error
 	if p.Orders, err = s.loadOrders(ctx, a); err != nil {
-		status, p.Error = explain(err)
-		s.logAPIError(ctx, "list orders", status, err)
+		status, p.Error = s.failed(r, "list orders", err)
 	}
-	s.render(w, r, status, "orders.html", s.layout("Your orders", "orders", s.cartCount(ctx, a, status), p))
+	s.render(w, r, status, "orders.html", s.layout("Your orders", "orders", s.cartCount(ctx, a, err), p))
 	return nil
 }
 
@@ -595,14 +608,14 @@ func (s *Storefront) orderDetail(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	id := r.PathValue("id")
 	if !validID(id) {
-		return &pageError{Status: http.StatusNotFound, Message: "We could not find that order."}
+		return errs.E(errs.KindNotFound, "", "We could not find that order.")
 	}
 	a := s.api(w, r)
 	var o order
 	if err := a.do(ctx, http.MethodGet, "/api/v1/orders/"+id, nil, &o); err != nil {
 		var ae *apiError
-		if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
-			return &pageError{Status: http.StatusNotFound, Message: "We could not find that order. It may belong to another session.", Err: err}
+		if errors.As(err, &ae) && ae.Kind == errs.KindNotFound {
+			return refusal(errs.KindNotFound, err, "We could not find that order. It may belong to another session.")
 		}
 		return err
 	}
@@ -628,7 +641,7 @@ func (s *Storefront) orderDetail(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 	}
-	count := s.cartCount(ctx, a, http.StatusOK)
+	count := s.cartCount(ctx, a, nil)
 	s.render(w, r, http.StatusOK, "order.html", s.layout("Order "+shortID(id), "orders", count, orderPage{Order: c}))
 	return nil
 }

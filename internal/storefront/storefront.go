@@ -34,6 +34,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"streamcart/internal/platform/errs"
+	"streamcart/internal/platform/web"
 )
 
 //go:embed templates/*.html
@@ -147,7 +150,7 @@ func (s *Storefront) routes() http.Handler {
 		files.ServeHTTP(w, r)
 	}))
 	page("/", func(w http.ResponseWriter, r *http.Request) error {
-		return &pageError{Status: http.StatusNotFound, Message: "There is no page at this address."}
+		return errs.E(errs.KindNotFound, "", "There is no page at this address.")
 	})
 
 	return s.Guard(mux)
@@ -160,7 +163,7 @@ func (s *Storefront) routes() http.Handler {
 func (s *Storefront) Guard(h http.Handler) http.Handler {
 	csrf := http.NewCrossOriginProtection()
 	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.writeError(w, r, &pageError{Status: http.StatusForbidden, Message: "This form was sent from another site, so it was refused."}, false)
+		s.writeError(w, r, errs.E(errs.KindForbidden, "", "This form was sent from another site, so it was refused."), false)
 	}))
 	return securityHeaders(csrf.Handler(h))
 }
@@ -184,21 +187,13 @@ func securityHeaders(next http.Handler) http.Handler {
 // error for handle to show.
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
-// pageError is an error to show as it is, with a status.
-type pageError struct {
-	Status  int
-	Message string
-	Err     error // logged, never shown
+// refusal returns an error of kind whose message, a sentence for the
+// shopper, is shown as it is; cause (may be nil) is only logged.
+func refusal(kind errs.Kind, cause error, message string) *errs.Error {
+	e := errs.E(kind, "", "%s", message)
+	e.Err = cause
+	return e
 }
-
-func (e *pageError) Error() string {
-	if e.Err != nil {
-		return fmt.Sprintf("%d %s: %v", e.Status, e.Message, e.Err)
-	}
-	return fmt.Sprintf("%d %s", e.Status, e.Message)
-}
-
-func (e *pageError) Unwrap() error { return e.Err }
 
 // handle adapts h: a returned error becomes an error page (or, for
 // fragments, an error fragment), logged once.
@@ -210,13 +205,11 @@ func (s *Storefront) handle(h handlerFunc, fragment bool) http.Handler {
 	})
 }
 
+// writeError shows err as an error page (or the error fragment) with its
+// status and plain words (explain), and logs it once (web.LogError).
 func (s *Storefront) writeError(w http.ResponseWriter, r *http.Request, err error, fragment bool) {
 	status, msg := explain(err)
-	if status >= 500 {
-		s.log.ErrorContext(r.Context(), "storefront request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
-	} else {
-		s.log.DebugContext(r.Context(), "storefront request refused", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
-	}
+	web.LogError(s.log, r, status, err)
 	s.RenderError(w, r, status, msg, fragment)
 }
 
@@ -244,50 +237,38 @@ func (s *Storefront) RenderFragment(w http.ResponseWriter, r *http.Request, stat
 	s.render(w, r, status, name, data)
 }
 
-// explain returns the status and the plain-words message for err.
-func explain(err error) (int, string) {
-	var (
-		pe *pageError
-		ae *apiError
-	)
-	switch {
-	case errors.As(err, &pe):
-		return pe.Status, pe.Message
-	case errors.As(err, &ae):
-		return apiStatus(ae), apiMessage(ae)
-	case errors.Is(err, errUnreachable):
-		return http.StatusServiceUnavailable, msgDown
+// explain returns err's status (web.Describe) and what it means in
+// plain words for its kind: the shop's own sentence for being rate
+// limited, for a service that is down and for a fault of the server;
+// else the error's message, as a sentence. An API's answer brings the
+// API's message, or msgNotFound for not found (apiError.As).
+func explain(err error) (status int, message string) {
+	status, detail := web.Describe(err)
+	switch k := web.Classify(err).Kind; {
+	case k == errs.KindRateLimited:
+		return status, msgRateLimited
+	case down(k):
+		return status, msgDown
+	case k == errs.KindInternal:
+		return status, msgSorry
+	case detail.Message == "":
+		return status, msgRefused
 	}
-	return http.StatusInternalServerError, "Something went wrong on our side. Please try again in a moment."
+	return status, sentence(detail.Message)
 }
 
-// Messages for failures of the API.
+// down reports whether k means that a service is not answering.
+func down(k errs.Kind) bool {
+	return k == errs.KindUnavailable || k == errs.KindTimeout || k == errs.KindBadGateway
+}
+
+// Messages for failures that say nothing more specific.
 const (
 	msgDown        = "Part of the shop is not answering right now. Please try again in a moment."
 	msgRateLimited = "That was a lot of requests in a short time. Wait a few seconds and try again."
+	msgSorry       = "Something went wrong on our side. Please try again in a moment."
+	msgRefused     = "The shop refused that request."
 )
-
-func apiStatus(e *apiError) int {
-	if e.Status >= 500 {
-		return http.StatusServiceUnavailable
-	}
-	return e.Status
-}
-
-// apiMessage says in plain words what an API error means.
-func apiMessage(e *apiError) string {
-	switch {
-	case e.Status == http.StatusTooManyRequests:
-		return msgRateLimited
-	case e.Status >= 500:
-		return msgDown
-	case e.Status == http.StatusNotFound:
-		return "We could not find that."
-	case e.Message != "":
-		return sentence(e.Message)
-	}
-	return "The shop refused that request."
-}
 
 // sentence capitalizes msg and ends it with a full stop.
 func sentence(msg string) string {
