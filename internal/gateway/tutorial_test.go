@@ -3,6 +3,7 @@ package gateway
 import (
 	"encoding/json"
 	"net/http"
+	"streamcart/internal/platform/testenv"
 	"strings"
 	"testing"
 
@@ -32,7 +33,7 @@ func TestTutorialGetProductsByFilter(t *testing.T) {
 		t.Errorf("products query %q, want limit=100&q=puma", got)
 	}
 	var env tutorialEnvelope
-	decode(t, body, &env)
+	testenv.DecodeJSON(t, body, &env)
 	if env.Error != nil || env.Auth != token {
 		t.Errorf("envelope error %v auth %q, want null and the token", env.Error, env.Auth)
 	}
@@ -50,7 +51,7 @@ func TestTutorialGetProductsByFilter(t *testing.T) {
 	for _, body := range []string{`{"productDisplayName": ""}`, ``} {
 		resp, got := e.do(req{method: "POST", path: "/products/getProductsByFilter", token: token, body: body})
 		var env struct{ Data []tutorialProduct }
-		decode(t, got, &env)
+		testenv.DecodeJSON(t, got, &env)
 		if resp.StatusCode != http.StatusOK || len(env.Data) != 2 {
 			t.Errorf("body %q: %s with %d products, want 200 with the 2 active ones", body, resp.Status, len(env.Data))
 		}
@@ -95,7 +96,7 @@ func TestTutorialCreateOrder(t *testing.T) {
 				t.Fatalf("%s: %s %s, want %d", tt.body, resp.Status, body, tt.wantStatus)
 			}
 			var env tutorialEnvelope
-			decode(t, body, &env)
+			testenv.DecodeJSON(t, body, &env)
 			if env.Auth != token {
 				t.Errorf("auth %q, want the token", env.Auth)
 			}
@@ -145,11 +146,11 @@ func TestTutorialViewOrderHistory(t *testing.T) {
 		Error any
 		Auth  string
 	}
-	decode(t, body, &env)
+	testenv.DecodeJSON(t, body, &env)
 	p1, _ := e.fakes.product("p1")
 	var p1Data map[string]any
 	b, _ := json.Marshal(toTutorialData(p1))
-	decode(t, b, &p1Data)
+	testenv.DecodeJSON(t, b, &p1Data)
 	want := []map[string]any{
 		{"orderId": "o2", "userId": userID, "orderStatusCode": json.Number("4"), "paymentId": "pay2",
 			"products":  []any{map[string]any{"productId": "p1", "qty": json.Number("1"), "productPrice": json.Number("39.99"), "productData": p1Data}},
