@@ -50,16 +50,16 @@ func TestCartIsServedBehindSessionsThroughTheServices(t *testing.T) {
 	e.cartOf(token) // the shopper sees the new price
 
 	resp, body = e.do(req{method: "POST", path: "/api/v1/cart/checkout", token: token})
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("checkout: %s %s", resp.Status, body)
+	made := e.fakes.madeOrders()
+	if resp.StatusCode != http.StatusCreated || len(made) != 1 || made[0].UserID != userID {
+		t.Fatalf("checkout: %s %s with orders %+v, want 201 and one order of the shopper %s", resp.Status, body, made, userID)
 	}
-	var order struct {
-		OrderID string `json:"orderId"`
-		UserID  string `json:"userId"`
-	}
+	// The orders service's answer passes through, at the gateway's URL.
+	var order struct{ OrderID, UserID string }
 	testenv.DecodeJSON(t, body, &order)
-	if order.OrderID != "o1" || order.UserID != userID || resp.Header.Get("Location") != "/api/v1/orders/o1" {
-		t.Errorf("order %+v at %q, want o1 for %s at /api/v1/orders/o1", order, resp.Header.Get("Location"), userID)
+	wantOrder := struct{ OrderID, UserID string }{made[0].ID, userID}
+	if loc := resp.Header.Get("Location"); order != wantOrder || loc != "/api/v1/orders/"+made[0].ID {
+		t.Errorf("answer %+v at %q, want %+v at /api/v1/orders/%s", order, loc, wantOrder, made[0].ID)
 	}
 	sent := e.fakes.ordersRec.last(t, "/orders")
 	var got struct{ Items []orderItem }
