@@ -128,10 +128,10 @@ func TestTutorialViewOrderHistory(t *testing.T) {
 	score := json.RawMessage(`0.75`)
 	e.fakes.mu.Lock()
 	e.fakes.history[userID] = []historyOrder{
-		{OrderID: "o2", UserID: userID, Status: 4, AmountCents: 3999, PaymentID: "pay2", CreatedOn: "2025-01-02T00:00:00Z",
-			CreatedBy: userID, LastUpdatedOn: "2025-01-02T00:00:01Z", LastUpdatedBy: "payments", IdentityScore: score},
-		{OrderID: "o1", UserID: userID, Status: 1, AmountCents: 1500, CreatedOn: "2025-01-01T00:00:00Z", CreatedBy: userID,
-			LastUpdatedOn: "2025-01-01T00:00:00Z", LastUpdatedBy: userID, PotentialFraud: true},
+		{OrderID: "o2", UserID: userID, Status: 4, AmountCents: 3999, PaymentID: "pay2", orderTrail: orderTrail{CreatedOn: "2025-01-02T00:00:00Z",
+			CreatedBy: userID, LastUpdatedOn: "2025-01-02T00:00:01Z", LastUpdatedBy: "payments", IdentityScore: score}},
+		{OrderID: "o1", UserID: userID, Status: 1, AmountCents: 1500, orderTrail: orderTrail{CreatedOn: "2025-01-01T00:00:00Z", CreatedBy: userID,
+			LastUpdatedOn: "2025-01-01T00:00:00Z", LastUpdatedBy: userID, PotentialFraud: true}},
 	}
 	e.fakes.history[userID][0].Items = []orderItem{{ProductID: "p1", Qty: 1, PriceCents: 3999}}
 	e.fakes.history[userID][1].Items = []orderItem{{ProductID: "gone", Qty: 3, PriceCents: 500}}
