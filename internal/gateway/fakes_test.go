@@ -312,12 +312,20 @@ func (e *env) startGateway(cfg Config) (*Gateway, *httptest.Server) {
 	return startGateway(e.t, e.rdb, e.signer, cfg)
 }
 
-func startGateway(t *testing.T, rdb *redis.Client, signer *auth.Signer, cfg Config) (*Gateway, *httptest.Server) {
+// newGateway is New with a logger to the test log; an error fails the
+// test.
+func newGateway(t *testing.T, rdb *redis.Client, signer *auth.Signer, cfg Config) *Gateway {
 	t.Helper()
 	g, err := New(rdb, signer, cfg, testenv.Logger(t))
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
+	return g
+}
+
+func startGateway(t *testing.T, rdb *redis.Client, signer *auth.Signer, cfg Config) (*Gateway, *httptest.Server) {
+	t.Helper()
+	g := newGateway(t, rdb, signer, cfg)
 	srv := httptest.NewServer(g.Handler())
 	ran := make(chan struct{})
 	go func() {

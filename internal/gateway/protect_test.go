@@ -96,10 +96,7 @@ func TestRedisDown(t *testing.T) {
 	dead := redis.NewClient(&redis.Options{Addr: strings.TrimPrefix(closedURL(t), "http://"), MaxRetries: -1, DialerRetries: 1, DialerRetryTimeout: time.Millisecond})
 	t.Cleanup(func() { dead.Close() })
 	cfg := e.cfg
-	g, err := New(dead, e.signer, cfg, testenv.Logger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := newGateway(t, dead, e.signer, cfg)
 	srv := httptest.NewServer(g.Handler())
 	t.Cleanup(srv.Close)
 

@@ -189,10 +189,7 @@ func TestHealth(t *testing.T) {
 func TestMount(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
-	g, err := New(e.rdb, e.signer, e.cfg, e.gw.log)
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := newGateway(t, e.rdb, e.signer, e.cfg)
 	g.Mount("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("storefront")) }))
 	srv := httptest.NewServer(g.Handler())
 	t.Cleanup(srv.Close)
