@@ -1,11 +1,9 @@
 package app_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -48,41 +46,12 @@ func (s *shop) shopper(agent, ip string) *shopper {
 
 // do sends a request through the gateway and decodes the JSON answer.
 func (sh *shopper) do(method, path string, body, out any, headers ...string) int {
-	t := sh.s.t
-	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, sh.s.sys.URLs[app.Gateway]+path, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", sh.agent)
-	req.Header.Set("X-Forwarded-For", sh.ip)
+	sh.s.t.Helper()
+	h := http.Header{"Content-Type": {"application/json"}, "User-Agent": {sh.agent}, "X-Forwarded-For": {sh.ip}}
 	if sh.token != "" {
-		req.Header.Set("Authorization", "Bearer "+sh.token)
+		h.Set("Authorization", "Bearer "+sh.token)
 	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := sh.s.client.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	if out != nil && len(data) > 0 {
-		if err := json.Unmarshal(data, out); err != nil {
-			t.Fatalf("%s %s: %d %s: %v", method, path, resp.StatusCode, data, err)
-		}
-	}
-	return resp.StatusCode
+	return request(sh.s.t, sh.s.client, method, sh.s.sys.URLs[app.Gateway]+path, body, out, h, headers...)
 }
 
 // historyRecord is an order as the history API shows it: the order with
@@ -116,6 +85,26 @@ func (sh *shopper) settledRecord(orderID string) historyRecord {
 		return false
 	})
 	return rec
+}
+
+// tutorialFound is the tutorial API's answer to a product search.
+type tutorialFound struct {
+	Data []struct {
+		ProductID string `json:"productId"`
+		Data      struct {
+			Price json.Number `json:"price"`
+		} `json:"data"`
+	} `json:"data"`
+	Error any    `json:"error"`
+	Auth  string `json:"auth"`
+}
+
+// tutorialSearch searches the products by name through the tutorial API.
+func (sh *shopper) tutorialSearch(name string) (int, tutorialFound) {
+	sh.s.t.Helper()
+	var found tutorialFound
+	code := sh.do("POST", "/products/getProductsByFilter", map[string]string{"productDisplayName": name}, &found)
+	return code, found
 }
 
 func startGatewayShop(t *testing.T) *shop {
@@ -168,17 +157,8 @@ func TestShopThroughGatewayTutorialAPI(t *testing.T) {
 	s := startGatewayShop(t)
 	sh := &shopper{s: s, agent: "tutorial-client/1.0", ip: "192.0.2.20"}
 
-	var found struct {
-		Data []struct {
-			ProductID string `json:"productId"`
-			Data      struct {
-				Price json.Number `json:"price"`
-			} `json:"data"`
-		} `json:"data"`
-		Error any    `json:"error"`
-		Auth  string `json:"auth"`
-	}
-	if code := sh.do("POST", "/products/getProductsByFilter", map[string]string{"productDisplayName": "nike"}, &found); code != 200 || len(found.Data) == 0 || found.Auth == "" || found.Error != nil {
+	code, found := sh.tutorialSearch("nike")
+	if code != 200 || len(found.Data) == 0 || found.Auth == "" || found.Error != nil {
 		t.Fatalf("getProductsByFilter: %d, %d products, auth %q, error %v", code, len(found.Data), found.Auth, found.Error)
 	}
 	sh.token = found.Auth

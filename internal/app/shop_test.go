@@ -1,11 +1,9 @@
 package app_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -100,17 +98,14 @@ func startShop(t *testing.T, opts shopOptions) *shop {
 }
 
 // start starts services of the shop's configuration and stops them at the
-// end of the test.
+// end of the test, when the test's context is cancelled.
 func (s *shop) start(cfg app.Config, names ...string) *app.System {
 	s.t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	sys, err := app.Start(ctx, cfg, names...)
+	sys, err := app.Start(s.t.Context(), cfg, names...)
 	if err != nil {
-		cancel()
 		s.t.Fatal(err)
 	}
 	s.t.Cleanup(func() {
-		cancel()
 		if err := sys.Wait(); err != nil {
 			s.t.Errorf("system stopped with: %v", err)
 		}
@@ -118,43 +113,27 @@ func (s *shop) start(cfg app.Config, names ...string) *app.System {
 	return sys
 }
 
-// call sends a request with body (marshalled unless it is []byte) as
-// userID ("" for no identity) and decodes a JSON answer into out.
+// call sends a request with body (sent as it is when []byte, as JSON
+// otherwise) as userID ("" for no identity) and decodes a JSON answer
+// into out.
 func (s *shop) call(method, url, userID string, body any, out any, headers ...string) int {
 	s.t.Helper()
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case []byte:
-		rd = bytes.NewReader(b)
-	default:
-		data, err := json.Marshal(b)
-		if err != nil {
-			s.t.Fatal(err)
-		}
-		rd = bytes.NewReader(data)
-	}
-	req, err := http.NewRequest(method, url, rd)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
+	h := http.Header{"Content-Type": {"application/json"}}
 	if userID != "" {
-		req.Header.Set(auth.Header, s.signer.Sign(auth.Identity{UserID: userID, SessionID: "s-" + userID, IP: "127.0.0.1", UserAgent: "test"}))
+		h.Set(auth.Header, s.signer.Sign(auth.Identity{UserID: userID, SessionID: "s-" + userID, IP: "127.0.0.1", UserAgent: "test"}))
 	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := s.client.Do(req)
-	if err != nil {
-		s.t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	if out != nil {
-		if err := json.Unmarshal(data, out); err != nil {
-			s.t.Fatalf("%s %s: %d %s: %v", method, url, resp.StatusCode, data, err)
-		}
+	return request(s.t, s.client, method, url, body, out, h, headers...)
+}
+
+// request sends method url with body, the header h and then headers
+// (name, value pairs) with client, decodes a JSON answer into out (when
+// out is not nil and the answer has a body) and returns the status.
+func request(t *testing.T, client *http.Client, method, url string, body, out any, h http.Header, headers ...string) int {
+	t.Helper()
+	maps.Copy(h, testenv.Header(headers...))
+	resp, data := testenv.Do(t, client, testenv.Request{Method: method, URL: url, Body: body, Header: h})
+	if out != nil && len(data) > 0 {
+		testenv.DecodeJSON(t, data, out)
 	}
 	return resp.StatusCode
 }

@@ -101,17 +101,3 @@ func parseCart(fields map[string]string) cart {
 	})
 	return c
 }
-
-// validID reports whether id is a product id: 1 to 64 letters, digits,
-// '-' or '_'.
-func validID(id string) bool {
-	if id == "" || len(id) > 64 {
-		return false
-	}
-	for _, c := range id {
-		if !(c == '-' || c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
-			return false
-		}
-	}
-	return true
-}

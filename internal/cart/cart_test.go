@@ -3,6 +3,7 @@ package cart
 import (
 	"encoding/json"
 	"net/http"
+	"streamcart/internal/platform/testenv"
 	"strings"
 	"sync"
 	"testing"
@@ -67,7 +68,7 @@ func TestCartLinesArePricedByTheCatalogAndValidated(t *testing.T) {
 			continue
 		}
 		var got View
-		decode(t, body, &got)
+		testenv.DecodeJSON(t, body, &got)
 		if diff := cmp.Diff(s.want, got); diff != "" {
 			t.Errorf("%s: cart (-want +got):\n%s", s.name, diff)
 		}
@@ -163,7 +164,7 @@ func TestCheckoutOrdersTheLinesAtTheSeenPricesAndEmptiesTheCart(t *testing.T) {
 		OrderID string `json:"orderId"`
 		UserID  string `json:"userId"`
 	}
-	decode(t, body, &order)
+	testenv.DecodeJSON(t, body, &order)
 	if order.OrderID != "o1" || order.UserID != user || resp.Header.Get("Location") != "/api/v1/orders/o1" {
 		t.Errorf("order %+v at %q, want o1 for %s at /api/v1/orders/o1", order, resp.Header.Get("Location"), user)
 	}
@@ -257,7 +258,7 @@ func TestCartIsKeptInRedisNotInTheProcess(t *testing.T) {
 		t.Fatalf("%s %s", resp.Status, body)
 	}
 	var got View
-	decode(t, body, &got)
+	testenv.DecodeJSON(t, body, &got)
 	want := View{Items: []Item{item("p2", "Nike Women Tee", 1500, 3)}, TotalCents: 4500}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("cart on a new service (-want +got):\n%s", diff)

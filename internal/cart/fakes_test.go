@@ -1,14 +1,11 @@
 package cart
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 
@@ -161,33 +158,17 @@ func (e *env) start() (*Service, *httptest.Server) {
 }
 
 // do sends method path with body (JSON text, or none when empty) as user
-// ("" for none) to srv and returns the status and body.
+// ("" for none) to srv and returns the response with its body read.
 func do(t *testing.T, srv *httptest.Server, user, method, path, body string) (*http.Response, []byte) {
 	t.Helper()
-	var rd io.Reader
+	rq := testenv.Request{Method: method, URL: srv.URL + path, Header: http.Header{}}
 	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	r, err := http.NewRequestWithContext(t.Context(), method, srv.URL+path, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != "" {
-		r.Header.Set("Content-Type", "application/json")
+		rq.Body = body
 	}
 	if user != "" {
-		r.Header.Set(userHeader, user)
+		rq.Header.Set(userHeader, user)
 	}
-	resp, err := srv.Client().Do(r)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, b
+	return testenv.Do(t, srv.Client(), rq)
 }
 
 func (e *env) do(user, method, path, body string) (*http.Response, []byte) {
@@ -202,7 +183,7 @@ func (e *env) cart(user string) View {
 		e.t.Fatalf("GET /api/v1/cart: %s %s", resp.Status, body)
 	}
 	var v View
-	decode(e.t, body, &v)
+	testenv.DecodeJSON(e.t, body, &v)
 	return v
 }
 
@@ -214,16 +195,9 @@ func (e *env) put(user, id string, qty int) {
 	}
 }
 
-func decode(t *testing.T, body []byte, v any) {
-	t.Helper()
-	if err := json.NewDecoder(bytes.NewReader(body)).Decode(v); err != nil {
-		t.Fatalf("decode %s: %v", body, err)
-	}
-}
-
 func errorOf(t *testing.T, body []byte) web.ErrorDetail {
 	t.Helper()
 	var eb web.ErrorBody
-	decode(t, body, &eb)
+	testenv.DecodeJSON(t, body, &eb)
 	return eb.Error
 }

@@ -20,10 +20,10 @@ import (
 // Each route needs the shopper's identity in the request context
 // (auth.WithIdentity); without one it answers 401.
 func (s *Service) Routes(add func(pattern string, h web.HandlerFunc)) {
-	add("GET /api/v1/cart", s.getCart)
-	add("PUT /api/v1/cart/items/{productId}", s.putItem)
-	add("DELETE /api/v1/cart/items/{productId}", s.deleteItem)
-	add("DELETE /api/v1/cart", s.deleteCart)
+	add("GET /api/v1/cart", cartRoute(s.getCart))
+	add("PUT /api/v1/cart/items/{productId}", cartRoute(s.putItem))
+	add("DELETE /api/v1/cart/items/{productId}", cartRoute(s.deleteItem))
+	add("DELETE /api/v1/cart", cartRoute(s.deleteCart))
 	add("POST /api/v1/cart/checkout", s.checkout)
 }
 
@@ -40,72 +40,58 @@ func userID(r *http.Request) (string, error) {
 	return id.UserID, nil
 }
 
+// cartRoute makes a route of op, an operation on the shopper's cart that
+// answers the cart: it finds the shopper of the request, runs op and
+// writes the cart it returns, 200.
+func cartRoute(op func(r *http.Request, user string) (View, error)) web.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		user, err := userID(r)
+		if err != nil {
+			return err
+		}
+		v, err := op(r, user)
+		if err != nil {
+			return err
+		}
+		web.WriteJSON(w, http.StatusOK, v)
+		return nil
+	}
+}
+
 // getCart serves GET /api/v1/cart.
-func (s *Service) getCart(w http.ResponseWriter, r *http.Request) error {
-	user, err := userID(r)
-	if err != nil {
-		return err
-	}
-	v, err := s.Get(r.Context(), user)
-	if err != nil {
-		return err
-	}
-	web.WriteJSON(w, http.StatusOK, v)
-	return nil
+func (s *Service) getCart(r *http.Request, user string) (View, error) {
+	return s.Get(r.Context(), user)
 }
 
 // putItem serves PUT /api/v1/cart/items/{productId} {"qty": 0..99}.
-func (s *Service) putItem(w http.ResponseWriter, r *http.Request) error {
-	user, err := userID(r)
-	if err != nil {
-		return err
-	}
+func (s *Service) putItem(r *http.Request, user string) (View, error) {
 	id := r.PathValue("productId")
-	if !validID(id) {
-		return errProductID(id)
+	if !web.ValidID(id) {
+		return View{}, errProductID(id)
 	}
 	var req struct {
 		Qty *int `json:"qty"`
 	}
 	if err := web.DecodeJSON(r, 1<<10, &req); err != nil {
-		return err
+		return View{}, err
 	}
 	if req.Qty == nil {
-		return errQty()
+		return View{}, errQty()
 	}
-	v, err := s.Set(r.Context(), user, id, *req.Qty)
-	if err != nil {
-		return err
-	}
-	web.WriteJSON(w, http.StatusOK, v)
-	return nil
+	return s.Set(r.Context(), user, id, *req.Qty)
 }
 
 // deleteItem serves DELETE /api/v1/cart/items/{productId}.
-func (s *Service) deleteItem(w http.ResponseWriter, r *http.Request) error {
-	user, err := userID(r)
-	if err != nil {
-		return err
-	}
-	v, err := s.Remove(r.Context(), user, r.PathValue("productId"))
-	if err != nil {
-		return err
-	}
-	web.WriteJSON(w, http.StatusOK, v)
-	return nil
+func (s *Service) deleteItem(r *http.Request, user string) (View, error) {
+	return s.Remove(r.Context(), user, r.PathValue("productId"))
 }
 
 // deleteCart serves DELETE /api/v1/cart.
-func (s *Service) deleteCart(w http.ResponseWriter, r *http.Request) error {
-	user, err := userID(r)
-	if err != nil {
-		return err
-	}
+func (s *Service) deleteCart(r *http.Request, user string) (View, error) {
 	if err := s.Clear(r.Context(), user); err != nil {
-		return err
+		return View{}, err
 	}
-	web.WriteJSON(w, http.StatusOK, View{Items: []Item{}})
-	return nil
+	return View{Items: []Item{}}, nil
 }
 
 // checkout serves POST /api/v1/cart/checkout: the order, 201 (or 200 for

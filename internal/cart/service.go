@@ -12,6 +12,7 @@ import (
 
 	"streamcart/internal/money"
 	"streamcart/internal/platform/errs"
+	"streamcart/internal/platform/web"
 )
 
 // Defaults of Config.
@@ -196,7 +197,7 @@ func (s *Service) price(ctx context.Context, userID string, c cart) (View, error
 // user's cart at the catalog's price, and returns the cart. The product
 // must exist and be sold, and a cart holds at most MaxItems products.
 func (s *Service) Set(ctx context.Context, userID, productID string, qty int) (View, error) {
-	if !validID(productID) {
+	if !web.ValidID(productID) {
 		return View{}, errProductID(productID)
 	}
 	if qty < 0 || qty > MaxQty {
@@ -237,7 +238,7 @@ func errProductID(id string) error {
 // Remove removes the line of productID from the user's cart and returns
 // the cart.
 func (s *Service) Remove(ctx context.Context, userID, productID string) (View, error) {
-	if !validID(productID) {
+	if !web.ValidID(productID) {
 		return View{}, errProductID(productID)
 	}
 	if err := s.removeLines(ctx, userID, productID); err != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"streamcart/internal/cart"
+	"streamcart/internal/platform/testenv"
 )
 
 // The cart's behaviour is tested in package cart; here, that the gateway
@@ -35,7 +36,7 @@ func TestCartIsServedBehindSessionsThroughTheServices(t *testing.T) {
 	}
 	resp, body := e.do(req{method: "GET", path: "/api/v1/cart", token: token})
 	var v cart.View
-	decode(t, body, &v)
+	testenv.DecodeJSON(t, body, &v)
 	if resp.StatusCode != http.StatusOK || v.TotalCents != 9498 || len(v.Items) != 2 || v.Items[0].DisplayName != "Puma Men Running Shoes" {
 		t.Errorf("GET /api/v1/cart: %s %s, want the two lines priced by the catalog", resp.Status, body)
 	}
@@ -49,20 +50,20 @@ func TestCartIsServedBehindSessionsThroughTheServices(t *testing.T) {
 	e.cartOf(token) // the shopper sees the new price
 
 	resp, body = e.do(req{method: "POST", path: "/api/v1/cart/checkout", token: token})
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("checkout: %s %s", resp.Status, body)
+	made := e.fakes.madeOrders()
+	if resp.StatusCode != http.StatusCreated || len(made) != 1 || made[0].UserID != userID {
+		t.Fatalf("checkout: %s %s with orders %+v, want 201 and one order of the shopper %s", resp.Status, body, made, userID)
 	}
-	var order struct {
-		OrderID string `json:"orderId"`
-		UserID  string `json:"userId"`
-	}
-	decode(t, body, &order)
-	if order.OrderID != "o1" || order.UserID != userID || resp.Header.Get("Location") != "/api/v1/orders/o1" {
-		t.Errorf("order %+v at %q, want o1 for %s at /api/v1/orders/o1", order, resp.Header.Get("Location"), userID)
+	// The orders service's answer passes through, at the gateway's URL.
+	var order struct{ OrderID, UserID string }
+	testenv.DecodeJSON(t, body, &order)
+	wantOrder := struct{ OrderID, UserID string }{made[0].ID, userID}
+	if loc := resp.Header.Get("Location"); order != wantOrder || loc != "/api/v1/orders/"+made[0].ID {
+		t.Errorf("answer %+v at %q, want %+v at /api/v1/orders/%s", order, loc, wantOrder, made[0].ID)
 	}
 	sent := e.fakes.ordersRec.last(t, "/orders")
 	var got struct{ Items []orderItem }
-	decode(t, []byte(sent.Body), &got)
+	testenv.DecodeJSON(t, []byte(sent.Body), &got)
 	want := []orderItem{{ProductID: "p1", Qty: 2, PriceCents: 3999}, {ProductID: "p2", Qty: 1, PriceCents: 1700}}
 	if diff := cmp.Diff(want, got.Items); diff != "" {
 		t.Errorf("order request items (-want +got):\n%s", diff)
@@ -83,6 +84,6 @@ func (e *env) cartOf(token string) cart.View {
 		e.t.Fatalf("GET /api/v1/cart: %s %s", resp.Status, body)
 	}
 	var v cart.View
-	decode(e.t, body, &v)
+	testenv.DecodeJSON(e.t, body, &v)
 	return v
 }

@@ -138,10 +138,7 @@ func TestOrderEventsEndOnShutdown(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
 	token, _ := e.session()
-	g, err := New(e.rdb, e.signer, e.cfg, e.gw.log)
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := newGateway(t, e.rdb, e.signer, e.cfg)
 	srv := httptest.NewServer(g.Handler())
 	t.Cleanup(srv.Close)
 
@@ -187,10 +184,7 @@ func TestOrderEventsOutliveServerTimeouts(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
 	token, userID := e.session()
-	g, err := New(e.rdb, e.signer, e.cfg, e.gw.log)
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := newGateway(t, e.rdb, e.signer, e.cfg)
 	g.keepalive = 50 * time.Millisecond
 	go g.Run(t.Context())
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

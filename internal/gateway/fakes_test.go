@@ -88,8 +88,6 @@ type fakes struct {
 	catalog map[string]product
 	orders  []fakeOrder
 	history map[string][]historyOrder // by user id
-	// beforeCreate, when set, runs as each create-order request arrives.
-	beforeCreate func()
 
 	products, ordersRec, historyRec recorder
 	productsSrv, ordersSrv, hist    *httptest.Server
@@ -173,12 +171,6 @@ func (f *fakes) setPrice(id string, cents int64) {
 	f.catalog[id] = p
 }
 
-func (f *fakes) drop(id string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	delete(f.catalog, id)
-}
-
 func (f *fakes) madeOrders() []fakeOrder {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -232,9 +224,6 @@ func (f *fakes) createOrder(w http.ResponseWriter, r *http.Request) {
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || len(req.Items) == 0 {
 		web.WriteJSON(w, http.StatusBadRequest, errBody("invalid_json", "bad order"))
 		return
-	}
-	if f.beforeCreate != nil {
-		f.beforeCreate()
 	}
 	var items []orderItem
 	for _, it := range req.Items {
@@ -323,12 +312,20 @@ func (e *env) startGateway(cfg Config) (*Gateway, *httptest.Server) {
 	return startGateway(e.t, e.rdb, e.signer, cfg)
 }
 
-func startGateway(t *testing.T, rdb *redis.Client, signer *auth.Signer, cfg Config) (*Gateway, *httptest.Server) {
+// newGateway is New with a logger to the test log; an error fails the
+// test.
+func newGateway(t *testing.T, rdb *redis.Client, signer *auth.Signer, cfg Config) *Gateway {
 	t.Helper()
 	g, err := New(rdb, signer, cfg, testenv.Logger(t))
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
+	return g
+}
+
+func startGateway(t *testing.T, rdb *redis.Client, signer *auth.Signer, cfg Config) (*Gateway, *httptest.Server) {
+	t.Helper()
+	g := newGateway(t, rdb, signer, cfg)
 	srv := httptest.NewServer(g.Handler())
 	ran := make(chan struct{})
 	go func() {
@@ -353,43 +350,14 @@ type req struct {
 // do sends rq to srv and returns the response with its body read.
 func do(t *testing.T, srv *httptest.Server, rq req) (*http.Response, []byte) {
 	t.Helper()
-	var body io.Reader
-	switch b := rq.body.(type) {
-	case nil:
-	case string:
-		body = strings.NewReader(b)
-	case io.Reader:
-		body = b
-	default:
-		j, err := json.Marshal(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body = bytes.NewReader(j)
-	}
-	r, err := http.NewRequestWithContext(t.Context(), rq.method, srv.URL+rq.path, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range rq.header {
-		r.Header[k] = v
-	}
-	if rq.body != nil && r.Header.Get("Content-Type") == "" {
-		r.Header.Set("Content-Type", "application/json")
+	header := rq.header.Clone()
+	if header == nil {
+		header = http.Header{}
 	}
 	if rq.token != "" {
-		r.Header.Set("Authorization", "Bearer "+rq.token)
+		header.Set("Authorization", "Bearer "+rq.token)
 	}
-	resp, err := srv.Client().Do(r)
-	if err != nil {
-		t.Fatalf("%s %s: %v", rq.method, rq.path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%s %s: read body: %v", rq.method, rq.path, err)
-	}
-	return resp, b
+	return testenv.Do(t, srv.Client(), testenv.Request{Method: rq.method, URL: srv.URL + rq.path, Body: rq.body, Header: header})
 }
 
 func (e *env) do(rq req) (*http.Response, []byte) {
@@ -405,23 +373,14 @@ func (e *env) session() (token, userID string) {
 		e.t.Fatalf("GET /api/v1/session: %s %s", resp.Status, body)
 	}
 	var s struct{ UserID, Auth string }
-	decode(e.t, body, &s)
+	testenv.DecodeJSON(e.t, body, &s)
 	return s.Auth, s.UserID
-}
-
-func decode(t *testing.T, body []byte, v any) {
-	t.Helper()
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	if err := dec.Decode(v); err != nil {
-		t.Fatalf("decode %s: %v", body, err)
-	}
 }
 
 // errorOf returns the code of an /api/v1 error body.
 func errorOf(t *testing.T, body []byte) web.ErrorDetail {
 	t.Helper()
 	var eb web.ErrorBody
-	decode(t, body, &eb)
+	testenv.DecodeJSON(t, body, &eb)
 	return eb.Error
 }

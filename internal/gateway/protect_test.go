@@ -59,7 +59,7 @@ func TestRateLimit(t *testing.T) {
 			t.Errorf("Retry-After %q, want 1", ra)
 		}
 		var env tutorialEnvelope
-		decode(t, body, &env)
+		testenv.DecodeJSON(t, body, &env)
 		if env.Error == nil || env.Error.Code != "rate_limited" || string(env.Data) != "null" {
 			t.Errorf("envelope %s, want null data and rate_limited", body)
 		}
@@ -96,10 +96,7 @@ func TestRedisDown(t *testing.T) {
 	dead := redis.NewClient(&redis.Options{Addr: strings.TrimPrefix(closedURL(t), "http://"), MaxRetries: -1, DialerRetries: 1, DialerRetryTimeout: time.Millisecond})
 	t.Cleanup(func() { dead.Close() })
 	cfg := e.cfg
-	g, err := New(dead, e.signer, cfg, testenv.Logger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := newGateway(t, dead, e.signer, cfg)
 	srv := httptest.NewServer(g.Handler())
 	t.Cleanup(srv.Close)
 
@@ -109,7 +106,7 @@ func TestRedisDown(t *testing.T) {
 	}
 	resp, body = do(t, srv, req{method: "POST", path: "/orders/createOrder", body: `{}`})
 	var env tutorialEnvelope
-	decode(t, body, &env)
+	testenv.DecodeJSON(t, body, &env)
 	if resp.StatusCode != http.StatusServiceUnavailable || env.Error == nil || env.Error.Code != "unavailable" {
 		t.Errorf("tutorial route without Redis: %s %s, want 503 in the envelope", resp.Status, body)
 	}

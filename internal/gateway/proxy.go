@@ -123,25 +123,11 @@ func fixedPath(p string) pathFunc {
 func idPath(prefix, name, suffix string) pathFunc {
 	return func(r *http.Request) (string, error) {
 		id := r.PathValue(name)
-		if !validID(id) {
+		if !web.ValidID(id) {
 			return "", errs.NotFound("", "%s %q not found", name, id)
 		}
 		return prefix + id + suffix, nil
 	}
-}
-
-// validID reports whether id is a product or order id: 1 to 64 letters,
-// digits, '-' or '_'.
-func validID(id string) bool {
-	if id == "" || len(id) > 64 {
-		return false
-	}
-	for _, c := range id {
-		if !(c == '-' || c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
-			return false
-		}
-	}
-	return true
 }
 
 // forward proxies the request to up at the path from path, keeping the

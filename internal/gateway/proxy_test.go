@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"streamcart/internal/platform/auth"
+	"streamcart/internal/platform/testenv"
 )
 
 func TestProxyRoutes(t *testing.T) {
@@ -150,7 +151,7 @@ func TestServiceDown(t *testing.T) {
 					Error struct{ Code, Message string }
 					Auth  string
 				}
-				decode(t, body, &env)
+				testenv.DecodeJSON(t, body, &env)
 				if env.Data != nil || env.Auth == "" || env.Error.Message == "" {
 					t.Errorf("envelope %s: want null data, the token and a message", body)
 				}
@@ -179,7 +180,7 @@ func TestHealth(t *testing.T) {
 		Status string
 		Failed map[string]string
 	}
-	decode(t, body, &got)
+	testenv.DecodeJSON(t, body, &got)
 	if resp.StatusCode != http.StatusServiceUnavailable || got.Failed["history"] == "" || len(got.Failed) != 1 {
 		t.Errorf("readyz with history down: %s %s, want 503 naming history only", resp.Status, body)
 	}
@@ -188,10 +189,7 @@ func TestHealth(t *testing.T) {
 func TestMount(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
-	g, err := New(e.rdb, e.signer, e.cfg, e.gw.log)
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := newGateway(t, e.rdb, e.signer, e.cfg)
 	g.Mount("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("storefront")) }))
 	srv := httptest.NewServer(g.Handler())
 	t.Cleanup(srv.Close)

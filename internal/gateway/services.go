@@ -47,12 +47,19 @@ type orderItem struct {
 
 // historyOrder is an order as the order history service returns it.
 type historyOrder struct {
-	OrderID        string          `json:"orderId"`
-	UserID         string          `json:"userId"`
-	Status         int             `json:"status"`
-	AmountCents    int64           `json:"amountCents"`
-	PaymentID      string          `json:"paymentId"`
-	Items          []orderItem     `json:"items"`
+	OrderID     string      `json:"orderId"`
+	UserID      string      `json:"userId"`
+	Status      int         `json:"status"`
+	AmountCents int64       `json:"amountCents"`
+	PaymentID   string      `json:"paymentId"`
+	Items       []orderItem `json:"items"`
+	orderTrail
+}
+
+// orderTrail is what the order history keeps of an order besides its
+// content, named alike in its answer and in the tutorial's order history:
+// who made and last changed it, when, and the shopper's identity score.
+type orderTrail struct {
 	CreatedOn      string          `json:"createdOn"`
 	CreatedBy      string          `json:"createdBy"`
 	LastUpdatedOn  string          `json:"lastUpdatedOn"`

@@ -11,6 +11,7 @@ import (
 
 	"streamcart/internal/events"
 	"streamcart/internal/platform/auth"
+	"streamcart/internal/platform/testenv"
 	"streamcart/internal/stream"
 )
 
@@ -34,7 +35,7 @@ func TestNewSession(t *testing.T) {
 				t.Fatalf("GET /api/v1/session: %s %s", resp.Status, body)
 			}
 			var got struct{ UserID, Auth string }
-			decode(t, body, &got)
+			testenv.DecodeJSON(t, body, &got)
 
 			c := sessionCookieOf(resp)
 			if c == nil {
@@ -145,7 +146,7 @@ func TestSessionToken(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			resp, body := e.do(req{method: "GET", path: "/api/v1/session", header: tt.header})
 			var got struct{ UserID, Auth string }
-			decode(t, body, &got)
+			testenv.DecodeJSON(t, body, &got)
 			if tt.wantSameAs != "" && got.UserID != tt.wantSameAs {
 				t.Errorf("user %s, want the session's %s", got.UserID, tt.wantSameAs)
 			}

@@ -261,12 +261,7 @@ type tutorialOrder struct {
 	OrderStatusCode int                   `json:"orderStatusCode"`
 	PaymentID       string                `json:"paymentId"`
 	Products        []tutorialOrderedItem `json:"products"`
-	CreatedOn       string                `json:"createdOn"`
-	CreatedBy       string                `json:"createdBy"`
-	LastUpdatedOn   string                `json:"lastUpdatedOn"`
-	LastUpdatedBy   string                `json:"lastUpdatedBy"`
-	IdentityScore   json.RawMessage       `json:"identityScore"`
-	PotentialFraud  bool                  `json:"potentialFraud"`
+	orderTrail
 }
 
 type tutorialOrderedItem struct {
@@ -303,9 +298,7 @@ func (g *Gateway) tutorialHistory(r *http.Request) (any, error) {
 	for i, o := range orders {
 		t := tutorialOrder{
 			OrderID: o.OrderID, UserID: o.UserID, OrderStatusCode: o.Status, PaymentID: o.PaymentID,
-			Products:  make([]tutorialOrderedItem, len(o.Items)),
-			CreatedOn: o.CreatedOn, CreatedBy: o.CreatedBy, LastUpdatedOn: o.LastUpdatedOn, LastUpdatedBy: o.LastUpdatedBy,
-			IdentityScore: o.IdentityScore, PotentialFraud: o.PotentialFraud,
+			Products: make([]tutorialOrderedItem, len(o.Items)), orderTrail: o.orderTrail,
 		}
 		if len(t.IdentityScore) == 0 {
 			t.IdentityScore = json.RawMessage("null")

@@ -3,6 +3,7 @@ package gateway
 import (
 	"encoding/json"
 	"net/http"
+	"streamcart/internal/platform/testenv"
 	"strings"
 	"testing"
 
@@ -32,7 +33,7 @@ func TestTutorialGetProductsByFilter(t *testing.T) {
 		t.Errorf("products query %q, want limit=100&q=puma", got)
 	}
 	var env tutorialEnvelope
-	decode(t, body, &env)
+	testenv.DecodeJSON(t, body, &env)
 	if env.Error != nil || env.Auth != token {
 		t.Errorf("envelope error %v auth %q, want null and the token", env.Error, env.Auth)
 	}
@@ -50,7 +51,7 @@ func TestTutorialGetProductsByFilter(t *testing.T) {
 	for _, body := range []string{`{"productDisplayName": ""}`, ``} {
 		resp, got := e.do(req{method: "POST", path: "/products/getProductsByFilter", token: token, body: body})
 		var env struct{ Data []tutorialProduct }
-		decode(t, got, &env)
+		testenv.DecodeJSON(t, got, &env)
 		if resp.StatusCode != http.StatusOK || len(env.Data) != 2 {
 			t.Errorf("body %q: %s with %d products, want 200 with the 2 active ones", body, resp.Status, len(env.Data))
 		}
@@ -95,7 +96,7 @@ func TestTutorialCreateOrder(t *testing.T) {
 				t.Fatalf("%s: %s %s, want %d", tt.body, resp.Status, body, tt.wantStatus)
 			}
 			var env tutorialEnvelope
-			decode(t, body, &env)
+			testenv.DecodeJSON(t, body, &env)
 			if env.Auth != token {
 				t.Errorf("auth %q, want the token", env.Auth)
 			}
@@ -127,10 +128,10 @@ func TestTutorialViewOrderHistory(t *testing.T) {
 	score := json.RawMessage(`0.75`)
 	e.fakes.mu.Lock()
 	e.fakes.history[userID] = []historyOrder{
-		{OrderID: "o2", UserID: userID, Status: 4, AmountCents: 3999, PaymentID: "pay2", CreatedOn: "2025-01-02T00:00:00Z",
-			CreatedBy: userID, LastUpdatedOn: "2025-01-02T00:00:01Z", LastUpdatedBy: "payments", IdentityScore: score},
-		{OrderID: "o1", UserID: userID, Status: 1, AmountCents: 1500, CreatedOn: "2025-01-01T00:00:00Z", CreatedBy: userID,
-			LastUpdatedOn: "2025-01-01T00:00:00Z", LastUpdatedBy: userID, PotentialFraud: true},
+		{OrderID: "o2", UserID: userID, Status: 4, AmountCents: 3999, PaymentID: "pay2", orderTrail: orderTrail{CreatedOn: "2025-01-02T00:00:00Z",
+			CreatedBy: userID, LastUpdatedOn: "2025-01-02T00:00:01Z", LastUpdatedBy: "payments", IdentityScore: score}},
+		{OrderID: "o1", UserID: userID, Status: 1, AmountCents: 1500, orderTrail: orderTrail{CreatedOn: "2025-01-01T00:00:00Z", CreatedBy: userID,
+			LastUpdatedOn: "2025-01-01T00:00:00Z", LastUpdatedBy: userID, PotentialFraud: true}},
 	}
 	e.fakes.history[userID][0].Items = []orderItem{{ProductID: "p1", Qty: 1, PriceCents: 3999}}
 	e.fakes.history[userID][1].Items = []orderItem{{ProductID: "gone", Qty: 3, PriceCents: 500}}
@@ -145,11 +146,11 @@ func TestTutorialViewOrderHistory(t *testing.T) {
 		Error any
 		Auth  string
 	}
-	decode(t, body, &env)
+	testenv.DecodeJSON(t, body, &env)
 	p1, _ := e.fakes.product("p1")
 	var p1Data map[string]any
 	b, _ := json.Marshal(toTutorialData(p1))
-	decode(t, b, &p1Data)
+	testenv.DecodeJSON(t, b, &p1Data)
 	want := []map[string]any{
 		{"orderId": "o2", "userId": userID, "orderStatusCode": json.Number("4"), "paymentId": "pay2",
 			"products":  []any{map[string]any{"productId": "p1", "qty": json.Number("1"), "productPrice": json.Number("39.99"), "productData": p1Data}},

@@ -3,7 +3,6 @@ package ops_test
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -41,36 +40,10 @@ func newOps(t *testing.T, rdb *redis.Client, cfg ops.Config, trustProxy bool) ht
 	return web.WithClientIP(trustProxy, mux)
 }
 
-// get serves a GET with the given headers (name/value pairs).
-func get(t *testing.T, h http.Handler, target string, headers ...string) (int, string, http.Header) {
-	t.Helper()
-	req := httptest.NewRequest("GET", target, nil)
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	return rec.Code, rec.Body.String(), rec.Header()
-}
-
-// post serves a form POST from the page's own origin.
-func post(t *testing.T, h http.Handler, target string, form url.Values, headers ...string) (int, string, http.Header) {
-	t.Helper()
-	req := httptest.NewRequest("POST", target, strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Sec-Fetch-Site", "same-origin")
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	return rec.Code, rec.Body.String(), rec.Header()
-}
-
 // signIn signs in with the form and returns the login cookie.
 func signIn(t *testing.T, h http.Handler) string {
 	t.Helper()
-	code, _, header := post(t, h, "/ops/login", url.Values{"token": {token}})
+	code, _, header := testenv.PostForm(t, h, "/ops/login", url.Values{"token": {token}})
 	cookie := header.Get("Set-Cookie")
 	if code != http.StatusSeeOther || !strings.Contains(cookie, "HttpOnly") || !strings.Contains(cookie, "SameSite=Strict") || strings.Contains(cookie, token) {
 		t.Fatalf("login: %d, Set-Cookie %q", code, cookie)
@@ -102,7 +75,7 @@ func TestOnlyOperatorsSeeTheOperationsPage(t *testing.T) {
 		{"ops off", closed, "/ops", []string{"Authorization", "Bearer "}, 401},
 	}
 	for _, tt := range tests {
-		code, body, header := get(t, tt.h, tt.target, tt.headers...)
+		code, body, header := testenv.Get(t, tt.h, tt.target, tt.headers...)
 		if code != tt.want {
 			t.Errorf("%s: GET %s: status %d, want %d", tt.name, tt.target, code, tt.want)
 		}
@@ -114,11 +87,11 @@ func TestOnlyOperatorsSeeTheOperationsPage(t *testing.T) {
 		}
 	}
 
-	if code, _, _ := post(t, h, "/ops/login", url.Values{"token": {"wrong"}}); code != 401 {
+	if code, _, _ := testenv.PostForm(t, h, "/ops/login", url.Values{"token": {"wrong"}}); code != 401 {
 		t.Errorf("login with a wrong token: status %d, want 401", code)
 	}
 	cookie := signIn(t, h)
-	if code, _, _ := get(t, h, "/ops", "Cookie", cookie); code != 200 {
+	if code, _, _ := testenv.Get(t, h, "/ops", "Cookie", cookie); code != 200 {
 		t.Errorf("GET /ops signed in: status %d, want 200", code)
 	}
 }
@@ -127,15 +100,15 @@ func TestSignOutNeedsTheFormToken(t *testing.T) {
 	t.Parallel()
 	h := newOps(t, nil, ops.Config{OperatorToken: token}, false)
 	cookie := signIn(t, h)
-	_, page, _ := get(t, h, "/ops", "Cookie", cookie)
+	_, page, _ := testenv.Get(t, h, "/ops", "Cookie", cookie)
 	m := formTokenRE.FindStringSubmatch(page)
 	if m == nil {
 		t.Fatal("ops page has no form token")
 	}
-	if code, _, _ := post(t, h, "/ops/logout", url.Values{"csrf": {"forged"}}, "Cookie", cookie); code != http.StatusForbidden {
+	if code, _, _ := testenv.PostForm(t, h, "/ops/logout", url.Values{"csrf": {"forged"}}, "Cookie", cookie); code != http.StatusForbidden {
 		t.Errorf("sign-out with a forged form token: status %d, want 403", code)
 	}
-	code, _, header := post(t, h, "/ops/logout", url.Values{"csrf": {m[1]}}, "Cookie", cookie)
+	code, _, header := testenv.PostForm(t, h, "/ops/logout", url.Values{"csrf": {m[1]}}, "Cookie", cookie)
 	if code != http.StatusSeeOther || !strings.Contains(header.Get("Set-Cookie"), "Max-Age=0") {
 		t.Errorf("sign-out: %d, Set-Cookie %q, want 303 and the cookie cleared", code, header.Get("Set-Cookie"))
 	}
@@ -157,7 +130,7 @@ func TestReplayNeedsAnOperatorAndTheFormToken(t *testing.T) {
 	}
 	bearer := []string{"Authorization", "Bearer " + token}
 
-	_, page, _ := get(t, h, "/ops", bearer...)
+	_, page, _ := testenv.Get(t, h, "/ops", bearer...)
 	for _, want := range []string{origin, "boom", id, "Replay"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("ops page lacks %q:\n%s", want, page)
@@ -182,7 +155,7 @@ func TestReplayNeedsAnOperatorAndTheFormToken(t *testing.T) {
 		{"not a dlq of ours", url.Values{"dlq": {"OTHER:dlq"}, "id": {id}, "csrf": {formToken}}, bearer, 400},
 		{"not an entry id", url.Values{"dlq": {dlq}, "id": {"nope"}, "csrf": {formToken}}, bearer, 400},
 	} {
-		if code, _, _ := post(t, h, "/ops/replay", tt.form, tt.headers...); code != tt.want {
+		if code, _, _ := testenv.PostForm(t, h, "/ops/replay", tt.form, tt.headers...); code != tt.want {
 			t.Errorf("%s: replay status %d, want %d", tt.name, code, tt.want)
 		}
 		if n := rdb.XLen(ctx, dlq).Val(); n != 1 {
@@ -190,7 +163,7 @@ func TestReplayNeedsAnOperatorAndTheFormToken(t *testing.T) {
 		}
 	}
 
-	code, _, header := post(t, h, "/ops/replay", url.Values{"dlq": {dlq}, "id": {id}, "csrf": {formToken}}, bearer...)
+	code, _, header := testenv.PostForm(t, h, "/ops/replay", url.Values{"dlq": {dlq}, "id": {id}, "csrf": {formToken}}, bearer...)
 	if code != http.StatusSeeOther || !strings.HasPrefix(header.Get("Location"), "/ops?") {
 		t.Fatalf("replay: %d to %q", code, header.Get("Location"))
 	}
@@ -201,7 +174,7 @@ func TestReplayNeedsAnOperatorAndTheFormToken(t *testing.T) {
 	if len(entries) != 1 || entries[0].Values["orderId"] != "o1" || entries[0].Values["dlq.error"] != nil {
 		t.Errorf("origin stream after the replay: %v", entries)
 	}
-	if code, _, header := post(t, h, "/ops/replay", url.Values{"dlq": {dlq}, "id": {id}, "csrf": {formToken}}, bearer...); code != http.StatusSeeOther || header.Get("Location") != "/ops?error=gone" {
+	if code, _, header := testenv.PostForm(t, h, "/ops/replay", url.Values{"dlq": {dlq}, "id": {id}, "csrf": {formToken}}, bearer...); code != http.StatusSeeOther || header.Get("Location") != "/ops?error=gone" {
 		t.Errorf("second replay: %d to %q, want 303 to /ops?error=gone", code, header.Get("Location"))
 	}
 }
@@ -211,7 +184,7 @@ func TestSignInTakesAtMostLoginAttemptsPerMinutePerAddress(t *testing.T) {
 	rdb := testenv.Redis(t)
 	h := newOps(t, rdb, ops.Config{OperatorToken: token, LoginAttempts: 3, KeyPrefix: testenv.Name(t, "ops") + ":"}, true)
 	from := func(ip string) int {
-		code, _, header := post(t, h, "/ops/login", url.Values{"token": {"guess"}}, "X-Forwarded-For", ip)
+		code, _, header := testenv.PostForm(t, h, "/ops/login", url.Values{"token": {"guess"}}, "X-Forwarded-For", ip)
 		if code == http.StatusTooManyRequests {
 			if s := header.Get("Retry-After"); s == "" || s == "0" || len(s) > 2 {
 				t.Errorf("Retry-After %q, want 1 to 60 seconds", s)
