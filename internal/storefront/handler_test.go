@@ -115,40 +115,13 @@ func newShop(t *testing.T, apiURL string, cfg storefront.Config) http.Handler {
 	return s.Handler()
 }
 
-// get serves a GET (with the given headers, name/value pairs) and returns
-// the status and body.
-func get(t *testing.T, h http.Handler, target string, headers ...string) (int, string, http.Header) {
-	t.Helper()
-	req := httptest.NewRequest("GET", target, nil)
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	return rec.Code, rec.Body.String(), rec.Header()
-}
-
-// post serves a form POST from the shop's own origin.
-func post(t *testing.T, h http.Handler, target string, form url.Values, headers ...string) (int, string, http.Header) {
-	t.Helper()
-	req := httptest.NewRequest("POST", target, strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Sec-Fetch-Site", "same-origin")
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	return rec.Code, rec.Body.String(), rec.Header()
-}
-
 func TestSearchIsEscaped(t *testing.T) {
 	t.Parallel()
 	api := newFakeAPI(t)
 	h := newShop(t, api.srv.URL, storefront.Config{})
 	const attack = "<script>alert(1)</script>"
 	for _, target := range []string{"/?q=" + url.QueryEscape(attack), "/fragments/products?q=" + url.QueryEscape(attack)} {
-		code, body, _ := get(t, h, target)
+		code, body, _ := testenv.Get(t, h, target)
 		if code != 200 {
 			t.Errorf("GET %s: status %d", target, code)
 		}
@@ -160,7 +133,7 @@ func TestSearchIsEscaped(t *testing.T) {
 		}
 	}
 	// Product data is escaped too.
-	_, body, _ := get(t, h, "/?q=bold")
+	_, body, _ := testenv.Get(t, h, "/?q=bold")
 	if strings.Contains(body, "<b>Bold</b>") || !strings.Contains(body, "Puma &lt;b&gt;Bold&lt;/b&gt; Flip Flops") {
 		t.Errorf("a product name with markup is not escaped:\n%s", body)
 	}
@@ -170,7 +143,7 @@ func TestDashboard(t *testing.T) {
 	t.Parallel()
 	api := newFakeAPI(t)
 	h := newShop(t, api.srv.URL, storefront.Config{})
-	code, body, header := get(t, h, "/?q=puma")
+	code, body, header := testenv.Get(t, h, "/?q=puma")
 	if code != 200 {
 		t.Fatalf("status %d", code)
 	}
@@ -197,18 +170,18 @@ func TestAddToCartAndPriceChange(t *testing.T) {
 	h := newShop(t, api.srv.URL, storefront.Config{})
 	cookie := "sc_session=mine"
 
-	code, body, _ := post(t, h, "/cart/items", url.Values{"productId": {"p1"}}, "Accept", "application/json", "Cookie", cookie)
+	code, body, _ := testenv.PostForm(t, h, "/cart/items", url.Values{"productId": {"p1"}}, "Accept", "application/json", "Cookie", cookie)
 	if code != 200 || !strings.Contains(body, `"cartCount":1`) {
 		t.Fatalf("add to cart: %d %s", code, body)
 	}
-	code, _, header := post(t, h, "/cart/items", url.Values{"productId": {"p1"}, "return": {"/?q=puma"}}, "Cookie", cookie)
+	code, _, header := testenv.PostForm(t, h, "/cart/items", url.Values{"productId": {"p1"}, "return": {"/?q=puma"}}, "Cookie", cookie)
 	if code != http.StatusSeeOther || header.Get("Location") != "/?q=puma" {
 		t.Fatalf("add to cart without script: %d to %q", code, header.Get("Location"))
 	}
-	if code, _, header := post(t, h, "/cart/items", url.Values{"productId": {"p1"}, "return": {"//evil.example"}}, "Cookie", cookie); code != http.StatusSeeOther || header.Get("Location") != "/" {
+	if code, _, header := testenv.PostForm(t, h, "/cart/items", url.Values{"productId": {"p1"}, "return": {"//evil.example"}}, "Cookie", cookie); code != http.StatusSeeOther || header.Get("Location") != "/" {
 		t.Errorf("add to cart returned to %q, want /", header.Get("Location"))
 	}
-	if code, _, _ := post(t, h, "/cart/items/p1", url.Values{"qty": {"100"}}, "Cookie", cookie); code != http.StatusBadRequest {
+	if code, _, _ := testenv.PostForm(t, h, "/cart/items/p1", url.Values{"qty": {"100"}}, "Cookie", cookie); code != http.StatusBadRequest {
 		t.Errorf("qty 100: status %d, want 400", code)
 	}
 
@@ -219,7 +192,7 @@ func TestAddToCartAndPriceChange(t *testing.T) {
 	api.checkout = func(w http.ResponseWriter) {
 		writeJSON(w, 409, map[string]any{"error": map[string]string{"code": "price_changed", "message": "the price of product p1 is 45.99, not 39.99"}})
 	}
-	code, body, _ = post(t, h, "/cart/checkout", url.Values{"seen": {"p1:3999"}}, "Cookie", cookie)
+	code, body, _ = testenv.PostForm(t, h, "/cart/checkout", url.Values{"seen": {"p1:3999"}}, "Cookie", cookie)
 	if code != http.StatusConflict {
 		t.Errorf("checkout: status %d, want 409", code)
 	}
@@ -231,12 +204,12 @@ func TestAddToCartAndPriceChange(t *testing.T) {
 		w.Header().Set("Retry-After", "1")
 		writeJSON(w, 429, map[string]any{"error": map[string]string{"code": "rate_limited", "message": "too many requests"}})
 	}
-	if code, body, _ := post(t, h, "/cart/checkout", nil, "Cookie", cookie); code != 429 || !strings.Contains(body, "Wait a few seconds") {
+	if code, body, _ := testenv.PostForm(t, h, "/cart/checkout", nil, "Cookie", cookie); code != 429 || !strings.Contains(body, "Wait a few seconds") {
 		t.Errorf("rate limited checkout: %d, body lacks the plain-words message", code)
 	}
 
 	api.checkout = func(w http.ResponseWriter) { writeJSON(w, 201, map[string]any{"orderId": "o-123", "status": 1}) }
-	if code, _, header := post(t, h, "/cart/checkout", nil, "Cookie", cookie); code != http.StatusSeeOther || header.Get("Location") != "/orders/o-123" {
+	if code, _, header := testenv.PostForm(t, h, "/cart/checkout", nil, "Cookie", cookie); code != http.StatusSeeOther || header.Get("Location") != "/orders/o-123" {
 		t.Errorf("checkout: %d to %q, want 303 to /orders/o-123", code, header.Get("Location"))
 	}
 }
@@ -245,7 +218,7 @@ func TestCrossOriginPostRefused(t *testing.T) {
 	t.Parallel()
 	api := newFakeAPI(t)
 	h := newShop(t, api.srv.URL, storefront.Config{})
-	code, _, _ := post(t, h, "/cart/checkout", nil, "Sec-Fetch-Site", "cross-site")
+	code, _, _ := testenv.PostForm(t, h, "/cart/checkout", nil, "Sec-Fetch-Site", "cross-site")
 	if code != http.StatusForbidden {
 		t.Errorf("cross-site checkout: status %d, want 403", code)
 	}
@@ -257,7 +230,7 @@ func TestServiceDown(t *testing.T) {
 	api.srv.Close()
 	h := newShop(t, api.srv.URL, storefront.Config{})
 	for _, target := range []string{"/", "/cart", "/orders", "/orders/o-1"} {
-		code, body, _ := get(t, h, target)
+		code, body, _ := testenv.Get(t, h, target)
 		if code != http.StatusServiceUnavailable || !strings.Contains(body, "Part of the shop is not answering right now") {
 			t.Errorf("GET %s with the API down: %d, want 503 with a message", target, code)
 		}

@@ -177,20 +177,6 @@ func (s *Storefront) cartCount(ctx context.Context, a *apiSession, failed error)
 	return c.count()
 }
 
-// validID reports whether id can be a product or order id: the ids the
-// API uses, and nothing that needs escaping in a path.
-func validID(id string) bool {
-	if id == "" || len(id) > 64 {
-		return false
-	}
-	for _, c := range id {
-		if !(c == '-' || c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
-			return false
-		}
-	}
-	return true
-}
-
 // parseQty reads a quantity from 1 to 99.
 func parseQty(s string) (int, bool) {
 	n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -224,7 +210,7 @@ func (s *Storefront) addToCart(w http.ResponseWriter, r *http.Request) error {
 			return s.addFailed(w, r, errs.E(errs.KindInvalid, "", "Choose a quantity from 1 to 99."))
 		}
 	}
-	if !validID(id) {
+	if !web.ValidID(id) {
 		return s.addFailed(w, r, errs.E(errs.KindInvalid, "", "That is not a product of this shop."))
 	}
 	a := s.api(w, r)
@@ -355,7 +341,7 @@ func (s *Storefront) cartChangeFailed(w http.ResponseWriter, r *http.Request, a 
 func (s *Storefront) updateCartItem(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	a := s.api(w, r)
-	if !validID(id) {
+	if !web.ValidID(id) {
 		return errs.E(errs.KindNotFound, "", "That product is not in your cart.")
 	}
 	qty, ok := parseQty(r.PostFormValue("qty"))
@@ -377,7 +363,7 @@ func (s *Storefront) updateCartItem(w http.ResponseWriter, r *http.Request) erro
 func (s *Storefront) removeCartItem(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	a := s.api(w, r)
-	if !validID(id) {
+	if !web.ValidID(id) {
 		return errs.E(errs.KindNotFound, "", "That product is not in your cart.")
 	}
 	if err := a.do(r.Context(), http.MethodDelete, "/api/v1/cart/items/"+id, nil, nil); err != nil {
@@ -401,7 +387,7 @@ func (s *Storefront) checkout(w http.ResponseWriter, r *http.Request) error {
 	a := s.api(w, r)
 	var o order
 	err := a.do(ctx, http.MethodPost, "/api/v1/cart/checkout", nil, &o)
-	if err == nil && validID(o.OrderID) {
+	if err == nil && web.ValidID(o.OrderID) {
 		http.Redirect(w, r, "/orders/"+o.OrderID, http.StatusSeeOther)
 		return nil
 	}
@@ -534,7 +520,7 @@ func (s *Storefront) productNames(ctx context.Context, a *apiSession, ids []stri
 			continue
 		}
 		names[id] = "Product " + id
-		if lookups >= maxNameLookups || !validID(id) {
+		if lookups >= maxNameLookups || !web.ValidID(id) {
 			continue
 		}
 		lookups++
@@ -607,7 +593,7 @@ type orderPage struct {
 func (s *Storefront) orderDetail(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	id := r.PathValue("id")
-	if !validID(id) {
+	if !web.ValidID(id) {
 		return errs.E(errs.KindNotFound, "", "We could not find that order.")
 	}
 	a := s.api(w, r)
