@@ -35,9 +35,7 @@ func NewHandler(svc *Service, log *slog.Logger) http.Handler {
 	if svc.cache.rdb != nil {
 		checks["redis"] = svc.cache.ping
 	}
-	web.CatchAll(mux)
-	web.Health(mux, checks)
-	return web.WithRequestID(web.AccessLog(log, mux))
+	return web.ServiceHandler(mux, log, checks)
 }
 
 // maxBody is the largest request body accepted.
