@@ -19,13 +19,9 @@ import (
 func adminURL(t testing.TB) string {
 	t.Helper()
 	base := shared.baseDir(t)
-	return shared.pg.get(t, "DATABASE_URL", func(ctx context.Context) (*servers.Postgres, string, error) {
-		pg, err := servers.StartPostgres(ctx, servers.PostgresOptions{Dir: filepath.Join(base, "pg"), Fast: true})
-		if err != nil {
-			return nil, "", err
-		}
-		return pg, pg.URL("postgres"), nil
-	})
+	return shared.pg.get(t, "DATABASE_URL", func(ctx context.Context) (*servers.Postgres, error) {
+		return servers.StartPostgres(ctx, servers.PostgresOptions{Dir: filepath.Join(base, "pg"), Fast: true})
+	}, func(pg *servers.Postgres) string { return pg.URL("postgres") })
 }
 
 // Postgres creates an empty database on the shared PostgreSQL server and

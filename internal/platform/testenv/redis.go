@@ -15,13 +15,9 @@ import (
 func RedisURL(t testing.TB) string {
 	t.Helper()
 	base := shared.baseDir(t)
-	return shared.redis.get(t, "REDIS_URL", func(ctx context.Context) (*servers.Redis, string, error) {
-		r, err := servers.StartRedis(ctx, servers.RedisOptions{Dir: filepath.Join(base, "redis")})
-		if err != nil {
-			return nil, "", err
-		}
-		return r, r.URL(), nil
-	})
+	return shared.redis.get(t, "REDIS_URL", func(ctx context.Context) (*servers.Redis, error) {
+		return servers.StartRedis(ctx, servers.RedisOptions{Dir: filepath.Join(base, "redis")})
+	}, (*servers.Redis).URL)
 }
 
 // Redis returns a client of the shared Redis server, closed when t ends.

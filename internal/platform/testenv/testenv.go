@@ -62,9 +62,9 @@ type lazy[S interface{ Stop(context.Context) error }] struct {
 	err     error
 }
 
-// get returns the URL of the server: $env if set, else that of the
-// server start starts in dir, the first time get is called.
-func (l *lazy[S]) get(t testing.TB, env string, start func(ctx context.Context) (S, string, error)) string {
+// get returns the URL of the server: $env if set, else url of the server
+// that start starts the first time get is called.
+func (l *lazy[S]) get(t testing.TB, env string, start func(ctx context.Context) (S, error), url func(S) string) string {
 	t.Helper()
 	if url := os.Getenv(env); url != "" {
 		return url
@@ -72,8 +72,11 @@ func (l *lazy[S]) get(t testing.TB, env string, start func(ctx context.Context) 
 	l.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 		defer cancel()
-		l.srv, l.url, l.err = start(ctx)
+		l.srv, l.err = start(ctx)
 		l.started = l.err == nil
+		if l.started {
+			l.url = url(l.srv)
+		}
 	})
 	if l.err != nil {
 		failStart(t, l.err)
