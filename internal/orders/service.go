@@ -30,7 +30,6 @@ import (
 	"streamcart/internal/money"
 	"streamcart/internal/outbox"
 	"streamcart/internal/platform/auth"
-	"streamcart/internal/platform/postgres"
 	"streamcart/internal/stream"
 )
 
@@ -170,10 +169,7 @@ var migrations embed.FS
 // idempotent and safe to run from several replicas at once. NewService
 // does not call it.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
-	if err := postgres.Migrate(ctx, pool, Schema, migrations); err != nil {
-		return err
-	}
-	return outbox.Migrate(ctx, pool, Schema)
+	return outbox.MigrateService(ctx, pool, Schema, migrations)
 }
 
 // NewService returns a Service over pool and rdb, with cfg's zero fields

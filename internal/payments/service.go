@@ -48,7 +48,6 @@ import (
 
 	"streamcart/internal/events"
 	"streamcart/internal/outbox"
-	"streamcart/internal/platform/postgres"
 	"streamcart/internal/stream"
 )
 
@@ -65,10 +64,7 @@ var migrations embed.FS
 // the outbox and processed_events tables. It is idempotent and safe to run
 // from several replicas at once. NewService does not call it.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
-	if err := postgres.Migrate(ctx, pool, Schema, migrations); err != nil {
-		return err
-	}
-	return outbox.Migrate(ctx, pool, Schema)
+	return outbox.MigrateService(ctx, pool, Schema, migrations)
 }
 
 // Config configures a Service. Zero fields take the defaults their
