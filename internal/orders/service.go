@@ -30,6 +30,7 @@ import (
 	"streamcart/internal/money"
 	"streamcart/internal/outbox"
 	"streamcart/internal/platform/auth"
+	"streamcart/internal/platform/config"
 	"streamcart/internal/stream"
 )
 
@@ -107,12 +108,7 @@ func (c *Config) setDefaults() {
 	if c.PaymentsStream == "" {
 		c.PaymentsStream = events.PaymentsStream
 	}
-	if c.Consumer.Stream == "" {
-		c.Consumer.Stream = c.PaymentsStream
-	}
-	if c.Consumer.Group == "" {
-		c.Consumer.Group = Group
-	}
+	c.Consumer.DefaultFor(c.PaymentsStream, Group)
 }
 
 // Validate reports the problems with c, after defaults are applied, each
@@ -177,14 +173,11 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 // requires a logger, which the consumer also logs to, so that its lines
 // carry the service. It does no I/O; Run starts the work.
 func NewService(pool *pgxpool.Pool, rdb *redis.Client, cfg Config, log *slog.Logger) (*Service, error) {
-	if log == nil {
-		return nil, errors.New("orders: a logger is required")
+	if err := config.CheckService("orders", log, cfg); err != nil {
+		return nil, err
 	}
 	cfg.setDefaults()
 	cfg.Consumer.Logger = log
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("orders config: %w", err)
-	}
 	s := &Service{
 		pool:    pool,
 		rdb:     rdb,
