@@ -18,8 +18,7 @@ import (
 // "postgres" of a server started on first use.
 func adminURL(t testing.TB) string {
 	t.Helper()
-	base := shared.baseDir(t)
-	return shared.pg.get(t, "DATABASE_URL", func(ctx context.Context) (*servers.Postgres, error) {
+	return shared.pg.get(t, "DATABASE_URL", shared.baseDir(t), func(ctx context.Context, base string) (*servers.Postgres, error) {
 		return servers.StartPostgres(ctx, servers.PostgresOptions{Dir: filepath.Join(base, "pg"), Fast: true})
 	}, func(pg *servers.Postgres) string { return pg.URL("postgres") })
 }

@@ -14,8 +14,7 @@ import (
 // else a redis-server started on first use.
 func RedisURL(t testing.TB) string {
 	t.Helper()
-	base := shared.baseDir(t)
-	return shared.redis.get(t, "REDIS_URL", func(ctx context.Context) (*servers.Redis, error) {
+	return shared.redis.get(t, "REDIS_URL", shared.baseDir(t), func(ctx context.Context, base string) (*servers.Redis, error) {
 		return servers.StartRedis(ctx, servers.RedisOptions{Dir: filepath.Join(base, "redis")})
 	}, (*servers.Redis).URL)
 }

@@ -63,8 +63,9 @@ type lazy[S interface{ Stop(context.Context) error }] struct {
 }
 
 // get returns the URL of the server: $env if set, else url of the server
-// that start starts the first time get is called.
-func (l *lazy[S]) get(t testing.TB, env string, start func(ctx context.Context) (S, error), url func(S) string) string {
+// that start starts, with its data below base, the first time get is
+// called.
+func (l *lazy[S]) get(t testing.TB, env, base string, start func(ctx context.Context, base string) (S, error), url func(S) string) string {
 	t.Helper()
 	if url := os.Getenv(env); url != "" {
 		return url
@@ -72,7 +73,7 @@ func (l *lazy[S]) get(t testing.TB, env string, start func(ctx context.Context) 
 	l.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 		defer cancel()
-		l.srv, l.err = start(ctx)
+		l.srv, l.err = start(ctx, base)
 		l.started = l.err == nil
 		if l.started {
 			l.url = url(l.srv)
