@@ -61,12 +61,17 @@ func (h *handler) search(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (h *handler) get(w http.ResponseWriter, r *http.Request) error {
+// product returns the product the request's path names, active or not.
+func (h *handler) product(r *http.Request) (Product, error) {
 	id, err := web.PathID(r, "id")
 	if err != nil {
-		return err
+		return Product{}, err
 	}
-	p, err := h.svc.Get(r.Context(), id)
+	return h.svc.Get(r.Context(), id)
+}
+
+func (h *handler) get(w http.ResponseWriter, r *http.Request) error {
+	p, err := h.product(r)
 	if err != nil {
 		return err
 	}
@@ -77,11 +82,7 @@ func (h *handler) get(w http.ResponseWriter, r *http.Request) error {
 // image serves the product's SVG. Browsers and the gateway may keep it a
 // day; the ETag lets them revalidate cheaply after that.
 func (h *handler) image(w http.ResponseWriter, r *http.Request) error {
-	id, err := web.PathID(r, "id")
-	if err != nil {
-		return err
-	}
-	p, err := h.svc.Get(r.Context(), id)
+	p, err := h.product(r)
 	if err != nil {
 		return err
 	}
