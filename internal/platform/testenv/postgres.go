@@ -4,13 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"path/filepath"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-
-	"streamcart/internal/platform/servers"
 )
 
 // adminURL returns the URL of a database on the shared PostgreSQL server to
@@ -18,9 +15,7 @@ import (
 // "postgres" of a server started on first use.
 func adminURL(t testing.TB) string {
 	t.Helper()
-	return shared.pg.get(t, "DATABASE_URL", shared.baseDir(t), func(ctx context.Context, base string) (*servers.Postgres, error) {
-		return servers.StartPostgres(ctx, servers.PostgresOptions{Dir: filepath.Join(base, "pg"), Fast: true})
-	}, func(pg *servers.Postgres) string { return pg.URL("postgres") })
+	return shared.pg.get(t, shared.baseDir(t))
 }
 
 // Postgres creates an empty database on the shared PostgreSQL server and
