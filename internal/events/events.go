@@ -354,6 +354,18 @@ func ParsePlaced(msgs []stream.Message) ([]Placed, error) {
 	})
 }
 
+// Answer returns the event that answer makes of the order of each event of
+// batch, carrying that event's trace context, so that a trace follows the
+// order from service to service.
+func Answer(batch []Placed, answer func(OrderPlaced) stream.Event) []stream.Event {
+	out := make([]stream.Event, len(batch))
+	for i, p := range batch {
+		out[i] = answer(p.Order)
+		out[i].TraceParent = p.TraceParent
+	}
+	return out
+}
+
 // ParseAll parses the messages of type typ of a batch with parse, in
 // order, skipping messages of other types. A message that parse fails
 // fails the whole batch with its error, which the Parse functions make

@@ -160,12 +160,9 @@ func (s *Service) scoreFresh(byOrder map[string]Score, known map[string][]LoginI
 				return nil, fmt.Errorf("score orders: %w", err)
 			}
 		}
-		msgs := make([]*outbox.Message, len(fresh))
-		for i, p := range fresh {
-			e := byOrder[p.Order.OrderID].scored().Event()
-			e.TraceParent = p.TraceParent
-			msgs[i] = &outbox.Message{Stream: s.cfg.TransactionStream, Event: e}
-		}
+		msgs := outbox.On(s.cfg.TransactionStream, events.Answer(fresh, func(o events.OrderPlaced) stream.Event {
+			return byOrder[o.OrderID].scored().Event()
+		}))
 		s.log.DebugContext(ctx, "scoring orders", "events", len(fresh), "created", len(inserted),
 			"announced_again", len(fresh)-len(inserted))
 		return msgs, nil

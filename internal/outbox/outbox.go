@@ -81,6 +81,15 @@ type Message struct {
 	Event  stream.Event
 }
 
+// On returns a Message bound for stream for each of evs.
+func On(stream string, evs []stream.Event) []*Message {
+	msgs := make([]*Message, len(evs))
+	for i, e := range evs {
+		msgs[i] = &Message{Stream: stream, Event: e}
+	}
+	return msgs
+}
+
 // Config configures an Outbox; zero fields take the defaults given.
 type Config struct {
 	// Batch is the most rows one relay transaction publishes. Default 500.
