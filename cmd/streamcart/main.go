@@ -131,6 +131,24 @@ func isHelp(arg string) bool {
 	return false
 }
 
+// needWord checks that args start with the word a command takes before its
+// flags (serve's service, history's subcommand). With none, it writes the
+// usage (header, then the flags of fs) to stderr and returns a usageError
+// saying missing; on -h or --help it writes the usage to stdout and
+// returns flag.ErrHelp. Whether the word is a known one is the caller's
+// to say.
+func needWord(args []string, fs *flag.FlagSet, header, missing string, stdout, stderr io.Writer) error {
+	switch {
+	case len(args) == 0:
+		writeFlagsUsage(stderr, fs, "STREAMCART", header)
+		return usageErrorf("%s", missing)
+	case isHelp(args[0]):
+		writeFlagsUsage(stdout, fs, "STREAMCART", header)
+		return flag.ErrHelp
+	}
+	return nil
+}
+
 // parseFlags parses args into fs, then the environment (config.Parse,
 // under prefix). On -h or --help it writes the usage (header, then the
 // flags) to stdout and returns flag.ErrHelp; on a bad flag, value or

@@ -44,14 +44,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 
 	header := fmt.Sprintf(serveUsage, strings.Join(app.Services, ", "))
-	switch {
-	case len(args) == 0:
-		writeFlagsUsage(stderr, fs, "STREAMCART", header)
-		return usageErrorf("serve: no service given")
-	case isHelp(args[0]):
-		writeFlagsUsage(stdout, fs, "STREAMCART", header)
-		return flag.ErrHelp
-	case !slices.Contains(app.Services, args[0]):
+	if err := needWord(args, fs, header, "serve: no service given", stdout, stderr); err != nil {
+		return err
+	}
+	if !slices.Contains(app.Services, args[0]) {
 		return usageErrorf("serve: unknown service %q; want one of: %s", args[0], strings.Join(app.Services, ", "))
 	}
 	name, args := args[0], args[1:]
@@ -119,14 +115,10 @@ Recreate the order history read model by replaying the streams.`
 func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("streamcart history rebuild", flag.ContinueOnError)
 	redisURL := fs.String("redis-url", os.Getenv("REDIS_URL"), "Redis URL (env REDIS_URL)")
-	switch {
-	case len(args) == 0:
-		writeFlagsUsage(stderr, fs, "STREAMCART", historyUsage)
-		return usageErrorf("history: no subcommand given")
-	case isHelp(args[0]):
-		writeFlagsUsage(stdout, fs, "STREAMCART", historyUsage)
-		return flag.ErrHelp
-	case args[0] != "rebuild":
+	if err := needWord(args, fs, historyUsage, "history: no subcommand given", stdout, stderr); err != nil {
+		return err
+	}
+	if args[0] != "rebuild" {
 		writeFlagsUsage(stderr, fs, "STREAMCART", historyUsage)
 		return usageErrorf("history: unknown subcommand %q", args[0])
 	}

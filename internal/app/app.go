@@ -184,12 +184,15 @@ func (s *System) url(cfg Config, name string) (string, error) {
 func (s *System) start(ctx, gctx context.Context, cfg Config, name string) error {
 	log := cfg.Log.With("service", name)
 	var pool *pgxpool.Pool
-	if name != History && name != Gateway { // these keep their state in Redis only
+	if migrate := migrations[name]; migrate != nil { // the others keep their state in Redis only
 		p, err := postgres.Open(ctx, cfg.DatabaseURL, 20)
 		if err != nil {
 			return err
 		}
 		s.closers = append(s.closers, p.Close)
+		if err := migrate(ctx, p); err != nil {
+			return err
+		}
 		pool = p
 	}
 	rdb, err := redisclient.Open(ctx, cfg.RedisURL)
@@ -206,13 +209,13 @@ func (s *System) start(ctx, gctx context.Context, cfg Config, name string) error
 	case Products:
 		handler, err = s.products(ctx, cfg, pool, rdb, log)
 	case Payments:
-		handler, run, err = s.payments(ctx, cfg, pool, rdb, log)
+		handler, run, err = s.payments(cfg, pool, rdb, log)
 	case Orders:
-		handler, run, err = s.orders(ctx, cfg, pool, rdb, log)
+		handler, run, err = s.orders(cfg, pool, rdb, log)
 	case History:
 		handler, run, err = s.history(cfg, rdb, log)
 	case Identity:
-		handler, run, err = s.identity(ctx, cfg, pool, rdb, log)
+		handler, run, err = s.identity(cfg, pool, rdb, log)
 	case Gateway:
 		handler, run, err = s.gateway(cfg, rdb, log)
 	}
@@ -236,9 +239,6 @@ func (s *System) start(ctx, gctx context.Context, cfg Config, name string) error
 }
 
 func (s *System) products(ctx context.Context, cfg Config, pool *pgxpool.Pool, rdb *redis.Client, log *slog.Logger) (http.Handler, error) {
-	if err := products.Migrate(ctx, pool); err != nil {
-		return nil, err
-	}
 	svc, err := products.NewService(pool, rdb, products.Config{}, log)
 	if err != nil {
 		return nil, err
@@ -251,28 +251,19 @@ func (s *System) products(ctx context.Context, cfg Config, pool *pgxpool.Pool, r
 	return products.NewHandler(svc, log), nil
 }
 
-func (s *System) payments(ctx context.Context, cfg Config, pool *pgxpool.Pool, rdb *redis.Client, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
-	if err := payments.Migrate(ctx, pool); err != nil {
-		return nil, nil, err
-	}
+func (s *System) payments(cfg Config, pool *pgxpool.Pool, rdb *redis.Client, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
 	svc, err := payments.NewService(pool, rdb, payments.Config{
 		FailAbove:    cfg.PaymentFailAbove,
 		Consumer:     consumerConfig(cfg),
 		Outbox:       cfg.Tuning.Outbox,
 		StreamMaxAge: cfg.StreamMaxAge,
 	}, log)
-	if err != nil {
-		return nil, nil, err
-	}
-	return payments.NewHandler(svc, log), svc.Run, nil
+	return started(svc, err, func(svc *payments.Service) http.Handler { return payments.NewHandler(svc, log) })
 }
 
-func (s *System) orders(ctx context.Context, cfg Config, pool *pgxpool.Pool, rdb *redis.Client, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
+func (s *System) orders(cfg Config, pool *pgxpool.Pool, rdb *redis.Client, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
 	productsURL, err := s.url(cfg, Products)
 	if err != nil {
-		return nil, nil, err
-	}
-	if err := orders.Migrate(ctx, pool); err != nil {
 		return nil, nil, err
 	}
 	svc, err := orders.NewService(pool, rdb, orders.Config{
@@ -283,33 +274,31 @@ func (s *System) orders(ctx context.Context, cfg Config, pool *pgxpool.Pool, rdb
 		Outbox:            cfg.Tuning.Outbox,
 		StreamMaxAge:      cfg.StreamMaxAge,
 	}, log)
-	if err != nil {
-		return nil, nil, err
-	}
-	return orders.NewHandler(svc, s.Signer, log), svc.Run, nil
+	return started(svc, err, func(svc *orders.Service) http.Handler { return orders.NewHandler(svc, s.Signer, log) })
 }
 
 func (s *System) history(cfg Config, rdb *redis.Client, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
 	svc, err := orderhistory.NewService(rdb, orderhistory.Config{Consumer: consumerConfig(cfg)}, log)
-	if err != nil {
-		return nil, nil, err
-	}
-	return orderhistory.NewHandler(svc, s.Signer, log), svc.Run, nil
+	return started(svc, err, func(svc *orderhistory.Service) http.Handler { return orderhistory.NewHandler(svc, s.Signer, log) })
 }
 
-func (s *System) identity(ctx context.Context, cfg Config, pool *pgxpool.Pool, rdb *redis.Client, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
-	if err := identity.Migrate(ctx, pool); err != nil {
-		return nil, nil, err
-	}
+func (s *System) identity(cfg Config, pool *pgxpool.Pool, rdb *redis.Client, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
 	svc, err := identity.NewService(pool, rdb, identity.Config{
 		Consumer:     consumerConfig(cfg),
 		Outbox:       cfg.Tuning.Outbox,
 		StreamMaxAge: cfg.StreamMaxAge,
 	}, log)
+	return started(svc, err, func(svc *identity.Service) http.Handler { return identity.NewHandler(svc, s.Signer, log) })
+}
+
+// started returns what start needs of a service that its NewService
+// returned with err: the HTTP handler that handler makes of it, and its
+// Run.
+func started[S interface{ Run(context.Context) error }](svc S, err error, handler func(S) http.Handler) (http.Handler, func(context.Context) error, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return identity.NewHandler(svc, s.Signer, log), svc.Run, nil
+	return handler(svc), svc.Run, nil
 }
 
 func (s *System) gateway(cfg Config, rdb *redis.Client, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
@@ -375,12 +364,23 @@ func Migrate(ctx context.Context, databaseURL string) error {
 		return err
 	}
 	defer pool.Close()
-	for _, m := range []func(context.Context, *pgxpool.Pool) error{products.Migrate, payments.Migrate, orders.Migrate, identity.Migrate} {
-		if err := m(ctx, pool); err != nil {
-			return err
+	for _, name := range Services {
+		if migrate := migrations[name]; migrate != nil {
+			if err := migrate(ctx, pool); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
+}
+
+// migrations has the Migrate of each service that keeps state in
+// PostgreSQL; start runs it before the service starts.
+var migrations = map[string]func(context.Context, *pgxpool.Pool) error{
+	Products: products.Migrate,
+	Payments: payments.Migrate,
+	Orders:   orders.Migrate,
+	Identity: identity.Migrate,
 }
 
 // consumerConfig returns the tuned timings of a consumer; the service

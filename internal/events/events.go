@@ -346,21 +346,42 @@ type Placed struct {
 }
 
 // ParsePlaced parses the OrderPlaced messages of a batch read from
-// OrdersStream, skipping messages of other types. A malformed OrderPlaced
-// fails the whole batch with its error, which is permanent: the consumer
-// then hands the batch back one message at a time and dead-letters just
-// that one.
+// OrdersStream, as ParseAll does.
 func ParsePlaced(msgs []stream.Message) ([]Placed, error) {
-	out := make([]Placed, 0, len(msgs))
+	return ParseAll(msgs, TypeOrderPlaced, func(m stream.Message) (Placed, error) {
+		o, err := ParseOrderPlaced(m)
+		return Placed{EventID: m.ID, TraceParent: m.TraceParent, Order: o}, err
+	})
+}
+
+// Answer returns the event that answer makes of the order of each event of
+// batch, carrying that event's trace context, so that a trace follows the
+// order from service to service.
+func Answer(batch []Placed, answer func(OrderPlaced) stream.Event) []stream.Event {
+	out := make([]stream.Event, len(batch))
+	for i, p := range batch {
+		out[i] = answer(p.Order)
+		out[i].TraceParent = p.TraceParent
+	}
+	return out
+}
+
+// ParseAll parses the messages of type typ of a batch with parse, in
+// order, skipping messages of other types. A message that parse fails
+// fails the whole batch with its error, which the Parse functions make
+// permanent: the consumer then hands the batch back one message at a time
+// and dead-letters just that one.
+func ParseAll[E any](msgs []stream.Message, typ string, parse func(stream.Message) (E, error)) ([]E, error) {
+	out := make([]E, 0, len(msgs))
 	for _, m := range msgs {
-		if m.Type != TypeOrderPlaced {
+		if m.Type != typ {
 			continue
 		}
-		o, err := ParseOrderPlaced(m)
+		e, err := parse(m)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, Placed{EventID: m.ID, TraceParent: m.TraceParent, Order: o})
+		out = append(out, e)
 	}
 	return out, nil
 }

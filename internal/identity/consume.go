@@ -20,24 +20,19 @@ import (
 // error. The consumer then hands the entries back one at a time, which
 // dead-letters just that one.
 func (s *Service) handleTransactions(ctx context.Context, msgs []stream.Message) error {
-	logins := make([]LoginIdentity, 0, len(msgs))
-	for _, m := range msgs {
-		if m.Type != events.TypeLoginIdentityRecorded {
-			s.log.DebugContext(ctx, "ignoring event of another type", "type", m.Type, "event_id", m.ID)
-			continue
-		}
-		l, err := parseLogin(m)
-		if err != nil {
-			return err // permanent already
-		}
-		logins = append(logins, l)
+	logins, err := events.ParseAll(msgs, events.TypeLoginIdentityRecorded, parseLogin)
+	if err != nil {
+		return err // permanent already
+	}
+	if ignored := len(msgs) - len(logins); ignored > 0 {
+		s.log.DebugContext(ctx, "ignoring events of other types", "events", ignored)
 	}
 	if len(logins) == 0 {
 		return nil
 	}
 	// The upsert is idempotent on its own: it only moves an identity's
 	// times and session forward. So logins need no processed_events.
-	err := upsertIdentities(ctx, s.pool, merge(logins))
+	err = upsertIdentities(ctx, s.pool, merge(logins))
 	if postgres.IsUnavailable(err) {
 		return stream.Unavailable(err)
 	}
@@ -165,12 +160,9 @@ func (s *Service) scoreFresh(byOrder map[string]Score, known map[string][]LoginI
 				return nil, fmt.Errorf("score orders: %w", err)
 			}
 		}
-		msgs := make([]*outbox.Message, len(fresh))
-		for i, p := range fresh {
-			e := byOrder[p.Order.OrderID].scored().Event()
-			e.TraceParent = p.TraceParent
-			msgs[i] = &outbox.Message{Stream: s.cfg.TransactionStream, Event: e}
-		}
+		msgs := outbox.On(s.cfg.TransactionStream, events.Answer(fresh, func(o events.OrderPlaced) stream.Event {
+			return byOrder[o.OrderID].scored().Event()
+		}))
 		s.log.DebugContext(ctx, "scoring orders", "events", len(fresh), "created", len(inserted),
 			"announced_again", len(fresh)-len(inserted))
 		return msgs, nil

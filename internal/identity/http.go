@@ -1,12 +1,12 @@
 package identity
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"streamcart/internal/platform/auth"
+	"streamcart/internal/platform/redisclient"
 	"streamcart/internal/platform/web"
 )
 
@@ -28,12 +28,7 @@ func NewHandler(svc *Service, signer *auth.Signer, log *slog.Logger) http.Handle
 	mux := http.NewServeMux()
 	mux.Handle("GET /identities", signer.Require(web.Handle(log, h.identities)))
 	mux.Handle("GET /scores/{orderId}", signer.Require(web.Handle(log, h.score)))
-	web.CatchAll(mux)
-	web.Health(mux, map[string]web.Check{
-		"postgres": svc.pool.Ping,
-		"redis":    func(ctx context.Context) error { return svc.rdb.Ping(ctx).Err() },
-	})
-	return web.WithRequestID(web.AccessLog(log, mux))
+	return web.ServiceHandler(mux, log, map[string]web.Check{"postgres": svc.pool.Ping, "redis": redisclient.Ping(svc.rdb)})
 }
 
 type handler struct{ svc *Service }

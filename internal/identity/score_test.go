@@ -263,8 +263,8 @@ func TestConfigDefaults(t *testing.T) {
 		t.Errorf("defaults: threshold, grace, orders stream, transaction stream, group (-want +got):\n%s", diff)
 	}
 	for _, name := range []string{cfg.OrdersStream, cfg.TransactionStream} {
-		if c := cfg.consumer(name); c.Stream != name || c.Group != Group {
-			t.Errorf("consumer(%q) reads %q in group %q; want %q in %q", name, c.Stream, c.Group, name, Group)
+		if c := cfg.Consumer.WithStream(name); c.Stream != name || c.Group != Group {
+			t.Errorf("Consumer.WithStream(%q) reads %q in group %q; want %q in %q", name, c.Stream, c.Group, name, Group)
 		}
 	}
 }

@@ -86,7 +86,7 @@ import (
 
 	"streamcart/internal/events"
 	"streamcart/internal/outbox"
-	"streamcart/internal/platform/postgres"
+	"streamcart/internal/platform/config"
 	"streamcart/internal/stream"
 )
 
@@ -115,10 +115,7 @@ var migrations embed.FS
 // processed_events tables. It is idempotent and safe to run from several
 // replicas at once. NewService does not call it.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
-	if err := postgres.Migrate(ctx, pool, Schema, migrations); err != nil {
-		return err
-	}
-	return outbox.Migrate(ctx, pool, Schema)
+	return outbox.MigrateService(ctx, pool, Schema, migrations)
 }
 
 // Config configures a Service. Zero fields take the defaults their
@@ -171,16 +168,7 @@ func (c *Config) setDefaults() {
 	if c.TransactionStream == "" {
 		c.TransactionStream = events.TransactionStream
 	}
-	if c.Consumer.Group == "" {
-		c.Consumer.Group = Group
-	}
-}
-
-// consumer returns the configuration of the consumer of name.
-func (c Config) consumer(name string) stream.Config {
-	cc := c.Consumer
-	cc.Stream = name
-	return cc
+	c.Consumer.DefaultFor("", Group)
 }
 
 // Validate reports the problems with c, after defaults are applied, each
@@ -201,7 +189,7 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("Consumer.Stream and Consumer.DeadLetterStream must be empty; they follow from the streams"))
 	}
 	for _, name := range []string{c.OrdersStream, c.TransactionStream} {
-		if err := c.consumer(name).Validate(); err != nil {
+		if err := c.Consumer.WithStream(name).Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("Consumer of %s: %w", name, err))
 		}
 	}
@@ -229,14 +217,11 @@ type Service struct {
 // requires a logger, which the consumers also log to, so that their
 // lines carry the service. It does no I/O; Run starts the work.
 func NewService(pool *pgxpool.Pool, rdb *redis.Client, cfg Config, log *slog.Logger) (*Service, error) {
-	if log == nil {
-		return nil, errors.New("identity: a logger is required")
+	if err := config.CheckService("identity", log, cfg); err != nil {
+		return nil, err
 	}
 	cfg.setDefaults()
 	cfg.Consumer.Logger = log
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("identity config: %w", err)
-	}
 	s := &Service{
 		pool:   pool,
 		rdb:    rdb,
@@ -245,10 +230,10 @@ func NewService(pool *pgxpool.Pool, rdb *redis.Client, cfg Config, log *slog.Log
 		outbox: outbox.New(pool, rdb, stream.NewPublisher(rdb, map[string]stream.Retention{cfg.TransactionStream: {MaxAge: cfg.StreamMaxAge}}), Schema, cfg.Outbox, log),
 	}
 	var err error
-	if s.orders, err = stream.NewBatchConsumer(rdb, cfg.consumer(cfg.OrdersStream), s.handleOrders); err != nil {
+	if s.orders, err = stream.NewBatchConsumer(rdb, cfg.Consumer.WithStream(cfg.OrdersStream), s.handleOrders); err != nil {
 		return nil, fmt.Errorf("identity: %w", err)
 	}
-	if s.logins, err = stream.NewBatchConsumer(rdb, cfg.consumer(cfg.TransactionStream), s.handleTransactions); err != nil {
+	if s.logins, err = stream.NewBatchConsumer(rdb, cfg.Consumer.WithStream(cfg.TransactionStream), s.handleTransactions); err != nil {
 		return nil, fmt.Errorf("identity: %w", err)
 	}
 	return s, nil

@@ -25,9 +25,7 @@ func NewHandler(svc *Service, signer *auth.Signer, log *slog.Logger) http.Handle
 	mux := http.NewServeMux()
 	mux.Handle("GET /history", signer.Require(web.Handle(log, h.list)))
 	mux.Handle("GET /history/{orderId}", signer.Require(web.Handle(log, h.get)))
-	web.CatchAll(mux)
-	web.Health(mux, map[string]web.Check{"redis": svc.Ping})
-	return web.WithRequestID(web.AccessLog(log, mux))
+	return web.ServiceHandler(mux, log, map[string]web.Check{"redis": svc.Ping})
 }
 
 type handler struct{ svc *Service }

@@ -63,19 +63,22 @@ if lu == nil or at > lu or (at == lu and by > (cur.lastUpdatedBy or '')) then
   set('lastUpdatedBy', by)
 end
 
--- A group of fields written by one kind of event: the greatest version
--- (event time, then event id) wins.
-local function newer(field)
-  return cur[field] == nil or version > cur[field]
+-- A group of fields written by one kind of event, whose version is kept
+-- in versionField: the greatest version (event time, then event id) wins.
+-- fields alternates names and values. Returns whether this event won.
+local function setGroup(versionField, fields)
+  if cur[versionField] ~= nil and version <= cur[versionField] then
+    return false
+  end
+  set(versionField, version)
+  for i = 1, #fields, 2 do
+    set(fields[i], fields[i + 1])
+  end
+  return true
 end
 
 if kind == 'placed' then
-  if newer('placedVersion') then
-    set('placedVersion', version)
-    set('items', ARGV[13])
-    set('amountCents', ARGV[14])
-    set('createdOn', ARGV[15])
-    set('createdBy', ARGV[17])
+  if setGroup('placedVersion', { 'items', ARGV[13], 'amountCents', ARGV[14], 'createdOn', ARGV[15], 'createdBy', ARGV[17] }) then
     redis.call('ZADD', userKey, ARGV[16], orderId)
   end
 elseif kind == 'paid' then
@@ -85,11 +88,7 @@ elseif kind == 'paid' then
     set('amountCents', ARGV[13])
   end
 elseif kind == 'scored' then
-  if newer('scoredVersion') then
-    set('scoredVersion', version)
-    set('identityScore', ARGV[13])
-    set('potentialFraud', ARGV[14])
-  end
+  setGroup('scoredVersion', { 'identityScore', ARGV[13], 'potentialFraud', ARGV[14] })
 else
   return redis.error_reply('ERR unknown event kind ' .. kind)
 end

@@ -107,6 +107,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"streamcart/internal/events"
+	"streamcart/internal/platform/config"
 	"streamcart/internal/platform/errs"
 	"streamcart/internal/stream"
 )
@@ -165,21 +166,12 @@ func (c *Config) setDefaults() {
 	if c.TransactionStream == "" {
 		c.TransactionStream = events.TransactionStream
 	}
-	if c.Consumer.Group == "" {
-		c.Consumer.Group = Group
-	}
+	c.Consumer.DefaultFor("", Group)
 }
 
 // streams returns the three streams, in the order Rebuild replays them.
 func (c Config) streams() []string {
 	return []string{c.OrdersStream, c.PaymentsStream, c.TransactionStream}
-}
-
-// consumerConfig returns the consumer configuration for stream.
-func (c Config) consumerConfig(stream string) stream.Config {
-	cc := c.Consumer
-	cc.Stream = stream
-	return cc
 }
 
 // Validate reports the problems with c, after defaults are applied.
@@ -197,7 +189,7 @@ func (c Config) Validate() error {
 		problems = append(problems, fmt.Errorf("OrdersStream, PaymentsStream and TransactionStream %q must differ", ss))
 	}
 	for _, s := range ss {
-		if err := c.consumerConfig(s).Validate(); err != nil {
+		if err := c.Consumer.WithStream(s).Validate(); err != nil {
 			problems = append(problems, fmt.Errorf("Consumer of %s: %w", s, err))
 		}
 	}
@@ -217,17 +209,14 @@ type Service struct {
 // NewService returns a Service that keeps its model in rdb. It does no
 // I/O; Run starts the consumers.
 func NewService(rdb *redis.Client, cfg Config, log *slog.Logger) (*Service, error) {
-	if log == nil {
-		return nil, errors.New("orderhistory: a logger is required")
+	if err := config.CheckService("orderhistory", log, cfg); err != nil {
+		return nil, err
 	}
 	cfg.setDefaults()
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("orderhistory config: %w", err)
-	}
 	cfg.Consumer.Logger = log
 	s := &Service{rdb: rdb, cfg: cfg, log: log}
 	for _, name := range cfg.streams() {
-		c, err := stream.NewBatchConsumer(rdb, cfg.consumerConfig(name), s.handle)
+		c, err := stream.NewBatchConsumer(rdb, cfg.Consumer.WithStream(name), s.handle)
 		if err != nil {
 			return nil, fmt.Errorf("orderhistory: %w", err)
 		}

@@ -23,16 +23,12 @@ type payment struct {
 // the whole batch with a permanent error; the consumer then hands the
 // entries back one at a time, which dead-letters just that one.
 func (s *Service) handlePayments(ctx context.Context, msgs []stream.Message) error {
-	batch := make([]payment, 0, len(msgs))
-	for _, m := range msgs {
-		if m.Type != events.TypePaymentProcessed {
-			continue // not for us
-		}
+	batch, err := events.ParseAll(msgs, events.TypePaymentProcessed, func(m stream.Message) (payment, error) {
 		p, err := events.ParsePaymentProcessed(m)
-		if err != nil {
-			return err // permanent: the consumer isolates and dead-letters it
-		}
-		batch = append(batch, payment{eventID: m.ID, PaymentProcessed: p})
+		return payment{eventID: m.ID, PaymentProcessed: p}, err
+	})
+	if err != nil {
+		return err // permanent: the consumer isolates and dead-letters it
 	}
 	return outbox.Apply(ctx, s.outbox, batch, func(p payment) string { return p.eventID }, s.applyPayments)
 }

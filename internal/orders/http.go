@@ -1,12 +1,12 @@
 package orders
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 
 	"streamcart/internal/platform/auth"
 	"streamcart/internal/platform/errs"
+	"streamcart/internal/platform/redisclient"
 	"streamcart/internal/platform/web"
 )
 
@@ -30,12 +30,7 @@ func NewHandler(svc *Service, signer *auth.Signer, log *slog.Logger) http.Handle
 	mux.Handle("POST /orders", signer.Require(web.Handle(log, h.create)))
 	mux.Handle("GET /orders", signer.Require(web.Handle(log, h.list)))
 	mux.Handle("GET /orders/{id}", signer.Require(web.Handle(log, h.get)))
-	web.CatchAll(mux)
-	web.Health(mux, map[string]web.Check{
-		"postgres": svc.pool.Ping,
-		"redis":    func(ctx context.Context) error { return svc.rdb.Ping(ctx).Err() },
-	})
-	return web.WithRequestID(web.AccessLog(log, mux))
+	return web.ServiceHandler(mux, log, map[string]web.Check{"postgres": svc.pool.Ping, "redis": redisclient.Ping(svc.rdb)})
 }
 
 type handler struct{ svc *Service }

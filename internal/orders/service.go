@@ -30,7 +30,7 @@ import (
 	"streamcart/internal/money"
 	"streamcart/internal/outbox"
 	"streamcart/internal/platform/auth"
-	"streamcart/internal/platform/postgres"
+	"streamcart/internal/platform/config"
 	"streamcart/internal/stream"
 )
 
@@ -108,12 +108,7 @@ func (c *Config) setDefaults() {
 	if c.PaymentsStream == "" {
 		c.PaymentsStream = events.PaymentsStream
 	}
-	if c.Consumer.Stream == "" {
-		c.Consumer.Stream = c.PaymentsStream
-	}
-	if c.Consumer.Group == "" {
-		c.Consumer.Group = Group
-	}
+	c.Consumer.DefaultFor(c.PaymentsStream, Group)
 }
 
 // Validate reports the problems with c, after defaults are applied, each
@@ -170,10 +165,7 @@ var migrations embed.FS
 // idempotent and safe to run from several replicas at once. NewService
 // does not call it.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
-	if err := postgres.Migrate(ctx, pool, Schema, migrations); err != nil {
-		return err
-	}
-	return outbox.Migrate(ctx, pool, Schema)
+	return outbox.MigrateService(ctx, pool, Schema, migrations)
 }
 
 // NewService returns a Service over pool and rdb, with cfg's zero fields
@@ -181,14 +173,11 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 // requires a logger, which the consumer also logs to, so that its lines
 // carry the service. It does no I/O; Run starts the work.
 func NewService(pool *pgxpool.Pool, rdb *redis.Client, cfg Config, log *slog.Logger) (*Service, error) {
-	if log == nil {
-		return nil, errors.New("orders: a logger is required")
+	if err := config.CheckService("orders", log, cfg); err != nil {
+		return nil, err
 	}
 	cfg.setDefaults()
 	cfg.Consumer.Logger = log
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("orders config: %w", err)
-	}
 	s := &Service{
 		pool:    pool,
 		rdb:     rdb,

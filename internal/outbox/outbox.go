@@ -25,6 +25,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"slices"
@@ -34,6 +35,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
+	"streamcart/internal/platform/postgres"
 	"streamcart/internal/stream"
 )
 
@@ -63,10 +65,29 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, schema string) error {
 	return nil
 }
 
+// MigrateService is the Migrate of a service that has an outbox: it
+// applies the service's own migrations in fsys to schema (postgres.Migrate)
+// and then creates the outbox and processed_events tables there (Migrate).
+func MigrateService(ctx context.Context, pool *pgxpool.Pool, schema string, fsys fs.FS) error {
+	if err := postgres.Migrate(ctx, pool, schema, fsys); err != nil {
+		return err
+	}
+	return Migrate(ctx, pool, schema)
+}
+
 // Message is an event bound for a stream.
 type Message struct {
 	Stream string
 	Event  stream.Event
+}
+
+// On returns a Message bound for stream for each of evs.
+func On(stream string, evs []stream.Event) []*Message {
+	msgs := make([]*Message, len(evs))
+	for i, e := range evs {
+		msgs[i] = &Message{Stream: stream, Event: e}
+	}
+	return msgs
 }
 
 // Config configures an Outbox; zero fields take the defaults given.

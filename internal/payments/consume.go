@@ -57,12 +57,9 @@ func (s *Service) pay(ctx context.Context, tx pgx.Tx, fresh []events.Placed) ([]
 		}
 	}
 
-	msgs := make([]*outbox.Message, len(fresh))
-	for i, p := range fresh {
-		e := byOrder[p.Order.OrderID].processed().Event()
-		e.TraceParent = p.TraceParent
-		msgs[i] = &outbox.Message{Stream: s.cfg.PaymentsStream, Event: e}
-	}
+	msgs := outbox.On(s.cfg.PaymentsStream, events.Answer(fresh, func(o events.OrderPlaced) stream.Event {
+		return byOrder[o.OrderID].processed().Event()
+	}))
 	s.log.DebugContext(ctx, "paying orders", "events", len(fresh), "created", created, "announced_again", len(fresh)-created)
 	return msgs, nil
 }

@@ -1,11 +1,11 @@
 package payments
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 	"time"
 
+	"streamcart/internal/platform/redisclient"
 	"streamcart/internal/platform/web"
 )
 
@@ -23,12 +23,7 @@ func NewHandler(svc *Service, log *slog.Logger) http.Handler {
 	h := &handler{svc: svc}
 	mux := http.NewServeMux()
 	mux.Handle("GET /payments/{orderId}", web.Handle(log, h.get))
-	web.CatchAll(mux)
-	web.Health(mux, map[string]web.Check{
-		"postgres": svc.pool.Ping,
-		"redis":    func(ctx context.Context) error { return svc.rdb.Ping(ctx).Err() },
-	})
-	return web.WithRequestID(web.AccessLog(log, mux))
+	return web.ServiceHandler(mux, log, map[string]web.Check{"postgres": svc.pool.Ping, "redis": redisclient.Ping(svc.rdb)})
 }
 
 type handler struct{ svc *Service }

@@ -48,7 +48,7 @@ import (
 
 	"streamcart/internal/events"
 	"streamcart/internal/outbox"
-	"streamcart/internal/platform/postgres"
+	"streamcart/internal/platform/config"
 	"streamcart/internal/stream"
 )
 
@@ -65,10 +65,7 @@ var migrations embed.FS
 // the outbox and processed_events tables. It is idempotent and safe to run
 // from several replicas at once. NewService does not call it.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
-	if err := postgres.Migrate(ctx, pool, Schema, migrations); err != nil {
-		return err
-	}
-	return outbox.Migrate(ctx, pool, Schema)
+	return outbox.MigrateService(ctx, pool, Schema, migrations)
 }
 
 // Config configures a Service. Zero fields take the defaults their
@@ -109,12 +106,7 @@ func (c *Config) setDefaults() {
 	if c.PaymentsStream == "" {
 		c.PaymentsStream = events.PaymentsStream
 	}
-	if c.Consumer.Stream == "" {
-		c.Consumer.Stream = c.OrdersStream
-	}
-	if c.Consumer.Group == "" {
-		c.Consumer.Group = Group
-	}
+	c.Consumer.DefaultFor(c.OrdersStream, Group)
 }
 
 // Validate reports the problems with c, after defaults are applied.
@@ -154,13 +146,10 @@ type Service struct {
 // NewService returns a Service over pool, whose payments schema must be
 // migrated (Migrate), and rdb. It does no I/O; Run starts the work.
 func NewService(pool *pgxpool.Pool, rdb *redis.Client, cfg Config, log *slog.Logger) (*Service, error) {
-	if log == nil {
-		return nil, errors.New("payments: a logger is required")
+	if err := config.CheckService("payments", log, cfg); err != nil {
+		return nil, err
 	}
 	cfg.setDefaults()
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("payments config: %w", err)
-	}
 	cfg.Consumer.Logger = log
 	s := &Service{
 		pool:   pool,

@@ -1,6 +1,8 @@
 package products
 
 import (
+	_ "embed"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -10,8 +12,9 @@ import (
 const SampleSize = 300
 
 // SampleCatalog returns the demo catalog that Seed loads: SampleSize
-// fashion products with ids "p-00001" upward. It is generated, with no
-// network or data files, from a fixed seed, so every call and every build
+// fashion products with ids "p-00001" upward. It is generated from the
+// tables of sample_catalog.json, embedded in the binary, and a fixed seed,
+// with no network or files at run time, so every call and every build
 // returns the same products. UpdatedAt is left zero; the database sets it.
 func SampleCatalog() []Product {
 	rng := splitmix64(0x5eed_ca7a_1095)
@@ -112,93 +115,12 @@ func (a articleType) colours() []string {
 }
 
 var (
-	everyone     = []string{"Men", "Women", "Boys", "Girls"}
-	adults       = []string{"Men", "Women"}
-	adultsUnisex = []string{"Men", "Women", "Unisex"}
-	female       = []string{"Women", "Girls"}
-
 	fabricColours = []string{
 		"Black", "White", "Navy Blue", "Blue", "Grey", "Red", "Green", "Olive",
 		"Brown", "Maroon", "Beige", "Pink", "Purple", "Yellow", "Orange", "Charcoal",
 	}
 	metalColours = []string{"Silver", "Gold", "Black", "Rose Gold", "Brown", "Steel"}
 )
-
-// articleTypes is keyed by article type.
-var articleTypes = map[string]articleType{
-	"Tshirts": {master: "Apparel", sub: "Topwear", kind: "Tshirts", noun: "T-shirt", genders: everyone, minUSD: 15, maxUSD: 45,
-		styles: []string{"Essential Crew Tee", "Graphic Tee", "Dry Fit Tee", "Slim Polo", "Logo Tee"},
-		detail: "Soft cotton jersey with a regular fit."},
-	"Shirts": {master: "Apparel", sub: "Topwear", kind: "Shirts", noun: "Shirt", genders: everyone, minUSD: 25, maxUSD: 70,
-		styles: []string{"Oxford Button Down", "Slim Fit Check", "Linen Casual", "Classic Poplin"},
-		detail: "Woven cotton with a spread collar."},
-	"Sweatshirts": {master: "Apparel", sub: "Topwear", kind: "Sweatshirts", noun: "Sweatshirt", genders: everyone, minUSD: 35, maxUSD: 85,
-		styles: []string{"Fleece Crew", "Essential Hoodie", "Club Pullover"},
-		detail: "Brushed fleece inside to keep warm."},
-	"Jackets": {master: "Apparel", sub: "Topwear", kind: "Jackets", noun: "Jacket", genders: everyone, minUSD: 60, maxUSD: 199,
-		styles: []string{"Windrunner", "Trucker Denim", "Padded Bomber", "Storm Shell"},
-		detail: "Wind resistant with zip pockets."},
-	"Tops": {master: "Apparel", sub: "Topwear", kind: "Tops", noun: "Top", genders: female, minUSD: 20, maxUSD: 55,
-		styles: []string{"Wrap Top", "Ruffle Blouse", "Tank Top", "Peplum Top"},
-		detail: "Light and breathable fabric."},
-	"Jeans": {master: "Apparel", sub: "Bottomwear", kind: "Jeans", noun: "Jeans", genders: everyone, minUSD: 40, maxUSD: 120,
-		styles: []string{"511 Slim", "501 Original", "Skinny Stretch", "Relaxed Straight", "Bootcut"},
-		detail: "Stretch denim with five pockets."},
-	"Track Pants": {master: "Apparel", sub: "Bottomwear", kind: "Track Pants", noun: "Track Pants", genders: everyone, minUSD: 30, maxUSD: 75,
-		styles: []string{"Tricot Track", "Tapered Jogger", "Tech Fleece Jogger"},
-		detail: "Elastic waist with a drawcord."},
-	"Shorts": {master: "Apparel", sub: "Bottomwear", kind: "Shorts", noun: "Shorts", genders: everyone, minUSD: 18, maxUSD: 45,
-		styles: []string{"Running Short", "Chino Short", "Denim Cut-Off"},
-		detail: "Quick drying with side pockets."},
-	"Trousers": {master: "Apparel", sub: "Bottomwear", kind: "Trousers", noun: "Trousers", genders: adults, minUSD: 45, maxUSD: 110,
-		styles: []string{"Slim Chino", "Tailored Trouser", "Pleated Wide Leg"},
-		detail: "Sharp creases that stay sharp."},
-	"Skirts": {master: "Apparel", sub: "Bottomwear", kind: "Skirts", noun: "Skirt", genders: female, minUSD: 25, maxUSD: 65,
-		styles: []string{"A-Line Midi", "Pleated Mini", "Denim Skirt"},
-		detail: "Flowing cut with a hidden zip."},
-	"Running Shoes": {master: "Footwear", sub: "Shoes", kind: "Running Shoes", noun: "Running Shoes", genders: everyone, minUSD: 60, maxUSD: 180,
-		styles: []string{"Velocity Nitro", "Air Zoom Pegasus", "Ultraboost Light", "Floatride Energy", "Deviate Elite"},
-		detail: "Cushioned midsole and a breathable mesh upper."},
-	"Sports Shoes": {master: "Footwear", sub: "Shoes", kind: "Sports Shoes", noun: "Sports Shoes", genders: everyone, minUSD: 55, maxUSD: 160,
-		styles: []string{"Court Classic", "Training Flex", "Indoor Pro", "Nano Trainer"},
-		detail: "Grippy rubber sole for quick turns."},
-	"Casual Shoes": {master: "Footwear", sub: "Shoes", kind: "Casual Shoes", noun: "Casual Shoes", genders: everyone, minUSD: 45, maxUSD: 140,
-		styles: []string{"Canvas Low", "Suede Sneaker", "Leather Loafer", "Desert Boot"},
-		detail: "Padded collar and a cushioned footbed."},
-	"Formal Shoes": {master: "Footwear", sub: "Shoes", kind: "Formal Shoes", noun: "Formal Shoes", genders: adults, minUSD: 70, maxUSD: 220,
-		styles: []string{"Oxford Cap Toe", "Derby", "Monk Strap", "Pointed Pump"},
-		detail: "Polished leather with a stitched sole."},
-	"Sandals": {master: "Footwear", sub: "Sandal", kind: "Sandals", noun: "Sandals", genders: everyone, minUSD: 25, maxUSD: 70,
-		styles: []string{"Trail Sandal", "Strappy Flat", "Sport Slide"},
-		detail: "Adjustable straps and a contoured footbed."},
-	"Flip Flops": {master: "Footwear", sub: "Flip Flops", kind: "Flip Flops", noun: "Flip Flops", genders: everyone, minUSD: 15, maxUSD: 35,
-		styles: []string{"Beach Flip", "Comfort Thong", "Pool Slide"},
-		detail: "Light foam that dries fast."},
-	"Watches": {master: "Accessories", sub: "Watches", kind: "Watches", noun: "Watch", genders: adultsUnisex, minUSD: 80, maxUSD: 250, metal: true,
-		styles: []string{"Chronograph", "Minimalist Three Hand", "Automatic Skeleton", "Smart Hybrid", "Diver 200m"},
-		detail: "Mineral crystal and water resistance to 50 metres."},
-	"Backpacks": {master: "Accessories", sub: "Bags", kind: "Backpacks", noun: "Backpack", genders: []string{"Unisex", "Boys", "Girls"}, minUSD: 30, maxUSD: 120,
-		styles: []string{"Daypack 25L", "Laptop Commuter", "Trail 40L", "School Pack"},
-		detail: "Padded laptop sleeve and water resistant base."},
-	"Handbags": {master: "Accessories", sub: "Bags", kind: "Handbags", noun: "Handbag", genders: []string{"Women"}, minUSD: 60, maxUSD: 249,
-		styles: []string{"Tote", "Crossbody", "Satchel", "Shoulder Bag"},
-		detail: "Grained leather with an inner zip pocket."},
-	"Duffel Bags": {master: "Accessories", sub: "Bags", kind: "Duffel Bags", noun: "Duffel Bag", genders: []string{"Unisex"}, minUSD: 35, maxUSD: 110,
-		styles: []string{"Gym Duffel", "Weekender", "Team Holdall"},
-		detail: "Separate shoe compartment and shoulder strap."},
-	"Sunglasses": {master: "Accessories", sub: "Eyewear", kind: "Sunglasses", noun: "Sunglasses", genders: adultsUnisex, minUSD: 50, maxUSD: 200,
-		styles: []string{"Aviator", "Wayfarer", "Round Metal", "Sport Wrap"},
-		detail: "Polarised lenses with full UV protection."},
-	"Belts": {master: "Accessories", sub: "Belts", kind: "Belts", noun: "Belt", genders: adults, minUSD: 20, maxUSD: 60,
-		styles: []string{"Reversible Leather", "Braided Stretch", "Classic Buckle"},
-		detail: "Genuine leather with a metal buckle."},
-	"Wallets": {master: "Accessories", sub: "Wallets", kind: "Wallets", noun: "Wallet", genders: adults, minUSD: 20, maxUSD: 80,
-		styles: []string{"Bifold", "Card Holder", "Zip Around"},
-		detail: "Six card slots and a note compartment."},
-	"Caps": {master: "Accessories", sub: "Headwear", kind: "Caps", noun: "Cap", genders: []string{"Unisex", "Boys", "Girls"}, minUSD: 15, maxUSD: 40,
-		styles: []string{"Baseball Cap", "Running Cap", "Snapback"},
-		detail: "Adjustable strap and a curved peak."},
-}
 
 // sampleBrand is a brand of the sample catalog and what it makes.
 type sampleBrand struct {
@@ -207,32 +129,57 @@ type sampleBrand struct {
 	genders  []string // nil: any
 }
 
-var (
-	sportLine = []string{"Running Shoes", "Tshirts", "Sweatshirts", "Jackets", "Track Pants", "Shorts", "Running Shoes", "Sports Shoes", "Flip Flops", "Caps", "Backpacks", "Duffel Bags"}
-	denimLine = []string{"Jeans", "Shirts", "Tshirts", "Jackets", "Shorts", "Belts", "Wallets", "Casual Shoes"}
-	// Repeats weigh the random pick towards a brand's signature articles.
-	watchLine   = []string{"Watches", "Watches", "Watches", "Watches", "Wallets", "Belts", "Sunglasses"}
-	fashionLine = []string{"Shirts", "Tshirts", "Tops", "Trousers", "Skirts", "Casual Shoes", "Formal Shoes", "Handbags", "Sunglasses", "Belts"}
-	outdoorLine = []string{"Backpacks", "Duffel Bags", "Jackets", "Caps", "Sandals", "Casual Shoes"}
+// sampleCatalogJSON holds the tables the sample catalog is made from: the
+// article types, keyed by article type, and the brands, in the order they
+// take turns. A brand makes the articles of its line (plus any extra);
+// repeats in a line weigh the random pick towards the brand's signature
+// articles.
+//
+//go:embed sample_catalog.json
+var sampleCatalogJSON []byte
 
-	sampleBrands = []sampleBrand{
-		{name: "Puma", articles: sportLine},
-		{name: "Nike", articles: sportLine},
-		{name: "Adidas", articles: sportLine},
-		{name: "Reebok", articles: sportLine},
-		{name: "Levis", articles: denimLine},
-		{name: "Wrangler", articles: denimLine},
-		{name: "Lee", articles: denimLine},
-		{name: "Fossil", articles: append(slices.Clone(watchLine), "Handbags")},
-		{name: "Titan", articles: watchLine},
-		{name: "Skagen", articles: watchLine},
-		{name: "Tommy Hilfiger", articles: fashionLine},
-		{name: "United Colors of Benetton", articles: fashionLine},
-		{name: "Jack & Jones", articles: fashionLine, genders: []string{"Men", "Boys"}},
-		{name: "Wildcraft", articles: outdoorLine},
-		{name: "Woodland", articles: outdoorLine},
+var articleTypes, sampleBrands = loadSampleTables(sampleCatalogJSON)
+
+// loadSampleTables decodes sampleCatalogJSON. It panics on a bad table, a
+// bug that every test of the catalog finds.
+func loadSampleTables(data []byte) (map[string]articleType, []sampleBrand) {
+	var tables struct {
+		ArticleTypes map[string]struct {
+			Master, Sub, Noun string
+			Genders           []string
+			USD               [2]int
+			Metal             bool
+			Styles            []string
+			Detail            string
+		}
+		Lines  map[string][]string
+		Brands []struct {
+			Name, Line     string
+			Extra, Genders []string
+		}
 	}
-)
+	if err := json.Unmarshal(data, &tables); err != nil {
+		panic("products: sample_catalog.json: " + err.Error())
+	}
+	types := make(map[string]articleType, len(tables.ArticleTypes))
+	for kind, a := range tables.ArticleTypes {
+		types[kind] = articleType{
+			master: a.Master, sub: a.Sub, kind: kind, noun: a.Noun, genders: a.Genders,
+			minUSD: a.USD[0], maxUSD: a.USD[1], styles: a.Styles, detail: a.Detail, metal: a.Metal,
+		}
+	}
+	brands := make([]sampleBrand, len(tables.Brands))
+	for i, b := range tables.Brands {
+		articles := append(slices.Clone(tables.Lines[b.Line]), b.Extra...)
+		for _, a := range articles {
+			if _, ok := types[a]; !ok {
+				panic("products: sample_catalog.json: brand " + b.Name + " makes unknown article type " + a)
+			}
+		}
+		brands[i] = sampleBrand{name: b.Name, articles: articles, genders: b.Genders}
+	}
+	return types, brands
+}
 
 // rng is splitmix64: tiny, and its sequence is fixed by this code rather
 // than by a library that might change it.

@@ -35,9 +35,7 @@ func NewHandler(svc *Service, log *slog.Logger) http.Handler {
 	if svc.cache.rdb != nil {
 		checks["redis"] = svc.cache.ping
 	}
-	web.CatchAll(mux)
-	web.Health(mux, checks)
-	return web.WithRequestID(web.AccessLog(log, mux))
+	return web.ServiceHandler(mux, log, checks)
 }
 
 // maxBody is the largest request body accepted.
@@ -63,12 +61,17 @@ func (h *handler) search(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (h *handler) get(w http.ResponseWriter, r *http.Request) error {
+// product returns the product the request's path names, active or not.
+func (h *handler) product(r *http.Request) (Product, error) {
 	id, err := web.PathID(r, "id")
 	if err != nil {
-		return err
+		return Product{}, err
 	}
-	p, err := h.svc.Get(r.Context(), id)
+	return h.svc.Get(r.Context(), id)
+}
+
+func (h *handler) get(w http.ResponseWriter, r *http.Request) error {
+	p, err := h.product(r)
 	if err != nil {
 		return err
 	}
@@ -79,11 +82,7 @@ func (h *handler) get(w http.ResponseWriter, r *http.Request) error {
 // image serves the product's SVG. Browsers and the gateway may keep it a
 // day; the ETag lets them revalidate cheaply after that.
 func (h *handler) image(w http.ResponseWriter, r *http.Request) error {
-	id, err := web.PathID(r, "id")
-	if err != nil {
-		return err
-	}
-	p, err := h.svc.Get(r.Context(), id)
+	p, err := h.product(r)
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
+	"streamcart/internal/platform/config"
 	"streamcart/internal/platform/postgres"
 	"streamcart/internal/platform/web"
 )
@@ -94,13 +95,10 @@ type Service struct {
 // NewService returns a Service over the catalog in pool, caching in rdb
 // (nil turns caching off). Run Migrate on pool first. It does no I/O.
 func NewService(pool *pgxpool.Pool, rdb *redis.Client, cfg Config, log *slog.Logger) (*Service, error) {
-	if log == nil {
-		return nil, errors.New("products: a logger is required")
+	if err := config.CheckService("products", log, cfg); err != nil {
+		return nil, err
 	}
 	cfg.setDefaults()
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("products config: %w", err)
-	}
 	return &Service{
 		store: &store{pool: pool},
 		cache: &cache{

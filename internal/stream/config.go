@@ -140,6 +140,26 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// DefaultFor fills in the Stream and Group of c, where empty, with stream
+// and group: what a service's setDefaults does to the template of its
+// consumers. An empty stream leaves Stream empty, for a service that sets
+// it per consumer (WithStream).
+func (c *Config) DefaultFor(stream, group string) {
+	if c.Stream == "" {
+		c.Stream = stream
+	}
+	if c.Group == "" {
+		c.Group = group
+	}
+}
+
+// WithStream returns c consuming name: a service's consumer template made
+// the config of its consumer of name.
+func (c Config) WithStream(name string) Config {
+	c.Stream = name
+	return c
+}
+
 // DeadLetterStream returns the default dead-letter stream of stream.
 func DeadLetterStream(stream string) string { return stream + ":dlq" }
 

@@ -48,6 +48,11 @@ func Open(ctx context.Context, url string) (*redis.Client, error) {
 	}
 }
 
+// Ping returns a readiness check of rdb: nil when PING answers.
+func Ping(rdb *redis.Client) func(context.Context) error {
+	return func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
+}
+
 // IsUnavailable reports whether err means Redis could not be reached, the
 // connection broke, or the server is not ready to serve (loading its data
 // set after a restart), as opposed to a problem with the command.

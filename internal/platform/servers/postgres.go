@@ -256,11 +256,6 @@ func (p *Postgres) initdb(ctx context.Context) error {
 
 // run starts the postmaster and returns it once it accepts connections.
 func (p *Postgres) run(ctx context.Context) (*process, error) {
-	logFile, err := openLog(p.logPath)
-	if err != nil {
-		return nil, err
-	}
-	defer logFile.Close()
 	args := []string{
 		"-D", p.dir,
 		"-p", strconv.Itoa(p.port),
@@ -277,20 +272,9 @@ func (p *Postgres) run(ctx context.Context) (*process, error) {
 	}
 	cmd := exec.Command(filepath.Join(p.binDir, "postgres"), args...)
 	cmd.Dir = p.dir
-	cmd.Stdout = logFile
-	cmd.Stderr = logFile
 	// SIGQUIT is an immediate shutdown: the postmaster takes its backends
 	// down with it.
-	cmd.SysProcAttr = sysProcAttr(syscall.SIGQUIT, p.runAs.credential())
-	proc, err := startProcess(cmd)
-	if err != nil {
-		return nil, err
-	}
-	if err := waitReady(ctx, proc, "postgres", p.logPath, postgresReadyTimeout, p.probe); err != nil {
-		proc.kill()
-		return nil, err
-	}
-	return proc, nil
+	return launch(ctx, cmd, "postgres", p.logPath, syscall.SIGQUIT, p.runAs.credential(), postgresReadyTimeout, p.probe)
 }
 
 // probe connects to database "postgres". An error from the server other

@@ -108,11 +108,6 @@ func (r *Redis) URL() string { return "redis://" + r.Addr() + "/0" }
 
 // run starts redis-server and returns it once it answers PING.
 func (r *Redis) run(ctx context.Context) (*process, error) {
-	logFile, err := openLog(r.logPath)
-	if err != nil {
-		return nil, err
-	}
-	defer logFile.Close()
 	cmd := exec.Command(r.bin,
 		"--bind", "127.0.0.1",
 		"--port", strconv.Itoa(r.port),
@@ -125,18 +120,7 @@ func (r *Redis) run(ctx context.Context) (*process, error) {
 		"--logfile", "", // stdout, which is redis.log
 	)
 	cmd.Dir = r.dir
-	cmd.Stdout = logFile
-	cmd.Stderr = logFile
-	cmd.SysProcAttr = sysProcAttr(syscall.SIGKILL, nil)
-	proc, err := startProcess(cmd)
-	if err != nil {
-		return nil, err
-	}
-	if err := waitReady(ctx, proc, "redis-server", r.logPath, redisReadyTimeout, r.ping); err != nil {
-		proc.kill()
-		return nil, err
-	}
-	return proc, nil
+	return launch(ctx, cmd, "redis-server", r.logPath, syscall.SIGKILL, nil, redisReadyTimeout, r.ping)
 }
 
 // ping sends PING on a fresh connection and expects PONG. While Redis is

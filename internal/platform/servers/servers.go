@@ -115,6 +115,30 @@ func (p *process) kill() {
 	}
 }
 
+// launch starts the server cmd, writing its output to the log at logPath,
+// in a process group of its own that gets deathSig (on Linux) when this
+// process dies, and returns it once probe passes (waitReady). A server
+// that does not get ready is killed.
+func launch(ctx context.Context, cmd *exec.Cmd, name, logPath string, deathSig syscall.Signal, cred *syscall.Credential, timeout time.Duration, probe func(context.Context) error) (*process, error) {
+	logFile, err := openLog(logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close()
+	cmd.Stdout = logFile
+	cmd.Stderr = logFile
+	cmd.SysProcAttr = sysProcAttr(deathSig, cred)
+	proc, err := startProcess(cmd)
+	if err != nil {
+		return nil, err
+	}
+	if err := waitReady(ctx, proc, name, logPath, timeout, probe); err != nil {
+		proc.kill()
+		return nil, err
+	}
+	return proc, nil
+}
+
 // waitReady polls probe until it succeeds, the child exits or timeout
 // passes. On failure the error carries the tail of logPath.
 func waitReady(ctx context.Context, p *process, name, logPath string, timeout time.Duration, probe func(context.Context) error) error {

@@ -4,13 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"path/filepath"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-
-	"streamcart/internal/platform/servers"
 )
 
 // adminURL returns the URL of a database on the shared PostgreSQL server to
@@ -18,14 +15,7 @@ import (
 // "postgres" of a server started on first use.
 func adminURL(t testing.TB) string {
 	t.Helper()
-	base := shared.baseDir(t)
-	return shared.pg.get(t, "DATABASE_URL", func(ctx context.Context) (*servers.Postgres, string, error) {
-		pg, err := servers.StartPostgres(ctx, servers.PostgresOptions{Dir: filepath.Join(base, "pg"), Fast: true})
-		if err != nil {
-			return nil, "", err
-		}
-		return pg, pg.URL("postgres"), nil
-	})
+	return shared.pg.get(t, shared.baseDir(t))
 }
 
 // Postgres creates an empty database on the shared PostgreSQL server and

@@ -37,7 +37,22 @@ const (
 // shared is the state of one test binary. It is package-level because it
 // lives exactly as long as the test binary and testenv is only imported by
 // tests.
-var shared harness
+var shared = harness{
+	redis: lazy[*servers.Redis]{
+		env: "REDIS_URL",
+		start: func(ctx context.Context, base string) (*servers.Redis, error) {
+			return servers.StartRedis(ctx, servers.RedisOptions{Dir: filepath.Join(base, "redis")})
+		},
+		url: (*servers.Redis).URL,
+	},
+	pg: lazy[*servers.Postgres]{
+		env: "DATABASE_URL",
+		start: func(ctx context.Context, base string) (*servers.Postgres, error) {
+			return servers.StartPostgres(ctx, servers.PostgresOptions{Dir: filepath.Join(base, "pg"), Fast: true})
+		},
+		url: func(pg *servers.Postgres) string { return pg.URL("postgres") },
+	},
+}
 
 type harness struct {
 	mainCalled atomic.Bool
@@ -53,32 +68,41 @@ type harness struct {
 	stopOnce sync.Once
 }
 
-// lazy is a server that the test binary shares, started on first use.
+// lazy is a server that the test binary shares, started on first use:
+// $env if set, else the server that start starts, with its data below
+// the base directory, reached at url.
 type lazy[S interface{ Stop(context.Context) error }] struct {
+	env   string
+	start func(ctx context.Context, base string) (S, error)
+	url   func(S) string
+
 	once    sync.Once
 	srv     S
 	started bool // false when a URL from the environment is used
-	url     string
+	srvURL  string
 	err     error
 }
 
-// get returns the URL of the server: $env if set, else that of the
-// server start starts in dir, the first time get is called.
-func (l *lazy[S]) get(t testing.TB, env string, start func(ctx context.Context) (S, string, error)) string {
+// get returns the URL of the server, starting it below base the first
+// time it is needed.
+func (l *lazy[S]) get(t testing.TB, base string) string {
 	t.Helper()
-	if url := os.Getenv(env); url != "" {
+	if url := os.Getenv(l.env); url != "" {
 		return url
 	}
 	l.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 		defer cancel()
-		l.srv, l.url, l.err = start(ctx)
+		l.srv, l.err = l.start(ctx, base)
 		l.started = l.err == nil
+		if l.started {
+			l.srvURL = l.url(l.srv)
+		}
 	})
 	if l.err != nil {
 		failStart(t, l.err)
 	}
-	return l.url
+	return l.srvURL
 }
 
 // stop stops the server if get started it, and keeps it from starting
