@@ -251,33 +251,18 @@ func TestEventOfAnotherUser(t *testing.T) {
 
 func TestConfigValidateNamesTheBadField(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name      string
-		cfg       orderhistory.Config
-		wantField string // "" for a valid config
-	}{
-		{"defaults", orderhistory.Config{}, ""},
-		{"streams set", orderhistory.Config{OrdersStream: "a", PaymentsStream: "b", TransactionStream: "c"}, ""},
-		{"same stream twice", orderhistory.Config{OrdersStream: "a", PaymentsStream: "a"}, "PaymentsStream"},
-		{"consumer stream set", orderhistory.Config{Consumer: stream.Config{Stream: "x"}}, "Consumer.Stream"},
-		{"consumer dead-letter stream set", orderhistory.Config{Consumer: stream.Config{DeadLetterStream: "x"}}, "Consumer.DeadLetterStream"},
-		{"bad consumer timing", orderhistory.Config{Consumer: stream.Config{MinIdle: time.Second, HandlerTimeout: time.Second}}, "Consumer"},
+	tests := []testenv.ConfigCase[orderhistory.Config]{
+		{Name: "defaults", Config: orderhistory.Config{}},
+		{Name: "streams set", Config: orderhistory.Config{OrdersStream: "a", PaymentsStream: "b", TransactionStream: "c"}},
+		{Name: "same stream twice", Config: orderhistory.Config{OrdersStream: "a", PaymentsStream: "a"}, WantField: "PaymentsStream"},
+		{Name: "consumer stream set", Config: orderhistory.Config{Consumer: stream.Config{Stream: "x"}}, WantField: "Consumer.Stream"},
+		{Name: "consumer dead-letter stream set", Config: orderhistory.Config{Consumer: stream.Config{DeadLetterStream: "x"}}, WantField: "Consumer.DeadLetterStream"},
+		{Name: "bad consumer timing", Config: orderhistory.Config{Consumer: stream.Config{MinIdle: time.Second, HandlerTimeout: time.Second}}, WantField: "Consumer"},
 	}
-	for _, tt := range tests {
-		err := tt.cfg.Validate()
-		switch {
-		case tt.wantField == "" && err != nil:
-			t.Errorf("%s: Validate() = %v, want nil", tt.name, err)
-		case tt.wantField != "" && (err == nil || !strings.Contains(err.Error(), tt.wantField)):
-			t.Errorf("%s: Validate() = %v, want an error naming %s", tt.name, err, tt.wantField)
-		}
-		if tt.wantField == "" {
-			continue
-		}
-		if _, err := orderhistory.NewService(nil, tt.cfg, testenv.Logger(t)); err == nil || !strings.Contains(err.Error(), tt.wantField) {
-			t.Errorf("%s: NewService error = %v, want one naming %s", tt.name, err, tt.wantField)
-		}
-	}
+	testenv.CheckConfigs(t, tests, orderhistory.Config.Validate, func(cfg orderhistory.Config) error {
+		_, err := orderhistory.NewService(nil, cfg, testenv.Logger(t))
+		return err
+	})
 }
 
 func TestNewServiceRequiresALogger(t *testing.T) {
