@@ -1,12 +1,10 @@
 package payments_test
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -401,7 +399,7 @@ func TestConsumerLogsWithTheServiceLogger(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, testenv.Pool(t))
 	e.cfg.Consumer.Logger = slog.New(slog.DiscardHandler) // as a caller with only a root logger would
-	var out lockedBuffer
+	var out testenv.Buffer
 	log := slog.New(slog.NewTextHandler(&out, nil)).With("service", "payments")
 	svc, err := payments.NewService(e.pool, e.rdb, e.cfg, log)
 	if err != nil {
@@ -411,22 +409,4 @@ func TestConsumerLogsWithTheServiceLogger(t *testing.T) {
 	testenv.WaitFor(t, 10*time.Second, "the consumer's start logged by the service's logger", func() bool {
 		return strings.Contains(out.String(), `msg="consumer started" service=payments`)
 	})
-}
-
-// lockedBuffer is a bytes.Buffer safe for concurrent use.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

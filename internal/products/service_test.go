@@ -462,10 +462,10 @@ func TestRedisOutage(t *testing.T) {
 		t.Errorf("operations took %v with Redis down; the cache should back off", d)
 	}
 	// One warning, then one more per second of backoff at most.
-	if n, max := f.logs.count("product cache unavailable"), int(d/time.Second)+2; n < 1 || n > max {
+	if n, max := f.logs.Count("product cache unavailable"), int(d/time.Second)+2; n < 1 || n > max {
 		t.Errorf("logged %d cache outage warnings in %v, want 1 to %d", n, d, max)
 	}
-	if n := f.logs.count("product cache not invalidated"); n != 1 {
+	if n := f.logs.Count("product cache not invalidated"); n != 1 {
 		t.Errorf("logged %d invalidation warnings, want 1", n)
 	}
 }
