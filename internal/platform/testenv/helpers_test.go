@@ -167,14 +167,6 @@ func TestHandledMeansReadToTheEndAndNothingPending(t *testing.T) {
 	rdb := testenv.Redis(t)
 	done, busy, never := testenv.Name(t, "done"), testenv.Name(t, "busy"), testenv.Name(t, "never")
 	const group = "g"
-	add := func(s string) string {
-		t.Helper()
-		id, err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: s, Values: []any{"k", "v"}}).Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return id
-	}
 	read := func(s string) {
 		t.Helper()
 		if err := rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: group, Consumer: "c", Streams: []string{s, ">"}}).Err(); err != nil {
@@ -186,8 +178,8 @@ func TestHandledMeansReadToTheEndAndNothingPending(t *testing.T) {
 	if !testenv.Handled(ctx, rdb, group, never) {
 		t.Error("a stream never written is not handled, want handled")
 	}
-	first := add(done)
-	add(busy)
+	first := xadd(t, rdb, done, "k", "v")
+	xadd(t, rdb, busy, "k", "v")
 	if handled() {
 		t.Error("handled before any group exists, want not")
 	}
@@ -214,13 +206,10 @@ func TestHandledMeansReadToTheEndAndNothingPending(t *testing.T) {
 
 func TestEntriesDecodesEveryEntryInOrder(t *testing.T) {
 	t.Parallel()
-	ctx := testContext(t)
 	rdb := testenv.Redis(t)
 	s := testenv.Name(t, "s")
 	for _, v := range []string{"a", "b", "c"} {
-		if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: s, Values: []any{"v", v}}).Err(); err != nil {
-			t.Fatal(err)
-		}
+		xadd(t, rdb, s, "v", v)
 	}
 	got := testenv.Entries(t, rdb, s, func(name string, xm redis.XMessage) (string, error) {
 		if name != s {
@@ -231,4 +220,14 @@ func TestEntriesDecodesEveryEntryInOrder(t *testing.T) {
 	if diff := cmp.Diff([]string{"A", "B", "C"}, got); diff != "" {
 		t.Errorf("Entries (-want +got):\n%s", diff)
 	}
+}
+
+// xadd appends an entry of field and value to stream and returns its id.
+func xadd(t *testing.T, rdb *redis.Client, stream, field, value string) string {
+	t.Helper()
+	id, err := rdb.XAdd(t.Context(), &redis.XAddArgs{Stream: stream, Values: []any{field, value}}).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
 }
