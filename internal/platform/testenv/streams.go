@@ -60,3 +60,31 @@ func Entries[M any](t testing.TB, rdb redis.Cmdable, stream string, decode func(
 	}
 	return out
 }
+
+// Repeat is a way an event reaches a consumer a second time: the same
+// event again (a redelivery, after a crash before the ack) or a new event
+// with the same content (its producer publishing it again), in the batch
+// of the first or a later one. Delivery is at least once, so every
+// consumer must give each of them one effect.
+type Repeat struct {
+	Name      string
+	SameEvent bool
+	SameBatch bool
+}
+
+// Repeats are the four Repeats, for a consumer's table test.
+var Repeats = []Repeat{
+	{Name: "same event in one batch", SameEvent: true, SameBatch: true},
+	{Name: "same event in a later batch", SameEvent: true, SameBatch: false},
+	{Name: "new event in one batch", SameEvent: false, SameBatch: true},
+	{Name: "new event in a later batch", SameEvent: false, SameBatch: false},
+}
+
+// Events returns how many distinct events r delivers: 1 for the same
+// event, 2 for a new one.
+func (r Repeat) Events() int {
+	if r.SameEvent {
+		return 1
+	}
+	return 2
+}
