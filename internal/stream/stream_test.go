@@ -40,6 +40,33 @@ func newFixture(t *testing.T) *fixture {
 	}
 }
 
+// abandon creates the group and reads up to count entries (0: all) as
+// consumer, which then dies without acknowledging them.
+func (f *fixture) abandon(consumer string, count int64) []redis.XStream {
+	f.t.Helper()
+	ctx := context.Background()
+	if err := f.rdb.XGroupCreateMkStream(ctx, f.stream, f.group, "0").Err(); err != nil {
+		f.t.Fatal(err)
+	}
+	read, err := f.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
+		Group: f.group, Consumer: consumer, Streams: []string{f.stream, ">"}, Count: count,
+	}).Result()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return read
+}
+
+// reclaimConfig is config with the timings that decide how soon an
+// abandoned entry is reclaimed.
+func (f *fixture) reclaimConfig(minIdle, handlerTimeout, maxRetryBackoff time.Duration) stream.Config {
+	cfg := f.config()
+	cfg.MinIdle = minIdle
+	cfg.HandlerTimeout = handlerTimeout
+	cfg.MaxRetryBackoff = maxRetryBackoff
+	return cfg
+}
+
 // config returns a consumer config with timings short enough for tests.
 func (f *fixture) config() stream.Config {
 	return stream.Config{
@@ -140,6 +167,20 @@ func (r *recorder) counts() map[string]int {
 	return out
 }
 
+// handle is a Handler that records each message as handled.
+func (r *recorder) handle(_ context.Context, m stream.Message) error {
+	r.ok(m)
+	return nil
+}
+
+// wantCounts checks how often each event id was handled.
+func (r *recorder) wantCounts(t *testing.T, want map[string]int) {
+	t.Helper()
+	if diff := cmp.Diff(want, r.counts()); diff != "" {
+		t.Errorf("handled counts (-want +got):\n%s", diff)
+	}
+}
+
 func onceEach(ids []string) map[string]int {
 	m := make(map[string]int, len(ids))
 	for _, id := range ids {
@@ -184,9 +225,7 @@ func TestPublishAndConsume(t *testing.T) {
 	ids := f.publish(250)
 	testenv.WaitFor(t, 10*time.Second, "all entries handled and acked", func() bool { return rec.handled() == 250 && f.settled() })
 
-	if diff := cmp.Diff(onceEach(ids), rec.counts()); diff != "" {
-		t.Errorf("handled counts (-want +got):\n%s", diff)
-	}
+	rec.wantCounts(t, onceEach(ids))
 	mu.Lock()
 	defer mu.Unlock()
 	for i, id := range ids {
@@ -218,9 +257,7 @@ func TestRetryThenSuccess(t *testing.T) {
 	ids := f.publish(10)
 	testenv.WaitFor(t, 10*time.Second, "all handled", func() bool { return rec.handled() == 10 && f.settled() })
 
-	if diff := cmp.Diff(onceEach(ids), rec.counts()); diff != "" {
-		t.Errorf("handled counts (-want +got):\n%s", diff)
-	}
+	rec.wantCounts(t, onceEach(ids))
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	if diff := cmp.Diff([]int64{1, 2, 3}, rec.deliveries[ids[3]]); diff != "" {
@@ -270,9 +307,7 @@ func TestUnavailableIsRetriedPastMaxDeliveries(t *testing.T) {
 	first = ids[0]
 	run(t, c)
 	testenv.WaitFor(t, 20*time.Second, "handled after the outage", func() bool { return rec.handled() == 3 && f.settled() })
-	if diff := cmp.Diff(onceEach(ids), rec.counts()); diff != "" {
-		t.Errorf("handled counts (-want +got):\n%s", diff)
-	}
+	rec.wantCounts(t, onceEach(ids))
 	if dl := f.deadLetters(); len(dl) != 0 {
 		t.Errorf("dead letters after an outage: %+v", dl)
 	}
@@ -326,10 +361,7 @@ func TestMalformedEntryIsDeadLetteredAtOnce(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	rec := newRecorder()
-	consume(t, f.rdb, f.config(), func(ctx context.Context, m stream.Message) error {
-		rec.ok(m)
-		return nil
-	})
+	consume(t, f.rdb, f.config(), rec.handle)
 	ctx := context.Background()
 	// No envelope: a producer that does not use this package.
 	bad, err := f.rdb.XAdd(ctx, &redis.XAddArgs{Stream: f.stream, Values: []any{"orderId", "1"}}).Result()
@@ -344,9 +376,7 @@ func TestMalformedEntryIsDeadLetteredAtOnce(t *testing.T) {
 	if dl.OriginID != bad || dl.Attempts != 1 || dl.Fields["orderId"] != "1" {
 		t.Errorf("dead letter = %+v, want origin %s after 1 attempt", dl, bad)
 	}
-	if diff := cmp.Diff(onceEach(ids), rec.counts()); diff != "" {
-		t.Errorf("handled counts (-want +got):\n%s", diff)
-	}
+	rec.wantCounts(t, onceEach(ids))
 }
 
 func TestPermanentErrorAndPanic(t *testing.T) {
@@ -410,9 +440,7 @@ func TestBatchFailureIsIsolated(t *testing.T) {
 	})
 	want := onceEach(ids)
 	delete(want, ids[7])
-	if diff := cmp.Diff(want, rec.counts()); diff != "" {
-		t.Errorf("handled counts (-want +got):\n%s", diff)
-	}
+	rec.wantCounts(t, want)
 	mu.Lock()
 	defer mu.Unlock()
 	if sizes[0] != 40 {
@@ -424,12 +452,11 @@ func TestConcurrentConsumersShareWork(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	rec := newRecorder()
-	h := func(ctx context.Context, m stream.Message) error { rec.ok(m); return nil }
 	for range 3 {
 		cfg := f.config()
 		cfg.Concurrency = 4
 		cfg.Count = 20
-		c, err := stream.NewConsumer(f.rdb, cfg, h)
+		c, err := stream.NewConsumer(f.rdb, cfg, rec.handle)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -440,9 +467,7 @@ func TestConcurrentConsumersShareWork(t *testing.T) {
 		ids = append(ids, f.publish(200)...)
 	}
 	testenv.WaitFor(t, 20*time.Second, "all handled", func() bool { return rec.handled() == len(ids) && f.settled() })
-	if diff := cmp.Diff(onceEach(ids), rec.counts()); diff != "" {
-		t.Errorf("handled counts (-want +got):\n%s", diff)
-	}
+	rec.wantCounts(t, onceEach(ids))
 	info, err := stream.Inspect(context.Background(), f.rdb, f.stream)
 	if err != nil {
 		t.Fatal(err)
@@ -536,10 +561,7 @@ func TestNoGroupRecovery(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	rec := newRecorder()
-	consume(t, f.rdb, f.config(), func(ctx context.Context, m stream.Message) error {
-		rec.ok(m)
-		return nil
-	})
+	consume(t, f.rdb, f.config(), rec.handle)
 	first := f.publish(5)
 	testenv.WaitFor(t, 10*time.Second, "first events", func() bool { return rec.handled() == 5 })
 
@@ -553,42 +575,23 @@ func TestNoGroupRecovery(t *testing.T) {
 	})
 	second := f.publish(5)
 	testenv.WaitFor(t, 10*time.Second, "events after recovery", func() bool { return rec.handled() == 10 && f.settled() })
-	if diff := cmp.Diff(onceEach(append(first, second...)), rec.counts()); diff != "" {
-		t.Errorf("handled counts (-want +got):\n%s", diff)
-	}
+	rec.wantCounts(t, onceEach(append(first, second...)))
 }
 
 func TestReclaimReportsTrimmedEntries(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	ctx := context.Background()
 	ids := f.publish(10)
 	// A consumer reads everything and dies without acking.
-	if err := f.rdb.XGroupCreateMkStream(ctx, f.stream, f.group, "0").Err(); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
-		Group: f.group, Consumer: "dead", Streams: []string{f.stream, ">"}, Count: 10,
-	}).Err(); err != nil {
-		t.Fatal(err)
-	}
+	f.abandon("dead", 10)
 	// Retention trims the first six while they are pending.
-	if err := f.rdb.XTrimMaxLen(ctx, f.stream, 4).Err(); err != nil {
+	if err := f.rdb.XTrimMaxLen(context.Background(), f.stream, 4).Err(); err != nil {
 		t.Fatal(err)
 	}
 	rec := newRecorder()
-	cfg := f.config()
-	cfg.MinIdle = 200 * time.Millisecond
-	cfg.HandlerTimeout = 60 * time.Millisecond
-	cfg.MaxRetryBackoff = 50 * time.Millisecond
-	consume(t, f.rdb, cfg, func(ctx context.Context, m stream.Message) error {
-		rec.ok(m)
-		return nil
-	})
+	consume(t, f.rdb, f.reclaimConfig(200*time.Millisecond, 60*time.Millisecond, 50*time.Millisecond), rec.handle)
 	testenv.WaitFor(t, 10*time.Second, "surviving entries reclaimed", func() bool { return rec.handled() == 4 && f.settled() })
-	if diff := cmp.Diff(onceEach(ids[6:]), rec.counts()); diff != "" {
-		t.Errorf("handled counts (-want +got):\n%s", diff)
-	}
+	rec.wantCounts(t, onceEach(ids[6:]))
 }
 
 func TestCrashLoopingEntryIsDeadLettered(t *testing.T) {
@@ -596,15 +599,7 @@ func TestCrashLoopingEntryIsDeadLettered(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	ids := f.publish(1)
-	if err := f.rdb.XGroupCreateMkStream(ctx, f.stream, f.group, "0").Err(); err != nil {
-		t.Fatal(err)
-	}
-	entries, err := f.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
-		Group: f.group, Consumer: "crasher-1", Streams: []string{f.stream, ">"},
-	}).Result()
-	if err != nil {
-		t.Fatal(err)
-	}
+	entries := f.abandon("crasher-1", 0)
 	// Three more consumers took it over and died on it too.
 	for i := 2; i <= 4; i++ {
 		if err := f.rdb.XClaim(ctx, &redis.XClaimArgs{
@@ -615,11 +610,7 @@ func TestCrashLoopingEntryIsDeadLettered(t *testing.T) {
 		}
 	}
 	called := make(chan struct{}, 1)
-	cfg := f.config()
-	cfg.MinIdle = 200 * time.Millisecond
-	cfg.HandlerTimeout = 60 * time.Millisecond
-	cfg.MaxRetryBackoff = 50 * time.Millisecond
-	consume(t, f.rdb, cfg, func(ctx context.Context, m stream.Message) error {
+	consume(t, f.rdb, f.reclaimConfig(200*time.Millisecond, 60*time.Millisecond, 50*time.Millisecond), func(ctx context.Context, m stream.Message) error {
 		called <- struct{}{}
 		return nil
 	})
@@ -661,9 +652,7 @@ func TestReplayDeadLetter(t *testing.T) {
 		t.Fatal(err)
 	}
 	testenv.WaitFor(t, 10*time.Second, "replayed entry handled", func() bool { return rec.handled() == 1 && f.settled() })
-	if diff := cmp.Diff(onceEach(ids), rec.counts()); diff != "" {
-		t.Errorf("handled counts (-want +got):\n%s", diff)
-	}
+	rec.wantCounts(t, onceEach(ids))
 	if n := len(f.deadLetters()); n != 0 {
 		t.Errorf("%d dead letters left after replay, want 0", n)
 	}
@@ -681,14 +670,7 @@ func TestInspect(t *testing.T) {
 		t.Fatalf("missing stream: %+v, %v", info, err)
 	}
 	f.publish(10)
-	if err := f.rdb.XGroupCreate(ctx, f.stream, f.group, "0").Err(); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
-		Group: f.group, Consumer: "c1", Streams: []string{f.stream, ">"}, Count: 4,
-	}).Err(); err != nil {
-		t.Fatal(err)
-	}
+	f.abandon("c1", 4)
 	info, err = stream.Inspect(ctx, f.rdb, f.stream)
 	if err != nil {
 		t.Fatal(err)
