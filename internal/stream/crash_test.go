@@ -101,9 +101,7 @@ func TestKilledConsumerProcess(t *testing.T) {
 	if diff := cmp.Diff(onceEach(ids), got); diff != "" {
 		t.Errorf("handled set (-want +got):\n%s", diff)
 	}
-	if dl := f.deadLetters(); len(dl) != 0 {
-		t.Errorf("dead letters: %+v", dl)
-	}
+	f.wantNoDeadLetters()
 }
 
 // TestRedisRestartedFromAOF kills Redis (SIGKILL) while a consumer is

@@ -118,16 +118,6 @@ func consume(t *testing.T, rdb *redis.Client, cfg stream.Config, h stream.Handle
 	return c, run(t, c)
 }
 
-// consumeBatch is consume for a batch handler.
-func consumeBatch(t *testing.T, rdb *redis.Client, cfg stream.Config, h stream.BatchHandler) (c *stream.Consumer, stop func()) {
-	t.Helper()
-	c, err := stream.NewBatchConsumer(rdb, cfg, h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c, run(t, c)
-}
-
 // recorder remembers what a handler saw.
 type recorder struct {
 	mu         sync.Mutex
@@ -200,6 +190,14 @@ func (f *fixture) settled() bool {
 	return g.Lag == 0 && g.Pending == 0
 }
 
+// wantNoDeadLetters checks that nothing was dead-lettered.
+func (f *fixture) wantNoDeadLetters() {
+	f.t.Helper()
+	if dl := f.deadLetters(); len(dl) != 0 {
+		f.t.Errorf("dead letters: %+v, want none", dl)
+	}
+}
+
 func (f *fixture) deadLetters() []stream.DeadLetter {
 	f.t.Helper()
 	dl, err := stream.DeadLetters(context.Background(), f.rdb, stream.DeadLetterStream(f.stream), 100)
@@ -237,9 +235,7 @@ func TestPublishAndConsume(t *testing.T) {
 			t.Errorf("event %d has time %v", i, m.Time)
 		}
 	}
-	if dl := f.deadLetters(); len(dl) != 0 {
-		t.Errorf("dead letters: %+v", dl)
-	}
+	f.wantNoDeadLetters()
 }
 
 func TestRetryThenSuccess(t *testing.T) {
@@ -263,9 +259,7 @@ func TestRetryThenSuccess(t *testing.T) {
 	if diff := cmp.Diff([]int64{1, 2, 3}, rec.deliveries[ids[3]]); diff != "" {
 		t.Errorf("deliveries of the failing entry (-want +got):\n%s", diff)
 	}
-	if dl := f.deadLetters(); len(dl) != 0 {
-		t.Errorf("dead letters: %+v", dl)
-	}
+	f.wantNoDeadLetters()
 }
 
 func TestUnavailableIsRetriedPastMaxDeliveries(t *testing.T) {
@@ -308,9 +302,7 @@ func TestUnavailableIsRetriedPastMaxDeliveries(t *testing.T) {
 	run(t, c)
 	testenv.WaitFor(t, 20*time.Second, "handled after the outage", func() bool { return rec.handled() == 3 && f.settled() })
 	rec.wantCounts(t, onceEach(ids))
-	if dl := f.deadLetters(); len(dl) != 0 {
-		t.Errorf("dead letters after an outage: %+v", dl)
-	}
+	f.wantNoDeadLetters()
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	want := []int64{1, 1, 1, 1, 1, 1, 1, 1, 1}
@@ -456,11 +448,7 @@ func TestConcurrentConsumersShareWork(t *testing.T) {
 		cfg := f.config()
 		cfg.Concurrency = 4
 		cfg.Count = 20
-		c, err := stream.NewConsumer(f.rdb, cfg, rec.handle)
-		if err != nil {
-			t.Fatal(err)
-		}
-		run(t, c)
+		consume(t, f.rdb, cfg, rec.handle)
 	}
 	var ids []string
 	for range 10 {
@@ -500,10 +488,7 @@ func TestGracefulShutdownDrainsInFlight(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = c.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	consumer := testenv.Start(t, "the consumer", 10*time.Second, c.Run)
 	f.publish(1)
 	select {
 	case <-started:
@@ -511,17 +496,18 @@ func TestGracefulShutdownDrainsInFlight(t *testing.T) {
 		close(release)
 		t.Fatal("the handler was never called")
 	}
-	cancel()
+	// Stop cancels Run's context at once, then waits up to 10s for Run,
+	// failing the test if it does not return.
+	stopped := make(chan error, 1)
+	go func() { stopped <- consumer.Stop() }()
 	select {
-	case <-done:
+	case <-stopped:
 		t.Fatal("Run returned while a handler was still in flight")
 	case <-time.After(100 * time.Millisecond):
 	}
 	close(release)
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("Run did not return after the in-flight handler finished")
+	if err := <-stopped; err != nil {
+		t.Errorf("Run: %v", err)
 	}
 	if !f.settled() {
 		t.Error("the drained entry was not acknowledged")
@@ -532,10 +518,7 @@ func TestGracefulShutdownDrainsInFlight(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx2, cancel2 := context.WithCancel(context.Background())
-	done2 := make(chan struct{})
-	go func() { defer close(done2); _ = c2.Run(ctx2) }()
-	t.Cleanup(func() { cancel2(); <-done2 })
+	idle := testenv.Start(t, "the idle consumer", 10*time.Second, c2.Run)
 	testenv.WaitFor(t, 5*time.Second, "second consumer blocked in XREADGROUP", func() bool {
 		list := f.rdb.ClientList(context.Background()).Val()
 		for _, line := range strings.Split(list, "\n") {
@@ -545,15 +528,12 @@ func TestGracefulShutdownDrainsInFlight(t *testing.T) {
 		}
 		return false
 	})
-	stopped := time.Now()
-	cancel2()
-	select {
-	case <-done2:
-		if d := time.Since(stopped); d > 3*time.Second {
-			t.Errorf("idle consumer took %v to stop", d)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("idle consumer did not stop; the blocked read held it")
+	begin := time.Now()
+	if err := idle.Stop(); err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	if d := time.Since(begin); d > 3*time.Second {
+		t.Errorf("idle consumer took %v to stop; the blocked read held it", d)
 	}
 }
 
