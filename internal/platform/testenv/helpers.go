@@ -3,6 +3,7 @@ package testenv
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
 	"strings"
 	"sync"
@@ -149,4 +150,21 @@ func Run(tb testing.TB, run func(context.Context) error) (stop func()) {
 	}
 	tb.Cleanup(stop)
 	return stop
+}
+
+// JSON returns v as a client that decodes it into an any sees it: objects
+// become map[string]any, numbers float64 and times their RFC 3339 text. A
+// test compares a response body, decoded into an any, with the JSON of the
+// body it wants.
+func JSON(tb testing.TB, v any) any {
+	tb.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		tb.Fatalf("testenv: %v", err)
+	}
+	var out any
+	if err := json.Unmarshal(b, &out); err != nil {
+		tb.Fatalf("testenv: %v", err)
+	}
+	return out
 }

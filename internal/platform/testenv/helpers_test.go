@@ -231,3 +231,13 @@ func xadd(t *testing.T, rdb *redis.Client, stream, field, value string) string {
 	}
 	return id
 }
+
+func TestJSONIsWhatAClientDecodes(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 3, 14, 15, 9, 26, 535_000_000, time.UTC)
+	got := testenv.JSON(t, map[string]any{"n": 3, "at": at, "list": []string{}, "none": nil})
+	want := map[string]any{"n": float64(3), "at": "2026-03-14T15:09:26.535Z", "list": []any{}, "none": nil}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("JSON (-want +got):\n%s", diff)
+	}
+}
