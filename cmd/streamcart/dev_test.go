@@ -10,7 +10,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,22 +19,57 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-// syncBuffer is a bytes.Buffer safe for a writer and a reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+// command is streamcart run in this process, in the background, with its
+// output kept.
+type command struct {
+	name           string
+	stdout, stderr testenv.Buffer
+	bg             *testenv.Background
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
+// start runs streamcart with args until stop is called or the test ends;
+// name names it in failures.
+func start(t *testing.T, name string, args ...string) *command {
+	t.Helper()
+	c := &command{name: name}
+	c.bg = testenv.Start(t, name, 60*time.Second, func(ctx context.Context) error {
+		return run(ctx, args, &c.stdout, &c.stderr)
+	})
+	return c
 }
 
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+// waitFor waits for cond, failing the test at once if the command exits.
+// Starting takes long on a busy machine: it waits up to 90s.
+func (c *command) waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	testenv.WaitFor(t, 90*time.Second, what, func() bool {
+		if exited, err := c.bg.Exited(); exited {
+			t.Fatalf("%s exited early: %v\nstdout:\n%s\nstderr:\n%s", c.name, err, c.stdout.String(), c.stderr.String())
+		}
+		return cond()
+	})
+}
+
+// stop cancels the command's context, as Ctrl-C does, and checks that it
+// stops cleanly within 60s.
+func (c *command) stop(t *testing.T) {
+	t.Helper()
+	if err := c.bg.Stop(); err != nil {
+		t.Errorf("%s stopped with: %v\nstderr:\n%s", c.name, err, c.stderr.String())
+	}
+}
+
+// databaseWithPassword returns the URL of a new database with password in
+// it. Trust authentication ignores the password: it only shows whether the
+// URL is logged.
+func databaseWithPassword(t *testing.T, password string) *url.URL {
+	t.Helper()
+	db, err := url.Parse(testenv.Postgres(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.User = url.UserPassword(db.User.Username(), password)
+	return db
 }
 
 var openLine = regexp.MustCompile(`Open (http://\S+)`)
@@ -45,37 +79,16 @@ var openLine = regexp.MustCompile(`Open (http://\S+)`)
 // stopped cleanly.
 func startDev(t *testing.T, data string) (string, func()) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	var out, errOut syncBuffer
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"dev", "--data", data, "--addr", "127.0.0.1:0", "--log-level", "warn"}, &out, &errOut)
-	}()
+	dev := start(t, "dev", "dev", "--data", data, "--addr", "127.0.0.1:0", "--log-level", "warn")
 	var url string
-	testenv.WaitFor(t, 90*time.Second, "dev to print its URL", func() bool {
-		select {
-		case err := <-done:
-			t.Fatalf("dev exited early: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errOut.String())
-		default:
-		}
-		if m := openLine.FindStringSubmatch(out.String()); m != nil {
+	dev.waitFor(t, "dev to print its URL", func() bool {
+		if m := openLine.FindStringSubmatch(dev.stdout.String()); m != nil {
 			url = m[1]
 			return true
 		}
 		return false
 	})
-	stop := func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("dev stopped with: %v\nstderr:\n%s", err, errOut.String())
-			}
-		case <-time.After(60 * time.Second):
-			t.Fatal("dev did not stop within 60s of Ctrl-C")
-		}
-	}
-	return url, stop
+	return url, func() { dev.stop(t) }
 }
 
 func call(t *testing.T, method, url, token string, body, out any) int {
@@ -150,47 +163,23 @@ func TestDevLogsItsConfigurationWithoutSecretsAndEveryLineOneService(t *testing.
 		operatorToken = "operator-token-s3cret"
 		dbPassword    = "database-s3cret" // trust authentication ignores it
 	)
-	db, err := url.Parse(testenv.Postgres(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	db.User = url.UserPassword(db.User.Username(), dbPassword)
-
-	ctx, cancel := context.WithCancel(context.Background())
-	var out, errOut syncBuffer
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"dev", "--addr", "127.0.0.1:0", "--log-format", "json",
-			"--redis-url", testenv.RedisURL(t), "--database-url", db.String(), "--operator-token", operatorToken,
-		}, &out, &errOut)
-	}()
+	db := databaseWithPassword(t, dbPassword)
+	dev := start(t, "dev", "dev", "--addr", "127.0.0.1:0", "--log-format", "json",
+		"--redis-url", testenv.RedisURL(t), "--database-url", db.String(), "--operator-token", operatorToken)
 	// Payments, orders, the order history and identity each consume.
-	testenv.WaitFor(t, 90*time.Second, "dev to start four consumers", func() bool {
-		select {
-		case err := <-done:
-			t.Fatalf("dev exited early: %v\nstderr:\n%s", err, errOut.String())
-		default:
-		}
-		return openLine.MatchString(out.String()) && strings.Count(errOut.String(), `"msg":"consumer started"`) >= 4
+	dev.waitFor(t, "dev to start four consumers", func() bool {
+		return openLine.MatchString(dev.stdout.String()) && strings.Count(dev.stderr.String(), `"msg":"consumer started"`) >= 4
 	})
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("dev stopped with: %v", err)
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatal("dev did not stop within 60s of Ctrl-C")
-	}
+	dev.stop(t)
 
-	logged := errOut.String()
+	logged := dev.stderr.String()
 	for _, secret := range []string{operatorToken, dbPassword} {
 		if strings.Contains(logged, secret) {
 			t.Errorf("the log shows the secret %q:\n%s", secret, logged)
 		}
 	}
-	if strings.Contains(out.String(), dbPassword) {
-		t.Errorf("dev's output shows the database password:\n%s", out.String())
+	if strings.Contains(dev.stdout.String(), dbPassword) {
+		t.Errorf("dev's output shows the database password:\n%s", dev.stdout.String())
 	}
 	var first struct {
 		Msg, Version string

@@ -8,11 +8,9 @@ import (
 	"flag"
 	"fmt"
 	"net"
-	"net/url"
 	"runtime/debug"
 	"strings"
 	"testing"
-	"time"
 
 	"streamcart/internal/app"
 	"streamcart/internal/platform/testenv"
@@ -254,41 +252,17 @@ func TestServeLogsItsVersionAndConfigurationWithoutSecretsAndConsumersCarryTheSe
 		operatorToken  = "operator-token-s3cret"
 		dbPassword     = "database-s3cret" // trust authentication ignores it
 	)
-	db, err := url.Parse(testenv.Postgres(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	db.User = url.UserPassword(db.User.Username(), dbPassword)
-
-	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr syncBuffer
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"serve", "payments",
-			"--redis-url", testenv.RedisURL(t), "--database-url", db.String(),
-			"--identity-secret", identitySecret, "--operator-token", operatorToken,
-			"--log-format", "json",
-		}, &stdout, &stderr)
-	}()
-	testenv.WaitFor(t, 90*time.Second, "payments to serve and its consumer to start", func() bool {
-		select {
-		case err := <-done:
-			t.Fatalf("serve payments exited early: %v\nstderr:\n%s", err, stderr.String())
-		default:
-		}
-		return strings.Contains(stderr.String(), `"msg":"serving"`) && strings.Contains(stderr.String(), `"msg":"consumer started"`)
+	db := databaseWithPassword(t, dbPassword)
+	serve := start(t, "serve payments", "serve", "payments",
+		"--redis-url", testenv.RedisURL(t), "--database-url", db.String(),
+		"--identity-secret", identitySecret, "--operator-token", operatorToken,
+		"--log-format", "json")
+	serve.waitFor(t, "payments to serve and its consumer to start", func() bool {
+		return strings.Contains(serve.stderr.String(), `"msg":"serving"`) && strings.Contains(serve.stderr.String(), `"msg":"consumer started"`)
 	})
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("serve payments stopped with: %v", err)
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatal("serve payments did not stop within 60s of its context ending")
-	}
+	serve.stop(t)
 
-	logged := stderr.String()
+	logged := serve.stderr.String()
 	for _, secret := range []string{identitySecret, operatorToken, dbPassword} {
 		if strings.Contains(logged, secret) {
 			t.Errorf("the log shows the secret %q:\n%s", secret, logged)

@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"streamcart/internal/events"
+	"streamcart/internal/platform/testenv"
 	"streamcart/internal/stream"
 )
 
@@ -208,33 +209,21 @@ func TestParseLogin(t *testing.T) {
 
 func TestConfigValidate(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name    string
-		cfg     Config
-		wantErr string // "" = valid; else a part of the error, naming the field
-	}{
-		{name: "zero value", cfg: Config{}},
-		{name: "custom", cfg: Config{FraudThreshold: 1, Grace: time.Millisecond, OrdersStream: "o", TransactionStream: "t"}},
-		{name: "negative threshold", cfg: Config{FraudThreshold: -0.1}, wantErr: "FraudThreshold"},
-		{name: "threshold above 1", cfg: Config{FraudThreshold: 1.5}, wantErr: "FraudThreshold"},
-		{name: "NaN threshold", cfg: Config{FraudThreshold: math.NaN()}, wantErr: "FraudThreshold"},
-		{name: "negative grace", cfg: Config{Grace: -time.Second}, wantErr: "Grace"},
-		{name: "same stream for both", cfg: Config{OrdersStream: "s", TransactionStream: "s"}, wantErr: "OrdersStream and TransactionStream"},
-		{name: "same default stream for both", cfg: Config{OrdersStream: events.TransactionStream}, wantErr: "OrdersStream and TransactionStream"},
-		{name: "consumer stream set", cfg: Config{Consumer: stream.Config{Stream: events.OrdersStream}}, wantErr: "Consumer.Stream"},
-		{name: "consumer dead-letter stream set", cfg: Config{Consumer: stream.Config{DeadLetterStream: "dlq"}}, wantErr: "Consumer.DeadLetterStream"},
-		{name: "bad consumer config", cfg: Config{Consumer: stream.Config{Count: -1}}, wantErr: "Consumer of"},
-		{name: "negative stream max age", cfg: Config{StreamMaxAge: -time.Second}, wantErr: "StreamMaxAge"},
+	tests := []testenv.ConfigCase[Config]{
+		{Name: "zero value", Config: Config{}},
+		{Name: "custom", Config: Config{FraudThreshold: 1, Grace: time.Millisecond, OrdersStream: "o", TransactionStream: "t"}},
+		{Name: "negative threshold", Config: Config{FraudThreshold: -0.1}, WantField: "FraudThreshold"},
+		{Name: "threshold above 1", Config: Config{FraudThreshold: 1.5}, WantField: "FraudThreshold"},
+		{Name: "NaN threshold", Config: Config{FraudThreshold: math.NaN()}, WantField: "FraudThreshold"},
+		{Name: "negative grace", Config: Config{Grace: -time.Second}, WantField: "Grace"},
+		{Name: "same stream for both", Config: Config{OrdersStream: "s", TransactionStream: "s"}, WantField: "OrdersStream and TransactionStream"},
+		{Name: "same default stream for both", Config: Config{OrdersStream: events.TransactionStream}, WantField: "OrdersStream and TransactionStream"},
+		{Name: "consumer stream set", Config: Config{Consumer: stream.Config{Stream: events.OrdersStream}}, WantField: "Consumer.Stream"},
+		{Name: "consumer dead-letter stream set", Config: Config{Consumer: stream.Config{DeadLetterStream: "dlq"}}, WantField: "Consumer.DeadLetterStream"},
+		{Name: "bad consumer config", Config: Config{Consumer: stream.Config{Count: -1}}, WantField: "Consumer of"},
+		{Name: "negative stream max age", Config: Config{StreamMaxAge: -time.Second}, WantField: "StreamMaxAge"},
 	}
-	for _, tt := range tests {
-		err := tt.cfg.Validate()
-		switch {
-		case tt.wantErr == "" && err != nil:
-			t.Errorf("%s: Validate() = %v, want nil", tt.name, err)
-		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
-			t.Errorf("%s: Validate() = %v, want an error naming %s", tt.name, err, tt.wantErr)
-		}
-	}
+	testenv.CheckConfigs(t, tests, Config.Validate, nil)
 }
 
 func TestNewServiceRefusesANilLogger(t *testing.T) {

@@ -3,7 +3,6 @@ package identity_test
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -46,11 +45,7 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	pool := testenv.Pool(t)
-	for range 2 {
-		if err := identity.Migrate(t.Context(), pool); err != nil {
-			t.Fatalf("Migrate: %v", err)
-		}
-	}
+	testenv.Migrate(t, pool, identity.Migrate)
 	rdb := testenv.Redis(t)
 	return &env{
 		pool: pool,
@@ -152,17 +147,7 @@ func waitScore(t *testing.T, svc *identity.Service, orderID string, timeout time
 func (e *env) drained(t *testing.T, streamName string) {
 	t.Helper()
 	testenv.WaitFor(t, 10*time.Second, streamName+" handled and outbox relayed", func() bool {
-		info, err := stream.Inspect(t.Context(), e.rdb, streamName)
-		if err != nil {
-			return false
-		}
-		i := slices.IndexFunc(info.Groups, func(g stream.GroupInfo) bool { return g.Name == identity.Group })
-		if i < 0 || info.Groups[i].Pending != 0 || info.Groups[i].LastDeliveredID != info.LastID {
-			return false
-		}
-		var n int
-		err = e.pool.QueryRow(t.Context(), "SELECT count(*) FROM identity.outbox").Scan(&n)
-		return err == nil && n == 0
+		return testenv.Handled(t.Context(), e.rdb, identity.Group, streamName) && testenv.Empty(t.Context(), e.pool, "identity.outbox")
 	})
 }
 
@@ -170,31 +155,14 @@ func (e *env) drained(t *testing.T, streamName string) {
 // in stream order.
 func (e *env) announced(t *testing.T) []events.IdentityScored {
 	t.Helper()
-	entries, err := e.rdb.XRange(t.Context(), e.cfg.TransactionStream, "-", "+").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []events.IdentityScored
-	for _, xm := range entries {
-		m := stream.Message{Event: stream.Event{Fields: map[string]string{}}, EntryID: xm.ID}
-		for k, v := range xm.Values {
-			s, _ := v.(string)
-			switch k {
-			case stream.FieldEventID:
-				m.ID = s
-			case stream.FieldEventType:
-				m.Type = s
-			case stream.FieldEventVersion, stream.FieldEventTime, stream.FieldTraceParent:
-			default:
-				m.Fields[k] = s
-			}
-		}
+	for _, m := range testenv.Entries(t, e.rdb, e.cfg.TransactionStream, stream.Decode) {
 		if m.Type != events.TypeIdentityScored {
 			continue
 		}
 		sc, err := events.ParseIdentityScored(m)
 		if err != nil {
-			t.Fatalf("transaction stream entry %s: %v", xm.ID, err)
+			t.Fatalf("transaction stream entry %s: %v", m.EntryID, err)
 		}
 		out = append(out, sc)
 	}
@@ -404,20 +372,8 @@ func TestNoLoginAfterGrace(t *testing.T) {
 // reconciler re-publishing it), in the same batch or a later one.
 func TestOneScorePerOrder(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name      string
-		sameEvent bool
-		sameBatch bool
-		// wantAnnounced is how often the score is announced.
-		wantAnnounced int
-	}{
-		{name: "same event in one batch", sameEvent: true, sameBatch: true, wantAnnounced: 1},
-		{name: "same event in a later batch", sameEvent: true, sameBatch: false, wantAnnounced: 1},
-		{name: "new event in one batch", sameEvent: false, sameBatch: true, wantAnnounced: 2},
-		{name: "new event in a later batch", sameEvent: false, sameBatch: false, wantAnnounced: 2},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
+	for _, tt := range testenv.Repeats {
+		t.Run(tt.Name, func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t)
 			svc := e.start(t)
@@ -426,12 +382,12 @@ func TestOneScorePerOrder(t *testing.T) {
 			first := order("o-1", "u-1", firefox, home).Event()
 			first.ID = stream.NewID()
 			second := first
-			if !tt.sameEvent {
+			if !tt.SameEvent {
 				// Another event id, and a checkout that would score 0: the
 				// stored score must stand.
 				second = order("o-1", "u-1", chrome, cafe).Event()
 			}
-			if tt.sameBatch {
+			if tt.SameBatch {
 				e.publish(t, e.cfg.OrdersStream, first, second)
 			} else {
 				e.publish(t, e.cfg.OrdersStream, first)
@@ -452,7 +408,7 @@ func TestOneScorePerOrder(t *testing.T) {
 				t.Errorf("%d score rows for o-1, want 1", n)
 			}
 			var wantAnnounced []events.IdentityScored
-			for range tt.wantAnnounced {
+			for range tt.Events() { // each event is answered with the one score
 				wantAnnounced = append(wantAnnounced, announcement(want))
 			}
 			if diff := cmp.Diff(wantAnnounced, e.announced(t)); diff != "" {

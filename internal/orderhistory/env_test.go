@@ -2,7 +2,6 @@ package orderhistory_test
 
 import (
 	"encoding/json"
-	"slices"
 	"testing"
 	"time"
 
@@ -51,6 +50,21 @@ func newEnvOn(t *testing.T, rdb *redis.Client) *env {
 	return e
 }
 
+// running returns a new env whose service runs until the test ends.
+func running(t *testing.T) *env {
+	t.Helper()
+	e := newEnv(t)
+	e.start(t)
+	return e
+}
+
+// anOrder returns a new user and an order of theirs, placed at base.
+func anOrder(t *testing.T) (user string, o order) {
+	t.Helper()
+	user = testenv.Name(t, "u")
+	return user, newOrder(user+"-o", user, base)
+}
+
 // start runs the service until the test ends.
 func (e *env) start(t *testing.T) {
 	t.Helper()
@@ -91,23 +105,7 @@ func (e *env) settleWith(t *testing.T, deadLetters int64) {
 	t.Helper()
 	streams := []string{e.cfg.OrdersStream, e.cfg.PaymentsStream, e.cfg.TransactionStream}
 	testenv.WaitFor(t, 10*time.Second, "every entry acknowledged", func() bool {
-		for _, s := range streams {
-			info, err := stream.Inspect(t.Context(), e.rdb, s)
-			if err != nil {
-				return false
-			}
-			i := slices.IndexFunc(info.Groups, func(g stream.GroupInfo) bool { return g.Name == orderhistory.Group })
-			if i < 0 {
-				if info.Length > 0 {
-					return false
-				}
-				continue
-			}
-			if g := info.Groups[i]; g.Pending != 0 || g.LastDeliveredID != info.LastID {
-				return false
-			}
-		}
-		return true
+		return testenv.Handled(t.Context(), e.rdb, orderhistory.Group, streams...)
 	})
 	var n int64
 	for _, s := range streams {

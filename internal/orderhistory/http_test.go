@@ -2,7 +2,6 @@ package orderhistory_test
 
 import (
 	"encoding/json"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -18,16 +17,38 @@ import (
 	"streamcart/internal/platform/testenv"
 )
 
-func TestHTTP(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	e.start(t)
+// api is the service's HTTP handler and the signer of the identities it
+// trusts.
+type api struct {
+	handler http.Handler
+	signer  *auth.Signer
+}
+
+func newAPI(t *testing.T, svc *orderhistory.Service) api {
+	t.Helper()
 	signer, err := auth.NewSigner([]byte(strings.Repeat("s", auth.MinSecretLen)), time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(orderhistory.NewHandler(e.svc, signer, testenv.Logger(t)))
-	t.Cleanup(srv.Close)
+	return api{handler: orderhistory.NewHandler(svc, signer, testenv.Logger(t)), signer: signer}
+}
+
+// get serves GET path as userID ("" sends no identity).
+func (a api) get(t *testing.T, path, userID string) *httptest.ResponseRecorder {
+	t.Helper()
+	req := httptest.NewRequestWithContext(t.Context(), http.MethodGet, path, nil)
+	if userID != "" {
+		req.Header.Set(auth.Header, a.signer.Sign(auth.Identity{UserID: userID, SessionID: "s"}))
+	}
+	rec := httptest.NewRecorder()
+	a.handler.ServeHTTP(rec, req)
+	return rec
+}
+
+func TestHTTP(t *testing.T) {
+	t.Parallel()
+	e := running(t)
+	a := newAPI(t, e.svc)
 
 	alice, bob := testenv.Name(t, "alice"), testenv.Name(t, "bob")
 	older := newOrder(alice+"-older", alice, base)
@@ -64,27 +85,13 @@ func TestHTTP(t *testing.T) {
 		{name: "readyz", path: "/readyz", wantStatus: 200},
 	}
 	for _, tt := range tests {
-		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+tt.path, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if tt.user != "" {
-			req.Header.Set(auth.Header, signer.Sign(auth.Identity{UserID: tt.user, SessionID: "s"}))
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if resp.StatusCode != tt.wantStatus {
-			t.Errorf("%s: GET %s: status %d, want %d; body %s", tt.name, tt.path, resp.StatusCode, tt.wantStatus, body)
+		resp := a.get(t, tt.path, tt.user)
+		body := resp.Body.Bytes()
+		if resp.Code != tt.wantStatus {
+			t.Errorf("%s: GET %s: status %d, want %d; body %s", tt.name, tt.path, resp.Code, tt.wantStatus, body)
 			continue
 		}
-		if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		if ct := resp.Header().Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 			t.Errorf("%s: Content-Type %q, want JSON", tt.name, ct)
 		}
 		switch {
@@ -122,21 +129,11 @@ func TestHTTP(t *testing.T) {
 // known only from its payment.
 func TestHTTPShape(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	e.start(t)
-	signer, err := auth.NewSigner([]byte(strings.Repeat("k", auth.MinSecretLen)), time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := orderhistory.NewHandler(e.svc, signer, testenv.Logger(t))
-	user := testenv.Name(t, "u")
-	o := newOrder(user+"-o", user, base)
+	e := running(t)
+	user, o := anOrder(t)
 	e.publishSettled(t, o.paid())
 
-	req := httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/history/"+o.id, nil)
-	req.Header.Set(auth.Header, signer.Sign(auth.Identity{UserID: user, SessionID: "s"}))
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
+	rec := newAPI(t, e.svc).get(t, "/history/"+o.id, user)
 	if rec.Code != http.StatusOK {
 		t.Fatalf("status %d: %s", rec.Code, rec.Body)
 	}
@@ -177,16 +174,9 @@ func TestHTTPRedisOutageIsUnavailable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	signer, err := auth.NewSigner([]byte(strings.Repeat("d", auth.MinSecretLen)), time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := orderhistory.NewHandler(svc, signer, testenv.Logger(t))
+	a := newAPI(t, svc)
 	for _, path := range []string{"/history", "/history/o-1"} {
-		req := httptest.NewRequestWithContext(t.Context(), http.MethodGet, path, nil)
-		req.Header.Set(auth.Header, signer.Sign(auth.Identity{UserID: "u", SessionID: "s"}))
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
+		rec := a.get(t, path, "u")
 		var eb struct {
 			Error struct{ Code, Message string }
 		}

@@ -53,8 +53,7 @@ func (e *env) snapshot(t *testing.T, users []string) snapshot {
 
 func TestRebuildEqualsLive(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	e.start(t)
+	e := running(t)
 	rng := rand.New(rand.NewPCG(1, 2))
 	users := make([]string, 5)
 	for i := range users {

@@ -18,8 +18,7 @@ import (
 
 func TestHappyPath(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	e.start(t)
+	e := running(t)
 	user := testenv.Name(t, "u")
 	var orders []order
 	for i := range 3 {
@@ -73,10 +72,8 @@ func TestArrivalOrderDoesNotMatter(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			e := newEnv(t)
-			e.start(t)
-			user := testenv.Name(t, "u")
-			o := newOrder(user+"-o", user, base)
+			e := running(t)
+			user, o := anOrder(t)
 			byName := map[string]stream.Event{"placed": o.placed(), "paid": o.paid(), "scored": o.scored()}
 			for _, n := range tt.order {
 				e.publishSettled(t, byName[n])
@@ -99,8 +96,7 @@ func TestArrivalOrderDoesNotMatter(t *testing.T) {
 // its payment, and that the order arriving later does not lower its status.
 func TestPaymentBeforeOrder(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	e.start(t)
+	e := running(t)
 	user := testenv.Name(t, "u")
 	older := newOrder(user+"-older", user, base)
 	paidFirst := newOrder(user+"-paid-first", user, base.Add(time.Hour))
@@ -140,11 +136,9 @@ func TestPaymentBeforeOrder(t *testing.T) {
 
 func TestDuplicatesAreNoOps(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	e.start(t)
-	user := testenv.Name(t, "u")
+	e := running(t)
+	user, o := anOrder(t)
 	next := subscribe(t, e.rdb, user)
-	o := newOrder(user+"-o", user, base)
 	e.publishSettled(t, o.placed(), o.paid(), o.scored())
 	for range 3 {
 		next() // one update per event
@@ -180,11 +174,9 @@ func TestDuplicatesAreNoOps(t *testing.T) {
 
 func TestUpdatesArePublished(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	e.start(t)
-	user := testenv.Name(t, "u")
+	e := running(t)
+	user, o := anOrder(t)
 	next := subscribe(t, e.rdb, user)
-	o := newOrder(user+"-o", user, base)
 	o.score = 1.0 / 3 // a float that needs all its digits
 
 	for _, ev := range []stream.Event{o.paid(), o.placed(), o.scored()} {
@@ -201,8 +193,7 @@ func TestUpdatesArePublished(t *testing.T) {
 
 func TestUsersSeeOnlyTheirOrders(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	e.start(t)
+	e := running(t)
 	alice, bob := testenv.Name(t, "alice"), testenv.Name(t, "bob")
 	o := newOrder(alice+"-o", alice, base)
 	e.publish(t, o.placed(), o.paid())
@@ -227,8 +218,7 @@ func TestUsersSeeOnlyTheirOrders(t *testing.T) {
 // the order's record is dead-lettered and does not touch the record.
 func TestEventOfAnotherUser(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	e.start(t)
+	e := running(t)
 	alice, mallory := testenv.Name(t, "alice"), testenv.Name(t, "mallory")
 	o := newOrder(alice+"-o", alice, base)
 	e.publishSettled(t, o.placed())
@@ -251,33 +241,18 @@ func TestEventOfAnotherUser(t *testing.T) {
 
 func TestConfigValidateNamesTheBadField(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name      string
-		cfg       orderhistory.Config
-		wantField string // "" for a valid config
-	}{
-		{"defaults", orderhistory.Config{}, ""},
-		{"streams set", orderhistory.Config{OrdersStream: "a", PaymentsStream: "b", TransactionStream: "c"}, ""},
-		{"same stream twice", orderhistory.Config{OrdersStream: "a", PaymentsStream: "a"}, "PaymentsStream"},
-		{"consumer stream set", orderhistory.Config{Consumer: stream.Config{Stream: "x"}}, "Consumer.Stream"},
-		{"consumer dead-letter stream set", orderhistory.Config{Consumer: stream.Config{DeadLetterStream: "x"}}, "Consumer.DeadLetterStream"},
-		{"bad consumer timing", orderhistory.Config{Consumer: stream.Config{MinIdle: time.Second, HandlerTimeout: time.Second}}, "Consumer"},
+	tests := []testenv.ConfigCase[orderhistory.Config]{
+		{Name: "defaults", Config: orderhistory.Config{}},
+		{Name: "streams set", Config: orderhistory.Config{OrdersStream: "a", PaymentsStream: "b", TransactionStream: "c"}},
+		{Name: "same stream twice", Config: orderhistory.Config{OrdersStream: "a", PaymentsStream: "a"}, WantField: "PaymentsStream"},
+		{Name: "consumer stream set", Config: orderhistory.Config{Consumer: stream.Config{Stream: "x"}}, WantField: "Consumer.Stream"},
+		{Name: "consumer dead-letter stream set", Config: orderhistory.Config{Consumer: stream.Config{DeadLetterStream: "x"}}, WantField: "Consumer.DeadLetterStream"},
+		{Name: "bad consumer timing", Config: orderhistory.Config{Consumer: stream.Config{MinIdle: time.Second, HandlerTimeout: time.Second}}, WantField: "Consumer"},
 	}
-	for _, tt := range tests {
-		err := tt.cfg.Validate()
-		switch {
-		case tt.wantField == "" && err != nil:
-			t.Errorf("%s: Validate() = %v, want nil", tt.name, err)
-		case tt.wantField != "" && (err == nil || !strings.Contains(err.Error(), tt.wantField)):
-			t.Errorf("%s: Validate() = %v, want an error naming %s", tt.name, err, tt.wantField)
-		}
-		if tt.wantField == "" {
-			continue
-		}
-		if _, err := orderhistory.NewService(nil, tt.cfg, testenv.Logger(t)); err == nil || !strings.Contains(err.Error(), tt.wantField) {
-			t.Errorf("%s: NewService error = %v, want one naming %s", tt.name, err, tt.wantField)
-		}
-	}
+	testenv.CheckConfigs(t, tests, orderhistory.Config.Validate, func(cfg orderhistory.Config) error {
+		_, err := orderhistory.NewService(nil, cfg, testenv.Logger(t))
+		return err
+	})
 }
 
 func TestNewServiceRequiresALogger(t *testing.T) {

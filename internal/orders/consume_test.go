@@ -34,17 +34,25 @@ func (e *env) assertPayment(t *testing.T, o orders.Order, status events.Status, 
 	}
 }
 
-func TestPaymentOutcomeMovesTheOrderForward(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, nil)
+// paidAndDeclined creates two orders of u-1, starts the service and
+// delivers their payment outcomes: payment pay-1 pays the first, pay-2
+// declines the second.
+func (e *env) paidAndDeclined(t *testing.T) (paid, declined orders.Order) {
+	t.Helper()
 	ps := forSale(t, 2)
-	paid := e.mustCreate(t, "u-1", cart(1, ps[0]))
-	declined := e.mustCreate(t, "u-1", cart(1, ps[1]))
+	paid = e.mustCreate(t, "u-1", cart(1, ps[0]))
+	declined = e.mustCreate(t, "u-1", cart(1, ps[1]))
 	e.start(t)
-
 	e.pay(t, outcome(paid, events.StatusPaymentSuccess, "pay-1"), "")
 	e.pay(t, outcome(declined, events.StatusPaymentFail, "pay-2"), "")
 	e.paymentsHandled(t)
+	return paid, declined
+}
+
+func TestPaymentOutcomeMovesTheOrderForward(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	paid, declined := e.paidAndDeclined(t)
 
 	e.assertPayment(t, paid, events.StatusPaymentSuccess, "pay-1")
 	e.assertPayment(t, declined, events.StatusPaymentFail, "pay-2")
@@ -56,13 +64,7 @@ func TestPaymentOutcomeMovesTheOrderForward(t *testing.T) {
 func TestLateEventsDoNotMoveAFinalOrder(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
-	ps := forSale(t, 2)
-	paid := e.mustCreate(t, "u-1", cart(1, ps[0]))
-	declined := e.mustCreate(t, "u-1", cart(1, ps[1]))
-	e.start(t)
-	e.pay(t, outcome(paid, events.StatusPaymentSuccess, "pay-1"), "")
-	e.pay(t, outcome(declined, events.StatusPaymentFail, "pay-2"), "")
-	e.paymentsHandled(t)
+	paid, declined := e.paidAndDeclined(t)
 	before := map[string]orders.Order{paid.ID: e.get(t, "u-1", paid.ID), declined.ID: e.get(t, "u-1", declined.ID)}
 
 	// Other outcomes, as new events: a second payment attempt's, or a

@@ -26,10 +26,6 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-// group is the orders service's consumer group on PAYMENTS_STREAM (the
-// default of Config.Consumer.Group).
-const group = "orders"
-
 // waitLong bounds every wait for background work (relay, consumer): generous,
 // so that a busy machine slows the tests down but does not fail them.
 const waitLong = 20 * time.Second
@@ -71,12 +67,7 @@ func newEnv(t *testing.T, configure func(*orders.Config)) *env {
 	productsAPI := httptest.NewServer(products.NewHandler(catalog, log))
 	t.Cleanup(productsAPI.Close)
 
-	// Migrating twice must be harmless: every replica migrates at start.
-	for range 2 {
-		if err := orders.Migrate(ctx, pool); err != nil {
-			t.Fatalf("Migrate: %v", err)
-		}
-	}
+	testenv.Migrate(t, pool, orders.Migrate)
 	cfg := orders.Config{
 		ProductsURL:    productsAPI.URL,
 		OrdersStream:   testenv.Name(t, "orders"),
@@ -271,22 +262,14 @@ func (e *env) relayed(t *testing.T) {
 // order, with their event ids.
 func (e *env) placed(t *testing.T) []placedEvent {
 	t.Helper()
-	entries, err := e.rdb.XRange(t.Context(), e.cfg.OrdersStream, "-", "+").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []placedEvent
-	for _, xm := range entries {
-		m, err := stream.Decode(e.cfg.OrdersStream, xm)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, m := range testenv.Entries(t, e.rdb, e.cfg.OrdersStream, stream.Decode) {
 		if m.Type != events.TypeOrderPlaced {
-			t.Fatalf("orders stream entry %s is a %s, want only OrderPlaced", xm.ID, m.Type)
+			t.Fatalf("orders stream entry %s is a %s, want only OrderPlaced", m.EntryID, m.Type)
 		}
 		p, err := events.ParseOrderPlaced(m)
 		if err != nil {
-			t.Fatalf("orders stream entry %s: %v", xm.ID, err)
+			t.Fatalf("orders stream entry %s: %v", m.EntryID, err)
 		}
 		out = append(out, placedEvent{eventID: m.ID, OrderPlaced: p})
 	}
@@ -324,12 +307,7 @@ func (e *env) pay(t *testing.T, ev events.PaymentProcessed, eventID string) stri
 func (e *env) paymentsHandled(t *testing.T) {
 	t.Helper()
 	testenv.WaitFor(t, waitLong, "payments stream handled", func() bool {
-		info, err := stream.Inspect(t.Context(), e.rdb, e.cfg.PaymentsStream)
-		if err != nil {
-			return false
-		}
-		i := slices.IndexFunc(info.Groups, func(g stream.GroupInfo) bool { return g.Name == group })
-		return i >= 0 && info.Groups[i].Pending == 0 && info.Groups[i].LastDeliveredID == info.LastID
+		return testenv.Handled(t.Context(), e.rdb, orders.Group, e.cfg.PaymentsStream)
 	})
 }
 

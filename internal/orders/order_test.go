@@ -14,6 +14,7 @@ import (
 
 	"streamcart/internal/events"
 	"streamcart/internal/platform/errs"
+	"streamcart/internal/platform/testenv"
 	"streamcart/internal/platform/web"
 	"streamcart/internal/stream"
 )
@@ -66,37 +67,25 @@ func TestRequestHashTellsRequestsApart(t *testing.T) {
 func TestConfigValidate(t *testing.T) {
 	t.Parallel()
 	const products = "http://127.0.0.1:8081"
-	tests := []struct {
-		name    string
-		cfg     Config
-		wantErr string // "" = valid; else a part of the error, naming the field
-	}{
-		{name: "only the products URL", cfg: Config{ProductsURL: products}},
-		{name: "custom", cfg: Config{
+	tests := []testenv.ConfigCase[Config]{
+		{Name: "only the products URL", Config: Config{ProductsURL: products}},
+		{Name: "custom", Config: Config{
 			ProductsURL: "https://products.internal", MaxTotalCents: 1, StuckAfter: time.Second, ReconcileInterval: time.Second,
 			OrdersStream: "o", PaymentsStream: "p", Consumer: stream.Config{Stream: "p", Group: "g"}, StreamMaxAge: time.Hour,
 		}},
-		{name: "no products URL", cfg: Config{}, wantErr: "ProductsURL"},
-		{name: "products URL without a scheme", cfg: Config{ProductsURL: "products:8081"}, wantErr: "ProductsURL"},
-		{name: "products URL of another scheme", cfg: Config{ProductsURL: "ftp://products"}, wantErr: "ProductsURL"},
-		{name: "negative total limit", cfg: Config{ProductsURL: products, MaxTotalCents: -1}, wantErr: "MaxTotalCents"},
-		{name: "negative stuck after", cfg: Config{ProductsURL: products, StuckAfter: -time.Second}, wantErr: "StuckAfter"},
-		{name: "negative reconcile interval", cfg: Config{ProductsURL: products, ReconcileInterval: -time.Second}, wantErr: "ReconcileInterval"},
-		{name: "same stream for both", cfg: Config{ProductsURL: products, OrdersStream: "s", PaymentsStream: "s"}, wantErr: "OrdersStream and PaymentsStream"},
-		{name: "same default stream for both", cfg: Config{ProductsURL: products, OrdersStream: events.PaymentsStream}, wantErr: "OrdersStream and PaymentsStream"},
-		{name: "consumer of another stream", cfg: Config{ProductsURL: products, Consumer: stream.Config{Stream: events.OrdersStream}}, wantErr: "Consumer.Stream"},
-		{name: "bad consumer config", cfg: Config{ProductsURL: products, Consumer: stream.Config{Count: -1}}, wantErr: "Consumer"},
-		{name: "negative stream max age", cfg: Config{ProductsURL: products, StreamMaxAge: -time.Second}, wantErr: "StreamMaxAge"},
+		{Name: "no products URL", Config: Config{}, WantField: "ProductsURL"},
+		{Name: "products URL without a scheme", Config: Config{ProductsURL: "products:8081"}, WantField: "ProductsURL"},
+		{Name: "products URL of another scheme", Config: Config{ProductsURL: "ftp://products"}, WantField: "ProductsURL"},
+		{Name: "negative total limit", Config: Config{ProductsURL: products, MaxTotalCents: -1}, WantField: "MaxTotalCents"},
+		{Name: "negative stuck after", Config: Config{ProductsURL: products, StuckAfter: -time.Second}, WantField: "StuckAfter"},
+		{Name: "negative reconcile interval", Config: Config{ProductsURL: products, ReconcileInterval: -time.Second}, WantField: "ReconcileInterval"},
+		{Name: "same stream for both", Config: Config{ProductsURL: products, OrdersStream: "s", PaymentsStream: "s"}, WantField: "OrdersStream and PaymentsStream"},
+		{Name: "same default stream for both", Config: Config{ProductsURL: products, OrdersStream: events.PaymentsStream}, WantField: "OrdersStream and PaymentsStream"},
+		{Name: "consumer of another stream", Config: Config{ProductsURL: products, Consumer: stream.Config{Stream: events.OrdersStream}}, WantField: "Consumer.Stream"},
+		{Name: "bad consumer config", Config: Config{ProductsURL: products, Consumer: stream.Config{Count: -1}}, WantField: "Consumer"},
+		{Name: "negative stream max age", Config: Config{ProductsURL: products, StreamMaxAge: -time.Second}, WantField: "StreamMaxAge"},
 	}
-	for _, tt := range tests {
-		err := tt.cfg.Validate()
-		switch {
-		case tt.wantErr == "" && err != nil:
-			t.Errorf("%s: Validate() = %v, want nil", tt.name, err)
-		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
-			t.Errorf("%s: Validate() = %v, want an error naming %s", tt.name, err, tt.wantErr)
-		}
-	}
+	testenv.CheckConfigs(t, tests, Config.Validate, nil)
 }
 
 func TestConfigDefaults(t *testing.T) {

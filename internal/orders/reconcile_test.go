@@ -68,14 +68,8 @@ func TestReconcileRepublishesOrdersLeftUnpaid(t *testing.T) {
 func TestReconcileNeverRepublishesFinalOrders(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
-	e.start(t)
-	ps := forSale(t, 3)
-	paid := e.mustCreate(t, "u-1", cart(1, ps[0]))
-	declined := e.mustCreate(t, "u-1", cart(1, ps[1]))
-	unpaid := e.mustCreate(t, "u-1", cart(1, ps[2]))
-	e.pay(t, outcome(paid, events.StatusPaymentSuccess, "pay-1"), "")
-	e.pay(t, outcome(declined, events.StatusPaymentFail, "pay-2"), "")
-	e.paymentsHandled(t)
+	paid, declined := e.paidAndDeclined(t)
+	unpaid := e.mustCreate(t, "u-1", cart(1, forSale(t, 3)[2]))
 	e.relayed(t)
 
 	e.age(t, stuck, paid.ID, declined.ID, unpaid.ID)

@@ -43,6 +43,19 @@ func (e *env) outboxRows(t *testing.T, userID string) int {
 	return n
 }
 
+// oneOrderPlaced checks that, once the outbox is relayed, userID has one
+// order and the orders stream one OrderPlaced.
+func (e *env) oneOrderPlaced(t *testing.T, userID string) {
+	t.Helper()
+	e.relayed(t)
+	if got, _ := e.svc.List(t.Context(), userID, 100); len(got) != 1 {
+		t.Errorf("%s has %d orders, want 1", userID, len(got))
+	}
+	if got := e.placed(t); len(got) != 1 {
+		t.Errorf("%d OrderPlaced on the orders stream, want 1", len(got))
+	}
+}
+
 func price(cents int64) *int64 { return &cents }
 
 func TestCreatePricesFromTheCatalogNotTheClient(t *testing.T) {
@@ -239,13 +252,7 @@ func TestSameKeyAndRequestReturnsTheFirstOrder(t *testing.T) {
 		t.Errorf("Create with the same key = %s, created %v, %v; want %s, false, nil", o.ID, created, err, first.order(t).ID)
 	}
 
-	e.relayed(t)
-	if got, _ := e.svc.List(t.Context(), "u-1", 100); len(got) != 1 {
-		t.Errorf("u-1 has %d orders, want 1", len(got))
-	}
-	if got := e.placed(t); len(got) != 1 {
-		t.Errorf("%d OrderPlaced on the orders stream, want 1", len(got))
-	}
+	e.oneOrderPlaced(t, "u-1")
 }
 
 func TestSameKeyWithAnotherRequestIsRefused(t *testing.T) {
@@ -330,13 +337,7 @@ func TestConcurrentCreatesWithOneKeyMakeOneOrder(t *testing.T) {
 	if len(ids) != 1 {
 		t.Errorf("concurrent creates with one key returned orders %v, want one", ids)
 	}
-	e.relayed(t)
-	if got, _ := e.svc.List(t.Context(), "u-1", 100); len(got) != 1 {
-		t.Errorf("u-1 has %d orders, want 1", len(got))
-	}
-	if got := e.placed(t); len(got) != 1 {
-		t.Errorf("%d OrderPlaced on the orders stream, want 1", len(got))
-	}
+	e.oneOrderPlaced(t, "u-1")
 }
 
 func TestUsersSeeOnlyTheirOwnOrders(t *testing.T) {

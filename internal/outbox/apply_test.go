@@ -47,6 +47,28 @@ func setupApply(t *testing.T) (*pgxpool.Pool, *redis.Client, *outbox.Outbox) {
 	return pool, rdb, outbox.New(pool, rdb, stream.NewPublisher(rdb, nil), "svc", outbox.Config{}, testenv.Logger(t))
 }
 
+// applyPool opens a pool of at most maxConns connections (0: pgxpool's
+// default) to the database of dbURL, closed when t ends, and migrates it
+// as setupApply does.
+func applyPool(t *testing.T, dbURL string, maxConns int32) *pgxpool.Pool {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if maxConns > 0 {
+		cfg.MaxConns = maxConns
+	}
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	migrate(t, pool)
+	migrateEffects(t, pool)
+	return pool
+}
+
 // effect is the tests' effect for events whose ids eventID gives: a row in
 // svc.effects and a message on out per fresh event.
 func effect[E any](out string, eventID func(E) string) outbox.Effect[E] {
@@ -120,19 +142,24 @@ func processed(t *testing.T, pool *pgxpool.Pool) []string {
 // announced returns how often each event's announcement is in stream out.
 func announced(t *testing.T, rdb *redis.Client, out string) map[string]int {
 	t.Helper()
-	entries, err := rdb.XRange(context.Background(), out, "-", "+").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
 	got := map[string]int{}
-	for _, xm := range entries {
-		m, err := stream.Decode(out, xm)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, m := range testenv.Entries(t, rdb, out, stream.Decode) {
 		got[m.Fields["source"]]++
 	}
 	return got
+}
+
+// appliedOnce relays ob's outbox and checks that each of ids has one
+// effect and one announcement on out.
+func appliedOnce(t *testing.T, pool *pgxpool.Pool, rdb *redis.Client, ob *outbox.Outbox, out string, ids ...string) {
+	t.Helper()
+	relayAll(t, ob)
+	if diff := cmp.Diff(onceEach(ids), effects(t, pool)); diff != "" {
+		t.Errorf("effects (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(onceEach(ids), announced(t, rdb, out)); diff != "" {
+		t.Errorf("announced (-want +got):\n%s", diff)
+	}
 }
 
 func relayAll(t *testing.T, ob *outbox.Outbox) {
@@ -159,16 +186,10 @@ func TestApplyAppliesFreshEventsOnceAndAnnouncesThem(t *testing.T) {
 	if diff := cmp.Diff([][]string{{"a", "b"}}, rec.get()); diff != "" {
 		t.Errorf("effect calls (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(onceEach([]string{"a", "b"}), effects(t, pool)); diff != "" {
-		t.Errorf("effects (-want +got):\n%s", diff)
-	}
 	if diff := cmp.Diff([]string{"a", "b"}, processed(t, pool)); diff != "" {
 		t.Errorf("processed (-want +got):\n%s", diff)
 	}
-	relayAll(t, ob)
-	if diff := cmp.Diff(onceEach([]string{"a", "b"}), announced(t, rdb, out)); diff != "" {
-		t.Errorf("announced (-want +got):\n%s", diff)
-	}
+	appliedOnce(t, pool, rdb, ob, out, "a", "b")
 }
 
 // A consumer that committed but died before its ack, or whose ack was
@@ -197,14 +218,7 @@ func TestBatchRedeliveredAfterCommitHasNoEffectAndNoSecondAnnouncement(t *testin
 	if diff := cmp.Diff([][]string{{"c"}}, rec.get()); diff != "" {
 		t.Errorf("effect calls (-want +got):\n%s", diff)
 	}
-	relayAll(t, ob)
-	want := onceEach([]string{"a", "b", "c"})
-	if diff := cmp.Diff(want, effects(t, pool)); diff != "" {
-		t.Errorf("effects (-want +got):\n%s", diff)
-	}
-	if diff := cmp.Diff(want, announced(t, rdb, out)); diff != "" {
-		t.Errorf("announced (-want +got):\n%s", diff)
-	}
+	appliedOnce(t, pool, rdb, ob, out, "a", "b", "c")
 }
 
 // A relay that died between its XADD and its commit publishes the event
@@ -278,13 +292,7 @@ func TestFailedEffectRecordsNothingAndTheRedeliveryAppliesIt(t *testing.T) {
 	if diff := cmp.Diff([][]string{{"a", "b"}}, rec.get()); diff != "" {
 		t.Errorf("effect calls of the redelivery (-want +got):\n%s", diff)
 	}
-	relayAll(t, ob)
-	if diff := cmp.Diff(onceEach([]string{"a", "b"}), effects(t, pool)); diff != "" {
-		t.Errorf("effects (-want +got):\n%s", diff)
-	}
-	if diff := cmp.Diff(onceEach([]string{"a", "b"}), announced(t, rdb, out)); diff != "" {
-		t.Errorf("announced (-want +got):\n%s", diff)
-	}
+	appliedOnce(t, pool, rdb, ob, out, "a", "b")
 }
 
 func TestPermanentErrorOfTheEffectIsReturnedUnchanged(t *testing.T) {
@@ -346,13 +354,7 @@ func TestDatabaseOutageIsUnavailableAndRecordsNothing(t *testing.T) {
 		if err := outbox.Apply(ctx, ob, []string{"a"}, same, effect(out, same)); err != nil {
 			t.Fatalf("redelivery after the outage: %v", err)
 		}
-		relayAll(t, ob)
-		if diff := cmp.Diff(onceEach([]string{"a"}), effects(t, pool)); diff != "" {
-			t.Errorf("effects (-want +got):\n%s", diff)
-		}
-		if diff := cmp.Diff(onceEach([]string{"a"}), announced(t, rdb, out)); diff != "" {
-			t.Errorf("announced (-want +got):\n%s", diff)
-		}
+		appliedOnce(t, pool, rdb, ob, out, "a")
 	})
 }
 
@@ -367,18 +369,7 @@ func TestConcurrentApplyOfOneEventHasOneFreshWinner(t *testing.T) {
 		t.Run(fmt.Sprintf("first winner fails %v", firstFails), func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			cfg, err := pgxpool.ParseConfig(testenv.Postgres(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			cfg.MaxConns = contenders + 2 // the contenders, and one to watch them
-			pool, err := pgxpool.NewWithConfig(ctx, cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(pool.Close)
-			migrate(t, pool)
-			migrateEffects(t, pool)
+			pool := applyPool(t, testenv.Postgres(t), contenders+2) // the contenders, and one to watch them
 			ob := outbox.New(pool, nil, nil, "svc", outbox.Config{}, testenv.Logger(t))
 
 			waitingOnLocks := func() int {
@@ -497,13 +488,7 @@ func TestConsumerKilledBetweenCommitAndAckHasOneEffectAndOneAnnouncement(t *test
 	t.Parallel()
 	ctx := context.Background()
 	dbURL := testenv.Postgres(t)
-	pool, err := pgxpool.New(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	migrate(t, pool)
-	migrateEffects(t, pool)
+	pool := applyPool(t, dbURL, 0)
 	rdb := testenv.Redis(t)
 	in, out := testenv.Name(t, "in"), testenv.Name(t, "out")
 

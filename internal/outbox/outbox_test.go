@@ -74,13 +74,9 @@ func add(t *testing.T, ob *outbox.Outbox, pool *pgxpool.Pool, name string, n int
 // published returns how often each event id appears in the stream.
 func published(t *testing.T, rdb *redis.Client, name string) map[string]int {
 	t.Helper()
-	entries, err := rdb.XRange(context.Background(), name, "-", "+").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
 	got := map[string]int{}
-	for _, e := range entries {
-		got[e.Values[stream.FieldEventID].(string)]++
+	for _, m := range testenv.Entries(t, rdb, name, stream.Decode) {
+		got[m.ID]++
 	}
 	return got
 }

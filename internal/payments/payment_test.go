@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"streamcart/internal/events"
+	"streamcart/internal/platform/testenv"
 	"streamcart/internal/stream"
 )
 
@@ -36,36 +37,21 @@ func TestDecide(t *testing.T) {
 
 func TestConfigValidateNamesTheBadField(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name      string
-		cfg       Config
-		wantField string // "" for a valid config
-	}{
-		{name: "zero value", cfg: Config{}},
-		{name: "custom streams", cfg: Config{OrdersStream: "o", PaymentsStream: "p", FailAbove: 1}},
-		{name: "consumer stream is the orders stream", cfg: Config{OrdersStream: "o", Consumer: stream.Config{Stream: "o"}}},
-		{name: "consumer stream differs", cfg: Config{OrdersStream: "o", Consumer: stream.Config{Stream: "x"}}, wantField: "Consumer.Stream"},
-		{name: "consumer stream differs from the default", cfg: Config{Consumer: stream.Config{Stream: "x"}}, wantField: "Consumer.Stream"},
-		{name: "same stream for both", cfg: Config{OrdersStream: "s", PaymentsStream: "s"}, wantField: "PaymentsStream"},
-		{name: "negative limit", cfg: Config{FailAbove: -1}, wantField: "FailAbove"},
-		{name: "negative stream age", cfg: Config{StreamMaxAge: -time.Hour}, wantField: "StreamMaxAge"},
-		{name: "bad consumer config", cfg: Config{Consumer: stream.Config{Count: -1}}, wantField: "Consumer"},
+	tests := []testenv.ConfigCase[Config]{
+		{Name: "zero value", Config: Config{}},
+		{Name: "custom streams", Config: Config{OrdersStream: "o", PaymentsStream: "p", FailAbove: 1}},
+		{Name: "consumer stream is the orders stream", Config: Config{OrdersStream: "o", Consumer: stream.Config{Stream: "o"}}},
+		{Name: "consumer stream differs", Config: Config{OrdersStream: "o", Consumer: stream.Config{Stream: "x"}}, WantField: "Consumer.Stream"},
+		{Name: "consumer stream differs from the default", Config: Config{Consumer: stream.Config{Stream: "x"}}, WantField: "Consumer.Stream"},
+		{Name: "same stream for both", Config: Config{OrdersStream: "s", PaymentsStream: "s"}, WantField: "PaymentsStream"},
+		{Name: "negative limit", Config: Config{FailAbove: -1}, WantField: "FailAbove"},
+		{Name: "negative stream age", Config: Config{StreamMaxAge: -time.Hour}, WantField: "StreamMaxAge"},
+		{Name: "bad consumer config", Config: Config{Consumer: stream.Config{Count: -1}}, WantField: "Consumer"},
 	}
-	for _, tt := range tests {
-		err := tt.cfg.Validate()
-		switch {
-		case tt.wantField == "" && err != nil:
-			t.Errorf("%s: Validate() = %v, want nil", tt.name, err)
-		case tt.wantField != "" && (err == nil || !strings.Contains(err.Error(), tt.wantField)):
-			t.Errorf("%s: Validate() = %v, want an error naming %s", tt.name, err, tt.wantField)
-		}
-		if tt.wantField == "" {
-			continue
-		}
-		if _, err := NewService(nil, nil, tt.cfg, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), tt.wantField) {
-			t.Errorf("%s: NewService error = %v, want one naming %s", tt.name, err, tt.wantField)
-		}
-	}
+	testenv.CheckConfigs(t, tests, Config.Validate, func(cfg Config) error {
+		_, err := NewService(nil, nil, cfg, slog.New(slog.DiscardHandler))
+		return err
+	})
 }
 
 func TestNewServiceRequiresALogger(t *testing.T) {

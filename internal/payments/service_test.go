@@ -1,12 +1,9 @@
 package payments_test
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -39,11 +36,7 @@ type env struct {
 // test's streams.
 func newEnv(t *testing.T, pool *pgxpool.Pool) *env {
 	t.Helper()
-	for range 2 {
-		if err := payments.Migrate(t.Context(), pool); err != nil {
-			t.Fatalf("Migrate: %v", err)
-		}
-	}
+	testenv.Migrate(t, pool, payments.Migrate)
 	rdb := testenv.Redis(t)
 	return &env{
 		pool: pool,
@@ -94,17 +87,7 @@ func (e *env) publish(t *testing.T, ev stream.Event) string {
 func (e *env) drained(t *testing.T, timeout time.Duration) {
 	t.Helper()
 	testenv.WaitFor(t, timeout, "orders stream handled and outbox relayed", func() bool {
-		info, err := stream.Inspect(t.Context(), e.rdb, e.cfg.OrdersStream)
-		if err != nil {
-			return false
-		}
-		i := slices.IndexFunc(info.Groups, func(g stream.GroupInfo) bool { return g.Name == payments.Group })
-		if i < 0 || info.Groups[i].Pending != 0 || info.Groups[i].LastDeliveredID != info.LastID {
-			return false
-		}
-		var n int
-		err = e.pool.QueryRow(t.Context(), "SELECT count(*) FROM payments.outbox").Scan(&n)
-		return err == nil && n == 0
+		return testenv.Handled(t.Context(), e.rdb, payments.Group, e.cfg.OrdersStream) && testenv.Empty(t.Context(), e.pool, "payments.outbox")
 	})
 }
 
@@ -135,28 +118,11 @@ func (e *env) payments(t *testing.T) []payments.Payment {
 // in stream order.
 func (e *env) announced(t *testing.T) []events.PaymentProcessed {
 	t.Helper()
-	entries, err := e.rdb.XRange(t.Context(), e.cfg.PaymentsStream, "-", "+").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []events.PaymentProcessed
-	for _, xm := range entries {
-		m := stream.Message{Event: stream.Event{Fields: map[string]string{}}, EntryID: xm.ID}
-		for k, v := range xm.Values {
-			s, _ := v.(string)
-			switch k {
-			case stream.FieldEventID:
-				m.ID = s
-			case stream.FieldEventType:
-				m.Type = s
-			case stream.FieldEventVersion, stream.FieldEventTime, stream.FieldTraceParent:
-			default:
-				m.Fields[k] = s
-			}
-		}
+	for _, m := range testenv.Entries(t, e.rdb, e.cfg.PaymentsStream, stream.Decode) {
 		p, err := events.ParsePaymentProcessed(m)
 		if err != nil {
-			t.Fatalf("payments stream entry %s: %v", xm.ID, err)
+			t.Fatalf("payments stream entry %s: %v", m.EntryID, err)
 		}
 		out = append(out, p)
 	}
@@ -253,37 +219,25 @@ func TestPaysEachOrderOnce(t *testing.T) {
 // orders service re-publishing it), in the same batch or a later one.
 func TestOnePaymentPerOrder(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name      string
-		sameEvent bool
-		sameBatch bool
-		// wantAnnounced is how often the payment is announced.
-		wantAnnounced int
-	}{
-		{name: "same event in one batch", sameEvent: true, sameBatch: true, wantAnnounced: 1},
-		{name: "same event in a later batch", sameEvent: true, sameBatch: false, wantAnnounced: 1},
-		{name: "new event in one batch", sameEvent: false, sameBatch: true, wantAnnounced: 2},
-		{name: "new event in a later batch", sameEvent: false, sameBatch: false, wantAnnounced: 2},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
+	for _, tt := range testenv.Repeats {
+		t.Run(tt.Name, func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, testenv.Pool(t))
 			first := order("o-1", 5000).Event()
 			first.ID = stream.NewID()
 			second := first
-			if !tt.sameEvent {
+			if !tt.SameEvent {
 				// Another event id, and an amount that would fail: the
 				// payment already made must stand.
 				second = order("o-1", 500_000).Event()
 			}
 			e.publish(t, first)
-			if !tt.sameBatch {
+			if !tt.SameBatch {
 				e.start(t)
 				e.drained(t, 10*time.Second)
 			}
 			e.publish(t, second)
-			if tt.sameBatch {
+			if tt.SameBatch {
 				e.start(t)
 			}
 			e.drained(t, 10*time.Second)
@@ -294,7 +248,7 @@ func TestOnePaymentPerOrder(t *testing.T) {
 				t.Fatalf("payments (-want +got):\n%s", diff)
 			}
 			var wantAnnounced []events.PaymentProcessed
-			for range tt.wantAnnounced {
+			for range tt.Events() { // each event is answered with the one payment
 				wantAnnounced = append(wantAnnounced, announcement(got[0]))
 			}
 			if diff := cmp.Diff(wantAnnounced, e.announced(t)); diff != "" {
@@ -401,7 +355,7 @@ func TestConsumerLogsWithTheServiceLogger(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, testenv.Pool(t))
 	e.cfg.Consumer.Logger = slog.New(slog.DiscardHandler) // as a caller with only a root logger would
-	var out lockedBuffer
+	var out testenv.Buffer
 	log := slog.New(slog.NewTextHandler(&out, nil)).With("service", "payments")
 	svc, err := payments.NewService(e.pool, e.rdb, e.cfg, log)
 	if err != nil {
@@ -411,22 +365,4 @@ func TestConsumerLogsWithTheServiceLogger(t *testing.T) {
 	testenv.WaitFor(t, 10*time.Second, "the consumer's start logged by the service's logger", func() bool {
 		return strings.Contains(out.String(), `msg="consumer started" service=payments`)
 	})
-}
-
-// lockedBuffer is a bytes.Buffer safe for concurrent use.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

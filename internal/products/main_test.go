@@ -1,12 +1,9 @@
 package products_test
 
 import (
-	"bytes"
 	"io"
 	"log/slog"
 	"net"
-	"strings"
-	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -24,7 +21,7 @@ type fixture struct {
 	pool   *pgxpool.Pool
 	rdb    *redis.Client
 	prefix string
-	logs   *logBuffer
+	logs   *testenv.Buffer // what logger wrote
 }
 
 // newFixture migrates a fresh database and returns a Service over it,
@@ -40,7 +37,7 @@ func newFixture(t testing.TB, rdb *redis.Client, seed bool) *fixture {
 	if rdb == nil {
 		rdb = testenv.Redis(t)
 	}
-	f := &fixture{pool: pool, rdb: rdb, prefix: testenv.Name(t, "products"), logs: &logBuffer{}}
+	f := &fixture{pool: pool, rdb: rdb, prefix: testenv.Name(t, "products"), logs: &testenv.Buffer{}}
 	svc, err := products.NewService(pool, rdb, products.Config{KeyPrefix: f.prefix}, f.logger(t))
 	if err != nil {
 		t.Fatalf("NewService: %v", err)
@@ -78,23 +75,4 @@ func deadRedis(t testing.TB) *redis.Client {
 	c := redis.NewClient(&redis.Options{Addr: deadAddr(t)})
 	t.Cleanup(func() { c.Close() })
 	return c
-}
-
-// logBuffer collects log output; it is safe for concurrent use.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// count returns how many lines contain s.
-func (b *logBuffer) count(s string) int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return strings.Count(b.buf.String(), s)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"streamcart/internal/platform/errs"
+	"streamcart/internal/platform/testenv"
 	"streamcart/internal/products"
 )
 
@@ -461,10 +462,10 @@ func TestRedisOutage(t *testing.T) {
 		t.Errorf("operations took %v with Redis down; the cache should back off", d)
 	}
 	// One warning, then one more per second of backoff at most.
-	if n, max := f.logs.count("product cache unavailable"), int(d/time.Second)+2; n < 1 || n > max {
+	if n, max := f.logs.Count("product cache unavailable"), int(d/time.Second)+2; n < 1 || n > max {
 		t.Errorf("logged %d cache outage warnings in %v, want 1 to %d", n, d, max)
 	}
-	if n := f.logs.count("product cache not invalidated"); n != 1 {
+	if n := f.logs.Count("product cache not invalidated"); n != 1 {
 		t.Errorf("logged %d invalidation warnings, want 1", n)
 	}
 }
@@ -479,30 +480,15 @@ func TestNewServiceRequiresALogger(t *testing.T) {
 
 func TestConfigValidateNamesTheBadField(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name      string
-		cfg       products.Config
-		wantField string // "" for a valid config
-	}{
-		{"zero value", products.Config{}, ""},
-		{"all set", products.Config{CacheTTL: time.Hour, SearchTTL: time.Second, KeyPrefix: "p", CacheTimeout: time.Second}, ""},
-		{"negative cache TTL", products.Config{CacheTTL: -time.Second}, "CacheTTL"},
-		{"negative search TTL", products.Config{SearchTTL: -time.Second}, "SearchTTL"},
-		{"negative cache timeout", products.Config{CacheTimeout: -time.Second}, "CacheTimeout"},
+	tests := []testenv.ConfigCase[products.Config]{
+		{Name: "zero value", Config: products.Config{}},
+		{Name: "all set", Config: products.Config{CacheTTL: time.Hour, SearchTTL: time.Second, KeyPrefix: "p", CacheTimeout: time.Second}},
+		{Name: "negative cache TTL", Config: products.Config{CacheTTL: -time.Second}, WantField: "CacheTTL"},
+		{Name: "negative search TTL", Config: products.Config{SearchTTL: -time.Second}, WantField: "SearchTTL"},
+		{Name: "negative cache timeout", Config: products.Config{CacheTimeout: -time.Second}, WantField: "CacheTimeout"},
 	}
-	for _, tt := range tests {
-		err := tt.cfg.Validate()
-		switch {
-		case tt.wantField == "" && err != nil:
-			t.Errorf("%s: Validate() = %v, want nil", tt.name, err)
-		case tt.wantField != "" && (err == nil || !strings.Contains(err.Error(), tt.wantField)):
-			t.Errorf("%s: Validate() = %v, want an error naming %s", tt.name, err, tt.wantField)
-		}
-		if tt.wantField == "" {
-			continue
-		}
-		if _, err := products.NewService(nil, nil, tt.cfg, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), tt.wantField) {
-			t.Errorf("%s: NewService error = %v, want one naming %s", tt.name, err, tt.wantField)
-		}
-	}
+	testenv.CheckConfigs(t, tests, products.Config.Validate, func(cfg products.Config) error {
+		_, err := products.NewService(nil, nil, cfg, slog.New(slog.DiscardHandler))
+		return err
+	})
 }

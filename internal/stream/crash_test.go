@@ -86,10 +86,7 @@ func TestKilledConsumerProcess(t *testing.T) {
 	t.Logf("child killed after handling %d entries with %d pending", handledByChild, len(pending))
 
 	// A second consumer takes over the dead one's pending entries and the rest.
-	cfg := f.config()
-	cfg.MinIdle = 300 * time.Millisecond
-	cfg.HandlerTimeout = 100 * time.Millisecond
-	cfg.MaxRetryBackoff = 50 * time.Millisecond
+	cfg := f.reclaimConfig(300*time.Millisecond, 100*time.Millisecond, 50*time.Millisecond)
 	cfg.Count = 50
 	consume(t, f.rdb, cfg, func(ctx context.Context, m stream.Message) error {
 		return f.rdb.SAdd(ctx, handledKey, m.ID).Err()
@@ -104,9 +101,7 @@ func TestKilledConsumerProcess(t *testing.T) {
 	if diff := cmp.Diff(onceEach(ids), got); diff != "" {
 		t.Errorf("handled set (-want +got):\n%s", diff)
 	}
-	if dl := f.deadLetters(); len(dl) != 0 {
-		t.Errorf("dead letters: %+v", dl)
-	}
+	f.wantNoDeadLetters()
 }
 
 // TestRedisRestartedFromAOF kills Redis (SIGKILL) while a consumer is
@@ -126,14 +121,7 @@ func TestRedisRestartedFromAOF(t *testing.T) {
 	ctx := context.Background()
 
 	rec := newRecorder()
-	cfg := f.config()
-	cfg.MinIdle = 500 * time.Millisecond
-	cfg.HandlerTimeout = 200 * time.Millisecond
-	cfg.MaxRetryBackoff = 100 * time.Millisecond
-	consume(t, rdb, cfg, func(ctx context.Context, m stream.Message) error {
-		rec.ok(m)
-		return nil
-	})
+	consume(t, rdb, f.reclaimConfig(500*time.Millisecond, 200*time.Millisecond, 100*time.Millisecond), rec.handle)
 
 	before := f.publish(200)
 	testenv.WaitFor(t, 10*time.Second, "entries before the crash", func() bool { return rec.handled() == 200 && f.settled() })
@@ -155,7 +143,5 @@ func TestRedisRestartedFromAOF(t *testing.T) {
 	after := f.publish(200)
 	testenv.WaitFor(t, 20*time.Second, "entries after the restart", func() bool { return rec.handled() == 400 && f.settled() })
 	all := append(before, after...)
-	if diff := cmp.Diff(onceEach(all), rec.counts()); diff != "" {
-		t.Errorf("handled counts (-want +got):\n%s", diff)
-	}
+	rec.wantCounts(t, onceEach(all))
 }

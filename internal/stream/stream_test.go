@@ -40,6 +40,33 @@ func newFixture(t *testing.T) *fixture {
 	}
 }
 
+// abandon creates the group and reads up to count entries (0: all) as
+// consumer, which then dies without acknowledging them.
+func (f *fixture) abandon(consumer string, count int64) []redis.XStream {
+	f.t.Helper()
+	ctx := context.Background()
+	if err := f.rdb.XGroupCreateMkStream(ctx, f.stream, f.group, "0").Err(); err != nil {
+		f.t.Fatal(err)
+	}
+	read, err := f.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
+		Group: f.group, Consumer: consumer, Streams: []string{f.stream, ">"}, Count: count,
+	}).Result()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return read
+}
+
+// reclaimConfig is config with the timings that decide how soon an
+// abandoned entry is reclaimed.
+func (f *fixture) reclaimConfig(minIdle, handlerTimeout, maxRetryBackoff time.Duration) stream.Config {
+	cfg := f.config()
+	cfg.MinIdle = minIdle
+	cfg.HandlerTimeout = handlerTimeout
+	cfg.MaxRetryBackoff = maxRetryBackoff
+	return cfg
+}
+
 // config returns a consumer config with timings short enough for tests.
 func (f *fixture) config() stream.Config {
 	return stream.Config{
@@ -91,16 +118,6 @@ func consume(t *testing.T, rdb *redis.Client, cfg stream.Config, h stream.Handle
 	return c, run(t, c)
 }
 
-// consumeBatch is consume for a batch handler.
-func consumeBatch(t *testing.T, rdb *redis.Client, cfg stream.Config, h stream.BatchHandler) (c *stream.Consumer, stop func()) {
-	t.Helper()
-	c, err := stream.NewBatchConsumer(rdb, cfg, h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c, run(t, c)
-}
-
 // recorder remembers what a handler saw.
 type recorder struct {
 	mu         sync.Mutex
@@ -140,6 +157,20 @@ func (r *recorder) counts() map[string]int {
 	return out
 }
 
+// handle is a Handler that records each message as handled.
+func (r *recorder) handle(_ context.Context, m stream.Message) error {
+	r.ok(m)
+	return nil
+}
+
+// wantCounts checks how often each event id was handled.
+func (r *recorder) wantCounts(t *testing.T, want map[string]int) {
+	t.Helper()
+	if diff := cmp.Diff(want, r.counts()); diff != "" {
+		t.Errorf("handled counts (-want +got):\n%s", diff)
+	}
+}
+
 func onceEach(ids []string) map[string]int {
 	m := make(map[string]int, len(ids))
 	for _, id := range ids {
@@ -157,6 +188,14 @@ func (f *fixture) settled() bool {
 	}
 	g := info.Groups[0]
 	return g.Lag == 0 && g.Pending == 0
+}
+
+// wantNoDeadLetters checks that nothing was dead-lettered.
+func (f *fixture) wantNoDeadLetters() {
+	f.t.Helper()
+	if dl := f.deadLetters(); len(dl) != 0 {
+		f.t.Errorf("dead letters: %+v, want none", dl)
+	}
 }
 
 func (f *fixture) deadLetters() []stream.DeadLetter {
@@ -184,9 +223,7 @@ func TestPublishAndConsume(t *testing.T) {
 	ids := f.publish(250)
 	testenv.WaitFor(t, 10*time.Second, "all entries handled and acked", func() bool { return rec.handled() == 250 && f.settled() })
 
-	if diff := cmp.Diff(onceEach(ids), rec.counts()); diff != "" {
-		t.Errorf("handled counts (-want +got):\n%s", diff)
-	}
+	rec.wantCounts(t, onceEach(ids))
 	mu.Lock()
 	defer mu.Unlock()
 	for i, id := range ids {
@@ -198,9 +235,7 @@ func TestPublishAndConsume(t *testing.T) {
 			t.Errorf("event %d has time %v", i, m.Time)
 		}
 	}
-	if dl := f.deadLetters(); len(dl) != 0 {
-		t.Errorf("dead letters: %+v", dl)
-	}
+	f.wantNoDeadLetters()
 }
 
 func TestRetryThenSuccess(t *testing.T) {
@@ -218,17 +253,13 @@ func TestRetryThenSuccess(t *testing.T) {
 	ids := f.publish(10)
 	testenv.WaitFor(t, 10*time.Second, "all handled", func() bool { return rec.handled() == 10 && f.settled() })
 
-	if diff := cmp.Diff(onceEach(ids), rec.counts()); diff != "" {
-		t.Errorf("handled counts (-want +got):\n%s", diff)
-	}
+	rec.wantCounts(t, onceEach(ids))
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	if diff := cmp.Diff([]int64{1, 2, 3}, rec.deliveries[ids[3]]); diff != "" {
 		t.Errorf("deliveries of the failing entry (-want +got):\n%s", diff)
 	}
-	if dl := f.deadLetters(); len(dl) != 0 {
-		t.Errorf("dead letters: %+v", dl)
-	}
+	f.wantNoDeadLetters()
 }
 
 func TestUnavailableIsRetriedPastMaxDeliveries(t *testing.T) {
@@ -270,12 +301,8 @@ func TestUnavailableIsRetriedPastMaxDeliveries(t *testing.T) {
 	first = ids[0]
 	run(t, c)
 	testenv.WaitFor(t, 20*time.Second, "handled after the outage", func() bool { return rec.handled() == 3 && f.settled() })
-	if diff := cmp.Diff(onceEach(ids), rec.counts()); diff != "" {
-		t.Errorf("handled counts (-want +got):\n%s", diff)
-	}
-	if dl := f.deadLetters(); len(dl) != 0 {
-		t.Errorf("dead letters after an outage: %+v", dl)
-	}
+	rec.wantCounts(t, onceEach(ids))
+	f.wantNoDeadLetters()
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	want := []int64{1, 1, 1, 1, 1, 1, 1, 1, 1}
@@ -326,10 +353,7 @@ func TestMalformedEntryIsDeadLetteredAtOnce(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	rec := newRecorder()
-	consume(t, f.rdb, f.config(), func(ctx context.Context, m stream.Message) error {
-		rec.ok(m)
-		return nil
-	})
+	consume(t, f.rdb, f.config(), rec.handle)
 	ctx := context.Background()
 	// No envelope: a producer that does not use this package.
 	bad, err := f.rdb.XAdd(ctx, &redis.XAddArgs{Stream: f.stream, Values: []any{"orderId", "1"}}).Result()
@@ -344,9 +368,7 @@ func TestMalformedEntryIsDeadLetteredAtOnce(t *testing.T) {
 	if dl.OriginID != bad || dl.Attempts != 1 || dl.Fields["orderId"] != "1" {
 		t.Errorf("dead letter = %+v, want origin %s after 1 attempt", dl, bad)
 	}
-	if diff := cmp.Diff(onceEach(ids), rec.counts()); diff != "" {
-		t.Errorf("handled counts (-want +got):\n%s", diff)
-	}
+	rec.wantCounts(t, onceEach(ids))
 }
 
 func TestPermanentErrorAndPanic(t *testing.T) {
@@ -410,9 +432,7 @@ func TestBatchFailureIsIsolated(t *testing.T) {
 	})
 	want := onceEach(ids)
 	delete(want, ids[7])
-	if diff := cmp.Diff(want, rec.counts()); diff != "" {
-		t.Errorf("handled counts (-want +got):\n%s", diff)
-	}
+	rec.wantCounts(t, want)
 	mu.Lock()
 	defer mu.Unlock()
 	if sizes[0] != 40 {
@@ -424,25 +444,18 @@ func TestConcurrentConsumersShareWork(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	rec := newRecorder()
-	h := func(ctx context.Context, m stream.Message) error { rec.ok(m); return nil }
 	for range 3 {
 		cfg := f.config()
 		cfg.Concurrency = 4
 		cfg.Count = 20
-		c, err := stream.NewConsumer(f.rdb, cfg, h)
-		if err != nil {
-			t.Fatal(err)
-		}
-		run(t, c)
+		consume(t, f.rdb, cfg, rec.handle)
 	}
 	var ids []string
 	for range 10 {
 		ids = append(ids, f.publish(200)...)
 	}
 	testenv.WaitFor(t, 20*time.Second, "all handled", func() bool { return rec.handled() == len(ids) && f.settled() })
-	if diff := cmp.Diff(onceEach(ids), rec.counts()); diff != "" {
-		t.Errorf("handled counts (-want +got):\n%s", diff)
-	}
+	rec.wantCounts(t, onceEach(ids))
 	info, err := stream.Inspect(context.Background(), f.rdb, f.stream)
 	if err != nil {
 		t.Fatal(err)
@@ -475,10 +488,7 @@ func TestGracefulShutdownDrainsInFlight(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = c.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	consumer := testenv.Start(t, "the consumer", 10*time.Second, c.Run)
 	f.publish(1)
 	select {
 	case <-started:
@@ -486,17 +496,18 @@ func TestGracefulShutdownDrainsInFlight(t *testing.T) {
 		close(release)
 		t.Fatal("the handler was never called")
 	}
-	cancel()
+	// Stop cancels Run's context at once, then waits up to 10s for Run,
+	// failing the test if it does not return.
+	stopped := make(chan error, 1)
+	go func() { stopped <- consumer.Stop() }()
 	select {
-	case <-done:
+	case <-stopped:
 		t.Fatal("Run returned while a handler was still in flight")
 	case <-time.After(100 * time.Millisecond):
 	}
 	close(release)
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("Run did not return after the in-flight handler finished")
+	if err := <-stopped; err != nil {
+		t.Errorf("Run: %v", err)
 	}
 	if !f.settled() {
 		t.Error("the drained entry was not acknowledged")
@@ -507,10 +518,7 @@ func TestGracefulShutdownDrainsInFlight(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx2, cancel2 := context.WithCancel(context.Background())
-	done2 := make(chan struct{})
-	go func() { defer close(done2); _ = c2.Run(ctx2) }()
-	t.Cleanup(func() { cancel2(); <-done2 })
+	idle := testenv.Start(t, "the idle consumer", 10*time.Second, c2.Run)
 	testenv.WaitFor(t, 5*time.Second, "second consumer blocked in XREADGROUP", func() bool {
 		list := f.rdb.ClientList(context.Background()).Val()
 		for _, line := range strings.Split(list, "\n") {
@@ -520,15 +528,12 @@ func TestGracefulShutdownDrainsInFlight(t *testing.T) {
 		}
 		return false
 	})
-	stopped := time.Now()
-	cancel2()
-	select {
-	case <-done2:
-		if d := time.Since(stopped); d > 3*time.Second {
-			t.Errorf("idle consumer took %v to stop", d)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("idle consumer did not stop; the blocked read held it")
+	begin := time.Now()
+	if err := idle.Stop(); err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	if d := time.Since(begin); d > 3*time.Second {
+		t.Errorf("idle consumer took %v to stop; the blocked read held it", d)
 	}
 }
 
@@ -536,10 +541,7 @@ func TestNoGroupRecovery(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	rec := newRecorder()
-	consume(t, f.rdb, f.config(), func(ctx context.Context, m stream.Message) error {
-		rec.ok(m)
-		return nil
-	})
+	consume(t, f.rdb, f.config(), rec.handle)
 	first := f.publish(5)
 	testenv.WaitFor(t, 10*time.Second, "first events", func() bool { return rec.handled() == 5 })
 
@@ -553,42 +555,23 @@ func TestNoGroupRecovery(t *testing.T) {
 	})
 	second := f.publish(5)
 	testenv.WaitFor(t, 10*time.Second, "events after recovery", func() bool { return rec.handled() == 10 && f.settled() })
-	if diff := cmp.Diff(onceEach(append(first, second...)), rec.counts()); diff != "" {
-		t.Errorf("handled counts (-want +got):\n%s", diff)
-	}
+	rec.wantCounts(t, onceEach(append(first, second...)))
 }
 
 func TestReclaimReportsTrimmedEntries(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	ctx := context.Background()
 	ids := f.publish(10)
 	// A consumer reads everything and dies without acking.
-	if err := f.rdb.XGroupCreateMkStream(ctx, f.stream, f.group, "0").Err(); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
-		Group: f.group, Consumer: "dead", Streams: []string{f.stream, ">"}, Count: 10,
-	}).Err(); err != nil {
-		t.Fatal(err)
-	}
+	f.abandon("dead", 10)
 	// Retention trims the first six while they are pending.
-	if err := f.rdb.XTrimMaxLen(ctx, f.stream, 4).Err(); err != nil {
+	if err := f.rdb.XTrimMaxLen(context.Background(), f.stream, 4).Err(); err != nil {
 		t.Fatal(err)
 	}
 	rec := newRecorder()
-	cfg := f.config()
-	cfg.MinIdle = 200 * time.Millisecond
-	cfg.HandlerTimeout = 60 * time.Millisecond
-	cfg.MaxRetryBackoff = 50 * time.Millisecond
-	consume(t, f.rdb, cfg, func(ctx context.Context, m stream.Message) error {
-		rec.ok(m)
-		return nil
-	})
+	consume(t, f.rdb, f.reclaimConfig(200*time.Millisecond, 60*time.Millisecond, 50*time.Millisecond), rec.handle)
 	testenv.WaitFor(t, 10*time.Second, "surviving entries reclaimed", func() bool { return rec.handled() == 4 && f.settled() })
-	if diff := cmp.Diff(onceEach(ids[6:]), rec.counts()); diff != "" {
-		t.Errorf("handled counts (-want +got):\n%s", diff)
-	}
+	rec.wantCounts(t, onceEach(ids[6:]))
 }
 
 func TestCrashLoopingEntryIsDeadLettered(t *testing.T) {
@@ -596,15 +579,7 @@ func TestCrashLoopingEntryIsDeadLettered(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	ids := f.publish(1)
-	if err := f.rdb.XGroupCreateMkStream(ctx, f.stream, f.group, "0").Err(); err != nil {
-		t.Fatal(err)
-	}
-	entries, err := f.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
-		Group: f.group, Consumer: "crasher-1", Streams: []string{f.stream, ">"},
-	}).Result()
-	if err != nil {
-		t.Fatal(err)
-	}
+	entries := f.abandon("crasher-1", 0)
 	// Three more consumers took it over and died on it too.
 	for i := 2; i <= 4; i++ {
 		if err := f.rdb.XClaim(ctx, &redis.XClaimArgs{
@@ -615,11 +590,7 @@ func TestCrashLoopingEntryIsDeadLettered(t *testing.T) {
 		}
 	}
 	called := make(chan struct{}, 1)
-	cfg := f.config()
-	cfg.MinIdle = 200 * time.Millisecond
-	cfg.HandlerTimeout = 60 * time.Millisecond
-	cfg.MaxRetryBackoff = 50 * time.Millisecond
-	consume(t, f.rdb, cfg, func(ctx context.Context, m stream.Message) error {
+	consume(t, f.rdb, f.reclaimConfig(200*time.Millisecond, 60*time.Millisecond, 50*time.Millisecond), func(ctx context.Context, m stream.Message) error {
 		called <- struct{}{}
 		return nil
 	})
@@ -661,9 +632,7 @@ func TestReplayDeadLetter(t *testing.T) {
 		t.Fatal(err)
 	}
 	testenv.WaitFor(t, 10*time.Second, "replayed entry handled", func() bool { return rec.handled() == 1 && f.settled() })
-	if diff := cmp.Diff(onceEach(ids), rec.counts()); diff != "" {
-		t.Errorf("handled counts (-want +got):\n%s", diff)
-	}
+	rec.wantCounts(t, onceEach(ids))
 	if n := len(f.deadLetters()); n != 0 {
 		t.Errorf("%d dead letters left after replay, want 0", n)
 	}
@@ -681,14 +650,7 @@ func TestInspect(t *testing.T) {
 		t.Fatalf("missing stream: %+v, %v", info, err)
 	}
 	f.publish(10)
-	if err := f.rdb.XGroupCreate(ctx, f.stream, f.group, "0").Err(); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
-		Group: f.group, Consumer: "c1", Streams: []string{f.stream, ">"}, Count: 4,
-	}).Err(); err != nil {
-		t.Fatal(err)
-	}
+	f.abandon("c1", 4)
 	info, err = stream.Inspect(ctx, f.rdb, f.stream)
 	if err != nil {
 		t.Fatal(err)

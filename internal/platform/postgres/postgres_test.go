@@ -13,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"streamcart/internal/platform/postgres"
 	"streamcart/internal/platform/testenv"
@@ -20,14 +21,22 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-func TestMigrateAppliesEachFileOnce(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	pool, err := postgres.Open(ctx, testenv.Postgres(t), 10)
+// open returns a pool of at most maxConns connections to a new database,
+// made by postgres.Open and closed when t ends.
+func open(t *testing.T, maxConns int32) *pgxpool.Pool {
+	t.Helper()
+	pool, err := postgres.Open(context.Background(), testenv.Postgres(t), maxConns)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer pool.Close()
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+func TestMigrateAppliesEachFileOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := open(t, 10)
 	fsys := fstest.MapFS{
 		"migrations/001_items.sql": {Data: []byte("CREATE TABLE shop.items (id int PRIMARY KEY)")},
 		"migrations/002_seed.sql":  {Data: []byte("INSERT INTO shop.items VALUES (1), (2)")},
@@ -61,11 +70,7 @@ func TestMigrateAppliesEachFileOnce(t *testing.T) {
 func TestMigrateFailureRollsBack(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool, err := postgres.Open(ctx, testenv.Postgres(t), 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	pool := open(t, 2)
 	fsys := fstest.MapFS{"migrations/001_bad.sql": {Data: []byte("CREATE TABLE s.a (id int); SELECT nope")}}
 	if err := postgres.Migrate(ctx, pool, "s", fsys); err == nil {
 		t.Fatal("Migrate succeeded with a broken migration")

@@ -83,30 +83,54 @@ func testContext(t *testing.T) context.Context {
 
 func startRedis(t *testing.T, opts RedisOptions) *Redis {
 	t.Helper()
-	r, err := StartRedis(testContext(t), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := r.Stop(context.Background()); err != nil {
-			t.Error(err)
-		}
-	})
-	return r
+	return started(t, func(ctx context.Context) (*Redis, error) { return StartRedis(ctx, opts) })
 }
 
 func startPostgres(t *testing.T, opts PostgresOptions) *Postgres {
 	t.Helper()
-	p, err := StartPostgres(testContext(t), opts)
+	return started(t, func(ctx context.Context) (*Postgres, error) { return StartPostgres(ctx, opts) })
+}
+
+// started starts a server with start, failing t if it does not start, and
+// stops it when t ends.
+func started[S interface{ Stop(context.Context) error }](t *testing.T, start func(context.Context) (S, error)) S {
+	t.Helper()
+	srv, err := start(testContext(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := p.Stop(context.Background()); err != nil {
+		if err := srv.Stop(context.Background()); err != nil {
 			t.Error(err)
 		}
 	})
-	return p
+	return srv
+}
+
+// execSQL runs sql on a connection of its own to the database of url,
+// failing t on an error.
+func execSQL(t *testing.T, ctx context.Context, url, sql string) {
+	t.Helper()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, sql); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+// scanRow runs the query sql on a connection of its own to the database
+// of url, failing t if it cannot connect, and scans its one row into dest.
+func scanRow(t *testing.T, ctx context.Context, url, sql string, dest ...any) error {
+	t.Helper()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	return conn.QueryRow(ctx, sql).Scan(dest...)
 }
 
 func TestRedisRestartKeepsData(t *testing.T) {
@@ -221,31 +245,15 @@ func TestPostgresReuseDir(t *testing.T) {
 	if err := p.CreateDatabase(ctx, "shop"); err != nil {
 		t.Errorf("second CreateDatabase(shop): %v, want nil", err)
 	}
-	exec := func(p *Postgres, sql string) {
-		t.Helper()
-		conn, err := pgx.Connect(ctx, p.URL("shop"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, sql); err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-	}
-	exec(p, "CREATE TABLE items (name text)")
-	exec(p, "INSERT INTO items VALUES ('kept')")
+	execSQL(t, ctx, p.URL("shop"), "CREATE TABLE items (name text)")
+	execSQL(t, ctx, p.URL("shop"), "INSERT INTO items VALUES ('kept')")
 	if err := p.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
 
 	p2 := startPostgres(t, PostgresOptions{Dir: dir, Fast: true})
-	conn, err := pgx.Connect(ctx, p2.URL("shop"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
 	var name string
-	if err := conn.QueryRow(ctx, "SELECT name FROM items").Scan(&name); err != nil || name != "kept" {
+	if err := scanRow(t, ctx, p2.URL("shop"), "SELECT name FROM items", &name); err != nil || name != "kept" {
 		t.Errorf("row after reusing %s = %q, %v; want \"kept\"", dir, name, err)
 	}
 }
@@ -269,14 +277,7 @@ func TestPostgresKillRestart(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t)
 	p := startPostgres(t, PostgresOptions{Dir: filepath.Join(testDir(t), "pg")})
-	conn, err := pgx.Connect(ctx, p.URL("postgres"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.Exec(ctx, "CREATE TABLE t (n int); INSERT INTO t VALUES (1)"); err != nil {
-		t.Fatal(err)
-	}
-	conn.Close(ctx)
+	execSQL(t, ctx, p.URL("postgres"), "CREATE TABLE t (n int); INSERT INTO t VALUES (1)")
 	port := p.Port()
 	if err := p.Kill(); err != nil {
 		t.Fatal(err)
@@ -287,13 +288,8 @@ func TestPostgresKillRestart(t *testing.T) {
 	if p.Port() != port {
 		t.Errorf("Port() after Restart = %d, want %d", p.Port(), port)
 	}
-	conn, err = pgx.Connect(ctx, p.URL("postgres"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
 	var n int
-	if err := conn.QueryRow(ctx, "SELECT count(*) FROM t").Scan(&n); err != nil || n != 1 {
+	if err := scanRow(t, ctx, p.URL("postgres"), "SELECT count(*) FROM t", &n); err != nil || n != 1 {
 		t.Errorf("rows after kill and crash recovery = %d, %v; want 1", n, err)
 	}
 }
@@ -390,14 +386,7 @@ func TestPostgresFallbackForUntraversableParent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := pgx.Connect(ctx, p.URL("postgres"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.Exec(ctx, "CREATE TABLE kept (n int)"); err != nil {
-		t.Fatal(err)
-	}
-	conn.Close(ctx)
+	execSQL(t, ctx, p.URL("postgres"), "CREATE TABLE kept (n int)")
 	if err := p.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -411,13 +400,8 @@ func TestPostgresFallbackForUntraversableParent(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Stop(ctx)
-	conn, err = pgx.Connect(ctx, p.URL("postgres"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
 	var exists bool
-	if err := conn.QueryRow(ctx, "SELECT to_regclass('kept') IS NOT NULL").Scan(&exists); err != nil || !exists {
+	if err := scanRow(t, ctx, p.URL("postgres"), "SELECT to_regclass('kept') IS NOT NULL", &exists); err != nil || !exists {
 		t.Errorf("table from the first start: exists %v, %v", exists, err)
 	}
 }

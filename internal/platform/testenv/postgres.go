@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -72,4 +73,24 @@ func execAdmin(adminURL, sql string) error {
 		return fmt.Errorf("%s: %w", sql, err)
 	}
 	return nil
+}
+
+// Migrate applies a service's migrations to pool twice, failing the test
+// on an error: every replica migrates at start, so migrating a migrated
+// database must be harmless.
+func Migrate(t testing.TB, pool *pgxpool.Pool, migrate func(context.Context, *pgxpool.Pool) error) {
+	t.Helper()
+	for range 2 {
+		if err := migrate(t.Context(), pool); err != nil {
+			t.Fatalf("Migrate: %v", err)
+		}
+	}
+}
+
+// Empty reports whether table (schema-qualified, such as "payments.outbox")
+// has no rows. An error reads as not empty, so Empty suits WaitFor.
+func Empty(ctx context.Context, pool *pgxpool.Pool, table string) bool {
+	var n int64
+	err := pool.QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier(strings.Split(table, ".")).Sanitize()).Scan(&n)
+	return err == nil && n == 0
 }

@@ -11,6 +11,14 @@
 // When a server binary is missing the test fails with the apt-get command
 // that installs it, so CI never passes by skipping; with -short it is
 // skipped instead.
+//
+// testenv also holds the helpers that tests of several packages share, so
+// that no package writes them again: WaitFor polls a condition; Run and
+// Start run a service or command in the background; Logger and Buffer take
+// logs; Migrate and Empty work on a service's database; Handled and Entries
+// read streams; Repeats tables the ways an event arrives twice;
+// CheckConfigs checks a table of configurations; JSON is a body as a client
+// decodes it.
 package testenv
 
 import (
