@@ -57,16 +57,12 @@ func Describe(err error) (int, ErrorDetail) {
 	return statusOfKind(e.Kind), ErrorDetail{Code: e.Code, Message: e.Message}
 }
 
-// LogError logs a failed request once: at Error level for faults of this
-// server, Warn for failures of what it depends on (5xx of another kind),
-// Debug for the client's mistakes.
+// LogError logs a failed request once: at Error level for a 5xx, which
+// someone should look at, and at Debug level for the client's mistakes.
 func LogError(log *slog.Logger, r *http.Request, status int, err error) {
 	level := slog.LevelDebug
-	switch {
-	case status == http.StatusInternalServerError:
+	if status >= 500 {
 		level = slog.LevelError
-	case status >= 500:
-		level = slog.LevelWarn
 	}
 	log.Log(r.Context(), level, "request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
 }
