@@ -20,9 +20,37 @@ import (
 )
 
 // statusError is an HTTP answer other than the one expected.
-type statusError struct{ status int }
+type statusError struct {
+	status int
+	// newSession: the gateway answered under a new session, not the one
+	// whose token the request carried, which it no longer knows.
+	newSession bool
+}
 
 func (e *statusError) Error() string { return fmt.Sprintf("http %d", e.status) }
+
+// sessionCookie is the cookie in which the gateway hands out a session it
+// starts (gateway.SessionCookie).
+const sessionCookie = "sc_session"
+
+// sessionGone reports whether err says that the session a request was sent
+// with no longer exists, so that what it owns cannot be read: a 401, or a
+// 404 under the new anonymous session that the gateway started instead.
+func sessionGone(err error) bool {
+	var se *statusError
+	return errors.As(err, &se) && (se.status == http.StatusUnauthorized || se.status == http.StatusNotFound && se.newSession)
+}
+
+// startedNewSession reports whether resp hands out a session other than
+// the one of token.
+func startedNewSession(resp *http.Response, token string) bool {
+	for _, c := range resp.Cookies() {
+		if c.Name == sessionCookie && c.Value != "" && c.Value != token {
+			return true
+		}
+	}
+	return false
+}
 
 // kindOf names an error for the report's error table.
 func kindOf(err error) string {
@@ -73,7 +101,7 @@ func (r *run) do(ctx context.Context, step, method, path, token string, body, ou
 		return err
 	}
 	if ok := resp.StatusCode == want || (want == 0 && resp.StatusCode/100 == 2); !ok {
-		return &statusError{resp.StatusCode}
+		return &statusError{status: resp.StatusCode, newSession: token != "" && startedNewSession(resp, token)}
 	}
 	if out != nil {
 		return json.Unmarshal(data, out)
@@ -92,7 +120,7 @@ func (r *run) ping(ctx context.Context) error {
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return &statusError{resp.StatusCode}
+		return &statusError{status: resp.StatusCode}
 	}
 	return nil
 }
@@ -196,7 +224,8 @@ func (r *run) placeOrder(ctx context.Context, token string, items []lineItem) (s
 	return res.OrderID, nil
 }
 
-// orderFinal asks whether an order has its payment outcome.
+// orderFinal asks whether an order has its payment outcome. An error for
+// which sessionGone holds means that token can no longer read it.
 func (r *run) orderFinal(ctx context.Context, token, orderID string) (bool, error) {
 	var o struct {
 		Status int `json:"status"`
@@ -239,7 +268,7 @@ func (r *run) listen(ctx context.Context, token string) (*eventStream, error) {
 	if resp.StatusCode != http.StatusOK {
 		resp.Body.Close()
 		cancel()
-		return nil, &statusError{resp.StatusCode}
+		return nil, &statusError{status: resp.StatusCode}
 	}
 	es := &eventStream{cancel: cancel, final: map[string]bool{}, signal: make(chan struct{}), done: make(chan struct{})}
 	ready := make(chan struct{})

@@ -8,7 +8,10 @@
 // slow system does not slow the arrivals down, so its latency shows instead
 // of hiding (no coordinated omission). After the run, every order that was
 // accepted but not seen final is polled until a deadline; those still not
-// final are reported as lost or stuck.
+// final are reported as lost or stuck. An order whose shopper's session is
+// gone (Redis lost it, or it expired) can no longer be read: it is
+// reported as unverifiable, neither final nor lost, for the system of
+// record to settle.
 package loadgen
 
 import (
@@ -88,6 +91,12 @@ type Report struct {
 	Errors       map[string]int     `json:"errors"`
 	ErrorCount   int64              `json:"errorCount"`
 	NotFinal     int64              `json:"notFinal"` // accepted but not final after Settle: lost or stuck
+	// Unverifiable counts the accepted orders not seen final whose status
+	// could not be read after the run because the shopper's session is
+	// gone: the gateway answered 401, or 404 under a new anonymous
+	// session. They may be final or lost; only the system of record can
+	// tell. Final + NotFinal + Unverifiable = Accepted.
+	Unverifiable int64 `json:"unverifiable"`
 }
 
 // The steps of a shopper's visit, as named in Report.Steps, in order.
@@ -133,6 +142,8 @@ type run struct {
 	accepted atomic.Int64
 	final    atomic.Int64
 	errCount atomic.Int64
+	// unverifiable counts the orders whose session was gone when polled.
+	unverifiable atomic.Int64
 
 	mu        sync.Mutex
 	http      []time.Duration
@@ -227,6 +238,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		Errors:           r.errors,
 		ErrorCount:       r.errCount.Load(),
 		NotFinal:         int64(len(r.unsettled)),
+		Unverifiable:     r.unverifiable.Load(),
 	}
 	rep.HTTP = summarize(r.http)
 	rep.Steps = make(map[string]Latency, len(r.steps))
@@ -346,14 +358,20 @@ func (r *run) buy(ctx context.Context, token string, events *eventStream) bool {
 }
 
 // settle polls the orders not seen final until they are or Settle passes.
+// An order whose session is gone is set apart as unverifiable at once:
+// polling it again would only start more anonymous sessions.
 func (r *run) settle(ctx context.Context) {
 	deadline := time.Now().Add(r.cfg.Settle)
 	for len(r.unsettled) > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
 		left := r.unsettled[:0]
 		for _, p := range r.unsettled {
 			final, err := r.orderFinal(ctx, p.token, p.orderID)
-			if err == nil && final {
+			switch {
+			case err == nil && final:
 				r.final.Add(1)
+				continue
+			case sessionGone(err):
+				r.unverifiable.Add(1)
 				continue
 			}
 			left = append(left, p)

@@ -5,7 +5,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+
 	"streamcart/internal/app"
+	"streamcart/internal/gateway"
 	"streamcart/internal/loadgen"
 	"streamcart/internal/outbox"
 	"streamcart/internal/platform/testenv"
@@ -36,26 +40,37 @@ func TestConfigIsValidated(t *testing.T) {
 	}
 }
 
-// TestRunAgainstTheShop runs a short load through a real system with both
-// APIs and checks that the report adds up.
-func TestRunAgainstTheShop(t *testing.T) {
-	t.Parallel()
+// startShop starts the services named (all when none) in this process on
+// the given Redis and database, with the catalog seeded, until the test
+// ends. secret signs identities, nil for a random one.
+func startShop(t *testing.T, redisURL, dbURL string, secret []byte, names ...string) *app.System {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	sys, err := app.Start(ctx, app.Config{
-		RedisURL:    testenv.OwnRedis(t, "").URL(),
-		DatabaseURL: testenv.Postgres(t),
+		RedisURL:    redisURL,
+		DatabaseURL: dbURL,
+		Secret:      secret,
 		Seed:        true,
 		Tuning: app.Tuning{
 			Consumer: stream.Config{Block: 200 * time.Millisecond},
 			Outbox:   outbox.Config{Poll: 50 * time.Millisecond},
 		},
 		Log: testenv.Logger(t),
-	})
+	}, names...)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cancel(); _ = sys.Wait() })
+	return sys
+}
+
+// TestRunAgainstTheShop runs a short load through a real system with both
+// APIs and checks that the report adds up.
+func TestRunAgainstTheShop(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	sys := startShop(t, testenv.OwnRedis(t, "").URL(), testenv.Postgres(t), nil)
 	for _, tc := range []struct {
 		api     string
 		perSess int
@@ -90,6 +105,149 @@ func TestRunAgainstTheShop(t *testing.T) {
 		}
 		if httpSteps != rep.HTTP.Count || rep.Steps["status"].Count != 0 {
 			t.Errorf("%s: steps %+v do not make up the %d HTTP requests", api, rep.Steps, rep.HTTP.Count)
+		}
+	}
+}
+
+// TestOrderWhoseSessionVanishedIsUnverifiableNotLost makes Redis lose the
+// gateway's sessions in the middle of shoppers' visits, as when it
+// restarts empty. A shopper's next order then goes to a new anonymous
+// session, and the poll after the run can no longer read it. PostgreSQL
+// has every order final, so the report must count those orders as
+// unverifiable, not as lost or stuck.
+func TestOrderWhoseSessionVanishedIsUnverifiableNotLost(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	redisSrv := testenv.OwnRedis(t, "")
+	dbURL := testenv.Postgres(t)
+	secret := []byte("loadgen test secret, 32 bytes...")
+	// Payments starts later: until then every shopper waits for its
+	// first order to become final, in the middle of its visit.
+	sys := startShop(t, redisSrv.URL(), dbURL, secret, allBut(app.Payments)...)
+	rdb := redis.NewClient(&redis.Options{Addr: redisSrv.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	countOrders := orderCounter(t, dbURL)
+	wait := runInBackground(t, loadgen.Config{
+		Target: sys.URLs[app.Gateway], Rate: 10, Duration: time.Second, Concurrency: 100, API: "v1",
+		OrdersPerSession: 2, Settle: 30 * time.Second,
+	})
+
+	// Once a shopper has placed its first order, Redis loses every
+	// session; then payments starts and orders become final.
+	testenv.WaitFor(t, time.Minute, "a shopper's first order", func() bool { return countOrders("") > 0 })
+	var deleted int
+	iter := rdb.Scan(ctx, 0, gateway.DefaultKeyPrefix+"session:*", 100).Iterator()
+	for iter.Next(ctx) {
+		if err := rdb.Del(ctx, iter.Val()).Err(); err != nil {
+			t.Fatal(err)
+		}
+		deleted++
+	}
+	if err := iter.Err(); err != nil || deleted == 0 {
+		t.Fatalf("deleted %d sessions (%v), want some", deleted, err)
+	}
+	startShop(t, redisSrv.URL(), dbURL, secret, app.Payments)
+
+	rep := wait()
+	// PostgreSQL, the system of record, has every accepted order final.
+	testenv.WaitFor(t, time.Minute, "every order final in PostgreSQL", func() bool {
+		return countOrders(`WHERE status NOT IN (4, -4)`) == 0
+	})
+	if n := countOrders(""); n != rep.Accepted {
+		t.Errorf("PostgreSQL has %d orders, the report %d accepted", n, rep.Accepted)
+	}
+	if rep.NotFinal != 0 {
+		t.Errorf("report %+v: %d orders not final (lost or stuck), want 0: every one is final in PostgreSQL", rep, rep.NotFinal)
+	}
+	if rep.Unverifiable == 0 || rep.Final+rep.Unverifiable != rep.Accepted {
+		t.Errorf("report %+v: %d final and %d unverifiable of %d accepted, want the orders of the vanished sessions unverifiable and the rest final",
+			rep, rep.Final, rep.Unverifiable, rep.Accepted)
+	}
+}
+
+// TestOrderLostOrStuckIsNotFinal checks that an order the shopper's own
+// session cannot find (lost: here deleted from PostgreSQL) or that never
+// becomes final (stuck: no payments service runs) is reported as not
+// final, not as unverifiable.
+func TestOrderLostOrStuckIsNotFinal(t *testing.T) {
+	t.Parallel()
+	dbURL := testenv.Postgres(t)
+	sys := startShop(t, testenv.OwnRedis(t, "").URL(), dbURL, nil, allBut(app.Payments)...)
+	countOrders := orderCounter(t, dbURL)
+	wait := runInBackground(t, loadgen.Config{
+		Target: sys.URLs[app.Gateway], Rate: 5, Duration: time.Second, Concurrency: 100, API: "v1",
+		Settle: 2 * time.Second,
+	})
+	testenv.WaitFor(t, time.Minute, "a first order", func() bool { return countOrders("") > 0 })
+	pool, err := pgxpool.New(t.Context(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	tag, err := pool.Exec(t.Context(), `DELETE FROM orders.orders`)
+	if err != nil || tag.RowsAffected() == 0 {
+		t.Fatalf("deleted %d orders (%v), want some", tag.RowsAffected(), err)
+	}
+
+	rep := wait()
+	if rep.Accepted == 0 || rep.NotFinal != rep.Accepted || rep.Final != 0 || rep.Unverifiable != 0 {
+		t.Errorf("report %+v: want every accepted order not final (%d lost, the others stuck), none unverifiable", rep, tag.RowsAffected())
+	}
+}
+
+// allBut returns every service name but the one given.
+func allBut(name string) []string {
+	var names []string
+	for _, n := range app.Services {
+		if n != name {
+			names = append(names, n)
+		}
+	}
+	return names
+}
+
+// orderCounter returns a function that counts the orders in the database
+// at dbURL, with an optional WHERE clause.
+func orderCounter(t *testing.T, dbURL string) func(where string) int64 {
+	t.Helper()
+	pool, err := pgxpool.New(t.Context(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return func(where string) int64 {
+		t.Helper()
+		var n int64
+		if err := pool.QueryRow(t.Context(), `SELECT count(*) FROM orders.orders `+where).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+}
+
+// runInBackground starts a run with cfg and returns a function that waits
+// for its report, failing the test if it errs or does not end.
+func runInBackground(t *testing.T, cfg loadgen.Config) (wait func() loadgen.Report) {
+	type result struct {
+		rep loadgen.Report
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		rep, err := loadgen.Run(t.Context(), cfg)
+		done <- result{rep, err}
+	}()
+	return func() loadgen.Report {
+		t.Helper()
+		select {
+		case res := <-done:
+			if res.err != nil {
+				t.Fatal(res.err)
+			}
+			return res.rep
+		case <-time.After(3 * time.Minute):
+			t.Fatal("the run did not end")
+			return loadgen.Report{}
 		}
 	}
 }
