@@ -253,10 +253,8 @@ func (s *System) products(ctx context.Context, cfg Config, pool *pgxpool.Pool, r
 
 func (s *System) payments(cfg Config, pool *pgxpool.Pool, rdb *redis.Client, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
 	svc, err := payments.NewService(pool, rdb, payments.Config{
-		FailAbove:    cfg.PaymentFailAbove,
-		Consumer:     consumerConfig(cfg),
-		Outbox:       cfg.Tuning.Outbox,
-		StreamMaxAge: cfg.StreamMaxAge,
+		FailAbove:     cfg.PaymentFailAbove,
+		ServiceConfig: serviceConfig(cfg),
 	}, log)
 	return started(svc, err, func(svc *payments.Service) http.Handler { return payments.NewHandler(svc, log) })
 }
@@ -270,9 +268,7 @@ func (s *System) orders(cfg Config, pool *pgxpool.Pool, rdb *redis.Client, log *
 		ProductsURL:       productsURL,
 		StuckAfter:        cfg.Tuning.StuckAfter,
 		ReconcileInterval: cfg.Tuning.ReconcileInterval,
-		Consumer:          consumerConfig(cfg),
-		Outbox:            cfg.Tuning.Outbox,
-		StreamMaxAge:      cfg.StreamMaxAge,
+		ServiceConfig:     serviceConfig(cfg),
 	}, log)
 	return started(svc, err, func(svc *orders.Service) http.Handler { return orders.NewHandler(svc, s.Signer, log) })
 }
@@ -283,11 +279,7 @@ func (s *System) history(cfg Config, rdb *redis.Client, log *slog.Logger) (http.
 }
 
 func (s *System) identity(cfg Config, pool *pgxpool.Pool, rdb *redis.Client, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
-	svc, err := identity.NewService(pool, rdb, identity.Config{
-		Consumer:     consumerConfig(cfg),
-		Outbox:       cfg.Tuning.Outbox,
-		StreamMaxAge: cfg.StreamMaxAge,
-	}, log)
+	svc, err := identity.NewService(pool, rdb, identity.Config{ServiceConfig: serviceConfig(cfg)}, log)
 	return started(svc, err, func(svc *identity.Service) http.Handler { return identity.NewHandler(svc, s.Signer, log) })
 }
 
@@ -381,6 +373,13 @@ var migrations = map[string]func(context.Context, *pgxpool.Pool) error{
 	Payments: payments.Migrate,
 	Orders:   orders.Migrate,
 	Identity: identity.Migrate,
+}
+
+// serviceConfig returns the consumer, outbox and retention of a service
+// that consumes streams and publishes through its outbox (payments, orders,
+// identity); the service fills in its streams, group and logger.
+func serviceConfig(cfg Config) outbox.ServiceConfig {
+	return outbox.ServiceConfig{Consumer: consumerConfig(cfg), Outbox: cfg.Tuning.Outbox, StreamMaxAge: cfg.StreamMaxAge}
 }
 
 // consumerConfig returns the tuned timings of a consumer; the service

@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"streamcart/internal/events"
+	"streamcart/internal/outbox"
 	"streamcart/internal/platform/testenv"
 	"streamcart/internal/stream"
 )
@@ -218,10 +219,10 @@ func TestConfigValidate(t *testing.T) {
 		{Name: "negative grace", Config: Config{Grace: -time.Second}, WantField: "Grace"},
 		{Name: "same stream for both", Config: Config{OrdersStream: "s", TransactionStream: "s"}, WantField: "OrdersStream and TransactionStream"},
 		{Name: "same default stream for both", Config: Config{OrdersStream: events.TransactionStream}, WantField: "OrdersStream and TransactionStream"},
-		{Name: "consumer stream set", Config: Config{Consumer: stream.Config{Stream: events.OrdersStream}}, WantField: "Consumer.Stream"},
-		{Name: "consumer dead-letter stream set", Config: Config{Consumer: stream.Config{DeadLetterStream: "dlq"}}, WantField: "Consumer.DeadLetterStream"},
-		{Name: "bad consumer config", Config: Config{Consumer: stream.Config{Count: -1}}, WantField: "Consumer of"},
-		{Name: "negative stream max age", Config: Config{StreamMaxAge: -time.Second}, WantField: "StreamMaxAge"},
+		{Name: "consumer stream set", Config: Config{ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{Stream: events.OrdersStream}}}, WantField: "Consumer.Stream"},
+		{Name: "consumer dead-letter stream set", Config: Config{ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{DeadLetterStream: "dlq"}}}, WantField: "Consumer.DeadLetterStream"},
+		{Name: "bad consumer config", Config: Config{ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{Count: -1}}}, WantField: "Consumer of"},
+		{Name: "negative stream max age", Config: Config{ServiceConfig: outbox.ServiceConfig{StreamMaxAge: -time.Second}}, WantField: "StreamMaxAge"},
 	}
 	testenv.CheckConfigs(t, tests, Config.Validate, nil)
 }

@@ -135,21 +135,13 @@ type Config struct {
 	// TransactionStream carries the LoginIdentityRecorded events and
 	// receives the IdentityScored events. Default events.TransactionStream.
 	TransactionStream string
-	// Consumer configures both consumers, of OrdersStream and of
-	// TransactionStream. Its Stream and DeadLetterStream must be empty:
-	// each consumer reads its own stream and dead-letters to that stream's
-	// default dead-letter stream. Group defaults to Group; Logger is
-	// always the service's. The other fields take stream.Config's
-	// defaults.
-	Consumer stream.Config
-	// Outbox configures the relay of the IdentityScored events. Zero
-	// fields take outbox.Config's defaults.
-	Outbox outbox.Config
-	// StreamMaxAge trims TransactionStream as the service appends to it, keeping about
-	// the entries of the last StreamMaxAge (XADD MINID ~): a consumer group
-	// that falls further behind loses entries, and the order history can be
-	// rebuilt only from what is kept. Zero keeps everything.
-	StreamMaxAge time.Duration
+	// ServiceConfig holds the template of the consumers of OrdersStream
+	// and of TransactionStream (Consumer, whose Stream and
+	// DeadLetterStream must be empty: each consumer reads its own stream
+	// and dead-letters to that stream's default dead-letter stream; Group
+	// defaults to Group), the relay of the IdentityScored events (Outbox)
+	// and the retention of TransactionStream (StreamMaxAge).
+	outbox.ServiceConfig
 }
 
 // setDefaults fills in the zero fields of c with the defaults their
@@ -168,7 +160,7 @@ func (c *Config) setDefaults() {
 	if c.TransactionStream == "" {
 		c.TransactionStream = events.TransactionStream
 	}
-	c.Consumer.DefaultFor("", Group)
+	c.DefaultFor("", Group)
 }
 
 // Validate reports the problems with c, after defaults are applied, each
@@ -185,17 +177,7 @@ func (c Config) Validate() error {
 	if c.OrdersStream == c.TransactionStream {
 		errs = append(errs, fmt.Errorf("OrdersStream and TransactionStream are both %q", c.OrdersStream))
 	}
-	if c.Consumer.Stream != "" || c.Consumer.DeadLetterStream != "" {
-		errs = append(errs, errors.New("Consumer.Stream and Consumer.DeadLetterStream must be empty; they follow from the streams"))
-	}
-	for _, name := range []string{c.OrdersStream, c.TransactionStream} {
-		if err := c.Consumer.WithStream(name).Validate(); err != nil {
-			errs = append(errs, fmt.Errorf("Consumer of %s: %w", name, err))
-		}
-	}
-	if c.StreamMaxAge < 0 {
-		errs = append(errs, fmt.Errorf("StreamMaxAge %v is negative", c.StreamMaxAge))
-	}
+	errs = append(errs, c.ValidateFor(c.OrdersStream, c.TransactionStream)) // nil when valid; errors.Join drops it
 	return errors.Join(errs...)
 }
 
@@ -227,7 +209,7 @@ func NewService(pool *pgxpool.Pool, rdb *redis.Client, cfg Config, log *slog.Log
 		rdb:    rdb,
 		cfg:    cfg,
 		log:    log,
-		outbox: outbox.New(pool, rdb, stream.NewPublisher(rdb, map[string]stream.Retention{cfg.TransactionStream: {MaxAge: cfg.StreamMaxAge}}), Schema, cfg.Outbox, log),
+		outbox: cfg.NewOutbox(pool, rdb, Schema, cfg.TransactionStream, log),
 	}
 	var err error
 	if s.orders, err = stream.NewBatchConsumer(rdb, cfg.Consumer.WithStream(cfg.OrdersStream), s.handleOrders); err != nil {

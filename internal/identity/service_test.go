@@ -54,7 +54,7 @@ func newEnv(t *testing.T) *env {
 		cfg: identity.Config{
 			OrdersStream:      testenv.Name(t, "orders"),
 			TransactionStream: testenv.Name(t, "tx"),
-			Outbox:            outbox.Config{Poll: 50 * time.Millisecond},
+			ServiceConfig:     outbox.ServiceConfig{Outbox: outbox.Config{Poll: 50 * time.Millisecond}},
 		},
 	}
 }

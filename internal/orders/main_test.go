@@ -76,11 +76,13 @@ func newEnv(t *testing.T, configure func(*orders.Config)) *env {
 		// reconciler call Reconcile, or shorten these.
 		StuckAfter:        time.Hour,
 		ReconcileInterval: time.Hour,
-		Consumer: stream.Config{
-			Block: 100 * time.Millisecond, MinIdle: 10 * time.Second, ClaimInterval: time.Second,
-			HandlerTimeout: 4 * time.Second, RetryBackoff: 20 * time.Millisecond, MaxRetryBackoff: 200 * time.Millisecond,
+		ServiceConfig: outbox.ServiceConfig{
+			Consumer: stream.Config{
+				Block: 100 * time.Millisecond, MinIdle: 10 * time.Second, ClaimInterval: time.Second,
+				HandlerTimeout: 4 * time.Second, RetryBackoff: 20 * time.Millisecond, MaxRetryBackoff: 200 * time.Millisecond,
+			},
+			Outbox: outbox.Config{Poll: 50 * time.Millisecond},
 		},
-		Outbox: outbox.Config{Poll: 50 * time.Millisecond},
 	}
 	if configure != nil {
 		configure(&cfg)

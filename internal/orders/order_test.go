@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"streamcart/internal/events"
+	"streamcart/internal/outbox"
 	"streamcart/internal/platform/errs"
 	"streamcart/internal/platform/testenv"
 	"streamcart/internal/platform/web"
@@ -71,7 +72,7 @@ func TestConfigValidate(t *testing.T) {
 		{Name: "only the products URL", Config: Config{ProductsURL: products}},
 		{Name: "custom", Config: Config{
 			ProductsURL: "https://products.internal", MaxTotalCents: 1, StuckAfter: time.Second, ReconcileInterval: time.Second,
-			OrdersStream: "o", PaymentsStream: "p", Consumer: stream.Config{Stream: "p", Group: "g"}, StreamMaxAge: time.Hour,
+			OrdersStream: "o", PaymentsStream: "p", ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{Stream: "p", Group: "g"}, StreamMaxAge: time.Hour},
 		}},
 		{Name: "no products URL", Config: Config{}, WantField: "ProductsURL"},
 		{Name: "products URL without a scheme", Config: Config{ProductsURL: "products:8081"}, WantField: "ProductsURL"},
@@ -81,9 +82,9 @@ func TestConfigValidate(t *testing.T) {
 		{Name: "negative reconcile interval", Config: Config{ProductsURL: products, ReconcileInterval: -time.Second}, WantField: "ReconcileInterval"},
 		{Name: "same stream for both", Config: Config{ProductsURL: products, OrdersStream: "s", PaymentsStream: "s"}, WantField: "OrdersStream and PaymentsStream"},
 		{Name: "same default stream for both", Config: Config{ProductsURL: products, OrdersStream: events.PaymentsStream}, WantField: "OrdersStream and PaymentsStream"},
-		{Name: "consumer of another stream", Config: Config{ProductsURL: products, Consumer: stream.Config{Stream: events.OrdersStream}}, WantField: "Consumer.Stream"},
-		{Name: "bad consumer config", Config: Config{ProductsURL: products, Consumer: stream.Config{Count: -1}}, WantField: "Consumer"},
-		{Name: "negative stream max age", Config: Config{ProductsURL: products, StreamMaxAge: -time.Second}, WantField: "StreamMaxAge"},
+		{Name: "consumer of another stream", Config: Config{ProductsURL: products, ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{Stream: events.OrdersStream}}}, WantField: "Consumer.Stream"},
+		{Name: "bad consumer config", Config: Config{ProductsURL: products, ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{Count: -1}}}, WantField: "Consumer"},
+		{Name: "negative stream max age", Config: Config{ProductsURL: products, ServiceConfig: outbox.ServiceConfig{StreamMaxAge: -time.Second}}, WantField: "StreamMaxAge"},
 	}
 	testenv.CheckConfigs(t, tests, Config.Validate, nil)
 }

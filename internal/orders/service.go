@@ -73,20 +73,11 @@ type Config struct {
 	// PaymentsStream carries the PaymentProcessed events. Default
 	// events.PaymentsStream.
 	PaymentsStream string
-	// Consumer configures the consumer of PaymentsStream. Its Stream
-	// defaults to PaymentsStream and must be it; Group defaults to Group;
-	// Logger is always the service's. The other fields take
-	// stream.Config's defaults.
-	Consumer stream.Config
-	// Outbox configures the relay of the OrderPlaced events. Zero fields
-	// take outbox.Config's defaults.
-	Outbox outbox.Config
-	// StreamMaxAge trims OrdersStream as the service appends to it, keeping about
-	// the entries of the last StreamMaxAge (XADD MINID ~): a consumer group
-	// that falls further behind loses entries, and the order history can be
-	// rebuilt only from what is kept. Zero keeps everything. It must not
-	// be negative.
-	StreamMaxAge time.Duration
+	// ServiceConfig holds the consumer of PaymentsStream (Consumer, whose
+	// Stream defaults to PaymentsStream and must be it; Group defaults to
+	// Group), the relay of the OrderPlaced events (Outbox) and the
+	// retention of OrdersStream (StreamMaxAge).
+	outbox.ServiceConfig
 }
 
 // setDefaults fills in the zero fields of c with the defaults their
@@ -108,7 +99,7 @@ func (c *Config) setDefaults() {
 	if c.PaymentsStream == "" {
 		c.PaymentsStream = events.PaymentsStream
 	}
-	c.Consumer.DefaultFor(c.PaymentsStream, Group)
+	c.DefaultFor(c.PaymentsStream, Group)
 }
 
 // Validate reports the problems with c, after defaults are applied, each
@@ -131,14 +122,7 @@ func (c Config) Validate() error {
 	if c.OrdersStream == c.PaymentsStream {
 		errs = append(errs, fmt.Errorf("OrdersStream and PaymentsStream are both %q", c.OrdersStream))
 	}
-	if c.Consumer.Stream != c.PaymentsStream {
-		errs = append(errs, fmt.Errorf("Consumer.Stream %q is not PaymentsStream %q; leave it empty", c.Consumer.Stream, c.PaymentsStream))
-	} else if err := c.Consumer.Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("Consumer: %w", err))
-	}
-	if c.StreamMaxAge < 0 {
-		errs = append(errs, fmt.Errorf("StreamMaxAge %v is negative", c.StreamMaxAge))
-	}
+	errs = append(errs, c.ValidateFor(c.PaymentsStream)) // nil when valid; errors.Join drops it
 	return errors.Join(errs...)
 }
 
@@ -184,7 +168,7 @@ func NewService(pool *pgxpool.Pool, rdb *redis.Client, cfg Config, log *slog.Log
 		cfg:     cfg,
 		log:     log,
 		catalog: newCatalog(cfg.ProductsURL),
-		outbox:  outbox.New(pool, rdb, stream.NewPublisher(rdb, map[string]stream.Retention{cfg.OrdersStream: {MaxAge: cfg.StreamMaxAge}}), Schema, cfg.Outbox, log),
+		outbox:  cfg.NewOutbox(pool, rdb, Schema, cfg.OrdersStream, log),
 	}
 	s.insertOrderSQL = fmt.Sprintf(insertOrderSQL, s.outbox.InsertSQL(17))
 	c, err := stream.NewBatchConsumer(rdb, cfg.Consumer, s.handlePayments)

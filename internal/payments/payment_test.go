@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"streamcart/internal/events"
+	"streamcart/internal/outbox"
 	"streamcart/internal/platform/testenv"
 	"streamcart/internal/stream"
 )
@@ -40,13 +41,13 @@ func TestConfigValidateNamesTheBadField(t *testing.T) {
 	tests := []testenv.ConfigCase[Config]{
 		{Name: "zero value", Config: Config{}},
 		{Name: "custom streams", Config: Config{OrdersStream: "o", PaymentsStream: "p", FailAbove: 1}},
-		{Name: "consumer stream is the orders stream", Config: Config{OrdersStream: "o", Consumer: stream.Config{Stream: "o"}}},
-		{Name: "consumer stream differs", Config: Config{OrdersStream: "o", Consumer: stream.Config{Stream: "x"}}, WantField: "Consumer.Stream"},
-		{Name: "consumer stream differs from the default", Config: Config{Consumer: stream.Config{Stream: "x"}}, WantField: "Consumer.Stream"},
+		{Name: "consumer stream is the orders stream", Config: Config{OrdersStream: "o", ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{Stream: "o"}}}},
+		{Name: "consumer stream differs", Config: Config{OrdersStream: "o", ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{Stream: "x"}}}, WantField: "Consumer.Stream"},
+		{Name: "consumer stream differs from the default", Config: Config{ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{Stream: "x"}}}, WantField: "Consumer.Stream"},
 		{Name: "same stream for both", Config: Config{OrdersStream: "s", PaymentsStream: "s"}, WantField: "PaymentsStream"},
 		{Name: "negative limit", Config: Config{FailAbove: -1}, WantField: "FailAbove"},
-		{Name: "negative stream age", Config: Config{StreamMaxAge: -time.Hour}, WantField: "StreamMaxAge"},
-		{Name: "bad consumer config", Config: Config{Consumer: stream.Config{Count: -1}}, WantField: "Consumer"},
+		{Name: "negative stream age", Config: Config{ServiceConfig: outbox.ServiceConfig{StreamMaxAge: -time.Hour}}, WantField: "StreamMaxAge"},
+		{Name: "bad consumer config", Config: Config{ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{Count: -1}}}, WantField: "Consumer"},
 	}
 	testenv.CheckConfigs(t, tests, Config.Validate, func(cfg Config) error {
 		_, err := NewService(nil, nil, cfg, slog.New(slog.DiscardHandler))

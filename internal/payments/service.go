@@ -40,7 +40,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
@@ -80,20 +79,11 @@ type Config struct {
 	// PaymentsStream receives the PaymentProcessed events. Default
 	// events.PaymentsStream.
 	PaymentsStream string
-	// Consumer configures the consumer of OrdersStream. Its Stream must be
-	// empty or OrdersStream; Group defaults to Group. Its Logger is
-	// replaced by the service's logger, so that the consumer's lines say
-	// which service they are from. The other fields take stream.Config's
-	// defaults.
-	Consumer stream.Config
-	// Outbox configures the relay of the PaymentProcessed events; zero
-	// fields take outbox.Config's defaults.
-	Outbox outbox.Config
-	// StreamMaxAge trims PaymentsStream as the service appends to it, keeping about
-	// the entries of the last StreamMaxAge (XADD MINID ~): a consumer group
-	// that falls further behind loses entries, and the order history can be
-	// rebuilt only from what is kept. Zero keeps everything.
-	StreamMaxAge time.Duration
+	// ServiceConfig holds the consumer of OrdersStream (Consumer, whose
+	// Stream must be empty or OrdersStream; Group defaults to Group), the
+	// relay of the PaymentProcessed events (Outbox) and the retention of
+	// PaymentsStream (StreamMaxAge).
+	outbox.ServiceConfig
 }
 
 func (c *Config) setDefaults() {
@@ -106,7 +96,7 @@ func (c *Config) setDefaults() {
 	if c.PaymentsStream == "" {
 		c.PaymentsStream = events.PaymentsStream
 	}
-	c.Consumer.DefaultFor(c.OrdersStream, Group)
+	c.DefaultFor(c.OrdersStream, Group)
 }
 
 // Validate reports the problems with c, after defaults are applied.
@@ -116,18 +106,10 @@ func (c Config) Validate() error {
 	if c.FailAbove < 0 {
 		problems = append(problems, fmt.Errorf("FailAbove %d must not be negative", c.FailAbove))
 	}
-	if c.Consumer.Stream != c.OrdersStream {
-		problems = append(problems, fmt.Errorf("Consumer.Stream %q differs from OrdersStream %q", c.Consumer.Stream, c.OrdersStream))
-	}
 	if c.PaymentsStream == c.OrdersStream {
 		problems = append(problems, fmt.Errorf("PaymentsStream and OrdersStream are both %q", c.OrdersStream))
 	}
-	if c.StreamMaxAge < 0 {
-		problems = append(problems, fmt.Errorf("StreamMaxAge %v must not be negative", c.StreamMaxAge))
-	}
-	if err := c.Consumer.Validate(); err != nil {
-		problems = append(problems, fmt.Errorf("Consumer: %w", err))
-	}
+	problems = append(problems, c.ValidateFor(c.OrdersStream)) // nil when valid; errors.Join drops it
 	return errors.Join(problems...)
 }
 
@@ -156,7 +138,7 @@ func NewService(pool *pgxpool.Pool, rdb *redis.Client, cfg Config, log *slog.Log
 		rdb:    rdb,
 		cfg:    cfg,
 		log:    log,
-		outbox: outbox.New(pool, rdb, stream.NewPublisher(rdb, map[string]stream.Retention{cfg.PaymentsStream: {MaxAge: cfg.StreamMaxAge}}), Schema, cfg.Outbox, log),
+		outbox: cfg.NewOutbox(pool, rdb, Schema, cfg.PaymentsStream, log),
 	}
 	c, err := stream.NewBatchConsumer(rdb, cfg.Consumer, s.handle)
 	if err != nil {

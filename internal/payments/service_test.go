@@ -45,7 +45,7 @@ func newEnv(t *testing.T, pool *pgxpool.Pool) *env {
 		cfg: payments.Config{
 			OrdersStream:   testenv.Name(t, "orders"),
 			PaymentsStream: testenv.Name(t, "payments"),
-			Outbox:         outbox.Config{Poll: 50 * time.Millisecond},
+			ServiceConfig:  outbox.ServiceConfig{Outbox: outbox.Config{Poll: 50 * time.Millisecond}},
 		},
 	}
 }

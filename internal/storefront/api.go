@@ -78,14 +78,25 @@ func (c cartView) count() int {
 	return n
 }
 
-// order is the answer of GET /api/v1/orders/{id} and of checkout.
-type order struct {
+// orderHead is what the orders service and the order history both say of
+// an order, besides its items and time.
+type orderHead struct {
 	OrderID     string `json:"orderId"`
 	Status      int    `json:"status"`
 	StatusName  string `json:"statusName"`
 	AmountCents int64  `json:"amountCents"`
 	PaymentID   string `json:"paymentId"`
-	Items       []struct {
+}
+
+// card is the order card of h, without its time and lines.
+func (h orderHead) card() orderCard {
+	return orderCard{ID: h.OrderID, Status: h.Status, StatusName: h.StatusName, AmountCents: h.AmountCents, PaymentID: h.PaymentID}
+}
+
+// order is the answer of GET /api/v1/orders/{id} and of checkout.
+type order struct {
+	orderHead
+	Items []struct {
 		ProductID   string `json:"productId"`
 		DisplayName string `json:"displayName"`
 		Qty         int    `json:"qty"`
@@ -97,12 +108,8 @@ type order struct {
 
 // historyOrder is an order as GET /api/v1/orders lists it.
 type historyOrder struct {
-	OrderID     string `json:"orderId"`
-	Status      int    `json:"status"`
-	StatusName  string `json:"statusName"`
-	AmountCents int64  `json:"amountCents"`
-	PaymentID   string `json:"paymentId"`
-	Items       []struct {
+	orderHead
+	Items []struct {
 		ProductID  string `json:"productId"`
 		Qty        int    `json:"qty"`
 		PriceCents int64  `json:"priceCents"`

@@ -328,8 +328,14 @@ func (s *Storefront) renderCart(w http.ResponseWriter, r *http.Request, status i
 	s.render(w, r, status, "cart.html", s.layout("Your cart", "cart", count, p))
 }
 
-// cartChangeFailed shows the cart again with what went wrong.
-func (s *Storefront) cartChangeFailed(w http.ResponseWriter, r *http.Request, a *apiSession, err error) error {
+// cartChanged ends a change of the cart: when it failed with err, it
+// shows the cart again with what went wrong; else it sends the browser to
+// the cart.
+func (s *Storefront) cartChanged(w http.ResponseWriter, r *http.Request, a *apiSession, err error) error {
+	if err == nil {
+		http.Redirect(w, r, "/cart", http.StatusSeeOther)
+		return nil
+	}
 	status, msg := s.failed(r, "change cart", err)
 	p, _ := s.loadCart(r.Context(), a)
 	p.Error = msg
@@ -337,40 +343,43 @@ func (s *Storefront) cartChangeFailed(w http.ResponseWriter, r *http.Request, a 
 	return nil
 }
 
+// cartItemPath is the API path of the cart item of a /cart/items/{id}
+// request, or a not found error when {id} cannot be a product's.
+func cartItemPath(r *http.Request) (string, error) {
+	id := r.PathValue("id")
+	if !web.ValidID(id) {
+		return "", errs.E(errs.KindNotFound, "", "That product is not in your cart.")
+	}
+	return "/api/v1/cart/items/" + id, nil
+}
+
 // updateCartItem serves POST /cart/items/{id}: qty from 1 to 99.
 func (s *Storefront) updateCartItem(w http.ResponseWriter, r *http.Request) error {
-	id := r.PathValue("id")
-	a := s.api(w, r)
-	if !web.ValidID(id) {
-		return errs.E(errs.KindNotFound, "", "That product is not in your cart.")
+	path, err := cartItemPath(r)
+	if err != nil {
+		return err
 	}
+	a := s.api(w, r)
 	qty, ok := parseQty(r.PostFormValue("qty"))
 	if !ok {
-		return s.cartChangeFailed(w, r, a, errs.E(errs.KindInvalid, "", "Choose a quantity from 1 to 99."))
+		return s.cartChanged(w, r, a, errs.E(errs.KindInvalid, "", "Choose a quantity from 1 to 99."))
 	}
-	if err := a.do(r.Context(), http.MethodPut, "/api/v1/cart/items/"+id, map[string]int{"qty": qty}, nil); err != nil {
-		var ae *apiError
-		if errors.As(err, &ae) && ae.Code == "unknown_product" {
-			err = refusal(ae.Kind, err, "That product is no longer sold; remove it from your cart.")
-		}
-		return s.cartChangeFailed(w, r, a, err)
+	err = a.do(r.Context(), http.MethodPut, path, map[string]int{"qty": qty}, nil)
+	var ae *apiError
+	if errors.As(err, &ae) && ae.Code == "unknown_product" {
+		err = refusal(ae.Kind, err, "That product is no longer sold; remove it from your cart.")
 	}
-	http.Redirect(w, r, "/cart", http.StatusSeeOther)
-	return nil
+	return s.cartChanged(w, r, a, err)
 }
 
 // removeCartItem serves POST /cart/items/{id}/remove.
 func (s *Storefront) removeCartItem(w http.ResponseWriter, r *http.Request) error {
-	id := r.PathValue("id")
+	path, err := cartItemPath(r)
+	if err != nil {
+		return err
+	}
 	a := s.api(w, r)
-	if !web.ValidID(id) {
-		return errs.E(errs.KindNotFound, "", "That product is not in your cart.")
-	}
-	if err := a.do(r.Context(), http.MethodDelete, "/api/v1/cart/items/"+id, nil, nil); err != nil {
-		return s.cartChangeFailed(w, r, a, err)
-	}
-	http.Redirect(w, r, "/cart", http.StatusSeeOther)
-	return nil
+	return s.cartChanged(w, r, a, a.do(r.Context(), http.MethodDelete, path, nil, nil))
 }
 
 // checkout serves POST /cart/checkout (Buy Now): it orders the cart and
@@ -485,7 +494,7 @@ func rank(status int) int {
 }
 
 func (s *Storefront) cardFromHistory(h historyOrder, names map[string]string) orderCard {
-	c := orderCard{ID: h.OrderID, Status: h.Status, StatusName: h.StatusName, AmountCents: h.AmountCents, PaymentID: h.PaymentID}
+	c := h.card()
 	if h.CreatedOn != nil {
 		c.Created = *h.CreatedOn
 	}
@@ -605,7 +614,8 @@ func (s *Storefront) orderDetail(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
-	c := orderCard{ID: o.OrderID, Status: o.Status, StatusName: o.StatusName, AmountCents: o.AmountCents, PaymentID: o.PaymentID, Created: o.CreatedAt}
+	c := o.card()
+	c.Created = o.CreatedAt
 	for _, it := range o.Items {
 		name := it.DisplayName
 		if name == "" {
