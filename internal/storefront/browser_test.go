@@ -124,8 +124,8 @@ type browser struct {
 
 // Bounds of the browser's waits.
 const (
-	actionTimeout = 20 * time.Second
-	waitTimeout   = 30 * time.Second
+	actionTimeout = 60 * time.Second
+	waitTimeout   = 90 * time.Second
 )
 
 func newBrowser(t *testing.T, base string) *browser {
