@@ -34,9 +34,12 @@ type Consumer struct {
 
 	readerID  atomic.Int64 // CLIENT ID of the blocking reader's connection
 	outages   atomic.Int64 // consecutive Unavailable failures, for their backoff
+	outageLog logLimiter   // of the warnings about outages
 	retryMu   sync.Mutex
 	retries   []retry
 	retryWake chan struct{}
+	heldMu    sync.Mutex
+	held      map[string]*holding // the entries this consumer holds, by id; see lease.go
 }
 
 // NewConsumer returns a Consumer that calls h for each message.
@@ -61,7 +64,9 @@ func newConsumer(rdb *redis.Client, cfg Config, one Handler, batch BatchHandler)
 		one:       one,
 		batch:     batch,
 		log:       cfg.Logger.With("stream", cfg.Stream, "group", cfg.Group, "consumer", cfg.Consumer),
+		outageLog: logLimiter{every: outageLogEvery},
 		retryWake: make(chan struct{}, 1),
+		held:      make(map[string]*holding),
 	}, nil
 }
 
@@ -83,6 +88,14 @@ func (c *Consumer) Run(ctx context.Context) error {
 	defer cancelHandlers()
 	work := make(chan batch)
 	stop := make(chan struct{}) // closed when the shutdown time is up
+
+	// The lease on the held entries lasts as long as handlers may work on
+	// them: until Run returns.
+	leaseStop := make(chan struct{})
+	var lease sync.WaitGroup
+	lease.Go(func() { c.leaseLoop(context.WithoutCancel(ctx), leaseStop) })
+	defer lease.Wait()
+	defer close(leaseStop)
 
 	var feeders sync.WaitGroup
 	readerDone := make(chan struct{})
