@@ -19,7 +19,9 @@ type Handler func(ctx context.Context, m Message) error
 // BatchHandler handles a batch of messages, typically in one database
 // transaction. It must be all or nothing: nil acknowledges the whole batch;
 // on an error the consumer hands the messages back one at a time, so that a
-// single bad message cannot hold up the others.
+// single bad message cannot hold up the others. A batch that fails with an
+// Unavailable or Defer error is retried whole, later; one that runs out of
+// time (HandlerTimeout) is retried in two halves.
 type BatchHandler func(ctx context.Context, msgs []Message) error
 
 // Consumer reads one stream in one consumer group and hands the entries to
