@@ -48,7 +48,7 @@ func TestLiveConsumerWithASlowHandlerKeepsItsEntries(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	cfg := f.config()
-	cfg.MinIdle = time.Second
+	cfg.MinIdle = 2 * time.Second
 	cfg.HandlerTimeout = time.Minute // the handler takes longer than MinIdle
 	release := make(chan struct{})
 	started := make(chan struct{}, 10)
