@@ -82,8 +82,8 @@ func (s *Service) handleOrders(ctx context.Context, msgs []stream.Message) error
 		return err
 	}
 	if waiting > 0 {
-		return stream.Unavailable(fmt.Errorf("%d of %d OrderPlaced events wait up to %v for their user's first login identity",
-			waiting, len(batch), s.cfg.Grace))
+		return stream.Defer(fmt.Errorf("%d of %d OrderPlaced events wait up to %v for their user's first login identity",
+			waiting, len(batch), s.cfg.Grace), s.cfg.Grace/5)
 	}
 	return nil
 }

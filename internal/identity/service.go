@@ -54,12 +54,12 @@
 // right away, such an order would get 0 and be flagged. So when the user
 // has no login identity yet and the order is younger than Config.Grace
 // (default 5s, measured from the order's createdOn), the service defers the
-// order. It still commits the rest of the batch, then fails the batch with
-// stream.Unavailable. The consumer retries the batch with backoff and never
-// dead-letters it for this. On the retry, the orders that were already
-// scored are skipped as duplicates. Once the grace has passed, the order is
-// scored with what is known; with no login identity at all, that is 0 and
-// flagged.
+// order. It still commits the rest of the batch, then defers the batch
+// (stream.Defer) by a fifth of the grace. The consumer retries it then,
+// without counting a delivery or logging a warning: waiting is not a
+// failure. On the retry, the orders that were already scored are skipped
+// as duplicates. Once the grace has passed, the order is scored with what
+// is known; with no login identity at all, that is 0 and flagged.
 //
 // The grace covers only users who have no login identity yet. An order
 // from a user who already has identities is scored at once, even if it came

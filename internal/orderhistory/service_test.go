@@ -247,7 +247,7 @@ func TestConfigValidateNamesTheBadField(t *testing.T) {
 		{Name: "same stream twice", Config: orderhistory.Config{OrdersStream: "a", PaymentsStream: "a"}, WantField: "PaymentsStream"},
 		{Name: "consumer stream set", Config: orderhistory.Config{Consumer: stream.Config{Stream: "x"}}, WantField: "Consumer.Stream"},
 		{Name: "consumer dead-letter stream set", Config: orderhistory.Config{Consumer: stream.Config{DeadLetterStream: "x"}}, WantField: "Consumer.DeadLetterStream"},
-		{Name: "bad consumer timing", Config: orderhistory.Config{Consumer: stream.Config{MinIdle: time.Second, HandlerTimeout: time.Second}}, WantField: "Consumer"},
+		{Name: "bad consumer timing", Config: orderhistory.Config{Consumer: stream.Config{MinIdle: -time.Second}}, WantField: "Consumer"},
 	}
 	testenv.CheckConfigs(t, tests, orderhistory.Config.Validate, func(cfg orderhistory.Config) error {
 		_, err := orderhistory.NewService(nil, cfg, testenv.Logger(t))

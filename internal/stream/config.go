@@ -30,18 +30,34 @@ type Config struct {
 	// into up to that many batches. Default 1.
 	Concurrency int
 
-	// MinIdle is how long an entry must have been pending, unacknowledged,
-	// before a live consumer takes it over from the one that read it (which
-	// is then presumed dead). Default 30s.
+	// MinIdle is how long an entry must have been pending without its
+	// consumer touching it before a live consumer takes it over. A
+	// consumer holds the entries it works on like a lease: every MinIdle/4
+	// it claims them to itself again (XCLAIM … JUSTID), which restarts
+	// their idle time, for as long as they are in its handler or wait for
+	// a retry. So only the entries of a consumer that died (or stalled for
+	// MinIdle) go idle; how long a handler takes does not matter. A dead
+	// consumer's entries are taken over between MinIdle·3/4 and MinIdle +
+	// ClaimInterval after its death. Default 5s.
 	MinIdle time.Duration
 	// ClaimInterval is how often pending entries are checked for takeover.
-	// Default MinIdle/3.
+	// Default MinIdle/5.
 	ClaimInterval time.Duration
-	// HandlerTimeout bounds the handling of one batch: the handler's
-	// context ends then. When a batch fails and its messages are handled
-	// one at a time, that pass gets HandlerTimeout again; twice it must be
-	// shorter than MinIdle, or live work would be taken over. Default
-	// MinIdle/3.
+	// RemoveIdleAfter is how long a consumer of the group with nothing
+	// pending must have been idle (no read, no claim) before the other
+	// consumers remove it from the group (XGROUP DELCONSUMER), so that
+	// the group lists only live consumers. A live consumer reads at least
+	// every Block, so it must be longer than Block and MinIdle; removing
+	// one by mistake would be harmless anyway (its next read registers it
+	// again, and one with entries pending is never removed). Default 10
+	// times the longer of MinIdle and Block.
+	RemoveIdleAfter time.Duration
+	// HandlerTimeout bounds the handling of one batch (of one message for a
+	// Handler): the handler's context ends then. A batch that runs out of
+	// time is split in two halves, which are retried; one that fails
+	// otherwise is handed to the handler one message at a time, each with
+	// HandlerTimeout of its own. It does not depend on MinIdle, since a
+	// consumer keeps the entries it works on. Default 10s.
 	HandlerTimeout time.Duration
 
 	// MaxDeliveries is how many deliveries an entry gets before it is
@@ -50,9 +66,14 @@ type Config struct {
 	// RetryBackoff is the delay before the first retry of a failed entry;
 	// it doubles with each further delivery. Default 100ms.
 	RetryBackoff time.Duration
-	// MaxRetryBackoff caps the retry delay. It must be shorter than
-	// MinIdle. Default MinIdle/3, at most 10s.
+	// MaxRetryBackoff caps the retry delay, also of the retries during an
+	// outage (Unavailable). Default 5s.
 	MaxRetryBackoff time.Duration
+	// MaxDeferral caps the delay of a deferral (Defer), and how long an
+	// entry may be deferred in all; after that its deferrals count as
+	// failed deliveries, so that an entry cannot be deferred for ever.
+	// Default 5m.
+	MaxDeferral time.Duration
 	// DeadLetterStream receives entries that will not be retried. Default
 	// Stream + ":dlq".
 	DeadLetterStream string
@@ -81,13 +102,16 @@ func (c *Config) setDefaults() {
 		c.Concurrency = 1
 	}
 	if c.MinIdle == 0 {
-		c.MinIdle = 30 * time.Second
+		c.MinIdle = 5 * time.Second
 	}
 	if c.ClaimInterval == 0 {
-		c.ClaimInterval = c.MinIdle / 3
+		c.ClaimInterval = c.MinIdle / 5
+	}
+	if c.RemoveIdleAfter == 0 {
+		c.RemoveIdleAfter = 10 * max(c.MinIdle, c.Block)
 	}
 	if c.HandlerTimeout == 0 {
-		c.HandlerTimeout = c.MinIdle / 3
+		c.HandlerTimeout = 10 * time.Second
 	}
 	if c.MaxDeliveries == 0 {
 		c.MaxDeliveries = 5
@@ -96,7 +120,10 @@ func (c *Config) setDefaults() {
 		c.RetryBackoff = 100 * time.Millisecond
 	}
 	if c.MaxRetryBackoff == 0 {
-		c.MaxRetryBackoff = min(c.MinIdle/3, 10*time.Second)
+		c.MaxRetryBackoff = 5 * time.Second
+	}
+	if c.MaxDeferral == 0 {
+		c.MaxDeferral = 5 * time.Minute
 	}
 	if c.DeadLetterStream == "" {
 		c.DeadLetterStream = DeadLetterStream(c.Stream)
@@ -125,14 +152,13 @@ func (c Config) Validate() error {
 	if c.Count < 1 || c.Concurrency < 1 || c.MaxDeliveries < 1 {
 		errs = append(errs, errors.New("count, concurrency and max deliveries must be positive"))
 	}
-	if c.Block <= 0 || c.MinIdle <= 0 || c.ClaimInterval <= 0 || c.RetryBackoff <= 0 || c.ShutdownTimeout <= 0 {
+	if c.Block <= 0 || c.MinIdle <= 0 || c.ClaimInterval <= 0 || c.HandlerTimeout <= 0 || c.RetryBackoff <= 0 ||
+		c.MaxRetryBackoff <= 0 || c.MaxDeferral <= 0 || c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("durations must be positive"))
 	}
-	if 2*c.HandlerTimeout >= c.MinIdle {
-		errs = append(errs, fmt.Errorf("twice the handler timeout %v must be shorter than min idle %v", c.HandlerTimeout, c.MinIdle))
-	}
-	if c.MaxRetryBackoff >= c.MinIdle {
-		errs = append(errs, fmt.Errorf("max retry backoff %v must be shorter than min idle %v", c.MaxRetryBackoff, c.MinIdle))
+	if c.RemoveIdleAfter <= max(c.MinIdle, c.Block) {
+		errs = append(errs, fmt.Errorf("remove idle after %v must be longer than min idle %v and block %v",
+			c.RemoveIdleAfter, c.MinIdle, c.Block))
 	}
 	if c.DeadLetterStream == c.Stream {
 		errs = append(errs, errors.New("dead-letter stream must differ from the stream"))

@@ -19,7 +19,9 @@ type Handler func(ctx context.Context, m Message) error
 // BatchHandler handles a batch of messages, typically in one database
 // transaction. It must be all or nothing: nil acknowledges the whole batch;
 // on an error the consumer hands the messages back one at a time, so that a
-// single bad message cannot hold up the others.
+// single bad message cannot hold up the others. A batch that fails with an
+// Unavailable or Defer error is retried whole, later; one that runs out of
+// time (HandlerTimeout) is retried in two halves.
 type BatchHandler func(ctx context.Context, msgs []Message) error
 
 // Consumer reads one stream in one consumer group and hands the entries to
@@ -34,9 +36,12 @@ type Consumer struct {
 
 	readerID  atomic.Int64 // CLIENT ID of the blocking reader's connection
 	outages   atomic.Int64 // consecutive Unavailable failures, for their backoff
+	outageLog logLimiter   // of the warnings about outages
 	retryMu   sync.Mutex
 	retries   []retry
 	retryWake chan struct{}
+	heldMu    sync.Mutex
+	held      map[string]*holding // the entries this consumer holds, by id; see lease.go
 }
 
 // NewConsumer returns a Consumer that calls h for each message.
@@ -61,7 +66,9 @@ func newConsumer(rdb *redis.Client, cfg Config, one Handler, batch BatchHandler)
 		one:       one,
 		batch:     batch,
 		log:       cfg.Logger.With("stream", cfg.Stream, "group", cfg.Group, "consumer", cfg.Consumer),
+		outageLog: logLimiter{every: outageLogEvery},
 		retryWake: make(chan struct{}, 1),
+		held:      make(map[string]*holding),
 	}, nil
 }
 
@@ -83,6 +90,14 @@ func (c *Consumer) Run(ctx context.Context) error {
 	defer cancelHandlers()
 	work := make(chan batch)
 	stop := make(chan struct{}) // closed when the shutdown time is up
+
+	// The lease on the held entries lasts as long as handlers may work on
+	// them: until Run returns.
+	leaseStop := make(chan struct{})
+	var lease sync.WaitGroup
+	lease.Go(func() { c.leaseLoop(context.WithoutCancel(ctx), leaseStop) })
+	defer lease.Wait()
+	defer close(leaseStop)
 
 	var feeders sync.WaitGroup
 	readerDone := make(chan struct{})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -15,41 +16,139 @@ import (
 	"streamcart/internal/stream"
 )
 
-// The crash test runs a consumer in a child process: this test binary,
+// The crash tests run a consumer in a child process: this test binary,
 // re-executed to run only TestConsumerProcess with these variables set.
 const (
 	envChildRedis  = "STREAMCART_CHILD_REDIS_URL"
 	envChildStream = "STREAMCART_CHILD_STREAM"
+	envChildMode   = "STREAMCART_CHILD_MODE" // "" or "hold"
 )
 
-// TestConsumerProcess is the child's consumer. It records each handled
+// TestConsumerProcess is the child's consumer, with the default timings.
+// It runs until it is killed. In the default mode it records each handled
 // event id in the set "<stream>:handled", one message at a time with a
-// short pause, so that a kill lands in the middle of a batch. It runs until
-// it is killed.
+// short pause, so that a kill lands in the middle of a batch. In "hold"
+// mode it reads 10 entries at a time, records the ids of its batch in
+// "<stream>:held" and then works on it until it is killed, like a handler
+// stuck on a slow dependency.
 func TestConsumerProcess(t *testing.T) {
 	url, name := os.Getenv(envChildRedis), os.Getenv(envChildStream)
 	if url == "" {
-		t.Skip("only runs as the child of TestKilledConsumerProcess")
+		t.Skip("only runs as the child of the crash tests")
 	}
 	opt, err := redis.ParseURL(url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	rdb := redis.NewClient(opt)
-	c, err := stream.NewBatchConsumer(rdb, stream.Config{Stream: name, Group: "g", Count: 50, Consumer: "child"},
-		func(ctx context.Context, msgs []stream.Message) error {
+	cfg := stream.Config{Stream: name, Group: "g", Count: 50, Consumer: "child"}
+	h := func(ctx context.Context, msgs []stream.Message) error {
+		for _, m := range msgs {
+			if err := rdb.SAdd(ctx, name+":handled", m.ID).Err(); err != nil {
+				return err
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		return nil
+	}
+	if os.Getenv(envChildMode) == "hold" {
+		cfg.Count = 10
+		h = func(ctx context.Context, msgs []stream.Message) error {
 			for _, m := range msgs {
-				if err := rdb.SAdd(ctx, name+":handled", m.ID).Err(); err != nil {
+				if err := rdb.SAdd(ctx, name+":held", m.ID).Err(); err != nil {
 					return err
 				}
-				time.Sleep(2 * time.Millisecond)
 			}
-			return nil
-		})
+			<-ctx.Done()
+			return ctx.Err()
+		}
+	}
+	c, err := stream.NewBatchConsumer(rdb, cfg, h)
 	if err != nil {
 		t.Fatal(err)
 	}
 	_ = c.Run(context.Background())
+}
+
+// startChild starts TestConsumerProcess in mode on stream and kills it at
+// the end of the test, if the test has not.
+func startChild(t *testing.T, name, mode string) *exec.Cmd {
+	t.Helper()
+	child := exec.Command(os.Args[0], "-test.run=^TestConsumerProcess$", "-test.count=1")
+	child.Env = append(os.Environ(), envChildRedis+"="+testenv.RedisURL(t), envChildStream+"="+name, envChildMode+"="+mode)
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = child.Process.Kill(); _ = child.Wait() })
+	return child
+}
+
+// kill SIGKILLs child and waits for it to be gone.
+func kill(t *testing.T, child *exec.Cmd) {
+	t.Helper()
+	if err := child.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = child.Wait()
+}
+
+// firstReclaim is Metrics that remembers when its consumer first took
+// entries over from another consumer.
+type firstReclaim struct {
+	mu sync.Mutex
+	at time.Time
+}
+
+func (r *firstReclaim) Reclaimed(string, string, int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.at.IsZero() {
+		r.at = time.Now()
+	}
+}
+
+func (r *firstReclaim) time() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.at
+}
+
+func (*firstReclaim) Processed(string, string, int, time.Duration) {}
+func (*firstReclaim) Failed(string, string, int)                   {}
+func (*firstReclaim) Retried(string, string, int)                  {}
+func (*firstReclaim) DeadLettered(string, string, int)             {}
+
+// TestDeadConsumerProcessIsTakenOverWithinSevenSeconds SIGKILLs a consumer
+// process that holds entries and measures, with the default timings, how
+// long after the kill a live consumer of the group takes them over.
+func TestDeadConsumerProcessIsTakenOverWithinSevenSeconds(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	ids := f.publish(20)
+	child := startChild(t, f.stream, "hold")
+	// The child reads all 20: one batch in its handler, one waiting for it.
+	testenv.WaitFor(t, 30*time.Second, "the child to hold its entries", func() bool {
+		return f.rdb.SCard(ctx, f.stream+":held").Val() == 10 && f.settledLag()
+	})
+
+	rec := newRecorder()
+	reclaims := &firstReclaim{}
+	survivor := stream.Config{Stream: f.stream, Group: f.group, Logger: testenv.Logger(t), Metrics: reclaims}
+	consume(t, f.rdb, survivor, rec.handle)
+	kill(t, child)
+	killed := time.Now()
+
+	testenv.WaitFor(t, 90*time.Second, "the survivor to handle the dead child's entries", func() bool {
+		return rec.handled() == len(ids) && f.settled()
+	})
+	took := reclaims.time().Sub(killed)
+	t.Logf("takeover after the kill: %v (default timings)", took.Round(time.Millisecond))
+	if took > 7*time.Second {
+		t.Errorf("the dead consumer's entries were taken over %v after the kill, want within 7s", took)
+	}
+	rec.wantCounts(t, onceEach(ids))
+	f.wantNoDeadLetters()
 }
 
 func TestKilledConsumerProcess(t *testing.T) {
@@ -59,19 +158,11 @@ func TestKilledConsumerProcess(t *testing.T) {
 	ids := f.publish(1000)
 	handledKey := f.stream + ":handled"
 
-	child := exec.Command(os.Args[0], "-test.run=^TestConsumerProcess$", "-test.count=1")
-	child.Env = append(os.Environ(), envChildRedis+"="+testenv.RedisURL(t), envChildStream+"="+f.stream)
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = child.Process.Kill(); _ = child.Wait() })
+	child := startChild(t, f.stream, "")
 	testenv.WaitFor(t, 30*time.Second, "child to handle 300 entries", func() bool {
 		return f.rdb.SCard(ctx, handledKey).Val() >= 300
 	})
-	if err := child.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_ = child.Wait()
+	kill(t, child)
 
 	pending, err := f.rdb.XPendingExt(ctx, &redis.XPendingExtArgs{
 		Stream: f.stream, Group: f.group, Start: "-", End: "+", Count: 1000, Consumer: "child",
@@ -86,7 +177,8 @@ func TestKilledConsumerProcess(t *testing.T) {
 	t.Logf("child killed after handling %d entries with %d pending", handledByChild, len(pending))
 
 	// A second consumer takes over the dead one's pending entries and the rest.
-	cfg := f.reclaimConfig(300*time.Millisecond, 100*time.Millisecond, 50*time.Millisecond)
+	cfg := f.config()
+	cfg.MinIdle = 300 * time.Millisecond
 	cfg.Count = 50
 	consume(t, f.rdb, cfg, func(ctx context.Context, m stream.Message) error {
 		return f.rdb.SAdd(ctx, handledKey, m.ID).Err()
@@ -121,7 +213,7 @@ func TestRedisRestartedFromAOF(t *testing.T) {
 	ctx := context.Background()
 
 	rec := newRecorder()
-	consume(t, rdb, f.reclaimConfig(500*time.Millisecond, 200*time.Millisecond, 100*time.Millisecond), rec.handle)
+	consume(t, rdb, f.reclaimConfig(500*time.Millisecond), rec.handle)
 
 	before := f.publish(200)
 	testenv.WaitFor(t, 10*time.Second, "entries before the crash", func() bool { return rec.handled() == 200 && f.settled() })

@@ -14,9 +14,17 @@
 //     returned nil. Acks are sent per batch.
 //   - Retry: a failed entry is retried with exponential backoff by the same
 //     consumer (XCLAIM to itself, which counts a delivery).
-//   - Reclaim: entries left pending by a consumer that died are claimed with
-//     XAUTOCLAIM once they have been idle for Config.MinIdle; entries that
-//     were trimmed away meanwhile are reported and dropped, never looped on.
+//   - Retry without livelock: an Unavailable error (an outage) or a Defer
+//     (too early) is retried without counting a delivery; a retried batch is
+//     never larger than Config.Count, and a batch that ran out of time is
+//     retried in halves.
+//   - Leases and reclaim: a consumer renews the entries it holds every
+//     Config.MinIdle/4, so live work is never taken over; entries left
+//     pending by a consumer that died are claimed with XAUTOCLAIM once they
+//     have been idle for Config.MinIdle (about 5s after the death, with the
+//     defaults); entries that were trimmed away meanwhile are reported and
+//     dropped, never looped on. Consumers gone for Config.RemoveIdleAfter
+//     with nothing pending are removed from the group.
 //   - Dead letters: after Config.MaxDeliveries deliveries, or at once when the
 //     entry cannot be decoded or the handler returns a Permanent error, the
 //     entry is copied to the dead-letter stream (by default "<stream>:dlq")

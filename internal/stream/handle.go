@@ -27,47 +27,55 @@ func (c *Consumer) process(ctx context.Context, msgs []Message, reclaimed bool) 
 	if len(todo) == 0 {
 		return
 	}
-	start := time.Now()
-	// One deadline for the whole batch: all of it must be done well before
-	// MinIdle, or another consumer would take it over meanwhile.
-	hctx, cancel := context.WithTimeout(ctx, c.cfg.HandlerTimeout)
-	defer cancel()
-	done := make([]string, 0, len(todo))
-	if c.one == nil {
-		err := c.callBatch(hctx, todo)
-		if err == nil {
-			for _, m := range todo {
-				done = append(done, m.EntryID)
-			}
-			c.ack(ctx, done, time.Since(start))
-			return
-		}
-		if IsUnavailable(err) {
-			// The batch waits out the outage together.
-			delay := c.outageDelay()
-			c.log.WarnContext(ctx, "handler dependency unavailable; the batch will be retried",
-				"size", len(todo), "delay", delay, "err", err)
-			c.scheduleRetry(todo, delay, true)
-			return
-		}
-		if len(todo) == 1 {
-			c.fail(ctx, todo[0], err)
-			return
-		}
-		c.log.WarnContext(ctx, "batch failed; handling its entries one by one", "size", len(todo), "err", err)
-		// The one-by-one pass gets a deadline of its own: the batch may
-		// have failed by running out of time.
-		cancel()
-		hctx, cancel = context.WithTimeout(ctx, c.cfg.HandlerTimeout)
-		defer cancel()
+	if c.one != nil {
+		c.processEach(ctx, todo, c.callOne)
+		return
 	}
-	for _, m := range todo {
-		var err error
-		if c.one != nil {
-			err = c.callOne(hctx, m)
-		} else {
-			err = c.callBatch(hctx, []Message{m})
-		}
+	start := time.Now()
+	hctx, cancel := context.WithTimeout(ctx, c.cfg.HandlerTimeout)
+	err := c.callBatch(hctx, todo)
+	timedOut := errors.Is(hctx.Err(), context.DeadlineExceeded)
+	cancel()
+	after, deferred := deferral(err)
+	switch {
+	case err == nil:
+		c.ack(ctx, messageIDs(todo), time.Since(start))
+	case deferred && !IsPermanent(err):
+		c.deferRetry(ctx, todo, after, err)
+	case timedOut && len(todo) > 1:
+		// Overloaded, most likely: the same batch would time out again,
+		// and merged with others grow until nothing gets through. Its
+		// halves are retried, without counting a delivery, until they are
+		// small enough to finish in time.
+		delay := c.outageDelay()
+		half := len(todo) / 2
+		c.warnOutage(ctx, "batch timed out; retrying it in halves", "size", len(todo), "delay", delay, "err", err)
+		c.scheduleRetry(todo[:half], delay, false)
+		c.scheduleRetry(todo[half:], delay, false)
+	case IsUnavailable(err):
+		// The batch waits out the outage together.
+		delay := c.outageDelay()
+		c.warnOutage(ctx, "handler dependency unavailable; will retry", "size", len(todo), "delay", delay, "err", err)
+		c.scheduleRetry(todo, delay, false)
+	case len(todo) == 1:
+		c.fail(ctx, todo[0], err)
+	default:
+		c.log.WarnContext(ctx, "batch failed; handling its entries one by one", "size", len(todo), "err", err)
+		c.processEach(ctx, todo, func(ctx context.Context, m Message) error {
+			return c.callBatch(ctx, []Message{m})
+		})
+	}
+}
+
+// processEach hands msgs to call one at a time, each with HandlerTimeout
+// of its own, and acknowledges those that succeeded.
+func (c *Consumer) processEach(ctx context.Context, msgs []Message, call func(context.Context, Message) error) {
+	start := time.Now()
+	done := make([]string, 0, len(msgs))
+	for _, m := range msgs {
+		hctx, cancel := context.WithTimeout(ctx, c.cfg.HandlerTimeout)
+		err := call(hctx, m)
+		cancel()
 		if err != nil {
 			c.fail(ctx, m, err)
 			continue
@@ -75,6 +83,14 @@ func (c *Consumer) process(ctx context.Context, msgs []Message, reclaimed bool) 
 		done = append(done, m.EntryID)
 	}
 	c.ack(ctx, done, time.Since(start))
+}
+
+func messageIDs(msgs []Message) []string {
+	ids := make([]string, len(msgs))
+	for i, m := range msgs {
+		ids[i] = m.EntryID
+	}
+	return ids
 }
 
 // callOne and callBatch call the handler, turning a panic into an error.
@@ -96,8 +112,16 @@ func (c *Consumer) recoverInto(ctx context.Context, err *error) {
 }
 
 // fail decides what happens to a message whose handler failed: a retry
-// after a backoff, or the dead-letter stream.
+// after a backoff or a deferral, or the dead-letter stream.
 func (c *Consumer) fail(ctx context.Context, m Message, err error) {
+	if after, ok := deferral(err); ok && !IsPermanent(err) {
+		c.deferRetry(ctx, []Message{m}, after, err)
+		return
+	}
+	c.retryOrDeadLetter(ctx, m, err)
+}
+
+func (c *Consumer) retryOrDeadLetter(ctx context.Context, m Message, err error) {
 	c.cfg.Metrics.Failed(c.cfg.Stream, c.cfg.Group, 1)
 	if IsPermanent(err) || (m.Deliveries >= c.cfg.MaxDeliveries && !IsUnavailable(err)) {
 		c.deadLetterMessage(ctx, m, err)
@@ -105,20 +129,44 @@ func (c *Consumer) fail(ctx context.Context, m Message, err error) {
 	}
 	if IsUnavailable(err) {
 		delay := c.outageDelay()
-		c.log.WarnContext(ctx, "handler dependency unavailable; will retry", "id", m.EntryID, "delay", delay, "err", err)
-		c.scheduleRetry([]Message{m}, delay, true)
+		c.warnOutage(ctx, "handler dependency unavailable; will retry", "id", m.EntryID, "delay", delay, "err", err)
+		c.scheduleRetry([]Message{m}, delay, false)
 		return
 	}
 	delay := backoff(int(m.Deliveries), c.cfg.RetryBackoff, c.cfg.MaxRetryBackoff)
 	c.log.WarnContext(ctx, "handler failed; will retry",
 		"id", m.EntryID, "event", m.Type, "deliveries", m.Deliveries, "delay", delay, "err", err)
-	c.scheduleRetry([]Message{m}, delay, false)
+	c.scheduleRetry([]Message{m}, delay, true)
+}
+
+// deferRetry delivers msgs again after the delay after (kept between
+// RetryBackoff and MaxDeferral), without counting a delivery. A message
+// deferred for longer than MaxDeferral in all is treated as failed.
+func (c *Consumer) deferRetry(ctx context.Context, msgs []Message, after time.Duration, err error) {
+	after = min(max(after, c.cfg.RetryBackoff), c.cfg.MaxDeferral)
+	now := time.Now()
+	later := msgs[:0:0]
+	for _, m := range msgs {
+		if c.deferredTooLong(m.EntryID, now) {
+			c.retryOrDeadLetter(ctx, m, fmt.Errorf("deferred for longer than %v: %w", c.cfg.MaxDeferral, err))
+			continue
+		}
+		later = append(later, m)
+	}
+	if len(later) == 0 {
+		return
+	}
+	c.log.DebugContext(ctx, "handling deferred", "size", len(later), "delay", after, "reason", err)
+	c.scheduleRetry(later, after, false)
 }
 
 func (c *Consumer) ack(ctx context.Context, ids []string, took time.Duration) {
 	if len(ids) == 0 {
 		return
 	}
+	// Acknowledged or not, the entries are no longer held: if the ack
+	// failed they go idle and come back through reclaim.
+	defer c.release(ids...)
 	if err := c.rdb.XAck(ctx, c.cfg.Stream, c.cfg.Group, ids...).Err(); err != nil {
 		c.log.WarnContext(ctx, "ack failed; the entries will be delivered again", "count", len(ids), "err", err)
 		return
@@ -148,6 +196,9 @@ func (c *Consumer) deadLetter(ctx context.Context, id string, vals []any, attemp
 		dlqConsumer, c.cfg.Consumer,
 		dlqTime, time.Now().UTC().Format(time.RFC3339Nano),
 	)
+	// Dead-lettered or not, the entry is no longer held: if this fails it
+	// goes idle and comes back through reclaim.
+	defer c.release(id)
 	_, err := c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.XAdd(ctx, &redis.XAddArgs{Stream: c.cfg.DeadLetterStream, Values: vals})
 		p.XAck(ctx, c.cfg.Stream, c.cfg.Group, id)

@@ -52,7 +52,10 @@ type GroupInfo struct {
 	Consumers        []ConsumerInfo
 }
 
-// ConsumerInfo describes one consumer of a group.
+// ConsumerInfo describes one consumer of a group. Consumers that are gone
+// (idle for Config.RemoveIdleAfter with nothing pending) are removed from
+// the group by the live ones, so the list shows live consumers and dead
+// ones whose entries are not yet taken over.
 type ConsumerInfo struct {
 	Name    string
 	Pending int64

@@ -3,6 +3,7 @@ package stream
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -64,6 +65,7 @@ func (c *Consumer) readLoop(ctx context.Context, work chan<- batch, stop <-chan 
 		}
 		attempt = 0
 		for _, s := range res {
+			c.hold(entryIDs(s.Messages)...)
 			if !c.dispatch(work, stop, batch{entries: s.Messages}) {
 				return
 			}
@@ -92,10 +94,13 @@ func (c *Consumer) decode(ctx context.Context, entries []redis.XMessage, deliver
 }
 
 // reclaimLoop periodically takes over entries that other consumers (or
-// this one, before a restart) left pending for longer than MinIdle.
+// this one, before a restart) left pending for longer than MinIdle, and
+// now and then removes the consumers that are gone from the group.
 func (c *Consumer) reclaimLoop(ctx context.Context, work chan<- batch, stop <-chan struct{}) {
 	tick := time.NewTicker(c.cfg.ClaimInterval)
 	defer tick.Stop()
+	removeEvery := max(c.cfg.RemoveIdleAfter/10, c.cfg.ClaimInterval)
+	nextRemove := time.Now().Add(removeEvery)
 	for {
 		select {
 		case <-ctx.Done():
@@ -104,6 +109,10 @@ func (c *Consumer) reclaimLoop(ctx context.Context, work chan<- batch, stop <-ch
 		}
 		if !c.reclaim(ctx, work, stop) {
 			return
+		}
+		if now := time.Now(); now.After(nextRemove) {
+			c.removeIdleConsumers(ctx)
+			nextRemove = now.Add(removeEvery)
 		}
 	}
 }
@@ -127,19 +136,27 @@ func (c *Consumer) reclaim(ctx context.Context, work chan<- batch, stop <-chan s
 			return true
 		case err != nil:
 			if ctx.Err() == nil {
-				c.log.WarnContext(ctx, "reclaim failed", "err", err)
+				c.warnOutage(ctx, "reclaim failed", "err", err)
 			}
 			return true
 		}
 		if len(deleted) > 0 {
 			// Redis has already dropped these from the pending list.
+			c.release(deleted...)
 			c.log.WarnContext(ctx, "pending entries were trimmed from the stream before they were handled",
 				"ids", deleted)
 		}
+		// Entries this consumer holds went idle only because renewing them
+		// failed for a while (Redis was unreachable, the process stalled):
+		// they are in its hands already, and not handed out twice.
+		entries = slices.DeleteFunc(entries, func(xm redis.XMessage) bool { return c.holds(xm.ID) })
 		if len(entries) > 0 {
+			c.hold(entryIDs(entries)...)
 			counts, err := c.deliveryCounts(ctx, entries)
 			if err != nil {
-				c.log.WarnContext(ctx, "reclaim: reading delivery counts failed", "err", err)
+				// They stay pending; released, they go idle and come back.
+				c.release(entryIDs(entries)...)
+				c.warnOutage(ctx, "reclaim: reading delivery counts failed", "err", err)
 				return true
 			}
 			c.cfg.Metrics.Reclaimed(c.cfg.Stream, c.cfg.Group, len(entries))
@@ -154,6 +171,14 @@ func (c *Consumer) reclaim(ctx context.Context, work chan<- batch, stop <-chan s
 		start = next
 	}
 	return true
+}
+
+func entryIDs(entries []redis.XMessage) []string {
+	ids := make([]string, len(entries))
+	for i, xm := range entries {
+		ids[i] = xm.ID
+	}
+	return ids
 }
 
 // deliveryCounts asks XPENDING for each entry's delivery count, in one

@@ -5,18 +5,18 @@ import (
 	"math/rand/v2"
 	"slices"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
-// retry is a failed message waiting for its next delivery.
+// retry is a batch of messages waiting for their next delivery. Retries
+// are never merged: a retried batch is at most as large as the batch it
+// came from, and so never larger than Count.
 type retry struct {
-	msg   Message
-	due   time.Time
-	delay time.Duration
-	// outage: the handler failed with an Unavailable error, which does not
-	// count against MaxDeliveries.
-	outage bool
+	msgs []Message
+	due  time.Time
+	// counted: the redelivery counts toward MaxDeliveries. Retries after
+	// an outage (Unavailable), a deferral (Defer) or a timeout of a batch
+	// that was split do not count: none of them says the message is bad.
+	counted bool
 }
 
 // retryLoop redelivers failed messages to this consumer when their backoff
@@ -33,83 +33,51 @@ func (c *Consumer) retryLoop(ctx context.Context, work chan<- batch, stop <-chan
 			continue
 		case <-timer.C:
 		}
-		due := c.dueRetries(time.Now())
-		if len(due) == 0 {
-			continue
-		}
-		b, err := c.claimForRetry(ctx, due)
-		if err != nil {
-			if ctx.Err() != nil {
+		for _, r := range c.dueRetries(time.Now()) {
+			b, err := c.claimForRetry(ctx, r)
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				c.warnOutage(ctx, "claiming entries for retry failed", "err", err)
+				c.requeue(r, time.Second)
+				continue
+			}
+			if len(b.msgs) == 0 {
+				continue
+			}
+			c.cfg.Metrics.Retried(c.cfg.Stream, c.cfg.Group, len(b.msgs))
+			if !c.dispatch(work, stop, b) {
 				return
 			}
-			c.log.WarnContext(ctx, "claiming entries for retry failed", "err", err)
-			for _, r := range due {
-				c.scheduleRetry([]Message{r.msg}, time.Second, r.outage)
-			}
-			continue
-		}
-		c.cfg.Metrics.Retried(c.cfg.Stream, c.cfg.Group, len(b.msgs))
-		if !c.dispatch(work, stop, b) {
-			return
 		}
 	}
 }
 
-// claimForRetry claims the due entries back to this consumer. A plain
-// XCLAIM counts a delivery; retries after an outage use XCLAIM JUSTID,
-// which keeps the entry ours (its idle time restarts, so no other consumer
-// takes it over) without counting one: an outage must not push entries
-// towards the dead-letter stream. An entry that another consumer took over
-// meanwhile (its idle time is then below the retry delay) is not claimed,
-// and is dropped here.
-func (c *Consumer) claimForRetry(ctx context.Context, due []retry) (batch, error) {
-	var counted, outage []string
-	minIdle := due[0].delay
-	for _, r := range due {
-		if r.outage {
-			outage = append(outage, r.msg.EntryID)
-		} else {
-			counted = append(counted, r.msg.EntryID)
-		}
-		minIdle = min(minIdle, r.delay)
+// claimForRetry claims the entries of r back to this consumer, as far as
+// they are still its own. A counted retry claims them with a plain XCLAIM,
+// which counts a delivery; the others with XCLAIM JUSTID, which does not
+// (an outage must not push entries towards the dead-letter stream). An
+// entry that another consumer took over meanwhile (this one stalled for
+// MinIdle) is not claimed back, and is dropped here.
+func (c *Consumer) claimForRetry(ctx context.Context, r retry) (batch, error) {
+	ids := make([]string, len(r.msgs))
+	for i, m := range r.msgs {
+		ids[i] = m.EntryID
 	}
-	pipe := c.rdb.Pipeline()
-	var countedCmd *redis.XMessageSliceCmd
-	var outageCmd *redis.StringSliceCmd
-	if len(counted) > 0 {
-		countedCmd = pipe.XClaim(ctx, &redis.XClaimArgs{
-			Stream: c.cfg.Stream, Group: c.cfg.Group, Consumer: c.cfg.Consumer, MinIdle: minIdle, Messages: counted,
-		})
-	}
-	if len(outage) > 0 {
-		outageCmd = pipe.XClaimJustID(ctx, &redis.XClaimArgs{
-			Stream: c.cfg.Stream, Group: c.cfg.Group, Consumer: c.cfg.Consumer, MinIdle: minIdle, Messages: outage,
-		})
-	}
-	_, err := pipe.Exec(ctx)
+	mine, err := c.claimOwn(ctx, ids, r.counted)
 	if isNoGroup(err) {
+		c.release(ids...)
 		c.recreateGroup(ctx)
 		return batch{}, nil
 	}
 	if err != nil {
 		return batch{}, err
 	}
-	claimed := make(map[string]bool, len(due))
-	if countedCmd != nil {
-		for _, xm := range countedCmd.Val() {
-			claimed[xm.ID] = true
-		}
-	}
-	if outageCmd != nil {
-		for _, id := range outageCmd.Val() {
-			claimed[id] = true
-		}
-	}
-	msgs := make([]Message, 0, len(claimed))
-	for _, r := range due {
-		if claimed[r.msg.EntryID] {
-			m := r.msg
-			if !r.outage {
+	msgs := make([]Message, 0, len(mine))
+	for _, m := range r.msgs {
+		if mine[m.EntryID] {
+			if r.counted {
 				m.Deliveries++
 			}
 			msgs = append(msgs, m)
@@ -118,15 +86,29 @@ func (c *Consumer) claimForRetry(ctx context.Context, due []retry) (batch, error
 	return batch{msgs: msgs}, nil
 }
 
-// scheduleRetry queues msgs for redelivery after delay, all at the same
-// time, so that a batch is retried as a batch.
-func (c *Consumer) scheduleRetry(msgs []Message, delay time.Duration, outage bool) {
+// scheduleRetry queues msgs for redelivery after delay, as one batch (of
+// at most Count, should it ever be larger), so that a batch is retried as
+// a batch.
+func (c *Consumer) scheduleRetry(msgs []Message, delay time.Duration, counted bool) {
 	due := time.Now().Add(delay)
 	c.retryMu.Lock()
-	for _, m := range msgs {
-		c.retries = append(c.retries, retry{msg: m, due: due, delay: delay, outage: outage})
+	for chunk := range slices.Chunk(msgs, int(c.cfg.Count)) {
+		c.retries = append(c.retries, retry{msgs: chunk, due: due, counted: counted})
 	}
 	c.retryMu.Unlock()
+	c.wakeRetries()
+}
+
+// requeue queues r again after delay.
+func (c *Consumer) requeue(r retry, delay time.Duration) {
+	r.due = time.Now().Add(delay)
+	c.retryMu.Lock()
+	c.retries = append(c.retries, r)
+	c.retryMu.Unlock()
+	c.wakeRetries()
+}
+
+func (c *Consumer) wakeRetries() {
 	select {
 	case c.retryWake <- struct{}{}:
 	default:

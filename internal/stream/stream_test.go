@@ -57,13 +57,11 @@ func (f *fixture) abandon(consumer string, count int64) []redis.XStream {
 	return read
 }
 
-// reclaimConfig is config with the timings that decide how soon an
+// reclaimConfig is config with minIdle, which decides how soon an
 // abandoned entry is reclaimed.
-func (f *fixture) reclaimConfig(minIdle, handlerTimeout, maxRetryBackoff time.Duration) stream.Config {
+func (f *fixture) reclaimConfig(minIdle time.Duration) stream.Config {
 	cfg := f.config()
 	cfg.MinIdle = minIdle
-	cfg.HandlerTimeout = handlerTimeout
-	cfg.MaxRetryBackoff = maxRetryBackoff
 	return cfg
 }
 
@@ -569,7 +567,7 @@ func TestReclaimReportsTrimmedEntries(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := newRecorder()
-	consume(t, f.rdb, f.reclaimConfig(200*time.Millisecond, 60*time.Millisecond, 50*time.Millisecond), rec.handle)
+	consume(t, f.rdb, f.reclaimConfig(200*time.Millisecond), rec.handle)
 	testenv.WaitFor(t, 10*time.Second, "surviving entries reclaimed", func() bool { return rec.handled() == 4 && f.settled() })
 	rec.wantCounts(t, onceEach(ids[6:]))
 }
@@ -590,7 +588,7 @@ func TestCrashLoopingEntryIsDeadLettered(t *testing.T) {
 		}
 	}
 	called := make(chan struct{}, 1)
-	consume(t, f.rdb, f.reclaimConfig(200*time.Millisecond, 60*time.Millisecond, 50*time.Millisecond), func(ctx context.Context, m stream.Message) error {
+	consume(t, f.rdb, f.reclaimConfig(200*time.Millisecond), func(ctx context.Context, m stream.Message) error {
 		called <- struct{}{}
 		return nil
 	})
@@ -672,7 +670,11 @@ func TestConfigValidate(t *testing.T) {
 		{"defaults", stream.Config{Stream: "s", Group: "g"}, true},
 		{"no stream", stream.Config{Group: "g"}, false},
 		{"no group", stream.Config{Stream: "s"}, false},
-		{"handler timeout above min idle", stream.Config{Stream: "s", Group: "g", MinIdle: time.Second, HandlerTimeout: 2 * time.Second}, false},
+		// A consumer renews the entries it works on, so a handler may take longer than MinIdle.
+		{"handler timeout above min idle", stream.Config{Stream: "s", Group: "g", MinIdle: time.Second, HandlerTimeout: time.Minute}, true},
+		{"long block, short min idle", stream.Config{Stream: "s", Group: "g", MinIdle: time.Second, Block: time.Minute}, true},
+		{"removing consumers sooner than min idle", stream.Config{Stream: "s", Group: "g", MinIdle: time.Minute, RemoveIdleAfter: time.Second}, false},
+		{"negative handler timeout", stream.Config{Stream: "s", Group: "g", HandlerTimeout: -time.Second}, false},
 		{"dlq is the stream", stream.Config{Stream: "s", Group: "g", DeadLetterStream: "s"}, false},
 		{"negative count", stream.Config{Stream: "s", Group: "g", Count: -1}, false},
 	}
