@@ -69,8 +69,9 @@ func parseLogin(m stream.Message) (LoginIdentity, error) {
 // handleOrders is the batch handler of the orders stream. A malformed
 // OrderPlaced fails the whole batch with a permanent error, as in
 // handleTransactions. When orders must wait for their user's first login
-// identity, the rest of the batch is scored and committed. The batch then
-// fails with stream.Unavailable, so that the consumer retries it later.
+// identity, the rest of the batch is scored and committed. The batch is
+// then deferred (stream.Defer), so that the consumer retries it after a
+// fifth of the grace period, without counting a delivery or warning.
 // Its scored events are duplicates by then and have no further effect.
 func (s *Service) handleOrders(ctx context.Context, msgs []stream.Message) error {
 	batch, err := events.ParsePlaced(msgs)
