@@ -139,7 +139,7 @@ func (s *Signer) Verify(value string, now time.Time) (Identity, error) {
 		return Identity{}, ErrMalformed
 	}
 	var id Identity
-	if err := json.Unmarshal(payload, &id); err != nil || id.check() != nil {
+	if err := json.Unmarshal(payload, &id); err != nil || id.Validate() != nil {
 		return Identity{}, ErrMalformed
 	}
 	if now.Unix() > id.Expires {
@@ -148,9 +148,9 @@ func (s *Signer) Verify(value string, now time.Time) (Identity, error) {
 	return id, nil
 }
 
-// check reports what makes id not one any signer should have signed: an
+// Validate reports what makes id not one any signer should sign: an
 // unknown role, a reader with a user, anyone else without one.
-func (id Identity) check() error {
+func (id Identity) Validate() error {
 	switch id.Role {
 	case RoleReader:
 		if id.UserID != "" {
