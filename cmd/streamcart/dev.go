@@ -28,17 +28,19 @@ type devConfig struct {
 	Addr          string
 	Origins       string
 	OperatorToken string
-	PprofAddr     string
-	RateLimitIP   int
-	StreamMaxAge  time.Duration
-	Data          string
-	RedisURL      string
-	DatabaseURL   string
-	RedisPort     int
-	PostgresPort  int
-	AppendFsync   string
-	LogFormat     string
-	LogLevel      string
+	// IdentitySecret is the hex identity secret; empty: a random one.
+	IdentitySecret string
+	PprofAddr      string
+	RateLimitIP    int
+	StreamMaxAge   time.Duration
+	Data           string
+	RedisURL       string
+	DatabaseURL    string
+	RedisPort      int
+	PostgresPort   int
+	AppendFsync    string
+	LogFormat      string
+	LogLevel       string
 }
 
 const devUsage = `usage: streamcart dev [flags]
@@ -54,6 +56,7 @@ func parseDevConfig(args []string, stdout, stderr io.Writer) (devConfig, *flag.F
 	fs := flag.NewFlagSet("streamcart dev", flag.ContinueOnError)
 	fs.StringVar(&cfg.Addr, "addr", ":8080", "listen address of the gateway, the one public endpoint")
 	fs.StringVar(&cfg.OperatorToken, "operator-token", "", "token that opens the operations page /ops (empty: a random one, printed at start)")
+	fs.StringVar(&cfg.IdentitySecret, "identity-secret", "", "hex secret (>= 32 bytes) that signs identities between gateway and services (empty: a random one); set it to call services directly with \"streamcart token\"")
 	fs.StringVar(&cfg.Origins, "allowed-origins", "", "comma-separated origins allowed to call the API from a browser (CORS), e.g. http://localhost:3000")
 	fs.StringVar(&cfg.PprofAddr, "pprof", "", "serve net/http/pprof on this address, e.g. 127.0.0.1:6060 (off when empty)")
 	fs.IntVar(&cfg.RateLimitIP, "rate-limit-ip", 0, "requests per second per client address at the gateway (0: the default, 2000; negative: no limit, e.g. for streamcart bench)")
@@ -87,7 +90,13 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	log := root.With("service", "dev")
 	routeGoRedisLog(log)
-	log.Info("starting", "version", version(), config.Effective(fs, "operator-token"))
+	log.Info("starting", "version", version(), config.Effective(fs, "operator-token", "identity-secret"))
+	var secret []byte // nil: app.Start makes a random one
+	if cfg.IdentitySecret != "" {
+		if secret, err = hex.DecodeString(cfg.IdentitySecret); err != nil || len(secret) < 32 {
+			return usageErrorf("--identity-secret (env STREAMCART_IDENTITY_SECRET) must be at least 32 bytes, hex encoded; generate one with: openssl rand -hex 32")
+		}
+	}
 	data, err := filepath.Abs(cfg.Data)
 	if err != nil {
 		return err
@@ -115,6 +124,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		Addrs:         map[string]string{app.Gateway: cfg.Addr},
 		Gateway:       gateway.Config{RateLimitIP: cfg.RateLimitIP, AllowedOrigins: splitList(cfg.Origins)},
 		OperatorToken: operatorToken,
+		Secret:        secret,
 		StreamMaxAge:  cfg.StreamMaxAge,
 		Seed:          true,
 		Log:           root,

@@ -160,12 +160,14 @@ func TestDevServesAnOrderAndKeepsItsData(t *testing.T) {
 func TestDevLogsItsConfigurationWithoutSecretsAndEveryLineOneService(t *testing.T) {
 	t.Parallel()
 	const (
-		operatorToken = "operator-token-s3cret"
-		dbPassword    = "database-s3cret" // trust authentication ignores it
+		operatorToken  = "operator-token-s3cret"
+		dbPassword     = "database-s3cret" // trust authentication ignores it
+		identitySecret = "5ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7"
 	)
 	db := databaseWithPassword(t, dbPassword)
 	dev := start(t, "dev", "dev", "--addr", "127.0.0.1:0", "--log-format", "json",
-		"--redis-url", testenv.RedisURL(t), "--database-url", db.String(), "--operator-token", operatorToken)
+		"--redis-url", testenv.RedisURL(t), "--database-url", db.String(), "--operator-token", operatorToken,
+		"--identity-secret", identitySecret)
 	// Payments, orders, the order history and identity each consume.
 	dev.waitFor(t, "dev to start four consumers", func() bool {
 		return openLine.MatchString(dev.stdout.String()) && strings.Count(dev.stderr.String(), `"msg":"consumer started"`) >= 4
@@ -173,12 +175,12 @@ func TestDevLogsItsConfigurationWithoutSecretsAndEveryLineOneService(t *testing.
 	dev.stop(t)
 
 	logged := dev.stderr.String()
-	for _, secret := range []string{operatorToken, dbPassword} {
+	for _, secret := range []string{operatorToken, dbPassword, identitySecret} {
 		if strings.Contains(logged, secret) {
 			t.Errorf("the log shows the secret %q:\n%s", secret, logged)
 		}
 	}
-	if strings.Contains(dev.stdout.String(), dbPassword) {
+	if strings.Contains(dev.stdout.String(), dbPassword) || strings.Contains(dev.stdout.String(), identitySecret) {
 		t.Errorf("dev's output shows the database password:\n%s", dev.stdout.String())
 	}
 	var first struct {

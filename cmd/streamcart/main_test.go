@@ -28,7 +28,7 @@ func TestEveryCommandPrintsItsUsageOnHelpAndSucceeds(t *testing.T) {
 	t.Parallel()
 	commands := [][]string{
 		{}, {"help"}, {"dev"}, {"serve"}, {"migrate"}, {"bench"},
-		{"history"}, {"history", "rebuild"}, {"version"},
+		{"history"}, {"history", "rebuild"}, {"token"}, {"version"},
 	}
 	for _, name := range app.Services {
 		commands = append(commands, []string{"serve", name})
@@ -53,7 +53,7 @@ func TestEveryCommandPrintsItsUsageOnHelpAndSucceeds(t *testing.T) {
 
 func TestHelpOfACommandIsThatCommandsUsage(t *testing.T) {
 	t.Parallel()
-	for _, cmd := range []string{"dev", "serve", "migrate", "bench", "history", "version"} {
+	for _, cmd := range []string{"dev", "serve", "migrate", "bench", "history", "token", "version"} {
 		var stdout, stderr bytes.Buffer
 		if err := run(cancelled(), []string{"help", cmd}, &stdout, &stderr); err != nil {
 			t.Errorf("streamcart help %s: %v", cmd, err)

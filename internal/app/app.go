@@ -100,7 +100,10 @@ type Tuning struct {
 // System is a set of running services.
 type System struct {
 	// URLs has the base URL of each running service.
-	URLs   map[string]string
+	URLs map[string]string
+	// Routes has the route table of each running service but the
+	// gateway: every route it serves, with who may call it.
+	Routes map[string][]auth.Route
 	Signer *auth.Signer
 
 	group   *errgroup.Group
@@ -140,7 +143,7 @@ func Start(ctx context.Context, cfg Config, names ...string) (*System, error) {
 		return nil, err
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	sys := &System{URLs: map[string]string{}, Signer: signer, group: g}
+	sys := &System{URLs: map[string]string{}, Routes: map[string][]auth.Route{}, Signer: signer, group: g}
 	for _, name := range Services { // start order matters: orders needs products
 		if !slices.Contains(names, name) {
 			continue
@@ -222,6 +225,9 @@ func (s *System) start(ctx, gctx context.Context, cfg Config, name string) error
 	if err != nil {
 		return err
 	}
+	if rt, ok := handler.(*auth.Routes); ok {
+		s.Routes[name] = rt.Registered()
+	}
 	addr := cfg.Addrs[name]
 	if addr == "" {
 		addr = net.JoinHostPort(cfg.Host, "0")
@@ -248,7 +254,7 @@ func (s *System) products(ctx context.Context, cfg Config, pool *pgxpool.Pool, r
 			return nil, err
 		}
 	}
-	return products.NewHandler(svc, log), nil
+	return products.NewHandler(svc, s.Signer, log), nil
 }
 
 func (s *System) payments(cfg Config, pool *pgxpool.Pool, rdb *redis.Client, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
@@ -256,7 +262,7 @@ func (s *System) payments(cfg Config, pool *pgxpool.Pool, rdb *redis.Client, log
 		FailAbove:     cfg.PaymentFailAbove,
 		ServiceConfig: serviceConfig(cfg),
 	}, log)
-	return started(svc, err, func(svc *payments.Service) http.Handler { return payments.NewHandler(svc, log) })
+	return started(svc, err, func(svc *payments.Service) http.Handler { return payments.NewHandler(svc, s.Signer, log) })
 }
 
 func (s *System) orders(cfg Config, pool *pgxpool.Pool, rdb *redis.Client, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
@@ -266,6 +272,7 @@ func (s *System) orders(cfg Config, pool *pgxpool.Pool, rdb *redis.Client, log *
 	}
 	svc, err := orders.NewService(pool, rdb, orders.Config{
 		ProductsURL:       productsURL,
+		Signer:            s.Signer,
 		StuckAfter:        cfg.Tuning.StuckAfter,
 		ReconcileInterval: cfg.Tuning.ReconcileInterval,
 		ServiceConfig:     serviceConfig(cfg),

@@ -245,7 +245,7 @@ func TestForgedIdentityIsRejected(t *testing.T) {
 		UserID string `json:"userId"`
 	}
 	alice.do("GET", "/api/v1/session", nil, &aliceID)
-	forged := other.Sign(auth.Identity{UserID: aliceID.UserID})
+	forged := other.Sign(auth.Identity{Role: auth.RoleShopper, UserID: aliceID.UserID})
 	var o order
 	if code := mallory.do("POST", "/api/v1/orders", map[string]any{"items": []item{{ProductID: p.ID, Qty: 1}}}, &o, auth.Header, forged); code != 201 {
 		t.Fatalf("order with a forged header: %d", code)

@@ -114,13 +114,13 @@ func (s *shop) start(cfg app.Config, names ...string) *app.System {
 }
 
 // call sends a request with body (sent as it is when []byte, as JSON
-// otherwise) as userID ("" for no identity) and decodes a JSON answer
-// into out.
+// otherwise) as the shopper userID ("" for no identity; headers may set
+// another) and decodes a JSON answer into out.
 func (s *shop) call(method, url, userID string, body any, out any, headers ...string) int {
 	s.t.Helper()
 	h := http.Header{"Content-Type": {"application/json"}}
 	if userID != "" {
-		h.Set(auth.Header, s.signer.Sign(auth.Identity{UserID: userID, SessionID: "s-" + userID, IP: "127.0.0.1", UserAgent: "test"}))
+		h.Set(auth.Header, s.signer.Sign(auth.Identity{Role: auth.RoleShopper, UserID: userID, SessionID: "s-" + userID, IP: "127.0.0.1", UserAgent: "test"}))
 	}
 	return request(s.t, s.client, method, url, body, out, h, headers...)
 }
@@ -143,11 +143,13 @@ type product struct {
 	PriceCents int64  `json:"priceCents"`
 }
 
-// catalog returns the first n products of the catalog.
+// catalog returns the first n products of the catalog, asked for as the
+// gateway does for a reader without a session.
 func (s *shop) catalog(n int) []product {
 	s.t.Helper()
 	var page struct{ Products []product }
-	if code := s.call("GET", fmt.Sprintf("%s/products?limit=%d", s.sys.URLs[app.Products], n), "", nil, &page); code != 200 {
+	if code := s.call("GET", fmt.Sprintf("%s/products?limit=%d", s.sys.URLs[app.Products], n), "", nil, &page,
+		s.credential(auth.Identity{Role: auth.RoleReader})...); code != 200 {
 		s.t.Fatalf("catalog: status %d", code)
 	}
 	return page.Products

@@ -79,8 +79,8 @@ type fakeOrder struct {
 }
 
 // fakes are small implementations of the products, orders and history
-// contracts, sharing one catalog. The orders and history fakes require the
-// gateway's signed identity, as the real services do.
+// contracts, sharing one catalog. They require the gateway's signed
+// identity, as the real services do.
 type fakes struct {
 	signer *auth.Signer
 
@@ -127,8 +127,7 @@ func newFakes(t *testing.T, signer *auth.Signer) *fakes {
 	pm.HandleFunc("GET /categories", func(w http.ResponseWriter, r *http.Request) {
 		web.WriteJSON(w, http.StatusOK, map[string]any{"categories": []map[string]any{{"name": "Footwear", "count": 1}}})
 	})
-	pm.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
-	f.productsSrv = httptest.NewServer(f.products.wrap(signer, pm))
+	f.productsSrv = httptest.NewServer(f.products.wrap(signer, requireButReadyz(signer, pm)))
 	t.Cleanup(f.productsSrv.Close)
 
 	om := http.NewServeMux()
@@ -150,6 +149,19 @@ func newFakes(t *testing.T, signer *auth.Signer) *fakes {
 	f.hist = httptest.NewServer(f.historyRec.wrap(signer, hm))
 	t.Cleanup(f.hist.Close)
 	return f
+}
+
+// requireButReadyz serves mux behind signer.Require, but GET /readyz
+// open, as the services' route tables do.
+func requireButReadyz(signer *auth.Signer, mux *http.ServeMux) http.Handler {
+	guarded := signer.Require(mux)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/readyz" {
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		guarded.ServeHTTP(w, r)
+	})
 }
 
 func errBody(code, msg string) web.ErrorBody {

@@ -1,7 +1,8 @@
 // Package gateway is streamcart's API gateway, the one public endpoint. It
 // gives every shopper an anonymous session (as the tutorial app does: no
 // sign-up), signs the shopper's identity onto each request it forwards to a
-// service, routes the versioned API /api/v1 to the products, orders and
+// service (an anonymous reader's when the request has no session: the
+// services answer nothing without a signed identity), routes the versioned API /api/v1 to the products, orders and
 // order history services by reverse proxy, relays order updates to the
 // browser as Server-Sent Events, and serves the three routes of the
 // tutorial's API so that its clients work unchanged.

@@ -71,16 +71,25 @@ func (g *Gateway) newUpstream(name, baseURL string, locations map[string]string)
 	return up, nil
 }
 
+// readerIdentity is the identity the gateway signs onto a request without
+// a session: a read on behalf of an anonymous client, which the services
+// let through to their catalog reads only.
+var readerIdentity = auth.Identity{Role: auth.RoleReader}
+
 // outboundHeaders makes h fit for a service: no client credentials and
-// internal headers, a freshly signed identity when the request has a
-// session, and the request id.
+// internal headers, a freshly signed identity (the shopper's when the
+// request has a session, else the anonymous reader's), and the request id.
+// Every call to a service carries an identity: the services answer 401
+// without one.
 func (g *Gateway) outboundHeaders(ctx context.Context, h http.Header) {
 	dropInternalHeaders(h)
 	h.Del("Authorization")
 	h.Del("Cookie")
+	id := readerIdentity
 	if s, ok := sessionFrom(ctx); ok {
-		h.Set(auth.Header, g.signer.Sign(s.identity()))
+		id = s.identity()
 	}
+	h.Set(auth.Header, g.signer.Sign(id))
 	if id := web.RequestID(ctx); id != "" {
 		h.Set(web.RequestIDHeader, id)
 	}

@@ -45,7 +45,7 @@ type session struct {
 // identity is the shopper's identity, which the gateway signs onto the
 // requests it forwards and the cart reads from the context.
 func (s session) identity() auth.Identity {
-	return auth.Identity{UserID: s.UserID, SessionID: s.SessionID, IP: s.IP, UserAgent: s.UserAgent}
+	return auth.Identity{Role: auth.RoleShopper, UserID: s.UserID, SessionID: s.SessionID, IP: s.IP, UserAgent: s.UserAgent}
 }
 
 type sessionCtxKey struct{}

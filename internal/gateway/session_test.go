@@ -197,7 +197,7 @@ func TestIdentityHeaderStripped(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
 	token, userID := e.session()
-	forged := e.signer.Sign(auth.Identity{UserID: "mallory", SessionID: "s"})
+	forged := e.signer.Sign(auth.Identity{Role: auth.RoleOperator, UserID: "mallory", SessionID: "s"})
 	resp, body := e.do(req{method: "GET", path: "/api/v1/products?q=puma", token: token, header: http.Header{
 		auth.Header:             {forged},
 		"X-Streamcart-Whatever": {"x"},
@@ -214,7 +214,7 @@ func TestIdentityHeaderStripped(t *testing.T) {
 	if n := len(got.Header.Values(auth.Header)); n != 1 {
 		t.Errorf("products service got %d identity headers, want 1", n)
 	}
-	want := auth.Identity{UserID: userID, IP: "127.0.0.1", UserAgent: "agent/2"}
+	want := auth.Identity{Role: auth.RoleShopper, UserID: userID, IP: "127.0.0.1", UserAgent: "agent/2"}
 	got.Identity.SessionID, got.Identity.Expires = "", 0
 	if diff := cmp.Diff(want, got.Identity); diff != "" {
 		t.Errorf("identity at the service (-want +got):\n%s", diff)

@@ -10,25 +10,27 @@ import (
 	"streamcart/internal/platform/web"
 )
 
-// NewHandler returns the service's HTTP API. The /identities and /scores
-// routes require an identity signed by the gateway (signer) and answer 401
-// without one; /healthz and /readyz do not.
+// NewHandler returns the service's HTTP API, its routes in a route table
+// (auth.Routes) with who may call each. The /identities and /scores
+// routes are a shopper's, in the identity the gateway signed (signer):
+// without a valid one they answer 401, to another role 403. /healthz and
+// /readyz are open.
 //
-//	GET /identities          the caller's login identities, most recently seen first
-//	GET /scores/{orderId}    the identity score of one of the caller's orders
-//	GET /healthz, /readyz    liveness; PostgreSQL and Redis readiness
+//	GET /identities          shopper: their login identities, most recently seen first
+//	GET /scores/{orderId}    shopper: the identity score of one of their orders
+//	GET /healthz, /readyz    open: liveness; PostgreSQL and Redis readiness
 //
 // /identities answers {"identities": [{"fingerprint", "ip", "firstSeen",
 // "lastSeen"}]}. /scores/{orderId} answers {"orderId", "score",
 // "potentialFraud", "scoredAt"}, or 404 while the order has no score.
 // An order of another user also gets 404, so its existence is not told.
 // Errors are JSON {"error": {"code", "message"}}.
-func NewHandler(svc *Service, signer *auth.Signer, log *slog.Logger) http.Handler {
+func NewHandler(svc *Service, signer *auth.Signer, log *slog.Logger) *auth.Routes {
 	h := &handler{svc: svc}
-	mux := http.NewServeMux()
-	mux.Handle("GET /identities", signer.Require(web.Handle(log, h.identities)))
-	mux.Handle("GET /scores/{orderId}", signer.Require(web.Handle(log, h.score)))
-	return web.ServiceHandler(mux, log, map[string]web.Check{"postgres": svc.pool.Ping, "redis": redisclient.Ping(svc.rdb)})
+	rt := auth.NewRoutes(signer, log, map[string]web.Check{"postgres": svc.pool.Ping, "redis": redisclient.Ping(svc.rdb)})
+	rt.HandleFunc("GET /identities", auth.Shopper, h.identities)
+	rt.HandleFunc("GET /scores/{orderId}", auth.Shopper, h.score)
+	return rt
 }
 
 type handler struct{ svc *Service }

@@ -78,7 +78,7 @@ func TestHTTP(t *testing.T) {
 				t.Fatal(err)
 			}
 			if tt.user != "" {
-				req.Header.Set(auth.Header, signer.Sign(auth.Identity{UserID: tt.user, SessionID: stream.NewID()}))
+				req.Header.Set(auth.Header, signer.Sign(auth.Identity{Role: auth.RoleShopper, UserID: tt.user, SessionID: stream.NewID()}))
 			}
 			resp, err := srv.Client().Do(req)
 			if err != nil {

@@ -8,24 +8,26 @@ import (
 	"streamcart/internal/platform/web"
 )
 
-// NewHandler returns the service's HTTP API. The /history routes require
-// an identity signed by the gateway (signer) and show only the caller's
-// orders; /healthz and /readyz do not.
+// NewHandler returns the service's HTTP API, its routes in a route table
+// (auth.Routes) with who may call each. The /history routes are a
+// shopper's, in the identity the gateway signed (signer), and show only
+// the shopper's orders: without a valid identity they answer 401, to
+// another role 403. /healthz and /readyz are open.
 //
-//	GET /history?limit=50     {"orders": [Record...]}, newest first; limit
-//	                          1 to 100, default 50
-//	GET /history/{orderId}    one Record, or 404 when the caller has no
-//	                          such order (another user's included)
-//	GET /healthz, /readyz     liveness; Redis readiness
+//	GET /history?limit=50     shopper: {"orders": [Record...]}, newest
+//	                          first; limit 1 to 100, default 50
+//	GET /history/{orderId}    shopper: one Record, or 404 when the caller
+//	                          has no such order (another user's included)
+//	GET /healthz, /readyz     open: liveness; Redis readiness
 //
 // Errors are JSON {"error": {"code", "message"}}: invalid_limit for a bad
 // limit, not_found for an order the caller does not have, or a malformed id.
-func NewHandler(svc *Service, signer *auth.Signer, log *slog.Logger) http.Handler {
+func NewHandler(svc *Service, signer *auth.Signer, log *slog.Logger) *auth.Routes {
 	h := &handler{svc: svc}
-	mux := http.NewServeMux()
-	mux.Handle("GET /history", signer.Require(web.Handle(log, h.list)))
-	mux.Handle("GET /history/{orderId}", signer.Require(web.Handle(log, h.get)))
-	return web.ServiceHandler(mux, log, map[string]web.Check{"redis": svc.Ping})
+	rt := auth.NewRoutes(signer, log, map[string]web.Check{"redis": svc.Ping})
+	rt.HandleFunc("GET /history", auth.Shopper, h.list)
+	rt.HandleFunc("GET /history/{orderId}", auth.Shopper, h.get)
+	return rt
 }
 
 type handler struct{ svc *Service }

@@ -38,7 +38,7 @@ func (a api) get(t *testing.T, path, userID string) *httptest.ResponseRecorder {
 	t.Helper()
 	req := httptest.NewRequestWithContext(t.Context(), http.MethodGet, path, nil)
 	if userID != "" {
-		req.Header.Set(auth.Header, a.signer.Sign(auth.Identity{UserID: userID, SessionID: "s"}))
+		req.Header.Set(auth.Header, a.signer.Sign(auth.Identity{Role: auth.RoleShopper, UserID: userID, SessionID: "s"}))
 	}
 	rec := httptest.NewRecorder()
 	a.handler.ServeHTTP(rec, req)

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"streamcart/internal/platform/auth"
 	"streamcart/internal/platform/errs"
 	"streamcart/internal/platform/web"
 )
@@ -22,18 +23,23 @@ type product struct {
 }
 
 // catalog asks the products service for prices, over HTTP: services do not
-// share databases or code.
+// share databases or code. Its calls carry the orders service's own
+// identity (auth.RoleService), signed by signer.
 type catalog struct {
 	baseURL string
+	signer  *auth.Signer
 	client  *http.Client
 }
 
-func newCatalog(baseURL string) *catalog {
+// callerID is the identity orders calls the catalog with.
+var callerID = auth.Identity{Role: auth.RoleService, UserID: "orders"}
+
+func newCatalog(baseURL string, signer *auth.Signer) *catalog {
 	// The default transport keeps 2 idle connections per host: under load
 	// every other lookup would dial a new one.
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConns, t.MaxIdleConnsPerHost = 512, 512
-	return &catalog{baseURL: baseURL, client: &http.Client{Timeout: 3 * time.Second, Transport: t}}
+	return &catalog{baseURL: baseURL, signer: signer, client: &http.Client{Timeout: 3 * time.Second, Transport: t}}
 }
 
 // lookup returns the active products among ids. Its errors are
@@ -47,6 +53,7 @@ func (c *catalog) lookup(ctx context.Context, ids []string) (map[string]product,
 		return nil, fmt.Errorf("products lookup: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(auth.Header, c.signer.Sign(callerID))
 	if id := web.RequestID(ctx); id != "" {
 		req.Header.Set(web.RequestIDHeader, id)
 	}

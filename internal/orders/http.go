@@ -10,27 +10,28 @@ import (
 	"streamcart/internal/platform/web"
 )
 
-// NewHandler returns the service's HTTP API. Every /orders route requires
-// an identity signed by the gateway (signer) and answers 401 without one;
-// /healthz and /readyz do not.
+// NewHandler returns the service's HTTP API, its routes in a route table
+// (auth.Routes) with who may call each. Every /orders route is a
+// shopper's, in the identity the gateway signed (signer): without a valid
+// one it answers 401, to another role 403. /healthz and /readyz are open.
 //
-//	POST /orders          create an order (optional Idempotency-Key header)
-//	GET  /orders          the caller's orders, newest first (?limit=1..100, default 50)
-//	GET  /orders/{id}     one of the caller's orders
-//	GET  /healthz, /readyz  liveness; PostgreSQL and Redis readiness
+//	POST /orders          shopper: create an order (optional Idempotency-Key header)
+//	GET  /orders          shopper: their orders, newest first (?limit=1..100, default 50)
+//	GET  /orders/{id}     shopper: one of their orders
+//	GET  /healthz, /readyz  open: liveness; PostgreSQL and Redis readiness
 //
 // POST /orders takes {"items": [{"productId", "qty", "priceCents"?}]} and
 // answers the order with 201, or with 200 when it repeats an earlier
 // request with the same Idempotency-Key. Another user's order answers 404,
 // so its existence is not told. Errors are JSON {"error": {"code",
 // "message"}}.
-func NewHandler(svc *Service, signer *auth.Signer, log *slog.Logger) http.Handler {
+func NewHandler(svc *Service, signer *auth.Signer, log *slog.Logger) *auth.Routes {
 	h := &handler{svc: svc}
-	mux := http.NewServeMux()
-	mux.Handle("POST /orders", signer.Require(web.Handle(log, h.create)))
-	mux.Handle("GET /orders", signer.Require(web.Handle(log, h.list)))
-	mux.Handle("GET /orders/{id}", signer.Require(web.Handle(log, h.get)))
-	return web.ServiceHandler(mux, log, map[string]web.Check{"postgres": svc.pool.Ping, "redis": redisclient.Ping(svc.rdb)})
+	rt := auth.NewRoutes(signer, log, map[string]web.Check{"postgres": svc.pool.Ping, "redis": redisclient.Ping(svc.rdb)})
+	rt.HandleFunc("POST /orders", auth.Shopper, h.create)
+	rt.HandleFunc("GET /orders", auth.Shopper, h.list)
+	rt.HandleFunc("GET /orders/{id}", auth.Shopper, h.get)
+	return rt
 }
 
 type handler struct{ svc *Service }

@@ -64,12 +64,17 @@ func newEnv(t *testing.T, configure func(*orders.Config)) *env {
 	if err := catalog.Seed(ctx); err != nil {
 		t.Fatalf("products Seed: %v", err)
 	}
-	productsAPI := httptest.NewServer(products.NewHandler(catalog, log))
+	signer, err := auth.NewSigner([]byte("orders-test-secret-orders-test-secret"), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	productsAPI := httptest.NewServer(products.NewHandler(catalog, signer, log))
 	t.Cleanup(productsAPI.Close)
 
 	testenv.Migrate(t, pool, orders.Migrate)
 	cfg := orders.Config{
 		ProductsURL:    productsAPI.URL,
+		Signer:         signer,
 		OrdersStream:   testenv.Name(t, "orders"),
 		PaymentsStream: testenv.Name(t, "payments"),
 		// Long enough never to fire on its own: tests that want the
@@ -90,10 +95,6 @@ func newEnv(t *testing.T, configure func(*orders.Config)) *env {
 	svc, err := orders.NewService(pool, rdb, cfg, log)
 	if err != nil {
 		t.Fatalf("NewService: %v", err)
-	}
-	signer, err := auth.NewSigner([]byte("orders-test-secret-orders-test-secret"), time.Hour)
-	if err != nil {
-		t.Fatal(err)
 	}
 	api := httptest.NewServer(orders.NewHandler(svc, signer, log))
 	t.Cleanup(api.Close)
@@ -135,7 +136,7 @@ func forSale(t *testing.T, n int) []products.Product {
 
 // identity is the identity the gateway would sign for userID.
 func identity(userID string) auth.Identity {
-	return auth.Identity{UserID: userID, SessionID: "s-" + userID, IP: "192.0.2.7", UserAgent: "orders-test"}
+	return auth.Identity{Role: auth.RoleShopper, UserID: userID, SessionID: "s-" + userID, IP: "192.0.2.7", UserAgent: "orders-test"}
 }
 
 // reply is an HTTP response of the orders API.

@@ -14,6 +14,7 @@ import (
 
 	"streamcart/internal/events"
 	"streamcart/internal/outbox"
+	"streamcart/internal/platform/auth"
 	"streamcart/internal/platform/errs"
 	"streamcart/internal/platform/testenv"
 	"streamcart/internal/platform/web"
@@ -69,22 +70,23 @@ func TestConfigValidate(t *testing.T) {
 	t.Parallel()
 	const products = "http://127.0.0.1:8081"
 	tests := []testenv.ConfigCase[Config]{
-		{Name: "only the products URL", Config: Config{ProductsURL: products}},
+		{Name: "only the products URL", Config: Config{ProductsURL: products, Signer: testSigner}},
 		{Name: "custom", Config: Config{
-			ProductsURL: "https://products.internal", MaxTotalCents: 1, StuckAfter: time.Second, ReconcileInterval: time.Second,
+			ProductsURL: "https://products.internal", Signer: testSigner, MaxTotalCents: 1, StuckAfter: time.Second, ReconcileInterval: time.Second,
 			OrdersStream: "o", PaymentsStream: "p", ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{Stream: "p", Group: "g"}, StreamMaxAge: time.Hour},
 		}},
-		{Name: "no products URL", Config: Config{}, WantField: "ProductsURL"},
-		{Name: "products URL without a scheme", Config: Config{ProductsURL: "products:8081"}, WantField: "ProductsURL"},
-		{Name: "products URL of another scheme", Config: Config{ProductsURL: "ftp://products"}, WantField: "ProductsURL"},
-		{Name: "negative total limit", Config: Config{ProductsURL: products, MaxTotalCents: -1}, WantField: "MaxTotalCents"},
-		{Name: "negative stuck after", Config: Config{ProductsURL: products, StuckAfter: -time.Second}, WantField: "StuckAfter"},
-		{Name: "negative reconcile interval", Config: Config{ProductsURL: products, ReconcileInterval: -time.Second}, WantField: "ReconcileInterval"},
-		{Name: "same stream for both", Config: Config{ProductsURL: products, OrdersStream: "s", PaymentsStream: "s"}, WantField: "OrdersStream and PaymentsStream"},
-		{Name: "same default stream for both", Config: Config{ProductsURL: products, OrdersStream: events.PaymentsStream}, WantField: "OrdersStream and PaymentsStream"},
-		{Name: "consumer of another stream", Config: Config{ProductsURL: products, ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{Stream: events.OrdersStream}}}, WantField: "Consumer.Stream"},
-		{Name: "bad consumer config", Config: Config{ProductsURL: products, ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{Count: -1}}}, WantField: "Consumer"},
-		{Name: "negative stream max age", Config: Config{ProductsURL: products, ServiceConfig: outbox.ServiceConfig{StreamMaxAge: -time.Second}}, WantField: "StreamMaxAge"},
+		{Name: "no products URL", Config: Config{Signer: testSigner}, WantField: "ProductsURL"},
+		{Name: "no signer", Config: Config{ProductsURL: products}, WantField: "Signer"},
+		{Name: "products URL without a scheme", Config: Config{ProductsURL: "products:8081", Signer: testSigner}, WantField: "ProductsURL"},
+		{Name: "products URL of another scheme", Config: Config{ProductsURL: "ftp://products", Signer: testSigner}, WantField: "ProductsURL"},
+		{Name: "negative total limit", Config: Config{ProductsURL: products, Signer: testSigner, MaxTotalCents: -1}, WantField: "MaxTotalCents"},
+		{Name: "negative stuck after", Config: Config{ProductsURL: products, Signer: testSigner, StuckAfter: -time.Second}, WantField: "StuckAfter"},
+		{Name: "negative reconcile interval", Config: Config{ProductsURL: products, Signer: testSigner, ReconcileInterval: -time.Second}, WantField: "ReconcileInterval"},
+		{Name: "same stream for both", Config: Config{ProductsURL: products, Signer: testSigner, OrdersStream: "s", PaymentsStream: "s"}, WantField: "OrdersStream and PaymentsStream"},
+		{Name: "same default stream for both", Config: Config{ProductsURL: products, Signer: testSigner, OrdersStream: events.PaymentsStream}, WantField: "OrdersStream and PaymentsStream"},
+		{Name: "consumer of another stream", Config: Config{ProductsURL: products, Signer: testSigner, ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{Stream: events.OrdersStream}}}, WantField: "Consumer.Stream"},
+		{Name: "bad consumer config", Config: Config{ProductsURL: products, Signer: testSigner, ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{Count: -1}}}, WantField: "Consumer"},
+		{Name: "negative stream max age", Config: Config{ProductsURL: products, Signer: testSigner, ServiceConfig: outbox.ServiceConfig{StreamMaxAge: -time.Second}}, WantField: "StreamMaxAge"},
 	}
 	testenv.CheckConfigs(t, tests, Config.Validate, nil)
 }
@@ -146,7 +148,7 @@ func TestCatalogAnswersKeepTheirKind(t *testing.T) {
 			t.Parallel()
 			srv := httptest.NewServer(tt.answer)
 			t.Cleanup(srv.Close)
-			_, err := newCatalog(srv.URL).lookup(t.Context(), []string{"p-1"})
+			_, err := newCatalog(srv.URL, testSigner).lookup(t.Context(), []string{"p-1"})
 			status, detail := web.Describe(err)
 			if status != tt.wantStatus || detail.Code != tt.wantCode || strings.Contains(detail.Message, "from the catalog") {
 				t.Errorf("lookup answered %s: error %v, seen by clients as %d %+v; want %d %s in orders' own words",
@@ -159,11 +161,36 @@ func TestCatalogAnswersKeepTheirKind(t *testing.T) {
 		t.Parallel()
 		srv := httptest.NewServer(http.NotFoundHandler())
 		srv.Close() // nothing listens at its address any more
-		_, err := newCatalog(srv.URL).lookup(t.Context(), []string{"p-1"})
+		_, err := newCatalog(srv.URL, testSigner).lookup(t.Context(), []string{"p-1"})
 		if status, detail := web.Describe(err); status != http.StatusServiceUnavailable || detail.Code != "unavailable" {
 			t.Errorf("lookup with the catalog down: error %v, seen by clients as %d %+v; want 503 unavailable", err, status, detail)
 		}
 	})
+}
+
+// testSigner signs the identities of the tests' catalog calls.
+var testSigner = func() *auth.Signer {
+	s, err := auth.NewSigner([]byte("orders-test-secret-orders-test-secret"), time.Hour)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}()
+
+func TestCatalogLookupCarriesTheOrdersServiceIdentity(t *testing.T) {
+	t.Parallel()
+	ids := make(chan auth.Identity, 1)
+	srv := httptest.NewServer(testSigner.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ids <- auth.MustFromContext(r.Context())
+		web.WriteJSON(w, http.StatusOK, map[string][]product{"products": {}})
+	})))
+	t.Cleanup(srv.Close)
+	if _, err := newCatalog(srv.URL, testSigner).lookup(t.Context(), []string{"p-1"}); err != nil {
+		t.Fatalf("lookup: %v", err)
+	}
+	if got := <-ids; got.Role != auth.RoleService || got.UserID != "orders" {
+		t.Errorf("the catalog saw %+v, want the orders service's identity", got)
+	}
 }
 
 func TestCatalogLookupKeepsOnlyProductsForSale(t *testing.T) {
@@ -176,7 +203,7 @@ func TestCatalogLookupKeepsOnlyProductsForSale(t *testing.T) {
 		}})
 	}))
 	t.Cleanup(srv.Close)
-	got, err := newCatalog(srv.URL).lookup(t.Context(), []string{"p-1", "p-2", "p-3", "p-4"})
+	got, err := newCatalog(srv.URL, testSigner).lookup(t.Context(), []string{"p-1", "p-2", "p-3", "p-4"})
 	want := map[string]product{"p-1": {ID: "p-1", DisplayName: "Lamp", PriceCents: 3999, Active: true}}
 	if err != nil || !cmp.Equal(want, got, cmp.AllowUnexported(product{})) {
 		t.Errorf("lookup = %v, %v; want only %v", got, err, want)

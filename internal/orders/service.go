@@ -57,6 +57,9 @@ type Config struct {
 	// ProductsURL is the products service's base URL, which prices new
 	// orders. Required: an absolute http or https URL.
 	ProductsURL string
+	// Signer signs the service's calls to the products service with its
+	// own identity (auth.RoleService). Required.
+	Signer *auth.Signer
 	// MaxTotalCents caps an order's total. It must not be negative.
 	// Default DefaultMaxTotalCents (5,000,000 cents).
 	MaxTotalCents int64
@@ -109,6 +112,9 @@ func (c Config) Validate() error {
 	var errs []error
 	if u, err := url.Parse(c.ProductsURL); c.ProductsURL == "" || err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		errs = append(errs, fmt.Errorf("ProductsURL %q is not an absolute http or https URL", c.ProductsURL))
+	}
+	if c.Signer == nil {
+		errs = append(errs, errors.New("Signer is required"))
 	}
 	if c.MaxTotalCents < 0 {
 		errs = append(errs, fmt.Errorf("MaxTotalCents %d is negative", c.MaxTotalCents))
@@ -167,7 +173,7 @@ func NewService(pool *pgxpool.Pool, rdb *redis.Client, cfg Config, log *slog.Log
 		rdb:     rdb,
 		cfg:     cfg,
 		log:     log,
-		catalog: newCatalog(cfg.ProductsURL),
+		catalog: newCatalog(cfg.ProductsURL, cfg.Signer),
 		outbox:  cfg.NewOutbox(pool, rdb, Schema, cfg.OrdersStream, log),
 	}
 	s.insertOrderSQL = fmt.Sprintf(insertOrderSQL, s.outbox.InsertSQL(17))

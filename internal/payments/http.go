@@ -5,30 +5,36 @@ import (
 	"net/http"
 	"time"
 
+	"streamcart/internal/platform/auth"
 	"streamcart/internal/platform/redisclient"
 	"streamcart/internal/platform/web"
 )
 
-// NewHandler returns the service's HTTP API:
+// NewHandler returns the service's HTTP API, its routes in a route table
+// (auth.Routes) with who may call each; without a valid identity that
+// signer signed a route answers 401, to a role it does not allow 403.
 //
-//	GET /payments/{orderId}   the order's payment, or 404 while it has none
-//	GET /healthz, /readyz     liveness; PostgreSQL and Redis readiness
+//	GET /payments/{orderId}   shopper or operator: the order's payment, or
+//	                          404 while it has none; a shopper sees only
+//	                          their own (another's is 404, as if it had none)
+//	GET /healthz, /readyz     open: liveness; PostgreSQL and Redis readiness
 //
 // A payment is {"paymentId", "orderId", "userId", "amountCents", "status",
 // "statusName", "reason", "createdAt"}, with status the numeric order
 // status (4 or -4) and statusName its name. Errors are JSON
 // {"error": {"code", "message"}}: not_found while the order has no
 // payment or its id is not a valid id.
-func NewHandler(svc *Service, log *slog.Logger) http.Handler {
+func NewHandler(svc *Service, signer *auth.Signer, log *slog.Logger) *auth.Routes {
 	h := &handler{svc: svc}
-	mux := http.NewServeMux()
-	mux.Handle("GET /payments/{orderId}", web.Handle(log, h.get))
-	return web.ServiceHandler(mux, log, map[string]web.Check{"postgres": svc.pool.Ping, "redis": redisclient.Ping(svc.rdb)})
+	rt := auth.NewRoutes(signer, log, map[string]web.Check{"postgres": svc.pool.Ping, "redis": redisclient.Ping(svc.rdb)})
+	rt.HandleFunc("GET /payments/{orderId}", auth.ShopperOrOperator, h.get)
+	return rt
 }
 
 type handler struct{ svc *Service }
 
 func (h *handler) get(w http.ResponseWriter, r *http.Request) error {
+	id := auth.MustFromContext(r.Context())
 	orderID, err := web.PathID(r, "orderId")
 	if err != nil {
 		return err
@@ -36,6 +42,10 @@ func (h *handler) get(w http.ResponseWriter, r *http.Request) error {
 	p, err := h.svc.Get(r.Context(), orderID)
 	if err != nil {
 		return err
+	}
+	if id.Role != auth.RoleOperator && p.UserID != id.UserID {
+		// Another shopper's payment is answered like none at all.
+		return ErrNotFound
 	}
 	web.WriteJSON(w, http.StatusOK, toJSON(p))
 	return nil

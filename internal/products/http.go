@@ -5,37 +5,43 @@ import (
 	"net/http"
 	"strconv"
 
+	"streamcart/internal/platform/auth"
 	"streamcart/internal/platform/web"
 )
 
-// NewHandler returns the service's HTTP API:
+// NewHandler returns the service's HTTP API, its routes in a route table
+// (auth.Routes) with who may call each: reads take any identity that
+// signer signed (the gateway's, for a shopper or an anonymous reader, or
+// a service's), the catalog write only an operator's; the health routes
+// are open. Without a valid identity a route answers 401, to a role it
+// does not allow 403.
 //
-//	GET   /products?q=&category=&limit=&offset=  search active products
-//	GET   /products/{id}                         one product, active or not
-//	GET   /products/{id}/image.svg               its generated image
-//	POST  /products/lookup {"ids": [...]}        active products by id, for pricing
-//	PATCH /products/{id} {"priceCents", "active", "displayName"}  operator update
-//	GET   /categories                            categories with product counts
-//	GET   /healthz, /readyz                      liveness; Postgres and Redis readiness
+//	GET   /products?q=&category=&limit=&offset=  any caller: search active products
+//	GET   /products/{id}                         any caller: one product, active or not
+//	GET   /products/{id}/image.svg               any caller: its generated image
+//	POST  /products/lookup {"ids": [...]}        any caller: active products by id, for pricing
+//	PATCH /products/{id} {"priceCents", "active", "displayName"}  operator: update
+//	GET   /categories                            any caller: categories with product counts
+//	GET   /healthz, /readyz                      open: liveness; Postgres and Redis readiness
 //
 // Errors are JSON {"error": {"code", "message"}}: invalid_limit and
 // invalid_offset for a bad page, invalid_request for a body that breaks a
 // rule, not_found for an unknown product. Request bodies are JSON of at
 // most 64 KiB (maxBody) with no unknown fields.
-func NewHandler(svc *Service, log *slog.Logger) http.Handler {
+func NewHandler(svc *Service, signer *auth.Signer, log *slog.Logger) *auth.Routes {
 	h := &handler{svc: svc}
-	mux := http.NewServeMux()
-	mux.Handle("GET /products", web.Handle(log, h.search))
-	mux.Handle("GET /products/{id}", web.Handle(log, h.get))
-	mux.Handle("GET /products/{id}/image.svg", web.Handle(log, h.image))
-	mux.Handle("POST /products/lookup", web.Handle(log, h.lookup))
-	mux.Handle("PATCH /products/{id}", web.Handle(log, h.update))
-	mux.Handle("GET /categories", web.Handle(log, h.categories))
 	checks := map[string]web.Check{"postgres": svc.store.ping}
 	if svc.cache.rdb != nil {
 		checks["redis"] = svc.cache.ping
 	}
-	return web.ServiceHandler(mux, log, checks)
+	rt := auth.NewRoutes(signer, log, checks)
+	rt.HandleFunc("GET /products", auth.AnyCaller, h.search)
+	rt.HandleFunc("GET /products/{id}", auth.AnyCaller, h.get)
+	rt.HandleFunc("GET /products/{id}/image.svg", auth.AnyCaller, h.image)
+	rt.HandleFunc("POST /products/lookup", auth.AnyCaller, h.lookup)
+	rt.HandleFunc("PATCH /products/{id}", auth.Operator, h.update)
+	rt.HandleFunc("GET /categories", auth.AnyCaller, h.categories)
+	return rt
 }
 
 // maxBody is the largest request body accepted.

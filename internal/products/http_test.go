@@ -9,24 +9,38 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	gocmp "github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"streamcart/internal/platform/auth"
 	"streamcart/internal/platform/testenv"
 	"streamcart/internal/platform/web"
 	"streamcart/internal/products"
 )
 
+// signer signs the identities of the tests' requests.
+var signer = func() *auth.Signer {
+	s, err := auth.NewSigner([]byte("products-test-secret-products-test-secret"), time.Hour)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}()
+
 // newServer serves f's service over HTTP until t ends.
 func newServer(t *testing.T, f *fixture) *httptest.Server {
 	t.Helper()
-	srv := httptest.NewServer(products.NewHandler(f.svc, f.logger(t)))
+	srv := httptest.NewServer(products.NewHandler(f.svc, signer, f.logger(t)))
 	t.Cleanup(srv.Close)
 	return srv
 }
 
-// do sends a request and returns the response with its body read.
+// do sends a request and returns the response with its body read. Unless
+// header sets auth.Header, the request carries the identity of an
+// operator for a PATCH, else of an anonymous reader, as the gateway signs
+// them.
 func do(t *testing.T, srv *httptest.Server, method, path, body string, header ...string) (*http.Response, []byte) {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), method, srv.URL+path, strings.NewReader(body))
@@ -36,6 +50,11 @@ func do(t *testing.T, srv *httptest.Server, method, path, body string, header ..
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	caller := auth.Identity{Role: auth.RoleReader}
+	if method == http.MethodPatch {
+		caller = auth.Identity{Role: auth.RoleOperator, UserID: "ops-test"}
+	}
+	req.Header.Set(auth.Header, signer.Sign(caller))
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
@@ -252,7 +271,7 @@ func TestHTTPPostgresOutageIsUnavailable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(products.NewHandler(svc, testenv.Logger(t)))
+	srv := httptest.NewServer(products.NewHandler(svc, signer, testenv.Logger(t)))
 	t.Cleanup(srv.Close)
 	for _, path := range []string{"/products", "/products/p-00001", "/categories"} {
 		resp, body := do(t, srv, "GET", path, "")
@@ -262,5 +281,43 @@ func TestHTTPPostgresOutageIsUnavailable(t *testing.T) {
 			t.Errorf("GET %s with Postgres down: %d %s, Retry-After %q; want 503 unavailable with Retry-After",
 				path, resp.StatusCode, body, resp.Header.Get("Retry-After"))
 		}
+	}
+}
+
+func TestHTTPCatalogWritesNeedAnOperatorAndReadsAnyCaller(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil, true)
+	srv := newServer(t, f)
+	other, err := auth.NewSigner([]byte("another-secret-another-secret-another"), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shopper := signer.Sign(auth.Identity{Role: auth.RoleShopper, UserID: "u-1"})
+	tests := []struct {
+		name, method, path, identity string
+		wantStatus                   int
+		wantCode                     string
+	}{
+		{"write, no identity", "PATCH", "/products/p-00003", "", 401, "unauthenticated"},
+		{"write, another secret", "PATCH", "/products/p-00003", other.Sign(auth.Identity{Role: auth.RoleOperator, UserID: "ops"}), 401, "unauthenticated"},
+		{"write, shopper", "PATCH", "/products/p-00003", shopper, 403, "forbidden"},
+		{"write, service", "PATCH", "/products/p-00003", signer.Sign(auth.Identity{Role: auth.RoleService, UserID: "orders"}), 403, "forbidden"},
+		{"read, no identity", "GET", "/products/p-00003", "", 401, "unauthenticated"},
+		{"read, shopper", "GET", "/products/p-00003", shopper, 200, ""},
+		{"image, no identity", "GET", "/products/p-00003/image.svg", "", 401, "unauthenticated"},
+		{"health, no identity", "GET", "/healthz", "", 200, ""},
+	}
+	for _, tt := range tests {
+		resp, body := do(t, srv, tt.method, tt.path, `{"priceCents":1}`, auth.Header, tt.identity)
+		var e web.ErrorBody
+		if resp.StatusCode >= 400 {
+			_ = json.Unmarshal(body, &e)
+		}
+		if resp.StatusCode != tt.wantStatus || e.Error.Code != tt.wantCode {
+			t.Errorf("%s: %s %s: %d %s, want %d %q", tt.name, tt.method, tt.path, resp.StatusCode, body, tt.wantStatus, tt.wantCode)
+		}
+	}
+	if p, err := f.svc.Get(t.Context(), "p-00003"); err != nil || p.PriceCents == 1 {
+		t.Errorf("after refused writes: %+v, %v; want the price unchanged", p, err)
 	}
 }

@@ -1,9 +1,15 @@
-// Package auth carries the shopper's identity from the gateway to the
-// services. The gateway authenticates the session and sends the identity in
-// one header, signed with HMAC-SHA256 under a secret it shares with the
-// services and valid for a short time. Services trust that header only when
-// the signature and expiry check out; the gateway drops any copy of it that
+// Package auth says who calls a service and whether they may. The gateway
+// authenticates the session and sends the caller's identity in one header,
+// signed with HMAC-SHA256 under a secret it shares with the services and
+// valid for a short time. Services trust that header only when the
+// signature and expiry check out; the gateway drops any copy of it that
 // arrives from outside.
+//
+// An identity has a Role: a shopper with a session, the gateway reading on
+// behalf of a client without one, a service calling on its own behalf, or
+// an operator (whose identity "streamcart token" mints with the same
+// secret). Every route a service serves is registered in a Routes table
+// with the Access it needs; a route without one cannot be registered.
 package auth
 
 import (
@@ -15,20 +21,44 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
-
-	"streamcart/internal/platform/web"
 )
 
 // Header is the request header that carries a signed Identity.
 const Header = "X-Streamcart-Identity"
 
-// Identity is who a request is for, as the gateway established it.
+// Role is what a caller is to the services.
+type Role string
+
+// The roles. Verify accepts no other.
+const (
+	// RoleShopper is a shopper's session, as the gateway authenticated
+	// it. Its UserID is the shopper's.
+	RoleShopper Role = "shopper"
+	// RoleReader is the gateway forwarding a read for a client without a
+	// session (product search, images). It has no UserID.
+	RoleReader Role = "reader"
+	// RoleService is a service calling another on its own behalf, e.g.
+	// orders asking the catalog for prices. Its UserID names the service.
+	RoleService Role = "service"
+	// RoleOperator is a person running the shop: catalog writes, any
+	// shopper's payment. Its UserID names the operator.
+	RoleOperator Role = "operator"
+)
+
+// Roles lists every role.
+var Roles = []Role{RoleShopper, RoleReader, RoleService, RoleOperator}
+
+// Identity is who a request is for, as the gateway (or the operator's
+// token) established it.
 type Identity struct {
-	UserID    string `json:"uid"`
-	SessionID string `json:"sid"`
+	Role Role `json:"role"`
+	// UserID is the shopper, service or operator; empty for a reader.
+	UserID    string `json:"uid,omitempty"`
+	SessionID string `json:"sid,omitempty"`
 	// IP and UserAgent are the shopper's address and browser agent as the
 	// gateway saw them, for the identity score.
 	IP        string `json:"ip,omitempty"`
@@ -66,9 +96,17 @@ func NewSigner(secret []byte, ttl time.Duration) (*Signer, error) {
 	return &Signer{key: bytes.Clone(secret), ttl: ttl}, nil
 }
 
-// Sign returns the header value for id, expiring ttl from now.
+// Sign returns the header value for id, expiring the Signer's ttl from
+// now.
 func (s *Signer) Sign(id Identity) string {
-	id.Expires = time.Now().Add(s.ttl).Unix()
+	return s.SignFor(id, s.ttl)
+}
+
+// SignFor returns the header value for id, expiring ttl from now: a
+// credential that lives longer than one request, such as an operator's
+// token.
+func (s *Signer) SignFor(id Identity, ttl time.Duration) string {
+	id.Expires = time.Now().Add(ttl).Unix()
 	payload, _ := json.Marshal(id) // plain strings and an int always encode
 	p := base64.RawURLEncoding.EncodeToString(payload)
 	return p + "." + base64.RawURLEncoding.EncodeToString(s.mac(p))
@@ -101,13 +139,31 @@ func (s *Signer) Verify(value string, now time.Time) (Identity, error) {
 		return Identity{}, ErrMalformed
 	}
 	var id Identity
-	if err := json.Unmarshal(payload, &id); err != nil || id.UserID == "" {
+	if err := json.Unmarshal(payload, &id); err != nil || id.Validate() != nil {
 		return Identity{}, ErrMalformed
 	}
 	if now.Unix() > id.Expires {
 		return Identity{}, ErrExpired
 	}
 	return id, nil
+}
+
+// Validate reports what makes id not one any signer should sign: an
+// unknown role, a reader with a user, anyone else without one.
+func (id Identity) Validate() error {
+	switch id.Role {
+	case RoleReader:
+		if id.UserID != "" {
+			return errors.New("a reader has no user id")
+		}
+	case RoleShopper, RoleService, RoleOperator:
+		if id.UserID == "" {
+			return fmt.Errorf("a %s identity needs a user id", id.Role)
+		}
+	default:
+		return fmt.Errorf("unknown role %q", id.Role)
+	}
+	return nil
 }
 
 type ctxKey struct{}
@@ -134,17 +190,10 @@ func WithIdentity(ctx context.Context, id Identity) context.Context {
 	return context.WithValue(ctx, ctxKey{}, id)
 }
 
-// Require lets a request through only with a valid signed identity, which
-// handlers then get from FromContext; anything else gets 401.
+// Require lets a request through only with a valid signed identity of any
+// role (AnyCaller), which handlers then get from FromContext; anything else
+// gets 401. Services register their routes in a Routes table instead; this
+// is for fakes of them.
 func (s *Signer) Require(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id, err := s.Verify(r.Header.Get(Header), time.Now())
-		if err != nil {
-			web.WriteJSON(w, http.StatusUnauthorized, web.ErrorBody{Error: web.ErrorDetail{
-				Code: "unauthenticated", Message: "request has no valid identity from the gateway: " + err.Error(),
-			}})
-			return
-		}
-		next.ServeHTTP(w, r.WithContext(WithIdentity(r.Context(), id)))
-	})
+	return s.guard(slog.New(slog.DiscardHandler), AnyCaller, next)
 }

@@ -17,15 +17,15 @@ func TestSignVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 	other, _ := NewSigner([]byte(strings.Repeat("x", 32)), time.Minute)
-	id := Identity{UserID: "u-1", SessionID: "s-1", IP: "127.0.0.1", UserAgent: "ua"}
+	id := Identity{Role: RoleShopper, UserID: "u-1", SessionID: "s-1", IP: "127.0.0.1", UserAgent: "ua"}
 	good := s.Sign(id)
 
 	got, err := s.Verify(good, time.Now())
-	if err != nil || got.UserID != "u-1" || got.SessionID != "s-1" || got.IP != "127.0.0.1" || got.UserAgent != "ua" {
+	if err != nil || got.Role != RoleShopper || got.UserID != "u-1" || got.SessionID != "s-1" || got.IP != "127.0.0.1" || got.UserAgent != "ua" {
 		t.Fatalf("Verify(Sign(id)) = %+v, %v", got, err)
 	}
 	payload, sig, _ := strings.Cut(good, ".")
-	forged := Identity{UserID: "u-2"}
+	forged := Identity{Role: RoleShopper, UserID: "u-2"}
 	tests := []struct {
 		name  string
 		value string
@@ -38,6 +38,12 @@ func TestSignVerify(t *testing.T) {
 		{"payload swapped", strings.Split(other.Sign(forged), ".")[0] + "." + sig, time.Now(), ErrSignature},
 		{"signature cut", payload + "." + sig[:10], time.Now(), ErrSignature},
 		{"expired", good, time.Now().Add(2 * time.Minute), ErrExpired},
+		{"no role", s.Sign(Identity{UserID: "u-1"}), time.Now(), ErrMalformed},
+		{"unknown role", s.Sign(Identity{Role: "admin", UserID: "u-1"}), time.Now(), ErrMalformed},
+		{"shopper without a user", s.Sign(Identity{Role: RoleShopper}), time.Now(), ErrMalformed},
+		{"operator without a name", s.Sign(Identity{Role: RoleOperator}), time.Now(), ErrMalformed},
+		{"reader with a user", s.Sign(Identity{Role: RoleReader, UserID: "u-1"}), time.Now(), ErrMalformed},
+		{"token expired", s.SignFor(Identity{Role: RoleOperator, UserID: "ops"}, time.Hour), time.Now().Add(61 * time.Minute), ErrExpired},
 	}
 	for _, tt := range tests {
 		if _, err := s.Verify(tt.value, tt.now); !errors.Is(err, tt.want) {
@@ -63,7 +69,8 @@ func TestRequire(t *testing.T) {
 		status int
 		body   string
 	}{
-		{s.Sign(Identity{UserID: "u-9"}), 200, "u-9"},
+		{s.Sign(Identity{Role: RoleShopper, UserID: "u-9"}), 200, "u-9"},
+		{s.Sign(Identity{Role: RoleReader}), 200, ""},
 		{"", 401, "unauthenticated"},
 		{"forged.value", 401, "unauthenticated"},
 	} {
@@ -76,5 +83,13 @@ func TestRequire(t *testing.T) {
 		if rec.Code != tt.status || !strings.Contains(rec.Body.String(), tt.body) {
 			t.Errorf("header %q: %d %q, want %d containing %q", tt.header, rec.Code, rec.Body.String(), tt.status, tt.body)
 		}
+	}
+}
+
+func TestSignForOutlivesTheSignersTTL(t *testing.T) {
+	s, _ := NewSigner(secret, time.Minute)
+	token := s.SignFor(Identity{Role: RoleOperator, UserID: "ops-alice"}, time.Hour)
+	if id, err := s.Verify(token, time.Now().Add(59*time.Minute)); err != nil || id.Role != RoleOperator || id.UserID != "ops-alice" {
+		t.Errorf("an hour's token after 59 minutes: %+v, %v; want the operator", id, err)
 	}
 }

@@ -79,16 +79,6 @@ func Health(mux *http.ServeMux, checks map[string]Check) {
 	})
 }
 
-// ServiceHandler finishes a service's mux the way every service's
-// NewHandler does: unrouted requests get JSON errors (CatchAll), GET
-// /healthz and /readyz answer with checks (Health), and every request gets
-// a request id and an access log line.
-func ServiceHandler(mux *http.ServeMux, log *slog.Logger, checks map[string]Check) http.Handler {
-	CatchAll(mux)
-	Health(mux, checks)
-	return WithRequestID(AccessLog(log, mux))
-}
-
 // CatchAll registers "/" on mux to answer unrouted requests with JSON
 // errors, so that a client's wrong path or method gets the same error
 // shape as everything else: 405 with Allow when the path exists for other
