@@ -21,6 +21,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
+	"streamcart/internal/events"
 	"streamcart/internal/gateway"
 	"streamcart/internal/identity"
 	"streamcart/internal/ops"
@@ -63,8 +64,10 @@ type Config struct {
 	// URLs maps a service name to the base URL of a service this process
 	// does not run (for "serve"); running services use their own.
 	URLs map[string]string
-	// Secret signs identities between the gateway and services. Default:
-	// random, which only works when every service is in this process.
+	// Secret signs identities between the gateway and services, and the
+	// orders service's OrderPlaced events (events.OrderKey); at least 32
+	// bytes. Default: random, which only works when every service is in
+	// this process.
 	Secret []byte
 	// Seed loads the sample catalog into an empty products table.
 	Seed bool
@@ -102,6 +105,9 @@ type System struct {
 	// URLs has the base URL of each running service.
 	URLs   map[string]string
 	Signer *auth.Signer
+	// OrderKey signs the OrderPlaced events (orders) and checks them
+	// (payments, identity, orderhistory); it is derived from Secret.
+	OrderKey *events.OrderKey
 
 	group   *errgroup.Group
 	closers []func()
@@ -139,8 +145,12 @@ func Start(ctx context.Context, cfg Config, names ...string) (*System, error) {
 	if err != nil {
 		return nil, err
 	}
+	orderKey, err := events.NewOrderKey(cfg.Secret)
+	if err != nil {
+		return nil, err
+	}
 	g, gctx := errgroup.WithContext(ctx)
-	sys := &System{URLs: map[string]string{}, Signer: signer, group: g}
+	sys := &System{URLs: map[string]string{}, Signer: signer, OrderKey: orderKey, group: g}
 	for _, name := range Services { // start order matters: orders needs products
 		if !slices.Contains(names, name) {
 			continue
@@ -253,6 +263,7 @@ func (s *System) products(ctx context.Context, cfg Config, pool *pgxpool.Pool, r
 
 func (s *System) payments(cfg Config, pool *pgxpool.Pool, rdb *redis.Client, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
 	svc, err := payments.NewService(pool, rdb, payments.Config{
+		OrderKey:     s.OrderKey,
 		FailAbove:    cfg.PaymentFailAbove,
 		Consumer:     consumerConfig(cfg),
 		Outbox:       cfg.Tuning.Outbox,
@@ -267,6 +278,7 @@ func (s *System) orders(cfg Config, pool *pgxpool.Pool, rdb *redis.Client, log *
 		return nil, nil, err
 	}
 	svc, err := orders.NewService(pool, rdb, orders.Config{
+		OrderKey:          s.OrderKey,
 		ProductsURL:       productsURL,
 		StuckAfter:        cfg.Tuning.StuckAfter,
 		ReconcileInterval: cfg.Tuning.ReconcileInterval,
@@ -278,12 +290,13 @@ func (s *System) orders(cfg Config, pool *pgxpool.Pool, rdb *redis.Client, log *
 }
 
 func (s *System) history(cfg Config, rdb *redis.Client, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
-	svc, err := orderhistory.NewService(rdb, orderhistory.Config{Consumer: consumerConfig(cfg)}, log)
+	svc, err := orderhistory.NewService(rdb, orderhistory.Config{OrderKey: s.OrderKey, Consumer: consumerConfig(cfg)}, log)
 	return started(svc, err, func(svc *orderhistory.Service) http.Handler { return orderhistory.NewHandler(svc, s.Signer, log) })
 }
 
 func (s *System) identity(cfg Config, pool *pgxpool.Pool, rdb *redis.Client, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
 	svc, err := identity.NewService(pool, rdb, identity.Config{
+		OrderKey:     s.OrderKey,
 		Consumer:     consumerConfig(cfg),
 		Outbox:       cfg.Tuning.Outbox,
 		StreamMaxAge: cfg.StreamMaxAge,
@@ -344,13 +357,20 @@ func (s *System) gateway(cfg Config, rdb *redis.Client, log *slog.Logger) (http.
 }
 
 // RebuildHistory recreates the order history read model from the streams.
-func RebuildHistory(ctx context.Context, redisURL string, log *slog.Logger) error {
+// secret is the services' identity secret: the rebuild skips an
+// OrderPlaced that the orders service did not sign with it, as the
+// service's consumer dead-letters it.
+func RebuildHistory(ctx context.Context, redisURL string, secret []byte, log *slog.Logger) error {
+	orderKey, err := events.NewOrderKey(secret)
+	if err != nil {
+		return err
+	}
 	rdb, err := redisclient.Open(ctx, redisURL)
 	if err != nil {
 		return err
 	}
 	defer rdb.Close()
-	svc, err := orderhistory.NewService(rdb, orderhistory.Config{}, log)
+	svc, err := orderhistory.NewService(rdb, orderhistory.Config{OrderKey: orderKey}, log)
 	if err != nil {
 		return err
 	}

@@ -73,7 +73,7 @@ func parseLogin(m stream.Message) (LoginIdentity, error) {
 // fails with stream.Unavailable, so that the consumer retries it later.
 // Its scored events are duplicates by then and have no further effect.
 func (s *Service) handleOrders(ctx context.Context, msgs []stream.Message) error {
-	batch, err := events.ParsePlaced(msgs)
+	batch, err := events.ParsePlaced(msgs, s.cfg.OrderKey)
 	if err != nil || len(batch) == 0 {
 		return err // a parse error is permanent already
 	}

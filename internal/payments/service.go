@@ -94,6 +94,10 @@ type Config struct {
 	// that falls further behind loses entries, and the order history can be
 	// rebuilt only from what is kept. Zero keeps everything.
 	StreamMaxAge time.Duration
+	// OrderKey checks the signature of each OrderPlaced: an order that
+	// the orders service did not sign is dead-lettered, never paid
+	// (events.OrderKey). Required.
+	OrderKey *events.OrderKey
 }
 
 func (c *Config) setDefaults() {
@@ -113,6 +117,9 @@ func (c *Config) setDefaults() {
 func (c Config) Validate() error {
 	c.setDefaults()
 	var problems []error
+	if c.OrderKey == nil {
+		problems = append(problems, errors.New("OrderKey is required"))
+	}
 	if c.FailAbove < 0 {
 		problems = append(problems, fmt.Errorf("FailAbove %d must not be negative", c.FailAbove))
 	}
