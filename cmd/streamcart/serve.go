@@ -27,7 +27,8 @@ Services: %s`
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("streamcart serve", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:0", "listen address")
-	redisURL := fs.String("redis-url", os.Getenv("REDIS_URL"), "Redis URL (env REDIS_URL)")
+	redisURL := fs.String("redis-url", os.Getenv("REDIS_URL"), "Redis URL, with the credentials of the service's own Redis user, e.g. redis://payments:PASSWORD@host:6379/0 (env REDIS_URL; see streamcart redis-acl)")
+	opsRedisURL := fs.String("ops-redis-url", "", "Redis URL of the operations page, with the ops user's credentials (gateway; default --redis-url)")
 	databaseURL := fs.String("database-url", os.Getenv("DATABASE_URL"), "PostgreSQL URL (env DATABASE_URL)")
 	secret := fs.String("identity-secret", "", identitySecretUsage)
 	productsURL := fs.String("products-url", "", "base URL of the products service (for orders and the gateway)")
@@ -71,6 +72,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	sys, err := app.Start(ctx, app.Config{
 		RedisURL:      *redisURL,
+		RedisURLs:     map[string]string{app.Ops: *opsRedisURL},
 		DatabaseURL:   *databaseURL,
 		Addrs:         map[string]string{name: *addr},
 		URLs:          map[string]string{app.Products: *productsURL, app.Orders: *ordersURL, app.History: *historyURL},

@@ -53,7 +53,15 @@ var Services = []string{Products, Payments, Orders, History, Identity, Gateway}
 
 // Config configures a system. RedisURL and DatabaseURL are required.
 type Config struct {
-	RedisURL    string
+	// RedisURL is the Redis of every service that RedisURLs leaves out.
+	RedisURL string
+	// RedisURLs maps a name of RedisUserNames (a service, or Ops for the
+	// operations page) to its own Redis URL, with the credentials of its
+	// Redis user (RedisUsers).
+	RedisURLs map[string]string
+	// Names are the streams and key prefixes of the services. Zero: the
+	// defaults (DefaultRedisNames).
+	Names       RedisNames
 	DatabaseURL string
 	// Addrs maps a service name to its listen address. A service missing
 	// from it listens on Host with any free port.
@@ -137,6 +145,9 @@ func Start(ctx context.Context, cfg Config, names ...string) (*System, error) {
 	if cfg.ShutdownTimeout == 0 {
 		cfg.ShutdownTimeout = 10 * time.Second
 	}
+	if cfg.Names == (RedisNames{}) {
+		cfg.Names = DefaultRedisNames()
+	}
 	if cfg.Secret == nil {
 		cfg.Secret = make([]byte, 32)
 		_, _ = rand.Read(cfg.Secret)
@@ -205,11 +216,10 @@ func (s *System) start(ctx, gctx context.Context, cfg Config, name string) error
 		}
 		pool = p
 	}
-	rdb, err := redisclient.Open(ctx, cfg.RedisURL)
+	rdb, err := s.openRedis(ctx, cfg, name)
 	if err != nil {
 		return err
 	}
-	s.closers = append(s.closers, func() { _ = rdb.Close() })
 
 	var (
 		handler http.Handler
@@ -227,7 +237,7 @@ func (s *System) start(ctx, gctx context.Context, cfg Config, name string) error
 	case Identity:
 		handler, run, err = s.identity(cfg, pool, rdb, log)
 	case Gateway:
-		handler, run, err = s.gateway(cfg, rdb, log)
+		handler, run, err = s.gateway(ctx, cfg, rdb, log)
 	}
 	if err != nil {
 		return err
@@ -248,8 +258,23 @@ func (s *System) start(ctx, gctx context.Context, cfg Config, name string) error
 	return nil
 }
 
+// openRedis opens the Redis client of user name (a service or Ops), at
+// its own URL when cfg has one, and closes it with the system.
+func (s *System) openRedis(ctx context.Context, cfg Config, name string) (*redis.Client, error) {
+	u := cfg.RedisURLs[name]
+	if u == "" {
+		u = cfg.RedisURL
+	}
+	rdb, err := redisclient.Open(ctx, u)
+	if err != nil {
+		return nil, fmt.Errorf("redis of %s: %w", name, err)
+	}
+	s.closers = append(s.closers, func() { _ = rdb.Close() })
+	return rdb, nil
+}
+
 func (s *System) products(ctx context.Context, cfg Config, pool *pgxpool.Pool, rdb *redis.Client, log *slog.Logger) (http.Handler, error) {
-	svc, err := products.NewService(pool, rdb, products.Config{}, log)
+	svc, err := products.NewService(pool, rdb, products.Config{KeyPrefix: cfg.Names.ProductsPrefix}, log)
 	if err != nil {
 		return nil, err
 	}
@@ -263,11 +288,13 @@ func (s *System) products(ctx context.Context, cfg Config, pool *pgxpool.Pool, r
 
 func (s *System) payments(cfg Config, pool *pgxpool.Pool, rdb *redis.Client, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
 	svc, err := payments.NewService(pool, rdb, payments.Config{
-		OrderKey:     s.OrderKey,
-		FailAbove:    cfg.PaymentFailAbove,
-		Consumer:     consumerConfig(cfg),
-		Outbox:       cfg.Tuning.Outbox,
-		StreamMaxAge: cfg.StreamMaxAge,
+		OrderKey:       s.OrderKey,
+		OrdersStream:   cfg.Names.OrdersStream,
+		PaymentsStream: cfg.Names.PaymentsStream,
+		FailAbove:      cfg.PaymentFailAbove,
+		Consumer:       consumerConfig(cfg),
+		Outbox:         cfg.Tuning.Outbox,
+		StreamMaxAge:   cfg.StreamMaxAge,
 	}, log)
 	return started(svc, err, func(svc *payments.Service) http.Handler { return payments.NewHandler(svc, log) })
 }
@@ -279,6 +306,8 @@ func (s *System) orders(cfg Config, pool *pgxpool.Pool, rdb *redis.Client, log *
 	}
 	svc, err := orders.NewService(pool, rdb, orders.Config{
 		OrderKey:          s.OrderKey,
+		OrdersStream:      cfg.Names.OrdersStream,
+		PaymentsStream:    cfg.Names.PaymentsStream,
 		ProductsURL:       productsURL,
 		StuckAfter:        cfg.Tuning.StuckAfter,
 		ReconcileInterval: cfg.Tuning.ReconcileInterval,
@@ -290,16 +319,25 @@ func (s *System) orders(cfg Config, pool *pgxpool.Pool, rdb *redis.Client, log *
 }
 
 func (s *System) history(cfg Config, rdb *redis.Client, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
-	svc, err := orderhistory.NewService(rdb, orderhistory.Config{OrderKey: s.OrderKey, Consumer: consumerConfig(cfg)}, log)
+	svc, err := orderhistory.NewService(rdb, orderhistory.Config{
+		OrderKey:          s.OrderKey,
+		KeyPrefix:         cfg.Names.HistoryPrefix,
+		OrdersStream:      cfg.Names.OrdersStream,
+		PaymentsStream:    cfg.Names.PaymentsStream,
+		TransactionStream: cfg.Names.TransactionStream,
+		Consumer:          consumerConfig(cfg),
+	}, log)
 	return started(svc, err, func(svc *orderhistory.Service) http.Handler { return orderhistory.NewHandler(svc, s.Signer, log) })
 }
 
 func (s *System) identity(cfg Config, pool *pgxpool.Pool, rdb *redis.Client, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
 	svc, err := identity.NewService(pool, rdb, identity.Config{
-		OrderKey:     s.OrderKey,
-		Consumer:     consumerConfig(cfg),
-		Outbox:       cfg.Tuning.Outbox,
-		StreamMaxAge: cfg.StreamMaxAge,
+		OrderKey:          s.OrderKey,
+		OrdersStream:      cfg.Names.OrdersStream,
+		TransactionStream: cfg.Names.TransactionStream,
+		Consumer:          consumerConfig(cfg),
+		Outbox:            cfg.Tuning.Outbox,
+		StreamMaxAge:      cfg.StreamMaxAge,
 	}, log)
 	return started(svc, err, func(svc *identity.Service) http.Handler { return identity.NewHandler(svc, s.Signer, log) })
 }
@@ -314,7 +352,7 @@ func started[S interface{ Run(context.Context) error }](svc S, err error, handle
 	return handler(svc), svc.Run, nil
 }
 
-func (s *System) gateway(cfg Config, rdb *redis.Client, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
+func (s *System) gateway(ctx context.Context, cfg Config, rdb *redis.Client, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
 	var urls [3]string
 	for i, name := range []string{Products, Orders, History} {
 		u, err := s.url(cfg, name)
@@ -326,6 +364,7 @@ func (s *System) gateway(cfg Config, rdb *redis.Client, log *slog.Logger) (http.
 	gcfg := cfg.Gateway
 	gcfg.ProductsURL, gcfg.OrdersURL, gcfg.HistoryURL = urls[0], urls[1], urls[2]
 	gcfg.StreamMaxAge = cfg.StreamMaxAge
+	gcfg.KeyPrefix, gcfg.TransactionStream = cfg.Names.GatewayPrefix, cfg.Names.TransactionStream
 	g, err := gateway.New(rdb, s.Signer, gcfg, log)
 	if err != nil {
 		return nil, nil, err
@@ -344,7 +383,15 @@ func (s *System) gateway(cfg Config, rdb *redis.Client, log *slog.Logger) (http.
 	}
 	// The operations page owns its routes and draws its pages with the
 	// storefront's templates.
-	operations, err := ops.New(rdb, shop, ops.Config{
+	// The page reads every stream and replays dead letters, which the
+	// gateway's Redis user may not: it has a Redis user of its own.
+	opsRedis, err := s.openRedis(ctx, cfg, Ops)
+	if err != nil {
+		return nil, nil, err
+	}
+	operations, err := ops.New(opsRedis, shop, ops.Config{
+		Streams:       cfg.Names.streams(),
+		KeyPrefix:     cfg.Names.OpsPrefix,
 		OperatorToken: cfg.OperatorToken,
 		SecureCookies: gcfg.SecureCookies,
 	}, log.With("component", "ops"))
