@@ -114,7 +114,9 @@ func TestARedisUserMayWriteOnlyWhatItsServiceOwns(t *testing.T) {
 	if err := userClient(t, r, app.Payments).Ping(ctx).Err(); err != nil {
 		t.Errorf("PING as payments: %v", err)
 	}
-	if err := redis.NewClient(&redis.Options{Addr: r.Addr()}).Ping(ctx).Err(); err == nil || !strings.Contains(err.Error(), "NOAUTH") {
+	anonymous := redis.NewClient(&redis.Options{Addr: r.Addr()})
+	defer anonymous.Close()
+	if err := anonymous.Ping(ctx).Err(); err == nil || !strings.Contains(err.Error(), "NOAUTH") {
 		t.Errorf("PING without credentials: %v, want NOAUTH", err)
 	}
 }

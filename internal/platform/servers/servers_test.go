@@ -183,7 +183,9 @@ func TestRedisWithUsersWantsTheirCredentialsAcrossRestarts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := redis.NewClient(admin).Set(ctx, "k", "v", 0).Err(); err != nil {
+		a := redis.NewClient(admin)
+		defer a.Close()
+		if err := a.Set(ctx, "k", "v", 0).Err(); err != nil {
 			t.Errorf("start %d: SET as the admin (%s): %v", attempt+1, r.URL(), err)
 		}
 		u, err := r.UserURL("reader")
@@ -195,13 +197,16 @@ func TestRedisWithUsersWantsTheirCredentialsAcrossRestarts(t *testing.T) {
 			t.Fatal(err)
 		}
 		c := redis.NewClient(opt)
+		defer c.Close()
 		if got, err := c.Get(ctx, "k").Result(); err != nil || got != "v" {
 			t.Errorf("start %d: GET k as reader = %q, %v", attempt+1, got, err)
 		}
 		if err := c.Set(ctx, "k", "w", 0).Err(); err == nil || !strings.HasPrefix(err.Error(), "NOPERM") {
 			t.Errorf("start %d: SET k as reader: %v, want NOPERM", attempt+1, err)
 		}
-		if err := redis.NewClient(&redis.Options{Addr: r.Addr()}).Ping(ctx).Err(); err == nil || !strings.Contains(err.Error(), "NOAUTH") {
+		anonymous := redis.NewClient(&redis.Options{Addr: r.Addr()})
+		defer anonymous.Close()
+		if err := anonymous.Ping(ctx).Err(); err == nil || !strings.Contains(err.Error(), "NOAUTH") {
 			t.Errorf("start %d: PING without credentials: %v, want NOAUTH", attempt+1, err)
 		}
 		if attempt == 0 {
