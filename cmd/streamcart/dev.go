@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -120,6 +121,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	sys, err := app.Start(ctx, app.Config{
 		RedisURL:      env.redisURL,
+		RedisURLs:     env.redisURLs,
 		DatabaseURL:   env.databaseURL,
 		Addrs:         map[string]string{app.Gateway: cfg.Addr},
 		Gateway:       gateway.Config{RateLimitIP: cfg.RateLimitIP, AllowedOrigins: splitList(cfg.Origins)},
@@ -134,6 +136,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	fmt.Fprintf(stdout, "\nstreamcart dev is running (data in %s)\n", data)
 	fmt.Fprintf(stdout, "  Redis:        %s\n", config.MaskPasswords(env.redisURL))
+	if env.redis != nil {
+		fmt.Fprintf(stdout, "                each service as its own Redis user; the admin (default user) password is in %s\n", env.adminPasswordFile)
+	}
 	fmt.Fprintf(stdout, "  PostgreSQL:   %s\n", config.MaskPasswords(env.databaseURL))
 	for _, name := range app.Services {
 		fmt.Fprintf(stdout, "  %-13s %s\n", name+":", sys.URLs[name])
@@ -150,8 +155,12 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 // started, or the ones the configuration names.
 type devServers struct {
 	redisURL, databaseURL string
-	redis                 *servers.Redis
-	postgres              *servers.Postgres
+	// redisURLs has the URL of each Redis user (app.RedisUserNames) of
+	// the managed Redis; empty on a Redis that --redis-url names.
+	redisURLs         map[string]string
+	adminPasswordFile string
+	redis             *servers.Redis
+	postgres          *servers.Postgres
 }
 
 func startDevServers(ctx context.Context, cfg devConfig, data string, log *slog.Logger) (*devServers, error) {
@@ -162,13 +171,9 @@ func startDevServers(ctx context.Context, cfg devConfig, data string, log *slog.
 		}
 	}
 	if env.redisURL == "" {
-		r, err := servers.StartRedis(ctx, servers.RedisOptions{
-			Dir: filepath.Join(data, "redis"), Port: cfg.RedisPort, AppendFsync: cfg.AppendFsync, Logger: log,
-		})
-		if err != nil {
+		if err := env.startRedis(ctx, cfg, filepath.Join(data, "redis"), log); err != nil {
 			return nil, err
 		}
-		env.redis, env.redisURL = r, r.URL()
 	}
 	if env.databaseURL == "" {
 		p, err := servers.StartPostgres(ctx, servers.PostgresOptions{
@@ -189,6 +194,68 @@ func startDevServers(ctx context.Context, cfg devConfig, data string, log *slog.
 		env.databaseURL = p.URL("streamcart")
 	}
 	return env, nil
+}
+
+// startRedis starts the managed Redis in dir with the Redis user of every
+// service (app.RedisUsers), new passwords each time, and a password on the
+// default user, an admin's, kept in dir/admin-password for tools such as
+// redis-cli.
+func (env *devServers) startRedis(ctx context.Context, cfg devConfig, dir string, log *slog.Logger) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	env.adminPasswordFile = filepath.Join(dir, "admin-password")
+	admin, err := readOrCreateSecret(env.adminPasswordFile)
+	if err != nil {
+		return err
+	}
+	passwords := map[string]string{}
+	for _, name := range app.RedisUserNames {
+		passwords[name] = randomHex(24)
+	}
+	users, err := app.RedisUsers(app.DefaultRedisNames(), passwords)
+	if err != nil {
+		return err
+	}
+	r, err := servers.StartRedis(ctx, servers.RedisOptions{
+		Dir: dir, Port: cfg.RedisPort, AppendFsync: cfg.AppendFsync, Logger: log,
+		AdminPassword: admin, Users: users,
+	})
+	if err != nil {
+		return err
+	}
+	env.redis, env.redisURL = r, r.URL()
+	env.redisURLs = map[string]string{}
+	for _, name := range app.RedisUserNames {
+		if env.redisURLs[name], err = r.UserURL(name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readOrCreateSecret returns the secret in the file at path, first writing
+// a random one there, readable by its owner only, when there is none.
+func readOrCreateSecret(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	secret := randomHex(24)
+	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	return secret, nil
+}
+
+// randomHex returns n random bytes, hex encoded.
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // stop stops the managed servers, PostgreSQL first, each within 15s.

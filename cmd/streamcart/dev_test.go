@@ -7,11 +7,15 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"streamcart/internal/app"
 	"streamcart/internal/platform/testenv"
@@ -140,6 +144,7 @@ func TestDevServesAnOrderAndKeepsItsData(t *testing.T) {
 		call(t, "GET", url+"/api/v1/orders/"+o.OrderID, sess.Auth, nil, &o)
 		return o.Status == 4
 	})
+	checkManagedRedisUsers(t, data)
 	stop()
 
 	// The second start reuses the data: the session and the order are there.
@@ -154,6 +159,103 @@ func TestDevServesAnOrderAndKeepsItsData(t *testing.T) {
 	}
 	if !strings.HasPrefix(url, "http://127.0.0.1:") {
 		t.Errorf("gateway URL %s, want loopback", url)
+	}
+}
+
+// checkManagedRedisUsers checks that the managed Redis of dev on data
+// wants the admin password of data/redis/admin-password, and that every
+// service is connected as its own Redis user.
+func checkManagedRedisUsers(t *testing.T, data string) {
+	t.Helper()
+	ctx := t.Context()
+	admin, err := os.ReadFile(filepath.Join(data, "redis", "admin-password"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(filepath.Join(data, "redis", "admin-password")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("admin-password: %v, %v; want a file readable by its owner only", fi.Mode(), err)
+	}
+	logged, err := os.ReadFile(filepath.Join(data, "redis", "redis.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`mode=standalone, port=(\d+)`).FindSubmatch(logged)
+	if m == nil {
+		t.Fatalf("no port in the managed Redis's log:\n%s", logged)
+	}
+	port := string(m[1])
+	anonymous := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + port})
+	defer anonymous.Close()
+	if err := anonymous.Ping(ctx).Err(); err == nil || !strings.Contains(err.Error(), "NOAUTH") {
+		t.Errorf("PING without credentials: %v, want NOAUTH", err)
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + port, Password: strings.TrimSpace(string(admin))})
+	defer rdb.Close()
+	clients, err := rdb.ClientList(ctx).Result()
+	if err != nil {
+		t.Fatalf("CLIENT LIST as the admin: %v", err)
+	}
+	for _, name := range app.RedisUserNames {
+		if !strings.Contains(clients, " user="+name+" ") {
+			t.Errorf("no connection of Redis user %s:\n%s", name, clients)
+		}
+	}
+}
+
+// TestRedisACLPrintsTheUsersThatDevCreates runs "streamcart redis-acl"
+// and applies its output to a Redis: the users it prints are those of
+// app.RedisUsers, and payments may append to its stream and not to the
+// orders'.
+func TestRedisACLPrintsTheUsersThatDevCreates(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	args := []string{"redis-acl", "--redis-url", "redis://redis.internal:6379/0"}
+	passwords := map[string]string{}
+	for _, name := range app.RedisUserNames {
+		passwords[name] = "pw-" + name
+		args = append(args, "--"+name+"-password", passwords[name])
+	}
+	var stdout, stderr bytes.Buffer
+	if err := run(ctx, args, &stdout, &stderr); err != nil {
+		t.Fatalf("redis-acl: %v\n%s", err, stderr.String())
+	}
+	users, err := app.RedisUsers(app.DefaultRedisNames(), passwords)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want strings.Builder
+	for _, u := range users {
+		want.WriteString(u.Command() + "\n")
+	}
+	if stdout.String() != want.String() {
+		t.Errorf("stdout:\n%s\nwant:\n%s", stdout.String(), want.String())
+	}
+	if strings.Contains(stdout.String(), "pw-") {
+		t.Errorf("the commands show a password:\n%s", stdout.String())
+	}
+	if !strings.Contains(stderr.String(), "redis://payments:pw-payments@redis.internal:6379/0") {
+		t.Errorf("stderr does not give the payments user's URL:\n%s", stderr.String())
+	}
+
+	r := testenv.OwnRedis(t, "")
+	admin := redis.NewClient(&redis.Options{Addr: r.Addr()})
+	defer admin.Close()
+	for line := range strings.Lines(stdout.String()) {
+		var cmd []any
+		for _, f := range regexp.MustCompile(`"[^"]*"|\S+`).FindAllString(line, -1) {
+			cmd = append(cmd, strings.Trim(f, `"`))
+		}
+		if err := admin.Do(ctx, cmd...).Err(); err != nil {
+			t.Fatalf("%s: %v", strings.TrimSpace(line), err)
+		}
+	}
+	payments := redis.NewClient(&redis.Options{Addr: r.Addr(), Username: app.Payments, Password: passwords[app.Payments]})
+	defer payments.Close()
+	if err := payments.XAdd(ctx, &redis.XAddArgs{Stream: "PAYMENTS_STREAM", Values: []any{"a", "b"}}).Err(); err != nil {
+		t.Errorf("payments: XADD PAYMENTS_STREAM: %v", err)
+	}
+	if err := payments.XAdd(ctx, &redis.XAddArgs{Stream: "ORDERS_STREAM", Values: []any{"a", "b"}}).Err(); err == nil || !strings.HasPrefix(err.Error(), "NOPERM") {
+		t.Errorf("payments: XADD ORDERS_STREAM: %v, want NOPERM", err)
 	}
 }
 

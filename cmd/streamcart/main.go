@@ -22,7 +22,7 @@ import (
 )
 
 // commands are the commands that "streamcart help <command>" knows.
-var commands = []string{"dev", "serve", "migrate", "bench", "history", "token", "version", "help"}
+var commands = []string{"dev", "serve", "migrate", "bench", "history", "token", "redis-acl", "version", "help"}
 
 // writeUsage writes streamcart's usage; the services come from
 // app.Services, so the list cannot drift from what serve accepts.
@@ -36,6 +36,7 @@ Usage:
   streamcart bench [flags]            drive a running system like shoppers and report
   streamcart history rebuild [flags]  recreate the order history from the streams
   streamcart token [flags]            print a signed identity for calling a service directly
+  streamcart redis-acl [flags]        print the Redis users of the services (ACL SETUSER)
   streamcart version                  print the version
   streamcart help [command]           show this help, or a command's
 
@@ -98,6 +99,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runBench(ctx, args, stdout, stderr)
 	case "token":
 		return runToken(ctx, args, stdout, stderr)
+	case "redis-acl":
+		return runRedisACL(ctx, args, stdout, stderr)
 	case "version", "-version", "--version":
 		return runVersion(args, stdout, stderr)
 	case "help", "-h", "-help", "--help":

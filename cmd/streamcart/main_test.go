@@ -28,7 +28,7 @@ func TestEveryCommandPrintsItsUsageOnHelpAndSucceeds(t *testing.T) {
 	t.Parallel()
 	commands := [][]string{
 		{}, {"help"}, {"dev"}, {"serve"}, {"migrate"}, {"bench"},
-		{"history"}, {"history", "rebuild"}, {"token"}, {"version"},
+		{"history"}, {"history", "rebuild"}, {"token"}, {"redis-acl"}, {"version"},
 	}
 	for _, name := range app.Services {
 		commands = append(commands, []string{"serve", name})
@@ -101,6 +101,8 @@ func TestWrongCommandLinesAreRefusedWithExitStatus2(t *testing.T) {
 		{[]string{"history", "nosuch"}, true},
 		{[]string{"history", "rebuild", "extra"}, true},
 		{[]string{"version", "extra"}, true},
+		{[]string{"redis-acl", "--format", "yaml"}, true},
+		{[]string{"redis-acl", "--redis-url", "http://host"}, true},
 	}
 	for _, tt := range tests {
 		var stdout, stderr bytes.Buffer

@@ -27,9 +27,10 @@ Services: %s`
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("streamcart serve", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:0", "listen address")
-	redisURL := fs.String("redis-url", os.Getenv("REDIS_URL"), "Redis URL (env REDIS_URL)")
+	redisURL := fs.String("redis-url", os.Getenv("REDIS_URL"), "Redis URL, with the credentials of the service's own Redis user, e.g. redis://payments:PASSWORD@host:6379/0 (env REDIS_URL; see streamcart redis-acl)")
+	opsRedisURL := fs.String("ops-redis-url", "", "Redis URL of the operations page, with the ops user's credentials (gateway; default --redis-url)")
 	databaseURL := fs.String("database-url", os.Getenv("DATABASE_URL"), "PostgreSQL URL (env DATABASE_URL)")
-	secret := fs.String("identity-secret", "", "hex secret (>= 32 bytes) that signs identities between gateway and services; the same in every process")
+	secret := fs.String("identity-secret", "", identitySecretUsage)
 	productsURL := fs.String("products-url", "", "base URL of the products service (for orders and the gateway)")
 	ordersURL := fs.String("orders-url", "", "base URL of the orders service (for the gateway)")
 	historyURL := fs.String("history-url", "", "base URL of the order history service (for the gateway)")
@@ -65,12 +66,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *redisURL == "" || *databaseURL == "" {
 		return usageErrorf("--redis-url and --database-url (env REDIS_URL, DATABASE_URL) are required")
 	}
-	key, err := hex.DecodeString(*secret)
-	if err != nil || len(key) < 32 {
-		return usageErrorf("--identity-secret (env STREAMCART_IDENTITY_SECRET) must be at least 32 bytes, hex encoded; generate one with: openssl rand -hex 32")
+	key, err := identitySecret(*secret)
+	if err != nil {
+		return err
 	}
 	sys, err := app.Start(ctx, app.Config{
 		RedisURL:      *redisURL,
+		RedisURLs:     map[string]string{app.Ops: *opsRedisURL},
 		DatabaseURL:   *databaseURL,
 		Addrs:         map[string]string{name: *addr},
 		URLs:          map[string]string{app.Products: *productsURL, app.Orders: *ordersURL, app.History: *historyURL},
@@ -89,6 +91,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	log.Info("serving", "url", sys.URLs[name])
 	return sys.Wait()
+}
+
+// identitySecretUsage is the usage of the --identity-secret flag.
+const identitySecretUsage = "hex secret (>= 32 bytes) that signs identities between gateway and services, and the orders' OrderPlaced events; the same in every process"
+
+// identitySecret decodes the --identity-secret flag's value.
+func identitySecret(hexSecret string) ([]byte, error) {
+	key, err := hex.DecodeString(hexSecret)
+	if err != nil || len(key) < 32 {
+		return nil, usageErrorf("--identity-secret (env STREAMCART_IDENTITY_SECRET) must be at least 32 bytes, hex encoded; generate one with: openssl rand -hex 32")
+	}
+	return key, nil
 }
 
 // runMigrate applies every service's migrations and exits.
@@ -114,7 +128,8 @@ Recreate the order history read model by replaying the streams.`
 // by replaying the streams.
 func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("streamcart history rebuild", flag.ContinueOnError)
-	redisURL := fs.String("redis-url", os.Getenv("REDIS_URL"), "Redis URL (env REDIS_URL)")
+	redisURL := fs.String("redis-url", os.Getenv("REDIS_URL"), "Redis URL (env REDIS_URL): the orderhistory user's, or an admin's")
+	secret := fs.String("identity-secret", "", identitySecretUsage+" (the rebuild skips an OrderPlaced not signed with it)")
 	if err := needWord(args, fs, historyUsage, "history: no subcommand given", stdout, stderr); err != nil {
 		return err
 	}
@@ -128,12 +143,16 @@ func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *redisURL == "" {
 		return usageErrorf("--redis-url (env REDIS_URL) is required")
 	}
+	key, err := identitySecret(*secret)
+	if err != nil {
+		return err
+	}
 	log, err := logging.New(stderr, "text", "info", "orderhistory")
 	if err != nil {
 		return err
 	}
 	routeGoRedisLog(log)
-	if err := app.RebuildHistory(ctx, *redisURL, log); err != nil {
+	if err := app.RebuildHistory(ctx, *redisURL, key, log); err != nil {
 		return err
 	}
 	log.Info("order history rebuilt")

@@ -21,6 +21,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
+	"streamcart/internal/events"
 	"streamcart/internal/gateway"
 	"streamcart/internal/identity"
 	"streamcart/internal/ops"
@@ -52,7 +53,15 @@ var Services = []string{Products, Payments, Orders, History, Identity, Gateway}
 
 // Config configures a system. RedisURL and DatabaseURL are required.
 type Config struct {
-	RedisURL    string
+	// RedisURL is the Redis of every service that RedisURLs leaves out.
+	RedisURL string
+	// RedisURLs maps a name of RedisUserNames (a service, or Ops for the
+	// operations page) to its own Redis URL, with the credentials of its
+	// Redis user (RedisUsers).
+	RedisURLs map[string]string
+	// Names are the streams and key prefixes of the services. Zero: the
+	// defaults (DefaultRedisNames).
+	Names       RedisNames
 	DatabaseURL string
 	// Addrs maps a service name to its listen address. A service missing
 	// from it listens on Host with any free port.
@@ -63,8 +72,10 @@ type Config struct {
 	// URLs maps a service name to the base URL of a service this process
 	// does not run (for "serve"); running services use their own.
 	URLs map[string]string
-	// Secret signs identities between the gateway and services. Default:
-	// random, which only works when every service is in this process.
+	// Secret signs identities between the gateway and services, and the
+	// orders service's OrderPlaced events (events.OrderKey); at least 32
+	// bytes. Default: random, which only works when every service is in
+	// this process.
 	Secret []byte
 	// Seed loads the sample catalog into an empty products table.
 	Seed bool
@@ -105,6 +116,9 @@ type System struct {
 	// gateway: every route it serves, with who may call it.
 	Routes map[string][]auth.Route
 	Signer *auth.Signer
+	// OrderKey signs the OrderPlaced events (orders) and checks them
+	// (payments, identity, orderhistory); it is derived from Secret.
+	OrderKey *events.OrderKey
 
 	group   *errgroup.Group
 	closers []func()
@@ -134,6 +148,9 @@ func Start(ctx context.Context, cfg Config, names ...string) (*System, error) {
 	if cfg.ShutdownTimeout == 0 {
 		cfg.ShutdownTimeout = 10 * time.Second
 	}
+	if cfg.Names == (RedisNames{}) {
+		cfg.Names = DefaultRedisNames()
+	}
 	if cfg.Secret == nil {
 		cfg.Secret = make([]byte, 32)
 		_, _ = rand.Read(cfg.Secret)
@@ -142,8 +159,12 @@ func Start(ctx context.Context, cfg Config, names ...string) (*System, error) {
 	if err != nil {
 		return nil, err
 	}
+	orderKey, err := events.NewOrderKey(cfg.Secret)
+	if err != nil {
+		return nil, err
+	}
 	g, gctx := errgroup.WithContext(ctx)
-	sys := &System{URLs: map[string]string{}, Routes: map[string][]auth.Route{}, Signer: signer, group: g}
+	sys := &System{URLs: map[string]string{}, Routes: map[string][]auth.Route{}, Signer: signer, OrderKey: orderKey, group: g}
 	for _, name := range Services { // start order matters: orders needs products
 		if !slices.Contains(names, name) {
 			continue
@@ -198,11 +219,10 @@ func (s *System) start(ctx, gctx context.Context, cfg Config, name string) error
 		}
 		pool = p
 	}
-	rdb, err := redisclient.Open(ctx, cfg.RedisURL)
+	rdb, err := s.openRedis(ctx, cfg, name)
 	if err != nil {
 		return err
 	}
-	s.closers = append(s.closers, func() { _ = rdb.Close() })
 
 	var (
 		handler http.Handler
@@ -220,7 +240,7 @@ func (s *System) start(ctx, gctx context.Context, cfg Config, name string) error
 	case Identity:
 		handler, run, err = s.identity(cfg, pool, rdb, log)
 	case Gateway:
-		handler, run, err = s.gateway(cfg, rdb, log)
+		handler, run, err = s.gateway(ctx, cfg, rdb, log)
 	}
 	if err != nil {
 		return err
@@ -244,8 +264,23 @@ func (s *System) start(ctx, gctx context.Context, cfg Config, name string) error
 	return nil
 }
 
+// openRedis opens the Redis client of user name (a service or Ops), at
+// its own URL when cfg has one, and closes it with the system.
+func (s *System) openRedis(ctx context.Context, cfg Config, name string) (*redis.Client, error) {
+	u := cfg.RedisURLs[name]
+	if u == "" {
+		u = cfg.RedisURL
+	}
+	rdb, err := redisclient.Open(ctx, u)
+	if err != nil {
+		return nil, fmt.Errorf("redis of %s: %w", name, err)
+	}
+	s.closers = append(s.closers, func() { _ = rdb.Close() })
+	return rdb, nil
+}
+
 func (s *System) products(ctx context.Context, cfg Config, pool *pgxpool.Pool, rdb *redis.Client, log *slog.Logger) (http.Handler, error) {
-	svc, err := products.NewService(pool, rdb, products.Config{}, log)
+	svc, err := products.NewService(pool, rdb, products.Config{KeyPrefix: cfg.Names.ProductsPrefix}, log)
 	if err != nil {
 		return nil, err
 	}
@@ -259,8 +294,11 @@ func (s *System) products(ctx context.Context, cfg Config, pool *pgxpool.Pool, r
 
 func (s *System) payments(cfg Config, pool *pgxpool.Pool, rdb *redis.Client, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
 	svc, err := payments.NewService(pool, rdb, payments.Config{
-		FailAbove:     cfg.PaymentFailAbove,
-		ServiceConfig: serviceConfig(cfg),
+		OrderKey:       s.OrderKey,
+		OrdersStream:   cfg.Names.OrdersStream,
+		PaymentsStream: cfg.Names.PaymentsStream,
+		FailAbove:      cfg.PaymentFailAbove,
+		ServiceConfig:  serviceConfig(cfg),
 	}, log)
 	return started(svc, err, func(svc *payments.Service) http.Handler { return payments.NewHandler(svc, s.Signer, log) })
 }
@@ -271,6 +309,9 @@ func (s *System) orders(cfg Config, pool *pgxpool.Pool, rdb *redis.Client, log *
 		return nil, nil, err
 	}
 	svc, err := orders.NewService(pool, rdb, orders.Config{
+		OrderKey:          s.OrderKey,
+		OrdersStream:      cfg.Names.OrdersStream,
+		PaymentsStream:    cfg.Names.PaymentsStream,
 		ProductsURL:       productsURL,
 		Signer:            s.Signer,
 		StuckAfter:        cfg.Tuning.StuckAfter,
@@ -281,12 +322,24 @@ func (s *System) orders(cfg Config, pool *pgxpool.Pool, rdb *redis.Client, log *
 }
 
 func (s *System) history(cfg Config, rdb *redis.Client, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
-	svc, err := orderhistory.NewService(rdb, orderhistory.Config{Consumer: consumerConfig(cfg)}, log)
+	svc, err := orderhistory.NewService(rdb, orderhistory.Config{
+		OrderKey:          s.OrderKey,
+		KeyPrefix:         cfg.Names.HistoryPrefix,
+		OrdersStream:      cfg.Names.OrdersStream,
+		PaymentsStream:    cfg.Names.PaymentsStream,
+		TransactionStream: cfg.Names.TransactionStream,
+		Consumer:          consumerConfig(cfg),
+	}, log)
 	return started(svc, err, func(svc *orderhistory.Service) http.Handler { return orderhistory.NewHandler(svc, s.Signer, log) })
 }
 
 func (s *System) identity(cfg Config, pool *pgxpool.Pool, rdb *redis.Client, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
-	svc, err := identity.NewService(pool, rdb, identity.Config{ServiceConfig: serviceConfig(cfg)}, log)
+	svc, err := identity.NewService(pool, rdb, identity.Config{
+		OrderKey:          s.OrderKey,
+		OrdersStream:      cfg.Names.OrdersStream,
+		TransactionStream: cfg.Names.TransactionStream,
+		ServiceConfig:     serviceConfig(cfg),
+	}, log)
 	return started(svc, err, func(svc *identity.Service) http.Handler { return identity.NewHandler(svc, s.Signer, log) })
 }
 
@@ -300,7 +353,7 @@ func started[S interface{ Run(context.Context) error }](svc S, err error, handle
 	return handler(svc), svc.Run, nil
 }
 
-func (s *System) gateway(cfg Config, rdb *redis.Client, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
+func (s *System) gateway(ctx context.Context, cfg Config, rdb *redis.Client, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
 	var urls [3]string
 	for i, name := range []string{Products, Orders, History} {
 		u, err := s.url(cfg, name)
@@ -312,6 +365,7 @@ func (s *System) gateway(cfg Config, rdb *redis.Client, log *slog.Logger) (http.
 	gcfg := cfg.Gateway
 	gcfg.ProductsURL, gcfg.OrdersURL, gcfg.HistoryURL = urls[0], urls[1], urls[2]
 	gcfg.StreamMaxAge = cfg.StreamMaxAge
+	gcfg.KeyPrefix, gcfg.TransactionStream = cfg.Names.GatewayPrefix, cfg.Names.TransactionStream
 	g, err := gateway.New(rdb, s.Signer, gcfg, log)
 	if err != nil {
 		return nil, nil, err
@@ -330,7 +384,15 @@ func (s *System) gateway(cfg Config, rdb *redis.Client, log *slog.Logger) (http.
 	}
 	// The operations page owns its routes and draws its pages with the
 	// storefront's templates.
-	operations, err := ops.New(rdb, shop, ops.Config{
+	// The page reads every stream and replays dead letters, which the
+	// gateway's Redis user may not: it has a Redis user of its own.
+	opsRedis, err := s.openRedis(ctx, cfg, Ops)
+	if err != nil {
+		return nil, nil, err
+	}
+	operations, err := ops.New(opsRedis, shop, ops.Config{
+		Streams:       cfg.Names.streams(),
+		KeyPrefix:     cfg.Names.OpsPrefix,
 		OperatorToken: cfg.OperatorToken,
 		SecureCookies: gcfg.SecureCookies,
 	}, log.With("component", "ops"))
@@ -343,13 +405,20 @@ func (s *System) gateway(cfg Config, rdb *redis.Client, log *slog.Logger) (http.
 }
 
 // RebuildHistory recreates the order history read model from the streams.
-func RebuildHistory(ctx context.Context, redisURL string, log *slog.Logger) error {
+// secret is the services' identity secret: the rebuild skips an
+// OrderPlaced that the orders service did not sign with it, as the
+// service's consumer dead-letters it.
+func RebuildHistory(ctx context.Context, redisURL string, secret []byte, log *slog.Logger) error {
+	orderKey, err := events.NewOrderKey(secret)
+	if err != nil {
+		return err
+	}
 	rdb, err := redisclient.Open(ctx, redisURL)
 	if err != nil {
 		return err
 	}
 	defer rdb.Close()
-	svc, err := orderhistory.NewService(rdb, orderhistory.Config{}, log)
+	svc, err := orderhistory.NewService(rdb, orderhistory.Config{OrderKey: orderKey}, log)
 	if err != nil {
 		return err
 	}

@@ -58,11 +58,20 @@ type shopOptions struct {
 	streamMaxAge time.Duration
 	// prepare, if set, runs on the shop's Redis before the services start.
 	prepare func(rdb *redis.Client)
+	// redisUsers starts the shop's Redis with a password on the default
+	// user and the ACL users of app.RedisUsers, and each service connects
+	// as its own user; the default user is the test's, an admin's.
+	redisUsers bool
 }
 
 func startShop(t *testing.T, opts shopOptions) *shop {
 	t.Helper()
-	r := testenv.OwnRedis(t, "")
+	var r *servers.Redis
+	if opts.redisUsers {
+		r = ownRedisWithUsers(t)
+	} else {
+		r = testenv.OwnRedis(t, "")
+	}
 	if opts.databaseURL == "" {
 		opts.databaseURL = testenv.Postgres(t)
 	}
@@ -76,10 +85,24 @@ func startShop(t *testing.T, opts shopOptions) *shop {
 		Tuning:           tuning,
 		Log:              testenv.Logger(t),
 	}
+	if opts.redisUsers {
+		cfg.RedisURLs = map[string]string{}
+		for _, name := range app.RedisUserNames {
+			u, err := r.UserURL(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.RedisURLs[name] = u
+		}
+	}
 	cfg.Gateway.TrustProxy = opts.trustProxy
 	cfg.StreamMaxAge = opts.streamMaxAge
 	if opts.prepare != nil {
-		rdb := redis.NewClient(&redis.Options{Addr: r.Addr()})
+		opt, err := redis.ParseURL(r.URL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		rdb := redis.NewClient(opt)
 		opts.prepare(rdb)
 		rdb.Close()
 	}
@@ -237,6 +260,34 @@ func (s *shop) redisClient() *redis.Client {
 	c := redis.NewClient(opt)
 	s.t.Cleanup(func() { _ = c.Close() })
 	return c
+}
+
+// ownRedisWithUsers starts a private redis-server for t with the Redis
+// users of every service, and an admin password on the default user.
+func ownRedisWithUsers(t *testing.T) *servers.Redis {
+	t.Helper()
+	passwords := map[string]string{}
+	for _, name := range app.RedisUserNames {
+		passwords[name] = "password-of-" + name
+	}
+	users, err := app.RedisUsers(app.DefaultRedisNames(), passwords)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	r, err := servers.StartRedis(ctx, servers.RedisOptions{Dir: testenv.TempDir(t), AdminPassword: "admin-password", Users: users})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := r.Stop(ctx); err != nil {
+			t.Error(err)
+		}
+	})
+	return r
 }
 
 // wipe deletes a stopped Redis's data, so that it restarts empty.

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"streamcart/internal/money"
+	"streamcart/internal/platform/web"
 	"streamcart/internal/stream"
 )
 
@@ -105,8 +106,10 @@ type OrderPlaced struct {
 	IP        string
 }
 
-// Event encodes e for publishing.
-func (e OrderPlaced) Event() stream.Event {
+// Event encodes e for publishing, signed with k (see OrderKey): only
+// orders holds the key's secret among the writers of OrdersStream, and its
+// consumers refuse an OrderPlaced without a good signature.
+func (e OrderPlaced) Event(k *OrderKey) stream.Event {
 	items, _ := json.Marshal(e.Items) // a slice of plain structs always encodes
 	return stream.Event{Type: TypeOrderPlaced, Fields: map[string]string{
 		"orderId":      e.OrderID,
@@ -116,15 +119,19 @@ func (e OrderPlaced) Event() stream.Event {
 		"createdOn":    e.CreatedOn.UTC().Format(time.RFC3339Nano),
 		"browserAgent": e.UserAgent,
 		"ipAddress":    e.IP,
+		FieldSignature: k.sign(e),
 	}}
 }
 
-// ParseOrderPlaced decodes and validates an OrderPlaced message.
-func ParseOrderPlaced(m stream.Message) (OrderPlaced, error) {
+// ParseOrderPlaced decodes and validates an OrderPlaced message and checks
+// its signature with k. An order that orders cannot have written (no
+// lines, an amount that is not the sum of its lines, ids that are not
+// ids) or that it did not sign is a permanent error.
+func ParseOrderPlaced(m stream.Message, k *OrderKey) (OrderPlaced, error) {
 	f := fields{m: m}
 	e := OrderPlaced{
-		OrderID:   f.required("orderId"),
-		UserID:    f.required("userId"),
+		OrderID:   f.id("orderId"),
+		UserID:    f.id("userId"),
 		UserAgent: m.Fields["browserAgent"],
 		IP:        m.Fields["ipAddress"],
 	}
@@ -133,10 +140,27 @@ func ParseOrderPlaced(m stream.Message) (OrderPlaced, error) {
 	if err := json.Unmarshal([]byte(f.required("products")), &e.Items); err != nil && f.err == nil {
 		f.err = fmt.Errorf("products: %w", err)
 	}
+	if f.err == nil && len(e.Items) == 0 {
+		f.err = errors.New("products: an order has at least one line")
+	}
+	var sum int64
 	for _, it := range e.Items {
-		if f.err == nil && (it.ProductID == "" || it.Qty < 1 || it.PriceCents < 1) {
+		if f.err == nil && (!web.ValidID(it.ProductID) || it.Qty < 1 || it.PriceCents < 1) {
 			f.err = fmt.Errorf("products: invalid line item %+v", it)
 		}
+		line, err := money.Mul(it.PriceCents, int64(it.Qty))
+		if f.err == nil && err != nil {
+			f.err = fmt.Errorf("products: line item %+v: %w", it, err)
+		}
+		if sum += line; f.err == nil && sum > 1<<62 {
+			f.err = errors.New("products: the lines add up to too much")
+		}
+	}
+	if f.err == nil && (e.AmountCents < 1 || e.AmountCents != sum) {
+		f.err = fmt.Errorf("orderAmount %s is not the sum of the lines, %s", money.Format(e.AmountCents), money.Format(sum))
+	}
+	if f.err == nil {
+		f.err = k.verify(e, m.Fields[FieldSignature])
 	}
 	return e, f.done(TypeOrderPlaced)
 }
@@ -168,9 +192,9 @@ func (e PaymentProcessed) Event() stream.Event {
 func ParsePaymentProcessed(m stream.Message) (PaymentProcessed, error) {
 	f := fields{m: m}
 	e := PaymentProcessed{
-		OrderID:   f.required("orderId"),
-		PaymentID: f.required("paymentId"),
-		UserID:    f.required("userId"),
+		OrderID:   f.id("orderId"),
+		PaymentID: f.id("paymentId"),
+		UserID:    f.id("userId"),
 		Reason:    m.Fields["reason"],
 	}
 	e.Status = Status(f.int("orderStatusCode"))
@@ -215,8 +239,8 @@ func (e LoginIdentityRecorded) Event() stream.Event {
 func ParseLoginIdentityRecorded(m stream.Message) (LoginIdentityRecorded, error) {
 	f := fields{m: m}
 	e := LoginIdentityRecorded{
-		UserID:    f.required("userId"),
-		SessionID: f.required("sessionId"),
+		UserID:    f.id("userId"),
+		SessionID: f.id("sessionId"),
 		UserAgent: m.Fields["browserAgent"],
 		IP:        m.Fields["ipAddress"],
 	}
@@ -247,7 +271,7 @@ func (e IdentityScored) Event() stream.Event {
 // ParseIdentityScored decodes and validates an IdentityScored message.
 func ParseIdentityScored(m stream.Message) (IdentityScored, error) {
 	f := fields{m: m}
-	e := IdentityScored{OrderID: f.required("orderId"), UserID: f.required("userId")}
+	e := IdentityScored{OrderID: f.id("orderId"), UserID: f.id("userId")}
 	if f.err == nil {
 		s, err := strconv.ParseFloat(m.Fields["identityScore"], 64)
 		if err != nil || s < 0 || s > 1 {
@@ -278,6 +302,16 @@ func (f *fields) required(name string) string {
 	v := f.m.Fields[name]
 	if v == "" && f.err == nil {
 		f.err = fmt.Errorf("missing %s", name)
+	}
+	return v
+}
+
+// id reads a required field that must be an id (web.ValidID), as every
+// id streamcart makes is.
+func (f *fields) id(name string) string {
+	v := f.required(name)
+	if f.err == nil && !web.ValidID(v) {
+		f.err = fmt.Errorf("%s %q is not an id", name, v)
 	}
 	return v
 }
@@ -318,11 +352,22 @@ func (f *fields) time(name string) time.Time {
 	return t
 }
 
+// Version is the payload version of every event type this package knows.
+// A consumer refuses an event of any other version (eventVersion in the
+// envelope): it cannot know what the fields of a version it has never
+// seen mean. A new version comes with a new parser here, deployed to the
+// consumers before the producer writes it.
+const Version = 1
+
 // done returns the first error, wrapped with the event type and ErrInvalid
-// and marked permanent: retrying cannot make a bad event good.
+// and marked permanent: retrying cannot make a bad event good. An event of
+// another type or another version than Version is bad too.
 func (f *fields) done(typ string) error {
 	if f.m.Type != typ && f.err == nil {
 		f.err = fmt.Errorf("event type is %q", f.m.Type)
+	}
+	if f.m.Version != Version && f.err == nil {
+		f.err = fmt.Errorf("eventVersion %d is not %d, the version this service reads", f.m.Version, Version)
 	}
 	if f.err == nil {
 		return nil
@@ -346,10 +391,10 @@ type Placed struct {
 }
 
 // ParsePlaced parses the OrderPlaced messages of a batch read from
-// OrdersStream, as ParseAll does.
-func ParsePlaced(msgs []stream.Message) ([]Placed, error) {
+// OrdersStream, as ParseAll does, checking their signatures with k.
+func ParsePlaced(msgs []stream.Message, k *OrderKey) ([]Placed, error) {
 	return ParseAll(msgs, TypeOrderPlaced, func(m stream.Message) (Placed, error) {
-		o, err := ParseOrderPlaced(m)
+		o, err := ParseOrderPlaced(m, k)
 		return Placed{EventID: m.ID, TraceParent: m.TraceParent, Order: o}, err
 	})
 }

@@ -2,6 +2,8 @@ package events
 
 import (
 	"errors"
+	"maps"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +15,9 @@ import (
 // roundTrip turns an Event into the Message a consumer would receive.
 func roundTrip(e stream.Event) stream.Message {
 	e.ID = "evt-1"
+	if err := e.Normalize(); err != nil {
+		panic(err)
+	}
 	return stream.Message{Event: e}
 }
 
@@ -23,14 +28,14 @@ func TestRoundTrips(t *testing.T) {
 		Items:     []LineItem{{ProductID: "p-1", Qty: 3, PriceCents: 3999}},
 		UserAgent: "Mozilla/5.0", IP: "127.0.0.1",
 	}
-	gotPlaced, err := ParseOrderPlaced(roundTrip(placed.Event()))
+	gotPlaced, err := ParseOrderPlaced(roundTrip(placed.Event(testKey)), testKey)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff(placed, gotPlaced); diff != "" {
 		t.Errorf("OrderPlaced round trip (-want +got):\n%s", diff)
 	}
-	if f := placed.Event().Fields; f["orderAmount"] != "119.97" || f["orderId"] != "o-1" || f["userId"] != "u-1" {
+	if f := placed.Event(testKey).Fields; f["orderAmount"] != "119.97" || f["orderId"] != "o-1" || f["userId"] != "u-1" {
 		t.Errorf("OrderPlaced fields = %v, want the tutorial's orderId, orderAmount, userId", f)
 	}
 
@@ -66,6 +71,9 @@ func TestParseRejectsBadEvents(t *testing.T) {
 		{"status not final", func(f map[string]string) { f["orderStatusCode"] = "1" }},
 		{"status not a number", func(f map[string]string) { f["orderStatusCode"] = "paid" }},
 		{"bad amount", func(f map[string]string) { f["orderAmount"] = "1,00" }},
+		{"unknown status", func(f map[string]string) { f["orderStatusCode"] = "7" }},
+		{"negative amount", func(f map[string]string) { f["orderAmount"] = "-1.00" }},
+		{"payment id with a space", func(f map[string]string) { f["paymentId"] = "p 1" }},
 	}
 	for _, tt := range tests {
 		e := good
@@ -85,8 +93,135 @@ func TestParseRejectsBadEvents(t *testing.T) {
 		t.Error("ParsePaymentProcessed accepted an OrderPlaced")
 	}
 	badItems := OrderPlaced{OrderID: "o", UserID: "u", AmountCents: 1, CreatedOn: time.Now(), Items: []LineItem{{ProductID: "p", Qty: 0, PriceCents: 1}}}
-	if _, err := ParseOrderPlaced(roundTrip(badItems.Event())); err == nil {
+	if _, err := ParseOrderPlaced(roundTrip(badItems.Event(testKey)), testKey); err == nil {
 		t.Error("ParseOrderPlaced accepted qty 0")
+	}
+}
+
+// testKey signs the OrderPlaced events of these tests.
+var testKey = mustKey([]byte("0123456789abcdef0123456789abcdef"))
+
+func mustKey(secret []byte) *OrderKey {
+	k, err := NewOrderKey(secret)
+	if err != nil {
+		panic(err)
+	}
+	return k
+}
+
+// goodPlaced is an OrderPlaced that passes every check.
+func goodPlaced() OrderPlaced {
+	return OrderPlaced{
+		OrderID: "o-1", UserID: "u-1", AmountCents: 11997 + 500, CreatedOn: time.Date(2026, 11, 25, 21, 0, 0, 123000, time.UTC),
+		Items: []LineItem{{ProductID: "p-1", Qty: 3, PriceCents: 3999}, {ProductID: "p-2", Qty: 1, PriceCents: 500}},
+	}
+}
+
+// TestEveryEventOfAnUnknownVersionIsRefusedForGood checks that an event
+// whose eventVersion the consumers do not know is a permanent error, for
+// the consumer to dead-letter at once, whatever its payload.
+func TestEveryEventOfAnUnknownVersionIsRefusedForGood(t *testing.T) {
+	t.Parallel()
+	parsers := map[string]struct {
+		event stream.Event
+		parse func(stream.Message) error
+	}{
+		TypeOrderPlaced: {goodPlaced().Event(testKey), func(m stream.Message) error { _, err := ParseOrderPlaced(m, testKey); return err }},
+		TypePaymentProcessed: {PaymentProcessed{OrderID: "o", PaymentID: "p", UserID: "u", Status: StatusPaymentSuccess}.Event(),
+			func(m stream.Message) error { _, err := ParsePaymentProcessed(m); return err }},
+		TypeLoginIdentityRecorded: {LoginIdentityRecorded{UserID: "u", SessionID: "s"}.Event(),
+			func(m stream.Message) error { _, err := ParseLoginIdentityRecorded(m); return err }},
+		TypeIdentityScored: {IdentityScored{OrderID: "o", UserID: "u", Score: 1}.Event(),
+			func(m stream.Message) error { _, err := ParseIdentityScored(m); return err }},
+	}
+	for typ, p := range parsers {
+		for _, version := range []int{1, 2, 99} {
+			m := roundTrip(p.event)
+			m.Version = version
+			err := p.parse(m)
+			switch {
+			case version == 1 && err != nil:
+				t.Errorf("%s version 1: %v", typ, err)
+			case version != 1 && (!errors.Is(err, ErrInvalid) || !stream.IsPermanent(err)):
+				t.Errorf("%s version %d: err = %v, want a permanent ErrInvalid", typ, version, err)
+			}
+		}
+	}
+}
+
+// TestAnOrderPlacedThatCannotBeAnOrderIsRefusedForGood checks the
+// payload rules of OrderPlaced: what orders never writes is a permanent
+// error.
+func TestAnOrderPlacedThatCannotBeAnOrderIsRefusedForGood(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		change func(o *OrderPlaced)
+	}{
+		{"no lines", func(o *OrderPlaced) { o.Items = nil; o.AmountCents = 0 }},
+		{"no lines but an amount", func(o *OrderPlaced) { o.Items = []LineItem{} }},
+		{"zero amount", func(o *OrderPlaced) { o.AmountCents = 0 }},
+		{"negative amount", func(o *OrderPlaced) { o.AmountCents = -12497 }},
+		{"amount is not the sum of the lines", func(o *OrderPlaced) { o.AmountCents = 1 }},
+		{"qty 0", func(o *OrderPlaced) { o.Items[1].Qty = 0; o.AmountCents = 11997 }},
+		{"negative price", func(o *OrderPlaced) { o.Items[1].PriceCents = -500; o.AmountCents = 11997 - 500 }},
+		{"order id with a space", func(o *OrderPlaced) { o.OrderID = "o 1" }},
+		{"user id with a NUL", func(o *OrderPlaced) { o.UserID = "u\x001" }},
+		{"product id too long", func(o *OrderPlaced) { o.Items[0].ProductID = strings.Repeat("p", 1000) }},
+	}
+	for _, tt := range tests {
+		o := goodPlaced()
+		tt.change(&o)
+		// Signed with the right key: only the payload is at fault.
+		_, err := ParseOrderPlaced(roundTrip(o.Event(testKey)), testKey)
+		if !errors.Is(err, ErrInvalid) || !stream.IsPermanent(err) {
+			t.Errorf("%s: err = %v, want a permanent ErrInvalid", tt.name, err)
+		}
+	}
+}
+
+// TestAnOrderPlacedNotSignedByOrdersIsRefusedForGood checks that only an
+// OrderPlaced signed with the key orders holds parses: unsigned, signed
+// with another key, or changed after signing, it is a permanent error.
+func TestAnOrderPlacedNotSignedByOrdersIsRefusedForGood(t *testing.T) {
+	t.Parallel()
+	good := goodPlaced().Event(testKey)
+	if _, err := ParseOrderPlaced(roundTrip(good), testKey); err != nil {
+		t.Fatalf("a signed OrderPlaced: %v", err)
+	}
+	changed := func(change func(f map[string]string)) stream.Event {
+		e := good
+		e.Fields = maps.Clone(good.Fields)
+		change(e.Fields)
+		return e
+	}
+	tests := []struct {
+		name  string
+		event stream.Event
+	}{
+		{"unsigned", changed(func(f map[string]string) { delete(f, FieldSignature) })},
+		{"empty signature", changed(func(f map[string]string) { f[FieldSignature] = "" })},
+		{"signature not hex", changed(func(f map[string]string) { f[FieldSignature] = "v1:zz" })},
+		{"signed with another key", goodPlaced().Event(mustKey([]byte("another secret of at least 32 bytes")))},
+		{"amount changed", changed(func(f map[string]string) {
+			f["orderAmount"] = "0.01"
+			f["products"] = `[{"productId":"p-1","qty":1,"priceCents":1}]`
+		})},
+		{"order id changed", changed(func(f map[string]string) { f["orderId"] = "o-2" })},
+		{"user id changed", changed(func(f map[string]string) { f["userId"] = "u-2" })},
+		{"line changed", changed(func(f map[string]string) {
+			f["products"] = `[{"productId":"p-1","qty":3,"priceCents":3999},{"productId":"p-3","qty":1,"priceCents":500}]`
+		})},
+		{"time changed", changed(func(f map[string]string) { f["createdOn"] = "2020-01-01T00:00:00Z" })},
+	}
+	for _, tt := range tests {
+		_, err := ParseOrderPlaced(roundTrip(tt.event), testKey)
+		if !errors.Is(err, ErrInvalid) || !stream.IsPermanent(err) {
+			t.Errorf("%s: err = %v, want a permanent ErrInvalid", tt.name, err)
+		}
+	}
+	if _, err := NewOrderKey([]byte("short")); err == nil {
+		t.Error("NewOrderKey accepted a 5-byte secret")
 	}
 }
 

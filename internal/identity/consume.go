@@ -74,7 +74,7 @@ func parseLogin(m stream.Message) (LoginIdentity, error) {
 // fifth of the grace period, without counting a delivery or warning.
 // Its scored events are duplicates by then and have no further effect.
 func (s *Service) handleOrders(ctx context.Context, msgs []stream.Message) error {
-	batch, err := events.ParsePlaced(msgs)
+	batch, err := events.ParsePlaced(msgs, s.cfg.OrderKey)
 	if err != nil || len(batch) == 0 {
 		return err // a parse error is permanent already
 	}

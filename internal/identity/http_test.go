@@ -24,8 +24,8 @@ func TestHTTP(t *testing.T) {
 	waitIdentities(t, svc, "u-1", 1)
 	waitIdentities(t, svc, "u-2", 1)
 	e.publish(t, e.cfg.OrdersStream,
-		order("o-1", "u-1", firefox, cafe).Event(),
-		order("o-2", "u-2", safari, office).Event())
+		order("o-1", "u-1", firefox, cafe).Event(orderKey),
+		order("o-2", "u-2", safari, office).Event(orderKey))
 	sc1 := waitScore(t, svc, "o-1", 10*time.Second)
 	waitScore(t, svc, "o-2", 10*time.Second)
 	ids, err := svc.Identities(t.Context(), "u-1")

@@ -166,7 +166,7 @@ func TestParseLogin(t *testing.T) {
 	valid := events.LoginIdentityRecorded{UserID: "u-1", SessionID: "s-1", UserAgent: "Mozilla/5.0", IP: "::ffff:203.0.113.7"}
 	message := func(edit func(map[string]string)) stream.Message {
 		e := valid.Event()
-		e.ID, e.Time = "e-1", when
+		e.ID, e.Time, e.Version = "e-1", when, events.Version
 		edit(e.Fields)
 		return stream.Message{Event: e}
 	}
@@ -208,21 +208,31 @@ func TestParseLogin(t *testing.T) {
 	}
 }
 
+// configKey is a valid Config.OrderKey.
+var configKey = func() *events.OrderKey {
+	k, err := events.NewOrderKey([]byte("a test secret of at least 32 bytes"))
+	if err != nil {
+		panic(err)
+	}
+	return k
+}()
+
 func TestConfigValidate(t *testing.T) {
 	t.Parallel()
 	tests := []testenv.ConfigCase[Config]{
-		{Name: "zero value", Config: Config{}},
-		{Name: "custom", Config: Config{FraudThreshold: 1, Grace: time.Millisecond, OrdersStream: "o", TransactionStream: "t"}},
-		{Name: "negative threshold", Config: Config{FraudThreshold: -0.1}, WantField: "FraudThreshold"},
-		{Name: "threshold above 1", Config: Config{FraudThreshold: 1.5}, WantField: "FraudThreshold"},
-		{Name: "NaN threshold", Config: Config{FraudThreshold: math.NaN()}, WantField: "FraudThreshold"},
-		{Name: "negative grace", Config: Config{Grace: -time.Second}, WantField: "Grace"},
-		{Name: "same stream for both", Config: Config{OrdersStream: "s", TransactionStream: "s"}, WantField: "OrdersStream and TransactionStream"},
-		{Name: "same default stream for both", Config: Config{OrdersStream: events.TransactionStream}, WantField: "OrdersStream and TransactionStream"},
-		{Name: "consumer stream set", Config: Config{ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{Stream: events.OrdersStream}}}, WantField: "Consumer.Stream"},
-		{Name: "consumer dead-letter stream set", Config: Config{ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{DeadLetterStream: "dlq"}}}, WantField: "Consumer.DeadLetterStream"},
-		{Name: "bad consumer config", Config: Config{ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{Count: -1}}}, WantField: "Consumer of"},
-		{Name: "negative stream max age", Config: Config{ServiceConfig: outbox.ServiceConfig{StreamMaxAge: -time.Second}}, WantField: "StreamMaxAge"},
+		{Name: "zero value", Config: Config{OrderKey: configKey}},
+		{Name: "custom", Config: Config{OrderKey: configKey, FraudThreshold: 1, Grace: time.Millisecond, OrdersStream: "o", TransactionStream: "t"}},
+		{Name: "negative threshold", Config: Config{OrderKey: configKey, FraudThreshold: -0.1}, WantField: "FraudThreshold"},
+		{Name: "threshold above 1", Config: Config{OrderKey: configKey, FraudThreshold: 1.5}, WantField: "FraudThreshold"},
+		{Name: "NaN threshold", Config: Config{OrderKey: configKey, FraudThreshold: math.NaN()}, WantField: "FraudThreshold"},
+		{Name: "negative grace", Config: Config{OrderKey: configKey, Grace: -time.Second}, WantField: "Grace"},
+		{Name: "same stream for both", Config: Config{OrderKey: configKey, OrdersStream: "s", TransactionStream: "s"}, WantField: "OrdersStream and TransactionStream"},
+		{Name: "same default stream for both", Config: Config{OrderKey: configKey, OrdersStream: events.TransactionStream}, WantField: "OrdersStream and TransactionStream"},
+		{Name: "consumer stream set", Config: Config{OrderKey: configKey, ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{Stream: events.OrdersStream}}}, WantField: "Consumer.Stream"},
+		{Name: "consumer dead-letter stream set", Config: Config{OrderKey: configKey, ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{DeadLetterStream: "dlq"}}}, WantField: "Consumer.DeadLetterStream"},
+		{Name: "bad consumer config", Config: Config{OrderKey: configKey, ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{Count: -1}}}, WantField: "Consumer of"},
+		{Name: "negative stream max age", Config: Config{OrderKey: configKey, ServiceConfig: outbox.ServiceConfig{StreamMaxAge: -time.Second}}, WantField: "StreamMaxAge"},
+		{Name: "no order key", Config: Config{}, WantField: "OrderKey"},
 	}
 	testenv.CheckConfigs(t, tests, Config.Validate, nil)
 }

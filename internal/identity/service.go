@@ -142,6 +142,10 @@ type Config struct {
 	// defaults to Group), the relay of the IdentityScored events (Outbox)
 	// and the retention of TransactionStream (StreamMaxAge).
 	outbox.ServiceConfig
+	// OrderKey checks the signature of each OrderPlaced: an order that
+	// the orders service did not sign is dead-lettered, never scored
+	// (events.OrderKey). Required.
+	OrderKey *events.OrderKey
 }
 
 // setDefaults fills in the zero fields of c with the defaults their
@@ -168,6 +172,9 @@ func (c *Config) setDefaults() {
 func (c Config) Validate() error {
 	c.setDefaults()
 	var errs []error
+	if c.OrderKey == nil {
+		errs = append(errs, errors.New("OrderKey is required"))
+	}
 	if math.IsNaN(c.FraudThreshold) || c.FraudThreshold < 0 || c.FraudThreshold > 1 {
 		errs = append(errs, fmt.Errorf("FraudThreshold %v is not in [0, 1]", c.FraudThreshold))
 	}

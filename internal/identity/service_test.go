@@ -52,6 +52,7 @@ func newEnv(t *testing.T) *env {
 		rdb:  rdb,
 		pub:  stream.NewPublisher(rdb, nil),
 		cfg: identity.Config{
+			OrderKey:          orderKey,
 			OrdersStream:      testenv.Name(t, "orders"),
 			TransactionStream: testenv.Name(t, "tx"),
 			ServiceConfig:     outbox.ServiceConfig{Outbox: outbox.Config{Poll: 50 * time.Millisecond}},
@@ -99,6 +100,16 @@ func (e *env) publish(t *testing.T, streamName string, evs ...stream.Event) []st
 func login(user, userAgent, ip string) stream.Event {
 	return events.LoginIdentityRecorded{UserID: user, SessionID: stream.NewID(), UserAgent: userAgent, IP: ip}.Event()
 }
+
+// orderKey signs the OrderPlaced events of these tests and checks them in
+// the service, as the orders service's key does in a deployment.
+var orderKey = func() *events.OrderKey {
+	k, err := events.NewOrderKey([]byte("a test secret of at least 32 bytes"))
+	if err != nil {
+		panic(err)
+	}
+	return k
+}()
 
 // order returns the OrderPlaced of order id by user, created now.
 func order(id, user, userAgent, ip string) events.OrderPlaced {
@@ -253,7 +264,7 @@ func TestScores(t *testing.T) {
 	}
 	var orders []stream.Event
 	for i, tt := range tests {
-		ev := order(fmt.Sprintf("o-%d", i), fmt.Sprintf("u-%d", i), tt.checkout.userAgent, tt.checkout.ip).Event()
+		ev := order(fmt.Sprintf("o-%d", i), fmt.Sprintf("u-%d", i), tt.checkout.userAgent, tt.checkout.ip).Event(orderKey)
 		ev.TraceParent = traceParent
 		orders = append(orders, ev)
 	}
@@ -306,7 +317,7 @@ func TestOrderBeforeLogin(t *testing.T) {
 	e := newEnv(t)
 	svc := e.start(t)
 	o := order("o-1", "u-1", firefox, home)
-	id := e.publish(t, e.cfg.OrdersStream, o.Event())[0]
+	id := e.publish(t, e.cfg.OrdersStream, o.Event(orderKey))[0]
 	e.waitPutOff(t, id)
 	if _, err := svc.Score(t.Context(), "o-1"); !errors.Is(err, identity.ErrNotFound) {
 		t.Fatalf("Score(o-1) before the login = %v, want ErrNotFound", err)
@@ -341,7 +352,7 @@ func TestNoLoginAfterGrace(t *testing.T) {
 	e.publish(t, e.cfg.TransactionStream, login("u-known", firefox, home))
 	waitIdentities(t, svc, "u-known", 1)
 	stranger, known := order("o-stranger", "u-stranger", firefox, home), order("o-known", "u-known", firefox, home)
-	e.publish(t, e.cfg.OrdersStream, stranger.Event(), known.Event())
+	e.publish(t, e.cfg.OrdersStream, stranger.Event(orderKey), known.Event(orderKey))
 
 	gotKnown := waitScore(t, svc, "o-known", 10*time.Second)
 	if age := gotKnown.ScoredAt.Sub(known.CreatedOn); age >= grace {
@@ -379,13 +390,13 @@ func TestOneScorePerOrder(t *testing.T) {
 			svc := e.start(t)
 			e.publish(t, e.cfg.TransactionStream, login("u-1", firefox, home))
 			waitIdentities(t, svc, "u-1", 1)
-			first := order("o-1", "u-1", firefox, home).Event()
+			first := order("o-1", "u-1", firefox, home).Event(orderKey)
 			first.ID = stream.NewID()
 			second := first
 			if !tt.SameEvent {
 				// Another event id, and a checkout that would score 0: the
 				// stored score must stand.
-				second = order("o-1", "u-1", chrome, cafe).Event()
+				second = order("o-1", "u-1", chrome, cafe).Event(orderKey)
 			}
 			if tt.SameBatch {
 				e.publish(t, e.cfg.OrdersStream, first, second)

@@ -66,7 +66,7 @@ func (s *Service) mergeFor(m stream.Message, publish bool) (c mergeCall, ok bool
 	}
 	switch m.Type {
 	case events.TypeOrderPlaced:
-		e, err := events.ParseOrderPlaced(m)
+		e, err := events.ParseOrderPlaced(m, s.cfg.OrderKey)
 		if err != nil {
 			return mergeCall{}, false, err
 		}

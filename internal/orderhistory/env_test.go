@@ -29,6 +29,16 @@ func newEnv(t *testing.T) *env {
 	return newEnvOn(t, testenv.Redis(t))
 }
 
+// orderKey signs the OrderPlaced events of these tests and checks them in
+// the service, as the orders service's key does in a deployment.
+var orderKey = func() *events.OrderKey {
+	k, err := events.NewOrderKey([]byte("a test secret of at least 32 bytes"))
+	if err != nil {
+		panic(err)
+	}
+	return k
+}()
+
 // newEnvOn is newEnv on the Redis of rdb.
 func newEnvOn(t *testing.T, rdb *redis.Client) *env {
 	t.Helper()
@@ -36,6 +46,7 @@ func newEnvOn(t *testing.T, rdb *redis.Client) *env {
 		rdb: rdb,
 		pub: stream.NewPublisher(rdb, nil),
 		cfg: orderhistory.Config{
+			OrderKey:          orderKey,
 			KeyPrefix:         testenv.Name(t, "oh") + ":",
 			OrdersStream:      testenv.Name(t, "orders"),
 			PaymentsStream:    testenv.Name(t, "payments"),
@@ -179,7 +190,7 @@ func (o order) amount() int64 {
 // event can be published again: placed at creation, paid a second later,
 // scored two seconds later.
 func (o order) placed() stream.Event {
-	ev := events.OrderPlaced{OrderID: o.id, UserID: o.user, AmountCents: o.amount(), Items: o.items, CreatedOn: o.created}.Event()
+	ev := events.OrderPlaced{OrderID: o.id, UserID: o.user, AmountCents: o.amount(), Items: o.items, CreatedOn: o.created}.Event(orderKey)
 	ev.ID, ev.Time = o.id+"-placed", o.created
 	return ev
 }

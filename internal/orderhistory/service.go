@@ -151,6 +151,10 @@ type Config struct {
 	// consumers' lines say which service they are from. The other fields
 	// take stream.Config's defaults.
 	Consumer stream.Config
+	// OrderKey checks the signature of each OrderPlaced: an order that
+	// the orders service did not sign is dead-lettered (skipped by
+	// Rebuild), never shown (events.OrderKey). Required.
+	OrderKey *events.OrderKey
 }
 
 func (c *Config) setDefaults() {
@@ -178,6 +182,9 @@ func (c Config) streams() []string {
 func (c Config) Validate() error {
 	c.setDefaults()
 	var problems []error
+	if c.OrderKey == nil {
+		problems = append(problems, errors.New("OrderKey is required"))
+	}
 	if c.Consumer.Stream != "" {
 		problems = append(problems, fmt.Errorf("Consumer.Stream must be empty, not %q: the service sets it", c.Consumer.Stream))
 	}

@@ -242,12 +242,13 @@ func TestEventOfAnotherUser(t *testing.T) {
 func TestConfigValidateNamesTheBadField(t *testing.T) {
 	t.Parallel()
 	tests := []testenv.ConfigCase[orderhistory.Config]{
-		{Name: "defaults", Config: orderhistory.Config{}},
-		{Name: "streams set", Config: orderhistory.Config{OrdersStream: "a", PaymentsStream: "b", TransactionStream: "c"}},
-		{Name: "same stream twice", Config: orderhistory.Config{OrdersStream: "a", PaymentsStream: "a"}, WantField: "PaymentsStream"},
-		{Name: "consumer stream set", Config: orderhistory.Config{Consumer: stream.Config{Stream: "x"}}, WantField: "Consumer.Stream"},
-		{Name: "consumer dead-letter stream set", Config: orderhistory.Config{Consumer: stream.Config{DeadLetterStream: "x"}}, WantField: "Consumer.DeadLetterStream"},
-		{Name: "bad consumer timing", Config: orderhistory.Config{Consumer: stream.Config{MinIdle: -time.Second}}, WantField: "Consumer"},
+		{Name: "defaults", Config: orderhistory.Config{OrderKey: orderKey}},
+		{Name: "streams set", Config: orderhistory.Config{OrderKey: orderKey, OrdersStream: "a", PaymentsStream: "b", TransactionStream: "c"}},
+		{Name: "same stream twice", Config: orderhistory.Config{OrderKey: orderKey, OrdersStream: "a", PaymentsStream: "a"}, WantField: "PaymentsStream"},
+		{Name: "consumer stream set", Config: orderhistory.Config{OrderKey: orderKey, Consumer: stream.Config{Stream: "x"}}, WantField: "Consumer.Stream"},
+		{Name: "consumer dead-letter stream set", Config: orderhistory.Config{OrderKey: orderKey, Consumer: stream.Config{DeadLetterStream: "x"}}, WantField: "Consumer.DeadLetterStream"},
+		{Name: "bad consumer timing", Config: orderhistory.Config{OrderKey: orderKey, Consumer: stream.Config{MinIdle: -time.Second}}, WantField: "Consumer"},
+		{Name: "no order key", Config: orderhistory.Config{}, WantField: "OrderKey"},
 	}
 	testenv.CheckConfigs(t, tests, orderhistory.Config.Validate, func(cfg orderhistory.Config) error {
 		_, err := orderhistory.NewService(nil, cfg, testenv.Logger(t))
@@ -257,7 +258,7 @@ func TestConfigValidateNamesTheBadField(t *testing.T) {
 
 func TestNewServiceRequiresALogger(t *testing.T) {
 	t.Parallel()
-	svc, err := orderhistory.NewService(nil, orderhistory.Config{}, nil)
+	svc, err := orderhistory.NewService(nil, orderhistory.Config{OrderKey: orderKey}, nil)
 	if err == nil || svc != nil || !strings.Contains(err.Error(), "a logger is required") {
 		t.Errorf("NewService with a nil logger = %v, %v; want an error that a logger is required", svc, err)
 	}

@@ -73,6 +73,7 @@ func newEnv(t *testing.T, configure func(*orders.Config)) *env {
 
 	testenv.Migrate(t, pool, orders.Migrate)
 	cfg := orders.Config{
+		OrderKey:       orderKey,
 		ProductsURL:    productsAPI.URL,
 		Signer:         signer,
 		OrdersStream:   testenv.Name(t, "orders"),
@@ -261,6 +262,16 @@ func (e *env) relayed(t *testing.T) {
 	})
 }
 
+// orderKey signs the OrderPlaced events of these tests and checks them in
+// the service, as the orders service's key does in a deployment.
+var orderKey = func() *events.OrderKey {
+	k, err := events.NewOrderKey([]byte("a test secret of at least 32 bytes"))
+	if err != nil {
+		panic(err)
+	}
+	return k
+}()
+
 // placed returns the OrderPlaced events on the orders stream, in stream
 // order, with their event ids.
 func (e *env) placed(t *testing.T) []placedEvent {
@@ -270,7 +281,7 @@ func (e *env) placed(t *testing.T) []placedEvent {
 		if m.Type != events.TypeOrderPlaced {
 			t.Fatalf("orders stream entry %s is a %s, want only OrderPlaced", m.EntryID, m.Type)
 		}
-		p, err := events.ParseOrderPlaced(m)
+		p, err := events.ParseOrderPlaced(m, e.cfg.OrderKey)
 		if err != nil {
 			t.Fatalf("orders stream entry %s: %v", m.EntryID, err)
 		}

@@ -66,27 +66,36 @@ func TestRequestHashTellsRequestsApart(t *testing.T) {
 	}
 }
 
+// configKey is a valid Config.OrderKey.
+var configKey = func() *events.OrderKey {
+	k, err := events.NewOrderKey([]byte("a test secret of at least 32 bytes"))
+	if err != nil {
+		panic(err)
+	}
+	return k
+}()
+
 func TestConfigValidate(t *testing.T) {
 	t.Parallel()
 	const products = "http://127.0.0.1:8081"
 	tests := []testenv.ConfigCase[Config]{
-		{Name: "only the products URL", Config: Config{ProductsURL: products, Signer: testSigner}},
-		{Name: "custom", Config: Config{
-			ProductsURL: "https://products.internal", Signer: testSigner, MaxTotalCents: 1, StuckAfter: time.Second, ReconcileInterval: time.Second,
+		{Name: "only the products URL", Config: Config{OrderKey: configKey, Signer: testSigner, ProductsURL: products}},
+		{Name: "custom", Config: Config{OrderKey: configKey, Signer: testSigner,
+			ProductsURL: "https://products.internal", MaxTotalCents: 1, StuckAfter: time.Second, ReconcileInterval: time.Second,
 			OrdersStream: "o", PaymentsStream: "p", ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{Stream: "p", Group: "g"}, StreamMaxAge: time.Hour},
 		}},
-		{Name: "no products URL", Config: Config{Signer: testSigner}, WantField: "ProductsURL"},
-		{Name: "no signer", Config: Config{ProductsURL: products}, WantField: "Signer"},
-		{Name: "products URL without a scheme", Config: Config{ProductsURL: "products:8081", Signer: testSigner}, WantField: "ProductsURL"},
-		{Name: "products URL of another scheme", Config: Config{ProductsURL: "ftp://products", Signer: testSigner}, WantField: "ProductsURL"},
-		{Name: "negative total limit", Config: Config{ProductsURL: products, Signer: testSigner, MaxTotalCents: -1}, WantField: "MaxTotalCents"},
-		{Name: "negative stuck after", Config: Config{ProductsURL: products, Signer: testSigner, StuckAfter: -time.Second}, WantField: "StuckAfter"},
-		{Name: "negative reconcile interval", Config: Config{ProductsURL: products, Signer: testSigner, ReconcileInterval: -time.Second}, WantField: "ReconcileInterval"},
-		{Name: "same stream for both", Config: Config{ProductsURL: products, Signer: testSigner, OrdersStream: "s", PaymentsStream: "s"}, WantField: "OrdersStream and PaymentsStream"},
-		{Name: "same default stream for both", Config: Config{ProductsURL: products, Signer: testSigner, OrdersStream: events.PaymentsStream}, WantField: "OrdersStream and PaymentsStream"},
-		{Name: "consumer of another stream", Config: Config{ProductsURL: products, Signer: testSigner, ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{Stream: events.OrdersStream}}}, WantField: "Consumer.Stream"},
-		{Name: "bad consumer config", Config: Config{ProductsURL: products, Signer: testSigner, ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{Count: -1}}}, WantField: "Consumer"},
-		{Name: "negative stream max age", Config: Config{ProductsURL: products, Signer: testSigner, ServiceConfig: outbox.ServiceConfig{StreamMaxAge: -time.Second}}, WantField: "StreamMaxAge"},
+		{Name: "no products URL", Config: Config{OrderKey: configKey}, WantField: "ProductsURL"},
+		{Name: "products URL without a scheme", Config: Config{OrderKey: configKey, Signer: testSigner, ProductsURL: "products:8081"}, WantField: "ProductsURL"},
+		{Name: "products URL of another scheme", Config: Config{OrderKey: configKey, Signer: testSigner, ProductsURL: "ftp://products"}, WantField: "ProductsURL"},
+		{Name: "negative total limit", Config: Config{OrderKey: configKey, Signer: testSigner, ProductsURL: products, MaxTotalCents: -1}, WantField: "MaxTotalCents"},
+		{Name: "negative stuck after", Config: Config{OrderKey: configKey, Signer: testSigner, ProductsURL: products, StuckAfter: -time.Second}, WantField: "StuckAfter"},
+		{Name: "negative reconcile interval", Config: Config{OrderKey: configKey, Signer: testSigner, ProductsURL: products, ReconcileInterval: -time.Second}, WantField: "ReconcileInterval"},
+		{Name: "same stream for both", Config: Config{OrderKey: configKey, Signer: testSigner, ProductsURL: products, OrdersStream: "s", PaymentsStream: "s"}, WantField: "OrdersStream and PaymentsStream"},
+		{Name: "same default stream for both", Config: Config{OrderKey: configKey, Signer: testSigner, ProductsURL: products, OrdersStream: events.PaymentsStream}, WantField: "OrdersStream and PaymentsStream"},
+		{Name: "consumer of another stream", Config: Config{OrderKey: configKey, Signer: testSigner, ProductsURL: products, ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{Stream: events.OrdersStream}}}, WantField: "Consumer.Stream"},
+		{Name: "bad consumer config", Config: Config{OrderKey: configKey, Signer: testSigner, ProductsURL: products, ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{Count: -1}}}, WantField: "Consumer"},
+		{Name: "negative stream max age", Config: Config{OrderKey: configKey, Signer: testSigner, ProductsURL: products, ServiceConfig: outbox.ServiceConfig{StreamMaxAge: -time.Second}}, WantField: "StreamMaxAge"},
+		{Name: "no order key", Config: Config{ProductsURL: products, Signer: testSigner}, WantField: "OrderKey"},
 	}
 	testenv.CheckConfigs(t, tests, Config.Validate, nil)
 }

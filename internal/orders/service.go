@@ -81,6 +81,9 @@ type Config struct {
 	// Group), the relay of the OrderPlaced events (Outbox) and the
 	// retention of OrdersStream (StreamMaxAge).
 	outbox.ServiceConfig
+	// OrderKey signs the OrderPlaced events, so that their consumers can
+	// tell them from forgeries (events.OrderKey). Required.
+	OrderKey *events.OrderKey
 }
 
 // setDefaults fills in the zero fields of c with the defaults their
@@ -110,6 +113,9 @@ func (c *Config) setDefaults() {
 func (c Config) Validate() error {
 	c.setDefaults()
 	var errs []error
+	if c.OrderKey == nil {
+		errs = append(errs, errors.New("OrderKey is required"))
+	}
 	if u, err := url.Parse(c.ProductsURL); c.ProductsURL == "" || err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		errs = append(errs, fmt.Errorf("ProductsURL %q is not an absolute http or https URL", c.ProductsURL))
 	}
@@ -241,7 +247,7 @@ func (s *Service) Create(ctx context.Context, id auth.Identity, req CreateReques
 	// the same statement, carries it; PostgreSQL keeps microseconds.
 	o.CreatedAt = time.Now().UTC().Truncate(time.Microsecond)
 	o.UpdatedAt = o.CreatedAt
-	placed, err := outbox.Encode(placedMessage(s.cfg.OrdersStream, o, id.UserAgent, id.IP))
+	placed, err := outbox.Encode(s.placedMessage(o, id.UserAgent, id.IP))
 	if err != nil {
 		return Order{}, false, err
 	}
@@ -263,7 +269,9 @@ func (s *Service) Create(ctx context.Context, id auth.Identity, req CreateReques
 	return o, true, nil
 }
 
-func placedMessage(streamName string, o Order, userAgent, ip string) *outbox.Message {
+// placedMessage returns the OrderPlaced of o, signed, bound for the
+// orders stream.
+func (s *Service) placedMessage(o Order, userAgent, ip string) *outbox.Message {
 	items := make([]events.LineItem, len(o.Items))
 	for i, it := range o.Items {
 		items[i] = events.LineItem{ProductID: it.ProductID, Qty: it.Qty, PriceCents: it.PriceCents}
@@ -272,7 +280,7 @@ func placedMessage(streamName string, o Order, userAgent, ip string) *outbox.Mes
 		OrderID: o.ID, UserID: o.UserID, AmountCents: o.AmountCents, Items: items,
 		CreatedOn: o.CreatedAt, UserAgent: userAgent, IP: ip,
 	}
-	return &outbox.Message{Stream: streamName, Event: e.Event()}
+	return &outbox.Message{Stream: s.cfg.OrdersStream, Event: e.Event(s.cfg.OrderKey)}
 }
 
 // Get returns the order id if it belongs to userID. The error wraps
@@ -342,7 +350,7 @@ func (s *Service) Reconcile(ctx context.Context) (int, error) {
 		msgs := make([]*outbox.Message, len(orders))
 		for i, o := range orders {
 			j := slices.IndexFunc(stuck, func(so stuckOrder) bool { return so.id == o.ID })
-			msgs[i] = placedMessage(s.cfg.OrdersStream, o, stuck[j].userAgent, stuck[j].ip)
+			msgs[i] = s.placedMessage(o, stuck[j].userAgent, stuck[j].ip)
 		}
 		n = len(msgs)
 		return s.outbox.Add(ctx, tx, msgs...)

@@ -16,7 +16,7 @@ import (
 // batch with a permanent error, and the consumer then hands the entries
 // back one at a time, which dead-letters just that one.
 func (s *Service) handle(ctx context.Context, msgs []stream.Message) error {
-	batch, err := events.ParsePlaced(msgs)
+	batch, err := events.ParsePlaced(msgs, s.cfg.OrderKey)
 	if err != nil || len(batch) == 0 {
 		return err // a parse error is permanent already
 	}

@@ -63,7 +63,7 @@ func TestHTTP(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, testenv.Pool(t))
 	svc := e.start(t)
-	e.publish(t, order("o-1", 150_000).Event())
+	e.publish(t, order("o-1", 150_000).Event(orderKey))
 	var p payments.Payment
 	testenv.WaitFor(t, 10*time.Second, "the order paid", func() bool {
 		var err error
@@ -150,7 +150,7 @@ func TestHTTPPostgresOutageIsUnavailable(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	svc, err := payments.NewService(pool, testenv.Redis(t), payments.Config{}, testenv.Logger(t)) // never run
+	svc, err := payments.NewService(pool, testenv.Redis(t), payments.Config{OrderKey: orderKey}, testenv.Logger(t)) // never run
 	if err != nil {
 		t.Fatal(err)
 	}

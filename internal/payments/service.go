@@ -84,6 +84,10 @@ type Config struct {
 	// relay of the PaymentProcessed events (Outbox) and the retention of
 	// PaymentsStream (StreamMaxAge).
 	outbox.ServiceConfig
+	// OrderKey checks the signature of each OrderPlaced: an order that
+	// the orders service did not sign is dead-lettered, never paid
+	// (events.OrderKey). Required.
+	OrderKey *events.OrderKey
 }
 
 func (c *Config) setDefaults() {
@@ -103,6 +107,9 @@ func (c *Config) setDefaults() {
 func (c Config) Validate() error {
 	c.setDefaults()
 	var problems []error
+	if c.OrderKey == nil {
+		problems = append(problems, errors.New("OrderKey is required"))
+	}
 	if c.FailAbove < 0 {
 		problems = append(problems, fmt.Errorf("FailAbove %d must not be negative", c.FailAbove))
 	}

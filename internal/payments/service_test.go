@@ -43,6 +43,7 @@ func newEnv(t *testing.T, pool *pgxpool.Pool) *env {
 		rdb:  rdb,
 		pub:  stream.NewPublisher(rdb, nil),
 		cfg: payments.Config{
+			OrderKey:       orderKey,
 			OrdersStream:   testenv.Name(t, "orders"),
 			PaymentsStream: testenv.Name(t, "payments"),
 			ServiceConfig:  outbox.ServiceConfig{Outbox: outbox.Config{Poll: 50 * time.Millisecond}},
@@ -60,6 +61,16 @@ func (e *env) start(t *testing.T) *payments.Service {
 	testenv.Run(t, svc.Run)
 	return svc
 }
+
+// orderKey signs the OrderPlaced events of these tests and checks them in
+// the service, as the orders service's key does in a deployment.
+var orderKey = func() *events.OrderKey {
+	k, err := events.NewOrderKey([]byte("a test secret of at least 32 bytes"))
+	if err != nil {
+		panic(err)
+	}
+	return k
+}()
 
 // order returns a valid OrderPlaced of amount cents.
 func order(id string, cents int64) events.OrderPlaced {
@@ -162,7 +173,7 @@ func TestPaysEachOrderOnce(t *testing.T) {
 	var want []payments.Payment
 	for i, cents := range amounts {
 		o := order(fmt.Sprintf("o-%d", i), cents)
-		ev := o.Event()
+		ev := o.Event(orderKey)
 		ev.TraceParent = traceParent
 		e.publish(t, ev)
 		status, reason := events.StatusPaymentSuccess, ""
@@ -223,13 +234,13 @@ func TestOnePaymentPerOrder(t *testing.T) {
 		t.Run(tt.Name, func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, testenv.Pool(t))
-			first := order("o-1", 5000).Event()
+			first := order("o-1", 5000).Event(orderKey)
 			first.ID = stream.NewID()
 			second := first
 			if !tt.SameEvent {
 				// Another event id, and an amount that would fail: the
 				// payment already made must stand.
-				second = order("o-1", 500_000).Event()
+				second = order("o-1", 500_000).Event(orderKey)
 			}
 			e.publish(t, first)
 			if !tt.SameBatch {
@@ -262,11 +273,11 @@ func TestMalformedOrderIsDeadLettered(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, testenv.Pool(t))
 	// All three are in the consumer's first read, so in one batch.
-	e.publish(t, order("o-1", 1000).Event())
-	bad := order("o-2", 2000).Event()
+	e.publish(t, order("o-1", 1000).Event(orderKey))
+	bad := order("o-2", 2000).Event(orderKey)
 	delete(bad.Fields, "orderId")
 	badID := e.publish(t, bad)
-	e.publish(t, order("o-3", 3000).Event())
+	e.publish(t, order("o-3", 3000).Event(orderKey))
 	e.start(t)
 	e.drained(t, 10*time.Second)
 
@@ -284,6 +295,73 @@ func TestMalformedOrderIsDeadLettered(t *testing.T) {
 	dl := e.deadLetters(t)
 	if len(dl) != 1 || dl[0].OriginID != badID || !strings.Contains(dl[0].Error, "missing orderId") {
 		t.Errorf("dead letters = %+v; want one, of entry %s, for the missing orderId", dl, badID)
+	}
+}
+
+// TestAnOrderPlacedThatOrdersDidNotWriteIsDeadLetteredAndNeverPaid
+// appends, between two good orders, OrderPlaced events that the orders
+// service did not write (unsigned, signed with another secret, changed
+// after signing) or could not have written (an unknown eventVersion, no
+// lines, a zero amount): each goes to the dead-letter stream at once, on
+// its first delivery, and none is paid.
+func TestAnOrderPlacedThatOrdersDidNotWriteIsDeadLetteredAndNeverPaid(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, testenv.Pool(t))
+	otherKey, err := events.NewOrderKey([]byte("not the orders service's secret, 32+ bytes"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unsigned := order("o-unsigned", 1000).Event(orderKey)
+	delete(unsigned.Fields, events.FieldSignature)
+	raised := order("o-raised", 1000).Event(orderKey)
+	raised.Fields["orderAmount"], raised.Fields["products"] = "0.01", `[{"productId":"p-00001","qty":1,"priceCents":1}]`
+	version99 := order("o-v99", 1000).Event(orderKey)
+	version99.Version = 99
+	noLines := order("o-nolines", 0)
+	noLines.Items = nil
+	zero := order("o-zero", 0)
+	zero.Items[0].PriceCents = 0
+	bad := map[string]stream.Event{
+		"unsigned":                unsigned,
+		"signed with another key": order("o-forged", 1000).Event(otherKey),
+		"amount changed":          raised,
+		"eventVersion 99":         version99,
+		"no lines":                noLines.Event(orderKey),
+		"zero amount":             zero.Event(orderKey),
+	}
+
+	e.publish(t, order("o-1", 1000).Event(orderKey))
+	badIDs := map[string]string{} // entry id -> case
+	for name, ev := range bad {
+		badIDs[e.publish(t, ev)] = name
+	}
+	e.publish(t, order("o-9", 9000).Event(orderKey))
+	e.start(t)
+	e.drained(t, 10*time.Second)
+
+	want := []payments.Payment{
+		{OrderID: "o-1", UserID: "u-o-1", AmountCents: 1000, Status: events.StatusPaymentSuccess},
+		{OrderID: "o-9", UserID: "u-o-9", AmountCents: 9000, Status: events.StatusPaymentSuccess},
+	}
+	if diff := cmp.Diff(want, e.payments(t), ignoreIDAndTime); diff != "" {
+		t.Errorf("payments (-want +got):\n%s", diff)
+	}
+	if n := len(e.announced(t)); n != 2 {
+		t.Errorf("%d PaymentProcessed events, want 2", n)
+	}
+	for _, d := range e.deadLetters(t) {
+		name, ok := badIDs[d.OriginID]
+		if !ok {
+			t.Errorf("dead letter of entry %s, which is not one of the bad ones", d.OriginID)
+			continue
+		}
+		delete(badIDs, d.OriginID)
+		if d.Attempts != 1 || !strings.Contains(d.Error, events.ErrInvalid.Error()) {
+			t.Errorf("%s: dead-lettered after %d attempts with %q, want at once as an invalid event", name, d.Attempts, d.Error)
+		}
+	}
+	for id, name := range badIDs {
+		t.Errorf("%s (entry %s) was not dead-lettered", name, id)
 	}
 }
 
@@ -308,7 +386,7 @@ func TestWaitsOutDatabaseOutage(t *testing.T) {
 	e.start(t)
 	const n = 3
 	for i := range n {
-		e.publish(t, order(fmt.Sprintf("o-%d", i), int64(i+1)*100).Event())
+		e.publish(t, order(fmt.Sprintf("o-%d", i), int64(i+1)*100).Event(orderKey))
 	}
 	// Each retry claims the entries back, which restarts their idle time
 	// but, for an outage, does not count a delivery.

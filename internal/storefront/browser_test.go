@@ -464,6 +464,17 @@ func TestBrowserOps(t *testing.T) {
 	b.screenshots("ops-replayed")
 }
 
+// orderKey returns the key that the system's orders service signs its
+// OrderPlaced events with.
+func orderKey(t *testing.T, secret []byte) *events.OrderKey {
+	t.Helper()
+	k, err := events.NewOrderKey(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
 // deadLetter puts a valid OrderPlaced for a new order on ORDERS_STREAM's
 // dead-letter stream, as if payments had given up on it during an outage,
 // and returns the order id and the dead letter's id.
@@ -474,7 +485,7 @@ func (s *system) deadLetter(t *testing.T) (orderID, dlqID string) {
 		OrderID: orderID, UserID: stream.NewID(), AmountCents: 2500,
 		Items:     []events.LineItem{{ProductID: "p-replayed", Qty: 1, PriceCents: 2500}},
 		CreatedOn: time.Now(), UserAgent: "replay-test", IP: "127.0.0.1",
-	}.Event()
+	}.Event(orderKey(t, s.cfg.Secret))
 	if err := e.Normalize(); err != nil {
 		t.Fatal(err)
 	}

@@ -168,7 +168,8 @@ var ErrNotFound = errors.New("dead letter not found")
 
 // Replay appends the dead letter id of stream dlq back to its origin
 // stream, as a new entry with the original fields (so the same event id),
-// and deletes it from dlq, atomically. Every group of the origin stream
+// and deletes it from dlq, atomically. dlq must be the origin stream's
+// DeadLetterStream: an entry claiming another origin is refused. Every group of the origin stream
 // sees it again; idempotent handlers make that harmless for the groups
 // that had handled it. It returns the new entry's id.
 func Replay(ctx context.Context, rdb redis.Cmdable, dlq, id string) (string, error) {
@@ -182,6 +183,13 @@ func Replay(ctx context.Context, rdb redis.Cmdable, dlq, id string) (string, err
 	d := parseDeadLetter(entries[0])
 	if d.OriginStream == "" {
 		return "", fmt.Errorf("replay %s %s: entry has no origin stream", dlq, id)
+	}
+	// Whoever may dead-letter entries of one stream may write any fields
+	// into its dead-letter stream: the origin an entry claims is trusted
+	// only when it is the stream whose dead-letter stream this is, so
+	// that a replay never appends to a stream its writer could not.
+	if DeadLetterStream(d.OriginStream) != dlq {
+		return "", fmt.Errorf("replay %s %s: entry claims origin stream %q, whose dead letters go elsewhere", dlq, id, d.OriginStream)
 	}
 	vals := make([]any, 0, 2*len(d.Fields))
 	for k, v := range maps.All(d.Fields) {

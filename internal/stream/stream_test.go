@@ -639,6 +639,30 @@ func TestReplayDeadLetter(t *testing.T) {
 	}
 }
 
+// TestReplayRefusesADeadLetterClaimingAnotherStream puts in a stream's
+// dead-letter stream an entry that claims to come from another stream,
+// as a user allowed to dead-letter the first could: Replay refuses to
+// append it to the other stream.
+func TestReplayRefusesADeadLetterClaimingAnotherStream(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := t.Context()
+	other := testenv.Name(t, "other")
+	dlq := stream.DeadLetterStream(f.stream)
+	id, err := f.rdb.XAdd(ctx, &redis.XAddArgs{Stream: dlq, Values: []any{
+		stream.FieldEventID, stream.NewID(), stream.FieldEventType, "PaymentProcessed", "dlq.originStream", other,
+	}}).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stream.Replay(ctx, f.rdb, dlq, id); err == nil {
+		t.Errorf("Replay of an entry of %s claiming origin %s succeeded", dlq, other)
+	}
+	if n, err := f.rdb.XLen(ctx, other).Result(); err != nil || n != 0 {
+		t.Errorf("%s has %d entries (%v), want none", other, n, err)
+	}
+}
+
 func TestInspect(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)

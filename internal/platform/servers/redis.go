@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"streamcart/internal/platform/redisacl"
 )
 
 // redisReadyTimeout bounds how long StartRedis and Restart wait for PING.
@@ -35,6 +37,18 @@ type RedisOptions struct {
 
 	// Logger receives lifecycle records. Nil discards them.
 	Logger *slog.Logger
+
+	// AdminPassword is the password of the default user, which may do
+	// everything. Empty: the default user needs none, as Redis has it.
+	// Required when Users are given.
+	AdminPassword string
+
+	// Users are ACL users besides the default one (Redis 7 or later).
+	// StartRedis writes them, with the default user, to the ACL file
+	// users.acl in Dir (readable by the owner only, and holding password
+	// hashes only), which Redis loads at every start: users are the ones
+	// of the last StartRedis.
+	Users []redisacl.User
 }
 
 // Redis is a redis-server running as a child process, bound to 127.0.0.1,
@@ -42,8 +56,11 @@ type RedisOptions struct {
 // for concurrent use.
 type Redis struct {
 	server
-	bin   string
-	fsync string
+	bin     string
+	fsync   string
+	admin   string // the default user's password, or ""
+	aclFile string // "" without Users
+	users   []redisacl.User
 }
 
 // StartRedis starts redis-server and returns once it answers PING, waiting
@@ -73,6 +90,16 @@ func StartRedis(ctx context.Context, opts RedisOptions) (*Redis, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("start redis: %w", err)
 	}
+	if len(opts.Users) > 0 && opts.AdminPassword == "" {
+		return nil, errors.New("start redis: Users need an AdminPassword, or anyone could connect as the default user")
+	}
+	var aclFile string
+	if opts.AdminPassword != "" {
+		aclFile = filepath.Join(dir, "users.acl")
+		if err := writeACLFile(aclFile, opts.AdminPassword, opts.Users); err != nil {
+			return nil, fmt.Errorf("start redis: %w", err)
+		}
+	}
 	port := opts.Port
 	if port == 0 {
 		if port, err = freePort(); err != nil {
@@ -88,8 +115,11 @@ func StartRedis(ctx context.Context, opts RedisOptions) (*Redis, error) {
 			log:        orDiscard(opts.Logger),
 			stopSignal: syscall.SIGTERM, // Redis flushes its append-only file
 		},
-		bin:   bin,
-		fsync: fsync,
+		bin:     bin,
+		fsync:   fsync,
+		admin:   opts.AdminPassword,
+		aclFile: aclFile,
+		users:   opts.Users,
 	}
 	r.launch = r.run
 	r.mu.Lock()
@@ -103,12 +133,52 @@ func StartRedis(ctx context.Context, opts RedisOptions) (*Redis, error) {
 // Addr returns the server's address, "127.0.0.1:port".
 func (r *Redis) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(r.port)) }
 
-// URL returns a URL for database 0, "redis://127.0.0.1:port/0".
-func (r *Redis) URL() string { return "redis://" + r.Addr() + "/0" }
+// URL returns a URL for database 0, "redis://127.0.0.1:port/0", with the
+// default user's credentials when it has a password.
+func (r *Redis) URL() string {
+	base := "redis://" + r.Addr() + "/0"
+	if r.admin == "" {
+		return base
+	}
+	u, _ := redisacl.User{Name: "default", Password: r.admin}.URL(base) // base is a redis URL
+	return u
+}
+
+// UserURL returns the URL of database 0 with the credentials of user
+// name, one of the options' Users.
+func (r *Redis) UserURL(name string) (string, error) {
+	for _, u := range r.users {
+		if u.Name == name {
+			return u.URL("redis://" + r.Addr() + "/0")
+		}
+	}
+	return "", fmt.Errorf("redis has no user %q", name)
+}
+
+// writeACLFile writes the ACL file of the default user, with password
+// admin, and users to path, readable by its owner only.
+func writeACLFile(path, admin string, users []redisacl.User) error {
+	var b strings.Builder
+	lines := append([]redisacl.User{{Name: "default", Password: admin, All: true}}, users...)
+	for _, u := range lines {
+		if err := u.Validate(); err != nil {
+			return err
+		}
+		b.WriteString(u.FileLine() + "\n")
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(b.String()), 0o600); err != nil {
+		return fmt.Errorf("write ACL file: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write ACL file: %w", err)
+	}
+	return nil
+}
 
 // run starts redis-server and returns it once it answers PING.
 func (r *Redis) run(ctx context.Context) (*process, error) {
-	cmd := exec.Command(r.bin,
+	args := []string{
 		"--bind", "127.0.0.1",
 		"--port", strconv.Itoa(r.port),
 		"--protected-mode", "yes",
@@ -118,9 +188,22 @@ func (r *Redis) run(ctx context.Context) (*process, error) {
 		"--appendfsync", r.fsync,
 		"--save", "",
 		"--logfile", "", // stdout, which is redis.log
-	)
+	}
+	if r.aclFile != "" {
+		args = append(args, "--aclfile", r.aclFile)
+	}
+	cmd := exec.Command(r.bin, args...)
 	cmd.Dir = r.dir
 	return launch(ctx, cmd, "redis-server", r.logPath, syscall.SIGKILL, nil, redisReadyTimeout, r.ping)
+}
+
+// respCommand encodes a command in RESP, as an array of bulk strings.
+func respCommand(args ...string) []byte {
+	b := []byte("*" + strconv.Itoa(len(args)) + "\r\n")
+	for _, a := range args {
+		b = append(b, "$"+strconv.Itoa(len(a))+"\r\n"+a+"\r\n"...)
+	}
+	return b
 }
 
 // ping sends PING on a fresh connection and expects PONG. While Redis is
@@ -135,10 +218,27 @@ func (r *Redis) ping(ctx context.Context) error {
 	if err := conn.SetDeadline(time.Now().Add(time.Second)); err != nil {
 		return err
 	}
+	rd := bufio.NewReader(conn)
+	if r.admin != "" {
+		if _, err := conn.Write(respCommand("AUTH", "default", r.admin)); err != nil {
+			return err
+		}
+		line, err := rd.ReadString('\n')
+		if err != nil {
+			return err
+		}
+		switch line = strings.TrimSpace(line); {
+		case strings.HasPrefix(line, "-WRONGPASS"):
+			// Wrong credentials do not come right by waiting.
+			return permanentError{fmt.Errorf("AUTH answered %q", line)}
+		case line != "+OK":
+			return fmt.Errorf("AUTH answered %q", line)
+		}
+	}
 	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
 		return err
 	}
-	line, err := bufio.NewReader(conn).ReadString('\n')
+	line, err := rd.ReadString('\n')
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
+
+	"streamcart/internal/platform/redisacl"
 )
 
 // Environment of the helper process started by TestParentDeathStopsServers.
@@ -165,6 +167,56 @@ func TestRedisRestartKeepsData(t *testing.T) {
 	got, err := c.Get(ctx, "k").Result()
 	if err != nil || got != "v" {
 		t.Errorf("GET k after restart = %q, %v; want \"v\"", got, err)
+	}
+}
+
+func TestRedisWithUsersWantsTheirCredentialsAcrossRestarts(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	reader := redisacl.User{Name: "reader", Password: "reader-pw", Grants: []redisacl.Grant{{Commands: []string{"get"}, Keys: []string{"k"}}}}
+	r := startRedis(t, RedisOptions{Dir: filepath.Join(testDir(t), "redis"), AdminPassword: "admin-pw", Users: []redisacl.User{reader}})
+	if fi, err := os.Stat(filepath.Join(r.Dir(), "users.acl")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("users.acl: %v; want it readable by its owner only", err)
+	}
+	for attempt := range 2 {
+		admin, err := redis.ParseURL(r.URL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := redis.NewClient(admin)
+		defer a.Close()
+		if err := a.Set(ctx, "k", "v", 0).Err(); err != nil {
+			t.Errorf("start %d: SET as the admin (%s): %v", attempt+1, r.URL(), err)
+		}
+		u, err := r.UserURL("reader")
+		if err != nil {
+			t.Fatal(err)
+		}
+		opt, err := redis.ParseURL(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := redis.NewClient(opt)
+		defer c.Close()
+		if got, err := c.Get(ctx, "k").Result(); err != nil || got != "v" {
+			t.Errorf("start %d: GET k as reader = %q, %v", attempt+1, got, err)
+		}
+		if err := c.Set(ctx, "k", "w", 0).Err(); err == nil || !strings.HasPrefix(err.Error(), "NOPERM") {
+			t.Errorf("start %d: SET k as reader: %v, want NOPERM", attempt+1, err)
+		}
+		anonymous := redis.NewClient(&redis.Options{Addr: r.Addr()})
+		defer anonymous.Close()
+		if err := anonymous.Ping(ctx).Err(); err == nil || !strings.Contains(err.Error(), "NOAUTH") {
+			t.Errorf("start %d: PING without credentials: %v, want NOAUTH", attempt+1, err)
+		}
+		if attempt == 0 {
+			if err := r.Restart(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, err := StartRedis(ctx, RedisOptions{Dir: testDir(t), Users: []redisacl.User{reader}}); err == nil {
+		t.Error("StartRedis with Users and no AdminPassword succeeded")
 	}
 }
 

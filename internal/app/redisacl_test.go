@@ -1,0 +1,301 @@
+package app_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"streamcart/internal/app"
+	"streamcart/internal/events"
+	"streamcart/internal/identity"
+	"streamcart/internal/orderhistory"
+	"streamcart/internal/payments"
+	"streamcart/internal/platform/servers"
+	"streamcart/internal/platform/testenv"
+	"streamcart/internal/stream"
+)
+
+// userClient returns a client of r as Redis user name.
+func userClient(t *testing.T, r *servers.Redis, name string) *redis.Client {
+	t.Helper()
+	u, err := r.UserURL(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt, err := redis.ParseURL(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := redis.NewClient(opt)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// adminClient returns a client of r as its default user, an admin.
+func adminClient(t *testing.T, r *servers.Redis) *redis.Client {
+	t.Helper()
+	opt, err := redis.ParseURL(r.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := redis.NewClient(opt)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// TestARedisUserMayWriteOnlyWhatItsServiceOwns runs commands as each
+// service's Redis user: appending to another service's stream, touching
+// another service's keys and administering the server are refused with
+// NOPERM; what the service does itself is allowed.
+func TestARedisUserMayWriteOnlyWhatItsServiceOwns(t *testing.T) {
+	t.Parallel()
+	r := ownRedisWithUsers(t)
+	ctx := t.Context()
+	xadd := func(s string) []any { return []any{"XADD", s, "*", "eventId", "e", "eventType", "T"} }
+	tests := []struct {
+		user    string
+		cmd     []any
+		allowed bool
+	}{
+		{app.Orders, xadd(events.OrdersStream), true},
+		{app.Payments, xadd(events.PaymentsStream), true},
+		{app.Gateway, xadd(events.TransactionStream), true},
+		{app.Identity, xadd(events.TransactionStream), true},
+		{app.Payments, xadd(stream.DeadLetterStream(events.OrdersStream)), true},
+		{app.Ops, xadd(events.OrdersStream), true}, // a replay
+
+		{app.Payments, xadd(events.OrdersStream), false},
+		{app.Gateway, xadd(events.PaymentsStream), false},
+		{app.Gateway, xadd(events.OrdersStream), false},
+		{app.Orders, xadd(events.PaymentsStream), false},
+		{app.Orders, xadd(events.TransactionStream), false},
+		{app.Identity, xadd(events.OrdersStream), false},
+		{app.Identity, xadd(events.PaymentsStream), false},
+		{app.History, xadd(events.OrdersStream), false},
+		{app.History, xadd(events.TransactionStream), false},
+		{app.Products, xadd(events.OrdersStream), false},
+		{app.Products, xadd("products:v1:x"), false},
+		{app.Payments, xadd(stream.DeadLetterStream(events.PaymentsStream)), false},
+		// A consumer may not delete entries, trim or drop a stream.
+		{app.Payments, []any{"XDEL", events.OrdersStream, "1-0"}, false},
+		{app.Payments, []any{"XTRIM", events.OrdersStream, "MAXLEN", "0"}, false},
+		{app.Payments, []any{"DEL", events.OrdersStream}, false},
+		{app.Payments, []any{"XGROUP", "DESTROY", events.OrdersStream, "orderhistory"}, false},
+		// Nor read a stream it does not follow.
+		{app.Payments, []any{"XRANGE", events.TransactionStream, "-", "+"}, false},
+		{app.Gateway, []any{"XRANGE", events.OrdersStream, "-", "+"}, false},
+		// Each service's own keys are its own.
+		{app.Gateway, []any{"HSET", "gateway:session:x", "userId", "u"}, true},
+		{app.Products, []any{"SET", "products:search:v1:gen", "1"}, true},
+		{app.Products, []any{"HGETALL", "gateway:session:x"}, false},
+		{app.History, []any{"HSET", "gateway:session:x", "userId", "u"}, false},
+		{app.Gateway, []any{"HSET", "orderhistory:order:o-1", "status", "4"}, false},
+		{app.Gateway, []any{"SET", "products:v1:p-00001", "{}"}, false},
+		{app.Gateway, []any{"PUBLISH", events.OrderUpdatesChannel("u-1"), "{}"}, false},
+		{app.History, []any{"PUBLISH", events.OrderUpdatesChannel("u-1"), "{}"}, true},
+		// And no one but the admin runs the server.
+		{app.Gateway, []any{"FLUSHALL"}, false},
+		{app.Ops, []any{"FLUSHDB"}, false},
+		{app.History, []any{"CONFIG", "SET", "appendonly", "no"}, false},
+		{app.Orders, []any{"ACL", "SETUSER", "orders", "+@all", "~*"}, false},
+		{app.Gateway, []any{"KEYS", "*"}, false},
+	}
+	for _, tt := range tests {
+		err := userClient(t, r, tt.user).Do(ctx, tt.cmd...).Err()
+		switch {
+		case tt.allowed && err != nil:
+			t.Errorf("%s: %v: %v, want it allowed", tt.user, tt.cmd, err)
+		case !tt.allowed && (err == nil || !strings.HasPrefix(err.Error(), "NOPERM")):
+			t.Errorf("%s: %v: %v, want NOPERM", tt.user, tt.cmd, err)
+		}
+	}
+	if err := userClient(t, r, app.Payments).Ping(ctx).Err(); err != nil {
+		t.Errorf("PING as payments: %v", err)
+	}
+	anonymous := redis.NewClient(&redis.Options{Addr: r.Addr()})
+	defer anonymous.Close()
+	if err := anonymous.Ping(ctx).Err(); err == nil || !strings.Contains(err.Error(), "NOAUTH") {
+		t.Errorf("PING without credentials: %v, want NOAUTH", err)
+	}
+}
+
+// TestEveryServiceDoesAllItsWorkAsItsOwnRedisUser runs the shop with each
+// service on its own Redis user and takes orders through the gateway, its
+// cart included, to their payment, score and history, rebuilds the
+// history and replays a dead letter from the operations page's user: no
+// command is refused along the way (the ACL log stays empty).
+func TestEveryServiceDoesAllItsWorkAsItsOwnRedisUser(t *testing.T) {
+	t.Parallel()
+	s := startShop(t, shopOptions{trustProxy: true, redisUsers: true})
+	ctx := t.Context()
+	admin := adminClient(t, s.redis)
+	sh := s.shopper("Mozilla/5.0 (X11; Linux) Firefox/140", "192.0.2.10")
+
+	var page struct {
+		Products []product `json:"products"`
+	}
+	if code := sh.do("GET", "/api/v1/products?q=PUMA&limit=5", nil, &page); code != 200 || len(page.Products) < 2 {
+		t.Fatalf("search: %d, %d products", code, len(page.Products))
+	}
+	a, b := page.Products[0], page.Products[1]
+	if code := sh.do("GET", "/api/v1/products/"+a.ID, nil, nil); code != 200 {
+		t.Fatalf("product %s: %d", a.ID, code)
+	}
+	var o order
+	if code := sh.do("POST", "/api/v1/orders", map[string]any{"items": []item{{ProductID: a.ID, Qty: 1}}}, &o); code != 201 {
+		t.Fatalf("create order: %d", code)
+	}
+	if code := sh.do("PUT", "/api/v1/cart/items/"+b.ID, map[string]any{"qty": 2}, nil); code >= 300 {
+		t.Fatalf("add to cart: %d", code)
+	}
+	var checkedOut order
+	if code := sh.do("POST", "/api/v1/cart/checkout", nil, &checkedOut); code != 201 {
+		t.Fatalf("checkout: %d", code)
+	}
+	for _, id := range []string{o.OrderID, checkedOut.OrderID} {
+		if rec := sh.settledRecord(id); rec.IdentityScore == nil {
+			t.Errorf("order %s has no identity score", id)
+		}
+	}
+
+	// The history's rebuild, as its own user.
+	historyURL := s.cfg.RedisURLs[app.History]
+	if err := app.RebuildHistory(ctx, historyURL, s.cfg.Secret, testenv.Logger(t)); err != nil {
+		t.Fatalf("history rebuild as the orderhistory user: %v", err)
+	}
+	if rec := sh.settledRecord(o.OrderID); rec.PaymentID == "" {
+		t.Errorf("after the rebuild, order %s has no payment", o.OrderID)
+	}
+
+	// The operations page reads every stream and replays a dead letter.
+	opsRedis := userClient(t, s.redis, app.Ops)
+	for _, name := range []string{events.OrdersStream, events.PaymentsStream, events.TransactionStream} {
+		if _, err := stream.Inspect(ctx, opsRedis, name); err != nil {
+			t.Errorf("inspect %s as ops: %v", name, err)
+		}
+	}
+	dlq := stream.DeadLetterStream(events.PaymentsStream)
+	letter, err := admin.XAdd(ctx, &redis.XAddArgs{Stream: dlq, Values: []any{
+		"eventId", stream.NewID(), "eventType", "Unknown", "dlq.originStream", events.PaymentsStream, "dlq.error", "test",
+	}}).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stream.DeadLetters(ctx, opsRedis, dlq, 10); err != nil {
+		t.Errorf("read dead letters as ops: %v", err)
+	}
+	if _, err := stream.Replay(ctx, opsRedis, dlq, letter); err != nil {
+		t.Errorf("replay as ops: %v", err)
+	}
+
+	// Every service connected as its own user, and was refused nothing.
+	clients, err := admin.ClientList(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range app.RedisUserNames {
+		if !strings.Contains(clients, " user="+name+" ") {
+			t.Errorf("no connection of Redis user %s in CLIENT LIST:\n%s", name, clients)
+		}
+	}
+	denied, err := admin.Do(ctx, "ACL", "LOG").Slice()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(denied) > 0 {
+		t.Errorf("Redis refused %d commands of the services:\n%v", len(denied), denied)
+	}
+}
+
+// TestAForgedOrderPlacedIsDeadLetteredAndNeverPaid appends, with admin
+// credentials, an OrderPlaced that the orders service did not write (not
+// signed with its key) and one of an unknown eventVersion (signed): each
+// ends in the dead-letter stream, with no payment row, no identity score
+// and no history entry, while a real order is paid.
+func TestAForgedOrderPlacedIsDeadLetteredAndNeverPaid(t *testing.T) {
+	t.Parallel()
+	s := startShop(t, shopOptions{trustProxy: true, redisUsers: true})
+	ctx := t.Context()
+	admin := adminClient(t, s.redis)
+	pub := stream.NewPublisher(admin, nil)
+
+	otherKey, err := events.NewOrderKey([]byte("a secret that is not the shop's, 32+ bytes"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim := "u-victim"
+	forged := events.OrderPlaced{
+		OrderID: stream.NewID(), UserID: victim, AmountCents: 100, CreatedOn: time.Now(),
+		Items: []events.LineItem{{ProductID: "p-00001", Qty: 1, PriceCents: 100}},
+	}
+	unsigned := forged
+	unsigned.OrderID = stream.NewID()
+	unsignedEvent := unsigned.Event(otherKey)
+	delete(unsignedEvent.Fields, events.FieldSignature)
+	future := forged
+	future.OrderID = stream.NewID()
+	futureEvent := future.Event(s.sys.OrderKey)
+	futureEvent.Version = 99
+
+	bad := map[string]stream.Event{ // order id -> event
+		forged.OrderID:   forged.Event(otherKey),
+		unsigned.OrderID: unsignedEvent,
+		future.OrderID:   futureEvent,
+	}
+	entries := map[string]string{} // entry id -> order id
+	for id, ev := range bad {
+		entry, err := pub.Publish(ctx, events.OrdersStream, ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries[entry] = id
+	}
+	real := s.placeOrder("u-real", item{ProductID: s.catalog(1)[0].ID, Qty: 1})
+
+	// payments, identity and orderhistory each dead-letter each one.
+	groups := []string{payments.Group, identity.Group, orderhistory.Group}
+	testenv.WaitFor(t, 30*time.Second, "the forged orders dead-lettered by every consumer", func() bool {
+		letters, err := stream.DeadLetters(ctx, admin, stream.DeadLetterStream(events.OrdersStream), 100)
+		if err != nil {
+			return false
+		}
+		got := map[string]bool{}
+		for _, d := range letters {
+			if _, ok := entries[d.OriginID]; ok {
+				got[d.OriginID+"/"+d.Group] = true
+			}
+		}
+		return len(got) == len(entries)*len(groups)
+	})
+	testenv.WaitFor(t, 30*time.Second, "the real order paid", func() bool { return s.notFinal() == 0 })
+	testenv.WaitFor(t, 30*time.Second, "every consumer done with the orders stream", func() bool {
+		return testenv.Handled(ctx, admin, payments.Group, events.OrdersStream) &&
+			testenv.Handled(ctx, admin, identity.Group, events.OrdersStream) &&
+			testenv.Handled(ctx, admin, orderhistory.Group, events.OrdersStream)
+	})
+
+	var paid, scored int
+	ids := make([]string, 0, len(bad))
+	for id := range bad {
+		ids = append(ids, id)
+	}
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM payments.payments WHERE order_id = ANY($1)`, ids).Scan(&paid); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM identity.order_scores WHERE order_id = ANY($1)`, ids).Scan(&scored); err != nil {
+		t.Fatal(err)
+	}
+	if paid != 0 || scored != 0 {
+		t.Errorf("the forged orders have %d payments and %d scores, want none", paid, scored)
+	}
+	var history struct{ Orders []historyRecord }
+	if code := s.call("GET", s.sys.URLs[app.History]+"/history", victim, nil, &history); code != 200 || len(history.Orders) != 0 {
+		t.Errorf("the victim's history: %d with %+v, want 200 and no order", code, history.Orders)
+	}
+	var realPaid int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM payments.payments WHERE order_id = $1`, real.OrderID).Scan(&realPaid); err != nil || realPaid != 1 {
+		t.Errorf("the real order has %d payments (%v), want 1", realPaid, err)
+	}
+}

@@ -1,0 +1,173 @@
+package app
+
+import (
+	"fmt"
+
+	"streamcart/internal/events"
+	"streamcart/internal/gateway"
+	"streamcart/internal/ops"
+	"streamcart/internal/orderhistory"
+	"streamcart/internal/platform/redisacl"
+	"streamcart/internal/stream"
+)
+
+// Ops is the name of the Redis user of the operations page (/ops), which
+// the gateway serves with a Redis client of its own.
+const Ops = "ops"
+
+// RedisUserNames lists the Redis ACL users of a deployment, one per
+// service and one for the operations page: each connects as its own user.
+var RedisUserNames = append(append([]string{}, Services...), Ops)
+
+// RedisNames are the streams and key prefixes that the services use, from
+// which the Redis users' rules derive. Start configures the services with
+// the same names, so the two cannot disagree.
+type RedisNames struct {
+	OrdersStream, PaymentsStream, TransactionStream string
+	// ProductsPrefix starts the products cache's keys, followed by ":".
+	ProductsPrefix string
+	// GatewayPrefix starts the keys of the gateway's sessions, carts and
+	// rate limits.
+	GatewayPrefix string
+	// HistoryPrefix starts the keys of the order history read model.
+	HistoryPrefix string
+	// OpsPrefix starts the keys of the operations page (its sign-in
+	// counters).
+	OpsPrefix string
+}
+
+// DefaultRedisNames returns the names every service uses by default.
+func DefaultRedisNames() RedisNames {
+	return RedisNames{
+		OrdersStream:      events.OrdersStream,
+		PaymentsStream:    events.PaymentsStream,
+		TransactionStream: events.TransactionStream,
+		ProductsPrefix:    "products",
+		GatewayPrefix:     gateway.DefaultKeyPrefix,
+		HistoryPrefix:     orderhistory.DefaultKeyPrefix,
+		OpsPrefix:         ops.DefaultKeyPrefix,
+	}
+}
+
+func (n RedisNames) streams() []string {
+	return []string{n.OrdersStream, n.PaymentsStream, n.TransactionStream}
+}
+
+// RedisUsers returns the Redis ACL user of each name of RedisUserNames,
+// with its password from passwords (by user name; every one is required).
+// This is the one place that says who may do what in Redis:
+//
+//   - Only orders appends to ORDERS_STREAM, only payments to
+//     PAYMENTS_STREAM; the gateway (LoginIdentityRecorded) and identity
+//     (IdentityScored) append to TRANSACTION_STREAM. The operations page
+//     appends to any of them, but only to replay a dead letter.
+//   - A consumer may create its group on, read, claim, inspect and
+//     acknowledge the streams it follows, and append to their dead-letter
+//     streams (<stream>:dlq), nothing else on them. Redis cannot tell one
+//     group from another: a consumer's rules cover the other groups of the
+//     stream it reads too.
+//   - products, orderhistory and the gateway each use the keys under their
+//     own prefix only, and only with the commands their code runs; the
+//     order history publishes the order updates that the gateway listens
+//     to (events.OrderUpdatesChannel).
+//
+// Redis ACLs cannot tell event types apart, so identity's rules also let
+// it append a LoginIdentityRecorded, and the gateway's an IdentityScored;
+// see docs/security.md.
+func RedisUsers(n RedisNames, passwords map[string]string) ([]redisacl.User, error) {
+	for _, name := range []string{n.OrdersStream, n.PaymentsStream, n.TransactionStream, n.ProductsPrefix, n.GatewayPrefix, n.HistoryPrefix, n.OpsPrefix} {
+		if name == "" {
+			return nil, fmt.Errorf("redis users: a stream name or key prefix is empty in %+v", n)
+		}
+	}
+	consume := func(streams ...string) []redisacl.Grant {
+		dlqs := make([]string, len(streams))
+		keys := make([]string, len(streams))
+		for i, s := range streams {
+			keys[i] = redisacl.Literal(s)
+			dlqs[i] = redisacl.Literal(stream.DeadLetterStream(s))
+		}
+		return []redisacl.Grant{
+			// CLIENT UNBLOCK ends the consumer's own blocking read at
+			// shutdown; Redis cannot limit it to the client's own
+			// connections.
+			{Commands: []string{"xgroup|create", "xreadgroup", "xack", "xautoclaim", "xclaim", "xpending", "client|unblock"}, Keys: keys},
+			{Commands: []string{"xadd"}, Keys: dlqs},
+		}
+	}
+	appendTo := func(streams ...string) redisacl.Grant {
+		keys := make([]string, len(streams))
+		for i, s := range streams {
+			keys[i] = redisacl.Literal(s)
+		}
+		return redisacl.Grant{Commands: []string{"xadd"}, Keys: keys}
+	}
+	updates := events.OrderUpdatesChannel("*") // the gateway subscribes to this very pattern
+
+	// The keys of a service's own state: what sessions, carts, rate
+	// limits and caches need of strings, counters and hashes, with their
+	// expiry, partly in Lua scripts.
+	state := []string{
+		"evalsha", "eval", "get", "mget", "set", "del", "unlink", "exists",
+		"incr", "incrby", "decr", "expire", "pexpire", "ttl", "pttl",
+		"hget", "hgetall", "hmget", "hset", "hsetnx", "hdel", "hincrby",
+	}
+	grants := map[string][]redisacl.Grant{
+		Products: {{
+			Commands: []string{"get", "mget", "set", "incr", "evalsha", "eval"},
+			Keys:     []string{redisacl.Prefix(n.ProductsPrefix + ":")},
+		}},
+		Payments: append(consume(n.OrdersStream), appendTo(n.PaymentsStream)),
+		Orders:   append(consume(n.PaymentsStream), appendTo(n.OrdersStream)),
+		Identity: append(consume(n.OrdersStream, n.TransactionStream), appendTo(n.TransactionStream)),
+		History: append(consume(n.streams()...),
+			// history rebuild replays the streams.
+			redisacl.Grant{Commands: []string{"xrange"}, Keys: literals(n.streams())},
+			redisacl.Grant{
+				Commands: []string{"evalsha", "eval", "script|load", "hgetall", "hset", "zadd", "zrevrange", "scan", "unlink"},
+				Keys:     []string{redisacl.Prefix(n.HistoryPrefix)},
+			},
+			redisacl.Grant{Commands: []string{"publish"}, Channels: []string{updates}},
+		),
+		Gateway: {
+			appendTo(n.TransactionStream),
+			{Commands: state, Keys: []string{redisacl.Prefix(n.GatewayPrefix)}}, // sessions, carts, rate limits
+			{Commands: []string{"psubscribe", "punsubscribe"}, Channels: []string{updates}},
+		},
+		Ops: {
+			{
+				Commands: []string{"xinfo|stream", "xinfo|groups", "xinfo|consumers", "xpending", "xlen", "xrange", "xrevrange"},
+				Keys:     append(literals(n.streams()), literals(dlqs(n.streams()))...),
+			},
+			// Replay appends a dead letter back to its stream and deletes it.
+			appendTo(n.streams()...),
+			{Commands: []string{"xdel"}, Keys: literals(dlqs(n.streams()))},
+			{Commands: state, Keys: []string{redisacl.Prefix(n.OpsPrefix)}}, // sign-in counters
+		},
+	}
+	users := make([]redisacl.User, 0, len(RedisUserNames))
+	for _, name := range RedisUserNames {
+		u := redisacl.User{Name: name, Password: passwords[name], Grants: grants[name]}
+		if err := u.Validate(); err != nil {
+			return nil, fmt.Errorf("redis user %s: %w", name, err)
+		}
+		users = append(users, u)
+	}
+	return users, nil
+}
+
+func literals(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = redisacl.Literal(s)
+	}
+	return out
+}
+
+func dlqs(streams []string) []string {
+	out := make([]string, len(streams))
+	for i, s := range streams {
+		out[i] = stream.DeadLetterStream(s)
+	}
+	return out
+}
