@@ -230,7 +230,9 @@ func TestServiceDown(t *testing.T) {
 	api.srv.Close()
 	h := newShop(t, api.srv.URL, storefront.Config{})
 	for _, target := range []string{"/", "/cart", "/orders", "/orders/o-1"} {
-		code, body, _ := testenv.Get(t, h, target)
+		// A shopper with a session: without one, the cart and orders
+		// pages have nothing to ask the API.
+		code, body, _ := testenv.Get(t, h, target, "Cookie", "sc_session=tok")
 		if code != http.StatusServiceUnavailable || !strings.Contains(body, "Part of the shop is not answering right now") {
 			t.Errorf("GET %s with the API down: %d, want 503 with a message", target, code)
 		}
