@@ -79,6 +79,9 @@ type Config struct {
 	StreamMaxAge time.Duration
 	// Gateway configures the gateway; its service URLs are filled in.
 	Gateway gateway.Config
+	// LoginRetention is how long the identity service keeps a login
+	// identity after it was last seen; 0 keeps its default (90 days).
+	LoginRetention time.Duration
 	// OperatorToken opens the operations page /ops (package ops), which
 	// the gateway serves; empty keeps it closed.
 	OperatorToken string
@@ -284,9 +287,10 @@ func (s *System) history(cfg Config, rdb *redis.Client, log *slog.Logger) (http.
 
 func (s *System) identity(cfg Config, pool *pgxpool.Pool, rdb *redis.Client, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
 	svc, err := identity.NewService(pool, rdb, identity.Config{
-		Consumer:     consumerConfig(cfg),
-		Outbox:       cfg.Tuning.Outbox,
-		StreamMaxAge: cfg.StreamMaxAge,
+		Consumer:       consumerConfig(cfg),
+		Outbox:         cfg.Tuning.Outbox,
+		StreamMaxAge:   cfg.StreamMaxAge,
+		LoginRetention: cfg.LoginRetention,
 	}, log)
 	return started(svc, err, func(svc *identity.Service) http.Handler { return identity.NewHandler(svc, s.Signer, log) })
 }

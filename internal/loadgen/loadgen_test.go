@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"streamcart/internal/app"
+	"streamcart/internal/gateway"
 	"streamcart/internal/loadgen"
 	"streamcart/internal/outbox"
 	"streamcart/internal/platform/testenv"
@@ -45,6 +46,8 @@ func TestRunAgainstTheShop(t *testing.T) {
 		RedisURL:    testenv.OwnRedis(t, "").URL(),
 		DatabaseURL: testenv.Postgres(t),
 		Seed:        true,
+		// The load comes from one address.
+		Gateway: gateway.Config{NewSessionsPerMinute: -1, EventStreamsPerIP: -1},
 		Tuning: app.Tuning{
 			Consumer: stream.Config{Block: 200 * time.Millisecond},
 			Outbox:   outbox.Config{Poll: 50 * time.Millisecond},
