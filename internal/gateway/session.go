@@ -223,12 +223,13 @@ func errSessionExpired() error {
 
 // withSession puts the request's session in its context, and the
 // shopper's identity (auth.WithIdentity, which the cart reads), making a
-// new one when the route needs it (n). First it refuses a cookie-authenticated write from another origin
-// (checkOrigin), then it checks the rate limits of the client address
-// (web.ClientIP) and the session. The rate counters, the session read
-// and its TTL refresh cost one Redis round trip (sessionScript); a new
-// session costs two more (its own rate limit, then the session and its
-// login event). Without Redis it answers 503.
+// new one as the route's need n says. First it refuses a write that the
+// cookie authenticates from another origin (checkOrigin), then it checks
+// the rate limits of the client address (web.ClientIP) and the session.
+// The rate counters, the session read and its TTL refresh cost one Redis
+// round trip (sessionScript); a new session costs two more (its own rate
+// limit, then the session and its login event). Without Redis a route
+// that needs a session answers 503, and a read is served without one.
 func (g *Gateway) withSession(n need, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
