@@ -33,6 +33,8 @@ type devConfig struct {
 	IdentitySecret string
 	PprofAddr      string
 	RateLimitIP    int
+	NewSessions    int
+	StreamsPerIP   int
 	StreamMaxAge   time.Duration
 	Data           string
 	RedisURL       string
@@ -61,6 +63,8 @@ func parseDevConfig(args []string, stdout, stderr io.Writer) (devConfig, *flag.F
 	fs.StringVar(&cfg.Origins, "allowed-origins", "", "comma-separated origins allowed to call the API from a browser (CORS), e.g. http://localhost:3000")
 	fs.StringVar(&cfg.PprofAddr, "pprof", "", "serve net/http/pprof on this address, e.g. 127.0.0.1:6060 (off when empty)")
 	fs.IntVar(&cfg.RateLimitIP, "rate-limit-ip", 0, "requests per second per client address at the gateway (0: the default, 2000; negative: no limit, e.g. for streamcart bench)")
+	fs.IntVar(&cfg.NewSessions, "new-sessions-per-minute", 0, "sessions one client address may start per minute (0: the default, 60; negative: no limit, e.g. for streamcart bench)")
+	fs.IntVar(&cfg.StreamsPerIP, "event-streams-per-ip", 0, "order event streams open at once per client address (0: the default, 64; negative: no limit, e.g. for streamcart bench)")
 	fs.DurationVar(&cfg.StreamMaxAge, "stream-max-age", 0, "how much of each stream to keep, by entry age (e.g. 168h; trimmed approximately as events are appended); 0 keeps everything")
 	fs.StringVar(&cfg.Data, "data", "./data", "directory for all data of the managed Redis and PostgreSQL")
 	fs.StringVar(&cfg.RedisURL, "redis-url", os.Getenv("REDIS_URL"), "use this Redis instead of a managed one (env REDIS_URL)")
@@ -120,11 +124,14 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		operatorToken = hex.EncodeToString(b[:])
 	}
 	sys, err := app.Start(ctx, app.Config{
-		RedisURL:      env.redisURL,
-		RedisURLs:     env.redisURLs,
-		DatabaseURL:   env.databaseURL,
-		Addrs:         map[string]string{app.Gateway: cfg.Addr},
-		Gateway:       gateway.Config{RateLimitIP: cfg.RateLimitIP, AllowedOrigins: splitList(cfg.Origins)},
+		RedisURL:    env.redisURL,
+		RedisURLs:   env.redisURLs,
+		DatabaseURL: env.databaseURL,
+		Addrs:       map[string]string{app.Gateway: cfg.Addr},
+		Gateway: gateway.Config{
+			RateLimitIP: cfg.RateLimitIP, AllowedOrigins: splitList(cfg.Origins),
+			NewSessionsPerMinute: cfg.NewSessions, EventStreamsPerIP: cfg.StreamsPerIP,
+		},
 		OperatorToken: operatorToken,
 		Secret:        secret,
 		StreamMaxAge:  cfg.StreamMaxAge,

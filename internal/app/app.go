@@ -90,6 +90,9 @@ type Config struct {
 	StreamMaxAge time.Duration
 	// Gateway configures the gateway; its service URLs are filled in.
 	Gateway gateway.Config
+	// LoginRetention is how long the identity service keeps a login
+	// identity after it was last seen; 0 keeps its default (90 days).
+	LoginRetention time.Duration
 	// OperatorToken opens the operations page /ops (package ops), which
 	// the gateway serves; empty keeps it closed.
 	OperatorToken string
@@ -339,6 +342,7 @@ func (s *System) identity(cfg Config, pool *pgxpool.Pool, rdb *redis.Client, log
 		OrdersStream:      cfg.Names.OrdersStream,
 		TransactionStream: cfg.Names.TransactionStream,
 		ServiceConfig:     serviceConfig(cfg),
+		LoginRetention:    cfg.LoginRetention,
 	}, log)
 	return started(svc, err, func(svc *identity.Service) http.Handler { return identity.NewHandler(svc, s.Signer, log) })
 }

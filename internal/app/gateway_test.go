@@ -430,3 +430,52 @@ func TestOpsLoginIsRateLimited(t *testing.T) {
 	}
 	t.Errorf("%d sign-in attempts from one address, none refused", 2*ops.DefaultLoginAttempts+1)
 }
+
+// Reading the shop leaves no trace: requests without a session (searches,
+// products, categories, images, the shop's pages and 404s) start no
+// session, so they leave no Redis session, no login event and no login
+// identity row. Today's count is checked after one real session's login
+// identity has arrived, which the identity service reads after the
+// others' (one stream, in order).
+func TestCookielessReadsLeaveNoLoginIdentities(t *testing.T) {
+	t.Parallel()
+	s := startGatewayShop(t)
+	gw := s.sys.URLs[app.Gateway]
+	p := s.catalog(1)[0]
+	paths := []string{
+		"/api/v1/products?q=puma", "/api/v1/products/" + p.ID, "/api/v1/products/no-such-product", "/api/v1/categories",
+		"/api/v1/products/" + p.ID + "/image.svg", "/api/v1/no-such-route", "/", "/cart", "/orders", "/no-such-page",
+	}
+	client := &http.Client{Timeout: 10 * time.Second} // not the API checker: the shop's 404 page is no API
+	for i := range 1000 {
+		path := paths[i%len(paths)]
+		resp, err := client.Get(gw + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode >= 500 || len(resp.Header.Values("Set-Cookie")) > 0 {
+			t.Fatalf("GET %s: %s with Set-Cookie %q, want an answer without a session", path, resp.Status, resp.Header.Values("Set-Cookie"))
+		}
+	}
+	s.shopper("agent/1", "192.0.2.60")
+	testenv.WaitFor(t, 30*time.Second, "the shopper's login identity", func() bool {
+		var n int
+		err := s.pool.QueryRow(t.Context(), `SELECT count(*) FROM identity.login_identities WHERE ip = '192.0.2.60'`).Scan(&n)
+		return err == nil && n == 1
+	})
+	var rows int
+	if err := s.pool.QueryRow(t.Context(), `SELECT count(*) FROM identity.login_identities`).Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 1 {
+		t.Errorf("%d login identities after 1,000 reads and one session, want 1", rows)
+	}
+	keys, err := s.redisClient().Keys(t.Context(), "gateway:session:*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 1 {
+		t.Errorf("%d sessions in Redis after 1,000 reads and one session, want 1", len(keys))
+	}
+}

@@ -362,6 +362,14 @@ func TestEveryAPIOperationAnswersAsDocumented(t *testing.T) {
 	expect("tutorial order at a price with three decimals", sh.do("POST", "/orders/createOrder", map[string]any{"products": []any{line}}, nil), 400)
 	expect("tutorial history", sh.do("GET", "/orderHistory/viewOrderHistory", nil, nil), 200)
 
+	// Sessions: a cross-origin write with the cookie is refused; logging
+	// out revokes the token.
+	other := s.shopper("Mozilla/5.0 (X11; Linux) Firefox/140", "192.0.2.51")
+	expect("cross-origin checkout", request(t, s.client, "POST", gw+"/api/v1/cart/checkout", nil, nil,
+		http.Header{"Cookie": {"sc_session=" + other.token}, "Origin": {"http://evil.example"}}), 403)
+	expect("logout", other.do("DELETE", "/api/v1/session", nil, nil), 204)
+	expect("cart after logout", other.do("GET", "/api/v1/cart", nil, nil), 401)
+
 	// Some of the storefront's pages (which read the session from the
 	// cookie, not the Authorization header).
 	for _, path := range []string{"/", "/fragments/products?q=puma", "/cart", "/orders", "/fragments/orders", "/static/app.css", "/static/app.js"} {

@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -14,6 +16,15 @@ import (
 
 	"streamcart/internal/events"
 	"streamcart/internal/platform/errs"
+	"streamcart/internal/stream"
+)
+
+// streamRetry is the reconnection delay an event stream asks of the
+// browser when it reaches its maximum age; streamsFullRetry the
+// Retry-After of a stream refused for the limits.
+const (
+	streamRetry      = time.Second
+	streamsFullRetry = 5 * time.Second
 )
 
 // subscriberBuffer is how many updates a stream may fall behind before it
@@ -156,14 +167,96 @@ func (h *hub) unsubscribe(channel string, s *subscriber) {
 	}
 }
 
+// streamSlotSlack is how long past its maximum age an open stream's slot
+// is kept: a gateway that dies without releasing its slots frees them
+// after EventStreamMaxAge plus this.
+const streamSlotSlack = time.Minute
+
+// streamSlotsScript takes a slot for a new event stream in the session's
+// and the address's sets, unless either is full, in one step. A set is a
+// sorted set of stream ids scored by the time (ms) the slot lapses; the
+// lapsed ones are dropped first.
+//
+// KEYS: the session's set, the address's set. ARGV: the stream id, now,
+// the slot's lapse time, the session's and the address's limits (0 for
+// none) and the sets' TTL (ms). It returns 0 when the slot is taken, 1
+// when the session is full, 2 when the address is.
+var streamSlotsScript = redis.NewScript(`
+local now = tonumber(ARGV[2])
+local limits = {tonumber(ARGV[4]), tonumber(ARGV[5])}
+for i = 1, 2 do
+	redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)
+	if limits[i] > 0 and redis.call('ZCARD', KEYS[i]) >= limits[i] then return i end
+end
+for i = 1, 2 do
+	redis.call('ZADD', KEYS[i], ARGV[3], ARGV[1])
+	redis.call('PEXPIRE', KEYS[i], ARGV[6])
+end
+return 0
+`)
+
+// streamSlots returns the Redis keys of the open event streams of a
+// session and of a client address.
+func (g *Gateway) streamSlots(sessionID, ip string) []string {
+	return []string{g.cfg.KeyPrefix + "sse:session:" + sessionID, g.cfg.KeyPrefix + "sse:ip:" + ip}
+}
+
+// takeStreamSlot counts a new event stream against
+// Config.EventStreamsPerSession and EventStreamsPerIP, across every
+// gateway on the Redis, and returns the function that gives the slot
+// back. A full session or address is a 429.
+func (g *Gateway) takeStreamSlot(ctx context.Context, s session) (release func(), err error) {
+	perSession, perIP := max(g.cfg.EventStreamsPerSession, 0), max(g.cfg.EventStreamsPerIP, 0)
+	if perSession == 0 && perIP == 0 {
+		return func() {}, nil
+	}
+	keys := g.streamSlots(s.SessionID, s.IP)
+	id := stream.NewID()
+	now := time.Now()
+	ttl := g.cfg.EventStreamMaxAge + streamSlotSlack
+	full, err := streamSlotsScript.Run(ctx, g.rdb, keys, id, now.UnixMilli(), now.Add(ttl).UnixMilli(), perSession, perIP, ttl.Milliseconds()).Int()
+	if err != nil {
+		return nil, errs.Unavailable(fmt.Errorf("take event stream slot: %w", err), "order updates are unavailable; try again shortly")
+	}
+	switch full {
+	case 1:
+		return nil, errs.E(errs.KindRateLimited, "too_many_streams", "at most %d order event streams may be open at once per session; close one first", perSession)
+	case 2:
+		return nil, errs.E(errs.KindRateLimited, "too_many_streams", "at most %d order event streams may be open at once per IP address; close one first", perIP)
+	}
+	return func() {
+		// The request's context is done by now.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		pipe := g.rdb.Pipeline()
+		for _, k := range keys {
+			pipe.ZRem(ctx, k, id)
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			g.log.WarnContext(ctx, "could not give back an event stream slot; it lapses on its own", "err", err)
+		}
+	}, nil
+}
+
 // orderEvents serves GET /api/v1/orders/events: the shopper's order
 // updates as Server-Sent Events, each "event: order" with the order's
 // history record as data, and a comment every keepalive interval. It ends
-// when the client goes away, the stream falls behind, or the gateway
-// stops (Run returns).
+// when the client goes away, the stream falls behind, the gateway stops
+// (Run returns) or the stream reaches Config.EventStreamMaxAge; then it
+// sends a retry: hint, and the browser's EventSource reconnects through
+// the session and the limits again. A session or client address with as
+// many streams open as its limit gets 429 (takeStreamSlot).
 func (g *Gateway) orderEvents(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	s := mustSession(ctx)
+	release, err := g.takeStreamSlot(ctx, s)
+	if err != nil {
+		if errs.KindOf(err) == errs.KindRateLimited {
+			w.Header().Set("Retry-After", strconv.Itoa(int(streamsFullRetry/time.Second)))
+		}
+		return err
+	}
+	defer release()
 	channel := events.OrderUpdatesChannel(s.UserID)
 	sub, err := g.hub.subscribe(ctx, channel)
 	if err != nil {
@@ -199,8 +292,14 @@ func (g *Gateway) orderEvents(w http.ResponseWriter, r *http.Request) error {
 	}
 	tick := time.NewTicker(g.keepalive)
 	defer tick.Stop()
+	end := time.NewTimer(g.cfg.EventStreamMaxAge)
+	defer end.Stop()
 	for {
 		select {
+		case <-end.C:
+			fmt.Fprintf(&buf, ": the stream reached its maximum age; reconnect\nretry: %d\n\n", streamRetry.Milliseconds())
+			_ = send()
+			return nil
 		case <-ctx.Done():
 			return nil
 		case <-g.done:

@@ -193,7 +193,8 @@ func TestOrderEventsOutliveServerTimeouts(t *testing.T) {
 	}
 	srv := &http.Server{Handler: g.Handler(), ReadTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond}
 	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
+	// Shutdown waits for the stream's handler, which ends with Run.
+	t.Cleanup(func() { srv.Shutdown(context.Background()) })
 
 	testenv.WaitFor(t, 5*time.Second, "Run to start", func() bool {
 		g.hub.mu.Lock()
@@ -224,4 +225,63 @@ func TestOrderEventsOutliveServerTimeouts(t *testing.T) {
 	if got := s.next(t, 5*time.Second); got != "event: order\ndata: {\"orderId\":\"late\"}" {
 		t.Errorf("event %q after the server timeouts", got)
 	}
+}
+
+// A session and a client address may hold only so many event streams at
+// once; a stream that ends gives its slot back.
+func TestOrderEventStreamsAreLimitedPerSessionAndAddress(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(c *Config) { c.EventStreamsPerSession, c.EventStreamsPerIP = 2, 3 })
+	a, _ := e.session()
+	b, _ := e.session()
+	c, _ := e.session()
+	refused := func(token, what string) {
+		t.Helper()
+		resp, body := e.do(req{method: "GET", path: "/api/v1/orders/events", token: token})
+		got := errorOf(t, body)
+		if resp.StatusCode != http.StatusTooManyRequests || got.Code != "too_many_streams" || !strings.Contains(got.Message, what) {
+			t.Fatalf("%s %s, want 429 too_many_streams naming the %s", resp.Status, body, what)
+		}
+		if resp.Header.Get("Retry-After") == "" {
+			t.Errorf("no Retry-After on a refused stream")
+		}
+	}
+	a1 := openEvents(t, e.srv.URL, a)
+	a1.next(t, 5*time.Second)
+	openEvents(t, e.srv.URL, a).next(t, 5*time.Second)
+	refused(a, "session")
+	openEvents(t, e.srv.URL, b).next(t, 5*time.Second)
+	refused(c, "IP address")
+
+	a1.cancel()
+	testenv.WaitFor(t, 5*time.Second, "a closed stream to give its slot back", func() bool {
+		return e.rdb.ZCard(t.Context(), e.gw.streamSlots("", "127.0.0.1")[1]).Val() == 2
+	})
+	if s := openEvents(t, e.srv.URL, c); s.resp.StatusCode != http.StatusOK {
+		t.Errorf("a stream after one closed: %s, want 200", s.resp.Status)
+	}
+}
+
+// A stream ends at its maximum age with a retry: hint, and the browser's
+// EventSource reconnects, through the session and the limits again.
+func TestOrderEventStreamEndsAtItsMaxAge(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(c *Config) { c.EventStreamMaxAge = 300 * time.Millisecond })
+	token, _ := e.session()
+	s := openEvents(t, e.srv.URL, token)
+	s.next(t, 5*time.Second)
+	if got, want := s.next(t, 5*time.Second), ": the stream reached its maximum age; reconnect\nretry: 1000"; got != want {
+		t.Errorf("last block %q, want %q", got, want)
+	}
+	select {
+	case b, ok := <-s.blocks:
+		if ok {
+			t.Errorf("got %q after the last block, want the end of the stream", b)
+		}
+	case <-time.After(5 * time.Second):
+		t.Errorf("the stream did not end")
+	}
+	testenv.WaitFor(t, 5*time.Second, "the slot to be given back", func() bool {
+		return e.rdb.ZCard(t.Context(), e.gw.streamSlots("", "127.0.0.1")[1]).Val() == 0
+	})
 }

@@ -25,15 +25,31 @@
 //
 // # Sessions
 //
-// A request without a valid token gets a new session: a token of 32 random
-// bytes (base64url), a new user id and session id. Redis keeps the session
-// under the SHA-256 of the token, so a dump of Redis holds no usable token,
-// with a sliding TTL (Config.SessionTTL). Creating it and appending
-// LoginIdentityRecorded to the transaction stream happen in one MULTI/EXEC.
-// The token is read from "Authorization: Bearer <token>" or the cookie
-// SessionCookie; an unknown or expired token starts a new session, never
-// one with the client's value. Sessions need Redis: when Redis cannot be
-// reached, routes that need a session answer 503.
+// A session is a token of 32 random bytes (base64url) with a user id and
+// a session id. Redis keeps it under the SHA-256 of the token, so a dump
+// of Redis holds no usable token, with a sliding TTL (Config.SessionTTL).
+// The token is read from "Authorization: Bearer <token>" or else the
+// cookie SessionCookie. Reading the catalog (products, categories, images)
+// uses a session the request has but never makes one: a read leaves no
+// session, stream entry or database row behind. A session is made by the
+// first request that needs one (the session endpoint, the cart, orders,
+// the tutorial routes) and has no token; creating it and appending
+// LoginIdentityRecorded to the transaction stream happen in one
+// MULTI/EXEC, and one client address may start Config.NewSessionsPerMinute
+// of them. On /api/v1 an unknown or expired token is never replaced
+// silently: it gets 401 session_expired (and a cookie is cleared); the
+// tutorial routes give it a new session, as the tutorial's client expects
+// a token in every answer. DELETE /api/v1/session revokes the token.
+// Sessions need Redis: when Redis cannot be reached, routes that need a
+// session answer 503.
+//
+// # Cross-origin writes
+//
+// A write that the session cookie authenticates must come from this
+// origin or one of Config.AllowedOrigins (checkOrigin): the Origin
+// header, else Sec-Fetch-Site, says where it comes from. A Bearer token
+// is exempt. This is what SameSite=Lax leaves open: another port of the
+// same host, or a sibling subdomain.
 //
 // # Rate limiting
 //
@@ -91,6 +107,17 @@ const (
 	DefaultKeyPrefix = "gateway:"
 	// DefaultUpstreamTimeout bounds the wait for a service's answer.
 	DefaultUpstreamTimeout = 10 * time.Second
+	// DefaultNewSessionsPerMinute is how many sessions one client address
+	// may start per minute.
+	DefaultNewSessionsPerMinute = 60
+	// DefaultEventStreamsPerSession and DefaultEventStreamsPerIP are how
+	// many order event streams may be open at once per session and per
+	// client address.
+	DefaultEventStreamsPerSession = 4
+	DefaultEventStreamsPerIP      = 64
+	// DefaultEventStreamMaxAge is how long an order event stream lasts
+	// before the gateway ends it and the browser reconnects.
+	DefaultEventStreamMaxAge = time.Hour
 )
 
 // Config configures a Gateway. The three service URLs are required; every
@@ -112,12 +139,26 @@ type Config struct {
 	TrustProxy bool
 	// AllowedOrigins are the browser origins (e.g.
 	// "https://shop.example.com", exact match) allowed to call the API
-	// cross-origin, with credentials. Default none.
+	// cross-origin, with credentials (CORS), and to send writes that the
+	// session cookie authenticates (checkOrigin). Default none.
 	AllowedOrigins []string
 	// RateLimitSession and RateLimitIP are the requests per second allowed
 	// per session and per client IP. Defaults 50 and 2000; a negative
 	// value disables the limit.
 	RateLimitSession, RateLimitIP int
+	// NewSessionsPerMinute is how many sessions one client address may
+	// start per minute, in fixed one-minute windows. Default 60; a
+	// negative value disables the limit.
+	NewSessionsPerMinute int
+	// EventStreamsPerSession and EventStreamsPerIP are how many order
+	// event streams (GET /api/v1/orders/events) may be open at once per
+	// session and per client address, across every gateway sharing the
+	// Redis. Defaults 4 and 64; a negative value disables the limit.
+	EventStreamsPerSession, EventStreamsPerIP int
+	// EventStreamMaxAge is how long an order event stream lasts: then the
+	// gateway ends it with a retry: hint and the browser's EventSource
+	// reconnects, passing the session and limits again. Default 1h.
+	EventStreamMaxAge time.Duration
 	// MaxBody is the largest request body accepted, in bytes. Default
 	// 64 KiB.
 	MaxBody int64
@@ -160,6 +201,18 @@ func (cfg *Config) setDefaults() {
 	if cfg.UpstreamTimeout == 0 {
 		cfg.UpstreamTimeout = DefaultUpstreamTimeout
 	}
+	if cfg.NewSessionsPerMinute == 0 {
+		cfg.NewSessionsPerMinute = DefaultNewSessionsPerMinute
+	}
+	if cfg.EventStreamsPerSession == 0 {
+		cfg.EventStreamsPerSession = DefaultEventStreamsPerSession
+	}
+	if cfg.EventStreamsPerIP == 0 {
+		cfg.EventStreamsPerIP = DefaultEventStreamsPerIP
+	}
+	if cfg.EventStreamMaxAge == 0 {
+		cfg.EventStreamMaxAge = DefaultEventStreamMaxAge
+	}
 }
 
 // Validate reports the first thing wrong with cfg, after defaults.
@@ -177,6 +230,8 @@ func (cfg Config) Validate() error {
 		return fmt.Errorf("gateway config: MaxBody %d is negative", cfg.MaxBody)
 	case cfg.UpstreamTimeout < 0:
 		return fmt.Errorf("gateway config: UpstreamTimeout %v is negative", cfg.UpstreamTimeout)
+	case cfg.EventStreamMaxAge < 0:
+		return fmt.Errorf("gateway config: EventStreamMaxAge %v is negative", cfg.EventStreamMaxAge)
 	}
 	for _, o := range cfg.AllowedOrigins {
 		if u, err := url.Parse(o); err != nil || u.Scheme == "" || u.Host == "" || u.Path != "" {
@@ -308,6 +363,7 @@ func (g *Gateway) Mount(pattern string, h http.Handler) {
 //
 //	GET    /healthz, /readyz                 liveness; Redis and every service's /readyz
 //	GET    /api/v1/session                   {"userId", "auth"}
+//	DELETE /api/v1/session                   log out: the token is revoked
 //	GET    /api/v1/products                  products: GET /products (q, category, limit, offset)
 //	GET    /api/v1/products/{id}             products: GET /products/{id}
 //	GET    /api/v1/products/{id}/image.svg   products, public (no session)
@@ -322,8 +378,10 @@ func (g *Gateway) Mount(pattern string, h http.Handler) {
 //	POST   /orders/createOrder               tutorial API
 //	GET    /orderHistory/viewOrderHistory    tutorial API
 //
-// Any other path under /api/ is a JSON 404; paths given to Mount go to
-// their handlers.
+// The catalog's routes (products, categories, images) read a session the
+// request has but never make one; the others make one when the request
+// has no token (see need). Any other path under /api/ is a JSON 404;
+// paths given to Mount go to their handlers.
 func (g *Gateway) Handler() http.Handler {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -335,17 +393,22 @@ func (g *Gateway) Handler() http.Handler {
 
 func (g *Gateway) build() http.Handler {
 	mux := http.NewServeMux()
-	session := g.withSession
+	// read uses a session the request has; session makes one when there
+	// is none (see need).
+	read := func(h http.Handler) http.Handler { return g.withSession(optional, h) }
+	session := func(h http.Handler) http.Handler { return g.withSession(required, h) }
+	tutorial := func(h http.Handler) http.Handler { return g.withSession(always, h) }
 	public := g.withIPLimit
 	api := func(h web.HandlerFunc) http.Handler { return web.Handle(g.log, h) }
 
 	mux.Handle("GET /api/v1/session", session(api(g.sessionInfo)))
+	mux.Handle("DELETE /api/v1/session", session(api(g.revokeSession)))
 
-	mux.Handle("GET /api/v1/products", session(g.forward(g.products, fixedPath("/products"))))
-	mux.Handle("GET /api/v1/products/{id}", session(g.forward(g.products, idPath("/products/", "id", ""))))
+	mux.Handle("GET /api/v1/products", read(g.forward(g.products, fixedPath("/products"))))
+	mux.Handle("GET /api/v1/products/{id}", read(g.forward(g.products, idPath("/products/", "id", ""))))
 	mux.Handle("GET /api/v1/products/{id}/image.svg", public(g.forward(g.products, idPath("/products/", "id", "/image.svg"))))
 	mux.Handle("GET /products/{id}/image.svg", public(g.forward(g.products, idPath("/products/", "id", "/image.svg"))))
-	mux.Handle("GET /api/v1/categories", session(g.forward(g.products, fixedPath("/categories"))))
+	mux.Handle("GET /api/v1/categories", read(g.forward(g.products, fixedPath("/categories"))))
 
 	mux.Handle("POST /api/v1/orders", session(g.forward(g.orders, fixedPath("/orders"))))
 	mux.Handle("GET /api/v1/orders", session(g.forward(g.history, fixedPath("/history"))))
@@ -354,9 +417,9 @@ func (g *Gateway) build() http.Handler {
 
 	g.cart.Routes(func(pattern string, h web.HandlerFunc) { mux.Handle(pattern, session(api(h))) })
 
-	mux.Handle("POST "+tutorialProductsPath, session(g.tutorial(g.tutorialProducts)))
-	mux.Handle("POST "+tutorialCreateOrderPath, session(g.tutorial(g.tutorialCreateOrder)))
-	mux.Handle("GET "+tutorialHistoryPath, session(g.tutorial(g.tutorialHistory)))
+	mux.Handle("POST "+tutorialProductsPath, tutorial(g.tutorial(g.tutorialProducts)))
+	mux.Handle("POST "+tutorialCreateOrderPath, tutorial(g.tutorial(g.tutorialCreateOrder)))
+	mux.Handle("GET "+tutorialHistoryPath, tutorial(g.tutorial(g.tutorialHistory)))
 
 	mux.Handle("/api/", api(func(w http.ResponseWriter, r *http.Request) error {
 		return errs.NotFound("", "no API route %s %s", r.Method, r.URL.Path)

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 
 	"streamcart/internal/platform/errs"
@@ -57,6 +58,45 @@ func (g *Gateway) limitBody(next http.Handler) http.Handler {
 
 func errBodyTooLarge(limit int64) error {
 	return errs.E(errs.KindTooLarge, "body_too_large", "request body is larger than %d bytes", limit)
+}
+
+// checkOrigin refuses a cross-origin write that the browser's session
+// cookie would authenticate (CSRF). SameSite=Lax does not cover it: the
+// browser sends the cookie from another port of the same host and from a
+// sibling subdomain, which are the same site but not the same origin.
+//
+// An unsafe request (anything but GET, HEAD and OPTIONS) that does not
+// carry its token as a Bearer header must come from an allowed origin:
+// its Origin header, when present, must name this host (Origin's host
+// equals the request's Host, whatever the scheme, as a TLS-terminating
+// proxy may change it) or one of Config.AllowedOrigins; without Origin,
+// Sec-Fetch-Site must be same-origin or none (typed by the user). A
+// request with neither header is not from a browser (curl, the
+// storefront's own calls) and passes. A Bearer token is exempt: a browser
+// never adds it to a request on its own.
+func (g *Gateway) checkOrigin(r *http.Request, from credential) error {
+	if from == bearerCredential {
+		return nil
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return nil
+	}
+	if origin := r.Header.Get("Origin"); origin != "" {
+		if g.origins[origin] {
+			return nil
+		}
+		if u, err := url.Parse(origin); err == nil && u.Host != "" && u.Host == r.Host && (u.Scheme == "http" || u.Scheme == "https") {
+			return nil
+		}
+		return errs.Forbidden("cross_origin", "a request from another origin may not change this session; send the session token as a Bearer header, or call from an allowed origin")
+	}
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "", "same-origin", "none":
+		return nil
+	default:
+		return errs.Forbidden("cross_origin", "a request from another site may not change this session; send the session token as a Bearer header, or call from an allowed origin")
+	}
 }
 
 // CORS settings for allowed origins.

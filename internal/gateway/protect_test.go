@@ -74,7 +74,7 @@ func TestRateLimit(t *testing.T) {
 	})
 	t.Run("disabled", func(t *testing.T) {
 		t.Parallel()
-		e := newEnv(t, func(c *Config) { c.RateLimitSession, c.RateLimitIP = -1, -1 })
+		e := newEnv(t, func(c *Config) { c.RateLimitSession, c.RateLimitIP, c.NewSessionsPerMinute = -1, -1, -1 })
 		token, _ := e.session()
 		for i := range 20 {
 			if resp, body := e.do(req{method: "GET", path: "/api/v1/session", token: token}); resp.StatusCode != http.StatusOK {

@@ -240,7 +240,8 @@ func TestConfigValidate(t *testing.T) {
 	var got Config
 	got.setDefaults()
 	want := Config{SessionTTL: 24 * time.Hour, RateLimitSession: 50, RateLimitIP: 2000, MaxBody: 64 << 10,
-		KeyPrefix: "gateway:", TransactionStream: "TRANSACTION_STREAM", UpstreamTimeout: 10 * time.Second}
+		KeyPrefix: "gateway:", TransactionStream: "TRANSACTION_STREAM", UpstreamTimeout: 10 * time.Second,
+		NewSessionsPerMinute: 60, EventStreamsPerSession: 4, EventStreamsPerIP: 64, EventStreamMaxAge: time.Hour}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("defaults (-want +got):\n%s", diff)
 	}

@@ -16,6 +16,7 @@ import (
 	"streamcart/internal/events"
 	"streamcart/internal/platform/auth"
 	"streamcart/internal/platform/errs"
+	"streamcart/internal/platform/ratelimit"
 	"streamcart/internal/platform/web"
 	"streamcart/internal/stream"
 )
@@ -90,18 +91,26 @@ func tokenHash(token string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// tokenFrom returns the request's token, from the Authorization header or
-// else the session cookie, and whether it came from the cookie.
-func tokenFrom(r *http.Request) (token string, fromCookie bool) {
+// credential is where a request's session token came from.
+type credential int
+
+const (
+	noCredential credential = iota
+	bearerCredential
+	cookieCredential
+)
+
+// tokenFrom returns the token the request presents and where it came
+// from: the Authorization header when it says Bearer, else the session
+// cookie. The token may be malformed (validToken); it is then unknown.
+func tokenFrom(r *http.Request) (token string, from credential) {
 	if scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
-		if tok = strings.TrimSpace(tok); validToken(tok) {
-			return tok, false
-		}
+		return strings.TrimSpace(tok), bearerCredential
 	}
-	if c, err := r.Cookie(SessionCookie); err == nil && validToken(c.Value) {
-		return c.Value, true
+	if c, err := r.Cookie(SessionCookie); err == nil && c.Value != "" {
+		return c.Value, cookieCredential
 	}
-	return "", false
+	return "", noCredential
 }
 
 func userAgent(r *http.Request) string {
@@ -189,21 +198,61 @@ func (g *Gateway) readSession(ctx context.Context, ip, token string, now time.Ti
 	return r, nil
 }
 
+// need says what a route does for a request without a session.
+type need int
+
+const (
+	// optional: a valid token's session is used; none is made, and an
+	// unknown token is ignored. Reading the catalog leaves no trace.
+	optional need = iota
+	// required: a request without a token gets a new session; an
+	// unknown or expired token is refused with 401 session_expired, so
+	// that a client learns that its session (and cart) is gone.
+	required
+	// always: as required, but an unknown token also gets a new
+	// session. The tutorial's client expects an auth token in every
+	// answer and knows nothing of session_expired.
+	always
+)
+
+// errSessionExpired is the answer to an unknown or expired token on a
+// route that needs a session.
+func errSessionExpired() error {
+	return errs.Unauthorized("session_expired", "the session has expired or is unknown; start a new one without the token (GET /api/v1/session)")
+}
+
 // withSession puts the request's session in its context, and the
-// shopper's identity (auth.WithIdentity, which the cart reads), starting a
-// new session when the request has no valid token, after checking the
-// rate limits of the client address (web.ClientIP) and the session. The rate counters, the session read
-// and its TTL refresh cost one Redis round trip (sessionScript); a new
-// session costs a second. Without Redis it answers 503.
-func (g *Gateway) withSession(next http.Handler) http.Handler {
+// shopper's identity (auth.WithIdentity, which the cart reads), making a
+// new one as the route's need n says. First it refuses a write that the
+// cookie authenticates from another origin (checkOrigin), then it checks
+// the rate limits of the client address (web.ClientIP) and the session.
+// The rate counters, the session read and its TTL refresh cost one Redis
+// round trip (sessionScript); a new session costs two more (its own rate
+// limit, then the session and its login event). Without Redis a route
+// that needs a session answers 503, and a read is served without one.
+func (g *Gateway) withSession(n need, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		now := time.Now()
 		ip, ua := web.ClientIP(r), userAgent(r)
-		token, fromCookie := tokenFrom(r)
+		token, from := tokenFrom(r)
+		if err := g.checkOrigin(r, from); err != nil {
+			g.fail(w, r, err)
+			return
+		}
+		lookup := token
+		if !validToken(token) {
+			lookup = "" // malformed: unknown without asking Redis
+		}
 
-		read, err := g.readSession(ctx, ip, token, now)
+		read, err := g.readSession(ctx, ip, lookup, now)
 		if err != nil {
+			if n == optional {
+				// Reads do without a session; the limits fail open.
+				g.log.WarnContext(ctx, "sessions unavailable; serving the read without one", "path", r.URL.Path, "err", err)
+				next.ServeHTTP(w, r)
+				return
+			}
 			g.fail(w, r, errs.Unavailable(fmt.Errorf("read session: %w", err), "sessions are unavailable; try again shortly"))
 			return
 		}
@@ -217,18 +266,28 @@ func (g *Gateway) withSession(next http.Handler) http.Handler {
 		}
 
 		var s session
-		if read.userID != "" && read.sessID != "" {
+		switch {
+		case read.userID != "" && read.sessID != "":
 			s = session{Token: token, UserID: read.userID, SessionID: read.sessID, IP: ip, UserAgent: ua}
-		} else {
-			if s, err = g.createSession(ctx, ip, ua, now); err != nil {
-				g.fail(w, r, errs.Unavailable(err, "sessions are unavailable; try again shortly"))
+		case n == optional:
+			next.ServeHTTP(w, r)
+			return
+		case n == required && from != noCredential:
+			if from == cookieCredential {
+				http.SetCookie(w, g.clearedCookie()) // the browser's next request starts afresh
+			}
+			g.fail(w, r, errSessionExpired())
+			return
+		default:
+			if s, err = g.createSession(ctx, w, ip, ua, now); err != nil {
+				g.fail(w, r, err)
 				return
 			}
 		}
 		// A cookie is (re)issued when the session is new, and refreshed
 		// when it came from the cookie, so that the browser keeps it as
 		// long as Redis does.
-		if s.Created || fromCookie {
+		if s.Created || from == cookieCredential {
 			http.SetCookie(w, g.sessionCookie(s.Token))
 		}
 		ctx = withSessionCtx(ctx, s)
@@ -237,9 +296,37 @@ func (g *Gateway) withSession(next http.Handler) http.Handler {
 	})
 }
 
-// createSession stores a new session and announces it on the transaction
+// newSessionLimit is Config.NewSessionsPerMinute per client address; its
+// counters are KeyPrefix + "rl:new:<address>:<window>".
+func (g *Gateway) newSessionLimit() ratelimit.Limit {
+	return ratelimit.Limit{Prefix: g.cfg.KeyPrefix + "rl:new:", Max: g.cfg.NewSessionsPerMinute, Window: time.Minute}
+}
+
+// createSession counts a new session against the client address's limit
+// (Config.NewSessionsPerMinute), then stores it and announces it on the
+// transaction stream, both or neither (MULTI/EXEC). Unlike the request
+// limits this one does not fail open: a session needs Redis anyway.
+func (g *Gateway) createSession(ctx context.Context, w http.ResponseWriter, ip, ua string, now time.Time) (session, error) {
+	if l := g.newSessionLimit(); l.Enabled() {
+		pipe := g.rdb.Pipeline()
+		hits := l.Count(ctx, pipe, ip, now)
+		if _, err := pipe.Exec(ctx); err != nil {
+			return session{}, errs.Unavailable(fmt.Errorf("count new session: %w", err), "sessions are unavailable; try again shortly")
+		}
+		if l.Over(hits) {
+			return session{}, l.Exceeded(w, "IP address (new sessions)", now)
+		}
+	}
+	s, err := g.storeSession(ctx, ip, ua, now)
+	if err != nil {
+		return session{}, errs.Unavailable(err, "sessions are unavailable; try again shortly")
+	}
+	return s, nil
+}
+
+// storeSession stores a new session and announces it on the transaction
 // stream, both or neither (MULTI/EXEC).
-func (g *Gateway) createSession(ctx context.Context, ip, ua string, now time.Time) (session, error) {
+func (g *Gateway) storeSession(ctx context.Context, ip, ua string, now time.Time) (session, error) {
 	s := session{Token: newToken(), UserID: stream.NewID(), SessionID: stream.NewID(), IP: ip, UserAgent: ua, Created: true}
 	key := g.sessionKey(tokenHash(s.Token))
 	login := events.LoginIdentityRecorded{UserID: s.UserID, SessionID: s.SessionID, UserAgent: ua, IP: ip}.Event()
@@ -271,4 +358,26 @@ func (g *Gateway) sessionCookie(token string) *http.Cookie {
 		Secure:   g.cfg.SecureCookies,
 		SameSite: http.SameSiteLaxMode,
 	}
+}
+
+// clearedCookie tells the browser to drop its session cookie.
+func (g *Gateway) clearedCookie() *http.Cookie {
+	c := g.sessionCookie("")
+	c.MaxAge = -1
+	return c
+}
+
+// revokeSession serves DELETE /api/v1/session: the shopper logs out. The
+// token is deleted from Redis, so that it opens nothing any more, and the
+// browser's cookie is cleared. The cart, kept by user id, expires with
+// its TTL.
+func (g *Gateway) revokeSession(w http.ResponseWriter, r *http.Request) error {
+	s := mustSession(r.Context())
+	if err := g.rdb.Del(r.Context(), g.sessionKey(tokenHash(s.Token))).Err(); err != nil {
+		return errs.Unavailable(fmt.Errorf("revoke session: %w", err), "sessions are unavailable; try again shortly")
+	}
+	w.Header().Del("Set-Cookie") // withSession's refresh of the cookie
+	http.SetCookie(w, g.clearedCookie())
+	w.WriteHeader(http.StatusNoContent)
+	return nil
 }

@@ -18,6 +18,9 @@
 // IdentityScored, are acknowledged and ignored. A LoginIdentityRecorded that
 // does not parse is dead-lettered.
 //
+// Login identities last seen more than Config.LoginRetention ago (default
+// 90 days) are deleted by Run, every Config.RetentionInterval.
+//
 // # Identity score
 //
 // For each OrderPlaced on the orders stream, the identity score is the
@@ -105,6 +108,12 @@ const (
 	// DefaultGrace is how long an order of a user without any login
 	// identity waits for the first one.
 	DefaultGrace = 5 * time.Second
+	// DefaultLoginRetention is how long a login identity is kept after it
+	// was last seen.
+	DefaultLoginRetention = 90 * 24 * time.Hour
+	// DefaultRetentionInterval is how often the login identities past
+	// their retention are deleted.
+	DefaultRetentionInterval = time.Hour
 )
 
 //go:embed migrations/*.sql
@@ -146,6 +155,17 @@ type Config struct {
 	// the orders service did not sign is dead-lettered, never scored
 	// (events.OrderKey). Required.
 	OrderKey *events.OrderKey
+	// LoginRetention is how long a login identity is kept after it was
+	// last seen: Run deletes older ones every RetentionInterval. A
+	// shopper's session lasts a day without use (the gateway's
+	// SessionTTL), so an identity this old belongs to a user who can no
+	// longer order. It must be positive. Default DefaultLoginRetention
+	// (90 days).
+	LoginRetention time.Duration
+	// RetentionInterval is how often Run deletes the login identities
+	// past LoginRetention. It must be positive. Default
+	// DefaultRetentionInterval (1h).
+	RetentionInterval time.Duration
 }
 
 // setDefaults fills in the zero fields of c with the defaults their
@@ -163,6 +183,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.TransactionStream == "" {
 		c.TransactionStream = events.TransactionStream
+	}
+	if c.LoginRetention == 0 {
+		c.LoginRetention = DefaultLoginRetention
+	}
+	if c.RetentionInterval == 0 {
+		c.RetentionInterval = DefaultRetentionInterval
 	}
 	c.DefaultFor("", Group)
 }
@@ -185,6 +211,12 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("OrdersStream and TransactionStream are both %q", c.OrdersStream))
 	}
 	errs = append(errs, c.ValidateFor(c.OrdersStream, c.TransactionStream)) // nil when valid; errors.Join drops it
+	if c.LoginRetention < 0 {
+		errs = append(errs, fmt.Errorf("LoginRetention %v is negative", c.LoginRetention))
+	}
+	if c.RetentionInterval < 0 {
+		errs = append(errs, fmt.Errorf("RetentionInterval %v is negative", c.RetentionInterval))
+	}
 	return errors.Join(errs...)
 }
 
@@ -228,20 +260,48 @@ func NewService(pool *pgxpool.Pool, rdb *redis.Client, cfg Config, log *slog.Log
 	return s, nil
 }
 
-// Run consumes the orders and transaction streams and relays the outbox to
-// the transaction stream until ctx is cancelled. It returns nil once all
-// three have stopped; the consumers finish the batches in flight first.
-// Outages of Redis or PostgreSQL are waited out, not returned. Call Run
-// once.
+// Run consumes the orders and transaction streams, relays the outbox to
+// the transaction stream and deletes the login identities past their
+// retention (expireLogins) until ctx is cancelled. It returns nil once
+// all four have stopped; the consumers finish the batches in flight
+// first. Outages of Redis or PostgreSQL are waited out, not returned.
+// Call Run once.
 func (s *Service) Run(ctx context.Context) error {
 	s.log.InfoContext(ctx, "identity service started",
 		"orders_stream", s.cfg.OrdersStream, "transaction_stream", s.cfg.TransactionStream,
-		"fraud_threshold", s.cfg.FraudThreshold, "grace", s.cfg.Grace)
+		"fraud_threshold", s.cfg.FraudThreshold, "grace", s.cfg.Grace, "login_retention", s.cfg.LoginRetention)
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.orders.Run(ctx) })
 	g.Go(func() error { return s.logins.Run(ctx) })
 	g.Go(func() error { return s.outbox.Run(ctx) })
+	g.Go(func() error { s.expireLogins(ctx); return nil })
 	return g.Wait()
+}
+
+// expireLogins deletes the login identities last seen more than
+// Config.LoginRetention ago, at once and then every RetentionInterval,
+// until ctx is cancelled. A failed sweep is logged and the next one
+// tries again; several replicas sweeping at once only delete the same
+// rows.
+func (s *Service) expireLogins(ctx context.Context) {
+	tick := time.NewTicker(s.cfg.RetentionInterval)
+	defer tick.Stop()
+	for {
+		n, err := deleteIdentitiesSeenBefore(ctx, s.pool, time.Now().Add(-s.cfg.LoginRetention), expireBatch)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			s.log.WarnContext(ctx, "could not delete expired login identities; trying again later", "err", err)
+		case n > 0:
+			s.log.InfoContext(ctx, "deleted expired login identities", "count", n, "retention", s.cfg.LoginRetention)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // Score returns the identity score of order orderID. The error wraps

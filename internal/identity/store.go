@@ -182,3 +182,27 @@ func collectScores(rows pgx.Rows) (map[string]Score, error) {
 	}
 	return byOrder, nil
 }
+
+// expireBatch is how many login identities one statement of
+// deleteIdentitiesSeenBefore deletes, so that no statement holds its
+// locks for long.
+const expireBatch = 5000
+
+// deleteIdentitiesSeenBefore deletes the login identities last seen
+// before cutoff, in statements of at most batch rows (each its own
+// transaction), and returns how many it deleted. A failure leaves the
+// batches before it deleted.
+func deleteIdentitiesSeenBefore(ctx context.Context, q execer, cutoff time.Time, batch int) (int64, error) {
+	var total int64
+	for {
+		tag, err := q.Exec(ctx, `DELETE FROM identity.login_identities WHERE (user_id, fingerprint, ip) IN (
+			SELECT user_id, fingerprint, ip FROM identity.login_identities WHERE last_seen < $1 LIMIT $2)`, cutoff, batch)
+		if err != nil {
+			return total, fmt.Errorf("delete login identities seen before %s: %w", cutoff.Format(time.RFC3339), err)
+		}
+		total += tag.RowsAffected()
+		if tag.RowsAffected() < int64(batch) {
+			return total, nil
+		}
+	}
+}

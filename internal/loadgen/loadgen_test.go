@@ -51,6 +51,8 @@ func startShop(t *testing.T, redisURL, dbURL string, secret []byte, names ...str
 		DatabaseURL: dbURL,
 		Secret:      secret,
 		Seed:        true,
+		// The load comes from one address.
+		Gateway: gateway.Config{NewSessionsPerMinute: -1, EventStreamsPerIP: -1},
 		Tuning: app.Tuning{
 			Consumer: stream.Config{Block: 200 * time.Millisecond},
 			Outbox:   outbox.Config{Poll: 50 * time.Millisecond},

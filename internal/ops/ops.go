@@ -8,9 +8,12 @@
 // Only operators get in: the page needs Config.OperatorToken, sent as
 // "Authorization: Bearer <token>" or entered once in a sign-in form that
 // sets an HttpOnly, SameSite=Strict cookie; the forms (replay, sign-out)
-// also need a form token bound to that login. Sign-in attempts are
-// limited per client address (Config.LoginAttempts per minute, counted in
-// Redis), so that the token cannot be guessed at speed.
+// also need a form token bound to that login. A login is a random token
+// that Redis knows for Config.LoginTTL (default 12h); signing out deletes
+// it, so a copy of the cookie opens nothing afterwards. Every try of the
+// operator token, by the form or a Bearer header, is limited per client
+// address (Config.LoginAttempts per minute, counted in Redis), so that
+// the token cannot be guessed at speed.
 //
 // ops imports only events, stream and platform packages: not the gateway,
 // not the storefront, not another service.
@@ -18,6 +21,7 @@ package ops
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -26,7 +30,6 @@ import (
 
 	"streamcart/internal/events"
 	"streamcart/internal/platform/errs"
-	"streamcart/internal/platform/ratelimit"
 	"streamcart/internal/platform/web"
 )
 
@@ -35,9 +38,11 @@ const (
 	// DefaultLoginAttempts is how many sign-in attempts per minute one
 	// client address gets.
 	DefaultLoginAttempts = 10
-	// DefaultKeyPrefix starts the Redis keys of /ops (its sign-in
-	// counters).
+	// DefaultKeyPrefix starts the Redis keys of /ops (its logins and
+	// sign-in counters).
 	DefaultKeyPrefix = "ops:"
+	// DefaultLoginTTL is how long an operator login lasts.
+	DefaultLoginTTL = 12 * time.Hour
 )
 
 // Config configures Ops. Every zero value means the default named in the
@@ -50,12 +55,17 @@ type Config struct {
 	Streams []string
 	// SecureCookies marks the operator cookie Secure (HTTPS only).
 	SecureCookies bool
-	// LoginAttempts is how many sign-in attempts one client address
-	// (web.ClientIP) gets per minute, in fixed one-minute windows.
-	// Default 10; negative disables the limit.
+	// LoginAttempts is how many tries of the operator token one client
+	// address (web.ClientIP) gets per minute, in fixed one-minute
+	// windows: form sign-ins and Bearer requests share it, and a right
+	// token gives its try back. Default 10; negative disables the limit.
 	LoginAttempts int
-	// KeyPrefix starts the Redis keys of the sign-in counters:
-	// KeyPrefix + "rl:login:<address>:<window>". Default "ops:".
+	// LoginTTL is how long an operator login (the sign-in form's cookie)
+	// lasts; signing out ends it at once. Default 12h.
+	LoginTTL time.Duration
+	// KeyPrefix starts the Redis keys of the logins,
+	// KeyPrefix + "login:<MAC of the cookie>", and of the sign-in
+	// counters, KeyPrefix + "rl:login:<address>:<window>". Default "ops:".
 	KeyPrefix string
 }
 
@@ -69,6 +79,9 @@ func (cfg *Config) setDefaults() {
 	if cfg.KeyPrefix == "" {
 		cfg.KeyPrefix = DefaultKeyPrefix
 	}
+	if cfg.LoginTTL == 0 {
+		cfg.LoginTTL = DefaultLoginTTL
+	}
 }
 
 // Validate reports the first thing wrong with cfg, after defaults.
@@ -78,6 +91,9 @@ func (cfg Config) Validate() error {
 		if name == "" {
 			return errors.New("ops config: a stream name is empty")
 		}
+	}
+	if cfg.LoginTTL < time.Minute {
+		return fmt.Errorf("ops config: LoginTTL %v is shorter than a minute", cfg.LoginTTL)
 	}
 	return nil
 }
@@ -113,9 +129,9 @@ type Ops struct {
 	rates *rateMeter
 }
 
-// New returns Ops reading streams from rdb (nil: the page reports Redis
-// as not configured, and sign-in attempts are not limited) and drawing
-// with pages.
+// New returns Ops reading streams and keeping logins in rdb (nil: the
+// page reports Redis as not configured, only the Bearer route opens it,
+// and tries of the token are not limited) and drawing with pages.
 func New(rdb *redis.Client, pages Pages, cfg Config, log *slog.Logger) (*Ops, error) {
 	if pages == nil || log == nil {
 		return nil, errors.New("ops: pages and log are required")
@@ -135,33 +151,22 @@ func New(rdb *redis.Client, pages Pages, cfg Config, log *slog.Logger) (*Ops, er
 //
 //	GET  /ops              operations (operator token)
 //	GET  /ops/fragment     its live part, polled every 2s
-//	POST /ops/login        operator sign-in with the token, limited per address
-//	POST /ops/logout       sign-out (form token)
+//	POST /ops/login        operator sign-in with the token
+//	POST /ops/logout       sign-out (form token): the login is revoked
 //	POST /ops/replay       replay a dead letter (form token)
 //
-// Each handler carries the shop's page protections (Pages.Guard). Mount
-// them behind web.WithClientIP, which decides the address that sign-ins
-// are counted by.
+// Each handler carries the shop's page protections (Pages.Guard). Every
+// try of the operator token, by the sign-in form or a Bearer header,
+// counts against one limit per client address (Config.LoginAttempts).
+// Mount them behind web.WithClientIP, which decides the address that
+// tries are counted by.
 func (o *Ops) Register(mount func(pattern string, h http.Handler)) {
-	page := func(h handlerFunc) http.Handler { return o.pages.Guard(o.handle(h, false)) }
+	page := func(h handlerFunc) http.Handler { return o.pages.Guard(o.authenticate(o.handle(h, false), false)) }
 	mount("GET /ops", page(o.overview))
-	mount("GET /ops/fragment", o.pages.Guard(o.handle(o.fragment, true)))
-	mount("POST /ops/login", o.pages.Guard(o.limitLogins(o.handle(o.login, false))))
+	mount("GET /ops/fragment", o.pages.Guard(o.authenticate(o.handle(o.fragment, true), true)))
+	mount("POST /ops/login", o.pages.Guard(o.handle(o.login, false)))
 	mount("POST /ops/logout", page(o.logout))
 	mount("POST /ops/replay", page(o.replay))
-}
-
-// limitLogins refuses more than Config.LoginAttempts sign-ins per minute
-// from one client address, with 429 and Retry-After. Like every limit it
-// fails open: when Redis cannot count, the attempt is served.
-func (o *Ops) limitLogins(next http.Handler) http.Handler {
-	if o.rdb == nil {
-		return next
-	}
-	l := ratelimit.Limit{Prefix: o.cfg.KeyPrefix + "rl:login:", Max: o.cfg.LoginAttempts, Window: time.Minute}
-	return ratelimit.PerIP(o.rdb, l, o.log, func(w http.ResponseWriter, r *http.Request, err error) {
-		o.fail(w, r, showf(errs.KindRateLimited, err, "Too many sign-in attempts from this address. Wait a minute and try again."), false)
-	}, next)
 }
 
 // handlerFunc is an /ops handler: it writes a page or returns an error for

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -53,10 +54,17 @@ func signIn(t *testing.T, h http.Handler) string {
 
 var formTokenRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
+// opsConfig is cfg with a key prefix of the test's own.
+func opsConfig(t *testing.T, cfg ops.Config) ops.Config {
+	cfg.KeyPrefix = testenv.Name(t, "ops") + ":"
+	return cfg
+}
+
 func TestOnlyOperatorsSeeTheOperationsPage(t *testing.T) {
 	t.Parallel()
-	h := newOps(t, nil, ops.Config{OperatorToken: token}, false)
-	closed := newOps(t, nil, ops.Config{}, false)
+	rdb := testenv.Redis(t)
+	h := newOps(t, rdb, opsConfig(t, ops.Config{OperatorToken: token}), false)
+	closed := newOps(t, rdb, opsConfig(t, ops.Config{}), false)
 
 	tests := []struct {
 		name    string
@@ -98,7 +106,7 @@ func TestOnlyOperatorsSeeTheOperationsPage(t *testing.T) {
 
 func TestSignOutNeedsTheFormToken(t *testing.T) {
 	t.Parallel()
-	h := newOps(t, nil, ops.Config{OperatorToken: token}, false)
+	h := newOps(t, testenv.Redis(t), opsConfig(t, ops.Config{OperatorToken: token}), false)
 	cookie := signIn(t, h)
 	_, page, _ := testenv.Get(t, h, "/ops", "Cookie", cookie)
 	m := formTokenRE.FindStringSubmatch(page)
@@ -203,5 +211,80 @@ func TestSignInTakesAtMostLoginAttemptsPerMinutePerAddress(t *testing.T) {
 	}
 	if code := from("192.0.2.8"); code != http.StatusUnauthorized {
 		t.Errorf("another address: status %d, want its attempt served (401 for a wrong token)", code)
+	}
+}
+
+// Signing out revokes the login on the server: the cookie, even a copy
+// kept from before, opens nothing afterwards. A login lasts LoginTTL.
+func TestSignOutRevokesTheLogin(t *testing.T) {
+	t.Parallel()
+	rdb := testenv.Redis(t)
+	cfg := opsConfig(t, ops.Config{OperatorToken: token, LoginTTL: time.Hour})
+	h := newOps(t, rdb, cfg, false)
+	cookie := signIn(t, h)
+	keys := rdb.Keys(t.Context(), cfg.KeyPrefix+"login:*").Val()
+	if len(keys) != 1 || strings.Contains(keys[0], strings.TrimPrefix(cookie, "sc_ops=")) {
+		t.Fatalf("login keys %q, want one that does not hold the cookie", keys)
+	}
+	if ttl := rdb.TTL(t.Context(), keys[0]).Val(); ttl < 59*time.Minute || ttl > time.Hour {
+		t.Errorf("login TTL %v, want LoginTTL (1h)", ttl)
+	}
+	code, page, _ := testenv.Get(t, h, "/ops", "Cookie", cookie)
+	m := formTokenRE.FindStringSubmatch(page)
+	if code != http.StatusOK || m == nil {
+		t.Fatalf("GET /ops signed in: %d, form token %v", code, m)
+	}
+	if code, _, _ := testenv.PostForm(t, h, "/ops/logout", url.Values{"csrf": {m[1]}}, "Cookie", cookie); code != http.StatusSeeOther {
+		t.Fatalf("sign-out: status %d, want 303", code)
+	}
+	for _, target := range []string{"/ops", "/ops/fragment"} {
+		if code, _, _ := testenv.Get(t, h, target, "Cookie", cookie); code != http.StatusUnauthorized {
+			t.Errorf("GET %s with the cookie after sign-out: status %d, want 401", target, code)
+		}
+	}
+	if code, _, _ := testenv.PostForm(t, h, "/ops/replay", url.Values{"csrf": {m[1]}}, "Cookie", cookie); code != http.StatusUnauthorized {
+		t.Errorf("replay with the cookie after sign-out: status %d, want 401", code)
+	}
+}
+
+// Guessing the token by the Bearer route counts against the same limit
+// as the sign-in form: once an address has used up its tries, even the
+// right token is refused from it for the rest of the minute. Right
+// tokens give their try back, so an operator's script is never limited.
+func TestBearerTriesShareTheSignInLimit(t *testing.T) {
+	t.Parallel()
+	rdb := testenv.Redis(t)
+	h := newOps(t, rdb, opsConfig(t, ops.Config{OperatorToken: token, LoginAttempts: 3}), true)
+	bearer := func(ip, tok string) int {
+		code, _, _ := testenv.Get(t, h, "/ops/fragment", "Authorization", "Bearer "+tok, "X-Forwarded-For", ip)
+		return code
+	}
+	for i := range 10 {
+		if code := bearer("192.0.2.9", token); code != http.StatusOK {
+			t.Fatalf("right token, request %d: status %d, want 200", i+1, code)
+		}
+	}
+
+	// However the tries straddle a minute boundary, one window holds
+	// more than 3 of 7: form and Bearer guesses alternate.
+	limited := false
+	for i := 0; i < 7 && !limited; i++ {
+		var code int
+		if i%2 == 0 {
+			code, _, _ = testenv.PostForm(t, h, "/ops/login", url.Values{"token": {"guess"}}, "X-Forwarded-For", "192.0.2.7")
+		} else {
+			code = bearer("192.0.2.7", "guess")
+		}
+		limited = code == http.StatusTooManyRequests
+	}
+	if !limited {
+		t.Fatal("7 guesses from one address by the form and the Bearer route, none refused")
+	}
+	window := time.Now().Unix() / 60
+	if code := bearer("192.0.2.7", token); code != http.StatusTooManyRequests && time.Now().Unix()/60 == window {
+		t.Errorf("the right token from the limited address: status %d, want 429", code)
+	}
+	if code := bearer("192.0.2.8", token); code != http.StatusOK {
+		t.Errorf("another address: status %d, want 200", code)
 	}
 }

@@ -172,10 +172,16 @@ func answerKind(status int) errs.Kind {
 // reached at all.
 const msgUnreachable = "the shop's API cannot be reached"
 
+// errNoSession is what a read of the shopper's own data (cart, orders)
+// gets when the browser's session has expired: there is nothing to read.
+var errNoSession = errs.E(errs.KindUnauthorized, "session_expired", "Your session has ended; your cart and orders of it are gone.")
+
 // apiSession calls the API for one browser request: it sends the
-// browser's session token and, when the gateway answers with a new or
-// refreshed session cookie, uses that token from then on and passes the
-// cookie back to the browser. Its calls are sequential, so that a
+// browser's session token and, when the gateway answers with a new,
+// refreshed or cleared session cookie, uses that token from then on and
+// passes the cookie back to the browser. When the gateway refuses an
+// expired token (session_expired), a read gets errNoSession and a write
+// is sent once more without it, starting a new session. Its calls are sequential, so that a
 // browser without a session gets exactly one. It is not safe for
 // concurrent use.
 type apiSession struct {
@@ -218,8 +224,9 @@ func (a *apiSession) do(ctx context.Context, method, path string, body, out any)
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")
-	if a.token != "" {
-		req.AddCookie(&http.Cookie{Name: SessionCookie, Value: a.token})
+	sent := a.token
+	if sent != "" {
+		req.AddCookie(&http.Cookie{Name: SessionCookie, Value: sent})
 	}
 	// The gateway scores identities by browser agent and address: pass on
 	// the browser's, as a proxy would.
@@ -251,9 +258,18 @@ func (a *apiSession) do(ctx context.Context, method, path string, body, out any)
 	}
 	if resp.StatusCode/100 != 2 {
 		e := &apiError{Kind: answerKind(resp.StatusCode), Code: "http_" + strconv.Itoa(resp.StatusCode), RetryAfter: resp.Header.Get("Retry-After")}
-		var body web.ErrorBody
-		if json.Unmarshal(data, &body) == nil && body.Error.Code != "" {
-			e.Code, e.Message = body.Error.Code, body.Error.Message
+		var eb web.ErrorBody
+		if json.Unmarshal(data, &eb) == nil && eb.Error.Code != "" {
+			e.Code, e.Message = eb.Error.Code, eb.Error.Message
+		}
+		if e.Code == "session_expired" && sent != "" {
+			// The gateway cleared the browser's cookie (passed on above).
+			// A read has no session to read from; a write starts a new one.
+			a.token = ""
+			if method == http.MethodGet {
+				return errNoSession
+			}
+			return a.do(ctx, method, path, body, out)
 		}
 		return e
 	}
@@ -264,6 +280,11 @@ func (a *apiSession) do(ctx context.Context, method, path string, body, out any)
 	}
 	return nil
 }
+
+// anonymous reports whether the browser has no session: reading its cart
+// or orders would only start one, so the storefront shows them empty
+// without asking. The gateway starts a session at the first write.
+func (a *apiSession) anonymous() bool { return a.token == "" }
 
 // setCookie puts c on the browser's response in place of any session
 // cookie set before: API calls happen before the page is written.

@@ -59,11 +59,24 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 	return f
 }
 
-// sessionCookie starts a session for a request without one, as the
-// gateway does.
+// expiredToken is a session token the fake API no longer knows.
+const expiredToken = "expired"
+
+// sessionCookie starts a session for a request without one, and refuses
+// expiredToken with 401 session_expired, clearing the cookie, as the
+// gateway does; the catalog's reads need no session.
 func (f *fakeAPI) sessionCookie(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/api/v1/products") || r.URL.Path == "/api/v1/categories" {
+			next.ServeHTTP(w, r)
+			return
+		}
 		c, err := r.Cookie(storefront.SessionCookie)
+		if err == nil && c.Value == expiredToken {
+			http.SetCookie(w, &http.Cookie{Name: storefront.SessionCookie, Path: "/", MaxAge: -1, HttpOnly: true})
+			writeJSON(w, 401, map[string]any{"error": map[string]string{"code": "session_expired", "message": "the session has expired"}})
+			return
+		}
 		if err != nil {
 			n := f.sessions.Add(1)
 			c = &http.Cookie{Name: storefront.SessionCookie, Value: fmt.Sprintf("token-%d", n), Path: "/", HttpOnly: true}
@@ -152,12 +165,12 @@ func TestDashboard(t *testing.T) {
 			t.Errorf("dashboard lacks %q", want)
 		}
 	}
-	// A browser without a session gets exactly one, passed back to it.
-	if n := api.sessions.Load(); n != 1 {
-		t.Errorf("one page view started %d sessions, want 1", n)
+	// Looking starts no session (TestNoSessionIsStartedToShowNothing).
+	if n := api.sessions.Load(); n != 0 {
+		t.Errorf("one page view started %d sessions, want none", n)
 	}
-	if c := header.Values("Set-Cookie"); len(c) != 1 || !strings.HasPrefix(c[0], "sc_session=token-1") {
-		t.Errorf("Set-Cookie %q, want the one session cookie", c)
+	if c := header.Values("Set-Cookie"); len(c) != 0 {
+		t.Errorf("Set-Cookie %q, want none", c)
 	}
 	if csp := header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") {
 		t.Errorf("Content-Security-Policy %q", csp)
@@ -214,6 +227,51 @@ func TestAddToCartAndPriceChange(t *testing.T) {
 	}
 }
 
+// A browser without a session sees an empty cart and no orders without
+// the API being asked (which would start a session); its first write
+// starts one.
+func TestNoSessionIsStartedToShowNothing(t *testing.T) {
+	t.Parallel()
+	api := newFakeAPI(t)
+	h := newShop(t, api.srv.URL, storefront.Config{})
+	for _, target := range []string{"/", "/cart", "/orders"} {
+		code, _, header := testenv.Get(t, h, target)
+		if code != http.StatusOK || header.Get("Set-Cookie") != "" {
+			t.Errorf("GET %s without a session: %d with Set-Cookie %q, want 200 and none", target, code, header.Get("Set-Cookie"))
+		}
+	}
+	if n := api.sessions.Load(); n != 0 {
+		t.Errorf("%d sessions started by reading, want none", n)
+	}
+	code, _, header := testenv.PostForm(t, h, "/cart/items", url.Values{"productId": {"p1"}}, "Accept", "application/json")
+	if code != http.StatusOK || !strings.HasPrefix(header.Get("Set-Cookie"), storefront.SessionCookie+"=token-") {
+		t.Errorf("add to cart without a session: %d, Set-Cookie %q, want 200 and a new session", code, header.Get("Set-Cookie"))
+	}
+}
+
+// An expired session shows as none: reads show nothing and clear the
+// cookie, a write is sent again without it and starts a new session.
+func TestExpiredSessionIsReplacedAtTheFirstWrite(t *testing.T) {
+	t.Parallel()
+	api := newFakeAPI(t)
+	h := newShop(t, api.srv.URL, storefront.Config{})
+	expired := storefront.SessionCookie + "=" + expiredToken
+	for _, target := range []string{"/cart", "/orders", "/"} {
+		code, _, header := testenv.Get(t, h, target, "Cookie", expired)
+		if code != http.StatusOK {
+			t.Errorf("GET %s with an expired session: status %d, want 200", target, code)
+		}
+		if target != "/" && !strings.Contains(header.Get("Set-Cookie"), "Max-Age=0") {
+			t.Errorf("GET %s with an expired session: Set-Cookie %q, want the cookie cleared", target, header.Get("Set-Cookie"))
+		}
+	}
+	code, _, header := testenv.PostForm(t, h, "/cart/items", url.Values{"productId": {"p1"}}, "Accept", "application/json", "Cookie", expired)
+	cookies := header.Values("Set-Cookie")
+	if code != http.StatusOK || len(cookies) != 1 || !strings.HasPrefix(cookies[0], storefront.SessionCookie+"=token-") {
+		t.Errorf("add to cart with an expired session: %d, Set-Cookie %q, want 200 and one new session cookie", code, cookies)
+	}
+}
+
 func TestCrossOriginPostRefused(t *testing.T) {
 	t.Parallel()
 	api := newFakeAPI(t)
@@ -230,7 +288,9 @@ func TestServiceDown(t *testing.T) {
 	api.srv.Close()
 	h := newShop(t, api.srv.URL, storefront.Config{})
 	for _, target := range []string{"/", "/cart", "/orders", "/orders/o-1"} {
-		code, body, _ := testenv.Get(t, h, target)
+		// A shopper with a session: without one, the cart and orders
+		// pages have nothing to ask the API.
+		code, body, _ := testenv.Get(t, h, target, "Cookie", "sc_session=tok")
 		if code != http.StatusServiceUnavailable || !strings.Contains(body, "Part of the shop is not answering right now") {
 			t.Errorf("GET %s with the API down: %d, want 503 with a message", target, code)
 		}

@@ -170,8 +170,14 @@ func (s *Storefront) cartCount(ctx context.Context, a *apiSession, failed error)
 			return -1
 		}
 	}
+	if a.anonymous() {
+		return 0
+	}
 	var c cartView
 	if err := a.do(ctx, http.MethodGet, "/api/v1/cart", nil, &c); err != nil {
+		if errors.Is(err, errNoSession) {
+			return 0
+		}
 		return -1
 	}
 	return c.count()
@@ -215,8 +221,10 @@ func (s *Storefront) addToCart(w http.ResponseWriter, r *http.Request) error {
 	}
 	a := s.api(w, r)
 	var c cartView
-	if err := a.do(ctx, http.MethodGet, "/api/v1/cart", nil, &c); err != nil {
-		return s.addFailed(w, r, err)
+	if !a.anonymous() {
+		if err := a.do(ctx, http.MethodGet, "/api/v1/cart", nil, &c); err != nil && !errors.Is(err, errNoSession) {
+			return s.addFailed(w, r, err)
+		}
 	}
 	qty := add
 	for _, it := range c.Items {
@@ -309,7 +317,12 @@ func (s *Storefront) cart(w http.ResponseWriter, r *http.Request) error {
 // the page and returned for the page's status (pageStatus).
 func (s *Storefront) loadCart(ctx context.Context, a *apiSession) (cartPage, error) {
 	var c cartView
-	if err := a.do(ctx, http.MethodGet, "/api/v1/cart", nil, &c); err != nil {
+	if a.anonymous() {
+		return newCartPage(c), nil
+	}
+	if err := a.do(ctx, http.MethodGet, "/api/v1/cart", nil, &c); errors.Is(err, errNoSession) {
+		return newCartPage(c), nil
+	} else if err != nil {
 		var p cartPage
 		_, p.Error = s.failed(a.in, "load cart", err)
 		return p, err
@@ -552,7 +565,12 @@ func (s *Storefront) loadOrders(ctx context.Context, a *apiSession) ([]orderCard
 	var h struct {
 		Orders []historyOrder `json:"orders"`
 	}
-	if err := a.do(ctx, http.MethodGet, "/api/v1/orders?limit="+strconv.Itoa(orderListLimit), nil, &h); err != nil {
+	if a.anonymous() {
+		return nil, nil
+	}
+	if err := a.do(ctx, http.MethodGet, "/api/v1/orders?limit="+strconv.Itoa(orderListLimit), nil, &h); errors.Is(err, errNoSession) {
+		return nil, nil
+	} else if err != nil {
 		return nil, err
 	}
 	var ids []string
@@ -607,9 +625,12 @@ func (s *Storefront) orderDetail(w http.ResponseWriter, r *http.Request) error {
 	}
 	a := s.api(w, r)
 	var o order
+	if a.anonymous() {
+		return errs.E(errs.KindNotFound, "", "We could not find that order. It may belong to another session.")
+	}
 	if err := a.do(ctx, http.MethodGet, "/api/v1/orders/"+id, nil, &o); err != nil {
 		var ae *apiError
-		if errors.As(err, &ae) && ae.Kind == errs.KindNotFound {
+		if errors.As(err, &ae) && ae.Kind == errs.KindNotFound || errors.Is(err, errNoSession) {
 			return refusal(errs.KindNotFound, err, "We could not find that order. It may belong to another session.")
 		}
 		return err
