@@ -81,12 +81,14 @@ func Health(mux *http.ServeMux, checks map[string]Check) {
 
 // ServiceHandler finishes a service's mux the way every service's
 // NewHandler does: unrouted requests get JSON errors (CatchAll), GET
-// /healthz and /readyz answer with checks (Health), and every request gets
-// a request id and an access log line.
+// /healthz and /readyz answer with checks (Health), every request gets
+// a request id and an access log line, a URL that CheckURL refuses gets
+// 400 before any route sees it (CheckInput), and every response is
+// NoSniff.
 func ServiceHandler(mux *http.ServeMux, log *slog.Logger, checks map[string]Check) http.Handler {
 	CatchAll(mux)
 	Health(mux, checks)
-	return WithRequestID(AccessLog(log, mux))
+	return WithRequestID(NoSniff(AccessLog(log, CheckInput(log, mux))))
 }
 
 // CatchAll registers "/" on mux to answer unrouted requests with JSON
