@@ -62,6 +62,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -109,6 +110,12 @@ type Config struct {
 	// added (web.DecideClientIP). Leave it off unless such a proxy exists:
 	// clients can send any X-Forwarded-For.
 	TrustProxy bool
+	// PublicURL is the scheme, host and optional path prefix at which
+	// clients reach the gateway, e.g. "https://shop.example.com": the
+	// base of the absolute URLs in tutorial responses. Default: built per
+	// request from its Host (and X-Forwarded-Host and -Proto with
+	// TrustProxy).
+	PublicURL string
 	// AllowedOrigins are the browser origins (e.g.
 	// "https://shop.example.com", exact match) allowed to call the API
 	// cross-origin, with credentials. Default none.
@@ -159,6 +166,7 @@ func (cfg *Config) setDefaults() {
 	if cfg.UpstreamTimeout == 0 {
 		cfg.UpstreamTimeout = DefaultUpstreamTimeout
 	}
+	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
 }
 
 // Validate reports the first thing wrong with cfg, after defaults.
@@ -176,6 +184,11 @@ func (cfg Config) Validate() error {
 		return fmt.Errorf("gateway config: MaxBody %d is negative", cfg.MaxBody)
 	case cfg.UpstreamTimeout < 0:
 		return fmt.Errorf("gateway config: UpstreamTimeout %v is negative", cfg.UpstreamTimeout)
+	}
+	if cfg.PublicURL != "" {
+		if u, err := parseBaseURL(cfg.PublicURL); err != nil || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+			return fmt.Errorf("gateway config: PublicURL %q is not scheme://host[:port][/path]", cfg.PublicURL)
+		}
 	}
 	for _, o := range cfg.AllowedOrigins {
 		if u, err := url.Parse(o); err != nil || u.Scheme == "" || u.Host == "" || u.Path != "" {
@@ -368,8 +381,10 @@ func (g *Gateway) build() http.Handler {
 	h = g.limitBody(h)
 	h = g.cors(h)
 	h = stripInternalHeaders(h)
+	h = g.guardInput(h)
 	h = web.AccessLog(g.log, h)
 	h = web.WithClientIP(g.cfg.TrustProxy, h)
+	h = securityHeaders(h)
 	return web.WithRequestID(h)
 }
 

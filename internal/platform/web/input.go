@@ -133,3 +133,18 @@ func NoSniff(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
+
+// CheckText returns an Invalid error with code "invalid_text" that names
+// field when s, a client's text, is longer than max bytes or is not UTF-8
+// without NUL or control characters; else nil. Use it on strings that
+// reach a query, a key or a log from elsewhere than a URL or a JSON body
+// (which CheckURL and DecodeJSON check), or with a route's own limit.
+func CheckText(field, s string, max int) error {
+	if len(s) > max {
+		return errs.Invalid("invalid_text", "%s must be at most %d bytes long", field, max)
+	}
+	if msg := badText(s); msg != "" {
+		return errs.Invalid("invalid_text", "%s %s", field, msg)
+	}
+	return nil
+}
