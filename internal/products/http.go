@@ -43,13 +43,24 @@ const maxBody = 64 << 10
 
 type handler struct{ svc *Service }
 
-func (h *handler) search(w http.ResponseWriter, r *http.Request) error {
-	q := Query{Q: r.URL.Query().Get("q"), Category: r.URL.Query().Get("category")}
+// parseSearch reads GET /products's query: q, category, limit and
+// offset, normalized (Query.normalize). Its errors are Invalid.
+func parseSearch(r *http.Request) (Query, error) {
+	v := r.URL.Query()
+	q := Query{Q: v.Get("q"), Category: v.Get("category")}
 	var err error
 	if q.Limit, err = web.IntQuery(r, "limit", DefaultLimit, 1, MaxLimit); err != nil {
-		return err
+		return Query{}, err
 	}
 	if q.Offset, err = web.IntQuery(r, "offset", 0, 0, MaxOffset); err != nil {
+		return Query{}, err
+	}
+	return q.normalize()
+}
+
+func (h *handler) search(w http.ResponseWriter, r *http.Request) error {
+	q, err := parseSearch(r)
+	if err != nil {
 		return err
 	}
 	page, err := h.svc.SearchJSON(r.Context(), q)
