@@ -27,6 +27,7 @@ import (
 type devConfig struct {
 	Addr          string
 	Origins       string
+	PublicURL     string
 	OperatorToken string
 	PprofAddr     string
 	RateLimitIP   int
@@ -55,6 +56,7 @@ func parseDevConfig(args []string, stdout, stderr io.Writer) (devConfig, *flag.F
 	fs.StringVar(&cfg.Addr, "addr", ":8080", "listen address of the gateway, the one public endpoint")
 	fs.StringVar(&cfg.OperatorToken, "operator-token", "", "token that opens the operations page /ops (empty: a random one, printed at start)")
 	fs.StringVar(&cfg.Origins, "allowed-origins", "", "comma-separated origins allowed to call the API from a browser (CORS), e.g. http://localhost:3000")
+	fs.StringVar(&cfg.PublicURL, "public-url", "", "URL at which clients reach the gateway, e.g. http://localhost:8080: the base of absolute URLs in tutorial responses (empty: from each request's host)")
 	fs.StringVar(&cfg.PprofAddr, "pprof", "", "serve net/http/pprof on this address, e.g. 127.0.0.1:6060 (off when empty)")
 	fs.IntVar(&cfg.RateLimitIP, "rate-limit-ip", 0, "requests per second per client address at the gateway (0: the default, 2000; negative: no limit, e.g. for streamcart bench)")
 	fs.DurationVar(&cfg.StreamMaxAge, "stream-max-age", 0, "how much of each stream to keep, by entry age (e.g. 168h; trimmed approximately as events are appended); 0 keeps everything")
@@ -113,7 +115,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		RedisURL:      env.redisURL,
 		DatabaseURL:   env.databaseURL,
 		Addrs:         map[string]string{app.Gateway: cfg.Addr},
-		Gateway:       gateway.Config{RateLimitIP: cfg.RateLimitIP, AllowedOrigins: splitList(cfg.Origins)},
+		Gateway:       gateway.Config{RateLimitIP: cfg.RateLimitIP, AllowedOrigins: splitList(cfg.Origins), PublicURL: cfg.PublicURL},
 		OperatorToken: operatorToken,
 		StreamMaxAge:  cfg.StreamMaxAge,
 		Seed:          true,

@@ -35,7 +35,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	historyURL := fs.String("history-url", "", "base URL of the order history service (for the gateway)")
 	origins := fs.String("allowed-origins", "", "comma-separated origins allowed to call the API from a browser (CORS; gateway)")
 	rateLimitIP := fs.Int("rate-limit-ip", 0, "requests per second per client address (gateway; 0: default 2000, negative: none)")
-	trustProxy := fs.Bool("trust-proxy", false, "take the client address from X-Forwarded-For (gateway behind a proxy)")
+	trustProxy := fs.Bool("trust-proxy", false, "take the client address from X-Forwarded-For, and the public host and scheme from X-Forwarded-Host and -Proto (gateway behind a proxy)")
+	publicURL := fs.String("public-url", "", "URL at which clients reach the gateway, e.g. https://shop.example.com: the base of absolute URLs in tutorial responses (gateway; empty: from each request's host)")
 	secureCookies := fs.Bool("secure-cookies", false, "mark the session cookie Secure (gateway behind HTTPS)")
 	operatorToken := fs.String("operator-token", "", "token that opens the operations page /ops (gateway; empty keeps it closed)")
 	streamMaxAge := fs.Duration("stream-max-age", 0, "how much of each stream to keep, by entry age (e.g. 168h; trimmed approximately as events are appended); 0 keeps everything")
@@ -78,7 +79,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		OperatorToken: *operatorToken,
 		Gateway: gateway.Config{
 			AllowedOrigins: splitList(*origins), RateLimitIP: *rateLimitIP,
-			TrustProxy: *trustProxy, SecureCookies: *secureCookies,
+			TrustProxy: *trustProxy, SecureCookies: *secureCookies, PublicURL: *publicURL,
 		},
 		StreamMaxAge: *streamMaxAge,
 		Seed:         *seed,
