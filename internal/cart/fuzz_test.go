@@ -11,7 +11,6 @@ import (
 	"streamcart/internal/platform/web"
 )
 
-
 // FuzzPutItem checks the cart's one request body on any product id and
 // body: parsePut never panics, refuses only with a 4xx *errs.Error whose
 // message leaks nothing, and what it takes reads back the same from its
