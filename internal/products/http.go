@@ -19,8 +19,9 @@ import (
 //	GET   /healthz, /readyz                      liveness; Postgres and Redis readiness
 //
 // Errors are JSON {"error": {"code", "message"}}: invalid_limit and
-// invalid_offset for a bad page, invalid_request for a body that breaks a
-// rule, not_found for an unknown product. Request bodies are JSON of at
+// invalid_offset for a bad page, invalid_request for a query or body that
+// breaks a rule, invalid_query and invalid_path for a URL that is not
+// text (web.CheckURL), not_found for an unknown product. Request bodies are JSON of at
 // most 64 KiB (maxBody) with no unknown fields.
 func NewHandler(svc *Service, log *slog.Logger) http.Handler {
 	h := &handler{svc: svc}
