@@ -373,7 +373,7 @@ func (g *Gateway) build() http.Handler {
 	mux.Handle("/api/", api(func(w http.ResponseWriter, r *http.Request) error {
 		return errs.NotFound("", "no API route %s %s", r.Method, r.URL.Path)
 	}))
-	web.Health(mux, g.readyChecks())
+	web.Health(mux, g.log, g.readyChecks())
 	for _, m := range g.mounts {
 		mux.Handle(m.pattern, m.h)
 	}
