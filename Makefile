@@ -19,7 +19,8 @@ FUZZ_TARGETS := \
 	./internal/cart:FuzzPutItem \
 	./internal/gateway:FuzzTutorialCreateOrder \
 	./internal/gateway:FuzzTutorialProductFilter \
-	./internal/gateway:FuzzParseUnitsAndQty
+	./internal/gateway:FuzzParseUnitsAndQty \
+	./internal/stream:FuzzDecodeEvent
 FUZZTIME_TEST ?= 2s
 FUZZTIME ?= 1m
 
