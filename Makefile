@@ -8,7 +8,23 @@ DATA ?= ./data
 # Extra arguments for `streamcart dev`, e.g. make run ARGS='--addr :9090' (see bin/streamcart dev -h).
 ARGS ?=
 
-.PHONY: all deps build run test test-short vet bench bench-stream clean
+# Fuzz targets, package:name. `make test` runs each for FUZZTIME_TEST;
+# `make fuzz` for FUZZTIME (e.g. make fuzz FUZZTIME=10m).
+FUZZ_TARGETS := \
+	./internal/platform/web:FuzzDecodeJSON \
+	./internal/platform/web:FuzzIntQuery \
+	./internal/platform/web:FuzzCheckURL \
+	./internal/products:FuzzSearchQuery \
+	./internal/orders:FuzzCreateRequest \
+	./internal/cart:FuzzPutItem \
+	./internal/gateway:FuzzTutorialCreateOrder \
+	./internal/gateway:FuzzTutorialProductFilter \
+	./internal/gateway:FuzzParseUnitsAndQty \
+	./internal/stream:FuzzDecodeEvent
+FUZZTIME_TEST ?= 2s
+FUZZTIME ?= 1m
+
+.PHONY: all deps build run test test-short vet fuzz fuzz-run bench bench-stream clean
 
 all: build
 
@@ -27,6 +43,18 @@ vet:
 test: deps vet
 	@bash scripts/deps.sh --browser
 	$(GO) test -race -count=1 -timeout 15m ./...
+	@$(MAKE) --no-print-directory fuzz-run FUZZTIME=$(FUZZTIME_TEST)
+
+# Every fuzz target for FUZZTIME each (go test -fuzz takes one target of
+# one package at a time). New failing inputs land in the package's
+# testdata/fuzz/<FuzzName>/: commit them with the fix.
+fuzz: fuzz-run
+
+fuzz-run:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t#*:} ($${t%%:*}) for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; \
+	done
 
 # Skips integration tests only where a server binary is missing.
 test-short:

@@ -28,6 +28,7 @@ import (
 type devConfig struct {
 	Addr          string
 	Origins       string
+	PublicURL     string
 	OperatorToken string
 	// IdentitySecret is the hex identity secret; empty: a random one.
 	IdentitySecret string
@@ -61,6 +62,7 @@ func parseDevConfig(args []string, stdout, stderr io.Writer) (devConfig, *flag.F
 	fs.StringVar(&cfg.OperatorToken, "operator-token", "", "token that opens the operations page /ops (empty: a random one, printed at start)")
 	fs.StringVar(&cfg.IdentitySecret, "identity-secret", "", "hex secret (>= 32 bytes) that signs identities between gateway and services (empty: a random one); set it to call services directly with \"streamcart token\"")
 	fs.StringVar(&cfg.Origins, "allowed-origins", "", "comma-separated origins allowed to call the API from a browser (CORS), e.g. http://localhost:3000")
+	fs.StringVar(&cfg.PublicURL, "public-url", "", "URL at which clients reach the gateway, e.g. http://localhost:8080: the base of absolute URLs in tutorial responses (empty: from each request's host)")
 	fs.StringVar(&cfg.PprofAddr, "pprof", "", "serve net/http/pprof on this address, e.g. 127.0.0.1:6060 (off when empty)")
 	fs.IntVar(&cfg.RateLimitIP, "rate-limit-ip", 0, "requests per second per client address at the gateway (0: the default, 2000; negative: no limit, e.g. for streamcart bench)")
 	fs.IntVar(&cfg.NewSessions, "new-sessions-per-minute", 0, "sessions one client address may start per minute (0: the default, 60; negative: no limit, e.g. for streamcart bench)")
@@ -131,6 +133,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		Gateway: gateway.Config{
 			RateLimitIP: cfg.RateLimitIP, AllowedOrigins: splitList(cfg.Origins),
 			NewSessionsPerMinute: cfg.NewSessions, EventStreamsPerIP: cfg.StreamsPerIP,
+			PublicURL: cfg.PublicURL,
 		},
 		OperatorToken: operatorToken,
 		Secret:        secret,

@@ -41,7 +41,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	streamsPerIP := fs.Int("event-streams-per-ip", 0, "order event streams open at once per client address (gateway; 0: default 64, negative: no limit)")
 	streamMaxAgeSSE := fs.Duration("event-stream-max-age", 0, "how long an order event stream lasts before the browser reconnects (gateway; 0: default 1h)")
 	loginRetention := fs.Duration("login-retention", 0, "how long a login identity is kept after it was last seen (identity; 0: default 2160h, 90 days)")
-	trustProxy := fs.Bool("trust-proxy", false, "take the client address from X-Forwarded-For (gateway behind a proxy)")
+	trustProxy := fs.Bool("trust-proxy", false, "take the client address from X-Forwarded-For, and the public host and scheme from X-Forwarded-Host and -Proto (gateway behind a proxy)")
+	publicURL := fs.String("public-url", "", "URL at which clients reach the gateway, e.g. https://shop.example.com: the base of absolute URLs in tutorial responses (gateway; empty: from each request's host)")
 	secureCookies := fs.Bool("secure-cookies", false, "mark the session cookie Secure (gateway behind HTTPS)")
 	operatorToken := fs.String("operator-token", "", "token that opens the operations page /ops (gateway; empty keeps it closed)")
 	streamMaxAge := fs.Duration("stream-max-age", 0, "how much of each stream to keep, by entry age (e.g. 168h; trimmed approximately as events are appended); 0 keeps everything")
@@ -85,7 +86,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		OperatorToken: *operatorToken,
 		Gateway: gateway.Config{
 			AllowedOrigins: splitList(*origins), RateLimitIP: *rateLimitIP,
-			TrustProxy: *trustProxy, SecureCookies: *secureCookies,
+			TrustProxy: *trustProxy, SecureCookies: *secureCookies, PublicURL: *publicURL,
 			NewSessionsPerMinute: *newSessions, EventStreamsPerSession: *streamsPerSession,
 			EventStreamsPerIP: *streamsPerIP, EventStreamMaxAge: *streamMaxAgeSSE,
 		},

@@ -65,20 +65,34 @@ func (s *Service) getCart(r *http.Request, user string) (View, error) {
 
 // putItem serves PUT /api/v1/cart/items/{productId} {"qty": 0..99}.
 func (s *Service) putItem(r *http.Request, user string) (View, error) {
+	id, qty, err := parsePut(r)
+	if err != nil {
+		return View{}, err
+	}
+	return s.Set(r.Context(), user, id, qty)
+}
+
+// maxPutBody bounds the body of PUT /api/v1/cart/items/{productId}.
+const maxPutBody = 1 << 10
+
+// parsePut reads PUT /api/v1/cart/items/{productId}: the product id and
+// the quantity, 0 to MaxQty. Its errors are Invalid, TooLarge or
+// UnsupportedMedia (web.DecodeJSON).
+func parsePut(r *http.Request) (string, int, error) {
 	id := r.PathValue("productId")
 	if !web.ValidID(id) {
-		return View{}, errProductID(id)
+		return "", 0, errProductID(id)
 	}
 	var req struct {
 		Qty *int `json:"qty"`
 	}
-	if err := web.DecodeJSON(r, 1<<10, &req); err != nil {
-		return View{}, err
+	if err := web.DecodeJSON(r, maxPutBody, &req); err != nil {
+		return "", 0, err
 	}
-	if req.Qty == nil {
-		return View{}, errQty()
+	if req.Qty == nil || *req.Qty < 0 || *req.Qty > MaxQty {
+		return "", 0, errQty()
 	}
-	return s.Set(r.Context(), user, id, *req.Qty)
+	return id, *req.Qty, nil
 }
 
 // deleteItem serves DELETE /api/v1/cart/items/{productId}.

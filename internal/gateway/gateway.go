@@ -79,6 +79,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -137,6 +138,12 @@ type Config struct {
 	// added (web.DecideClientIP). Leave it off unless such a proxy exists:
 	// clients can send any X-Forwarded-For.
 	TrustProxy bool
+	// PublicURL is the scheme, host and optional path prefix at which
+	// clients reach the gateway, e.g. "https://shop.example.com": the
+	// base of the absolute URLs in tutorial responses. Default: built per
+	// request from its Host (and X-Forwarded-Host and -Proto with
+	// TrustProxy).
+	PublicURL string
 	// AllowedOrigins are the browser origins (e.g.
 	// "https://shop.example.com", exact match) allowed to call the API
 	// cross-origin, with credentials (CORS), and to send writes that the
@@ -213,6 +220,7 @@ func (cfg *Config) setDefaults() {
 	if cfg.EventStreamMaxAge == 0 {
 		cfg.EventStreamMaxAge = DefaultEventStreamMaxAge
 	}
+	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
 }
 
 // Validate reports the first thing wrong with cfg, after defaults.
@@ -232,6 +240,11 @@ func (cfg Config) Validate() error {
 		return fmt.Errorf("gateway config: UpstreamTimeout %v is negative", cfg.UpstreamTimeout)
 	case cfg.EventStreamMaxAge < 0:
 		return fmt.Errorf("gateway config: EventStreamMaxAge %v is negative", cfg.EventStreamMaxAge)
+	}
+	if cfg.PublicURL != "" {
+		if u, err := parseBaseURL(cfg.PublicURL); err != nil || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+			return fmt.Errorf("gateway config: PublicURL %q is not scheme://host[:port][/path]", cfg.PublicURL)
+		}
 	}
 	for _, o := range cfg.AllowedOrigins {
 		if u, err := url.Parse(o); err != nil || u.Scheme == "" || u.Host == "" || u.Path != "" {
@@ -424,7 +437,7 @@ func (g *Gateway) build() http.Handler {
 	mux.Handle("/api/", api(func(w http.ResponseWriter, r *http.Request) error {
 		return errs.NotFound("", "no API route %s %s", r.Method, r.URL.Path)
 	}))
-	web.Health(mux, g.readyChecks())
+	web.Health(mux, g.log, g.readyChecks())
 	for _, m := range g.mounts {
 		mux.Handle(m.pattern, m.h)
 	}
@@ -432,8 +445,10 @@ func (g *Gateway) build() http.Handler {
 	h = g.limitBody(h)
 	h = g.cors(h)
 	h = stripInternalHeaders(h)
+	h = g.guardInput(h)
 	h = web.AccessLog(g.log, h)
 	h = web.WithClientIP(g.cfg.TrustProxy, h)
+	h = securityHeaders(h)
 	return web.WithRequestID(h)
 }
 

@@ -51,6 +51,8 @@ func (g *Gateway) newUpstream(name, baseURL string, locations map[string]string)
 				}
 			}
 			resp.Header.Del("Set-Cookie")
+			// The gateway sets its own (securityHeaders); a copy would repeat it.
+			resp.Header.Del("X-Content-Type-Options")
 			if loc := resp.Header.Get("Location"); loc != "" {
 				for from, to := range locations {
 					if strings.HasPrefix(loc, from) {

@@ -184,6 +184,9 @@ func TestHealth(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable || got.Failed["history"] == "" || len(got.Failed) != 1 {
 		t.Errorf("readyz with history down: %s %s, want 503 naming history only", resp.Status, body)
 	}
+	if l := testenv.Leak(string(body)); l != "" {
+		t.Errorf("readyz with history down: %s leaks %s", body, l)
+	}
 }
 
 func TestMount(t *testing.T) {

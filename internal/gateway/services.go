@@ -140,20 +140,45 @@ func (g *Gateway) lookupProducts(ctx context.Context, ids []string) (map[string]
 	return found, nil
 }
 
-// searchProducts returns up to limit (1..100) active products whose text
-// matches q, all when q is empty.
+// productsPageMax is the largest page the products service returns.
+const productsPageMax = 100
+
+// searchProducts returns up to limit active products whose text matches
+// q, all when q is empty, in the catalog's order. It asks for pages of at
+// most productsPageMax, one after another, until it has limit products or
+// the catalog has no more; a product that moves between pages while it
+// reads them may be missed or come twice (and is then kept once).
 func (g *Gateway) searchProducts(ctx context.Context, q string, limit int) ([]product, error) {
-	query := url.Values{"limit": {strconv.Itoa(limit)}}
-	if q != "" {
-		query.Set("q", q)
+	var all []product
+	seen := map[string]bool{}
+	for offset := 0; len(all) < limit; {
+		n := min(limit-len(all), productsPageMax)
+		query := url.Values{"limit": {strconv.Itoa(n)}}
+		if q != "" {
+			query.Set("q", q)
+		}
+		if offset > 0 {
+			query.Set("offset", strconv.Itoa(offset))
+		}
+		var page struct {
+			Products []product `json:"products"`
+			Total    int       `json:"total"`
+		}
+		if _, err := g.call(ctx, g.products, http.MethodGet, "/products", query, nil, nil, &page); err != nil {
+			return nil, err
+		}
+		for _, p := range page.Products {
+			if !seen[p.ID] {
+				seen[p.ID] = true
+				all = append(all, p)
+			}
+		}
+		offset += len(page.Products)
+		if len(page.Products) < n || offset >= page.Total {
+			break
+		}
 	}
-	var out struct {
-		Products []product `json:"products"`
-	}
-	if _, err := g.call(ctx, g.products, http.MethodGet, "/products", query, nil, nil, &out); err != nil {
-		return nil, err
-	}
-	return out.Products, nil
+	return all, nil
 }
 
 // placeOrder asks the orders service for an order of items, with an

@@ -2,12 +2,11 @@ package gateway
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"streamcart/internal/cart"
 	"streamcart/internal/money"
@@ -22,8 +21,13 @@ const (
 	tutorialHistoryPath     = "/orderHistory/viewOrderHistory"
 )
 
-// tutorialMaxProducts caps getProductsByFilter's answer.
-const tutorialMaxProducts = 100
+// tutorialMaxProducts caps getProductsByFilter's answer, as the
+// tutorial's own service did.
+const tutorialMaxProducts = 1000
+
+// tutorialMaxNameLen bounds getProductsByFilter's productDisplayName: the
+// products service's limit on a search text, in bytes.
+const tutorialMaxNameLen = 200
 
 func isTutorialPath(p string) bool {
 	return p == tutorialProductsPath || p == tutorialCreateOrderPath || p == tutorialHistoryPath
@@ -66,23 +70,19 @@ func (g *Gateway) writeEnvelope(w http.ResponseWriter, r *http.Request, data any
 	web.WriteJSON(w, status, env)
 }
 
-// decodeLenient reads the request's JSON body into v, with numbers as
-// json.Number. Unlike the /api/v1 routes it ignores unknown fields, as the
-// tutorial's clients send more than the gateway reads; an empty body
-// leaves v as it is.
-func decodeLenient(r *http.Request, v any) error {
-	dec := json.NewDecoder(r.Body)
-	dec.UseNumber()
-	err := dec.Decode(v)
-	var tooLarge *http.MaxBytesError
-	switch {
-	case err == nil, errors.Is(err, io.EOF):
-		return nil
-	case errors.As(err, &tooLarge):
-		return errBodyTooLarge(tooLarge.Limit)
-	default:
-		return errs.Invalid("invalid_json", "request body is not the expected JSON: %v", err)
-	}
+// tutorialJSON is how the tutorial routes read bodies. Unlike the /api/v1
+// routes they take any Content-Type or none and an empty body (which
+// leaves the request's fields empty), and ignore unknown fields, as the
+// tutorial's clients send them; numbers arrive as json.Number. Like every
+// route they take one JSON value of UTF-8 text without NUL, and nothing
+// after it.
+func tutorialJSON(maxBody int64) web.JSONRules {
+	return web.JSONRules{MaxBytes: maxBody, AnyContentType: true, EmptyOK: true, UnknownFields: true, UseNumber: true}
+}
+
+// decodeLenient reads the request's JSON body into v by tutorialJSON.
+func decodeLenient(r *http.Request, maxBody int64, v any) error {
+	return web.DecodeJSONBody(r, tutorialJSON(maxBody), v)
 }
 
 // tutorialProduct is a product in the tutorial's shape.
@@ -119,14 +119,71 @@ type typeName struct {
 	TypeName string `json:"typeName"`
 }
 
-// imageURL is a product's image on the gateway's API.
-func imageURL(productID string) string { return "/api/v1/products/" + productID + "/image.svg" }
+// imageURL is a product's image on the gateway's API, under base (see
+// publicBase).
+func imageURL(base, productID string) string {
+	return base + "/api/v1/products/" + productID + "/image.svg"
+}
+
+// publicBase returns the scheme and host at which clients reach the
+// gateway, for the absolute URLs of tutorial responses (the tutorial's
+// client shows imageURL on its own origin): Config.PublicURL when it is
+// set; else http, or https for a request over TLS, and the request's
+// Host. Behind a trusted proxy (Config.TrustProxy) its X-Forwarded-Proto
+// (http or https) and X-Forwarded-Host, when sane, take their place. A
+// host that is not a plain host[:port] gives "": the URLs stay relative.
+func (g *Gateway) publicBase(r *http.Request) string {
+	if g.cfg.PublicURL != "" {
+		return g.cfg.PublicURL
+	}
+	scheme, host := "http", r.Host
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	if g.cfg.TrustProxy {
+		if p := lastEntry(r.Header.Get("X-Forwarded-Proto")); p == "http" || p == "https" {
+			scheme = p
+		}
+		if h := lastEntry(r.Header.Get("X-Forwarded-Host")); plainHost(h) {
+			host = h
+		}
+	}
+	if !plainHost(host) {
+		return ""
+	}
+	return scheme + "://" + host
+}
+
+// lastEntry is the rightmost entry of a comma-separated header value:
+// the one the proxy in front added.
+func lastEntry(v string) string {
+	if i := strings.LastIndexByte(v, ','); i >= 0 {
+		v = v[i+1:]
+	}
+	return strings.ToLower(strings.TrimSpace(v))
+}
+
+// plainHost reports whether h is a host name or address with an optional
+// port, and nothing else that would change a URL built with it.
+func plainHost(h string) bool {
+	if h == "" || len(h) > 255 {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte(".-_:[]", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
 
 // units returns cents as a JSON number of currency units: 3999 → 39.99,
 // made from the integer, never through floating point.
 func units(cents int64) json.Number { return json.Number(money.Format(cents)) }
 
-func toTutorialData(p product) tutorialProductData {
+// toTutorialData is p in the tutorial's shape, its image under base.
+func toTutorialData(p product, base string) tutorialProductData {
 	d := tutorialProductData{
 		ID:                 p.ID,
 		Price:              units(p.PriceCents),
@@ -140,30 +197,45 @@ func toTutorialData(p product) tutorialProductData {
 		SubCategory:        typeName{p.SubCategory},
 		ArticleType:        typeName{p.ArticleType},
 	}
-	d.StyleImages.Default.ImageURL = imageURL(p.ID)
+	d.StyleImages.Default.ImageURL = imageURL(base, p.ID)
 	d.ProductDescriptors.Description.Value = p.Description
 	return d
 }
 
 // tutorialProducts serves POST /products/getProductsByFilter
-// {"productDisplayName": "puma"}: up to 100 matching products, all when
-// the name is empty.
+// {"productDisplayName": "puma"}: up to tutorialMaxProducts matching
+// products, all when the name is empty.
 func (g *Gateway) tutorialProducts(r *http.Request) (any, error) {
-	var req struct {
-		ProductDisplayName string `json:"productDisplayName"`
-	}
-	if err := decodeLenient(r, &req); err != nil {
-		return nil, err
-	}
-	ps, err := g.searchProducts(r.Context(), strings.TrimSpace(req.ProductDisplayName), tutorialMaxProducts)
+	name, err := parseProductFilter(r, g.cfg.MaxBody)
 	if err != nil {
 		return nil, err
 	}
+	ps, err := g.searchProducts(r.Context(), name, tutorialMaxProducts)
+	if err != nil {
+		return nil, err
+	}
+	base := g.publicBase(r)
 	out := make([]tutorialProduct, len(ps))
 	for i, p := range ps {
-		out[i] = tutorialProduct{ProductID: p.ID, Data: toTutorialData(p)}
+		out[i] = tutorialProduct{ProductID: p.ID, Data: toTutorialData(p, base)}
 	}
 	return out, nil
+}
+
+// parseProductFilter reads getProductsByFilter's body: the product name
+// to search for, trimmed, "" for every product.
+func parseProductFilter(r *http.Request, maxBody int64) (string, error) {
+	var req struct {
+		ProductDisplayName string `json:"productDisplayName"`
+	}
+	if err := decodeLenient(r, maxBody, &req); err != nil {
+		return "", err
+	}
+	name := strings.TrimSpace(req.ProductDisplayName)
+	if err := web.CheckText("productDisplayName", name, tutorialMaxNameLen); err != nil {
+		return "", err
+	}
+	return name, nil
 }
 
 // tutorialOrderLine is a line of createOrder. Qty and ProductPrice are any
@@ -184,10 +256,10 @@ func parseUnits(field string, v any) (int64, error) {
 	}
 	cents, err := money.Parse(n.String())
 	if err != nil {
-		return 0, errs.Invalid("invalid_price", "%s must be a positive amount with at most two decimals like 39.99, not %s", field, n)
+		return 0, errs.Invalid("invalid_price", "%s must be a positive amount with at most two decimals like 39.99, not %s", field, shortText(n.String()))
 	}
 	if cents <= 0 {
-		return 0, errs.Invalid("invalid_price", "%s must be positive, not %s", field, n)
+		return 0, errs.Invalid("invalid_price", "%s must be positive, not %s", field, shortText(n.String()))
 	}
 	return cents, nil
 }
@@ -199,7 +271,7 @@ func parseQty(field string, v any) (int, error) {
 	}
 	q, err := strconv.Atoi(n.String())
 	if err != nil || q < 1 || q > cart.MaxQty {
-		return 0, errs.Invalid("invalid_qty", "%s must be a whole number from 1 to %d, not %s", field, cart.MaxQty, n)
+		return 0, errs.Invalid("invalid_qty", "%s must be a whole number from 1 to %d, not %s", field, cart.MaxQty, shortText(n.String()))
 	}
 	return q, nil
 }
@@ -210,7 +282,7 @@ func describeJSON(v any) string {
 	case nil:
 		return "null or missing"
 	case string:
-		return fmt.Sprintf("the string %q", v)
+		return "the string " + shortText(strconv.Quote(v))
 	case bool:
 		return "a boolean"
 	case []any:
@@ -218,7 +290,20 @@ func describeJSON(v any) string {
 	case map[string]any:
 		return "an object"
 	}
-	return fmt.Sprintf("%v", v)
+	return shortText(fmt.Sprintf("%v", v))
+}
+
+// shortText cuts s, a client's input shown in an error message, after 40
+// bytes.
+func shortText(s string) string {
+	if len(s) <= 40 {
+		return s
+	}
+	cut := 40
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 // tutorialCreateOrder serves POST /orders/createOrder {"products": [{"productId",
@@ -226,10 +311,26 @@ func describeJSON(v any) string {
 // the given prices (currency units, checked there against the catalog) and
 // returns the new order's id. An Idempotency-Key header is passed on.
 func (g *Gateway) tutorialCreateOrder(r *http.Request) (any, error) {
+	items, err := parseCreateOrder(r, g.cfg.MaxBody)
+	if err != nil {
+		return nil, err
+	}
+	_, orderID, _, err := g.placeOrder(r.Context(), items, r.Header.Get("Idempotency-Key"))
+	if err != nil {
+		return nil, err
+	}
+	return orderID, nil
+}
+
+// parseCreateOrder reads createOrder's body into the lines of an order:
+// at least one, each with a product id, a quantity from 1 to cart.MaxQty
+// and a positive price in cents. The orders service checks the rest (the
+// number of lines, duplicates, the prices against the catalog).
+func parseCreateOrder(r *http.Request, maxBody int64) ([]orderItem, error) {
 	var req struct {
 		Products []tutorialOrderLine `json:"products"`
 	}
-	if err := decodeLenient(r, &req); err != nil {
+	if err := decodeLenient(r, maxBody, &req); err != nil {
 		return nil, err
 	}
 	if len(req.Products) == 0 {
@@ -237,6 +338,9 @@ func (g *Gateway) tutorialCreateOrder(r *http.Request) (any, error) {
 	}
 	items := make([]orderItem, len(req.Products))
 	for i, p := range req.Products {
+		if !web.ValidID(p.ProductID) {
+			return nil, errs.Invalid("invalid_product_id", "products[%d].productId must be a product id such as p-00131", i)
+		}
 		qty, err := parseQty(fmt.Sprintf("products[%d].qty", i), p.Qty)
 		if err != nil {
 			return nil, err
@@ -247,11 +351,7 @@ func (g *Gateway) tutorialCreateOrder(r *http.Request) (any, error) {
 		}
 		items[i] = orderItem{ProductID: p.ProductID, Qty: qty, PriceCents: cents}
 	}
-	_, orderID, _, err := g.placeOrder(r.Context(), items, r.Header.Get("Idempotency-Key"))
-	if err != nil {
-		return nil, err
-	}
-	return orderID, nil
+	return items, nil
 }
 
 // tutorialOrder is an order in the tutorial's order history shape.
@@ -294,6 +394,7 @@ func (g *Gateway) tutorialHistory(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	base := g.publicBase(r)
 	out := make([]tutorialOrder, len(orders))
 	for i, o := range orders {
 		t := tutorialOrder{
@@ -306,7 +407,7 @@ func (g *Gateway) tutorialHistory(r *http.Request) (any, error) {
 		for j, it := range o.Items {
 			t.Products[j] = tutorialOrderedItem{ProductID: it.ProductID, Qty: it.Qty, ProductPrice: units(it.PriceCents)}
 			if p, ok := found[it.ProductID]; ok {
-				d := toTutorialData(p)
+				d := toTutorialData(p, base)
 				t.Products[j].ProductData = &d
 			}
 		}

@@ -41,7 +41,7 @@ func TestTutorialGetProductsByFilter(t *testing.T) {
 	want := `[{"productId":"p1","data":{"id":"p1","price":39.99,"productDisplayName":"Puma Men Running Shoes",` +
 		`"variantName":"Blaze","brandName":"Puma","ageGroup":"Adults-Men","gender":"Men","displayCategories":"Footwear",` +
 		`"masterCategory":{"typeName":"Footwear"},"subCategory":{"typeName":"Shoes"},"articleType":{"typeName":"Sports Shoes"},` +
-		`"styleImages":{"default":{"imageURL":"/api/v1/products/p1/image.svg"}},` +
+		`"styleImages":{"default":{"imageURL":"` + e.srv.URL + `/api/v1/products/p1/image.svg"}},` +
 		`"productDescriptors":{"description":{"value":"Light shoes."}}}}]`
 	if diff := cmp.Diff(want, string(env.Data)); diff != "" {
 		t.Errorf("data (-want +got):\n%s", diff)
@@ -149,7 +149,7 @@ func TestTutorialViewOrderHistory(t *testing.T) {
 	testenv.DecodeJSON(t, body, &env)
 	p1, _ := e.fakes.product("p1")
 	var p1Data map[string]any
-	b, _ := json.Marshal(toTutorialData(p1))
+	b, _ := json.Marshal(toTutorialData(p1, e.srv.URL))
 	testenv.DecodeJSON(t, b, &p1Data)
 	want := []map[string]any{
 		{"orderId": "o2", "userId": userID, "orderStatusCode": json.Number("4"), "paymentId": "pay2",
@@ -187,6 +187,104 @@ func TestUnits(t *testing.T) {
 		b, err := json.Marshal(units(tt.cents))
 		if err != nil || string(b) != tt.want {
 			t.Errorf("units(%d) encodes as %s (%v), want %s", tt.cents, b, err, tt.want)
+		}
+	}
+}
+
+func TestTutorialRoutesRefuseTrailingDataButTakeNoContentTypeAndAnEmptyBody(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	token, _ := e.session()
+	order := `{"products":[{"productId":"p1","qty":1,"productPrice":39.99}]}`
+
+	before := len(e.fakes.madeOrders())
+	resp, body := doWithoutContentType(t, e.srv, "POST", "/orders/createOrder", token, order+"GARBAGE")
+	wantCleanRefusal(t, "createOrder with trailing garbage", resp, body)
+	if resp.StatusCode != 400 || len(e.fakes.madeOrders()) != before {
+		t.Errorf("createOrder with trailing garbage: %s, %d orders made; want 400 and none", resp.Status, len(e.fakes.madeOrders())-before)
+	}
+
+	resp, body = doWithoutContentType(t, e.srv, "POST", "/orders/createOrder", token, order)
+	if resp.StatusCode != 200 || len(e.fakes.madeOrders()) != before+1 {
+		t.Errorf("createOrder without a Content-Type: %s %s, want 200 and an order", resp.Status, body)
+	}
+	for _, b := range []string{"", `{"productDisplayName":"puma"}`} {
+		resp, body = doWithoutContentType(t, e.srv, "POST", "/products/getProductsByFilter", token, b)
+		var env tutorialEnvelope
+		testenv.DecodeJSON(t, body, &env)
+		if resp.StatusCode != 200 || env.Auth != token {
+			t.Errorf("getProductsByFilter %q without a Content-Type: %s %s, want 200 with auth", b, resp.Status, body)
+		}
+	}
+}
+
+func TestTutorialImageURLsAreAbsolute(t *testing.T) {
+	t.Parallel()
+	image := "/api/v1/products/p1/image.svg"
+	tests := []struct {
+		name      string
+		cfg       func(*Config)
+		forwarded http.Header
+		want      func(srvURL string) string
+	}{
+		{"the request's host", nil, nil, func(u string) string { return u + image }},
+		{"forwarded headers ignored without a trusted proxy", nil,
+			http.Header{"X-Forwarded-Host": {"evil.example"}, "X-Forwarded-Proto": {"https"}}, func(u string) string { return u + image }},
+		{"a trusted proxy's host and scheme", func(c *Config) { c.TrustProxy = true },
+			http.Header{"X-Forwarded-Host": {"client-said.example, shop.example.com"}, "X-Forwarded-Proto": {"https"}},
+			func(string) string { return "https://shop.example.com" + image }},
+		{"a trusted proxy's insane host is not used", func(c *Config) { c.TrustProxy = true },
+			http.Header{"X-Forwarded-Host": {"shop.example.com/evil?"}, "X-Forwarded-Proto": {"gopher"}},
+			func(u string) string { return u + image }},
+		{"the public URL wins", func(c *Config) { c.PublicURL = "https://shop.example.com/store/"; c.TrustProxy = true },
+			http.Header{"X-Forwarded-Host": {"other.example"}}, func(string) string { return "https://shop.example.com/store" + image }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, tt.cfg)
+			token, userID := e.session()
+			resp, body := e.do(req{method: "POST", path: "/products/getProductsByFilter", token: token, body: `{"productDisplayName":"puma"}`, header: tt.forwarded})
+			var search struct {
+				Data []tutorialProduct
+			}
+			testenv.DecodeJSON(t, body, &search)
+			if resp.StatusCode != 200 || len(search.Data) == 0 {
+				t.Fatalf("search: %s %s", resp.Status, body)
+			}
+			if got, want := search.Data[0].Data.StyleImages.Default.ImageURL, tt.want(e.srv.URL); got != want {
+				t.Errorf("search: imageURL %q, want %q", got, want)
+			}
+
+			e.fakes.mu.Lock()
+			e.fakes.history[userID] = []historyOrder{{OrderID: "o1", UserID: userID, Status: 1, Items: []orderItem{{ProductID: "p1", Qty: 1, PriceCents: 3999}}}}
+			e.fakes.mu.Unlock()
+			resp, body = e.do(req{method: "GET", path: "/orderHistory/viewOrderHistory", token: token, header: tt.forwarded})
+			var history struct {
+				Data []tutorialOrder
+			}
+			testenv.DecodeJSON(t, body, &history)
+			if resp.StatusCode != 200 || len(history.Data) != 1 || history.Data[0].Products[0].ProductData == nil {
+				t.Fatalf("history: %s %s", resp.Status, body)
+			}
+			if got, want := history.Data[0].Products[0].ProductData.StyleImages.Default.ImageURL, tt.want(e.srv.URL); got != want {
+				t.Errorf("history: imageURL %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+func TestPublicURLMustBeABaseURL(t *testing.T) {
+	t.Parallel()
+	base := Config{ProductsURL: "http://127.0.0.1:1", OrdersURL: "http://127.0.0.1:2", HistoryURL: "http://127.0.0.1:3"}
+	for u, ok := range map[string]bool{
+		"": true, "https://shop.example.com": true, "http://127.0.0.1:8080/": true, "https://example.com/shop": true,
+		"shop.example.com": false, "ftp://x": false, "https://x/?a=1": false, "https://u:p@x": false, "https://x/#f": false,
+	} {
+		cfg := base
+		cfg.PublicURL = u
+		if err := cfg.Validate(); (err == nil) != ok {
+			t.Errorf("PublicURL %q: Validate = %v, want ok %v", u, err, ok)
 		}
 	}
 }

@@ -48,9 +48,9 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) error {
 	if err := web.DecodeJSON(r, maxBody, &req); err != nil {
 		return err
 	}
-	key := r.Header.Get("Idempotency-Key")
-	if len(key) > maxKeyLen {
-		return errs.Invalid("invalid_idempotency_key", "Idempotency-Key is longer than %d characters", maxKeyLen)
+	key, err := idempotencyKey(r)
+	if err != nil {
+		return err
 	}
 	o, created, err := h.svc.Create(r.Context(), id, req, key)
 	if err != nil {
@@ -63,6 +63,17 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Location", "/orders/"+o.ID)
 	web.WriteJSON(w, status, o)
 	return nil
+}
+
+// idempotencyKey returns r's Idempotency-Key header, "" when there is
+// none. It must be text of at most maxKeyLen bytes without control
+// characters: it is stored with the order.
+func idempotencyKey(r *http.Request) (string, error) {
+	key := r.Header.Get("Idempotency-Key")
+	if web.CheckText("Idempotency-Key", key, maxKeyLen) != nil {
+		return "", errs.Invalid("invalid_idempotency_key", "Idempotency-Key must be UTF-8 text of at most %d bytes without control characters", maxKeyLen)
+	}
+	return key, nil
 }
 
 func (h *handler) get(w http.ResponseWriter, r *http.Request) error {

@@ -25,8 +25,9 @@ import (
 //	GET   /healthz, /readyz                      open: liveness; Postgres and Redis readiness
 //
 // Errors are JSON {"error": {"code", "message"}}: invalid_limit and
-// invalid_offset for a bad page, invalid_request for a body that breaks a
-// rule, not_found for an unknown product. Request bodies are JSON of at
+// invalid_offset for a bad page, invalid_request for a query or body that
+// breaks a rule, invalid_query and invalid_path for a URL that is not
+// text (web.CheckURL), not_found for an unknown product. Request bodies are JSON of at
 // most 64 KiB (maxBody) with no unknown fields.
 func NewHandler(svc *Service, signer *auth.Signer, log *slog.Logger) *auth.Routes {
 	h := &handler{svc: svc}
@@ -49,13 +50,24 @@ const maxBody = 64 << 10
 
 type handler struct{ svc *Service }
 
-func (h *handler) search(w http.ResponseWriter, r *http.Request) error {
-	q := Query{Q: r.URL.Query().Get("q"), Category: r.URL.Query().Get("category")}
+// parseSearch reads GET /products's query: q, category, limit and
+// offset, normalized (Query.normalize). Its errors are Invalid.
+func parseSearch(r *http.Request) (Query, error) {
+	v := r.URL.Query()
+	q := Query{Q: v.Get("q"), Category: v.Get("category")}
 	var err error
 	if q.Limit, err = web.IntQuery(r, "limit", DefaultLimit, 1, MaxLimit); err != nil {
-		return err
+		return Query{}, err
 	}
 	if q.Offset, err = web.IntQuery(r, "offset", 0, 0, MaxOffset); err != nil {
+		return Query{}, err
+	}
+	return q.normalize()
+}
+
+func (h *handler) search(w http.ResponseWriter, r *http.Request) error {
+	q, err := parseSearch(r)
+	if err != nil {
 		return err
 	}
 	page, err := h.svc.SearchJSON(r.Context(), q)

@@ -108,6 +108,17 @@ func TestHTTPStatusAndErrors(t *testing.T) {
 		{"GET", "/products/p%2000001", "", 404, "not_found"},
 		{"GET", "/products/" + strings.Repeat("p", 65), "", 404, "not_found"},
 		{"POST", "/products/lookup", `{"ids":["p-00001","p 00002"]}`, 400, "invalid_request"},
+		{"GET", "/products?q=%00", "", 400, "invalid_query"},
+		{"GET", "/products?q=%FF", "", 400, "invalid_query"},
+		{"GET", "/products?category=Foot%00wear", "", 400, "invalid_query"},
+		{"GET", "/products?q=" + strings.Repeat("x", 100<<10), "", 400, "invalid_query"},
+		{"GET", "/products?q=" + strings.Repeat("x", 201), "", 400, "invalid_request"},
+		{"GET", "/products/p-00001?x=%00", "", 400, "invalid_query"},
+		{"GET", "/products/%FF", "", 400, "invalid_path"},
+		{"PATCH", "/products/p-00003", `{"displayName":"a\u0000b"}`, 400, "invalid_text"},
+		{"PATCH", "/products/p-00003", "{\"displayName\":\"a\xffb\"}", 400, "invalid_utf8"},
+		{"PATCH", "/products/p-00003", `{"active":true}GARBAGE`, 400, "invalid_json"},
+		{"POST", "/products/lookup", `{"ids":["p-00001\u0000"]}`, 400, "invalid_text"},
 		{"GET", "/categories", "", 200, ""},
 		{"GET", "/healthz", "", 200, ""},
 		{"GET", "/readyz", "", 200, ""},
@@ -125,6 +136,12 @@ func TestHTTPStatusAndErrors(t *testing.T) {
 		}
 		if resp.Header.Get("X-Request-Id") == "" {
 			t.Errorf("%s: no X-Request-Id", name)
+		}
+		if resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("%s: no X-Content-Type-Options: nosniff", name)
+		}
+		if l := testenv.LeakInBody(body); resp.StatusCode >= 400 && l != "" {
+			t.Errorf("%s: error body %s leaks %s", name, body, l)
 		}
 		if tt.wantCode == "" {
 			continue

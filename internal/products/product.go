@@ -99,6 +99,10 @@ func (q Query) normalize() (Query, error) {
 		return q, invalid("q", "must be at most %d bytes long", maxQueryLen)
 	case len(q.Category) > maxQueryLen:
 		return q, invalid("category", "must be at most %d bytes long", maxQueryLen)
+	case !isText(q.Q):
+		return q, invalid("q", "must be UTF-8 text without NUL or control characters")
+	case !isText(q.Category):
+		return q, invalid("category", "must be UTF-8 text without NUL or control characters")
 	}
 	return q, nil
 }
@@ -146,12 +150,18 @@ func (p Patch) normalize() (Patch, error) {
 		switch {
 		case name == "":
 			return p, invalid("displayName", "must not be empty")
-		case !utf8.ValidString(name) || utf8.RuneCountInString(name) > maxDisplayNameLen:
+		case !isText(name) || utf8.RuneCountInString(name) > maxDisplayNameLen:
 			return p, invalid("displayName", "must be valid text of at most %d characters", maxDisplayNameLen)
 		}
 		p.DisplayName = &name
 	}
 	return p, nil
+}
+
+// isText reports whether s can be stored and searched as text: UTF-8
+// without NUL (which PostgreSQL refuses) or other control characters.
+func isText(s string) bool {
+	return web.CheckText("", s, len(s)) == nil
 }
 
 // checkLookup checks the ids of a Lookup and returns them without

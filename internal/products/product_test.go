@@ -37,6 +37,10 @@ func TestQueryNormalize(t *testing.T) {
 		{Query{Offset: MaxOffset + 1}, Query{}, "offset"},
 		{Query{Q: strings.Repeat("x", 201)}, Query{}, "q"},
 		{Query{Category: strings.Repeat("x", 201)}, Query{}, "category"},
+		{Query{Q: "a\x00"}, Query{}, "q"},
+		{Query{Q: "\xff"}, Query{}, "q"},
+		{Query{Category: "Foot\x00wear"}, Query{}, "category"},
+		{Query{Q: "été"}, Query{Q: "été", Limit: DefaultLimit}, ""},
 	}
 	for _, tt := range tests {
 		got, err := tt.in.normalize()

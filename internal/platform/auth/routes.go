@@ -90,7 +90,9 @@ type Route struct {
 //
 // NewRoutes registers GET /healthz and GET /readyz (Open); unrouted
 // requests get JSON errors (web.CatchAll); every request gets a request id
-// and an access log line. Register every route before serving; Routes is
+// and an access log line; a URL that web.CheckURL refuses gets 400 before
+// any route or credential check sees it (web.CheckInput); every response
+// is nosniff (web.NoSniff). Register every route before serving; Routes is
 // safe for concurrent use after that.
 type Routes struct {
 	signer *Signer
@@ -108,11 +110,11 @@ func NewRoutes(signer *Signer, log *slog.Logger, checks map[string]web.Check) *R
 	}
 	rt := &Routes{signer: signer, log: log, mux: http.NewServeMux()}
 	health := http.NewServeMux()
-	web.Health(health, checks)
+	web.Health(health, log, checks)
 	rt.Handle("GET /healthz", Open, health)
 	rt.Handle("GET /readyz", Open, health)
 	web.CatchAll(rt.mux)
-	rt.h = web.WithRequestID(web.AccessLog(log, rt.mux))
+	rt.h = web.WithRequestID(web.NoSniff(web.AccessLog(log, web.CheckInput(log, rt.mux))))
 	return rt
 }
 

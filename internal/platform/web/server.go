@@ -57,8 +57,9 @@ type Check func(ctx context.Context) error
 
 // Health registers GET /healthz (the process is alive: always 200) and
 // GET /readyz (every check passes within 2s: 200, else 503 naming the
-// failing checks) on mux.
-func Health(mux *http.ServeMux, checks map[string]Check) {
+// failing checks) on mux. Why a check failed goes to log, not to the
+// client: it names internal addresses.
+func Health(mux *http.ServeMux, log *slog.Logger, checks map[string]Check) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -68,7 +69,8 @@ func Health(mux *http.ServeMux, checks map[string]Check) {
 		status, failed := http.StatusOK, map[string]string{}
 		for name, check := range checks {
 			if err := check(ctx); err != nil {
-				status, failed[name] = http.StatusServiceUnavailable, err.Error()
+				status, failed[name] = http.StatusServiceUnavailable, "unavailable"
+				log.WarnContext(ctx, "readiness check failed", "check", name, "err", err)
 			}
 		}
 		if status != http.StatusOK {

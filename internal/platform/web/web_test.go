@@ -25,7 +25,7 @@ func TestDecodeJSON(t *testing.T) {
 		code            string
 	}{
 		{"ok", `{"name":"a","qty":2}`, "application/json", 200, ""},
-		{"no content type", `{"name":"a"}`, "", 200, ""},
+		{"no content type", `{"name":"a"}`, "", 415, "unsupported_media_type"},
 		{"wrong content type", `{}`, "text/plain", 415, "unsupported_media_type"},
 		{"syntax", `{"name":`, "application/json", 400, "invalid_json"},
 		{"unknown field", `{"nme":"a"}`, "application/json", 400, "unknown_field"},

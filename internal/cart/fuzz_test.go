@@ -1,0 +1,51 @@
+package cart
+
+import (
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+
+	"streamcart/internal/platform/errs"
+	"streamcart/internal/platform/testenv"
+	"streamcart/internal/platform/web"
+)
+
+// FuzzPutItem checks the cart's one request body on any product id and
+// body: parsePut never panics, refuses only with a 4xx *errs.Error whose
+// message leaks nothing, and what it takes reads back the same from its
+// own encoding. Seeds are in testdata/fuzz/FuzzPutItem.
+func FuzzPutItem(f *testing.F) {
+	for _, s := range [][2]string{{"p-00001", `{"qty":2}`}, {"p-00001", `{"qty":0}`}, {"p 1", `{"qty":1}`}, {"p1", `{"qty":100}`},
+		{"p1", `{"qty":"\u0000"}`}, {"p1", `{"qty":1}x`}, {"p1", `{}`}, {"p1", `{"qty":1.0}`}} {
+		f.Add(s[0], []byte(s[1]))
+	}
+	f.Fuzz(func(t *testing.T, id string, body []byte) {
+		parse := func(id, body string) (string, int, error) {
+			r := httptest.NewRequest("PUT", "/api/v1/cart/items/x", strings.NewReader(body))
+			r.Header.Set("Content-Type", "application/json")
+			r.SetPathValue("productId", id)
+			return parsePut(r)
+		}
+		gotID, qty, err := parse(id, string(body))
+		if err != nil {
+			e, ok := errs.As(err)
+			if !ok || e.Message == "" {
+				t.Fatalf("%q %q: error %v (%T), want an *errs.Error with a message", id, body, err, err)
+			}
+			if s := web.StatusOf(err); s < 400 || s >= 500 {
+				t.Fatalf("%q %q: error %v has status %d, want a 4xx", id, body, err, s)
+			}
+			if l := testenv.Leak(e.Message); l != "" {
+				t.Fatalf("%q %q: message %q leaks %s", id, body, e.Message, l)
+			}
+			return
+		}
+		if gotID != id || !web.ValidID(id) || qty < 0 || qty > MaxQty {
+			t.Fatalf("%q %q: accepted as %q qty %d", id, body, gotID, qty)
+		}
+		if backID, back, err := parse(id, `{"qty":`+strconv.Itoa(qty)+`}`); err != nil || backID != id || back != qty {
+			t.Fatalf("%q %q: qty %d reads back as %d, %v", id, body, qty, back, err)
+		}
+	})
+}
