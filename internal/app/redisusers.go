@@ -91,7 +91,13 @@ func RedisUsers(n RedisNames, passwords map[string]string) ([]redisacl.User, err
 			// CLIENT UNBLOCK ends the consumer's own blocking read at
 			// shutdown; Redis cannot limit it to the client's own
 			// connections.
-			{Commands: []string{"xgroup|create", "xreadgroup", "xack", "xautoclaim", "xclaim", "xpending", "client|unblock"}, Keys: keys},
+			// The consumer's leases and its removal of gone consumers
+			// run as scripts (stream/lease.go) of XPENDING, XCLAIM,
+			// XINFO CONSUMERS and XGROUP DELCONSUMER on the stream.
+			{Commands: []string{
+				"xgroup|create", "xgroup|delconsumer", "xreadgroup", "xack", "xautoclaim", "xclaim", "xpending",
+				"xinfo|consumers", "evalsha", "eval", "client|unblock",
+			}, Keys: keys},
 			{Commands: []string{"xadd"}, Keys: dlqs},
 		}
 	}

@@ -49,6 +49,10 @@ type Config struct {
 	// Settle is how long to wait after the run for accepted orders to
 	// become final before counting them as lost or stuck.
 	Settle time.Duration
+	// WaitFinal is how long a shopper watches its order's events for the
+	// final status before it leaves the order to the polls after the run.
+	// Default 10s.
+	WaitFinal time.Duration
 	// Progress, if set, receives a status line every second.
 	Progress io.Writer
 }
@@ -168,6 +172,9 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	}
 	if cfg.Settle <= 0 {
 		cfg.Settle = 30 * time.Second
+	}
+	if cfg.WaitFinal <= 0 {
+		cfg.WaitFinal = 10 * time.Second
 	}
 	if cfg.OrdersPerSession == 0 {
 		cfg.OrdersPerSession = 1
@@ -344,7 +351,7 @@ func (r *run) buy(ctx context.Context, token string, events *eventStream) bool {
 	}
 	created := time.Now()
 	r.accepted.Add(1)
-	if events.waitFinal(orderID, 10*time.Second) {
+	if events.waitFinal(orderID, r.cfg.WaitFinal) {
 		r.final.Add(1)
 		r.mu.Lock()
 		r.toFinal = append(r.toFinal, time.Since(created))
