@@ -63,11 +63,19 @@ type historyRecord struct {
 }
 
 func (sh *shopper) history() []historyRecord {
-	var h struct{ Orders []historyRecord }
-	if code := sh.do("GET", "/api/v1/orders", nil, &h); code != 200 {
+	orders, code := sh.tryHistory()
+	if code != 200 {
 		sh.s.t.Fatalf("history: status %d", code)
 	}
-	return h.Orders
+	return orders
+}
+
+// tryHistory is history for a poll, which may outrun the session's rate
+// limit (429) and then simply tries again.
+func (sh *shopper) tryHistory() ([]historyRecord, int) {
+	var h struct{ Orders []historyRecord }
+	code := sh.do("GET", "/api/v1/orders", nil, &h)
+	return h.Orders, code
 }
 
 // settledRecord waits until orderID shows in the shopper's history with a
@@ -76,7 +84,14 @@ func (sh *shopper) settledRecord(orderID string) historyRecord {
 	sh.s.t.Helper()
 	var rec historyRecord
 	testenv.WaitFor(sh.s.t, 30*time.Second, "order "+orderID+" settled in the history", func() bool {
-		for _, r := range sh.history() {
+		orders, code := sh.tryHistory()
+		if code == http.StatusTooManyRequests {
+			return false
+		}
+		if code != http.StatusOK {
+			sh.s.t.Fatalf("history: status %d", code)
+		}
+		for _, r := range orders {
 			if r.OrderID == orderID && (r.Status == 4 || r.Status == -4) && r.IdentityScore != nil {
 				rec = r
 				return true
@@ -327,7 +342,11 @@ func TestHistoryRebuildEqualsLive(t *testing.T) {
 	testenv.WaitFor(t, 30*time.Second, "every order settled", func() bool {
 		n := 0
 		for _, sh := range shoppers {
-			for _, r := range sh.history() {
+			orders, code := sh.tryHistory()
+			if code == http.StatusTooManyRequests {
+				return false
+			}
+			for _, r := range orders {
 				if (r.Status == 4 || r.Status == -4) && r.IdentityScore != nil {
 					n++
 				}
