@@ -116,13 +116,19 @@ func (s *server) start(ctx context.Context) error {
 	return nil
 }
 
-// stop stops a running server. s.mu must be held.
+// stop stops a running server with its stopSignal. s.mu must be held.
 func (s *server) stop(ctx context.Context) error {
+	return s.stopWith(ctx, s.stopSignal)
+}
+
+// stopWith stops a running server with sig and waits for it to exit.
+// s.mu must be held.
+func (s *server) stopWith(ctx context.Context, sig syscall.Signal) error {
 	if s.proc == nil {
 		return nil
 	}
 	pid := s.proc.pid()
-	err := s.proc.stop(ctx, s.stopSignal)
+	err := s.proc.stop(ctx, sig)
 	s.proc = nil
 	if err != nil {
 		return fmt.Errorf("stop %s: %w", s.name, err)

@@ -162,6 +162,19 @@ func (p *Postgres) URL(db string) string {
 	return u.String()
 }
 
+// StopImmediate shuts PostgreSQL down as `pg_ctl stop -m immediate` does,
+// by sending SIGQUIT to the postmaster: every backend ends at once, open
+// sessions break in the middle of whatever they were doing, and the next
+// start (Restart) runs crash recovery, which keeps every committed
+// transaction (unless Fast). It waits until the postmaster has exited,
+// which it does once its backends have; if ctx ends first, it kills the
+// server and returns an error. Stopping a stopped server does nothing.
+func (p *Postgres) StopImmediate(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stopWith(ctx, syscall.SIGQUIT)
+}
+
 // BinDir returns the directory of the PostgreSQL binaries in use.
 func (p *Postgres) BinDir() string { return p.binDir }
 

@@ -346,6 +346,40 @@ func TestPostgresKillRestart(t *testing.T) {
 	}
 }
 
+func TestPostgresStopImmediateBreaksSessionsAndKeepsCommits(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	p := startPostgres(t, PostgresOptions{Dir: filepath.Join(testDir(t), "pg")})
+	conn, err := pgx.Connect(ctx, p.URL("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "CREATE TABLE t (n int); INSERT INTO t VALUES (1)"); err != nil {
+		t.Fatal(err)
+	}
+	pid := p.PID()
+	if err := p.StopImmediate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if p.PID() != 0 || groupAlive(pid) {
+		t.Errorf("PID() = %d, group of %d alive = %v after StopImmediate; want 0 and none", p.PID(), pid, groupAlive(pid))
+	}
+	if _, err := conn.Exec(ctx, "SELECT 1"); err == nil {
+		t.Error("a session open across StopImmediate still works")
+	}
+	if err := p.StopImmediate(ctx); err != nil {
+		t.Errorf("StopImmediate of a stopped server: %v", err)
+	}
+	if err := p.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := scanRow(t, ctx, p.URL("postgres"), "SELECT count(*) FROM t", &n); err != nil || n != 1 {
+		t.Errorf("rows after an immediate stop and crash recovery = %d, %v; want 1", n, err)
+	}
+}
+
 func TestPostgresWrongUser(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t)
