@@ -124,7 +124,47 @@ func IsUnavailable(err error) bool {
 		errors.Is(err, context.DeadlineExceeded) || errors.As(err, &netErr) ||
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
-		strings.Contains(err.Error(), "conn closed") || strings.Contains(err.Error(), "closed pool")
+		errors.Is(err, pgconn.ErrConnClosed) || strings.Contains(err.Error(), "closed pool")
+}
+
+// OutcomeUnknown reports whether err, returned by a statement that writes
+// or by a COMMIT, leaves unknown whether the write happened: the database
+// went away or the connection broke (IsUnavailable) after the statement
+// may have reached the server, which may have committed it before the
+// answer was lost. The caller cannot tell, so it must not say the write
+// failed; a retry has to find out (by an idempotency key, say).
+//
+// It is false when the write certainly did not happen: no connection was
+// had (a failed connect, which includes the server refusing connections
+// while it starts, shuts down or is full; a closed pool; a deadline met
+// waiting for a free connection), nothing was sent (a context done before
+// sending), or the server refused the statement (read-only). It is also
+// false for an error that is not an outage, such as a constraint
+// violation: the statement failed, and nothing of it was committed.
+//
+// A closed connection ("conn closed") counts as unknown although pgx
+// calls it safe to retry: when the connection breaks while pgx waits for
+// the answer to a statement it sent, pgx may drop the read error and
+// report the connection closed instead. A pool never lends a connection
+// that was closed before, so through a pool it means that.
+func OutcomeUnknown(err error) bool {
+	if !IsUnavailable(err) {
+		return false
+	}
+	var connErr *pgconn.ConnectError
+	if errors.As(err, &connErr) || strings.Contains(err.Error(), "closed pool") {
+		return false
+	}
+	// pgconn wraps a deadline met during a statement as a timeout
+	// (pgconn.Timeout); a bare one was met waiting for a connection.
+	if errors.Is(err, context.DeadlineExceeded) && !pgconn.Timeout(err) {
+		return false
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "25006" { // read_only_sql_transaction
+		return false
+	}
+	return !pgconn.SafeToRetry(err) || errors.Is(err, pgconn.ErrConnClosed)
 }
 
 // IsUniqueViolation reports whether err is a unique constraint violation.
