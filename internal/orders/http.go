@@ -24,7 +24,9 @@ import (
 // answers the order with 201, or with 200 when it repeats an earlier
 // request with the same Idempotency-Key. Another user's order answers 404,
 // so its existence is not told. Errors are JSON {"error": {"code",
-// "message"}}.
+// "message"}}. When the database went away while POST /orders stored the
+// order, it answers 503 outcome_unknown: the order may or may not exist,
+// and a retry with the same Idempotency-Key tells.
 func NewHandler(svc *Service, signer *auth.Signer, log *slog.Logger) *auth.Routes {
 	h := &handler{svc: svc}
 	rt := auth.NewRoutes(signer, log, map[string]web.Check{"postgres": svc.pool.Ping, "redis": redisclient.Ping(svc.rdb)})

@@ -144,8 +144,8 @@ func identity(userID string) auth.Identity {
 type reply struct {
 	status int
 	body   []byte
-	// location is the Location header.
-	location string
+	// location and retryAfter are the Location and Retry-After headers.
+	location, retryAfter string
 }
 
 // order decodes the reply as one order.
@@ -223,7 +223,8 @@ func (e *env) send(t *testing.T, method, path, userID, key string, body any) (re
 	if err != nil {
 		return reply{}, fmt.Errorf("%s %s: read body: %w", method, path, err)
 	}
-	return reply{status: resp.StatusCode, body: bytes.TrimSpace(b), location: resp.Header.Get("Location")}, nil
+	return reply{status: resp.StatusCode, body: bytes.TrimSpace(b), location: resp.Header.Get("Location"),
+		retryAfter: resp.Header.Get("Retry-After")}, nil
 }
 
 // create posts req to /orders as userID.

@@ -122,6 +122,22 @@ func errKeyReused(key, orderID string) error {
 	return errs.Unprocessable("idempotency_key_reused", "Idempotency-Key %q was used for a different order (%s)", key, orderID)
 }
 
+// errOutcomeUnknown means the connection to the database broke after the
+// new order was sent to it (postgres.OutcomeUnknown): the order may have
+// been stored or not, and nothing here can tell. It is still a 503: the
+// shopper should try again, and the Idempotency-Key makes that safe, as
+// the message says; without one, the shopper is told to look first.
+func errOutcomeUnknown(cause error, keyed bool) error {
+	msg := "the order may or may not have been stored; retry with the same Idempotency-Key to find out"
+	if !keyed {
+		msg = "the order may or may not have been stored; look at your orders before you place it again " +
+			"(send an Idempotency-Key to make retrying safe)"
+	}
+	e := errs.E(errs.KindUnavailable, "outcome_unknown", "%s", msg)
+	e.Err = cause
+	return e
+}
+
 // errCatalogUnavailable means the catalog could not be asked, or said it
 // is down for now: the same request may succeed shortly.
 func errCatalogUnavailable(cause error) error {

@@ -31,6 +31,7 @@ import (
 	"streamcart/internal/outbox"
 	"streamcart/internal/platform/auth"
 	"streamcart/internal/platform/config"
+	"streamcart/internal/platform/postgres"
 	"streamcart/internal/stream"
 )
 
@@ -204,7 +205,10 @@ func (s *Service) Run(ctx context.Context) error {
 // Create validates req, prices it from the catalog and stores the order
 // for id's user, announcing it on ORDERS_STREAM. With an idempotency key
 // the user already used for the same request, it returns the first order
-// and false; for a different request, an error.
+// and false; for a different request, an error. When the connection to the
+// database breaks after the order was sent, whether it was stored is
+// unknown: the error is Unavailable with code outcome_unknown, and a retry
+// with the same key returns the order if it was stored, else stores it.
 func (s *Service) Create(ctx context.Context, id auth.Identity, req CreateRequest, idempotencyKey string) (Order, bool, error) {
 	if err := req.Validate(); err != nil {
 		return Order{}, false, err
@@ -252,6 +256,10 @@ func (s *Service) Create(ctx context.Context, id auth.Identity, req CreateReques
 		return Order{}, false, err
 	}
 	created, err := insertOrder(ctx, s.pool, s.insertOrderSQL, &o, idempotencyKey, req.hash(), id.UserAgent, id.IP, placed)
+	if postgres.OutcomeUnknown(err) {
+		// The statement may have committed before the connection broke.
+		return Order{}, false, errOutcomeUnknown(fmt.Errorf("create order %s: %w", o.ID, err), idempotencyKey != "")
+	}
 	if err != nil {
 		return Order{}, false, fmt.Errorf("create order: %w", err)
 	}

@@ -19,8 +19,9 @@ type Proxy struct {
 	ln     net.Listener
 	target string
 
-	mu    sync.Mutex
-	rule  *breakRule // nil while unarmed
+	mu       sync.Mutex
+	rule     *breakRule // nil while unarmed
+	refusing bool
 	conns map[net.Conn]struct{}
 	wg    sync.WaitGroup
 }
@@ -65,6 +66,14 @@ func (p *Proxy) BreakBefore(text string) <-chan struct{} { return p.arm(text, fa
 // returns a channel closed once the client's connection is closed.
 func (p *Proxy) BreakAfter(text string) <-chan struct{} { return p.arm(text, true) }
 
+// Refuse sets whether p ends each new connection at once, as a server
+// that is down would. Connections made before are not affected.
+func (p *Proxy) Refuse(on bool) {
+	p.mu.Lock()
+	p.refusing = on
+	p.mu.Unlock()
+}
+
 func (p *Proxy) arm(text string, after bool) <-chan struct{} {
 	r := &breakRule{text: []byte(text), after: after, done: make(chan struct{})}
 	p.mu.Lock()
@@ -90,6 +99,13 @@ func (p *Proxy) accept() {
 		client, err := p.ln.Accept()
 		if err != nil {
 			return // closed
+		}
+		p.mu.Lock()
+		refusing := p.refusing
+		p.mu.Unlock()
+		if refusing {
+			client.Close()
+			continue
 		}
 		server, err := net.Dial("tcp", p.target)
 		if err != nil {
