@@ -36,7 +36,10 @@ const outage = "a service this request needs is briefly unavailable; try again s
 // Classify returns the public form of err: the *errs.Error it wraps; for
 // an outage of PostgreSQL or Redis, which may surface anywhere, an
 // Unavailable error (the one place where outages get their kind); else
-// an Internal error whose detail is never shown.
+// an Internal error whose detail is never shown. An outage that broke a
+// write after it was sent leaves its outcome unknown (postgres.OutcomeUnknown):
+// only the code that wrote can say so (orders' outcome_unknown), as only
+// it knows that it wrote and how a retry finds out.
 func Classify(err error) *errs.Error {
 	if e, ok := errs.As(err); ok {
 		return e

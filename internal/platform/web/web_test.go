@@ -6,10 +6,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"streamcart/internal/platform/errs"
 )
@@ -63,6 +68,11 @@ func TestHandleWritesErrors(t *testing.T) {
 		{errs.Conflict("price_changed", "the price changed"), 409, "price_changed"},
 		{errs.Unavailable(errors.New("db down"), "try later"), 503, "unavailable"},
 		{fmt.Errorf("load: %w", io.ErrUnexpectedEOF), 503, "unavailable"}, // a broken database or Redis connection
+		{fmt.Errorf("load: %w", &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}), 503, "unavailable"},
+		{fmt.Errorf("load: %w", &pgconn.PgError{Severity: "FATAL", Code: "57P01"}), 503, "unavailable"}, // pg_ctl stop
+		{fmt.Errorf("load: %w", pgconn.ErrConnClosed), 503, "unavailable"},
+		{&errs.Error{Kind: errs.KindUnavailable, Code: "outcome_unknown", Message: "may or may not", Err: io.ErrUnexpectedEOF}, 503, "outcome_unknown"},
+		{fmt.Errorf("insert: %w", &pgconn.PgError{Code: "23505"}), 500, "internal"},
 		{errors.New("secret detail"), 500, "internal"},
 	} {
 		rec := httptest.NewRecorder()
