@@ -22,8 +22,8 @@ type Proxy struct {
 	mu       sync.Mutex
 	rule     *breakRule // nil while unarmed
 	refusing bool
-	conns map[net.Conn]struct{}
-	wg    sync.WaitGroup
+	conns    map[net.Conn]struct{}
+	wg       sync.WaitGroup
 }
 
 // breakRule is what an armed Proxy does to the next client that sends
