@@ -18,7 +18,8 @@
 // logs; Migrate and Empty work on a service's database; Handled and Entries
 // read streams; Repeats tables the ways an event arrives twice;
 // CheckConfigs checks a table of configurations; JSON is a body as a client
-// decodes it.
+// decodes it; StartProxy puts a proxy that breaks connections on request
+// between a client and a server.
 package testenv
 
 import (
