@@ -80,8 +80,9 @@ func (l *checkoutLoad) run(sh *shopper, client int) {
 				break
 			}
 			// 503 or 429: a real client waits Retry-After; a test
-			// client hurries, to press the database as it comes back.
-			time.Sleep(20 * time.Millisecond)
+			// client hurries, to press the database as it comes back,
+			// but stays under the session's rate limit.
+			time.Sleep(30 * time.Millisecond)
 		}
 	}
 }
@@ -164,7 +165,7 @@ func TestADatabaseCrashUnderLoadAnswersNo500AndEveryAcceptedOrderEndsFinalOnce(t
 	testenv.WaitFor(t, 30*time.Second, "orders before the crash", func() bool { return l.placed() >= 30 })
 
 	// pg_ctl stop -m immediate: statements in flight break mid-way.
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if err := pg.StopImmediate(ctx); err != nil {
 		t.Fatal(err)
