@@ -274,6 +274,7 @@ const keepalive = 15 * time.Second
 type Gateway struct {
 	rdb    *redis.Client
 	signer *auth.Signer
+	tokens tokenSigner // session tokens, under a key derived from signer's
 	cfg    Config
 	log    *slog.Logger
 	pub    *stream.Publisher
@@ -314,6 +315,7 @@ func New(rdb *redis.Client, signer *auth.Signer, cfg Config, log *slog.Logger) (
 	g := &Gateway{
 		rdb:       rdb,
 		signer:    signer,
+		tokens:    newTokenSigner(signer),
 		cfg:       cfg,
 		log:       log,
 		pub:       stream.NewPublisher(rdb, map[string]stream.Retention{cfg.TransactionStream: {MaxAge: cfg.StreamMaxAge}}),
