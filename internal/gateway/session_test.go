@@ -161,6 +161,15 @@ func TestTokenIsRenewedWithUse(t *testing.T) {
 			t.Errorf("%s: Cache-Control %q with a new token, want no-store", tt.name, resp.Header.Get("Cache-Control"))
 		}
 	}
+
+	// The tutorial's client takes the token of every answer's auth.
+	resp, body := e.do(req{method: "POST", path: "/products/getProductsByFilter", token: old, body: `{}`})
+	var env tutorialEnvelope
+	testenv.DecodeJSON(t, body, &env)
+	nc, err := e.gw.tokens.verify(env.Auth, time.Now())
+	if resp.StatusCode != http.StatusOK || err != nil || env.Auth == old || nc.SessionID != c.SessionID {
+		t.Errorf("tutorial search with an old token: %s %s, want a fresh token of the session in auth", resp.Status, body)
+	}
 }
 
 func TestSessionToken(t *testing.T) {
