@@ -26,8 +26,8 @@ type RedisNames struct {
 	OrdersStream, PaymentsStream, TransactionStream string
 	// ProductsPrefix starts the products cache's keys, followed by ":".
 	ProductsPrefix string
-	// GatewayPrefix starts the keys of the gateway's sessions, carts and
-	// rate limits.
+	// GatewayPrefix starts the keys of the gateway's session
+	// revocations, carts and rate limits.
 	GatewayPrefix string
 	// HistoryPrefix starts the keys of the order history read model.
 	HistoryPrefix string
@@ -137,7 +137,7 @@ func RedisUsers(n RedisNames, passwords map[string]string) ([]redisacl.User, err
 		),
 		Gateway: {
 			appendTo(n.TransactionStream),
-			{Commands: state, Keys: []string{redisacl.Prefix(n.GatewayPrefix)}}, // sessions, carts, rate limits
+			{Commands: state, Keys: []string{redisacl.Prefix(n.GatewayPrefix)}}, // session revocations, carts, rate limits
 			{Commands: []string{"psubscribe", "punsubscribe"}, Channels: []string{updates}},
 		},
 		Ops: {
