@@ -290,7 +290,9 @@ func ownRedisWithUsers(t *testing.T) *servers.Redis {
 	return r
 }
 
-// wipe deletes a stopped Redis's data, so that it restarts empty.
+// wipe deletes a stopped Redis's data, so that it restarts empty. Its
+// log and its ACL file (users.acl, when it has users) stay: they are its
+// configuration, which a deployment keeps apart from the data.
 func wipe(t *testing.T, r *servers.Redis) {
 	t.Helper()
 	entries, err := os.ReadDir(r.Dir())
@@ -298,7 +300,7 @@ func wipe(t *testing.T, r *servers.Redis) {
 		t.Fatal(err)
 	}
 	for _, e := range entries {
-		if e.Name() != filepath.Base(r.LogPath()) {
+		if e.Name() != filepath.Base(r.LogPath()) && e.Name() != "users.acl" {
 			if err := os.RemoveAll(filepath.Join(r.Dir(), e.Name())); err != nil {
 				t.Fatal(err)
 			}

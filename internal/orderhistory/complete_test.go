@@ -99,7 +99,9 @@ func TestTheHistoryRebuildsItselfWhenRedisLosesItsData(t *testing.T) {
 		t.Errorf("Get while rebuilding: %v, want an Unavailable error", err)
 	}
 	rec := a.get(t, "/history", user)
-	var eb struct{ Error struct{ Code, Message string } }
+	var eb struct {
+		Error struct{ Code, Message string }
+	}
 	_ = json.Unmarshal(rec.Body.Bytes(), &eb)
 	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" || eb.Error.Code != "unavailable" ||
 		eb.Error.Message != "the order history is being rebuilt; try again shortly" {

@@ -86,27 +86,48 @@ return redis.call('DEL', KEYS[1])`)
 // data during the rebuild, the lock goes with it and the rebuild fails
 // rather than mark a partial model complete.
 func (s *Service) Rebuild(ctx context.Context) error {
+	_, err := s.rebuildLocked(ctx, true)
+	return err
+}
+
+// rebuildLocked takes the lock and runs the rebuild under it; unless
+// always, only if the marker is still missing once the lock is held, so
+// that a check that saw it missing does not redo a rebuild that just
+// completed. It reports whether it rebuilt.
+func (s *Service) rebuildLocked(ctx context.Context, always bool) (bool, error) {
 	start := time.Now()
 	gen := stream.NewID()
 	ok, err := s.rdb.SetNX(ctx, s.lockKey(), gen, rebuildLockTTL).Result()
 	if err != nil {
-		return fmt.Errorf("rebuild order history: take the lock: %w", err)
+		return false, fmt.Errorf("rebuild order history: take the lock: %w", err)
 	}
 	if !ok {
-		return ErrRebuildRunning
+		return false, ErrRebuildRunning
+	}
+	// Release the lock on the way out, even when ctx ended, so that the
+	// next rebuild need not wait for it to lapse; a completed rebuild
+	// has released it already. A failed release lets it lapse.
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = releaseScript.Run(rctx, s.rdb, []string{s.lockKey()}, gen).Err()
+	}()
+	if !always {
+		n, err := s.rdb.Exists(ctx, s.markerKey()).Result()
+		if err != nil {
+			return false, fmt.Errorf("rebuild order history: check the marker: %w", err)
+		}
+		if n == 1 {
+			return false, nil
+		}
 	}
 	st, err := s.rebuild(ctx, gen)
 	if err != nil {
-		// Release the lock even when ctx ended, so that the next rebuild
-		// need not wait for it to lapse.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = releaseScript.Run(rctx, s.rdb, []string{s.lockKey()}, gen).Err() // else it lapses
-		return fmt.Errorf("rebuild order history: %w", err)
+		return false, fmt.Errorf("rebuild order history: %w", err)
 	}
 	s.log.InfoContext(ctx, "order history rebuilt", "generation", gen, "keys_deleted", st.deleted,
 		"snapshots", st.snapshots, "entries", st.entries, "skipped", st.skipped, "took", time.Since(start))
-	return nil
+	return true, nil
 }
 
 // rebuildStats counts what a rebuild did.
@@ -291,13 +312,11 @@ func (s *Service) EnsureComplete(ctx context.Context) (rebuilt bool, err error) 
 	if n == 1 {
 		return false, nil
 	}
-	switch err := s.Rebuild(ctx); {
-	case errors.Is(err, ErrRebuildRunning):
+	rebuilt, err = s.rebuildLocked(ctx, false)
+	if errors.Is(err, ErrRebuildRunning) {
 		return false, nil
-	case err != nil:
-		return false, err
 	}
-	return true, nil
+	return rebuilt, err
 }
 
 // failureLogEvery is how often at most watch logs that rebuilding keeps
