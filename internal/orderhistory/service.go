@@ -18,6 +18,10 @@
 //     potentialFraud flag. Other events on that stream, such as
 //     LoginIdentityRecorded, are acknowledged and ignored.
 //
+// and, only while it rebuilds, OrderSnapshot (ORDER_SNAPSHOTS, read by
+// range): everything an OrderPlaced says, with the current status and
+// paymentId (see Rebuild).
+//
 // An event that does not parse is dead-lettered, as is one whose userId is
 // not the one its order's record already has: the producers copy the user
 // from the OrderPlaced, so a contradiction means a bad event, and letting
@@ -37,6 +41,10 @@
 //	                              statusRank, placedVersion, scoredVersion
 //	orderhistory:user:<userId>    sorted set of the user's orderIds, scored by
 //	                              createdOn in Unix milliseconds
+//	orderhistory:complete         the completeness marker: the generation id
+//	                              of the last rebuild that completed
+//	orderhistory:rebuilding       the rebuild lock: the generation id of the
+//	                              rebuild in progress, expiring
 //
 // Times are stored as UTC RFC 3339 with milliseconds, all of one width, so
 // that comparing them as strings compares the times.
@@ -82,18 +90,31 @@
 // createdOn yet, it is placed in the user's list by its earliest known
 // event time, and moved to its createdOn when the OrderPlaced arrives.
 //
-// # Rebuild and stream retention
+// # Completeness, and rebuilding from the system of record
 //
-// Rebuild recreates the model from nothing: it deletes the model's keys and
-// replays the three streams from their first entry (the orders stream
-// first) through the same merge, announcing nothing.
+// The model is complete (it has every order the orders service has, and
+// every event the streams have) while the marker key is set. Only a
+// completed Rebuild sets it; a rebuild deletes it before it deletes the
+// model, and a Redis that lost its data has lost it too. Readers (List,
+// Get) read the marker before and after their reads and answer 503
+// (errs.Unavailable) unless both readings are the same generation, so
+// they answer the whole history or nothing, never a partial list. Run
+// checks the marker every Config.CheckInterval and rebuilds when it is
+// missing, at the first start and after Redis lost its data, with no
+// operator.
+//
+// Rebuild recreates the model from nothing: it deletes the model's keys,
+// has the orders service publish a snapshot of every order to
+// ORDER_SNAPSHOTS (Config.Snapshots, over HTTP; the history never reads
+// the orders schema) and merges them, then replays the three streams
+// from their first entry through the same merge, announcing nothing.
 // Because the merge is commutative and idempotent, the result equals the
-// model that live consumption built, whatever order the consumers saw the
-// events in. It can only rebuild what the streams still hold, though: when
-// a stream is trimmed (stream.Retention), the history of the trimmed
-// entries is lost to a rebuild, and orders placed before the oldest kept
-// entry disappear or come back incomplete. Keep the streams' retention at
-// least as long as the history must survive a rebuild, or do not rebuild.
+// model that live consumption built, whatever order the consumers saw
+// the events in, except that a snapshot dates lastUpdatedOn by orders'
+// own last update. The snapshots restore every order with its status and
+// payment whatever the streams' retention; the identity scores come only
+// from what TRANSACTION_STREAM still holds, and an order whose score was
+// trimmed or lost shows identityScore null (see docs/decisions.md).
 package orderhistory
 
 import (
