@@ -30,7 +30,8 @@ type devConfig struct {
 	Origins       string
 	PublicURL     string
 	OperatorToken string
-	// IdentitySecret is the hex identity secret; empty: a random one.
+	// IdentitySecret is the hex identity secret; empty: the one in
+	// Data/identity-secret, made at the first start.
 	IdentitySecret string
 	PprofAddr      string
 	RateLimitIP    int
@@ -60,7 +61,7 @@ func parseDevConfig(args []string, stdout, stderr io.Writer) (devConfig, *flag.F
 	fs := flag.NewFlagSet("streamcart dev", flag.ContinueOnError)
 	fs.StringVar(&cfg.Addr, "addr", ":8080", "listen address of the gateway, the one public endpoint")
 	fs.StringVar(&cfg.OperatorToken, "operator-token", "", "token that opens the operations page /ops (empty: a random one, printed at start)")
-	fs.StringVar(&cfg.IdentitySecret, "identity-secret", "", "hex secret (>= 32 bytes) that signs identities between gateway and services (empty: a random one); set it to call services directly with \"streamcart token\"")
+	fs.StringVar(&cfg.IdentitySecret, "identity-secret", "", "hex secret (>= 32 bytes) that signs identities between gateway and services, and session tokens (empty: the one in <data>/identity-secret, made at the first start); pass it to \"streamcart token\" to call services directly")
 	fs.StringVar(&cfg.Origins, "allowed-origins", "", "comma-separated origins allowed to call the API from a browser (CORS), e.g. http://localhost:3000")
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "URL at which clients reach the gateway, e.g. http://localhost:8080: the base of absolute URLs in tutorial responses (empty: from each request's host)")
 	fs.StringVar(&cfg.PprofAddr, "pprof", "", "serve net/http/pprof on this address, e.g. 127.0.0.1:6060 (off when empty)")
@@ -98,13 +99,11 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	log := root.With("service", "dev")
 	routeGoRedisLog(log)
 	log.Info("starting", "version", version(), config.Effective(fs, "operator-token", "identity-secret"))
-	var secret []byte // nil: app.Start makes a random one
-	if cfg.IdentitySecret != "" {
-		if secret, err = hex.DecodeString(cfg.IdentitySecret); err != nil || len(secret) < 32 {
-			return usageErrorf("--identity-secret (env STREAMCART_IDENTITY_SECRET) must be at least 32 bytes, hex encoded; generate one with: openssl rand -hex 32")
-		}
-	}
 	data, err := filepath.Abs(cfg.Data)
+	if err != nil {
+		return err
+	}
+	secret, err := devIdentitySecret(cfg.IdentitySecret, data)
 	if err != nil {
 		return err
 	}
@@ -215,7 +214,7 @@ func (env *devServers) startRedis(ctx context.Context, cfg devConfig, dir string
 		return err
 	}
 	env.adminPasswordFile = filepath.Join(dir, "admin-password")
-	admin, err := readOrCreateSecret(env.adminPasswordFile)
+	admin, err := readOrCreateSecret(env.adminPasswordFile, 24)
 	if err != nil {
 		return err
 	}
@@ -244,9 +243,32 @@ func (env *devServers) startRedis(ctx context.Context, cfg devConfig, dir string
 	return nil
 }
 
+// devIdentitySecret returns the identity secret of flag (hex), or else
+// the one kept in data/identity-secret, made at the first start: session
+// tokens are signed with it, so that a new one at each start would end
+// every shopper's session (and leave OrderPlaced entries still pending
+// unverifiable).
+func devIdentitySecret(flag, data string) ([]byte, error) {
+	if flag == "" {
+		if err := os.MkdirAll(data, 0o755); err != nil {
+			return nil, err
+		}
+		var err error
+		if flag, err = readOrCreateSecret(filepath.Join(data, "identity-secret"), 32); err != nil {
+			return nil, err
+		}
+	}
+	secret, err := hex.DecodeString(flag)
+	if err != nil || len(secret) < 32 {
+		return nil, usageErrorf("--identity-secret (env STREAMCART_IDENTITY_SECRET) must be at least 32 bytes, hex encoded; generate one with: openssl rand -hex 32")
+	}
+	return secret, nil
+}
+
 // readOrCreateSecret returns the secret in the file at path, first writing
-// a random one there, readable by its owner only, when there is none.
-func readOrCreateSecret(path string) (string, error) {
+// a random one of n bytes there, hex encoded and readable by its owner
+// only, when there is none.
+func readOrCreateSecret(path string, n int) (string, error) {
 	b, err := os.ReadFile(path)
 	if err == nil && len(strings.TrimSpace(string(b))) > 0 {
 		return strings.TrimSpace(string(b)), nil
@@ -254,7 +276,7 @@ func readOrCreateSecret(path string) (string, error) {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return "", err
 	}
-	secret := randomHex(24)
+	secret := randomHex(n)
 	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
 		return "", err
 	}

@@ -147,6 +147,12 @@ func TestDevServesAnOrderAndKeepsItsData(t *testing.T) {
 	checkManagedRedisUsers(t, data)
 	stop()
 
+	// The identity secret, which signs the session tokens, is kept with
+	// the data for the next start.
+	if fi, err := os.Stat(filepath.Join(data, "identity-secret")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("identity-secret: %v; want a file readable by its owner only", err)
+	}
+
 	// The second start reuses the data: the session and the order are there.
 	url, stop = startDev(t, data)
 	defer stop()

@@ -34,7 +34,7 @@ Usage:
   streamcart serve <service> [flags]  run one service
   streamcart migrate [flags]          apply every service's database migrations
   streamcart bench [flags]            drive a running system like shoppers and report
-  streamcart history rebuild [flags]  recreate the order history from the streams
+  streamcart history rebuild [flags]  recreate the order history from the orders and the streams
   streamcart token [flags]            print a signed identity for calling a service directly
   streamcart redis-acl [flags]        print the Redis users of the services (ACL SETUSER)
   streamcart version                  print the version

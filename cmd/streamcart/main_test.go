@@ -100,6 +100,7 @@ func TestWrongCommandLinesAreRefusedWithExitStatus2(t *testing.T) {
 		{[]string{"history"}, true},
 		{[]string{"history", "nosuch"}, true},
 		{[]string{"history", "rebuild", "extra"}, true},
+		{[]string{"history", "rebuild", "--redis-url", "redis://127.0.0.1:1/0"}, false}, // no --orders-url
 		{[]string{"version", "extra"}, true},
 		{[]string{"redis-acl", "--format", "yaml"}, true},
 		{[]string{"redis-acl", "--redis-url", "http://host"}, true},

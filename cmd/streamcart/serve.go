@@ -32,7 +32,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	databaseURL := fs.String("database-url", os.Getenv("DATABASE_URL"), "PostgreSQL URL (env DATABASE_URL)")
 	secret := fs.String("identity-secret", "", identitySecretUsage)
 	productsURL := fs.String("products-url", "", "base URL of the products service (for orders and the gateway)")
-	ordersURL := fs.String("orders-url", "", "base URL of the orders service (for the gateway)")
+	ordersURL := fs.String("orders-url", "", "base URL of the orders service (for the gateway, and the order history, which rebuilds itself from its snapshots)")
 	historyURL := fs.String("history-url", "", "base URL of the order history service (for the gateway)")
 	origins := fs.String("allowed-origins", "", "comma-separated origins allowed to call the API from a browser (CORS; gateway)")
 	rateLimitIP := fs.Int("rate-limit-ip", 0, "requests per second per client address (gateway; 0: default 2000, negative: none)")
@@ -131,14 +131,18 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 // historyUsage is the usage of "streamcart history".
 const historyUsage = `usage: streamcart history rebuild [flags]
 
-Recreate the order history read model by replaying the streams.`
+Recreate the order history read model completely: from a snapshot of every
+order, which the orders service publishes on request, and from the streams.
+Readers get 503 until it is done. The order history service does the same
+by itself when Redis lost its data.`
 
 // runHistory runs "history rebuild": recreate the order history read model
-// by replaying the streams.
+// from the orders service's snapshots and the streams.
 func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("streamcart history rebuild", flag.ContinueOnError)
 	redisURL := fs.String("redis-url", os.Getenv("REDIS_URL"), "Redis URL (env REDIS_URL): the orderhistory user's, or an admin's")
-	secret := fs.String("identity-secret", "", identitySecretUsage+" (the rebuild skips an OrderPlaced not signed with it)")
+	ordersURL := fs.String("orders-url", "", "base URL of the orders service, which publishes the snapshots of its orders")
+	secret := fs.String("identity-secret", "", identitySecretUsage+" (signs the call to orders; the rebuild skips an order event not signed with it)")
 	if err := needWord(args, fs, historyUsage, "history: no subcommand given", stdout, stderr); err != nil {
 		return err
 	}
@@ -149,8 +153,8 @@ func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := parseFlags(fs, "STREAMCART", historyUsage, args[1:], stdout, stderr); err != nil {
 		return err
 	}
-	if *redisURL == "" {
-		return usageErrorf("--redis-url (env REDIS_URL) is required")
+	if *redisURL == "" || *ordersURL == "" {
+		return usageErrorf("--redis-url (env REDIS_URL) and --orders-url are required")
 	}
 	key, err := identitySecret(*secret)
 	if err != nil {
@@ -161,7 +165,7 @@ func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	routeGoRedisLog(log)
-	if err := app.RebuildHistory(ctx, *redisURL, key, log); err != nil {
+	if err := app.RebuildHistory(ctx, *redisURL, *ordersURL, key, log); err != nil {
 		return err
 	}
 	log.Info("order history rebuilt")

@@ -102,6 +102,8 @@ var routeAccess = map[string]map[string]auth.Access{
 		"POST /orders":     auth.Shopper,
 		"GET /orders":      auth.Shopper,
 		"GET /orders/{id}": auth.Shopper,
+		// The order history asks for snapshots to rebuild itself.
+		"POST /orders/snapshots": auth.ServiceOrOperator,
 	},
 	app.History: {
 		"GET /healthz":           auth.Open,

@@ -239,7 +239,7 @@ func (s *System) start(ctx, gctx context.Context, cfg Config, name string) error
 	case Orders:
 		handler, run, err = s.orders(cfg, pool, rdb, log)
 	case History:
-		handler, run, err = s.history(cfg, rdb, log)
+		handler, run, err = s.history(ctx, cfg, rdb, log)
 	case Identity:
 		handler, run, err = s.identity(cfg, pool, rdb, log)
 	case Gateway:
@@ -315,6 +315,7 @@ func (s *System) orders(cfg Config, pool *pgxpool.Pool, rdb *redis.Client, log *
 		OrderKey:          s.OrderKey,
 		OrdersStream:      cfg.Names.OrdersStream,
 		PaymentsStream:    cfg.Names.PaymentsStream,
+		SnapshotsStream:   cfg.Names.SnapshotsStream,
 		ProductsURL:       productsURL,
 		Signer:            s.Signer,
 		StuckAfter:        cfg.Tuning.StuckAfter,
@@ -324,16 +325,38 @@ func (s *System) orders(cfg Config, pool *pgxpool.Pool, rdb *redis.Client, log *
 	return started(svc, err, func(svc *orders.Service) http.Handler { return orders.NewHandler(svc, s.Signer, log) })
 }
 
-func (s *System) history(cfg Config, rdb *redis.Client, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
+func (s *System) history(ctx context.Context, cfg Config, rdb *redis.Client, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
+	ordersURL, err := s.url(cfg, Orders)
+	if err != nil {
+		return nil, nil, err
+	}
+	orders, err := orderhistory.NewOrdersClient(ordersURL, s.Signer)
+	if err != nil {
+		return nil, nil, err
+	}
 	svc, err := orderhistory.NewService(rdb, orderhistory.Config{
 		OrderKey:          s.OrderKey,
+		Snapshots:         orders,
 		KeyPrefix:         cfg.Names.HistoryPrefix,
 		OrdersStream:      cfg.Names.OrdersStream,
 		PaymentsStream:    cfg.Names.PaymentsStream,
 		TransactionStream: cfg.Names.TransactionStream,
+		SnapshotsStream:   cfg.Names.SnapshotsStream,
 		Consumer:          consumerConfig(cfg),
 	}, log)
-	return started(svc, err, func(svc *orderhistory.Service) http.Handler { return orderhistory.NewHandler(svc, s.Signer, log) })
+	if err != nil {
+		return nil, nil, err
+	}
+	// With orders in this process, and so already serving, the history is
+	// made complete before it serves, so that its first readers get it
+	// rather than a 503. Started alone, it must not wait for orders: its
+	// check rebuilds it once orders answers.
+	if s.URLs[Orders] != "" {
+		if _, err := svc.EnsureComplete(ctx); err != nil {
+			return nil, nil, err
+		}
+	}
+	return orderhistory.NewHandler(svc, s.Signer, log), svc.Run, nil
 }
 
 func (s *System) identity(cfg Config, pool *pgxpool.Pool, rdb *redis.Client, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
@@ -408,12 +431,23 @@ func (s *System) gateway(ctx context.Context, cfg Config, rdb *redis.Client, log
 	return g.Handler(), g.Run, nil
 }
 
-// RebuildHistory recreates the order history read model from the streams.
-// secret is the services' identity secret: the rebuild skips an
-// OrderPlaced that the orders service did not sign with it, as the
-// service's consumer dead-letters it.
-func RebuildHistory(ctx context.Context, redisURL string, secret []byte, log *slog.Logger) error {
+// RebuildHistory recreates the order history read model in the Redis of
+// redisURL (orderhistory.Service.Rebuild): from the snapshots of every
+// order that it asks the orders service at ordersURL for, and from the
+// streams. secret is the services' identity secret: it signs the call to
+// orders, and the rebuild skips an OrderPlaced or OrderSnapshot that the
+// orders service did not sign with it, as the service's consumer
+// dead-letters it.
+func RebuildHistory(ctx context.Context, redisURL, ordersURL string, secret []byte, log *slog.Logger) error {
 	orderKey, err := events.NewOrderKey(secret)
+	if err != nil {
+		return err
+	}
+	signer, err := auth.NewSigner(secret, time.Minute)
+	if err != nil {
+		return err
+	}
+	orders, err := orderhistory.NewOrdersClient(ordersURL, signer)
 	if err != nil {
 		return err
 	}
@@ -422,7 +456,7 @@ func RebuildHistory(ctx context.Context, redisURL string, secret []byte, log *sl
 		return err
 	}
 	defer rdb.Close()
-	svc, err := orderhistory.NewService(rdb, orderhistory.Config{OrderKey: orderKey}, log)
+	svc, err := orderhistory.NewService(rdb, orderhistory.Config{OrderKey: orderKey, Snapshots: orders}, log)
 	if err != nil {
 		return err
 	}

@@ -65,6 +65,8 @@ func TestARedisUserMayWriteOnlyWhatItsServiceOwns(t *testing.T) {
 		{app.Identity, xadd(events.TransactionStream), true},
 		{app.Payments, xadd(stream.DeadLetterStream(events.OrdersStream)), true},
 		{app.Ops, xadd(events.OrdersStream), true}, // a replay
+		{app.Orders, xadd(events.OrderSnapshotsStream), true},
+		{app.History, []any{"XRANGE", events.OrderSnapshotsStream, "-", "+"}, true},
 
 		{app.Payments, xadd(events.OrdersStream), false},
 		{app.Gateway, xadd(events.PaymentsStream), false},
@@ -75,6 +77,12 @@ func TestARedisUserMayWriteOnlyWhatItsServiceOwns(t *testing.T) {
 		{app.Identity, xadd(events.PaymentsStream), false},
 		{app.History, xadd(events.OrdersStream), false},
 		{app.History, xadd(events.TransactionStream), false},
+		// Only orders may say what an order is now.
+		{app.History, xadd(events.OrderSnapshotsStream), false},
+		{app.Payments, xadd(events.OrderSnapshotsStream), false},
+		{app.Gateway, xadd(events.OrderSnapshotsStream), false},
+		{app.Identity, xadd(events.OrderSnapshotsStream), false},
+		{app.Ops, xadd(events.OrderSnapshotsStream), false},
 		{app.Products, xadd(events.OrdersStream), false},
 		{app.Products, xadd("products:v1:x"), false},
 		{app.Payments, xadd(stream.DeadLetterStream(events.PaymentsStream)), false},
@@ -124,7 +132,7 @@ func TestARedisUserMayWriteOnlyWhatItsServiceOwns(t *testing.T) {
 // TestEveryServiceDoesAllItsWorkAsItsOwnRedisUser runs the shop with each
 // service on its own Redis user and takes orders through the gateway, its
 // cart included, to their payment, score and history, rebuilds the
-// history and replays a dead letter from the operations page's user: no
+// history (orders publishing its snapshots) and replays a dead letter from the operations page's user: no
 // command is refused along the way (the ACL log stays empty).
 func TestEveryServiceDoesAllItsWorkAsItsOwnRedisUser(t *testing.T) {
 	t.Parallel()
@@ -162,7 +170,7 @@ func TestEveryServiceDoesAllItsWorkAsItsOwnRedisUser(t *testing.T) {
 
 	// The history's rebuild, as its own user.
 	historyURL := s.cfg.RedisURLs[app.History]
-	if err := app.RebuildHistory(ctx, historyURL, s.cfg.Secret, testenv.Logger(t)); err != nil {
+	if err := app.RebuildHistory(ctx, historyURL, s.sys.URLs[app.Orders], s.cfg.Secret, testenv.Logger(t)); err != nil {
 		t.Fatalf("history rebuild as the orderhistory user: %v", err)
 	}
 	if rec := sh.settledRecord(o.OrderID); rec.PaymentID == "" {

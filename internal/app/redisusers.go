@@ -24,10 +24,13 @@ var RedisUserNames = append(append([]string{}, Services...), Ops)
 // the same names, so the two cannot disagree.
 type RedisNames struct {
 	OrdersStream, PaymentsStream, TransactionStream string
+	// SnapshotsStream has the orders' snapshots, which orders appends and
+	// the order history reads by range while it rebuilds.
+	SnapshotsStream string
 	// ProductsPrefix starts the products cache's keys, followed by ":".
 	ProductsPrefix string
-	// GatewayPrefix starts the keys of the gateway's sessions, carts and
-	// rate limits.
+	// GatewayPrefix starts the keys of the gateway's session
+	// revocations, carts and rate limits.
 	GatewayPrefix string
 	// HistoryPrefix starts the keys of the order history read model.
 	HistoryPrefix string
@@ -42,6 +45,7 @@ func DefaultRedisNames() RedisNames {
 		OrdersStream:      events.OrdersStream,
 		PaymentsStream:    events.PaymentsStream,
 		TransactionStream: events.TransactionStream,
+		SnapshotsStream:   events.OrderSnapshotsStream,
 		ProductsPrefix:    "products",
 		GatewayPrefix:     gateway.DefaultKeyPrefix,
 		HistoryPrefix:     orderhistory.DefaultKeyPrefix,
@@ -57,8 +61,8 @@ func (n RedisNames) streams() []string {
 // with its password from passwords (by user name; every one is required).
 // This is the one place that says who may do what in Redis:
 //
-//   - Only orders appends to ORDERS_STREAM, only payments to
-//     PAYMENTS_STREAM; the gateway (LoginIdentityRecorded) and identity
+//   - Only orders appends to ORDERS_STREAM and ORDER_SNAPSHOTS, only
+//     payments to PAYMENTS_STREAM; the gateway (LoginIdentityRecorded) and identity
 //     (IdentityScored) append to TRANSACTION_STREAM. The operations page
 //     appends to any of them, but only to replay a dead letter.
 //   - A consumer may create its group on, read, claim, inspect and
@@ -69,13 +73,14 @@ func (n RedisNames) streams() []string {
 //   - products, orderhistory and the gateway each use the keys under their
 //     own prefix only, and only with the commands their code runs; the
 //     order history publishes the order updates that the gateway listens
-//     to (events.OrderUpdatesChannel).
+//     to (events.OrderUpdatesChannel), and reads ORDER_SNAPSHOTS by range
+//     (it rebuilds from them) without a consumer group.
 //
 // Redis ACLs cannot tell event types apart, so identity's rules also let
 // it append a LoginIdentityRecorded, and the gateway's an IdentityScored;
 // see docs/security.md.
 func RedisUsers(n RedisNames, passwords map[string]string) ([]redisacl.User, error) {
-	for _, name := range []string{n.OrdersStream, n.PaymentsStream, n.TransactionStream, n.ProductsPrefix, n.GatewayPrefix, n.HistoryPrefix, n.OpsPrefix} {
+	for _, name := range []string{n.OrdersStream, n.PaymentsStream, n.TransactionStream, n.SnapshotsStream, n.ProductsPrefix, n.GatewayPrefix, n.HistoryPrefix, n.OpsPrefix} {
 		if name == "" {
 			return nil, fmt.Errorf("redis users: a stream name or key prefix is empty in %+v", n)
 		}
@@ -124,20 +129,25 @@ func RedisUsers(n RedisNames, passwords map[string]string) ([]redisacl.User, err
 			Keys:     []string{redisacl.Prefix(n.ProductsPrefix + ":")},
 		}},
 		Payments: append(consume(n.OrdersStream), appendTo(n.PaymentsStream)),
-		Orders:   append(consume(n.PaymentsStream), appendTo(n.OrdersStream)),
+		Orders:   append(consume(n.PaymentsStream), appendTo(n.OrdersStream, n.SnapshotsStream)),
 		Identity: append(consume(n.OrdersStream, n.TransactionStream), appendTo(n.TransactionStream)),
 		History: append(consume(n.streams()...),
-			// history rebuild replays the streams.
-			redisacl.Grant{Commands: []string{"xrange"}, Keys: literals(n.streams())},
+			// history rebuild replays the streams and the snapshots.
+			redisacl.Grant{Commands: []string{"xrange"}, Keys: literals(append(n.streams(), n.SnapshotsStream))},
+			// The model, its completeness marker and the rebuild lock
+			// (get, set, del, exists, pexpire, partly in scripts).
 			redisacl.Grant{
-				Commands: []string{"evalsha", "eval", "script|load", "hgetall", "hset", "zadd", "zrevrange", "scan", "unlink"},
-				Keys:     []string{redisacl.Prefix(n.HistoryPrefix)},
+				Commands: []string{
+					"evalsha", "eval", "script|load", "hgetall", "hset", "zadd", "zrevrange", "scan", "unlink",
+					"get", "set", "del", "exists", "pexpire",
+				},
+				Keys: []string{redisacl.Prefix(n.HistoryPrefix)},
 			},
 			redisacl.Grant{Commands: []string{"publish"}, Channels: []string{updates}},
 		),
 		Gateway: {
 			appendTo(n.TransactionStream),
-			{Commands: state, Keys: []string{redisacl.Prefix(n.GatewayPrefix)}}, // sessions, carts, rate limits
+			{Commands: state, Keys: []string{redisacl.Prefix(n.GatewayPrefix)}}, // session revocations, carts, rate limits
 			{Commands: []string{"psubscribe", "punsubscribe"}, Channels: []string{updates}},
 		},
 		Ops: {

@@ -290,7 +290,8 @@ func ownRedisWithUsers(t *testing.T) *servers.Redis {
 	return r
 }
 
-// wipe deletes a stopped Redis's data, so that it restarts empty.
+// wipe deletes a stopped Redis's data, so that it restarts empty. Its log
+// and its ACL file (users.acl), which is configuration, stay.
 func wipe(t *testing.T, r *servers.Redis) {
 	t.Helper()
 	entries, err := os.ReadDir(r.Dir())
@@ -298,7 +299,7 @@ func wipe(t *testing.T, r *servers.Redis) {
 		t.Fatal(err)
 	}
 	for _, e := range entries {
-		if e.Name() != filepath.Base(r.LogPath()) {
+		if e.Name() != filepath.Base(r.LogPath()) && e.Name() != "users.acl" {
 			if err := os.RemoveAll(filepath.Join(r.Dir(), e.Name())); err != nil {
 				t.Fatal(err)
 			}

@@ -32,6 +32,11 @@ const (
 	// IdentityScored (producer: identity). Consumers: identity,
 	// orderhistory.
 	TransactionStream = "TRANSACTION_STREAM"
+	// OrderSnapshotsStream has an OrderSnapshot of every order each time
+	// the order history asks orders for them, to rebuild itself from the
+	// system of record (see OrderSnapshot). Producer: orders. Reader:
+	// orderhistory, by range during a rebuild, in no consumer group.
+	OrderSnapshotsStream = "ORDER_SNAPSHOTS"
 )
 
 // Event types.
@@ -40,6 +45,7 @@ const (
 	TypePaymentProcessed      = "PaymentProcessed"
 	TypeLoginIdentityRecorded = "LoginIdentityRecorded"
 	TypeIdentityScored        = "IdentityScored"
+	TypeOrderSnapshot         = "OrderSnapshot"
 )
 
 // Status is an order's status code, as the tutorial numbers them.
@@ -72,6 +78,15 @@ func (s Status) String() string {
 		return "PAYMENT_SUCCESS"
 	}
 	return "UNKNOWN(" + strconv.Itoa(int(s)) + ")"
+}
+
+// known reports whether s is one of the statuses above.
+func (s Status) known() bool {
+	switch s {
+	case StatusPaymentFail, StatusDraft, StatusCreated, StatusPending, StatusPaymentInitiated, StatusPaymentSuccess:
+		return true
+	}
+	return false
 }
 
 // Final reports whether no further transition can follow s.
@@ -137,32 +152,110 @@ func ParseOrderPlaced(m stream.Message, k *OrderKey) (OrderPlaced, error) {
 	}
 	e.AmountCents = f.amount("orderAmount")
 	e.CreatedOn = f.time("createdOn")
-	if err := json.Unmarshal([]byte(f.required("products")), &e.Items); err != nil && f.err == nil {
-		f.err = fmt.Errorf("products: %w", err)
-	}
-	if f.err == nil && len(e.Items) == 0 {
-		f.err = errors.New("products: an order has at least one line")
-	}
-	var sum int64
-	for _, it := range e.Items {
-		if f.err == nil && (!web.ValidID(it.ProductID) || it.Qty < 1 || it.PriceCents < 1) {
-			f.err = fmt.Errorf("products: invalid line item %+v", it)
-		}
-		line, err := money.Mul(it.PriceCents, int64(it.Qty))
-		if f.err == nil && err != nil {
-			f.err = fmt.Errorf("products: line item %+v: %w", it, err)
-		}
-		if sum += line; f.err == nil && sum > 1<<62 {
-			f.err = errors.New("products: the lines add up to too much")
-		}
-	}
-	if f.err == nil && (e.AmountCents < 1 || e.AmountCents != sum) {
-		f.err = fmt.Errorf("orderAmount %s is not the sum of the lines, %s", money.Format(e.AmountCents), money.Format(sum))
-	}
+	e.Items = f.lines("products", e.AmountCents)
 	if f.err == nil {
 		f.err = k.verify(e, m.Fields[FieldSignature])
 	}
 	return e, f.done(TypeOrderPlaced)
+}
+
+// lines reads the JSON line items of field name, which must be an order's:
+// at least one line, each of a product id, a positive quantity and a
+// positive price, adding up to amount.
+func (f *fields) lines(name string, amount int64) []LineItem {
+	var items []LineItem
+	if err := json.Unmarshal([]byte(f.required(name)), &items); err != nil && f.err == nil {
+		f.err = fmt.Errorf("%s: %w", name, err)
+	}
+	if f.err == nil && len(items) == 0 {
+		f.err = fmt.Errorf("%s: an order has at least one line", name)
+	}
+	var sum int64
+	for _, it := range items {
+		if f.err == nil && (!web.ValidID(it.ProductID) || it.Qty < 1 || it.PriceCents < 1) {
+			f.err = fmt.Errorf("%s: invalid line item %+v", name, it)
+		}
+		line, err := money.Mul(it.PriceCents, int64(it.Qty))
+		if f.err == nil && err != nil {
+			f.err = fmt.Errorf("%s: line item %+v: %w", name, it, err)
+		}
+		if sum += line; f.err == nil && sum > 1<<62 {
+			f.err = fmt.Errorf("%s: the lines add up to too much", name)
+		}
+	}
+	if f.err == nil && (amount < 1 || amount != sum) {
+		f.err = fmt.Errorf("orderAmount %s is not the sum of the lines, %s", money.Format(amount), money.Format(sum))
+	}
+	return items
+}
+
+// OrderSnapshot is an order as the orders service has it now, in
+// PostgreSQL, the system of record: what OrderPlaced said of it and its
+// current status and payment. The orders service appends one for every
+// order to OrderSnapshotsStream when the order history asks, so that the
+// history can be rebuilt completely after Redis lost the streams or
+// trimmed them (orderhistory.Service.Rebuild). A snapshot is signed like
+// an OrderPlaced (OrderKey), with a signature of its own kind, over every
+// field but none of the envelope's.
+type OrderSnapshot struct {
+	OrderID     string
+	UserID      string
+	AmountCents int64
+	Items       []LineItem
+	CreatedOn   time.Time
+	// Status is the order's current status; PaymentID is set when it is
+	// a payment outcome, and only then.
+	Status    Status
+	PaymentID string
+	// UpdatedOn is when the order last changed, and UpdatedBy who changed
+	// it: the user who placed it, or "payments".
+	UpdatedOn time.Time
+	UpdatedBy string
+}
+
+// Event encodes e for publishing, signed with k.
+func (e OrderSnapshot) Event(k *OrderKey) stream.Event {
+	items, _ := json.Marshal(e.Items) // a slice of plain structs always encodes
+	return stream.Event{Type: TypeOrderSnapshot, Fields: map[string]string{
+		"orderId":         e.OrderID,
+		"orderAmount":     money.Format(e.AmountCents),
+		"userId":          e.UserID,
+		"products":        string(items),
+		"createdOn":       e.CreatedOn.UTC().Format(time.RFC3339Nano),
+		"orderStatusCode": strconv.Itoa(int(e.Status)),
+		"paymentId":       e.PaymentID,
+		"updatedOn":       e.UpdatedOn.UTC().Format(time.RFC3339Nano),
+		"updatedBy":       e.UpdatedBy,
+		FieldSignature:    k.signSnapshot(e),
+	}}
+}
+
+// ParseOrderSnapshot decodes and validates an OrderSnapshot message and
+// checks its signature with k. A snapshot that orders cannot have written
+// (the rules of ParseOrderPlaced; a status it does not know; a payment
+// without a payment outcome or an outcome without a payment) or that it
+// did not sign is a permanent error.
+func ParseOrderSnapshot(m stream.Message, k *OrderKey) (OrderSnapshot, error) {
+	f := fields{m: m}
+	e := OrderSnapshot{OrderID: f.id("orderId"), UserID: f.id("userId")}
+	e.AmountCents = f.amount("orderAmount")
+	e.CreatedOn = f.time("createdOn")
+	e.Items = f.lines("products", e.AmountCents)
+	e.Status = Status(f.int("orderStatusCode"))
+	if f.err == nil && !e.Status.known() {
+		f.err = fmt.Errorf("orderStatusCode %d is not a status", e.Status)
+	}
+	if e.Status.Final() {
+		e.PaymentID = f.id("paymentId")
+	} else if e.PaymentID = m.Fields["paymentId"]; e.PaymentID != "" && f.err == nil {
+		f.err = fmt.Errorf("paymentId %q of an order without a payment outcome", e.PaymentID)
+	}
+	e.UpdatedOn = f.time("updatedOn")
+	e.UpdatedBy = f.id("updatedBy")
+	if f.err == nil {
+		f.err = k.verifySnapshot(e, m.Fields[FieldSignature])
+	}
+	return e, f.done(TypeOrderSnapshot)
 }
 
 // PaymentProcessed announces a payment's outcome on PaymentsStream.

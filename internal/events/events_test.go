@@ -133,6 +133,7 @@ func TestEveryEventOfAnUnknownVersionIsRefusedForGood(t *testing.T) {
 			func(m stream.Message) error { _, err := ParseLoginIdentityRecorded(m); return err }},
 		TypeIdentityScored: {IdentityScored{OrderID: "o", UserID: "u", Score: 1}.Event(),
 			func(m stream.Message) error { _, err := ParseIdentityScored(m); return err }},
+		TypeOrderSnapshot: {goodSnapshot().Event(testKey), func(m stream.Message) error { _, err := ParseOrderSnapshot(m, testKey); return err }},
 	}
 	for typ, p := range parsers {
 		for _, version := range []int{1, 2, 99} {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash"
 	"strings"
+	"time"
 )
 
 // FieldSignature is the OrderPlaced payload field that holds the order's
@@ -23,18 +24,21 @@ const signaturePrefix = "v1:"
 // MinSecretLen is the least length of the secret an OrderKey is made from.
 const MinSecretLen = 32
 
-// OrderKey signs OrderPlaced events and checks their signatures, so that
-// payments never pays, identity never scores and the order history never
-// shows an order that the orders service did not create: whoever can
-// append to ORDERS_STREAM without the secret (a Redis user allowed to, a
-// tool with admin credentials, a forged dead letter replayed) cannot make
-// an OrderPlaced its consumers accept.
+// OrderKey signs OrderPlaced and OrderSnapshot events and checks their
+// signatures, so that payments never pays, identity never scores and the
+// order history never shows an order that the orders service did not
+// create: whoever can append to ORDERS_STREAM or ORDER_SNAPSHOTS without
+// the secret (a Redis user allowed to, a tool with admin credentials, a
+// forged dead letter replayed) cannot make an event its consumers accept.
 //
 // The signature is an HMAC-SHA256 over a canonical encoding of what a
-// payment and a score depend on: the order id, the user id, the amount,
-// the creation time and every line (product id, quantity, unit price), in
-// that order, each string prefixed by its length. The browser agent and
-// address are hints for the identity score and are not signed.
+// payment and a score depend on: the event type, the order id, the user
+// id, the amount, the creation time and every line (product id, quantity,
+// unit price), in that order, each string prefixed by its length; an
+// OrderSnapshot's also covers its status, payment id, update time and
+// updater. The type keeps the kinds apart: an OrderPlaced's signature
+// never passes for a snapshot's. The browser agent and address are hints
+// for the identity score and are not signed.
 //
 // The key is derived from the identity secret that every service of a
 // deployment already shares (NewOrderKey), with a label of its own, so
@@ -71,12 +75,27 @@ var errBadSignature = errors.New("signature is missing or not the orders service
 
 // verify checks that sig is k's signature of e.
 func (k *OrderKey) verify(e OrderPlaced, sig string) error {
+	return checkSignature(sig, k.mac(e))
+}
+
+// signSnapshot returns the value of FieldSignature for e.
+func (k *OrderKey) signSnapshot(e OrderSnapshot) string {
+	return signaturePrefix + hex.EncodeToString(k.macSnapshot(e))
+}
+
+// verifySnapshot checks that sig is k's signature of e.
+func (k *OrderKey) verifySnapshot(e OrderSnapshot, sig string) error {
+	return checkSignature(sig, k.macSnapshot(e))
+}
+
+// checkSignature checks that sig is the signature whose HMAC is want.
+func checkSignature(sig string, want []byte) error {
 	h, ok := strings.CutPrefix(sig, signaturePrefix)
 	if !ok {
 		return errBadSignature
 	}
 	got, err := hex.DecodeString(h)
-	if err != nil || !hmac.Equal(got, k.mac(e)) {
+	if err != nil || !hmac.Equal(got, want) {
 		return errBadSignature
 	}
 	return nil
@@ -84,19 +103,37 @@ func (k *OrderKey) verify(e OrderPlaced, sig string) error {
 
 // mac returns the HMAC of e's canonical encoding.
 func (k *OrderKey) mac(e OrderPlaced) []byte {
+	m := k.order(TypeOrderPlaced, e.OrderID, e.UserID, e.AmountCents, e.CreatedOn, e.Items)
+	return m.Sum(nil)
+}
+
+// macSnapshot returns the HMAC of e's canonical encoding: the type, then
+// the fields an OrderPlaced signs, then the status, payment and update.
+func (k *OrderKey) macSnapshot(e OrderSnapshot) []byte {
+	m := k.order(TypeOrderSnapshot, e.OrderID, e.UserID, e.AmountCents, e.CreatedOn, e.Items)
+	writeInt(m, int64(e.Status))
+	writeString(m, e.PaymentID)
+	writeInt(m, e.UpdatedOn.UnixMicro())
+	writeString(m, e.UpdatedBy)
+	return m.Sum(nil)
+}
+
+// order returns an HMAC that has written the event type typ, which keeps
+// the signatures of different kinds apart, and the order's fields.
+func (k *OrderKey) order(typ, orderID, userID string, amount int64, created time.Time, items []LineItem) hash.Hash {
 	m := hmac.New(sha256.New, k.key)
-	writeString(m, TypeOrderPlaced)
-	writeString(m, e.OrderID)
-	writeString(m, e.UserID)
-	writeInt(m, e.AmountCents)
-	writeInt(m, e.CreatedOn.UnixMicro()) // orders keeps microseconds
-	writeInt(m, int64(len(e.Items)))
-	for _, it := range e.Items {
+	writeString(m, typ)
+	writeString(m, orderID)
+	writeString(m, userID)
+	writeInt(m, amount)
+	writeInt(m, created.UnixMicro()) // orders keeps microseconds
+	writeInt(m, int64(len(items)))
+	for _, it := range items {
 		writeString(m, it.ProductID)
 		writeInt(m, int64(it.Qty))
 		writeInt(m, it.PriceCents)
 	}
-	return m.Sum(nil)
+	return m
 }
 
 func writeString(h hash.Hash, s string) {

@@ -25,23 +25,29 @@
 //
 // # Sessions
 //
-// A session is a token of 32 random bytes (base64url) with a user id and
-// a session id. Redis keeps it under the SHA-256 of the token, so a dump
-// of Redis holds no usable token, with a sliding TTL (Config.SessionTTL).
+// A session is a user id and a session id in a token that the gateway
+// signs (token.go): base64url of the ids with the token's issue and expiry
+// times, and an HMAC-SHA256 of them under a key derived from the identity
+// secret. The gateway reads the shopper from the token, so a session
+// survives the loss of Redis's data; Redis holds only revocations
+// (logout), rate counters, event stream slots and carts. A token expires
+// Config.SessionTTL after its issue; one older than a minute is renewed
+// on use (in the cookie it came in, else in the header
+// SessionTokenHeader), so a session lasts SessionTTL after its last use.
 // The token is read from "Authorization: Bearer <token>" or else the
 // cookie SessionCookie. Reading the catalog (products, categories, images)
 // uses a session the request has but never makes one: a read leaves no
 // session, stream entry or database row behind. A session is made by the
 // first request that needs one (the session endpoint, the cart, orders,
-// the tutorial routes) and has no token; creating it and appending
-// LoginIdentityRecorded to the transaction stream happen in one
-// MULTI/EXEC, and one client address may start Config.NewSessionsPerMinute
-// of them. On /api/v1 an unknown or expired token is never replaced
-// silently: it gets 401 session_expired (and a cookie is cleared); the
-// tutorial routes give it a new session, as the tutorial's client expects
-// a token in every answer. DELETE /api/v1/session revokes the token.
-// Sessions need Redis: when Redis cannot be reached, routes that need a
-// session answer 503.
+// the tutorial routes) and has no token: LoginIdentityRecorded is appended
+// to the transaction stream, then its token is issued; one client address
+// may start Config.NewSessionsPerMinute of them. On /api/v1 an unknown,
+// expired, revoked or forged token is never replaced silently: it gets 401
+// session_expired (and a cookie is cleared); the tutorial routes give it
+// a new session, as the tutorial's client expects a token in every
+// answer. DELETE /api/v1/session revokes the session. Routes that need a
+// session need Redis too (its revocation, its rate limit): when Redis
+// cannot be reached, they answer 503.
 //
 // # Cross-origin writes
 //
@@ -96,7 +102,8 @@ import (
 
 // Defaults of Config.
 const (
-	// DefaultSessionTTL is how long an unused session lives.
+	// DefaultSessionTTL is how long a session token lives, and so an
+	// unused session.
 	DefaultSessionTTL = 24 * time.Hour
 	// DefaultRateLimitSession is the requests per second of one session.
 	DefaultRateLimitSession = 50
@@ -128,8 +135,10 @@ type Config struct {
 	// products, orders and order history services, e.g.
 	// "http://127.0.0.1:8081".
 	ProductsURL, OrdersURL, HistoryURL string
-	// SessionTTL is how long an unused session lives; each use restarts
-	// it. The cart lives as long (cart.Config.TTL). Default 24h.
+	// SessionTTL is how long a session token is valid after its issue;
+	// a token older than a minute (or a tenth of SessionTTL) is renewed
+	// on use, so an unused session lives about SessionTTL. The cart lives
+	// as long (cart.Config.TTL). Default 24h.
 	SessionTTL time.Duration
 	// SecureCookies marks the session cookie Secure (HTTPS only).
 	SecureCookies bool
@@ -169,8 +178,8 @@ type Config struct {
 	// MaxBody is the largest request body accepted, in bytes. Default
 	// 64 KiB.
 	MaxBody int64
-	// KeyPrefix starts every Redis key the gateway writes (sessions,
-	// carts, rate counters). Default "gateway:".
+	// KeyPrefix starts every Redis key the gateway writes (session
+	// revocations, carts, rate counters). Default "gateway:".
 	KeyPrefix string
 	// TransactionStream is the stream that gets LoginIdentityRecorded.
 	// Default events.TransactionStream.
@@ -274,6 +283,7 @@ const keepalive = 15 * time.Second
 type Gateway struct {
 	rdb    *redis.Client
 	signer *auth.Signer
+	tokens tokenSigner // session tokens, under a key derived from signer's
 	cfg    Config
 	log    *slog.Logger
 	pub    *stream.Publisher
@@ -314,6 +324,7 @@ func New(rdb *redis.Client, signer *auth.Signer, cfg Config, log *slog.Logger) (
 	g := &Gateway{
 		rdb:       rdb,
 		signer:    signer,
+		tokens:    newTokenSigner(signer),
 		cfg:       cfg,
 		log:       log,
 		pub:       stream.NewPublisher(rdb, map[string]stream.Retention{cfg.TransactionStream: {MaxAge: cfg.StreamMaxAge}}),
@@ -376,7 +387,7 @@ func (g *Gateway) Mount(pattern string, h http.Handler) {
 //
 //	GET    /healthz, /readyz                 liveness; Redis and every service's /readyz
 //	GET    /api/v1/session                   {"userId", "auth"}
-//	DELETE /api/v1/session                   log out: the token is revoked
+//	DELETE /api/v1/session                   log out: the session is revoked
 //	GET    /api/v1/products                  products: GET /products (q, category, limit, offset)
 //	GET    /api/v1/products/{id}             products: GET /products/{id}
 //	GET    /api/v1/products/{id}/image.svg   products, public (no session)

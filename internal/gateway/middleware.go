@@ -103,7 +103,7 @@ func (g *Gateway) checkOrigin(r *http.Request, from credential) error {
 const (
 	corsMethods = "GET, POST, PUT, DELETE, OPTIONS"
 	corsHeaders = "Authorization, Content-Type, Idempotency-Key, X-Request-Id"
-	corsExpose  = "Retry-After, X-Request-Id, Location"
+	corsExpose  = "Retry-After, X-Request-Id, Location, " + SessionTokenHeader
 	corsMaxAge  = "600"
 )
 

@@ -142,7 +142,7 @@ func TestCORS(t *testing.T) {
 		{"request", req{method: "GET", path: "/api/v1/session", header: http.Header{"Origin": {origin}}}, 200, map[string]string{
 			"Access-Control-Allow-Origin":      origin,
 			"Access-Control-Allow-Credentials": "true",
-			"Access-Control-Expose-Headers":    "Retry-After, X-Request-Id, Location",
+			"Access-Control-Expose-Headers":    "Retry-After, X-Request-Id, Location, Session-Token",
 			"Vary":                             "Origin",
 		}},
 		{"request, proxied", req{method: "GET", path: "/api/v1/products", header: http.Header{"Origin": {origin}}}, 200, map[string]string{

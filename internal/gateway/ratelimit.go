@@ -17,7 +17,8 @@ func (g *Gateway) ipLimit() ratelimit.Limit {
 }
 
 // sessionLimit is Config.RateLimitSession per session; its counters are
-// KeyPrefix + "rl:session:<token hash>:<window>".
+// KeyPrefix + "rl:session:<session id>:<window>" (a legacy token's:
+// its hash), so that the renewed tokens of a session share its limit.
 func (g *Gateway) sessionLimit() ratelimit.Limit {
 	return ratelimit.Limit{Prefix: g.cfg.KeyPrefix + "rl:session:", Max: g.cfg.RateLimitSession, Window: rateWindow}
 }

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -34,13 +33,20 @@ const maxUserAgent = 512
 // session is the shopper a request is for. IP and UserAgent are the
 // current request's, which the identity score compares with the login's.
 type session struct {
+	// Token is the session token the answer gives the client: the one
+	// the request presented, or a new one when Created or Renewed.
 	Token     string
 	UserID    string
 	SessionID string
 	IP        string
 	UserAgent string
+	// Expires is when Token stops being accepted.
+	Expires time.Time
 	// Created is set when this request started the session.
 	Created bool
+	// Renewed is set when this request got a fresh token for its
+	// session (renewAfter).
+	Renewed bool
 }
 
 // identity is the shopper's identity, which the gateway signs onto the
@@ -69,23 +75,23 @@ func mustSession(ctx context.Context) session {
 	return s
 }
 
-func newToken() string {
-	b := make([]byte, tokenBytes)
-	_, _ = rand.Read(b) // crypto/rand.Read never fails
-	return base64.RawURLEncoding.EncodeToString(b)
-}
+// legacyTokenBytes is the size of the tokens of gateways before signed
+// tokens: 32 random bytes, base64url, kept in Redis under their hash.
+const legacyTokenBytes = 32
 
-// validToken reports whether s has the form of a token: anything else is
-// not worth a Redis lookup.
-func validToken(s string) bool {
-	if len(s) != base64.RawURLEncoding.EncodedLen(tokenBytes) {
+// legacyToken reports whether s has the form of a token of a gateway
+// before signed tokens. Such a token still opens its session while Redis
+// keeps it (at most SessionTTL after the upgrade, as nothing extends it
+// any more), and is exchanged for a signed token at its first use.
+func legacyToken(s string) bool {
+	if len(s) != base64.RawURLEncoding.EncodedLen(legacyTokenBytes) {
 		return false
 	}
 	b, err := base64.RawURLEncoding.DecodeString(s)
-	return err == nil && len(b) == tokenBytes
+	return err == nil && len(b) == legacyTokenBytes
 }
 
-// tokenHash is what Redis knows of a token.
+// tokenHash is what Redis knows of a legacy token.
 func tokenHash(token string) string {
 	sum := sha256.Sum256([]byte(token))
 	return hex.EncodeToString(sum[:])
@@ -102,7 +108,7 @@ const (
 
 // tokenFrom returns the token the request presents and where it came
 // from: the Authorization header when it says Bearer, else the session
-// cookie. The token may be malformed (validToken); it is then unknown.
+// cookie. The token may be anything; verify says whether it is one.
 func tokenFrom(r *http.Request) (token string, from credential) {
 	if scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
 		return strings.TrimSpace(tok), bearerCredential
@@ -121,46 +127,81 @@ func userAgent(r *http.Request) string {
 	return ua
 }
 
-func (g *Gateway) sessionKey(hash string) string { return g.cfg.KeyPrefix + "session:" + hash }
+// legacySessionKey is where a legacy token's session is.
+func (g *Gateway) legacySessionKey(hash string) string { return g.cfg.KeyPrefix + "session:" + hash }
 
-// sessionScript counts a request in its rate windows and reads and
-// touches its session, in one round trip: the work of every request
-// behind withSession.
+// revokedKey marks session sessionID as logged out until its last token
+// has expired.
+func (g *Gateway) revokedKey(sessionID string) string {
+	return g.cfg.KeyPrefix + "revoked:" + sessionID
+}
+
+// renewAfter is the age at which a token that a request presents is
+// replaced by a fresh one: a minute, or a tenth of SessionTTL when that
+// is shorter. A session thus lives SessionTTL after its last use, give or
+// take renewAfter, while a busy client does not get a new token with
+// every answer.
+func (g *Gateway) renewAfter() time.Duration {
+	return min(time.Minute, g.cfg.SessionTTL/10)
+}
+
+// sessionScript counts a request in its rate windows and checks its
+// session, in one round trip: the work of every request behind
+// withSession.
 //
-// KEYS: the IP window's counter, the session window's counter, the
-// session. ARGV: the counters' TTL and the session's (ms), then "1" or
-// "0" for counting by IP, counting by session and reading the session.
-// It returns the two counts (0 when not counted) and the session's fields
-// as HGETALL does.
+// KEYS: the IP window's counter, the session window's counter, and the
+// session's revocation key (a signed token) or its Redis session (a
+// legacy token). ARGV: the counters' TTL (ms), then "1" or "0" for
+// counting by IP and by session, then "signed", "legacy" or "none". It
+// returns the two counts (0 when not counted), 1 when a signed token's
+// session is revoked, and a legacy session's fields as HGETALL does.
 var sessionScript = redis.NewScript(`
-local ipHits, sessHits, fields = 0, 0, {}
-if ARGV[3] == '1' then
+local ipHits, sessHits, revoked, fields = 0, 0, 0, {}
+if ARGV[2] == '1' then
 	ipHits = redis.call('INCR', KEYS[1])
 	if ipHits == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 end
-if ARGV[4] == '1' then
+if ARGV[3] == '1' then
 	sessHits = redis.call('INCR', KEYS[2])
 	if sessHits == 1 then redis.call('PEXPIRE', KEYS[2], ARGV[1]) end
 end
-if ARGV[5] == '1' then
+if ARGV[4] == 'signed' then
+	revoked = redis.call('EXISTS', KEYS[3])
+elseif ARGV[4] == 'legacy' then
 	fields = redis.call('HGETALL', KEYS[3])
-	if #fields > 0 then redis.call('PEXPIRE', KEYS[3], ARGV[2]) end
 end
-return {ipHits, sessHits, fields}
+return {ipHits, sessHits, revoked, fields}
 `)
+
+// presented is the token a request presents, as far as the gateway can
+// tell without Redis.
+type presented struct {
+	token  string
+	claims claims // of a valid signed token
+	signed bool   // a valid signed token
+	legacy bool   // a token of the legacy form
+}
 
 // sessionRead is what sessionScript found.
 type sessionRead struct {
 	ipHits, sessHits int64
-	userID, sessID   string
+	revoked          bool
+	// userID and sessID are a legacy token's session.
+	userID, sessID string
 }
 
-// readSession runs sessionScript for a request from ip with token (""
-// for none) at now.
-func (g *Gateway) readSession(ctx context.Context, ip, token string, now time.Time) (sessionRead, error) {
-	var hash string
-	if token != "" {
-		hash = tokenHash(token)
+// readSession runs sessionScript for a request from ip presenting tok at
+// now.
+func (g *Gateway) readSession(ctx context.Context, ip string, tok presented, now time.Time) (sessionRead, error) {
+	var limitID, key, mode string
+	switch {
+	case tok.signed:
+		limitID, key, mode = tok.claims.SessionID, g.revokedKey(tok.claims.SessionID), "signed"
+	case tok.legacy:
+		hash := tokenHash(tok.token)
+		limitID, key, mode = hash, g.legacySessionKey(hash), "legacy"
+	default:
+		mode = "none"
 	}
 	flag := func(b bool) string {
 		if b {
@@ -170,21 +211,25 @@ func (g *Gateway) readSession(ctx context.Context, ip, token string, now time.Ti
 	}
 	ipLimit, sessLimit := g.ipLimit(), g.sessionLimit()
 	countIP := ipLimit.Enabled()
-	countSess := token != "" && sessLimit.Enabled()
-	if !countIP && token == "" {
+	countSess := limitID != "" && sessLimit.Enabled()
+	if !countIP && mode == "none" {
 		return sessionRead{}, nil
 	}
-	keys := []string{ipLimit.Key(ip, now), sessLimit.Key(hash, now), g.sessionKey(hash)}
+	keys := []string{ipLimit.Key(ip, now), sessLimit.Key(limitID, now), key}
+	if key == "" {
+		keys[2] = keys[0] // a key of this gateway's, for Redis Cluster slots and ACLs; not read
+	}
 	res, err := sessionScript.Run(ctx, g.rdb, keys,
-		(2 * rateWindow).Milliseconds(), g.cfg.SessionTTL.Milliseconds(),
-		flag(countIP), flag(countSess), flag(token != "")).Slice()
+		(2 * rateWindow).Milliseconds(), flag(countIP), flag(countSess), mode).Slice()
 	if err != nil {
 		return sessionRead{}, err
 	}
 	var r sessionRead
 	r.ipHits, _ = res[0].(int64)
 	r.sessHits, _ = res[1].(int64)
-	fields, _ := res[2].([]any)
+	revoked, _ := res[2].(int64)
+	r.revoked = revoked == 1
+	fields, _ := res[3].([]any)
 	for i := 0; i+1 < len(fields); i += 2 {
 		k, _ := fields[i].(string)
 		v, _ := fields[i+1].(string)
@@ -221,15 +266,27 @@ func errSessionExpired() error {
 	return errs.Unauthorized("session_expired", "the session has expired or is unknown; start a new one without the token (GET /api/v1/session)")
 }
 
+// SessionTokenHeader is the response header that gives a client that
+// sent its token as a Bearer header the token's replacement (renewAfter):
+// a client that keeps the latest token keeps its session as long as it
+// uses it.
+const SessionTokenHeader = "Session-Token"
+
 // withSession puts the request's session in its context, and the
 // shopper's identity (auth.WithIdentity, which the cart reads), making a
 // new one as the route's need n says. First it refuses a write that the
 // cookie authenticates from another origin (checkOrigin), then it checks
-// the rate limits of the client address (web.ClientIP) and the session.
-// The rate counters, the session read and its TTL refresh cost one Redis
-// round trip (sessionScript); a new session costs two more (its own rate
-// limit, then the session and its login event). Without Redis a route
-// that needs a session answers 503, and a read is served without one.
+// the token's signature and expiry (in the process), and then the rate
+// limits of the client address (web.ClientIP) and of the session and the
+// session's revocation, in one Redis round trip (sessionScript); a new
+// session costs two more (its own rate limit, then its login event).
+// Without Redis a route that needs a session answers 503, and a read is
+// served without one.
+//
+// A token older than renewAfter is replaced: the answer carries a fresh
+// token of the same session in the cookie (Set-Cookie) when the token
+// came from the cookie, else in the header SessionTokenHeader, and in
+// the token fields of the session and tutorial answers.
 func (g *Gateway) withSession(n need, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
@@ -240,12 +297,14 @@ func (g *Gateway) withSession(n need, next http.Handler) http.Handler {
 			g.fail(w, r, err)
 			return
 		}
-		lookup := token
-		if !validToken(token) {
-			lookup = "" // malformed: unknown without asking Redis
+		tok := presented{token: token}
+		if c, err := g.tokens.verify(token, now); err == nil {
+			tok.claims, tok.signed = c, true
+		} else {
+			tok.legacy = legacyToken(token)
 		}
 
-		read, err := g.readSession(ctx, ip, lookup, now)
+		read, err := g.readSession(ctx, ip, tok, now)
 		if err != nil {
 			if n == optional {
 				// Reads do without a session; the limits fail open.
@@ -267,8 +326,14 @@ func (g *Gateway) withSession(n need, next http.Handler) http.Handler {
 
 		var s session
 		switch {
-		case read.userID != "" && read.sessID != "":
-			s = session{Token: token, UserID: read.userID, SessionID: read.sessID, IP: ip, UserAgent: ua}
+		case tok.signed && !read.revoked:
+			s = session{Token: token, UserID: tok.claims.UserID, SessionID: tok.claims.SessionID, Expires: time.Unix(tok.claims.Expires, 0)}
+			if now.Sub(time.Unix(tok.claims.IssuedAt, 0)) >= g.renewAfter() {
+				s.renew(g.tokens, now, g.cfg.SessionTTL)
+			}
+		case tok.legacy && read.userID != "" && read.sessID != "":
+			s = session{UserID: read.userID, SessionID: read.sessID}
+			s.renew(g.tokens, now, g.cfg.SessionTTL)
 		case n == optional:
 			next.ServeHTTP(w, r)
 			return
@@ -284,16 +349,25 @@ func (g *Gateway) withSession(n need, next http.Handler) http.Handler {
 				return
 			}
 		}
-		// A cookie is (re)issued when the session is new, and refreshed
-		// when it came from the cookie, so that the browser keeps it as
-		// long as Redis does.
-		if s.Created || from == cookieCredential {
-			http.SetCookie(w, g.sessionCookie(s.Token))
+		s.IP, s.UserAgent = ip, ua
+		if s.Created || s.Renewed {
+			if s.Created || from == cookieCredential {
+				http.SetCookie(w, g.sessionCookie(s.Token, time.Duration(s.Expires.Unix()-now.Unix())*time.Second))
+			} else {
+				w.Header().Set(SessionTokenHeader, s.Token)
+			}
+			w.Header().Set("Cache-Control", "no-store") // the answer holds the token
 		}
 		ctx = withSessionCtx(ctx, s)
 		ctx = auth.WithIdentity(ctx, s.identity())
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// renew gives s a fresh token, issued at now.
+func (s *session) renew(ts tokenSigner, now time.Time, ttl time.Duration) {
+	token, c := ts.issue(s.UserID, s.SessionID, now, ttl)
+	s.Token, s.Expires, s.Renewed = token, time.Unix(c.Expires, 0), true
 }
 
 // newSessionLimit is Config.NewSessionsPerMinute per client address; its
@@ -303,9 +377,11 @@ func (g *Gateway) newSessionLimit() ratelimit.Limit {
 }
 
 // createSession counts a new session against the client address's limit
-// (Config.NewSessionsPerMinute), then stores it and announces it on the
-// transaction stream, both or neither (MULTI/EXEC). Unlike the request
-// limits this one does not fail open: a session needs Redis anyway.
+// (Config.NewSessionsPerMinute), then announces it on the transaction
+// stream (LoginIdentityRecorded) and issues its token. Unlike the request
+// limits this one does not fail open: without Redis the login event
+// cannot be written, and a session without it would have no identity to
+// score its orders against.
 func (g *Gateway) createSession(ctx context.Context, w http.ResponseWriter, ip, ua string, now time.Time) (session, error) {
 	if l := g.newSessionLimit(); l.Enabled() {
 		pipe := g.rdb.Pipeline()
@@ -317,43 +393,23 @@ func (g *Gateway) createSession(ctx context.Context, w http.ResponseWriter, ip, 
 			return session{}, l.Exceeded(w, "IP address (new sessions)", now)
 		}
 	}
-	s, err := g.storeSession(ctx, ip, ua, now)
-	if err != nil {
-		return session{}, errs.Unavailable(err, "sessions are unavailable; try again shortly")
-	}
-	return s, nil
-}
-
-// storeSession stores a new session and announces it on the transaction
-// stream, both or neither (MULTI/EXEC).
-func (g *Gateway) storeSession(ctx context.Context, ip, ua string, now time.Time) (session, error) {
-	s := session{Token: newToken(), UserID: stream.NewID(), SessionID: stream.NewID(), IP: ip, UserAgent: ua, Created: true}
-	key := g.sessionKey(tokenHash(s.Token))
+	s := session{UserID: stream.NewID(), SessionID: stream.NewID(), Created: true}
 	login := events.LoginIdentityRecorded{UserID: s.UserID, SessionID: s.SessionID, UserAgent: ua, IP: ip}.Event()
-	pipe := g.rdb.TxPipeline()
-	pipe.HSet(ctx, key,
-		"userId", s.UserID,
-		"sessionId", s.SessionID,
-		"createdAt", now.UTC().Format(time.RFC3339Nano),
-		"userAgent", ua,
-		"ip", ip,
-	)
-	pipe.Expire(ctx, key, g.cfg.SessionTTL)
-	if _, err := g.pub.Append(ctx, pipe, g.cfg.TransactionStream, &login); err != nil {
-		return session{}, fmt.Errorf("create session: %w", err)
+	if _, err := g.pub.Publish(ctx, g.cfg.TransactionStream, login); err != nil {
+		return session{}, errs.Unavailable(fmt.Errorf("create session: %w", err), "sessions are unavailable; try again shortly")
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return session{}, fmt.Errorf("create session: %w", err)
-	}
+	token, c := g.tokens.issue(s.UserID, s.SessionID, now, g.cfg.SessionTTL)
+	s.Token, s.Expires = token, time.Unix(c.Expires, 0)
 	return s, nil
 }
 
-func (g *Gateway) sessionCookie(token string) *http.Cookie {
+// sessionCookie is the cookie that holds token for ttl.
+func (g *Gateway) sessionCookie(token string, ttl time.Duration) *http.Cookie {
 	return &http.Cookie{
 		Name:     SessionCookie,
 		Value:    token,
 		Path:     "/",
-		MaxAge:   int(g.cfg.SessionTTL / time.Second),
+		MaxAge:   max(int(ttl/time.Second), 1),
 		HttpOnly: true,
 		Secure:   g.cfg.SecureCookies,
 		SameSite: http.SameSiteLaxMode,
@@ -362,21 +418,34 @@ func (g *Gateway) sessionCookie(token string) *http.Cookie {
 
 // clearedCookie tells the browser to drop its session cookie.
 func (g *Gateway) clearedCookie() *http.Cookie {
-	c := g.sessionCookie("")
+	c := g.sessionCookie("", 0)
 	c.MaxAge = -1
 	return c
 }
 
-// revokeSession serves DELETE /api/v1/session: the shopper logs out. The
-// token is deleted from Redis, so that it opens nothing any more, and the
-// browser's cookie is cleared. The cart, kept by user id, expires with
-// its TTL.
+// revokeSession serves DELETE /api/v1/session: the shopper logs out.
+// Redis marks the session revoked until its last token expires (every
+// token of it expires within SessionTTL of now), so that none of its
+// tokens opens anything any more, and the browser's cookie is cleared.
+// The mark is in Redis only: if Redis loses its data before the tokens
+// expire, they work again (docs/security.md). A legacy token's session is
+// deleted too. The cart, kept by user id, expires with its TTL.
 func (g *Gateway) revokeSession(w http.ResponseWriter, r *http.Request) error {
-	s := mustSession(r.Context())
-	if err := g.rdb.Del(r.Context(), g.sessionKey(tokenHash(s.Token))).Err(); err != nil {
+	ctx := r.Context()
+	s := mustSession(ctx)
+	pipe := g.rdb.Pipeline()
+	// A minute more for the clocks of other gateways, which may have
+	// issued tokens a little later.
+	ttl := max(s.Expires.Sub(time.Now()), g.cfg.SessionTTL) + time.Minute
+	pipe.Set(ctx, g.revokedKey(s.SessionID), "1", ttl)
+	if token, _ := tokenFrom(r); legacyToken(token) {
+		pipe.Del(ctx, g.legacySessionKey(tokenHash(token)))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
 		return errs.Unavailable(fmt.Errorf("revoke session: %w", err), "sessions are unavailable; try again shortly")
 	}
-	w.Header().Del("Set-Cookie") // withSession's refresh of the cookie
+	w.Header().Del("Set-Cookie") // withSession's renewal of the cookie
+	w.Header().Del(SessionTokenHeader)
 	http.SetCookie(w, g.clearedCookie())
 	w.WriteHeader(http.StatusNoContent)
 	return nil

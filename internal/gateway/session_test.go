@@ -16,6 +16,22 @@ import (
 	"streamcart/internal/stream"
 )
 
+// gatewayKeys returns the gateway's Redis keys but its rate counters.
+func (e *env) gatewayKeys() []string {
+	e.t.Helper()
+	keys, err := e.rdb.Keys(e.t.Context(), e.cfg.KeyPrefix+"*").Result()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var kept []string
+	for _, k := range keys {
+		if !strings.HasPrefix(k, e.cfg.KeyPrefix+"rl:") {
+			kept = append(kept, k)
+		}
+	}
+	return kept
+}
+
 func sessionCookieOf(resp *http.Response) *http.Cookie {
 	for _, c := range resp.Cookies() {
 		if c.Name == SessionCookie {
@@ -42,9 +58,12 @@ func TestNewSession(t *testing.T) {
 			if c == nil {
 				t.Fatalf("no %s cookie in %q", SessionCookie, resp.Header.Values("Set-Cookie"))
 			}
-			raw, err := base64.RawURLEncoding.DecodeString(c.Value)
-			if err != nil || len(raw)*8 < 128 {
-				t.Errorf("token %q decodes to %d bits (err %v), want at least 128", c.Value, len(raw)*8, err)
+			claims, err := e.gw.tokens.verify(c.Value, time.Now())
+			if err != nil || claims.UserID != got.UserID || claims.SessionID == "" {
+				t.Errorf("token %q: %+v, %v; want a valid token of user %s with a session id", c.Value, claims, err, got.UserID)
+			}
+			if exp := time.Unix(claims.Expires, 0); time.Until(exp) < 59*time.Minute || time.Until(exp) > time.Hour {
+				t.Errorf("token expires at %v, want in about 1h", exp)
 			}
 			if got.Auth != c.Value {
 				t.Errorf("body auth %q, cookie %q: want the same token", got.Auth, c.Value)
@@ -55,27 +74,10 @@ func TestNewSession(t *testing.T) {
 				t.Errorf("cookie (-want +got):\n%s", diff)
 			}
 
-			// Redis has the session under the token's hash, never the token.
+			// Redis holds no session: the token is the session.
 			ctx := t.Context()
-			keys, err := e.rdb.Keys(ctx, e.cfg.KeyPrefix+"session:*").Result()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if want := []string{e.gw.sessionKey(tokenHash(c.Value))}; !cmp.Equal(keys, want) {
-				t.Errorf("session keys %q, want %q", keys, want)
-			}
-			if strings.Contains(strings.Join(keys, " "), c.Value) {
-				t.Errorf("a session key contains the token")
-			}
-			fields, err := e.rdb.HGetAll(ctx, keys[0]).Result()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if fields["userId"] != got.UserID || fields["sessionId"] == "" || fields["userAgent"] != "test-browser/1.0" || fields["ip"] != "127.0.0.1" || fields["createdAt"] == "" {
-				t.Errorf("session hash %v: want userId %s, a sessionId and createdAt, the agent and 127.0.0.1", fields, got.UserID)
-			}
-			if ttl := e.rdb.TTL(ctx, keys[0]).Val(); ttl < 59*time.Minute || ttl > time.Hour {
-				t.Errorf("session TTL %v, want about 1h", ttl)
+			if keys := e.gatewayKeys(); len(keys) != 0 {
+				t.Errorf("gateway keys %q after a new session, want none but rate counters", keys)
 			}
 
 			// The login is on the transaction stream.
@@ -89,7 +91,7 @@ func TestNewSession(t *testing.T) {
 			f := entries[0].Values
 			want := map[string]any{
 				stream.FieldEventType: events.TypeLoginIdentityRecorded, "action": events.ActionInsertLoginIdentity,
-				"userId": got.UserID, "sessionId": fields["sessionId"], "browserAgent": "test-browser/1.0", "ipAddress": "127.0.0.1",
+				"userId": got.UserID, "sessionId": claims.SessionID, "browserAgent": "test-browser/1.0", "ipAddress": "127.0.0.1",
 			}
 			for k, v := range want {
 				if f[k] != v {
@@ -100,21 +102,73 @@ func TestNewSession(t *testing.T) {
 	}
 }
 
-func TestSessionTTLSlides(t *testing.T) {
+// A token older than renewAfter is replaced by a fresh one of the same
+// session, in the cookie it came in or in the Session-Token header; a
+// fresh token is kept. So a session lives SessionTTL after its last use.
+func TestTokenIsRenewedWithUse(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, func(c *Config) { c.SessionTTL = time.Hour })
-	token, _ := e.session()
-	key := e.gw.sessionKey(tokenHash(token))
-	ctx := t.Context()
-	if err := e.rdb.Expire(ctx, key, 5*time.Second).Err(); err != nil {
+	fresh, userID := e.session()
+	c, err := e.gw.tokens.verify(fresh, time.Now())
+	if err != nil {
 		t.Fatal(err)
 	}
-	resp, body := e.do(req{method: "GET", path: "/api/v1/session", token: token})
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("%s %s", resp.Status, body)
+	old, _ := e.gw.tokens.issue(userID, c.SessionID, time.Now().Add(-50*time.Minute), time.Hour)
+	for _, tt := range []struct {
+		name, token string
+		cookie      bool
+		renewed     bool
+	}{
+		{"fresh bearer", fresh, false, false},
+		{"fresh cookie", fresh, true, false},
+		{"old bearer", old, false, true},
+		{"old cookie", old, true, true},
+	} {
+		h := http.Header{"Authorization": {"Bearer " + tt.token}}
+		if tt.cookie {
+			h = http.Header{"Cookie": {SessionCookie + "=" + tt.token}}
+		}
+		resp, body := e.do(req{method: "GET", path: "/api/v1/session", header: h})
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %s %s", tt.name, resp.Status, body)
+		}
+		var got struct{ UserID, Auth string }
+		testenv.DecodeJSON(t, body, &got)
+		var given string // the token the answer hands out, if any
+		if ck := sessionCookieOf(resp); ck != nil {
+			given = ck.Value
+			if ck.MaxAge < 3590 || ck.MaxAge > 3600 {
+				t.Errorf("%s: cookie Max-Age %d, want about an hour", tt.name, ck.MaxAge)
+			}
+		}
+		if h := resp.Header.Get(SessionTokenHeader); h != "" {
+			if given != "" || tt.cookie {
+				t.Errorf("%s: Session-Token %q beside cookie %q, want the token only where it came from", tt.name, h, given)
+			}
+			given = h
+		}
+		if !tt.renewed {
+			if given != "" || got.Auth != tt.token {
+				t.Errorf("%s: handed out %q, auth %q; want no new token and auth the client's", tt.name, given, got.Auth)
+			}
+			continue
+		}
+		nc, err := e.gw.tokens.verify(given, time.Now())
+		if err != nil || given != got.Auth || nc.UserID != userID || nc.SessionID != c.SessionID || time.Until(time.Unix(nc.Expires, 0)) < 59*time.Minute {
+			t.Errorf("%s: handed out %q (auth %q): %+v, %v; want a token of the same session expiring in an hour", tt.name, given, got.Auth, nc, err)
+		}
+		if resp.Header.Get("Cache-Control") != "no-store" {
+			t.Errorf("%s: Cache-Control %q with a new token, want no-store", tt.name, resp.Header.Get("Cache-Control"))
+		}
 	}
-	if ttl := e.rdb.TTL(ctx, key).Val(); ttl < 59*time.Minute {
-		t.Errorf("TTL after use %v, want it back to about 1h", ttl)
+
+	// The tutorial's client takes the token of every answer's auth.
+	resp, body := e.do(req{method: "POST", path: "/products/getProductsByFilter", token: old, body: `{}`})
+	var env tutorialEnvelope
+	testenv.DecodeJSON(t, body, &env)
+	nc, err := e.gw.tokens.verify(env.Auth, time.Now())
+	if resp.StatusCode != http.StatusOK || err != nil || env.Auth == old || nc.SessionID != c.SessionID {
+		t.Errorf("tutorial search with an old token: %s %s, want a fresh token of the session in auth", resp.Status, body)
 	}
 }
 
@@ -122,10 +176,6 @@ func TestSessionToken(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
 	token, userID := e.session()
-	expired, _ := e.session()
-	if err := e.rdb.Del(t.Context(), e.gw.sessionKey(tokenHash(expired))).Err(); err != nil {
-		t.Fatal(err)
-	}
 	tests := []struct {
 		name       string
 		header     http.Header
@@ -134,7 +184,7 @@ func TestSessionToken(t *testing.T) {
 	}{
 		{"bearer", http.Header{"Authorization": {"Bearer " + token}}, userID, false},
 		{"bearer lowercase scheme", http.Header{"Authorization": {"bearer " + token}}, userID, false},
-		{"cookie", http.Header{"Cookie": {SessionCookie + "=" + token}}, userID, true},
+		{"cookie", http.Header{"Cookie": {SessionCookie + "=" + token}}, userID, false}, // fresh: not renewed
 		{"no token", nil, "", true},
 		{"basic auth", http.Header{"Authorization": {"Basic " + token}}, "", true},
 	}
@@ -156,13 +206,35 @@ func TestSessionToken(t *testing.T) {
 				if got.Auth == token || strings.Contains(tt.header.Get("Authorization")+tt.header.Get("Cookie"), got.Auth) {
 					t.Errorf("new session adopted the client's token %q", got.Auth)
 				}
-				if !validToken(got.Auth) {
-					t.Errorf("new token %q is not a token", got.Auth)
+				if _, err := e.gw.tokens.verify(got.Auth, time.Now()); err != nil {
+					t.Errorf("new token %q is not a token: %v", got.Auth, err)
 				}
 			} else if got.Auth != token {
 				t.Errorf("auth %q, want the client's token", got.Auth)
 			}
 		})
+	}
+}
+
+// badTokens returns tokens that open no session: expired, forged (a
+// payload changed under its signature, or signed with another secret),
+// garbled, or of the legacy form but unknown to Redis.
+func badTokens(t *testing.T, e *env) map[string]string {
+	t.Helper()
+	token, userID := e.session()
+	c, err := e.gw.tokens.verify(token, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	expired, _ := e.gw.tokens.issue(userID, c.SessionID, time.Now().Add(-e.gw.cfg.SessionTTL-time.Minute), e.gw.cfg.SessionTTL)
+	_, sig, _ := strings.Cut(token, ".")
+	other, _ := e.gw.tokens.issue("someone-else", c.SessionID, time.Now(), time.Hour)
+	payload, _, _ := strings.Cut(other, ".")
+	stranger, _ := newTokenSigner(testSigner(t)).issue(userID, c.SessionID, time.Now(), time.Hour)
+	legacy := base64.RawURLEncoding.EncodeToString(make([]byte, legacyTokenBytes))
+	return map[string]string{
+		"expired": expired, "forged": payload + "." + sig, "other secret": stranger,
+		"malformed": "abc", "unknown legacy": legacy,
 	}
 }
 
@@ -174,16 +246,13 @@ func TestSessionToken(t *testing.T) {
 func TestUnknownTokenIsSessionExpired(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
-	expired, _ := e.session()
-	if err := e.rdb.Del(t.Context(), e.gw.sessionKey(tokenHash(expired))).Err(); err != nil {
-		t.Fatal(err)
-	}
-	tokens := map[string]string{"unknown": newToken(), "expired": expired, "malformed": "abc"}
+	tokens := badTokens(t, e)
+	expired := tokens["expired"]
 	routes := []struct{ method, path string }{
 		{"GET", "/api/v1/session"}, {"DELETE", "/api/v1/session"}, {"GET", "/api/v1/cart"}, {"POST", "/api/v1/cart/checkout"},
 		{"POST", "/api/v1/orders"}, {"GET", "/api/v1/orders"}, {"GET", "/api/v1/orders/o1"}, {"GET", "/api/v1/orders/events"},
 	}
-	sessions := func() int { return len(e.rdb.Keys(t.Context(), e.cfg.KeyPrefix+"session:*").Val()) }
+	sessions := func() int { return int(e.rdb.XLen(t.Context(), e.cfg.TransactionStream).Val()) } // their login events
 	before := sessions()
 	for name, tok := range tokens {
 		for _, rt := range routes {
@@ -213,7 +282,7 @@ func TestUnknownTokenIsSessionExpired(t *testing.T) {
 	resp, body := e.do(req{method: "POST", path: "/products/getProductsByFilter", token: expired, body: `{}`})
 	var env tutorialEnvelope
 	testenv.DecodeJSON(t, body, &env)
-	if resp.StatusCode != http.StatusOK || !validToken(env.Auth) || env.Auth == expired {
+	if _, err := e.gw.tokens.verify(env.Auth, time.Now()); resp.StatusCode != http.StatusOK || err != nil || env.Auth == expired {
 		t.Errorf("tutorial search with an expired token: %s %s, want 200 with a new token", resp.Status, body)
 	}
 }
@@ -225,12 +294,14 @@ func TestUnknownTokenIsSessionExpired(t *testing.T) {
 func TestReadingLeavesNoTrace(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
+	bad := badTokens(t, e)
+	logins := e.rdb.XLen(t.Context(), e.cfg.TransactionStream).Val() // badTokens' own session
 	paths := []string{
 		"/api/v1/products?q=puma", "/api/v1/products/p1", "/api/v1/products/nope", "/api/v1/categories",
 		"/api/v1/products/p1/image.svg", "/products/p1/image.svg", "/api/v1/nothing-here",
 	}
 	for _, p := range paths {
-		for _, h := range []http.Header{nil, {"Cookie": {SessionCookie + "=" + newToken()}}, {"Authorization": {"Bearer " + newToken()}}} {
+		for _, h := range []http.Header{nil, {"Cookie": {SessionCookie + "=" + bad["forged"]}}, {"Authorization": {"Bearer " + bad["expired"]}}, {"Cookie": {SessionCookie + "=" + bad["unknown legacy"]}}} {
 			resp, body := e.do(req{method: "GET", path: p, header: h})
 			if resp.StatusCode >= 500 || resp.StatusCode == http.StatusUnauthorized {
 				t.Errorf("GET %s (%v): %s %s", p, h, resp.Status, body)
@@ -241,11 +312,11 @@ func TestReadingLeavesNoTrace(t *testing.T) {
 		}
 	}
 	ctx := t.Context()
-	if keys := e.rdb.Keys(ctx, e.cfg.KeyPrefix+"session:*").Val(); len(keys) != 0 {
-		t.Errorf("sessions after reading: %q, want none", keys)
+	if keys := e.gatewayKeys(); len(keys) != 0 {
+		t.Errorf("gateway keys after reading: %q, want none but rate counters", keys)
 	}
-	if n := e.rdb.XLen(ctx, e.cfg.TransactionStream).Val(); n != 0 {
-		t.Errorf("%d entries on the transaction stream after reading, want none", n)
+	if n := e.rdb.XLen(ctx, e.cfg.TransactionStream).Val(); n != logins {
+		t.Errorf("%d entries on the transaction stream after reading, want none", n-logins)
 	}
 	// A read with a valid session is the shopper's: the identity is
 	// signed on to the service.
@@ -258,30 +329,99 @@ func TestReadingLeavesNoTrace(t *testing.T) {
 	}
 }
 
-// A shopper logs out with DELETE /api/v1/session: the token opens nothing
-// any more, and the browser's cookie is cleared.
-func TestLogoutRevokesTheToken(t *testing.T) {
+// A shopper logs out with DELETE /api/v1/session: no token of the
+// session opens anything any more, an older one included, and the
+// browser's cookie is cleared. Redis keeps the revocation as long as a
+// token of the session could be valid.
+func TestLogoutRevokesTheSession(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
 	for _, how := range []string{"bearer", "cookie"} {
-		token, _ := e.session()
-		h := http.Header{"Authorization": {"Bearer " + token}}
-		if how == "cookie" {
-			h = http.Header{"Cookie": {SessionCookie + "=" + token}}
+		token, userID := e.session()
+		c, err := e.gw.tokens.verify(token, time.Now())
+		if err != nil {
+			t.Fatal(err)
 		}
-		resp, body := e.do(req{method: "DELETE", path: "/api/v1/session", header: h})
+		older, _ := e.gw.tokens.issue(userID, c.SessionID, time.Now().Add(-time.Hour), e.gw.cfg.SessionTTL)
+		header := func(tok string) http.Header {
+			if how == "cookie" {
+				return http.Header{"Cookie": {SessionCookie + "=" + tok}}
+			}
+			return http.Header{"Authorization": {"Bearer " + tok}}
+		}
+		resp, body := e.do(req{method: "DELETE", path: "/api/v1/session", header: header(token)})
 		if resp.StatusCode != http.StatusNoContent {
 			t.Fatalf("%s logout: %s %s, want 204", how, resp.Status, body)
 		}
 		if c := resp.Header.Values("Set-Cookie"); len(c) != 1 || !strings.Contains(c[0], "Max-Age=0") {
 			t.Errorf("%s logout: Set-Cookie %q, want the cookie cleared", how, c)
 		}
-		if n := e.rdb.Exists(t.Context(), e.gw.sessionKey(tokenHash(token))).Val(); n != 0 {
-			t.Errorf("%s logout: the session is still in Redis", how)
+		ttl := e.rdb.TTL(t.Context(), e.gw.revokedKey(c.SessionID)).Val()
+		if ttl < DefaultSessionTTL || ttl > DefaultSessionTTL+2*time.Minute {
+			t.Errorf("%s logout: the revocation lives %v, want SessionTTL and a minute", how, ttl)
 		}
-		resp, body = e.do(req{method: "GET", path: "/api/v1/cart", header: h})
-		if got := errorOf(t, body); resp.StatusCode != http.StatusUnauthorized || got.Code != "session_expired" {
-			t.Errorf("%s: the cart after logout: %s %s, want 401 session_expired", how, resp.Status, body)
+		for name, tok := range map[string]string{"the token": token, "an older token": older} {
+			resp, body = e.do(req{method: "GET", path: "/api/v1/cart", header: header(tok)})
+			if got := errorOf(t, body); resp.StatusCode != http.StatusUnauthorized || got.Code != "session_expired" {
+				t.Errorf("%s: the cart with %s after logout: %s %s, want 401 session_expired", how, name, resp.Status, body)
+			}
+		}
+	}
+}
+
+// Redis holds nothing a session needs: when Redis loses the gateway's
+// keys, a token still opens its session, as the same user.
+func TestATokenNeedsNothingInRedis(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	token, userID := e.session()
+	if resp, body := e.do(req{method: "GET", path: "/api/v1/cart", token: token}); resp.StatusCode != http.StatusOK {
+		t.Fatalf("cart: %s %s", resp.Status, body)
+	}
+	keys, err := e.rdb.Keys(t.Context(), e.cfg.KeyPrefix+"*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) > 0 {
+		if err := e.rdb.Del(t.Context(), keys...).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resp, body := e.do(req{method: "GET", path: "/api/v1/session", token: token})
+	var got struct{ UserID, Auth string }
+	testenv.DecodeJSON(t, body, &got)
+	if resp.StatusCode != http.StatusOK || got.UserID != userID {
+		t.Errorf("session after Redis lost the gateway's keys: %s %s, want 200 for %s", resp.Status, body, userID)
+	}
+}
+
+// A token of a gateway before signed tokens opens its session while Redis
+// keeps it, and is exchanged for a signed token of the same session;
+// logging out deletes it.
+func TestLegacyTokenIsExchangedForASignedOne(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	legacy := base64.RawURLEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
+	key := e.gw.legacySessionKey(tokenHash(legacy))
+	if err := e.rdb.HSet(t.Context(), key, "userId", "u-legacy", "sessionId", "s-legacy").Err(); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := e.do(req{method: "GET", path: "/api/v1/session", token: legacy})
+	var got struct{ UserID, Auth string }
+	testenv.DecodeJSON(t, body, &got)
+	c, err := e.gw.tokens.verify(got.Auth, time.Now())
+	if resp.StatusCode != http.StatusOK || got.UserID != "u-legacy" || err != nil || c.SessionID != "s-legacy" || resp.Header.Get(SessionTokenHeader) != got.Auth {
+		t.Fatalf("legacy token: %s %s (Session-Token %q), want its user with a signed token of its session", resp.Status, body, resp.Header.Get(SessionTokenHeader))
+	}
+	if resp, body := e.do(req{method: "DELETE", path: "/api/v1/session", token: legacy}); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("logout: %s %s", resp.Status, body)
+	}
+	if n := e.rdb.Exists(t.Context(), key).Val(); n != 0 {
+		t.Error("the legacy session is still in Redis after logout")
+	}
+	for name, tok := range map[string]string{"legacy": legacy, "signed": got.Auth} {
+		if resp, body := e.do(req{method: "GET", path: "/api/v1/cart", token: tok}); resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("the %s token after logout: %s %s, want 401", name, resp.Status, body)
 		}
 	}
 }

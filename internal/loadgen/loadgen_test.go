@@ -9,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"streamcart/internal/app"
+	"streamcart/internal/events"
 	"streamcart/internal/gateway"
 	"streamcart/internal/loadgen"
 	"streamcart/internal/outbox"
@@ -111,12 +112,12 @@ func TestRunAgainstTheShop(t *testing.T) {
 	}
 }
 
-// TestOrderWhoseSessionVanishedIsUnverifiableNotLost makes Redis lose the
-// gateway's sessions in the middle of shoppers' visits, as when it
-// restarts empty. A shopper's next order then goes to a new anonymous
-// session, and the poll after the run can no longer read it. PostgreSQL
-// has every order final, so the report must count those orders as
-// unverifiable, not as lost or stuck.
+// TestOrderWhoseSessionVanishedIsUnverifiableNotLost ends the gateway's
+// sessions in the middle of shoppers' visits, as logging out does (or a
+// new identity secret, which ends every session). A shopper's next order
+// then goes to a new anonymous session, and the poll after the run can no
+// longer read it. PostgreSQL has every order final, so the report must
+// count those orders as unverifiable, not as lost or stuck.
 func TestOrderWhoseSessionVanishedIsUnverifiableNotLost(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
@@ -137,19 +138,26 @@ func TestOrderWhoseSessionVanishedIsUnverifiableNotLost(t *testing.T) {
 		OrdersPerSession: 2, Settle: 30 * time.Second, WaitFinal: time.Millisecond,
 	})
 
-	// Once a shopper has placed its first order, Redis loses every
-	// session; then payments starts and orders become final.
+	// Once a shopper has placed its first order, every session so far is
+	// revoked, as a logout revokes it (the gateway's revocation key of
+	// each session id that a login event names); then payments starts and
+	// orders become final.
 	testenv.WaitFor(t, time.Minute, "a shopper's first order", func() bool { return countOrders("") > 0 })
-	var deleted int
-	iter := rdb.Scan(ctx, 0, gateway.DefaultKeyPrefix+"session:*", 100).Iterator()
-	for iter.Next(ctx) {
-		if err := rdb.Del(ctx, iter.Val()).Err(); err != nil {
-			t.Fatal(err)
-		}
-		deleted++
+	logins, err := rdb.XRange(ctx, events.TransactionStream, "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
 	}
-	if err := iter.Err(); err != nil || deleted == 0 {
-		t.Fatalf("deleted %d sessions (%v), want some", deleted, err)
+	var revoked int
+	for _, m := range logins {
+		if sid, _ := m.Values["sessionId"].(string); sid != "" && m.Values[stream.FieldEventType] == events.TypeLoginIdentityRecorded {
+			if err := rdb.Set(ctx, gateway.DefaultKeyPrefix+"revoked:"+sid, "1", time.Hour).Err(); err != nil {
+				t.Fatal(err)
+			}
+			revoked++
+		}
+	}
+	if revoked == 0 {
+		t.Fatal("no session to revoke")
 	}
 	startShop(t, redisSrv.URL(), dbURL, secret, app.Payments)
 

@@ -76,6 +76,22 @@ func (s *Service) mergeFor(m stream.Message, publish bool) (c mergeCall, ok bool
 		}
 		c = common(kindPlaced, e.OrderID, e.UserID, e.UserID, events.StatusCreated, "")
 		c.args = append(c.args, string(items), e.AmountCents, formatTime(e.CreatedOn), e.CreatedOn.UnixMilli(), e.UserID)
+	case events.TypeOrderSnapshot:
+		e, err := events.ParseOrderSnapshot(m, s.cfg.OrderKey)
+		if err != nil {
+			return mergeCall{}, false, err
+		}
+		items, err := json.Marshal(e.Items)
+		if err != nil { // plain structs always encode
+			return mergeCall{}, false, stream.Permanent(fmt.Errorf("encode items of order %s: %w", e.OrderID, err))
+		}
+		// A snapshot is the order as of its last change, by whoever made
+		// it: it proposes the current status and payment, and the
+		// fields of an OrderPlaced, which are the same in every event of
+		// one order.
+		at = e.UpdatedOn
+		c = common(kindPlaced, e.OrderID, e.UserID, e.UpdatedBy, e.Status, e.PaymentID)
+		c.args = append(c.args, string(items), e.AmountCents, formatTime(e.CreatedOn), e.CreatedOn.UnixMilli(), e.UserID)
 	case events.TypePaymentProcessed:
 		e, err := events.ParsePaymentProcessed(m)
 		if err != nil {

@@ -1,7 +1,11 @@
 package orderhistory_test
 
 import (
+	"context"
 	"encoding/json"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,10 +22,11 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 // env is one test's setup: fresh stream names and key prefix on the shared
 // Redis, and a publisher.
 type env struct {
-	rdb *redis.Client
-	pub *stream.Publisher
-	cfg orderhistory.Config
-	svc *orderhistory.Service
+	rdb    *redis.Client
+	pub    *stream.Publisher
+	cfg    orderhistory.Config
+	svc    *orderhistory.Service
+	orders *fakeOrders
 }
 
 func newEnv(t *testing.T) *env {
@@ -42,15 +47,21 @@ var orderKey = func() *events.OrderKey {
 // newEnvOn is newEnv on the Redis of rdb.
 func newEnvOn(t *testing.T, rdb *redis.Client) *env {
 	t.Helper()
+	pub := stream.NewPublisher(rdb, nil)
+	orders := &fakeOrders{pub: pub, stream: testenv.Name(t, "snapshots"), pageSize: 3}
 	e := &env{
-		rdb: rdb,
-		pub: stream.NewPublisher(rdb, nil),
+		rdb:    rdb,
+		pub:    pub,
+		orders: orders,
 		cfg: orderhistory.Config{
 			OrderKey:          orderKey,
 			KeyPrefix:         testenv.Name(t, "oh") + ":",
 			OrdersStream:      testenv.Name(t, "orders"),
 			PaymentsStream:    testenv.Name(t, "payments"),
 			TransactionStream: testenv.Name(t, "tx"),
+			Snapshots:         orders,
+			SnapshotsStream:   orders.stream,
+			CheckInterval:     100 * time.Millisecond,
 		},
 	}
 	svc, err := orderhistory.NewService(rdb, e.cfg, testenv.Logger(t))
@@ -76,10 +87,107 @@ func anOrder(t *testing.T) (user string, o order) {
 	return user, newOrder(user+"-o", user, base)
 }
 
-// start runs the service until the test ends.
+// start runs the service until the test ends, and waits until its first
+// check has made the model complete.
 func (e *env) start(t *testing.T) {
 	t.Helper()
 	testenv.Run(t, e.svc.Run)
+	e.waitComplete(t)
+}
+
+// waitComplete waits until the model is known to be complete.
+func (e *env) waitComplete(t *testing.T) {
+	t.Helper()
+	testenv.WaitFor(t, 10*time.Second, "the order history complete", func() bool {
+		return e.svc.Complete(t.Context()) == nil
+	})
+}
+
+// fakeOrders is the orders service of these tests, the system of record
+// of the orders put in it: it publishes their snapshots as orders does,
+// pageSize a page, in order id order. While gate is not nil, each call
+// waits until gate is closed. It is safe for concurrent use.
+type fakeOrders struct {
+	pub      *stream.Publisher
+	stream   string
+	pageSize int
+
+	mu     sync.Mutex
+	orders map[string]events.OrderSnapshot
+	gate   chan struct{}
+	calls  int
+}
+
+// put makes the fake hold each of os, replacing an order of the same id.
+func (f *fakeOrders) put(os ...events.OrderSnapshot) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.orders == nil {
+		f.orders = map[string]events.OrderSnapshot{}
+	}
+	for _, o := range os {
+		f.orders[o.OrderID] = o
+	}
+}
+
+// hold makes later calls wait until the returned function is called.
+func (f *fakeOrders) hold() (release func()) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	gate := make(chan struct{})
+	f.gate = gate
+	return sync.OnceFunc(func() {
+		f.mu.Lock()
+		f.gate = nil
+		f.mu.Unlock()
+		close(gate)
+	})
+}
+
+// callCount returns how many pages were asked for.
+func (f *fakeOrders) callCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls
+}
+
+// PublishSnapshots implements orderhistory.Snapshotter.
+func (f *fakeOrders) PublishSnapshots(ctx context.Context, after string) (orderhistory.SnapshotPage, error) {
+	f.mu.Lock()
+	f.calls++
+	gate := f.gate
+	var page []events.OrderSnapshot
+	for _, o := range f.orders {
+		if o.OrderID > after {
+			page = append(page, o)
+		}
+	}
+	f.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return orderhistory.SnapshotPage{}, ctx.Err()
+		}
+	}
+	slices.SortFunc(page, func(a, b events.OrderSnapshot) int { return strings.Compare(a.OrderID, b.OrderID) })
+	out := orderhistory.SnapshotPage{Stream: f.stream}
+	if len(page) > f.pageSize {
+		page = page[:f.pageSize]
+		out.Next = page[len(page)-1].OrderID
+	}
+	for i, o := range page {
+		id, err := f.pub.Publish(ctx, f.stream, o.Event(orderKey))
+		if err != nil {
+			return orderhistory.SnapshotPage{}, err
+		}
+		if i == 0 {
+			out.FirstEntryID = id
+		}
+		out.LastEntryID = id
+	}
+	out.Orders = len(page)
+	return out, nil
 }
 
 // streamOf returns the stream an event of type typ goes to.
@@ -205,6 +313,14 @@ func (o order) scored() stream.Event {
 	ev := events.IdentityScored{OrderID: o.id, UserID: o.user, Score: o.score, PotentialFraud: o.fraud}.Event()
 	ev.ID, ev.Time = o.id+"-scored", o.created.Add(2*time.Second)
 	return ev
+}
+
+// snapshot is o as the orders service has it once paid (or declined).
+func (o order) snapshot() events.OrderSnapshot {
+	return events.OrderSnapshot{
+		OrderID: o.id, UserID: o.user, AmountCents: o.amount(), Items: o.items, CreatedOn: o.created,
+		Status: o.status, PaymentID: o.paymentID, UpdatedOn: o.created.Add(1500 * time.Millisecond), UpdatedBy: "payments",
+	}
 }
 
 // record is the record of o once all three events are applied.

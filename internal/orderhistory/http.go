@@ -18,13 +18,16 @@ import (
 //	                          first; limit 1 to 100, default 50
 //	GET /history/{orderId}    shopper: one Record, or 404 when the caller
 //	                          has no such order (another user's included)
-//	GET /healthz, /readyz     open: liveness; Redis readiness
+//	GET /healthz, /readyz     open: liveness; readiness: Redis answers and
+//	                          the history is complete
 //
 // Errors are JSON {"error": {"code", "message"}}: invalid_limit for a bad
-// limit, not_found for an order the caller does not have, or a malformed id.
+// limit, not_found for an order the caller does not have, or a malformed
+// id; unavailable (503, Retry-After) while the history is being rebuilt
+// (see Service.Rebuild), rather than a list that may lack orders.
 func NewHandler(svc *Service, signer *auth.Signer, log *slog.Logger) *auth.Routes {
 	h := &handler{svc: svc}
-	rt := auth.NewRoutes(signer, log, map[string]web.Check{"redis": svc.Ping})
+	rt := auth.NewRoutes(signer, log, map[string]web.Check{"redis": svc.Ping, "history": svc.Complete})
 	rt.HandleFunc("GET /history", auth.Shopper, h.list)
 	rt.HandleFunc("GET /history/{orderId}", auth.Shopper, h.get)
 	return rt

@@ -34,9 +34,13 @@ func (e *env) snapshot(t *testing.T, users []string) snapshot {
 		}
 		s.Records[u] = list
 	}
-	keys, err := e.rdb.Keys(ctx, e.cfg.KeyPrefix+"*").Result()
-	if err != nil {
-		t.Fatal(err)
+	var keys []string
+	for _, kind := range []string{"order:", "user:"} {
+		k, err := e.rdb.Keys(ctx, e.cfg.KeyPrefix+kind+"*").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, k...)
 	}
 	for _, k := range keys {
 		switch typ := e.rdb.Type(ctx, k).Val(); typ {

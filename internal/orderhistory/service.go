@@ -18,6 +18,10 @@
 //     potentialFraud flag. Other events on that stream, such as
 //     LoginIdentityRecorded, are acknowledged and ignored.
 //
+// and, only while it rebuilds, OrderSnapshot (ORDER_SNAPSHOTS, read by
+// range): everything an OrderPlaced says, with the current status and
+// paymentId (see Rebuild).
+//
 // An event that does not parse is dead-lettered, as is one whose userId is
 // not the one its order's record already has: the producers copy the user
 // from the OrderPlaced, so a contradiction means a bad event, and letting
@@ -37,6 +41,10 @@
 //	                              statusRank, placedVersion, scoredVersion
 //	orderhistory:user:<userId>    sorted set of the user's orderIds, scored by
 //	                              createdOn in Unix milliseconds
+//	orderhistory:complete         the completeness marker: the generation id
+//	                              of the last rebuild that completed
+//	orderhistory:rebuilding       the rebuild lock: the generation id of the
+//	                              rebuild in progress, expiring
 //
 // Times are stored as UTC RFC 3339 with milliseconds, all of one width, so
 // that comparing them as strings compares the times.
@@ -82,18 +90,31 @@
 // createdOn yet, it is placed in the user's list by its earliest known
 // event time, and moved to its createdOn when the OrderPlaced arrives.
 //
-// # Rebuild and stream retention
+// # Completeness, and rebuilding from the system of record
 //
-// Rebuild recreates the model from nothing: it deletes the model's keys and
-// replays the three streams from their first entry (the orders stream
-// first) through the same merge, announcing nothing.
+// The model is complete (it has every order the orders service has, and
+// every event the streams have) while the marker key is set. Only a
+// completed Rebuild sets it; a rebuild deletes it before it deletes the
+// model, and a Redis that lost its data has lost it too. Readers (List,
+// Get) read the marker before and after their reads and answer 503
+// (errs.Unavailable) unless both readings are the same generation, so
+// they answer the whole history or nothing, never a partial list. Run
+// checks the marker every Config.CheckInterval and rebuilds when it is
+// missing, at the first start and after Redis lost its data, with no
+// operator.
+//
+// Rebuild recreates the model from nothing: it deletes the model's keys,
+// has the orders service publish a snapshot of every order to
+// ORDER_SNAPSHOTS (Config.Snapshots, over HTTP; the history never reads
+// the orders schema) and merges them, then replays the three streams
+// from their first entry through the same merge, announcing nothing.
 // Because the merge is commutative and idempotent, the result equals the
-// model that live consumption built, whatever order the consumers saw the
-// events in. It can only rebuild what the streams still hold, though: when
-// a stream is trimmed (stream.Retention), the history of the trimmed
-// entries is lost to a rebuild, and orders placed before the oldest kept
-// entry disappear or come back incomplete. Keep the streams' retention at
-// least as long as the history must survive a rebuild, or do not rebuild.
+// model that live consumption built, whatever order the consumers saw
+// the events in, except that a snapshot dates lastUpdatedOn by orders'
+// own last update. The snapshots restore every order with its status and
+// payment whatever the streams' retention; the identity scores come only
+// from what TRANSACTION_STREAM still holds, and an order whose score was
+// trimmed or lost shows identityScore null (see docs/decisions.md).
 package orderhistory
 
 import (
@@ -101,7 +122,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
@@ -151,11 +174,25 @@ type Config struct {
 	// consumers' lines say which service they are from. The other fields
 	// take stream.Config's defaults.
 	Consumer stream.Config
-	// OrderKey checks the signature of each OrderPlaced: an order that
-	// the orders service did not sign is dead-lettered (skipped by
-	// Rebuild), never shown (events.OrderKey). Required.
+	// OrderKey checks the signature of each OrderPlaced and
+	// OrderSnapshot: an order that the orders service did not sign is
+	// dead-lettered (skipped by Rebuild), never shown (events.OrderKey).
+	// Required.
 	OrderKey *events.OrderKey
+	// Snapshots has the orders service publish snapshots of its orders
+	// for Rebuild (an OrdersClient). Required.
+	Snapshots Snapshotter
+	// SnapshotsStream is the stream the snapshots are on, which Rebuild
+	// reads by range. Default events.OrderSnapshotsStream.
+	SnapshotsStream string
+	// CheckInterval is how often Run checks that the model is complete
+	// (its marker is there) and rebuilds it when not. It must not be
+	// negative. Default DefaultCheckInterval (2s).
+	CheckInterval time.Duration
 }
+
+// DefaultCheckInterval is the default Config.CheckInterval.
+const DefaultCheckInterval = 2 * time.Second
 
 func (c *Config) setDefaults() {
 	if c.KeyPrefix == "" {
@@ -169,6 +206,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.TransactionStream == "" {
 		c.TransactionStream = events.TransactionStream
+	}
+	if c.SnapshotsStream == "" {
+		c.SnapshotsStream = events.OrderSnapshotsStream
+	}
+	if c.CheckInterval == 0 {
+		c.CheckInterval = DefaultCheckInterval
 	}
 	c.Consumer.DefaultFor("", Group)
 }
@@ -184,6 +227,15 @@ func (c Config) Validate() error {
 	var problems []error
 	if c.OrderKey == nil {
 		problems = append(problems, errors.New("OrderKey is required"))
+	}
+	if c.Snapshots == nil {
+		problems = append(problems, errors.New("Snapshots is required"))
+	}
+	if c.CheckInterval < 0 {
+		problems = append(problems, fmt.Errorf("CheckInterval %v is negative", c.CheckInterval))
+	}
+	if slices.Contains(c.streams(), c.SnapshotsStream) {
+		problems = append(problems, fmt.Errorf("SnapshotsStream %q must differ from the streams the consumers read", c.SnapshotsStream))
 	}
 	if c.Consumer.Stream != "" {
 		problems = append(problems, fmt.Errorf("Consumer.Stream must be empty, not %q: the service sets it", c.Consumer.Stream))
@@ -232,46 +284,67 @@ func NewService(rdb *redis.Client, cfg Config, log *slog.Logger) (*Service, erro
 	return s, nil
 }
 
-// Run consumes the three streams until ctx is cancelled, then returns nil
-// once every consumer has stopped (each finishes its batch in flight
-// first). Redis outages are waited out, not returned. Call Run once.
+// Run consumes the three streams, and checks every CheckInterval that
+// the model is complete, rebuilding it when not (EnsureComplete), until
+// ctx is cancelled; then it returns nil once every consumer has stopped
+// (each finishes its batch in flight first). Redis outages are waited
+// out, not returned. Call Run once.
 func (s *Service) Run(ctx context.Context) error {
 	s.log.InfoContext(ctx, "order history service started", "key_prefix", s.cfg.KeyPrefix,
 		"orders_stream", s.cfg.OrdersStream, "payments_stream", s.cfg.PaymentsStream,
-		"transaction_stream", s.cfg.TransactionStream)
+		"transaction_stream", s.cfg.TransactionStream, "snapshots_stream", s.cfg.SnapshotsStream,
+		"check_interval", s.cfg.CheckInterval)
 	g, ctx := errgroup.WithContext(ctx)
 	for _, c := range s.consumers {
 		g.Go(func() error { return c.Run(ctx) })
 	}
+	g.Go(func() error { return s.watch(ctx) })
 	return g.Wait()
 }
 
 // List returns up to limit (1 to MaxLimit) of userID's orders, newest
 // first by createdOn; an order whose OrderPlaced has not arrived yet is
 // placed by its earliest known event instead (see the package
-// documentation).
+// documentation). While the model is not known to be complete it returns
+// an Unavailable error (503) rather than a list that may lack orders.
 func (s *Service) List(ctx context.Context, userID string, limit int) ([]Record, error) {
 	if limit < 1 || limit > MaxLimit {
 		return nil, errs.Invalid("invalid_limit", "limit must be a whole number from 1 to %d, not %d", MaxLimit, limit)
 	}
-	ids, err := s.rdb.ZRevRange(ctx, s.userKey(userID), 0, int64(limit-1)).Result()
-	if err != nil {
+	var (
+		before *redis.StringCmd
+		idsCmd *redis.StringSliceCmd
+	)
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		before = p.Get(ctx, s.markerKey())
+		idsCmd = p.ZRevRange(ctx, s.userKey(userID), 0, int64(limit-1))
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("list orders of %s: %w", userID, err)
 	}
+	if before.Val() == "" {
+		return nil, errIncomplete
+	}
+	ids := idsCmd.Val()
 	cmds := make([]*redis.MapStringStringCmd, len(ids))
+	var after *redis.StringCmd
 	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range ids {
 			cmds[i] = p.HGetAll(ctx, s.orderKey(id))
 		}
+		after = p.Get(ctx, s.markerKey())
 		return nil
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("list orders of %s: %w", userID, err)
+	}
+	if err := sameGeneration(before, after); err != nil {
+		return nil, err
 	}
 	out := make([]Record, 0, len(ids))
 	for i, cmd := range cmds {
 		h := cmd.Val()
-		// A missing hash is an order deleted by a Rebuild in progress.
 		if len(h) == 0 || h["userId"] != userID {
 			continue
 		}
@@ -285,12 +358,27 @@ func (s *Service) List(ctx context.Context, userID string, limit int) ([]Record,
 }
 
 // Get returns order orderID of userID, or an error wrapping ErrNotFound
-// when there is no record of it or it is another user's.
+// when there is no record of it or it is another user's. While the model
+// is not known to be complete it returns an Unavailable error (503)
+// rather than a record that may be missing or behind.
 func (s *Service) Get(ctx context.Context, userID, orderID string) (Record, error) {
-	h, err := s.rdb.HGetAll(ctx, s.orderKey(orderID)).Result()
-	if err != nil {
+	var (
+		before, after *redis.StringCmd
+		hash          *redis.MapStringStringCmd
+	)
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		before = p.Get(ctx, s.markerKey())
+		hash = p.HGetAll(ctx, s.orderKey(orderID))
+		after = p.Get(ctx, s.markerKey())
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
 		return Record{}, fmt.Errorf("get order %s: %w", orderID, err)
 	}
+	if err := sameGeneration(before, after); err != nil {
+		return Record{}, err
+	}
+	h := hash.Val()
 	if len(h) == 0 || h["userId"] != userID {
 		return Record{}, fmt.Errorf("order %s of user %s: %w", orderID, userID, ErrNotFound)
 	}
@@ -301,11 +389,32 @@ func (s *Service) Get(ctx context.Context, userID, orderID string) (Record, erro
 	return r, nil
 }
 
+// sameGeneration checks the marker read before and after a reader's
+// reads: the reads saw a complete model only if the marker was there
+// both times, with the same generation. The model only grows between
+// rebuilds; a rebuild deletes the marker before it deletes anything, and
+// a Redis that lost its data lost the marker too, so a partial model
+// never lies between two equal readings.
+func sameGeneration(before, after *redis.StringCmd) error {
+	b, a := before.Val(), after.Val()
+	if b == "" || a != b {
+		return errIncomplete
+	}
+	return nil
+}
+
 // Ping reports whether Redis answers.
 func (s *Service) Ping(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }
 
 func (s *Service) orderKey(orderID string) string { return s.cfg.KeyPrefix + "order:" + orderID }
 func (s *Service) userKey(userID string) string   { return s.cfg.KeyPrefix + "user:" + userID }
+
+// markerKey holds the generation of the last complete rebuild: while it
+// is there, the model holds every order (see the package documentation).
+func (s *Service) markerKey() string { return s.cfg.KeyPrefix + "complete" }
+
+// lockKey holds the generation of the rebuild in progress.
+func (s *Service) lockKey() string { return s.cfg.KeyPrefix + "rebuilding" }
 
 // globEscape escapes the characters that are special in a SCAN pattern.
 func globEscape(s string) string {

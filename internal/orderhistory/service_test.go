@@ -241,14 +241,18 @@ func TestEventOfAnotherUser(t *testing.T) {
 
 func TestConfigValidateNamesTheBadField(t *testing.T) {
 	t.Parallel()
+	orders := &fakeOrders{}
 	tests := []testenv.ConfigCase[orderhistory.Config]{
-		{Name: "defaults", Config: orderhistory.Config{OrderKey: orderKey}},
-		{Name: "streams set", Config: orderhistory.Config{OrderKey: orderKey, OrdersStream: "a", PaymentsStream: "b", TransactionStream: "c"}},
-		{Name: "same stream twice", Config: orderhistory.Config{OrderKey: orderKey, OrdersStream: "a", PaymentsStream: "a"}, WantField: "PaymentsStream"},
-		{Name: "consumer stream set", Config: orderhistory.Config{OrderKey: orderKey, Consumer: stream.Config{Stream: "x"}}, WantField: "Consumer.Stream"},
-		{Name: "consumer dead-letter stream set", Config: orderhistory.Config{OrderKey: orderKey, Consumer: stream.Config{DeadLetterStream: "x"}}, WantField: "Consumer.DeadLetterStream"},
-		{Name: "bad consumer timing", Config: orderhistory.Config{OrderKey: orderKey, Consumer: stream.Config{MinIdle: -time.Second}}, WantField: "Consumer"},
-		{Name: "no order key", Config: orderhistory.Config{}, WantField: "OrderKey"},
+		{Name: "defaults", Config: orderhistory.Config{OrderKey: orderKey, Snapshots: orders}},
+		{Name: "streams set", Config: orderhistory.Config{OrderKey: orderKey, Snapshots: orders, OrdersStream: "a", PaymentsStream: "b", TransactionStream: "c", SnapshotsStream: "d", CheckInterval: time.Second}},
+		{Name: "same stream twice", Config: orderhistory.Config{OrderKey: orderKey, Snapshots: orders, OrdersStream: "a", PaymentsStream: "a"}, WantField: "PaymentsStream"},
+		{Name: "snapshots on a consumed stream", Config: orderhistory.Config{OrderKey: orderKey, Snapshots: orders, SnapshotsStream: events.OrdersStream}, WantField: "SnapshotsStream"},
+		{Name: "negative check interval", Config: orderhistory.Config{OrderKey: orderKey, Snapshots: orders, CheckInterval: -time.Second}, WantField: "CheckInterval"},
+		{Name: "consumer stream set", Config: orderhistory.Config{OrderKey: orderKey, Snapshots: orders, Consumer: stream.Config{Stream: "x"}}, WantField: "Consumer.Stream"},
+		{Name: "consumer dead-letter stream set", Config: orderhistory.Config{OrderKey: orderKey, Snapshots: orders, Consumer: stream.Config{DeadLetterStream: "x"}}, WantField: "Consumer.DeadLetterStream"},
+		{Name: "bad consumer timing", Config: orderhistory.Config{OrderKey: orderKey, Snapshots: orders, Consumer: stream.Config{MinIdle: -time.Second}}, WantField: "Consumer"},
+		{Name: "no order key", Config: orderhistory.Config{Snapshots: orders}, WantField: "OrderKey"},
+		{Name: "no snapshots", Config: orderhistory.Config{OrderKey: orderKey}, WantField: "Snapshots"},
 	}
 	testenv.CheckConfigs(t, tests, orderhistory.Config.Validate, func(cfg orderhistory.Config) error {
 		_, err := orderhistory.NewService(nil, cfg, testenv.Logger(t))

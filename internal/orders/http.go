@@ -18,12 +18,16 @@ import (
 //	POST /orders          shopper: create an order (optional Idempotency-Key header)
 //	GET  /orders          shopper: their orders, newest first (?limit=1..100, default 50)
 //	GET  /orders/{id}     shopper: one of their orders
+//	POST /orders/snapshots  service or operator: publish a page of order
+//	                      snapshots (PublishSnapshots), for the order history
 //	GET  /healthz, /readyz  open: liveness; PostgreSQL and Redis readiness
 //
 // POST /orders takes {"items": [{"productId", "qty", "priceCents"?}]} and
 // answers the order with 201, or with 200 when it repeats an earlier
 // request with the same Idempotency-Key. Another user's order answers 404,
-// so its existence is not told. Errors are JSON {"error": {"code",
+// so its existence is not told. POST /orders/snapshots takes {"after":
+// "<orderId>" (optional), "limit": 1..1000 (optional, default 500)} and
+// answers a SnapshotPage. Errors are JSON {"error": {"code",
 // "message"}}. When the database went away while POST /orders stored the
 // order, it answers 503 outcome_unknown: the order may or may not exist,
 // and a retry with the same Idempotency-Key tells.
@@ -33,6 +37,7 @@ func NewHandler(svc *Service, signer *auth.Signer, log *slog.Logger) *auth.Route
 	rt.HandleFunc("POST /orders", auth.Shopper, h.create)
 	rt.HandleFunc("GET /orders", auth.Shopper, h.list)
 	rt.HandleFunc("GET /orders/{id}", auth.Shopper, h.get)
+	rt.HandleFunc("POST /orders/snapshots", auth.ServiceOrOperator, h.snapshots)
 	return rt
 }
 
@@ -103,5 +108,30 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	web.WriteJSON(w, http.StatusOK, map[string][]Order{"orders": orders})
+	return nil
+}
+
+// snapshotRequest is the body of POST /orders/snapshots.
+type snapshotRequest struct {
+	After string `json:"after"`
+	Limit int    `json:"limit"`
+}
+
+func (h *handler) snapshots(w http.ResponseWriter, r *http.Request) error {
+	var req snapshotRequest
+	if err := web.DecodeJSON(r, 1<<10, &req); err != nil {
+		return err
+	}
+	if req.After != "" && !web.ValidID(req.After) {
+		return errs.Invalid("invalid_after", "after must be an order id")
+	}
+	if req.Limit == 0 {
+		req.Limit = DefaultSnapshotPage
+	}
+	page, err := h.svc.PublishSnapshots(r.Context(), req.After, req.Limit)
+	if err != nil {
+		return err
+	}
+	web.WriteJSON(w, http.StatusOK, page)
 	return nil
 }

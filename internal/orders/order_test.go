@@ -95,6 +95,8 @@ func TestConfigValidate(t *testing.T) {
 		{Name: "consumer of another stream", Config: Config{OrderKey: configKey, Signer: testSigner, ProductsURL: products, ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{Stream: events.OrdersStream}}}, WantField: "Consumer.Stream"},
 		{Name: "bad consumer config", Config: Config{OrderKey: configKey, Signer: testSigner, ProductsURL: products, ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{Count: -1}}}, WantField: "Consumer"},
 		{Name: "negative stream max age", Config: Config{OrderKey: configKey, Signer: testSigner, ProductsURL: products, ServiceConfig: outbox.ServiceConfig{StreamMaxAge: -time.Second}}, WantField: "StreamMaxAge"},
+		{Name: "negative snapshot retention", Config: Config{OrderKey: configKey, Signer: testSigner, ProductsURL: products, SnapshotRetention: -time.Second}, WantField: "SnapshotRetention"},
+		{Name: "snapshots on the orders stream", Config: Config{OrderKey: configKey, Signer: testSigner, ProductsURL: products, SnapshotsStream: events.OrdersStream}, WantField: "SnapshotsStream"},
 		{Name: "no signer", Config: Config{OrderKey: configKey, ProductsURL: products}, WantField: "Signer"},
 		{Name: "no order key", Config: Config{ProductsURL: products, Signer: testSigner}, WantField: "OrderKey"},
 	}

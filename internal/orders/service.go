@@ -77,6 +77,14 @@ type Config struct {
 	// PaymentsStream carries the PaymentProcessed events. Default
 	// events.PaymentsStream.
 	PaymentsStream string
+	// SnapshotsStream receives the OrderSnapshot events that
+	// PublishSnapshots appends. Default events.OrderSnapshotsStream.
+	SnapshotsStream string
+	// SnapshotRetention is how long SnapshotsStream keeps a snapshot
+	// (approximately, trimmed as snapshots are appended): they are read
+	// once, right after they are published. It must not be negative.
+	// Default DefaultSnapshotRetention (1 hour).
+	SnapshotRetention time.Duration
 	// ServiceConfig holds the consumer of PaymentsStream (Consumer, whose
 	// Stream defaults to PaymentsStream and must be it; Group defaults to
 	// Group), the relay of the OrderPlaced events (Outbox) and the
@@ -106,6 +114,12 @@ func (c *Config) setDefaults() {
 	if c.PaymentsStream == "" {
 		c.PaymentsStream = events.PaymentsStream
 	}
+	if c.SnapshotsStream == "" {
+		c.SnapshotsStream = events.OrderSnapshotsStream
+	}
+	if c.SnapshotRetention == 0 {
+		c.SnapshotRetention = DefaultSnapshotRetention
+	}
 	c.DefaultFor(c.PaymentsStream, Group)
 }
 
@@ -132,8 +146,14 @@ func (c Config) Validate() error {
 	if c.ReconcileInterval < 0 {
 		errs = append(errs, fmt.Errorf("ReconcileInterval %v is negative", c.ReconcileInterval))
 	}
+	if c.SnapshotRetention < 0 {
+		errs = append(errs, fmt.Errorf("SnapshotRetention %v is negative", c.SnapshotRetention))
+	}
 	if c.OrdersStream == c.PaymentsStream {
 		errs = append(errs, fmt.Errorf("OrdersStream and PaymentsStream are both %q", c.OrdersStream))
+	}
+	if c.SnapshotsStream == c.OrdersStream || c.SnapshotsStream == c.PaymentsStream {
+		errs = append(errs, fmt.Errorf("SnapshotsStream %q must differ from OrdersStream and PaymentsStream", c.SnapshotsStream))
 	}
 	errs = append(errs, c.ValidateFor(c.PaymentsStream)) // nil when valid; errors.Join drops it
 	return errors.Join(errs...)
@@ -150,6 +170,8 @@ type Service struct {
 	catalog  *catalog
 	outbox   *outbox.Outbox
 	consumer *stream.Consumer
+	// snapshots appends to SnapshotsStream, trimming it.
+	snapshots *stream.Publisher
 	// insertOrderSQL is store.go's insertOrderSQL with this outbox.
 	insertOrderSQL string
 }
@@ -182,6 +204,9 @@ func NewService(pool *pgxpool.Pool, rdb *redis.Client, cfg Config, log *slog.Log
 		log:     log,
 		catalog: newCatalog(cfg.ProductsURL, cfg.Signer),
 		outbox:  cfg.NewOutbox(pool, rdb, Schema, cfg.OrdersStream, log),
+		snapshots: stream.NewPublisher(rdb, map[string]stream.Retention{
+			cfg.SnapshotsStream: {MaxAge: cfg.SnapshotRetention},
+		}),
 	}
 	s.insertOrderSQL = fmt.Sprintf(insertOrderSQL, s.outbox.InsertSQL(17))
 	c, err := stream.NewBatchConsumer(rdb, cfg.Consumer, s.handlePayments)

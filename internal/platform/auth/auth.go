@@ -118,6 +118,17 @@ func (s *Signer) mac(payload string) []byte {
 	return m.Sum(nil)
 }
 
+// DeriveKey returns a key of its own for another use of the Signer's
+// secret, named by label (say "streamcart gateway session token v1"): an
+// HMAC-SHA256 of label under the secret. Keys of different labels are
+// unrelated, and none is the secret itself, so that a value signed under
+// one can never pass for an identity or for a value of another use.
+func (s *Signer) DeriveKey(label string) []byte {
+	m := hmac.New(sha256.New, s.key)
+	m.Write([]byte("derive:" + label))
+	return m.Sum(nil)
+}
+
 // Verify checks value's signature and expiry and returns its identity.
 func (s *Signer) Verify(value string, now time.Time) (Identity, error) {
 	if value == "" {

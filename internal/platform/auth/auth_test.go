@@ -93,3 +93,23 @@ func TestSignForOutlivesTheSignersTTL(t *testing.T) {
 		t.Errorf("an hour's token after 59 minutes: %+v, %v; want the operator", id, err)
 	}
 }
+
+// A derived key is the same for the same secret and label, and differs
+// from the secret and from the keys of other labels and other secrets.
+func TestDeriveKeyIsOneKeyPerSecretAndLabel(t *testing.T) {
+	s, _ := NewSigner(secret, time.Minute)
+	again, _ := NewSigner(secret, time.Hour)
+	other, _ := NewSigner([]byte(strings.Repeat("x", 32)), time.Minute)
+	a := s.DeriveKey("label a")
+	if string(a) != string(again.DeriveKey("label a")) {
+		t.Error("the same secret and label derived different keys")
+	}
+	if len(a) < 32 {
+		t.Errorf("derived key of %d bytes, want at least 32", len(a))
+	}
+	for name, k := range map[string][]byte{"the secret": secret, "another label": s.DeriveKey("label b"), "another secret": other.DeriveKey("label a")} {
+		if string(a) == string(k) {
+			t.Errorf("derived key equals %s", name)
+		}
+	}
+}

@@ -40,6 +40,9 @@ const (
 	// ShopperOrOperator needs a shopper's identity (who sees only their
 	// own) or an operator's (who sees anyone's).
 	ShopperOrOperator = allowShopper | allowOperator
+	// ServiceOrOperator needs a service's identity or an operator's: work
+	// one service asks of another, which an operator may ask too.
+	ServiceOrOperator = allowService | allowOperator
 )
 
 var roleBits = map[Role]Access{

@@ -1,0 +1,98 @@
+package orders
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"streamcart/internal/events"
+	"streamcart/internal/platform/errs"
+)
+
+// Limits of PublishSnapshots.
+const (
+	DefaultSnapshotPage = 500
+	MaxSnapshotPage     = 1000
+)
+
+// DefaultSnapshotRetention is the default Config.SnapshotRetention.
+const DefaultSnapshotRetention = time.Hour
+
+// SnapshotPage is what PublishSnapshots did, and the JSON answer of
+// POST /orders/snapshots.
+type SnapshotPage struct {
+	// Orders is how many snapshots the page appended, one per order.
+	Orders int `json:"orders"`
+	// Stream is the stream they went to.
+	Stream string `json:"stream"`
+	// FirstEntryID and LastEntryID are the stream entry ids of the
+	// page's first and last snapshot (XRANGE Stream FirstEntryID
+	// LastEntryID reads the page); empty when Orders is 0.
+	FirstEntryID string `json:"firstEntryId"`
+	LastEntryID  string `json:"lastEntryId"`
+	// Next is the after of the next page: the page's last order id, or
+	// empty when this was the last page.
+	Next string `json:"next"`
+}
+
+// PublishSnapshots appends an OrderSnapshot of each of up to limit orders
+// (1 to MaxSnapshotPage) whose ids come after after ("" for the first
+// page), in order id order, to the snapshots stream, in one round trip,
+// and returns where they are. Following Next from "" until it is empty
+// publishes every order that existed when the first page was read; an
+// order made since has its OrderPlaced on the orders stream anyway.
+//
+// The snapshots say what PostgreSQL, the system of record, says of each
+// order now, signed with the OrderKey. The order history asks for them to
+// rebuild itself after Redis lost or trimmed the streams; publishing them
+// again changes nothing for it, as it merges every event idempotently.
+// They do not go through the outbox: nothing is committed with them, and
+// a page that fails is asked for again.
+func (s *Service) PublishSnapshots(ctx context.Context, after string, limit int) (SnapshotPage, error) {
+	page := SnapshotPage{Stream: s.cfg.SnapshotsStream}
+	if limit < 1 || limit > MaxSnapshotPage {
+		return page, errs.Invalid("invalid_limit", "limit must be a whole number from 1 to %d, not %d", MaxSnapshotPage, limit)
+	}
+	orders, err := loadOrders(ctx, s.pool, `WHERE o.order_id > $1 ORDER BY o.order_id LIMIT $2`, after, limit)
+	if err != nil {
+		return page, fmt.Errorf("snapshots after %q: %w", after, err)
+	}
+	if len(orders) == 0 {
+		return page, nil
+	}
+	cmds := make([]*redis.StringCmd, len(orders))
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, o := range orders {
+			e := snapshotOf(o).Event(s.cfg.OrderKey)
+			cmd, err := s.snapshots.Append(ctx, p, s.cfg.SnapshotsStream, &e)
+			if err != nil {
+				return err
+			}
+			cmds[i] = cmd
+		}
+		return nil
+	})
+	if err != nil {
+		return page, fmt.Errorf("publish %d snapshots after %q: %w", len(orders), after, err)
+	}
+	page.Orders = len(orders)
+	page.FirstEntryID, page.LastEntryID = cmds[0].Val(), cmds[len(cmds)-1].Val()
+	if len(orders) == limit {
+		page.Next = orders[len(orders)-1].ID
+	}
+	return page, nil
+}
+
+// snapshotOf returns the snapshot of o.
+func snapshotOf(o Order) events.OrderSnapshot {
+	items := make([]events.LineItem, len(o.Items))
+	for i, it := range o.Items {
+		items[i] = events.LineItem{ProductID: it.ProductID, Qty: it.Qty, PriceCents: it.PriceCents}
+	}
+	return events.OrderSnapshot{
+		OrderID: o.ID, UserID: o.UserID, AmountCents: o.AmountCents, Items: items, CreatedOn: o.CreatedAt,
+		Status: o.Status, PaymentID: o.PaymentID, UpdatedOn: o.UpdatedAt, UpdatedBy: o.UpdatedBy,
+	}
+}
