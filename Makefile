@@ -24,7 +24,7 @@ FUZZ_TARGETS := \
 FUZZTIME_TEST ?= 2s
 FUZZTIME ?= 1m
 
-.PHONY: all deps build run test test-short vet fuzz fuzz-run bench bench-stream clean
+.PHONY: all deps build run test test-short vet fuzz fuzz-run bench bench-stream chaos clean
 
 all: build
 
@@ -66,6 +66,13 @@ bench: deps build
 
 bench-stream: deps
 	bash scripts/bench-stream.sh
+
+# The fault suite (about 8 minutes; not part of `make test`): the system as
+# separate processes on its own Redis and PostgreSQL, under load, one fault
+# per scenario; one line per scenario with its figures and PASS or FAIL.
+# CHAOS_RUN=<part of a scenario's name> runs only the matching ones.
+chaos: deps build
+	STREAMCART_BIN=$(abspath $(BIN)) $(GO) test -tags chaos -count=1 -timeout 15m -v -run '^TestFaultSuite$$' ./internal/chaos
 
 # Leaves $(DATA) alone: it holds the local databases.
 clean:
