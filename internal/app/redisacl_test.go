@@ -60,6 +60,11 @@ func TestARedisUserMayWriteOnlyWhatItsServiceOwns(t *testing.T) {
 		allowed bool
 	}{
 		{app.Orders, xadd(events.OrdersStream), true},
+		// The gateway's event stream slots are sorted sets (streamSlotsScript).
+		{app.Gateway, []any{"ZREMRANGEBYSCORE", "gateway:slots:x", "-inf", "0"}, true},
+		{app.Gateway, []any{"ZADD", "gateway:slots:x", "1", "a"}, true},
+		{app.Gateway, []any{"ZCARD", "gateway:slots:x"}, true},
+		{app.Gateway, []any{"ZREM", "gateway:slots:x", "a"}, true},
 		{app.Payments, xadd(events.PaymentsStream), true},
 		{app.Gateway, xadd(events.TransactionStream), true},
 		{app.Identity, xadd(events.TransactionStream), true},

@@ -148,6 +148,8 @@ func RedisUsers(n RedisNames, passwords map[string]string) ([]redisacl.User, err
 		Gateway: {
 			appendTo(n.TransactionStream),
 			{Commands: state, Keys: []string{redisacl.Prefix(n.GatewayPrefix)}}, // session revocations, carts, rate limits
+			// Event stream slots: a sorted set per session and per address.
+			{Commands: []string{"zadd", "zcard", "zrem", "zremrangebyscore"}, Keys: []string{redisacl.Prefix(n.GatewayPrefix)}},
 			{Commands: []string{"psubscribe", "punsubscribe"}, Channels: []string{updates}},
 		},
 		Ops: {

@@ -127,12 +127,16 @@ func freePort(t *testing.T) int {
 
 func startSystem(t *testing.T, bin string) *system {
 	ctx := t.Context()
-	s := &system{t: t, bin: bin, dir: t.TempDir(), ports: map[string]int{}, procs: map[string]*proc{}, client: &http.Client{Timeout: 10 * time.Second}}
+	dir, err := os.MkdirTemp("", "streamcart-chaos-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("processes' logs in %s", dir)
+	s := &system{t: t, bin: bin, dir: dir, ports: map[string]int{}, procs: map[string]*proc{}, client: &http.Client{Timeout: 10 * time.Second}}
 	s.secret = make([]byte, 32)
 	for i := range s.secret {
 		s.secret[i] = byte(i*7 + 3)
 	}
-	var err error
 	if s.signer, err = auth.NewSigner(s.secret, time.Minute); err != nil {
 		t.Fatal(err)
 	}
@@ -311,7 +315,7 @@ func (s *system) run(t *testing.T, sc scenario) figures {
 		f.problems = append(f.problems, fmt.Sprintf("%d accepted orders not final", rep.NotFinal))
 	}
 	if rep.Accepted == 0 {
-		f.problems = append(f.problems, "no order accepted")
+		f.problems = append(f.problems, fmt.Sprintf("no order accepted; errors %v", rep.Errors))
 	}
 	var first time.Time
 	if err := s.pool.QueryRow(ctx, `SELECT coalesce(min(created_at), 'epoch') FROM orders.orders WHERE created_at > $1`, f.recovered).Scan(&first); err == nil && first.After(f.recovered) {
