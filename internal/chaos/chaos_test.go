@@ -42,11 +42,13 @@ const (
 // figures are what a scenario measured; a zero duration was not measured.
 type figures struct {
 	takeover  time.Duration // a dead consumer's pending entries taken over
+	held      int64         // how many it held when it died
 	recovered time.Time     // when the fault was repaired
 	first2xx  time.Duration // from recovered to the first order accepted
 	drain     time.Duration // from the end of the load to idle
 	orders    int
 	errors500 int
+	errors503 int
 	problems  []string
 }
 
@@ -75,7 +77,7 @@ func TestFaultSuite(t *testing.T) {
 	if only := os.Getenv("CHAOS_RUN"); only != "" {
 		scenarios = slices.DeleteFunc(scenarios, func(sc scenario) bool { return !strings.Contains(sc.name, only) })
 	}
-	fmt.Printf("\n%-36s %9s %9s %9s %7s %5s  %s\n", "scenario", "takeover", "first2xx", "drain", "orders", "500s", "result")
+	fmt.Printf("\n%-36s %12s %9s %9s %7s %5s %5s  %s\n", "scenario", "takeover/held", "first2xx", "drain", "orders", "500s", "503s", "result")
 	for _, sc := range scenarios {
 		f := s.run(t, sc)
 		result := "PASS"
@@ -83,7 +85,11 @@ func TestFaultSuite(t *testing.T) {
 			result = "FAIL: " + strings.Join(f.problems, "; ")
 			t.Errorf("%s: %s", sc.name, result)
 		}
-		fmt.Printf("%-36s %9s %9s %9s %7d %5d  %s\n", sc.name, show(f.takeover), show(f.first2xx), show(f.drain), f.orders, f.errors500, result)
+		takeover := show(f.takeover)
+		if f.held > 0 {
+			takeover = fmt.Sprintf("%s/%d", takeover, f.held)
+		}
+		fmt.Printf("%-36s %12s %9s %9s %7d %5d %5d  %s\n", sc.name, takeover, show(f.first2xx), show(f.drain), f.orders, f.errors500, f.errors503, result)
 	}
 }
 
@@ -91,7 +97,7 @@ func show(d time.Duration) string {
 	if d == 0 {
 		return "-"
 	}
-	return fmt.Sprintf("%.1fs", d.Seconds())
+	return fmt.Sprintf("%.2fs", d.Seconds())
 }
 
 // system is streamcart as separate processes on its own servers.
@@ -304,7 +310,10 @@ func (s *system) run(t *testing.T, sc scenario) figures {
 		return f
 	}
 	for kind, n := range rep.Errors {
-		if strings.Contains(kind, "http 5") && !strings.Contains(kind, "503") {
+		if kind == "http 503" {
+			f.errors503 += n
+		}
+		if strings.Contains(kind, "http 5") && kind != "http 503" {
 			f.errors500 += n
 		}
 	}
@@ -334,6 +343,12 @@ func (s *system) run(t *testing.T, sc scenario) figures {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	var orphans int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM payments.payments p WHERE NOT EXISTS (SELECT 1 FROM orders.orders o WHERE o.order_id = p.order_id)`).Scan(&orphans); err != nil {
+		f.problems = append(f.problems, err.Error())
+	} else if orphans > 0 {
+		f.problems = append(f.problems, fmt.Sprintf("%d payments of orders that do not exist", orphans))
 	}
 	n, problem := s.historiesMatch(ctx, start)
 	f.orders = n

@@ -28,13 +28,33 @@ func jsonDecode(resp *http.Response, out any) error {
 // consumer of that process holds a pending entry; then starts it again.
 func killPayments(sig syscall.Signal) func(context.Context, *system, *figures) error {
 	return func(ctx context.Context, s *system, f *figures) error {
-		pid := s.procs["payments-1"].cmd.Process.Pid
+		p := s.procs["payments-1"]
+		pid := p.cmd.Process.Pid
+		mark := "-" + strconv.Itoa(pid) + "-"
+		if sig == syscall.SIGKILL {
+			// Frozen, it still has entries delivered to its blocked read:
+			// it dies holding work, as a crash mid-batch does.
+			if err := p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+				return err
+			}
+			deadline := time.Now().Add(15 * time.Second)
+			for {
+				held, err := pendingOf(ctx, s.admin, mark)
+				if err != nil {
+					return err
+				}
+				if held > 0 || time.Now().After(deadline) {
+					f.held = held
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
 		killed := time.Now()
 		if err := s.signal("payments-1", sig); err != nil {
 			return err
 		}
 		f.recovered = killed
-		mark := "-" + strconv.Itoa(pid) + "-"
 		deadline := time.Now().Add(bound)
 		for {
 			held, err := pendingOf(ctx, s.admin, mark)
