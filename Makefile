@@ -67,7 +67,7 @@ bench: deps build
 bench-stream: deps
 	bash scripts/bench-stream.sh
 
-# The fault suite (about 8 minutes; not part of `make test`): the system as
+# The fault suite (about 4 minutes; not part of `make test`): the system as
 # separate processes on its own Redis and PostgreSQL, under load, one fault
 # per scenario; one line per scenario with its figures and PASS or FAIL.
 # CHAOS_RUN=<part of a scenario's name> runs only the matching ones.

@@ -137,7 +137,13 @@ func startSystem(t *testing.T, bin string) *system {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("processes' logs in %s", dir)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the processes' logs are in %s", dir)
+			return
+		}
+		_ = os.RemoveAll(dir)
+	})
 	s := &system{t: t, bin: bin, dir: dir, ports: map[string]int{}, procs: map[string]*proc{}, client: &http.Client{Timeout: 10 * time.Second}}
 	s.secret = make([]byte, 32)
 	for i := range s.secret {
