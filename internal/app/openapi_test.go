@@ -333,22 +333,7 @@ func TestEveryAPIOperationAnswersAsDocumented(t *testing.T) {
 	expect("bad history limit", sh.do("GET", "/api/v1/orders?limit=0", nil, nil), 400)
 
 	// Order updates: the stream's head is checked, then it is closed.
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, "GET", gw+"/api/v1/orders/events", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+sh.token)
-	resp, err := (&http.Client{Transport: s.api}).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	first, _ := bufio.NewReader(resp.Body).ReadString('\n')
-	resp.Body.Close()
-	if resp.StatusCode != 200 || first != "retry: 3000\n" {
-		t.Errorf("order events: %d starting %q, want 200 starting with the retry delay", resp.StatusCode, first)
-	}
+	sh.openEvents(&http.Client{Transport: s.api})
 
 	// The tutorial API.
 	code, found := sh.tutorialSearch("puma")
@@ -397,5 +382,28 @@ func TestEveryAPIOperationAnswersAsDocumented(t *testing.T) {
 	}
 	if n := s.api.checked.Load(); n < 40 {
 		t.Errorf("the checker saw %d exchanges, want at least the tour's 40", n)
+	}
+}
+
+// openEvents opens the shopper's order event stream through client,
+// checks that it starts with the retry delay, and closes it.
+func (sh *shopper) openEvents(client *http.Client) {
+	t := sh.s.t
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", sh.s.sys.URLs[app.Gateway]+"/api/v1/orders/events", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+sh.token)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _ := bufio.NewReader(resp.Body).ReadString('\n')
+	resp.Body.Close()
+	if resp.StatusCode != 200 || first != "retry: 3000\n" {
+		t.Errorf("order events: %d starting %q, want 200 starting with the retry delay", resp.StatusCode, first)
 	}
 }

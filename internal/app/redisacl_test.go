@@ -167,6 +167,8 @@ func TestEveryServiceDoesAllItsWorkAsItsOwnRedisUser(t *testing.T) {
 	if code := sh.do("POST", "/api/v1/cart/checkout", nil, &checkedOut); code != 201 {
 		t.Fatalf("checkout: %d", code)
 	}
+	// The order event stream: the gateway counts its open streams in Redis.
+	sh.openEvents(s.client)
 	for _, id := range []string{o.OrderID, checkedOut.OrderID} {
 		if rec := sh.settledRecord(id); rec.IdentityScore == nil {
 			t.Errorf("order %s has no identity score", id)
