@@ -1,13 +1,9 @@
 package identity_test
 
 import (
-	"net"
 	"strconv"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"streamcart/internal/platform/testenv"
 )
@@ -18,24 +14,7 @@ import (
 // recognises it.
 func (e *env) throughProxy(t *testing.T) *testenv.Proxy {
 	t.Helper()
-	base := e.pool.Config().ConnConfig
-	proxy := testenv.StartProxy(t, net.JoinHostPort(base.Host, strconv.Itoa(int(base.Port))))
-	cfg := e.pool.Config().Copy()
-	host, port, err := net.SplitHostPort(proxy.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := strconv.Atoi(port)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Fallbacks = host, uint16(p), nil
-	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
-	pool, err := pgxpool.NewWithConfig(t.Context(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	pool, proxy := testenv.PoolThroughProxy(t, e.pool)
 	e.pool = pool
 	return proxy
 }

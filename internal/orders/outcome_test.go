@@ -2,15 +2,10 @@ package orders_test
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"strings"
 	"testing"
-
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"streamcart/internal/orders"
 	"streamcart/internal/platform/testenv"
@@ -23,24 +18,7 @@ import (
 // that the proxy recognises it.
 func (e *env) throughProxy(t *testing.T) (*env, *testenv.Proxy) {
 	t.Helper()
-	base := e.pool.Config().ConnConfig
-	proxy := testenv.StartProxy(t, net.JoinHostPort(base.Host, strconv.Itoa(int(base.Port))))
-	cfg := e.pool.Config().Copy()
-	host, port, err := net.SplitHostPort(proxy.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := strconv.Atoi(port)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Fallbacks = host, uint16(p), nil
-	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
-	pool, err := pgxpool.NewWithConfig(t.Context(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	pool, proxy := testenv.PoolThroughProxy(t, e.pool)
 	svc, err := orders.NewService(pool, e.rdb, e.cfg, testenv.Logger(t))
 	if err != nil {
 		t.Fatal(err)

@@ -3,7 +3,9 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -93,4 +95,30 @@ func Empty(ctx context.Context, pool *pgxpool.Pool, table string) bool {
 	var n int64
 	err := pool.QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier(strings.Split(table, ".")).Sanitize()).Scan(&n)
 	return err == nil && n == 0
+}
+
+// PoolThroughProxy returns a pool like pool whose connections go through
+// a new Proxy, and that Proxy, to break them. The pool sends each
+// statement in one write (pgx.QueryExecModeExec), so that the proxy
+// recognises it. The pool is closed when tb ends.
+func PoolThroughProxy(tb testing.TB, pool *pgxpool.Pool) (*pgxpool.Pool, *Proxy) {
+	tb.Helper()
+	cfg := pool.Config().Copy()
+	proxy := StartProxy(tb, net.JoinHostPort(cfg.ConnConfig.Host, strconv.Itoa(int(cfg.ConnConfig.Port))))
+	host, port, err := net.SplitHostPort(proxy.Addr())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Fallbacks = host, uint16(p), nil
+	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
+	proxied, err := pgxpool.NewWithConfig(tb.Context(), cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(proxied.Close)
+	return proxied, proxy
 }
