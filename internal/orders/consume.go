@@ -55,12 +55,12 @@ func (s *Service) applyPayments(ctx context.Context, tx pgx.Tx, fresh []payment)
 	for i, u := range updates {
 		ids[i] = u.orderID
 	}
-	exist, err := existingOrders(ctx, tx, ids)
+	exist, err := lookupOrders(ctx, tx, ids)
 	if err != nil {
 		return nil, err
 	}
 	for _, u := range updates {
-		if !exist[u.orderID] {
+		if _, ok := exist[u.orderID]; !ok {
 			return nil, stream.Permanent(fmt.Errorf("payment %s is for unknown order %s", u.paymentID, u.orderID))
 		}
 	}
