@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"streamcart/internal/events"
+	"streamcart/internal/ordercheck"
 	"streamcart/internal/outbox"
 	"streamcart/internal/platform/postgres"
 	"streamcart/internal/stream"
@@ -67,7 +68,8 @@ func parseLogin(m stream.Message) (LoginIdentity, error) {
 }
 
 // handleOrders is the batch handler of the orders stream. A malformed
-// OrderPlaced fails the whole batch with a permanent error, as in
+// OrderPlaced, or one whose order the orders service does not have as
+// the event says, fails the whole batch with a permanent error, as in
 // handleTransactions. When orders must wait for their user's first login
 // identity, the rest of the batch is scored and committed. The batch is
 // then deferred (stream.Defer), so that the consumer retries it after a
@@ -77,6 +79,9 @@ func (s *Service) handleOrders(ctx context.Context, msgs []stream.Message) error
 	batch, err := events.ParsePlaced(msgs, s.cfg.OrderKey)
 	if err != nil || len(batch) == 0 {
 		return err // a parse error is permanent already
+	}
+	if err := ordercheck.Check(ctx, s.cfg.Orders, batch); err != nil {
+		return err // permanent for a refused order, Unavailable when orders cannot tell
 	}
 	waiting, err := s.score(ctx, batch, time.Now())
 	if err != nil {
