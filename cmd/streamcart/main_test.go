@@ -257,7 +257,7 @@ func TestServeLogsItsVersionAndConfigurationWithoutSecretsAndConsumersCarryTheSe
 	)
 	db := databaseWithPassword(t, dbPassword)
 	serve := start(t, "serve payments", "serve", "payments",
-		"--redis-url", testenv.RedisURL(t), "--database-url", db.String(),
+		"--redis-url", testenv.RedisURL(t), "--database-url", db.String(), "--orders-url", "http://127.0.0.1:1",
 		"--identity-secret", identitySecret, "--operator-token", operatorToken,
 		"--log-format", "json")
 	serve.waitFor(t, "payments to serve and its consumer to start", func() bool {

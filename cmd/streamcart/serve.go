@@ -32,7 +32,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	databaseURL := fs.String("database-url", os.Getenv("DATABASE_URL"), "PostgreSQL URL (env DATABASE_URL)")
 	secret := fs.String("identity-secret", "", identitySecretUsage)
 	productsURL := fs.String("products-url", "", "base URL of the products service (for orders and the gateway)")
-	ordersURL := fs.String("orders-url", "", "base URL of the orders service (for the gateway, and the order history, which rebuilds itself from its snapshots)")
+	ordersURL := fs.String("orders-url", "", "base URL of the orders service (for the gateway; for payments, identity and the order history, which ask it whether the orders they are told of exist; and for the order history, which rebuilds itself from its snapshots)")
 	historyURL := fs.String("history-url", "", "base URL of the order history service (for the gateway)")
 	origins := fs.String("allowed-origins", "", "comma-separated origins allowed to call the API from a browser (CORS; gateway)")
 	rateLimitIP := fs.Int("rate-limit-ip", 0, "requests per second per client address (gateway; 0: default 2000, negative: none)")
@@ -141,7 +141,7 @@ by itself when Redis lost its data.`
 func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("streamcart history rebuild", flag.ContinueOnError)
 	redisURL := fs.String("redis-url", os.Getenv("REDIS_URL"), "Redis URL (env REDIS_URL): the orderhistory user's, or an admin's")
-	ordersURL := fs.String("orders-url", "", "base URL of the orders service, which publishes the snapshots of its orders")
+	ordersURL := fs.String("orders-url", "", "base URL of the orders service, which publishes the snapshots of its orders and says which orders exist")
 	secret := fs.String("identity-secret", "", identitySecretUsage+" (signs the call to orders; the rebuild skips an order event not signed with it)")
 	if err := needWord(args, fs, historyUsage, "history: no subcommand given", stdout, stderr); err != nil {
 		return err

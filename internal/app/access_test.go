@@ -104,6 +104,9 @@ var routeAccess = map[string]map[string]auth.Access{
 		"GET /orders/{id}": auth.Shopper,
 		// The order history asks for snapshots to rebuild itself.
 		"POST /orders/snapshots": auth.ServiceOrOperator,
+		// payments, identity and the order history ask whether the
+		// orders of their OrderPlaced events exist.
+		"POST /orders/lookup": auth.ServiceOrOperator,
 	},
 	app.History: {
 		"GET /healthz":           auth.Open,

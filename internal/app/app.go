@@ -25,6 +25,7 @@ import (
 	"streamcart/internal/gateway"
 	"streamcart/internal/identity"
 	"streamcart/internal/ops"
+	"streamcart/internal/ordercheck"
 	"streamcart/internal/orderhistory"
 	"streamcart/internal/orders"
 	"streamcart/internal/outbox"
@@ -48,8 +49,10 @@ const (
 	Gateway  = "gateway"
 )
 
-// Services lists every service name, in start order.
-var Services = []string{Products, Payments, Orders, History, Identity, Gateway}
+// Services lists every service name, in start order: a service starts
+// after those it calls (orders calls products; payments, the order
+// history and identity call orders; the gateway calls them all).
+var Services = []string{Products, Orders, Payments, History, Identity, Gateway}
 
 // Config configures a system. RedisURL and DatabaseURL are required.
 type Config struct {
@@ -168,7 +171,7 @@ func Start(ctx context.Context, cfg Config, names ...string) (*System, error) {
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	sys := &System{URLs: map[string]string{}, Routes: map[string][]auth.Route{}, Signer: signer, OrderKey: orderKey, group: g}
-	for _, name := range Services { // start order matters: orders needs products
+	for _, name := range Services { // in start order: see Services
 		if !slices.Contains(names, name) {
 			continue
 		}
@@ -296,8 +299,13 @@ func (s *System) products(ctx context.Context, cfg Config, pool *pgxpool.Pool, r
 }
 
 func (s *System) payments(cfg Config, pool *pgxpool.Pool, rdb *redis.Client, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
+	orders, err := s.ordersLookup(cfg, Payments)
+	if err != nil {
+		return nil, nil, err
+	}
 	svc, err := payments.NewService(pool, rdb, payments.Config{
 		OrderKey:       s.OrderKey,
+		Orders:         orders,
 		OrdersStream:   cfg.Names.OrdersStream,
 		PaymentsStream: cfg.Names.PaymentsStream,
 		FailAbove:      cfg.PaymentFailAbove,
@@ -330,13 +338,18 @@ func (s *System) history(ctx context.Context, cfg Config, rdb *redis.Client, log
 	if err != nil {
 		return nil, nil, err
 	}
-	orders, err := orderhistory.NewOrdersClient(ordersURL, s.Signer)
+	snapshots, err := orderhistory.NewOrdersClient(ordersURL, s.Signer)
+	if err != nil {
+		return nil, nil, err
+	}
+	orders, err := s.ordersLookup(cfg, History)
 	if err != nil {
 		return nil, nil, err
 	}
 	svc, err := orderhistory.NewService(rdb, orderhistory.Config{
 		OrderKey:          s.OrderKey,
-		Snapshots:         orders,
+		Snapshots:         snapshots,
+		Orders:            orders,
 		KeyPrefix:         cfg.Names.HistoryPrefix,
 		OrdersStream:      cfg.Names.OrdersStream,
 		PaymentsStream:    cfg.Names.PaymentsStream,
@@ -360,14 +373,30 @@ func (s *System) history(ctx context.Context, cfg Config, rdb *redis.Client, log
 }
 
 func (s *System) identity(cfg Config, pool *pgxpool.Pool, rdb *redis.Client, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
+	orders, err := s.ordersLookup(cfg, Identity)
+	if err != nil {
+		return nil, nil, err
+	}
 	svc, err := identity.NewService(pool, rdb, identity.Config{
 		OrderKey:          s.OrderKey,
+		Orders:            orders,
 		OrdersStream:      cfg.Names.OrdersStream,
 		TransactionStream: cfg.Names.TransactionStream,
 		ServiceConfig:     serviceConfig(cfg),
 		LoginRetention:    cfg.LoginRetention,
 	}, log)
 	return started(svc, err, func(svc *identity.Service) http.Handler { return identity.NewHandler(svc, s.Signer, log) })
+}
+
+// ordersLookup returns the client with which service asks the orders
+// service whether the orders of its OrderPlaced events exist
+// (ordercheck).
+func (s *System) ordersLookup(cfg Config, service string) (*ordercheck.Client, error) {
+	u, err := s.url(cfg, Orders)
+	if err != nil {
+		return nil, err
+	}
+	return ordercheck.NewClient(u, s.Signer, service)
 }
 
 // started returns what start needs of a service that its NewService
@@ -436,8 +465,8 @@ func (s *System) gateway(ctx context.Context, cfg Config, rdb *redis.Client, log
 // order that it asks the orders service at ordersURL for, and from the
 // streams. secret is the services' identity secret: it signs the call to
 // orders, and the rebuild skips an OrderPlaced or OrderSnapshot that the
-// orders service did not sign with it, as the service's consumer
-// dead-letters it.
+// orders service did not sign with it, or whose order orders does not
+// have as the event says, as the service's consumer dead-letters it.
 func RebuildHistory(ctx context.Context, redisURL, ordersURL string, secret []byte, log *slog.Logger) error {
 	orderKey, err := events.NewOrderKey(secret)
 	if err != nil {
@@ -447,7 +476,11 @@ func RebuildHistory(ctx context.Context, redisURL, ordersURL string, secret []by
 	if err != nil {
 		return err
 	}
-	orders, err := orderhistory.NewOrdersClient(ordersURL, signer)
+	snapshots, err := orderhistory.NewOrdersClient(ordersURL, signer)
+	if err != nil {
+		return err
+	}
+	orders, err := ordercheck.NewClient(ordersURL, signer, History)
 	if err != nil {
 		return err
 	}
@@ -456,7 +489,7 @@ func RebuildHistory(ctx context.Context, redisURL, ordersURL string, secret []by
 		return err
 	}
 	defer rdb.Close()
-	svc, err := orderhistory.NewService(rdb, orderhistory.Config{OrderKey: orderKey, Snapshots: orders}, log)
+	svc, err := orderhistory.NewService(rdb, orderhistory.Config{OrderKey: orderKey, Snapshots: snapshots, Orders: orders}, log)
 	if err != nil {
 		return err
 	}

@@ -108,6 +108,9 @@ func startShop(t *testing.T, opts shopOptions) *shop {
 	}
 	s := &shop{t: t, cfg: cfg, redis: r, client: &http.Client{Timeout: 10 * time.Second}}
 	s.sys = s.start(cfg, opts.services...)
+	// Services started later call these ones: payments, the order
+	// history and identity ask orders whether orders exist.
+	s.cfg.URLs = maps.Clone(s.sys.URLs)
 	s.api = checkAPI(t, s.sys.URLs[app.Gateway])
 	s.client.Transport = s.api
 	s.signer = s.sys.Signer

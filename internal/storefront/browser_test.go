@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -66,6 +67,9 @@ func startSystem(t *testing.T, failAbove int64, names ...string) *system {
 	s := &system{t: t, cfg: cfg}
 	sys := s.start(names...)
 	s.url = sys.URLs[app.Gateway]
+	// Services started later call these ones: payments asks orders
+	// whether the orders it is told of exist.
+	s.cfg.URLs = maps.Clone(sys.URLs)
 	opt, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {
 		t.Fatal(err)
