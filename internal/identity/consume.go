@@ -80,9 +80,6 @@ func (s *Service) handleOrders(ctx context.Context, msgs []stream.Message) error
 	if err != nil || len(batch) == 0 {
 		return err // a parse error is permanent already
 	}
-	if err := ordercheck.Check(ctx, s.cfg.Orders, batch); err != nil {
-		return err // permanent for a refused order, Unavailable when orders cannot tell
-	}
 	waiting, err := s.score(ctx, batch, time.Now())
 	if err != nil {
 		return err
@@ -99,7 +96,9 @@ func (s *Service) handleOrders(ctx context.Context, msgs []stream.Message) error
 // the one the order already had. Orders that must wait for their user's
 // first login identity (mustWait at now) are left out, events and all, so
 // that their ids are not recorded as processed; score returns how many
-// events those are.
+// events those are. The others are first checked with the orders service,
+// in one call (ordercheck.Check): a refused one fails the batch with a
+// permanent error before anything is recorded.
 //
 // The stored scores and the users' identities are read before Apply's
 // transaction begins, because who waits must be known before the ids are
@@ -134,6 +133,11 @@ func (s *Service) score(ctx context.Context, batch []events.Placed, now time.Tim
 		ready = append(ready, p)
 	}
 
+	// Only the orders about to be scored are checked: an order that
+	// waits is asked about when it is ready, not at every retry.
+	if err := ordercheck.Check(ctx, s.cfg.Orders, ready); err != nil {
+		return waiting, err // permanent for a refused order, Unavailable when orders cannot tell
+	}
 	err = outbox.Apply(ctx, s.outbox, ready, func(p events.Placed) string { return p.EventID }, s.scoreFresh(byOrder, known, now))
 	return waiting, err
 }

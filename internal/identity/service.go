@@ -73,7 +73,9 @@
 // # Only orders that the orders service has
 //
 // Before it scores a batch, the consumer asks the orders service about
-// all of its orders in one call (Config.Orders, package ordercheck). An
+// the orders it is about to score, in one call (Config.Orders, package
+// ordercheck); an order that waits for a login is asked about once it is
+// ready. An
 // OrderPlaced whose order orders does not have, or has with another user
 // or amount than the event says, is dead-lettered and never scored: its
 // IdentityScored would make the order history list an order that does
