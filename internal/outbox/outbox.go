@@ -102,6 +102,15 @@ type Config struct {
 	// event can still be redelivered (the streams' retention). Default
 	// 7 days.
 	KeepProcessed time.Duration
+	// Relayed, when set, is called by the relay in each batch's
+	// transaction, after the batch reached Redis and before the
+	// transaction commits, with the batch's events and sentAt, the time
+	// just before the relay sent them: no consumer can have read one of
+	// them before sentAt. A service records there when its events were
+	// published (orders: when each OrderPlaced was). Its error fails the
+	// batch as a failed commit does: nothing is deleted, and the events
+	// are published again later, with their ids. Default: nothing.
+	Relayed func(ctx context.Context, tx pgx.Tx, sentAt time.Time, evs []stream.Event) error
 }
 
 // Outbox writes events into a schema's outbox table and relays them to
@@ -280,7 +289,8 @@ func (o *Outbox) Prune(ctx context.Context) (int64, error) {
 // one transaction in PostgreSQL, whose DELETE ... RETURNING both locks and
 // reads the rows. If the pipeline fails part way, the transaction rolls
 // back, nothing is deleted and the rows are published again later, with
-// their event ids.
+// their event ids. Config.Relayed, when set, runs in that transaction
+// after the pipeline, so what it records commits with the deletion.
 func (o *Outbox) RelayOnce(ctx context.Context) (int, error) {
 	tx, err := o.pool.Begin(ctx)
 	if err != nil {
@@ -324,8 +334,18 @@ func (o *Outbox) RelayOnce(ctx context.Context) (int, error) {
 			return 0, fmt.Errorf("outbox relay: row %d: %w", r.id, err)
 		}
 	}
+	sentAt := time.Now()
 	if _, err := pipe.Exec(ctx); err != nil {
 		return 0, fmt.Errorf("outbox relay: publish %d events: %w", len(batch), err)
+	}
+	if o.cfg.Relayed != nil {
+		evs := make([]stream.Event, len(batch))
+		for i, r := range batch {
+			evs[i] = r.event
+		}
+		if err := o.cfg.Relayed(ctx, tx, sentAt, evs); err != nil {
+			return 0, fmt.Errorf("outbox relay: record %d published events: %w", len(batch), err)
+		}
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return 0, fmt.Errorf("outbox relay: %w", err)

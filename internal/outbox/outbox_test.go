@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -105,6 +107,74 @@ func TestRelayPublishesCommittedOnly(t *testing.T) {
 	}
 	if p, err := ob.Pending(context.Background()); err != nil || p != 0 {
 		t.Errorf("Pending = %d, %v; want 0", p, err)
+	}
+}
+
+func TestRelayedRecordsEachBatchInItsTransaction(t *testing.T) {
+	t.Parallel()
+	pool, rdb := setup(t)
+	ctx := t.Context()
+	name := testenv.Name(t, "s")
+	if _, err := pool.Exec(ctx, "CREATE TABLE svc.relayed (event_id text PRIMARY KEY, sent_at timestamptz NOT NULL)"); err != nil {
+		t.Fatal(err)
+	}
+	var refuse atomic.Bool
+	refuse.Store(true)
+	relayed := func(ctx context.Context, tx pgx.Tx, sentAt time.Time, evs []stream.Event) error {
+		if refuse.Load() {
+			return errors.New("refused")
+		}
+		for _, e := range evs {
+			if _, err := tx.Exec(ctx, "INSERT INTO svc.relayed VALUES ($1, $2)", e.ID, sentAt); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	ob := outbox.New(pool, rdb, stream.NewPublisher(rdb, nil), "svc", outbox.Config{Relayed: relayed}, testenv.Logger(t))
+	ids := add(t, ob, pool, name, 3, true)
+
+	// A refusal fails the batch like a failed commit: the rows stay, to
+	// be published again.
+	if n, err := ob.RelayOnce(ctx); err == nil {
+		t.Fatalf("RelayOnce with a refusing Relayed = %d, nil; want an error", n)
+	}
+	if p, err := ob.Pending(ctx); err != nil || p != 3 {
+		t.Errorf("Pending after a refused batch = %d, %v; want 3", p, err)
+	}
+
+	refuse.Store(false)
+	before := time.Now()
+	if n, err := ob.RelayOnce(ctx); err != nil || n != 3 {
+		t.Fatalf("RelayOnce = %d, %v; want 3", n, err)
+	}
+	rows, err := pool.Query(ctx, "SELECT event_id, sent_at FROM svc.relayed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := map[string]time.Time{}
+	var (
+		id string
+		at time.Time
+	)
+	if _, err := pgx.ForEachRow(rows, []any{&id, &at}, func() error { sent[id] = at; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(sent) != len(ids) {
+		t.Fatalf("Relayed recorded %v, want the events %v", sent, ids)
+	}
+	// sentAt comes before the entries: no consumer can read one earlier.
+	last := map[string]time.Time{}
+	for _, m := range testenv.Entries(t, rdb, name, stream.Decode) {
+		ms, _, _ := strings.Cut(m.EntryID, "-")
+		n, _ := strconv.ParseInt(ms, 10, 64)
+		last[m.ID] = time.UnixMilli(n)
+	}
+	for _, id := range ids {
+		at, ok := sent[id]
+		if !ok || at.Before(before.Truncate(time.Microsecond)) || at.Truncate(time.Millisecond).After(last[id]) {
+			t.Errorf("event %s: sent at %v (recorded %v), want between %v and its entry's time %v", id, at, ok, before, last[id])
+		}
 	}
 }
 
