@@ -24,6 +24,9 @@ import (
 //	POST /orders/lookup   service or operator: which of a list of ids are
 //	                      orders, with user and amount (Lookup), for the
 //	                      consumers of OrderPlaced (package ordercheck)
+//	GET  /orders/{id}/journey  operator: when the order was created, its
+//	                      OrderPlaced published and its payment outcome
+//	                      applied (Journey), for the operations page
 //	GET  /healthz, /readyz  open: liveness; PostgreSQL and Redis readiness
 //
 // POST /orders takes {"items": [{"productId", "qty", "priceCents"?}]} and
@@ -33,7 +36,10 @@ import (
 // "<orderId>" (optional), "limit": 1..1000 (optional, default 500)} and
 // answers a SnapshotPage. POST /orders/lookup takes {"ids": [1 to 1000
 // order ids]} and answers {"orders": [{"orderId", "userId",
-// "amountCents"}]}, the ids that are orders. Errors are JSON {"error": {"code",
+// "amountCents"}]}, the ids that are orders. GET /orders/{id}/journey
+// answers {"orderId", "status", "statusName", "createdAt", "publishedAt",
+// "statusAppliedAt"}, the last two null until they happened, for any
+// user's order, and 404 for no such order. Errors are JSON {"error": {"code",
 // "message"}}. When the database went away while POST /orders stored the
 // order, it answers 503 outcome_unknown: the order may or may not exist,
 // and a retry with the same Idempotency-Key tells.
@@ -45,6 +51,7 @@ func NewHandler(svc *Service, signer *auth.Signer, log *slog.Logger) *auth.Route
 	rt.HandleFunc("GET /orders/{id}", auth.Shopper, h.get)
 	rt.HandleFunc("POST /orders/snapshots", auth.ServiceOrOperator, h.snapshots)
 	rt.HandleFunc("POST "+ordercheck.Path, auth.ServiceOrOperator, h.lookup)
+	rt.HandleFunc("GET /orders/{id}/journey", auth.Operator, h.journey)
 	return rt
 }
 
@@ -165,5 +172,18 @@ func (h *handler) lookup(w http.ResponseWriter, r *http.Request) error {
 		orders = []ordercheck.Order{} // "orders": [], not null
 	}
 	web.WriteJSON(w, http.StatusOK, map[string][]ordercheck.Order{"orders": orders})
+	return nil
+}
+
+func (h *handler) journey(w http.ResponseWriter, r *http.Request) error {
+	orderID, err := web.PathID(r, "id")
+	if err != nil {
+		return err
+	}
+	j, err := h.svc.Journey(r.Context(), orderID)
+	if err != nil {
+		return err
+	}
+	web.WriteJSON(w, http.StatusOK, j)
 	return nil
 }

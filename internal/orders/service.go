@@ -197,6 +197,7 @@ func NewService(pool *pgxpool.Pool, rdb *redis.Client, cfg Config, log *slog.Log
 	}
 	cfg.setDefaults()
 	cfg.Consumer.Logger = log
+	cfg.Outbox.Relayed = recordRelayed // for the journey: when each OrderPlaced was published
 	s := &Service{
 		pool:    pool,
 		rdb:     rdb,

@@ -1,0 +1,75 @@
+package orders_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"testing"
+
+	"streamcart/internal/events"
+	"streamcart/internal/orders"
+	"streamcart/internal/platform/auth"
+)
+
+// operator is an operator's identity, as the operations page signs it.
+var operator = auth.Identity{Role: auth.RoleOperator, UserID: "ops"}
+
+// journey asks GET /orders/{id}/journey as id and returns the status and
+// the journey (zero unless 200).
+func (e *env) journey(t *testing.T, id auth.Identity, orderID string) (int, orders.Journey) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, e.api.URL+"/orders/"+orderID+"/journey", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set(auth.Header, e.signer.Sign(id))
+	resp, err := e.api.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var j orders.Journey
+	if resp.StatusCode == http.StatusOK {
+		if err := json.Unmarshal(raw, &j); err != nil {
+			t.Fatalf("decode journey %s: %v", raw, err)
+		}
+	}
+	return resp.StatusCode, j
+}
+
+// TestJourneyTellsWhenTheOrderWasCreatedPublishedAndSettled follows one
+// order: created, then its OrderPlaced relayed (publishedAt, after
+// createdAt), then its payment outcome applied (statusAppliedAt, after
+// that). A shopper may not ask, even for their own order; an order that
+// does not exist is 404.
+func TestJourneyTellsWhenTheOrderWasCreatedPublishedAndSettled(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	o := e.mustCreate(t, "u-1", cart(1, forSale(t, 1)...))
+	if code, j := e.journey(t, operator, o.ID); code != http.StatusOK || !j.CreatedAt.Equal(o.CreatedAt) || j.PublishedAt != nil || j.StatusAppliedAt != nil {
+		t.Fatalf("journey before the relay ran: %d %+v, want created at %v and nothing else", code, j, o.CreatedAt)
+	}
+	e.start(t)
+	e.relayed(t)
+	_, j := e.journey(t, operator, o.ID)
+	if j.PublishedAt == nil || j.PublishedAt.Before(j.CreatedAt) || j.StatusAppliedAt != nil {
+		t.Fatalf("journey after the relay: %+v, want published after created, no outcome", j)
+	}
+	published := *j.PublishedAt
+
+	e.pay(t, outcome(o, events.StatusPaymentSuccess, "pay-1"), "")
+	e.paymentsHandled(t)
+	_, j = e.journey(t, operator, o.ID)
+	if j.Status != events.StatusPaymentSuccess || j.StatusName != events.StatusPaymentSuccess.String() ||
+		j.StatusAppliedAt == nil || j.StatusAppliedAt.Before(published) || !j.PublishedAt.Equal(published) {
+		t.Errorf("journey after the payment: %+v, want %s applied after %v", j, events.StatusPaymentSuccess, published)
+	}
+
+	if code, _ := e.journey(t, identity("u-1"), o.ID); code != http.StatusForbidden {
+		t.Errorf("journey asked by the order's shopper: %d, want 403", code)
+	}
+	if code, _ := e.journey(t, operator, "o-none"); code != http.StatusNotFound {
+		t.Errorf("journey of no order: %d, want 404", code)
+	}
+}
