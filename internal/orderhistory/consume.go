@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"time"
 
 	"streamcart/internal/events"
 	"streamcart/internal/ordercheck"
@@ -67,7 +68,7 @@ func (s *Service) mergeFor(m stream.Message, publish bool) (c mergeCall, ok bool
 				kind, orderID, userID,
 				formatTime(at), at.UnixMilli(), by, channel,
 				int(status), status.String(), status.Rank(), paymentID,
-				formatTime(at) + "|" + m.ID,
+				formatTime(at) + "|" + m.ID, formatTime(time.Now()),
 			},
 		}
 	}

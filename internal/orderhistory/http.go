@@ -18,6 +18,10 @@ import (
 //	                          first; limit 1 to 100, default 50
 //	GET /history/{orderId}    shopper: one Record, or 404 when the caller
 //	                          has no such order (another user's included)
+//	GET /history/{orderId}/journey  operator: the record's status and when
+//	                          it took it (Journey), of any user's order,
+//	                          for the operations page; 404 while the
+//	                          history has no record of the order
 //	GET /healthz, /readyz     open: liveness; readiness: Redis answers and
 //	                          the history is complete
 //
@@ -30,6 +34,7 @@ func NewHandler(svc *Service, signer *auth.Signer, log *slog.Logger) *auth.Route
 	rt := auth.NewRoutes(signer, log, map[string]web.Check{"redis": svc.Ping, "history": svc.Complete})
 	rt.HandleFunc("GET /history", auth.Shopper, h.list)
 	rt.HandleFunc("GET /history/{orderId}", auth.Shopper, h.get)
+	rt.HandleFunc("GET /history/{orderId}/journey", auth.Operator, h.journey)
 	return rt
 }
 
@@ -60,5 +65,18 @@ func (h *handler) get(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	web.WriteJSON(w, http.StatusOK, rec)
+	return nil
+}
+
+func (h *handler) journey(w http.ResponseWriter, r *http.Request) error {
+	orderID, err := web.PathID(r, "orderId")
+	if err != nil {
+		return err
+	}
+	j, err := h.svc.Journey(r.Context(), orderID)
+	if err != nil {
+		return err
+	}
+	web.WriteJSON(w, http.StatusOK, j)
 	return nil
 }

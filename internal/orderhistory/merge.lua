@@ -11,7 +11,9 @@ local orderKey, userKey = KEYS[1], KEYS[2]
 local kind, orderId, userId = ARGV[1], ARGV[2], ARGV[3]
 local at, atMs, by, channel = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 local code, name, rank, paymentId = ARGV[8], ARGV[9], tonumber(ARGV[10]), ARGV[11]
-local version = ARGV[12]
+-- appliedAt is the service's clock now: statusAt, bookkeeping, records
+-- when the record took its current status, for the operations page.
+local version, appliedAt = ARGV[12], ARGV[13]
 
 local cur = {}
 local raw = redis.call('HGETALL', orderKey)
@@ -23,7 +25,7 @@ if cur.userId and cur.userId ~= userId then
   return redis.error_reply('USERMISMATCH order ' .. orderId .. ' belongs to another user than the event says')
 end
 
-local bookkeeping = { statusRank = true, placedVersion = true, scoredVersion = true }
+local bookkeeping = { statusRank = true, statusAt = true, placedVersion = true, scoredVersion = true }
 local changes, visible = {}, false
 local function set(field, value)
   if cur[field] ~= value then
@@ -54,6 +56,7 @@ if statusWon then
   set('statusName', name)
   set('statusRank', ARGV[10])
   set('paymentId', paymentId)
+  set('statusAt', appliedAt)
 end
 
 -- The latest event time wins; equal times are broken by the updater.
@@ -78,17 +81,17 @@ local function setGroup(versionField, fields)
 end
 
 if kind == 'placed' then
-  if setGroup('placedVersion', { 'items', ARGV[13], 'amountCents', ARGV[14], 'createdOn', ARGV[15], 'createdBy', ARGV[17] }) then
-    redis.call('ZADD', userKey, ARGV[16], orderId)
+  if setGroup('placedVersion', { 'items', ARGV[14], 'amountCents', ARGV[15], 'createdOn', ARGV[16], 'createdBy', ARGV[18] }) then
+    redis.call('ZADD', userKey, ARGV[17], orderId)
   end
 elseif kind == 'paid' then
   -- Until the order itself is known, the winning payment's amount stands
   -- in for it.
   if statusWon and cur.placedVersion == nil then
-    set('amountCents', ARGV[13])
+    set('amountCents', ARGV[14])
   end
 elseif kind == 'scored' then
-  setGroup('scoredVersion', { 'identityScore', ARGV[13], 'potentialFraud', ARGV[14] })
+  setGroup('scoredVersion', { 'identityScore', ARGV[14], 'potentialFraud', ARGV[15] })
 else
   return redis.error_reply('ERR unknown event kind ' .. kind)
 end

@@ -41,7 +41,8 @@
 //	                              events.LineItem), createdOn, createdBy,
 //	                              lastUpdatedOn, lastUpdatedBy, identityScore,
 //	                              potentialFraud; and the merge's bookkeeping:
-//	                              statusRank, placedVersion, scoredVersion
+//	                              statusRank, statusAt, placedVersion,
+//	                              scoredVersion
 //	orderhistory:user:<userId>    sorted set of the user's orderIds, scored by
 //	                              createdOn in Unix milliseconds
 //	orderhistory:complete         the completeness marker: the generation id
@@ -114,7 +115,11 @@
 // Because the merge is commutative and idempotent, the result equals the
 // model that live consumption built, whatever order the consumers saw
 // the events in, except that a snapshot dates lastUpdatedOn by orders'
-// own last update. The snapshots restore every order with its status and
+// own last update, and statusAt. That bookkeeping field is no maximum
+// over the events: it is the service's clock when the merge gave the
+// record its current status, which the operations page shows in an
+// order's journey (GET /history/{orderId}/journey); after a rebuild it is
+// the rebuild's time. The snapshots restore every order with its status and
 // payment whatever the streams' retention; the identity scores come only
 // from what TRANSACTION_STREAM still holds, and an order whose score was
 // trimmed or lost shows identityScore null (see docs/decisions.md).
