@@ -1,7 +1,9 @@
 // Package ops is the operations page, /ops: each stream's length, rate,
 // consumer groups (lag, pending) and newest dead letters, read from Redis
-// (stream.Inspect, stream.DeadLetters), and the replay of a dead letter to
-// its stream (stream.Replay). It owns its routes, its operator sign-in
+// (stream.Inspect, stream.DeadLetters), the replay of a dead letter to
+// its stream (stream.Replay), and an order's journey from its placing to
+// its final status in the history, each step's time told by the service
+// that owns the step, over its API (JourneyConfig). It owns its routes, its operator sign-in
 // and the limit on sign-in attempts; the gateway serves them through
 // Mount, and the storefront draws them in the shop's look (Pages).
 //
@@ -67,6 +69,9 @@ type Config struct {
 	// KeyPrefix + "login:<MAC of the cookie>", and of the sign-in
 	// counters, KeyPrefix + "rl:login:<address>:<window>". Default "ops:".
 	KeyPrefix string
+	// Journey says where the page asks about an order's journey
+	// (GET /ops/journey). Zero: the page says journeys are not set up.
+	Journey JourneyConfig
 }
 
 func (cfg *Config) setDefaults() {
@@ -82,6 +87,9 @@ func (cfg *Config) setDefaults() {
 	if cfg.LoginTTL == 0 {
 		cfg.LoginTTL = DefaultLoginTTL
 	}
+	if cfg.Journey.Overdue == 0 {
+		cfg.Journey.Overdue = DefaultOverdue
+	}
 }
 
 // Validate reports the first thing wrong with cfg, after defaults.
@@ -95,7 +103,7 @@ func (cfg Config) Validate() error {
 	if cfg.LoginTTL < time.Minute {
 		return fmt.Errorf("ops config: LoginTTL %v is shorter than a minute", cfg.LoginTTL)
 	}
-	return nil
+	return cfg.Journey.validate()
 }
 
 // Pages draws the pages of /ops in the shop's look: *storefront.Storefront
@@ -127,6 +135,8 @@ type Ops struct {
 	log   *slog.Logger
 	key   []byte // signs logins and form tokens; nil when /ops is closed
 	rates *rateMeter
+	// journeys asks about orders' journeys; nil without Config.Journey.
+	journeys *journeyClient
 }
 
 // New returns Ops reading streams and keeping logins in rdb (nil: the
@@ -144,6 +154,9 @@ func New(rdb *redis.Client, pages Pages, cfg Config, log *slog.Logger) (*Ops, er
 	if cfg.OperatorToken != "" {
 		o.key = signingKey(cfg.OperatorToken)
 	}
+	if cfg.Journey.enabled() {
+		o.journeys = &journeyClient{cfg: cfg.Journey, client: &http.Client{Timeout: journeyTimeout}}
+	}
 	return o, nil
 }
 
@@ -154,6 +167,8 @@ func New(rdb *redis.Client, pages Pages, cfg Config, log *slog.Logger) (*Ops, er
 //	POST /ops/login        operator sign-in with the token
 //	POST /ops/logout       sign-out (form token): the login is revoked
 //	POST /ops/replay       replay a dead letter (form token)
+//	GET  /ops/journey      an order's journey (?order=<id>), as its owners
+//	                       tell it (Config.Journey)
 //
 // Each handler carries the shop's page protections (Pages.Guard). Every
 // try of the operator token, by the sign-in form or a Bearer header,
@@ -167,6 +182,7 @@ func (o *Ops) Register(mount func(pattern string, h http.Handler)) {
 	mount("POST /ops/login", o.pages.Guard(o.handle(o.login, false)))
 	mount("POST /ops/logout", page(o.logout))
 	mount("POST /ops/replay", page(o.replay))
+	mount("GET /ops/journey", page(o.journey))
 }
 
 // handlerFunc is an /ops handler: it writes a page or returns an error for

@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"streamcart/internal/ops"
+	"streamcart/internal/platform/auth"
 	"streamcart/internal/platform/testenv"
 	"streamcart/internal/platform/web"
 	"streamcart/internal/storefront"
@@ -286,5 +287,48 @@ func TestBearerTriesShareTheSignInLimit(t *testing.T) {
 	}
 	if code := bearer("192.0.2.8", token); code != http.StatusOK {
 		t.Errorf("another address: status %d, want 200", code)
+	}
+}
+
+// TestJourneyFormRefusesWhatIsNoOrderID: the journey form is an
+// operator's; an id that is no order id is 400 before any service is
+// asked (here none answers), and without the services' URLs the page
+// says that journeys are not set up.
+func TestJourneyFormRefusesWhatIsNoOrderID(t *testing.T) {
+	t.Parallel()
+	rdb := testenv.Redis(t)
+	signer, err := auth.NewSigner([]byte(strings.Repeat("k", auth.MinSecretLen)), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nowhere := "http://127.0.0.1:1"
+	h := newOps(t, rdb, opsConfig(t, ops.Config{OperatorToken: token,
+		Journey: ops.JourneyConfig{OrdersURL: nowhere, PaymentsURL: nowhere, HistoryURL: nowhere, Signer: signer}}), false)
+	off := newOps(t, rdb, opsConfig(t, ops.Config{OperatorToken: token}), false)
+	bearer := []string{"Authorization", "Bearer " + token}
+
+	tests := []struct {
+		name, target string
+		h            http.Handler
+		headers      []string
+		want         int
+		says         string
+	}{
+		{"no operator", "/ops/journey?order=o-1", h, nil, 401, "Sign in"},
+		{"the form alone", "/ops/journey", h, bearer, 200, `action="/ops/journey"`},
+		{"a space", "/ops/journey?order=a+b", h, bearer, 400, "That is not an order id"},
+		{"markup", "/ops/journey?order=%3Cb%3Ex%3C%2Fb%3E", h, bearer, 400, "That is not an order id"},
+		{"too long", "/ops/journey?order=" + strings.Repeat("x", web.MaxIDLen+1), h, bearer, 400, "That is not an order id"},
+		{"orders not answering", "/ops/journey?order=o-1", h, bearer, 503, "The orders service is not answering"},
+		{"not set up", "/ops/journey?order=o-1", off, bearer, 503, "not set up"},
+	}
+	for _, tt := range tests {
+		code, body, _ := testenv.Get(t, tt.h, tt.target, tt.headers...)
+		if code != tt.want || !strings.Contains(body, tt.says) {
+			t.Errorf("%s: GET %s: status %d, want %d saying %q", tt.name, tt.target, code, tt.want, tt.says)
+		}
+		if strings.Contains(body, "<b>x") {
+			t.Errorf("%s: the page shows the id as markup", tt.name)
+		}
 	}
 }

@@ -7,7 +7,7 @@ import (
 )
 
 // pageFiles are the full pages; each defines "content" for layout.html.
-var pageFiles = []string{"dashboard.html", "cart.html", "orders.html", "order.html", "ops.html", "login.html", "error.html"}
+var pageFiles = []string{"dashboard.html", "cart.html", "orders.html", "order.html", "ops.html", "journey.html", "login.html", "error.html"}
 
 // fragments are the parts that the pages' script fetches on their own.
 var fragments = []string{"results-fragment", "orders-fragment", "ops-fragment", "error-fragment"}
