@@ -34,6 +34,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	productsURL := fs.String("products-url", "", "base URL of the products service (for orders and the gateway)")
 	ordersURL := fs.String("orders-url", "", "base URL of the orders service (for the gateway; for payments, identity and the order history, which ask it whether the orders they are told of exist; and for the order history, which rebuilds itself from its snapshots)")
 	historyURL := fs.String("history-url", "", "base URL of the order history service (for the gateway)")
+	paymentsURL := fs.String("payments-url", "", "base URL of the payments service (for the gateway: the operations page shows order journeys only with it)")
 	origins := fs.String("allowed-origins", "", "comma-separated origins allowed to call the API from a browser (CORS; gateway)")
 	rateLimitIP := fs.Int("rate-limit-ip", 0, "requests per second per client address (gateway; 0: default 2000, negative: none)")
 	newSessions := fs.Int("new-sessions-per-minute", 0, "sessions one client address may start per minute (gateway; 0: default 60, negative: no limit)")
@@ -81,7 +82,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		RedisURLs:     map[string]string{app.Ops: *opsRedisURL},
 		DatabaseURL:   *databaseURL,
 		Addrs:         map[string]string{name: *addr},
-		URLs:          map[string]string{app.Products: *productsURL, app.Orders: *ordersURL, app.History: *historyURL},
+		URLs:          map[string]string{app.Products: *productsURL, app.Orders: *ordersURL, app.History: *historyURL, app.Payments: *paymentsURL},
 		Secret:        key,
 		OperatorToken: *operatorToken,
 		Gateway: gateway.Config{

@@ -107,12 +107,16 @@ var routeAccess = map[string]map[string]auth.Access{
 		// payments, identity and the order history ask whether the
 		// orders of their OrderPlaced events exist.
 		"POST /orders/lookup": auth.ServiceOrOperator,
+		// The operations page asks for an order's journey.
+		"GET /orders/{id}/journey": auth.Operator,
 	},
 	app.History: {
 		"GET /healthz":           auth.Open,
 		"GET /readyz":            auth.Open,
 		"GET /history":           auth.Shopper,
 		"GET /history/{orderId}": auth.Shopper,
+		// The operations page asks for an order's journey.
+		"GET /history/{orderId}/journey": auth.Operator,
 	},
 	app.Identity: {
 		"GET /healthz":          auth.Open,

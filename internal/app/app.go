@@ -451,6 +451,7 @@ func (s *System) gateway(ctx context.Context, cfg Config, rdb *redis.Client, log
 		KeyPrefix:     cfg.Names.OpsPrefix,
 		OperatorToken: cfg.OperatorToken,
 		SecureCookies: gcfg.SecureCookies,
+		Journey:       s.journey(cfg, urls[1], urls[2], log),
 	}, log.With("component", "ops"))
 	if err != nil {
 		return nil, nil, err
@@ -458,6 +459,19 @@ func (s *System) gateway(ctx context.Context, cfg Config, rdb *redis.Client, log
 	operations.Register(g.Mount)
 	g.Mount("/", shop.Handler())
 	return g.Handler(), g.Run, nil
+}
+
+// journey returns where the operations page asks about an order's
+// journey, each service telling its own steps: nothing (the page says
+// journeys are not set up) when the payments service's URL is not known,
+// which the gateway needs for nothing else.
+func (s *System) journey(cfg Config, ordersURL, historyURL string, log *slog.Logger) ops.JourneyConfig {
+	paymentsURL, err := s.url(cfg, Payments)
+	if err != nil {
+		log.Warn("the operations page shows no order journeys: it needs the payments service's URL", "err", err)
+		return ops.JourneyConfig{}
+	}
+	return ops.JourneyConfig{OrdersURL: ordersURL, PaymentsURL: paymentsURL, HistoryURL: historyURL, Signer: s.Signer}
 }
 
 // RebuildHistory recreates the order history read model in the Redis of

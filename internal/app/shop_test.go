@@ -62,6 +62,8 @@ type shopOptions struct {
 	// user and the ACL users of app.RedisUsers, and each service connects
 	// as its own user; the default user is the test's, an admin's.
 	redisUsers bool
+	// operatorToken opens the operations page (app.Config.OperatorToken).
+	operatorToken string
 }
 
 func startShop(t *testing.T, opts shopOptions) *shop {
@@ -96,6 +98,7 @@ func startShop(t *testing.T, opts shopOptions) *shop {
 		}
 	}
 	cfg.Gateway.TrustProxy = opts.trustProxy
+	cfg.OperatorToken = opts.operatorToken
 	cfg.StreamMaxAge = opts.streamMaxAge
 	if opts.prepare != nil {
 		opt, err := redis.ParseURL(r.URL())

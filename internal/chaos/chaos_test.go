@@ -224,7 +224,7 @@ func (s *system) start(name string) {
 		if err != nil {
 			s.t.Fatal(err)
 		}
-		args = append(args, "--products-url", s.url(app.Products), "--orders-url", s.url(app.Orders), "--history-url", s.url(app.History),
+		args = append(args, "--products-url", s.url(app.Products), "--orders-url", s.url(app.Orders), "--history-url", s.url(app.History), "--payments-url", s.url(app.Payments),
 			"--ops-redis-url", ops, "--rate-limit-ip", "-1", "--new-sessions-per-minute", "-1", "--event-streams-per-ip", "-1")
 	}
 	logf, err := os.OpenFile(filepath.Join(s.dir, name+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
