@@ -37,7 +37,8 @@ type Journey struct {
 func (s *Service) Journey(ctx context.Context, id string) (Journey, error) {
 	j := Journey{OrderID: id}
 	var updatedAt time.Time
-	err := s.pool.QueryRow(ctx, `SELECT status, created_at, relayed_at, updated_at FROM orders.orders WHERE order_id = $1`, id).
+	err := s.pool.QueryRow(ctx, `SELECT o.status, o.created_at, r.relayed_at, o.updated_at
+		FROM orders.orders o LEFT JOIN orders.relayed r USING (order_id) WHERE o.order_id = $1`, id).
 		Scan(&j.Status, &j.CreatedAt, &j.PublishedAt, &updatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Journey{}, fmt.Errorf("journey of order %s: %w", id, ErrNotFound)
@@ -53,11 +54,11 @@ func (s *Service) Journey(ctx context.Context, id string) (Journey, error) {
 	return j, nil
 }
 
-// recordRelayed is the outbox's Config.Relayed: it records sentAt as
-// when the OrderPlaced events among evs were published, on their orders
-// that are not final yet, in the relay's transaction. A repeat that the
-// reconciler writes for a waiting order moves the time on; the time of an
-// order that has its outcome stays.
+// recordRelayed is the outbox's Config.Relayed: it records sentAt, in
+// the relay's transaction, as when the OrderPlaced events among evs were
+// published, in orders.relayed. A repeat that the reconciler writes for a
+// waiting order moves the time on; the time of an order that has its
+// outcome stays.
 func recordRelayed(ctx context.Context, tx pgx.Tx, sentAt time.Time, evs []stream.Event) error {
 	var ids []string
 	for _, e := range evs {
@@ -68,9 +69,12 @@ func recordRelayed(ctx context.Context, tx pgx.Tx, sentAt time.Time, evs []strea
 	if len(ids) == 0 {
 		return nil
 	}
-	_, err := tx.Exec(ctx, `UPDATE orders.orders SET relayed_at = $1
-		WHERE order_id = ANY($2) AND (relayed_at IS NULL OR status NOT IN (4, -4))`,
-		pgx.QueryExecModeExec, sentAt, ids)
+	// The status is looked up only for a repeat (ON CONFLICT), which is
+	// rare: the first send is a plain insert into a narrow table.
+	_, err := tx.Exec(ctx, `INSERT INTO orders.relayed (order_id, relayed_at) SELECT unnest($1::text[]), $2
+		ON CONFLICT (order_id) DO UPDATE SET relayed_at = excluded.relayed_at
+		WHERE NOT EXISTS (SELECT FROM orders.orders o WHERE o.order_id = excluded.order_id AND o.status IN (4, -4))`,
+		pgx.QueryExecModeExec, ids, sentAt)
 	if err != nil {
 		return fmt.Errorf("record when %d orders were published: %w", len(ids), err)
 	}

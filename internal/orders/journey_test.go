@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"testing"
+	"time"
 
 	"streamcart/internal/events"
 	"streamcart/internal/orders"
@@ -40,9 +41,10 @@ func (e *env) journey(t *testing.T, id auth.Identity, orderID string) (int, orde
 
 // TestJourneyTellsWhenTheOrderWasCreatedPublishedAndSettled follows one
 // order: created, then its OrderPlaced relayed (publishedAt, after
-// createdAt), then its payment outcome applied (statusAppliedAt, after
-// that). A shopper may not ask, even for their own order; an order that
-// does not exist is 404.
+// createdAt) and relayed again by the reconciler (publishedAt moves on),
+// then its payment outcome applied (statusAppliedAt, after that). A
+// shopper may not ask, even for their own order; an order that does not
+// exist is 404.
 func TestJourneyTellsWhenTheOrderWasCreatedPublishedAndSettled(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
@@ -57,6 +59,17 @@ func TestJourneyTellsWhenTheOrderWasCreatedPublishedAndSettled(t *testing.T) {
 		t.Fatalf("journey after the relay: %+v, want published after created, no outcome", j)
 	}
 	published := *j.PublishedAt
+	// The reconciler publishes a waiting order again: the time moves on.
+	e.age(t, time.Hour, o.ID)
+	if n, err := e.svc.Reconcile(t.Context()); err != nil || n != 1 {
+		t.Fatalf("Reconcile = %d, %v; want 1", n, err)
+	}
+	e.relayed(t)
+	_, j = e.journey(t, operator, o.ID)
+	if j.PublishedAt == nil || !j.PublishedAt.After(published) {
+		t.Fatalf("journey after the order was published again: %+v, want published after %v", j, published)
+	}
+	published = *j.PublishedAt
 
 	e.pay(t, outcome(o, events.StatusPaymentSuccess, "pay-1"), "")
 	e.paymentsHandled(t)
