@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -69,6 +70,10 @@ func recordRelayed(ctx context.Context, tx pgx.Tx, sentAt time.Time, evs []strea
 	if len(ids) == 0 {
 		return nil
 	}
+	// A batch may hold an order twice (the reconciler wrote it again
+	// before the relay ran), which one INSERT ... ON CONFLICT DO UPDATE
+	// may not touch twice: the relay would fail the batch forever.
+	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
 	// The status is looked up only for a repeat (ON CONFLICT), which is
 	// rare: the first send is a plain insert into a narrow table.
 	_, err := tx.Exec(ctx, `INSERT INTO orders.relayed (order_id, relayed_at) SELECT unnest($1::text[]), $2

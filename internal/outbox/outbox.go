@@ -109,7 +109,9 @@ type Config struct {
 	// them before sentAt. A service records there when its events were
 	// published (orders: when each OrderPlaced was). Its error fails the
 	// batch as a failed commit does: nothing is deleted, and the events
-	// are published again later, with their ids. Default: nothing.
+	// are published again later, with their ids; so it must not fail on
+	// what a batch holds (the same event twice, say), or the relay stalls.
+	// Default: nothing.
 	Relayed func(ctx context.Context, tx pgx.Tx, sentAt time.Time, evs []stream.Event) error
 }
 
