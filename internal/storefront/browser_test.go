@@ -414,14 +414,15 @@ func TestBrowserPaymentFails(t *testing.T) {
 }
 
 // TestBrowserOps signs in to /ops, sees the three streams settle with lag
-// 0, and replays a dead letter that payments then processes.
+// 0, replays a dead letter that payments then processes, and looks up the
+// journey of the order it bought.
 func TestBrowserOps(t *testing.T) {
 	t.Parallel()
 	sys := startSystem(t, 1_000_000)
 	b := newBrowser(t, sys.url)
 
 	b.fillCart("bag", 1)
-	b.buy(1)
+	bought := b.buy(1)
 	b.waitFor("PAYMENT_SUCCESS", `document.querySelector("[data-field=status]").textContent === "PAYMENT_SUCCESS"`)
 
 	b.open("/ops")
@@ -470,6 +471,12 @@ func TestBrowserOps(t *testing.T) {
 		t.Errorf("the replayed order has %d payments (%v), want 1", paid, err)
 	}
 	b.screenshots("ops-replayed")
+
+	// The bought order's journey, from the form on /ops: five steps, done.
+	b.do(chromedp.SendKeys(chromedp.CSS("#journey-order"), bought))
+	b.clickToLoad(`.journey-form button[type="submit"]`)
+	b.waitFor("the order's journey", `location.pathname === "/ops/journey" && document.querySelectorAll('[data-step][data-state="done"]').length === 5`)
+	b.screenshots("ops-journey")
 }
 
 // announcedPayments counts the PaymentProcessed entries of order orderID
