@@ -276,7 +276,7 @@ func (s *Service) Create(ctx context.Context, id auth.Identity, req CreateReques
 	// the same statement, carries it; PostgreSQL keeps microseconds.
 	o.CreatedAt = time.Now().UTC().Truncate(time.Microsecond)
 	o.UpdatedAt = o.CreatedAt
-	placed, err := outbox.Encode(s.placedMessage(o, id.UserAgent, id.IP))
+	placed, err := outbox.Encode(ctx, s.placedMessage(o, id.UserAgent, id.IP))
 	if err != nil {
 		return Order{}, false, err
 	}

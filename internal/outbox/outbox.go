@@ -34,8 +34,13 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
+	"go.opentelemetry.io/otel/trace"
 
 	"streamcart/internal/platform/postgres"
+	"streamcart/internal/platform/tracing"
 	"streamcart/internal/stream"
 )
 
@@ -102,6 +107,10 @@ type Config struct {
 	// event can still be redelivered (the streams' retention). Default
 	// 7 days.
 	KeepProcessed time.Duration
+	// TracerProvider records the spans of Add ("outbox insert") and of
+	// the relay ("publish STREAM", one per event). Default: none (nil, or
+	// a no-op provider: tracing.Enabled).
+	TracerProvider trace.TracerProvider
 }
 
 // Outbox writes events into a schema's outbox table and relays them to
@@ -117,6 +126,8 @@ type Outbox struct {
 	kick  chan struct{}
 	add   string // InsertSQL(1)
 	take  string // RelayOnce's DELETE
+	// tracer records Add's and the relay's spans; nil when tracing is off.
+	tracer trace.Tracer
 }
 
 // New returns the Outbox of schema, publishing through rdb with pub.
@@ -140,6 +151,9 @@ func New(pool *pgxpool.Pool, rdb *redis.Client, pub *stream.Publisher, schema st
 		log:   log.With("outbox", schema),
 		kick:  make(chan struct{}, 1),
 	}
+	if tracing.Enabled(cfg.TracerProvider) {
+		o.tracer = cfg.TracerProvider.Tracer("streamcart/outbox")
+	}
 	o.add = o.InsertSQL(1)
 	o.take = `DELETE FROM ` + o.table + ` WHERE id IN (
 		SELECT id FROM ` + o.table + ` ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
@@ -149,12 +163,28 @@ func New(pool *pgxpool.Pool, rdb *redis.Client, pub *stream.Publisher, schema st
 
 // Add writes msgs into the outbox as part of tx, in one statement. Each
 // event's ID, Version and Time are filled in if empty, so the caller can
-// read them back.
-func (o *Outbox) Add(ctx context.Context, tx pgx.Tx, msgs ...*Message) error {
+// read them back. With tracing on, the insert is a span ("outbox insert")
+// in the trace of ctx, and an event without a TraceParent gets that
+// span's: its consumers continue the trace of what wrote it.
+func (o *Outbox) Add(ctx context.Context, tx pgx.Tx, msgs ...*Message) (err error) {
 	if len(msgs) == 0 {
 		return nil
 	}
-	rows, err := Encode(msgs...)
+	if o.tracer != nil {
+		var span trace.Span
+		ctx, span = o.tracer.Start(ctx, "outbox insert", trace.WithAttributes(
+			attribute.String("db.collection.name", o.table),
+			semconv.MessagingBatchMessageCountKey.Int(len(msgs)),
+		))
+		defer func() {
+			if err != nil {
+				span.RecordError(err)
+				span.SetStatus(codes.Error, "outbox insert failed")
+			}
+			span.End()
+		}()
+	}
+	rows, err := Encode(ctx, msgs...)
 	if err != nil {
 		return err
 	}
@@ -175,8 +205,11 @@ type Rows struct {
 }
 
 // Encode encodes msgs for InsertSQL, filling in each event's ID, Version
-// and Time if empty.
-func Encode(msgs ...*Message) (Rows, error) {
+// and Time if empty, and its TraceParent, if empty, with the span context
+// in ctx (none when tracing is off): the event's consumers continue the
+// trace of the request or the handling that wrote it.
+func Encode(ctx context.Context, msgs ...*Message) (Rows, error) {
+	parent := tracing.TraceParent(ctx)
 	n := len(msgs)
 	r := Rows{
 		streams: make([]string, n), ids: make([]string, n), types: make([]string, n),
@@ -185,6 +218,9 @@ func Encode(msgs ...*Message) (Rows, error) {
 	}
 	for i, m := range msgs {
 		e := &m.Event
+		if e.TraceParent == "" {
+			e.TraceParent = parent
+		}
 		if err := e.Normalize(); err != nil {
 			return Rows{}, fmt.Errorf("outbox: %w", err)
 		}
@@ -318,13 +354,28 @@ func (o *Outbox) RelayOnce(ctx context.Context) (int, error) {
 	}
 	// RETURNING follows no order: publish in the order of writing.
 	slices.SortFunc(batch, func(a, b row) int { return cmp.Compare(a.id, b.id) })
+	var spans []func(error)
+	ended := func(err error) {
+		for _, end := range spans {
+			end(err)
+		}
+	}
 	pipe := o.rdb.Pipeline()
 	for _, r := range batch {
+		if o.tracer != nil {
+			// Each event's publish is a span in the trace of what wrote
+			// it, and the parent of its consumers' spans.
+			parent := trace.ContextWithRemoteSpanContext(ctx, tracing.Parent(r.event.TraceParent))
+			spans = append(spans, stream.TracePublish(parent, o.tracer, r.stream, &r.event))
+		}
 		if _, err := o.pub.Append(ctx, pipe, r.stream, &r.event); err != nil {
+			ended(err)
 			return 0, fmt.Errorf("outbox relay: row %d: %w", r.id, err)
 		}
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
+	_, err = pipe.Exec(ctx)
+	ended(err)
+	if err != nil {
 		return 0, fmt.Errorf("outbox relay: publish %d events: %w", len(batch), err)
 	}
 	if err := tx.Commit(ctx); err != nil {
