@@ -19,6 +19,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
 	"streamcart/internal/events"
@@ -32,6 +33,7 @@ import (
 	"streamcart/internal/platform/auth"
 	"streamcart/internal/platform/postgres"
 	"streamcart/internal/platform/redisclient"
+	"streamcart/internal/platform/tracing"
 	"streamcart/internal/platform/web"
 	"streamcart/internal/products"
 	"streamcart/internal/storefront"
@@ -98,8 +100,15 @@ type Config struct {
 	OperatorToken string
 	// Tuning shortens the stream and outbox timings, for tests.
 	Tuning Tuning
+	// Tracing records each service's spans, with its own TracerProvider
+	// (tracing.Tracing.Provider): of every HTTP request served and sent,
+	// outbox insert, relay publish and consumer handling. Nil: none.
+	Tracing *tracing.Tracing
 	// Log is the root logger; each service logs with its name added. Required.
 	Log *slog.Logger
+
+	// tracer is the TracerProvider of the service being started.
+	tracer trace.TracerProvider
 }
 
 // Tuning holds timings that tests shorten; zero values keep the defaults
@@ -210,6 +219,7 @@ func (s *System) url(cfg Config, name string) (string, error) {
 // and background work in the group.
 func (s *System) start(ctx, gctx context.Context, cfg Config, name string) error {
 	log := cfg.Log.With("service", name)
+	cfg.tracer = cfg.Tracing.Provider(name)
 	var pool *pgxpool.Pool
 	if migrate := migrations[name]; migrate != nil { // the others keep their state in Redis only
 		p, err := postgres.Open(ctx, cfg.DatabaseURL, 20)
@@ -251,6 +261,11 @@ func (s *System) start(ctx, gctx context.Context, cfg Config, name string) error
 	if rt, ok := handler.(*auth.Routes); ok {
 		s.Routes[name] = rt.Registered()
 	}
+	callers := tracing.Trusted
+	if name == Gateway {
+		callers = tracing.Public
+	}
+	handler = tracing.Server(cfg.tracer, callers, handler)
 	addr := cfg.Addrs[name]
 	if addr == "" {
 		addr = net.JoinHostPort(cfg.Host, "0")
@@ -493,17 +508,20 @@ var migrations = map[string]func(context.Context, *pgxpool.Pool) error{
 // that consumes streams and publishes through its outbox (payments, orders,
 // identity); the service fills in its streams, group and logger.
 func serviceConfig(cfg Config) outbox.ServiceConfig {
-	return outbox.ServiceConfig{Consumer: consumerConfig(cfg), Outbox: cfg.Tuning.Outbox, StreamMaxAge: cfg.StreamMaxAge}
+	o := cfg.Tuning.Outbox
+	o.TracerProvider = cfg.tracer
+	return outbox.ServiceConfig{Consumer: consumerConfig(cfg), Outbox: o, StreamMaxAge: cfg.StreamMaxAge}
 }
 
-// consumerConfig returns the tuned timings of a consumer; the service
-// that owns it fills in its stream, group and logger.
+// consumerConfig returns the tuned timings of a consumer, and the
+// TracerProvider of the service being started; the service that owns it
+// fills in its stream, group and logger.
 func consumerConfig(cfg Config) stream.Config {
 	t := cfg.Tuning.Consumer
 	return stream.Config{
 		Block: t.Block, MinIdle: t.MinIdle, ClaimInterval: t.ClaimInterval, HandlerTimeout: t.HandlerTimeout,
 		RetryBackoff: t.RetryBackoff, MaxRetryBackoff: t.MaxRetryBackoff, MaxDeliveries: t.MaxDeliveries,
-		ShutdownTimeout: cfg.ShutdownTimeout,
+		ShutdownTimeout: cfg.ShutdownTimeout, TracerProvider: cfg.tracer,
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"streamcart/internal/platform/auth"
 	"streamcart/internal/platform/servers"
 	"streamcart/internal/platform/testenv"
+	"streamcart/internal/platform/tracing"
 	"streamcart/internal/stream"
 )
 
@@ -62,6 +63,8 @@ type shopOptions struct {
 	// user and the ACL users of app.RedisUsers, and each service connects
 	// as its own user; the default user is the test's, an admin's.
 	redisUsers bool
+	// tracing is app.Config.Tracing.
+	tracing *tracing.Tracing
 }
 
 func startShop(t *testing.T, opts shopOptions) *shop {
@@ -97,6 +100,7 @@ func startShop(t *testing.T, opts shopOptions) *shop {
 	}
 	cfg.Gateway.TrustProxy = opts.trustProxy
 	cfg.StreamMaxAge = opts.streamMaxAge
+	cfg.Tracing = opts.tracing
 	if opts.prepare != nil {
 		opt, err := redis.ParseURL(r.URL())
 		if err != nil {

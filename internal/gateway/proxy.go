@@ -11,6 +11,7 @@ import (
 
 	"streamcart/internal/platform/auth"
 	"streamcart/internal/platform/errs"
+	"streamcart/internal/platform/tracing"
 	"streamcart/internal/platform/web"
 )
 
@@ -39,7 +40,7 @@ func (g *Gateway) newUpstream(name, baseURL string, locations map[string]string)
 			pr.SetURL(base)
 			g.outboundHeaders(pr.In.Context(), pr.Out.Header)
 		},
-		Transport: g.transport,
+		Transport: tracing.Transport(g.transport),
 		ModifyResponse: func(resp *http.Response) error {
 			if resp.StatusCode == http.StatusUnauthorized {
 				return errUpstreamAuth

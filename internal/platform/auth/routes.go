@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"streamcart/internal/platform/errs"
+	"streamcart/internal/platform/tracing"
 	"streamcart/internal/platform/web"
 )
 
@@ -117,7 +118,7 @@ func NewRoutes(signer *Signer, log *slog.Logger, checks map[string]web.Check) *R
 	rt.Handle("GET /healthz", Open, health)
 	rt.Handle("GET /readyz", Open, health)
 	web.CatchAll(rt.mux)
-	rt.h = web.WithRequestID(web.NoSniff(web.AccessLog(log, web.CheckInput(log, rt.mux))))
+	rt.h = web.WithRequestID(web.NoSniff(web.AccessLog(log, web.CheckInput(log, tracing.Routed(rt.mux)))))
 	return rt
 }
 
