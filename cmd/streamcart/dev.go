@@ -124,6 +124,11 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		_, _ = rand.Read(b[:])
 		operatorToken = hex.EncodeToString(b[:])
 	}
+	traces, flush, err := startTracing(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer flush()
 	sys, err := app.Start(ctx, app.Config{
 		RedisURL:    env.redisURL,
 		RedisURLs:   env.redisURLs,
@@ -138,6 +143,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		Secret:        secret,
 		StreamMaxAge:  cfg.StreamMaxAge,
 		Seed:          true,
+		Tracing:       traces,
 		Log:           root,
 	})
 	if err != nil {

@@ -76,6 +76,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	traces, flush, err := startTracing(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer flush()
 	sys, err := app.Start(ctx, app.Config{
 		RedisURL:      *redisURL,
 		RedisURLs:     map[string]string{app.Ops: *opsRedisURL},
@@ -93,6 +98,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		LoginRetention: *loginRetention,
 		StreamMaxAge:   *streamMaxAge,
 		Seed:           *seed,
+		Tracing:        traces,
 		Log:            root,
 	}, name)
 	if err != nil {
