@@ -18,6 +18,11 @@
 // outbox and commits. A redelivered event finds its id recorded and has
 // no effect; an effect that fails records nothing and is applied when the
 // event comes again.
+//
+// With Config.TracerProvider, an event keeps the trace context of what
+// wrote it (its row's trace_parent: the request's or the handling's span)
+// and the relay publishes it in a span of its own ("publish STREAM"),
+// that span's child, whose traceparent the stream entry carries.
 package outbox
 
 import (
