@@ -145,6 +145,7 @@ func (t transport) RoundTrip(r *http.Request) (*http.Response, error) {
 	defer span.End()
 	// A RoundTripper must not change the request it is given.
 	r = r.Clone(ctx)
+	r.Header.Del("Tracestate") // the span's own, if any, is set below
 	propagator.Inject(ctx, propagation.HeaderCarrier(r.Header))
 	resp, err := t.base.RoundTrip(r)
 	if err != nil {
