@@ -8,6 +8,8 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 	"go.opentelemetry.io/otel/trace"
+
+	"streamcart/internal/platform/web"
 )
 
 // httpScope is the instrumentation scope of the HTTP spans.
@@ -53,9 +55,9 @@ func Server(tp trace.TracerProvider, callers Callers, h http.Handler) http.Handl
 		}
 		ctx, span := tracer.Start(ctx, r.Method, opts...)
 		defer span.End()
-		sw := &statusWriter{ResponseWriter: w}
-		h.ServeHTTP(sw, r.WithContext(ctx))
-		status := sw.status
+		rec := &web.StatusRecorder{ResponseWriter: w}
+		h.ServeHTTP(rec, r.WithContext(ctx))
+		status := rec.Status
 		if status == 0 {
 			status = http.StatusOK // nothing written: net/http answers 200
 		}
@@ -89,30 +91,6 @@ func Routed(mux http.Handler) http.Handler {
 		span.SetAttributes(semconv.HTTPRouteKey.String(route))
 	})
 }
-
-// statusWriter remembers the status written.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (s *statusWriter) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusWriter) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	return s.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach Flush and the write deadline
-// of streaming responses.
-func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // Transport returns base (http.DefaultTransport when nil) with a span
 // (SpanKindClient) around each request whose context holds a span
