@@ -48,6 +48,8 @@ type StatusRecorder struct {
 	Bytes int
 }
 
+// WriteHeader records code, if it is the first status written, and
+// writes it.
 func (s *StatusRecorder) WriteHeader(code int) {
 	if s.Status == 0 {
 		s.Status = code
@@ -55,6 +57,8 @@ func (s *StatusRecorder) WriteHeader(code int) {
 	s.ResponseWriter.WriteHeader(code)
 }
 
+// Write writes b, recording 200 if no status was written, and counts its
+// bytes.
 func (s *StatusRecorder) Write(b []byte) (int, error) {
 	if s.Status == 0 {
 		s.Status = http.StatusOK
