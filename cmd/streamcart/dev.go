@@ -52,7 +52,9 @@ const devUsage = `usage: streamcart dev [flags]
 
 Run the whole system in one process: every service on its own loopback
 port, the gateway on --addr, on a managed Redis and PostgreSQL kept in
---data (or on the ones --redis-url and --database-url name).`
+--data (or on the ones --redis-url and --database-url name).
+OpenTelemetry traces are exported with OTLP over HTTP when
+OTEL_EXPORTER_OTLP_ENDPOINT is set (docs/operations.md#tracing).`
 
 // parseDevConfig parses dev's flags; it returns the flag set too, for
 // logging the effective configuration.

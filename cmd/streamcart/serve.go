@@ -20,7 +20,9 @@ import (
 const serveUsage = `usage: streamcart serve <service> [flags]
 
 Run one service, as one process of a deployment.
-Services: %s`
+Services: %s
+OpenTelemetry traces are exported with OTLP over HTTP when
+OTEL_EXPORTER_OTLP_ENDPOINT is set (docs/operations.md#tracing).`
 
 // runServe runs one service, as one process of a deployment. An unknown
 // service is refused before anything starts.
