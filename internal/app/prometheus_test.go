@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -232,6 +233,8 @@ func TestPrometheusScrapesEveryServiceAndSeesOrdersProcessed(t *testing.T) {
 	if got := query(t, prom, `sum by (route) (http_server_request_duration_seconds_count{job="gateway",route="POST /api/v1/orders"})`); len(got) != 1 || got[0].Value != orders {
 		t.Errorf("the gateway's created orders as prometheus sees them: %+v, want %d", got, orders)
 	}
+	checkDashboard(t, prom)
+
 	// The rules of alerts.yml are loaded.
 	_, body := testenv.Do(t, promClient, testenv.Request{Method: "GET", URL: prom + "/api/v1/rules?type=alert"})
 	var rules struct {
@@ -250,5 +253,59 @@ func TestPrometheusScrapesEveryServiceAndSeesOrdersProcessed(t *testing.T) {
 	}
 	if len(alerts) != 6 || slices.ContainsFunc(alerts, func(a string) bool { return !strings.HasSuffix(a, " ok") }) {
 		t.Errorf("prometheus's alert rules: %v, want the six of alerts.yml, each ok", alerts)
+	}
+}
+
+// metricName matches the names of streamcart's metrics in PromQL.
+var metricName = regexp.MustCompile(`\b(?:streamcart|http_server)_[a-z_]+`)
+
+// checkDashboard checks that every query of the Grafana dashboard is
+// valid PromQL for the Prometheus at base, and that every metric that
+// the dashboard and the alert rules name is one that the shop exports.
+func checkDashboard(t *testing.T, base string) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(observability, "grafana-dashboard.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Title   string
+			Targets []struct{ Expr string }
+		}
+	}
+	if err := json.Unmarshal(data, &dash); err != nil {
+		t.Fatalf("grafana-dashboard.json: %v", err)
+	}
+	exported := map[string]bool{}
+	for _, s := range query(t, base, `count by (__name__) ({__name__=~"streamcart_.+|http_server_.+"})`) {
+		exported[s.Metric["__name__"]] = true
+	}
+	named := map[string]string{} // metric -> where
+	grafana := strings.NewReplacer("$__rate_interval", "1m", "$__range", "1h")
+	queries := 0
+	for _, p := range dash.Panels {
+		for _, target := range p.Targets {
+			query(t, base, grafana.Replace(target.Expr)) // fails the test if Prometheus refuses it
+			queries++
+			for _, m := range metricName.FindAllString(target.Expr, -1) {
+				named[m] = "the dashboard's panel " + p.Title
+			}
+		}
+	}
+	if queries < 20 {
+		t.Errorf("the dashboard has %d queries; did its format change?", queries)
+	}
+	rules, err := os.ReadFile(filepath.Join(observability, "alerts.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range metricName.FindAllString(string(rules), -1) {
+		named[m] = "alerts.yml"
+	}
+	for m, where := range named {
+		if !exported[m] {
+			t.Errorf("%s names %s, which the shop does not export", where, m)
+		}
 	}
 }
