@@ -294,3 +294,31 @@ func TestTheMetricsFollowPrometheusNamingRules(t *testing.T) {
 		t.Errorf("%s: %s", p.Metric, p.Text)
 	}
 }
+
+// BenchmarkCounting measures what the metrics add to a batch of stream
+// entries and to a request.
+func BenchmarkCounting(b *testing.B) {
+	r := newRegistry()
+	s := r.NewStreams(func(context.Context, string) (metrics.StreamState, error) { return metrics.StreamState{}, nil })
+	b.Run("batch", func(b *testing.B) {
+		for b.Loop() {
+			s.Processed("ORDERS_STREAM", "payments", 100, time.Millisecond)
+		}
+	})
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /orders/{id}", func(http.ResponseWriter, *http.Request) {})
+	req := httptest.NewRequest("GET", "/orders/o-1", nil)
+	w := httptest.NewRecorder()
+	plain := web.NoteRoute(mux)
+	observed := r.NewHTTP().Handler(plain)
+	b.Run("request", func(b *testing.B) {
+		for b.Loop() {
+			plain.ServeHTTP(w, req)
+		}
+	})
+	b.Run("request observed", func(b *testing.B) {
+		for b.Loop() {
+			observed.ServeHTTP(w, req)
+		}
+	})
+}
