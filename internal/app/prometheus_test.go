@@ -29,15 +29,7 @@ const observability = "../../deploy/observability"
 // the test fails in CI and is skipped elsewhere.
 func prometheusBinary(t *testing.T) string {
 	t.Helper()
-	if p, err := exec.LookPath("prometheus"); err == nil {
-		return p
-	}
-	const msg = "prometheus not found; install it with: bash scripts/deps.sh (sudo apt-get install -y prometheus)"
-	if os.Getenv("CI") != "" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
+	return testenv.Program(t, "prometheus not found; install it with: bash scripts/deps.sh (sudo apt-get install -y prometheus)", "prometheus")
 }
 
 // startPrometheus runs prometheus on a free loopback port, in a

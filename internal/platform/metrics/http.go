@@ -3,7 +3,6 @@ package metrics
 import (
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,8 +24,7 @@ const Unrouted = "unrouted"
 // safe for concurrent use.
 type HTTP struct {
 	durations *prometheus.HistogramVec
-	mu        sync.RWMutex
-	children  map[httpLabels]prometheus.Observer
+	series    children[httpLabels, prometheus.Observer]
 }
 
 type httpLabels struct {
@@ -42,7 +40,6 @@ func (r *Registry) NewHTTP() *HTTP {
 			Help:    "Time from a request's arrival at the service's handler to the end of its response, by method, route pattern and status code.",
 			Buckets: latencyBuckets,
 		}, []string{"method", "route", "status_code"}),
-		children: map[httpLabels]prometheus.Observer{},
 	}
 	r.MustRegister(h.durations)
 	return h
@@ -74,20 +71,9 @@ func (h *HTTP) Handler(next http.Handler) http.Handler {
 
 // observer returns the series of a label set, made at its first use.
 func (h *HTTP) observer(method, route string, status int) prometheus.Observer {
-	key := httpLabels{method, route, status}
-	h.mu.RLock()
-	o, ok := h.children[key]
-	h.mu.RUnlock()
-	if ok {
-		return o
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if o, ok = h.children[key]; !ok {
-		o = h.durations.WithLabelValues(method, route, strconv.Itoa(status))
-		h.children[key] = o
-	}
-	return o
+	return h.series.get(httpLabels{method, route, status}, func() prometheus.Observer {
+		return h.durations.WithLabelValues(method, route, strconv.Itoa(status))
+	})
 }
 
 // method returns m if it is a standard method, else "other".

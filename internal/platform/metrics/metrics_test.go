@@ -242,14 +242,27 @@ func TestAFailedReadIsCountedAndKeepsTheLastValues(t *testing.T) {
 	}
 	cancel()
 	<-done
-	if got := value(t, r, "streamcart_outbox_pending", "service", "orders"); got != 4 {
-		t.Errorf("outbox pending after a failed read: %v, want the last value 4", got)
-	}
-	if got := value(t, r, "streamcart_outbox_oldest_seconds", "service", "orders"); got != 40 {
-		t.Errorf("outbox oldest: %v, want 40", got)
-	}
-	if got := value(t, r, "streamcart_metrics_refresh_errors_total", "source", "outbox"); got != 1 {
-		t.Errorf("refresh errors: %v, want 1", got)
+	expect(t, r, // the last values read
+		want{"streamcart_outbox_pending", []string{"service", "orders"}, 4},
+		want{"streamcart_outbox_oldest_seconds", []string{"service", "orders"}, 40},
+		want{"streamcart_metrics_refresh_errors_total", []string{"source", "outbox"}, 1},
+	)
+}
+
+// want is the value a series should have.
+type want struct {
+	name   string
+	labels []string
+	value  float64
+}
+
+// expect checks that the series of r have the values of wants.
+func expect(t *testing.T, r *metrics.Registry, wants ...want) {
+	t.Helper()
+	for _, w := range wants {
+		if got := value(t, r, w.name, w.labels...); got != w.value {
+			t.Errorf("%s%v = %v, want %v", w.name, w.labels, got, w.value)
+		}
 	}
 }
 
@@ -264,15 +277,11 @@ func TestOrdersAndRelayAreReportedWithTheirService(t *testing.T) {
 	o.Final("PAYMENT_SUCCESS", 2)
 	o.Republished(4)
 	r.NewOutbox(func(context.Context) (int64, time.Duration, error) { return 0, 0, nil }).Relayed(20 * time.Millisecond)
-	if got := value(t, r, "streamcart_orders_total", "status", "PAYMENT_SUCCESS"); got != 5 {
-		t.Errorf("paid orders: %v, want 5", got)
-	}
-	if got := value(t, r, "streamcart_reconciler_republished_total", "service", "orders"); got != 4 {
-		t.Errorf("republished: %v, want 4", got)
-	}
-	if got := value(t, r, "streamcart_outbox_relay_delay_seconds", "service", "orders"); got != 1 {
-		t.Errorf("relay delays observed: %v, want 1", got)
-	}
+	expect(t, r,
+		want{"streamcart_orders_total", []string{"status", "PAYMENT_SUCCESS"}, 5},
+		want{"streamcart_reconciler_republished_total", []string{"service", "orders"}, 4},
+		want{"streamcart_outbox_relay_delay_seconds", []string{"service", "orders"}, 1}, // observations
+	)
 }
 
 func TestTheMetricsFollowPrometheusNamingRules(t *testing.T) {

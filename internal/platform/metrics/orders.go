@@ -1,8 +1,6 @@
 package metrics
 
 import (
-	"sync"
-
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -13,9 +11,7 @@ import (
 type Orders struct {
 	final       *prometheus.CounterVec
 	republished prometheus.Counter
-
-	mu       sync.RWMutex
-	statuses map[string]prometheus.Counter
+	statuses    children[string, prometheus.Counter]
 }
 
 // NewOrders returns the orders metrics of r's service; the series of each
@@ -30,27 +26,18 @@ func (r *Registry) NewOrders(finals ...string) *Orders {
 		Help: "OrderPlaced events that the reconciler wrote again for orders without a payment outcome after StuckAfter.",
 	}, []string{"service"})
 	r.MustRegister(final, republished)
-	o := &Orders{final: final, republished: republished.WithLabelValues(r.service), statuses: map[string]prometheus.Counter{}}
+	o := &Orders{final: final, republished: republished.WithLabelValues(r.service)}
 	for _, s := range finals {
-		o.statuses[s] = final.WithLabelValues(s)
+		o.counter(s)
 	}
 	return o
 }
 
 // Final counts n orders that reached status, a final status's name.
-func (o *Orders) Final(status string, n int) {
-	o.mu.RLock()
-	c, ok := o.statuses[status]
-	o.mu.RUnlock()
-	if !ok {
-		o.mu.Lock()
-		if c, ok = o.statuses[status]; !ok {
-			c = o.final.WithLabelValues(status)
-			o.statuses[status] = c
-		}
-		o.mu.Unlock()
-	}
-	c.Add(float64(n))
+func (o *Orders) Final(status string, n int) { o.counter(status).Add(float64(n)) }
+
+func (o *Orders) counter(status string) prometheus.Counter {
+	return o.statuses.get(status, func() prometheus.Counter { return o.final.WithLabelValues(status) })
 }
 
 // Republished counts n orders whose OrderPlaced the reconciler wrote again.

@@ -34,14 +34,8 @@ func (r *Registry) NewOutbox(read OutboxReader) *Outbox {
 		Help:    "Time from an outbox row's write (its transaction) to its event's XADD being acknowledged and the row deleted, per row.",
 		Buckets: relayBuckets,
 	}, []string{"service"})
-	pending := prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "streamcart_outbox_pending",
-		Help: "Outbox rows not yet published, read from PostgreSQL every few seconds.",
-	}, []string{"service"})
-	oldest := prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "streamcart_outbox_oldest_seconds",
-		Help: "Age of the oldest outbox row not yet published; 0 when none waits.",
-	}, []string{"service"})
+	pending := gaugeVec("streamcart_outbox_pending", "Outbox rows not yet published, read from PostgreSQL every few seconds.", "service")
+	oldest := gaugeVec("streamcart_outbox_oldest_seconds", "Age of the oldest outbox row not yet published; 0 when none waits.", "service")
 	r.MustRegister(delay, pending, oldest)
 	o := &Outbox{delay: delay.With(service), pending: pending.With(service), oldest: oldest.With(service), read: read}
 	r.refresh("outbox", o.refresh)

@@ -33,8 +33,9 @@ type Streams struct {
 	dead     *prometheus.GaugeVec
 	read     StreamReader
 
-	mu     sync.RWMutex
-	groups map[streamGroup]*groupSeries
+	groups children[streamGroup, *groupSeries]
+
+	mu sync.Mutex
 	// streams has each stream read, with its groups in this process.
 	streams map[string][]string
 }
@@ -85,24 +86,16 @@ func (r *Registry) NewStreams(read StreamReader) *Streams {
 			Help:    "Time the handler took for one batch of entries that were then acknowledged.",
 			Buckets: latencyBuckets,
 		}, group),
-		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "streamcart_stream_lag",
-			Help: "Entries of the stream that the group has not read yet (NaN when Redis cannot tell), read from Redis every few seconds.",
-		}, group),
-		pending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "streamcart_stream_pending",
-			Help: "Entries the group read and has not acknowledged yet, read from Redis every few seconds.",
-		}, group),
-		oldest: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "streamcart_stream_oldest_pending_seconds",
-			Help: "Age (since it was appended) of the group's oldest pending entry; 0 when none is pending.",
-		}, group),
-		dead: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "streamcart_stream_dead_letters",
-			Help: "Entries in the stream's dead-letter stream (<stream>:dlq), read from Redis every few seconds.",
-		}, []string{"stream"}),
+		lag: gaugeVec("streamcart_stream_lag",
+			"Entries of the stream that the group has not read yet (NaN when Redis cannot tell), read from Redis every few seconds.",
+			group...),
+		pending: gaugeVec("streamcart_stream_pending",
+			"Entries the group read and has not acknowledged yet, read from Redis every few seconds.", group...),
+		oldest: gaugeVec("streamcart_stream_oldest_pending_seconds",
+			"Age (since it was appended) of the group's oldest pending entry; 0 when none is pending.", group...),
+		dead: gaugeVec("streamcart_stream_dead_letters",
+			"Entries in the stream's dead-letter stream (<stream>:dlq), read from Redis every few seconds.", "stream"),
 		read:    read,
-		groups:  map[streamGroup]*groupSeries{},
 		streams: map[string][]string{},
 	}
 	r.MustRegister(s.messages, s.handle, s.lag, s.pending, s.oldest, s.dead)
@@ -152,37 +145,25 @@ func (s *Streams) DeadLettered(stream, group string, n int) {
 
 // series returns the series of stream and group, made at their first use.
 func (s *Streams) series(stream, group string) *groupSeries {
-	key := streamGroup{stream, group}
-	s.mu.RLock()
-	g, ok := s.groups[key]
-	s.mu.RUnlock()
-	if ok {
-		return g
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if g, ok = s.groups[key]; ok {
-		return g
-	}
-	outcome := func(o string) prometheus.Counter { return s.messages.WithLabelValues(stream, group, o) }
-	g = &groupSeries{
-		processed: outcome(Processed), failed: outcome(Failed), retried: outcome(Retried),
-		reclaimed: outcome(Reclaimed), deadLettered: outcome(DeadLettered),
-		handle: s.handle.WithLabelValues(stream, group),
-	}
-	s.groups[key] = g
-	return g
+	return s.groups.get(streamGroup{stream, group}, func() *groupSeries {
+		outcome := func(o string) prometheus.Counter { return s.messages.WithLabelValues(stream, group, o) }
+		return &groupSeries{
+			processed: outcome(Processed), failed: outcome(Failed), retried: outcome(Retried),
+			reclaimed: outcome(Reclaimed), deadLettered: outcome(DeadLettered),
+			handle: s.handle.WithLabelValues(stream, group),
+		}
+	})
 }
 
 // refresh reads the state of every stream consumed here and sets the
 // gauges of the groups consumed here.
 func (s *Streams) refresh(ctx context.Context) error {
-	s.mu.RLock()
+	s.mu.Lock()
 	streams := make(map[string][]string, len(s.streams))
 	for name, groups := range s.streams {
 		streams[name] = append([]string(nil), groups...)
 	}
-	s.mu.RUnlock()
+	s.mu.Unlock()
 	for name, groups := range streams {
 		st, err := s.read(ctx, name)
 		if err != nil {
