@@ -218,9 +218,11 @@ func TestPrometheusScrapesEveryServiceAndSeesOrdersProcessed(t *testing.T) {
 	if !slices.Equal(jobs, want) {
 		t.Errorf("prometheus scrapes %v, want every service %v", jobs, want)
 	}
-	// The rules are loaded and none fires on a healthy shop.
-	if n := scalar(t, prom, `count(ALERTS{alertstate="firing"})`); n != 0 {
-		t.Errorf("%v alerts fire on a healthy shop: %v", n, query(t, prom, `ALERTS{alertstate="firing"}`))
+	// None fires on a healthy shop; but the tests' StuckAfter is 2 s, so
+	// on a busy machine the reconciler may republish.
+	firing := `ALERTS{alertstate="firing",alertname!="StreamcartReconcilerRepublishing"}`
+	if got := query(t, prom, firing); len(got) != 0 {
+		t.Errorf("alerts fire on a healthy shop: %v", got)
 	}
 	if got := query(t, prom, `sum by (route) (http_server_request_duration_seconds_count{job="gateway",route="POST /api/v1/orders"})`); len(got) != 1 || got[0].Value != orders {
 		t.Errorf("the gateway's created orders as prometheus sees them: %+v, want %d", got, orders)
