@@ -137,7 +137,7 @@ type System struct {
 
 	group   *errgroup.Group
 	closers []func()
-	metrics map[string]*metrics.Registry
+	metrics map[string]*metrics.Registry // each running service's
 }
 
 // Start starts the services named (all when names is empty) and returns
@@ -194,7 +194,7 @@ func Start(ctx context.Context, cfg Config, names ...string) (*System, error) {
 		}
 	}
 	if cfg.MetricsAddr != "" {
-		if err := sys.serveMetrics(gctx, cfg, sys.metrics); err != nil {
+		if err := sys.serveMetrics(gctx, cfg); err != nil {
 			sys.close()
 			return nil, fmt.Errorf("serve metrics: %w", err)
 		}
@@ -271,11 +271,11 @@ func (s *System) start(ctx, gctx context.Context, cfg Config, name string) error
 	if err != nil {
 		return err
 	}
-	if rt, ok := handler.(*auth.Routes); ok {
+	rt, ownPort := handler.(*auth.Routes)
+	if ownPort {
 		// A service's port is internal: its metrics are open there, as
 		// its health is. The gateway's is public (Config.MetricsAddr).
 		rt.Handle("GET /metrics", auth.Open, in.reg.Handler())
-		s.MetricsURLs[name] = "" // its URL, once it listens
 		s.Routes[name] = rt.Registered()
 	}
 	handler = in.reg.NewHTTP().Handler(handler)
@@ -289,7 +289,7 @@ func (s *System) start(ctx, gctx context.Context, cfg Config, name string) error
 		return err
 	}
 	s.URLs[name] = "http://" + ln.Addr().String()
-	if _, ok := s.MetricsURLs[name]; ok {
+	if ownPort {
 		s.MetricsURLs[name] = s.URLs[name] + "/metrics"
 	}
 	s.group.Go(func() error { return web.Serve(gctx, ln, handler, log, cfg.ShutdownTimeout) })

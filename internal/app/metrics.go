@@ -77,23 +77,29 @@ func (in *instruments) ordersMetrics() *metrics.Orders {
 }
 
 // serveMetrics serves, on cfg.MetricsAddr, GET /metrics/{service} for each
-// service of regs and, when there is one, GET /metrics too, and records
-// where each service's metrics are in s.MetricsURLs.
-func (s *System) serveMetrics(ctx context.Context, cfg Config, regs map[string]*metrics.Registry) error {
+// running service and, when there is one, GET /metrics too, and records
+// there where each service's metrics are in s.MetricsURLs.
+func (s *System) serveMetrics(ctx context.Context, cfg Config) error {
 	ln, err := web.Listen(cfg.MetricsAddr)
 	if err != nil {
 		return err
 	}
 	base := "http://" + ln.Addr().String()
 	mux := http.NewServeMux()
-	for name, reg := range regs {
+	for name, reg := range s.metrics {
 		mux.Handle("GET /metrics/"+name, reg.Handler())
 		s.MetricsURLs[name] = base + "/metrics/" + name
-		if len(regs) == 1 {
+		if len(s.metrics) == 1 {
 			mux.Handle("GET /metrics", reg.Handler())
+			s.MetricsURLs[name] = base + "/metrics"
 		}
 	}
 	log := cfg.Log.With("service", "metrics")
+	if len(s.metrics) == 1 { // serve: the process is the service's
+		for name := range s.metrics {
+			log = cfg.Log.With("service", name)
+		}
+	}
 	s.group.Go(func() error { return web.Serve(ctx, ln, web.NoSniff(mux), log, cfg.ShutdownTimeout) })
 	return nil
 }
