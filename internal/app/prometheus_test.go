@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"streamcart/internal/app"
+	"streamcart/internal/platform/servers"
 	"streamcart/internal/platform/testenv"
 )
 
@@ -70,7 +70,7 @@ func startPrometheus(t *testing.T, metricsHost string) string {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	var out bytes.Buffer
+	var out testenv.Buffer // written by prometheus as the test reads it
 	cmd := exec.Command(bin,
 		"--config.file="+filepath.Join(dir, "prometheus.yml"),
 		"--storage.tsdb.path="+filepath.Join(dir, "data"),
@@ -78,11 +78,16 @@ func startPrometheus(t *testing.T, metricsHost string) string {
 		"--log.level=warn")
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlive the test
-	if err := cmd.Start(); err != nil {
+	exit, err := servers.StartChild(cmd)
+	if err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	exited := make(chan struct{}) // closed once prometheus has exited, with exitErr
+	var exitErr error
+	go func() {
+		exitErr = <-exit
+		close(exited)
+	}()
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
@@ -99,8 +104,8 @@ func startPrometheus(t *testing.T, metricsHost string) string {
 	base := "http://" + addr
 	testenv.WaitFor(t, 60*time.Second, "prometheus ready", func() bool {
 		select {
-		case err := <-exited:
-			t.Fatalf("prometheus exited: %v\n%s", err, out.String())
+		case <-exited:
+			t.Fatalf("prometheus exited: %v\n%s", exitErr, out.String())
 		default:
 		}
 		resp, err := httpGet(base + "/-/ready")
