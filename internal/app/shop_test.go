@@ -62,6 +62,9 @@ type shopOptions struct {
 	// user and the ACL users of app.RedisUsers, and each service connects
 	// as its own user; the default user is the test's, an admin's.
 	redisUsers bool
+	// metrics serves every service's metrics on a loopback address of
+	// its own too (app.Config.MetricsAddr), the gateway's included.
+	metrics bool
 }
 
 func startShop(t *testing.T, opts shopOptions) *shop {
@@ -94,6 +97,9 @@ func startShop(t *testing.T, opts shopOptions) *shop {
 			}
 			cfg.RedisURLs[name] = u
 		}
+	}
+	if opts.metrics {
+		cfg.MetricsAddr = "127.0.0.1:0"
 	}
 	cfg.Gateway.TrustProxy = opts.trustProxy
 	cfg.StreamMaxAge = opts.streamMaxAge

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -106,17 +105,8 @@ func (s *system) start(names ...string) *app.System {
 // in CI and is skipped elsewhere.
 func chromium(t *testing.T) string {
 	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	const msg = "chromium not found; install it with: bash scripts/deps.sh --browser (sudo apt-get install -y chromium)"
-	if os.Getenv("CI") != "" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
+	return testenv.Program(t, "chromium not found; install it with: bash scripts/deps.sh --browser (sudo apt-get install -y chromium)",
+		"chromium", "chromium-browser")
 }
 
 // browser is one headless Chromium with its own profile, on one tab.
