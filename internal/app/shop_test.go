@@ -63,6 +63,9 @@ type shopOptions struct {
 	// user and the ACL users of app.RedisUsers, and each service connects
 	// as its own user; the default user is the test's, an admin's.
 	redisUsers bool
+	// metrics serves every service's metrics on a loopback address of
+	// its own too (app.Config.MetricsAddr), the gateway's included.
+	metrics bool
 	// tracing is app.Config.Tracing.
 	tracing *tracing.Tracing
 }
@@ -98,6 +101,9 @@ func startShop(t *testing.T, opts shopOptions) *shop {
 			cfg.RedisURLs[name] = u
 		}
 	}
+	if opts.metrics {
+		cfg.MetricsAddr = "127.0.0.1:0"
+	}
 	cfg.Gateway.TrustProxy = opts.trustProxy
 	cfg.StreamMaxAge = opts.streamMaxAge
 	cfg.Tracing = opts.tracing
@@ -112,6 +118,9 @@ func startShop(t *testing.T, opts shopOptions) *shop {
 	}
 	s := &shop{t: t, cfg: cfg, redis: r, client: &http.Client{Timeout: 10 * time.Second}}
 	s.sys = s.start(cfg, opts.services...)
+	// Services started later call these ones: payments, the order
+	// history and identity ask orders whether orders exist.
+	s.cfg.URLs = maps.Clone(s.sys.URLs)
 	s.api = checkAPI(t, s.sys.URLs[app.Gateway])
 	s.client.Transport = s.api
 	s.signer = s.sys.Signer

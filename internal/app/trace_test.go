@@ -63,11 +63,12 @@ func TestAnOrderIsOneTraceFromItsPostToItsFinalStatus(t *testing.T) {
 		{app.Payments, "publish PAYMENTS_STREAM"},
 		{app.Orders, "process PAYMENTS_STREAM"},
 	}
-	// Others in the same trace: the price lookup, payments' outbox insert,
-	// and the other consumers of both events.
+	// Others in the same trace: the price lookup, the order check,
+	// payments' outbox insert, and the other consumers of both events.
 	others := []spanOf{
 		{app.Orders, "POST"},
 		{app.Products, "POST /products/lookup"},
+		{app.Orders, "POST /orders/lookup"},
 		{app.Payments, "outbox insert"},
 		{app.Identity, "process ORDERS_STREAM"},
 		{app.History, "process ORDERS_STREAM"},

@@ -217,7 +217,7 @@ func (s *system) start(name string) {
 	switch svc {
 	case app.Orders:
 		args = append(args, "--products-url", s.url(app.Products))
-	case app.History:
+	case app.Payments, app.History, app.Identity:
 		args = append(args, "--orders-url", s.url(app.Orders))
 	case app.Gateway:
 		ops, err := s.redis.UserURL(app.Ops)

@@ -14,6 +14,7 @@ import (
 
 	"streamcart/internal/events"
 	"streamcart/internal/identity"
+	"streamcart/internal/ordercheck"
 	"streamcart/internal/outbox"
 	"streamcart/internal/platform/testenv"
 	"streamcart/internal/stream"
@@ -32,12 +33,13 @@ const (
 )
 
 // env is one test's service setup: its database, fresh stream names on the
-// shared Redis, and a publisher.
+// shared Redis, a publisher and the orders that the orders service has.
 type env struct {
-	pool *pgxpool.Pool
-	rdb  *redis.Client
-	pub  *stream.Publisher
-	cfg  identity.Config
+	pool   *pgxpool.Pool
+	rdb    *redis.Client
+	pub    *stream.Publisher
+	cfg    identity.Config
+	orders *ordercheck.Known
 }
 
 // newEnv migrates a new database (twice, which must be harmless) and names
@@ -47,12 +49,15 @@ func newEnv(t *testing.T) *env {
 	pool := testenv.Pool(t)
 	testenv.Migrate(t, pool, identity.Migrate)
 	rdb := testenv.Redis(t)
+	orders := &ordercheck.Known{}
 	return &env{
-		pool: pool,
-		rdb:  rdb,
-		pub:  stream.NewPublisher(rdb, nil),
+		pool:   pool,
+		rdb:    rdb,
+		pub:    stream.NewPublisher(rdb, nil),
+		orders: orders,
 		cfg: identity.Config{
 			OrderKey:          orderKey,
+			Orders:            orders,
 			OrdersStream:      testenv.Name(t, "orders"),
 			TransactionStream: testenv.Name(t, "tx"),
 			ServiceConfig:     outbox.ServiceConfig{Outbox: outbox.Config{Poll: 50 * time.Millisecond}},
@@ -72,8 +77,17 @@ func (e *env) start(t *testing.T) *identity.Service {
 }
 
 // publish appends the events to streamName in one MULTI, so that a
-// consumer reads them in one batch, and returns their entry ids.
+// consumer reads them in one batch, and returns their entry ids. The
+// orders of good OrderPlaced events are stored first, as the orders
+// service stores an order before it publishes it.
 func (e *env) publish(t *testing.T, streamName string, evs ...stream.Event) []string {
+	t.Helper()
+	e.orders.AddPublished(orderKey, evs...)
+	return e.publishUnstored(t, streamName, evs...)
+}
+
+// publishUnstored is publish without storing any order.
+func (e *env) publishUnstored(t *testing.T, streamName string, evs ...stream.Event) []string {
 	t.Helper()
 	cmds := make([]*redis.StringCmd, len(evs))
 	_, err := e.rdb.TxPipelined(t.Context(), func(p redis.Pipeliner) error {
@@ -306,6 +320,49 @@ func TestScores(t *testing.T) {
 	for _, s := range []string{e.cfg.OrdersStream, e.cfg.TransactionStream} {
 		if dl := e.deadLetters(t, s); len(dl) != 0 {
 			t.Errorf("dead letters of %s = %+v, want none", s, dl)
+		}
+	}
+}
+
+// TestAnOrderThatOrdersDoesNotHaveIsDeadLetteredAndNeverScored publishes,
+// in one batch with good orders, validly signed OrderPlaced events of an
+// order that the orders service never stored and of a stored order with
+// another amount or user than orders has: each is dead-lettered at once,
+// saying why, and never scored (its IdentityScored would put it in the
+// order history), while the good ones are.
+func TestAnOrderThatOrdersDoesNotHaveIsDeadLetteredAndNeverScored(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	svc := e.start(t)
+	e.publish(t, e.cfg.TransactionStream, login("u-1", firefox, home), login("u-mallory", firefox, home))
+	waitIdentities(t, svc, "u-1", 1)
+	stored := order("o-2", "u-1", firefox, home)
+	e.orders.Add(stored)
+	cheaper, stolen := stored, stored
+	cheaper.AmountCents, cheaper.Items = 1999, []events.LineItem{{ProductID: "p-00001", Qty: 1, PriceCents: 1999}}
+	stolen.UserID = "u-mallory"
+	good := []stream.Event{order("o-1", "u-1", firefox, home).Event(orderKey), order("o-9", "u-1", firefox, home).Event(orderKey)}
+	e.orders.AddPublished(orderKey, good...)
+	ids := e.publishUnstored(t, e.cfg.OrdersStream, good[0],
+		order("o-unknown", "u-1", firefox, home).Event(orderKey), cheaper.Event(orderKey), stolen.Event(orderKey), good[1])
+	e.drained(t, e.cfg.OrdersStream)
+
+	want := map[string]string{ // entry id -> the start of why it was refused
+		ids[1]: "order o-unknown: " + ordercheck.ErrUnknown.Error(),
+		ids[2]: "order o-2: " + ordercheck.ErrMismatch.Error(),
+		ids[3]: "order o-2: " + ordercheck.ErrMismatch.Error(),
+	}
+	got := map[string]string{}
+	for _, d := range e.deadLetters(t, e.cfg.OrdersStream) {
+		_, why, _ := strings.Cut(d.Error, ": ")
+		got[d.OriginID] = why[:min(len(why), len(want[d.OriginID]))]
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("dead letters, by entry (-want +got):\n%s", diff)
+	}
+	for order, n := range map[string]int{"o-1": 1, "o-9": 1, "o-unknown": 0, "o-2": 0} {
+		if got := e.scoreRows(t, order); got != n {
+			t.Errorf("order %s has %d scores, want %d", order, got, n)
 		}
 	}
 }

@@ -170,7 +170,7 @@ func TestHTTPRedisOutageIsUnavailable(t *testing.T) {
 	dead := redis.NewClient(&redis.Options{Addr: ln.Addr().String()}) // nothing listens once closed
 	ln.Close()
 	t.Cleanup(func() { dead.Close() })
-	svc, err := orderhistory.NewService(dead, orderhistory.Config{OrderKey: orderKey, Snapshots: &fakeOrders{}}, testenv.Logger(t)) // never run
+	svc, err := orderhistory.NewService(dead, orderhistory.Config{OrderKey: orderKey, Snapshots: &fakeOrders{}, Orders: &fakeOrders{}}, testenv.Logger(t)) // never run
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -92,18 +92,21 @@ func TestRebuildEqualsLive(t *testing.T) {
 	rng.Shuffle(len(evs), func(i, j int) { evs[i], evs[j] = evs[j], evs[i] })
 	e.publish(t, evs...)
 	e.settle(t)
-	// Two entries the consumers dead-letter and the rebuild must skip: an
-	// OrderPlaced without its user, and a score that names another user
-	// than its order's. (The forged score comes after its order: were it
+	// Three entries the consumers dead-letter and the rebuild must skip:
+	// an OrderPlaced without its user, one of an order that the orders
+	// service does not have, and a score that names another user than
+	// its order's. (The forged score comes after its order: were it
 	// first, it would claim the order, live and in the rebuild alike, as
 	// the merge trusts the first event's user.)
 	bad := newOrder("bad", "", base).placed()
+	unknown := newOrder(users[0]+"-unknown", users[0], base).placed()
 	forgedOrder := placed[0]
 	forgedOrder.user = "mallory-" + forgedOrder.user
 	forged := forgedOrder.scored()
 	forged.ID = "forged"
 	e.publish(t, bad, forged)
-	e.settleWith(t, 2)
+	e.publishUnstored(t, unknown)
+	e.settleWith(t, 3)
 	live := e.snapshot(t, users)
 	if n := len(live.Hashes); n < 50 {
 		t.Fatalf("live model has %d orders, want at least 50", n)
@@ -122,7 +125,7 @@ func TestRebuildEqualsLive(t *testing.T) {
 	if diff := cmp.Diff(live, e.snapshot(t, users)); diff != "" {
 		t.Errorf("rebuilt model differs from the live one (-live +rebuilt):\n%s", diff)
 	}
-	e.settleWith(t, 2) // the consumers are still fine
+	e.settleWith(t, 3) // the consumers are still fine
 }
 
 // TestScriptCacheFlushed checks that the merge recovers when Redis forgot

@@ -2,7 +2,10 @@ package orders_test
 
 import (
 	"net/http"
+	"sync"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 
 	"streamcart/internal/events"
 	"streamcart/internal/orders"
@@ -164,5 +167,47 @@ func TestPaymentForAnUnknownOrderIsDeadLetteredAndOthersGoOn(t *testing.T) {
 	dl := e.deadLetters(t)
 	if len(dl) != 1 || dl[0].OriginID != ghostEntry || dl[0].Fields["orderId"] != ghost.ID || dl[0].Error == "" {
 		t.Errorf("dead letters = %+v; want one, of entry %s for order %s, with the reason", dl, ghostEntry, ghost.ID)
+	}
+}
+
+// finals is orders.Metrics that counts the final statuses reported.
+type finals struct {
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+func (f *finals) Final(status string, n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.counts[status] += n
+}
+
+func (f *finals) Republished(int) {}
+
+func TestEachOrderIsCountedFinalOnce(t *testing.T) {
+	t.Parallel()
+	counted := &finals{counts: map[string]int{}}
+	e := newEnv(t, func(cfg *orders.Config) { cfg.Metrics = counted })
+	ps := forSale(t, 2)
+	paid := e.mustCreate(t, "u-1", cart(1, ps[0]))
+	declined := e.mustCreate(t, "u-1", cart(1, ps[1]))
+	// Two outcomes of one order in one batch (an OrderPlaced the
+	// reconciler republished was answered twice), and one event twice.
+	e.pay(t, outcome(paid, events.StatusPaymentSuccess, "pay-1"), "")
+	e.pay(t, outcome(paid, events.StatusPaymentSuccess, "pay-1"), "")
+	twice := stream.NewID()
+	e.pay(t, outcome(declined, events.StatusPaymentFail, "pay-2"), twice)
+	e.pay(t, outcome(declined, events.StatusPaymentFail, "pay-2"), twice)
+	e.start(t)
+	e.paymentsHandled(t)
+	// A late outcome of a final order.
+	e.pay(t, outcome(paid, events.StatusPaymentFail, "pay-3"), "")
+	e.paymentsHandled(t)
+
+	counted.mu.Lock()
+	defer counted.mu.Unlock()
+	want := map[string]int{"PAYMENT_SUCCESS": 1, "PAYMENT_FAIL": 1}
+	if diff := cmp.Diff(want, counted.counts); diff != "" {
+		t.Errorf("final statuses counted (-want +got):\n%s", diff)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"streamcart/internal/ordercheck"
 	"streamcart/internal/payments"
 	"streamcart/internal/platform/auth"
 	"streamcart/internal/platform/testenv"
@@ -150,7 +151,7 @@ func TestHTTPPostgresOutageIsUnavailable(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	svc, err := payments.NewService(pool, testenv.Redis(t), payments.Config{OrderKey: orderKey}, testenv.Logger(t)) // never run
+	svc, err := payments.NewService(pool, testenv.Redis(t), payments.Config{OrderKey: orderKey, Orders: &ordercheck.Known{}}, testenv.Logger(t)) // never run
 	if err != nil {
 		t.Fatal(err)
 	}

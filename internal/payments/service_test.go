@@ -1,9 +1,12 @@
 package payments_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"streamcart/internal/events"
+	"streamcart/internal/ordercheck"
 	"streamcart/internal/outbox"
 	"streamcart/internal/payments"
 	"streamcart/internal/platform/postgres"
@@ -24,12 +28,14 @@ import (
 func TestMain(m *testing.M) { testenv.Main(m) }
 
 // env is one test's service setup: its database, fresh stream names on the
-// shared Redis, and a publisher for the orders stream.
+// shared Redis, a publisher for the orders stream and the orders that the
+// orders service has.
 type env struct {
-	pool *pgxpool.Pool
-	rdb  *redis.Client
-	pub  *stream.Publisher
-	cfg  payments.Config
+	pool   *pgxpool.Pool
+	rdb    *redis.Client
+	pub    *stream.Publisher
+	cfg    payments.Config
+	orders *ordercheck.Known
 }
 
 // newEnv migrates pool (twice, which must be harmless) and names the
@@ -38,12 +44,15 @@ func newEnv(t *testing.T, pool *pgxpool.Pool) *env {
 	t.Helper()
 	testenv.Migrate(t, pool, payments.Migrate)
 	rdb := testenv.Redis(t)
+	orders := &ordercheck.Known{}
 	return &env{
-		pool: pool,
-		rdb:  rdb,
-		pub:  stream.NewPublisher(rdb, nil),
+		pool:   pool,
+		rdb:    rdb,
+		pub:    stream.NewPublisher(rdb, nil),
+		orders: orders,
 		cfg: payments.Config{
 			OrderKey:       orderKey,
+			Orders:         orders,
 			OrdersStream:   testenv.Name(t, "orders"),
 			PaymentsStream: testenv.Name(t, "payments"),
 			ServiceConfig:  outbox.ServiceConfig{Outbox: outbox.Config{Poll: 50 * time.Millisecond}},
@@ -83,8 +92,18 @@ func order(id string, cents int64) events.OrderPlaced {
 	}
 }
 
-// publish appends ev to the orders stream and returns its entry id.
+// publish appends ev to the orders stream and returns its entry id. The
+// order of a good OrderPlaced is stored first, as the orders service
+// stores an order before it publishes it.
 func (e *env) publish(t *testing.T, ev stream.Event) string {
+	t.Helper()
+	e.orders.AddPublished(orderKey, ev)
+	return e.publishUnstored(t, ev)
+}
+
+// publishUnstored appends ev to the orders stream, storing no order, and
+// returns its entry id.
+func (e *env) publishUnstored(t *testing.T, ev stream.Event) string {
 	t.Helper()
 	id, err := e.pub.Publish(t.Context(), e.cfg.OrdersStream, ev)
 	if err != nil {
@@ -238,9 +257,8 @@ func TestOnePaymentPerOrder(t *testing.T) {
 			first.ID = stream.NewID()
 			second := first
 			if !tt.SameEvent {
-				// Another event id, and an amount that would fail: the
-				// payment already made must stand.
-				second = order("o-1", 500_000).Event(orderKey)
+				// Another event id, for the same order.
+				second = order("o-1", 5000).Event(orderKey)
 			}
 			e.publish(t, first)
 			if !tt.SameBatch {
@@ -362,6 +380,109 @@ func TestAnOrderPlacedThatOrdersDidNotWriteIsDeadLetteredAndNeverPaid(t *testing
 	}
 	for id, name := range badIDs {
 		t.Errorf("%s (entry %s) was not dead-lettered", name, id)
+	}
+}
+
+// TestAnOrderThatOrdersDoesNotHaveIsDeadLetteredAndNeverPaid appends,
+// between good orders, validly signed OrderPlaced events of an order that
+// the orders service never stored and of stored orders with another
+// amount or user than orders has: each goes to the dead-letter stream at
+// once, saying why, and is never paid, while the good events of the same
+// batch, the real events of those orders among them, are paid.
+func TestAnOrderThatOrdersDoesNotHaveIsDeadLetteredAndNeverPaid(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, testenv.Pool(t))
+	otherAmount, otherUser := order("o-2", 2000), order("o-3", 3000)
+	e.orders.Add(otherAmount, otherUser)
+	cheaper, stolen := order("o-2", 1999), otherUser
+	stolen.UserID = "u-mallory"
+	bad := map[string]struct {
+		ev   stream.Event
+		want error
+	}{
+		"never stored":   {order("o-unknown", 1000).Event(orderKey), ordercheck.ErrUnknown},
+		"another amount": {cheaper.Event(orderKey), ordercheck.ErrMismatch},
+		"another user":   {stolen.Event(orderKey), ordercheck.ErrMismatch},
+	}
+
+	e.publish(t, order("o-1", 1000).Event(orderKey))
+	badIDs := map[string]string{} // entry id -> case
+	for name, b := range bad {
+		badIDs[e.publishUnstored(t, b.ev)] = name
+	}
+	e.publishUnstored(t, otherAmount.Event(orderKey))
+	e.publishUnstored(t, otherUser.Event(orderKey))
+	e.publish(t, order("o-9", 9000).Event(orderKey))
+	e.start(t) // everything in the consumer's first read: one batch
+	e.drained(t, 10*time.Second)
+
+	want := []payments.Payment{
+		{OrderID: "o-1", UserID: "u-o-1", AmountCents: 1000, Status: events.StatusPaymentSuccess},
+		{OrderID: "o-2", UserID: "u-o-2", AmountCents: 2000, Status: events.StatusPaymentSuccess},
+		{OrderID: "o-3", UserID: "u-o-3", AmountCents: 3000, Status: events.StatusPaymentSuccess},
+		{OrderID: "o-9", UserID: "u-o-9", AmountCents: 9000, Status: events.StatusPaymentSuccess},
+	}
+	if diff := cmp.Diff(want, e.payments(t), ignoreIDAndTime); diff != "" {
+		t.Errorf("payments (-want +got):\n%s", diff)
+	}
+	if n := len(e.announced(t)); n != len(want) {
+		t.Errorf("%d PaymentProcessed events, want %d", n, len(want))
+	}
+	for _, d := range e.deadLetters(t) {
+		name, ok := badIDs[d.OriginID]
+		if !ok {
+			t.Errorf("dead letter of entry %s, which is not one of the bad ones: %s", d.OriginID, d.Error)
+			continue
+		}
+		delete(badIDs, d.OriginID)
+		if d.Attempts != 1 || !strings.Contains(d.Error, bad[name].want.Error()) {
+			t.Errorf("%s: dead-lettered after %d attempts with %q, want at once with %q", name, d.Attempts, d.Error, bad[name].want)
+		}
+	}
+	for id, name := range badIDs {
+		t.Errorf("%s (entry %s) was not dead-lettered", name, id)
+	}
+}
+
+// unreachableOrders is a Lookup that cannot answer while down is set, as
+// the orders service when it is unreachable, and counts its calls.
+type unreachableOrders struct {
+	*ordercheck.Known
+	down  atomic.Bool
+	calls atomic.Int64
+}
+
+func (u *unreachableOrders) Lookup(ctx context.Context, ids []string) (map[string]ordercheck.Order, error) {
+	u.calls.Add(1)
+	if u.down.Load() {
+		return nil, errors.New("dial tcp 127.0.0.1:1: connect: connection refused")
+	}
+	return u.Known.Lookup(ctx, ids)
+}
+
+// TestWaitsForTheOrdersServiceWhenItCannotAnswer: while the orders service
+// cannot say whether an order exists, its OrderPlaced is neither paid nor
+// dead-lettered, but retried; once orders answers, it is paid.
+func TestWaitsForTheOrdersServiceWhenItCannotAnswer(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, testenv.Pool(t))
+	orders := &unreachableOrders{Known: e.orders}
+	orders.down.Store(true)
+	e.cfg.Orders = orders
+	e.cfg.Consumer.MaxDeliveries = 1 // a failure that counted would dead-letter at once
+	e.publish(t, order("o-1", 1000).Event(orderKey))
+	e.start(t)
+	testenv.WaitFor(t, 10*time.Second, "orders asked three times", func() bool { return orders.calls.Load() >= 3 })
+	if ps := e.payments(t); len(ps) != 0 {
+		t.Fatalf("paid %+v while orders could not answer", ps)
+	}
+	orders.down.Store(false)
+	e.drained(t, 10*time.Second)
+	if ps := e.payments(t); len(ps) != 1 {
+		t.Errorf("payments %+v once orders answers, want o-1's", ps)
+	}
+	if dl := e.deadLetters(t); len(dl) != 0 {
+		t.Errorf("dead letters = %+v, want none", dl)
 	}
 }
 

@@ -30,8 +30,10 @@ const (
 )
 
 // Server returns h with a span (SpanKindServer) from tp around each
-// request, named after its method until Routed, inside h, names its route
-// (e.g. "POST /orders"), and ending in an error status on a 5xx answer.
+// request, named after its method and the route pattern that served it
+// (e.g. "POST /orders"), which web.NoteRoute, around the mux inside h,
+// notes (the method alone when no mux routed it), and ending in an error
+// status on a 5xx answer: span names stay few, whatever the paths.
 // The span is in the request's context. With a disabled tp (Enabled) it
 // returns h itself.
 func Server(tp trace.TracerProvider, callers Callers, h http.Handler) http.Handler {
@@ -55,8 +57,17 @@ func Server(tp trace.TracerProvider, callers Callers, h http.Handler) http.Handl
 		}
 		ctx, span := tracer.Start(ctx, r.Method, opts...)
 		defer span.End()
+		r, note := web.WithRouteNote(r.WithContext(ctx))
 		rec := &web.StatusRecorder{ResponseWriter: w}
-		h.ServeHTTP(rec, r.WithContext(ctx))
+		h.ServeHTTP(rec, r)
+		if note.Pattern != "" {
+			route := note.Pattern
+			if _, path, ok := strings.Cut(route, " "); ok {
+				route = path
+			}
+			span.SetName(r.Method + " " + route)
+			span.SetAttributes(semconv.HTTPRouteKey.String(route))
+		}
 		status := rec.Status
 		if status == 0 {
 			status = http.StatusOK // nothing written: net/http answers 200
@@ -65,30 +76,6 @@ func Server(tp trace.TracerProvider, callers Callers, h http.Handler) http.Handl
 		if status >= 500 {
 			span.SetStatus(codes.Error, http.StatusText(status))
 		}
-	})
-}
-
-// Routed returns mux (a http.ServeMux) renaming the span of Server after
-// the pattern that mux matched, "METHOD /path/{pattern}": span names and
-// the http.route attribute stay few, whatever the paths requested. It
-// costs one context lookup when the request has no span recording.
-func Routed(mux http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mux.ServeHTTP(w, r)
-		// ServeMux sets r.Pattern on the request it was given.
-		if r.Pattern == "" {
-			return
-		}
-		span := trace.SpanFromContext(r.Context())
-		if !span.IsRecording() {
-			return
-		}
-		route := r.Pattern
-		if _, path, ok := strings.Cut(route, " "); ok {
-			route = path
-		}
-		span.SetName(r.Method + " " + route)
-		span.SetAttributes(semconv.HTTPRouteKey.String(route))
 	})
 }
 

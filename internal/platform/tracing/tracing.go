@@ -14,8 +14,8 @@
 // The seams, each written once:
 //
 //   - Server: a span per HTTP request served (SpanKindServer), named after
-//     the route pattern (Routed), continuing the caller's W3C traceparent
-//     header;
+//     the route pattern (web.NoteRoute), continuing the caller's W3C
+//     traceparent header;
 //   - Transport: a span per HTTP request sent (SpanKindClient) that
 //     carries the traceparent header to the service called;
 //   - TraceParent and WithTraceParent: the same W3C traceparent written

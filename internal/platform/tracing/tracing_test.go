@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"streamcart/internal/platform/tracing"
+	"streamcart/internal/platform/web"
 )
 
 // collector is a fake OTLP/HTTP collector: it accepts every export and
@@ -193,7 +194,7 @@ func TestHTTPSpansJoinAcrossAServiceCall(t *testing.T) {
 	mux.HandleFunc("GET /items/{id}", func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusTeapot)
 	})
-	svc := httptest.NewServer(tracing.Server(tr.Provider("svc"), tracing.Trusted, tracing.Routed(mux)))
+	svc := httptest.NewServer(tracing.Server(tr.Provider("svc"), tracing.Trusted, web.NoteRoute(mux)))
 	defer svc.Close()
 	client := &http.Client{Transport: tracing.Transport(nil)}
 	edgeMux := http.NewServeMux()
@@ -207,7 +208,7 @@ func TestHTTPSpansJoinAcrossAServiceCall(t *testing.T) {
 		resp.Body.Close()
 		w.WriteHeader(http.StatusServiceUnavailable)
 	})
-	edge := httptest.NewServer(tracing.Server(tr.Provider("edge"), tracing.Public, tracing.Routed(edgeMux)))
+	edge := httptest.NewServer(tracing.Server(tr.Provider("edge"), tracing.Public, web.NoteRoute(edgeMux)))
 	defer edge.Close()
 
 	req, _ := http.NewRequest("GET", edge.URL+"/api/items/42", nil)

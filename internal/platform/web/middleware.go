@@ -42,16 +42,16 @@ func WithRequestID(next http.Handler) http.Handler {
 // log, the tracing middleware.
 type StatusRecorder struct {
 	http.ResponseWriter
-	// Status is the status written; 0 until the handler writes.
+	// Status is the final status written; 0 until the handler writes.
 	Status int
 	// Bytes counts the body's bytes written.
 	Bytes int
 }
 
-// WriteHeader records code, if it is the first status written, and
-// writes it.
+// WriteHeader records code, if it is the first final status written (an
+// informational 1xx is not), and writes it.
 func (s *StatusRecorder) WriteHeader(code int) {
-	if s.Status == 0 {
+	if s.Status == 0 && code >= 200 {
 		s.Status = code
 	}
 	s.ResponseWriter.WriteHeader(code)
