@@ -64,10 +64,7 @@ func newEnv(t *testing.T, configure func(*orders.Config)) *env {
 	if err := catalog.Seed(ctx); err != nil {
 		t.Fatalf("products Seed: %v", err)
 	}
-	signer, err := auth.NewSigner([]byte("orders-test-secret-orders-test-secret"), time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
+	signer := testenv.Signer()
 	productsAPI := httptest.NewServer(products.NewHandler(catalog, signer, log))
 	t.Cleanup(productsAPI.Close)
 

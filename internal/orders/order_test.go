@@ -181,13 +181,7 @@ func TestCatalogAnswersKeepTheirKind(t *testing.T) {
 }
 
 // testSigner signs the identities of the tests' catalog calls.
-var testSigner = func() *auth.Signer {
-	s, err := auth.NewSigner([]byte("orders-test-secret-orders-test-secret"), time.Hour)
-	if err != nil {
-		panic(err)
-	}
-	return s
-}()
+var testSigner = testenv.Signer()
 
 func TestCatalogLookupCarriesTheOrdersServiceIdentity(t *testing.T) {
 	t.Parallel()

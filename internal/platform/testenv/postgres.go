@@ -62,6 +62,18 @@ func Pool(t testing.TB) *pgxpool.Pool {
 	return pool
 }
 
+// DeadPool returns a pool of DeadAddr, a PostgreSQL server that is down,
+// closed when t ends. It connects only when used.
+func DeadPool(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	pool, err := pgxpool.New(t.Context(), "postgres://nobody@"+DeadAddr(t)+"/nothing?connect_timeout=10")
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
+
 // execAdmin runs one statement on a fresh connection to adminURL.
 func execAdmin(adminURL, sql string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)

@@ -26,3 +26,12 @@ func Redis(t testing.TB) *redis.Client {
 	t.Cleanup(func() { c.Close() })
 	return c
 }
+
+// DeadRedis returns a client of DeadAddr, a Redis server that is down,
+// closed when t ends.
+func DeadRedis(t testing.TB) *redis.Client {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: DeadAddr(t)})
+	t.Cleanup(func() { c.Close() })
+	return c
+}
