@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"streamcart/internal/events"
+	"streamcart/internal/events/eventstest"
 	"streamcart/internal/outbox"
 	"streamcart/internal/platform/testenv"
 	"streamcart/internal/stream"
@@ -209,13 +210,7 @@ func TestParseLogin(t *testing.T) {
 }
 
 // configKey is a valid Config.OrderKey.
-var configKey = func() *events.OrderKey {
-	k, err := events.NewOrderKey([]byte("a test secret of at least 32 bytes"))
-	if err != nil {
-		panic(err)
-	}
-	return k
-}()
+var configKey = eventstest.OrderKey()
 
 func TestConfigValidate(t *testing.T) {
 	t.Parallel()
@@ -232,6 +227,8 @@ func TestConfigValidate(t *testing.T) {
 		{Name: "consumer dead-letter stream set", Config: Config{OrderKey: configKey, ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{DeadLetterStream: "dlq"}}}, WantField: "Consumer.DeadLetterStream"},
 		{Name: "bad consumer config", Config: Config{OrderKey: configKey, ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{Count: -1}}}, WantField: "Consumer of"},
 		{Name: "negative stream max age", Config: Config{OrderKey: configKey, ServiceConfig: outbox.ServiceConfig{StreamMaxAge: -time.Second}}, WantField: "StreamMaxAge"},
+		{Name: "negative login retention", Config: Config{OrderKey: configKey, LoginRetention: -time.Hour}, WantField: "LoginRetention"},
+		{Name: "negative retention interval", Config: Config{OrderKey: configKey, RetentionInterval: -time.Second}, WantField: "RetentionInterval"},
 		{Name: "no order key", Config: Config{}, WantField: "OrderKey"},
 	}
 	testenv.CheckConfigs(t, tests, Config.Validate, nil)

@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"streamcart/internal/events"
+	"streamcart/internal/events/eventstest"
 	"streamcart/internal/identity"
 	"streamcart/internal/outbox"
 	"streamcart/internal/platform/testenv"
@@ -31,12 +32,11 @@ const (
 	cafe    = "192.0.2.44"
 )
 
-// env is one test's service setup: its database, fresh stream names on the
-// shared Redis, and a publisher.
+// env is one test's service setup: its database, and fresh stream names
+// on the shared Redis.
 type env struct {
 	pool *pgxpool.Pool
 	rdb  *redis.Client
-	pub  *stream.Publisher
 	cfg  identity.Config
 }
 
@@ -50,7 +50,6 @@ func newEnv(t *testing.T) *env {
 	return &env{
 		pool: pool,
 		rdb:  rdb,
-		pub:  stream.NewPublisher(rdb, nil),
 		cfg: identity.Config{
 			OrderKey:          orderKey,
 			OrdersStream:      testenv.Name(t, "orders"),
@@ -71,29 +70,11 @@ func (e *env) start(t *testing.T) *identity.Service {
 	return svc
 }
 
-// publish appends the events to streamName in one MULTI, so that a
-// consumer reads them in one batch, and returns their entry ids.
+// publish appends the events to streamName in one batch and returns
+// their entry ids.
 func (e *env) publish(t *testing.T, streamName string, evs ...stream.Event) []string {
 	t.Helper()
-	cmds := make([]*redis.StringCmd, len(evs))
-	_, err := e.rdb.TxPipelined(t.Context(), func(p redis.Pipeliner) error {
-		for i := range evs {
-			cmd, err := e.pub.Append(t.Context(), p, streamName, &evs[i])
-			if err != nil {
-				return err
-			}
-			cmds[i] = cmd
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("publish to %s: %v", streamName, err)
-	}
-	ids := make([]string, len(cmds))
-	for i, c := range cmds {
-		ids[i] = c.Val()
-	}
-	return ids
+	return eventstest.Publish(t, e.rdb, streamName, evs...)
 }
 
 // login returns the LoginIdentityRecorded of a session of user.
@@ -101,15 +82,7 @@ func login(user, userAgent, ip string) stream.Event {
 	return events.LoginIdentityRecorded{UserID: user, SessionID: stream.NewID(), UserAgent: userAgent, IP: ip}.Event()
 }
 
-// orderKey signs the OrderPlaced events of these tests and checks them in
-// the service, as the orders service's key does in a deployment.
-var orderKey = func() *events.OrderKey {
-	k, err := events.NewOrderKey([]byte("a test secret of at least 32 bytes"))
-	if err != nil {
-		panic(err)
-	}
-	return k
-}()
+var orderKey = eventstest.OrderKey()
 
 // order returns the OrderPlaced of order id by user, created now.
 func order(id, user, userAgent, ip string) events.OrderPlaced {
@@ -188,16 +161,6 @@ func (e *env) scoreRows(t *testing.T, orderID string) int {
 		t.Fatal(err)
 	}
 	return n
-}
-
-// deadLetters returns the dead letters of streamName.
-func (e *env) deadLetters(t *testing.T, streamName string) []stream.DeadLetter {
-	t.Helper()
-	dl, err := stream.DeadLetters(t.Context(), e.rdb, stream.DeadLetterStream(streamName), 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dl
 }
 
 // waitPutOff waits until the consumer has handled the order entry id and
@@ -304,7 +267,7 @@ func TestScores(t *testing.T) {
 		}
 	}
 	for _, s := range []string{e.cfg.OrdersStream, e.cfg.TransactionStream} {
-		if dl := e.deadLetters(t, s); len(dl) != 0 {
+		if dl := eventstest.DeadLetters(t, e.rdb, s); len(dl) != 0 {
 			t.Errorf("dead letters of %s = %+v, want none", s, dl)
 		}
 	}
@@ -335,7 +298,7 @@ func TestOrderBeforeLogin(t *testing.T) {
 	if diff := cmp.Diff([]events.IdentityScored{announcement(want)}, e.announced(t)); diff != "" {
 		t.Errorf("IdentityScored events (-want +got):\n%s", diff)
 	}
-	if dl := e.deadLetters(t, e.cfg.OrdersStream); len(dl) != 0 {
+	if dl := eventstest.DeadLetters(t, e.rdb, e.cfg.OrdersStream); len(dl) != 0 {
 		t.Errorf("dead letters = %+v, want none", dl)
 	}
 }
@@ -373,7 +336,7 @@ func TestNoLoginAfterGrace(t *testing.T) {
 	if diff := cmp.Diff(wantAnnounced, e.announced(t), byOrder); diff != "" {
 		t.Errorf("IdentityScored events (-want +got):\n%s", diff)
 	}
-	if dl := e.deadLetters(t, e.cfg.OrdersStream); len(dl) != 0 {
+	if dl := eventstest.DeadLetters(t, e.rdb, e.cfg.OrdersStream); len(dl) != 0 {
 		t.Errorf("dead letters = %+v, want none", dl)
 	}
 }
@@ -484,7 +447,7 @@ func TestTransactionStream(t *testing.T) {
 		t.Errorf("identities of u-1 after a late old login (-want +got):\n%s", diff)
 	}
 
-	dl := e.deadLetters(t, e.cfg.TransactionStream)
+	dl := eventstest.DeadLetters(t, e.rdb, e.cfg.TransactionStream)
 	var gotDead []string
 	for _, d := range dl {
 		gotDead = append(gotDead, d.OriginID)
@@ -497,5 +460,40 @@ func TestTransactionStream(t *testing.T) {
 		if !strings.Contains(d.Error, wantErr) {
 			t.Errorf("dead letter of %s has error %q, want it to mention %q", d.OriginID, d.Error, wantErr)
 		}
+	}
+}
+
+// Login identities last seen longer ago than LoginRetention are deleted by
+// the running service; younger ones stay.
+func TestLoginIdentitiesPastRetentionAreDeleted(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.cfg.LoginRetention = time.Hour
+	e.cfg.RetentionInterval = 50 * time.Millisecond
+	now := time.Now()
+	rows := []struct {
+		user     string
+		lastSeen time.Time
+	}{
+		{"old", now.Add(-2 * time.Hour)},
+		{"older", now.Add(-100 * 24 * time.Hour)},
+		{"young", now.Add(-10 * time.Minute)},
+	}
+	for _, r := range rows {
+		if _, err := e.pool.Exec(t.Context(), `INSERT INTO identity.login_identities (user_id, session_id, fingerprint, ip, first_seen, last_seen)
+			VALUES ($1, 's', 'f', '192.0.2.1', $2, $2)`, r.user, r.lastSeen); err != nil {
+			t.Fatal(err)
+		}
+	}
+	svc := e.start(t)
+	testenv.WaitFor(t, 10*time.Second, "the identities past retention to be deleted", func() bool {
+		var n int
+		if err := e.pool.QueryRow(t.Context(), `SELECT count(*) FROM identity.login_identities WHERE user_id IN ('old', 'older')`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n == 0
+	})
+	if ids, err := svc.Identities(t.Context(), "young"); err != nil || len(ids) != 1 {
+		t.Errorf("identities of the young user: %v (%v), want the one", ids, err)
 	}
 }

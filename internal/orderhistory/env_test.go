@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"streamcart/internal/events"
+	"streamcart/internal/events/eventstest"
 	"streamcart/internal/orderhistory"
 	"streamcart/internal/platform/testenv"
 	"streamcart/internal/stream"
@@ -34,15 +35,7 @@ func newEnv(t *testing.T) *env {
 	return newEnvOn(t, testenv.Redis(t))
 }
 
-// orderKey signs the OrderPlaced events of these tests and checks them in
-// the service, as the orders service's key does in a deployment.
-var orderKey = func() *events.OrderKey {
-	k, err := events.NewOrderKey([]byte("a test secret of at least 32 bytes"))
-	if err != nil {
-		panic(err)
-	}
-	return k
-}()
+var orderKey = eventstest.OrderKey()
 
 // newEnvOn is newEnv on the Redis of rdb.
 func newEnvOn(t *testing.T, rdb *redis.Client) *env {
@@ -233,8 +226,7 @@ func (e *env) settleWith(t *testing.T, deadLetters int64) {
 	if n != deadLetters {
 		var all []stream.DeadLetter
 		for _, s := range streams {
-			dl, _ := stream.DeadLetters(t.Context(), e.rdb, stream.DeadLetterStream(s), 10)
-			all = append(all, dl...)
+			all = append(all, eventstest.DeadLetters(t, e.rdb, s)...)
 		}
 		t.Fatalf("%d dead letters, want %d: %+v", n, deadLetters, all)
 	}

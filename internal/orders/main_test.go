@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"streamcart/internal/events"
+	"streamcart/internal/events/eventstest"
 	"streamcart/internal/orders"
 	"streamcart/internal/outbox"
 	"streamcart/internal/platform/auth"
@@ -260,15 +261,7 @@ func (e *env) relayed(t *testing.T) {
 	})
 }
 
-// orderKey signs the OrderPlaced events of these tests and checks them in
-// the service, as the orders service's key does in a deployment.
-var orderKey = func() *events.OrderKey {
-	k, err := events.NewOrderKey([]byte("a test secret of at least 32 bytes"))
-	if err != nil {
-		panic(err)
-	}
-	return k
-}()
+var orderKey = eventstest.OrderKey()
 
 // placed returns the OrderPlaced events on the orders stream, in stream
 // order, with their event ids.
@@ -307,11 +300,7 @@ func (e *env) pay(t *testing.T, ev events.PaymentProcessed, eventID string) stri
 	t.Helper()
 	se := ev.Event()
 	se.ID = eventID
-	id, err := stream.NewPublisher(e.rdb, nil).Publish(t.Context(), e.cfg.PaymentsStream, se)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
+	return eventstest.Publish(t, e.rdb, e.cfg.PaymentsStream, se)[0]
 }
 
 // paymentsHandled waits until the service has acknowledged (or dead-lettered)
@@ -326,11 +315,7 @@ func (e *env) paymentsHandled(t *testing.T) {
 // deadLetters returns the payments stream's dead letters, newest first.
 func (e *env) deadLetters(t *testing.T) []stream.DeadLetter {
 	t.Helper()
-	dl, err := stream.DeadLetters(t.Context(), e.rdb, stream.DeadLetterStream(e.cfg.PaymentsStream), 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dl
+	return eventstest.DeadLetters(t, e.rdb, e.cfg.PaymentsStream)
 }
 
 // get returns userID's order id through the service, failing the test on

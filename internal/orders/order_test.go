@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"streamcart/internal/events"
+	"streamcart/internal/events/eventstest"
 	"streamcart/internal/outbox"
 	"streamcart/internal/platform/auth"
 	"streamcart/internal/platform/errs"
@@ -67,13 +68,7 @@ func TestRequestHashTellsRequestsApart(t *testing.T) {
 }
 
 // configKey is a valid Config.OrderKey.
-var configKey = func() *events.OrderKey {
-	k, err := events.NewOrderKey([]byte("a test secret of at least 32 bytes"))
-	if err != nil {
-		panic(err)
-	}
-	return k
-}()
+var configKey = eventstest.OrderKey()
 
 func TestConfigValidate(t *testing.T) {
 	t.Parallel()

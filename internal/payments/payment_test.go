@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"streamcart/internal/events"
+	"streamcart/internal/events/eventstest"
 	"streamcart/internal/outbox"
 	"streamcart/internal/platform/testenv"
 	"streamcart/internal/stream"
@@ -37,13 +38,7 @@ func TestDecide(t *testing.T) {
 }
 
 // configKey is a valid Config.OrderKey.
-var configKey = func() *events.OrderKey {
-	k, err := events.NewOrderKey([]byte("a test secret of at least 32 bytes"))
-	if err != nil {
-		panic(err)
-	}
-	return k
-}()
+var configKey = eventstest.OrderKey()
 
 func TestConfigValidateNamesTheBadField(t *testing.T) {
 	t.Parallel()

@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"streamcart/internal/events"
+	"streamcart/internal/events/eventstest"
 	"streamcart/internal/outbox"
 	"streamcart/internal/payments"
 	"streamcart/internal/platform/postgres"
@@ -23,12 +24,11 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-// env is one test's service setup: its database, fresh stream names on the
-// shared Redis, and a publisher for the orders stream.
+// env is one test's service setup: its database, and fresh stream names
+// on the shared Redis.
 type env struct {
 	pool *pgxpool.Pool
 	rdb  *redis.Client
-	pub  *stream.Publisher
 	cfg  payments.Config
 }
 
@@ -41,7 +41,6 @@ func newEnv(t *testing.T, pool *pgxpool.Pool) *env {
 	return &env{
 		pool: pool,
 		rdb:  rdb,
-		pub:  stream.NewPublisher(rdb, nil),
 		cfg: payments.Config{
 			OrderKey:       orderKey,
 			OrdersStream:   testenv.Name(t, "orders"),
@@ -62,15 +61,7 @@ func (e *env) start(t *testing.T) *payments.Service {
 	return svc
 }
 
-// orderKey signs the OrderPlaced events of these tests and checks them in
-// the service, as the orders service's key does in a deployment.
-var orderKey = func() *events.OrderKey {
-	k, err := events.NewOrderKey([]byte("a test secret of at least 32 bytes"))
-	if err != nil {
-		panic(err)
-	}
-	return k
-}()
+var orderKey = eventstest.OrderKey()
 
 // order returns a valid OrderPlaced of amount cents.
 func order(id string, cents int64) events.OrderPlaced {
@@ -86,11 +77,7 @@ func order(id string, cents int64) events.OrderPlaced {
 // publish appends ev to the orders stream and returns its entry id.
 func (e *env) publish(t *testing.T, ev stream.Event) string {
 	t.Helper()
-	id, err := e.pub.Publish(t.Context(), e.cfg.OrdersStream, ev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
+	return eventstest.Publish(t, e.rdb, e.cfg.OrdersStream, ev)[0]
 }
 
 // drained waits until the service has acknowledged (or dead-lettered)
@@ -143,11 +130,7 @@ func (e *env) announced(t *testing.T) []events.PaymentProcessed {
 // deadLetters returns the orders stream's dead letters.
 func (e *env) deadLetters(t *testing.T) []stream.DeadLetter {
 	t.Helper()
-	dl, err := stream.DeadLetters(t.Context(), e.rdb, stream.DeadLetterStream(e.cfg.OrdersStream), 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dl
+	return eventstest.DeadLetters(t, e.rdb, e.cfg.OrdersStream)
 }
 
 // announcement returns the PaymentProcessed that announces p.

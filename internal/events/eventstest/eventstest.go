@@ -1,0 +1,64 @@
+// Package eventstest holds what the tests of the services that exchange
+// events share, so that no service's tests write it again: the key that
+// signs their OrderPlaced events, publishing events to the streams a
+// service under test consumes, and reading the dead letters it leaves.
+// The helpers of tests that need no events are in platform/testenv.
+package eventstest
+
+import (
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"streamcart/internal/events"
+	"streamcart/internal/stream"
+)
+
+// OrderKey returns the key that signs the OrderPlaced events of tests and
+// checks them in the services under test, as the orders service's key
+// does in a deployment. Every call returns a key of the same secret.
+func OrderKey() *events.OrderKey {
+	k, err := events.NewOrderKey([]byte("a test secret of at least 32 bytes"))
+	if err != nil {
+		panic("eventstest: " + err.Error()) // only a secret too short fails
+	}
+	return k
+}
+
+// Publish appends evs to streamName in one MULTI, so that a consumer reads
+// them in one batch, and returns their entry ids. An event without an id
+// gets a new one.
+func Publish(t testing.TB, rdb *redis.Client, streamName string, evs ...stream.Event) []string {
+	t.Helper()
+	pub := stream.NewPublisher(rdb, nil)
+	cmds := make([]*redis.StringCmd, len(evs))
+	_, err := rdb.TxPipelined(t.Context(), func(p redis.Pipeliner) error {
+		for i := range evs {
+			cmd, err := pub.Append(t.Context(), p, streamName, &evs[i])
+			if err != nil {
+				return err
+			}
+			cmds[i] = cmd
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("eventstest: publish to %s: %v", streamName, err)
+	}
+	ids := make([]string, len(cmds))
+	for i, c := range cmds {
+		ids[i] = c.Val()
+	}
+	return ids
+}
+
+// DeadLetters returns the dead letters of streamName, newest first (at
+// most 100).
+func DeadLetters(t testing.TB, rdb redis.Cmdable, streamName string) []stream.DeadLetter {
+	t.Helper()
+	dl, err := stream.DeadLetters(t.Context(), rdb, stream.DeadLetterStream(streamName), 100)
+	if err != nil {
+		t.Fatalf("eventstest: dead letters of %s: %v", streamName, err)
+	}
+	return dl
+}
