@@ -24,25 +24,13 @@ func userClient(t *testing.T, r *servers.Redis, name string) *redis.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opt, err := redis.ParseURL(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := redis.NewClient(opt)
-	t.Cleanup(func() { _ = c.Close() })
-	return c
+	return testenv.RedisAt(t, u)
 }
 
 // adminClient returns a client of r as its default user, an admin.
 func adminClient(t *testing.T, r *servers.Redis) *redis.Client {
 	t.Helper()
-	opt, err := redis.ParseURL(r.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := redis.NewClient(opt)
-	t.Cleanup(func() { _ = c.Close() })
-	return c
+	return testenv.RedisAt(t, r.URL())
 }
 
 // TestARedisUserMayWriteOnlyWhatItsServiceOwns runs commands as each

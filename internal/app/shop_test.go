@@ -111,12 +111,7 @@ func startShop(t *testing.T, opts shopOptions) *shop {
 	s.api = checkAPI(t, s.sys.URLs[app.Gateway])
 	s.client.Transport = s.api
 	s.signer = s.sys.Signer
-	pool, err := pgxpool.New(context.Background(), cfg.DatabaseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	s.pool = pool
+	s.pool = testenv.PoolAt(t, cfg.DatabaseURL)
 	return s
 }
 
@@ -253,13 +248,7 @@ func (s *shop) checkSettled(wantOrders int) {
 // redisClient returns a client of the shop's Redis.
 func (s *shop) redisClient() *redis.Client {
 	s.t.Helper()
-	opt, err := redis.ParseURL(s.cfg.RedisURL)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	c := redis.NewClient(opt)
-	s.t.Cleanup(func() { _ = c.Close() })
-	return c
+	return testenv.RedisAt(s.t, s.cfg.RedisURL)
 }
 
 // ownRedisWithUsers starts a private redis-server for t with the Redis

@@ -131,12 +131,7 @@ func TestRebuildEqualsLive(t *testing.T) {
 func TestScriptCacheFlushed(t *testing.T) {
 	t.Parallel()
 	srv := testenv.OwnRedis(t, "")
-	opt, err := redis.ParseURL(srv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opt)
-	t.Cleanup(func() { _ = rdb.Close() })
+	rdb := testenv.RedisAt(t, srv.URL())
 	e := newEnvOn(t, rdb)
 	e.start(t)
 	user := testenv.Name(t, "u")

@@ -66,16 +66,8 @@ func startSystem(t *testing.T, failAbove int64, names ...string) *system {
 	s := &system{t: t, cfg: cfg}
 	sys := s.start(names...)
 	s.url = sys.URLs[app.Gateway]
-	opt, err := redis.ParseURL(cfg.RedisURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.rdb = redis.NewClient(opt)
-	t.Cleanup(func() { _ = s.rdb.Close() })
-	if s.pool, err = pgxpool.New(context.Background(), cfg.DatabaseURL); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.pool.Close)
+	s.rdb = testenv.RedisAt(t, cfg.RedisURL)
+	s.pool = testenv.PoolAt(t, cfg.DatabaseURL)
 	return s
 }
 
