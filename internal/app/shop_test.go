@@ -196,6 +196,16 @@ type apiError struct {
 	Error struct{ Code, Message string }
 }
 
+// wantRefused calls method url as s.call does and checks that the answer
+// is status with the error code code; what names the call in a failure.
+func (s *shop) wantRefused(what, method, url, userID string, body any, status int, code string, headers ...string) {
+	s.t.Helper()
+	var e apiError
+	if got := s.call(method, url, userID, body, &e, headers...); got != status || e.Error.Code != code {
+		s.t.Errorf("%s: %d %q, want %d %s", what, got, e.Error.Code, status, code)
+	}
+}
+
 // placeOrder creates an order as userID and fails the test unless it is
 // accepted.
 func (s *shop) placeOrder(userID string, items ...item) order {
@@ -277,6 +287,34 @@ func ownRedisWithUsers(t *testing.T) *servers.Redis {
 		}
 	})
 	return r
+}
+
+// restartRedisEmpty stops the shop's Redis, deletes its data (see wipe)
+// and starts it again, empty.
+func (s *shop) restartRedisEmpty() {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(s.t.Context(), time.Minute)
+	defer cancel()
+	if err := s.redis.Stop(ctx); err != nil {
+		s.t.Fatal(err)
+	}
+	wipe(s.t, s.redis)
+	if err := s.redis.Restart(ctx); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// wantNothingRefused checks that admin's Redis refused the services no
+// command: its ACL log is empty.
+func wantNothingRefused(t *testing.T, admin *redis.Client) {
+	t.Helper()
+	denied, err := admin.Do(t.Context(), "ACL", "LOG").Slice()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(denied) > 0 {
+		t.Errorf("Redis refused %d commands of the services:\n%v", len(denied), denied)
+	}
 }
 
 // wipe deletes a stopped Redis's data, so that it restarts empty. Its log
