@@ -10,9 +10,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"streamcart/internal/events"
-	"streamcart/internal/events/eventstest"
 	"streamcart/internal/outbox"
 	"streamcart/internal/platform/testenv"
+	"streamcart/internal/servicetest"
 	"streamcart/internal/stream"
 )
 
@@ -210,7 +210,7 @@ func TestParseLogin(t *testing.T) {
 }
 
 // configKey is a valid Config.OrderKey.
-var configKey = eventstest.OrderKey()
+var configKey = servicetest.OrderKey()
 
 func TestConfigValidate(t *testing.T) {
 	t.Parallel()

@@ -13,10 +13,10 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"streamcart/internal/events"
-	"streamcart/internal/events/eventstest"
 	"streamcart/internal/identity"
 	"streamcart/internal/outbox"
 	"streamcart/internal/platform/testenv"
+	"streamcart/internal/servicetest"
 	"streamcart/internal/stream"
 )
 
@@ -74,7 +74,7 @@ func (e *env) start(t *testing.T) *identity.Service {
 // their entry ids.
 func (e *env) publish(t *testing.T, streamName string, evs ...stream.Event) []string {
 	t.Helper()
-	return eventstest.Publish(t, e.rdb, streamName, evs...)
+	return servicetest.Publish(t, e.rdb, streamName, evs...)
 }
 
 // login returns the LoginIdentityRecorded of a session of user.
@@ -82,7 +82,7 @@ func login(user, userAgent, ip string) stream.Event {
 	return events.LoginIdentityRecorded{UserID: user, SessionID: stream.NewID(), UserAgent: userAgent, IP: ip}.Event()
 }
 
-var orderKey = eventstest.OrderKey()
+var orderKey = servicetest.OrderKey()
 
 // order returns the OrderPlaced of order id by user, created now.
 func order(id, user, userAgent, ip string) events.OrderPlaced {
@@ -267,7 +267,7 @@ func TestScores(t *testing.T) {
 		}
 	}
 	for _, s := range []string{e.cfg.OrdersStream, e.cfg.TransactionStream} {
-		if dl := eventstest.DeadLetters(t, e.rdb, s); len(dl) != 0 {
+		if dl := servicetest.DeadLetters(t, e.rdb, s); len(dl) != 0 {
 			t.Errorf("dead letters of %s = %+v, want none", s, dl)
 		}
 	}
@@ -298,7 +298,7 @@ func TestOrderBeforeLogin(t *testing.T) {
 	if diff := cmp.Diff([]events.IdentityScored{announcement(want)}, e.announced(t)); diff != "" {
 		t.Errorf("IdentityScored events (-want +got):\n%s", diff)
 	}
-	if dl := eventstest.DeadLetters(t, e.rdb, e.cfg.OrdersStream); len(dl) != 0 {
+	if dl := servicetest.DeadLetters(t, e.rdb, e.cfg.OrdersStream); len(dl) != 0 {
 		t.Errorf("dead letters = %+v, want none", dl)
 	}
 }
@@ -336,7 +336,7 @@ func TestNoLoginAfterGrace(t *testing.T) {
 	if diff := cmp.Diff(wantAnnounced, e.announced(t), byOrder); diff != "" {
 		t.Errorf("IdentityScored events (-want +got):\n%s", diff)
 	}
-	if dl := eventstest.DeadLetters(t, e.rdb, e.cfg.OrdersStream); len(dl) != 0 {
+	if dl := servicetest.DeadLetters(t, e.rdb, e.cfg.OrdersStream); len(dl) != 0 {
 		t.Errorf("dead letters = %+v, want none", dl)
 	}
 }
@@ -447,7 +447,7 @@ func TestTransactionStream(t *testing.T) {
 		t.Errorf("identities of u-1 after a late old login (-want +got):\n%s", diff)
 	}
 
-	dl := eventstest.DeadLetters(t, e.rdb, e.cfg.TransactionStream)
+	dl := servicetest.DeadLetters(t, e.rdb, e.cfg.TransactionStream)
 	var gotDead []string
 	for _, d := range dl {
 		gotDead = append(gotDead, d.OriginID)

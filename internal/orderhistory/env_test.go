@@ -12,9 +12,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"streamcart/internal/events"
-	"streamcart/internal/events/eventstest"
 	"streamcart/internal/orderhistory"
 	"streamcart/internal/platform/testenv"
+	"streamcart/internal/servicetest"
 	"streamcart/internal/stream"
 )
 
@@ -35,7 +35,7 @@ func newEnv(t *testing.T) *env {
 	return newEnvOn(t, testenv.Redis(t))
 }
 
-var orderKey = eventstest.OrderKey()
+var orderKey = servicetest.OrderKey()
 
 // newEnvOn is newEnv on the Redis of rdb.
 func newEnvOn(t *testing.T, rdb *redis.Client) *env {
@@ -226,7 +226,7 @@ func (e *env) settleWith(t *testing.T, deadLetters int64) {
 	if n != deadLetters {
 		var all []stream.DeadLetter
 		for _, s := range streams {
-			all = append(all, eventstest.DeadLetters(t, e.rdb, s)...)
+			all = append(all, servicetest.DeadLetters(t, e.rdb, s)...)
 		}
 		t.Fatalf("%d dead letters, want %d: %+v", n, deadLetters, all)
 	}

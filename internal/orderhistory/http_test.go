@@ -13,6 +13,7 @@ import (
 	"streamcart/internal/orderhistory"
 	"streamcart/internal/platform/auth"
 	"streamcart/internal/platform/testenv"
+	"streamcart/internal/servicetest"
 )
 
 // api is the service's HTTP handler and the signer of the identities it
@@ -24,7 +25,7 @@ type api struct {
 
 func newAPI(t *testing.T, svc *orderhistory.Service) api {
 	t.Helper()
-	signer := testenv.Signer()
+	signer := servicetest.Signer()
 	return api{handler: orderhistory.NewHandler(svc, signer, testenv.Logger(t)), signer: signer}
 }
 

@@ -15,13 +15,13 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"streamcart/internal/events"
-	"streamcart/internal/events/eventstest"
 	"streamcart/internal/orders"
 	"streamcart/internal/outbox"
 	"streamcart/internal/platform/auth"
 	"streamcart/internal/platform/testenv"
 	"streamcart/internal/platform/web"
 	"streamcart/internal/products"
+	"streamcart/internal/servicetest"
 	"streamcart/internal/stream"
 )
 
@@ -65,7 +65,7 @@ func newEnv(t *testing.T, configure func(*orders.Config)) *env {
 	if err := catalog.Seed(ctx); err != nil {
 		t.Fatalf("products Seed: %v", err)
 	}
-	signer := testenv.Signer()
+	signer := servicetest.Signer()
 	productsAPI := httptest.NewServer(products.NewHandler(catalog, signer, log))
 	t.Cleanup(productsAPI.Close)
 
@@ -261,7 +261,7 @@ func (e *env) relayed(t *testing.T) {
 	})
 }
 
-var orderKey = eventstest.OrderKey()
+var orderKey = servicetest.OrderKey()
 
 // placed returns the OrderPlaced events on the orders stream, in stream
 // order, with their event ids.
@@ -300,7 +300,7 @@ func (e *env) pay(t *testing.T, ev events.PaymentProcessed, eventID string) stri
 	t.Helper()
 	se := ev.Event()
 	se.ID = eventID
-	return eventstest.Publish(t, e.rdb, e.cfg.PaymentsStream, se)[0]
+	return servicetest.Publish(t, e.rdb, e.cfg.PaymentsStream, se)[0]
 }
 
 // paymentsHandled waits until the service has acknowledged (or dead-lettered)
@@ -315,7 +315,7 @@ func (e *env) paymentsHandled(t *testing.T) {
 // deadLetters returns the payments stream's dead letters, newest first.
 func (e *env) deadLetters(t *testing.T) []stream.DeadLetter {
 	t.Helper()
-	return eventstest.DeadLetters(t, e.rdb, e.cfg.PaymentsStream)
+	return servicetest.DeadLetters(t, e.rdb, e.cfg.PaymentsStream)
 }
 
 // get returns userID's order id through the service, failing the test on

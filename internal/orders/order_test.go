@@ -13,12 +13,12 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"streamcart/internal/events"
-	"streamcart/internal/events/eventstest"
 	"streamcart/internal/outbox"
 	"streamcart/internal/platform/auth"
 	"streamcart/internal/platform/errs"
 	"streamcart/internal/platform/testenv"
 	"streamcart/internal/platform/web"
+	"streamcart/internal/servicetest"
 	"streamcart/internal/stream"
 )
 
@@ -68,7 +68,7 @@ func TestRequestHashTellsRequestsApart(t *testing.T) {
 }
 
 // configKey is a valid Config.OrderKey.
-var configKey = eventstest.OrderKey()
+var configKey = servicetest.OrderKey()
 
 func TestConfigValidate(t *testing.T) {
 	t.Parallel()
@@ -176,7 +176,7 @@ func TestCatalogAnswersKeepTheirKind(t *testing.T) {
 }
 
 // testSigner signs the identities of the tests' catalog calls.
-var testSigner = testenv.Signer()
+var testSigner = servicetest.Signer()
 
 func TestCatalogLookupCarriesTheOrdersServiceIdentity(t *testing.T) {
 	t.Parallel()

@@ -14,6 +14,7 @@ import (
 	"streamcart/internal/platform/auth"
 	"streamcart/internal/platform/testenv"
 	"streamcart/internal/platform/web"
+	"streamcart/internal/servicetest"
 )
 
 // shopper and operator are identities to call the API with.
@@ -29,7 +30,7 @@ func get(t *testing.T, srv *httptest.Server, path string, caller *auth.Identity,
 	t.Helper()
 	var header http.Header
 	if caller != nil {
-		header = testenv.As(*caller)
+		header = servicetest.As(*caller)
 	}
 	resp, body := testenv.Do(t, srv.Client(), testenv.Request{Method: http.MethodGet, URL: srv.URL + path, Header: header})
 	if ct := resp.Header.Get("Content-Type"); ct != "application/json; charset=utf-8" {
@@ -55,7 +56,7 @@ func TestHTTP(t *testing.T) {
 		}
 		return err == nil
 	})
-	srv := httptest.NewServer(payments.NewHandler(svc, testenv.Signer(), testenv.Logger(t)))
+	srv := httptest.NewServer(payments.NewHandler(svc, servicetest.Signer(), testenv.Logger(t)))
 	t.Cleanup(srv.Close)
 
 	want := testenv.JSON(t, map[string]any{
@@ -116,7 +117,7 @@ func TestHTTPPostgresOutageIsUnavailable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(payments.NewHandler(svc, testenv.Signer(), testenv.Logger(t)))
+	srv := httptest.NewServer(payments.NewHandler(svc, servicetest.Signer(), testenv.Logger(t)))
 	t.Cleanup(srv.Close)
 	var got web.ErrorBody
 	resp := get(t, srv, "/payments/o-1", operator, &got)

@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"streamcart/internal/events"
-	"streamcart/internal/events/eventstest"
 	"streamcart/internal/outbox"
 	"streamcart/internal/platform/testenv"
+	"streamcart/internal/servicetest"
 	"streamcart/internal/stream"
 )
 
@@ -38,7 +38,7 @@ func TestDecide(t *testing.T) {
 }
 
 // configKey is a valid Config.OrderKey.
-var configKey = eventstest.OrderKey()
+var configKey = servicetest.OrderKey()
 
 func TestConfigValidateNamesTheBadField(t *testing.T) {
 	t.Parallel()

@@ -14,11 +14,11 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"streamcart/internal/events"
-	"streamcart/internal/events/eventstest"
 	"streamcart/internal/outbox"
 	"streamcart/internal/payments"
 	"streamcart/internal/platform/postgres"
 	"streamcart/internal/platform/testenv"
+	"streamcart/internal/servicetest"
 	"streamcart/internal/stream"
 )
 
@@ -61,7 +61,7 @@ func (e *env) start(t *testing.T) *payments.Service {
 	return svc
 }
 
-var orderKey = eventstest.OrderKey()
+var orderKey = servicetest.OrderKey()
 
 // order returns a valid OrderPlaced of amount cents.
 func order(id string, cents int64) events.OrderPlaced {
@@ -77,7 +77,7 @@ func order(id string, cents int64) events.OrderPlaced {
 // publish appends ev to the orders stream and returns its entry id.
 func (e *env) publish(t *testing.T, ev stream.Event) string {
 	t.Helper()
-	return eventstest.Publish(t, e.rdb, e.cfg.OrdersStream, ev)[0]
+	return servicetest.Publish(t, e.rdb, e.cfg.OrdersStream, ev)[0]
 }
 
 // drained waits until the service has acknowledged (or dead-lettered)
@@ -130,7 +130,7 @@ func (e *env) announced(t *testing.T) []events.PaymentProcessed {
 // deadLetters returns the orders stream's dead letters.
 func (e *env) deadLetters(t *testing.T) []stream.DeadLetter {
 	t.Helper()
-	return eventstest.DeadLetters(t, e.rdb, e.cfg.OrdersStream)
+	return servicetest.DeadLetters(t, e.rdb, e.cfg.OrdersStream)
 }
 
 // announcement returns the PaymentProcessed that announces p.

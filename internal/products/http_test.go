@@ -16,10 +16,11 @@ import (
 	"streamcart/internal/platform/testenv"
 	"streamcart/internal/platform/web"
 	"streamcart/internal/products"
+	"streamcart/internal/servicetest"
 )
 
 // signer signs the identities of the tests' requests.
-var signer = testenv.Signer()
+var signer = servicetest.Signer()
 
 // newServer serves f's service over HTTP until t ends.
 func newServer(t *testing.T, f *fixture) *httptest.Server {
@@ -39,7 +40,7 @@ func do(t *testing.T, srv *httptest.Server, method, path, body string, header ..
 	if method == http.MethodPatch {
 		caller = auth.Identity{Role: auth.RoleOperator, UserID: "ops-test"}
 	}
-	h := testenv.As(caller)
+	h := servicetest.As(caller)
 	maps.Copy(h, testenv.Header(header...))
 	rq := testenv.Request{Method: method, URL: srv.URL + path, Header: h}
 	if body != "" {

@@ -1,9 +1,9 @@
-// Package eventstest holds what the tests of the services that exchange
-// events share, so that no service's tests write it again: the key that
-// signs their OrderPlaced events, publishing events to the streams a
-// service under test consumes, and reading the dead letters it leaves.
-// The helpers of tests that need no events are in platform/testenv.
-package eventstest
+// Package servicetest holds what the tests of streamcart's services share
+// beyond platform/testenv, so that no service's tests write it again: the
+// keys their requests and events are signed with (Signer, OrderKey),
+// publishing events to the streams a service under test consumes, and
+// reading the dead letters it leaves. It is imported by tests only.
+package servicetest
 
 import (
 	"testing"
@@ -20,7 +20,7 @@ import (
 func OrderKey() *events.OrderKey {
 	k, err := events.NewOrderKey([]byte("a test secret of at least 32 bytes"))
 	if err != nil {
-		panic("eventstest: " + err.Error()) // only a secret too short fails
+		panic("servicetest: " + err.Error()) // only a secret too short fails
 	}
 	return k
 }
@@ -43,7 +43,7 @@ func Publish(t testing.TB, rdb *redis.Client, streamName string, evs ...stream.E
 		return nil
 	})
 	if err != nil {
-		t.Fatalf("eventstest: publish to %s: %v", streamName, err)
+		t.Fatalf("servicetest: publish to %s: %v", streamName, err)
 	}
 	ids := make([]string, len(cmds))
 	for i, c := range cmds {
@@ -58,7 +58,7 @@ func DeadLetters(t testing.TB, rdb redis.Cmdable, streamName string) []stream.De
 	t.Helper()
 	dl, err := stream.DeadLetters(t.Context(), rdb, stream.DeadLetterStream(streamName), 100)
 	if err != nil {
-		t.Fatalf("eventstest: dead letters of %s: %v", streamName, err)
+		t.Fatalf("servicetest: dead letters of %s: %v", streamName, err)
 	}
 	return dl
 }

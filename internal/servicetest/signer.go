@@ -1,4 +1,4 @@
-package testenv
+package servicetest
 
 import (
 	"net/http"
@@ -17,7 +17,7 @@ const signerSecret = "the services' test secret, 32 bytes or more"
 func Signer() *auth.Signer {
 	s, err := auth.NewSigner([]byte(signerSecret), time.Hour)
 	if err != nil {
-		panic("testenv: " + err.Error()) // only a secret too short fails
+		panic("servicetest: " + err.Error()) // only a secret too short fails
 	}
 	return s
 }
