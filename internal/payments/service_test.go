@@ -252,41 +252,13 @@ func TestOnePaymentPerOrder(t *testing.T) {
 	}
 }
 
-func TestMalformedOrderIsDeadLettered(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, testenv.Pool(t))
-	// All three are in the consumer's first read, so in one batch.
-	e.publish(t, order("o-1", 1000).Event(orderKey))
-	bad := order("o-2", 2000).Event(orderKey)
-	delete(bad.Fields, "orderId")
-	badID := e.publish(t, bad)
-	e.publish(t, order("o-3", 3000).Event(orderKey))
-	e.start(t)
-	e.drained(t, 10*time.Second)
-
-	want := []payments.Payment{
-		{OrderID: "o-1", UserID: "u-o-1", AmountCents: 1000, Status: events.StatusPaymentSuccess},
-		{OrderID: "o-3", UserID: "u-o-3", AmountCents: 3000, Status: events.StatusPaymentSuccess},
-	}
-	got := e.payments(t)
-	if diff := cmp.Diff(want, got, ignoreIDAndTime); diff != "" {
-		t.Errorf("payments (-want +got):\n%s", diff)
-	}
-	if n := len(e.announced(t)); n != 2 {
-		t.Errorf("%d PaymentProcessed events, want 2", n)
-	}
-	dl := e.deadLetters(t)
-	if len(dl) != 1 || dl[0].OriginID != badID || !strings.Contains(dl[0].Error, "missing orderId") {
-		t.Errorf("dead letters = %+v; want one, of entry %s, for the missing orderId", dl, badID)
-	}
-}
-
 // TestAnOrderPlacedThatOrdersDidNotWriteIsDeadLetteredAndNeverPaid
-// appends, between two good orders, OrderPlaced events that the orders
-// service did not write (unsigned, signed with another secret, changed
-// after signing) or could not have written (an unknown eventVersion, no
-// lines, a zero amount): each goes to the dead-letter stream at once, on
-// its first delivery, and none is paid.
+// appends, between two good orders and so in their batch, OrderPlaced
+// events that the orders service did not write (unsigned, signed with
+// another secret, changed after signing) or could not have written (no
+// orderId, an unknown eventVersion, no lines, a zero amount): each goes
+// to the dead-letter stream at once, on its first delivery, saying why,
+// and none is paid.
 func TestAnOrderPlacedThatOrdersDidNotWriteIsDeadLetteredAndNeverPaid(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, testenv.Pool(t))
@@ -304,19 +276,27 @@ func TestAnOrderPlacedThatOrdersDidNotWriteIsDeadLetteredAndNeverPaid(t *testing
 	noLines.Items = nil
 	zero := order("o-zero", 0)
 	zero.Items[0].PriceCents = 0
-	bad := map[string]stream.Event{
-		"unsigned":                unsigned,
-		"signed with another key": order("o-forged", 1000).Event(otherKey),
-		"amount changed":          raised,
-		"eventVersion 99":         version99,
-		"no lines":                noLines.Event(orderKey),
-		"zero amount":             zero.Event(orderKey),
+	noID := order("o-noid", 1000).Event(orderKey)
+	delete(noID.Fields, "orderId")
+	invalid := events.ErrInvalid.Error()
+	bad := []struct {
+		name    string
+		ev      stream.Event
+		wantErr string // in the dead letter's error
+	}{
+		{"unsigned", unsigned, invalid},
+		{"signed with another key", order("o-forged", 1000).Event(otherKey), invalid},
+		{"amount changed", raised, invalid},
+		{"no orderId", noID, "missing orderId"},
+		{"eventVersion 99", version99, invalid},
+		{"no lines", noLines.Event(orderKey), invalid},
+		{"zero amount", zero.Event(orderKey), invalid},
 	}
 
 	e.publish(t, order("o-1", 1000).Event(orderKey))
-	badIDs := map[string]string{} // entry id -> case
-	for name, ev := range bad {
-		badIDs[e.publish(t, ev)] = name
+	badIDs := map[string]int{} // entry id -> case
+	for i, b := range bad {
+		badIDs[e.publish(t, b.ev)] = i
 	}
 	e.publish(t, order("o-9", 9000).Event(orderKey))
 	e.start(t)
@@ -333,18 +313,18 @@ func TestAnOrderPlacedThatOrdersDidNotWriteIsDeadLetteredAndNeverPaid(t *testing
 		t.Errorf("%d PaymentProcessed events, want 2", n)
 	}
 	for _, d := range e.deadLetters(t) {
-		name, ok := badIDs[d.OriginID]
+		i, ok := badIDs[d.OriginID]
 		if !ok {
 			t.Errorf("dead letter of entry %s, which is not one of the bad ones", d.OriginID)
 			continue
 		}
 		delete(badIDs, d.OriginID)
-		if d.Attempts != 1 || !strings.Contains(d.Error, events.ErrInvalid.Error()) {
-			t.Errorf("%s: dead-lettered after %d attempts with %q, want at once as an invalid event", name, d.Attempts, d.Error)
+		if b := bad[i]; d.Attempts != 1 || !strings.Contains(d.Error, b.wantErr) {
+			t.Errorf("%s: dead-lettered after %d attempts with %q, want at once with %q", b.name, d.Attempts, d.Error, b.wantErr)
 		}
 	}
-	for id, name := range badIDs {
-		t.Errorf("%s (entry %s) was not dead-lettered", name, id)
+	for id, i := range badIDs {
+		t.Errorf("%s (entry %s) was not dead-lettered", bad[i].name, id)
 	}
 }
 
