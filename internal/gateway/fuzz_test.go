@@ -8,30 +8,15 @@ import (
 	"strings"
 	"testing"
 
-	"streamcart/internal/platform/errs"
-	"streamcart/internal/platform/testenv"
 	"streamcart/internal/platform/web"
+	"streamcart/internal/servicetest"
 )
 
 // The fuzz targets check properties of every input: the tutorial's
 // decoders never panic, fail only with an *errs.Error of a 4xx kind whose
-// message leaks nothing, and what they accept survives a round trip.
+// message leaks nothing (servicetest.WantClientError), and what they
+// accept survives a round trip.
 // Seeds are in testdata/fuzz/<FuzzName>.
-
-// wantClientError checks that err is a 4xx *errs.Error with a clean message.
-func wantClientError(t *testing.T, what string, err error) {
-	t.Helper()
-	e, ok := errs.As(err)
-	if !ok {
-		t.Fatalf("%s: error %v (%T) is not an *errs.Error", what, err, err)
-	}
-	if s := web.StatusOf(err); s < 400 || s >= 500 || e.Message == "" {
-		t.Fatalf("%s: error %v with status %d, want a 4xx with a message", what, err, s)
-	}
-	if l := testenv.Leak(e.Message); l != "" {
-		t.Fatalf("%s: message %q leaks %s", what, e.Message, l)
-	}
-}
 
 func FuzzTutorialCreateOrder(f *testing.F) {
 	for _, s := range []string{
@@ -45,7 +30,7 @@ func FuzzTutorialCreateOrder(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		items, err := parseCreateOrder(httptest.NewRequest("POST", tutorialCreateOrderPath, strings.NewReader(string(body))), 1<<16)
 		if err != nil {
-			wantClientError(t, strconv.Quote(string(body)), err)
+			servicetest.WantClientError(t, strconv.Quote(string(body)), err)
 			return
 		}
 		lines := make([]map[string]any, len(items))
@@ -70,7 +55,7 @@ func FuzzTutorialProductFilter(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		name, err := parseProductFilter(httptest.NewRequest("POST", tutorialProductsPath, strings.NewReader(string(body))), 1<<16)
 		if err != nil {
-			wantClientError(t, strconv.Quote(string(body)), err)
+			servicetest.WantClientError(t, strconv.Quote(string(body)), err)
 			return
 		}
 		if name != strings.TrimSpace(name) || len(name) > tutorialMaxNameLen || web.CheckText("q", name, tutorialMaxNameLen) != nil {
@@ -90,12 +75,12 @@ func FuzzParseUnitsAndQty(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, number string) {
 		if cents, err := parseUnits("price", json.Number(number)); err != nil {
-			wantClientError(t, "price "+strconv.Quote(number), err)
+			servicetest.WantClientError(t, "price "+strconv.Quote(number), err)
 		} else if back, err := parseUnits("price", units(cents)); cents < 1 || err != nil || back != cents {
 			t.Fatalf("price %q: %d cents, written %s, read back %d, %v", number, cents, units(cents), back, err)
 		}
 		if qty, err := parseQty("qty", json.Number(number)); err != nil {
-			wantClientError(t, "qty "+strconv.Quote(number), err)
+			servicetest.WantClientError(t, "qty "+strconv.Quote(number), err)
 		} else if back, err := parseQty("qty", json.Number(strconv.Itoa(qty))); err != nil || back != qty {
 			t.Fatalf("qty %q: %d, read back %d, %v", number, qty, back, err)
 		}

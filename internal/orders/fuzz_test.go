@@ -8,9 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"streamcart/internal/platform/errs"
-	"streamcart/internal/platform/testenv"
 	"streamcart/internal/platform/web"
+	"streamcart/internal/servicetest"
 )
 
 // decodeCreate reads and checks a create-order body as POST /orders does.
@@ -39,16 +38,7 @@ func FuzzCreateRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req, err := decodeCreate(string(body))
 		if err != nil {
-			e, ok := errs.As(err)
-			if !ok || e.Message == "" {
-				t.Fatalf("%q: error %v (%T), want an *errs.Error with a message", body, err, err)
-			}
-			if s := web.StatusOf(err); s < 400 || s >= 500 {
-				t.Fatalf("%q: error %v has status %d, want a 4xx", body, err, s)
-			}
-			if l := testenv.Leak(e.Message); l != "" {
-				t.Fatalf("%q: message %q leaks %s", body, e.Message, l)
-			}
+			servicetest.WantClientError(t, strconv.Quote(string(body)), err)
 			return
 		}
 		b, err := json.Marshal(req)

@@ -11,6 +11,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"streamcart/internal/events"
+	"streamcart/internal/platform/errs"
+	"streamcart/internal/platform/testenv"
+	"streamcart/internal/platform/web"
 	"streamcart/internal/stream"
 )
 
@@ -61,4 +64,21 @@ func DeadLetters(t testing.TB, rdb redis.Cmdable, streamName string) []stream.De
 		t.Fatalf("servicetest: dead letters of %s: %v", streamName, err)
 	}
 	return dl
+}
+
+// WantClientError fails the test unless err is how a service refuses a
+// client's input: an *errs.Error of a 4xx status with a message that
+// leaks nothing (testenv.Leak). what names the input in the failure.
+func WantClientError(t testing.TB, what string, err error) {
+	t.Helper()
+	e, ok := errs.As(err)
+	if !ok {
+		t.Fatalf("%s: error %v (%T) is not an *errs.Error", what, err, err)
+	}
+	if s := web.StatusOf(err); s < 400 || s >= 500 || e.Message == "" {
+		t.Fatalf("%s: error %v with status %d, want a 4xx with a message", what, err, s)
+	}
+	if l := testenv.Leak(e.Message); l != "" {
+		t.Fatalf("%s: message %q leaks %s", what, e.Message, l)
+	}
 }
