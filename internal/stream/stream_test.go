@@ -111,16 +111,20 @@ func run(tb testing.TB, c *stream.Consumer) (stop func()) {
 func consume(t *testing.T, rdb *redis.Client, cfg stream.Config, h stream.Handler) (c *stream.Consumer, stop func()) {
 	t.Helper()
 	c, err := stream.NewConsumer(rdb, cfg, h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c, run(t, c)
+	return started(t, c, err)
 }
 
 // consumeBatches is consume for a batch handler.
 func consumeBatches(t *testing.T, rdb *redis.Client, cfg stream.Config, h stream.BatchHandler) (c *stream.Consumer, stop func()) {
 	t.Helper()
 	c, err := stream.NewBatchConsumer(rdb, cfg, h)
+	return started(t, c, err)
+}
+
+// started runs c, just made with the error err, as consume does, failing
+// the test if making it failed.
+func started(t *testing.T, c *stream.Consumer, err error) (*stream.Consumer, func()) {
+	t.Helper()
 	if err != nil {
 		t.Fatal(err)
 	}
