@@ -170,11 +170,10 @@ func TestDeferredEntryWaitsItsDelayWithoutCountingOrWarning(t *testing.T) {
 	const delay = 50 * time.Millisecond
 	rec := newRecorder()
 	var mu sync.Mutex
-	var calls []time.Time // of the deferred entry
-	var first string
+	var calls []time.Time // of the deferred entry, the first
 	consume(t, f.rdb, cfg, func(ctx context.Context, m stream.Message) error {
 		rec.saw(m)
-		if m.ID == first {
+		if m.Fields["n"] == "0" {
 			mu.Lock()
 			calls = append(calls, time.Now())
 			n := len(calls)
@@ -188,7 +187,7 @@ func TestDeferredEntryWaitsItsDelayWithoutCountingOrWarning(t *testing.T) {
 		return nil
 	})
 	ids := f.publish(3)
-	first = ids[0]
+	first := ids[0]
 	f.wantEachHandledOnce(rec, ids, 30*time.Second, "every entry handled")
 	f.wantNoDeadLetters()
 	if n := logs.Count("level=WARN") + logs.Count("level=ERROR"); n != 0 {
