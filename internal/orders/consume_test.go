@@ -6,6 +6,7 @@ import (
 
 	"streamcart/internal/events"
 	"streamcart/internal/orders"
+	"streamcart/internal/platform/testenv"
 	"streamcart/internal/stream"
 )
 
@@ -87,44 +88,45 @@ func TestLateEventsDoNotMoveAFinalOrder(t *testing.T) {
 	}
 }
 
-// TestSameEventTwiceHasOneEffect delivers one PaymentProcessed event twice,
-// as the payments service's outbox does after a crash between publishing
-// and committing: in one batch, or in a later one.
-func TestSameEventTwiceHasOneEffect(t *testing.T) {
+// TestAPaymentOutcomeDeliveredTwiceHasOneEffect delivers one payment
+// outcome twice (testenv.Repeats): the same PaymentProcessed again, as
+// the payments service's outbox does after a crash between publishing and
+// committing, or a new event of the same outcome; in one batch, or in a
+// later one.
+func TestAPaymentOutcomeDeliveredTwiceHasOneEffect(t *testing.T) {
 	t.Parallel()
-	for _, tt := range []struct {
-		name      string
-		sameBatch bool
-	}{
-		{"in one batch", true},
-		{"in a later batch", false},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
+	for _, tt := range testenv.Repeats {
+		t.Run(tt.Name, func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, nil)
 			o := e.mustCreate(t, "u-1", cart(1, forSale(t, 1)...))
-			eventID := stream.NewID()
+			ids := []string{stream.NewID()}
+			if !tt.SameEvent {
+				ids = append(ids, stream.NewID())
+			}
 			ev := outcome(o, events.StatusPaymentSuccess, "pay-1")
-			e.pay(t, ev, eventID)
-			if !tt.sameBatch {
+			e.pay(t, ev, ids[0])
+			if !tt.SameBatch {
 				e.start(t)
 				e.paymentsHandled(t)
 			}
 			first := e.get(t, "u-1", o.ID)
-			e.pay(t, ev, eventID)
-			if tt.sameBatch {
+			e.pay(t, ev, ids[len(ids)-1])
+			if tt.SameBatch {
 				e.start(t)
 			}
 			e.paymentsHandled(t)
 
 			e.assertPayment(t, o, events.StatusPaymentSuccess, "pay-1")
-			if !tt.sameBatch {
+			if !tt.SameBatch {
 				if got := e.get(t, "u-1", o.ID); !got.UpdatedAt.Equal(first.UpdatedAt) {
 					t.Errorf("order updated again at %v by the repeat, want only at %v", got.UpdatedAt, first.UpdatedAt)
 				}
 			}
-			if n := e.processed(t, eventID); n != 1 {
-				t.Errorf("event %s recorded as processed %d times, want 1", eventID, n)
+			for _, id := range ids {
+				if n := e.processed(t, id); n != 1 {
+					t.Errorf("event %s recorded as processed %d times, want 1", id, n)
+				}
 			}
 			if dl := e.deadLetters(t); len(dl) != 0 {
 				t.Errorf("dead letters = %+v, want none", dl)
