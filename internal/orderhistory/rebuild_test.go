@@ -138,8 +138,7 @@ func TestScriptCacheFlushed(t *testing.T) {
 	rdb := testenv.RedisAt(t, srv.URL())
 	e := newEnvOn(t, rdb)
 	e.start(t)
-	user := testenv.Name(t, "u")
-	o := newOrder(user+"-o", user, base)
+	user, o := anOrder(t)
 	e.publishSettled(t, o.placed())
 	for _, ev := range []stream.Event{o.paid(), o.scored()} {
 		if err := rdb.ScriptFlush(t.Context()).Err(); err != nil {
@@ -305,8 +304,7 @@ func TestOneRebuildRunsAtATime(t *testing.T) {
 func TestARebuildThatLosesItsLockDoesNotMarkTheHistoryComplete(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t) // not running: the test runs the first rebuild itself
-	user := testenv.Name(t, "u")
-	o := newOrder(user+"-o", user, base)
+	user, o := anOrder(t)
 	e.orders.put(o.snapshot())
 	release := e.orders.hold()
 	defer release()
