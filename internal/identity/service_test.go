@@ -266,11 +266,7 @@ func TestScores(t *testing.T) {
 			t.Errorf("IdentityScored %s has traceparent %v, want the OrderPlaced's %s", xm.ID, xm.Values[stream.FieldTraceParent], traceParent)
 		}
 	}
-	for _, s := range []string{e.cfg.OrdersStream, e.cfg.TransactionStream} {
-		if dl := servicetest.DeadLetters(t, e.rdb, s); len(dl) != 0 {
-			t.Errorf("dead letters of %s = %+v, want none", s, dl)
-		}
-	}
+	servicetest.WantNoDeadLetters(t, e.rdb, e.cfg.OrdersStream, e.cfg.TransactionStream)
 }
 
 // TestOrderBeforeLogin delivers an order before its session's login
@@ -298,9 +294,7 @@ func TestOrderBeforeLogin(t *testing.T) {
 	if diff := cmp.Diff([]events.IdentityScored{announcement(want)}, e.announced(t)); diff != "" {
 		t.Errorf("IdentityScored events (-want +got):\n%s", diff)
 	}
-	if dl := servicetest.DeadLetters(t, e.rdb, e.cfg.OrdersStream); len(dl) != 0 {
-		t.Errorf("dead letters = %+v, want none", dl)
-	}
+	servicetest.WantNoDeadLetters(t, e.rdb, e.cfg.OrdersStream)
 }
 
 // TestNoLoginAfterGrace scores an order whose user never logs in, once the
@@ -336,9 +330,7 @@ func TestNoLoginAfterGrace(t *testing.T) {
 	if diff := cmp.Diff(wantAnnounced, e.announced(t), byOrder); diff != "" {
 		t.Errorf("IdentityScored events (-want +got):\n%s", diff)
 	}
-	if dl := servicetest.DeadLetters(t, e.rdb, e.cfg.OrdersStream); len(dl) != 0 {
-		t.Errorf("dead letters = %+v, want none", dl)
-	}
+	servicetest.WantNoDeadLetters(t, e.rdb, e.cfg.OrdersStream)
 }
 
 // TestOneScorePerOrder delivers an order's OrderPlaced twice: the same
@@ -346,50 +338,47 @@ func TestNoLoginAfterGrace(t *testing.T) {
 // reconciler re-publishing it), in the same batch or a later one.
 func TestOneScorePerOrder(t *testing.T) {
 	t.Parallel()
-	for _, tt := range testenv.Repeats {
-		t.Run(tt.Name, func(t *testing.T) {
-			t.Parallel()
-			e := newEnv(t)
-			svc := e.start(t)
-			e.publish(t, e.cfg.TransactionStream, login("u-1", firefox, home))
-			waitIdentities(t, svc, "u-1", 1)
-			first := order("o-1", "u-1", firefox, home).Event(orderKey)
-			first.ID = stream.NewID()
-			second := first
-			if !tt.SameEvent {
-				// Another event id, and a checkout that would score 0: the
-				// stored score must stand.
-				second = order("o-1", "u-1", chrome, cafe).Event(orderKey)
-			}
-			if tt.SameBatch {
-				e.publish(t, e.cfg.OrdersStream, first, second)
-			} else {
-				e.publish(t, e.cfg.OrdersStream, first)
-				e.drained(t, e.cfg.OrdersStream)
-				e.publish(t, e.cfg.OrdersStream, second)
-			}
+	testenv.EachRepeat(t, func(t *testing.T, tt testenv.Repeat) {
+		e := newEnv(t)
+		svc := e.start(t)
+		e.publish(t, e.cfg.TransactionStream, login("u-1", firefox, home))
+		waitIdentities(t, svc, "u-1", 1)
+		first := order("o-1", "u-1", firefox, home).Event(orderKey)
+		first.ID = stream.NewID()
+		second := first
+		if !tt.SameEvent {
+			// Another event id, and a checkout that would score 0: the
+			// stored score must stand.
+			second = order("o-1", "u-1", chrome, cafe).Event(orderKey)
+		}
+		if tt.SameBatch {
+			e.publish(t, e.cfg.OrdersStream, first, second)
+		} else {
+			e.publish(t, e.cfg.OrdersStream, first)
 			e.drained(t, e.cfg.OrdersStream)
+			e.publish(t, e.cfg.OrdersStream, second)
+		}
+		e.drained(t, e.cfg.OrdersStream)
 
-			want := identity.Score{OrderID: "o-1", UserID: "u-1", Value: 1, Fingerprint: identity.Fingerprint(firefox), IP: home}
-			got, err := svc.Score(t.Context(), "o-1")
-			if err != nil {
-				t.Fatalf("Score(o-1): %v", err)
-			}
-			if diff := cmp.Diff(want, got, ignoreScoredAt); diff != "" {
-				t.Errorf("score (-want +got):\n%s", diff)
-			}
-			if n := e.scoreRows(t, "o-1"); n != 1 {
-				t.Errorf("%d score rows for o-1, want 1", n)
-			}
-			var wantAnnounced []events.IdentityScored
-			for range tt.Events() { // each event is answered with the one score
-				wantAnnounced = append(wantAnnounced, announcement(want))
-			}
-			if diff := cmp.Diff(wantAnnounced, e.announced(t)); diff != "" {
-				t.Errorf("IdentityScored events (-want +got):\n%s", diff)
-			}
-		})
-	}
+		want := identity.Score{OrderID: "o-1", UserID: "u-1", Value: 1, Fingerprint: identity.Fingerprint(firefox), IP: home}
+		got, err := svc.Score(t.Context(), "o-1")
+		if err != nil {
+			t.Fatalf("Score(o-1): %v", err)
+		}
+		if diff := cmp.Diff(want, got, ignoreScoredAt); diff != "" {
+			t.Errorf("score (-want +got):\n%s", diff)
+		}
+		if n := e.scoreRows(t, "o-1"); n != 1 {
+			t.Errorf("%d score rows for o-1, want 1", n)
+		}
+		var wantAnnounced []events.IdentityScored
+		for range tt.Events() { // each event is answered with the one score
+			wantAnnounced = append(wantAnnounced, announcement(want))
+		}
+		if diff := cmp.Diff(wantAnnounced, e.announced(t)); diff != "" {
+			t.Errorf("IdentityScored events (-want +got):\n%s", diff)
+		}
+	})
 }
 
 // TestTransactionStream sends logins, malformed ones and events of other

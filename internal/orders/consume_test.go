@@ -7,6 +7,7 @@ import (
 	"streamcart/internal/events"
 	"streamcart/internal/orders"
 	"streamcart/internal/platform/testenv"
+	"streamcart/internal/servicetest"
 	"streamcart/internal/stream"
 )
 
@@ -57,9 +58,7 @@ func TestPaymentOutcomeMovesTheOrderForward(t *testing.T) {
 
 	e.assertPayment(t, paid, events.StatusPaymentSuccess, "pay-1")
 	e.assertPayment(t, declined, events.StatusPaymentFail, "pay-2")
-	if dl := e.deadLetters(t); len(dl) != 0 {
-		t.Errorf("dead letters = %+v, want none", dl)
-	}
+	servicetest.WantNoDeadLetters(t, e.rdb, e.cfg.PaymentsStream)
 }
 
 func TestLateEventsDoNotMoveAFinalOrder(t *testing.T) {
@@ -83,9 +82,8 @@ func TestLateEventsDoNotMoveAFinalOrder(t *testing.T) {
 				id, got.UpdatedAt, got.UpdatedBy, b.UpdatedAt, b.UpdatedBy)
 		}
 	}
-	if dl := e.deadLetters(t); len(dl) != 0 {
-		t.Errorf("dead letters = %+v, want none: late events are expected, not poison", dl)
-	}
+	// Late events are expected, not poison.
+	servicetest.WantNoDeadLetters(t, e.rdb, e.cfg.PaymentsStream)
 }
 
 // TestAPaymentOutcomeDeliveredTwiceHasOneEffect delivers one payment
@@ -95,44 +93,39 @@ func TestLateEventsDoNotMoveAFinalOrder(t *testing.T) {
 // later one.
 func TestAPaymentOutcomeDeliveredTwiceHasOneEffect(t *testing.T) {
 	t.Parallel()
-	for _, tt := range testenv.Repeats {
-		t.Run(tt.Name, func(t *testing.T) {
-			t.Parallel()
-			e := newEnv(t, nil)
-			o := e.mustCreate(t, "u-1", cart(1, forSale(t, 1)...))
-			ids := []string{stream.NewID()}
-			if !tt.SameEvent {
-				ids = append(ids, stream.NewID())
-			}
-			ev := outcome(o, events.StatusPaymentSuccess, "pay-1")
-			e.pay(t, ev, ids[0])
-			if !tt.SameBatch {
-				e.start(t)
-				e.paymentsHandled(t)
-			}
-			first := e.get(t, "u-1", o.ID)
-			e.pay(t, ev, ids[len(ids)-1])
-			if tt.SameBatch {
-				e.start(t)
-			}
+	testenv.EachRepeat(t, func(t *testing.T, tt testenv.Repeat) {
+		e := newEnv(t, nil)
+		o := e.mustCreate(t, "u-1", cart(1, forSale(t, 1)...))
+		ids := []string{stream.NewID()}
+		if !tt.SameEvent {
+			ids = append(ids, stream.NewID())
+		}
+		ev := outcome(o, events.StatusPaymentSuccess, "pay-1")
+		e.pay(t, ev, ids[0])
+		if !tt.SameBatch {
+			e.start(t)
 			e.paymentsHandled(t)
+		}
+		first := e.get(t, "u-1", o.ID)
+		e.pay(t, ev, ids[len(ids)-1])
+		if tt.SameBatch {
+			e.start(t)
+		}
+		e.paymentsHandled(t)
 
-			e.assertPayment(t, o, events.StatusPaymentSuccess, "pay-1")
-			if !tt.SameBatch {
-				if got := e.get(t, "u-1", o.ID); !got.UpdatedAt.Equal(first.UpdatedAt) {
-					t.Errorf("order updated again at %v by the repeat, want only at %v", got.UpdatedAt, first.UpdatedAt)
-				}
+		e.assertPayment(t, o, events.StatusPaymentSuccess, "pay-1")
+		if !tt.SameBatch {
+			if got := e.get(t, "u-1", o.ID); !got.UpdatedAt.Equal(first.UpdatedAt) {
+				t.Errorf("order updated again at %v by the repeat, want only at %v", got.UpdatedAt, first.UpdatedAt)
 			}
-			for _, id := range ids {
-				if n := e.processed(t, id); n != 1 {
-					t.Errorf("event %s recorded as processed %d times, want 1", id, n)
-				}
+		}
+		for _, id := range ids {
+			if n := e.processed(t, id); n != 1 {
+				t.Errorf("event %s recorded as processed %d times, want 1", id, n)
 			}
-			if dl := e.deadLetters(t); len(dl) != 0 {
-				t.Errorf("dead letters = %+v, want none", dl)
-			}
-		})
-	}
+		}
+		servicetest.WantNoDeadLetters(t, e.rdb, e.cfg.PaymentsStream)
+	})
 }
 
 // processed returns how often the service recorded eventID as processed.
@@ -163,7 +156,7 @@ func TestPaymentForAnUnknownOrderIsDeadLetteredAndOthersGoOn(t *testing.T) {
 
 	e.assertPayment(t, a, events.StatusPaymentSuccess, "pay-a")
 	e.assertPayment(t, b, events.StatusPaymentFail, "pay-b")
-	dl := e.deadLetters(t)
+	dl := servicetest.DeadLetters(t, e.rdb, e.cfg.PaymentsStream)
 	if len(dl) != 1 || dl[0].OriginID != ghostEntry || dl[0].Fields["orderId"] != ghost.ID || dl[0].Error == "" {
 		t.Errorf("dead letters = %+v; want one, of entry %s for order %s, with the reason", dl, ghostEntry, ghost.ID)
 	}

@@ -312,12 +312,6 @@ func (e *env) paymentsHandled(t *testing.T) {
 	})
 }
 
-// deadLetters returns the payments stream's dead letters, newest first.
-func (e *env) deadLetters(t *testing.T) []stream.DeadLetter {
-	t.Helper()
-	return servicetest.DeadLetters(t, e.rdb, e.cfg.PaymentsStream)
-}
-
 // get returns userID's order id through the service, failing the test on
 // an error.
 func (e *env) get(t *testing.T, userID, id string) orders.Order {

@@ -127,12 +127,6 @@ func (e *env) announced(t *testing.T) []events.PaymentProcessed {
 	return out
 }
 
-// deadLetters returns the orders stream's dead letters.
-func (e *env) deadLetters(t *testing.T) []stream.DeadLetter {
-	t.Helper()
-	return servicetest.DeadLetters(t, e.rdb, e.cfg.OrdersStream)
-}
-
 // announcement returns the PaymentProcessed that announces p.
 func announcement(p payments.Payment) events.PaymentProcessed {
 	return events.PaymentProcessed{
@@ -203,9 +197,7 @@ func TestPaysEachOrderOnce(t *testing.T) {
 			t.Errorf("PaymentProcessed %s has traceparent %v, want the OrderPlaced's %s", xm.ID, got, traceParent)
 		}
 	}
-	if dl := e.deadLetters(t); len(dl) != 0 {
-		t.Errorf("dead letters = %+v, want none", dl)
-	}
+	servicetest.WantNoDeadLetters(t, e.rdb, e.cfg.OrdersStream)
 }
 
 // TestOnePaymentPerOrder delivers an order's OrderPlaced twice: the same
@@ -213,43 +205,40 @@ func TestPaysEachOrderOnce(t *testing.T) {
 // orders service re-publishing it), in the same batch or a later one.
 func TestOnePaymentPerOrder(t *testing.T) {
 	t.Parallel()
-	for _, tt := range testenv.Repeats {
-		t.Run(tt.Name, func(t *testing.T) {
-			t.Parallel()
-			e := newEnv(t, testenv.Pool(t))
-			first := order("o-1", 5000).Event(orderKey)
-			first.ID = stream.NewID()
-			second := first
-			if !tt.SameEvent {
-				// Another event id, and an amount that would fail: the
-				// payment already made must stand.
-				second = order("o-1", 500_000).Event(orderKey)
-			}
-			e.publish(t, first)
-			if !tt.SameBatch {
-				e.start(t)
-				e.drained(t, 10*time.Second)
-			}
-			e.publish(t, second)
-			if tt.SameBatch {
-				e.start(t)
-			}
+	testenv.EachRepeat(t, func(t *testing.T, tt testenv.Repeat) {
+		e := newEnv(t, testenv.Pool(t))
+		first := order("o-1", 5000).Event(orderKey)
+		first.ID = stream.NewID()
+		second := first
+		if !tt.SameEvent {
+			// Another event id, and an amount that would fail: the
+			// payment already made must stand.
+			second = order("o-1", 500_000).Event(orderKey)
+		}
+		e.publish(t, first)
+		if !tt.SameBatch {
+			e.start(t)
 			e.drained(t, 10*time.Second)
+		}
+		e.publish(t, second)
+		if tt.SameBatch {
+			e.start(t)
+		}
+		e.drained(t, 10*time.Second)
 
-			want := []payments.Payment{{OrderID: "o-1", UserID: "u-o-1", AmountCents: 5000, Status: events.StatusPaymentSuccess}}
-			got := e.payments(t)
-			if diff := cmp.Diff(want, got, ignoreIDAndTime); diff != "" {
-				t.Fatalf("payments (-want +got):\n%s", diff)
-			}
-			var wantAnnounced []events.PaymentProcessed
-			for range tt.Events() { // each event is answered with the one payment
-				wantAnnounced = append(wantAnnounced, announcement(got[0]))
-			}
-			if diff := cmp.Diff(wantAnnounced, e.announced(t)); diff != "" {
-				t.Errorf("PaymentProcessed events (-want +got):\n%s", diff)
-			}
-		})
-	}
+		want := []payments.Payment{{OrderID: "o-1", UserID: "u-o-1", AmountCents: 5000, Status: events.StatusPaymentSuccess}}
+		got := e.payments(t)
+		if diff := cmp.Diff(want, got, ignoreIDAndTime); diff != "" {
+			t.Fatalf("payments (-want +got):\n%s", diff)
+		}
+		var wantAnnounced []events.PaymentProcessed
+		for range tt.Events() { // each event is answered with the one payment
+			wantAnnounced = append(wantAnnounced, announcement(got[0]))
+		}
+		if diff := cmp.Diff(wantAnnounced, e.announced(t)); diff != "" {
+			t.Errorf("PaymentProcessed events (-want +got):\n%s", diff)
+		}
+	})
 }
 
 // TestAnOrderPlacedThatOrdersDidNotWriteIsDeadLetteredAndNeverPaid
@@ -312,7 +301,7 @@ func TestAnOrderPlacedThatOrdersDidNotWriteIsDeadLetteredAndNeverPaid(t *testing
 	if n := len(e.announced(t)); n != 2 {
 		t.Errorf("%d PaymentProcessed events, want 2", n)
 	}
-	for _, d := range e.deadLetters(t) {
+	for _, d := range servicetest.DeadLetters(t, e.rdb, e.cfg.OrdersStream) {
 		i, ok := badIDs[d.OriginID]
 		if !ok {
 			t.Errorf("dead letter of entry %s, which is not one of the bad ones", d.OriginID)
@@ -387,9 +376,7 @@ func TestWaitsOutDatabaseOutage(t *testing.T) {
 	if diff := cmp.Diff(want, e.announced(t), byOrder); diff != "" {
 		t.Errorf("PaymentProcessed events (-want +got):\n%s", diff)
 	}
-	if dl := e.deadLetters(t); len(dl) != 0 {
-		t.Errorf("dead letters = %+v, want none", dl)
-	}
+	servicetest.WantNoDeadLetters(t, e.rdb, e.cfg.OrdersStream)
 }
 
 func TestConsumerLogsWithTheServiceLogger(t *testing.T) {

@@ -82,3 +82,13 @@ func WantClientError(t testing.TB, what string, err error) {
 		t.Fatalf("%s: message %q leaks %s", what, e.Message, l)
 	}
 }
+
+// WantNoDeadLetters checks that nothing of streams was dead-lettered.
+func WantNoDeadLetters(t testing.TB, rdb redis.Cmdable, streams ...string) {
+	t.Helper()
+	for _, s := range streams {
+		if dl := DeadLetters(t, rdb, s); len(dl) != 0 {
+			t.Errorf("dead letters of %s = %+v, want none", s, dl)
+		}
+	}
+}

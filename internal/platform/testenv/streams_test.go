@@ -3,9 +3,11 @@ package testenv_test
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/redis/go-redis/v9"
 
 	"streamcart/internal/platform/testenv"
@@ -80,4 +82,24 @@ func xadd(t *testing.T, rdb *redis.Client, stream, field, value string) string {
 		t.Fatal(err)
 	}
 	return id
+}
+
+func TestEachRepeatRunsAParallelSubtestForEveryRepeat(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var got []string
+	t.Run("each", func(t *testing.T) {
+		testenv.EachRepeat(t, func(t *testing.T, r testenv.Repeat) {
+			mu.Lock()
+			defer mu.Unlock()
+			got = append(got, r.Name)
+		})
+	})
+	var want []string
+	for _, r := range testenv.Repeats {
+		want = append(want, r.Name)
+	}
+	if diff := cmp.Diff(want, got, cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
+		t.Errorf("repeats run (-want +got):\n%s", diff)
+	}
 }
