@@ -103,6 +103,8 @@ func TestServiceDown(t *testing.T) {
 		w.WriteHeader(http.StatusUnauthorized)
 	}))
 	t.Cleanup(rude.Close)
+	// Nothing answers at down: the service is down.
+	down := "http://" + testenv.DeadAddr(t)
 
 	tests := []struct {
 		name       string
@@ -114,11 +116,11 @@ func TestServiceDown(t *testing.T) {
 		wantCode   string
 		tutorial   bool
 	}{
-		{"proxy, down", "http://" + testenv.DeadAddr(t), "GET", "/api/v1/products", nil, 503, "unavailable", false},
+		{"proxy, down", down, "GET", "/api/v1/products", nil, 503, "unavailable", false},
 		{"proxy, slow", slow.URL, "GET", "/api/v1/products", nil, 504, "upstream_timeout", false},
 		{"proxy, 401", rude.URL, "GET", "/api/v1/products/p1", nil, 502, "bad_gateway", false},
-		{"cart, down", "http://" + testenv.DeadAddr(t), "PUT", "/api/v1/cart/items/p1", map[string]int{"qty": 1}, 503, "unavailable", false},
-		{"tutorial, down", "http://" + testenv.DeadAddr(t), "POST", "/products/getProductsByFilter", map[string]string{}, 503, "unavailable", true},
+		{"cart, down", down, "PUT", "/api/v1/cart/items/p1", map[string]int{"qty": 1}, 503, "unavailable", false},
+		{"tutorial, down", down, "POST", "/products/getProductsByFilter", map[string]string{}, 503, "unavailable", true},
 		{"tutorial, slow", slow.URL, "POST", "/products/getProductsByFilter", map[string]string{}, 504, "upstream_timeout", true},
 	}
 	for _, tt := range tests {

@@ -82,6 +82,8 @@ func login(user, userAgent, ip string) stream.Event {
 	return events.LoginIdentityRecorded{UserID: user, SessionID: stream.NewID(), UserAgent: userAgent, IP: ip}.Event()
 }
 
+// orderKey signs the OrderPlaced events of these tests and checks them in
+// the service, as the orders service's key does in a deployment.
 var orderKey = servicetest.OrderKey()
 
 // order returns the OrderPlaced of order id by user, created now.

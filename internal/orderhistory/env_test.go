@@ -35,6 +35,8 @@ func newEnv(t *testing.T) *env {
 	return newEnvOn(t, testenv.Redis(t))
 }
 
+// orderKey signs the OrderPlaced events of these tests and checks them in
+// the service, as the orders service's key does in a deployment.
 var orderKey = servicetest.OrderKey()
 
 // newEnvOn is newEnv on the Redis of rdb.

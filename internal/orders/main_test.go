@@ -261,6 +261,8 @@ func (e *env) relayed(t *testing.T) {
 	})
 }
 
+// orderKey signs the OrderPlaced events of these tests and checks them in
+// the service, as the orders service's key does in a deployment.
 var orderKey = servicetest.OrderKey()
 
 // placed returns the OrderPlaced events on the orders stream, in stream

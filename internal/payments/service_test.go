@@ -61,6 +61,8 @@ func (e *env) start(t *testing.T) *payments.Service {
 	return svc
 }
 
+// orderKey signs the OrderPlaced events of these tests and checks them in
+// the service, as the orders service's key does in a deployment.
 var orderKey = servicetest.OrderKey()
 
 // order returns a valid OrderPlaced of amount cents.
