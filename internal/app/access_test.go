@@ -26,14 +26,8 @@ func TestCatalogWritesNeedAnOperator(t *testing.T) {
 	p := s.catalog(1)[0]
 	url := s.sys.URLs[app.Products] + "/products/" + p.ID
 	patch := map[string]any{"priceCents": 1}
-	var e apiError
-	if code := s.call("PATCH", url, "", patch, &e); code != 401 || e.Error.Code != "unauthenticated" {
-		t.Errorf("PATCH without a credential: %d %q, want 401 unauthenticated", code, e.Error.Code)
-	}
-	e = apiError{}
-	if code := s.call("PATCH", url, "mallory", patch, &e); code != 403 || e.Error.Code != "forbidden" {
-		t.Errorf("PATCH as a shopper: %d %q, want 403 forbidden", code, e.Error.Code)
-	}
+	s.wantRefused("PATCH without a credential", "PATCH", url, "", patch, 401, "unauthenticated")
+	s.wantRefused("PATCH as a shopper", "PATCH", url, "mallory", patch, 403, "forbidden")
 	if got := s.catalog(1)[0]; got.PriceCents != p.PriceCents {
 		t.Fatalf("the price is %d after refused writes, want %d", got.PriceCents, p.PriceCents)
 	}
@@ -61,14 +55,8 @@ func TestPaymentIsShownOnlyToItsShopperAndToOperators(t *testing.T) {
 	if pay.UserID != "alice" || pay.AmountCents != o.AmountCents {
 		t.Errorf("alice's payment: %+v, want hers of %d", pay, o.AmountCents)
 	}
-	var e apiError
-	if code := s.call("GET", url, "", nil, &e); code != 401 || e.Error.Code != "unauthenticated" {
-		t.Errorf("GET without a credential: %d %q, want 401 unauthenticated", code, e.Error.Code)
-	}
-	e = apiError{}
-	if code := s.call("GET", url, "mallory", nil, &e); code != 404 || e.Error.Code != "not_found" {
-		t.Errorf("GET as another shopper: %d %q, want 404 not_found", code, e.Error.Code)
-	}
+	s.wantRefused("GET without a credential", "GET", url, "", nil, 401, "unauthenticated")
+	s.wantRefused("GET as another shopper", "GET", url, "mallory", nil, 404, "not_found")
 	pay.UserID = ""
 	if code := s.call("GET", url, "", nil, &pay, s.credential(auth.Identity{Role: auth.RoleOperator, UserID: "ops-alice"})...); code != 200 || pay.UserID != "alice" {
 		t.Errorf("GET as an operator: %d %+v, want 200 with alice's payment", code, pay)

@@ -69,16 +69,8 @@ func startSystem(t *testing.T, failAbove int64, names ...string) *system {
 	// Services started later call these ones: payments asks orders
 	// whether the orders it is told of exist.
 	s.cfg.URLs = maps.Clone(sys.URLs)
-	opt, err := redis.ParseURL(cfg.RedisURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.rdb = redis.NewClient(opt)
-	t.Cleanup(func() { _ = s.rdb.Close() })
-	if s.pool, err = pgxpool.New(context.Background(), cfg.DatabaseURL); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.pool.Close)
+	s.rdb = testenv.RedisAt(t, cfg.RedisURL)
+	s.pool = testenv.PoolAt(t, cfg.DatabaseURL)
 	return s
 }
 
