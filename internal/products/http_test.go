@@ -3,6 +3,7 @@ package products_test
 import (
 	"encoding/json"
 	"maps"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -153,8 +154,8 @@ func TestHTTPProductJSON(t *testing.T) {
 	if fields["imageUrl"] != "/products/p-00001/image.svg" || fields["priceCents"] != float64(catalog[0].PriceCents) {
 		t.Errorf("imageUrl, priceCents = %v, %v", fields["imageUrl"], fields["priceCents"])
 	}
-	if strings.Contains(string(body), `"priceCents":`+`"`) || strings.Contains(string(body), ".99") {
-		t.Errorf("price is not integer cents: %s", body)
+	if p, ok := fields["priceCents"].(float64); !ok || p != math.Trunc(p) {
+		t.Errorf("priceCents %v is not integer cents: %s", fields["priceCents"], body)
 	}
 
 	// Search and lookup bodies.
