@@ -34,6 +34,7 @@ type devConfig struct {
 	// Data/identity-secret, made at the first start.
 	IdentitySecret string
 	PprofAddr      string
+	MetricsAddr    string
 	RateLimitIP    int
 	NewSessions    int
 	StreamsPerIP   int
@@ -52,7 +53,9 @@ const devUsage = `usage: streamcart dev [flags]
 
 Run the whole system in one process: every service on its own loopback
 port, the gateway on --addr, on a managed Redis and PostgreSQL kept in
---data (or on the ones --redis-url and --database-url name).`
+--data (or on the ones --redis-url and --database-url name).
+OpenTelemetry traces are exported with OTLP over HTTP when
+OTEL_EXPORTER_OTLP_ENDPOINT is set (docs/operations.md#tracing).`
 
 // parseDevConfig parses dev's flags; it returns the flag set too, for
 // logging the effective configuration.
@@ -64,6 +67,7 @@ func parseDevConfig(args []string, stdout, stderr io.Writer) (devConfig, *flag.F
 	fs.StringVar(&cfg.IdentitySecret, "identity-secret", "", "hex secret (>= 32 bytes) that signs identities between gateway and services, and session tokens (empty: the one in <data>/identity-secret, made at the first start); pass it to \"streamcart token\" to call services directly")
 	fs.StringVar(&cfg.Origins, "allowed-origins", "", "comma-separated origins allowed to call the API from a browser (CORS), e.g. http://localhost:3000")
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "URL at which clients reach the gateway, e.g. http://localhost:8080: the base of absolute URLs in tutorial responses (empty: from each request's host)")
+	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "127.0.0.1:9464", "serve every service's metrics on this address as /metrics/<service> (deploy/observability/prometheus.yml scrapes it); empty: only on each service's own port, none for the gateway")
 	fs.StringVar(&cfg.PprofAddr, "pprof", "", "serve net/http/pprof on this address, e.g. 127.0.0.1:6060 (off when empty)")
 	fs.IntVar(&cfg.RateLimitIP, "rate-limit-ip", 0, "requests per second per client address at the gateway (0: the default, 2000; negative: no limit, e.g. for streamcart bench)")
 	fs.IntVar(&cfg.NewSessions, "new-sessions-per-minute", 0, "sessions one client address may start per minute (0: the default, 60; negative: no limit, e.g. for streamcart bench)")
@@ -124,6 +128,11 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		_, _ = rand.Read(b[:])
 		operatorToken = hex.EncodeToString(b[:])
 	}
+	traces, flush, err := startTracing(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer flush()
 	sys, err := app.Start(ctx, app.Config{
 		RedisURL:    env.redisURL,
 		RedisURLs:   env.redisURLs,
@@ -135,9 +144,11 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			PublicURL: cfg.PublicURL,
 		},
 		OperatorToken: operatorToken,
+		MetricsAddr:   cfg.MetricsAddr,
 		Secret:        secret,
 		StreamMaxAge:  cfg.StreamMaxAge,
 		Seed:          true,
+		Tracing:       traces,
 		Log:           root,
 	})
 	if err != nil {
@@ -151,6 +162,14 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fmt.Fprintf(stdout, "  PostgreSQL:   %s\n", config.MaskPasswords(env.databaseURL))
 	for _, name := range app.Services {
 		fmt.Fprintf(stdout, "  %-13s %s\n", name+":", sys.URLs[name])
+	}
+	fmt.Fprintf(stdout, "\nMetrics (Prometheus; deploy/observability/prometheus.yml scrapes them):\n")
+	for _, name := range app.Services {
+		if u := sys.MetricsURLs[name]; u != "" {
+			fmt.Fprintf(stdout, "  %-13s %s\n", name+":", u)
+		} else {
+			fmt.Fprintf(stdout, "  %-13s none: its port is public; set --metrics-addr\n", name+":")
+		}
 	}
 	shop := browserURL(sys.URLs[app.Gateway])
 	fmt.Fprintf(stdout, "\nOperations page: %s/ops (operator token %s)\n", shop, operatorToken)

@@ -20,13 +20,16 @@ import (
 const serveUsage = `usage: streamcart serve <service> [flags]
 
 Run one service, as one process of a deployment.
-Services: %s`
+Services: %s
+OpenTelemetry traces are exported with OTLP over HTTP when
+OTEL_EXPORTER_OTLP_ENDPOINT is set (docs/operations.md#tracing).`
 
 // runServe runs one service, as one process of a deployment. An unknown
 // service is refused before anything starts.
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("streamcart serve", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:0", "listen address")
+	metricsAddr := fs.String("metrics-addr", "", "also serve the metrics (GET /metrics) on this address, e.g. 127.0.0.1:9464; the gateway's only here, its --addr being public (empty: the gateway serves none, the others on --addr only)")
 	redisURL := fs.String("redis-url", os.Getenv("REDIS_URL"), "Redis URL, with the credentials of the service's own Redis user, e.g. redis://payments:PASSWORD@host:6379/0 (env REDIS_URL; see streamcart redis-acl)")
 	opsRedisURL := fs.String("ops-redis-url", "", "Redis URL of the operations page, with the ops user's credentials (gateway; default --redis-url)")
 	databaseURL := fs.String("database-url", os.Getenv("DATABASE_URL"), "PostgreSQL URL (env DATABASE_URL)")
@@ -77,6 +80,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	traces, flush, err := startTracing(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer flush()
 	sys, err := app.Start(ctx, app.Config{
 		RedisURL:      *redisURL,
 		RedisURLs:     map[string]string{app.Ops: *opsRedisURL},
@@ -85,6 +93,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		URLs:          map[string]string{app.Products: *productsURL, app.Orders: *ordersURL, app.History: *historyURL, app.Payments: *paymentsURL},
 		Secret:        key,
 		OperatorToken: *operatorToken,
+		MetricsAddr:   *metricsAddr,
 		Gateway: gateway.Config{
 			AllowedOrigins: splitList(*origins), RateLimitIP: *rateLimitIP,
 			TrustProxy: *trustProxy, SecureCookies: *secureCookies, PublicURL: *publicURL,
@@ -94,12 +103,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		LoginRetention: *loginRetention,
 		StreamMaxAge:   *streamMaxAge,
 		Seed:           *seed,
+		Tracing:        traces,
 		Log:            root,
 	}, name)
 	if err != nil {
 		return err
 	}
 	log.Info("serving", "url", sys.URLs[name])
+	if u := sys.MetricsURLs[name]; u != "" {
+		log.Info("serving metrics", "url", u)
+	} else {
+		log.Warn("serving no metrics: the gateway's address is public; give it --metrics-addr")
+	}
 	return sys.Wait()
 }
 

@@ -25,25 +25,13 @@ func userClient(t *testing.T, r *servers.Redis, name string) *redis.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opt, err := redis.ParseURL(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := redis.NewClient(opt)
-	t.Cleanup(func() { _ = c.Close() })
-	return c
+	return testenv.RedisAt(t, u)
 }
 
 // adminClient returns a client of r as its default user, an admin.
 func adminClient(t *testing.T, r *servers.Redis) *redis.Client {
 	t.Helper()
-	opt, err := redis.ParseURL(r.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := redis.NewClient(opt)
-	t.Cleanup(func() { _ = c.Close() })
-	return c
+	return testenv.RedisAt(t, r.URL())
 }
 
 // TestARedisUserMayWriteOnlyWhatItsServiceOwns runs commands as each
@@ -146,21 +134,11 @@ func TestEveryServiceDoesAllItsWorkAsItsOwnRedisUser(t *testing.T) {
 	ctx := t.Context()
 	admin := adminClient(t, s.redis)
 	sh := s.shopper("Mozilla/5.0 (X11; Linux) Firefox/140", "192.0.2.10")
-
-	var page struct {
-		Products []product `json:"products"`
-	}
-	if code := sh.do("GET", "/api/v1/products?q=PUMA&limit=5", nil, &page); code != 200 || len(page.Products) < 2 {
-		t.Fatalf("search: %d, %d products", code, len(page.Products))
-	}
-	a, b := page.Products[0], page.Products[1]
+	a, b := sh.twoPumas()
 	if code := sh.do("GET", "/api/v1/products/"+a.ID, nil, nil); code != 200 {
 		t.Fatalf("product %s: %d", a.ID, code)
 	}
-	var o order
-	if code := sh.do("POST", "/api/v1/orders", map[string]any{"items": []item{{ProductID: a.ID, Qty: 1}}}, &o); code != 201 {
-		t.Fatalf("create order: %d", code)
-	}
+	o := sh.placeOrder(item{ProductID: a.ID, Qty: 1})
 	if code := sh.do("PUT", "/api/v1/cart/items/"+b.ID, map[string]any{"qty": 2}, nil); code >= 300 {
 		t.Fatalf("add to cart: %d", code)
 	}
@@ -216,13 +194,7 @@ func TestEveryServiceDoesAllItsWorkAsItsOwnRedisUser(t *testing.T) {
 			t.Errorf("no connection of Redis user %s in CLIENT LIST:\n%s", name, clients)
 		}
 	}
-	denied, err := admin.Do(ctx, "ACL", "LOG").Slice()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(denied) > 0 {
-		t.Errorf("Redis refused %d commands of the services:\n%v", len(denied), denied)
-	}
+	wantNothingRefused(t, admin)
 }
 
 // TestAForgedOrderPlacedIsDeadLetteredAndNeverPaid appends, with admin

@@ -96,6 +96,7 @@ import (
 	"streamcart/internal/events"
 	"streamcart/internal/platform/auth"
 	"streamcart/internal/platform/errs"
+	"streamcart/internal/platform/tracing"
 	"streamcart/internal/platform/web"
 	"streamcart/internal/stream"
 )
@@ -350,7 +351,7 @@ func New(rdb *redis.Client, signer *auth.Signer, cfg Config, log *slog.Logger) (
 	// makes itself. The proxies use the transport alone: its
 	// ResponseHeaderTimeout bounds the wait for a service, the server's
 	// WriteTimeout the rest.
-	g.client = &http.Client{Transport: g.transport, Timeout: cfg.UpstreamTimeout + 5*time.Second}
+	g.client = &http.Client{Transport: tracing.Transport(g.transport), Timeout: cfg.UpstreamTimeout + 5*time.Second}
 	var err error
 	if g.products, err = g.newUpstream("products", cfg.ProductsURL, nil); err != nil {
 		return nil, err
@@ -452,7 +453,7 @@ func (g *Gateway) build() http.Handler {
 	for _, m := range g.mounts {
 		mux.Handle(m.pattern, m.h)
 	}
-	var h http.Handler = mux
+	h := web.NoteRoute(mux) // the route pattern, for the metrics
 	h = g.limitBody(h)
 	h = g.cors(h)
 	h = stripInternalHeaders(h)

@@ -11,6 +11,7 @@ import (
 
 	"streamcart/internal/platform/auth"
 	"streamcart/internal/platform/errs"
+	"streamcart/internal/platform/tracing"
 	"streamcart/internal/platform/web"
 )
 
@@ -39,7 +40,7 @@ func (g *Gateway) newUpstream(name, baseURL string, locations map[string]string)
 			pr.SetURL(base)
 			g.outboundHeaders(pr.In.Context(), pr.Out.Header)
 		},
-		Transport: g.transport,
+		Transport: tracing.Transport(g.transport),
 		ModifyResponse: func(resp *http.Response) error {
 			if resp.StatusCode == http.StatusUnauthorized {
 				return errUpstreamAuth
@@ -79,14 +80,19 @@ func (g *Gateway) newUpstream(name, baseURL string, locations map[string]string)
 var readerIdentity = auth.Identity{Role: auth.RoleReader}
 
 // outboundHeaders makes h fit for a service: no client credentials and
-// internal headers, a freshly signed identity (the shopper's when the
-// request has a session, else the anonymous reader's), and the request id.
+// internal headers or trace context, a freshly signed identity (the
+// shopper's when the request has a session, else the anonymous reader's),
+// and the request id.
 // Every call to a service carries an identity: the services answer 401
 // without one.
 func (g *Gateway) outboundHeaders(ctx context.Context, h http.Header) {
 	dropInternalHeaders(h)
 	h.Del("Authorization")
 	h.Del("Cookie")
+	// The gateway starts every trace (tracing.Public): a client's trace
+	// context goes no further.
+	h.Del("Traceparent")
+	h.Del("Tracestate")
 	id := readerIdentity
 	if s, ok := sessionFrom(ctx); ok {
 		id = s.identity()

@@ -492,6 +492,8 @@ func TestIdentityHeaderStripped(t *testing.T) {
 		"X-Streamcart-Whatever": {"x"},
 		"Cookie":                {"other=1"},
 		"User-Agent":            {"agent/2"},
+		"Traceparent":           {"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
+		"Tracestate":            {"x=1"},
 	}})
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("%s %s", resp.Status, body)
@@ -508,7 +510,7 @@ func TestIdentityHeaderStripped(t *testing.T) {
 	if diff := cmp.Diff(want, got.Identity); diff != "" {
 		t.Errorf("identity at the service (-want +got):\n%s", diff)
 	}
-	for _, h := range []string{"X-Streamcart-Whatever", "Authorization", "Cookie"} {
+	for _, h := range []string{"X-Streamcart-Whatever", "Authorization", "Cookie", "Traceparent", "Tracestate"} {
 		if v := got.Header.Values(h); len(v) > 0 {
 			t.Errorf("service got %s: %q, want it dropped", h, v)
 		}

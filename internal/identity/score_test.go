@@ -13,6 +13,7 @@ import (
 	"streamcart/internal/ordercheck"
 	"streamcart/internal/outbox"
 	"streamcart/internal/platform/testenv"
+	"streamcart/internal/servicetest"
 	"streamcart/internal/stream"
 )
 
@@ -213,13 +214,7 @@ func TestParseLogin(t *testing.T) {
 var configOrders = &ordercheck.Known{}
 
 // configKey is a valid Config.OrderKey.
-var configKey = func() *events.OrderKey {
-	k, err := events.NewOrderKey([]byte("a test secret of at least 32 bytes"))
-	if err != nil {
-		panic(err)
-	}
-	return k
-}()
+var configKey = servicetest.OrderKey()
 
 func TestConfigValidate(t *testing.T) {
 	t.Parallel()
@@ -236,6 +231,8 @@ func TestConfigValidate(t *testing.T) {
 		{Name: "consumer dead-letter stream set", Config: Config{OrderKey: configKey, Orders: configOrders, ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{DeadLetterStream: "dlq"}}}, WantField: "Consumer.DeadLetterStream"},
 		{Name: "bad consumer config", Config: Config{OrderKey: configKey, Orders: configOrders, ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{Count: -1}}}, WantField: "Consumer of"},
 		{Name: "negative stream max age", Config: Config{OrderKey: configKey, Orders: configOrders, ServiceConfig: outbox.ServiceConfig{StreamMaxAge: -time.Second}}, WantField: "StreamMaxAge"},
+		{Name: "negative login retention", Config: Config{OrderKey: configKey, Orders: configOrders, LoginRetention: -time.Hour}, WantField: "LoginRetention"},
+		{Name: "negative retention interval", Config: Config{OrderKey: configKey, Orders: configOrders, RetentionInterval: -time.Second}, WantField: "RetentionInterval"},
 		{Name: "no order key", Config: Config{Orders: configOrders}, WantField: "OrderKey"},
 		{Name: "no orders", Config: Config{OrderKey: configKey}, WantField: "Orders"},
 	}

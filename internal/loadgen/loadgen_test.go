@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
 	"streamcart/internal/app"
@@ -193,12 +192,7 @@ func TestOrderLostOrStuckIsNotFinal(t *testing.T) {
 		Settle: 2 * time.Second,
 	})
 	testenv.WaitFor(t, time.Minute, "a first order", func() bool { return countOrders("") > 0 })
-	pool, err := pgxpool.New(t.Context(), dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	tag, err := pool.Exec(t.Context(), `DELETE FROM orders.orders`)
+	tag, err := testenv.PoolAt(t, dbURL).Exec(t.Context(), `DELETE FROM orders.orders`)
 	if err != nil || tag.RowsAffected() == 0 {
 		t.Fatalf("deleted %d orders (%v), want some", tag.RowsAffected(), err)
 	}
@@ -224,11 +218,7 @@ func allBut(name string) []string {
 // at dbURL, with an optional WHERE clause.
 func orderCounter(t *testing.T, dbURL string) func(where string) int64 {
 	t.Helper()
-	pool, err := pgxpool.New(t.Context(), dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	pool := testenv.PoolAt(t, dbURL)
 	return func(where string) int64 {
 		t.Helper()
 		var n int64

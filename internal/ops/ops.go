@@ -32,6 +32,7 @@ import (
 
 	"streamcart/internal/events"
 	"streamcart/internal/platform/errs"
+	"streamcart/internal/platform/tracing"
 	"streamcart/internal/platform/web"
 )
 
@@ -155,7 +156,9 @@ func New(rdb *redis.Client, pages Pages, cfg Config, log *slog.Logger) (*Ops, er
 		o.key = signingKey(cfg.OperatorToken)
 	}
 	if cfg.Journey.enabled() {
-		o.journeys = &journeyClient{cfg: cfg.Journey, client: &http.Client{Timeout: journeyTimeout}}
+		// Traced like the services' calls of each other, when the
+		// gateway's request is.
+		o.journeys = &journeyClient{cfg: cfg.Journey, client: &http.Client{Timeout: journeyTimeout, Transport: tracing.Transport(nil)}}
 	}
 	return o, nil
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"streamcart/internal/platform/auth"
+	"streamcart/internal/platform/tracing"
 	"streamcart/internal/platform/web"
 )
 
@@ -51,7 +52,7 @@ func NewClient(baseURL string, signer *auth.Signer, service string) (*Client, er
 		url:    baseURL + Path,
 		signer: signer,
 		caller: auth.Identity{Role: auth.RoleService, UserID: service},
-		client: &http.Client{Timeout: lookupTimeout, Transport: t},
+		client: &http.Client{Timeout: lookupTimeout, Transport: tracing.Transport(t)},
 	}, nil
 }
 

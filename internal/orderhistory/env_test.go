@@ -15,6 +15,7 @@ import (
 	"streamcart/internal/ordercheck"
 	"streamcart/internal/orderhistory"
 	"streamcart/internal/platform/testenv"
+	"streamcart/internal/servicetest"
 	"streamcart/internal/stream"
 )
 
@@ -37,13 +38,7 @@ func newEnv(t *testing.T) *env {
 
 // orderKey signs the OrderPlaced events of these tests and checks them in
 // the service, as the orders service's key does in a deployment.
-var orderKey = func() *events.OrderKey {
-	k, err := events.NewOrderKey([]byte("a test secret of at least 32 bytes"))
-	if err != nil {
-		panic(err)
-	}
-	return k
-}()
+var orderKey = servicetest.OrderKey()
 
 // newEnvOn is newEnv on the Redis of rdb.
 func newEnvOn(t *testing.T, rdb *redis.Client) *env {
@@ -248,8 +243,7 @@ func (e *env) settleWith(t *testing.T, deadLetters int64) {
 	if n != deadLetters {
 		var all []stream.DeadLetter
 		for _, s := range streams {
-			dl, _ := stream.DeadLetters(t.Context(), e.rdb, stream.DeadLetterStream(s), 10)
-			all = append(all, dl...)
+			all = append(all, servicetest.DeadLetters(t, e.rdb, s)...)
 		}
 		t.Fatalf("%d dead letters, want %d: %+v", n, deadLetters, all)
 	}

@@ -34,7 +34,7 @@ func NewHandler(svc *Service, signer *auth.Signer, log *slog.Logger) *auth.Route
 	rt := auth.NewRoutes(signer, log, map[string]web.Check{"redis": svc.Ping, "history": svc.Complete})
 	rt.HandleFunc("GET /history", auth.Shopper, h.list)
 	rt.HandleFunc("GET /history/{orderId}", auth.Shopper, h.get)
-	rt.HandleFunc("GET /history/{orderId}/journey", auth.Operator, h.journey)
+	rt.HandleFunc("GET /history/{orderId}/journey", auth.Operator, web.GetByID("orderId", svc.Journey))
 	return rt
 }
 
@@ -65,18 +65,5 @@ func (h *handler) get(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	web.WriteJSON(w, http.StatusOK, rec)
-	return nil
-}
-
-func (h *handler) journey(w http.ResponseWriter, r *http.Request) error {
-	orderID, err := web.PathID(r, "orderId")
-	if err != nil {
-		return err
-	}
-	j, err := h.svc.Journey(r.Context(), orderID)
-	if err != nil {
-		return err
-	}
-	web.WriteJSON(w, http.StatusOK, j)
 	return nil
 }

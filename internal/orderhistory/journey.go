@@ -2,12 +2,9 @@ package orderhistory
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"streamcart/internal/events"
 )
@@ -30,23 +27,10 @@ type Journey struct {
 // error wraps ErrNotFound while the history has no record of the order,
 // and is Unavailable while the history is not complete (see Get).
 func (s *Service) Journey(ctx context.Context, orderID string) (Journey, error) {
-	var (
-		before, after *redis.StringCmd
-		hash          *redis.MapStringStringCmd
-	)
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		before = p.Get(ctx, s.markerKey())
-		hash = p.HGetAll(ctx, s.orderKey(orderID)) // the service's Redis user may not HMGET
-		after = p.Get(ctx, s.markerKey())
-		return nil
-	})
-	if err != nil && !errors.Is(err, redis.Nil) {
+	h, err := s.orderHash(ctx, orderID)
+	if err != nil {
 		return Journey{}, fmt.Errorf("journey of order %s: %w", orderID, err)
 	}
-	if err := sameGeneration(before, after); err != nil {
-		return Journey{}, err
-	}
-	h := hash.Val()
 	status, ok := h["status"]
 	if !ok {
 		return Journey{}, fmt.Errorf("journey of order %s: %w", orderID, ErrNotFound)

@@ -1,9 +1,7 @@
 package orderhistory_test
 
 import (
-	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -17,17 +15,12 @@ import (
 // status and the journey (zero unless 200).
 func (a api) journey(t *testing.T, id auth.Identity, orderID string) (int, orderhistory.Journey) {
 	t.Helper()
-	req := httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/history/"+orderID+"/journey", nil)
-	req.Header.Set(auth.Header, a.signer.Sign(id))
-	rec := httptest.NewRecorder()
-	a.handler.ServeHTTP(rec, req)
+	code, body, _ := testenv.Get(t, a.handler, "/history/"+orderID+"/journey", auth.Header, a.signer.Sign(id))
 	var j orderhistory.Journey
-	if rec.Code == http.StatusOK {
-		if err := json.Unmarshal(rec.Body.Bytes(), &j); err != nil {
-			t.Fatalf("decode journey %s: %v", rec.Body, err)
-		}
+	if code == http.StatusOK {
+		testenv.DecodeJSON(t, []byte(body), &j)
 	}
-	return rec.Code, j
+	return code, j
 }
 
 // TestJourneyTellsWhenTheRecordTookItsStatus: the record's status and

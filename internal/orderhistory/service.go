@@ -379,6 +379,24 @@ func (s *Service) List(ctx context.Context, userID string, limit int) ([]Record,
 // is not known to be complete it returns an Unavailable error (503)
 // rather than a record that may be missing or behind.
 func (s *Service) Get(ctx context.Context, userID, orderID string) (Record, error) {
+	h, err := s.orderHash(ctx, orderID)
+	if err != nil {
+		return Record{}, fmt.Errorf("get order %s: %w", orderID, err)
+	}
+	if len(h) == 0 || h["userId"] != userID {
+		return Record{}, fmt.Errorf("order %s of user %s: %w", orderID, userID, ErrNotFound)
+	}
+	r, err := parseRecord(h)
+	if err != nil {
+		return Record{}, fmt.Errorf("get order %s: %w", orderID, err)
+	}
+	return r, nil
+}
+
+// orderHash returns the hash of order orderID, empty when there is none,
+// read between two readings of the completeness marker: while the model
+// is not known to be complete, the error is Unavailable (sameGeneration).
+func (s *Service) orderHash(ctx context.Context, orderID string) (map[string]string, error) {
 	var (
 		before, after *redis.StringCmd
 		hash          *redis.MapStringStringCmd
@@ -390,20 +408,12 @@ func (s *Service) Get(ctx context.Context, userID, orderID string) (Record, erro
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return Record{}, fmt.Errorf("get order %s: %w", orderID, err)
+		return nil, err
 	}
 	if err := sameGeneration(before, after); err != nil {
-		return Record{}, err
+		return nil, err
 	}
-	h := hash.Val()
-	if len(h) == 0 || h["userId"] != userID {
-		return Record{}, fmt.Errorf("order %s of user %s: %w", orderID, userID, ErrNotFound)
-	}
-	r, err := parseRecord(h)
-	if err != nil {
-		return Record{}, fmt.Errorf("get order %s: %w", orderID, err)
-	}
-	return r, nil
+	return hash.Val(), nil
 }
 
 // sameGeneration checks the marker read before and after a reader's

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"streamcart/internal/platform/auth"
+	"streamcart/internal/platform/tracing"
 	"streamcart/internal/platform/web"
 )
 
@@ -65,7 +66,7 @@ func NewOrdersClient(baseURL string, signer *auth.Signer) (*OrdersClient, error)
 	if signer == nil {
 		return nil, fmt.Errorf("orders client: a signer is required")
 	}
-	return &OrdersClient{baseURL: baseURL, signer: signer, client: &http.Client{Timeout: snapshotTimeout}}, nil
+	return &OrdersClient{baseURL: baseURL, signer: signer, client: &http.Client{Timeout: snapshotTimeout, Transport: tracing.Transport(nil)}}, nil
 }
 
 // PublishSnapshots implements Snapshotter. Any answer but 200 with a page

@@ -11,6 +11,7 @@ import (
 
 	"streamcart/internal/platform/auth"
 	"streamcart/internal/platform/errs"
+	"streamcart/internal/platform/tracing"
 	"streamcart/internal/platform/web"
 )
 
@@ -39,7 +40,7 @@ func newCatalog(baseURL string, signer *auth.Signer) *catalog {
 	// every other lookup would dial a new one.
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConns, t.MaxIdleConnsPerHost = 512, 512
-	return &catalog{baseURL: baseURL, signer: signer, client: &http.Client{Timeout: 3 * time.Second, Transport: t}}
+	return &catalog{baseURL: baseURL, signer: signer, client: &http.Client{Timeout: 3 * time.Second, Transport: tracing.Transport(t)}}
 }
 
 // lookup returns the active products among ids. Its errors are

@@ -51,7 +51,7 @@ func NewHandler(svc *Service, signer *auth.Signer, log *slog.Logger) *auth.Route
 	rt.HandleFunc("GET /orders/{id}", auth.Shopper, h.get)
 	rt.HandleFunc("POST /orders/snapshots", auth.ServiceOrOperator, h.snapshots)
 	rt.HandleFunc("POST "+ordercheck.Path, auth.ServiceOrOperator, h.lookup)
-	rt.HandleFunc("GET /orders/{id}/journey", auth.Operator, h.journey)
+	rt.HandleFunc("GET /orders/{id}/journey", auth.Operator, web.GetByID("id", svc.Journey))
 	return rt
 }
 
@@ -172,18 +172,5 @@ func (h *handler) lookup(w http.ResponseWriter, r *http.Request) error {
 		orders = []ordercheck.Order{} // "orders": [], not null
 	}
 	web.WriteJSON(w, http.StatusOK, map[string][]ordercheck.Order{"orders": orders})
-	return nil
-}
-
-func (h *handler) journey(w http.ResponseWriter, r *http.Request) error {
-	orderID, err := web.PathID(r, "id")
-	if err != nil {
-		return err
-	}
-	j, err := h.svc.Journey(r.Context(), orderID)
-	if err != nil {
-		return err
-	}
-	web.WriteJSON(w, http.StatusOK, j)
 	return nil
 }

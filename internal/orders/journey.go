@@ -55,12 +55,12 @@ func (s *Service) Journey(ctx context.Context, id string) (Journey, error) {
 	return j, nil
 }
 
-// recordRelayed is the outbox's Config.Relayed: it records sentAt, in
+// recordPublished is the outbox's Config.Published: it records sentAt, in
 // the relay's transaction, as when the OrderPlaced events among evs were
 // published, in orders.relayed. A repeat that the reconciler writes for a
 // waiting order moves the time on; the time of an order that has its
 // outcome stays.
-func recordRelayed(ctx context.Context, tx pgx.Tx, sentAt time.Time, evs []stream.Event) error {
+func recordPublished(ctx context.Context, tx pgx.Tx, sentAt time.Time, evs []stream.Event) error {
 	var ids []string
 	for _, e := range evs {
 		if e.Type == events.TypeOrderPlaced && e.Fields["orderId"] != "" {

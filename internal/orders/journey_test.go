@@ -1,8 +1,6 @@
 package orders_test
 
 import (
-	"encoding/json"
-	"io"
 	"net/http"
 	"testing"
 	"time"
@@ -10,6 +8,7 @@ import (
 	"streamcart/internal/events"
 	"streamcart/internal/orders"
 	"streamcart/internal/platform/auth"
+	"streamcart/internal/platform/testenv"
 )
 
 // operator is an operator's identity, as the operations page signs it.
@@ -19,22 +18,11 @@ var operator = auth.Identity{Role: auth.RoleOperator, UserID: "ops"}
 // the journey (zero unless 200).
 func (e *env) journey(t *testing.T, id auth.Identity, orderID string) (int, orders.Journey) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, e.api.URL+"/orders/"+orderID+"/journey", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set(auth.Header, e.signer.Sign(id))
-	resp, err := e.api.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
+	resp, raw := testenv.Do(t, e.api.Client(), testenv.Request{Method: http.MethodGet, URL: e.api.URL + "/orders/" + orderID + "/journey",
+		Header: testenv.Header(auth.Header, e.signer.Sign(id))})
 	var j orders.Journey
 	if resp.StatusCode == http.StatusOK {
-		if err := json.Unmarshal(raw, &j); err != nil {
-			t.Fatalf("decode journey %s: %v", raw, err)
-		}
+		testenv.DecodeJSON(t, raw, &j)
 	}
 	return resp.StatusCode, j
 }

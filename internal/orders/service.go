@@ -93,6 +93,9 @@ type Config struct {
 	// OrderKey signs the OrderPlaced events, so that their consumers can
 	// tell them from forgeries (events.OrderKey). Required.
 	OrderKey *events.OrderKey
+	// Metrics receives the orders' outcomes and the reconciler's work.
+	// Default: none.
+	Metrics Metrics
 }
 
 // setDefaults fills in the zero fields of c with the defaults their
@@ -119,6 +122,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.SnapshotRetention == 0 {
 		c.SnapshotRetention = DefaultSnapshotRetention
+	}
+	if c.Metrics == nil {
+		c.Metrics = nopMetrics{}
 	}
 	c.DefaultFor(c.PaymentsStream, Group)
 }
@@ -197,7 +203,7 @@ func NewService(pool *pgxpool.Pool, rdb *redis.Client, cfg Config, log *slog.Log
 	}
 	cfg.setDefaults()
 	cfg.Consumer.Logger = log
-	cfg.Outbox.Relayed = recordRelayed // for the journey: when each OrderPlaced was published
+	cfg.Outbox.Published = recordPublished // for the journey: when each OrderPlaced was published
 	s := &Service{
 		pool:    pool,
 		rdb:     rdb,
@@ -277,7 +283,7 @@ func (s *Service) Create(ctx context.Context, id auth.Identity, req CreateReques
 	// the same statement, carries it; PostgreSQL keeps microseconds.
 	o.CreatedAt = time.Now().UTC().Truncate(time.Microsecond)
 	o.UpdatedAt = o.CreatedAt
-	placed, err := outbox.Encode(s.placedMessage(o, id.UserAgent, id.IP))
+	placed, err := outbox.Encode(ctx, s.placedMessage(o, id.UserAgent, id.IP))
 	if err != nil {
 		return Order{}, false, err
 	}
@@ -394,6 +400,7 @@ func (s *Service) Reconcile(ctx context.Context) (int, error) {
 	}
 	if n > 0 {
 		s.outbox.Kick()
+		s.cfg.Metrics.Republished(n)
 	}
 	return n, nil
 }

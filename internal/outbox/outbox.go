@@ -18,6 +18,11 @@
 // outbox and commits. A redelivered event finds its id recorded and has
 // no effect; an effect that fails records nothing and is applied when the
 // event comes again.
+//
+// With Config.TracerProvider, an event keeps the trace context of what
+// wrote it (its row's trace_parent: the request's or the handling's span)
+// and the relay publishes it in a span of its own ("publish STREAM"),
+// that span's child, whose traceparent the stream entry carries.
 package outbox
 
 import (
@@ -34,8 +39,13 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
+	"go.opentelemetry.io/otel/trace"
 
 	"streamcart/internal/platform/postgres"
+	"streamcart/internal/platform/tracing"
 	"streamcart/internal/stream"
 )
 
@@ -102,7 +112,13 @@ type Config struct {
 	// event can still be redelivered (the streams' retention). Default
 	// 7 days.
 	KeepProcessed time.Duration
-	// Relayed, when set, is called by the relay in each batch's
+	// Metrics receives what the relay observes. Default: none.
+	Metrics Metrics
+	// TracerProvider records the spans of Add ("outbox insert") and of
+	// the relay ("publish STREAM", one per event). Default: none (nil, or
+	// a no-op provider: tracing.Enabled).
+	TracerProvider trace.TracerProvider
+	// Published, when set, is called by the relay in each batch's
 	// transaction, after the batch reached Redis and before the
 	// transaction commits, with the batch's events and sentAt, the time
 	// just before the relay sent them: no consumer can have read one of
@@ -112,8 +128,22 @@ type Config struct {
 	// are published again later, with their ids; so it must not fail on
 	// what a batch holds (the same event twice, say), or the relay stalls.
 	// Default: nothing.
-	Relayed func(ctx context.Context, tx pgx.Tx, sentAt time.Time, evs []stream.Event) error
+	Published func(ctx context.Context, tx pgx.Tx, sentAt time.Time, evs []stream.Event) error
 }
+
+// Metrics receives what a relay observes. Implementations must be safe for
+// concurrent use.
+type Metrics interface {
+	// Relayed observes one row published, its event appended and the row
+	// deleted: delay is the time since the row was written (its
+	// transaction began; on the database's clock, so that the relay's
+	// clock cannot skew it).
+	Relayed(delay time.Duration)
+}
+
+type nopMetrics struct{}
+
+func (nopMetrics) Relayed(time.Duration) {}
 
 // Outbox writes events into a schema's outbox table and relays them to
 // Redis. It is safe for concurrent use.
@@ -128,6 +158,8 @@ type Outbox struct {
 	kick  chan struct{}
 	add   string // InsertSQL(1)
 	take  string // RelayOnce's DELETE
+	// tracer records Add's and the relay's spans; nil when tracing is off.
+	tracer trace.Tracer
 }
 
 // New returns the Outbox of schema, publishing through rdb with pub.
@@ -141,6 +173,9 @@ func New(pool *pgxpool.Pool, rdb *redis.Client, pub *stream.Publisher, schema st
 	if cfg.KeepProcessed <= 0 {
 		cfg.KeepProcessed = 7 * 24 * time.Hour
 	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = nopMetrics{}
+	}
 	o := &Outbox{
 		pool:  pool,
 		rdb:   rdb,
@@ -151,21 +186,41 @@ func New(pool *pgxpool.Pool, rdb *redis.Client, pub *stream.Publisher, schema st
 		log:   log.With("outbox", schema),
 		kick:  make(chan struct{}, 1),
 	}
+	if tracing.Enabled(cfg.TracerProvider) {
+		o.tracer = cfg.TracerProvider.Tracer("streamcart/outbox")
+	}
 	o.add = o.InsertSQL(1)
 	o.take = `DELETE FROM ` + o.table + ` WHERE id IN (
 		SELECT id FROM ` + o.table + ` ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
-		RETURNING id, stream, event_id, event_type, event_version, occurred_at, trace_parent, fields`
+		RETURNING id, stream, event_id, event_type, event_version, occurred_at, trace_parent, fields,
+			extract(epoch FROM clock_timestamp() - created_at)::float8`
 	return o
 }
 
 // Add writes msgs into the outbox as part of tx, in one statement. Each
 // event's ID, Version and Time are filled in if empty, so the caller can
-// read them back.
-func (o *Outbox) Add(ctx context.Context, tx pgx.Tx, msgs ...*Message) error {
+// read them back. With tracing on, the insert is a span ("outbox insert")
+// in the trace of ctx, and an event without a TraceParent gets that
+// span's: its consumers continue the trace of what wrote it.
+func (o *Outbox) Add(ctx context.Context, tx pgx.Tx, msgs ...*Message) (err error) {
 	if len(msgs) == 0 {
 		return nil
 	}
-	rows, err := Encode(msgs...)
+	if o.tracer != nil {
+		var span trace.Span
+		ctx, span = o.tracer.Start(ctx, "outbox insert", trace.WithAttributes(
+			attribute.String("db.collection.name", o.table),
+			semconv.MessagingBatchMessageCountKey.Int(len(msgs)),
+		))
+		defer func() {
+			if err != nil {
+				span.RecordError(err)
+				span.SetStatus(codes.Error, "outbox insert failed")
+			}
+			span.End()
+		}()
+	}
+	rows, err := Encode(ctx, msgs...)
 	if err != nil {
 		return err
 	}
@@ -186,8 +241,11 @@ type Rows struct {
 }
 
 // Encode encodes msgs for InsertSQL, filling in each event's ID, Version
-// and Time if empty.
-func Encode(msgs ...*Message) (Rows, error) {
+// and Time if empty, and its TraceParent, if empty, with the span context
+// in ctx (none when tracing is off): the event's consumers continue the
+// trace of the request or the handling that wrote it.
+func Encode(ctx context.Context, msgs ...*Message) (Rows, error) {
+	parent := tracing.TraceParent(ctx)
 	n := len(msgs)
 	r := Rows{
 		streams: make([]string, n), ids: make([]string, n), types: make([]string, n),
@@ -196,6 +254,9 @@ func Encode(msgs ...*Message) (Rows, error) {
 	}
 	for i, m := range msgs {
 		e := &m.Event
+		if e.TraceParent == "" {
+			e.TraceParent = parent
+		}
 		if err := e.Normalize(); err != nil {
 			return Rows{}, fmt.Errorf("outbox: %w", err)
 		}
@@ -291,7 +352,7 @@ func (o *Outbox) Prune(ctx context.Context) (int64, error) {
 // one transaction in PostgreSQL, whose DELETE ... RETURNING both locks and
 // reads the rows. If the pipeline fails part way, the transaction rolls
 // back, nothing is deleted and the rows are published again later, with
-// their event ids. Config.Relayed, when set, runs in that transaction
+// their event ids. Config.Published, when set, runs in that transaction
 // after the pipeline, so what it records commits with the deletion.
 func (o *Outbox) RelayOnce(ctx context.Context) (int, error) {
 	tx, err := o.pool.Begin(ctx)
@@ -307,6 +368,7 @@ func (o *Outbox) RelayOnce(ctx context.Context) (int, error) {
 		id     int64
 		stream string
 		event  stream.Event
+		age    float64 // seconds since the row was written, as it was taken
 	}
 	var batch []row
 	for rows.Next() {
@@ -315,7 +377,7 @@ func (o *Outbox) RelayOnce(ctx context.Context) (int, error) {
 			version int32
 		)
 		e := &r.event
-		if err := rows.Scan(&r.id, &r.stream, &e.ID, &e.Type, &version, &e.Time, &e.TraceParent, &e.Fields); err != nil {
+		if err := rows.Scan(&r.id, &r.stream, &e.ID, &e.Type, &version, &e.Time, &e.TraceParent, &e.Fields, &r.age); err != nil {
 			rows.Close()
 			return 0, fmt.Errorf("outbox relay: %w", err)
 		}
@@ -328,29 +390,49 @@ func (o *Outbox) RelayOnce(ctx context.Context) (int, error) {
 	if len(batch) == 0 {
 		return 0, nil
 	}
+	taken := time.Now()
 	// RETURNING follows no order: publish in the order of writing.
 	slices.SortFunc(batch, func(a, b row) int { return cmp.Compare(a.id, b.id) })
+	var spans []func(error)
+	ended := func(err error) {
+		for _, end := range spans {
+			end(err)
+		}
+	}
 	pipe := o.rdb.Pipeline()
 	for _, r := range batch {
+		if o.tracer != nil {
+			// Each event's publish is a span in the trace of what wrote
+			// it, and the parent of its consumers' spans.
+			parent := trace.ContextWithRemoteSpanContext(ctx, tracing.Parent(r.event.TraceParent))
+			spans = append(spans, stream.TracePublish(parent, o.tracer, r.stream, &r.event))
+		}
 		if _, err := o.pub.Append(ctx, pipe, r.stream, &r.event); err != nil {
+			ended(err)
 			return 0, fmt.Errorf("outbox relay: row %d: %w", r.id, err)
 		}
 	}
 	sentAt := time.Now()
-	if _, err := pipe.Exec(ctx); err != nil {
+	_, err = pipe.Exec(ctx)
+	ended(err)
+	if err != nil {
 		return 0, fmt.Errorf("outbox relay: publish %d events: %w", len(batch), err)
 	}
-	if o.cfg.Relayed != nil {
+	if o.cfg.Published != nil {
 		evs := make([]stream.Event, len(batch))
 		for i, r := range batch {
 			evs[i] = r.event
 		}
-		if err := o.cfg.Relayed(ctx, tx, sentAt, evs); err != nil {
+		if err := o.cfg.Published(ctx, tx, sentAt, evs); err != nil {
 			return 0, fmt.Errorf("outbox relay: record %d published events: %w", len(batch), err)
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return 0, fmt.Errorf("outbox relay: %w", err)
+	}
+	since := time.Since(taken)
+	for _, r := range batch {
+		o.cfg.Metrics.Relayed(time.Duration(r.age*float64(time.Second)) + since)
 	}
 	return len(batch), nil
 }
@@ -360,4 +442,20 @@ func (o *Outbox) Pending(ctx context.Context) (int64, error) {
 	var n int64
 	err := o.pool.QueryRow(ctx, `SELECT count(*) FROM `+o.table).Scan(&n)
 	return n, err
+}
+
+// Backlog returns how many events wait in the outbox of schema and how
+// long the oldest has (0 when none does), for the metrics: rows that stay
+// mean that no relay runs or that Redis refuses them.
+func Backlog(ctx context.Context, pool *pgxpool.Pool, schema string) (int64, time.Duration, error) {
+	var (
+		n      int64
+		oldest float64
+	)
+	err := pool.QueryRow(ctx, `SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 FROM `+
+		pgx.Identifier{schema, "outbox"}.Sanitize()).Scan(&n, &oldest)
+	if err != nil {
+		return 0, 0, fmt.Errorf("outbox backlog of %s: %w", schema, err)
+	}
+	return n, time.Duration(oldest * float64(time.Second)), nil
 }

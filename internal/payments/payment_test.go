@@ -10,6 +10,7 @@ import (
 	"streamcart/internal/ordercheck"
 	"streamcart/internal/outbox"
 	"streamcart/internal/platform/testenv"
+	"streamcart/internal/servicetest"
 	"streamcart/internal/stream"
 )
 
@@ -41,13 +42,7 @@ func TestDecide(t *testing.T) {
 var configOrders = &ordercheck.Known{}
 
 // configKey is a valid Config.OrderKey.
-var configKey = func() *events.OrderKey {
-	k, err := events.NewOrderKey([]byte("a test secret of at least 32 bytes"))
-	if err != nil {
-		panic(err)
-	}
-	return k
-}()
+var configKey = servicetest.OrderKey()
 
 func TestConfigValidateNamesTheBadField(t *testing.T) {
 	t.Parallel()

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -70,16 +69,8 @@ func startSystem(t *testing.T, failAbove int64, names ...string) *system {
 	// Services started later call these ones: payments asks orders
 	// whether the orders it is told of exist.
 	s.cfg.URLs = maps.Clone(sys.URLs)
-	opt, err := redis.ParseURL(cfg.RedisURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.rdb = redis.NewClient(opt)
-	t.Cleanup(func() { _ = s.rdb.Close() })
-	if s.pool, err = pgxpool.New(context.Background(), cfg.DatabaseURL); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.pool.Close)
+	s.rdb = testenv.RedisAt(t, cfg.RedisURL)
+	s.pool = testenv.PoolAt(t, cfg.DatabaseURL)
 	return s
 }
 
@@ -106,17 +97,8 @@ func (s *system) start(names ...string) *app.System {
 // in CI and is skipped elsewhere.
 func chromium(t *testing.T) string {
 	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	const msg = "chromium not found; install it with: bash scripts/deps.sh --browser (sudo apt-get install -y chromium)"
-	if os.Getenv("CI") != "" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
+	return testenv.Program(t, "chromium not found; install it with: bash scripts/deps.sh --browser (sudo apt-get install -y chromium)",
+		"chromium", "chromium-browser")
 }
 
 // browser is one headless Chromium with its own profile, on one tab.

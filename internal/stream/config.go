@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"os"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Config configures a Consumer. Stream and Group are required; every other
@@ -86,6 +88,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Metrics receives counts and latencies. Default: none.
 	Metrics Metrics
+	// TracerProvider records a span for the handling of each entry, in
+	// the trace its envelope's traceparent names (see traceHandling).
+	// Default: none (nil, or a no-op provider: tracing.Enabled).
+	TracerProvider trace.TracerProvider
 }
 
 func (c *Config) setDefaults() {

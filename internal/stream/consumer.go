@@ -10,6 +10,10 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"streamcart/internal/platform/tracing"
 )
 
 // Handler handles one message. Returning nil acknowledges it; an error
@@ -33,6 +37,9 @@ type Consumer struct {
 	one   Handler
 	batch BatchHandler
 	log   *slog.Logger
+	// tracer records the handling's spans; nil when tracing is off.
+	tracer    trace.Tracer
+	spanAttrs []attribute.KeyValue
 
 	readerID  atomic.Int64 // CLIENT ID of the blocking reader's connection
 	outages   atomic.Int64 // consecutive Unavailable failures, for their backoff
@@ -60,7 +67,16 @@ func newConsumer(rdb *redis.Client, cfg Config, one Handler, batch BatchHandler)
 		return nil, fmt.Errorf("stream consumer config: %w", err)
 	}
 	cfg.setDefaults()
+	if m, ok := cfg.Metrics.(GroupMetrics); ok {
+		m.Consuming(cfg.Stream, cfg.Group)
+	}
+	var tracer trace.Tracer
+	if tracing.Enabled(cfg.TracerProvider) {
+		tracer = cfg.TracerProvider.Tracer(traceScope)
+	}
 	return &Consumer{
+		tracer:    tracer,
+		spanAttrs: consumerSpanAttrs(cfg),
 		rdb:       rdb,
 		cfg:       cfg,
 		one:       one,

@@ -7,6 +7,17 @@
 //	XADD ORDERS_STREAM * eventId 0191… eventType OrderPlaced eventVersion 1
 //	     eventTime 2026-11-25T21:40:00Z orderId 0191… orderAmount 39.99 userId u-1
 //
+// The traceparent joins the entry's consumers to the trace of what
+// published it. With Config.TracerProvider a Consumer records a span per
+// entry handled ("process STREAM"), the child of the entry's traceparent,
+// and hands the handler the entry with its traceparent replaced by that
+// span's, so that the events a handler answers with continue the trace; a
+// batch of several entries gets a span of its own besides ("process
+// STREAM batch"), linked to theirs, which the handler's context holds.
+// Publish, given a context with a span, records the append as a span
+// ("publish STREAM") and writes its traceparent. Without a provider, and
+// without spans in the contexts, none of this happens.
+//
 // A Consumer reads one stream in one consumer group and gives the entries to
 // a handler. Its guarantees, all against a real Redis:
 //

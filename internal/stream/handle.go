@@ -93,13 +93,29 @@ func messageIDs(msgs []Message) []string {
 	return ids
 }
 
-// callOne and callBatch call the handler, turning a panic into an error.
+// callOne and callBatch call the handler, turning a panic into an error,
+// in the spans of the handling (traceHandling). The handler gets copies of
+// the messages: what is retried keeps its envelope as it was read.
 func (c *Consumer) callOne(ctx context.Context, m Message) (err error) {
+	if c.tracer != nil {
+		var (
+			traced []Message
+			end    func(error)
+		)
+		ctx, traced, end = c.traceHandling(ctx, []Message{m})
+		m = traced[0]
+		defer func() { end(err) }()
+	}
 	defer c.recoverInto(ctx, &err)
 	return c.one(ctx, m)
 }
 
 func (c *Consumer) callBatch(ctx context.Context, msgs []Message) (err error) {
+	if c.tracer != nil {
+		var end func(error)
+		ctx, msgs, end = c.traceHandling(ctx, msgs)
+		defer func() { end(err) }()
+	}
 	defer c.recoverInto(ctx, &err)
 	return c.batch(ctx, msgs)
 }

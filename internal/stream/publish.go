@@ -33,13 +33,17 @@ func NewPublisher(rdb redis.Cmdable, retention map[string]Retention) *Publisher 
 }
 
 // Publish appends e to stream and returns the new entry's id. e.ID, Version
-// and Time are filled in when empty.
-func (p *Publisher) Publish(ctx context.Context, stream string, e Event) (string, error) {
+// and Time are filled in when empty. When ctx holds a span and e has no
+// TraceParent, the append gets a span of its own ("publish STREAM") in
+// that trace, which e's TraceParent names.
+func (p *Publisher) Publish(ctx context.Context, stream string, e Event) (id string, err error) {
+	end := tracePublish(ctx, stream, &e)
+	defer func() { end(err) }()
 	args, err := p.args(stream, &e)
 	if err != nil {
 		return "", err
 	}
-	id, err := p.rdb.XAdd(ctx, args).Result()
+	id, err = p.rdb.XAdd(ctx, args).Result()
 	if err != nil {
 		return "", fmt.Errorf("publish %s to %s: %w", e.Type, stream, err)
 	}

@@ -1,5 +1,5 @@
 -- When the outbox relay last sent an order's OrderPlaced to the orders
--- stream (outbox.Config.Relayed), until the order is final; no row until
+-- stream (outbox.Config.Published), until the order is final; no row until
 -- it first did, nor for orders placed before this table existed. The
 -- operations page shows it in the order's journey. A narrow table of its
 -- own, not a column of orders: the relay inserts a batch's rows here for

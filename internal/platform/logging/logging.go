@@ -3,15 +3,20 @@
 package logging
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"strings"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // New returns a logger writing to w in format "text" or "json" at level
 // ("debug", "info", "warn" or "error"), with the attribute service set
-// when service is not empty. The root logger given to app.Start has none:
+// when service is not empty. A record logged with a context that holds a
+// span (tracing on) gets its trace_id and span_id, so that a log line
+// leads to its trace. The root logger given to app.Start has none:
 // app adds each service's own, and slog would repeat the key otherwise.
 func New(w io.Writer, format, level, service string) (*slog.Logger, error) {
 	var lv slog.Level
@@ -28,9 +33,28 @@ func New(w io.Writer, format, level, service string) (*slog.Logger, error) {
 	default:
 		return nil, fmt.Errorf("log format %q: want text or json", format)
 	}
-	log := slog.New(h)
+	log := slog.New(traceHandler{h})
 	if service != "" {
 		log = log.With("service", service)
 	}
 	return log, nil
+}
+
+// traceHandler adds the trace_id and span_id of the span in a record's
+// context.
+type traceHandler struct{ slog.Handler }
+
+func (h traceHandler) Handle(ctx context.Context, r slog.Record) error {
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		r.AddAttrs(slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h traceHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return traceHandler{h.Handler.WithAttrs(attrs)}
+}
+
+func (h traceHandler) WithGroup(name string) slog.Handler {
+	return traceHandler{h.Handler.WithGroup(name)}
 }

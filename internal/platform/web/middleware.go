@@ -37,45 +37,53 @@ func WithRequestID(next http.Handler) http.Handler {
 	})
 }
 
-// statusRecorder remembers the status and size written.
-type statusRecorder struct {
+// StatusRecorder is a ResponseWriter that remembers the status and size
+// written, for middleware that reports them after the handler: the access
+// log, the tracing middleware.
+type StatusRecorder struct {
 	http.ResponseWriter
-	status int
-	bytes  int
+	// Status is the final status written; 0 until the handler writes.
+	Status int
+	// Bytes counts the body's bytes written.
+	Bytes int
 }
 
-func (s *statusRecorder) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
+// WriteHeader records code, if it is the first final status written (an
+// informational 1xx is not), and writes it.
+func (s *StatusRecorder) WriteHeader(code int) {
+	if s.Status == 0 && code >= 200 {
+		s.Status = code
 	}
 	s.ResponseWriter.WriteHeader(code)
 }
 
-func (s *statusRecorder) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
+// Write writes b, recording 200 if no status was written, and counts its
+// bytes.
+func (s *StatusRecorder) Write(b []byte) (int, error) {
+	if s.Status == 0 {
+		s.Status = http.StatusOK
 	}
 	n, err := s.ResponseWriter.Write(b)
-	s.bytes += n
+	s.Bytes += n
 	return n, err
 }
 
 // Unwrap lets http.ResponseController reach Flush for streaming responses.
-func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+func (s *StatusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // AccessLog logs each request at Info level (Debug for health checks)
 // after it is served, and recovers a panicking handler into a 500.
 func AccessLog(log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w}
+		rec := &StatusRecorder{ResponseWriter: w}
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
 				log.ErrorContext(r.Context(), "handler panicked", "panic", p, "stack", string(debug.Stack()))
-				if rec.status == 0 {
+				if rec.Status == 0 {
 					WriteJSON(rec, http.StatusInternalServerError, ErrorBody{Error: ErrorDetail{Code: "internal", Message: "internal server error"}})
 				}
 			}
@@ -84,7 +92,7 @@ func AccessLog(log *slog.Logger, next http.Handler) http.Handler {
 				level = slog.LevelDebug
 			}
 			log.Log(r.Context(), level, "http request",
-				"method", r.Method, "path", r.URL.Path, "status", rec.status, "bytes", rec.bytes,
+				"method", r.Method, "path", r.URL.Path, "status", rec.Status, "bytes", rec.Bytes,
 				"duration", time.Since(start), "request_id", RequestID(r.Context()))
 		}()
 		next.ServeHTTP(rec, r)

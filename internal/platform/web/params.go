@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 
@@ -35,6 +36,25 @@ func PathID(r *http.Request, name string) (string, error) {
 		return "", errs.NotFound("", "no such %s", name)
 	}
 	return id, nil
+}
+
+// GetByID returns the handler of a route that answers, with 200 and JSON,
+// what get returns for the id in its path value name (PathID: an id that
+// is no ValidID is not found, and get is not called); get's error is the
+// answer otherwise.
+func GetByID[T any](name string, get func(ctx context.Context, id string) (T, error)) HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		id, err := PathID(r, name)
+		if err != nil {
+			return err
+		}
+		v, err := get(r.Context(), id)
+		if err != nil {
+			return err
+		}
+		WriteJSON(w, http.StatusOK, v)
+		return nil
+	}
 }
 
 // IntQuery returns the query parameter name of r as an integer from min

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,44 +19,6 @@ import (
 
 	"streamcart/internal/platform/errs"
 )
-
-func TestDecodeJSON(t *testing.T) {
-	type body struct {
-		Name string `json:"name"`
-		Qty  int    `json:"qty"`
-	}
-	tests := []struct {
-		name, in, ctype string
-		status          int
-		code            string
-	}{
-		{"ok", `{"name":"a","qty":2}`, "application/json", 200, ""},
-		{"no content type", `{"name":"a"}`, "", 415, "unsupported_media_type"},
-		{"wrong content type", `{}`, "text/plain", 415, "unsupported_media_type"},
-		{"syntax", `{"name":`, "application/json", 400, "invalid_json"},
-		{"unknown field", `{"nme":"a"}`, "application/json", 400, "unknown_field"},
-		{"wrong type", `{"qty":"two"}`, "application/json", 400, "invalid_field"},
-		{"not an object", `[1]`, "application/json", 400, "invalid_json"},
-		{"two values", `{} {}`, "application/json", 400, "invalid_json"},
-		{"empty", ``, "application/json", 400, "invalid_json"},
-		{"too large", `{"name":"` + strings.Repeat("x", 100) + `"}`, "application/json", 413, "body_too_large"},
-	}
-	for _, tt := range tests {
-		r := httptest.NewRequest("POST", "/", strings.NewReader(tt.in))
-		if tt.ctype != "" {
-			r.Header.Set("Content-Type", tt.ctype)
-		}
-		var b body
-		err := DecodeJSON(r, 64, &b)
-		we, ok := errs.As(err)
-		switch {
-		case tt.status == 200 && err != nil:
-			t.Errorf("%s: DecodeJSON = %v, want nil", tt.name, err)
-		case tt.status != 200 && (!ok || StatusOf(err) != tt.status || we.Code != tt.code || we.Message == ""):
-			t.Errorf("%s: DecodeJSON = %v, want %d %s with a message", tt.name, err, tt.status, tt.code)
-		}
-	}
-}
 
 func TestHandleWritesErrors(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -170,5 +133,40 @@ func TestValidID(t *testing.T) {
 		if got := ValidID(id); got != want {
 			t.Errorf("ValidID(%q) = %v, want %v", id, got, want)
 		}
+	}
+}
+
+// TestGetByIDAsksOnlyForValidIDs: a valid id is asked for and its answer
+// written as JSON; an id that is no id is 404 without asking; the
+// getter's error is the answer.
+func TestGetByIDAsksOnlyForValidIDs(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var asked []string
+	get := func(_ context.Context, id string) (map[string]string, error) {
+		asked = append(asked, id)
+		if id == "gone" {
+			return nil, errs.NotFound("", "no such thing")
+		}
+		return map[string]string{"id": id}, nil
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /things/{id}", Handle(log, GetByID("id", get)))
+	for _, tt := range []struct {
+		path string
+		code int
+		body string
+	}{
+		{"/things/t-1", 200, `{"id":"t-1"}`},
+		{"/things/gone", 404, `"no such thing"`},
+		{"/things/a%20b", 404, `"no such id"`},
+	} {
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest("GET", tt.path, nil))
+		if rec.Code != tt.code || !strings.Contains(rec.Body.String(), tt.body) {
+			t.Errorf("GET %s: %d %s, want %d with %s", tt.path, rec.Code, rec.Body, tt.code, tt.body)
+		}
+	}
+	if fmt.Sprint(asked) != "[t-1 gone]" {
+		t.Errorf("asked for %v, want [t-1 gone]", asked)
 	}
 }
