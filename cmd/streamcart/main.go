@@ -188,7 +188,8 @@ func writeFlagsUsage(w io.Writer, fs *flag.FlagSet, prefix, header string) {
 	if example == "" {
 		return
 	}
-	fmt.Fprintf(w, "\nFlags (each also an environment variable: --%s is %s):\n", example, config.EnvName(prefix, example))
+	env := config.EnvName(prefix, example)
+	fmt.Fprintf(w, "\nFlags (each also an environment variable: --%s is %s, or the content of the file %s_FILE names):\n", example, env, env)
 	// A default read from the environment (REDIS_URL, DATABASE_URL) may
 	// hold a password; the usage never shows it. fs is not used after.
 	fs.VisitAll(func(f *flag.Flag) { f.DefValue = config.MaskPasswords(f.DefValue) })

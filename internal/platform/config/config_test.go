@@ -3,6 +3,9 @@ package config
 import (
 	"flag"
 	"io"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -37,6 +40,58 @@ func TestParse(t *testing.T) {
 			}
 			if err == nil && (*addr != tt.wantAddr || *wait != tt.wantWait) {
 				t.Errorf("Parse(%q) = %q, %v; want %q, %v", tt.args, *addr, *wait, tt.wantAddr, tt.wantWait)
+			}
+		})
+	}
+}
+
+func TestParseReadsAFlagFromTheFileItsFileVariableNames(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	secret := write("secret", "s3cr3t\n")
+	crlf := write("crlf", "s3cr3t\r\n")
+	empty := write("empty", "")
+	badWait := write("wait", "soon\n")
+	tests := []struct {
+		name       string
+		args       []string
+		env        map[string]string
+		wantSecret string
+		wantError  string // part of the error; empty for none
+	}{
+		{"file", nil, map[string]string{"APP_SECRET_FILE": secret}, "s3cr3t", ""},
+		{"file with a CRLF line end", nil, map[string]string{"APP_SECRET_FILE": crlf}, "s3cr3t", ""},
+		{"flag beats file", []string{"-secret", "given"}, map[string]string{"APP_SECRET_FILE": secret}, "given", ""},
+		{"both variables", nil, map[string]string{"APP_SECRET": "x", "APP_SECRET_FILE": secret}, "", "both set"},
+		{"missing file", nil, map[string]string{"APP_SECRET_FILE": filepath.Join(dir, "none")}, "", "APP_SECRET_FILE"},
+		{"empty file", nil, map[string]string{"APP_SECRET_FILE": empty}, "", "is empty"},
+		{"bad value in the file", nil, map[string]string{"APP_SHUTDOWN_WAIT_FILE": badWait}, "", "APP_SHUTDOWN_WAIT_FILE"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			fs := flag.NewFlagSet("app", flag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			s := fs.String("secret", "", "")
+			fs.Duration("shutdown-wait", time.Second, "")
+			err := Parse(fs, "APP", tt.args)
+			switch {
+			case tt.wantError == "" && err != nil:
+				t.Fatalf("Parse(%q) with %v: %v", tt.args, tt.env, err)
+			case tt.wantError != "" && (err == nil || !strings.Contains(err.Error(), tt.wantError)):
+				t.Fatalf("Parse(%q) with %v: error %v, want one saying %q", tt.args, tt.env, err, tt.wantError)
+			case tt.wantError != "" && strings.Contains(err.Error(), "s3cr3t"):
+				t.Errorf("Parse error %q shows the file's content", err)
+			case err == nil && *s != tt.wantSecret:
+				t.Errorf("Parse(%q) with %v: secret %q, want %q", tt.args, tt.env, *s, tt.wantSecret)
 			}
 		})
 	}
