@@ -22,7 +22,7 @@ import (
 )
 
 // commands are the commands that "streamcart help <command>" knows.
-var commands = []string{"dev", "serve", "migrate", "bench", "history", "token", "redis-acl", "version", "help"}
+var commands = []string{"dev", "serve", "migrate", "bench", "history", "token", "redis-acl", "secrets", "probe", "version", "help"}
 
 // writeUsage writes streamcart's usage; the services come from
 // app.Services, so the list cannot drift from what serve accepts.
@@ -37,6 +37,8 @@ Usage:
   streamcart history rebuild [flags]  recreate the order history from the orders and the streams
   streamcart token [flags]            print a signed identity for calling a service directly
   streamcart redis-acl [flags]        print the Redis users of the services (ACL SETUSER)
+  streamcart secrets --dir DIR        make a deployment's secrets, a directory per service
+  streamcart probe URL                succeed when URL answers 2xx (a container's health check)
   streamcart version                  print the version
   streamcart help [command]           show this help, or a command's
 
@@ -101,6 +103,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runToken(ctx, args, stdout, stderr)
 	case "redis-acl":
 		return runRedisACL(ctx, args, stdout, stderr)
+	case "secrets":
+		return runSecrets(ctx, args, stdout, stderr)
+	case "probe":
+		return runProbe(ctx, args, stdout, stderr)
 	case "version", "-version", "--version":
 		return runVersion(args, stdout, stderr)
 	case "help", "-h", "-help", "--help":
