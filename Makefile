@@ -24,7 +24,7 @@ FUZZ_TARGETS := \
 FUZZTIME_TEST ?= 2s
 FUZZTIME ?= 1m
 
-.PHONY: all deps build run test test-short vet fuzz fuzz-run bench bench-stream chaos clean
+.PHONY: all deps build run test test-short vet fuzz fuzz-run bench bench-stream chaos images compose-test clean
 
 all: build
 
@@ -73,6 +73,21 @@ bench-stream: deps
 # CHAOS_RUN=<part of a scenario's name> runs only the matching ones.
 chaos: deps build
 	STREAMCART_BIN=$(abspath $(BIN)) $(GO) test -tags chaos -count=1 -timeout 15m -v -run '^TestFaultSuite$$' ./internal/chaos
+
+# The images of deploy/compose, made on this machine (offline if need be:
+# Redis and PostgreSQL from the Debian mirror), named in deploy/compose/.env.
+# Needs a running Docker daemon.
+images:
+	@bash scripts/deps.sh --docker
+	bash scripts/images.sh
+
+# deploy/compose for real (about 3 minutes; 8 the first time, which makes
+# the Debian image): starts a Docker daemon if none answers, the stack on a
+# free port, 50 orders/s for 30 s through the gateway, one payments
+# container killed 10 s in; fails if an order is lost or stuck, or if
+# Docker cannot run here. RATE=… DURATION=… KILL_AFTER=…
+compose-test:
+	bash scripts/compose-test.sh
 
 # Leaves $(DATA) alone: it holds the local databases.
 clean:
