@@ -24,7 +24,7 @@ FUZZ_TARGETS := \
 FUZZTIME_TEST ?= 2s
 FUZZTIME ?= 1m
 
-.PHONY: all deps build run test test-short vet fuzz fuzz-run bench bench-stream chaos images compose-test clean
+.PHONY: all deps build run test test-short vet fuzz fuzz-run bench bench-stream chaos images compose-test k8s-test clean
 
 all: build
 
@@ -44,6 +44,14 @@ test: deps vet
 	@bash scripts/deps.sh --browser
 	$(GO) test -race -count=1 -timeout 15m ./...
 	@$(MAKE) --no-print-directory fuzz-run FUZZTIME=$(FUZZTIME_TEST)
+	@$(MAKE) --no-print-directory k8s-test
+
+# The Kubernetes manifests (deploy/k8s): every overlay rendered with the
+# kustomize library and decoded strictly into the Kubernetes and KEDA types,
+# then checked. A module of its own (deploy/go.mod), so that the Kubernetes
+# libraries stay out of streamcart's.
+k8s-test:
+	cd deploy && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 # Every fuzz target for FUZZTIME each (go test -fuzz takes one target of
 # one package at a time). New failing inputs land in the package's
