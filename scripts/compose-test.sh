@@ -110,6 +110,7 @@ victim_host=$("$DOCKER" inspect --format '{{.Config.Hostname}}' "$victim")
 # Frozen first, so that Redis delivers it entries it will never
 # acknowledge: it dies holding them, as a crashed process would.
 timeout 20 "$DOCKER" pause "$victim" >/dev/null
+paused_at=$EPOCHREALTIME
 sleep 2
 held=$(pending_of "$victim_host")
 timeout 20 "$DOCKER" kill "$victim" >/dev/null
@@ -120,12 +121,15 @@ deadline=$((SECONDS + 60))
 while ((SECONDS < deadline)); do
 	if [[ "$(pending_of "$victim_host")" == 0 ]]; then
 		takeover_ms=$(ms_since "$killed_at")
+		frozen_ms=$(ms_since "$paused_at")
 		break
 	fi
 	sleep 0.2
 done
 [[ -n "$takeover_ms" ]] || fail "the killed consumer still holds entries 60 s after the kill"
-say "its entries were taken over $takeover_ms ms after the kill"
+say "its entries were taken over $takeover_ms ms after the kill ($frozen_ms ms after it froze)"
+# What each container uses under the load, for sizing (docs/deploy.md).
+timeout 60 "$DOCKER" stats --no-stream --format '{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}' >"$work/stats" || true
 
 bench_status=0
 timeout 240 tail --pid="$bench" -f /dev/null || fail "the bench did not end within 240 s"
@@ -179,8 +183,10 @@ cat >&2 <<EOF
   stack ready after up          $ready_s s
   orders accepted / final       $accepted / $final (not final $not_final, unverifiable $unverifiable)
   in PostgreSQL                 $orders orders, all final; $payments payments, one per order
-  killed payments replica       held $held entries; taken over after $takeover_ms ms
+  killed payments replica       held $held entries; taken over $takeover_ms ms after the kill, $frozen_ms ms after it froze
   killed replica now            $victim_state; the other is $survivor_health
   streams                       every group drained, no dead letters
   total so far                  $((SECONDS - started)) s
+  under load (docker stats, CPU and memory of each container):
+$(sed 's/^/    /' "$work/stats")
 EOF
