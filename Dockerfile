@@ -9,7 +9,7 @@
 #   docker build -t streamcart .
 # From a binary built outside (offline, as make compose-test does; BuildKit
 # builds only the stages the target needs, so no Go image is pulled):
-#   CGO_ENABLED=0 go build -trimpath -ldflags=-s -o bin/streamcart-linux ./cmd/streamcart
+#   CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags=-s -o bin/streamcart-linux ./cmd/streamcart
 #   DOCKER_BUILDKIT=1 docker build --build-arg BINARY=prebuilt -t streamcart .
 ARG BINARY=source
 ARG GO_IMAGE=golang:1.26-bookworm
@@ -20,7 +20,7 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY cmd ./cmd
 COPY internal ./internal
-RUN CGO_ENABLED=0 go build -trimpath -ldflags=-s -o /out/streamcart ./cmd/streamcart
+RUN CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags=-s -o /out/streamcart ./cmd/streamcart
 
 FROM scratch AS prebuilt
 COPY bin/streamcart-linux /out/streamcart

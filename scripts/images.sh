@@ -31,7 +31,9 @@ docker_daemon need
 
 # The streamcart image, from a binary built here.
 start=$SECONDS
-CGO_ENABLED=0 go build -trimpath -ldflags=-s -o bin/streamcart-linux ./cmd/streamcart
+# -buildvcs=false: as in the Dockerfile, whose context has no .git, so that
+# both ways give the same binary, and the same image.
+CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags=-s -o bin/streamcart-linux ./cmd/streamcart
 if timeout 10 "$DOCKER" buildx version >/dev/null 2>&1; then
 	build=("$DOCKER" buildx build --load)
 else
