@@ -16,6 +16,10 @@ import (
 	"syscall"
 
 	"github.com/redis/go-redis/v9"
+	// Root certificates for TLS to a managed Redis (rediss://) or
+	// PostgreSQL (sslmode=verify-full) when the system has none: the
+	// container image is scratch, with no CA bundle. Used only then.
+	_ "golang.org/x/crypto/x509roots/fallback"
 
 	"streamcart/internal/app"
 	"streamcart/internal/platform/config"
