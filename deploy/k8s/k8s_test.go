@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -68,14 +69,14 @@ func TestEveryOverlayRendersToValidObjectsThatPassTheChecks(t *testing.T) {
 // the cluster, where KEDA finds Redis.
 func checkLocal(t *testing.T, m *manifests) {
 	for _, name := range []string{"redis", "postgres"} {
-		if m.statefulSets[name] == nil || m.services[name] == nil {
+		if m.StatefulSets[name] == nil || m.Services[name] == nil {
 			t.Errorf("no StatefulSet and Service %s", name)
 		}
 	}
-	if _, ok := m.namespaces["streamcart"]; !ok {
+	if _, ok := m.Namespaces["streamcart"]; !ok {
 		t.Errorf("no Namespace streamcart")
 	}
-	for _, cm := range m.configMaps {
+	for _, cm := range m.ConfigMaps {
 		if got := cm.Data["SCALER_REDIS_ADDRESS"]; got != "redis.streamcart.svc.cluster.local:6379" {
 			t.Errorf("ConfigMap %s: SCALER_REDIS_ADDRESS %q is not the in-cluster Redis's full name", cm.Name, got)
 		}
@@ -85,15 +86,15 @@ func checkLocal(t *testing.T, m *manifests) {
 // checkProduction checks that production runs no server of its own and a
 // released image.
 func checkProduction(t *testing.T, m *manifests) {
-	if len(m.statefulSets) > 0 {
-		t.Errorf("production runs StatefulSets %v; its Redis and PostgreSQL are managed outside", keys(m.statefulSets))
+	if len(m.StatefulSets) > 0 {
+		t.Errorf("production runs StatefulSets %v; its Redis and PostgreSQL are managed outside", keys(m.StatefulSets))
 	}
-	for _, d := range m.deployments {
+	for _, d := range m.Deployments {
 		if img := d.Spec.Template.Spec.Containers[0].Image; strings.HasSuffix(img, ":latest") || !strings.Contains(img, "/") {
 			t.Errorf("Deployment %s runs image %q, not one from a registry at a release", d.Name, img)
 		}
 	}
-	if ta := m.triggerAuths["streamcart-scaler"]; ta == nil || len(ta.Spec.Env) == 0 || ta.Spec.Env[0].Parameter != "tls" {
+	if ta := m.TriggerAuths["streamcart-scaler"]; ta == nil || len(ta.Spec.Env) == 0 || ta.Spec.Env[0].Parameter != "tls" {
 		t.Errorf("KEDA does not reach the managed Redis over TLS (TriggerAuthentication %+v)", ta)
 	}
 }
@@ -108,39 +109,39 @@ func TestTheChecksCatchWhatTheyAreFor(t *testing.T) {
 		want    string
 	}{
 		{"a missing readiness probe", func(m *manifests) {
-			m.deployments["payments"].Spec.Template.Spec.Containers[0].ReadinessProbe = nil
+			m.Deployments["payments"].Spec.Template.Spec.Containers[0].ReadinessProbe = nil
 		}, "payments: container streamcart has no readiness probe"},
 		{"a liveness probe on the wrong path", func(m *manifests) {
-			m.deployments["orders"].Spec.Template.Spec.Containers[0].LivenessProbe.HTTPGet.Path = "/readyz"
+			m.Deployments["orders"].Spec.Template.Spec.Containers[0].LivenessProbe.HTTPGet.Path = "/readyz"
 		}, "orders: container streamcart's liveness probe is not GET /healthz"},
 		{"missing resources", func(m *manifests) {
-			m.deployments["identity"].Spec.Template.Spec.Containers[0].Resources.Limits = nil
+			m.Deployments["identity"].Spec.Template.Spec.Containers[0].Resources.Limits = nil
 		}, "identity: container streamcart has no cpu limit"},
 		{"a container that may run as root", func(m *manifests) {
-			m.deployments["gateway"].Spec.Template.Spec.SecurityContext.RunAsNonRoot = nil
+			m.Deployments["gateway"].Spec.Template.Spec.SecurityContext.RunAsNonRoot = nil
 		}, "gateway: container streamcart may run as root"},
 		{"a container that runs as root", func(m *manifests) {
 			root := int64(0)
-			m.jobs["streamcart-migrate"].Spec.Template.Spec.Containers[0].SecurityContext.RunAsUser = &root
+			m.Jobs["streamcart-migrate"].Spec.Template.Spec.Containers[0].SecurityContext.RunAsUser = &root
 		}, "streamcart-migrate: container streamcart may run as root"},
 		{"a writable root filesystem", func(m *manifests) {
-			m.deployments["products"].Spec.Template.Spec.Containers[0].SecurityContext.ReadOnlyRootFilesystem = nil
+			m.Deployments["products"].Spec.Template.Spec.Containers[0].SecurityContext.ReadOnlyRootFilesystem = nil
 		}, "products: container streamcart has a writable root filesystem"},
 		{"a short grace period", func(m *manifests) {
 			short := int64(10)
-			m.deployments["payments"].Spec.Template.Spec.TerminationGracePeriodSeconds = &short
+			m.Deployments["payments"].Spec.Template.Spec.TerminationGracePeriodSeconds = &short
 		}, "payments: terminationGracePeriodSeconds 10"},
-		{"no disruption budget", func(m *manifests) { delete(m.pdbs, "orderhistory") }, "orderhistory: no PodDisruptionBudget"},
-		{"no KEDA scaling", func(m *manifests) { delete(m.scaledObjects, "identity") }, "identity: no ScaledObject"},
+		{"no disruption budget", func(m *manifests) { delete(m.PDBs, "orderhistory") }, "orderhistory: no PodDisruptionBudget"},
+		{"no KEDA scaling", func(m *manifests) { delete(m.ScaledObjects, "identity") }, "identity: no ScaledObject"},
 		{"lag of another group", func(m *manifests) {
-			m.scaledObjects["payments"].Spec.Triggers[0].Metadata["consumerGroup"] = "orders"
+			m.ScaledObjects["payments"].Spec.Triggers[0].Metadata["consumerGroup"] = "orders"
 		}, "ScaledObject payments watches no lag of group payments on ORDERS_STREAM"},
 		{"replicas that fight the autoscaler", func(m *manifests) {
 			two := int32(2)
-			m.deployments["gateway"].Spec.Replicas = &two
+			m.Deployments["gateway"].Spec.Replicas = &two
 		}, "gateway sets replicas"},
 		{"an unknown Secret", func(m *manifests) {
-			m.deployments["orders"].Spec.Template.Spec.Volumes[0].Secret.SecretName = "orders-secrets"
+			m.Deployments["orders"].Spec.Template.Spec.Volumes[0].Secret.SecretName = "orders-secrets"
 		}, "orders: Secret orders-secrets is not one"},
 	}
 	for _, tt := range tests {
@@ -206,29 +207,28 @@ func renderDecoded(t *testing.T, dir string) *manifests {
 	return m
 }
 
-// manifests are the objects of one rendered kustomization, by name.
+// manifests are the objects of one rendered kustomization, by kind (the
+// tag: apiVersion and kind) and name.
 type manifests struct {
-	deployments   map[string]*appsv1.Deployment
-	statefulSets  map[string]*appsv1.StatefulSet
-	jobs          map[string]*batchv1.Job
-	services      map[string]*corev1.Service
-	configMaps    map[string]*corev1.ConfigMap
-	namespaces    map[string]*corev1.Namespace
-	pdbs          map[string]*policyv1.PodDisruptionBudget
-	hpas          map[string]*autoscalingv2.HorizontalPodAutoscaler
-	scaledObjects map[string]*kedav1alpha1.ScaledObject
-	triggerAuths  map[string]*kedav1alpha1.TriggerAuthentication
+	Deployments   map[string]*appsv1.Deployment                     `kind:"apps/v1 Deployment"`
+	StatefulSets  map[string]*appsv1.StatefulSet                    `kind:"apps/v1 StatefulSet"`
+	Jobs          map[string]*batchv1.Job                           `kind:"batch/v1 Job"`
+	Services      map[string]*corev1.Service                        `kind:"v1 Service"`
+	ConfigMaps    map[string]*corev1.ConfigMap                      `kind:"v1 ConfigMap"`
+	Namespaces    map[string]*corev1.Namespace                      `kind:"v1 Namespace"`
+	PDBs          map[string]*policyv1.PodDisruptionBudget          `kind:"policy/v1 PodDisruptionBudget"`
+	HPAs          map[string]*autoscalingv2.HorizontalPodAutoscaler `kind:"autoscaling/v2 HorizontalPodAutoscaler"`
+	ScaledObjects map[string]*kedav1alpha1.ScaledObject             `kind:"keda.sh/v1alpha1 ScaledObject"`
+	TriggerAuths  map[string]*kedav1alpha1.TriggerAuthentication    `kind:"keda.sh/v1alpha1 TriggerAuthentication"`
 }
 
 // decode decodes each object strictly into its API type: an unknown or
 // duplicate field, or a kind the manifests should not have, is an error.
 func decode(objs [][]byte) (*manifests, error) {
-	m := &manifests{
-		deployments: map[string]*appsv1.Deployment{}, statefulSets: map[string]*appsv1.StatefulSet{},
-		jobs: map[string]*batchv1.Job{}, services: map[string]*corev1.Service{},
-		configMaps: map[string]*corev1.ConfigMap{}, namespaces: map[string]*corev1.Namespace{},
-		pdbs: map[string]*policyv1.PodDisruptionBudget{}, hpas: map[string]*autoscalingv2.HorizontalPodAutoscaler{},
-		scaledObjects: map[string]*kedav1alpha1.ScaledObject{}, triggerAuths: map[string]*kedav1alpha1.TriggerAuthentication{},
+	m := &manifests{}
+	fields := reflect.ValueOf(m).Elem()
+	for i := range fields.NumField() {
+		fields.Field(i).Set(reflect.MakeMap(fields.Field(i).Type()))
 	}
 	for _, raw := range objs {
 		var head struct {
@@ -239,33 +239,15 @@ func decode(objs [][]byte) (*manifests, error) {
 		if err := json.Unmarshal(raw, &head); err != nil {
 			return nil, err
 		}
-		name := head.Metadata.Name
-		var obj any
-		switch head.APIVersion + " " + head.Kind {
-		case "apps/v1 Deployment":
-			obj = into(m.deployments, name)
-		case "apps/v1 StatefulSet":
-			obj = into(m.statefulSets, name)
-		case "batch/v1 Job":
-			obj = into(m.jobs, name)
-		case "v1 Service":
-			obj = into(m.services, name)
-		case "v1 ConfigMap":
-			obj = into(m.configMaps, name)
-		case "v1 Namespace":
-			obj = into(m.namespaces, name)
-		case "policy/v1 PodDisruptionBudget":
-			obj = into(m.pdbs, name)
-		case "autoscaling/v2 HorizontalPodAutoscaler":
-			obj = into(m.hpas, name)
-		case "keda.sh/v1alpha1 ScaledObject":
-			obj = into(m.scaledObjects, name)
-		case "keda.sh/v1alpha1 TriggerAuthentication":
-			obj = into(m.triggerAuths, name)
-		default:
-			return nil, fmt.Errorf("%s %s %s: not a kind the manifests should have", head.APIVersion, head.Kind, name)
+		name, kind := head.Metadata.Name, head.APIVersion+" "+head.Kind
+		i := slices.IndexFunc(reflect.VisibleFields(fields.Type()), func(f reflect.StructField) bool { return f.Tag.Get("kind") == kind })
+		if i < 0 {
+			return nil, fmt.Errorf("%s %s: not a kind the manifests should have", kind, name)
 		}
-		strict, err := sigsjson.UnmarshalStrict(raw, obj, sigsjson.DisallowDuplicateFields, sigsjson.DisallowUnknownFields)
+		objs := fields.Field(i)
+		obj := reflect.New(objs.Type().Elem().Elem())
+		objs.SetMapIndex(reflect.ValueOf(name), obj)
+		strict, err := sigsjson.UnmarshalStrict(raw, obj.Interface(), sigsjson.DisallowDuplicateFields, sigsjson.DisallowUnknownFields)
 		if err != nil {
 			return nil, fmt.Errorf("%s %s: %w", head.Kind, name, err)
 		}
@@ -274,13 +256,6 @@ func decode(objs [][]byte) (*manifests, error) {
 		}
 	}
 	return m, nil
-}
-
-// into returns a new object, stored in objs under name.
-func into[T any](objs map[string]*T, name string) *T {
-	obj := new(T)
-	objs[name] = obj
-	return obj
 }
 
 // workload is a pod template, with the kind and name of its owner.
@@ -292,16 +267,16 @@ type workload struct {
 
 func (m *manifests) workloads() []workload {
 	var ws []workload
-	for _, name := range keys(m.deployments) {
-		d := m.deployments[name]
+	for _, name := range keys(m.Deployments) {
+		d := m.Deployments[name]
 		ws = append(ws, workload{"Deployment", name, d.Spec.Template.Labels, &d.Spec.Template.Spec})
 	}
-	for _, name := range keys(m.statefulSets) {
-		s := m.statefulSets[name]
+	for _, name := range keys(m.StatefulSets) {
+		s := m.StatefulSets[name]
 		ws = append(ws, workload{"StatefulSet", name, s.Spec.Template.Labels, &s.Spec.Template.Spec})
 	}
-	for _, name := range keys(m.jobs) {
-		j := m.jobs[name]
+	for _, name := range keys(m.Jobs) {
+		j := m.Jobs[name]
 		ws = append(ws, workload{"Job", name, j.Spec.Template.Labels, &j.Spec.Template.Spec})
 	}
 	return ws
@@ -320,7 +295,7 @@ func (m *manifests) check() []error {
 		errs = append(errs, m.checkScaledObject(name)...)
 	}
 	errs = append(errs, m.checkGatewayHPA()...)
-	if j := m.jobs["streamcart-migrate"]; j == nil || !slices.Equal(j.Spec.Template.Spec.Containers[0].Args, []string{"migrate"}) {
+	if j := m.Jobs["streamcart-migrate"]; j == nil || !slices.Equal(j.Spec.Template.Spec.Containers[0].Args, []string{"migrate"}) {
 		errs = append(errs, fmt.Errorf("no Job streamcart-migrate running streamcart migrate"))
 	}
 	return errs
@@ -368,7 +343,7 @@ func (m *manifests) checkPod(w workload) []error {
 			}
 		}
 		for _, from := range c.EnvFrom {
-			if ref := from.ConfigMapRef; ref != nil && m.configMaps[ref.Name] == nil {
+			if ref := from.ConfigMapRef; ref != nil && m.ConfigMaps[ref.Name] == nil {
 				bad("container %s takes its environment from ConfigMap %s, which is not there", c.Name, ref.Name)
 			}
 		}
@@ -412,7 +387,7 @@ func (m *manifests) checkService(name string) []error {
 	bad := func(format string, a ...any) {
 		errs = append(errs, fmt.Errorf("Deployment %s: %s", name, fmt.Sprintf(format, a...)))
 	}
-	d := m.deployments[name]
+	d := m.Deployments[name]
 	if d == nil {
 		return []error{fmt.Errorf("no Deployment %s", name)}
 	}
@@ -454,12 +429,12 @@ func (m *manifests) checkService(name string) []error {
 		}
 	}
 	pods := labels.Set(d.Spec.Template.Labels)
-	if !slices.ContainsFunc(values(m.services), func(s *corev1.Service) bool {
+	if !slices.ContainsFunc(values(m.Services), func(s *corev1.Service) bool {
 		return len(s.Spec.Selector) > 0 && labels.SelectorFromSet(s.Spec.Selector).Matches(pods)
 	}) {
 		bad("no Service selects its pods")
 	}
-	if !slices.ContainsFunc(values(m.pdbs), func(p *policyv1.PodDisruptionBudget) bool {
+	if !slices.ContainsFunc(values(m.PDBs), func(p *policyv1.PodDisruptionBudget) bool {
 		return p.Spec.Selector != nil && labels.SelectorFromSet(p.Spec.Selector.MatchLabels).Matches(pods)
 	}) {
 		bad("no PodDisruptionBudget selects its pods")
@@ -472,7 +447,7 @@ func (m *manifests) checkService(name string) []error {
 // minimum of one and a larger maximum, and that nothing else sets its
 // replicas.
 func (m *manifests) checkScaledObject(name string) []error {
-	so := m.scaledObjects[name]
+	so := m.ScaledObjects[name]
 	if so == nil {
 		return []error{fmt.Errorf("Deployment %s: no ScaledObject", name)}
 	}
@@ -480,7 +455,7 @@ func (m *manifests) checkScaledObject(name string) []error {
 	bad := func(format string, a ...any) {
 		errs = append(errs, fmt.Errorf("ScaledObject %s: %s", name, fmt.Sprintf(format, a...)))
 	}
-	d := m.deployments[so.Spec.ScaleTargetRef.Name]
+	d := m.Deployments[so.Spec.ScaleTargetRef.Name]
 	if d == nil || so.Spec.ScaleTargetRef.Name != name {
 		bad("scales %q, want the Deployment %s", so.Spec.ScaleTargetRef.Name, name)
 		return errs
@@ -511,11 +486,11 @@ func (m *manifests) checkScaledObject(name string) []error {
 			bad("trigger %d: addressFromEnv %q is %q in the Deployment's environment, not a host's full name and port (KEDA resolves it from its own namespace)", i, md["addressFromEnv"], addr)
 		}
 		ref := tr.AuthenticationRef
-		if ref == nil || m.triggerAuths[ref.Name] == nil {
+		if ref == nil || m.TriggerAuths[ref.Name] == nil {
 			bad("trigger %d: no TriggerAuthentication %v", i, ref)
 			continue
 		}
-		ta := m.triggerAuths[ref.Name]
+		ta := m.TriggerAuths[ref.Name]
 		if !slices.ContainsFunc(ta.Spec.SecretTargetRef, func(s kedav1alpha1.AuthSecretTargetRef) bool {
 			return s.Parameter == "password" && s.Name == "streamcart-scaler" && s.Key == "redis-password"
 		}) {
@@ -527,7 +502,7 @@ func (m *manifests) checkScaledObject(name string) []error {
 
 // checkGatewayHPA checks that the gateway scales on CPU, from at least two.
 func (m *manifests) checkGatewayHPA() []error {
-	for _, h := range m.hpas {
+	for _, h := range m.HPAs {
 		if h.Spec.ScaleTargetRef.Kind != "Deployment" || h.Spec.ScaleTargetRef.Name != "gateway" {
 			continue
 		}
@@ -540,7 +515,7 @@ func (m *manifests) checkGatewayHPA() []error {
 		if h.Spec.MinReplicas == nil || *h.Spec.MinReplicas < 2 || h.Spec.MaxReplicas <= *h.Spec.MinReplicas {
 			errs = append(errs, fmt.Errorf("HorizontalPodAutoscaler %s: replicas from %v to %d, want from 2 or more to more", h.Name, h.Spec.MinReplicas, h.Spec.MaxReplicas))
 		}
-		if m.deployments["gateway"].Spec.Replicas != nil {
+		if m.Deployments["gateway"].Spec.Replicas != nil {
 			errs = append(errs, fmt.Errorf("Deployment gateway sets replicas, which its HorizontalPodAutoscaler would fight"))
 		}
 		return errs
@@ -554,8 +529,8 @@ func (m *manifests) envOf(d *appsv1.Deployment) map[string]string {
 	env := map[string]string{}
 	c := d.Spec.Template.Spec.Containers[0]
 	for _, from := range c.EnvFrom {
-		if from.ConfigMapRef != nil && m.configMaps[from.ConfigMapRef.Name] != nil {
-			for k, v := range m.configMaps[from.ConfigMapRef.Name].Data {
+		if from.ConfigMapRef != nil && m.ConfigMaps[from.ConfigMapRef.Name] != nil {
+			for k, v := range m.ConfigMaps[from.ConfigMapRef.Name].Data {
 				env[k] = v
 			}
 		}
