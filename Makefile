@@ -8,6 +8,10 @@ DATA ?= ./data
 # Extra arguments for `streamcart dev`, e.g. make run ARGS='--addr :9090' (see bin/streamcart dev -h).
 ARGS ?=
 
+# Prometheus configuration and alert rules, checked by promtool (Debian's
+# prometheus package, which scripts/deps.sh installs).
+OBS := deploy/observability
+
 # Fuzz targets, package:name. `make test` runs each for FUZZTIME_TEST;
 # `make fuzz` for FUZZTIME (e.g. make fuzz FUZZTIME=10m).
 FUZZ_TARGETS := \
@@ -24,7 +28,7 @@ FUZZ_TARGETS := \
 FUZZTIME_TEST ?= 2s
 FUZZTIME ?= 1m
 
-.PHONY: all deps build run test test-short vet fuzz fuzz-run bench bench-stream chaos images compose-test k8s-test clean
+.PHONY: all deps build run test test-short vet rules fuzz fuzz-run bench bench-stream chaos images compose-test k8s-test clean
 
 all: build
 
@@ -40,7 +44,7 @@ run: deps build
 vet:
 	$(GO) vet ./...
 
-test: deps vet
+test: deps vet rules
 	@bash scripts/deps.sh --browser
 	$(GO) test -race -count=1 -timeout 15m ./...
 	@$(MAKE) --no-print-directory fuzz-run FUZZTIME=$(FUZZTIME_TEST)
@@ -52,6 +56,11 @@ test: deps vet
 # libraries stay out of streamcart's.
 k8s-test:
 	cd deploy && $(GO) vet ./... && $(GO) test -count=1 ./...
+
+# The Prometheus configuration, the alert rules and their unit tests.
+rules:
+	promtool check config $(OBS)/prometheus.yml
+	promtool test rules $(OBS)/alerts_test.yml
 
 # Every fuzz target for FUZZTIME each (go test -fuzz takes one target of
 # one package at a time). New failing inputs land in the package's

@@ -10,7 +10,7 @@ bin=bin/streamcart
 data=$(mktemp -d /tmp/streamcart-bench.XXXXXX)
 chmod 755 "$data" # PostgreSQL runs as the postgres user when we are root
 log="$data/dev.log"
-"$bin" dev --data "$data/data" --addr 127.0.0.1:0 --rate-limit-ip -1 --new-sessions-per-minute -1 --event-streams-per-ip -1 --log-level warn >"$log" 2>&1 &
+"$bin" dev --data "$data/data" --addr 127.0.0.1:0 --metrics-addr 127.0.0.1:0 --rate-limit-ip -1 --new-sessions-per-minute -1 --event-streams-per-ip -1 --log-level warn >"$log" 2>&1 &
 dev=$!
 cleanup() {
 	kill -INT "$dev" 2>/dev/null || true

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # deps.sh makes sure the tools streamcart needs to build, run and test are
-# installed: go, make, redis-server and the PostgreSQL server binaries, plus
-# chromium with --browser, and with --docker what make compose-test needs:
-# dockerd (docker.io), Compose (docker-compose, unless "docker compose"
-# works) and mmdebstrap. It installs missing Debian packages with apt-get
+# installed: go, make, redis-server, the PostgreSQL server binaries and
+# Prometheus (prometheus and promtool: the alert rules' checks and the
+# test that scrapes a running shop), plus chromium with --browser, and
+# with --docker what make compose-test needs: dockerd (docker.io), Compose
+# (docker-compose, unless "docker compose" works) and mmdebstrap. It
+# installs missing Debian packages with apt-get
 # (as root, or through passwordless sudo) and otherwise prints the command to
 # run. It prints nothing when everything is present.
 set -euo pipefail
@@ -43,6 +45,10 @@ have_postgres() {
 	compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null
 }
 
+have_prometheus() {
+	command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1
+}
+
 have_browser() {
 	command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1
 }
@@ -56,6 +62,7 @@ missing() {
 	local pkgs=()
 	have_redis || pkgs+=(redis-server)
 	have_postgres || pkgs+=(postgresql)
+	have_prometheus || pkgs+=(prometheus)
 	command -v make >/dev/null 2>&1 || pkgs+=(make)
 	if ((browser)); then
 		have_browser || pkgs+=(chromium)

@@ -34,6 +34,7 @@ type devConfig struct {
 	// Data/identity-secret, made at the first start.
 	IdentitySecret string
 	PprofAddr      string
+	MetricsAddr    string
 	RateLimitIP    int
 	NewSessions    int
 	StreamsPerIP   int
@@ -64,6 +65,7 @@ func parseDevConfig(args []string, stdout, stderr io.Writer) (devConfig, *flag.F
 	fs.StringVar(&cfg.IdentitySecret, "identity-secret", "", "hex secret (>= 32 bytes) that signs identities between gateway and services, and session tokens (empty: the one in <data>/identity-secret, made at the first start); pass it to \"streamcart token\" to call services directly")
 	fs.StringVar(&cfg.Origins, "allowed-origins", "", "comma-separated origins allowed to call the API from a browser (CORS), e.g. http://localhost:3000")
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "URL at which clients reach the gateway, e.g. http://localhost:8080: the base of absolute URLs in tutorial responses (empty: from each request's host)")
+	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "127.0.0.1:9464", "serve every service's metrics on this address as /metrics/<service> (deploy/observability/prometheus.yml scrapes it); empty: only on each service's own port, none for the gateway")
 	fs.StringVar(&cfg.PprofAddr, "pprof", "", "serve net/http/pprof on this address, e.g. 127.0.0.1:6060 (off when empty)")
 	fs.IntVar(&cfg.RateLimitIP, "rate-limit-ip", 0, "requests per second per client address at the gateway (0: the default, 2000; negative: no limit, e.g. for streamcart bench)")
 	fs.IntVar(&cfg.NewSessions, "new-sessions-per-minute", 0, "sessions one client address may start per minute (0: the default, 60; negative: no limit, e.g. for streamcart bench)")
@@ -135,6 +137,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			PublicURL: cfg.PublicURL,
 		},
 		OperatorToken: operatorToken,
+		MetricsAddr:   cfg.MetricsAddr,
 		Secret:        secret,
 		StreamMaxAge:  cfg.StreamMaxAge,
 		Seed:          true,
@@ -151,6 +154,14 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fmt.Fprintf(stdout, "  PostgreSQL:   %s\n", config.MaskPasswords(env.databaseURL))
 	for _, name := range app.Services {
 		fmt.Fprintf(stdout, "  %-13s %s\n", name+":", sys.URLs[name])
+	}
+	fmt.Fprintf(stdout, "\nMetrics (Prometheus; deploy/observability/prometheus.yml scrapes them):\n")
+	for _, name := range app.Services {
+		if u := sys.MetricsURLs[name]; u != "" {
+			fmt.Fprintf(stdout, "  %-13s %s\n", name+":", u)
+		} else {
+			fmt.Fprintf(stdout, "  %-13s none: its port is public; set --metrics-addr\n", name+":")
+		}
 	}
 	shop := browserURL(sys.URLs[app.Gateway])
 	fmt.Fprintf(stdout, "\nOperations page: %s/ops (operator token %s)\n", shop, operatorToken)

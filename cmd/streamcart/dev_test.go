@@ -83,7 +83,15 @@ var openLine = regexp.MustCompile(`Open (http://\S+)`)
 // stopped cleanly.
 func startDev(t *testing.T, data string) (string, func()) {
 	t.Helper()
-	dev := start(t, "dev", "dev", "--data", data, "--addr", "127.0.0.1:0", "--log-level", "warn")
+	url, dev := startDevCommand(t, data)
+	return url, func() { dev.stop(t) }
+}
+
+// startDevCommand runs "streamcart dev" like startDev and returns the
+// gateway's URL and the command.
+func startDevCommand(t *testing.T, data string) (string, *command) {
+	t.Helper()
+	dev := start(t, "dev", "dev", "--data", data, "--addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0", "--log-level", "warn")
 	var url string
 	dev.waitFor(t, "dev to print its URL", func() bool {
 		if m := openLine.FindStringSubmatch(dev.stdout.String()); m != nil {
@@ -92,7 +100,7 @@ func startDev(t *testing.T, data string) (string, func()) {
 		}
 		return false
 	})
-	return url, func() { dev.stop(t) }
+	return url, dev
 }
 
 func call(t *testing.T, method, url, token string, body, out any) int {
@@ -121,7 +129,8 @@ func call(t *testing.T, method, url, token string, body, out any) int {
 func TestDevServesAnOrderAndKeepsItsData(t *testing.T) {
 	t.Parallel()
 	data := testenv.TempDir(t) + "/data"
-	url, stop := startDev(t, data)
+	url, dev := startDevCommand(t, data)
+	stop := func() { dev.stop(t) }
 
 	var sess struct{ Auth string }
 	if code := call(t, "GET", url+"/api/v1/session", "", nil, &sess); code != 200 || sess.Auth == "" {
@@ -145,6 +154,7 @@ func TestDevServesAnOrderAndKeepsItsData(t *testing.T) {
 		return o.Status == 4
 	})
 	checkManagedRedisUsers(t, data)
+	checkDevMetrics(t, dev.stdout.String())
 	stop()
 
 	// The identity secret, which signs the session tokens, is kept with
@@ -165,6 +175,43 @@ func TestDevServesAnOrderAndKeepsItsData(t *testing.T) {
 	}
 	if !strings.HasPrefix(url, "http://127.0.0.1:") {
 		t.Errorf("gateway URL %s, want loopback", url)
+	}
+}
+
+// metricsLine is a line of dev's output that says where a service's
+// metrics are.
+var metricsLine = regexp.MustCompile(`(?m)^\s+(\w+):\s+(http://127\.0\.0\.1:\d+/metrics/(\w+))$`)
+
+// checkDevMetrics checks that dev's output says where the metrics of every
+// service are, on one address apart from the gateway's, and that each
+// answers with its service's metrics in the Prometheus text format.
+func checkDevMetrics(t *testing.T, out string) {
+	t.Helper()
+	found := map[string]string{}
+	for _, m := range metricsLine.FindAllStringSubmatch(out, -1) {
+		if m[1] == m[3] {
+			found[m[1]] = m[2]
+		}
+	}
+	for _, name := range app.Services {
+		u := found[name]
+		if u == "" {
+			t.Errorf("dev does not print where the metrics of %s are:\n%s", name, out)
+			continue
+		}
+		resp, err := http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") ||
+			!strings.Contains(string(body), "\ngo_goroutines ") {
+			t.Errorf("GET %s: %d %s, want the Prometheus text format:\n%.300s", u, resp.StatusCode, resp.Header.Get("Content-Type"), body)
+		}
+		if name == app.Orders && !strings.Contains(string(body), `streamcart_orders_total{status="PAYMENT_SUCCESS"} 1`) {
+			t.Errorf("the orders' metrics do not count the order paid:\n%s", body)
+		}
 	}
 }
 
@@ -276,7 +323,7 @@ func TestDevLogsItsConfigurationWithoutSecretsAndEveryLineOneService(t *testing.
 		identitySecret = "5ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7"
 	)
 	db := databaseWithPassword(t, dbPassword)
-	dev := start(t, "dev", "dev", "--addr", "127.0.0.1:0", "--log-format", "json",
+	dev := start(t, "dev", "dev", "--addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0", "--log-format", "json",
 		"--redis-url", testenv.RedisURL(t), "--database-url", db.String(), "--operator-token", operatorToken,
 		"--identity-secret", identitySecret)
 	// Payments, orders, the order history and identity each consume.

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"regexp"
 	"runtime/debug"
 	"strings"
 	"testing"
@@ -257,12 +258,22 @@ func TestServeLogsItsVersionAndConfigurationWithoutSecretsAndConsumersCarryTheSe
 	)
 	db := databaseWithPassword(t, dbPassword)
 	serve := start(t, "serve payments", "serve", "payments",
-		"--redis-url", testenv.RedisURL(t), "--database-url", db.String(),
+		"--redis-url", testenv.RedisURL(t), "--database-url", db.String(), "--orders-url", "http://127.0.0.1:1",
 		"--identity-secret", identitySecret, "--operator-token", operatorToken,
-		"--log-format", "json")
+		"--metrics-addr", "127.0.0.1:0", "--log-format", "json")
 	serve.waitFor(t, "payments to serve and its consumer to start", func() bool {
-		return strings.Contains(serve.stderr.String(), `"msg":"serving"`) && strings.Contains(serve.stderr.String(), `"msg":"consumer started"`)
+		return strings.Contains(serve.stderr.String(), `"msg":"serving metrics"`) && strings.Contains(serve.stderr.String(), `"msg":"consumer started"`)
 	})
+	// Its metrics are where it says, on --metrics-addr.
+	m := regexp.MustCompile(`"msg":"serving metrics",.*"url":"(http://127\.0\.0\.1:\d+/metrics)"`).FindStringSubmatch(serve.stderr.String())
+	if m == nil {
+		t.Fatalf("serve does not log where its metrics are:\n%s", serve.stderr.String())
+	}
+	if metrics, ok := testenv.ScrapeMetrics(t, m[1]); !ok {
+		t.Errorf("GET %s does not answer 200", m[1])
+	} else if _, ok := metrics.Value("streamcart_stream_messages_total", "group", "payments", "outcome", "processed"); !ok {
+		t.Errorf("GET %s has no stream counts of payments", m[1])
+	}
 	serve.stop(t)
 
 	logged := serve.stderr.String()

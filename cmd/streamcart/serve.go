@@ -27,12 +27,13 @@ Services: %s`
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("streamcart serve", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:0", "listen address")
+	metricsAddr := fs.String("metrics-addr", "", "also serve the metrics (GET /metrics) on this address, e.g. 127.0.0.1:9464; the gateway's only here, its --addr being public (empty: the gateway serves none, the others on --addr only)")
 	redisURL := fs.String("redis-url", os.Getenv("REDIS_URL"), "Redis URL, with the credentials of the service's own Redis user, e.g. redis://payments:PASSWORD@host:6379/0 (env REDIS_URL; see streamcart redis-acl)")
 	opsRedisURL := fs.String("ops-redis-url", "", "Redis URL of the operations page, with the ops user's credentials (gateway; default --redis-url)")
 	databaseURL := fs.String("database-url", os.Getenv("DATABASE_URL"), "PostgreSQL URL (env DATABASE_URL)")
 	secret := fs.String("identity-secret", "", identitySecretUsage)
 	productsURL := fs.String("products-url", "", "base URL of the products service (for orders and the gateway)")
-	ordersURL := fs.String("orders-url", "", "base URL of the orders service (for the gateway, and the order history, which rebuilds itself from its snapshots)")
+	ordersURL := fs.String("orders-url", "", "base URL of the orders service (for the gateway; for payments, identity and the order history, which ask it whether the orders they are told of exist; and for the order history, which rebuilds itself from its snapshots)")
 	historyURL := fs.String("history-url", "", "base URL of the order history service (for the gateway)")
 	origins := fs.String("allowed-origins", "", "comma-separated origins allowed to call the API from a browser (CORS; gateway)")
 	rateLimitIP := fs.Int("rate-limit-ip", 0, "requests per second per client address (gateway; 0: default 2000, negative: none)")
@@ -84,6 +85,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		URLs:          map[string]string{app.Products: *productsURL, app.Orders: *ordersURL, app.History: *historyURL},
 		Secret:        key,
 		OperatorToken: *operatorToken,
+		MetricsAddr:   *metricsAddr,
 		Gateway: gateway.Config{
 			AllowedOrigins: splitList(*origins), RateLimitIP: *rateLimitIP,
 			TrustProxy: *trustProxy, SecureCookies: *secureCookies, PublicURL: *publicURL,
@@ -99,6 +101,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	log.Info("serving", "url", sys.URLs[name])
+	if u := sys.MetricsURLs[name]; u != "" {
+		log.Info("serving metrics", "url", u)
+	} else {
+		log.Warn("serving no metrics: the gateway's address is public; give it --metrics-addr")
+	}
 	return sys.Wait()
 }
 
@@ -141,7 +148,7 @@ by itself when Redis lost its data.`
 func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("streamcart history rebuild", flag.ContinueOnError)
 	redisURL := fs.String("redis-url", os.Getenv("REDIS_URL"), "Redis URL (env REDIS_URL): the orderhistory user's, or an admin's")
-	ordersURL := fs.String("orders-url", "", "base URL of the orders service, which publishes the snapshots of its orders")
+	ordersURL := fs.String("orders-url", "", "base URL of the orders service, which publishes the snapshots of its orders and says which orders exist")
 	secret := fs.String("identity-secret", "", identitySecretUsage+" (signs the call to orders; the rebuild skips an order event not signed with it)")
 	if err := needWord(args, fs, historyUsage, "history: no subcommand given", stdout, stderr); err != nil {
 		return err

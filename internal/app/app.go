@@ -25,11 +25,13 @@ import (
 	"streamcart/internal/gateway"
 	"streamcart/internal/identity"
 	"streamcart/internal/ops"
+	"streamcart/internal/ordercheck"
 	"streamcart/internal/orderhistory"
 	"streamcart/internal/orders"
 	"streamcart/internal/outbox"
 	"streamcart/internal/payments"
 	"streamcart/internal/platform/auth"
+	"streamcart/internal/platform/metrics"
 	"streamcart/internal/platform/postgres"
 	"streamcart/internal/platform/redisclient"
 	"streamcart/internal/platform/web"
@@ -48,8 +50,10 @@ const (
 	Gateway  = "gateway"
 )
 
-// Services lists every service name, in start order.
-var Services = []string{Products, Payments, Orders, History, Identity, Gateway}
+// Services lists every service name, in start order: a service starts
+// after those it calls (orders calls products; payments, the order
+// history and identity call orders; the gateway calls them all).
+var Services = []string{Products, Orders, Payments, History, Identity, Gateway}
 
 // Config configures a system. RedisURL and DatabaseURL are required.
 type Config struct {
@@ -96,6 +100,13 @@ type Config struct {
 	// OperatorToken opens the operations page /ops (package ops), which
 	// the gateway serves; empty keeps it closed.
 	OperatorToken string
+	// MetricsAddr is the address of a listener apart from the services'
+	// that serves each running service's metrics as GET
+	// /metrics/{service}, and as GET /metrics too when one service runs.
+	// Every service but the gateway also serves GET /metrics on its own
+	// port; the gateway's port is public, so its metrics are served only
+	// here. Empty: no such listener, and no gateway metrics.
+	MetricsAddr string
 	// Tuning shortens the stream and outbox timings, for tests.
 	Tuning Tuning
 	// Log is the root logger; each service logs with its name added. Required.
@@ -122,9 +133,14 @@ type System struct {
 	// OrderKey signs the OrderPlaced events (orders) and checks them
 	// (payments, identity, orderhistory); it is derived from Secret.
 	OrderKey *events.OrderKey
+	// MetricsURLs has, for each running service, the URL at which its
+	// metrics are served (Config.MetricsAddr); none for the gateway when
+	// it is not set.
+	MetricsURLs map[string]string
 
 	group   *errgroup.Group
 	closers []func()
+	metrics map[string]*metrics.Registry // each running service's
 }
 
 // Start starts the services named (all when names is empty) and returns
@@ -167,14 +183,23 @@ func Start(ctx context.Context, cfg Config, names ...string) (*System, error) {
 		return nil, err
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	sys := &System{URLs: map[string]string{}, Routes: map[string][]auth.Route{}, Signer: signer, OrderKey: orderKey, group: g}
-	for _, name := range Services { // start order matters: orders needs products
+	sys := &System{
+		URLs: map[string]string{}, Routes: map[string][]auth.Route{}, MetricsURLs: map[string]string{},
+		Signer: signer, OrderKey: orderKey, group: g, metrics: map[string]*metrics.Registry{},
+	}
+	for _, name := range Services { // in start order: see Services
 		if !slices.Contains(names, name) {
 			continue
 		}
 		if err := sys.start(ctx, gctx, cfg, name); err != nil {
 			sys.close()
 			return nil, fmt.Errorf("start %s: %w", name, err)
+		}
+	}
+	if cfg.MetricsAddr != "" {
+		if err := sys.serveMetrics(gctx, cfg); err != nil {
+			sys.close()
+			return nil, fmt.Errorf("serve metrics: %w", err)
 		}
 	}
 	return sys, nil
@@ -226,6 +251,7 @@ func (s *System) start(ctx, gctx context.Context, cfg Config, name string) error
 	if err != nil {
 		return err
 	}
+	in := newInstruments(name, rdb, pool, log)
 
 	var (
 		handler http.Handler
@@ -235,22 +261,28 @@ func (s *System) start(ctx, gctx context.Context, cfg Config, name string) error
 	case Products:
 		handler, err = s.products(ctx, cfg, pool, rdb, log)
 	case Payments:
-		handler, run, err = s.payments(cfg, pool, rdb, log)
+		handler, run, err = s.payments(cfg, pool, rdb, in, log)
 	case Orders:
-		handler, run, err = s.orders(cfg, pool, rdb, log)
+		handler, run, err = s.orders(cfg, pool, rdb, in, log)
 	case History:
-		handler, run, err = s.history(ctx, cfg, rdb, log)
+		handler, run, err = s.history(ctx, cfg, rdb, in, log)
 	case Identity:
-		handler, run, err = s.identity(cfg, pool, rdb, log)
+		handler, run, err = s.identity(cfg, pool, rdb, in, log)
 	case Gateway:
-		handler, run, err = s.gateway(ctx, cfg, rdb, log)
+		handler, run, err = s.gateway(ctx, cfg, rdb, in, log)
 	}
 	if err != nil {
 		return err
 	}
-	if rt, ok := handler.(*auth.Routes); ok {
+	rt, ownPort := handler.(*auth.Routes)
+	if ownPort {
+		// A service's port is internal: its metrics are open there, as
+		// its health is. The gateway's is public (Config.MetricsAddr).
+		rt.Handle("GET /metrics", auth.Open, in.reg.Handler())
 		s.Routes[name] = rt.Registered()
 	}
+	handler = in.reg.NewHTTP().Handler(handler)
+	s.metrics[name] = in.reg
 	addr := cfg.Addrs[name]
 	if addr == "" {
 		addr = net.JoinHostPort(cfg.Host, "0")
@@ -260,7 +292,11 @@ func (s *System) start(ctx, gctx context.Context, cfg Config, name string) error
 		return err
 	}
 	s.URLs[name] = "http://" + ln.Addr().String()
+	if ownPort {
+		s.MetricsURLs[name] = s.URLs[name] + "/metrics"
+	}
 	s.group.Go(func() error { return web.Serve(gctx, ln, handler, log, cfg.ShutdownTimeout) })
+	s.group.Go(func() error { return in.reg.Run(gctx) })
 	if run != nil {
 		s.group.Go(func() error { return run(gctx) })
 	}
@@ -295,18 +331,23 @@ func (s *System) products(ctx context.Context, cfg Config, pool *pgxpool.Pool, r
 	return products.NewHandler(svc, s.Signer, log), nil
 }
 
-func (s *System) payments(cfg Config, pool *pgxpool.Pool, rdb *redis.Client, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
+func (s *System) payments(cfg Config, pool *pgxpool.Pool, rdb *redis.Client, in *instruments, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
+	orders, err := s.ordersLookup(cfg, Payments)
+	if err != nil {
+		return nil, nil, err
+	}
 	svc, err := payments.NewService(pool, rdb, payments.Config{
 		OrderKey:       s.OrderKey,
+		Orders:         orders,
 		OrdersStream:   cfg.Names.OrdersStream,
 		PaymentsStream: cfg.Names.PaymentsStream,
 		FailAbove:      cfg.PaymentFailAbove,
-		ServiceConfig:  serviceConfig(cfg),
+		ServiceConfig:  serviceConfig(cfg, in, payments.Schema),
 	}, log)
 	return started(svc, err, func(svc *payments.Service) http.Handler { return payments.NewHandler(svc, s.Signer, log) })
 }
 
-func (s *System) orders(cfg Config, pool *pgxpool.Pool, rdb *redis.Client, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
+func (s *System) orders(cfg Config, pool *pgxpool.Pool, rdb *redis.Client, in *instruments, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
 	productsURL, err := s.url(cfg, Products)
 	if err != nil {
 		return nil, nil, err
@@ -320,29 +361,35 @@ func (s *System) orders(cfg Config, pool *pgxpool.Pool, rdb *redis.Client, log *
 		Signer:            s.Signer,
 		StuckAfter:        cfg.Tuning.StuckAfter,
 		ReconcileInterval: cfg.Tuning.ReconcileInterval,
-		ServiceConfig:     serviceConfig(cfg),
+		ServiceConfig:     serviceConfig(cfg, in, orders.Schema),
+		Metrics:           in.ordersMetrics(),
 	}, log)
 	return started(svc, err, func(svc *orders.Service) http.Handler { return orders.NewHandler(svc, s.Signer, log) })
 }
 
-func (s *System) history(ctx context.Context, cfg Config, rdb *redis.Client, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
+func (s *System) history(ctx context.Context, cfg Config, rdb *redis.Client, in *instruments, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
 	ordersURL, err := s.url(cfg, Orders)
 	if err != nil {
 		return nil, nil, err
 	}
-	orders, err := orderhistory.NewOrdersClient(ordersURL, s.Signer)
+	snapshots, err := orderhistory.NewOrdersClient(ordersURL, s.Signer)
+	if err != nil {
+		return nil, nil, err
+	}
+	orders, err := s.ordersLookup(cfg, History)
 	if err != nil {
 		return nil, nil, err
 	}
 	svc, err := orderhistory.NewService(rdb, orderhistory.Config{
 		OrderKey:          s.OrderKey,
-		Snapshots:         orders,
+		Snapshots:         snapshots,
+		Orders:            orders,
 		KeyPrefix:         cfg.Names.HistoryPrefix,
 		OrdersStream:      cfg.Names.OrdersStream,
 		PaymentsStream:    cfg.Names.PaymentsStream,
 		TransactionStream: cfg.Names.TransactionStream,
 		SnapshotsStream:   cfg.Names.SnapshotsStream,
-		Consumer:          consumerConfig(cfg),
+		Consumer:          consumerConfig(cfg, in),
 	}, log)
 	if err != nil {
 		return nil, nil, err
@@ -359,15 +406,31 @@ func (s *System) history(ctx context.Context, cfg Config, rdb *redis.Client, log
 	return orderhistory.NewHandler(svc, s.Signer, log), svc.Run, nil
 }
 
-func (s *System) identity(cfg Config, pool *pgxpool.Pool, rdb *redis.Client, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
+func (s *System) identity(cfg Config, pool *pgxpool.Pool, rdb *redis.Client, in *instruments, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
+	orders, err := s.ordersLookup(cfg, Identity)
+	if err != nil {
+		return nil, nil, err
+	}
 	svc, err := identity.NewService(pool, rdb, identity.Config{
 		OrderKey:          s.OrderKey,
+		Orders:            orders,
 		OrdersStream:      cfg.Names.OrdersStream,
 		TransactionStream: cfg.Names.TransactionStream,
-		ServiceConfig:     serviceConfig(cfg),
+		ServiceConfig:     serviceConfig(cfg, in, identity.Schema),
 		LoginRetention:    cfg.LoginRetention,
 	}, log)
 	return started(svc, err, func(svc *identity.Service) http.Handler { return identity.NewHandler(svc, s.Signer, log) })
+}
+
+// ordersLookup returns the client with which service asks the orders
+// service whether the orders of its OrderPlaced events exist
+// (ordercheck).
+func (s *System) ordersLookup(cfg Config, service string) (*ordercheck.Client, error) {
+	u, err := s.url(cfg, Orders)
+	if err != nil {
+		return nil, err
+	}
+	return ordercheck.NewClient(u, s.Signer, service)
 }
 
 // started returns what start needs of a service that its NewService
@@ -380,7 +443,7 @@ func started[S interface{ Run(context.Context) error }](svc S, err error, handle
 	return handler(svc), svc.Run, nil
 }
 
-func (s *System) gateway(ctx context.Context, cfg Config, rdb *redis.Client, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
+func (s *System) gateway(ctx context.Context, cfg Config, rdb *redis.Client, in *instruments, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
 	var urls [3]string
 	for i, name := range []string{Products, Orders, History} {
 		u, err := s.url(cfg, name)
@@ -417,6 +480,7 @@ func (s *System) gateway(ctx context.Context, cfg Config, rdb *redis.Client, log
 	if err != nil {
 		return nil, nil, err
 	}
+	in.reg.WatchRedis(Ops, opsRedis)
 	operations, err := ops.New(opsRedis, shop, ops.Config{
 		Streams:       cfg.Names.streams(),
 		KeyPrefix:     cfg.Names.OpsPrefix,
@@ -436,8 +500,8 @@ func (s *System) gateway(ctx context.Context, cfg Config, rdb *redis.Client, log
 // order that it asks the orders service at ordersURL for, and from the
 // streams. secret is the services' identity secret: it signs the call to
 // orders, and the rebuild skips an OrderPlaced or OrderSnapshot that the
-// orders service did not sign with it, as the service's consumer
-// dead-letters it.
+// orders service did not sign with it, or whose order orders does not
+// have as the event says, as the service's consumer dead-letters it.
 func RebuildHistory(ctx context.Context, redisURL, ordersURL string, secret []byte, log *slog.Logger) error {
 	orderKey, err := events.NewOrderKey(secret)
 	if err != nil {
@@ -447,7 +511,11 @@ func RebuildHistory(ctx context.Context, redisURL, ordersURL string, secret []by
 	if err != nil {
 		return err
 	}
-	orders, err := orderhistory.NewOrdersClient(ordersURL, signer)
+	snapshots, err := orderhistory.NewOrdersClient(ordersURL, signer)
+	if err != nil {
+		return err
+	}
+	orders, err := ordercheck.NewClient(ordersURL, signer, History)
 	if err != nil {
 		return err
 	}
@@ -456,7 +524,7 @@ func RebuildHistory(ctx context.Context, redisURL, ordersURL string, secret []by
 		return err
 	}
 	defer rdb.Close()
-	svc, err := orderhistory.NewService(rdb, orderhistory.Config{OrderKey: orderKey, Snapshots: orders}, log)
+	svc, err := orderhistory.NewService(rdb, orderhistory.Config{OrderKey: orderKey, Snapshots: snapshots, Orders: orders}, log)
 	if err != nil {
 		return err
 	}
@@ -490,20 +558,23 @@ var migrations = map[string]func(context.Context, *pgxpool.Pool) error{
 }
 
 // serviceConfig returns the consumer, outbox and retention of a service
-// that consumes streams and publishes through its outbox (payments, orders,
-// identity); the service fills in its streams, group and logger.
-func serviceConfig(cfg Config) outbox.ServiceConfig {
-	return outbox.ServiceConfig{Consumer: consumerConfig(cfg), Outbox: cfg.Tuning.Outbox, StreamMaxAge: cfg.StreamMaxAge}
+// that consumes streams and publishes through its outbox in schema
+// (payments, orders, identity), reporting to in; the service fills in its
+// streams, group and logger.
+func serviceConfig(cfg Config, in *instruments, schema string) outbox.ServiceConfig {
+	ob := cfg.Tuning.Outbox
+	ob.Metrics = in.outboxMetrics(schema)
+	return outbox.ServiceConfig{Consumer: consumerConfig(cfg, in), Outbox: ob, StreamMaxAge: cfg.StreamMaxAge}
 }
 
-// consumerConfig returns the tuned timings of a consumer; the service
-// that owns it fills in its stream, group and logger.
-func consumerConfig(cfg Config) stream.Config {
+// consumerConfig returns the tuned timings of a consumer, reporting to
+// in; the service that owns it fills in its stream, group and logger.
+func consumerConfig(cfg Config, in *instruments) stream.Config {
 	t := cfg.Tuning.Consumer
 	return stream.Config{
 		Block: t.Block, MinIdle: t.MinIdle, ClaimInterval: t.ClaimInterval, HandlerTimeout: t.HandlerTimeout,
 		RetryBackoff: t.RetryBackoff, MaxRetryBackoff: t.MaxRetryBackoff, MaxDeliveries: t.MaxDeliveries,
-		ShutdownTimeout: cfg.ShutdownTimeout,
+		ShutdownTimeout: cfg.ShutdownTimeout, Metrics: in.streamMetrics(),
 	}
 }
 

@@ -54,6 +54,30 @@ func (sh *shopper) do(method, path string, body, out any, headers ...string) int
 	return request(sh.s.t, sh.s.client, method, sh.s.sys.URLs[app.Gateway]+path, body, out, h, headers...)
 }
 
+// twoPumas searches the catalog for PUMA through /api/v1 and returns the
+// first two products found, failing the test unless there are two.
+func (sh *shopper) twoPumas() (a, b product) {
+	sh.s.t.Helper()
+	var page struct {
+		Products []product `json:"products"`
+	}
+	if code := sh.do("GET", "/api/v1/products?q=PUMA&limit=5", nil, &page); code != 200 || len(page.Products) < 2 {
+		sh.s.t.Fatalf("search: %d, %d products", code, len(page.Products))
+	}
+	return page.Products[0], page.Products[1]
+}
+
+// placeOrder orders items through /api/v1 and fails the test unless the
+// order is created.
+func (sh *shopper) placeOrder(items ...item) order {
+	sh.s.t.Helper()
+	var o order
+	if code := sh.do("POST", "/api/v1/orders", map[string]any{"items": items}, &o); code != 201 {
+		sh.s.t.Fatalf("create order of %+v: %d", items, code)
+	}
+	return o
+}
+
 // historyRecord is an order as the history API shows it: the order with
 // its identity score.
 type historyRecord struct {
@@ -130,19 +154,8 @@ func TestShopThroughGatewayV1(t *testing.T) {
 	t.Parallel()
 	s := startGatewayShop(t)
 	sh := s.shopper("Mozilla/5.0 (X11; Linux) Firefox/140", "192.0.2.10")
-
-	var page struct {
-		Products []product `json:"products"`
-	}
-	if code := sh.do("GET", "/api/v1/products?q=PUMA&limit=5", nil, &page); code != 200 || len(page.Products) < 2 {
-		t.Fatalf("search: %d, %d products", code, len(page.Products))
-	}
-	a, b := page.Products[0], page.Products[1]
-	items := []item{{ProductID: a.ID, Qty: 2, PriceCents: &a.PriceCents}, {ProductID: b.ID, Qty: 1, PriceCents: &b.PriceCents}}
-	var o order
-	if code := sh.do("POST", "/api/v1/orders", map[string]any{"items": items}, &o); code != 201 {
-		t.Fatalf("create order: %d", code)
-	}
+	a, b := sh.twoPumas()
+	o := sh.placeOrder(item{ProductID: a.ID, Qty: 2, PriceCents: &a.PriceCents}, item{ProductID: b.ID, Qty: 1, PriceCents: &b.PriceCents})
 	want := 2*a.PriceCents + b.PriceCents
 	if o.AmountCents != want {
 		t.Errorf("order amount %d, want %d", o.AmountCents, want)
@@ -221,10 +234,7 @@ func TestUsersSeeOnlyTheirOwnOrders(t *testing.T) {
 	alice := s.shopper("alice-browser", "192.0.2.1")
 	bob := s.shopper("bob-browser", "192.0.2.2")
 	p := s.catalog(1)[0]
-	var o order
-	if code := alice.do("POST", "/api/v1/orders", map[string]any{"items": []item{{ProductID: p.ID, Qty: 1}}}, &o); code != 201 {
-		t.Fatalf("alice's order: %d", code)
-	}
+	o := alice.placeOrder(item{ProductID: p.ID, Qty: 1})
 	alice.settledRecord(o.OrderID)
 
 	if h := bob.history(); len(h) != 0 {
@@ -298,11 +308,7 @@ func TestIdentityScoreOfCheckouts(t *testing.T) {
 	sh := s.shopper("Mozilla/5.0 Chrome/150", "198.51.100.7")
 	p := s.catalog(1)[0]
 	place := func() string {
-		var o order
-		if code := sh.do("POST", "/api/v1/orders", map[string]any{"items": []item{{ProductID: p.ID, Qty: 1}}}, &o); code != 201 {
-			t.Fatalf("order: %d", code)
-		}
-		return o.OrderID
+		return sh.placeOrder(item{ProductID: p.ID, Qty: 1}).OrderID
 	}
 	same := sh.settledRecord(place())
 	if *same.IdentityScore != 1 || same.PotentialFraud {
@@ -328,10 +334,7 @@ func TestHistoryRebuildEqualsLive(t *testing.T) {
 		if i%4 == 0 {
 			qty = 99 // above the payment limit: PAYMENT_FAIL
 		}
-		var o order
-		if code := sh.do("POST", "/api/v1/orders", map[string]any{"items": []item{{ProductID: catalog[i].ID, Qty: qty}}}, &o); code != 201 {
-			t.Fatalf("order %d: %d", i, code)
-		}
+		o := sh.placeOrder(item{ProductID: catalog[i].ID, Qty: qty})
 		if i >= 9 {
 			last = append(last, o.OrderID)
 		}
@@ -403,10 +406,7 @@ func TestStreamsAreTrimmedByAge(t *testing.T) {
 		t.Fatalf("search: %d, %d products", code, len(page.Products))
 	}
 	p := page.Products[0]
-	var o order
-	if code := sh.do("POST", "/api/v1/orders", map[string]any{"items": []item{{ProductID: p.ID, Qty: 1, PriceCents: &p.PriceCents}}}, &o); code != 201 {
-		t.Fatalf("create order: %d", code)
-	}
+	o := sh.placeOrder(item{ProductID: p.ID, Qty: 1, PriceCents: &p.PriceCents})
 	rdb := redis.NewClient(&redis.Options{Addr: s.redis.Addr()})
 	defer rdb.Close()
 	for name := range groups {

@@ -54,15 +54,7 @@ func TestEveryShopperSeesAllTheirOrdersAfterRedisRestartsEmpty(t *testing.T) {
 		}
 	}
 
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
-	if err := s.redis.Stop(ctx); err != nil {
-		t.Fatal(err)
-	}
-	wipe(t, s.redis)
-	if err := s.redis.Restart(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s.restartRedisEmpty()
 	restarted := time.Now()
 
 	unavailable := 0
@@ -97,13 +89,7 @@ func TestEveryShopperSeesAllTheirOrdersAfterRedisRestartsEmpty(t *testing.T) {
 	t.Logf("every history whole %v after the restart; %d reads answered 503 before", time.Since(restarted).Round(time.Millisecond), unavailable)
 
 	// Every service did it as its own Redis user, refused nothing.
-	denied, err := adminClient(t, s.redis).Do(ctx, "ACL", "LOG").Slice()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(denied) > 0 {
-		t.Errorf("Redis refused %d commands of the services:\n%v", len(denied), denied)
-	}
+	wantNothingRefused(t, adminClient(t, s.redis))
 }
 
 // statusOf is an order's id and status.

@@ -78,13 +78,14 @@ func TestConcurrentOrdersReachFinalStatusOnce(t *testing.T) {
 // TestPaymentsProcess is the payments service in a child process of
 // TestPaymentsKilledMidStream.
 func TestPaymentsProcess(t *testing.T) {
-	redisURL, dbURL := os.Getenv("SHOP_CHILD_REDIS_URL"), os.Getenv("SHOP_CHILD_DATABASE_URL")
+	redisURL, dbURL, ordersURL := os.Getenv("SHOP_CHILD_REDIS_URL"), os.Getenv("SHOP_CHILD_DATABASE_URL"), os.Getenv("SHOP_CHILD_ORDERS_URL")
 	if redisURL == "" {
 		t.Skip("only runs as a child of TestPaymentsKilledMidStream")
 	}
 	sys, err := app.Start(context.Background(), app.Config{
 		RedisURL: redisURL, DatabaseURL: dbURL, Secret: secret, PaymentFailAbove: 50000, Tuning: tuning,
-		Log: slog.New(slog.NewTextHandler(os.Stderr, nil)),
+		URLs: map[string]string{app.Orders: ordersURL},
+		Log:  slog.New(slog.NewTextHandler(os.Stderr, nil)),
 	}, app.Payments)
 	if err != nil {
 		t.Fatal(err)
@@ -107,7 +108,8 @@ func TestPaymentsKilledMidStream(t *testing.T) {
 	}
 
 	child := exec.Command(os.Args[0], "-test.run=^TestPaymentsProcess$", "-test.count=1")
-	child.Env = append(os.Environ(), "SHOP_CHILD_REDIS_URL="+s.cfg.RedisURL, "SHOP_CHILD_DATABASE_URL="+s.cfg.DatabaseURL)
+	child.Env = append(os.Environ(), "SHOP_CHILD_REDIS_URL="+s.cfg.RedisURL, "SHOP_CHILD_DATABASE_URL="+s.cfg.DatabaseURL,
+		"SHOP_CHILD_ORDERS_URL="+s.ordersURL())
 	if err := child.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -321,11 +323,8 @@ func TestCreateOrderRejectsBadInput(t *testing.T) {
 	if code := s.call("POST", s.ordersURL()+"/orders", "user-1", body, &again, "Idempotency-Key", "k-1"); code != 200 || again.OrderID != first.OrderID {
 		t.Errorf("retry with the same key: %d %s, want 200 and order %s", code, again.OrderID, first.OrderID)
 	}
-	var e apiError
 	changed := map[string]any{"items": []item{{ProductID: good.ID, Qty: 3}}}
-	if code := s.call("POST", s.ordersURL()+"/orders", "user-1", changed, &e, "Idempotency-Key", "k-1"); code != 422 || e.Error.Code != "idempotency_key_reused" {
-		t.Errorf("same key, other order: %d %+v, want 422 idempotency_key_reused", code, e)
-	}
+	s.wantRefused("same key, other order", "POST", s.ordersURL()+"/orders", "user-1", changed, 422, "idempotency_key_reused", "Idempotency-Key", "k-1")
 }
 
 // TestEntryClaimedWhileProcessing has a second payments replica take over

@@ -10,6 +10,7 @@ import (
 	"streamcart/internal/app"
 	"streamcart/internal/events"
 	"streamcart/internal/identity"
+	"streamcart/internal/ordercheck"
 	"streamcart/internal/orderhistory"
 	"streamcart/internal/payments"
 	"streamcart/internal/platform/servers"
@@ -24,25 +25,13 @@ func userClient(t *testing.T, r *servers.Redis, name string) *redis.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opt, err := redis.ParseURL(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := redis.NewClient(opt)
-	t.Cleanup(func() { _ = c.Close() })
-	return c
+	return testenv.RedisAt(t, u)
 }
 
 // adminClient returns a client of r as its default user, an admin.
 func adminClient(t *testing.T, r *servers.Redis) *redis.Client {
 	t.Helper()
-	opt, err := redis.ParseURL(r.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := redis.NewClient(opt)
-	t.Cleanup(func() { _ = c.Close() })
-	return c
+	return testenv.RedisAt(t, r.URL())
 }
 
 // TestARedisUserMayWriteOnlyWhatItsServiceOwns runs commands as each
@@ -152,21 +141,11 @@ func TestEveryServiceDoesAllItsWorkAsItsOwnRedisUser(t *testing.T) {
 	ctx := t.Context()
 	admin := adminClient(t, s.redis)
 	sh := s.shopper("Mozilla/5.0 (X11; Linux) Firefox/140", "192.0.2.10")
-
-	var page struct {
-		Products []product `json:"products"`
-	}
-	if code := sh.do("GET", "/api/v1/products?q=PUMA&limit=5", nil, &page); code != 200 || len(page.Products) < 2 {
-		t.Fatalf("search: %d, %d products", code, len(page.Products))
-	}
-	a, b := page.Products[0], page.Products[1]
+	a, b := sh.twoPumas()
 	if code := sh.do("GET", "/api/v1/products/"+a.ID, nil, nil); code != 200 {
 		t.Fatalf("product %s: %d", a.ID, code)
 	}
-	var o order
-	if code := sh.do("POST", "/api/v1/orders", map[string]any{"items": []item{{ProductID: a.ID, Qty: 1}}}, &o); code != 201 {
-		t.Fatalf("create order: %d", code)
-	}
+	o := sh.placeOrder(item{ProductID: a.ID, Qty: 1})
 	if code := sh.do("PUT", "/api/v1/cart/items/"+b.ID, map[string]any{"qty": 2}, nil); code >= 300 {
 		t.Fatalf("add to cart: %d", code)
 	}
@@ -233,13 +212,7 @@ func TestEveryServiceDoesAllItsWorkAsItsOwnRedisUser(t *testing.T) {
 			t.Errorf("no connection of Redis user %s in CLIENT LIST:\n%s", name, clients)
 		}
 	}
-	denied, err := admin.Do(ctx, "ACL", "LOG").Slice()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(denied) > 0 {
-		t.Errorf("Redis refused %d commands of the services:\n%v", len(denied), denied)
-	}
+	wantNothingRefused(t, admin)
 }
 
 // TestAForgedOrderPlacedIsDeadLetteredAndNeverPaid appends, with admin
@@ -250,9 +223,7 @@ func TestEveryServiceDoesAllItsWorkAsItsOwnRedisUser(t *testing.T) {
 func TestAForgedOrderPlacedIsDeadLetteredAndNeverPaid(t *testing.T) {
 	t.Parallel()
 	s := startShop(t, shopOptions{trustProxy: true, redisUsers: true})
-	ctx := t.Context()
 	admin := adminClient(t, s.redis)
-	pub := stream.NewPublisher(admin, nil)
 
 	otherKey, err := events.NewOrderKey([]byte("a secret that is not the shop's, 32+ bytes"))
 	if err != nil {
@@ -272,63 +243,128 @@ func TestAForgedOrderPlacedIsDeadLetteredAndNeverPaid(t *testing.T) {
 	futureEvent := future.Event(s.sys.OrderKey)
 	futureEvent.Version = 99
 
-	bad := map[string]stream.Event{ // order id -> event
-		forged.OrderID:   forged.Event(otherKey),
-		unsigned.OrderID: unsignedEvent,
-		future.OrderID:   futureEvent,
+	entries := publishBad(t, admin, forged.Event(otherKey), unsignedEvent, futureEvent)
+	real := s.placeOrder("u-real", item{ProductID: s.catalog(1)[0].ID, Qty: 1})
+	s.waitDeadLettered(admin, entries)
+	s.checkNeverApplied([]string{forged.OrderID, unsigned.OrderID, future.OrderID}, map[string]int{victim: 0})
+	s.checkPaid(real.OrderID, real.AmountCents)
+}
+
+// TestAnOrderPlacedOfAnOrderThatOrdersDoesNotHaveIsDeadLetteredAndNeverPaid
+// appends, with admin credentials, validly signed OrderPlaced events that
+// the orders service's records contradict: of an order it never stored,
+// and of a real order with another amount and with another user. payments,
+// identity and the order history each ask orders (POST /orders/lookup)
+// and dead-letter each one: no payment, no score, no history entry; the
+// real order is paid once, at its amount, and shown to its shopper only.
+func TestAnOrderPlacedOfAnOrderThatOrdersDoesNotHaveIsDeadLetteredAndNeverPaid(t *testing.T) {
+	t.Parallel()
+	s := startShop(t, shopOptions{trustProxy: true, redisUsers: true})
+	admin := adminClient(t, s.redis)
+	p := s.catalog(1)[0]
+	real := s.placeOrder("u-real", item{ProductID: p.ID, Qty: 2})
+
+	line := []events.LineItem{{ProductID: p.ID, Qty: 1, PriceCents: p.PriceCents}}
+	unknown := events.OrderPlaced{OrderID: stream.NewID(), UserID: "u-real", AmountCents: p.PriceCents, CreatedOn: time.Now(), Items: line}
+	cheaper := unknown
+	cheaper.OrderID = real.OrderID
+	stolen := events.OrderPlaced{OrderID: real.OrderID, UserID: "u-mallory", AmountCents: real.AmountCents, CreatedOn: time.Now(),
+		Items: []events.LineItem{{ProductID: p.ID, Qty: 2, PriceCents: p.PriceCents}}}
+	entries := publishBad(t, admin, unknown.Event(s.sys.OrderKey), cheaper.Event(s.sys.OrderKey), stolen.Event(s.sys.OrderKey))
+	after := s.placeOrder("u-after", item{ProductID: p.ID, Qty: 1})
+
+	s.waitDeadLettered(admin, entries)
+	s.checkNeverApplied([]string{unknown.OrderID}, map[string]int{"u-real": 1, "u-mallory": 0, "u-after": 1})
+	s.checkPaid(real.OrderID, real.AmountCents)
+	s.checkPaid(after.OrderID, after.AmountCents)
+	for _, d := range s.deadLetters(admin) {
+		if _, ok := entries[d.OriginID]; ok && !strings.Contains(d.Error, ordercheck.ErrUnknown.Error()) && !strings.Contains(d.Error, ordercheck.ErrMismatch.Error()) {
+			t.Errorf("%s dead-lettered entry %s with %q, want that orders does not have its order", d.Group, d.OriginID, d.Error)
+		}
 	}
-	entries := map[string]string{} // entry id -> order id
-	for id, ev := range bad {
-		entry, err := pub.Publish(ctx, events.OrdersStream, ev)
+}
+
+// publishBad appends evs to the orders stream with client and returns
+// their entry ids.
+func publishBad(t *testing.T, client *redis.Client, evs ...stream.Event) map[string]bool {
+	t.Helper()
+	pub := stream.NewPublisher(client, nil)
+	entries := map[string]bool{}
+	for _, ev := range evs {
+		entry, err := pub.Publish(t.Context(), events.OrdersStream, ev)
 		if err != nil {
 			t.Fatal(err)
 		}
-		entries[entry] = id
+		entries[entry] = true
 	}
-	real := s.placeOrder("u-real", item{ProductID: s.catalog(1)[0].ID, Qty: 1})
+	return entries
+}
 
-	// payments, identity and orderhistory each dead-letter each one.
+// deadLetters returns the dead letters of the orders stream.
+func (s *shop) deadLetters(admin *redis.Client) []stream.DeadLetter {
+	s.t.Helper()
+	letters, err := stream.DeadLetters(s.t.Context(), admin, stream.DeadLetterStream(events.OrdersStream), 100)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return letters
+}
+
+// waitDeadLettered waits until payments, identity and the order history
+// have each dead-lettered every entry of entries, and are done with the
+// orders stream.
+func (s *shop) waitDeadLettered(admin *redis.Client, entries map[string]bool) {
+	s.t.Helper()
+	ctx := s.t.Context()
 	groups := []string{payments.Group, identity.Group, orderhistory.Group}
-	testenv.WaitFor(t, 30*time.Second, "the forged orders dead-lettered by every consumer", func() bool {
-		letters, err := stream.DeadLetters(ctx, admin, stream.DeadLetterStream(events.OrdersStream), 100)
-		if err != nil {
-			return false
-		}
+	testenv.WaitFor(s.t, 30*time.Second, "the bad orders dead-lettered by every consumer", func() bool {
 		got := map[string]bool{}
-		for _, d := range letters {
-			if _, ok := entries[d.OriginID]; ok {
+		for _, d := range s.deadLetters(admin) {
+			if entries[d.OriginID] {
 				got[d.OriginID+"/"+d.Group] = true
 			}
 		}
 		return len(got) == len(entries)*len(groups)
 	})
-	testenv.WaitFor(t, 30*time.Second, "the real order paid", func() bool { return s.notFinal() == 0 })
-	testenv.WaitFor(t, 30*time.Second, "every consumer done with the orders stream", func() bool {
+	testenv.WaitFor(s.t, 30*time.Second, "every order paid", func() bool { return s.notFinal() == 0 })
+	testenv.WaitFor(s.t, 30*time.Second, "every consumer done with the orders stream", func() bool {
 		return testenv.Handled(ctx, admin, payments.Group, events.OrdersStream) &&
 			testenv.Handled(ctx, admin, identity.Group, events.OrdersStream) &&
 			testenv.Handled(ctx, admin, orderhistory.Group, events.OrdersStream)
 	})
+}
 
+// checkNeverApplied checks that none of orderIDs has a payment or an
+// identity score, and that each user's history lists as many orders as
+// histories says.
+func (s *shop) checkNeverApplied(orderIDs []string, histories map[string]int) {
+	s.t.Helper()
+	ctx := s.t.Context()
 	var paid, scored int
-	ids := make([]string, 0, len(bad))
-	for id := range bad {
-		ids = append(ids, id)
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM payments.payments WHERE order_id = ANY($1)`, orderIDs).Scan(&paid); err != nil {
+		s.t.Fatal(err)
 	}
-	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM payments.payments WHERE order_id = ANY($1)`, ids).Scan(&paid); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM identity.order_scores WHERE order_id = ANY($1)`, ids).Scan(&scored); err != nil {
-		t.Fatal(err)
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM identity.order_scores WHERE order_id = ANY($1)`, orderIDs).Scan(&scored); err != nil {
+		s.t.Fatal(err)
 	}
 	if paid != 0 || scored != 0 {
-		t.Errorf("the forged orders have %d payments and %d scores, want none", paid, scored)
+		s.t.Errorf("the bad orders have %d payments and %d scores, want none", paid, scored)
 	}
-	var history struct{ Orders []historyRecord }
-	if code := s.call("GET", s.sys.URLs[app.History]+"/history", victim, nil, &history); code != 200 || len(history.Orders) != 0 {
-		t.Errorf("the victim's history: %d with %+v, want 200 and no order", code, history.Orders)
+	for user, n := range histories {
+		var history struct{ Orders []historyRecord }
+		if code := s.call("GET", s.sys.URLs[app.History]+"/history", user, nil, &history); code != 200 || len(history.Orders) != n {
+			s.t.Errorf("%s's history: %d with %+v, want 200 and %d orders", user, code, history.Orders, n)
+		}
 	}
-	var realPaid int
-	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM payments.payments WHERE order_id = $1`, real.OrderID).Scan(&realPaid); err != nil || realPaid != 1 {
-		t.Errorf("the real order has %d payments (%v), want 1", realPaid, err)
+}
+
+// checkPaid checks that order orderID has one payment, of amountCents.
+func (s *shop) checkPaid(orderID string, amountCents int64) {
+	s.t.Helper()
+	var n int
+	var amount int64
+	err := s.pool.QueryRow(s.t.Context(), `SELECT count(*), coalesce(max(amount_cents), 0) FROM payments.payments WHERE order_id = $1`, orderID).Scan(&n, &amount)
+	if err != nil || n != 1 || amount != amountCents {
+		s.t.Errorf("order %s has %d payments of %d (%v), want 1 of %d", orderID, n, amount, err, amountCents)
 	}
 }

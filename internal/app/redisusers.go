@@ -74,7 +74,8 @@ func (n RedisNames) streams() []string {
 //     appends to any of them, but only to replay a dead letter.
 //   - A consumer may create its group on, read, claim, inspect and
 //     acknowledge the streams it follows, and append to their dead-letter
-//     streams (<stream>:dlq), nothing else on them. Redis cannot tell one
+//     streams (<stream>:dlq) and count them (for the metrics), nothing
+//     else on them. Redis cannot tell one
 //     group from another: a consumer's rules cover the other groups of the
 //     stream it reads too.
 //   - products, orderhistory and the gateway each use the keys under their
@@ -108,11 +109,13 @@ func RedisUsers(n RedisNames, passwords map[string]string) ([]redisacl.User, err
 			// The consumer's leases and its removal of gone consumers
 			// run as scripts (stream/lease.go) of XPENDING, XCLAIM,
 			// XINFO CONSUMERS and XGROUP DELCONSUMER on the stream.
+			// The metrics read the groups' state (stream.Inspect: XINFO
+			// STREAM and GROUPS, XPENDING, the dead letters' XLEN).
 			{Commands: []string{
 				"xgroup|create", "xgroup|delconsumer", "xreadgroup", "xack", "xautoclaim", "xclaim", "xpending",
-				"xinfo|consumers", "evalsha", "eval", "client|unblock",
+				"xinfo|consumers", "xinfo|groups", "xinfo|stream", "evalsha", "eval", "client|unblock",
 			}, Keys: keys},
-			{Commands: []string{"xadd"}, Keys: dlqs},
+			{Commands: []string{"xadd", "xlen"}, Keys: dlqs},
 		}
 	}
 	appendTo := func(streams ...string) redisacl.Grant {

@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"testing"
@@ -87,15 +86,7 @@ func TestShoppersKeepTheirSessionsAndOrdersWhenRedisRestartsEmpty(t *testing.T) 
 	if err := admin.Set(ctx, "test:before-the-restart", "1", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
-	stopCtx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	if err := s.redis.Stop(stopCtx); err != nil {
-		t.Fatal(err)
-	}
-	wipe(t, s.redis)
-	if err := s.redis.Restart(stopCtx); err != nil {
-		t.Fatal(err)
-	}
+	s.restartRedisEmpty()
 	if n := admin.Exists(ctx, "test:before-the-restart").Val(); n != 0 {
 		t.Fatal("Redis kept its data across the restart")
 	}
@@ -127,12 +118,5 @@ func TestShoppersKeepTheirSessionsAndOrdersWhenRedisRestartsEmpty(t *testing.T) 
 	if code := c.do("GET", "/api/v1/orders/"+c.orders[0], nil, &e); code != 401 || e.Error.Code != "session_expired" {
 		t.Errorf("after logout: %d %+v, want 401 session_expired", code, e)
 	}
-
-	denied, err := admin.Do(ctx, "ACL", "LOG").Slice()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(denied) > 0 {
-		t.Errorf("Redis refused %d commands of the services:\n%v", len(denied), denied)
-	}
+	wantNothingRefused(t, admin)
 }

@@ -62,6 +62,9 @@ type shopOptions struct {
 	// user and the ACL users of app.RedisUsers, and each service connects
 	// as its own user; the default user is the test's, an admin's.
 	redisUsers bool
+	// metrics serves every service's metrics on a loopback address of
+	// its own too (app.Config.MetricsAddr), the gateway's included.
+	metrics bool
 }
 
 func startShop(t *testing.T, opts shopOptions) *shop {
@@ -95,6 +98,9 @@ func startShop(t *testing.T, opts shopOptions) *shop {
 			cfg.RedisURLs[name] = u
 		}
 	}
+	if opts.metrics {
+		cfg.MetricsAddr = "127.0.0.1:0"
+	}
 	cfg.Gateway.TrustProxy = opts.trustProxy
 	cfg.StreamMaxAge = opts.streamMaxAge
 	if opts.prepare != nil {
@@ -108,15 +114,13 @@ func startShop(t *testing.T, opts shopOptions) *shop {
 	}
 	s := &shop{t: t, cfg: cfg, redis: r, client: &http.Client{Timeout: 10 * time.Second}}
 	s.sys = s.start(cfg, opts.services...)
+	// Services started later call these ones: payments, the order
+	// history and identity ask orders whether orders exist.
+	s.cfg.URLs = maps.Clone(s.sys.URLs)
 	s.api = checkAPI(t, s.sys.URLs[app.Gateway])
 	s.client.Transport = s.api
 	s.signer = s.sys.Signer
-	pool, err := pgxpool.New(context.Background(), cfg.DatabaseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	s.pool = pool
+	s.pool = testenv.PoolAt(t, cfg.DatabaseURL)
 	return s
 }
 
@@ -201,6 +205,16 @@ type apiError struct {
 	Error struct{ Code, Message string }
 }
 
+// wantRefused calls method url as s.call does and checks that the answer
+// is status with the error code code; what names the call in a failure.
+func (s *shop) wantRefused(what, method, url, userID string, body any, status int, code string, headers ...string) {
+	s.t.Helper()
+	var e apiError
+	if got := s.call(method, url, userID, body, &e, headers...); got != status || e.Error.Code != code {
+		s.t.Errorf("%s: %d %q, want %d %s", what, got, e.Error.Code, status, code)
+	}
+}
+
 // placeOrder creates an order as userID and fails the test unless it is
 // accepted.
 func (s *shop) placeOrder(userID string, items ...item) order {
@@ -253,13 +267,7 @@ func (s *shop) checkSettled(wantOrders int) {
 // redisClient returns a client of the shop's Redis.
 func (s *shop) redisClient() *redis.Client {
 	s.t.Helper()
-	opt, err := redis.ParseURL(s.cfg.RedisURL)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	c := redis.NewClient(opt)
-	s.t.Cleanup(func() { _ = c.Close() })
-	return c
+	return testenv.RedisAt(s.t, s.cfg.RedisURL)
 }
 
 // ownRedisWithUsers starts a private redis-server for t with the Redis
@@ -288,6 +296,34 @@ func ownRedisWithUsers(t *testing.T) *servers.Redis {
 		}
 	})
 	return r
+}
+
+// restartRedisEmpty stops the shop's Redis, deletes its data (see wipe)
+// and starts it again, empty.
+func (s *shop) restartRedisEmpty() {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(s.t.Context(), time.Minute)
+	defer cancel()
+	if err := s.redis.Stop(ctx); err != nil {
+		s.t.Fatal(err)
+	}
+	wipe(s.t, s.redis)
+	if err := s.redis.Restart(ctx); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// wantNothingRefused checks that admin's Redis refused the services no
+// command: its ACL log is empty.
+func wantNothingRefused(t *testing.T, admin *redis.Client) {
+	t.Helper()
+	denied, err := admin.Do(t.Context(), "ACL", "LOG").Slice()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(denied) > 0 {
+		t.Errorf("Redis refused %d commands of the services:\n%v", len(denied), denied)
+	}
 }
 
 // wipe deletes a stopped Redis's data, so that it restarts empty. Its log

@@ -3,11 +3,12 @@ package cart
 import (
 	"encoding/json"
 	"net/http"
-	"streamcart/internal/platform/testenv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"streamcart/internal/platform/testenv"
 
 	"github.com/google/go-cmp/cmp"
 )

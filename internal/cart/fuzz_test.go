@@ -6,9 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"streamcart/internal/platform/errs"
-	"streamcart/internal/platform/testenv"
 	"streamcart/internal/platform/web"
+	"streamcart/internal/servicetest"
 )
 
 // FuzzPutItem checks the cart's one request body on any product id and
@@ -29,16 +28,7 @@ func FuzzPutItem(f *testing.F) {
 		}
 		gotID, qty, err := parse(id, string(body))
 		if err != nil {
-			e, ok := errs.As(err)
-			if !ok || e.Message == "" {
-				t.Fatalf("%q %q: error %v (%T), want an *errs.Error with a message", id, body, err, err)
-			}
-			if s := web.StatusOf(err); s < 400 || s >= 500 {
-				t.Fatalf("%q %q: error %v has status %d, want a 4xx", id, body, err, s)
-			}
-			if l := testenv.Leak(e.Message); l != "" {
-				t.Fatalf("%q %q: message %q leaks %s", id, body, e.Message, l)
-			}
+			servicetest.WantClientError(t, strconv.Quote(id)+" "+strconv.Quote(string(body)), err)
 			return
 		}
 		if gotID != id || !web.ValidID(id) || qty < 0 || qty > MaxQty {

@@ -175,12 +175,7 @@ func startSystem(t *testing.T, bin string) *system {
 		t.Fatal(err)
 	}
 	s.dbURL = s.pg.URL("streamcart")
-	opts, err := redis.ParseURL(s.redis.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.admin = redis.NewClient(opts)
-	t.Cleanup(func() { s.admin.Close() })
+	s.admin = testenv.RedisAt(t, s.redis.URL())
 	for _, name := range []string{app.Products, "payments-1", "payments-2", app.Orders, app.History, app.Identity, app.Gateway} {
 		s.ports[name] = freePort(t)
 	}
@@ -188,10 +183,7 @@ func startSystem(t *testing.T, bin string) *system {
 	for _, name := range []string{app.Products, "payments-1", "payments-2", app.Orders, app.History, app.Identity, app.Gateway} {
 		s.start(name)
 	}
-	if s.pool, err = pgxpool.New(ctx, s.dbURL); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.pool.Close)
+	s.pool = testenv.PoolAt(t, s.dbURL)
 	return s
 }
 
@@ -217,7 +209,7 @@ func (s *system) start(name string) {
 	switch svc {
 	case app.Orders:
 		args = append(args, "--products-url", s.url(app.Products))
-	case app.History:
+	case app.Payments, app.History, app.Identity:
 		args = append(args, "--orders-url", s.url(app.Orders))
 	case app.Gateway:
 		ops, err := s.redis.UserURL(app.Ops)

@@ -452,7 +452,7 @@ func (g *Gateway) build() http.Handler {
 	for _, m := range g.mounts {
 		mux.Handle(m.pattern, m.h)
 	}
-	var h http.Handler = mux
+	h := web.NoteRoute(mux) // the route pattern, for the metrics
 	h = g.limitBody(h)
 	h = g.cors(h)
 	h = stripInternalHeaders(h)

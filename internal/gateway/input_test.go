@@ -2,9 +2,7 @@ package gateway
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -130,32 +128,16 @@ func TestHostileBodiesGet4xxWithACleanMessage(t *testing.T) {
 			}
 		}
 		if !tutorial {
-			resp, got := doWithoutContentType(t, e.srv, rt.method, rt.path, token, rt.body)
+			resp, got := e.doWithoutContentType(rt.method, rt.path, token, rt.body)
 			wantCleanRefusal(t, rt.method+" "+rt.path+" without a Content-Type", resp, got)
 		}
 	}
 }
 
 // doWithoutContentType sends body with no Content-Type header.
-func doWithoutContentType(t *testing.T, srv *httptest.Server, method, path, token, body string) (*http.Response, []byte) {
-	t.Helper()
-	r, err := http.NewRequestWithContext(t.Context(), method, srv.URL+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if token != "" {
-		r.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := srv.Client().Do(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	got, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, got
+func (e *env) doWithoutContentType(method, path, token, body string) (*http.Response, []byte) {
+	e.t.Helper()
+	return e.do(req{method: method, path: path, token: token, body: body, header: testenv.Header("Content-Type", "")})
 }
 
 func TestEveryResponseIsNoSniffAndPersonalOnesAreNoStore(t *testing.T) {

@@ -93,7 +93,7 @@ func TestRateLimit(t *testing.T) {
 func TestRedisDown(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
-	dead := redis.NewClient(&redis.Options{Addr: strings.TrimPrefix(closedURL(t), "http://"), MaxRetries: -1, DialerRetries: 1, DialerRetryTimeout: time.Millisecond})
+	dead := redis.NewClient(&redis.Options{Addr: testenv.DeadAddr(t), MaxRetries: -1, DialerRetries: 1, DialerRetryTimeout: time.Millisecond})
 	t.Cleanup(func() { dead.Close() })
 	cfg := e.cfg
 	g := newGateway(t, dead, e.signer, cfg)

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -94,17 +93,6 @@ func TestProxyRoutes(t *testing.T) {
 	}
 }
 
-// closedURL returns the URL of a port where nothing listens: port 1,
-// which the kernel never hands out for ephemeral binds, so that no
-// parallel test's server can take it (as it could a port freed here).
-func closedURL(t *testing.T) string {
-	if c, err := net.DialTimeout("tcp", "127.0.0.1:1", time.Second); err == nil {
-		c.Close()
-		t.Fatal("something listens on 127.0.0.1:1")
-	}
-	return "http://127.0.0.1:1"
-}
-
 func TestServiceDown(t *testing.T) {
 	t.Parallel()
 	// The slow service answers only when the request is given up.
@@ -115,6 +103,8 @@ func TestServiceDown(t *testing.T) {
 		w.WriteHeader(http.StatusUnauthorized)
 	}))
 	t.Cleanup(rude.Close)
+	// Nothing answers at down: the service is down.
+	down := "http://" + testenv.DeadAddr(t)
 
 	tests := []struct {
 		name       string
@@ -126,11 +116,11 @@ func TestServiceDown(t *testing.T) {
 		wantCode   string
 		tutorial   bool
 	}{
-		{"proxy, down", closedURL(t), "GET", "/api/v1/products", nil, 503, "unavailable", false},
+		{"proxy, down", down, "GET", "/api/v1/products", nil, 503, "unavailable", false},
 		{"proxy, slow", slow.URL, "GET", "/api/v1/products", nil, 504, "upstream_timeout", false},
 		{"proxy, 401", rude.URL, "GET", "/api/v1/products/p1", nil, 502, "bad_gateway", false},
-		{"cart, down", closedURL(t), "PUT", "/api/v1/cart/items/p1", map[string]int{"qty": 1}, 503, "unavailable", false},
-		{"tutorial, down", closedURL(t), "POST", "/products/getProductsByFilter", map[string]string{}, 503, "unavailable", true},
+		{"cart, down", down, "PUT", "/api/v1/cart/items/p1", map[string]int{"qty": 1}, 503, "unavailable", false},
+		{"tutorial, down", down, "POST", "/products/getProductsByFilter", map[string]string{}, 503, "unavailable", true},
 		{"tutorial, slow", slow.URL, "POST", "/products/getProductsByFilter", map[string]string{}, 504, "upstream_timeout", true},
 	}
 	for _, tt := range tests {
@@ -174,7 +164,7 @@ func TestHealth(t *testing.T) {
 			t.Errorf("GET %s: %s %s", path, resp.Status, body)
 		}
 	}
-	_, down := e.startGateway(func() Config { c := e.cfg; c.HistoryURL = closedURL(t); return c }())
+	_, down := e.startGateway(func() Config { c := e.cfg; c.HistoryURL = "http://" + testenv.DeadAddr(t); return c }())
 	resp, body := do(t, down, req{method: "GET", path: "/readyz"})
 	var got struct {
 		Status string

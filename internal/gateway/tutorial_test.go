@@ -3,9 +3,10 @@ package gateway
 import (
 	"encoding/json"
 	"net/http"
-	"streamcart/internal/platform/testenv"
 	"strings"
 	"testing"
+
+	"streamcart/internal/platform/testenv"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -198,18 +199,18 @@ func TestTutorialRoutesRefuseTrailingDataButTakeNoContentTypeAndAnEmptyBody(t *t
 	order := `{"products":[{"productId":"p1","qty":1,"productPrice":39.99}]}`
 
 	before := len(e.fakes.madeOrders())
-	resp, body := doWithoutContentType(t, e.srv, "POST", "/orders/createOrder", token, order+"GARBAGE")
+	resp, body := e.doWithoutContentType("POST", "/orders/createOrder", token, order+"GARBAGE")
 	wantCleanRefusal(t, "createOrder with trailing garbage", resp, body)
 	if resp.StatusCode != 400 || len(e.fakes.madeOrders()) != before {
 		t.Errorf("createOrder with trailing garbage: %s, %d orders made; want 400 and none", resp.Status, len(e.fakes.madeOrders())-before)
 	}
 
-	resp, body = doWithoutContentType(t, e.srv, "POST", "/orders/createOrder", token, order)
+	resp, body = e.doWithoutContentType("POST", "/orders/createOrder", token, order)
 	if resp.StatusCode != 200 || len(e.fakes.madeOrders()) != before+1 {
 		t.Errorf("createOrder without a Content-Type: %s %s, want 200 and an order", resp.Status, body)
 	}
 	for _, b := range []string{"", `{"productDisplayName":"puma"}`} {
-		resp, body = doWithoutContentType(t, e.srv, "POST", "/products/getProductsByFilter", token, b)
+		resp, body = e.doWithoutContentType("POST", "/products/getProductsByFilter", token, b)
 		var env tutorialEnvelope
 		testenv.DecodeJSON(t, body, &env)
 		if resp.StatusCode != 200 || env.Auth != token {

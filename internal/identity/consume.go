@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"streamcart/internal/events"
+	"streamcart/internal/ordercheck"
 	"streamcart/internal/outbox"
 	"streamcart/internal/platform/postgres"
 	"streamcart/internal/stream"
@@ -67,7 +68,8 @@ func parseLogin(m stream.Message) (LoginIdentity, error) {
 }
 
 // handleOrders is the batch handler of the orders stream. A malformed
-// OrderPlaced fails the whole batch with a permanent error, as in
+// OrderPlaced, or one whose order the orders service does not have as
+// the event says, fails the whole batch with a permanent error, as in
 // handleTransactions. When orders must wait for their user's first login
 // identity, the rest of the batch is scored and committed. The batch is
 // then deferred (stream.Defer), so that the consumer retries it after a
@@ -94,7 +96,9 @@ func (s *Service) handleOrders(ctx context.Context, msgs []stream.Message) error
 // the one the order already had. Orders that must wait for their user's
 // first login identity (mustWait at now) are left out, events and all, so
 // that their ids are not recorded as processed; score returns how many
-// events those are.
+// events those are. The others are first checked with the orders service,
+// in one call (ordercheck.Check): a refused one fails the batch with a
+// permanent error before anything is recorded.
 //
 // The stored scores and the users' identities are read before Apply's
 // transaction begins, because who waits must be known before the ids are
@@ -129,6 +133,11 @@ func (s *Service) score(ctx context.Context, batch []events.Placed, now time.Tim
 		ready = append(ready, p)
 	}
 
+	// Only the orders about to be scored are checked: an order that
+	// waits is asked about when it is ready, not at every retry.
+	if err := ordercheck.Check(ctx, s.cfg.Orders, ready); err != nil {
+		return waiting, err // permanent for a refused order, Unavailable when orders cannot tell
+	}
 	err = outbox.Apply(ctx, s.outbox, ready, func(p events.Placed) string { return p.EventID }, s.scoreFresh(byOrder, known, now))
 	return waiting, err
 }

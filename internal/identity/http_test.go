@@ -13,6 +13,7 @@ import (
 	"streamcart/internal/platform/auth"
 	"streamcart/internal/platform/testenv"
 	"streamcart/internal/platform/web"
+	"streamcart/internal/servicetest"
 	"streamcart/internal/stream"
 )
 
@@ -33,10 +34,7 @@ func TestHTTP(t *testing.T) {
 		t.Fatalf("Identities(u-1) = %v, %v; want one", ids, err)
 	}
 
-	signer, err := auth.NewSigner([]byte("0123456789abcdef0123456789abcdef"), time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
+	signer := servicetest.Signer()
 	srv := httptest.NewServer(identity.NewHandler(svc, signer, testenv.Logger(t)))
 	t.Cleanup(srv.Close)
 

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"streamcart/internal/platform/testenv"
+	"streamcart/internal/servicetest"
 )
 
 // throughProxy makes e's pool reach the database through a testenv.Proxy,
@@ -56,7 +57,7 @@ func TestAConnectionBrokenMidStatementIsAnOutageNeverAFailedDelivery(t *testing.
 		waitScore(t, svc, id, 20*time.Second)
 	}
 	for _, s := range []string{e.cfg.TransactionStream, e.cfg.OrdersStream} {
-		if dl := e.deadLetters(t, s); len(dl) != 0 {
+		if dl := servicetest.DeadLetters(t, e.rdb, s); len(dl) != 0 {
 			t.Errorf("%d entries of %s dead-lettered: %+v", len(dl), s, dl)
 		}
 	}

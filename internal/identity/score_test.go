@@ -10,8 +10,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"streamcart/internal/events"
+	"streamcart/internal/ordercheck"
 	"streamcart/internal/outbox"
 	"streamcart/internal/platform/testenv"
+	"streamcart/internal/servicetest"
 	"streamcart/internal/stream"
 )
 
@@ -208,31 +210,31 @@ func TestParseLogin(t *testing.T) {
 	}
 }
 
+// configOrders is a valid Config.Orders.
+var configOrders = &ordercheck.Known{}
+
 // configKey is a valid Config.OrderKey.
-var configKey = func() *events.OrderKey {
-	k, err := events.NewOrderKey([]byte("a test secret of at least 32 bytes"))
-	if err != nil {
-		panic(err)
-	}
-	return k
-}()
+var configKey = servicetest.OrderKey()
 
 func TestConfigValidate(t *testing.T) {
 	t.Parallel()
 	tests := []testenv.ConfigCase[Config]{
-		{Name: "zero value", Config: Config{OrderKey: configKey}},
-		{Name: "custom", Config: Config{OrderKey: configKey, FraudThreshold: 1, Grace: time.Millisecond, OrdersStream: "o", TransactionStream: "t"}},
-		{Name: "negative threshold", Config: Config{OrderKey: configKey, FraudThreshold: -0.1}, WantField: "FraudThreshold"},
-		{Name: "threshold above 1", Config: Config{OrderKey: configKey, FraudThreshold: 1.5}, WantField: "FraudThreshold"},
-		{Name: "NaN threshold", Config: Config{OrderKey: configKey, FraudThreshold: math.NaN()}, WantField: "FraudThreshold"},
-		{Name: "negative grace", Config: Config{OrderKey: configKey, Grace: -time.Second}, WantField: "Grace"},
-		{Name: "same stream for both", Config: Config{OrderKey: configKey, OrdersStream: "s", TransactionStream: "s"}, WantField: "OrdersStream and TransactionStream"},
-		{Name: "same default stream for both", Config: Config{OrderKey: configKey, OrdersStream: events.TransactionStream}, WantField: "OrdersStream and TransactionStream"},
-		{Name: "consumer stream set", Config: Config{OrderKey: configKey, ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{Stream: events.OrdersStream}}}, WantField: "Consumer.Stream"},
-		{Name: "consumer dead-letter stream set", Config: Config{OrderKey: configKey, ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{DeadLetterStream: "dlq"}}}, WantField: "Consumer.DeadLetterStream"},
-		{Name: "bad consumer config", Config: Config{OrderKey: configKey, ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{Count: -1}}}, WantField: "Consumer of"},
-		{Name: "negative stream max age", Config: Config{OrderKey: configKey, ServiceConfig: outbox.ServiceConfig{StreamMaxAge: -time.Second}}, WantField: "StreamMaxAge"},
-		{Name: "no order key", Config: Config{}, WantField: "OrderKey"},
+		{Name: "zero value", Config: Config{OrderKey: configKey, Orders: configOrders}},
+		{Name: "custom", Config: Config{OrderKey: configKey, Orders: configOrders, FraudThreshold: 1, Grace: time.Millisecond, OrdersStream: "o", TransactionStream: "t"}},
+		{Name: "negative threshold", Config: Config{OrderKey: configKey, Orders: configOrders, FraudThreshold: -0.1}, WantField: "FraudThreshold"},
+		{Name: "threshold above 1", Config: Config{OrderKey: configKey, Orders: configOrders, FraudThreshold: 1.5}, WantField: "FraudThreshold"},
+		{Name: "NaN threshold", Config: Config{OrderKey: configKey, Orders: configOrders, FraudThreshold: math.NaN()}, WantField: "FraudThreshold"},
+		{Name: "negative grace", Config: Config{OrderKey: configKey, Orders: configOrders, Grace: -time.Second}, WantField: "Grace"},
+		{Name: "same stream for both", Config: Config{OrderKey: configKey, Orders: configOrders, OrdersStream: "s", TransactionStream: "s"}, WantField: "OrdersStream and TransactionStream"},
+		{Name: "same default stream for both", Config: Config{OrderKey: configKey, Orders: configOrders, OrdersStream: events.TransactionStream}, WantField: "OrdersStream and TransactionStream"},
+		{Name: "consumer stream set", Config: Config{OrderKey: configKey, Orders: configOrders, ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{Stream: events.OrdersStream}}}, WantField: "Consumer.Stream"},
+		{Name: "consumer dead-letter stream set", Config: Config{OrderKey: configKey, Orders: configOrders, ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{DeadLetterStream: "dlq"}}}, WantField: "Consumer.DeadLetterStream"},
+		{Name: "bad consumer config", Config: Config{OrderKey: configKey, Orders: configOrders, ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{Count: -1}}}, WantField: "Consumer of"},
+		{Name: "negative stream max age", Config: Config{OrderKey: configKey, Orders: configOrders, ServiceConfig: outbox.ServiceConfig{StreamMaxAge: -time.Second}}, WantField: "StreamMaxAge"},
+		{Name: "negative login retention", Config: Config{OrderKey: configKey, Orders: configOrders, LoginRetention: -time.Hour}, WantField: "LoginRetention"},
+		{Name: "negative retention interval", Config: Config{OrderKey: configKey, Orders: configOrders, RetentionInterval: -time.Second}, WantField: "RetentionInterval"},
+		{Name: "no order key", Config: Config{Orders: configOrders}, WantField: "OrderKey"},
+		{Name: "no orders", Config: Config{OrderKey: configKey}, WantField: "Orders"},
 	}
 	testenv.CheckConfigs(t, tests, Config.Validate, nil)
 }

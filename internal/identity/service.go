@@ -70,8 +70,19 @@
 // Waiting on every imperfect score would hold up each truly suspicious
 // order for the whole grace.
 //
-// While PostgreSQL is unreachable, batches of both streams are retried
-// with backoff (stream.Unavailable) until it is back.
+// # Only orders that the orders service has
+//
+// Before it scores a batch, the consumer asks the orders service about
+// the orders it is about to score, in one call (Config.Orders, package
+// ordercheck); an order that waits for a login is asked about once it is
+// ready. An
+// OrderPlaced whose order orders does not have, or has with another user
+// or amount than the event says, is dead-lettered and never scored: its
+// IdentityScored would make the order history list an order that does
+// not exist.
+//
+// While PostgreSQL or the orders service is unreachable, batches of both
+// streams are retried with backoff (stream.Unavailable) until it is back.
 package identity
 
 import (
@@ -88,6 +99,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"streamcart/internal/events"
+	"streamcart/internal/ordercheck"
 	"streamcart/internal/outbox"
 	"streamcart/internal/platform/config"
 	"streamcart/internal/stream"
@@ -155,6 +167,11 @@ type Config struct {
 	// the orders service did not sign is dead-lettered, never scored
 	// (events.OrderKey). Required.
 	OrderKey *events.OrderKey
+	// Orders tells which orders the orders service has, with their user
+	// and amount (an ordercheck.Client): an OrderPlaced of an order that
+	// it does not have as the event says is dead-lettered, never scored,
+	// so that no IdentityScored puts it in the order history. Required.
+	Orders ordercheck.Lookup
 	// LoginRetention is how long a login identity is kept after it was
 	// last seen: Run deletes older ones every RetentionInterval. A
 	// shopper's session lasts a day without use (the gateway's
@@ -200,6 +217,9 @@ func (c Config) Validate() error {
 	var errs []error
 	if c.OrderKey == nil {
 		errs = append(errs, errors.New("OrderKey is required"))
+	}
+	if c.Orders == nil {
+		errs = append(errs, errors.New("Orders is required"))
 	}
 	if math.IsNaN(c.FraudThreshold) || c.FraudThreshold < 0 || c.FraudThreshold > 1 {
 		errs = append(errs, fmt.Errorf("FraudThreshold %v is not in [0, 1]", c.FraudThreshold))

@@ -14,8 +14,10 @@ import (
 
 	"streamcart/internal/events"
 	"streamcart/internal/identity"
+	"streamcart/internal/ordercheck"
 	"streamcart/internal/outbox"
 	"streamcart/internal/platform/testenv"
+	"streamcart/internal/servicetest"
 	"streamcart/internal/stream"
 )
 
@@ -32,12 +34,12 @@ const (
 )
 
 // env is one test's service setup: its database, fresh stream names on the
-// shared Redis, and a publisher.
+// shared Redis and the orders that the orders service has.
 type env struct {
-	pool *pgxpool.Pool
-	rdb  *redis.Client
-	pub  *stream.Publisher
-	cfg  identity.Config
+	pool   *pgxpool.Pool
+	rdb    *redis.Client
+	cfg    identity.Config
+	orders *ordercheck.Known
 }
 
 // newEnv migrates a new database (twice, which must be harmless) and names
@@ -47,12 +49,14 @@ func newEnv(t *testing.T) *env {
 	pool := testenv.Pool(t)
 	testenv.Migrate(t, pool, identity.Migrate)
 	rdb := testenv.Redis(t)
+	orders := &ordercheck.Known{}
 	return &env{
-		pool: pool,
-		rdb:  rdb,
-		pub:  stream.NewPublisher(rdb, nil),
+		pool:   pool,
+		rdb:    rdb,
+		orders: orders,
 		cfg: identity.Config{
 			OrderKey:          orderKey,
+			Orders:            orders,
 			OrdersStream:      testenv.Name(t, "orders"),
 			TransactionStream: testenv.Name(t, "tx"),
 			ServiceConfig:     outbox.ServiceConfig{Outbox: outbox.Config{Poll: 50 * time.Millisecond}},
@@ -71,29 +75,19 @@ func (e *env) start(t *testing.T) *identity.Service {
 	return svc
 }
 
-// publish appends the events to streamName in one MULTI, so that a
-// consumer reads them in one batch, and returns their entry ids.
+// publish appends the events to streamName in one batch and returns
+// their entry ids. The orders of good OrderPlaced events are stored
+// first, as the orders service stores an order before it publishes it.
 func (e *env) publish(t *testing.T, streamName string, evs ...stream.Event) []string {
 	t.Helper()
-	cmds := make([]*redis.StringCmd, len(evs))
-	_, err := e.rdb.TxPipelined(t.Context(), func(p redis.Pipeliner) error {
-		for i := range evs {
-			cmd, err := e.pub.Append(t.Context(), p, streamName, &evs[i])
-			if err != nil {
-				return err
-			}
-			cmds[i] = cmd
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("publish to %s: %v", streamName, err)
-	}
-	ids := make([]string, len(cmds))
-	for i, c := range cmds {
-		ids[i] = c.Val()
-	}
-	return ids
+	e.orders.AddPublished(orderKey, evs...)
+	return servicetest.Publish(t, e.rdb, streamName, evs...)
+}
+
+// publishUnstored is publish without storing any order.
+func (e *env) publishUnstored(t *testing.T, streamName string, evs ...stream.Event) []string {
+	t.Helper()
+	return servicetest.Publish(t, e.rdb, streamName, evs...)
 }
 
 // login returns the LoginIdentityRecorded of a session of user.
@@ -103,13 +97,7 @@ func login(user, userAgent, ip string) stream.Event {
 
 // orderKey signs the OrderPlaced events of these tests and checks them in
 // the service, as the orders service's key does in a deployment.
-var orderKey = func() *events.OrderKey {
-	k, err := events.NewOrderKey([]byte("a test secret of at least 32 bytes"))
-	if err != nil {
-		panic(err)
-	}
-	return k
-}()
+var orderKey = servicetest.OrderKey()
 
 // order returns the OrderPlaced of order id by user, created now.
 func order(id, user, userAgent, ip string) events.OrderPlaced {
@@ -188,16 +176,6 @@ func (e *env) scoreRows(t *testing.T, orderID string) int {
 		t.Fatal(err)
 	}
 	return n
-}
-
-// deadLetters returns the dead letters of streamName.
-func (e *env) deadLetters(t *testing.T, streamName string) []stream.DeadLetter {
-	t.Helper()
-	dl, err := stream.DeadLetters(t.Context(), e.rdb, stream.DeadLetterStream(streamName), 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dl
 }
 
 // waitPutOff waits until the consumer has handled the order entry id and
@@ -303,9 +281,48 @@ func TestScores(t *testing.T) {
 			t.Errorf("IdentityScored %s has traceparent %v, want the OrderPlaced's %s", xm.ID, xm.Values[stream.FieldTraceParent], traceParent)
 		}
 	}
-	for _, s := range []string{e.cfg.OrdersStream, e.cfg.TransactionStream} {
-		if dl := e.deadLetters(t, s); len(dl) != 0 {
-			t.Errorf("dead letters of %s = %+v, want none", s, dl)
+	servicetest.WantNoDeadLetters(t, e.rdb, e.cfg.OrdersStream, e.cfg.TransactionStream)
+}
+
+// TestAnOrderThatOrdersDoesNotHaveIsDeadLetteredAndNeverScored publishes,
+// in one batch with good orders, validly signed OrderPlaced events of an
+// order that the orders service never stored and of a stored order with
+// another amount or user than orders has: each is dead-lettered at once,
+// saying why, and never scored (its IdentityScored would put it in the
+// order history), while the good ones are.
+func TestAnOrderThatOrdersDoesNotHaveIsDeadLetteredAndNeverScored(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	svc := e.start(t)
+	e.publish(t, e.cfg.TransactionStream, login("u-1", firefox, home), login("u-mallory", firefox, home))
+	waitIdentities(t, svc, "u-1", 1)
+	stored := order("o-2", "u-1", firefox, home)
+	e.orders.Add(stored)
+	cheaper, stolen := stored, stored
+	cheaper.AmountCents, cheaper.Items = 1999, []events.LineItem{{ProductID: "p-00001", Qty: 1, PriceCents: 1999}}
+	stolen.UserID = "u-mallory"
+	good := []stream.Event{order("o-1", "u-1", firefox, home).Event(orderKey), order("o-9", "u-1", firefox, home).Event(orderKey)}
+	e.orders.AddPublished(orderKey, good...)
+	ids := e.publishUnstored(t, e.cfg.OrdersStream, good[0],
+		order("o-unknown", "u-1", firefox, home).Event(orderKey), cheaper.Event(orderKey), stolen.Event(orderKey), good[1])
+	e.drained(t, e.cfg.OrdersStream)
+
+	want := map[string]string{ // entry id -> the start of why it was refused
+		ids[1]: "order o-unknown: " + ordercheck.ErrUnknown.Error(),
+		ids[2]: "order o-2: " + ordercheck.ErrMismatch.Error(),
+		ids[3]: "order o-2: " + ordercheck.ErrMismatch.Error(),
+	}
+	got := map[string]string{}
+	for _, d := range servicetest.DeadLetters(t, e.rdb, e.cfg.OrdersStream) {
+		_, why, _ := strings.Cut(d.Error, ": ")
+		got[d.OriginID] = why[:min(len(why), len(want[d.OriginID]))]
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("dead letters, by entry (-want +got):\n%s", diff)
+	}
+	for order, n := range map[string]int{"o-1": 1, "o-9": 1, "o-unknown": 0, "o-2": 0} {
+		if got := e.scoreRows(t, order); got != n {
+			t.Errorf("order %s has %d scores, want %d", order, got, n)
 		}
 	}
 }
@@ -335,9 +352,7 @@ func TestOrderBeforeLogin(t *testing.T) {
 	if diff := cmp.Diff([]events.IdentityScored{announcement(want)}, e.announced(t)); diff != "" {
 		t.Errorf("IdentityScored events (-want +got):\n%s", diff)
 	}
-	if dl := e.deadLetters(t, e.cfg.OrdersStream); len(dl) != 0 {
-		t.Errorf("dead letters = %+v, want none", dl)
-	}
+	servicetest.WantNoDeadLetters(t, e.rdb, e.cfg.OrdersStream)
 }
 
 // TestNoLoginAfterGrace scores an order whose user never logs in, once the
@@ -373,9 +388,7 @@ func TestNoLoginAfterGrace(t *testing.T) {
 	if diff := cmp.Diff(wantAnnounced, e.announced(t), byOrder); diff != "" {
 		t.Errorf("IdentityScored events (-want +got):\n%s", diff)
 	}
-	if dl := e.deadLetters(t, e.cfg.OrdersStream); len(dl) != 0 {
-		t.Errorf("dead letters = %+v, want none", dl)
-	}
+	servicetest.WantNoDeadLetters(t, e.rdb, e.cfg.OrdersStream)
 }
 
 // TestOneScorePerOrder delivers an order's OrderPlaced twice: the same
@@ -383,50 +396,47 @@ func TestNoLoginAfterGrace(t *testing.T) {
 // reconciler re-publishing it), in the same batch or a later one.
 func TestOneScorePerOrder(t *testing.T) {
 	t.Parallel()
-	for _, tt := range testenv.Repeats {
-		t.Run(tt.Name, func(t *testing.T) {
-			t.Parallel()
-			e := newEnv(t)
-			svc := e.start(t)
-			e.publish(t, e.cfg.TransactionStream, login("u-1", firefox, home))
-			waitIdentities(t, svc, "u-1", 1)
-			first := order("o-1", "u-1", firefox, home).Event(orderKey)
-			first.ID = stream.NewID()
-			second := first
-			if !tt.SameEvent {
-				// Another event id, and a checkout that would score 0: the
-				// stored score must stand.
-				second = order("o-1", "u-1", chrome, cafe).Event(orderKey)
-			}
-			if tt.SameBatch {
-				e.publish(t, e.cfg.OrdersStream, first, second)
-			} else {
-				e.publish(t, e.cfg.OrdersStream, first)
-				e.drained(t, e.cfg.OrdersStream)
-				e.publish(t, e.cfg.OrdersStream, second)
-			}
+	testenv.EachRepeat(t, func(t *testing.T, tt testenv.Repeat) {
+		e := newEnv(t)
+		svc := e.start(t)
+		e.publish(t, e.cfg.TransactionStream, login("u-1", firefox, home))
+		waitIdentities(t, svc, "u-1", 1)
+		first := order("o-1", "u-1", firefox, home).Event(orderKey)
+		first.ID = stream.NewID()
+		second := first
+		if !tt.SameEvent {
+			// Another event id, and a checkout that would score 0: the
+			// stored score must stand.
+			second = order("o-1", "u-1", chrome, cafe).Event(orderKey)
+		}
+		if tt.SameBatch {
+			e.publish(t, e.cfg.OrdersStream, first, second)
+		} else {
+			e.publish(t, e.cfg.OrdersStream, first)
 			e.drained(t, e.cfg.OrdersStream)
+			e.publish(t, e.cfg.OrdersStream, second)
+		}
+		e.drained(t, e.cfg.OrdersStream)
 
-			want := identity.Score{OrderID: "o-1", UserID: "u-1", Value: 1, Fingerprint: identity.Fingerprint(firefox), IP: home}
-			got, err := svc.Score(t.Context(), "o-1")
-			if err != nil {
-				t.Fatalf("Score(o-1): %v", err)
-			}
-			if diff := cmp.Diff(want, got, ignoreScoredAt); diff != "" {
-				t.Errorf("score (-want +got):\n%s", diff)
-			}
-			if n := e.scoreRows(t, "o-1"); n != 1 {
-				t.Errorf("%d score rows for o-1, want 1", n)
-			}
-			var wantAnnounced []events.IdentityScored
-			for range tt.Events() { // each event is answered with the one score
-				wantAnnounced = append(wantAnnounced, announcement(want))
-			}
-			if diff := cmp.Diff(wantAnnounced, e.announced(t)); diff != "" {
-				t.Errorf("IdentityScored events (-want +got):\n%s", diff)
-			}
-		})
-	}
+		want := identity.Score{OrderID: "o-1", UserID: "u-1", Value: 1, Fingerprint: identity.Fingerprint(firefox), IP: home}
+		got, err := svc.Score(t.Context(), "o-1")
+		if err != nil {
+			t.Fatalf("Score(o-1): %v", err)
+		}
+		if diff := cmp.Diff(want, got, ignoreScoredAt); diff != "" {
+			t.Errorf("score (-want +got):\n%s", diff)
+		}
+		if n := e.scoreRows(t, "o-1"); n != 1 {
+			t.Errorf("%d score rows for o-1, want 1", n)
+		}
+		var wantAnnounced []events.IdentityScored
+		for range tt.Events() { // each event is answered with the one score
+			wantAnnounced = append(wantAnnounced, announcement(want))
+		}
+		if diff := cmp.Diff(wantAnnounced, e.announced(t)); diff != "" {
+			t.Errorf("IdentityScored events (-want +got):\n%s", diff)
+		}
+	})
 }
 
 // TestTransactionStream sends logins, malformed ones and events of other
@@ -484,7 +494,7 @@ func TestTransactionStream(t *testing.T) {
 		t.Errorf("identities of u-1 after a late old login (-want +got):\n%s", diff)
 	}
 
-	dl := e.deadLetters(t, e.cfg.TransactionStream)
+	dl := servicetest.DeadLetters(t, e.rdb, e.cfg.TransactionStream)
 	var gotDead []string
 	for _, d := range dl {
 		gotDead = append(gotDead, d.OriginID)
@@ -497,5 +507,40 @@ func TestTransactionStream(t *testing.T) {
 		if !strings.Contains(d.Error, wantErr) {
 			t.Errorf("dead letter of %s has error %q, want it to mention %q", d.OriginID, d.Error, wantErr)
 		}
+	}
+}
+
+// Login identities last seen longer ago than LoginRetention are deleted by
+// the running service; younger ones stay.
+func TestLoginIdentitiesPastRetentionAreDeleted(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.cfg.LoginRetention = time.Hour
+	e.cfg.RetentionInterval = 50 * time.Millisecond
+	now := time.Now()
+	rows := []struct {
+		user     string
+		lastSeen time.Time
+	}{
+		{"old", now.Add(-2 * time.Hour)},
+		{"older", now.Add(-100 * 24 * time.Hour)},
+		{"young", now.Add(-10 * time.Minute)},
+	}
+	for _, r := range rows {
+		if _, err := e.pool.Exec(t.Context(), `INSERT INTO identity.login_identities (user_id, session_id, fingerprint, ip, first_seen, last_seen)
+			VALUES ($1, 's', 'f', '192.0.2.1', $2, $2)`, r.user, r.lastSeen); err != nil {
+			t.Fatal(err)
+		}
+	}
+	svc := e.start(t)
+	testenv.WaitFor(t, 10*time.Second, "the identities past retention to be deleted", func() bool {
+		var n int
+		if err := e.pool.QueryRow(t.Context(), `SELECT count(*) FROM identity.login_identities WHERE user_id IN ('old', 'older')`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n == 0
+	})
+	if ids, err := svc.Identities(t.Context(), "young"); err != nil || len(ids) != 1 {
+		t.Errorf("identities of the young user: %v (%v), want the one", ids, err)
 	}
 }

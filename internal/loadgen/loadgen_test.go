@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
 	"streamcart/internal/app"
@@ -44,12 +43,13 @@ func TestConfigIsValidated(t *testing.T) {
 // startShop starts the services named (all when none) in this process on
 // the given Redis and database, with the catalog seeded, until the test
 // ends. secret signs identities, nil for a random one.
-func startShop(t *testing.T, redisURL, dbURL string, secret []byte, names ...string) *app.System {
+func startShop(t *testing.T, redisURL, dbURL string, secret []byte, urls map[string]string, names ...string) *app.System {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	sys, err := app.Start(ctx, app.Config{
 		RedisURL:    redisURL,
 		DatabaseURL: dbURL,
+		URLs:        urls,
 		Secret:      secret,
 		Seed:        true,
 		// The load comes from one address.
@@ -73,7 +73,7 @@ func startShop(t *testing.T, redisURL, dbURL string, secret []byte, names ...str
 func TestRunAgainstTheShop(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	sys := startShop(t, testenv.OwnRedis(t, "").URL(), testenv.Postgres(t), nil)
+	sys := startShop(t, testenv.OwnRedis(t, "").URL(), testenv.Postgres(t), nil, nil)
 	for _, tc := range []struct {
 		api     string
 		perSess int
@@ -129,7 +129,7 @@ func TestOrderWhoseSessionVanishedIsUnverifiableNotLost(t *testing.T) {
 	// leaves it to the polls after the run, which read it with the
 	// shopper's session: the session's own event stream, opened before
 	// Redis lost the sessions, would still report it.
-	sys := startShop(t, redisSrv.URL(), dbURL, secret, allBut(app.Payments)...)
+	sys := startShop(t, redisSrv.URL(), dbURL, secret, nil, allBut(app.Payments)...)
 	rdb := redis.NewClient(&redis.Options{Addr: redisSrv.Addr()})
 	t.Cleanup(func() { rdb.Close() })
 	countOrders := orderCounter(t, dbURL)
@@ -159,7 +159,7 @@ func TestOrderWhoseSessionVanishedIsUnverifiableNotLost(t *testing.T) {
 	if revoked == 0 {
 		t.Fatal("no session to revoke")
 	}
-	startShop(t, redisSrv.URL(), dbURL, secret, app.Payments)
+	startShop(t, redisSrv.URL(), dbURL, secret, sys.URLs, app.Payments)
 
 	rep := wait()
 	// PostgreSQL, the system of record, has every accepted order final.
@@ -185,19 +185,14 @@ func TestOrderWhoseSessionVanishedIsUnverifiableNotLost(t *testing.T) {
 func TestOrderLostOrStuckIsNotFinal(t *testing.T) {
 	t.Parallel()
 	dbURL := testenv.Postgres(t)
-	sys := startShop(t, testenv.OwnRedis(t, "").URL(), dbURL, nil, allBut(app.Payments)...)
+	sys := startShop(t, testenv.OwnRedis(t, "").URL(), dbURL, nil, nil, allBut(app.Payments)...)
 	countOrders := orderCounter(t, dbURL)
 	wait := runInBackground(t, loadgen.Config{
 		Target: sys.URLs[app.Gateway], Rate: 5, Duration: time.Second, Concurrency: 100, API: "v1",
 		Settle: 2 * time.Second,
 	})
 	testenv.WaitFor(t, time.Minute, "a first order", func() bool { return countOrders("") > 0 })
-	pool, err := pgxpool.New(t.Context(), dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	tag, err := pool.Exec(t.Context(), `DELETE FROM orders.orders`)
+	tag, err := testenv.PoolAt(t, dbURL).Exec(t.Context(), `DELETE FROM orders.orders`)
 	if err != nil || tag.RowsAffected() == 0 {
 		t.Fatalf("deleted %d orders (%v), want some", tag.RowsAffected(), err)
 	}
@@ -223,11 +218,7 @@ func allBut(name string) []string {
 // at dbURL, with an optional WHERE clause.
 func orderCounter(t *testing.T, dbURL string) func(where string) int64 {
 	t.Helper()
-	pool, err := pgxpool.New(t.Context(), dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	pool := testenv.PoolAt(t, dbURL)
 	return func(where string) int64 {
 		t.Helper()
 		var n int64

@@ -7,13 +7,17 @@ import (
 	"strconv"
 
 	"streamcart/internal/events"
+	"streamcart/internal/ordercheck"
 	"streamcart/internal/stream"
 )
 
 // handle is the batch handler of all three streams. It parses the whole
-// batch first, so that a malformed event fails it before anything is
-// applied (the consumer then dead-letters that one event and applies the
-// others one by one), and then merges the batch in one round trip.
+// batch first, and asks the orders service about the orders of its
+// OrderPlaced events in one call, so that a malformed event, or an
+// OrderPlaced of an order that orders does not have as the event says,
+// fails it before anything is applied (the consumer then dead-letters
+// that one event and applies the others one by one); then it merges the
+// batch in one round trip.
 func (s *Service) handle(ctx context.Context, msgs []stream.Message) error {
 	calls := make([]mergeCall, 0, len(msgs))
 	for _, m := range msgs {
@@ -29,6 +33,9 @@ func (s *Service) handle(ctx context.Context, msgs []stream.Message) error {
 	}
 	if len(calls) == 0 {
 		return nil
+	}
+	if err := ordercheck.Check(ctx, s.cfg.Orders, placedOf(calls)); err != nil {
+		return err // permanent for a refused order, Unavailable when orders cannot tell
 	}
 	changed, err := s.merge(ctx, calls)
 	if err != nil {
@@ -76,6 +83,7 @@ func (s *Service) mergeFor(m stream.Message, publish bool) (c mergeCall, ok bool
 		}
 		c = common(kindPlaced, e.OrderID, e.UserID, e.UserID, events.StatusCreated, "")
 		c.args = append(c.args, string(items), e.AmountCents, formatTime(e.CreatedOn), e.CreatedOn.UnixMilli(), e.UserID)
+		c.placed = &events.Placed{EventID: m.ID, TraceParent: m.TraceParent, Order: e}
 	case events.TypeOrderSnapshot:
 		e, err := events.ParseOrderSnapshot(m, s.cfg.OrderKey)
 		if err != nil {
@@ -112,4 +120,15 @@ func (s *Service) mergeFor(m stream.Message, publish bool) (c mergeCall, ok bool
 		return mergeCall{}, false, nil
 	}
 	return c, true, nil
+}
+
+// placedOf returns the OrderPlaced events that calls merge.
+func placedOf(calls []mergeCall) []events.Placed {
+	var out []events.Placed
+	for _, c := range calls {
+		if c.placed != nil {
+			out = append(out, *c.placed)
+		}
+	}
+	return out
 }

@@ -12,8 +12,10 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"streamcart/internal/events"
+	"streamcart/internal/ordercheck"
 	"streamcart/internal/orderhistory"
 	"streamcart/internal/platform/testenv"
+	"streamcart/internal/servicetest"
 	"streamcart/internal/stream"
 )
 
@@ -36,13 +38,7 @@ func newEnv(t *testing.T) *env {
 
 // orderKey signs the OrderPlaced events of these tests and checks them in
 // the service, as the orders service's key does in a deployment.
-var orderKey = func() *events.OrderKey {
-	k, err := events.NewOrderKey([]byte("a test secret of at least 32 bytes"))
-	if err != nil {
-		panic(err)
-	}
-	return k
-}()
+var orderKey = servicetest.OrderKey()
 
 // newEnvOn is newEnv on the Redis of rdb.
 func newEnvOn(t *testing.T, rdb *redis.Client) *env {
@@ -60,6 +56,7 @@ func newEnvOn(t *testing.T, rdb *redis.Client) *env {
 			PaymentsStream:    testenv.Name(t, "payments"),
 			TransactionStream: testenv.Name(t, "tx"),
 			Snapshots:         orders,
+			Orders:            orders,
 			SnapshotsStream:   orders.stream,
 			CheckInterval:     100 * time.Millisecond,
 		},
@@ -106,8 +103,11 @@ func (e *env) waitComplete(t *testing.T) {
 // fakeOrders is the orders service of these tests, the system of record
 // of the orders put in it: it publishes their snapshots as orders does,
 // pageSize a page, in order id order. While gate is not nil, each call
-// waits until gate is closed. It is safe for concurrent use.
+// for snapshots waits until gate is closed. As a Lookup it knows the
+// orders put in it and those of the OrderPlaced events that env.publish
+// published. It is safe for concurrent use.
 type fakeOrders struct {
+	ordercheck.Known
 	pub      *stream.Publisher
 	stream   string
 	pageSize int
@@ -127,6 +127,7 @@ func (f *fakeOrders) put(os ...events.OrderSnapshot) {
 	}
 	for _, o := range os {
 		f.orders[o.OrderID] = o
+		f.Add(events.OrderPlaced{OrderID: o.OrderID, UserID: o.UserID, AmountCents: o.AmountCents})
 	}
 }
 
@@ -202,8 +203,17 @@ func (e *env) streamOf(typ string) string {
 	}
 }
 
-// publish appends evs, each to its stream.
+// publish appends evs, each to its stream. The orders of good
+// OrderPlaced events are stored first, as the orders service stores an
+// order before it publishes it.
 func (e *env) publish(t *testing.T, evs ...stream.Event) {
+	t.Helper()
+	e.orders.AddPublished(orderKey, evs...)
+	e.publishUnstored(t, evs...)
+}
+
+// publishUnstored is publish without storing any order.
+func (e *env) publishUnstored(t *testing.T, evs ...stream.Event) {
 	t.Helper()
 	for _, ev := range evs {
 		if _, err := e.pub.Publish(t.Context(), e.streamOf(ev.Type), ev); err != nil {
@@ -233,8 +243,7 @@ func (e *env) settleWith(t *testing.T, deadLetters int64) {
 	if n != deadLetters {
 		var all []stream.DeadLetter
 		for _, s := range streams {
-			dl, _ := stream.DeadLetters(t.Context(), e.rdb, stream.DeadLetterStream(s), 10)
-			all = append(all, dl...)
+			all = append(all, servicetest.DeadLetters(t, e.rdb, s)...)
 		}
 		t.Fatalf("%d dead letters, want %d: %+v", n, deadLetters, all)
 	}

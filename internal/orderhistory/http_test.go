@@ -2,7 +2,6 @@ package orderhistory_test
 
 import (
 	"encoding/json"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -10,11 +9,11 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/redis/go-redis/v9"
 
 	"streamcart/internal/orderhistory"
 	"streamcart/internal/platform/auth"
 	"streamcart/internal/platform/testenv"
+	"streamcart/internal/servicetest"
 )
 
 // api is the service's HTTP handler and the signer of the identities it
@@ -26,10 +25,7 @@ type api struct {
 
 func newAPI(t *testing.T, svc *orderhistory.Service) api {
 	t.Helper()
-	signer, err := auth.NewSigner([]byte(strings.Repeat("s", auth.MinSecretLen)), time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
+	signer := servicetest.Signer()
 	return api{handler: orderhistory.NewHandler(svc, signer, testenv.Logger(t)), signer: signer}
 }
 
@@ -163,14 +159,7 @@ func TestHTTPShape(t *testing.T) {
 
 func TestHTTPRedisOutageIsUnavailable(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := redis.NewClient(&redis.Options{Addr: ln.Addr().String()}) // nothing listens once closed
-	ln.Close()
-	t.Cleanup(func() { dead.Close() })
-	svc, err := orderhistory.NewService(dead, orderhistory.Config{OrderKey: orderKey, Snapshots: &fakeOrders{}}, testenv.Logger(t)) // never run
+	svc, err := orderhistory.NewService(testenv.DeadRedis(t), orderhistory.Config{OrderKey: orderKey, Snapshots: &fakeOrders{}, Orders: &fakeOrders{}}, testenv.Logger(t)) // never run
 	if err != nil {
 		t.Fatal(err)
 	}

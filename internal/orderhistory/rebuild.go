@@ -8,6 +8,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"streamcart/internal/events"
+	"streamcart/internal/ordercheck"
 	"streamcart/internal/platform/errs"
 	"streamcart/internal/stream"
 )
@@ -69,7 +71,9 @@ return redis.call('DEL', KEYS[1])`)
 //     them now;
 //  4. replays the three streams from their first entry (XRANGE in pages,
 //     outside the consumer groups), which adds what the snapshots do not
-//     have: identity scores, and events newer than the snapshots;
+//     have: identity scores, and events newer than the snapshots; the
+//     orders of a page's OrderPlaced events are checked with the orders
+//     service in one call (Config.Orders), as the consumer checks them;
 //  5. sets the marker, with this rebuild's generation, and releases the
 //     lock, in one script: readers get complete answers again.
 //
@@ -262,7 +266,12 @@ func (s *Service) replay(ctx context.Context, gen, name, from, to string) (entri
 				calls = append(calls, c)
 			}
 		}
-		sk, err := s.mergeSkipping(ctx, name, calls)
+		calls, sk, err := s.dropRefused(ctx, name, calls)
+		skipped += sk
+		if err != nil {
+			return entries, skipped, err
+		}
+		sk, err = s.mergeSkipping(ctx, name, calls)
 		skipped += sk
 		if err != nil {
 			return entries, skipped, err
@@ -272,6 +281,38 @@ func (s *Service) replay(ctx context.Context, gen, name, from, to string) (entri
 		}
 		from = "(" + page[len(page)-1].ID
 	}
+}
+
+// dropRefused returns calls without those of an OrderPlaced whose order
+// the orders service does not have as the event says, which the
+// consumers dead-letter (ordercheck.Refused, one call for all of them),
+// and how many it dropped. It fails when orders cannot tell.
+func (s *Service) dropRefused(ctx context.Context, name string, calls []mergeCall) ([]mergeCall, int, error) {
+	placed := placedOf(calls)
+	if len(placed) == 0 {
+		return calls, 0, nil
+	}
+	orders := make([]events.OrderPlaced, len(placed))
+	for i, p := range placed {
+		orders[i] = p.Order
+	}
+	why, err := ordercheck.Refused(ctx, s.cfg.Orders, orders)
+	if err != nil {
+		return nil, 0, err
+	}
+	kept, i := calls[:0], 0
+	for _, c := range calls {
+		if c.placed != nil {
+			refused := why[i]
+			i++
+			if refused != nil {
+				s.log.WarnContext(ctx, "skipping entry the consumers would dead-letter", "stream", name, "event_id", c.placed.EventID, "err", refused)
+				continue
+			}
+		}
+		kept = append(kept, c)
+	}
+	return kept, len(calls) - len(kept), nil
 }
 
 // mergeSkipping merges calls and, when the batch fails with a permanent

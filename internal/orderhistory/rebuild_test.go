@@ -1,8 +1,11 @@
 package orderhistory_test
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"testing"
 	"time"
 
@@ -11,6 +14,7 @@ import (
 
 	"streamcart/internal/events"
 	"streamcart/internal/orderhistory"
+	"streamcart/internal/platform/errs"
 	"streamcart/internal/platform/testenv"
 	"streamcart/internal/stream"
 )
@@ -92,18 +96,21 @@ func TestRebuildEqualsLive(t *testing.T) {
 	rng.Shuffle(len(evs), func(i, j int) { evs[i], evs[j] = evs[j], evs[i] })
 	e.publish(t, evs...)
 	e.settle(t)
-	// Two entries the consumers dead-letter and the rebuild must skip: an
-	// OrderPlaced without its user, and a score that names another user
-	// than its order's. (The forged score comes after its order: were it
+	// Three entries the consumers dead-letter and the rebuild must skip:
+	// an OrderPlaced without its user, one of an order that the orders
+	// service does not have, and a score that names another user than
+	// its order's. (The forged score comes after its order: were it
 	// first, it would claim the order, live and in the rebuild alike, as
 	// the merge trusts the first event's user.)
 	bad := newOrder("bad", "", base).placed()
+	unknown := newOrder(users[0]+"-unknown", users[0], base).placed()
 	forgedOrder := placed[0]
 	forgedOrder.user = "mallory-" + forgedOrder.user
 	forged := forgedOrder.scored()
 	forged.ID = "forged"
 	e.publish(t, bad, forged)
-	e.settleWith(t, 2)
+	e.publishUnstored(t, unknown)
+	e.settleWith(t, 3)
 	live := e.snapshot(t, users)
 	if n := len(live.Hashes); n < 50 {
 		t.Fatalf("live model has %d orders, want at least 50", n)
@@ -122,7 +129,7 @@ func TestRebuildEqualsLive(t *testing.T) {
 	if diff := cmp.Diff(live, e.snapshot(t, users)); diff != "" {
 		t.Errorf("rebuilt model differs from the live one (-live +rebuilt):\n%s", diff)
 	}
-	e.settleWith(t, 2) // the consumers are still fine
+	e.settleWith(t, 3) // the consumers are still fine
 }
 
 // TestScriptCacheFlushed checks that the merge recovers when Redis forgot
@@ -131,16 +138,10 @@ func TestRebuildEqualsLive(t *testing.T) {
 func TestScriptCacheFlushed(t *testing.T) {
 	t.Parallel()
 	srv := testenv.OwnRedis(t, "")
-	opt, err := redis.ParseURL(srv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opt)
-	t.Cleanup(func() { _ = rdb.Close() })
+	rdb := testenv.RedisAt(t, srv.URL())
 	e := newEnvOn(t, rdb)
 	e.start(t)
-	user := testenv.Name(t, "u")
-	o := newOrder(user+"-o", user, base)
+	user, o := anOrder(t)
 	e.publishSettled(t, o.placed())
 	for _, ev := range []stream.Event{o.paid(), o.scored()} {
 		if err := rdb.ScriptFlush(t.Context()).Err(); err != nil {
@@ -159,5 +160,172 @@ func TestScriptCacheFlushed(t *testing.T) {
 	}
 	if diff := cmp.Diff(o.record(), e.get(t, user, o.id)); diff != "" {
 		t.Errorf("rebuilt record (-want +got):\n%s", diff)
+	}
+}
+
+// TestRebuildRestoresEveryOrderFromTheSystemOfRecordWhenTheStreamsAreTrimmed
+// trims the orders and payments streams to nothing, then rebuilds: every
+// order the orders service has comes back, with the status and payment it
+// has there, and the score of the transaction stream where it still has
+// one.
+func TestRebuildRestoresEveryOrderFromTheSystemOfRecordWhenTheStreamsAreTrimmed(t *testing.T) {
+	t.Parallel()
+	e := running(t)
+	user := testenv.Name(t, "u")
+	scored := newOrder(user+"-a", user, base)
+	declined := newOrder(user+"-b", user, base.Add(time.Minute))
+	declined.status = events.StatusPaymentFail
+	unpaid := newOrder(user+"-c", user, base.Add(2*time.Minute))
+	e.publish(t, scored.placed(), scored.paid(), scored.scored(), declined.placed(), declined.paid(), unpaid.placed())
+	e.settle(t)
+	unpaidSnapshot := unpaid.snapshot()
+	unpaidSnapshot.Status, unpaidSnapshot.PaymentID = events.StatusCreated, ""
+	unpaidSnapshot.UpdatedOn, unpaidSnapshot.UpdatedBy = unpaid.created, user
+	e.orders.put(scored.snapshot(), declined.snapshot(), unpaidSnapshot)
+	for _, s := range []string{e.cfg.OrdersStream, e.cfg.PaymentsStream} {
+		if err := e.rdb.XTrimMaxLen(t.Context(), s, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	if err := e.svc.Rebuild(t.Context()); err != nil {
+		t.Fatalf("Rebuild: %v", err)
+	}
+	got, err := e.svc.List(t.Context(), user, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	declinedRecord := declined.record()
+	declinedRecord.LastUpdatedOn, declinedRecord.LastUpdatedBy = declined.created.Add(1500*time.Millisecond), "payments"
+	declinedRecord.IdentityScore = nil // its score was never published
+	unpaidRecord := unpaid.record()
+	unpaidRecord.Status, unpaidRecord.StatusName, unpaidRecord.PaymentID = events.StatusCreated, "CREATED", ""
+	unpaidRecord.LastUpdatedOn, unpaidRecord.LastUpdatedBy, unpaidRecord.IdentityScore = unpaid.created, user, nil
+	want := []orderhistory.Record{unpaidRecord, declinedRecord, scored.record()}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("rebuilt history (-want +got):\n%s", diff)
+	}
+}
+
+// TestTheHistoryRebuildsItselfWhenRedisLosesItsData deletes every key of
+// the model and every stream at once, as an empty Redis restart would:
+// with no one asking, the service notices and rebuilds the history from
+// the orders service's snapshots, and meanwhile readers get 503
+// "unavailable" with Retry-After, never a list that lacks orders.
+func TestTheHistoryRebuildsItselfWhenRedisLosesItsData(t *testing.T) {
+	t.Parallel()
+	e := running(t)
+	a := newAPI(t, e.svc)
+	user := testenv.Name(t, "u")
+	var want []orderhistory.Record
+	for i := range 7 { // more than two pages of snapshots
+		o := newOrder(user+"-o"+string(rune('a'+i)), user, base.Add(time.Duration(i)*time.Minute))
+		e.publish(t, o.placed(), o.paid())
+		e.orders.put(o.snapshot())
+		r := o.record()
+		r.LastUpdatedOn, r.LastUpdatedBy, r.IdentityScore = o.created.Add(1500*time.Millisecond), "payments", nil
+		want = append([]orderhistory.Record{r}, want...)
+	}
+	e.settle(t)
+
+	release := e.orders.hold()
+	defer release()
+	calls := e.orders.callCount()
+	keys := e.rdb.Keys(t.Context(), e.cfg.KeyPrefix+"*").Val()
+	keys = append(keys, e.cfg.OrdersStream, e.cfg.PaymentsStream, e.cfg.TransactionStream)
+	if err := e.rdb.Del(t.Context(), keys...).Err(); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, 10*time.Second, "the service asking orders for snapshots", func() bool {
+		return e.orders.callCount() > calls
+	})
+	_, err := e.svc.List(t.Context(), user, 10)
+	if errs.KindOf(err) != errs.KindUnavailable {
+		t.Errorf("List while rebuilding: %v, want an Unavailable error", err)
+	}
+	if _, err := e.svc.Get(t.Context(), user, want[0].OrderID); errs.KindOf(err) != errs.KindUnavailable {
+		t.Errorf("Get while rebuilding: %v, want an Unavailable error", err)
+	}
+	rec := a.get(t, "/history", user)
+	var eb struct {
+		Error struct{ Code, Message string }
+	}
+	_ = json.Unmarshal(rec.Body.Bytes(), &eb)
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" || eb.Error.Code != "unavailable" ||
+		eb.Error.Message != "the order history is being rebuilt; try again shortly" {
+		t.Errorf("GET /history while rebuilding: %d %s, Retry-After %q; want 503 unavailable, being rebuilt, with Retry-After",
+			rec.Code, rec.Body, rec.Header().Get("Retry-After"))
+	}
+
+	release()
+	testenv.WaitFor(t, 10*time.Second, "the history rebuilt", func() bool {
+		got, err := e.svc.List(t.Context(), user, 10)
+		switch {
+		case errs.KindOf(err) == errs.KindUnavailable:
+			return false
+		case err != nil:
+			t.Fatalf("List: %v", err)
+		case !cmp.Equal(want, got):
+			t.Fatalf("List answered a history that is not the whole one (-want +got):\n%s", cmp.Diff(want, got))
+		}
+		return true
+	})
+	if rec := a.get(t, "/history/"+want[3].OrderID, user); rec.Code != http.StatusOK {
+		t.Errorf("GET one order after the rebuild: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// TestOneRebuildRunsAtATime starts a rebuild and, while it waits for the
+// orders service, another: the second is refused with ErrRebuildRunning,
+// and the first completes the history.
+func TestOneRebuildRunsAtATime(t *testing.T) {
+	t.Parallel()
+	e := running(t)
+	release := e.orders.hold()
+	defer release()
+	calls := e.orders.callCount()
+	first := make(chan error, 1)
+	go func() { first <- e.svc.Rebuild(t.Context()) }()
+	testenv.WaitFor(t, 10*time.Second, "the first rebuild asking orders", func() bool { return e.orders.callCount() > calls })
+	if err := e.svc.Rebuild(t.Context()); !errors.Is(err, orderhistory.ErrRebuildRunning) {
+		t.Errorf("a second Rebuild: %v, want ErrRebuildRunning", err)
+	}
+	release()
+	if err := <-first; err != nil {
+		t.Errorf("the first Rebuild: %v", err)
+	}
+	if err := e.svc.Complete(t.Context()); err != nil {
+		t.Errorf("after the rebuild: %v, want the history complete", err)
+	}
+}
+
+// TestARebuildThatLosesItsLockDoesNotMarkTheHistoryComplete deletes the
+// rebuild's lock while the rebuild waits for the orders service, as a
+// Redis that lost its data mid-rebuild would: the rebuild fails instead of
+// marking a partial model complete, and the service's check runs a new
+// one that completes it.
+func TestARebuildThatLosesItsLockDoesNotMarkTheHistoryComplete(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t) // not running: the test runs the first rebuild itself
+	user, o := anOrder(t)
+	e.orders.put(o.snapshot())
+	release := e.orders.hold()
+	defer release()
+	first := make(chan error, 1)
+	go func() { first <- e.svc.Rebuild(t.Context()) }()
+	testenv.WaitFor(t, 10*time.Second, "the rebuild asking orders", func() bool { return e.orders.callCount() > 0 })
+	if n := e.rdb.Del(t.Context(), e.cfg.KeyPrefix+"rebuilding").Val(); n != 1 {
+		t.Fatalf("deleted %d lock keys, want 1", n)
+	}
+	release()
+	if err := <-first; err == nil {
+		t.Error("a rebuild that lost its lock succeeded")
+	}
+	if err := e.svc.Complete(t.Context()); errs.KindOf(err) != errs.KindUnavailable {
+		t.Errorf("after a rebuild that lost its lock: %v, want the history incomplete", err)
+	}
+	e.start(t) // waits until the check rebuilt it
+	if r, err := e.svc.Get(t.Context(), user, o.id); err != nil || r.Status != o.status {
+		t.Errorf("after the check's rebuild: %+v, %v; want the order, %v", r, err, o.status)
 	}
 }

@@ -22,8 +22,11 @@
 // range): everything an OrderPlaced says, with the current status and
 // paymentId (see Rebuild).
 //
-// An event that does not parse is dead-lettered, as is one whose userId is
-// not the one its order's record already has: the producers copy the user
+// An event that does not parse is dead-lettered, as is an OrderPlaced
+// whose order the orders service does not have, or has with another user
+// or amount than the event says (the consumer asks orders about a whole
+// batch in one call, Config.Orders; see package ordercheck), and an event
+// whose userId is not the one its order's record already has: the producers copy the user
 // from the OrderPlaced, so a contradiction means a bad event, and letting
 // it in could show an order to the wrong user. (The guarantees below
 // assume that events of one order agree on its user; the first event seen
@@ -130,6 +133,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"streamcart/internal/events"
+	"streamcart/internal/ordercheck"
 	"streamcart/internal/platform/config"
 	"streamcart/internal/platform/errs"
 	"streamcart/internal/stream"
@@ -182,6 +186,11 @@ type Config struct {
 	// Snapshots has the orders service publish snapshots of its orders
 	// for Rebuild (an OrdersClient). Required.
 	Snapshots Snapshotter
+	// Orders tells which orders the orders service has, with their user
+	// and amount (an ordercheck.Client): an OrderPlaced of an order that
+	// it does not have as the event says is dead-lettered (skipped by
+	// Rebuild), never shown. Required.
+	Orders ordercheck.Lookup
 	// SnapshotsStream is the stream the snapshots are on, which Rebuild
 	// reads by range. Default events.OrderSnapshotsStream.
 	SnapshotsStream string
@@ -230,6 +239,9 @@ func (c Config) Validate() error {
 	}
 	if c.Snapshots == nil {
 		problems = append(problems, errors.New("Snapshots is required"))
+	}
+	if c.Orders == nil {
+		problems = append(problems, errors.New("Orders is required"))
 	}
 	if c.CheckInterval < 0 {
 		problems = append(problems, fmt.Errorf("CheckInterval %v is negative", c.CheckInterval))

@@ -8,8 +8,10 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"streamcart/internal/events"
+	"streamcart/internal/ordercheck"
 	"streamcart/internal/orderhistory"
 	"streamcart/internal/platform/errs"
 	"streamcart/internal/platform/testenv"
@@ -214,6 +216,47 @@ func TestUsersSeeOnlyTheirOrders(t *testing.T) {
 	}
 }
 
+// TestAnOrderThatOrdersDoesNotHaveIsNeverShown publishes validly signed
+// OrderPlaced events of an order that the orders service never stored and
+// of a stored order with another amount or user than orders has: each is
+// dead-lettered and shown to no one, while the good order after them is.
+func TestAnOrderThatOrdersDoesNotHaveIsNeverShown(t *testing.T) {
+	t.Parallel()
+	e := running(t)
+	alice, mallory := testenv.Name(t, "alice"), testenv.Name(t, "mallory")
+	unknown, stored, good := newOrder(alice+"-unknown", alice, base), newOrder(alice+"-stored", alice, base), newOrder(alice+"-good", alice, base)
+	e.orders.put(stored.snapshot())
+	cheaper, stolen := stored, stored
+	cheaper.items = stored.items[:1]
+	stolen.user = mallory
+	e.publishUnstored(t, unknown.placed(), cheaper.placed(), stolen.placed())
+	e.publish(t, good.placed())
+	e.settleWith(t, 3)
+
+	for _, user := range []string{alice, mallory} {
+		list, err := e.svc.List(t.Context(), user, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []orderhistory.Record
+		if user == alice {
+			want = []orderhistory.Record{e.get(t, alice, good.id)}
+		}
+		if diff := cmp.Diff(want, list, cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("%s's list (-want +got):\n%s", user, diff)
+		}
+	}
+	letters, err := stream.DeadLetters(t.Context(), e.rdb, stream.DeadLetterStream(e.cfg.OrdersStream), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range letters {
+		if !strings.Contains(d.Error, ordercheck.ErrUnknown.Error()) && !strings.Contains(d.Error, ordercheck.ErrMismatch.Error()) {
+			t.Errorf("dead letter of %s says %q, want that orders does not have the order", d.OriginID, d.Error)
+		}
+	}
+}
+
 // TestEventOfAnotherUser checks that an event naming another user than
 // the order's record is dead-lettered and does not touch the record.
 func TestEventOfAnotherUser(t *testing.T) {
@@ -243,16 +286,17 @@ func TestConfigValidateNamesTheBadField(t *testing.T) {
 	t.Parallel()
 	orders := &fakeOrders{}
 	tests := []testenv.ConfigCase[orderhistory.Config]{
-		{Name: "defaults", Config: orderhistory.Config{OrderKey: orderKey, Snapshots: orders}},
-		{Name: "streams set", Config: orderhistory.Config{OrderKey: orderKey, Snapshots: orders, OrdersStream: "a", PaymentsStream: "b", TransactionStream: "c", SnapshotsStream: "d", CheckInterval: time.Second}},
-		{Name: "same stream twice", Config: orderhistory.Config{OrderKey: orderKey, Snapshots: orders, OrdersStream: "a", PaymentsStream: "a"}, WantField: "PaymentsStream"},
-		{Name: "snapshots on a consumed stream", Config: orderhistory.Config{OrderKey: orderKey, Snapshots: orders, SnapshotsStream: events.OrdersStream}, WantField: "SnapshotsStream"},
-		{Name: "negative check interval", Config: orderhistory.Config{OrderKey: orderKey, Snapshots: orders, CheckInterval: -time.Second}, WantField: "CheckInterval"},
-		{Name: "consumer stream set", Config: orderhistory.Config{OrderKey: orderKey, Snapshots: orders, Consumer: stream.Config{Stream: "x"}}, WantField: "Consumer.Stream"},
-		{Name: "consumer dead-letter stream set", Config: orderhistory.Config{OrderKey: orderKey, Snapshots: orders, Consumer: stream.Config{DeadLetterStream: "x"}}, WantField: "Consumer.DeadLetterStream"},
-		{Name: "bad consumer timing", Config: orderhistory.Config{OrderKey: orderKey, Snapshots: orders, Consumer: stream.Config{MinIdle: -time.Second}}, WantField: "Consumer"},
-		{Name: "no order key", Config: orderhistory.Config{Snapshots: orders}, WantField: "OrderKey"},
-		{Name: "no snapshots", Config: orderhistory.Config{OrderKey: orderKey}, WantField: "Snapshots"},
+		{Name: "defaults", Config: orderhistory.Config{OrderKey: orderKey, Snapshots: orders, Orders: orders}},
+		{Name: "streams set", Config: orderhistory.Config{OrderKey: orderKey, Snapshots: orders, Orders: orders, OrdersStream: "a", PaymentsStream: "b", TransactionStream: "c", SnapshotsStream: "d", CheckInterval: time.Second}},
+		{Name: "same stream twice", Config: orderhistory.Config{OrderKey: orderKey, Snapshots: orders, Orders: orders, OrdersStream: "a", PaymentsStream: "a"}, WantField: "PaymentsStream"},
+		{Name: "snapshots on a consumed stream", Config: orderhistory.Config{OrderKey: orderKey, Snapshots: orders, Orders: orders, SnapshotsStream: events.OrdersStream}, WantField: "SnapshotsStream"},
+		{Name: "negative check interval", Config: orderhistory.Config{OrderKey: orderKey, Snapshots: orders, Orders: orders, CheckInterval: -time.Second}, WantField: "CheckInterval"},
+		{Name: "consumer stream set", Config: orderhistory.Config{OrderKey: orderKey, Snapshots: orders, Orders: orders, Consumer: stream.Config{Stream: "x"}}, WantField: "Consumer.Stream"},
+		{Name: "consumer dead-letter stream set", Config: orderhistory.Config{OrderKey: orderKey, Snapshots: orders, Orders: orders, Consumer: stream.Config{DeadLetterStream: "x"}}, WantField: "Consumer.DeadLetterStream"},
+		{Name: "bad consumer timing", Config: orderhistory.Config{OrderKey: orderKey, Snapshots: orders, Orders: orders, Consumer: stream.Config{MinIdle: -time.Second}}, WantField: "Consumer"},
+		{Name: "no order key", Config: orderhistory.Config{Snapshots: orders, Orders: orders}, WantField: "OrderKey"},
+		{Name: "no snapshots", Config: orderhistory.Config{OrderKey: orderKey, Orders: orders}, WantField: "Snapshots"},
+		{Name: "no orders", Config: orderhistory.Config{OrderKey: orderKey, Snapshots: orders}, WantField: "Orders"},
 	}
 	testenv.CheckConfigs(t, tests, orderhistory.Config.Validate, func(cfg orderhistory.Config) error {
 		_, err := orderhistory.NewService(nil, cfg, testenv.Logger(t))

@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"streamcart/internal/events"
 	"streamcart/internal/stream"
 )
 
@@ -45,6 +46,10 @@ type mergeCall struct {
 	orderID, userID string
 	keys            []string
 	args            []any
+	// placed is the OrderPlaced the call merges, which the orders
+	// service must have as it says (ordercheck) before it is merged; nil
+	// for other events.
+	placed *events.Placed
 }
 
 // merge runs calls in one pipeline, one round trip. It reports how many

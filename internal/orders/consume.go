@@ -30,14 +30,26 @@ func (s *Service) handlePayments(ctx context.Context, msgs []stream.Message) err
 	if err != nil {
 		return err // permanent: the consumer isolates and dead-letters it
 	}
-	return outbox.Apply(ctx, s.outbox, batch, func(p payment) string { return p.eventID }, s.applyPayments)
+	// The orders this batch made final, by status, counted once committed.
+	final := map[events.Status]int{}
+	err = outbox.Apply(ctx, s.outbox, batch, func(p payment) string { return p.eventID },
+		func(ctx context.Context, tx pgx.Tx, fresh []payment) ([]*outbox.Message, error) {
+			clear(final) // a retry of the effect starts afresh
+			return s.applyPayments(ctx, tx, fresh, final)
+		})
+	if err == nil {
+		for status, n := range final {
+			s.cfg.Metrics.Final(status.String(), n)
+		}
+	}
+	return err
 }
 
 // applyPayments moves the orders of fresh, the payment events not seen
-// before, to their outcome as part of tx (see outbox.Apply). It announces
-// nothing. A payment for an order that does not exist is a permanent
-// error.
-func (s *Service) applyPayments(ctx context.Context, tx pgx.Tx, fresh []payment) ([]*outbox.Message, error) {
+// before, to their outcome as part of tx (see outbox.Apply), and adds to
+// final how many it moved to each status. It announces nothing. A payment
+// for an order that does not exist is a permanent error.
+func (s *Service) applyPayments(ctx context.Context, tx pgx.Tx, fresh []payment, final map[events.Status]int) ([]*outbox.Message, error) {
 	updates := make([]paymentUpdate, len(fresh))
 	for i, p := range fresh {
 		updates[i] = paymentUpdate{orderID: p.OrderID, status: p.Status, paymentID: p.PaymentID}
@@ -45,6 +57,13 @@ func (s *Service) applyPayments(ctx context.Context, tx pgx.Tx, fresh []payment)
 	changed, err := applyPayments(ctx, tx, updates)
 	if err != nil {
 		return nil, err
+	}
+	counted := make(map[string]bool, len(changed)) // an order may be paid twice in a batch
+	for _, u := range updates {
+		if changed[u.orderID] && !counted[u.orderID] {
+			counted[u.orderID] = true
+			final[u.status]++
+		}
 	}
 	if len(changed) == len(updates) {
 		return nil, nil
@@ -55,12 +74,12 @@ func (s *Service) applyPayments(ctx context.Context, tx pgx.Tx, fresh []payment)
 	for i, u := range updates {
 		ids[i] = u.orderID
 	}
-	exist, err := existingOrders(ctx, tx, ids)
+	exist, err := lookupOrders(ctx, tx, ids)
 	if err != nil {
 		return nil, err
 	}
 	for _, u := range updates {
-		if !exist[u.orderID] {
+		if _, ok := exist[u.orderID]; !ok {
 			return nil, stream.Permanent(fmt.Errorf("payment %s is for unknown order %s", u.paymentID, u.orderID))
 		}
 	}

@@ -2,10 +2,15 @@ package orders_test
 
 import (
 	"net/http"
+	"sync"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 
 	"streamcart/internal/events"
 	"streamcart/internal/orders"
+	"streamcart/internal/platform/testenv"
+	"streamcart/internal/servicetest"
 	"streamcart/internal/stream"
 )
 
@@ -56,9 +61,7 @@ func TestPaymentOutcomeMovesTheOrderForward(t *testing.T) {
 
 	e.assertPayment(t, paid, events.StatusPaymentSuccess, "pay-1")
 	e.assertPayment(t, declined, events.StatusPaymentFail, "pay-2")
-	if dl := e.deadLetters(t); len(dl) != 0 {
-		t.Errorf("dead letters = %+v, want none", dl)
-	}
+	servicetest.WantNoDeadLetters(t, e.rdb, e.cfg.PaymentsStream)
 }
 
 func TestLateEventsDoNotMoveAFinalOrder(t *testing.T) {
@@ -82,55 +85,50 @@ func TestLateEventsDoNotMoveAFinalOrder(t *testing.T) {
 				id, got.UpdatedAt, got.UpdatedBy, b.UpdatedAt, b.UpdatedBy)
 		}
 	}
-	if dl := e.deadLetters(t); len(dl) != 0 {
-		t.Errorf("dead letters = %+v, want none: late events are expected, not poison", dl)
-	}
+	// Late events are expected, not poison.
+	servicetest.WantNoDeadLetters(t, e.rdb, e.cfg.PaymentsStream)
 }
 
-// TestSameEventTwiceHasOneEffect delivers one PaymentProcessed event twice,
-// as the payments service's outbox does after a crash between publishing
-// and committing: in one batch, or in a later one.
-func TestSameEventTwiceHasOneEffect(t *testing.T) {
+// TestAPaymentOutcomeDeliveredTwiceHasOneEffect delivers one payment
+// outcome twice (testenv.Repeats): the same PaymentProcessed again, as
+// the payments service's outbox does after a crash between publishing and
+// committing, or a new event of the same outcome; in one batch, or in a
+// later one.
+func TestAPaymentOutcomeDeliveredTwiceHasOneEffect(t *testing.T) {
 	t.Parallel()
-	for _, tt := range []struct {
-		name      string
-		sameBatch bool
-	}{
-		{"in one batch", true},
-		{"in a later batch", false},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			e := newEnv(t, nil)
-			o := e.mustCreate(t, "u-1", cart(1, forSale(t, 1)...))
-			eventID := stream.NewID()
-			ev := outcome(o, events.StatusPaymentSuccess, "pay-1")
-			e.pay(t, ev, eventID)
-			if !tt.sameBatch {
-				e.start(t)
-				e.paymentsHandled(t)
-			}
-			first := e.get(t, "u-1", o.ID)
-			e.pay(t, ev, eventID)
-			if tt.sameBatch {
-				e.start(t)
-			}
+	testenv.EachRepeat(t, func(t *testing.T, tt testenv.Repeat) {
+		e := newEnv(t, nil)
+		o := e.mustCreate(t, "u-1", cart(1, forSale(t, 1)...))
+		ids := []string{stream.NewID()}
+		if !tt.SameEvent {
+			ids = append(ids, stream.NewID())
+		}
+		ev := outcome(o, events.StatusPaymentSuccess, "pay-1")
+		e.pay(t, ev, ids[0])
+		if !tt.SameBatch {
+			e.start(t)
 			e.paymentsHandled(t)
+		}
+		first := e.get(t, "u-1", o.ID)
+		e.pay(t, ev, ids[len(ids)-1])
+		if tt.SameBatch {
+			e.start(t)
+		}
+		e.paymentsHandled(t)
 
-			e.assertPayment(t, o, events.StatusPaymentSuccess, "pay-1")
-			if !tt.sameBatch {
-				if got := e.get(t, "u-1", o.ID); !got.UpdatedAt.Equal(first.UpdatedAt) {
-					t.Errorf("order updated again at %v by the repeat, want only at %v", got.UpdatedAt, first.UpdatedAt)
-				}
+		e.assertPayment(t, o, events.StatusPaymentSuccess, "pay-1")
+		if !tt.SameBatch {
+			if got := e.get(t, "u-1", o.ID); !got.UpdatedAt.Equal(first.UpdatedAt) {
+				t.Errorf("order updated again at %v by the repeat, want only at %v", got.UpdatedAt, first.UpdatedAt)
 			}
-			if n := e.processed(t, eventID); n != 1 {
-				t.Errorf("event %s recorded as processed %d times, want 1", eventID, n)
+		}
+		for _, id := range ids {
+			if n := e.processed(t, id); n != 1 {
+				t.Errorf("event %s recorded as processed %d times, want 1", id, n)
 			}
-			if dl := e.deadLetters(t); len(dl) != 0 {
-				t.Errorf("dead letters = %+v, want none", dl)
-			}
-		})
-	}
+		}
+		servicetest.WantNoDeadLetters(t, e.rdb, e.cfg.PaymentsStream)
+	})
 }
 
 // processed returns how often the service recorded eventID as processed.
@@ -161,8 +159,50 @@ func TestPaymentForAnUnknownOrderIsDeadLetteredAndOthersGoOn(t *testing.T) {
 
 	e.assertPayment(t, a, events.StatusPaymentSuccess, "pay-a")
 	e.assertPayment(t, b, events.StatusPaymentFail, "pay-b")
-	dl := e.deadLetters(t)
+	dl := servicetest.DeadLetters(t, e.rdb, e.cfg.PaymentsStream)
 	if len(dl) != 1 || dl[0].OriginID != ghostEntry || dl[0].Fields["orderId"] != ghost.ID || dl[0].Error == "" {
 		t.Errorf("dead letters = %+v; want one, of entry %s for order %s, with the reason", dl, ghostEntry, ghost.ID)
+	}
+}
+
+// finals is orders.Metrics that counts the final statuses reported.
+type finals struct {
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+func (f *finals) Final(status string, n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.counts[status] += n
+}
+
+func (f *finals) Republished(int) {}
+
+func TestEachOrderIsCountedFinalOnce(t *testing.T) {
+	t.Parallel()
+	counted := &finals{counts: map[string]int{}}
+	e := newEnv(t, func(cfg *orders.Config) { cfg.Metrics = counted })
+	ps := forSale(t, 2)
+	paid := e.mustCreate(t, "u-1", cart(1, ps[0]))
+	declined := e.mustCreate(t, "u-1", cart(1, ps[1]))
+	// Two outcomes of one order in one batch (an OrderPlaced the
+	// reconciler republished was answered twice), and one event twice.
+	e.pay(t, outcome(paid, events.StatusPaymentSuccess, "pay-1"), "")
+	e.pay(t, outcome(paid, events.StatusPaymentSuccess, "pay-1"), "")
+	twice := stream.NewID()
+	e.pay(t, outcome(declined, events.StatusPaymentFail, "pay-2"), twice)
+	e.pay(t, outcome(declined, events.StatusPaymentFail, "pay-2"), twice)
+	e.start(t)
+	e.paymentsHandled(t)
+	// A late outcome of a final order.
+	e.pay(t, outcome(paid, events.StatusPaymentFail, "pay-3"), "")
+	e.paymentsHandled(t)
+
+	counted.mu.Lock()
+	defer counted.mu.Unlock()
+	want := map[string]int{"PAYMENT_SUCCESS": 1, "PAYMENT_FAIL": 1}
+	if diff := cmp.Diff(want, counted.counts); diff != "" {
+		t.Errorf("final statuses counted (-want +got):\n%s", diff)
 	}
 }

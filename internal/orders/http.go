@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"streamcart/internal/ordercheck"
 	"streamcart/internal/platform/auth"
 	"streamcart/internal/platform/errs"
 	"streamcart/internal/platform/redisclient"
@@ -20,6 +21,9 @@ import (
 //	GET  /orders/{id}     shopper: one of their orders
 //	POST /orders/snapshots  service or operator: publish a page of order
 //	                      snapshots (PublishSnapshots), for the order history
+//	POST /orders/lookup   service or operator: which of a list of ids are
+//	                      orders, with user and amount (Lookup), for the
+//	                      consumers of OrderPlaced (package ordercheck)
 //	GET  /healthz, /readyz  open: liveness; PostgreSQL and Redis readiness
 //
 // POST /orders takes {"items": [{"productId", "qty", "priceCents"?}]} and
@@ -27,7 +31,9 @@ import (
 // request with the same Idempotency-Key. Another user's order answers 404,
 // so its existence is not told. POST /orders/snapshots takes {"after":
 // "<orderId>" (optional), "limit": 1..1000 (optional, default 500)} and
-// answers a SnapshotPage. Errors are JSON {"error": {"code",
+// answers a SnapshotPage. POST /orders/lookup takes {"ids": [1 to 1000
+// order ids]} and answers {"orders": [{"orderId", "userId",
+// "amountCents"}]}, the ids that are orders. Errors are JSON {"error": {"code",
 // "message"}}. When the database went away while POST /orders stored the
 // order, it answers 503 outcome_unknown: the order may or may not exist,
 // and a retry with the same Idempotency-Key tells.
@@ -38,6 +44,7 @@ func NewHandler(svc *Service, signer *auth.Signer, log *slog.Logger) *auth.Route
 	rt.HandleFunc("GET /orders", auth.Shopper, h.list)
 	rt.HandleFunc("GET /orders/{id}", auth.Shopper, h.get)
 	rt.HandleFunc("POST /orders/snapshots", auth.ServiceOrOperator, h.snapshots)
+	rt.HandleFunc("POST "+ordercheck.Path, auth.ServiceOrOperator, h.lookup)
 	return rt
 }
 
@@ -133,5 +140,30 @@ func (h *handler) snapshots(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	web.WriteJSON(w, http.StatusOK, page)
+	return nil
+}
+
+// lookupRequest is the body of POST /orders/lookup.
+type lookupRequest struct {
+	IDs []string `json:"ids"`
+}
+
+// maxLookupBody bounds a lookup request: ordercheck.MaxIDs ids of
+// web.MaxIDLen bytes, quoted and separated.
+const maxLookupBody = ordercheck.MaxIDs*(web.MaxIDLen+3) + 16
+
+func (h *handler) lookup(w http.ResponseWriter, r *http.Request) error {
+	var req lookupRequest
+	if err := web.DecodeJSON(r, maxLookupBody, &req); err != nil {
+		return err
+	}
+	orders, err := h.svc.Lookup(r.Context(), req.IDs)
+	if err != nil {
+		return err
+	}
+	if orders == nil {
+		orders = []ordercheck.Order{} // "orders": [], not null
+	}
+	web.WriteJSON(w, http.StatusOK, map[string][]ordercheck.Order{"orders": orders})
 	return nil
 }

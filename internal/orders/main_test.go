@@ -21,6 +21,7 @@ import (
 	"streamcart/internal/platform/testenv"
 	"streamcart/internal/platform/web"
 	"streamcart/internal/products"
+	"streamcart/internal/servicetest"
 	"streamcart/internal/stream"
 )
 
@@ -64,10 +65,7 @@ func newEnv(t *testing.T, configure func(*orders.Config)) *env {
 	if err := catalog.Seed(ctx); err != nil {
 		t.Fatalf("products Seed: %v", err)
 	}
-	signer, err := auth.NewSigner([]byte("orders-test-secret-orders-test-secret"), time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
+	signer := servicetest.Signer()
 	productsAPI := httptest.NewServer(products.NewHandler(catalog, signer, log))
 	t.Cleanup(productsAPI.Close)
 
@@ -265,13 +263,7 @@ func (e *env) relayed(t *testing.T) {
 
 // orderKey signs the OrderPlaced events of these tests and checks them in
 // the service, as the orders service's key does in a deployment.
-var orderKey = func() *events.OrderKey {
-	k, err := events.NewOrderKey([]byte("a test secret of at least 32 bytes"))
-	if err != nil {
-		panic(err)
-	}
-	return k
-}()
+var orderKey = servicetest.OrderKey()
 
 // placed returns the OrderPlaced events on the orders stream, in stream
 // order, with their event ids.
@@ -310,11 +302,7 @@ func (e *env) pay(t *testing.T, ev events.PaymentProcessed, eventID string) stri
 	t.Helper()
 	se := ev.Event()
 	se.ID = eventID
-	id, err := stream.NewPublisher(e.rdb, nil).Publish(t.Context(), e.cfg.PaymentsStream, se)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
+	return servicetest.Publish(t, e.rdb, e.cfg.PaymentsStream, se)[0]
 }
 
 // paymentsHandled waits until the service has acknowledged (or dead-lettered)
@@ -324,16 +312,6 @@ func (e *env) paymentsHandled(t *testing.T) {
 	testenv.WaitFor(t, waitLong, "payments stream handled", func() bool {
 		return testenv.Handled(t.Context(), e.rdb, orders.Group, e.cfg.PaymentsStream)
 	})
-}
-
-// deadLetters returns the payments stream's dead letters, newest first.
-func (e *env) deadLetters(t *testing.T) []stream.DeadLetter {
-	t.Helper()
-	dl, err := stream.DeadLetters(t.Context(), e.rdb, stream.DeadLetterStream(e.cfg.PaymentsStream), 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dl
 }
 
 // get returns userID's order id through the service, failing the test on

@@ -18,6 +18,7 @@ import (
 	"streamcart/internal/platform/errs"
 	"streamcart/internal/platform/testenv"
 	"streamcart/internal/platform/web"
+	"streamcart/internal/servicetest"
 	"streamcart/internal/stream"
 )
 
@@ -67,13 +68,7 @@ func TestRequestHashTellsRequestsApart(t *testing.T) {
 }
 
 // configKey is a valid Config.OrderKey.
-var configKey = func() *events.OrderKey {
-	k, err := events.NewOrderKey([]byte("a test secret of at least 32 bytes"))
-	if err != nil {
-		panic(err)
-	}
-	return k
-}()
+var configKey = servicetest.OrderKey()
 
 func TestConfigValidate(t *testing.T) {
 	t.Parallel()
@@ -181,13 +176,7 @@ func TestCatalogAnswersKeepTheirKind(t *testing.T) {
 }
 
 // testSigner signs the identities of the tests' catalog calls.
-var testSigner = func() *auth.Signer {
-	s, err := auth.NewSigner([]byte("orders-test-secret-orders-test-secret"), time.Hour)
-	if err != nil {
-		panic(err)
-	}
-	return s
-}()
+var testSigner = servicetest.Signer()
 
 func TestCatalogLookupCarriesTheOrdersServiceIdentity(t *testing.T) {
 	t.Parallel()

@@ -93,6 +93,9 @@ type Config struct {
 	// OrderKey signs the OrderPlaced events, so that their consumers can
 	// tell them from forgeries (events.OrderKey). Required.
 	OrderKey *events.OrderKey
+	// Metrics receives the orders' outcomes and the reconciler's work.
+	// Default: none.
+	Metrics Metrics
 }
 
 // setDefaults fills in the zero fields of c with the defaults their
@@ -119,6 +122,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.SnapshotRetention == 0 {
 		c.SnapshotRetention = DefaultSnapshotRetention
+	}
+	if c.Metrics == nil {
+		c.Metrics = nopMetrics{}
 	}
 	c.DefaultFor(c.PaymentsStream, Group)
 }
@@ -393,6 +399,7 @@ func (s *Service) Reconcile(ctx context.Context) (int, error) {
 	}
 	if n > 0 {
 		s.outbox.Kick()
+		s.cfg.Metrics.Republished(n)
 	}
 	return n, nil
 }

@@ -21,8 +21,22 @@ import (
 // empty), and returns the status and the answer.
 func (e *env) snapshotsAs(t *testing.T, id auth.Identity, after string, limit int) (int, orders.SnapshotPage) {
 	t.Helper()
-	body, _ := json.Marshal(map[string]any{"after": after, "limit": limit})
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, e.api.URL+"/orders/snapshots", bytes.NewReader(body))
+	status, raw := e.postAs(t, id, "/orders/snapshots", map[string]any{"after": after, "limit": limit})
+	var page orders.SnapshotPage
+	if status == http.StatusOK {
+		if err := json.Unmarshal(raw, &page); err != nil {
+			t.Fatalf("snapshot answer %s: %v", raw, err)
+		}
+	}
+	return status, page
+}
+
+// postAs posts body as JSON to path with the credential of id (none when
+// its Role is empty), and returns the status and the answer's body.
+func (e *env) postAs(t *testing.T, id auth.Identity, path string, body any) (int, []byte) {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, e.api.URL+path, bytes.NewReader(b))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,13 +50,7 @@ func (e *env) snapshotsAs(t *testing.T, id auth.Identity, after string, limit in
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	var page orders.SnapshotPage
-	if resp.StatusCode == http.StatusOK {
-		if err := json.Unmarshal(raw, &page); err != nil {
-			t.Fatalf("snapshot answer %s: %v", raw, err)
-		}
-	}
-	return resp.StatusCode, page
+	return resp.StatusCode, raw
 }
 
 // historyService is the identity the order history calls orders with.

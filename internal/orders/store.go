@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"streamcart/internal/events"
+	"streamcart/internal/ordercheck"
 	"streamcart/internal/outbox"
 )
 
@@ -170,16 +171,20 @@ func applyPayments(ctx context.Context, tx pgx.Tx, updates []paymentUpdate) (map
 	return changed, nil
 }
 
-// existingOrders returns which of ids are orders.
-func existingOrders(ctx context.Context, q querier, ids []string) (map[string]bool, error) {
-	rows, err := q.Query(ctx, `SELECT order_id FROM orders.orders WHERE order_id = ANY($1)`, pgx.QueryExecModeExec, ids)
+// lookupOrders returns the orders among ids, with their user and amount,
+// by id.
+func lookupOrders(ctx context.Context, q querier, ids []string) (map[string]ordercheck.Order, error) {
+	rows, err := q.Query(ctx, `SELECT order_id, user_id, amount_cents FROM orders.orders WHERE order_id = ANY($1)`, pgx.QueryExecModeExec, ids)
 	if err != nil {
-		return nil, fmt.Errorf("existing orders: %w", err)
+		return nil, fmt.Errorf("look up orders: %w", err)
 	}
-	found := map[string]bool{}
-	var id string
-	_, err = pgx.ForEachRow(rows, []any{&id}, func() error { found[id] = true; return nil })
-	return found, err
+	found := map[string]ordercheck.Order{}
+	var o ordercheck.Order
+	_, err = pgx.ForEachRow(rows, []any{&o.OrderID, &o.UserID, &o.AmountCents}, func() error { found[o.OrderID] = o; return nil })
+	if err != nil {
+		return nil, fmt.Errorf("look up orders: %w", err)
+	}
+	return found, nil
 }
 
 // stuckOrder is an order that markStuck found waiting for its payment

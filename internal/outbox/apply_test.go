@@ -316,14 +316,9 @@ func TestDatabaseOutageIsUnavailableAndRecordsNothing(t *testing.T) {
 
 	t.Run("unreachable", func(t *testing.T) {
 		t.Parallel()
-		down, err := pgxpool.New(ctx, "postgres://nobody@127.0.0.1:1/none?connect_timeout=5")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(down.Close)
-		ob := outbox.New(down, nil, nil, "svc", outbox.Config{}, testenv.Logger(t))
+		ob := outbox.New(testenv.DeadPool(t), nil, nil, "svc", outbox.Config{}, testenv.Logger(t))
 		var rec recorded[string]
-		err = outbox.Apply(ctx, ob, []string{"a"}, same, rec.wrap(effect("out", same)))
+		err := outbox.Apply(ctx, ob, []string{"a"}, same, rec.wrap(effect("out", same)))
 		if !stream.IsUnavailable(err) {
 			t.Errorf("Apply = %v; want an error marked stream.Unavailable", err)
 		}
@@ -453,15 +448,8 @@ func TestApplyingConsumerProcess(t *testing.T) {
 		t.Skip("only runs as the child of TestConsumerKilledBetweenCommitAndAckHasOneEffectAndOneAnnouncement")
 	}
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opt, err := redis.ParseURL(redisURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opt)
+	pool := testenv.PoolAt(t, dbURL)
+	rdb := testenv.RedisAt(t, redisURL)
 	ob := outbox.New(pool, rdb, stream.NewPublisher(rdb, nil), "svc", outbox.Config{}, testenv.Logger(t))
 	c, err := stream.NewBatchConsumer(rdb, stream.Config{Stream: os.Getenv(envChildIn), Group: "g", Consumer: "child"},
 		func(ctx context.Context, msgs []stream.Message) error {

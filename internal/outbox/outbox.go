@@ -102,7 +102,23 @@ type Config struct {
 	// event can still be redelivered (the streams' retention). Default
 	// 7 days.
 	KeepProcessed time.Duration
+	// Metrics receives what the relay observes. Default: none.
+	Metrics Metrics
 }
+
+// Metrics receives what a relay observes. Implementations must be safe for
+// concurrent use.
+type Metrics interface {
+	// Relayed observes one row published, its event appended and the row
+	// deleted: delay is the time since the row was written (its
+	// transaction began; on the database's clock, so that the relay's
+	// clock cannot skew it).
+	Relayed(delay time.Duration)
+}
+
+type nopMetrics struct{}
+
+func (nopMetrics) Relayed(time.Duration) {}
 
 // Outbox writes events into a schema's outbox table and relays them to
 // Redis. It is safe for concurrent use.
@@ -130,6 +146,9 @@ func New(pool *pgxpool.Pool, rdb *redis.Client, pub *stream.Publisher, schema st
 	if cfg.KeepProcessed <= 0 {
 		cfg.KeepProcessed = 7 * 24 * time.Hour
 	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = nopMetrics{}
+	}
 	o := &Outbox{
 		pool:  pool,
 		rdb:   rdb,
@@ -143,7 +162,8 @@ func New(pool *pgxpool.Pool, rdb *redis.Client, pub *stream.Publisher, schema st
 	o.add = o.InsertSQL(1)
 	o.take = `DELETE FROM ` + o.table + ` WHERE id IN (
 		SELECT id FROM ` + o.table + ` ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
-		RETURNING id, stream, event_id, event_type, event_version, occurred_at, trace_parent, fields`
+		RETURNING id, stream, event_id, event_type, event_version, occurred_at, trace_parent, fields,
+			extract(epoch FROM clock_timestamp() - created_at)::float8`
 	return o
 }
 
@@ -295,6 +315,7 @@ func (o *Outbox) RelayOnce(ctx context.Context) (int, error) {
 		id     int64
 		stream string
 		event  stream.Event
+		age    float64 // seconds since the row was written, as it was taken
 	}
 	var batch []row
 	for rows.Next() {
@@ -303,7 +324,7 @@ func (o *Outbox) RelayOnce(ctx context.Context) (int, error) {
 			version int32
 		)
 		e := &r.event
-		if err := rows.Scan(&r.id, &r.stream, &e.ID, &e.Type, &version, &e.Time, &e.TraceParent, &e.Fields); err != nil {
+		if err := rows.Scan(&r.id, &r.stream, &e.ID, &e.Type, &version, &e.Time, &e.TraceParent, &e.Fields, &r.age); err != nil {
 			rows.Close()
 			return 0, fmt.Errorf("outbox relay: %w", err)
 		}
@@ -316,6 +337,7 @@ func (o *Outbox) RelayOnce(ctx context.Context) (int, error) {
 	if len(batch) == 0 {
 		return 0, nil
 	}
+	taken := time.Now()
 	// RETURNING follows no order: publish in the order of writing.
 	slices.SortFunc(batch, func(a, b row) int { return cmp.Compare(a.id, b.id) })
 	pipe := o.rdb.Pipeline()
@@ -330,6 +352,10 @@ func (o *Outbox) RelayOnce(ctx context.Context) (int, error) {
 	if err := tx.Commit(ctx); err != nil {
 		return 0, fmt.Errorf("outbox relay: %w", err)
 	}
+	since := time.Since(taken)
+	for _, r := range batch {
+		o.cfg.Metrics.Relayed(time.Duration(r.age*float64(time.Second)) + since)
+	}
 	return len(batch), nil
 }
 
@@ -338,4 +364,20 @@ func (o *Outbox) Pending(ctx context.Context) (int64, error) {
 	var n int64
 	err := o.pool.QueryRow(ctx, `SELECT count(*) FROM `+o.table).Scan(&n)
 	return n, err
+}
+
+// Backlog returns how many events wait in the outbox of schema and how
+// long the oldest has (0 when none does), for the metrics: rows that stay
+// mean that no relay runs or that Redis refuses them.
+func Backlog(ctx context.Context, pool *pgxpool.Pool, schema string) (int64, time.Duration, error) {
+	var (
+		n      int64
+		oldest float64
+	)
+	err := pool.QueryRow(ctx, `SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 FROM `+
+		pgx.Identifier{schema, "outbox"}.Sanitize()).Scan(&n, &oldest)
+	if err != nil {
+		return 0, 0, fmt.Errorf("outbox backlog of %s: %w", schema, err)
+	}
+	return n, time.Duration(oldest * float64(time.Second)), nil
 }

@@ -185,3 +185,49 @@ func TestPruneForgetsOnlyEventIDsOlderThanKeepProcessed(t *testing.T) {
 		t.Errorf("fresh after prune (-want +got):\n%s", diff)
 	}
 }
+
+// relayDelays is outbox.Metrics that keeps the delays it observes.
+type relayDelays struct {
+	mu     sync.Mutex
+	delays []time.Duration
+}
+
+func (r *relayDelays) Relayed(d time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.delays = append(r.delays, d)
+}
+
+func TestTheBacklogAndTheRelayDelayAreMeasuredFromTheWrite(t *testing.T) {
+	t.Parallel()
+	pool, rdb := setup(t)
+	ctx := context.Background()
+	delays := &relayDelays{}
+	ob := outbox.New(pool, rdb, stream.NewPublisher(rdb, nil), "svc", outbox.Config{Metrics: delays}, testenv.Logger(t))
+	name := testenv.Name(t, "backlog")
+
+	if n, oldest, err := outbox.Backlog(ctx, pool, "svc"); err != nil || n != 0 || oldest != 0 {
+		t.Fatalf("Backlog of an empty outbox: %d, %v, %v; want 0, 0", n, oldest, err)
+	}
+	add(t, ob, pool, name, 3, true)
+	const wait = 300 * time.Millisecond
+	time.Sleep(wait) // the rows' age, which Backlog and the relay measure
+	n, oldest, err := outbox.Backlog(ctx, pool, "svc")
+	if err != nil || n != 3 || oldest < wait || oldest > wait+10*time.Second {
+		t.Errorf("Backlog: %d, %v, %v; want 3 rows, the oldest at least %v old", n, oldest, err, wait)
+	}
+	if got, err := ob.RelayOnce(ctx); err != nil || got != 3 {
+		t.Fatalf("RelayOnce: %d, %v; want 3", got, err)
+	}
+	if len(delays.delays) != 3 {
+		t.Fatalf("the relay observed %d delays, want one per row, 3", len(delays.delays))
+	}
+	for _, d := range delays.delays {
+		if d < wait || d > wait+10*time.Second {
+			t.Errorf("relay delay %v, want at least the %v the rows waited", d, wait)
+		}
+	}
+	if n, oldest, err := outbox.Backlog(ctx, pool, "svc"); err != nil || n != 0 || oldest != 0 {
+		t.Errorf("Backlog after the relay: %d, %v, %v; want 0, 0", n, oldest, err)
+	}
+}

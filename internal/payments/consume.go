@@ -7,18 +7,23 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"streamcart/internal/events"
+	"streamcart/internal/ordercheck"
 	"streamcart/internal/outbox"
 	"streamcart/internal/stream"
 )
 
 // handle is the batch handler of the orders stream. It is all or nothing,
-// as stream.BatchHandler requires: a malformed OrderPlaced fails the whole
-// batch with a permanent error, and the consumer then hands the entries
-// back one at a time, which dead-letters just that one.
+// as stream.BatchHandler requires: a malformed OrderPlaced, or one whose
+// order the orders service does not have as the event says, fails the
+// whole batch with a permanent error, and the consumer then hands the
+// entries back one at a time, which dead-letters just that one.
 func (s *Service) handle(ctx context.Context, msgs []stream.Message) error {
 	batch, err := events.ParsePlaced(msgs, s.cfg.OrderKey)
 	if err != nil || len(batch) == 0 {
 		return err // a parse error is permanent already
+	}
+	if err := ordercheck.Check(ctx, s.cfg.Orders, batch); err != nil {
+		return err // permanent for a refused order, Unavailable when orders cannot tell
 	}
 	return outbox.Apply(ctx, s.outbox, batch, func(p events.Placed) string { return p.EventID }, s.pay)
 }

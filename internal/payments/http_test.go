@@ -3,29 +3,20 @@ package payments_test
 import (
 	"encoding/json"
 	"errors"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/jackc/pgx/v5/pgxpool"
 
+	"streamcart/internal/ordercheck"
 	"streamcart/internal/payments"
 	"streamcart/internal/platform/auth"
 	"streamcart/internal/platform/testenv"
 	"streamcart/internal/platform/web"
+	"streamcart/internal/servicetest"
 )
-
-// signer signs the identities of the tests' requests.
-var signer = func() *auth.Signer {
-	s, err := auth.NewSigner([]byte("payments-test-secret-payments-test-secret"), time.Hour)
-	if err != nil {
-		panic(err)
-	}
-	return s
-}()
 
 // shopper and operator are identities to call the API with.
 func shopper(userID string) *auth.Identity {
@@ -34,27 +25,20 @@ func shopper(userID string) *auth.Identity {
 
 var operator = &auth.Identity{Role: auth.RoleOperator, UserID: "ops-test"}
 
-// get requests path from srv as id (nil: with no identity) and decodes the
-// JSON body into v.
-func get(t *testing.T, srv *httptest.Server, path string, id *auth.Identity, v any) *http.Response {
+// get requests path from srv as caller (nil: with no identity) and decodes
+// the JSON body into v.
+func get(t *testing.T, srv *httptest.Server, path string, caller *auth.Identity, v any) *http.Response {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+path, nil)
-	if err != nil {
-		t.Fatal(err)
+	var header http.Header
+	if caller != nil {
+		header = servicetest.As(*caller)
 	}
-	if id != nil {
-		req.Header.Set(auth.Header, signer.Sign(*id))
-	}
-	resp, err := srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	resp, body := testenv.Do(t, srv.Client(), testenv.Request{Method: http.MethodGet, URL: srv.URL + path, Header: header})
 	if ct := resp.Header.Get("Content-Type"); ct != "application/json; charset=utf-8" {
 		t.Errorf("GET %s: Content-Type %q, want JSON", path, ct)
 	}
-	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
-		t.Fatalf("GET %s: decode body: %v", path, err)
+	if err := json.Unmarshal(body, v); err != nil {
+		t.Fatalf("GET %s: decode body %s: %v", path, body, err)
 	}
 	return resp
 }
@@ -73,7 +57,7 @@ func TestHTTP(t *testing.T) {
 		}
 		return err == nil
 	})
-	srv := httptest.NewServer(payments.NewHandler(svc, signer, testenv.Logger(t)))
+	srv := httptest.NewServer(payments.NewHandler(svc, servicetest.Signer(), testenv.Logger(t)))
 	t.Cleanup(srv.Close)
 
 	want := testenv.JSON(t, map[string]any{
@@ -95,38 +79,29 @@ func TestHTTP(t *testing.T) {
 			}
 		}
 	})
-	t.Run("another shopper's payment is not found", func(t *testing.T) {
-		var got web.ErrorBody
-		resp := get(t, srv, "/payments/o-1", shopper("mallory"), &got)
-		if resp.StatusCode != http.StatusNotFound || got.Error.Code != "not_found" || got.Error.Message != "no payment for this order" {
-			t.Errorf("GET /payments/o-1 as another shopper: status %d, %+v; want 404 as for an order without payment", resp.StatusCode, got.Error)
-		}
-	})
-	t.Run("no identity", func(t *testing.T) {
-		var got web.ErrorBody
-		resp := get(t, srv, "/payments/o-1", nil, &got)
-		if resp.StatusCode != http.StatusUnauthorized || got.Error.Code != "unauthenticated" {
-			t.Errorf("GET /payments/o-1 with no identity: status %d, code %q; want 401 unauthenticated", resp.StatusCode, got.Error.Code)
-		}
-	})
-	t.Run("no payment", func(t *testing.T) {
-		var got web.ErrorBody
-		resp := get(t, srv, "/payments/o-unknown", operator, &got)
-		want := web.ErrorBody{Error: web.ErrorDetail{Code: "not_found", Message: "no payment for this order"}}
-		if resp.StatusCode != http.StatusNotFound {
-			t.Errorf("GET /payments/o-unknown: status %d, want 404", resp.StatusCode)
-		}
-		if diff := cmp.Diff(want, got); diff != "" {
-			t.Errorf("GET /payments/o-unknown body (-want +got):\n%s", diff)
-		}
-	})
-	t.Run("malformed order id", func(t *testing.T) {
-		var got web.ErrorBody
-		resp := get(t, srv, "/payments/o%201", operator, &got)
-		if resp.StatusCode != http.StatusNotFound || got.Error.Code != "not_found" {
-			t.Errorf("GET /payments/o%%201: status %d, code %q; want 404 not_found", resp.StatusCode, got.Error.Code)
-		}
-	})
+	notFound := web.ErrorDetail{Code: "not_found", Message: "no payment for this order"}
+	for _, tt := range []struct {
+		name, path string
+		caller     *auth.Identity // nil sends no identity
+		wantStatus int
+		want       web.ErrorDetail // a Message of "" is not checked
+	}{
+		{"another shopper's payment is not found", "/payments/o-1", shopper("mallory"), http.StatusNotFound, notFound},
+		{"no identity", "/payments/o-1", nil, http.StatusUnauthorized, web.ErrorDetail{Code: "unauthenticated"}},
+		{"no payment", "/payments/o-unknown", operator, http.StatusNotFound, notFound},
+		{"malformed order id", "/payments/o%201", operator, http.StatusNotFound, web.ErrorDetail{Code: "not_found"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var got web.ErrorBody
+			resp := get(t, srv, tt.path, tt.caller, &got)
+			if tt.want.Message == "" {
+				got.Error.Message = ""
+			}
+			if resp.StatusCode != tt.wantStatus || got.Error != tt.want {
+				t.Errorf("GET %s: status %d, %+v; want %d, %+v", tt.path, resp.StatusCode, got.Error, tt.wantStatus, tt.want)
+			}
+		})
+	}
 	t.Run("health", func(t *testing.T) {
 		for _, path := range []string{"/healthz", "/readyz"} {
 			var got map[string]any
@@ -139,22 +114,11 @@ func TestHTTP(t *testing.T) {
 
 func TestHTTPPostgresOutageIsUnavailable(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	svc, err := payments.NewService(testenv.DeadPool(t), testenv.Redis(t), payments.Config{OrderKey: orderKey, Orders: &ordercheck.Known{}}, testenv.Logger(t)) // never run
 	if err != nil {
 		t.Fatal(err)
 	}
-	dead := ln.Addr().String() // nothing listens once closed
-	ln.Close()
-	pool, err := pgxpool.New(t.Context(), "postgres://nobody@"+dead+"/nothing?connect_timeout=10")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	svc, err := payments.NewService(pool, testenv.Redis(t), payments.Config{OrderKey: orderKey}, testenv.Logger(t)) // never run
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(payments.NewHandler(svc, signer, testenv.Logger(t)))
+	srv := httptest.NewServer(payments.NewHandler(svc, servicetest.Signer(), testenv.Logger(t)))
 	t.Cleanup(srv.Close)
 	var got web.ErrorBody
 	resp := get(t, srv, "/payments/o-1", operator, &got)

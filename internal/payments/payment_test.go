@@ -7,8 +7,10 @@ import (
 	"time"
 
 	"streamcart/internal/events"
+	"streamcart/internal/ordercheck"
 	"streamcart/internal/outbox"
 	"streamcart/internal/platform/testenv"
+	"streamcart/internal/servicetest"
 	"streamcart/internal/stream"
 )
 
@@ -36,28 +38,26 @@ func TestDecide(t *testing.T) {
 	}
 }
 
+// configOrders is a valid Config.Orders.
+var configOrders = &ordercheck.Known{}
+
 // configKey is a valid Config.OrderKey.
-var configKey = func() *events.OrderKey {
-	k, err := events.NewOrderKey([]byte("a test secret of at least 32 bytes"))
-	if err != nil {
-		panic(err)
-	}
-	return k
-}()
+var configKey = servicetest.OrderKey()
 
 func TestConfigValidateNamesTheBadField(t *testing.T) {
 	t.Parallel()
 	tests := []testenv.ConfigCase[Config]{
-		{Name: "zero value", Config: Config{OrderKey: configKey}},
-		{Name: "custom streams", Config: Config{OrderKey: configKey, OrdersStream: "o", PaymentsStream: "p", FailAbove: 1}},
-		{Name: "consumer stream is the orders stream", Config: Config{OrderKey: configKey, OrdersStream: "o", ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{Stream: "o"}}}},
-		{Name: "consumer stream differs", Config: Config{OrderKey: configKey, OrdersStream: "o", ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{Stream: "x"}}}, WantField: "Consumer.Stream"},
-		{Name: "consumer stream differs from the default", Config: Config{OrderKey: configKey, ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{Stream: "x"}}}, WantField: "Consumer.Stream"},
-		{Name: "same stream for both", Config: Config{OrderKey: configKey, OrdersStream: "s", PaymentsStream: "s"}, WantField: "PaymentsStream"},
-		{Name: "negative limit", Config: Config{OrderKey: configKey, FailAbove: -1}, WantField: "FailAbove"},
-		{Name: "negative stream age", Config: Config{OrderKey: configKey, ServiceConfig: outbox.ServiceConfig{StreamMaxAge: -time.Hour}}, WantField: "StreamMaxAge"},
-		{Name: "bad consumer config", Config: Config{OrderKey: configKey, ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{Count: -1}}}, WantField: "Consumer"},
-		{Name: "no order key", Config: Config{}, WantField: "OrderKey"},
+		{Name: "zero value", Config: Config{OrderKey: configKey, Orders: configOrders}},
+		{Name: "custom streams", Config: Config{OrderKey: configKey, Orders: configOrders, OrdersStream: "o", PaymentsStream: "p", FailAbove: 1}},
+		{Name: "consumer stream is the orders stream", Config: Config{OrderKey: configKey, Orders: configOrders, OrdersStream: "o", ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{Stream: "o"}}}},
+		{Name: "consumer stream differs", Config: Config{OrderKey: configKey, Orders: configOrders, OrdersStream: "o", ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{Stream: "x"}}}, WantField: "Consumer.Stream"},
+		{Name: "consumer stream differs from the default", Config: Config{OrderKey: configKey, Orders: configOrders, ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{Stream: "x"}}}, WantField: "Consumer.Stream"},
+		{Name: "same stream for both", Config: Config{OrderKey: configKey, Orders: configOrders, OrdersStream: "s", PaymentsStream: "s"}, WantField: "PaymentsStream"},
+		{Name: "negative limit", Config: Config{OrderKey: configKey, Orders: configOrders, FailAbove: -1}, WantField: "FailAbove"},
+		{Name: "negative stream age", Config: Config{OrderKey: configKey, Orders: configOrders, ServiceConfig: outbox.ServiceConfig{StreamMaxAge: -time.Hour}}, WantField: "StreamMaxAge"},
+		{Name: "bad consumer config", Config: Config{OrderKey: configKey, Orders: configOrders, ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{Count: -1}}}, WantField: "Consumer"},
+		{Name: "no order key", Config: Config{Orders: configOrders}, WantField: "OrderKey"},
+		{Name: "no orders", Config: Config{OrderKey: configKey}, WantField: "Orders"},
 	}
 	testenv.CheckConfigs(t, tests, Config.Validate, func(cfg Config) error {
 		_, err := NewService(nil, nil, cfg, slog.New(slog.DiscardHandler))

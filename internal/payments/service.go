@@ -29,9 +29,13 @@
 //
 // Entries of other types on the orders stream are acknowledged and
 // ignored. An OrderPlaced that does not parse is dead-lettered, and the
-// rest of its batch is paid without it. While PostgreSQL is unreachable a
-// batch is retried, first within the consumer's handler timeout, so that
-// a short outage does not use up the entries' deliveries.
+// rest of its batch is paid without it; so is one whose order the orders
+// service does not have, or has with another user or amount than the
+// event says: before it pays a batch, the consumer asks orders about all
+// of its orders in one call (Config.Orders, package ordercheck). While
+// PostgreSQL or the orders service is unreachable a batch is retried,
+// first within the consumer's handler timeout, so that a short outage
+// does not use up the entries' deliveries.
 package payments
 
 import (
@@ -46,6 +50,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"streamcart/internal/events"
+	"streamcart/internal/ordercheck"
 	"streamcart/internal/outbox"
 	"streamcart/internal/platform/config"
 	"streamcart/internal/stream"
@@ -88,6 +93,11 @@ type Config struct {
 	// the orders service did not sign is dead-lettered, never paid
 	// (events.OrderKey). Required.
 	OrderKey *events.OrderKey
+	// Orders tells which orders the orders service has, with their user
+	// and amount (an ordercheck.Client): an OrderPlaced of an order that
+	// it does not have as the event says is dead-lettered, never paid.
+	// Required.
+	Orders ordercheck.Lookup
 }
 
 func (c *Config) setDefaults() {
@@ -109,6 +119,9 @@ func (c Config) Validate() error {
 	var problems []error
 	if c.OrderKey == nil {
 		problems = append(problems, errors.New("OrderKey is required"))
+	}
+	if c.Orders == nil {
+		problems = append(problems, errors.New("Orders is required"))
 	}
 	if c.FailAbove < 0 {
 		problems = append(problems, fmt.Errorf("FailAbove %d must not be negative", c.FailAbove))

@@ -1,9 +1,12 @@
 package payments_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,22 +17,24 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"streamcart/internal/events"
+	"streamcart/internal/ordercheck"
 	"streamcart/internal/outbox"
 	"streamcart/internal/payments"
 	"streamcart/internal/platform/postgres"
 	"streamcart/internal/platform/testenv"
+	"streamcart/internal/servicetest"
 	"streamcart/internal/stream"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
 // env is one test's service setup: its database, fresh stream names on the
-// shared Redis, and a publisher for the orders stream.
+// shared Redis and the orders that the orders service has.
 type env struct {
-	pool *pgxpool.Pool
-	rdb  *redis.Client
-	pub  *stream.Publisher
-	cfg  payments.Config
+	pool   *pgxpool.Pool
+	rdb    *redis.Client
+	cfg    payments.Config
+	orders *ordercheck.Known
 }
 
 // newEnv migrates pool (twice, which must be harmless) and names the
@@ -38,12 +43,14 @@ func newEnv(t *testing.T, pool *pgxpool.Pool) *env {
 	t.Helper()
 	testenv.Migrate(t, pool, payments.Migrate)
 	rdb := testenv.Redis(t)
+	orders := &ordercheck.Known{}
 	return &env{
-		pool: pool,
-		rdb:  rdb,
-		pub:  stream.NewPublisher(rdb, nil),
+		pool:   pool,
+		rdb:    rdb,
+		orders: orders,
 		cfg: payments.Config{
 			OrderKey:       orderKey,
+			Orders:         orders,
 			OrdersStream:   testenv.Name(t, "orders"),
 			PaymentsStream: testenv.Name(t, "payments"),
 			ServiceConfig:  outbox.ServiceConfig{Outbox: outbox.Config{Poll: 50 * time.Millisecond}},
@@ -64,13 +71,7 @@ func (e *env) start(t *testing.T) *payments.Service {
 
 // orderKey signs the OrderPlaced events of these tests and checks them in
 // the service, as the orders service's key does in a deployment.
-var orderKey = func() *events.OrderKey {
-	k, err := events.NewOrderKey([]byte("a test secret of at least 32 bytes"))
-	if err != nil {
-		panic(err)
-	}
-	return k
-}()
+var orderKey = servicetest.OrderKey()
 
 // order returns a valid OrderPlaced of amount cents.
 func order(id string, cents int64) events.OrderPlaced {
@@ -83,14 +84,20 @@ func order(id string, cents int64) events.OrderPlaced {
 	}
 }
 
-// publish appends ev to the orders stream and returns its entry id.
+// publish appends ev to the orders stream and returns its entry id. The
+// order of a good OrderPlaced is stored first, as the orders service
+// stores an order before it publishes it.
 func (e *env) publish(t *testing.T, ev stream.Event) string {
 	t.Helper()
-	id, err := e.pub.Publish(t.Context(), e.cfg.OrdersStream, ev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
+	e.orders.AddPublished(orderKey, ev)
+	return e.publishUnstored(t, ev)
+}
+
+// publishUnstored appends ev to the orders stream, storing no order, and
+// returns its entry id.
+func (e *env) publishUnstored(t *testing.T, ev stream.Event) string {
+	t.Helper()
+	return servicetest.Publish(t, e.rdb, e.cfg.OrdersStream, ev)[0]
 }
 
 // drained waits until the service has acknowledged (or dead-lettered)
@@ -138,16 +145,6 @@ func (e *env) announced(t *testing.T) []events.PaymentProcessed {
 		out = append(out, p)
 	}
 	return out
-}
-
-// deadLetters returns the orders stream's dead letters.
-func (e *env) deadLetters(t *testing.T) []stream.DeadLetter {
-	t.Helper()
-	dl, err := stream.DeadLetters(t.Context(), e.rdb, stream.DeadLetterStream(e.cfg.OrdersStream), 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dl
 }
 
 // announcement returns the PaymentProcessed that announces p.
@@ -220,9 +217,7 @@ func TestPaysEachOrderOnce(t *testing.T) {
 			t.Errorf("PaymentProcessed %s has traceparent %v, want the OrderPlaced's %s", xm.ID, got, traceParent)
 		}
 	}
-	if dl := e.deadLetters(t); len(dl) != 0 {
-		t.Errorf("dead letters = %+v, want none", dl)
-	}
+	servicetest.WantNoDeadLetters(t, e.rdb, e.cfg.OrdersStream)
 }
 
 // TestOnePaymentPerOrder delivers an order's OrderPlaced twice: the same
@@ -230,80 +225,48 @@ func TestPaysEachOrderOnce(t *testing.T) {
 // orders service re-publishing it), in the same batch or a later one.
 func TestOnePaymentPerOrder(t *testing.T) {
 	t.Parallel()
-	for _, tt := range testenv.Repeats {
-		t.Run(tt.Name, func(t *testing.T) {
-			t.Parallel()
-			e := newEnv(t, testenv.Pool(t))
-			first := order("o-1", 5000).Event(orderKey)
-			first.ID = stream.NewID()
-			second := first
-			if !tt.SameEvent {
-				// Another event id, and an amount that would fail: the
-				// payment already made must stand.
-				second = order("o-1", 500_000).Event(orderKey)
-			}
-			e.publish(t, first)
-			if !tt.SameBatch {
-				e.start(t)
-				e.drained(t, 10*time.Second)
-			}
-			e.publish(t, second)
-			if tt.SameBatch {
-				e.start(t)
-			}
+	testenv.EachRepeat(t, func(t *testing.T, tt testenv.Repeat) {
+		e := newEnv(t, testenv.Pool(t))
+		first := order("o-1", 5000).Event(orderKey)
+		first.ID = stream.NewID()
+		second := first
+		if !tt.SameEvent {
+			// Another event id, for the same order.
+			second = order("o-1", 5000).Event(orderKey)
+		}
+		e.publish(t, first)
+		if !tt.SameBatch {
+			e.start(t)
 			e.drained(t, 10*time.Second)
+		}
+		e.publish(t, second)
+		if tt.SameBatch {
+			e.start(t)
+		}
+		e.drained(t, 10*time.Second)
 
-			want := []payments.Payment{{OrderID: "o-1", UserID: "u-o-1", AmountCents: 5000, Status: events.StatusPaymentSuccess}}
-			got := e.payments(t)
-			if diff := cmp.Diff(want, got, ignoreIDAndTime); diff != "" {
-				t.Fatalf("payments (-want +got):\n%s", diff)
-			}
-			var wantAnnounced []events.PaymentProcessed
-			for range tt.Events() { // each event is answered with the one payment
-				wantAnnounced = append(wantAnnounced, announcement(got[0]))
-			}
-			if diff := cmp.Diff(wantAnnounced, e.announced(t)); diff != "" {
-				t.Errorf("PaymentProcessed events (-want +got):\n%s", diff)
-			}
-		})
-	}
-}
-
-func TestMalformedOrderIsDeadLettered(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, testenv.Pool(t))
-	// All three are in the consumer's first read, so in one batch.
-	e.publish(t, order("o-1", 1000).Event(orderKey))
-	bad := order("o-2", 2000).Event(orderKey)
-	delete(bad.Fields, "orderId")
-	badID := e.publish(t, bad)
-	e.publish(t, order("o-3", 3000).Event(orderKey))
-	e.start(t)
-	e.drained(t, 10*time.Second)
-
-	want := []payments.Payment{
-		{OrderID: "o-1", UserID: "u-o-1", AmountCents: 1000, Status: events.StatusPaymentSuccess},
-		{OrderID: "o-3", UserID: "u-o-3", AmountCents: 3000, Status: events.StatusPaymentSuccess},
-	}
-	got := e.payments(t)
-	if diff := cmp.Diff(want, got, ignoreIDAndTime); diff != "" {
-		t.Errorf("payments (-want +got):\n%s", diff)
-	}
-	if n := len(e.announced(t)); n != 2 {
-		t.Errorf("%d PaymentProcessed events, want 2", n)
-	}
-	dl := e.deadLetters(t)
-	if len(dl) != 1 || dl[0].OriginID != badID || !strings.Contains(dl[0].Error, "missing orderId") {
-		t.Errorf("dead letters = %+v; want one, of entry %s, for the missing orderId", dl, badID)
-	}
+		want := []payments.Payment{{OrderID: "o-1", UserID: "u-o-1", AmountCents: 5000, Status: events.StatusPaymentSuccess}}
+		got := e.payments(t)
+		if diff := cmp.Diff(want, got, ignoreIDAndTime); diff != "" {
+			t.Fatalf("payments (-want +got):\n%s", diff)
+		}
+		var wantAnnounced []events.PaymentProcessed
+		for range tt.Events() { // each event is answered with the one payment
+			wantAnnounced = append(wantAnnounced, announcement(got[0]))
+		}
+		if diff := cmp.Diff(wantAnnounced, e.announced(t)); diff != "" {
+			t.Errorf("PaymentProcessed events (-want +got):\n%s", diff)
+		}
+	})
 }
 
 // TestAnOrderPlacedThatOrdersDidNotWriteIsDeadLetteredAndNeverPaid
-// appends, between two good orders, OrderPlaced events that the orders
-// service did not write (unsigned, signed with another secret, changed
-// after signing) or could not have written (an unknown eventVersion, no
-// lines, a zero amount): each goes to the dead-letter stream at once, on
-// its first delivery, and none is paid.
+// appends, between two good orders and so in their batch, OrderPlaced
+// events that the orders service did not write (unsigned, signed with
+// another secret, changed after signing) or could not have written (no
+// orderId, an unknown eventVersion, no lines, a zero amount): each goes
+// to the dead-letter stream at once, on its first delivery, saying why,
+// and none is paid.
 func TestAnOrderPlacedThatOrdersDidNotWriteIsDeadLetteredAndNeverPaid(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, testenv.Pool(t))
@@ -321,19 +284,27 @@ func TestAnOrderPlacedThatOrdersDidNotWriteIsDeadLetteredAndNeverPaid(t *testing
 	noLines.Items = nil
 	zero := order("o-zero", 0)
 	zero.Items[0].PriceCents = 0
-	bad := map[string]stream.Event{
-		"unsigned":                unsigned,
-		"signed with another key": order("o-forged", 1000).Event(otherKey),
-		"amount changed":          raised,
-		"eventVersion 99":         version99,
-		"no lines":                noLines.Event(orderKey),
-		"zero amount":             zero.Event(orderKey),
+	noID := order("o-noid", 1000).Event(orderKey)
+	delete(noID.Fields, "orderId")
+	invalid := events.ErrInvalid.Error()
+	bad := []struct {
+		name    string
+		ev      stream.Event
+		wantErr string // in the dead letter's error
+	}{
+		{"unsigned", unsigned, invalid},
+		{"signed with another key", order("o-forged", 1000).Event(otherKey), invalid},
+		{"amount changed", raised, invalid},
+		{"no orderId", noID, "missing orderId"},
+		{"eventVersion 99", version99, invalid},
+		{"no lines", noLines.Event(orderKey), invalid},
+		{"zero amount", zero.Event(orderKey), invalid},
 	}
 
 	e.publish(t, order("o-1", 1000).Event(orderKey))
-	badIDs := map[string]string{} // entry id -> case
-	for name, ev := range bad {
-		badIDs[e.publish(t, ev)] = name
+	badIDs := map[string]int{} // entry id -> case
+	for i, b := range bad {
+		badIDs[e.publish(t, b.ev)] = i
 	}
 	e.publish(t, order("o-9", 9000).Event(orderKey))
 	e.start(t)
@@ -349,20 +320,121 @@ func TestAnOrderPlacedThatOrdersDidNotWriteIsDeadLetteredAndNeverPaid(t *testing
 	if n := len(e.announced(t)); n != 2 {
 		t.Errorf("%d PaymentProcessed events, want 2", n)
 	}
-	for _, d := range e.deadLetters(t) {
-		name, ok := badIDs[d.OriginID]
+	for _, d := range servicetest.DeadLetters(t, e.rdb, e.cfg.OrdersStream) {
+		i, ok := badIDs[d.OriginID]
 		if !ok {
 			t.Errorf("dead letter of entry %s, which is not one of the bad ones", d.OriginID)
 			continue
 		}
 		delete(badIDs, d.OriginID)
-		if d.Attempts != 1 || !strings.Contains(d.Error, events.ErrInvalid.Error()) {
-			t.Errorf("%s: dead-lettered after %d attempts with %q, want at once as an invalid event", name, d.Attempts, d.Error)
+		if b := bad[i]; d.Attempts != 1 || !strings.Contains(d.Error, b.wantErr) {
+			t.Errorf("%s: dead-lettered after %d attempts with %q, want at once with %q", b.name, d.Attempts, d.Error, b.wantErr)
+		}
+	}
+	for id, i := range badIDs {
+		t.Errorf("%s (entry %s) was not dead-lettered", bad[i].name, id)
+	}
+}
+
+// TestAnOrderThatOrdersDoesNotHaveIsDeadLetteredAndNeverPaid appends,
+// between good orders, validly signed OrderPlaced events of an order that
+// the orders service never stored and of stored orders with another
+// amount or user than orders has: each goes to the dead-letter stream at
+// once, saying why, and is never paid, while the good events of the same
+// batch, the real events of those orders among them, are paid.
+func TestAnOrderThatOrdersDoesNotHaveIsDeadLetteredAndNeverPaid(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, testenv.Pool(t))
+	otherAmount, otherUser := order("o-2", 2000), order("o-3", 3000)
+	e.orders.Add(otherAmount, otherUser)
+	cheaper, stolen := order("o-2", 1999), otherUser
+	stolen.UserID = "u-mallory"
+	bad := map[string]struct {
+		ev   stream.Event
+		want error
+	}{
+		"never stored":   {order("o-unknown", 1000).Event(orderKey), ordercheck.ErrUnknown},
+		"another amount": {cheaper.Event(orderKey), ordercheck.ErrMismatch},
+		"another user":   {stolen.Event(orderKey), ordercheck.ErrMismatch},
+	}
+
+	e.publish(t, order("o-1", 1000).Event(orderKey))
+	badIDs := map[string]string{} // entry id -> case
+	for name, b := range bad {
+		badIDs[e.publishUnstored(t, b.ev)] = name
+	}
+	e.publishUnstored(t, otherAmount.Event(orderKey))
+	e.publishUnstored(t, otherUser.Event(orderKey))
+	e.publish(t, order("o-9", 9000).Event(orderKey))
+	e.start(t) // everything in the consumer's first read: one batch
+	e.drained(t, 10*time.Second)
+
+	want := []payments.Payment{
+		{OrderID: "o-1", UserID: "u-o-1", AmountCents: 1000, Status: events.StatusPaymentSuccess},
+		{OrderID: "o-2", UserID: "u-o-2", AmountCents: 2000, Status: events.StatusPaymentSuccess},
+		{OrderID: "o-3", UserID: "u-o-3", AmountCents: 3000, Status: events.StatusPaymentSuccess},
+		{OrderID: "o-9", UserID: "u-o-9", AmountCents: 9000, Status: events.StatusPaymentSuccess},
+	}
+	if diff := cmp.Diff(want, e.payments(t), ignoreIDAndTime); diff != "" {
+		t.Errorf("payments (-want +got):\n%s", diff)
+	}
+	if n := len(e.announced(t)); n != len(want) {
+		t.Errorf("%d PaymentProcessed events, want %d", n, len(want))
+	}
+	for _, d := range servicetest.DeadLetters(t, e.rdb, e.cfg.OrdersStream) {
+		name, ok := badIDs[d.OriginID]
+		if !ok {
+			t.Errorf("dead letter of entry %s, which is not one of the bad ones: %s", d.OriginID, d.Error)
+			continue
+		}
+		delete(badIDs, d.OriginID)
+		if d.Attempts != 1 || !strings.Contains(d.Error, bad[name].want.Error()) {
+			t.Errorf("%s: dead-lettered after %d attempts with %q, want at once with %q", name, d.Attempts, d.Error, bad[name].want)
 		}
 	}
 	for id, name := range badIDs {
 		t.Errorf("%s (entry %s) was not dead-lettered", name, id)
 	}
+}
+
+// unreachableOrders is a Lookup that cannot answer while down is set, as
+// the orders service when it is unreachable, and counts its calls.
+type unreachableOrders struct {
+	*ordercheck.Known
+	down  atomic.Bool
+	calls atomic.Int64
+}
+
+func (u *unreachableOrders) Lookup(ctx context.Context, ids []string) (map[string]ordercheck.Order, error) {
+	u.calls.Add(1)
+	if u.down.Load() {
+		return nil, errors.New("dial tcp 127.0.0.1:1: connect: connection refused")
+	}
+	return u.Known.Lookup(ctx, ids)
+}
+
+// TestWaitsForTheOrdersServiceWhenItCannotAnswer: while the orders service
+// cannot say whether an order exists, its OrderPlaced is neither paid nor
+// dead-lettered, but retried; once orders answers, it is paid.
+func TestWaitsForTheOrdersServiceWhenItCannotAnswer(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, testenv.Pool(t))
+	orders := &unreachableOrders{Known: e.orders}
+	orders.down.Store(true)
+	e.cfg.Orders = orders
+	e.cfg.Consumer.MaxDeliveries = 1 // a failure that counted would dead-letter at once
+	e.publish(t, order("o-1", 1000).Event(orderKey))
+	e.start(t)
+	testenv.WaitFor(t, 10*time.Second, "orders asked three times", func() bool { return orders.calls.Load() >= 3 })
+	if ps := e.payments(t); len(ps) != 0 {
+		t.Fatalf("paid %+v while orders could not answer", ps)
+	}
+	orders.down.Store(false)
+	e.drained(t, 10*time.Second)
+	if ps := e.payments(t); len(ps) != 1 {
+		t.Errorf("payments %+v once orders answers, want o-1's", ps)
+	}
+	servicetest.WantNoDeadLetters(t, e.rdb, e.cfg.OrdersStream)
 }
 
 // TestWaitsOutDatabaseOutage publishes orders while PostgreSQL is down,
@@ -424,9 +496,7 @@ func TestWaitsOutDatabaseOutage(t *testing.T) {
 	if diff := cmp.Diff(want, e.announced(t), byOrder); diff != "" {
 		t.Errorf("PaymentProcessed events (-want +got):\n%s", diff)
 	}
-	if dl := e.deadLetters(t); len(dl) != 0 {
-		t.Errorf("dead letters = %+v, want none", dl)
-	}
+	servicetest.WantNoDeadLetters(t, e.rdb, e.cfg.OrdersStream)
 }
 
 func TestConsumerLogsWithTheServiceLogger(t *testing.T) {

@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"streamcart/internal/platform/errs"
-	"streamcart/internal/platform/testenv"
 	"streamcart/internal/platform/web"
+	"streamcart/internal/servicetest"
 )
 
 // FuzzSearchQuery checks GET /products's query parsing on any query, as
@@ -27,12 +27,9 @@ func FuzzSearchQuery(f *testing.F) {
 		}
 		q, err := parseSearch(r)
 		if err != nil {
-			e, ok := errs.As(err)
-			if !ok || e.Kind != errs.KindInvalid || e.Message == "" {
-				t.Fatalf("?%s: error %v (%T), want an Invalid *errs.Error", raw, err, err)
-			}
-			if l := testenv.Leak(e.Message); l != "" {
-				t.Fatalf("?%s: message %q leaks %s", raw, e.Message, l)
+			servicetest.WantClientError(t, "?"+raw, err)
+			if k := errs.KindOf(err); k != errs.KindInvalid {
+				t.Fatalf("?%s: error %v of kind %s, want Invalid", raw, err, k)
 			}
 			return
 		}

@@ -2,7 +2,6 @@ package products_test
 
 import (
 	"encoding/json"
-	"io"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -12,22 +11,16 @@ import (
 	"time"
 
 	gocmp "github.com/google/go-cmp/cmp"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"streamcart/internal/platform/auth"
 	"streamcart/internal/platform/testenv"
 	"streamcart/internal/platform/web"
 	"streamcart/internal/products"
+	"streamcart/internal/servicetest"
 )
 
 // signer signs the identities of the tests' requests.
-var signer = func() *auth.Signer {
-	s, err := auth.NewSigner([]byte("products-test-secret-products-test-secret"), time.Hour)
-	if err != nil {
-		panic(err)
-	}
-	return s
-}()
+var signer = servicetest.Signer()
 
 // newServer serves f's service over HTTP until t ends.
 func newServer(t *testing.T, f *fixture) *httptest.Server {
@@ -38,36 +31,22 @@ func newServer(t *testing.T, f *fixture) *httptest.Server {
 }
 
 // do sends a request and returns the response with its body read. Unless
-// header sets auth.Header, the request carries the identity of an
-// operator for a PATCH, else of an anonymous reader, as the gateway signs
-// them.
+// header (name, value pairs) sets auth.Header, the request carries the
+// identity of an operator for a PATCH, else of an anonymous reader, as the
+// gateway signs them.
 func do(t *testing.T, srv *httptest.Server, method, path, body string, header ...string) (*http.Response, []byte) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), method, srv.URL+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
 	caller := auth.Identity{Role: auth.RoleReader}
 	if method == http.MethodPatch {
 		caller = auth.Identity{Role: auth.RoleOperator, UserID: "ops-test"}
 	}
-	req.Header.Set(auth.Header, signer.Sign(caller))
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
+	h := servicetest.As(caller)
+	maps.Copy(h, testenv.Header(header...))
+	rq := testenv.Request{Method: method, URL: srv.URL + path, Header: h}
+	if body != "" {
+		rq.Body = body
 	}
-	resp, err := srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, b
+	return testenv.Do(t, srv.Client(), rq)
 }
 
 func TestHTTPStatusAndErrors(t *testing.T) {
@@ -265,7 +244,7 @@ func TestHTTPImage(t *testing.T) {
 
 func TestHTTPReadyzWithoutRedis(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, deadRedis(t), true)
+	f := newFixture(t, testenv.DeadRedis(t), true)
 	srv := newServer(t, f)
 	resp, body := do(t, srv, "GET", "/readyz", "")
 	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "redis") {
@@ -279,12 +258,7 @@ func TestHTTPReadyzWithoutRedis(t *testing.T) {
 
 func TestHTTPPostgresOutageIsUnavailable(t *testing.T) {
 	t.Parallel()
-	pool, err := pgxpool.New(t.Context(), "postgres://nobody@"+deadAddr(t)+"/nothing?connect_timeout=10")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	svc, err := products.NewService(pool, nil, products.Config{}, testenv.Logger(t))
+	svc, err := products.NewService(testenv.DeadPool(t), nil, products.Config{}, testenv.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}

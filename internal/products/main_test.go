@@ -3,7 +3,6 @@ package products_test
 import (
 	"io"
 	"log/slog"
-	"net"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -55,24 +54,4 @@ func newFixture(t testing.TB, rdb *redis.Client, seed bool) *fixture {
 func (f *fixture) logger(t testing.TB) *slog.Logger {
 	w := io.MultiWriter(t.Output(), f.logs)
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-// deadAddr returns a loopback address where nothing listens.
-func deadAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
-// deadRedis returns a client of an address where nothing listens.
-func deadRedis(t testing.TB) *redis.Client {
-	t.Helper()
-	c := redis.NewClient(&redis.Options{Addr: deadAddr(t)})
-	t.Cleanup(func() { c.Close() })
-	return c
 }

@@ -433,7 +433,7 @@ func TestUndecodableCacheEntryIsAMiss(t *testing.T) {
 func TestRedisOutage(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	f := newFixture(t, deadRedis(t), true) // Seed itself must cope
+	f := newFixture(t, testenv.DeadRedis(t), true) // Seed itself must cope
 	start := time.Now()
 	for range 3 {
 		page, err := f.svc.Search(ctx, products.Query{Q: "puma"})

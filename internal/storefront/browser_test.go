@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -66,16 +66,11 @@ func startSystem(t *testing.T, failAbove int64, names ...string) *system {
 	s := &system{t: t, cfg: cfg}
 	sys := s.start(names...)
 	s.url = sys.URLs[app.Gateway]
-	opt, err := redis.ParseURL(cfg.RedisURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.rdb = redis.NewClient(opt)
-	t.Cleanup(func() { _ = s.rdb.Close() })
-	if s.pool, err = pgxpool.New(context.Background(), cfg.DatabaseURL); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.pool.Close)
+	// Services started later call these ones: payments asks orders
+	// whether the orders it is told of exist.
+	s.cfg.URLs = maps.Clone(sys.URLs)
+	s.rdb = testenv.RedisAt(t, cfg.RedisURL)
+	s.pool = testenv.PoolAt(t, cfg.DatabaseURL)
 	return s
 }
 
@@ -102,17 +97,8 @@ func (s *system) start(names ...string) *app.System {
 // in CI and is skipped elsewhere.
 func chromium(t *testing.T) string {
 	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	const msg = "chromium not found; install it with: bash scripts/deps.sh --browser (sudo apt-get install -y chromium)"
-	if os.Getenv("CI") != "" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
+	return testenv.Program(t, "chromium not found; install it with: bash scripts/deps.sh --browser (sudo apt-get install -y chromium)",
+		"chromium", "chromium-browser")
 }
 
 // browser is one headless Chromium with its own profile, on one tab.
@@ -451,61 +437,70 @@ func TestBrowserOps(t *testing.T) {
 
 	b.clickToLoad(`[data-dlq-id=` + js(dlqID) + `] button[type="submit"]`)
 	b.waitFor("the replay notice", `document.querySelector(".notice-ok")?.textContent.includes(`+js(dlqID)+`)`)
-	if n := sys.rdb.XLen(context.Background(), stream.DeadLetterStream(events.OrdersStream)).Val(); n != 0 {
-		t.Errorf("ORDERS_STREAM:dlq has %d entries after the replay, want 0", n)
-	}
-	testenv.WaitFor(t, waitTimeout, "payments to pay the replayed order", func() bool {
-		var n int
-		err := sys.pool.QueryRow(context.Background(), `SELECT count(*) FROM payments.payments WHERE order_id = $1`, orderID).Scan(&n)
-		return err == nil && n == 1
+	// payments handles the replayed entry: it answers it with the
+	// payment the order already has, a second PaymentProcessed.
+	testenv.WaitFor(t, waitTimeout, "payments to answer the replayed order", func() bool {
+		return sys.announcedPayments(t, orderID) == 2
 	})
 	b.waitFor("the payments group to settle after the replay", `[...document.querySelectorAll('[data-stream="ORDERS_STREAM"] [data-group]')].every(r =>
 		r.querySelector("[data-field=lag]").textContent.trim() === "0" && r.querySelector("[data-field=pending]").textContent.trim() === "0")`)
+	if n := sys.rdb.XLen(context.Background(), stream.DeadLetterStream(events.OrdersStream)).Val(); n != 0 {
+		t.Errorf("ORDERS_STREAM:dlq has %d entries after the replay was handled, want 0", n)
+	}
+	var paid int
+	if err := sys.pool.QueryRow(context.Background(), `SELECT count(*) FROM payments.payments WHERE order_id = $1`, orderID).Scan(&paid); err != nil || paid != 1 {
+		t.Errorf("the replayed order has %d payments (%v), want 1", paid, err)
+	}
 	b.screenshots("ops-replayed")
 }
 
-// orderKey returns the key that the system's orders service signs its
-// OrderPlaced events with.
-func orderKey(t *testing.T, secret []byte) *events.OrderKey {
+// announcedPayments counts the PaymentProcessed entries of order orderID
+// on PAYMENTS_STREAM.
+func (s *system) announcedPayments(t *testing.T, orderID string) int {
 	t.Helper()
-	k, err := events.NewOrderKey(secret)
+	entries, err := s.rdb.XRange(context.Background(), events.PaymentsStream, "-", "+").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return k
+	n := 0
+	for _, e := range entries {
+		if e.Values["orderId"] == orderID {
+			n++
+		}
+	}
+	return n
 }
 
-// deadLetter puts a valid OrderPlaced for a new order on ORDERS_STREAM's
-// dead-letter stream, as if payments had given up on it during an outage,
-// and returns the order id and the dead letter's id.
+// deadLetter puts the newest OrderPlaced of ORDERS_STREAM, under a new
+// event id, on its dead-letter stream, as if payments had given up on a
+// delivery of it during an outage, and returns the order id and the dead
+// letter's id. The order is a real one: the consumers dead-letter an
+// OrderPlaced of an order that the orders service does not have.
 func (s *system) deadLetter(t *testing.T) (orderID, dlqID string) {
 	t.Helper()
-	orderID = stream.NewID()
-	e := events.OrderPlaced{
-		OrderID: orderID, UserID: stream.NewID(), AmountCents: 2500,
-		Items:     []events.LineItem{{ProductID: "p-replayed", Qty: 1, PriceCents: 2500}},
-		CreatedOn: time.Now(), UserAgent: "replay-test", IP: "127.0.0.1",
-	}.Event(orderKey(t, s.cfg.Secret))
-	if err := e.Normalize(); err != nil {
-		t.Fatal(err)
+	ctx := context.Background()
+	newest, err := s.rdb.XRevRangeN(ctx, events.OrdersStream, "+", "-", 1).Result()
+	if err != nil || len(newest) == 0 {
+		t.Fatalf("no OrderPlaced to dead-letter: %v", err)
 	}
-	vals := []any{
-		stream.FieldEventID, e.ID, stream.FieldEventType, e.Type,
-		stream.FieldEventVersion, fmt.Sprint(e.Version), stream.FieldEventTime, e.Time.UTC().Format(time.RFC3339Nano),
-	}
-	for k, v := range e.Fields {
+	orderID, _ = newest[0].Values["orderId"].(string)
+	var vals []any
+	for k, v := range newest[0].Values {
+		if k == stream.FieldEventID {
+			v = stream.NewID()
+		}
 		vals = append(vals, k, v)
 	}
 	vals = append(vals,
 		"dlq.error", "payments: postgres unavailable: connection refused",
 		"dlq.attempts", "5",
 		"dlq.originStream", events.OrdersStream,
-		"dlq.originId", "1700000000000-0",
+		"dlq.originId", newest[0].ID,
 		"dlq.group", "payments",
 		"dlq.consumer", "payments-1",
 		"dlq.time", time.Now().UTC().Format(time.RFC3339Nano),
 	)
-	id, err := s.rdb.XAdd(context.Background(), &redis.XAddArgs{Stream: stream.DeadLetterStream(events.OrdersStream), Values: vals}).Result()
+	id, err := s.rdb.XAdd(ctx, &redis.XAddArgs{Stream: stream.DeadLetterStream(events.OrdersStream), Values: vals}).Result()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -60,6 +60,9 @@ func newConsumer(rdb *redis.Client, cfg Config, one Handler, batch BatchHandler)
 		return nil, fmt.Errorf("stream consumer config: %w", err)
 	}
 	cfg.setDefaults()
+	if m, ok := cfg.Metrics.(GroupMetrics); ok {
+		m.Consuming(cfg.Stream, cfg.Group)
+	}
 	return &Consumer{
 		rdb:       rdb,
 		cfg:       cfg,

@@ -36,11 +36,7 @@ func TestConsumerProcess(t *testing.T) {
 	if url == "" {
 		t.Skip("only runs as the child of the crash tests")
 	}
-	opt, err := redis.ParseURL(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opt)
+	rdb := testenv.RedisAt(t, url)
 	cfg := stream.Config{Stream: name, Group: "g", Count: 50, Consumer: "child"}
 	h := func(ctx context.Context, msgs []stream.Message) error {
 		for _, m := range msgs {

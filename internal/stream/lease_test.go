@@ -114,35 +114,17 @@ func TestRetriedBatchesAreNeverLargerThanCount(t *testing.T) {
 	cfg.Count = 10
 	cfg.RetryBackoff = 5 * time.Millisecond
 	cfg.MaxRetryBackoff = 20 * time.Millisecond
-	rec := newRecorder()
-	var mu sync.Mutex
-	var sizes []int
-	c, err := stream.NewBatchConsumer(f.rdb, cfg, func(ctx context.Context, msgs []stream.Message) error {
-		mu.Lock()
-		sizes = append(sizes, len(msgs))
-		down := len(sizes) <= 60 // the database is down for the first 60 calls
-		mu.Unlock()
-		if down {
+	b := &batches{rec: newRecorder(), fail: func(_ context.Context, _ []stream.Message, calls int) error {
+		if calls <= 60 { // the database is down for the first 60 calls
 			return stream.Unavailable(errors.New("database is down"))
 		}
-		for _, m := range msgs {
-			rec.ok(m)
-		}
 		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	}}
 	ids := f.publish(200)
-	run(t, c)
-	testenv.WaitFor(t, 60*time.Second, "every entry handled after the outage", func() bool {
-		return rec.handled() == len(ids) && f.settled()
-	})
-	rec.wantCounts(t, onceEach(ids))
-	mu.Lock()
-	defer mu.Unlock()
-	if m := slices.Max(sizes); m > int(cfg.Count) {
-		t.Errorf("a batch of %d entries was handled, want at most Count (%d); sizes %v", m, cfg.Count, sizes)
+	consumeBatches(t, f.rdb, cfg, b.handle)
+	f.wantEachHandledOnce(b.rec, ids, 60*time.Second, "every entry handled after the outage")
+	if sizes := b.seen(); slices.Max(sizes) > int(cfg.Count) {
+		t.Errorf("a batch of %d entries was handled, want at most Count (%d); sizes %v", slices.Max(sizes), cfg.Count, sizes)
 	}
 }
 
@@ -152,13 +134,7 @@ func TestTimedOutBatchIsSplitBeforeItIsRetried(t *testing.T) {
 	cfg := f.config()
 	cfg.Count = 16
 	cfg.HandlerTimeout = 300 * time.Millisecond
-	rec := newRecorder()
-	var mu sync.Mutex
-	var sizes []int
-	c, err := stream.NewBatchConsumer(f.rdb, cfg, func(ctx context.Context, msgs []stream.Message) error {
-		mu.Lock()
-		sizes = append(sizes, len(msgs))
-		mu.Unlock()
+	b := &batches{rec: newRecorder(), fail: func(ctx context.Context, msgs []stream.Message, _ int) error {
 		if len(msgs) > 4 {
 			// Overloaded: a batch this large never finishes in time, and
 			// the deadline reads as the database being unavailable, as
@@ -166,24 +142,13 @@ func TestTimedOutBatchIsSplitBeforeItIsRetried(t *testing.T) {
 			<-ctx.Done()
 			return stream.Unavailable(ctx.Err())
 		}
-		for _, m := range msgs {
-			rec.ok(m)
-		}
 		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids := f.publish(16) // before Run: one batch
-	run(t, c)
-	testenv.WaitFor(t, 60*time.Second, "every entry handled in smaller batches", func() bool {
-		return rec.handled() == len(ids) && f.settled()
-	})
-	rec.wantCounts(t, onceEach(ids))
+	}}
+	ids := f.publish(16) // before the consumer starts: one batch
+	consumeBatches(t, f.rdb, cfg, b.handle)
+	f.wantEachHandledOnce(b.rec, ids, 60*time.Second, "every entry handled in smaller batches")
 	f.wantNoDeadLetters()
-	mu.Lock()
-	defer mu.Unlock()
-	if diff := cmp.Diff([]int{16, 8, 8, 4, 4, 4, 4}, sorted(sizes)); diff != "" {
+	if diff := cmp.Diff([]int{16, 8, 8, 4, 4, 4, 4}, sorted(b.seen())); diff != "" {
 		t.Errorf("batch sizes (-want +got):\n%s", diff)
 	}
 }
@@ -205,11 +170,10 @@ func TestDeferredEntryWaitsItsDelayWithoutCountingOrWarning(t *testing.T) {
 	const delay = 50 * time.Millisecond
 	rec := newRecorder()
 	var mu sync.Mutex
-	var calls []time.Time // of the deferred entry
-	var first string
+	var calls []time.Time // of the deferred entry, the first
 	consume(t, f.rdb, cfg, func(ctx context.Context, m stream.Message) error {
 		rec.saw(m)
-		if m.ID == first {
+		if m.Fields["n"] == "0" {
 			mu.Lock()
 			calls = append(calls, time.Now())
 			n := len(calls)
@@ -223,11 +187,8 @@ func TestDeferredEntryWaitsItsDelayWithoutCountingOrWarning(t *testing.T) {
 		return nil
 	})
 	ids := f.publish(3)
-	first = ids[0]
-	testenv.WaitFor(t, 30*time.Second, "every entry handled", func() bool {
-		return rec.handled() == len(ids) && f.settled()
-	})
-	rec.wantCounts(t, onceEach(ids))
+	first := ids[0]
+	f.wantEachHandledOnce(rec, ids, 30*time.Second, "every entry handled")
 	f.wantNoDeadLetters()
 	if n := logs.Count("level=WARN") + logs.Count("level=ERROR"); n != 0 {
 		t.Errorf("%d warnings or errors for a deferral, want none:\n%s", n, logs.String())

@@ -3,9 +3,8 @@ package stream
 import "time"
 
 // Metrics receives a Consumer's counts. Implementations must be safe for
-// concurrent use. streamcart has no exporter yet: without Config.Metrics
-// the counts are dropped, and the services' state is read from Redis
-// instead (Inspect, the operations page).
+// concurrent use. The services export them to Prometheus (package
+// platform/metrics); without Config.Metrics the counts are dropped.
 type Metrics interface {
 	// Processed counts n entries handled and acknowledged; took is the
 	// handler time of their batch.
@@ -19,6 +18,16 @@ type Metrics interface {
 	Reclaimed(stream, group string, n int)
 	// DeadLettered counts entries moved to the dead-letter stream.
 	DeadLettered(stream, group string, n int)
+}
+
+// GroupMetrics is Metrics that also wants to know which consumer groups
+// its consumers read, before they handle anything: NewConsumer and
+// NewBatchConsumer call Consuming with their stream and group, so that an
+// exporter can report the group's state (lag, pending entries) even while
+// nothing is handled.
+type GroupMetrics interface {
+	Metrics
+	Consuming(stream, group string)
 }
 
 type nopMetrics struct{}

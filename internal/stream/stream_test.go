@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -110,6 +111,20 @@ func run(tb testing.TB, c *stream.Consumer) (stop func()) {
 func consume(t *testing.T, rdb *redis.Client, cfg stream.Config, h stream.Handler) (c *stream.Consumer, stop func()) {
 	t.Helper()
 	c, err := stream.NewConsumer(rdb, cfg, h)
+	return started(t, c, err)
+}
+
+// consumeBatches is consume for a batch handler.
+func consumeBatches(t *testing.T, rdb *redis.Client, cfg stream.Config, h stream.BatchHandler) (c *stream.Consumer, stop func()) {
+	t.Helper()
+	c, err := stream.NewBatchConsumer(rdb, cfg, h)
+	return started(t, c, err)
+}
+
+// started runs c, just made with the error err, as consume does, failing
+// the test if making it failed.
+func started(t *testing.T, c *stream.Consumer, err error) (*stream.Consumer, func()) {
+	t.Helper()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,6 +192,47 @@ func onceEach(ids []string) map[string]int {
 	return m
 }
 
+// batches is a batch handler that records the size of each batch it is
+// given and hands the entries of a batch that fail passes to rec.
+type batches struct {
+	rec *recorder
+	// fail returns the error of msgs, the calls-th batch, or nil to
+	// handle it.
+	fail func(ctx context.Context, msgs []stream.Message, calls int) error
+
+	mu    sync.Mutex
+	sizes []int
+}
+
+func (b *batches) handle(ctx context.Context, msgs []stream.Message) error {
+	b.mu.Lock()
+	b.sizes = append(b.sizes, len(msgs))
+	calls := len(b.sizes)
+	b.mu.Unlock()
+	if err := b.fail(ctx, msgs, calls); err != nil {
+		return err
+	}
+	for _, m := range msgs {
+		b.rec.ok(m)
+	}
+	return nil
+}
+
+// seen returns the sizes of the batches given so far, in order.
+func (b *batches) seen() []int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.sizes)
+}
+
+// wantEachHandledOnce waits until rec has handled each of ids and the
+// group has nothing pending, then checks that each was handled once.
+func (f *fixture) wantEachHandledOnce(rec *recorder, ids []string, within time.Duration, what string) {
+	f.t.Helper()
+	testenv.WaitFor(f.t, within, what, func() bool { return rec.handled() == len(ids) && f.settled() })
+	rec.wantCounts(f.t, onceEach(ids))
+}
+
 // settled reports whether the group has read everything and has nothing
 // pending.
 func (f *fixture) settled() bool {
@@ -219,9 +275,7 @@ func TestPublishAndConsume(t *testing.T) {
 		return nil
 	})
 	ids := f.publish(250)
-	testenv.WaitFor(t, 10*time.Second, "all entries handled and acked", func() bool { return rec.handled() == 250 && f.settled() })
-
-	rec.wantCounts(t, onceEach(ids))
+	f.wantEachHandledOnce(rec, ids, 10*time.Second, "all entries handled and acked")
 	mu.Lock()
 	defer mu.Unlock()
 	for i, id := range ids {
@@ -249,9 +303,7 @@ func TestRetryThenSuccess(t *testing.T) {
 		return nil
 	})
 	ids := f.publish(10)
-	testenv.WaitFor(t, 10*time.Second, "all handled", func() bool { return rec.handled() == 10 && f.settled() })
-
-	rec.wantCounts(t, onceEach(ids))
+	f.wantEachHandledOnce(rec, ids, 10*time.Second, "all handled")
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	if diff := cmp.Diff([]int64{1, 2, 3}, rec.deliveries[ids[3]]); diff != "" {
@@ -298,8 +350,7 @@ func TestUnavailableIsRetriedPastMaxDeliveries(t *testing.T) {
 	ids := f.publish(3) // before Run: one batch
 	first = ids[0]
 	run(t, c)
-	testenv.WaitFor(t, 20*time.Second, "handled after the outage", func() bool { return rec.handled() == 3 && f.settled() })
-	rec.wantCounts(t, onceEach(ids))
+	f.wantEachHandledOnce(rec, ids, 20*time.Second, "handled after the outage")
 	f.wantNoDeadLetters()
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
@@ -402,38 +453,25 @@ func TestBatchFailureIsIsolated(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	rec := newRecorder()
-	var mu sync.Mutex
-	var sizes []int
 	cfg := f.config()
 	cfg.Count = 50
-	c, err := stream.NewBatchConsumer(f.rdb, cfg, func(ctx context.Context, msgs []stream.Message) error {
-		mu.Lock()
-		sizes = append(sizes, len(msgs))
-		mu.Unlock()
+	b := &batches{rec: rec, fail: func(_ context.Context, msgs []stream.Message, _ int) error {
 		for _, m := range msgs {
 			if m.Fields["n"] == "7" {
 				return fmt.Errorf("entry %s is bad", m.EntryID)
 			}
 		}
-		for _, m := range msgs {
-			rec.ok(m)
-		}
 		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids := f.publish(40) // before Run, so the first read gets one batch
-	run(t, c)
+	}}
+	ids := f.publish(40) // before the consumer starts, so the first read gets one batch
+	consumeBatches(t, f.rdb, cfg, b.handle)
 	testenv.WaitFor(t, 10*time.Second, "settled", func() bool {
 		return rec.handled() == 39 && f.settled() && len(f.deadLetters()) == 1
 	})
 	want := onceEach(ids)
 	delete(want, ids[7])
 	rec.wantCounts(t, want)
-	mu.Lock()
-	defer mu.Unlock()
-	if sizes[0] != 40 {
+	if sizes := b.seen(); sizes[0] != 40 {
 		t.Errorf("first batch had %d entries, want 40", sizes[0])
 	}
 }
@@ -452,8 +490,7 @@ func TestConcurrentConsumersShareWork(t *testing.T) {
 	for range 10 {
 		ids = append(ids, f.publish(200)...)
 	}
-	testenv.WaitFor(t, 20*time.Second, "all handled", func() bool { return rec.handled() == len(ids) && f.settled() })
-	rec.wantCounts(t, onceEach(ids))
+	f.wantEachHandledOnce(rec, ids, 20*time.Second, "all handled")
 	info, err := stream.Inspect(context.Background(), f.rdb, f.stream)
 	if err != nil {
 		t.Fatal(err)

@@ -95,7 +95,8 @@ type Route struct {
 // requests get JSON errors (web.CatchAll); every request gets a request id
 // and an access log line; a URL that web.CheckURL refuses gets 400 before
 // any route or credential check sees it (web.CheckInput); every response
-// is nosniff (web.NoSniff). Register every route before serving; Routes is
+// is nosniff (web.NoSniff); the pattern that served a request is noted
+// for the metrics (web.NoteRoute). Register every route before serving; Routes is
 // safe for concurrent use after that.
 type Routes struct {
 	signer *Signer
@@ -117,7 +118,7 @@ func NewRoutes(signer *Signer, log *slog.Logger, checks map[string]web.Check) *R
 	rt.Handle("GET /healthz", Open, health)
 	rt.Handle("GET /readyz", Open, health)
 	web.CatchAll(rt.mux)
-	rt.h = web.WithRequestID(web.NoSniff(web.AccessLog(log, web.CheckInput(log, rt.mux))))
+	rt.h = web.WithRequestID(web.NoSniff(web.AccessLog(log, web.CheckInput(log, web.NoteRoute(rt.mux)))))
 	return rt
 }
 

@@ -183,30 +183,30 @@ func TestAWriteCutOffAfterItWasSentHasAnUnknownOutcome(t *testing.T) {
 		{"simple", simple, func(n int) string { return fmt.Sprintf("INSERT INTO t VALUES (%d)", n) }},
 		{"extended", extended, func(int) string { return extendedSQL }},
 	} {
-		t.Run(protocol.name+": lost on the way to the server", func(t *testing.T) {
-			n++
-			conn := viaProxy()
-			cut := proxy.BreakBefore(protocol.text(n))
-			err := protocol.insert(conn, n)
-			<-cut
-			if got := classify(err); got != (outcome{true, true}) {
-				t.Errorf("%v: %+v, want an outage with an unknown outcome", err, got)
-			}
-			if c := rows(n); c != 0 {
-				t.Errorf("%d rows stored, want none", c)
-			}
-		})
-		t.Run(protocol.name+": done by the server, answer lost", func(t *testing.T) {
-			n++
-			conn := viaProxy()
-			cut := proxy.BreakAfter(protocol.text(n))
-			err := protocol.insert(conn, n)
-			<-cut
-			if got := classify(err); got != (outcome{true, true}) {
-				t.Errorf("%v: %+v, want an outage with an unknown outcome", err, got)
-			}
-			testenv.WaitFor(t, 20*time.Second, "the row stored", func() bool { return rows(n) == 1 })
-		})
+		for _, lost := range []struct {
+			name   string
+			cut    func(text string) <-chan struct{}
+			stored bool // whether the server got the statement and stored the row
+		}{
+			{"lost on the way to the server", proxy.BreakBefore, false},
+			{"done by the server, answer lost", proxy.BreakAfter, true},
+		} {
+			t.Run(protocol.name+": "+lost.name, func(t *testing.T) {
+				n++
+				conn := viaProxy()
+				cut := lost.cut(protocol.text(n))
+				err := protocol.insert(conn, n)
+				<-cut
+				if got := classify(err); got != (outcome{true, true}) {
+					t.Errorf("%v: %+v, want an outage with an unknown outcome", err, got)
+				}
+				if lost.stored {
+					testenv.WaitFor(t, 20*time.Second, "the row stored", func() bool { return rows(n) == 1 })
+				} else if c := rows(n); c != 0 {
+					t.Errorf("%d rows stored, want none", c)
+				}
+			})
+		}
 	}
 	t.Run("COMMIT done by the server, answer lost", func(t *testing.T) {
 		tx, err := viaProxy().Begin(ctx)

@@ -65,6 +65,24 @@ func startProcess(cmd *exec.Cmd) (*process, error) {
 	return p, nil
 }
 
+// StartChild starts cmd as the servers are started: on an OS thread kept
+// until cmd exits, so that a Pdeathsig in its SysProcAttr means "this
+// process died" and not "some thread ended" (see process). The channel
+// gets cmd.Wait's result once cmd exits. For the tests' other children,
+// such as Prometheus.
+func StartChild(cmd *exec.Cmd) (<-chan error, error) {
+	p, err := startProcess(cmd)
+	if err != nil {
+		return nil, err
+	}
+	exited := make(chan error, 1)
+	go func() {
+		<-p.done
+		exited <- p.err
+	}()
+	return exited, nil
+}
+
 func (p *process) pid() int { return p.cmd.Process.Pid }
 
 func (p *process) exited() bool {

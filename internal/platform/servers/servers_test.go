@@ -340,10 +340,7 @@ func TestPostgresKillRestart(t *testing.T) {
 	if p.Port() != port {
 		t.Errorf("Port() after Restart = %d, want %d", p.Port(), port)
 	}
-	var n int
-	if err := scanRow(t, ctx, p.URL("postgres"), "SELECT count(*) FROM t", &n); err != nil || n != 1 {
-		t.Errorf("rows after kill and crash recovery = %d, %v; want 1", n, err)
-	}
+	wantCommittedRow(t, ctx, p, "kill and crash recovery")
 }
 
 func TestPostgresStopImmediateBreaksSessionsAndKeepsCommits(t *testing.T) {
@@ -374,9 +371,16 @@ func TestPostgresStopImmediateBreaksSessionsAndKeepsCommits(t *testing.T) {
 	if err := p.Restart(ctx); err != nil {
 		t.Fatal(err)
 	}
+	wantCommittedRow(t, ctx, p, "an immediate stop and crash recovery")
+}
+
+// wantCommittedRow checks that table t of p's database "postgres" still
+// has the one row committed to it before a stop; after names the stop.
+func wantCommittedRow(t *testing.T, ctx context.Context, p *Postgres, after string) {
+	t.Helper()
 	var n int
 	if err := scanRow(t, ctx, p.URL("postgres"), "SELECT count(*) FROM t", &n); err != nil || n != 1 {
-		t.Errorf("rows after an immediate stop and crash recovery = %d, %v; want 1", n, err)
+		t.Errorf("rows after %s = %d, %v; want 1", after, n, err)
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -167,4 +169,21 @@ func JSON(tb testing.TB, v any) any {
 		tb.Fatalf("testenv: %v", err)
 	}
 	return out
+}
+
+// Program returns the path of the first of names found on PATH. Without
+// any, the test fails in CI (CI set) and is skipped elsewhere, with msg,
+// which says how to install it.
+func Program(tb testing.TB, msg string, names ...string) string {
+	tb.Helper()
+	for _, name := range names {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") != "" {
+		tb.Fatal(msg)
+	}
+	tb.Skip(msg)
+	return ""
 }

@@ -19,7 +19,8 @@ type Request struct {
 	// as JSON otherwise; nil sends no body.
 	Body any
 	// Header is added to the request. A request with a body is sent with
-	// Content-Type application/json unless Header names another.
+	// Content-Type application/json unless Header names another; a
+	// Content-Type of "" sends none.
 	Header http.Header
 }
 
@@ -49,7 +50,10 @@ func Do(tb testing.TB, client *http.Client, rq Request) (*http.Response, []byte)
 		tb.Fatal(err)
 	}
 	maps.Copy(req.Header, rq.Header)
-	if rq.Body != nil && req.Header.Get("Content-Type") == "" {
+	switch _, named := rq.Header["Content-Type"]; {
+	case named && rq.Header.Get("Content-Type") == "":
+		req.Header.Del("Content-Type")
+	case !named && rq.Body != nil:
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if client == nil {

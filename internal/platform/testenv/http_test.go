@@ -40,6 +40,7 @@ func TestDoSendsAValueAsJSONAndATextAsItIs(t *testing.T) {
 		{"value", testenv.Request{Method: "PUT", URL: srv.URL + "/a", Body: map[string]int{"qty": 2}}, `{"qty":2}`, "application/json"},
 		{"text", testenv.Request{Method: "POST", URL: srv.URL + "/b", Body: "not json", Header: http.Header{"Content-Type": {"text/plain"}}}, "not json", "text/plain"},
 		{"bytes", testenv.Request{Method: "POST", URL: srv.URL + "/c", Body: []byte(`{}`)}, `{}`, "application/json"},
+		{"no media type", testenv.Request{Method: "POST", URL: srv.URL + "/e", Body: `{}`, Header: testenv.Header("Content-Type", "")}, `{}`, ""},
 		{"none", testenv.Request{Method: "GET", URL: srv.URL + "/d", Header: testenv.Header("X-Test", "yes")}, "", ""},
 	} {
 		resp, data := testenv.Do(t, srv.Client(), tt.rq)

@@ -51,15 +51,26 @@ func Postgres(t testing.TB) string {
 // pool is closed, then the database dropped, when t ends.
 func Pool(t testing.TB) *pgxpool.Pool {
 	t.Helper()
-	dbURL := Postgres(t)
-	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
-	defer cancel()
-	pool, err := pgxpool.New(ctx, dbURL)
+	return PoolAt(t, Postgres(t))
+}
+
+// PoolAt returns a connection pool to the database at url, such as an
+// OwnPostgres's, closed when t ends. It connects only when used.
+func PoolAt(t testing.TB, url string) *pgxpool.Pool {
+	t.Helper()
+	pool, err := pgxpool.New(t.Context(), url)
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
 	t.Cleanup(pool.Close)
 	return pool
+}
+
+// DeadPool returns a pool of DeadAddr, a PostgreSQL server that is down,
+// closed when t ends. It connects only when used.
+func DeadPool(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	return PoolAt(t, "postgres://nobody@"+DeadAddr(t)+"/nothing?connect_timeout=10")
 }
 
 // execAdmin runs one statement on a fresh connection to adminURL.

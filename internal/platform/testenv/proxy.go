@@ -6,7 +6,22 @@ import (
 	"net"
 	"sync"
 	"testing"
+	"time"
 )
+
+// DeadAddr returns a loopback address where nothing listens, for a client
+// of a server that is down: port 1, which the kernel never hands out for
+// ephemeral binds, so that no parallel test's server can take it (as it
+// could a port freed here).
+func DeadAddr(tb testing.TB) string {
+	tb.Helper()
+	const addr = "127.0.0.1:1"
+	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		c.Close()
+		tb.Fatalf("testenv: something listens on %s", addr)
+	}
+	return addr
+}
 
 // Proxy is a TCP proxy on a loopback port to a server, for tests of what a
 // client sees when its connection breaks in the middle of a request.

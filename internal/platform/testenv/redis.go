@@ -18,11 +18,27 @@ func RedisURL(t testing.TB) string {
 // named with Name.
 func Redis(t testing.TB) *redis.Client {
 	t.Helper()
-	opts, err := redis.ParseURL(RedisURL(t))
+	return RedisAt(t, RedisURL(t))
+}
+
+// RedisAt returns a client of the Redis server at url, such as an
+// OwnRedis's URL or a user's, closed when t ends.
+func RedisAt(t testing.TB, url string) *redis.Client {
+	t.Helper()
+	opts, err := redis.ParseURL(url)
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
 	c := redis.NewClient(opts)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// DeadRedis returns a client of DeadAddr, a Redis server that is down,
+// closed when t ends.
+func DeadRedis(t testing.TB) *redis.Client {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: DeadAddr(t)})
 	t.Cleanup(func() { c.Close() })
 	return c
 }

@@ -88,3 +88,14 @@ func (r Repeat) Events() int {
 	}
 	return 2
 }
+
+// EachRepeat runs test as a parallel subtest, named by the Repeat, for
+// each of Repeats.
+func EachRepeat(t *testing.T, test func(t *testing.T, r Repeat)) {
+	for _, r := range Repeats {
+		t.Run(r.Name, func(t *testing.T) {
+			t.Parallel()
+			test(t, r)
+		})
+	}
+}

@@ -15,11 +15,15 @@
 // testenv also holds the helpers that tests of several packages share, so
 // that no package writes them again: WaitFor polls a condition; Run and
 // Start run a service or command in the background; Logger and Buffer take
-// logs; Migrate and Empty work on a service's database; Handled and Entries
+// logs; RedisAt and PoolAt are clients of a server of the test's own;
+// Migrate and Empty work on a service's database; Handled and Entries
 // read streams; Repeats tables the ways an event arrives twice;
-// CheckConfigs checks a table of configurations; JSON is a body as a client
-// decodes it; StartProxy puts a proxy that breaks connections on request
-// between a client and a server.
+// CheckConfigs checks a table of configurations; Do sends a request and
+// JSON is a body as a client decodes it; StartProxy puts a proxy that
+// breaks connections on request between a client and a server, and
+// DeadAddr, DeadRedis and DeadPool are servers that are down. What only
+// the services' tests share, which needs their packages (signing keys,
+// events), is in package servicetest.
 package testenv
 
 import (

@@ -135,16 +135,7 @@ func TestOwnPostgresKillRestart(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t)
 	p := testenv.OwnPostgres(t)
-	connect := func() *pgx.Conn {
-		t.Helper()
-		conn, err := pgx.Connect(ctx, p.URL("postgres"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { conn.Close(context.Background()) })
-		return conn
-	}
-	if _, err := connect().Exec(ctx, "CREATE TABLE t (n int); INSERT INTO t VALUES (1)"); err != nil {
+	if _, err := testenv.PoolAt(t, p.URL("postgres")).Exec(ctx, "CREATE TABLE t (n int); INSERT INTO t VALUES (1)"); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.Kill(); err != nil {
@@ -154,7 +145,17 @@ func TestOwnPostgresKillRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	var n int
-	if err := connect().QueryRow(ctx, "SELECT count(*) FROM t").Scan(&n); err != nil || n != 1 {
+	if err := testenv.PoolAt(t, p.URL("postgres")).QueryRow(ctx, "SELECT count(*) FROM t").Scan(&n); err != nil || n != 1 {
 		t.Errorf("rows after kill and restart = %d, %v; want 1", n, err)
+	}
+}
+
+func TestDeadServersRefuseEveryConnection(t *testing.T) {
+	t.Parallel()
+	if err := testenv.DeadRedis(t).Ping(t.Context()).Err(); err == nil {
+		t.Error("PING to DeadRedis succeeded, want a refused connection")
+	}
+	if err := testenv.DeadPool(t).Ping(t.Context()); err == nil {
+		t.Error("Ping of DeadPool succeeded, want a refused connection")
 	}
 }

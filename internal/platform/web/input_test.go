@@ -36,7 +36,11 @@ func wantClientError(t testing.TB, what string, err error) {
 	}
 }
 
-func TestDecodeJSONRefusesWhatIsNotText(t *testing.T) {
+// TestDecodeJSONTakesOneObjectOfTextSentAsJSON: DecodeJSON takes one
+// JSON object of known fields, in valid UTF-8 without NUL, sent as JSON
+// and no larger than its limit; it refuses anything else with a client
+// error that names what is wrong.
+func TestDecodeJSONTakesOneObjectOfTextSentAsJSON(t *testing.T) {
 	t.Parallel()
 	type body struct {
 		Name string `json:"name"`
@@ -47,6 +51,14 @@ func TestDecodeJSONRefusesWhatIsNotText(t *testing.T) {
 		status          int
 		code            string
 	}{
+		{"ok", `{"name":"a","qty":2}`, "application/json", 200, ""},
+		{"syntax", `{"name":`, "application/json", 400, "invalid_json"},
+		{"unknown field", `{"nme":"a"}`, "application/json", 400, "unknown_field"},
+		{"wrong type", `{"qty":"two"}`, "application/json", 400, "invalid_field"},
+		{"not an object", `[1]`, "application/json", 400, "invalid_json"},
+		{"two values", `{} {}`, "application/json", 400, "invalid_json"},
+		{"empty", ``, "application/json", 400, "invalid_json"},
+		{"too large", `{"name":"` + strings.Repeat("x", 64<<10) + `"}`, "application/json", 413, "body_too_large"},
 		{"NUL escape in a value", `{"name":"a\u0000b"}`, "application/json", 400, "invalid_text"},
 		{"NUL escape in a key", `{"na\u0000me":"a"}`, "application/json", 400, "invalid_text"},
 		{"escaped backslash then u0000 is text", `{"name":"a\\u0000"}`, "application/json", 200, ""},

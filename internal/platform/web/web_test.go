@@ -19,44 +19,6 @@ import (
 	"streamcart/internal/platform/errs"
 )
 
-func TestDecodeJSON(t *testing.T) {
-	type body struct {
-		Name string `json:"name"`
-		Qty  int    `json:"qty"`
-	}
-	tests := []struct {
-		name, in, ctype string
-		status          int
-		code            string
-	}{
-		{"ok", `{"name":"a","qty":2}`, "application/json", 200, ""},
-		{"no content type", `{"name":"a"}`, "", 415, "unsupported_media_type"},
-		{"wrong content type", `{}`, "text/plain", 415, "unsupported_media_type"},
-		{"syntax", `{"name":`, "application/json", 400, "invalid_json"},
-		{"unknown field", `{"nme":"a"}`, "application/json", 400, "unknown_field"},
-		{"wrong type", `{"qty":"two"}`, "application/json", 400, "invalid_field"},
-		{"not an object", `[1]`, "application/json", 400, "invalid_json"},
-		{"two values", `{} {}`, "application/json", 400, "invalid_json"},
-		{"empty", ``, "application/json", 400, "invalid_json"},
-		{"too large", `{"name":"` + strings.Repeat("x", 100) + `"}`, "application/json", 413, "body_too_large"},
-	}
-	for _, tt := range tests {
-		r := httptest.NewRequest("POST", "/", strings.NewReader(tt.in))
-		if tt.ctype != "" {
-			r.Header.Set("Content-Type", tt.ctype)
-		}
-		var b body
-		err := DecodeJSON(r, 64, &b)
-		we, ok := errs.As(err)
-		switch {
-		case tt.status == 200 && err != nil:
-			t.Errorf("%s: DecodeJSON = %v, want nil", tt.name, err)
-		case tt.status != 200 && (!ok || StatusOf(err) != tt.status || we.Code != tt.code || we.Message == ""):
-			t.Errorf("%s: DecodeJSON = %v, want %d %s with a message", tt.name, err, tt.status, tt.code)
-		}
-	}
-}
-
 func TestHandleWritesErrors(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	for _, tt := range []struct {

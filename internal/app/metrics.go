@@ -1,0 +1,105 @@
+package app
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+
+	"streamcart/internal/events"
+	"streamcart/internal/outbox"
+	"streamcart/internal/platform/metrics"
+	"streamcart/internal/platform/web"
+	"streamcart/internal/stream"
+)
+
+// instruments are one service's metrics and what their state is read
+// from: its Redis client (its consumer groups) and its pool (its outbox).
+// The stream and outbox metrics are made when a part of the service first
+// needs them, so a service has only those it uses.
+type instruments struct {
+	reg     *metrics.Registry
+	rdb     *redis.Client
+	pool    *pgxpool.Pool
+	streams *metrics.Streams
+	outbox  *metrics.Outbox
+}
+
+// newInstruments returns the metrics of service name, with its pools'
+// statistics.
+func newInstruments(name string, rdb *redis.Client, pool *pgxpool.Pool, log *slog.Logger) *instruments {
+	reg := metrics.New(name, log)
+	reg.WatchRedis(name, rdb)
+	if pool != nil {
+		reg.WatchPgxPool(pool)
+	}
+	return &instruments{reg: reg, rdb: rdb, pool: pool}
+}
+
+// streamMetrics returns the metrics of the service's consumers, which
+// read their groups' state with the service's own Redis user (whose
+// grants allow it: RedisUsers).
+func (in *instruments) streamMetrics() *metrics.Streams {
+	if in.streams == nil {
+		in.streams = in.reg.NewStreams(func(ctx context.Context, name string) (metrics.StreamState, error) {
+			info, err := stream.Inspect(ctx, in.rdb, name)
+			if err != nil {
+				return metrics.StreamState{}, err
+			}
+			st := metrics.StreamState{DeadLetters: info.DeadLetters}
+			for _, g := range info.Groups {
+				st.Groups = append(st.Groups, metrics.GroupState{
+					Name: g.Name, Lag: g.Lag, Pending: g.Pending, OldestPending: g.OldestPendingAge,
+				})
+			}
+			return st, nil
+		})
+	}
+	return in.streams
+}
+
+// outboxMetrics returns the metrics of the service's outbox in schema.
+func (in *instruments) outboxMetrics(schema string) *metrics.Outbox {
+	if in.outbox == nil {
+		in.outbox = in.reg.NewOutbox(func(ctx context.Context) (int64, time.Duration, error) {
+			return outbox.Backlog(ctx, in.pool, schema)
+		})
+	}
+	return in.outbox
+}
+
+// ordersMetrics returns the metrics of the orders' outcomes.
+func (in *instruments) ordersMetrics() *metrics.Orders {
+	return in.reg.NewOrders(events.StatusPaymentSuccess.String(), events.StatusPaymentFail.String())
+}
+
+// serveMetrics serves, on cfg.MetricsAddr, GET /metrics/{service} for each
+// running service and, when there is one, GET /metrics too, and records
+// there where each service's metrics are in s.MetricsURLs.
+func (s *System) serveMetrics(ctx context.Context, cfg Config) error {
+	ln, err := web.Listen(cfg.MetricsAddr)
+	if err != nil {
+		return err
+	}
+	base := "http://" + ln.Addr().String()
+	mux := http.NewServeMux()
+	for name, reg := range s.metrics {
+		mux.Handle("GET /metrics/"+name, reg.Handler())
+		s.MetricsURLs[name] = base + "/metrics/" + name
+		if len(s.metrics) == 1 {
+			mux.Handle("GET /metrics", reg.Handler())
+			s.MetricsURLs[name] = base + "/metrics"
+		}
+	}
+	log := cfg.Log.With("service", "metrics")
+	if len(s.metrics) == 1 { // serve: the process is the service's
+		for name := range s.metrics {
+			log = cfg.Log.With("service", name)
+		}
+	}
+	s.group.Go(func() error { return web.Serve(ctx, ln, web.NoSniff(mux), log, cfg.ShutdownTimeout) })
+	return nil
+}
