@@ -42,6 +42,16 @@ var secrets = []string{
 	"streamcart-redis", "streamcart-postgres",
 }
 
+// needs are the other services' URLs each service is started with
+// (streamcart serve refuses to start without them).
+var needs = map[string][]string{
+	"orders":       {"STREAMCART_PRODUCTS_URL"},
+	"payments":     {"STREAMCART_ORDERS_URL"},
+	"identity":     {"STREAMCART_ORDERS_URL"},
+	"orderhistory": {"STREAMCART_ORDERS_URL"},
+	"gateway":      {"STREAMCART_PRODUCTS_URL", "STREAMCART_ORDERS_URL", "STREAMCART_HISTORY_URL"},
+}
+
 // shutdownSeconds is how long a service takes at most to stop once asked:
 // its HTTP server's shutdown, then its consumers' batch in flight
 // (app.Config.ShutdownTimeout and stream.Config.ShutdownTimeout, 10 s each).
@@ -140,6 +150,11 @@ func TestTheChecksCatchWhatTheyAreFor(t *testing.T) {
 			two := int32(2)
 			m.Deployments["gateway"].Spec.Replicas = &two
 		}, "gateway sets replicas"},
+		{"a consumer without the orders URL", func(m *manifests) {
+			for _, cm := range m.ConfigMaps {
+				delete(cm.Data, "STREAMCART_ORDERS_URL")
+			}
+		}, "payments: STREAMCART_ORDERS_URL is \"\""},
 		{"an unknown Secret", func(m *manifests) {
 			m.Deployments["orders"].Spec.Template.Spec.Volumes[0].Secret.SecretName = "orders-secrets"
 		}, "orders: Secret orders-secrets is not one"},
@@ -380,8 +395,8 @@ func nonRoot(pod *corev1.PodSecurityContext, c *corev1.SecurityContext) bool {
 
 // checkService checks a streamcart service's Deployment: its probes on
 // /readyz and /healthz, a grace period above its shutdown, its secrets
-// mounted where its environment says, a Service and a
-// PodDisruptionBudget that select its pods.
+// mounted where its environment says, the URLs of the services it needs,
+// a Service and a PodDisruptionBudget that select its pods.
 func (m *manifests) checkService(name string) []error {
 	var errs []error
 	bad := func(format string, a ...any) {
@@ -426,6 +441,12 @@ func (m *manifests) checkService(name string) []error {
 		}
 		if !slices.ContainsFunc(c.VolumeMounts, func(vm corev1.VolumeMount) bool { return strings.HasPrefix(e.Value, vm.MountPath+"/") }) {
 			bad("%s=%s is under no volume the container mounts", e.Name, e.Value)
+		}
+	}
+	env := m.envOf(d)
+	for _, v := range needs[name] {
+		if !strings.HasPrefix(env[v], "http://") && !strings.HasPrefix(env[v], "https://") {
+			bad("%s is %q, not a service's URL", v, env[v])
 		}
 	}
 	pods := labels.Set(d.Spec.Template.Labels)
