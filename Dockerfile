@@ -4,11 +4,13 @@
 # filesystem. Its entrypoint is streamcart; the command picks what it runs:
 #   docker run --rm streamcart serve payments --help
 #
-# From source (needs the Go image and the Go modules; BuildKit, or the
-# classic builder, which builds every stage):
+# Both ways need BuildKit (the default builder since Docker 23), which
+# builds only the stages the image needs; the classic builder builds every
+# stage, and fails on the one of the way not taken.
+# From source (needs the Go image and the Go modules):
 #   docker build -t streamcart .
-# From a binary built outside (offline, as make compose-test does; BuildKit
-# builds only the stages the target needs, so no Go image is pulled):
+# From a binary built outside (offline, as make compose-test does; no Go
+# image is pulled):
 #   CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags=-s -o bin/streamcart-linux ./cmd/streamcart
 #   DOCKER_BUILDKIT=1 docker build --build-arg BINARY=prebuilt -t streamcart .
 ARG BINARY=source
