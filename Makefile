@@ -28,7 +28,7 @@ FUZZ_TARGETS := \
 FUZZTIME_TEST ?= 2s
 FUZZTIME ?= 1m
 
-.PHONY: all deps build run test test-short vet rules fuzz fuzz-run bench bench-stream chaos clean
+.PHONY: all deps build run test test-short vet rules fuzz fuzz-run bench bench-stream chaos images compose-test k8s-test clean
 
 all: build
 
@@ -48,6 +48,14 @@ test: deps vet rules
 	@bash scripts/deps.sh --browser
 	$(GO) test -race -count=1 -timeout 15m ./...
 	@$(MAKE) --no-print-directory fuzz-run FUZZTIME=$(FUZZTIME_TEST)
+	@$(MAKE) --no-print-directory k8s-test
+
+# The Kubernetes manifests (deploy/k8s): every overlay rendered with the
+# kustomize library and decoded strictly into the Kubernetes and KEDA types,
+# then checked. A module of its own (deploy/go.mod), so that the Kubernetes
+# libraries stay out of streamcart's.
+k8s-test:
+	cd deploy && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 # The Prometheus configuration, the alert rules and their unit tests.
 rules:
@@ -82,6 +90,21 @@ bench-stream: deps
 # CHAOS_RUN=<part of a scenario's name> runs only the matching ones.
 chaos: deps build
 	STREAMCART_BIN=$(abspath $(BIN)) $(GO) test -tags chaos -count=1 -timeout 15m -v -run '^TestFaultSuite$$' ./internal/chaos
+
+# The images of deploy/compose, made on this machine (offline if need be:
+# Redis and PostgreSQL from the Debian mirror), named in deploy/compose/.env.
+# Needs a running Docker daemon.
+images:
+	@bash scripts/deps.sh --docker
+	bash scripts/images.sh
+
+# deploy/compose for real (about 3 minutes; 8 the first time, which makes
+# the Debian image): starts a Docker daemon if none answers, the stack on a
+# free port, 50 orders/s for 30 s through the gateway, one payments
+# container killed 10 s in; fails if an order is lost or stuck, or if
+# Docker cannot run here. RATE=… DURATION=… KILL_AFTER=…
+compose-test:
+	bash scripts/compose-test.sh
 
 # Leaves $(DATA) alone: it holds the local databases.
 clean:

@@ -2,17 +2,22 @@
 # deps.sh makes sure the tools streamcart needs to build, run and test are
 # installed: go, make, redis-server, the PostgreSQL server binaries and
 # Prometheus (prometheus and promtool: the alert rules' checks and the
-# test that scrapes a running shop), plus chromium with --browser. It installs missing Debian packages with apt-get
+# test that scrapes a running shop), plus chromium with --browser, and
+# with --docker what make compose-test needs: dockerd (docker.io), Compose
+# (docker-compose, unless "docker compose" works) and mmdebstrap. It
+# installs missing Debian packages with apt-get
 # (as root, or through passwordless sudo) and otherwise prints the command to
 # run. It prints nothing when everything is present.
 set -euo pipefail
 
 browser=0
+docker=0
 for arg in "$@"; do
 	case "$arg" in
 	--browser) browser=1 ;;
+	--docker) docker=1 ;;
 	-h | --help)
-		echo "usage: scripts/deps.sh [--browser]"
+		echo "usage: scripts/deps.sh [--browser] [--docker]"
 		exit 0
 		;;
 	*)
@@ -48,6 +53,11 @@ have_browser() {
 	command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1
 }
 
+have_compose() {
+	command -v docker-compose >/dev/null 2>&1 && return 0
+	command -v docker >/dev/null 2>&1 && docker compose version >/dev/null 2>&1
+}
+
 missing() {
 	local pkgs=()
 	have_redis || pkgs+=(redis-server)
@@ -56,6 +66,11 @@ missing() {
 	command -v make >/dev/null 2>&1 || pkgs+=(make)
 	if ((browser)); then
 		have_browser || pkgs+=(chromium)
+	fi
+	if ((docker)); then
+		command -v dockerd >/dev/null 2>&1 || pkgs+=(docker.io)
+		have_compose || pkgs+=(docker-compose)
+		command -v mmdebstrap >/dev/null 2>&1 || pkgs+=(mmdebstrap)
 	fi
 	echo "${pkgs[*]}"
 }
@@ -79,7 +94,7 @@ if ((${#pkgs[@]} > 0)); then
 	fi
 	echo "deps.sh: installing ${pkgs[*]}" >&2
 	"${sudo[@]}" apt-get update -qq
-	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
+	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 --no-install-recommends "${pkgs[@]}" >/dev/null
 	read -r -a still <<<"$(missing)"
 	if ((${#still[@]} > 0)); then
 		echo "deps.sh: still missing after apt-get install: ${still[*]}" >&2

@@ -16,13 +16,17 @@ import (
 	"syscall"
 
 	"github.com/redis/go-redis/v9"
+	// Root certificates for TLS to a managed Redis (rediss://) or
+	// PostgreSQL (sslmode=verify-full) when the system has none: the
+	// container image is scratch, with no CA bundle. Used only then.
+	_ "golang.org/x/crypto/x509roots/fallback"
 
 	"streamcart/internal/app"
 	"streamcart/internal/platform/config"
 )
 
 // commands are the commands that "streamcart help <command>" knows.
-var commands = []string{"dev", "serve", "migrate", "bench", "history", "token", "redis-acl", "version", "help"}
+var commands = []string{"dev", "serve", "migrate", "bench", "history", "token", "redis-acl", "secrets", "probe", "version", "help"}
 
 // writeUsage writes streamcart's usage; the services come from
 // app.Services, so the list cannot drift from what serve accepts.
@@ -37,6 +41,8 @@ Usage:
   streamcart history rebuild [flags]  recreate the order history from the orders and the streams
   streamcart token [flags]            print a signed identity for calling a service directly
   streamcart redis-acl [flags]        print the Redis users of the services (ACL SETUSER)
+  streamcart secrets --dir DIR        make a deployment's secrets, a directory per service
+  streamcart probe URL                succeed when URL answers 2xx (a container's health check)
   streamcart version                  print the version
   streamcart help [command]           show this help, or a command's
 
@@ -101,6 +107,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runToken(ctx, args, stdout, stderr)
 	case "redis-acl":
 		return runRedisACL(ctx, args, stdout, stderr)
+	case "secrets":
+		return runSecrets(ctx, args, stdout, stderr)
+	case "probe":
+		return runProbe(ctx, args, stdout, stderr)
 	case "version", "-version", "--version":
 		return runVersion(args, stdout, stderr)
 	case "help", "-h", "-help", "--help":
@@ -188,7 +198,8 @@ func writeFlagsUsage(w io.Writer, fs *flag.FlagSet, prefix, header string) {
 	if example == "" {
 		return
 	}
-	fmt.Fprintf(w, "\nFlags (each also an environment variable: --%s is %s):\n", example, config.EnvName(prefix, example))
+	env := config.EnvName(prefix, example)
+	fmt.Fprintf(w, "\nFlags (each also an environment variable: --%s is %s, or the content of the file %s_FILE names):\n", example, env, env)
 	// A default read from the environment (REDIS_URL, DATABASE_URL) may
 	// hold a password; the usage never shows it. fs is not used after.
 	fs.VisitAll(func(f *flag.Flag) { f.DefValue = config.MaskPasswords(f.DefValue) })

@@ -29,7 +29,7 @@ func TestEveryCommandPrintsItsUsageOnHelpAndSucceeds(t *testing.T) {
 	t.Parallel()
 	commands := [][]string{
 		{}, {"help"}, {"dev"}, {"serve"}, {"migrate"}, {"bench"},
-		{"history"}, {"history", "rebuild"}, {"token"}, {"redis-acl"}, {"version"},
+		{"history"}, {"history", "rebuild"}, {"token"}, {"redis-acl"}, {"secrets"}, {"probe"}, {"version"},
 	}
 	for _, name := range app.Services {
 		commands = append(commands, []string{"serve", name})

@@ -97,6 +97,13 @@ func TestARedisUserMayWriteOnlyWhatItsServiceOwns(t *testing.T) {
 		{app.Gateway, []any{"SET", "products:v1:p-00001", "{}"}, false},
 		{app.Gateway, []any{"PUBLISH", events.OrderUpdatesChannel("u-1"), "{}"}, false},
 		{app.History, []any{"PUBLISH", events.OrderUpdatesChannel("u-1"), "{}"}, true},
+		// The autoscaler reads the groups' lag, and nothing else.
+		{app.Scaler, []any{"INFO", "server"}, true},
+		{app.Scaler, []any{"XLEN", events.OrdersStream}, true},
+		{app.Scaler, xadd(events.OrdersStream), false},
+		{app.Scaler, []any{"XRANGE", events.OrdersStream, "-", "+"}, false},
+		{app.Scaler, []any{"XREADGROUP", "GROUP", "payments", "c", "STREAMS", events.OrdersStream, ">"}, false},
+		{app.Scaler, []any{"GET", "gateway:x"}, false},
 		// And no one but the admin runs the server.
 		{app.Gateway, []any{"FLUSHALL"}, false},
 		{app.Ops, []any{"FLUSHDB"}, false},
@@ -182,6 +189,17 @@ func TestEveryServiceDoesAllItsWorkAsItsOwnRedisUser(t *testing.T) {
 	}
 	if _, err := stream.Replay(ctx, opsRedis, dlq, letter); err != nil {
 		t.Errorf("replay as ops: %v", err)
+	}
+
+	// The autoscaler reads the lag of every group, as KEDA's scaler does.
+	scaler := userClient(t, s.redis, app.Scaler)
+	for name, groups := range map[string]int{events.OrdersStream: 3, events.PaymentsStream: 2, events.TransactionStream: 2} {
+		if got, err := scaler.XInfoGroups(ctx, name).Result(); err != nil || len(got) != groups {
+			t.Errorf("XINFO GROUPS %s as the scaler: %d groups, %v; want %d", name, len(got), err, groups)
+		}
+		if err := scaler.XPending(ctx, name, app.History).Err(); err != nil {
+			t.Errorf("XPENDING %s as the scaler: %v", name, err)
+		}
 	}
 
 	// Every service connected as its own user, and was refused nothing.

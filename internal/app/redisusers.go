@@ -15,9 +15,16 @@ import (
 // the gateway serves with a Redis client of its own.
 const Ops = "ops"
 
+// Scaler is the name of the Redis user of an autoscaler that watches the
+// consumer groups' lag, such as KEDA's redis-streams scaler (deploy/k8s):
+// it reads the streams' length and groups and the server's version, and
+// nothing else.
+const Scaler = "scaler"
+
 // RedisUserNames lists the Redis ACL users of a deployment, one per
-// service and one for the operations page: each connects as its own user.
-var RedisUserNames = append(append([]string{}, Services...), Ops)
+// service, one for the operations page and one for an autoscaler: each
+// connects as its own user.
+var RedisUserNames = append(append([]string{}, Services...), Ops, Scaler)
 
 // RedisNames are the streams and key prefixes that the services use, from
 // which the Redis users' rules derive. Start configures the services with
@@ -76,6 +83,8 @@ func (n RedisNames) streams() []string {
 //     order history publishes the order updates that the gateway listens
 //     to (events.OrderUpdatesChannel), and reads ORDER_SNAPSHOTS by range
 //     (it rebuilds from them) without a consumer group.
+//   - The autoscaler only reads the three streams' length, groups and
+//     pending entries.
 //
 // Redis ACLs cannot tell event types apart, so identity's rules also let
 // it append a LoginIdentityRecorded, and the gateway's an IdentityScored;
@@ -165,6 +174,13 @@ func RedisUsers(n RedisNames, passwords map[string]string) ([]redisacl.User, err
 			{Commands: []string{"xdel"}, Keys: literals(dlqs(n.streams()))},
 			{Commands: state, Keys: []string{redisacl.Prefix(n.OpsPrefix)}}, // sign-in counters
 		},
+		// KEDA's scaler checks INFO's redis_version before it reads a
+		// group's lag (XINFO GROUPS, Redis 7), and falls back to XLEN for a
+		// group not yet created; XPENDING is its pending-entries mode.
+		Scaler: {{
+			Commands: []string{"info", "xinfo|groups", "xlen", "xpending"},
+			Keys:     literals(n.streams()),
+		}},
 	}
 	users := make([]redisacl.User, 0, len(RedisUserNames))
 	for _, name := range RedisUserNames {

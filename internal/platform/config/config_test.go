@@ -3,6 +3,9 @@ package config
 import (
 	"flag"
 	"io"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -24,19 +27,78 @@ func TestParse(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			for k, v := range tt.env {
-				t.Setenv(k, v)
-			}
-			fs := flag.NewFlagSet("app", flag.ContinueOnError)
-			fs.SetOutput(io.Discard)
-			addr := fs.String("addr", ":8080", "")
-			wait := fs.Duration("shutdown-wait", time.Second, "")
-			err := Parse(fs, "APP", tt.args)
+			got, err := parse(t, tt.args, tt.env)
 			if (err != nil) != tt.wantError {
 				t.Fatalf("Parse(%q) error = %v, want error %v", tt.args, err, tt.wantError)
 			}
-			if err == nil && (*addr != tt.wantAddr || *wait != tt.wantWait) {
-				t.Errorf("Parse(%q) = %q, %v; want %q, %v", tt.args, *addr, *wait, tt.wantAddr, tt.wantWait)
+			if err == nil && (got.addr != tt.wantAddr || got.wait != tt.wantWait) {
+				t.Errorf("Parse(%q) = %q, %v; want %q, %v", tt.args, got.addr, got.wait, tt.wantAddr, tt.wantWait)
+			}
+		})
+	}
+}
+
+// parsed are the values of the flags that parse defines.
+type parsed struct {
+	addr, secret string
+	wait         time.Duration
+}
+
+// parse runs Parse with prefix APP on args and the environment env, over
+// the flags addr (default :8080), shutdown-wait (1s) and secret.
+func parse(t *testing.T, args []string, env map[string]string) (parsed, error) {
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	fs := flag.NewFlagSet("app", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	addr := fs.String("addr", ":8080", "")
+	wait := fs.Duration("shutdown-wait", time.Second, "")
+	secret := fs.String("secret", "", "")
+	err := Parse(fs, "APP", args)
+	return parsed{addr: *addr, secret: *secret, wait: *wait}, err
+}
+
+func TestParseReadsAFlagFromTheFileItsFileVariableNames(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	secret := write("secret", "s3cr3t\n")
+	crlf := write("crlf", "s3cr3t\r\n")
+	empty := write("empty", "")
+	badWait := write("wait", "soon\n")
+	tests := []struct {
+		name       string
+		args       []string
+		env        map[string]string
+		wantSecret string
+		wantError  string // part of the error; empty for none
+	}{
+		{"file", nil, map[string]string{"APP_SECRET_FILE": secret}, "s3cr3t", ""},
+		{"file with a CRLF line end", nil, map[string]string{"APP_SECRET_FILE": crlf}, "s3cr3t", ""},
+		{"flag beats file", []string{"-secret", "given"}, map[string]string{"APP_SECRET_FILE": secret}, "given", ""},
+		{"both variables", nil, map[string]string{"APP_SECRET": "x", "APP_SECRET_FILE": secret}, "", "both set"},
+		{"missing file", nil, map[string]string{"APP_SECRET_FILE": filepath.Join(dir, "none")}, "", "APP_SECRET_FILE"},
+		{"empty file", nil, map[string]string{"APP_SECRET_FILE": empty}, "", "is empty"},
+		{"bad value in the file", nil, map[string]string{"APP_SHUTDOWN_WAIT_FILE": badWait}, "", "APP_SHUTDOWN_WAIT_FILE"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parse(t, tt.args, tt.env)
+			switch {
+			case tt.wantError == "" && err != nil:
+				t.Fatalf("Parse(%q) with %v: %v", tt.args, tt.env, err)
+			case tt.wantError != "" && (err == nil || !strings.Contains(err.Error(), tt.wantError)):
+				t.Fatalf("Parse(%q) with %v: error %v, want one saying %q", tt.args, tt.env, err, tt.wantError)
+			case tt.wantError != "" && strings.Contains(err.Error(), "s3cr3t"):
+				t.Errorf("Parse error %q shows the file's content", err)
+			case err == nil && got.secret != tt.wantSecret:
+				t.Errorf("Parse(%q) with %v: secret %q, want %q", tt.args, tt.env, got.secret, tt.wantSecret)
 			}
 		})
 	}

@@ -139,6 +139,21 @@ func (u User) FileLine() string {
 	return "user " + u.Name + " " + strings.Join(u.Rules(), " ")
 }
 
+// File returns the content of a Redis ACL file (aclfile) holding the
+// default user, an administrator with password admin, and users. A Redis
+// started with it wants a password from every client.
+func File(admin string, users []User) ([]byte, error) {
+	var b strings.Builder
+	lines := append([]User{{Name: "default", Password: admin, All: true}}, users...)
+	for _, u := range lines {
+		if err := u.Validate(); err != nil {
+			return nil, err
+		}
+		b.WriteString(u.FileLine() + "\n")
+	}
+	return []byte(b.String()), nil
+}
+
 // URL returns base, a redis:// URL, with u's name and password in it.
 func (u User) URL(base string) (string, error) {
 	p, err := url.Parse(base)

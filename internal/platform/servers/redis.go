@@ -158,16 +158,12 @@ func (r *Redis) UserURL(name string) (string, error) {
 // writeACLFile writes the ACL file of the default user, with password
 // admin, and users to path, readable by its owner only.
 func writeACLFile(path, admin string, users []redisacl.User) error {
-	var b strings.Builder
-	lines := append([]redisacl.User{{Name: "default", Password: admin, All: true}}, users...)
-	for _, u := range lines {
-		if err := u.Validate(); err != nil {
-			return err
-		}
-		b.WriteString(u.FileLine() + "\n")
+	b, err := redisacl.File(admin, users)
+	if err != nil {
+		return err
 	}
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(b.String()), 0o600); err != nil {
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
 		return fmt.Errorf("write ACL file: %w", err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
