@@ -78,6 +78,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -197,39 +198,17 @@ type Config struct {
 
 // setDefaults replaces cfg's zero values by the defaults.
 func (cfg *Config) setDefaults() {
-	if cfg.SessionTTL == 0 {
-		cfg.SessionTTL = DefaultSessionTTL
-	}
-	if cfg.RateLimitSession == 0 {
-		cfg.RateLimitSession = DefaultRateLimitSession
-	}
-	if cfg.RateLimitIP == 0 {
-		cfg.RateLimitIP = DefaultRateLimitIP
-	}
-	if cfg.MaxBody == 0 {
-		cfg.MaxBody = DefaultMaxBody
-	}
-	if cfg.KeyPrefix == "" {
-		cfg.KeyPrefix = DefaultKeyPrefix
-	}
-	if cfg.TransactionStream == "" {
-		cfg.TransactionStream = events.TransactionStream
-	}
-	if cfg.UpstreamTimeout == 0 {
-		cfg.UpstreamTimeout = DefaultUpstreamTimeout
-	}
-	if cfg.NewSessionsPerMinute == 0 {
-		cfg.NewSessionsPerMinute = DefaultNewSessionsPerMinute
-	}
-	if cfg.EventStreamsPerSession == 0 {
-		cfg.EventStreamsPerSession = DefaultEventStreamsPerSession
-	}
-	if cfg.EventStreamsPerIP == 0 {
-		cfg.EventStreamsPerIP = DefaultEventStreamsPerIP
-	}
-	if cfg.EventStreamMaxAge == 0 {
-		cfg.EventStreamMaxAge = DefaultEventStreamMaxAge
-	}
+	cfg.SessionTTL = cmp.Or(cfg.SessionTTL, DefaultSessionTTL)
+	cfg.RateLimitSession = cmp.Or(cfg.RateLimitSession, DefaultRateLimitSession)
+	cfg.RateLimitIP = cmp.Or(cfg.RateLimitIP, DefaultRateLimitIP)
+	cfg.MaxBody = cmp.Or(cfg.MaxBody, DefaultMaxBody)
+	cfg.KeyPrefix = cmp.Or(cfg.KeyPrefix, DefaultKeyPrefix)
+	cfg.TransactionStream = cmp.Or(cfg.TransactionStream, events.TransactionStream)
+	cfg.UpstreamTimeout = cmp.Or(cfg.UpstreamTimeout, DefaultUpstreamTimeout)
+	cfg.NewSessionsPerMinute = cmp.Or(cfg.NewSessionsPerMinute, DefaultNewSessionsPerMinute)
+	cfg.EventStreamsPerSession = cmp.Or(cfg.EventStreamsPerSession, DefaultEventStreamsPerSession)
+	cfg.EventStreamsPerIP = cmp.Or(cfg.EventStreamsPerIP, DefaultEventStreamsPerIP)
+	cfg.EventStreamMaxAge = cmp.Or(cfg.EventStreamMaxAge, DefaultEventStreamMaxAge)
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
 }
 

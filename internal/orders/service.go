@@ -12,6 +12,7 @@
 package orders
 
 import (
+	"cmp"
 	"context"
 	"embed"
 	"errors"
@@ -102,27 +103,13 @@ type Config struct {
 // comments give. The consumer's Logger is left to NewService, which has
 // the service's logger.
 func (c *Config) setDefaults() {
-	if c.MaxTotalCents == 0 {
-		c.MaxTotalCents = DefaultMaxTotalCents
-	}
-	if c.StuckAfter == 0 {
-		c.StuckAfter = DefaultStuckAfter
-	}
-	if c.ReconcileInterval == 0 {
-		c.ReconcileInterval = DefaultReconcileInterval
-	}
-	if c.OrdersStream == "" {
-		c.OrdersStream = events.OrdersStream
-	}
-	if c.PaymentsStream == "" {
-		c.PaymentsStream = events.PaymentsStream
-	}
-	if c.SnapshotsStream == "" {
-		c.SnapshotsStream = events.OrderSnapshotsStream
-	}
-	if c.SnapshotRetention == 0 {
-		c.SnapshotRetention = DefaultSnapshotRetention
-	}
+	c.MaxTotalCents = cmp.Or(c.MaxTotalCents, DefaultMaxTotalCents)
+	c.StuckAfter = cmp.Or(c.StuckAfter, DefaultStuckAfter)
+	c.ReconcileInterval = cmp.Or(c.ReconcileInterval, DefaultReconcileInterval)
+	c.OrdersStream = cmp.Or(c.OrdersStream, events.OrdersStream)
+	c.PaymentsStream = cmp.Or(c.PaymentsStream, events.PaymentsStream)
+	c.SnapshotsStream = cmp.Or(c.SnapshotsStream, events.OrderSnapshotsStream)
+	c.SnapshotRetention = cmp.Or(c.SnapshotRetention, DefaultSnapshotRetention)
 	if c.Metrics == nil {
 		c.Metrics = nopMetrics{}
 	}

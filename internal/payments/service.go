@@ -39,6 +39,7 @@
 package payments
 
 import (
+	"cmp"
 	"context"
 	"embed"
 	"errors"
@@ -101,15 +102,9 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
-	if c.FailAbove == 0 {
-		c.FailAbove = DefaultFailAbove
-	}
-	if c.OrdersStream == "" {
-		c.OrdersStream = events.OrdersStream
-	}
-	if c.PaymentsStream == "" {
-		c.PaymentsStream = events.PaymentsStream
-	}
+	c.FailAbove = cmp.Or(c.FailAbove, DefaultFailAbove)
+	c.OrdersStream = cmp.Or(c.OrdersStream, events.OrdersStream)
+	c.PaymentsStream = cmp.Or(c.PaymentsStream, events.PaymentsStream)
 	c.DefaultFor(c.OrdersStream, Group)
 }
 
