@@ -298,14 +298,7 @@ func (s *Service) Create(ctx context.Context, id auth.Identity, req CreateReques
 // placedMessage returns the OrderPlaced of o, signed, bound for the
 // orders stream.
 func (s *Service) placedMessage(o Order, userAgent, ip string) *outbox.Message {
-	items := make([]events.LineItem, len(o.Items))
-	for i, it := range o.Items {
-		items[i] = events.LineItem{ProductID: it.ProductID, Qty: it.Qty, PriceCents: it.PriceCents}
-	}
-	e := events.OrderPlaced{
-		OrderID: o.ID, UserID: o.UserID, AmountCents: o.AmountCents, Items: items,
-		CreatedOn: o.CreatedAt, UserAgent: userAgent, IP: ip,
-	}
+	e := events.OrderPlaced{Order: o.event(), UserAgent: userAgent, IP: ip}
 	return &outbox.Message{Stream: s.cfg.OrdersStream, Event: e.Event(s.cfg.OrderKey)}
 }
 

@@ -87,12 +87,8 @@ func (s *Service) PublishSnapshots(ctx context.Context, after string, limit int)
 
 // snapshotOf returns the snapshot of o.
 func snapshotOf(o Order) events.OrderSnapshot {
-	items := make([]events.LineItem, len(o.Items))
-	for i, it := range o.Items {
-		items[i] = events.LineItem{ProductID: it.ProductID, Qty: it.Qty, PriceCents: it.PriceCents}
-	}
 	return events.OrderSnapshot{
-		OrderID: o.ID, UserID: o.UserID, AmountCents: o.AmountCents, Items: items, CreatedOn: o.CreatedAt,
+		Order:  o.event(),
 		Status: o.Status, PaymentID: o.PaymentID, UpdatedOn: o.UpdatedAt, UpdatedBy: o.UpdatedBy,
 	}
 }

@@ -115,7 +115,7 @@ func TestSnapshotsRepublishEveryOrderWithItsCurrentStatusSigned(t *testing.T) {
 			items[i] = events.LineItem{ProductID: it.ProductID, Qty: it.Qty, PriceCents: it.PriceCents}
 		}
 		w := events.OrderSnapshot{
-			OrderID: o.ID, UserID: o.UserID, AmountCents: o.AmountCents, Items: items, CreatedOn: o.CreatedAt,
+			Order:  events.Order{OrderID: o.ID, UserID: o.UserID, AmountCents: o.AmountCents, Items: items, CreatedOn: o.CreatedAt},
 			Status: o.Status, PaymentID: o.PaymentID, UpdatedOn: o.UpdatedAt, UpdatedBy: o.UpdatedBy,
 		}
 		if diff := cmp.Diff(w, got[id]); diff != "" {
