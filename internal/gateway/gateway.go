@@ -216,7 +216,7 @@ func (cfg *Config) setDefaults() {
 func (cfg Config) Validate() error {
 	cfg.setDefaults()
 	for name, u := range map[string]string{"ProductsURL": cfg.ProductsURL, "OrdersURL": cfg.OrdersURL, "HistoryURL": cfg.HistoryURL} {
-		if _, err := parseBaseURL(u); err != nil {
+		if _, err := web.ParseBaseURL(u); err != nil {
 			return fmt.Errorf("gateway config: %s: %w", name, err)
 		}
 	}
@@ -231,7 +231,7 @@ func (cfg Config) Validate() error {
 		return fmt.Errorf("gateway config: EventStreamMaxAge %v is negative", cfg.EventStreamMaxAge)
 	}
 	if cfg.PublicURL != "" {
-		if u, err := parseBaseURL(cfg.PublicURL); err != nil || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		if u, err := web.ParseBaseURL(cfg.PublicURL); err != nil || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
 			return fmt.Errorf("gateway config: PublicURL %q is not scheme://host[:port][/path]", cfg.PublicURL)
 		}
 	}
@@ -241,17 +241,6 @@ func (cfg Config) Validate() error {
 		}
 	}
 	return nil
-}
-
-func parseBaseURL(s string) (*url.URL, error) {
-	u, err := url.Parse(s)
-	if err != nil {
-		return nil, err
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("%q is not an http(s) base URL", s)
-	}
-	return u, nil
 }
 
 // keepalive is how often an idle event stream gets a comment, so that

@@ -134,3 +134,18 @@ func TestValidID(t *testing.T) {
 		}
 	}
 }
+
+func TestParseBaseURL(t *testing.T) {
+	for s, want := range map[string]bool{
+		"http://127.0.0.1:8081": true, "https://shop.example/api": true,
+		"": false, "127.0.0.1:8081": false, "ftp://host": false, "http://": false, "/products": false, "http://[::1": false,
+	} {
+		u, err := ParseBaseURL(s)
+		if got := err == nil; got != want {
+			t.Errorf("ParseBaseURL(%q) error %v, want ok %v", s, err, want)
+		}
+		if err == nil && u.String() != s {
+			t.Errorf("ParseBaseURL(%q) = %q", s, u)
+		}
+	}
+}
