@@ -225,6 +225,25 @@ type OrderSnapshot struct {
 	UpdatedBy string
 }
 
+// SnapshotPage says where a page of OrderSnapshots stands on
+// OrderSnapshotsStream: the orders service appends a page when the order
+// history asks (POST /orders/snapshots answers it as JSON), and the history
+// reads the page's entries by range.
+type SnapshotPage struct {
+	// Orders is how many snapshots the page holds, one per order.
+	Orders int `json:"orders"`
+	// Stream is the stream they went to.
+	Stream string `json:"stream"`
+	// FirstEntryID and LastEntryID are the stream entry ids of the
+	// page's first and last snapshot (XRANGE Stream FirstEntryID
+	// LastEntryID reads the page); empty when Orders is 0.
+	FirstEntryID string `json:"firstEntryId"`
+	LastEntryID  string `json:"lastEntryId"`
+	// Next is the after of the next page: the page's last order id, or
+	// empty when this was the last page.
+	Next string `json:"next"`
+}
+
 // Event encodes e for publishing, signed with k.
 func (e OrderSnapshot) Event(k *OrderKey) stream.Event {
 	f := e.Order.payload()

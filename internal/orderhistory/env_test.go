@@ -153,7 +153,7 @@ func (f *fakeOrders) callCount() int {
 }
 
 // PublishSnapshots implements orderhistory.Snapshotter.
-func (f *fakeOrders) PublishSnapshots(ctx context.Context, after string) (orderhistory.SnapshotPage, error) {
+func (f *fakeOrders) PublishSnapshots(ctx context.Context, after string) (events.SnapshotPage, error) {
 	f.mu.Lock()
 	f.calls++
 	gate := f.gate
@@ -168,11 +168,11 @@ func (f *fakeOrders) PublishSnapshots(ctx context.Context, after string) (orderh
 		select {
 		case <-gate:
 		case <-ctx.Done():
-			return orderhistory.SnapshotPage{}, ctx.Err()
+			return events.SnapshotPage{}, ctx.Err()
 		}
 	}
 	slices.SortFunc(page, func(a, b events.OrderSnapshot) int { return strings.Compare(a.OrderID, b.OrderID) })
-	out := orderhistory.SnapshotPage{Stream: f.stream}
+	out := events.SnapshotPage{Stream: f.stream}
 	if len(page) > f.pageSize {
 		page = page[:f.pageSize]
 		out.Next = page[len(page)-1].OrderID
@@ -180,7 +180,7 @@ func (f *fakeOrders) PublishSnapshots(ctx context.Context, after string) (orderh
 	for i, o := range page {
 		id, err := f.pub.Publish(ctx, f.stream, o.Event(orderKey))
 		if err != nil {
-			return orderhistory.SnapshotPage{}, err
+			return events.SnapshotPage{}, err
 		}
 		if i == 0 {
 			out.FirstEntryID = id

@@ -1,7 +1,6 @@
 package orders
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -27,20 +26,16 @@ type product struct {
 // share databases or code. Its calls carry the orders service's own
 // identity (auth.RoleService), signed by signer.
 type catalog struct {
-	baseURL string
-	signer  *auth.Signer
-	client  *http.Client
+	products *auth.Client
 }
-
-// callerID is the identity orders calls the catalog with.
-var callerID = auth.Identity{Role: auth.RoleService, UserID: "orders"}
 
 func newCatalog(baseURL string, signer *auth.Signer) *catalog {
 	// The default transport keeps 2 idle connections per host: under load
 	// every other lookup would dial a new one.
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConns, t.MaxIdleConnsPerHost = 512, 512
-	return &catalog{baseURL: baseURL, signer: signer, client: &http.Client{Timeout: 3 * time.Second, Transport: tracing.Transport(t)}}
+	hc := &http.Client{Timeout: 3 * time.Second, Transport: tracing.Transport(t)}
+	return &catalog{products: auth.NewClient(baseURL, "orders", signer, hc)}
 }
 
 // lookup returns the active products among ids. Its errors are
@@ -48,17 +43,7 @@ func newCatalog(baseURL string, signer *auth.Signer) *catalog {
 // that it is down, busy or too slow, and errCatalogFailed for any other
 // answer that is not a list of products.
 func (c *catalog) lookup(ctx context.Context, ids []string) (map[string]product, error) {
-	body, _ := json.Marshal(map[string][]string{"ids": ids}) // a slice of strings always encodes
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.baseURL+"/products/lookup", bytes.NewReader(body))
-	if err != nil {
-		return nil, fmt.Errorf("products lookup: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(auth.Header, c.signer.Sign(callerID))
-	if id := web.RequestID(ctx); id != "" {
-		req.Header.Set(web.RequestIDHeader, id)
-	}
-	resp, err := c.client.Do(req)
+	resp, err := c.products.PostJSON(ctx, "/products/lookup", map[string][]string{"ids": ids})
 	if err != nil {
 		return nil, errCatalogUnavailable(fmt.Errorf("products lookup: %w", err))
 	}

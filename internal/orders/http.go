@@ -31,7 +31,7 @@ import (
 // request with the same Idempotency-Key. Another user's order answers 404,
 // so its existence is not told. POST /orders/snapshots takes {"after":
 // "<orderId>" (optional), "limit": 1..1000 (optional, default 500)} and
-// answers a SnapshotPage. POST /orders/lookup takes {"ids": [1 to 1000
+// answers an events.SnapshotPage. POST /orders/lookup takes {"ids": [1 to 1000
 // order ids]} and answers {"orders": [{"orderId", "userId",
 // "amountCents"}]}, the ids that are orders. Errors are JSON {"error": {"code",
 // "message"}}. When the database went away while POST /orders stored the

@@ -18,7 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"slices"
 	"time"
 
@@ -33,6 +32,7 @@ import (
 	"streamcart/internal/platform/auth"
 	"streamcart/internal/platform/config"
 	"streamcart/internal/platform/postgres"
+	"streamcart/internal/platform/web"
 	"streamcart/internal/stream"
 )
 
@@ -124,8 +124,8 @@ func (c Config) Validate() error {
 	if c.OrderKey == nil {
 		errs = append(errs, errors.New("OrderKey is required"))
 	}
-	if u, err := url.Parse(c.ProductsURL); c.ProductsURL == "" || err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-		errs = append(errs, fmt.Errorf("ProductsURL %q is not an absolute http or https URL", c.ProductsURL))
+	if _, err := web.ParseBaseURL(c.ProductsURL); err != nil {
+		errs = append(errs, fmt.Errorf("ProductsURL: %w", err))
 	}
 	if c.Signer == nil {
 		errs = append(errs, errors.New("Signer is required"))

@@ -19,10 +19,10 @@ import (
 // snapshotsAs posts a snapshot request for the page after `after` of at
 // most limit orders, with the credential of id (none when its Role is
 // empty), and returns the status and the answer.
-func (e *env) snapshotsAs(t *testing.T, id auth.Identity, after string, limit int) (int, orders.SnapshotPage) {
+func (e *env) snapshotsAs(t *testing.T, id auth.Identity, after string, limit int) (int, events.SnapshotPage) {
 	t.Helper()
 	status, raw := e.postAs(t, id, "/orders/snapshots", map[string]any{"after": after, "limit": limit})
-	var page orders.SnapshotPage
+	var page events.SnapshotPage
 	if status == http.StatusOK {
 		if err := json.Unmarshal(raw, &page); err != nil {
 			t.Fatalf("snapshot answer %s: %v", raw, err)
