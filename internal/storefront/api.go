@@ -25,16 +25,14 @@ const SessionCookie = "sc_session"
 // maxAPIBody bounds an API answer the storefront reads.
 const maxAPIBody = 4 << 20
 
-// product is a catalog product as GET /api/v1/products shows it.
+// product is what a product card shows of a catalog product, as GET
+// /api/v1/products lists it.
 type product struct {
-	ID             string `json:"id"`
-	DisplayName    string `json:"displayName"`
-	Brand          string `json:"brand"`
-	MasterCategory string `json:"masterCategory"`
-	SubCategory    string `json:"subCategory"`
-	PriceCents     int64  `json:"priceCents"`
-	ImageURL       string `json:"imageUrl"`
-	Active         bool   `json:"active"`
+	ID          string `json:"id"`
+	DisplayName string `json:"displayName"`
+	Brand       string `json:"brand"`
+	PriceCents  int64  `json:"priceCents"`
+	ImageURL    string `json:"imageUrl"`
 }
 
 // productPage is the answer of GET /api/v1/products.
