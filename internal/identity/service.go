@@ -234,7 +234,6 @@ func (c Config) Validate() error {
 // queries behind the HTTP API. Its methods are safe for concurrent use.
 type Service struct {
 	pool   *pgxpool.Pool
-	rdb    *redis.Client
 	cfg    Config
 	log    *slog.Logger
 	outbox *outbox.Outbox
@@ -254,7 +253,6 @@ func NewService(pool *pgxpool.Pool, rdb *redis.Client, cfg Config, log *slog.Log
 	cfg.Consumer.Logger = log
 	s := &Service{
 		pool:   pool,
-		rdb:    rdb,
 		cfg:    cfg,
 		log:    log,
 		outbox: cfg.NewOutbox(pool, rdb, Schema, cfg.TransactionStream, log),

@@ -133,7 +133,6 @@ func (c Config) Validate() error {
 // Its methods are safe for concurrent use.
 type Service struct {
 	pool     *pgxpool.Pool
-	rdb      *redis.Client
 	cfg      Config
 	log      *slog.Logger
 	outbox   *outbox.Outbox
@@ -150,7 +149,6 @@ func NewService(pool *pgxpool.Pool, rdb *redis.Client, cfg Config, log *slog.Log
 	cfg.Consumer.Logger = log
 	s := &Service{
 		pool:   pool,
-		rdb:    rdb,
 		cfg:    cfg,
 		log:    log,
 		outbox: cfg.NewOutbox(pool, rdb, Schema, cfg.PaymentsStream, log),
