@@ -455,19 +455,7 @@ func (g *Gateway) readyChecks() map[string]web.Check {
 	}
 	for _, up := range []*upstream{g.products, g.orders, g.history} {
 		checks[up.name] = func(ctx context.Context) error {
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, up.base.JoinPath("/readyz").String(), nil)
-			if err != nil {
-				return err
-			}
-			resp, err := g.client.Do(req)
-			if err != nil {
-				return err
-			}
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				return fmt.Errorf("%s /readyz: %s", up.name, resp.Status)
-			}
-			return nil
+			return web.Probe(ctx, g.client, up.base.JoinPath("/readyz").String())
 		}
 	}
 	return checks

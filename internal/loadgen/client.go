@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"streamcart/internal/money"
+	"streamcart/internal/platform/web"
 )
 
 // statusError is an HTTP answer other than the one expected.
@@ -109,20 +110,9 @@ func (r *run) do(ctx context.Context, step, method, path, token string, body, ou
 	return nil
 }
 
+// ping checks that the target is up before the shoppers start.
 func (r *run) ping(ctx context.Context) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.cfg.Target+"/healthz", nil)
-	if err != nil {
-		return err
-	}
-	resp, err := r.client.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return &statusError{status: resp.StatusCode}
-	}
-	return nil
+	return web.Probe(ctx, r.client, r.cfg.Target+"/healthz")
 }
 
 func (r *run) openSession(ctx context.Context) (string, error) {

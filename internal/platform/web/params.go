@@ -1,9 +1,7 @@
 package web
 
 import (
-	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 
 	"streamcart/internal/platform/errs"
@@ -55,15 +53,4 @@ func IntQuery(r *http.Request, name string, def, min, max int) (int, error) {
 		return 0, errs.Invalid("invalid_"+name, "%s must be a whole number from %d to %d, not %q", name, min, max, s)
 	}
 	return n, nil
-}
-
-// ParseBaseURL parses s, the base URL of a service or an API that a
-// client calls: an absolute http or https URL with a host. Any other s
-// is an error that quotes it.
-func ParseBaseURL(s string) (*url.URL, error) {
-	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("%q is not an absolute http or https URL", s)
-	}
-	return u, nil
 }

@@ -149,3 +149,26 @@ func TestParseBaseURL(t *testing.T) {
 		}
 	}
 }
+
+func TestProbeIsNilOnlyFor200(t *testing.T) {
+	t.Parallel()
+	status := http.StatusOK
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet || r.URL.Path != "/readyz" {
+			t.Errorf("probe sent %s %s, want GET /readyz", r.Method, r.URL.Path)
+		}
+		w.WriteHeader(status)
+	}))
+	defer srv.Close()
+	if err := Probe(t.Context(), srv.Client(), srv.URL+"/readyz"); err != nil {
+		t.Errorf("Probe of a ready service: %v", err)
+	}
+	status = http.StatusServiceUnavailable
+	if err := Probe(t.Context(), srv.Client(), srv.URL+"/readyz"); err == nil || !strings.Contains(err.Error(), "503") {
+		t.Errorf("Probe of an unready service = %v, want an error naming 503", err)
+	}
+	srv.Close()
+	if err := Probe(t.Context(), srv.Client(), srv.URL+"/readyz"); err == nil {
+		t.Error("Probe of a closed server = nil")
+	}
+}
