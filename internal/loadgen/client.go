@@ -2,7 +2,6 @@ package loadgen
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -72,20 +71,9 @@ func kindOf(err error) string {
 // do sends a request for a shopper's step and decodes a JSON answer with
 // status want (0: any 2xx) into out, timing it.
 func (r *run) do(ctx context.Context, step, method, path, token string, body, out any, want int) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, r.cfg.Target+path, rd)
+	req, err := web.NewJSONRequest(ctx, method, r.cfg.Target+path, body)
 	if err != nil {
 		return err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)

@@ -202,24 +202,13 @@ func (s *Storefront) api(w http.ResponseWriter, r *http.Request) *apiSession {
 // body encoded as JSON and decodes a 2xx answer into out. Other answers
 // are *apiError; a failure to reach the API is an Unavailable error.
 func (a *apiSession) do(ctx context.Context, method, path string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
 	ref, err := url.Parse(path)
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(withClientAddr(ctx, a.in.RemoteAddr), method, a.base.ResolveReference(ref).String(), rd)
+	req, err := web.NewJSONRequest(withClientAddr(ctx, a.in.RemoteAddr), method, a.base.ResolveReference(ref).String(), body)
 	if err != nil {
 		return err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")
 	sent := a.token

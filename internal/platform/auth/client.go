@@ -1,9 +1,7 @@
 package auth
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"net/http"
 
 	"streamcart/internal/platform/web"
@@ -36,15 +34,10 @@ func NewClient(baseURL, caller string, signer *Signer, hc *http.Client) *Client 
 // URL and returns the answer, whatever its status; the caller closes its
 // Body. An error means that no answer came.
 func (c *Client) PostJSON(ctx context.Context, path string, body any) (*http.Response, error) {
-	b, err := json.Marshal(body)
+	req, err := web.NewJSONRequest(ctx, http.MethodPost, c.baseURL+path, body)
 	if err != nil {
 		return nil, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.baseURL+path, bytes.NewReader(b))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(Header, c.signer.Sign(c.caller))
 	if id := web.RequestID(ctx); id != "" {
 		req.Header.Set(web.RequestIDHeader, id)

@@ -172,3 +172,25 @@ func TestProbeIsNilOnlyFor200(t *testing.T) {
 		t.Error("Probe of a closed server = nil")
 	}
 }
+
+func TestNewJSONRequest(t *testing.T) {
+	t.Parallel()
+	req, err := NewJSONRequest(t.Context(), http.MethodPost, "http://127.0.0.1/orders", map[string]int{"qty": 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(req.Body)
+	if string(body) != `{"qty":2}` || req.Header.Get("Content-Type") != "application/json" {
+		t.Errorf("request with a body: %q, Content-Type %q", body, req.Header.Get("Content-Type"))
+	}
+	req, err = NewJSONRequest(t.Context(), http.MethodGet, "http://127.0.0.1/orders", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if req.Body != nil || req.Header.Get("Content-Type") != "" {
+		t.Errorf("request without a body has body %v, Content-Type %q", req.Body, req.Header.Get("Content-Type"))
+	}
+	if _, err := NewJSONRequest(t.Context(), http.MethodPost, "http://127.0.0.1/orders", make(chan int)); err == nil {
+		t.Error("a body that does not encode made a request")
+	}
+}
