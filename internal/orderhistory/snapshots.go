@@ -2,9 +2,7 @@ package orderhistory
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"time"
 
@@ -52,21 +50,9 @@ func NewOrdersClient(baseURL string, signer *auth.Signer) (*OrdersClient, error)
 // PublishSnapshots implements Snapshotter. Any answer but 200 with a page
 // is an error that says what orders answered.
 func (c *OrdersClient) PublishSnapshots(ctx context.Context, after string) (events.SnapshotPage, error) {
-	resp, err := c.orders.PostJSON(ctx, "/orders/snapshots", map[string]string{"after": after})
-	if err != nil {
-		return events.SnapshotPage{}, fmt.Errorf("order snapshots: %w", err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if err != nil {
-		return events.SnapshotPage{}, fmt.Errorf("order snapshots: read the answer: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return events.SnapshotPage{}, fmt.Errorf("order snapshots after %q: orders answered %s: %s", after, resp.Status, raw)
-	}
 	var page events.SnapshotPage
-	if err := json.Unmarshal(raw, &page); err != nil {
-		return events.SnapshotPage{}, fmt.Errorf("order snapshots: decode the answer: %w", err)
+	if err := c.orders.PostJSON(ctx, "/orders/snapshots", map[string]string{"after": after}, &page); err != nil {
+		return events.SnapshotPage{}, fmt.Errorf("order snapshots after %q from orders: %w", after, err)
 	}
 	return page, nil
 }

@@ -3,8 +3,8 @@ package orders
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"time"
 
@@ -43,19 +43,18 @@ func newCatalog(baseURL string, signer *auth.Signer) *catalog {
 // that it is down, busy or too slow, and errCatalogFailed for any other
 // answer that is not a list of products.
 func (c *catalog) lookup(ctx context.Context, ids []string) (map[string]product, error) {
-	resp, err := c.products.PostJSON(ctx, "/products/lookup", map[string][]string{"ids": ids})
-	if err != nil {
-		return nil, errCatalogUnavailable(fmt.Errorf("products lookup: %w", err))
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, lookupError(resp)
-	}
 	var out struct {
 		Products []product `json:"products"`
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 4<<20)).Decode(&out); err != nil {
-		return nil, errCatalogFailed(fmt.Errorf("products lookup: decode the answer: %w", err))
+	err := c.products.PostJSON(ctx, "/products/lookup", map[string][]string{"ids": ids}, &out)
+	var answer *auth.AnswerError
+	switch {
+	case errors.As(err, &answer):
+		return nil, lookupError(answer)
+	case errors.Is(err, auth.ErrNoAnswer):
+		return nil, errCatalogUnavailable(fmt.Errorf("products lookup: %w", err))
+	case err != nil:
+		return nil, errCatalogFailed(fmt.Errorf("products lookup: %w", err))
 	}
 	found := make(map[string]product, len(out.Products))
 	for _, p := range out.Products {
@@ -66,21 +65,20 @@ func (c *catalog) lookup(ctx context.Context, ids []string) (map[string]product,
 	return found, nil
 }
 
-// lookupError reads the products service's error answer resp by the kind
-// its status stands for. A catalog that is down, rate limits or times out
+// lookupError reads the products service's error answer by the kind its
+// status stands for. A catalog that is down, rate limits or times out
 // is unavailable for now; any other error (one orders caused, or a fault
 // of the catalog) is a failure that retrying soon will not mend. Either
 // way the catalog's own code and message go to the log only, as the
 // shopper asked orders, not the catalog.
-func lookupError(resp *http.Response) error {
+func lookupError(answer *auth.AnswerError) error {
 	var eb web.ErrorBody
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-	detail := string(raw)
-	if json.Unmarshal(raw, &eb) == nil && eb.Error.Code != "" {
+	detail := string(answer.Body)
+	if json.Unmarshal(answer.Body, &eb) == nil && eb.Error.Code != "" {
 		detail = eb.Error.Code + ": " + eb.Error.Message
 	}
-	kind := web.KindOf(resp.StatusCode)
-	cause := fmt.Errorf("products lookup: %s (%s): %s", resp.Status, kind, detail)
+	kind := web.KindOf(answer.StatusCode)
+	cause := fmt.Errorf("products lookup: %s (%s): %s", answer.Status, kind, detail)
 	switch kind {
 	case errs.KindUnavailable, errs.KindRateLimited, errs.KindTimeout:
 		return errCatalogUnavailable(cause)
