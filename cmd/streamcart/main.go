@@ -25,31 +25,58 @@ import (
 	"streamcart/internal/platform/config"
 )
 
-// commands are the commands that "streamcart help <command>" knows.
-var commands = []string{"dev", "serve", "migrate", "bench", "history", "token", "redis-acl", "secrets", "probe", "version", "help"}
+// subcommand is one of streamcart's commands: how it is called, what the
+// usage says of it, and what runs it.
+type subcommand struct {
+	name     string
+	aliases  []string
+	synopsis string // the command and its arguments
+	summary  string
+	run      func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+// commands returns streamcart's commands in the order of the usage, so
+// that what run accepts, what help knows and what the usage lists cannot
+// drift apart. It is a function rather than a variable because help runs
+// commands itself.
+func commands() []subcommand {
+	return []subcommand{
+		{name: "dev", synopsis: "dev [flags]", summary: "run the whole system on managed local Redis and PostgreSQL", run: runDev},
+		{name: "serve", synopsis: "serve <service> [flags]", summary: "run one service", run: runServe},
+		{name: "migrate", synopsis: "migrate [flags]", summary: "apply every service's database migrations", run: runMigrate},
+		{name: "bench", synopsis: "bench [flags]", summary: "drive a running system like shoppers and report", run: runBench},
+		{name: "history", synopsis: "history rebuild [flags]", summary: "recreate the order history from the orders and the streams", run: runHistory},
+		{name: "token", synopsis: "token [flags]", summary: "print a signed identity for calling a service directly", run: runToken},
+		{name: "redis-acl", synopsis: "redis-acl [flags]", summary: "print the Redis users of the services (ACL SETUSER)", run: runRedisACL},
+		{name: "secrets", synopsis: "secrets --dir DIR", summary: "make a deployment's secrets, a directory per service", run: runSecrets},
+		{name: "probe", synopsis: "probe URL", summary: "succeed when URL answers 2xx (a container's health check)", run: runProbe},
+		{name: "version", aliases: []string{"-version", "--version"}, synopsis: "version", summary: "print the version", run: runVersion},
+		{name: "help", aliases: []string{"-h", "-help", "--help"}, synopsis: "help [command]", summary: "show this help, or a command's", run: runHelp},
+	}
+}
+
+// lookup returns the command that name or one of its aliases names.
+func lookup(name string) (subcommand, bool) {
+	for _, c := range commands() {
+		if c.name == name || slices.Contains(c.aliases, name) {
+			return c, true
+		}
+	}
+	return subcommand{}, false
+}
 
 // writeUsage writes streamcart's usage; the services come from
 // app.Services, so the list cannot drift from what serve accepts.
 func writeUsage(w io.Writer) {
-	fmt.Fprintf(w, `streamcart: an event-driven shop over Redis Streams and PostgreSQL.
-
-Usage:
-  streamcart dev [flags]              run the whole system on managed local Redis and PostgreSQL
-  streamcart serve <service> [flags]  run one service
-  streamcart migrate [flags]          apply every service's database migrations
-  streamcart bench [flags]            drive a running system like shoppers and report
-  streamcart history rebuild [flags]  recreate the order history from the orders and the streams
-  streamcart token [flags]            print a signed identity for calling a service directly
-  streamcart redis-acl [flags]        print the Redis users of the services (ACL SETUSER)
-  streamcart secrets --dir DIR        make a deployment's secrets, a directory per service
-  streamcart probe URL                succeed when URL answers 2xx (a container's health check)
-  streamcart version                  print the version
-  streamcart help [command]           show this help, or a command's
-
-Services: %s
-
-Run "streamcart <command> -h" for a command's flags.
-`, strings.Join(app.Services, ", "))
+	fmt.Fprint(w, "streamcart: an event-driven shop over Redis Streams and PostgreSQL.\n\nUsage:\n")
+	width := 0
+	for _, c := range commands() {
+		width = max(width, len(c.synopsis))
+	}
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  streamcart %-*s  %s\n", width, c.synopsis, c.summary)
+	}
+	fmt.Fprintf(w, "\nServices: %s\n\nRun \"streamcart <command> -h\" for a command's flags.\n", strings.Join(app.Services, ", "))
 }
 
 func main() {
@@ -91,34 +118,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		writeUsage(stderr)
 		return usageErrorf("no command given")
 	}
-	cmd, args := args[0], args[1:]
-	switch cmd {
-	case "dev":
-		return runDev(ctx, args, stdout, stderr)
-	case "serve":
-		return runServe(ctx, args, stdout, stderr)
-	case "migrate":
-		return runMigrate(ctx, args, stdout, stderr)
-	case "history":
-		return runHistory(ctx, args, stdout, stderr)
-	case "bench":
-		return runBench(ctx, args, stdout, stderr)
-	case "token":
-		return runToken(ctx, args, stdout, stderr)
-	case "redis-acl":
-		return runRedisACL(ctx, args, stdout, stderr)
-	case "secrets":
-		return runSecrets(ctx, args, stdout, stderr)
-	case "probe":
-		return runProbe(ctx, args, stdout, stderr)
-	case "version", "-version", "--version":
-		return runVersion(args, stdout, stderr)
-	case "help", "-h", "-help", "--help":
-		return runHelp(ctx, args, stdout, stderr)
-	default:
+	c, ok := lookup(args[0])
+	if !ok {
 		writeUsage(stderr)
-		return usageErrorf("unknown command %q", cmd)
+		return usageErrorf("unknown command %q", args[0])
 	}
+	return c.run(ctx, args[1:], stdout, stderr)
 }
 
 // runHelp writes streamcart's usage, or with a command's name that
@@ -128,7 +133,7 @@ func runHelp(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		writeUsage(stdout)
 		return nil
 	}
-	if !slices.Contains(commands, args[0]) {
+	if c, ok := lookup(args[0]); !ok || c.name != args[0] {
 		writeUsage(stderr)
 		return usageErrorf("unknown command %q", args[0])
 	}

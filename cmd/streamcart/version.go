@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -47,7 +48,7 @@ func versionOf(info *debug.BuildInfo) string {
 }
 
 // runVersion prints the version.
-func runVersion(args []string, stdout, stderr io.Writer) error {
+func runVersion(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("streamcart version", flag.ContinueOnError)
 	if err := parseFlags(fs, "STREAMCART", "usage: streamcart version\n\nPrint the version of this build.", args, stdout, stderr); err != nil {
 		return err

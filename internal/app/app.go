@@ -339,7 +339,7 @@ func (s *System) products(ctx context.Context, cfg Config, pool *pgxpool.Pool, r
 			return nil, err
 		}
 	}
-	return products.NewHandler(svc, s.Signer, log), nil
+	return products.NewHandler(svc, s.Signer), nil
 }
 
 func (s *System) payments(cfg Config, pool *pgxpool.Pool, rdb *redis.Client, in *instruments, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
@@ -355,7 +355,7 @@ func (s *System) payments(cfg Config, pool *pgxpool.Pool, rdb *redis.Client, in 
 		FailAbove:      cfg.PaymentFailAbove,
 		ServiceConfig:  serviceConfig(cfg, in, payments.Schema),
 	}, log)
-	return started(svc, err, func(svc *payments.Service) http.Handler { return payments.NewHandler(svc, s.Signer, log) })
+	return started(svc, err, func(svc *payments.Service) http.Handler { return payments.NewHandler(svc, s.Signer) })
 }
 
 func (s *System) orders(cfg Config, pool *pgxpool.Pool, rdb *redis.Client, in *instruments, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
@@ -375,7 +375,7 @@ func (s *System) orders(cfg Config, pool *pgxpool.Pool, rdb *redis.Client, in *i
 		ServiceConfig:     serviceConfig(cfg, in, orders.Schema),
 		Metrics:           in.ordersMetrics(),
 	}, log)
-	return started(svc, err, func(svc *orders.Service) http.Handler { return orders.NewHandler(svc, s.Signer, log) })
+	return started(svc, err, func(svc *orders.Service) http.Handler { return orders.NewHandler(svc, s.Signer) })
 }
 
 func (s *System) history(ctx context.Context, cfg Config, rdb *redis.Client, in *instruments, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
@@ -414,7 +414,7 @@ func (s *System) history(ctx context.Context, cfg Config, rdb *redis.Client, in 
 			return nil, nil, err
 		}
 	}
-	return orderhistory.NewHandler(svc, s.Signer, log), svc.Run, nil
+	return orderhistory.NewHandler(svc, s.Signer), svc.Run, nil
 }
 
 func (s *System) identity(cfg Config, pool *pgxpool.Pool, rdb *redis.Client, in *instruments, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
@@ -430,7 +430,7 @@ func (s *System) identity(cfg Config, pool *pgxpool.Pool, rdb *redis.Client, in 
 		ServiceConfig:     serviceConfig(cfg, in, identity.Schema),
 		LoginRetention:    cfg.LoginRetention,
 	}, log)
-	return started(svc, err, func(svc *identity.Service) http.Handler { return identity.NewHandler(svc, s.Signer, log) })
+	return started(svc, err, func(svc *identity.Service) http.Handler { return identity.NewHandler(svc, s.Signer) })
 }
 
 // ordersLookup returns the client with which service asks the orders

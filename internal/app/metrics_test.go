@@ -84,10 +84,10 @@ func TestMetricsCountOrdersRequestsAndDeadLetters(t *testing.T) {
 	}
 	// A poison entry (an event version nobody knows): dead-lettered.
 	admin := adminClient(t, s.redis)
-	future := events.OrderPlaced{
+	future := events.OrderPlaced{Order: events.Order{
 		OrderID: stream.NewID(), UserID: "u-x", AmountCents: 100, CreatedOn: time.Now(),
 		Items: []events.LineItem{{ProductID: p.ID, Qty: 1, PriceCents: 100}},
-	}.Event(s.sys.OrderKey)
+	}}.Event(s.sys.OrderKey)
 	future.Version = 99
 	if _, err := stream.NewPublisher(admin, nil).Publish(ctx, events.OrdersStream, future); err != nil {
 		t.Fatal(err)

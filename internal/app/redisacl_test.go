@@ -230,10 +230,10 @@ func TestAForgedOrderPlacedIsDeadLetteredAndNeverPaid(t *testing.T) {
 		t.Fatal(err)
 	}
 	victim := "u-victim"
-	forged := events.OrderPlaced{
+	forged := events.OrderPlaced{Order: events.Order{
 		OrderID: stream.NewID(), UserID: victim, AmountCents: 100, CreatedOn: time.Now(),
 		Items: []events.LineItem{{ProductID: "p-00001", Qty: 1, PriceCents: 100}},
-	}
+	}}
 	unsigned := forged
 	unsigned.OrderID = stream.NewID()
 	unsignedEvent := unsigned.Event(otherKey)
@@ -265,11 +265,11 @@ func TestAnOrderPlacedOfAnOrderThatOrdersDoesNotHaveIsDeadLetteredAndNeverPaid(t
 	real := s.placeOrder("u-real", item{ProductID: p.ID, Qty: 2})
 
 	line := []events.LineItem{{ProductID: p.ID, Qty: 1, PriceCents: p.PriceCents}}
-	unknown := events.OrderPlaced{OrderID: stream.NewID(), UserID: "u-real", AmountCents: p.PriceCents, CreatedOn: time.Now(), Items: line}
+	unknown := events.OrderPlaced{Order: events.Order{OrderID: stream.NewID(), UserID: "u-real", AmountCents: p.PriceCents, CreatedOn: time.Now(), Items: line}}
 	cheaper := unknown
 	cheaper.OrderID = real.OrderID
-	stolen := events.OrderPlaced{OrderID: real.OrderID, UserID: "u-mallory", AmountCents: real.AmountCents, CreatedOn: time.Now(),
-		Items: []events.LineItem{{ProductID: p.ID, Qty: 2, PriceCents: p.PriceCents}}}
+	stolen := events.OrderPlaced{Order: events.Order{OrderID: real.OrderID, UserID: "u-mallory", AmountCents: real.AmountCents, CreatedOn: time.Now(),
+		Items: []events.LineItem{{ProductID: p.ID, Qty: 2, PriceCents: p.PriceCents}}}}
 	entries := publishBad(t, admin, unknown.Event(s.sys.OrderKey), cheaper.Event(s.sys.OrderKey), stolen.Event(s.sys.OrderKey))
 	after := s.placeOrder("u-after", item{ProductID: p.ID, Qty: 1})
 

@@ -1,6 +1,7 @@
 package cart
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -37,12 +38,8 @@ type Config struct {
 }
 
 func (cfg *Config) setDefaults() {
-	if cfg.KeyPrefix == "" {
-		cfg.KeyPrefix = DefaultKeyPrefix
-	}
-	if cfg.TTL == 0 {
-		cfg.TTL = DefaultTTL
-	}
+	cfg.KeyPrefix = cmp.Or(cfg.KeyPrefix, DefaultKeyPrefix)
+	cfg.TTL = cmp.Or(cfg.TTL, DefaultTTL)
 }
 
 // Validate reports the first thing wrong with cfg, after defaults.

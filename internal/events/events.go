@@ -108,13 +108,44 @@ type LineItem struct {
 	PriceCents int64  `json:"priceCents"`
 }
 
-// OrderPlaced announces a new order on OrdersStream.
-type OrderPlaced struct {
+// Order is what an OrderPlaced and an OrderSnapshot both say of an order,
+// and what their signatures cover (OrderKey): who placed it, its lines,
+// its amount and when it was created. Both events carry it in the same
+// fields (orderId, userId, orderAmount, products and createdOn).
+type Order struct {
 	OrderID     string
 	UserID      string
 	AmountCents int64
 	Items       []LineItem
 	CreatedOn   time.Time
+}
+
+// payload returns the payload fields of o, for an event to add its own to.
+func (o Order) payload() map[string]string {
+	items, _ := json.Marshal(o.Items) // a slice of plain structs always encodes
+	return map[string]string{
+		"orderId":     o.OrderID,
+		"orderAmount": money.Format(o.AmountCents),
+		"userId":      o.UserID,
+		"products":    string(items),
+		"createdOn":   o.CreatedOn.UTC().Format(time.RFC3339Nano),
+	}
+}
+
+// order reads the fields of an Order. It must be one that orders can have
+// written: ids that are ids, at least one line, and an amount that is the
+// sum of the lines.
+func (f *fields) order() Order {
+	o := Order{OrderID: f.id("orderId"), UserID: f.id("userId")}
+	o.AmountCents = f.amount("orderAmount")
+	o.CreatedOn = f.time("createdOn")
+	o.Items = f.lines("products", o.AmountCents)
+	return o
+}
+
+// OrderPlaced announces a new order on OrdersStream.
+type OrderPlaced struct {
+	Order
 	// UserAgent and IP are the checkout's browser agent and address, for
 	// the identity score.
 	UserAgent string
@@ -125,34 +156,19 @@ type OrderPlaced struct {
 // orders holds the key's secret among the writers of OrdersStream, and its
 // consumers refuse an OrderPlaced without a good signature.
 func (e OrderPlaced) Event(k *OrderKey) stream.Event {
-	items, _ := json.Marshal(e.Items) // a slice of plain structs always encodes
-	return stream.Event{Type: TypeOrderPlaced, Fields: map[string]string{
-		"orderId":      e.OrderID,
-		"orderAmount":  money.Format(e.AmountCents),
-		"userId":       e.UserID,
-		"products":     string(items),
-		"createdOn":    e.CreatedOn.UTC().Format(time.RFC3339Nano),
-		"browserAgent": e.UserAgent,
-		"ipAddress":    e.IP,
-		FieldSignature: k.sign(e),
-	}}
+	f := e.Order.payload()
+	f["browserAgent"] = e.UserAgent
+	f["ipAddress"] = e.IP
+	f[FieldSignature] = k.sign(e)
+	return stream.Event{Type: TypeOrderPlaced, Fields: f}
 }
 
 // ParseOrderPlaced decodes and validates an OrderPlaced message and checks
-// its signature with k. An order that orders cannot have written (no
-// lines, an amount that is not the sum of its lines, ids that are not
-// ids) or that it did not sign is a permanent error.
+// its signature with k. An order that orders cannot have written (see
+// Order) or that it did not sign is a permanent error.
 func ParseOrderPlaced(m stream.Message, k *OrderKey) (OrderPlaced, error) {
 	f := fields{m: m}
-	e := OrderPlaced{
-		OrderID:   f.id("orderId"),
-		UserID:    f.id("userId"),
-		UserAgent: m.Fields["browserAgent"],
-		IP:        m.Fields["ipAddress"],
-	}
-	e.AmountCents = f.amount("orderAmount")
-	e.CreatedOn = f.time("createdOn")
-	e.Items = f.lines("products", e.AmountCents)
+	e := OrderPlaced{Order: f.order(), UserAgent: m.Fields["browserAgent"], IP: m.Fields["ipAddress"]}
 	if f.err == nil {
 		f.err = k.verify(e, m.Fields[FieldSignature])
 	}
@@ -198,11 +214,7 @@ func (f *fields) lines(name string, amount int64) []LineItem {
 // an OrderPlaced (OrderKey), with a signature of its own kind, over every
 // field but none of the envelope's.
 type OrderSnapshot struct {
-	OrderID     string
-	UserID      string
-	AmountCents int64
-	Items       []LineItem
-	CreatedOn   time.Time
+	Order
 	// Status is the order's current status; PaymentID is set when it is
 	// a payment outcome, and only then.
 	Status    Status
@@ -213,34 +225,44 @@ type OrderSnapshot struct {
 	UpdatedBy string
 }
 
+// SnapshotPage says where a page of OrderSnapshots stands on
+// OrderSnapshotsStream: the orders service appends a page when the order
+// history asks (POST /orders/snapshots answers it as JSON), and the history
+// reads the page's entries by range.
+type SnapshotPage struct {
+	// Orders is how many snapshots the page holds, one per order.
+	Orders int `json:"orders"`
+	// Stream is the stream they went to.
+	Stream string `json:"stream"`
+	// FirstEntryID and LastEntryID are the stream entry ids of the
+	// page's first and last snapshot (XRANGE Stream FirstEntryID
+	// LastEntryID reads the page); empty when Orders is 0.
+	FirstEntryID string `json:"firstEntryId"`
+	LastEntryID  string `json:"lastEntryId"`
+	// Next is the after of the next page: the page's last order id, or
+	// empty when this was the last page.
+	Next string `json:"next"`
+}
+
 // Event encodes e for publishing, signed with k.
 func (e OrderSnapshot) Event(k *OrderKey) stream.Event {
-	items, _ := json.Marshal(e.Items) // a slice of plain structs always encodes
-	return stream.Event{Type: TypeOrderSnapshot, Fields: map[string]string{
-		"orderId":         e.OrderID,
-		"orderAmount":     money.Format(e.AmountCents),
-		"userId":          e.UserID,
-		"products":        string(items),
-		"createdOn":       e.CreatedOn.UTC().Format(time.RFC3339Nano),
-		"orderStatusCode": strconv.Itoa(int(e.Status)),
-		"paymentId":       e.PaymentID,
-		"updatedOn":       e.UpdatedOn.UTC().Format(time.RFC3339Nano),
-		"updatedBy":       e.UpdatedBy,
-		FieldSignature:    k.signSnapshot(e),
-	}}
+	f := e.Order.payload()
+	f["orderStatusCode"] = strconv.Itoa(int(e.Status))
+	f["paymentId"] = e.PaymentID
+	f["updatedOn"] = e.UpdatedOn.UTC().Format(time.RFC3339Nano)
+	f["updatedBy"] = e.UpdatedBy
+	f[FieldSignature] = k.signSnapshot(e)
+	return stream.Event{Type: TypeOrderSnapshot, Fields: f}
 }
 
 // ParseOrderSnapshot decodes and validates an OrderSnapshot message and
 // checks its signature with k. A snapshot that orders cannot have written
-// (the rules of ParseOrderPlaced; a status it does not know; a payment
+// (see Order; a status it does not know; a payment
 // without a payment outcome or an outcome without a payment) or that it
 // did not sign is a permanent error.
 func ParseOrderSnapshot(m stream.Message, k *OrderKey) (OrderSnapshot, error) {
 	f := fields{m: m}
-	e := OrderSnapshot{OrderID: f.id("orderId"), UserID: f.id("userId")}
-	e.AmountCents = f.amount("orderAmount")
-	e.CreatedOn = f.time("createdOn")
-	e.Items = f.lines("products", e.AmountCents)
+	e := OrderSnapshot{Order: f.order()}
 	e.Status = Status(f.int("orderStatusCode"))
 	if f.err == nil && !e.Status.known() {
 		f.err = fmt.Errorf("orderStatusCode %d is not a status", e.Status)

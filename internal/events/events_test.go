@@ -24,8 +24,10 @@ func roundTrip(e stream.Event) stream.Message {
 func TestRoundTrips(t *testing.T) {
 	created := time.Date(2026, 11, 25, 21, 0, 0, 123, time.UTC)
 	placed := OrderPlaced{
-		OrderID: "o-1", UserID: "u-1", AmountCents: 11997, CreatedOn: created,
-		Items:     []LineItem{{ProductID: "p-1", Qty: 3, PriceCents: 3999}},
+		Order: Order{
+			OrderID: "o-1", UserID: "u-1", AmountCents: 11997, CreatedOn: created,
+			Items: []LineItem{{ProductID: "p-1", Qty: 3, PriceCents: 3999}},
+		},
 		UserAgent: "Mozilla/5.0", IP: "127.0.0.1",
 	}
 	gotPlaced, err := ParseOrderPlaced(roundTrip(placed.Event(testKey)), testKey)
@@ -92,7 +94,7 @@ func TestParseRejectsBadEvents(t *testing.T) {
 	if _, err := ParsePaymentProcessed(roundTrip(wrongType)); err == nil {
 		t.Error("ParsePaymentProcessed accepted an OrderPlaced")
 	}
-	badItems := OrderPlaced{OrderID: "o", UserID: "u", AmountCents: 1, CreatedOn: time.Now(), Items: []LineItem{{ProductID: "p", Qty: 0, PriceCents: 1}}}
+	badItems := OrderPlaced{Order: Order{OrderID: "o", UserID: "u", AmountCents: 1, CreatedOn: time.Now(), Items: []LineItem{{ProductID: "p", Qty: 0, PriceCents: 1}}}}
 	if _, err := ParseOrderPlaced(roundTrip(badItems.Event(testKey)), testKey); err == nil {
 		t.Error("ParseOrderPlaced accepted qty 0")
 	}
@@ -111,10 +113,10 @@ func mustKey(secret []byte) *OrderKey {
 
 // goodPlaced is an OrderPlaced that passes every check.
 func goodPlaced() OrderPlaced {
-	return OrderPlaced{
+	return OrderPlaced{Order: Order{
 		OrderID: "o-1", UserID: "u-1", AmountCents: 11997 + 500, CreatedOn: time.Date(2026, 11, 25, 21, 0, 0, 123000, time.UTC),
 		Items: []LineItem{{ProductID: "p-1", Qty: 3, PriceCents: 3999}, {ProductID: "p-2", Qty: 1, PriceCents: 500}},
-	}
+	}}
 }
 
 // TestEveryEventOfAnUnknownVersionIsRefusedForGood checks that an event

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"hash"
 	"strings"
-	"time"
 )
 
 // FieldSignature is the OrderPlaced payload field that holds the order's
@@ -103,14 +102,14 @@ func checkSignature(sig string, want []byte) error {
 
 // mac returns the HMAC of e's canonical encoding.
 func (k *OrderKey) mac(e OrderPlaced) []byte {
-	m := k.order(TypeOrderPlaced, e.OrderID, e.UserID, e.AmountCents, e.CreatedOn, e.Items)
+	m := k.order(TypeOrderPlaced, e.Order)
 	return m.Sum(nil)
 }
 
 // macSnapshot returns the HMAC of e's canonical encoding: the type, then
 // the fields an OrderPlaced signs, then the status, payment and update.
 func (k *OrderKey) macSnapshot(e OrderSnapshot) []byte {
-	m := k.order(TypeOrderSnapshot, e.OrderID, e.UserID, e.AmountCents, e.CreatedOn, e.Items)
+	m := k.order(TypeOrderSnapshot, e.Order)
 	writeInt(m, int64(e.Status))
 	writeString(m, e.PaymentID)
 	writeInt(m, e.UpdatedOn.UnixMicro())
@@ -119,16 +118,16 @@ func (k *OrderKey) macSnapshot(e OrderSnapshot) []byte {
 }
 
 // order returns an HMAC that has written the event type typ, which keeps
-// the signatures of different kinds apart, and the order's fields.
-func (k *OrderKey) order(typ, orderID, userID string, amount int64, created time.Time, items []LineItem) hash.Hash {
+// the signatures of different kinds apart, and o's fields.
+func (k *OrderKey) order(typ string, o Order) hash.Hash {
 	m := hmac.New(sha256.New, k.key)
 	writeString(m, typ)
-	writeString(m, orderID)
-	writeString(m, userID)
-	writeInt(m, amount)
-	writeInt(m, created.UnixMicro()) // orders keeps microseconds
-	writeInt(m, int64(len(items)))
-	for _, it := range items {
+	writeString(m, o.OrderID)
+	writeString(m, o.UserID)
+	writeInt(m, o.AmountCents)
+	writeInt(m, o.CreatedOn.UnixMicro()) // orders keeps microseconds
+	writeInt(m, int64(len(o.Items)))
+	for _, it := range o.Items {
 		writeString(m, it.ProductID)
 		writeInt(m, int64(it.Qty))
 		writeInt(m, it.PriceCents)

@@ -15,7 +15,7 @@ import (
 func goodSnapshot() OrderSnapshot {
 	p := goodPlaced()
 	return OrderSnapshot{
-		OrderID: p.OrderID, UserID: p.UserID, AmountCents: p.AmountCents, Items: p.Items, CreatedOn: p.CreatedOn,
+		Order:  p.Order,
 		Status: StatusPaymentSuccess, PaymentID: "pay-1",
 		UpdatedOn: p.CreatedOn.Add(1500 * time.Millisecond), UpdatedBy: "payments",
 	}

@@ -78,6 +78,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -197,39 +198,17 @@ type Config struct {
 
 // setDefaults replaces cfg's zero values by the defaults.
 func (cfg *Config) setDefaults() {
-	if cfg.SessionTTL == 0 {
-		cfg.SessionTTL = DefaultSessionTTL
-	}
-	if cfg.RateLimitSession == 0 {
-		cfg.RateLimitSession = DefaultRateLimitSession
-	}
-	if cfg.RateLimitIP == 0 {
-		cfg.RateLimitIP = DefaultRateLimitIP
-	}
-	if cfg.MaxBody == 0 {
-		cfg.MaxBody = DefaultMaxBody
-	}
-	if cfg.KeyPrefix == "" {
-		cfg.KeyPrefix = DefaultKeyPrefix
-	}
-	if cfg.TransactionStream == "" {
-		cfg.TransactionStream = events.TransactionStream
-	}
-	if cfg.UpstreamTimeout == 0 {
-		cfg.UpstreamTimeout = DefaultUpstreamTimeout
-	}
-	if cfg.NewSessionsPerMinute == 0 {
-		cfg.NewSessionsPerMinute = DefaultNewSessionsPerMinute
-	}
-	if cfg.EventStreamsPerSession == 0 {
-		cfg.EventStreamsPerSession = DefaultEventStreamsPerSession
-	}
-	if cfg.EventStreamsPerIP == 0 {
-		cfg.EventStreamsPerIP = DefaultEventStreamsPerIP
-	}
-	if cfg.EventStreamMaxAge == 0 {
-		cfg.EventStreamMaxAge = DefaultEventStreamMaxAge
-	}
+	cfg.SessionTTL = cmp.Or(cfg.SessionTTL, DefaultSessionTTL)
+	cfg.RateLimitSession = cmp.Or(cfg.RateLimitSession, DefaultRateLimitSession)
+	cfg.RateLimitIP = cmp.Or(cfg.RateLimitIP, DefaultRateLimitIP)
+	cfg.MaxBody = cmp.Or(cfg.MaxBody, DefaultMaxBody)
+	cfg.KeyPrefix = cmp.Or(cfg.KeyPrefix, DefaultKeyPrefix)
+	cfg.TransactionStream = cmp.Or(cfg.TransactionStream, events.TransactionStream)
+	cfg.UpstreamTimeout = cmp.Or(cfg.UpstreamTimeout, DefaultUpstreamTimeout)
+	cfg.NewSessionsPerMinute = cmp.Or(cfg.NewSessionsPerMinute, DefaultNewSessionsPerMinute)
+	cfg.EventStreamsPerSession = cmp.Or(cfg.EventStreamsPerSession, DefaultEventStreamsPerSession)
+	cfg.EventStreamsPerIP = cmp.Or(cfg.EventStreamsPerIP, DefaultEventStreamsPerIP)
+	cfg.EventStreamMaxAge = cmp.Or(cfg.EventStreamMaxAge, DefaultEventStreamMaxAge)
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
 }
 
@@ -237,7 +216,7 @@ func (cfg *Config) setDefaults() {
 func (cfg Config) Validate() error {
 	cfg.setDefaults()
 	for name, u := range map[string]string{"ProductsURL": cfg.ProductsURL, "OrdersURL": cfg.OrdersURL, "HistoryURL": cfg.HistoryURL} {
-		if _, err := parseBaseURL(u); err != nil {
+		if _, err := web.ParseBaseURL(u); err != nil {
 			return fmt.Errorf("gateway config: %s: %w", name, err)
 		}
 	}
@@ -252,7 +231,7 @@ func (cfg Config) Validate() error {
 		return fmt.Errorf("gateway config: EventStreamMaxAge %v is negative", cfg.EventStreamMaxAge)
 	}
 	if cfg.PublicURL != "" {
-		if u, err := parseBaseURL(cfg.PublicURL); err != nil || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		if u, err := web.ParseBaseURL(cfg.PublicURL); err != nil || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
 			return fmt.Errorf("gateway config: PublicURL %q is not scheme://host[:port][/path]", cfg.PublicURL)
 		}
 	}
@@ -262,17 +241,6 @@ func (cfg Config) Validate() error {
 		}
 	}
 	return nil
-}
-
-func parseBaseURL(s string) (*url.URL, error) {
-	u, err := url.Parse(s)
-	if err != nil {
-		return nil, err
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("%q is not an http(s) base URL", s)
-	}
-	return u, nil
 }
 
 // keepalive is how often an idle event stream gets a comment, so that
@@ -487,19 +455,7 @@ func (g *Gateway) readyChecks() map[string]web.Check {
 	}
 	for _, up := range []*upstream{g.products, g.orders, g.history} {
 		checks[up.name] = func(ctx context.Context) error {
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, up.base.JoinPath("/readyz").String(), nil)
-			if err != nil {
-				return err
-			}
-			resp, err := g.client.Do(req)
-			if err != nil {
-				return err
-			}
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				return fmt.Errorf("%s /readyz: %s", up.name, resp.Status)
-			}
-			return nil
+			return web.Probe(ctx, g.client, up.base.JoinPath("/readyz").String())
 		}
 	}
 	return checks

@@ -30,7 +30,7 @@ var errUpstreamAuth = errors.New("service rejected the gateway's identity (401);
 // locations maps a prefix of the service's Location headers to the
 // gateway's, e.g. "/orders/" to "/api/v1/orders/".
 func (g *Gateway) newUpstream(name, baseURL string, locations map[string]string) (*upstream, error) {
-	base, err := parseBaseURL(baseURL)
+	base, err := web.ParseBaseURL(baseURL)
 	if err != nil {
 		return nil, err
 	}

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -76,23 +75,12 @@ type orderTrail struct {
 func (g *Gateway) call(ctx context.Context, up *upstream, method, path string, query url.Values, body any, header http.Header, out any) (int, error) {
 	u := up.base.JoinPath(path)
 	u.RawQuery = query.Encode()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return 0, fmt.Errorf("encode %s request: %w", up.name, err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
+	req, err := web.NewJSONRequest(ctx, method, u.String(), body)
 	if err != nil {
 		return 0, fmt.Errorf("%s request: %w", up.name, err)
 	}
 	for k, v := range header {
 		req.Header[k] = v
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")
 	g.outboundHeaders(ctx, req.Header)

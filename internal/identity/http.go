@@ -1,33 +1,27 @@
 package identity
 
 import (
-	"log/slog"
 	"net/http"
 	"time"
 
 	"streamcart/internal/platform/auth"
-	"streamcart/internal/platform/redisclient"
 	"streamcart/internal/platform/web"
 )
 
-// NewHandler returns the service's HTTP API, its routes in a route table
-// (auth.Routes) with who may call each. The /identities and /scores
-// routes are a shopper's, in the identity the gateway signed (signer):
-// without a valid one they answer 401, to another role 403. /healthz and
-// /readyz are open.
+// NewHandler returns the service's route table (auth.Routes), whose
+// identities signer checks:
 //
 //	GET /identities          shopper: their login identities, most recently seen first
 //	GET /scores/{orderId}    shopper: the identity score of one of their orders
-//	GET /healthz, /readyz    open: liveness; PostgreSQL and Redis readiness
+//	GET /readyz              ready when PostgreSQL and Redis answer
 //
 // /identities answers {"identities": [{"fingerprint", "ip", "firstSeen",
 // "lastSeen"}]}. /scores/{orderId} answers {"orderId", "score",
 // "potentialFraud", "scoredAt"}, or 404 while the order has no score.
 // An order of another user also gets 404, so its existence is not told.
-// Errors are JSON {"error": {"code", "message"}}.
-func NewHandler(svc *Service, signer *auth.Signer, log *slog.Logger) *auth.Routes {
+func NewHandler(svc *Service, signer *auth.Signer) *auth.Routes {
 	h := &handler{svc: svc}
-	rt := auth.NewRoutes(signer, log, map[string]web.Check{"postgres": svc.pool.Ping, "redis": redisclient.Ping(svc.rdb)})
+	rt := auth.NewRoutes(signer, svc.log, svc.outbox.ReadyChecks())
 	rt.HandleFunc("GET /identities", auth.Shopper, h.identities)
 	rt.HandleFunc("GET /scores/{orderId}", auth.Shopper, h.score)
 	return rt

@@ -35,7 +35,7 @@ func TestHTTP(t *testing.T) {
 	}
 
 	signer := servicetest.Signer()
-	srv := httptest.NewServer(identity.NewHandler(svc, signer, testenv.Logger(t)))
+	srv := httptest.NewServer(identity.NewHandler(svc, signer))
 	t.Cleanup(srv.Close)
 
 	notFound := web.ErrorBody{Error: web.ErrorDetail{Code: "not_found", Message: "no identity score for this order"}}

@@ -126,7 +126,7 @@ func TestNewScore(t *testing.T) {
 		{ip: "203.0.113.7", threshold: 1, wantValue: 1, wantFraud: false},
 	}
 	for _, tt := range tests {
-		o := events.OrderPlaced{OrderID: "o-1", UserID: "u-1", UserAgent: ua, IP: tt.ip}
+		o := events.OrderPlaced{Order: events.Order{OrderID: "o-1", UserID: "u-1"}, UserAgent: ua, IP: tt.ip}
 		got := newScore(o, known, now, tt.threshold)
 		want := Score{
 			OrderID: "o-1", UserID: "u-1", Value: tt.wantValue, PotentialFraud: tt.wantFraud,

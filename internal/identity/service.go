@@ -86,6 +86,7 @@
 package identity
 
 import (
+	"cmp"
 	"context"
 	"embed"
 	"errors"
@@ -189,24 +190,12 @@ type Config struct {
 // comments give. The consumers' Logger is left to NewService, which has
 // the service's logger.
 func (c *Config) setDefaults() {
-	if c.FraudThreshold == 0 {
-		c.FraudThreshold = DefaultFraudThreshold
-	}
-	if c.Grace == 0 {
-		c.Grace = DefaultGrace
-	}
-	if c.OrdersStream == "" {
-		c.OrdersStream = events.OrdersStream
-	}
-	if c.TransactionStream == "" {
-		c.TransactionStream = events.TransactionStream
-	}
-	if c.LoginRetention == 0 {
-		c.LoginRetention = DefaultLoginRetention
-	}
-	if c.RetentionInterval == 0 {
-		c.RetentionInterval = DefaultRetentionInterval
-	}
+	c.FraudThreshold = cmp.Or(c.FraudThreshold, DefaultFraudThreshold)
+	c.Grace = cmp.Or(c.Grace, DefaultGrace)
+	c.OrdersStream = cmp.Or(c.OrdersStream, events.OrdersStream)
+	c.TransactionStream = cmp.Or(c.TransactionStream, events.TransactionStream)
+	c.LoginRetention = cmp.Or(c.LoginRetention, DefaultLoginRetention)
+	c.RetentionInterval = cmp.Or(c.RetentionInterval, DefaultRetentionInterval)
 	c.DefaultFor("", Group)
 }
 
@@ -245,7 +234,6 @@ func (c Config) Validate() error {
 // queries behind the HTTP API. Its methods are safe for concurrent use.
 type Service struct {
 	pool   *pgxpool.Pool
-	rdb    *redis.Client
 	cfg    Config
 	log    *slog.Logger
 	outbox *outbox.Outbox
@@ -265,7 +253,6 @@ func NewService(pool *pgxpool.Pool, rdb *redis.Client, cfg Config, log *slog.Log
 	cfg.Consumer.Logger = log
 	s := &Service{
 		pool:   pool,
-		rdb:    rdb,
 		cfg:    cfg,
 		log:    log,
 		outbox: cfg.NewOutbox(pool, rdb, Schema, cfg.TransactionStream, log),

@@ -102,13 +102,15 @@ var orderKey = servicetest.OrderKey()
 // order returns the OrderPlaced of order id by user, created now.
 func order(id, user, userAgent, ip string) events.OrderPlaced {
 	return events.OrderPlaced{
-		OrderID:     id,
-		UserID:      user,
-		AmountCents: 3999,
-		Items:       []events.LineItem{{ProductID: "p-00001", Qty: 1, PriceCents: 3999}},
-		CreatedOn:   time.Now(),
-		UserAgent:   userAgent,
-		IP:          ip,
+		Order: events.Order{
+			OrderID:     id,
+			UserID:      user,
+			AmountCents: 3999,
+			Items:       []events.LineItem{{ProductID: "p-00001", Qty: 1, PriceCents: 3999}},
+			CreatedOn:   time.Now(),
+		},
+		UserAgent: userAgent,
+		IP:        ip,
 	}
 }
 

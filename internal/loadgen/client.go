@@ -2,7 +2,6 @@ package loadgen
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"streamcart/internal/money"
+	"streamcart/internal/platform/web"
 )
 
 // statusError is an HTTP answer other than the one expected.
@@ -71,20 +71,9 @@ func kindOf(err error) string {
 // do sends a request for a shopper's step and decodes a JSON answer with
 // status want (0: any 2xx) into out, timing it.
 func (r *run) do(ctx context.Context, step, method, path, token string, body, out any, want int) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, r.cfg.Target+path, rd)
+	req, err := web.NewJSONRequest(ctx, method, r.cfg.Target+path, body)
 	if err != nil {
 		return err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -109,20 +98,9 @@ func (r *run) do(ctx context.Context, step, method, path, token string, body, ou
 	return nil
 }
 
+// ping checks that the target is up before the shoppers start.
 func (r *run) ping(ctx context.Context) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.cfg.Target+"/healthz", nil)
-	if err != nil {
-		return err
-	}
-	resp, err := r.client.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return &statusError{status: resp.StatusCode}
-	}
-	return nil
+	return web.Probe(ctx, r.client, r.cfg.Target+"/healthz")
 }
 
 func (r *run) openSession(ctx context.Context) (string, error) {

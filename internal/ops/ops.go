@@ -22,6 +22,7 @@
 package ops
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -79,18 +80,10 @@ func (cfg *Config) setDefaults() {
 	if len(cfg.Streams) == 0 {
 		cfg.Streams = []string{events.OrdersStream, events.PaymentsStream, events.TransactionStream}
 	}
-	if cfg.LoginAttempts == 0 {
-		cfg.LoginAttempts = DefaultLoginAttempts
-	}
-	if cfg.KeyPrefix == "" {
-		cfg.KeyPrefix = DefaultKeyPrefix
-	}
-	if cfg.LoginTTL == 0 {
-		cfg.LoginTTL = DefaultLoginTTL
-	}
-	if cfg.Journey.Overdue == 0 {
-		cfg.Journey.Overdue = DefaultOverdue
-	}
+	cfg.LoginAttempts = cmp.Or(cfg.LoginAttempts, DefaultLoginAttempts)
+	cfg.KeyPrefix = cmp.Or(cfg.KeyPrefix, DefaultKeyPrefix)
+	cfg.LoginTTL = cmp.Or(cfg.LoginTTL, DefaultLoginTTL)
+	cfg.Journey.Overdue = cmp.Or(cfg.Journey.Overdue, DefaultOverdue)
 }
 
 // Validate reports the first thing wrong with cfg, after defaults.

@@ -1,13 +1,9 @@
 package ordercheck
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"slices"
 	"time"
 
@@ -29,17 +25,14 @@ const lookupTimeout = 10 * time.Second
 // signed by its Signer: no service reads the orders schema. It is safe
 // for concurrent use.
 type Client struct {
-	url    string
-	signer *auth.Signer
-	caller auth.Identity
-	client *http.Client
+	orders *auth.Client
 }
 
 // NewClient returns a client of the orders service at baseURL, an
 // absolute http or https URL, whose calls signer signs as service.
 func NewClient(baseURL string, signer *auth.Signer, service string) (*Client, error) {
-	if u, err := url.Parse(baseURL); baseURL == "" || err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-		return nil, fmt.Errorf("orders URL %q is not an absolute http or https URL", baseURL)
+	if _, err := web.ParseBaseURL(baseURL); err != nil {
+		return nil, fmt.Errorf("orders URL: %w", err)
 	}
 	if signer == nil || service == "" {
 		return nil, fmt.Errorf("orders client: a signer and the calling service's name are required")
@@ -48,12 +41,8 @@ func NewClient(baseURL string, signer *auth.Signer, service string) (*Client, er
 	// process (streamcart dev) three consumers call orders at once.
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = 16
-	return &Client{
-		url:    baseURL + Path,
-		signer: signer,
-		caller: auth.Identity{Role: auth.RoleService, UserID: service},
-		client: &http.Client{Timeout: lookupTimeout, Transport: tracing.Transport(t)},
-	}, nil
+	hc := &http.Client{Timeout: lookupTimeout, Transport: tracing.Transport(t)}
+	return &Client{orders: auth.NewClient(baseURL, service, signer, hc)}, nil
 }
 
 // Lookup implements Lookup: one call for up to MaxIDs distinct ids, and
@@ -75,34 +64,11 @@ func (c *Client) Lookup(ctx context.Context, ids []string) (map[string]Order, er
 }
 
 func (c *Client) lookup(ctx context.Context, ids []string) ([]Order, error) {
-	body, _ := json.Marshal(map[string][]string{"ids": ids}) // strings always encode
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))
-	if err != nil {
-		return nil, fmt.Errorf("orders lookup: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(auth.Header, c.signer.Sign(c.caller))
-	if id := web.RequestID(ctx); id != "" {
-		req.Header.Set(web.RequestIDHeader, id)
-	}
-	resp, err := c.client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("orders lookup: %w", err)
-	}
-	defer resp.Body.Close()
-	// Up to MaxIDs orders of two ids of web.MaxIDLen and an amount each.
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return nil, fmt.Errorf("orders lookup: read the answer: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("orders lookup: orders answered %s: %.500s", resp.Status, raw)
-	}
 	var answer struct {
 		Orders []Order `json:"orders"`
 	}
-	if err := json.Unmarshal(raw, &answer); err != nil {
-		return nil, fmt.Errorf("orders lookup: decode the answer: %w", err)
+	if err := c.orders.PostJSON(ctx, Path, map[string][]string{"ids": ids}, &answer); err != nil {
+		return nil, fmt.Errorf("orders lookup: %w", err)
 	}
 	return answer.Orders, nil
 }

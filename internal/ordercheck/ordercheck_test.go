@@ -25,10 +25,10 @@ var orderKey = func() *events.OrderKey {
 
 // order returns an OrderPlaced of id by user, of cents.
 func order(id, user string, cents int64) events.OrderPlaced {
-	return events.OrderPlaced{
+	return events.OrderPlaced{Order: events.Order{
 		OrderID: id, UserID: user, AmountCents: cents, CreatedOn: time.Now(),
 		Items: []events.LineItem{{ProductID: "p-1", Qty: 1, PriceCents: cents}},
-	}
+	}}
 }
 
 func TestRefusedSaysWhyForEachOrder(t *testing.T) {

@@ -3,7 +3,6 @@ package orderhistory
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"strconv"
 	"time"
 
@@ -78,29 +77,19 @@ func (s *Service) mergeFor(m stream.Message, publish bool) (c mergeCall, ok bool
 		if err != nil {
 			return mergeCall{}, false, err
 		}
-		items, err := json.Marshal(e.Items)
-		if err != nil { // plain structs always encode
-			return mergeCall{}, false, stream.Permanent(fmt.Errorf("encode items of order %s: %w", e.OrderID, err))
-		}
-		c = common(kindPlaced, e.OrderID, e.UserID, e.UserID, events.StatusCreated, "")
-		c.args = append(c.args, string(items), e.AmountCents, formatTime(e.CreatedOn), e.CreatedOn.UnixMilli(), e.UserID)
+		c = common(kindPlaced, e.OrderID, e.UserID, e.UserID, events.StatusCreated, "").withOrder(e.Order)
 		c.placed = &events.Placed{EventID: m.ID, TraceParent: m.TraceParent, Order: e}
 	case events.TypeOrderSnapshot:
 		e, err := events.ParseOrderSnapshot(m, s.cfg.OrderKey)
 		if err != nil {
 			return mergeCall{}, false, err
 		}
-		items, err := json.Marshal(e.Items)
-		if err != nil { // plain structs always encode
-			return mergeCall{}, false, stream.Permanent(fmt.Errorf("encode items of order %s: %w", e.OrderID, err))
-		}
 		// A snapshot is the order as of its last change, by whoever made
 		// it: it proposes the current status and payment, and the
 		// fields of an OrderPlaced, which are the same in every event of
 		// one order.
 		at = e.UpdatedOn
-		c = common(kindPlaced, e.OrderID, e.UserID, e.UpdatedBy, e.Status, e.PaymentID)
-		c.args = append(c.args, string(items), e.AmountCents, formatTime(e.CreatedOn), e.CreatedOn.UnixMilli(), e.UserID)
+		c = common(kindPlaced, e.OrderID, e.UserID, e.UpdatedBy, e.Status, e.PaymentID).withOrder(e.Order)
 	case events.TypePaymentProcessed:
 		e, err := events.ParsePaymentProcessed(m)
 		if err != nil {
@@ -132,4 +121,13 @@ func placedOf(calls []mergeCall) []events.Placed {
 		}
 	}
 	return out
+}
+
+// withOrder returns c with the arguments that a placed order adds to the
+// merge: what its OrderPlaced and its snapshots all say of it
+// (events.Order).
+func (c mergeCall) withOrder(o events.Order) mergeCall {
+	items, _ := json.Marshal(o.Items) // a slice of plain structs always encodes
+	c.args = append(c.args, string(items), o.AmountCents, formatTime(o.CreatedOn), o.CreatedOn.UnixMilli(), o.UserID)
+	return c
 }

@@ -127,7 +127,7 @@ func (f *fakeOrders) put(os ...events.OrderSnapshot) {
 	}
 	for _, o := range os {
 		f.orders[o.OrderID] = o
-		f.Add(events.OrderPlaced{OrderID: o.OrderID, UserID: o.UserID, AmountCents: o.AmountCents})
+		f.Add(events.OrderPlaced{Order: o.Order})
 	}
 }
 
@@ -153,7 +153,7 @@ func (f *fakeOrders) callCount() int {
 }
 
 // PublishSnapshots implements orderhistory.Snapshotter.
-func (f *fakeOrders) PublishSnapshots(ctx context.Context, after string) (orderhistory.SnapshotPage, error) {
+func (f *fakeOrders) PublishSnapshots(ctx context.Context, after string) (events.SnapshotPage, error) {
 	f.mu.Lock()
 	f.calls++
 	gate := f.gate
@@ -168,11 +168,11 @@ func (f *fakeOrders) PublishSnapshots(ctx context.Context, after string) (orderh
 		select {
 		case <-gate:
 		case <-ctx.Done():
-			return orderhistory.SnapshotPage{}, ctx.Err()
+			return events.SnapshotPage{}, ctx.Err()
 		}
 	}
 	slices.SortFunc(page, func(a, b events.OrderSnapshot) int { return strings.Compare(a.OrderID, b.OrderID) })
-	out := orderhistory.SnapshotPage{Stream: f.stream}
+	out := events.SnapshotPage{Stream: f.stream}
 	if len(page) > f.pageSize {
 		page = page[:f.pageSize]
 		out.Next = page[len(page)-1].OrderID
@@ -180,7 +180,7 @@ func (f *fakeOrders) PublishSnapshots(ctx context.Context, after string) (orderh
 	for i, o := range page {
 		id, err := f.pub.Publish(ctx, f.stream, o.Event(orderKey))
 		if err != nil {
-			return orderhistory.SnapshotPage{}, err
+			return events.SnapshotPage{}, err
 		}
 		if i == 0 {
 			out.FirstEntryID = id
@@ -295,6 +295,11 @@ func newOrder(id, user string, created time.Time) order {
 	}
 }
 
+// event is what o's events say of it.
+func (o order) event() events.Order {
+	return events.Order{OrderID: o.id, UserID: o.user, AmountCents: o.amount(), Items: o.items, CreatedOn: o.created}
+}
+
 func (o order) amount() int64 {
 	var n int64
 	for _, it := range o.items {
@@ -307,7 +312,7 @@ func (o order) amount() int64 {
 // event can be published again: placed at creation, paid a second later,
 // scored two seconds later.
 func (o order) placed() stream.Event {
-	ev := events.OrderPlaced{OrderID: o.id, UserID: o.user, AmountCents: o.amount(), Items: o.items, CreatedOn: o.created}.Event(orderKey)
+	ev := events.OrderPlaced{Order: o.event()}.Event(orderKey)
 	ev.ID, ev.Time = o.id+"-placed", o.created
 	return ev
 }
@@ -327,7 +332,7 @@ func (o order) scored() stream.Event {
 // snapshot is o as the orders service has it once paid (or declined).
 func (o order) snapshot() events.OrderSnapshot {
 	return events.OrderSnapshot{
-		OrderID: o.id, UserID: o.user, AmountCents: o.amount(), Items: o.items, CreatedOn: o.created,
+		Order:  o.event(),
 		Status: o.status, PaymentID: o.paymentID, UpdatedOn: o.created.Add(1500 * time.Millisecond), UpdatedBy: "payments",
 	}
 }

@@ -1,18 +1,14 @@
 package orderhistory
 
 import (
-	"log/slog"
 	"net/http"
 
 	"streamcart/internal/platform/auth"
 	"streamcart/internal/platform/web"
 )
 
-// NewHandler returns the service's HTTP API, its routes in a route table
-// (auth.Routes) with who may call each. The /history routes are a
-// shopper's, in the identity the gateway signed (signer), and show only
-// the shopper's orders: without a valid identity they answer 401, to
-// another role 403. /healthz and /readyz are open.
+// NewHandler returns the service's route table (auth.Routes), whose
+// identities signer checks. A shopper sees only their own orders.
 //
 //	GET /history?limit=50     shopper: {"orders": [Record...]}, newest
 //	                          first; limit 1 to 100, default 50
@@ -22,16 +18,16 @@ import (
 //	                          it took it (Journey), of any user's order,
 //	                          for the operations page; 404 while the
 //	                          history has no record of the order
-//	GET /healthz, /readyz     open: liveness; readiness: Redis answers and
-//	                          the history is complete
+//	GET /readyz               ready when Redis answers and the history is
+//	                          complete
 //
-// Errors are JSON {"error": {"code", "message"}}: invalid_limit for a bad
-// limit, not_found for an order the caller does not have, or a malformed
-// id; unavailable (503, Retry-After) while the history is being rebuilt
-// (see Service.Rebuild), rather than a list that may lack orders.
-func NewHandler(svc *Service, signer *auth.Signer, log *slog.Logger) *auth.Routes {
+// The errors are invalid_limit for a bad limit, not_found for an order
+// the caller does not have or a malformed id, and unavailable (503,
+// Retry-After) while the history is being rebuilt (see Service.Rebuild),
+// rather than a list that may lack orders.
+func NewHandler(svc *Service, signer *auth.Signer) *auth.Routes {
 	h := &handler{svc: svc}
-	rt := auth.NewRoutes(signer, log, map[string]web.Check{"redis": svc.Ping, "history": svc.Complete})
+	rt := auth.NewRoutes(signer, svc.log, map[string]web.Check{"redis": svc.Ping, "history": svc.Complete})
 	rt.HandleFunc("GET /history", auth.Shopper, h.list)
 	rt.HandleFunc("GET /history/{orderId}", auth.Shopper, h.get)
 	rt.HandleFunc("GET /history/{orderId}/journey", auth.Operator, web.GetByID("orderId", svc.Journey))

@@ -26,7 +26,7 @@ type api struct {
 func newAPI(t *testing.T, svc *orderhistory.Service) api {
 	t.Helper()
 	signer := servicetest.Signer()
-	return api{handler: orderhistory.NewHandler(svc, signer, testenv.Logger(t)), signer: signer}
+	return api{handler: orderhistory.NewHandler(svc, signer), signer: signer}
 }
 
 // get serves GET path as userID ("" sends no identity).

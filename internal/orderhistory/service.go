@@ -126,6 +126,7 @@
 package orderhistory
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -209,24 +210,12 @@ type Config struct {
 const DefaultCheckInterval = 2 * time.Second
 
 func (c *Config) setDefaults() {
-	if c.KeyPrefix == "" {
-		c.KeyPrefix = DefaultKeyPrefix
-	}
-	if c.OrdersStream == "" {
-		c.OrdersStream = events.OrdersStream
-	}
-	if c.PaymentsStream == "" {
-		c.PaymentsStream = events.PaymentsStream
-	}
-	if c.TransactionStream == "" {
-		c.TransactionStream = events.TransactionStream
-	}
-	if c.SnapshotsStream == "" {
-		c.SnapshotsStream = events.OrderSnapshotsStream
-	}
-	if c.CheckInterval == 0 {
-		c.CheckInterval = DefaultCheckInterval
-	}
+	c.KeyPrefix = cmp.Or(c.KeyPrefix, DefaultKeyPrefix)
+	c.OrdersStream = cmp.Or(c.OrdersStream, events.OrdersStream)
+	c.PaymentsStream = cmp.Or(c.PaymentsStream, events.PaymentsStream)
+	c.TransactionStream = cmp.Or(c.TransactionStream, events.TransactionStream)
+	c.SnapshotsStream = cmp.Or(c.SnapshotsStream, events.OrderSnapshotsStream)
+	c.CheckInterval = cmp.Or(c.CheckInterval, DefaultCheckInterval)
 	c.Consumer.DefaultFor("", Group)
 }
 

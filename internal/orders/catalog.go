@@ -1,11 +1,10 @@
 package orders
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"time"
 
@@ -27,20 +26,16 @@ type product struct {
 // share databases or code. Its calls carry the orders service's own
 // identity (auth.RoleService), signed by signer.
 type catalog struct {
-	baseURL string
-	signer  *auth.Signer
-	client  *http.Client
+	products *auth.Client
 }
-
-// callerID is the identity orders calls the catalog with.
-var callerID = auth.Identity{Role: auth.RoleService, UserID: "orders"}
 
 func newCatalog(baseURL string, signer *auth.Signer) *catalog {
 	// The default transport keeps 2 idle connections per host: under load
 	// every other lookup would dial a new one.
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConns, t.MaxIdleConnsPerHost = 512, 512
-	return &catalog{baseURL: baseURL, signer: signer, client: &http.Client{Timeout: 3 * time.Second, Transport: tracing.Transport(t)}}
+	hc := &http.Client{Timeout: 3 * time.Second, Transport: tracing.Transport(t)}
+	return &catalog{products: auth.NewClient(baseURL, "orders", signer, hc)}
 }
 
 // lookup returns the active products among ids. Its errors are
@@ -48,29 +43,18 @@ func newCatalog(baseURL string, signer *auth.Signer) *catalog {
 // that it is down, busy or too slow, and errCatalogFailed for any other
 // answer that is not a list of products.
 func (c *catalog) lookup(ctx context.Context, ids []string) (map[string]product, error) {
-	body, _ := json.Marshal(map[string][]string{"ids": ids}) // a slice of strings always encodes
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.baseURL+"/products/lookup", bytes.NewReader(body))
-	if err != nil {
-		return nil, fmt.Errorf("products lookup: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(auth.Header, c.signer.Sign(callerID))
-	if id := web.RequestID(ctx); id != "" {
-		req.Header.Set(web.RequestIDHeader, id)
-	}
-	resp, err := c.client.Do(req)
-	if err != nil {
-		return nil, errCatalogUnavailable(fmt.Errorf("products lookup: %w", err))
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, lookupError(resp)
-	}
 	var out struct {
 		Products []product `json:"products"`
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 4<<20)).Decode(&out); err != nil {
-		return nil, errCatalogFailed(fmt.Errorf("products lookup: decode the answer: %w", err))
+	err := c.products.PostJSON(ctx, "/products/lookup", map[string][]string{"ids": ids}, &out)
+	var answer *auth.AnswerError
+	switch {
+	case errors.As(err, &answer):
+		return nil, lookupError(answer)
+	case errors.Is(err, auth.ErrNoAnswer):
+		return nil, errCatalogUnavailable(fmt.Errorf("products lookup: %w", err))
+	case err != nil:
+		return nil, errCatalogFailed(fmt.Errorf("products lookup: %w", err))
 	}
 	found := make(map[string]product, len(out.Products))
 	for _, p := range out.Products {
@@ -81,21 +65,20 @@ func (c *catalog) lookup(ctx context.Context, ids []string) (map[string]product,
 	return found, nil
 }
 
-// lookupError reads the products service's error answer resp by the kind
-// its status stands for. A catalog that is down, rate limits or times out
+// lookupError reads the products service's error answer by the kind its
+// status stands for. A catalog that is down, rate limits or times out
 // is unavailable for now; any other error (one orders caused, or a fault
 // of the catalog) is a failure that retrying soon will not mend. Either
 // way the catalog's own code and message go to the log only, as the
 // shopper asked orders, not the catalog.
-func lookupError(resp *http.Response) error {
+func lookupError(answer *auth.AnswerError) error {
 	var eb web.ErrorBody
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-	detail := string(raw)
-	if json.Unmarshal(raw, &eb) == nil && eb.Error.Code != "" {
+	detail := string(answer.Body)
+	if json.Unmarshal(answer.Body, &eb) == nil && eb.Error.Code != "" {
 		detail = eb.Error.Code + ": " + eb.Error.Message
 	}
-	kind := web.KindOf(resp.StatusCode)
-	cause := fmt.Errorf("products lookup: %s (%s): %s", resp.Status, kind, detail)
+	kind := web.KindOf(answer.StatusCode)
+	cause := fmt.Errorf("products lookup: %s (%s): %s", answer.Status, kind, detail)
 	switch kind {
 	case errs.KindUnavailable, errs.KindRateLimited, errs.KindTimeout:
 		return errCatalogUnavailable(cause)

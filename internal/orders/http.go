@@ -1,20 +1,16 @@
 package orders
 
 import (
-	"log/slog"
 	"net/http"
 
 	"streamcart/internal/ordercheck"
 	"streamcart/internal/platform/auth"
 	"streamcart/internal/platform/errs"
-	"streamcart/internal/platform/redisclient"
 	"streamcart/internal/platform/web"
 )
 
-// NewHandler returns the service's HTTP API, its routes in a route table
-// (auth.Routes) with who may call each. Every /orders route is a
-// shopper's, in the identity the gateway signed (signer): without a valid
-// one it answers 401, to another role 403. /healthz and /readyz are open.
+// NewHandler returns the service's route table (auth.Routes), whose
+// identities signer checks:
 //
 //	POST /orders          shopper: create an order (optional Idempotency-Key header)
 //	GET  /orders          shopper: their orders, newest first (?limit=1..100, default 50)
@@ -27,25 +23,25 @@ import (
 //	GET  /orders/{id}/journey  operator: when the order was created, its
 //	                      OrderPlaced published and its payment outcome
 //	                      applied (Journey), for the operations page
-//	GET  /healthz, /readyz  open: liveness; PostgreSQL and Redis readiness
+//	GET  /readyz          ready when PostgreSQL and Redis answer
 //
 // POST /orders takes {"items": [{"productId", "qty", "priceCents"?}]} and
 // answers the order with 201, or with 200 when it repeats an earlier
 // request with the same Idempotency-Key. Another user's order answers 404,
 // so its existence is not told. POST /orders/snapshots takes {"after":
 // "<orderId>" (optional), "limit": 1..1000 (optional, default 500)} and
-// answers a SnapshotPage. POST /orders/lookup takes {"ids": [1 to 1000
-// order ids]} and answers {"orders": [{"orderId", "userId",
+// answers an events.SnapshotPage. POST /orders/lookup takes {"ids": [1 to
+// 1000 order ids]} and answers {"orders": [{"orderId", "userId",
 // "amountCents"}]}, the ids that are orders. GET /orders/{id}/journey
 // answers {"orderId", "status", "statusName", "createdAt", "publishedAt",
 // "statusAppliedAt"}, the last two null until they happened, for any
-// user's order, and 404 for no such order. Errors are JSON {"error": {"code",
-// "message"}}. When the database went away while POST /orders stored the
-// order, it answers 503 outcome_unknown: the order may or may not exist,
-// and a retry with the same Idempotency-Key tells.
-func NewHandler(svc *Service, signer *auth.Signer, log *slog.Logger) *auth.Routes {
+// user's order, and 404 for no such order. When the database went away
+// while POST /orders stored the order, it answers 503 outcome_unknown: the
+// order may or may not exist, and a retry with the same Idempotency-Key
+// tells.
+func NewHandler(svc *Service, signer *auth.Signer) *auth.Routes {
 	h := &handler{svc: svc}
-	rt := auth.NewRoutes(signer, log, map[string]web.Check{"postgres": svc.pool.Ping, "redis": redisclient.Ping(svc.rdb)})
+	rt := auth.NewRoutes(signer, svc.log, svc.outbox.ReadyChecks())
 	rt.HandleFunc("POST /orders", auth.Shopper, h.create)
 	rt.HandleFunc("GET /orders", auth.Shopper, h.list)
 	rt.HandleFunc("GET /orders/{id}", auth.Shopper, h.get)

@@ -66,7 +66,7 @@ func newEnv(t *testing.T, configure func(*orders.Config)) *env {
 		t.Fatalf("products Seed: %v", err)
 	}
 	signer := servicetest.Signer()
-	productsAPI := httptest.NewServer(products.NewHandler(catalog, signer, log))
+	productsAPI := httptest.NewServer(products.NewHandler(catalog, signer))
 	t.Cleanup(productsAPI.Close)
 
 	testenv.Migrate(t, pool, orders.Migrate)
@@ -95,7 +95,7 @@ func newEnv(t *testing.T, configure func(*orders.Config)) *env {
 	if err != nil {
 		t.Fatalf("NewService: %v", err)
 	}
-	api := httptest.NewServer(orders.NewHandler(svc, signer, log))
+	api := httptest.NewServer(orders.NewHandler(svc, signer))
 	t.Cleanup(api.Close)
 	return &env{pool: pool, rdb: rdb, catalog: catalog, cfg: cfg, svc: svc, api: api, signer: signer}
 }

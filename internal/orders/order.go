@@ -34,6 +34,15 @@ type Order struct {
 	UpdatedBy   string        `json:"updatedBy"`
 }
 
+// event returns o as its events tell it: OrderPlaced and OrderSnapshot.
+func (o Order) event() events.Order {
+	items := make([]events.LineItem, len(o.Items))
+	for i, it := range o.Items {
+		items[i] = events.LineItem{ProductID: it.ProductID, Qty: it.Qty, PriceCents: it.PriceCents}
+	}
+	return events.Order{OrderID: o.ID, UserID: o.UserID, AmountCents: o.AmountCents, Items: items, CreatedOn: o.CreatedAt}
+}
+
 // Item is one line of an order, at the catalog price when it was placed.
 type Item struct {
 	ProductID   string `json:"productId"`

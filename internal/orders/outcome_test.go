@@ -25,7 +25,7 @@ func (e *env) throughProxy(t *testing.T) (*env, *testenv.Proxy) {
 	}
 	cut := *e
 	cut.pool, cut.svc = pool, svc
-	cut.api = httptest.NewServer(orders.NewHandler(svc, e.signer, testenv.Logger(t)))
+	cut.api = httptest.NewServer(orders.NewHandler(svc, e.signer))
 	t.Cleanup(cut.api.Close)
 	return &cut, proxy
 }

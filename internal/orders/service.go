@@ -12,12 +12,12 @@
 package orders
 
 import (
+	"cmp"
 	"context"
 	"embed"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"slices"
 	"time"
 
@@ -32,6 +32,7 @@ import (
 	"streamcart/internal/platform/auth"
 	"streamcart/internal/platform/config"
 	"streamcart/internal/platform/postgres"
+	"streamcart/internal/platform/web"
 	"streamcart/internal/stream"
 )
 
@@ -102,27 +103,13 @@ type Config struct {
 // comments give. The consumer's Logger is left to NewService, which has
 // the service's logger.
 func (c *Config) setDefaults() {
-	if c.MaxTotalCents == 0 {
-		c.MaxTotalCents = DefaultMaxTotalCents
-	}
-	if c.StuckAfter == 0 {
-		c.StuckAfter = DefaultStuckAfter
-	}
-	if c.ReconcileInterval == 0 {
-		c.ReconcileInterval = DefaultReconcileInterval
-	}
-	if c.OrdersStream == "" {
-		c.OrdersStream = events.OrdersStream
-	}
-	if c.PaymentsStream == "" {
-		c.PaymentsStream = events.PaymentsStream
-	}
-	if c.SnapshotsStream == "" {
-		c.SnapshotsStream = events.OrderSnapshotsStream
-	}
-	if c.SnapshotRetention == 0 {
-		c.SnapshotRetention = DefaultSnapshotRetention
-	}
+	c.MaxTotalCents = cmp.Or(c.MaxTotalCents, DefaultMaxTotalCents)
+	c.StuckAfter = cmp.Or(c.StuckAfter, DefaultStuckAfter)
+	c.ReconcileInterval = cmp.Or(c.ReconcileInterval, DefaultReconcileInterval)
+	c.OrdersStream = cmp.Or(c.OrdersStream, events.OrdersStream)
+	c.PaymentsStream = cmp.Or(c.PaymentsStream, events.PaymentsStream)
+	c.SnapshotsStream = cmp.Or(c.SnapshotsStream, events.OrderSnapshotsStream)
+	c.SnapshotRetention = cmp.Or(c.SnapshotRetention, DefaultSnapshotRetention)
 	if c.Metrics == nil {
 		c.Metrics = nopMetrics{}
 	}
@@ -137,8 +124,8 @@ func (c Config) Validate() error {
 	if c.OrderKey == nil {
 		errs = append(errs, errors.New("OrderKey is required"))
 	}
-	if u, err := url.Parse(c.ProductsURL); c.ProductsURL == "" || err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-		errs = append(errs, fmt.Errorf("ProductsURL %q is not an absolute http or https URL", c.ProductsURL))
+	if _, err := web.ParseBaseURL(c.ProductsURL); err != nil {
+		errs = append(errs, fmt.Errorf("ProductsURL: %w", err))
 	}
 	if c.Signer == nil {
 		errs = append(errs, errors.New("Signer is required"))
@@ -312,14 +299,7 @@ func (s *Service) Create(ctx context.Context, id auth.Identity, req CreateReques
 // placedMessage returns the OrderPlaced of o, signed, bound for the
 // orders stream.
 func (s *Service) placedMessage(o Order, userAgent, ip string) *outbox.Message {
-	items := make([]events.LineItem, len(o.Items))
-	for i, it := range o.Items {
-		items[i] = events.LineItem{ProductID: it.ProductID, Qty: it.Qty, PriceCents: it.PriceCents}
-	}
-	e := events.OrderPlaced{
-		OrderID: o.ID, UserID: o.UserID, AmountCents: o.AmountCents, Items: items,
-		CreatedOn: o.CreatedAt, UserAgent: userAgent, IP: ip,
-	}
+	e := events.OrderPlaced{Order: o.event(), UserAgent: userAgent, IP: ip}
 	return &outbox.Message{Stream: s.cfg.OrdersStream, Event: e.Event(s.cfg.OrderKey)}
 }
 

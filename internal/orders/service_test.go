@@ -216,7 +216,7 @@ func TestCreateWritesTheOrderItsItemsAndOneOrderPlacedTogether(t *testing.T) {
 	}
 	id := identity("u-1")
 	want := events.OrderPlaced{
-		OrderID: o.ID, UserID: "u-1", AmountCents: o.AmountCents, CreatedOn: o.CreatedAt,
+		Order:     events.Order{OrderID: o.ID, UserID: "u-1", AmountCents: o.AmountCents, CreatedOn: o.CreatedAt},
 		UserAgent: id.UserAgent, IP: id.IP,
 	}
 	for _, it := range o.Items {

@@ -20,27 +20,10 @@ const (
 // DefaultSnapshotRetention is the default Config.SnapshotRetention.
 const DefaultSnapshotRetention = time.Hour
 
-// SnapshotPage is what PublishSnapshots did, and the JSON answer of
-// POST /orders/snapshots.
-type SnapshotPage struct {
-	// Orders is how many snapshots the page appended, one per order.
-	Orders int `json:"orders"`
-	// Stream is the stream they went to.
-	Stream string `json:"stream"`
-	// FirstEntryID and LastEntryID are the stream entry ids of the
-	// page's first and last snapshot (XRANGE Stream FirstEntryID
-	// LastEntryID reads the page); empty when Orders is 0.
-	FirstEntryID string `json:"firstEntryId"`
-	LastEntryID  string `json:"lastEntryId"`
-	// Next is the after of the next page: the page's last order id, or
-	// empty when this was the last page.
-	Next string `json:"next"`
-}
-
 // PublishSnapshots appends an OrderSnapshot of each of up to limit orders
 // (1 to MaxSnapshotPage) whose ids come after after ("" for the first
 // page), in order id order, to the snapshots stream, in one round trip,
-// and returns where they are. Following Next from "" until it is empty
+// and returns where they are (the page). Following Next from "" until it is empty
 // publishes every order that existed when the first page was read; an
 // order made since has its OrderPlaced on the orders stream anyway.
 //
@@ -50,8 +33,8 @@ type SnapshotPage struct {
 // again changes nothing for it, as it merges every event idempotently.
 // They do not go through the outbox: nothing is committed with them, and
 // a page that fails is asked for again.
-func (s *Service) PublishSnapshots(ctx context.Context, after string, limit int) (SnapshotPage, error) {
-	page := SnapshotPage{Stream: s.cfg.SnapshotsStream}
+func (s *Service) PublishSnapshots(ctx context.Context, after string, limit int) (events.SnapshotPage, error) {
+	page := events.SnapshotPage{Stream: s.cfg.SnapshotsStream}
 	if limit < 1 || limit > MaxSnapshotPage {
 		return page, errs.Invalid("invalid_limit", "limit must be a whole number from 1 to %d, not %d", MaxSnapshotPage, limit)
 	}
@@ -87,12 +70,8 @@ func (s *Service) PublishSnapshots(ctx context.Context, after string, limit int)
 
 // snapshotOf returns the snapshot of o.
 func snapshotOf(o Order) events.OrderSnapshot {
-	items := make([]events.LineItem, len(o.Items))
-	for i, it := range o.Items {
-		items[i] = events.LineItem{ProductID: it.ProductID, Qty: it.Qty, PriceCents: it.PriceCents}
-	}
 	return events.OrderSnapshot{
-		OrderID: o.ID, UserID: o.UserID, AmountCents: o.AmountCents, Items: items, CreatedOn: o.CreatedAt,
+		Order:  o.event(),
 		Status: o.Status, PaymentID: o.PaymentID, UpdatedOn: o.UpdatedAt, UpdatedBy: o.UpdatedBy,
 	}
 }

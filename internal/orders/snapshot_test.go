@@ -19,10 +19,10 @@ import (
 // snapshotsAs posts a snapshot request for the page after `after` of at
 // most limit orders, with the credential of id (none when its Role is
 // empty), and returns the status and the answer.
-func (e *env) snapshotsAs(t *testing.T, id auth.Identity, after string, limit int) (int, orders.SnapshotPage) {
+func (e *env) snapshotsAs(t *testing.T, id auth.Identity, after string, limit int) (int, events.SnapshotPage) {
 	t.Helper()
 	status, raw := e.postAs(t, id, "/orders/snapshots", map[string]any{"after": after, "limit": limit})
-	var page orders.SnapshotPage
+	var page events.SnapshotPage
 	if status == http.StatusOK {
 		if err := json.Unmarshal(raw, &page); err != nil {
 			t.Fatalf("snapshot answer %s: %v", raw, err)
@@ -115,7 +115,7 @@ func TestSnapshotsRepublishEveryOrderWithItsCurrentStatusSigned(t *testing.T) {
 			items[i] = events.LineItem{ProductID: it.ProductID, Qty: it.Qty, PriceCents: it.PriceCents}
 		}
 		w := events.OrderSnapshot{
-			OrderID: o.ID, UserID: o.UserID, AmountCents: o.AmountCents, Items: items, CreatedOn: o.CreatedAt,
+			Order:  events.Order{OrderID: o.ID, UserID: o.UserID, AmountCents: o.AmountCents, Items: items, CreatedOn: o.CreatedAt},
 			Status: o.Status, PaymentID: o.PaymentID, UpdatedOn: o.UpdatedAt, UpdatedBy: o.UpdatedBy,
 		}
 		if diff := cmp.Diff(w, got[id]); diff != "" {

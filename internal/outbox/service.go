@@ -9,6 +9,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
+	"streamcart/internal/platform/redisclient"
+	"streamcart/internal/platform/web"
 	"streamcart/internal/stream"
 )
 
@@ -74,4 +76,12 @@ func (c ServiceConfig) ValidateFor(streams ...string) error {
 func (c ServiceConfig) NewOutbox(pool *pgxpool.Pool, rdb *redis.Client, schema, to string, log *slog.Logger) *Outbox {
 	pub := stream.NewPublisher(rdb, map[string]stream.Retention{to: {MaxAge: c.StreamMaxAge}})
 	return New(pool, rdb, pub, schema, c.Outbox, log)
+}
+
+// ReadyChecks returns the readiness checks of the service that publishes
+// through o (web.Health): its PostgreSQL and its Redis answer. Without
+// either it can neither apply what it consumes nor relay what it
+// announces.
+func (o *Outbox) ReadyChecks() map[string]web.Check {
+	return map[string]web.Check{"postgres": o.pool.Ping, "redis": redisclient.Ping(o.rdb)}
 }

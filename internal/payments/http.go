@@ -1,32 +1,28 @@
 package payments
 
 import (
-	"log/slog"
 	"net/http"
 	"time"
 
 	"streamcart/internal/platform/auth"
-	"streamcart/internal/platform/redisclient"
 	"streamcart/internal/platform/web"
 )
 
-// NewHandler returns the service's HTTP API, its routes in a route table
-// (auth.Routes) with who may call each; without a valid identity that
-// signer signed a route answers 401, to a role it does not allow 403.
+// NewHandler returns the service's route table (auth.Routes), whose
+// identities signer checks:
 //
 //	GET /payments/{orderId}   shopper or operator: the order's payment, or
 //	                          404 while it has none; a shopper sees only
 //	                          their own (another's is 404, as if it had none)
-//	GET /healthz, /readyz     open: liveness; PostgreSQL and Redis readiness
+//	GET /readyz               ready when PostgreSQL and Redis answer
 //
 // A payment is {"paymentId", "orderId", "userId", "amountCents", "status",
 // "statusName", "reason", "createdAt"}, with status the numeric order
-// status (4 or -4) and statusName its name. Errors are JSON
-// {"error": {"code", "message"}}: not_found while the order has no
-// payment or its id is not a valid id.
-func NewHandler(svc *Service, signer *auth.Signer, log *slog.Logger) *auth.Routes {
+// status (4 or -4) and statusName its name. The error is not_found while
+// the order has no payment or its id is not a valid id.
+func NewHandler(svc *Service, signer *auth.Signer) *auth.Routes {
 	h := &handler{svc: svc}
-	rt := auth.NewRoutes(signer, log, map[string]web.Check{"postgres": svc.pool.Ping, "redis": redisclient.Ping(svc.rdb)})
+	rt := auth.NewRoutes(signer, svc.log, svc.outbox.ReadyChecks())
 	rt.HandleFunc("GET /payments/{orderId}", auth.ShopperOrOperator, h.get)
 	return rt
 }

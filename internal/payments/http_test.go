@@ -57,7 +57,7 @@ func TestHTTP(t *testing.T) {
 		}
 		return err == nil
 	})
-	srv := httptest.NewServer(payments.NewHandler(svc, servicetest.Signer(), testenv.Logger(t)))
+	srv := httptest.NewServer(payments.NewHandler(svc, servicetest.Signer()))
 	t.Cleanup(srv.Close)
 
 	want := testenv.JSON(t, map[string]any{
@@ -118,7 +118,7 @@ func TestHTTPPostgresOutageIsUnavailable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(payments.NewHandler(svc, servicetest.Signer(), testenv.Logger(t)))
+	srv := httptest.NewServer(payments.NewHandler(svc, servicetest.Signer()))
 	t.Cleanup(srv.Close)
 	var got web.ErrorBody
 	resp := get(t, srv, "/payments/o-1", operator, &got)

@@ -39,6 +39,7 @@
 package payments
 
 import (
+	"cmp"
 	"context"
 	"embed"
 	"errors"
@@ -101,15 +102,9 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
-	if c.FailAbove == 0 {
-		c.FailAbove = DefaultFailAbove
-	}
-	if c.OrdersStream == "" {
-		c.OrdersStream = events.OrdersStream
-	}
-	if c.PaymentsStream == "" {
-		c.PaymentsStream = events.PaymentsStream
-	}
+	c.FailAbove = cmp.Or(c.FailAbove, DefaultFailAbove)
+	c.OrdersStream = cmp.Or(c.OrdersStream, events.OrdersStream)
+	c.PaymentsStream = cmp.Or(c.PaymentsStream, events.PaymentsStream)
 	c.DefaultFor(c.OrdersStream, Group)
 }
 
@@ -138,7 +133,6 @@ func (c Config) Validate() error {
 // Its methods are safe for concurrent use.
 type Service struct {
 	pool     *pgxpool.Pool
-	rdb      *redis.Client
 	cfg      Config
 	log      *slog.Logger
 	outbox   *outbox.Outbox
@@ -155,7 +149,6 @@ func NewService(pool *pgxpool.Pool, rdb *redis.Client, cfg Config, log *slog.Log
 	cfg.Consumer.Logger = log
 	s := &Service{
 		pool:   pool,
-		rdb:    rdb,
 		cfg:    cfg,
 		log:    log,
 		outbox: cfg.NewOutbox(pool, rdb, Schema, cfg.PaymentsStream, log),

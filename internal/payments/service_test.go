@@ -75,13 +75,13 @@ var orderKey = servicetest.OrderKey()
 
 // order returns a valid OrderPlaced of amount cents.
 func order(id string, cents int64) events.OrderPlaced {
-	return events.OrderPlaced{
+	return events.OrderPlaced{Order: events.Order{
 		OrderID:     id,
 		UserID:      "u-" + id,
 		AmountCents: cents,
 		Items:       []events.LineItem{{ProductID: "p-00001", Qty: 1, PriceCents: max(cents, 1)}},
 		CreatedOn:   time.Now(),
-	}
+	}}
 }
 
 // publish appends ev to the orders stream and returns its entry id. The

@@ -1,7 +1,6 @@
 package products
 
 import (
-	"log/slog"
 	"net/http"
 	"strconv"
 
@@ -9,12 +8,10 @@ import (
 	"streamcart/internal/platform/web"
 )
 
-// NewHandler returns the service's HTTP API, its routes in a route table
-// (auth.Routes) with who may call each: reads take any identity that
-// signer signed (the gateway's, for a shopper or an anonymous reader, or
-// a service's), the catalog write only an operator's; the health routes
-// are open. Without a valid identity a route answers 401, to a role it
-// does not allow 403.
+// NewHandler returns the service's route table (auth.Routes), whose
+// identities signer checks: reads take any caller's (the gateway's, for a
+// shopper or an anonymous reader, or a service's), the catalog write only
+// an operator's.
 //
 //	GET   /products?q=&category=&limit=&offset=  any caller: search active products
 //	GET   /products/{id}                         any caller: one product, active or not
@@ -22,20 +19,20 @@ import (
 //	POST  /products/lookup {"ids": [...]}        any caller: active products by id, for pricing
 //	PATCH /products/{id} {"priceCents", "active", "displayName"}  operator: update
 //	GET   /categories                            any caller: categories with product counts
-//	GET   /healthz, /readyz                      open: liveness; Postgres and Redis readiness
+//	GET   /readyz                                ready when PostgreSQL and Redis (when it caches) answer
 //
-// Errors are JSON {"error": {"code", "message"}}: invalid_limit and
-// invalid_offset for a bad page, invalid_request for a query or body that
-// breaks a rule, invalid_query and invalid_path for a URL that is not
-// text (web.CheckURL), not_found for an unknown product. Request bodies are JSON of at
-// most 64 KiB (maxBody) with no unknown fields.
-func NewHandler(svc *Service, signer *auth.Signer, log *slog.Logger) *auth.Routes {
+// The errors are invalid_limit and invalid_offset for a bad page,
+// invalid_request for a query or body that breaks a rule, invalid_query
+// and invalid_path for a URL that is not text (web.CheckURL), and
+// not_found for an unknown product. Request bodies are JSON of at most
+// 64 KiB (maxBody) with no unknown fields.
+func NewHandler(svc *Service, signer *auth.Signer) *auth.Routes {
 	h := &handler{svc: svc}
 	checks := map[string]web.Check{"postgres": svc.store.ping}
 	if svc.cache.rdb != nil {
 		checks["redis"] = svc.cache.ping
 	}
-	rt := auth.NewRoutes(signer, log, checks)
+	rt := auth.NewRoutes(signer, svc.log, checks)
 	rt.HandleFunc("GET /products", auth.AnyCaller, h.search)
 	rt.HandleFunc("GET /products/{id}", auth.AnyCaller, h.get)
 	rt.HandleFunc("GET /products/{id}/image.svg", auth.AnyCaller, h.image)

@@ -26,7 +26,7 @@ var signer = servicetest.Signer()
 // newServer serves f's service over HTTP until t ends.
 func newServer(t *testing.T, f *fixture) *httptest.Server {
 	t.Helper()
-	srv := httptest.NewServer(products.NewHandler(f.svc, signer, f.logger(t)))
+	srv := httptest.NewServer(products.NewHandler(f.svc, signer))
 	t.Cleanup(srv.Close)
 	return srv
 }
@@ -263,7 +263,7 @@ func TestHTTPPostgresOutageIsUnavailable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(products.NewHandler(svc, signer, testenv.Logger(t)))
+	srv := httptest.NewServer(products.NewHandler(svc, signer))
 	t.Cleanup(srv.Close)
 	for _, path := range []string{"/products", "/products/p-00001", "/categories"} {
 		resp, body := do(t, srv, "GET", path, "")

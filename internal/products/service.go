@@ -5,6 +5,7 @@
 package products
 
 import (
+	"cmp"
 	"context"
 	"embed"
 	"encoding/json"
@@ -54,18 +55,10 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
-	if c.CacheTTL == 0 {
-		c.CacheTTL = 5 * time.Minute
-	}
-	if c.SearchTTL == 0 {
-		c.SearchTTL = 30 * time.Second
-	}
-	if c.KeyPrefix == "" {
-		c.KeyPrefix = "products"
-	}
-	if c.CacheTimeout == 0 {
-		c.CacheTimeout = 250 * time.Millisecond
-	}
+	c.CacheTTL = cmp.Or(c.CacheTTL, 5*time.Minute)
+	c.SearchTTL = cmp.Or(c.SearchTTL, 30*time.Second)
+	c.KeyPrefix = cmp.Or(c.KeyPrefix, "products")
+	c.CacheTimeout = cmp.Or(c.CacheTimeout, 250*time.Millisecond)
 }
 
 // Validate reports the problems with c, after defaults are applied.

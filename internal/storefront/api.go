@@ -25,16 +25,14 @@ const SessionCookie = "sc_session"
 // maxAPIBody bounds an API answer the storefront reads.
 const maxAPIBody = 4 << 20
 
-// product is a catalog product as GET /api/v1/products shows it.
+// product is what a product card shows of a catalog product, as GET
+// /api/v1/products lists it.
 type product struct {
-	ID             string `json:"id"`
-	DisplayName    string `json:"displayName"`
-	Brand          string `json:"brand"`
-	MasterCategory string `json:"masterCategory"`
-	SubCategory    string `json:"subCategory"`
-	PriceCents     int64  `json:"priceCents"`
-	ImageURL       string `json:"imageUrl"`
-	Active         bool   `json:"active"`
+	ID          string `json:"id"`
+	DisplayName string `json:"displayName"`
+	Brand       string `json:"brand"`
+	PriceCents  int64  `json:"priceCents"`
+	ImageURL    string `json:"imageUrl"`
 }
 
 // productPage is the answer of GET /api/v1/products.
@@ -204,24 +202,13 @@ func (s *Storefront) api(w http.ResponseWriter, r *http.Request) *apiSession {
 // body encoded as JSON and decodes a 2xx answer into out. Other answers
 // are *apiError; a failure to reach the API is an Unavailable error.
 func (a *apiSession) do(ctx context.Context, method, path string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
 	ref, err := url.Parse(path)
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(withClientAddr(ctx, a.in.RemoteAddr), method, a.base.ResolveReference(ref).String(), rd)
+	req, err := web.NewJSONRequest(withClientAddr(ctx, a.in.RemoteAddr), method, a.base.ResolveReference(ref).String(), body)
 	if err != nil {
 		return err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")
 	sent := a.token

@@ -83,9 +83,9 @@ func New(cfg Config, log *slog.Logger) (*Storefront, error) {
 	if log == nil {
 		return nil, errors.New("storefront: log is required")
 	}
-	base, err := url.Parse(cfg.APIURL)
-	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-		return nil, fmt.Errorf("storefront config: APIURL %q is not an http(s) base URL", cfg.APIURL)
+	base, err := web.ParseBaseURL(cfg.APIURL)
+	if err != nil {
+		return nil, fmt.Errorf("storefront config: APIURL: %w", err)
 	}
 	if cfg.Client == nil {
 		cfg.Client = &http.Client{Timeout: DefaultAPITimeout}

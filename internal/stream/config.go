@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -98,48 +99,20 @@ func (c *Config) setDefaults() {
 	if c.Consumer == "" {
 		c.Consumer = consumerName()
 	}
-	if c.Count == 0 {
-		c.Count = 100
-	}
-	if c.Block == 0 {
-		c.Block = 2 * time.Second
-	}
-	if c.Concurrency == 0 {
-		c.Concurrency = 1
-	}
-	if c.MinIdle == 0 {
-		c.MinIdle = 5 * time.Second
-	}
-	if c.ClaimInterval == 0 {
-		c.ClaimInterval = c.MinIdle / 5
-	}
-	if c.RemoveIdleAfter == 0 {
-		c.RemoveIdleAfter = 10 * max(c.MinIdle, c.Block)
-	}
-	if c.HandlerTimeout == 0 {
-		c.HandlerTimeout = 10 * time.Second
-	}
-	if c.MaxDeliveries == 0 {
-		c.MaxDeliveries = 5
-	}
-	if c.RetryBackoff == 0 {
-		c.RetryBackoff = 100 * time.Millisecond
-	}
-	if c.MaxRetryBackoff == 0 {
-		c.MaxRetryBackoff = 5 * time.Second
-	}
-	if c.MaxDeferral == 0 {
-		c.MaxDeferral = 5 * time.Minute
-	}
-	if c.DeadLetterStream == "" {
-		c.DeadLetterStream = DeadLetterStream(c.Stream)
-	}
-	if c.ShutdownTimeout == 0 {
-		c.ShutdownTimeout = 10 * time.Second
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
+	c.Count = cmp.Or(c.Count, 100)
+	c.Block = cmp.Or(c.Block, 2*time.Second)
+	c.Concurrency = cmp.Or(c.Concurrency, 1)
+	c.MinIdle = cmp.Or(c.MinIdle, 5*time.Second)
+	c.ClaimInterval = cmp.Or(c.ClaimInterval, c.MinIdle/5)
+	c.RemoveIdleAfter = cmp.Or(c.RemoveIdleAfter, 10*max(c.MinIdle, c.Block))
+	c.HandlerTimeout = cmp.Or(c.HandlerTimeout, 10*time.Second)
+	c.MaxDeliveries = cmp.Or(c.MaxDeliveries, 5)
+	c.RetryBackoff = cmp.Or(c.RetryBackoff, 100*time.Millisecond)
+	c.MaxRetryBackoff = cmp.Or(c.MaxRetryBackoff, 5*time.Second)
+	c.MaxDeferral = cmp.Or(c.MaxDeferral, 5*time.Minute)
+	c.DeadLetterStream = cmp.Or(c.DeadLetterStream, DeadLetterStream(c.Stream))
+	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, 10*time.Second)
+	c.Logger = cmp.Or(c.Logger, slog.Default())
 	if c.Metrics == nil {
 		c.Metrics = nopMetrics{}
 	}
@@ -177,12 +150,8 @@ func (c Config) Validate() error {
 // consumers. An empty stream leaves Stream empty, for a service that sets
 // it per consumer (WithStream).
 func (c *Config) DefaultFor(stream, group string) {
-	if c.Stream == "" {
-		c.Stream = stream
-	}
-	if c.Group == "" {
-		c.Group = group
-	}
+	c.Stream = cmp.Or(c.Stream, stream)
+	c.Group = cmp.Or(c.Group, group)
 }
 
 // WithStream returns c consuming name: a service's consumer template made

@@ -85,11 +85,17 @@ type Route struct {
 }
 
 // Routes is a service's route table: its HTTP handler, in which every
-// route is registered with the Access it needs. Requests to a route that
-// is not Open need a valid identity (auth.Header) of a role the Access
+// route is registered with the Access it needs. Every service's HTTP API
+// is one (its NewHandler), so what follows holds for all of them and
+// their NewHandler lists only their own routes.
+//
+// Requests to a route that is not Open need a valid identity (auth.Header,
+// which the gateway signs for a shopper or an anonymous reader, a service
+// for itself, and "streamcart token" for an operator) of a role the Access
 // allows: without one, or with a bad signature or an expired one, they
 // get 401 "unauthenticated"; with a role the route does not allow, 403
 // "forbidden". Handlers behind it get the identity from MustFromContext.
+// Errors are JSON {"error": {"code", "message"}} (web.Handle).
 //
 // NewRoutes registers GET /healthz and GET /readyz (Open); unrouted
 // requests get JSON errors (web.CatchAll); every request gets a request id

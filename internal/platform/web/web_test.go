@@ -170,3 +170,63 @@ func TestGetByIDAsksOnlyForValidIDs(t *testing.T) {
 		t.Errorf("asked for %v, want [t-1 gone]", asked)
 	}
 }
+
+func TestParseBaseURL(t *testing.T) {
+	for s, want := range map[string]bool{
+		"http://127.0.0.1:8081": true, "https://shop.example/api": true,
+		"": false, "127.0.0.1:8081": false, "ftp://host": false, "http://": false, "/products": false, "http://[::1": false,
+	} {
+		u, err := ParseBaseURL(s)
+		if got := err == nil; got != want {
+			t.Errorf("ParseBaseURL(%q) error %v, want ok %v", s, err, want)
+		}
+		if err == nil && u.String() != s {
+			t.Errorf("ParseBaseURL(%q) = %q", s, u)
+		}
+	}
+}
+
+func TestProbeIsNilOnlyFor200(t *testing.T) {
+	t.Parallel()
+	status := http.StatusOK
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet || r.URL.Path != "/readyz" {
+			t.Errorf("probe sent %s %s, want GET /readyz", r.Method, r.URL.Path)
+		}
+		w.WriteHeader(status)
+	}))
+	defer srv.Close()
+	if err := Probe(t.Context(), srv.Client(), srv.URL+"/readyz"); err != nil {
+		t.Errorf("Probe of a ready service: %v", err)
+	}
+	status = http.StatusServiceUnavailable
+	if err := Probe(t.Context(), srv.Client(), srv.URL+"/readyz"); err == nil || !strings.Contains(err.Error(), "503") {
+		t.Errorf("Probe of an unready service = %v, want an error naming 503", err)
+	}
+	srv.Close()
+	if err := Probe(t.Context(), srv.Client(), srv.URL+"/readyz"); err == nil {
+		t.Error("Probe of a closed server = nil")
+	}
+}
+
+func TestNewJSONRequest(t *testing.T) {
+	t.Parallel()
+	req, err := NewJSONRequest(t.Context(), http.MethodPost, "http://127.0.0.1/orders", map[string]int{"qty": 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(req.Body)
+	if string(body) != `{"qty":2}` || req.Header.Get("Content-Type") != "application/json" {
+		t.Errorf("request with a body: %q, Content-Type %q", body, req.Header.Get("Content-Type"))
+	}
+	req, err = NewJSONRequest(t.Context(), http.MethodGet, "http://127.0.0.1/orders", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if req.Body != nil || req.Header.Get("Content-Type") != "" {
+		t.Errorf("request without a body has body %v, Content-Type %q", req.Body, req.Header.Get("Content-Type"))
+	}
+	if _, err := NewJSONRequest(t.Context(), http.MethodPost, "http://127.0.0.1/orders", make(chan int)); err == nil {
+		t.Error("a body that does not encode made a request")
+	}
+}
