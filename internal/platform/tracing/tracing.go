@@ -33,7 +33,6 @@ import (
 	"strings"
 	"sync"
 
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
@@ -75,18 +74,11 @@ func FromEnv(ctx context.Context, version string) (*Tracing, error) {
 	if e := os.Getenv("OTEL_TRACES_EXPORTER"); e != "" && e != "otlp" {
 		return nil, fmt.Errorf("tracing: OTEL_TRACES_EXPORTER %q is not supported; use otlp (or none)", e)
 	}
-	for _, k := range []string{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"} {
-		if p := os.Getenv(k); p != "" {
-			if p != "http/protobuf" {
-				return nil, fmt.Errorf("tracing: %s %q is not supported; streamcart exports with http/protobuf", k, p)
-			}
-			break // the more specific variable wins
-		}
-	}
-	exp, err := otlptracehttp.New(ctx)
+	cfg, err := otlpConfigFromEnv(os.Getenv)
 	if err != nil {
-		return nil, fmt.Errorf("tracing: OTLP exporter: %w", err)
+		return nil, err
 	}
+	exp := newOTLPExporter(cfg, version)
 	return &Tracing{exporter: exp, version: version}, nil
 }
 
