@@ -119,34 +119,18 @@ func testExporter(t *testing.T, env map[string]string) *otlpExporter {
 	return e
 }
 
-func mustTraceID(t *testing.T, h string) trace.TraceID {
-	id, err := trace.TraceIDFromHex(h)
+// must returns v, for the constants of exampleSpans, which parse.
+func must[T any](v T, err error) T {
 	if err != nil {
-		t.Fatal(err)
+		panic(err)
 	}
-	return id
-}
-
-func mustSpanID(t *testing.T, h string) trace.SpanID {
-	id, err := trace.SpanIDFromHex(h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
-}
-
-func mustTraceState(t *testing.T, s string) trace.TraceState {
-	ts, err := trace.ParseTraceState(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ts
+	return v
 }
 
 // exampleSpans returns four spans, of two resources and three scopes,
 // with every kind of field and attribute value filled in, and the OTLP
 // that says the same, written out by hand from opentelemetry-proto.
-func exampleSpans(t *testing.T) ([]sdktrace.ReadOnlySpan, *tracepb.TracesData) {
+func exampleSpans() ([]sdktrace.ReadOnlySpan, *tracepb.TracesData) {
 	const (
 		traceHex  = "4bf92f3577b34da6a3ce929d0e0e4736"
 		spanHex   = "00f067aa0ba902b7"
@@ -161,11 +145,11 @@ func exampleSpans(t *testing.T) ([]sdktrace.ReadOnlySpan, *tracepb.TracesData) {
 	)
 	start := time.Unix(1732570000, 123456789)
 	startNs := uint64(1732570000_123456789)
-	traceID := mustTraceID(t, traceHex)
+	traceID := must(trace.TraceIDFromHex(traceHex))
 	sampled := trace.SpanContextConfig{TraceID: traceID, TraceFlags: trace.FlagsSampled}
 	spanContext := func(id string, remote bool) trace.SpanContext {
 		c := sampled
-		c.SpanID, c.Remote = mustSpanID(t, id), remote
+		c.SpanID, c.Remote = must(trace.SpanIDFromHex(id)), remote
 		return trace.NewSpanContext(c)
 	}
 	orders := resource.NewWithAttributes(schema,
@@ -182,10 +166,10 @@ func exampleSpans(t *testing.T) ([]sdktrace.ReadOnlySpan, *tracepb.TracesData) {
 	testScope := instrumentation.Scope{Name: "test"}
 
 	server := sampled
-	server.SpanID, server.TraceState = mustSpanID(t, spanHex), mustTraceState(t, "vendor=opaque")
+	server.SpanID, server.TraceState = must(trace.SpanIDFromHex(spanHex)), must(trace.ParseTraceState("vendor=opaque"))
 	link := trace.NewSpanContext(trace.SpanContextConfig{
-		TraceID: mustTraceID(t, linkTrace), SpanID: mustSpanID(t, linkSpan), TraceFlags: trace.FlagsSampled,
-		TraceState: mustTraceState(t, "l=1"), Remote: true,
+		TraceID: must(trace.TraceIDFromHex(linkTrace)), SpanID: must(trace.SpanIDFromHex(linkSpan)), TraceFlags: trace.FlagsSampled,
+		TraceState: must(trace.ParseTraceState("l=1")), Remote: true,
 	})
 	stubs := tracetest.SpanStubs{
 		{ // a server span continuing a remote parent, with everything
@@ -227,7 +211,7 @@ func exampleSpans(t *testing.T) ([]sdktrace.ReadOnlySpan, *tracepb.TracesData) {
 			Resource: orders, InstrumentationScope: streamScope,
 		},
 		{ // a root, not sampled, of another service
-			Name: "work", SpanContext: trace.NewSpanContext(trace.SpanContextConfig{TraceID: mustTraceID(t, otherTr), SpanID: mustSpanID(t, otherHex)}),
+			Name: "work", SpanContext: trace.NewSpanContext(trace.SpanContextConfig{TraceID: must(trace.TraceIDFromHex(otherTr)), SpanID: must(trace.SpanIDFromHex(otherHex))}),
 			SpanKind: trace.SpanKindInternal, StartTime: start, EndTime: start,
 			Resource: payments, InstrumentationScope: testScope,
 		},
@@ -256,10 +240,10 @@ func exampleSpans(t *testing.T) ([]sdktrace.ReadOnlySpan, *tracepb.TracesData) {
 	kv := func(k string, v *commonpb.AnyValue) *commonpb.KeyValue { return &commonpb.KeyValue{Key: k, Value: v} }
 	id := func(h string) []byte {
 		if len(h) == 32 {
-			b := mustTraceID(t, h)
+			b := must(trace.TraceIDFromHex(h))
 			return b[:]
 		}
-		b := mustSpanID(t, h)
+		b := must(trace.SpanIDFromHex(h))
 		return b[:]
 	}
 	const (
@@ -365,7 +349,7 @@ func TestTheExporterSendsTheSpansAsOTLPProtobuf(t *testing.T) {
 				"OTEL_EXPORTER_OTLP_ENDPOINT":    srv.URL,
 				"OTEL_EXPORTER_OTLP_COMPRESSION": compression,
 			})
-			spans, want := exampleSpans(t)
+			spans, want := exampleSpans()
 			if err := exp.ExportSpans(t.Context(), spans); err != nil {
 				t.Fatalf("export: %v", err)
 			}
@@ -484,7 +468,7 @@ func TestTheExporterSendsTheHeadersOfTheVariables(t *testing.T) {
 		"OTEL_EXPORTER_OTLP_HEADERS":        "x-general=1",                                                         // replaced by the traces' own
 		"OTEL_EXPORTER_OTLP_TRACES_HEADERS": "api-key=s%C3%A9cret%2C%3D , x-tenant = shop,content-type=text/plain", // the exporter's own wins
 	})
-	spans, _ := exampleSpans(t)
+	spans, _ := exampleSpans()
 	if err := exp.ExportSpans(t.Context(), spans); err != nil {
 		t.Fatal(err)
 	}
@@ -507,7 +491,7 @@ func TestAnExportEndsAtTheTimeoutOfTheVariables(t *testing.T) {
 		"OTEL_EXPORTER_OTLP_TIMEOUT":        "60000",
 		"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "300",
 	})
-	spans, _ := exampleSpans(t)
+	spans, _ := exampleSpans()
 	start := time.Now()
 	err := exp.ExportSpans(t.Context(), spans)
 	took := time.Since(start)
@@ -584,7 +568,7 @@ func TestTheExporterRetriesWhatMayBeRetried(t *testing.T) {
 			srv := newOTLPServer(t, false, tc.answer)
 			exp := testExporter(t, map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": srv.URL, "OTEL_EXPORTER_OTLP_TIMEOUT": tc.timeout})
 			exp.retry = 50 * time.Millisecond // a Retry-After of seconds is then what the wait shows
-			spans, _ := exampleSpans(t)
+			spans, _ := exampleSpans()
 			start := time.Now()
 			err := exp.ExportSpans(t.Context(), spans)
 			took := time.Since(start)
@@ -612,7 +596,7 @@ func TestTheExporterTrustsTheCAOfTheVariables(t *testing.T) {
 	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	spans, _ := exampleSpans(t)
+	spans, _ := exampleSpans()
 
 	// Without the CA the certificate is refused, at once: trying again
 	// would not help.
@@ -634,7 +618,7 @@ func TestShutdownEndsTheExportInFlightAndRefusesTheNext(t *testing.T) {
 	t.Parallel()
 	srv := newOTLPServer(t, false, hang(t))
 	exp := testExporter(t, map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": srv.URL, "OTEL_EXPORTER_OTLP_TIMEOUT": "60000"})
-	spans, _ := exampleSpans(t)
+	spans, _ := exampleSpans()
 	done := make(chan error, 1)
 	go func() { done <- exp.ExportSpans(context.Background(), spans) }()
 	deadline := time.Now().Add(10 * time.Second)

@@ -308,8 +308,7 @@ func appendValue(b []byte, num protowire.Number, v attribute.Value) []byte {
 	case attribute.FLOAT64:
 		b = appendDouble(b, v.AsFloat64())
 	case attribute.STRING:
-		b = protowire.AppendTag(b, anyString, protowire.BytesType)
-		b = protowire.AppendString(b, v.AsString())
+		b = appendStringValue(b, v.AsString())
 	case attribute.BYTESLICE:
 		b = protowire.AppendTag(b, anyBytes, protowire.BytesType)
 		b = protowire.AppendBytes(b, v.AsByteSlice())
@@ -320,27 +319,23 @@ func appendValue(b []byte, num protowire.Number, v attribute.Value) []byte {
 	case attribute.FLOAT64SLICE:
 		b = appendArray(b, v.AsFloat64Slice(), appendDouble)
 	case attribute.STRINGSLICE:
-		b = appendArray(b, v.AsStringSlice(), func(b []byte, s string) []byte {
-			b = protowire.AppendTag(b, anyString, protowire.BytesType)
-			return protowire.AppendString(b, s)
-		})
+		b = appendArray(b, v.AsStringSlice(), appendStringValue)
 	case attribute.SLICE:
-		var arr int
-		b, arr = beginMessage(b, anyArray)
-		for _, e := range v.AsSlice() {
-			b = appendValue(b, listValues, e)
-		}
-		b = endMessage(b, arr)
+		b = appendList(b, anyArray, v.AsSlice(), appendValue)
 	case attribute.MAP:
-		var kvs int
-		b, kvs = beginMessage(b, anyKVList)
-		for _, kv := range v.AsMap() {
-			b = appendKeyValue(b, listValues, kv)
-		}
-		b = endMessage(b, kvs)
+		b = appendList(b, anyKVList, v.AsMap(), appendKeyValue)
 	default: // a type newer than this encoder: say so rather than drop it
-		b = protowire.AppendTag(b, anyString, protowire.BytesType)
-		b = protowire.AppendString(b, "unsupported attribute type "+v.Type().String())
+		b = appendStringValue(b, "unsupported attribute type "+v.Type().String())
+	}
+	return endMessage(b, start)
+}
+
+// appendList appends vs as an ArrayValue or a KeyValueList (field num
+// of an AnyValue), each element appended by appendOne as its field 1.
+func appendList[T any](b []byte, num protowire.Number, vs []T, appendOne func([]byte, protowire.Number, T) []byte) []byte {
+	b, start := beginMessage(b, num)
+	for _, v := range vs {
+		b = appendOne(b, listValues, v)
 	}
 	return endMessage(b, start)
 }
@@ -348,14 +343,15 @@ func appendValue(b []byte, num protowire.Number, v attribute.Value) []byte {
 // appendArray appends vs as an ArrayValue, each element an AnyValue
 // holding what appendOne appends.
 func appendArray[T any](b []byte, vs []T, appendOne func([]byte, T) []byte) []byte {
-	b, arr := beginMessage(b, anyArray)
-	for _, v := range vs {
-		var elem int
-		b, elem = beginMessage(b, listValues)
-		b = appendOne(b, v)
-		b = endMessage(b, elem)
-	}
-	return endMessage(b, arr)
+	return appendList(b, anyArray, vs, func(b []byte, num protowire.Number, v T) []byte {
+		b, start := beginMessage(b, num)
+		return endMessage(appendOne(b, v), start)
+	})
+}
+
+func appendStringValue(b []byte, v string) []byte {
+	b = protowire.AppendTag(b, anyString, protowire.BytesType)
+	return protowire.AppendString(b, v)
 }
 
 func appendBool(b []byte, v bool) []byte {
