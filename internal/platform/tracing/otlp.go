@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -201,6 +202,7 @@ type otlpExporter struct {
 	userAgent string
 	client    *http.Client
 	retry     time.Duration // the first wait, firstRetry but in tests
+	lastSize  atomic.Int64  // of the last request, before compression
 
 	stopOnce sync.Once
 	stopped  chan struct{} // closed by Shutdown
@@ -223,14 +225,9 @@ func newOTLPExporter(cfg otlpConfig, version string) *otlpExporter {
 
 var errExporterStopped = errors.New("tracing: the exporter is shut down")
 
-// exportBuffers are the buffers of one export, reused by the next.
-type exportBuffers struct {
-	raw    []byte
-	zipped bytes.Buffer
-	zw     *gzip.Writer
-}
-
-var exportBufferPool = sync.Pool{New: func() any { return new(exportBuffers) }}
+// gzipWriters keeps gzip's writers, which are large, for the next
+// exports.
+var gzipWriters = sync.Pool{New: func() any { return gzip.NewWriter(io.Discard) }}
 
 // ExportSpans sends spans to the collector in one request and returns
 // once the collector has taken them, or the timeout (or ctx) has ended
@@ -245,20 +242,19 @@ func (e *otlpExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnl
 		return errExporterStopped
 	default:
 	}
-	bufs := exportBufferPool.Get().(*exportBuffers)
-	defer exportBufferPool.Put(bufs)
-	bufs.raw = appendRequest(bufs.raw[:0], spans)
-	body := bufs.raw
+	// A new buffer for each export, the size of the last: the transport
+	// may still read a request's body after the response has come, so
+	// a body is never reused.
+	body := appendRequest(make([]byte, 0, e.lastSize.Load()), spans)
+	e.lastSize.Store(int64(len(body)))
 	if e.cfg.gzip {
-		bufs.zipped.Reset()
-		if bufs.zw == nil {
-			bufs.zw = gzip.NewWriter(&bufs.zipped)
-		} else {
-			bufs.zw.Reset(&bufs.zipped)
-		}
-		_, _ = bufs.zw.Write(body) // a bytes.Buffer does not fail
-		_ = bufs.zw.Close()
-		body = bufs.zipped.Bytes()
+		var zipped bytes.Buffer
+		zw := gzipWriters.Get().(*gzip.Writer)
+		zw.Reset(&zipped)
+		_, _ = zw.Write(body) // a bytes.Buffer does not fail
+		_ = zw.Close()
+		gzipWriters.Put(zw)
+		body = zipped.Bytes()
 	}
 	return e.send(ctx, body)
 }
