@@ -59,14 +59,17 @@ type Tracing struct {
 // variables ask for, and nil, with no exporter made, when they ask for
 // none: when neither OTEL_EXPORTER_OTLP_ENDPOINT nor
 // OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set, or OTEL_SDK_DISABLED is
-// "true", or OTEL_TRACES_EXPORTER is "none". Its exporter is OTLP over
-// HTTP with protobuf, configured by the other OTEL_EXPORTER_OTLP_*
-// variables (headers, timeout, compression, TLS); its sampler by
-// OTEL_TRACES_SAMPLER (default: parent-based, always on); its batches by
-// OTEL_BSP_*. OTEL_RESOURCE_ATTRIBUTES adds to every service's resource,
-// but service.name is always the service's. version is service.version.
-// A protocol other than http/protobuf, or an exporter other than otlp, is
-// an error rather than traces silently lost.
+// "true", or OTEL_TRACES_EXPORTER is "none". Its exporter, our own
+// (otlp.go), is OTLP over HTTP with protobuf, configured by the other
+// OTEL_EXPORTER_OTLP_* variables (headers, timeout, compression, TLS);
+// its sampler by OTEL_TRACES_SAMPLER (default: parent-based, always on);
+// its batches by OTEL_BSP_*. OTEL_RESOURCE_ATTRIBUTES adds to every
+// service's resource, but service.name is always the service's. version
+// is service.version, and in the exporter's User-Agent.
+// A value that the exporter cannot honour (a protocol other than
+// http/protobuf, a timeout that is not milliseconds, a malformed header or
+// endpoint …), or an exporter other than otlp, is an error rather than
+// traces silently lost. Nothing is sent; ctx is not used.
 func FromEnv(ctx context.Context, version string) (*Tracing, error) {
 	if !Configured(os.Getenv) {
 		return nil, nil
