@@ -33,7 +33,6 @@ import (
 	"strings"
 	"sync"
 
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
@@ -60,14 +59,17 @@ type Tracing struct {
 // variables ask for, and nil, with no exporter made, when they ask for
 // none: when neither OTEL_EXPORTER_OTLP_ENDPOINT nor
 // OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set, or OTEL_SDK_DISABLED is
-// "true", or OTEL_TRACES_EXPORTER is "none". Its exporter is OTLP over
-// HTTP with protobuf, configured by the other OTEL_EXPORTER_OTLP_*
-// variables (headers, timeout, compression, TLS); its sampler by
-// OTEL_TRACES_SAMPLER (default: parent-based, always on); its batches by
-// OTEL_BSP_*. OTEL_RESOURCE_ATTRIBUTES adds to every service's resource,
-// but service.name is always the service's. version is service.version.
-// A protocol other than http/protobuf, or an exporter other than otlp, is
-// an error rather than traces silently lost.
+// "true", or OTEL_TRACES_EXPORTER is "none". Its exporter, our own
+// (otlp.go), is OTLP over HTTP with protobuf, configured by the other
+// OTEL_EXPORTER_OTLP_* variables (headers, timeout, compression, TLS);
+// its sampler by OTEL_TRACES_SAMPLER (default: parent-based, always on);
+// its batches by OTEL_BSP_*. OTEL_RESOURCE_ATTRIBUTES adds to every
+// service's resource, but service.name is always the service's. version
+// is service.version, and in the exporter's User-Agent.
+// A value that the exporter cannot honour (a protocol other than
+// http/protobuf, a timeout that is not milliseconds, a malformed header or
+// endpoint …), or an exporter other than otlp, is an error rather than
+// traces silently lost. Nothing is sent; ctx is not used.
 func FromEnv(ctx context.Context, version string) (*Tracing, error) {
 	if !Configured(os.Getenv) {
 		return nil, nil
@@ -75,18 +77,11 @@ func FromEnv(ctx context.Context, version string) (*Tracing, error) {
 	if e := os.Getenv("OTEL_TRACES_EXPORTER"); e != "" && e != "otlp" {
 		return nil, fmt.Errorf("tracing: OTEL_TRACES_EXPORTER %q is not supported; use otlp (or none)", e)
 	}
-	for _, k := range []string{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"} {
-		if p := os.Getenv(k); p != "" {
-			if p != "http/protobuf" {
-				return nil, fmt.Errorf("tracing: %s %q is not supported; streamcart exports with http/protobuf", k, p)
-			}
-			break // the more specific variable wins
-		}
-	}
-	exp, err := otlptracehttp.New(ctx)
+	cfg, err := otlpConfigFromEnv(os.Getenv)
 	if err != nil {
-		return nil, fmt.Errorf("tracing: OTLP exporter: %w", err)
+		return nil, err
 	}
+	exp := newOTLPExporter(cfg, version)
 	return &Tracing{exporter: exp, version: version}, nil
 }
 

@@ -47,13 +47,17 @@ func (c *collector) count() map[string]int {
 	return out
 }
 
-// clearEnv unsets every variable that could turn tracing on or off.
+// clearEnv unsets every variable that could turn tracing on or off, or
+// make FromEnv refuse.
 func clearEnv(t *testing.T) {
-	for _, k := range []string{
-		"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_SDK_DISABLED",
-		"OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
-	} {
+	for _, k := range []string{"OTEL_SDK_DISABLED", "OTEL_TRACES_EXPORTER"} {
 		t.Setenv(k, "")
+	}
+	for _, k := range []string{
+		"ENDPOINT", "PROTOCOL", "HEADERS", "TIMEOUT", "COMPRESSION", "CERTIFICATE", "CLIENT_CERTIFICATE", "CLIENT_KEY",
+	} {
+		t.Setenv("OTEL_EXPORTER_OTLP_"+k, "")
+		t.Setenv("OTEL_EXPORTER_OTLP_TRACES_"+k, "")
 	}
 }
 
@@ -121,6 +125,9 @@ func TestTracingIsTurnedOffOrRefusedAsTheVariablesSay(t *testing.T) {
 		{"protocol http", "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf", true, false},
 		{"protocol grpc", "OTEL_EXPORTER_OTLP_PROTOCOL", "grpc", false, true},
 		{"traces protocol grpc", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc", false, true},
+		{"timeout in ms", "OTEL_EXPORTER_OTLP_TIMEOUT", "2000", true, false},
+		{"timeout with a unit", "OTEL_EXPORTER_OTLP_TIMEOUT", "2s", false, true},
+		{"compression zstd", "OTEL_EXPORTER_OTLP_COMPRESSION", "zstd", false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			clearEnv(t)
