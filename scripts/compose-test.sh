@@ -62,6 +62,8 @@ trap cleanup EXIT INT TERM
 
 bash scripts/images.sh || fail "could not make the images"
 image_size=$("$DOCKER" image inspect streamcart:latest --format '{{.Size}}')
+# The ceiling for the one image: 30 MB.
+((image_size < 30000000)) || fail "the image streamcart:latest is $image_size bytes, over 30 MB"
 # A free port for the gateway: the stack must not take 8080 from a running shop.
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 export STREAMCART_PORT=$port
