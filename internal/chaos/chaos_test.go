@@ -226,11 +226,14 @@ func (s *system) start(name string) {
 	cmd := exec.Command(s.bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	// On a thread kept until it exits: Pdeathsig fires when the thread that
+	// started a child ends, which would kill a restarted service at random.
+	exited, err := servers.StartChild(cmd)
+	if err != nil {
 		s.t.Fatal(err)
 	}
 	p := &proc{cmd: cmd, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); logf.Close(); close(p.done) }()
+	go func() { <-exited; logf.Close(); close(p.done) }()
 	s.procs[name] = p
 	testenv.WaitFor(s.t, bound, name+" answering /healthz", func() bool {
 		select {
