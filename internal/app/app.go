@@ -316,7 +316,7 @@ func (s *System) start(ctx, gctx context.Context, cfg Config, name string) error
 
 // openRedis opens the Redis client of user name (a service or Ops), at
 // its own URL when cfg has one, and closes it with the system.
-func (s *System) openRedis(ctx context.Context, cfg Config, name string) (*redis.Client, error) {
+func (s *System) openRedis(ctx context.Context, cfg Config, name string) (redis.UniversalClient, error) {
 	u := cfg.RedisURLs[name]
 	if u == "" {
 		u = cfg.RedisURL
@@ -329,7 +329,7 @@ func (s *System) openRedis(ctx context.Context, cfg Config, name string) (*redis
 	return rdb, nil
 }
 
-func (s *System) products(ctx context.Context, cfg Config, pool *pgxpool.Pool, rdb *redis.Client, log *slog.Logger) (http.Handler, error) {
+func (s *System) products(ctx context.Context, cfg Config, pool *pgxpool.Pool, rdb redis.UniversalClient, log *slog.Logger) (http.Handler, error) {
 	svc, err := products.NewService(pool, rdb, products.Config{KeyPrefix: cfg.Names.ProductsPrefix}, log)
 	if err != nil {
 		return nil, err
@@ -342,7 +342,7 @@ func (s *System) products(ctx context.Context, cfg Config, pool *pgxpool.Pool, r
 	return products.NewHandler(svc, s.Signer), nil
 }
 
-func (s *System) payments(cfg Config, pool *pgxpool.Pool, rdb *redis.Client, in *instruments, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
+func (s *System) payments(cfg Config, pool *pgxpool.Pool, rdb redis.UniversalClient, in *instruments, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
 	orders, err := s.ordersLookup(cfg, Payments)
 	if err != nil {
 		return nil, nil, err
@@ -358,7 +358,7 @@ func (s *System) payments(cfg Config, pool *pgxpool.Pool, rdb *redis.Client, in 
 	return started(svc, err, func(svc *payments.Service) http.Handler { return payments.NewHandler(svc, s.Signer) })
 }
 
-func (s *System) orders(cfg Config, pool *pgxpool.Pool, rdb *redis.Client, in *instruments, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
+func (s *System) orders(cfg Config, pool *pgxpool.Pool, rdb redis.UniversalClient, in *instruments, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
 	productsURL, err := s.url(cfg, Products)
 	if err != nil {
 		return nil, nil, err
@@ -378,7 +378,7 @@ func (s *System) orders(cfg Config, pool *pgxpool.Pool, rdb *redis.Client, in *i
 	return started(svc, err, func(svc *orders.Service) http.Handler { return orders.NewHandler(svc, s.Signer) })
 }
 
-func (s *System) history(ctx context.Context, cfg Config, rdb *redis.Client, in *instruments, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
+func (s *System) history(ctx context.Context, cfg Config, rdb redis.UniversalClient, in *instruments, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
 	ordersURL, err := s.url(cfg, Orders)
 	if err != nil {
 		return nil, nil, err
@@ -417,7 +417,7 @@ func (s *System) history(ctx context.Context, cfg Config, rdb *redis.Client, in 
 	return orderhistory.NewHandler(svc, s.Signer), svc.Run, nil
 }
 
-func (s *System) identity(cfg Config, pool *pgxpool.Pool, rdb *redis.Client, in *instruments, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
+func (s *System) identity(cfg Config, pool *pgxpool.Pool, rdb redis.UniversalClient, in *instruments, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
 	orders, err := s.ordersLookup(cfg, Identity)
 	if err != nil {
 		return nil, nil, err
@@ -454,7 +454,7 @@ func started[S interface{ Run(context.Context) error }](svc S, err error, handle
 	return handler(svc), svc.Run, nil
 }
 
-func (s *System) gateway(ctx context.Context, cfg Config, rdb *redis.Client, in *instruments, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
+func (s *System) gateway(ctx context.Context, cfg Config, rdb redis.UniversalClient, in *instruments, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
 	var urls [3]string
 	for i, name := range []string{Products, Orders, History} {
 		u, err := s.url(cfg, name)

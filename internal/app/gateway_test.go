@@ -382,7 +382,7 @@ func TestStreamsAreTrimmedByAge(t *testing.T) {
 		events.OrdersStream:      {payments.Group, orderhistory.Group, identity.Group},
 		events.TransactionStream: {identity.Group, orderhistory.Group},
 	}
-	prepare := func(rdb *redis.Client) {
+	prepare := func(rdb redis.UniversalClient) {
 		ctx := t.Context()
 		for name, gs := range groups {
 			for i := 1; i <= old; i++ {

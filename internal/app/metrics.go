@@ -24,7 +24,7 @@ import (
 // needs them, so a service has only those it uses.
 type instruments struct {
 	reg     *metrics.Registry
-	rdb     *redis.Client
+	rdb     redis.UniversalClient
 	pool    *pgxpool.Pool
 	streams *metrics.Streams
 	outbox  *metrics.Outbox
@@ -34,7 +34,7 @@ type instruments struct {
 
 // newInstruments returns the metrics of service name, with its pools'
 // statistics.
-func newInstruments(name string, rdb *redis.Client, pool *pgxpool.Pool, log *slog.Logger) *instruments {
+func newInstruments(name string, rdb redis.UniversalClient, pool *pgxpool.Pool, log *slog.Logger) *instruments {
 	reg := metrics.New(name, log)
 	reg.WatchRedis(name, rdb)
 	if pool != nil {

@@ -19,7 +19,7 @@ import (
 )
 
 // userClient returns a client of r as Redis user name.
-func userClient(t *testing.T, r *servers.Redis, name string) *redis.Client {
+func userClient(t *testing.T, r *servers.Redis, name string) redis.UniversalClient {
 	t.Helper()
 	u, err := r.UserURL(name)
 	if err != nil {
@@ -29,7 +29,7 @@ func userClient(t *testing.T, r *servers.Redis, name string) *redis.Client {
 }
 
 // adminClient returns a client of r as its default user, an admin.
-func adminClient(t *testing.T, r *servers.Redis) *redis.Client {
+func adminClient(t *testing.T, r *servers.Redis) redis.UniversalClient {
 	t.Helper()
 	return testenv.RedisAt(t, r.URL())
 }
@@ -286,7 +286,7 @@ func TestAnOrderPlacedOfAnOrderThatOrdersDoesNotHaveIsDeadLetteredAndNeverPaid(t
 
 // publishBad appends evs to the orders stream with client and returns
 // their entry ids.
-func publishBad(t *testing.T, client *redis.Client, evs ...stream.Event) map[string]bool {
+func publishBad(t *testing.T, client redis.UniversalClient, evs ...stream.Event) map[string]bool {
 	t.Helper()
 	pub := stream.NewPublisher(client, nil)
 	entries := map[string]bool{}
@@ -301,7 +301,7 @@ func publishBad(t *testing.T, client *redis.Client, evs ...stream.Event) map[str
 }
 
 // deadLetters returns the dead letters of the orders stream.
-func (s *shop) deadLetters(admin *redis.Client) []stream.DeadLetter {
+func (s *shop) deadLetters(admin redis.UniversalClient) []stream.DeadLetter {
 	s.t.Helper()
 	letters, err := stream.DeadLetters(s.t.Context(), admin, stream.DeadLetterStream(events.OrdersStream), 100)
 	if err != nil {
@@ -313,7 +313,7 @@ func (s *shop) deadLetters(admin *redis.Client) []stream.DeadLetter {
 // waitDeadLettered waits until payments, identity and the order history
 // have each dead-lettered every entry of entries, and are done with the
 // orders stream.
-func (s *shop) waitDeadLettered(admin *redis.Client, entries map[string]bool) {
+func (s *shop) waitDeadLettered(admin redis.UniversalClient, entries map[string]bool) {
 	s.t.Helper()
 	ctx := s.t.Context()
 	groups := []string{payments.Group, identity.Group, orderhistory.Group}

@@ -58,7 +58,7 @@ type shopOptions struct {
 	// streamMaxAge is app.Config.StreamMaxAge.
 	streamMaxAge time.Duration
 	// prepare, if set, runs on the shop's Redis before the services start.
-	prepare func(rdb *redis.Client)
+	prepare func(rdb redis.UniversalClient)
 	// redisUsers starts the shop's Redis with a password on the default
 	// user and the ACL users of app.RedisUsers, and each service connects
 	// as its own user; the default user is the test's, an admin's.
@@ -272,7 +272,7 @@ func (s *shop) checkSettled(wantOrders int) {
 }
 
 // redisClient returns a client of the shop's Redis.
-func (s *shop) redisClient() *redis.Client {
+func (s *shop) redisClient() redis.UniversalClient {
 	s.t.Helper()
 	return testenv.RedisAt(s.t, s.cfg.RedisURL)
 }
@@ -322,7 +322,7 @@ func (s *shop) restartRedisEmpty() {
 
 // wantNothingRefused checks that admin's Redis refused the services no
 // command: its ACL log is empty.
-func wantNothingRefused(t *testing.T, admin *redis.Client) {
+func wantNothingRefused(t *testing.T, admin redis.UniversalClient) {
 	t.Helper()
 	denied, err := admin.Do(t.Context(), "ACL", "LOG").Slice()
 	if err != nil {

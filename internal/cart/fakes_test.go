@@ -123,7 +123,7 @@ const userHeader = "X-Test-User"
 // over HTTP as the gateway serves it.
 type env struct {
 	t    *testing.T
-	rdb  *redis.Client
+	rdb  redis.UniversalClient
 	shop *fakeShop
 	cfg  Config
 	svc  *Service

@@ -100,7 +100,7 @@ type Orders interface {
 
 // Service keeps carts in Redis. It is safe for concurrent use.
 type Service struct {
-	rdb     *redis.Client
+	rdb     redis.UniversalClient
 	catalog Catalog
 	orders  Orders
 	cfg     Config
@@ -109,7 +109,7 @@ type Service struct {
 
 // New returns a Service that keeps carts in rdb, prices them with catalog
 // and checks them out with orders.
-func New(rdb *redis.Client, catalog Catalog, orders Orders, cfg Config, log *slog.Logger) (*Service, error) {
+func New(rdb redis.UniversalClient, catalog Catalog, orders Orders, cfg Config, log *slog.Logger) (*Service, error) {
 	if rdb == nil || catalog == nil || orders == nil || log == nil {
 		return nil, errors.New("cart: rdb, catalog, orders and log are required")
 	}

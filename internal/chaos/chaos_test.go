@@ -106,7 +106,7 @@ type system struct {
 	bin, dir string
 	redis    *servers.Redis
 	pg       *servers.Postgres
-	admin    *redis.Client
+	admin    redis.UniversalClient
 	pool     *pgxpool.Pool
 	secret   []byte
 	signer   *auth.Signer

@@ -76,7 +76,7 @@ func killPayments(sig syscall.Signal) func(context.Context, *system, *figures) e
 }
 
 // pendingOf counts the entries pending with consumers whose name holds mark.
-func pendingOf(ctx context.Context, rdb *redis.Client, mark string) (int64, error) {
+func pendingOf(ctx context.Context, rdb redis.UniversalClient, mark string) (int64, error) {
 	var n int64
 	for _, name := range []string{events.OrdersStream, events.PaymentsStream, events.TransactionStream} {
 		info, err := stream.Inspect(ctx, rdb, name)

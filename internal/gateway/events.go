@@ -46,7 +46,7 @@ var (
 // The price is that every gateway receives every order update, a few small
 // messages per order, and drops those nobody here listens to.
 type hub struct {
-	rdb     *redis.Client
+	rdb     redis.UniversalClient
 	log     *slog.Logger
 	pattern string
 
@@ -67,7 +67,7 @@ type subscriber struct {
 	once   sync.Once
 }
 
-func newHub(rdb *redis.Client, log *slog.Logger) *hub {
+func newHub(rdb redis.UniversalClient, log *slog.Logger) *hub {
 	return &hub{
 		rdb:     rdb,
 		log:     log,

@@ -281,7 +281,7 @@ func (f *fakes) getOrder(w http.ResponseWriter, r *http.Request) {
 // env is a gateway on real Redis in front of the fakes.
 type env struct {
 	t      *testing.T
-	rdb    *redis.Client
+	rdb    redis.UniversalClient
 	signer *auth.Signer
 	fakes  *fakes
 	cfg    Config
@@ -326,7 +326,7 @@ func (e *env) startGateway(cfg Config) (*Gateway, *httptest.Server) {
 
 // newGateway is New with a logger to the test log; an error fails the
 // test.
-func newGateway(t *testing.T, rdb *redis.Client, signer *auth.Signer, cfg Config) *Gateway {
+func newGateway(t *testing.T, rdb redis.UniversalClient, signer *auth.Signer, cfg Config) *Gateway {
 	t.Helper()
 	g, err := New(rdb, signer, cfg, testenv.Logger(t))
 	if err != nil {
@@ -335,7 +335,7 @@ func newGateway(t *testing.T, rdb *redis.Client, signer *auth.Signer, cfg Config
 	return g
 }
 
-func startGateway(t *testing.T, rdb *redis.Client, signer *auth.Signer, cfg Config) (*Gateway, *httptest.Server) {
+func startGateway(t *testing.T, rdb redis.UniversalClient, signer *auth.Signer, cfg Config) (*Gateway, *httptest.Server) {
 	t.Helper()
 	g := newGateway(t, rdb, signer, cfg)
 	srv := httptest.NewServer(g.Handler())

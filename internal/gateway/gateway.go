@@ -250,7 +250,7 @@ const keepalive = 15 * time.Second
 // Gateway is the API gateway. Build it with New, add a storefront with
 // Mount, serve Handler and call Run. It is safe for concurrent use.
 type Gateway struct {
-	rdb    *redis.Client
+	rdb    redis.UniversalClient
 	signer *auth.Signer
 	tokens tokenSigner // session tokens, under a key derived from signer's
 	cfg    Config
@@ -282,7 +282,7 @@ type mount struct {
 
 // New returns a Gateway that keeps its state in rdb and signs identities
 // with signer.
-func New(rdb *redis.Client, signer *auth.Signer, cfg Config, log *slog.Logger) (*Gateway, error) {
+func New(rdb redis.UniversalClient, signer *auth.Signer, cfg Config, log *slog.Logger) (*Gateway, error) {
 	if rdb == nil || signer == nil || log == nil {
 		return nil, errors.New("gateway: rdb, signer and log are required")
 	}

@@ -245,7 +245,7 @@ type Service struct {
 // defaulted. The identity schema of pool must be migrated (Migrate). It
 // requires a logger, which the consumers also log to, so that their
 // lines carry the service. It does no I/O; Run starts the work.
-func NewService(pool *pgxpool.Pool, rdb *redis.Client, cfg Config, log *slog.Logger) (*Service, error) {
+func NewService(pool *pgxpool.Pool, rdb redis.UniversalClient, cfg Config, log *slog.Logger) (*Service, error) {
 	if err := config.CheckService("identity", log, cfg); err != nil {
 		return nil, err
 	}

@@ -37,7 +37,7 @@ const (
 // shared Redis and the orders that the orders service has.
 type env struct {
 	pool   *pgxpool.Pool
-	rdb    *redis.Client
+	rdb    redis.UniversalClient
 	cfg    identity.Config
 	orders *ordercheck.Known
 }

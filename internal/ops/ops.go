@@ -123,7 +123,7 @@ const nav = "ops"
 // Ops serves /ops. Build it with New and hand its routes to a mux with
 // Register. It is safe for concurrent use.
 type Ops struct {
-	rdb   *redis.Client
+	rdb   redis.UniversalClient
 	pages Pages
 	cfg   Config
 	log   *slog.Logger
@@ -136,7 +136,7 @@ type Ops struct {
 // New returns Ops reading streams and keeping logins in rdb (nil: the
 // page reports Redis as not configured, only the Bearer route opens it,
 // and tries of the token are not limited) and drawing with pages.
-func New(rdb *redis.Client, pages Pages, cfg Config, log *slog.Logger) (*Ops, error) {
+func New(rdb redis.UniversalClient, pages Pages, cfg Config, log *slog.Logger) (*Ops, error) {
 	if pages == nil || log == nil {
 		return nil, errors.New("ops: pages and log are required")
 	}

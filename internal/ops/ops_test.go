@@ -26,7 +26,7 @@ const token = "s3cret-operator-token"
 // newOps returns /ops drawn by a real storefront (whose API it never
 // calls), on a mux of its own behind web.WithClientIP, as the gateway
 // serves it.
-func newOps(t *testing.T, rdb *redis.Client, cfg ops.Config, trustProxy bool) http.Handler {
+func newOps(t *testing.T, rdb redis.UniversalClient, cfg ops.Config, trustProxy bool) http.Handler {
 	t.Helper()
 	log := testenv.Logger(t)
 	shop, err := storefront.New(storefront.Config{APIURL: "http://127.0.0.1:1"}, log)

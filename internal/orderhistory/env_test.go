@@ -24,7 +24,7 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 // env is one test's setup: fresh stream names and key prefix on the shared
 // Redis, and a publisher.
 type env struct {
-	rdb    *redis.Client
+	rdb    redis.UniversalClient
 	pub    *stream.Publisher
 	cfg    orderhistory.Config
 	svc    *orderhistory.Service
@@ -41,7 +41,7 @@ func newEnv(t *testing.T) *env {
 var orderKey = servicetest.OrderKey()
 
 // newEnvOn is newEnv on the Redis of rdb.
-func newEnvOn(t *testing.T, rdb *redis.Client) *env {
+func newEnvOn(t *testing.T, rdb redis.UniversalClient) *env {
 	t.Helper()
 	pub := stream.NewPublisher(rdb, nil)
 	orders := &fakeOrders{pub: pub, stream: testenv.Name(t, "snapshots"), pageSize: 3}
@@ -360,7 +360,7 @@ func (o order) record() orderhistory.Record {
 
 // subscribe subscribes to userID's updates channel and returns a function
 // that waits for the next record published on it.
-func subscribe(t *testing.T, rdb *redis.Client, userID string) func() orderhistory.Record {
+func subscribe(t *testing.T, rdb redis.UniversalClient, userID string) func() orderhistory.Record {
 	t.Helper()
 	ps := rdb.Subscribe(t.Context(), events.OrderUpdatesChannel(userID))
 	t.Cleanup(func() { _ = ps.Close() })

@@ -265,7 +265,7 @@ func (c Config) Validate() error {
 // model and the queries behind the HTTP API. Its methods are safe for
 // concurrent use.
 type Service struct {
-	rdb       *redis.Client
+	rdb       redis.UniversalClient
 	cfg       Config
 	log       *slog.Logger
 	consumers []*stream.Consumer
@@ -273,7 +273,7 @@ type Service struct {
 
 // NewService returns a Service that keeps its model in rdb. It does no
 // I/O; Run starts the consumers.
-func NewService(rdb *redis.Client, cfg Config, log *slog.Logger) (*Service, error) {
+func NewService(rdb redis.UniversalClient, cfg Config, log *slog.Logger) (*Service, error) {
 	if err := config.CheckService("orderhistory", log, cfg); err != nil {
 		return nil, err
 	}

@@ -37,7 +37,7 @@ const waitLong = 20 * time.Second
 // orders HTTP API.
 type env struct {
 	pool    *pgxpool.Pool
-	rdb     *redis.Client
+	rdb     redis.UniversalClient
 	catalog *products.Service
 	cfg     orders.Config
 	svc     *orders.Service

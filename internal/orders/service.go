@@ -157,7 +157,7 @@ func (c Config) Validate() error {
 // behind the HTTP API. Its methods are safe for concurrent use.
 type Service struct {
 	pool     *pgxpool.Pool
-	rdb      *redis.Client
+	rdb      redis.UniversalClient
 	cfg      Config
 	log      *slog.Logger
 	catalog  *catalog
@@ -184,7 +184,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 // defaulted. The orders schema of pool must be migrated (Migrate). It
 // requires a logger, which the consumer also logs to, so that its lines
 // carry the service. It does no I/O; Run starts the work.
-func NewService(pool *pgxpool.Pool, rdb *redis.Client, cfg Config, log *slog.Logger) (*Service, error) {
+func NewService(pool *pgxpool.Pool, rdb redis.UniversalClient, cfg Config, log *slog.Logger) (*Service, error) {
 	if err := config.CheckService("orders", log, cfg); err != nil {
 		return nil, err
 	}

@@ -40,7 +40,7 @@ func migrateEffects(t *testing.T, pool *pgxpool.Pool) {
 
 // setupApply returns a pool with svc's outbox tables and svc.effects, and
 // svc's Outbox publishing to Redis.
-func setupApply(t *testing.T) (*pgxpool.Pool, *redis.Client, *outbox.Outbox) {
+func setupApply(t *testing.T) (*pgxpool.Pool, redis.UniversalClient, *outbox.Outbox) {
 	t.Helper()
 	pool, rdb := setup(t)
 	migrateEffects(t, pool)
@@ -140,7 +140,7 @@ func processed(t *testing.T, pool *pgxpool.Pool) []string {
 }
 
 // announced returns how often each event's announcement is in stream out.
-func announced(t *testing.T, rdb *redis.Client, out string) map[string]int {
+func announced(t *testing.T, rdb redis.UniversalClient, out string) map[string]int {
 	t.Helper()
 	got := map[string]int{}
 	for _, m := range testenv.Entries(t, rdb, out, stream.Decode) {
@@ -151,7 +151,7 @@ func announced(t *testing.T, rdb *redis.Client, out string) map[string]int {
 
 // appliedOnce relays ob's outbox and checks that each of ids has one
 // effect and one announcement on out.
-func appliedOnce(t *testing.T, pool *pgxpool.Pool, rdb *redis.Client, ob *outbox.Outbox, out string, ids ...string) {
+func appliedOnce(t *testing.T, pool *pgxpool.Pool, rdb redis.UniversalClient, ob *outbox.Outbox, out string, ids ...string) {
 	t.Helper()
 	relayAll(t, ob)
 	if diff := cmp.Diff(onceEach(ids), effects(t, pool)); diff != "" {

@@ -149,7 +149,7 @@ func (nopMetrics) Relayed(time.Duration) {}
 // Redis. It is safe for concurrent use.
 type Outbox struct {
 	pool  *pgxpool.Pool
-	rdb   *redis.Client
+	rdb   redis.UniversalClient
 	pub   *stream.Publisher
 	table string
 	seen  string // the processed_events table
@@ -163,7 +163,7 @@ type Outbox struct {
 }
 
 // New returns the Outbox of schema, publishing through rdb with pub.
-func New(pool *pgxpool.Pool, rdb *redis.Client, pub *stream.Publisher, schema string, cfg Config, log *slog.Logger) *Outbox {
+func New(pool *pgxpool.Pool, rdb redis.UniversalClient, pub *stream.Publisher, schema string, cfg Config, log *slog.Logger) *Outbox {
 	if cfg.Batch <= 0 {
 		cfg.Batch = 500
 	}

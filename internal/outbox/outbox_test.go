@@ -22,7 +22,7 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-func setup(t *testing.T) (*pgxpool.Pool, *redis.Client) {
+func setup(t *testing.T) (*pgxpool.Pool, redis.UniversalClient) {
 	t.Helper()
 	pool := testenv.Pool(t)
 	migrate(t, pool)
@@ -74,7 +74,7 @@ func add(t *testing.T, ob *outbox.Outbox, pool *pgxpool.Pool, name string, n int
 }
 
 // published returns how often each event id appears in the stream.
-func published(t *testing.T, rdb *redis.Client, name string) map[string]int {
+func published(t *testing.T, rdb redis.UniversalClient, name string) map[string]int {
 	t.Helper()
 	got := map[string]int{}
 	for _, m := range testenv.Entries(t, rdb, name, stream.Decode) {

@@ -73,7 +73,7 @@ func (c ServiceConfig) ValidateFor(streams ...string) error {
 // NewOutbox returns the Outbox of the service that owns schema, with c's
 // Outbox config. It publishes to stream to, the stream the service
 // announces its events on, trimming it to StreamMaxAge.
-func (c ServiceConfig) NewOutbox(pool *pgxpool.Pool, rdb *redis.Client, schema, to string, log *slog.Logger) *Outbox {
+func (c ServiceConfig) NewOutbox(pool *pgxpool.Pool, rdb redis.UniversalClient, schema, to string, log *slog.Logger) *Outbox {
 	pub := stream.NewPublisher(rdb, map[string]stream.Retention{to: {MaxAge: c.StreamMaxAge}})
 	return New(pool, rdb, pub, schema, c.Outbox, log)
 }

@@ -141,7 +141,7 @@ type Service struct {
 
 // NewService returns a Service over pool, whose payments schema must be
 // migrated (Migrate), and rdb. It does no I/O; Run starts the work.
-func NewService(pool *pgxpool.Pool, rdb *redis.Client, cfg Config, log *slog.Logger) (*Service, error) {
+func NewService(pool *pgxpool.Pool, rdb redis.UniversalClient, cfg Config, log *slog.Logger) (*Service, error) {
 	if err := config.CheckService("payments", log, cfg); err != nil {
 		return nil, err
 	}

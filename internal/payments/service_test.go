@@ -32,7 +32,7 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 // shared Redis and the orders that the orders service has.
 type env struct {
 	pool   *pgxpool.Pool
-	rdb    *redis.Client
+	rdb    redis.UniversalClient
 	cfg    payments.Config
 	orders *ordercheck.Known
 }

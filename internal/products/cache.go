@@ -29,7 +29,7 @@ const cacheBackoff = time.Second
 //
 // Its reads never fail: a Redis error is logged and reported as a miss.
 type cache struct {
-	rdb       *redis.Client // nil: caching is off
+	rdb       redis.UniversalClient // nil: caching is off
 	prefix    string
 	ttl       time.Duration
 	searchTTL time.Duration
@@ -67,7 +67,7 @@ func (c *cache) failed(ctx context.Context, op string, err error) {
 	now := time.Now()
 	if prev := c.downUntil.Swap(now.Add(cacheBackoff).UnixNano()); prev < now.UnixNano() {
 		c.log.WarnContext(ctx, "product cache unavailable, using postgres",
-			"op", op, "addr", c.rdb.Options().Addr, "err", err, "retry_in", cacheBackoff)
+			"op", op, "err", err, "retry_in", cacheBackoff)
 	}
 }
 

@@ -18,7 +18,7 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 type fixture struct {
 	svc    *products.Service
 	pool   *pgxpool.Pool
-	rdb    *redis.Client
+	rdb    redis.UniversalClient
 	prefix string
 	logs   *testenv.Buffer // what logger wrote
 }
@@ -26,7 +26,7 @@ type fixture struct {
 // newFixture migrates a fresh database and returns a Service over it,
 // caching in rdb (nil: the shared test Redis) under a unique prefix. With
 // seed, the sample catalog is loaded.
-func newFixture(t testing.TB, rdb *redis.Client, seed bool) *fixture {
+func newFixture(t testing.TB, rdb redis.UniversalClient, seed bool) *fixture {
 	t.Helper()
 	ctx := t.Context()
 	pool := testenv.Pool(t)

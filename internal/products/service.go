@@ -87,7 +87,7 @@ type Service struct {
 
 // NewService returns a Service over the catalog in pool, caching in rdb
 // (nil turns caching off). Run Migrate on pool first. It does no I/O.
-func NewService(pool *pgxpool.Pool, rdb *redis.Client, cfg Config, log *slog.Logger) (*Service, error) {
+func NewService(pool *pgxpool.Pool, rdb redis.UniversalClient, cfg Config, log *slog.Logger) (*Service, error) {
 	if err := config.CheckService("products", log, cfg); err != nil {
 		return nil, err
 	}

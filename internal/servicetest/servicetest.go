@@ -31,7 +31,7 @@ func OrderKey() *events.OrderKey {
 // Publish appends evs to streamName in one MULTI, so that a consumer reads
 // them in one batch, and returns their entry ids. An event without an id
 // gets a new one.
-func Publish(t testing.TB, rdb *redis.Client, streamName string, evs ...stream.Event) []string {
+func Publish(t testing.TB, rdb redis.UniversalClient, streamName string, evs ...stream.Event) []string {
 	t.Helper()
 	pub := stream.NewPublisher(rdb, nil)
 	cmds := make([]*redis.StringCmd, len(evs))

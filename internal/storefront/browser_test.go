@@ -43,7 +43,7 @@ type system struct {
 	t    *testing.T
 	cfg  app.Config
 	url  string // the gateway's
-	rdb  *redis.Client
+	rdb  redis.UniversalClient
 	pool *pgxpool.Pool
 }
 

@@ -53,7 +53,7 @@ func BenchmarkPublishRaw(b *testing.B) {
 }
 
 // fill appends n order events to a new stream and returns its name.
-func fill(b *testing.B, rdb *redis.Client, n int) string {
+func fill(b *testing.B, rdb redis.UniversalClient, n int) string {
 	b.Helper()
 	name := testenv.Name(b, "bench")
 	pub := stream.NewPublisher(rdb, nil)

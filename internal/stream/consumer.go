@@ -32,7 +32,7 @@ type BatchHandler func(ctx context.Context, msgs []Message) error
 // its handler; see the package documentation for its guarantees. Create it
 // with NewConsumer or NewBatchConsumer and call Run.
 type Consumer struct {
-	rdb   *redis.Client
+	rdb   redis.UniversalClient
 	cfg   Config
 	one   Handler
 	batch BatchHandler
@@ -41,9 +41,9 @@ type Consumer struct {
 	tracer    trace.Tracer
 	spanAttrs []attribute.KeyValue
 
-	readerID  atomic.Int64 // CLIENT ID of the blocking reader's connection
-	outages   atomic.Int64 // consecutive Unavailable failures, for their backoff
-	outageLog logLimiter   // of the warnings about outages
+	reader    atomic.Pointer[reader] // the blocking reader's connection; nil between connections
+	outages   atomic.Int64           // consecutive Unavailable failures, for their backoff
+	outageLog logLimiter             // of the warnings about outages
 	retryMu   sync.Mutex
 	retries   []retry
 	retryWake chan struct{}
@@ -52,17 +52,17 @@ type Consumer struct {
 }
 
 // NewConsumer returns a Consumer that calls h for each message.
-func NewConsumer(rdb *redis.Client, cfg Config, h Handler) (*Consumer, error) {
+func NewConsumer(rdb redis.UniversalClient, cfg Config, h Handler) (*Consumer, error) {
 	return newConsumer(rdb, cfg, h, nil)
 }
 
 // NewBatchConsumer returns a Consumer that calls h with the messages of
 // each read (split by Config.Concurrency).
-func NewBatchConsumer(rdb *redis.Client, cfg Config, h BatchHandler) (*Consumer, error) {
+func NewBatchConsumer(rdb redis.UniversalClient, cfg Config, h BatchHandler) (*Consumer, error) {
 	return newConsumer(rdb, cfg, nil, h)
 }
 
-func newConsumer(rdb *redis.Client, cfg Config, one Handler, batch BatchHandler) (*Consumer, error) {
+func newConsumer(rdb redis.UniversalClient, cfg Config, one Handler, batch BatchHandler) (*Consumer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("stream consumer config: %w", err)
 	}
@@ -164,9 +164,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 // reads when it is first called.
 func (c *Consumer) unblockReader(readerDone, stop <-chan struct{}) {
 	for {
-		if id := c.readerID.Load(); id != 0 {
+		if r := c.reader.Load(); r != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			_ = c.rdb.ClientUnblock(ctx, id).Err()
+			_ = r.node.ClientUnblock(ctx, r.id).Err()
 			cancel()
 		}
 		select {

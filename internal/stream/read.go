@@ -3,6 +3,7 @@ package stream
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -21,10 +22,16 @@ func (c *Consumer) readLoop(ctx context.Context, work chan<- batch, stop <-chan 
 	}()
 	for attempt := 0; ctx.Err() == nil; {
 		if conn == nil {
-			conn = c.rdb.Conn()
+			node, err := nodeFor(ctx, c.rdb, c.cfg.Stream)
+			if err != nil {
+				attempt++
+				c.pause(ctx, "redis unreachable; retrying", err, attempt)
+				continue
+			}
+			conn = node.Conn()
 			// The name shows the consumer in CLIENT LIST.
 			var idCmd *redis.IntCmd
-			_, err := conn.Pipelined(ctx, func(p redis.Pipeliner) error {
+			_, err = conn.Pipelined(ctx, func(p redis.Pipeliner) error {
 				p.ClientSetName(ctx, strings.ReplaceAll(c.cfg.Consumer, " ", "_"))
 				idCmd = p.ClientID(ctx)
 				return nil
@@ -37,7 +44,7 @@ func (c *Consumer) readLoop(ctx context.Context, work chan<- batch, stop <-chan 
 				c.pause(ctx, "redis unreachable; retrying", err, attempt)
 				continue
 			}
-			c.readerID.Store(id)
+			c.reader.Store(&reader{node: node, id: id})
 		}
 		// The read itself must not be cut short by ctx: entries it returns
 		// are already delivered to us. Shutdown releases it by CLIENT UNBLOCK.
@@ -58,7 +65,7 @@ func (c *Consumer) readLoop(ctx context.Context, work chan<- batch, stop <-chan 
 		case err != nil:
 			_ = conn.Close()
 			conn = nil
-			c.readerID.Store(0)
+			c.reader.Store(nil)
 			attempt++
 			c.pause(ctx, "read failed; reconnecting", err, attempt)
 			continue
@@ -71,6 +78,25 @@ func (c *Consumer) readLoop(ctx context.Context, work chan<- batch, stop <-chan 
 			}
 		}
 	}
+}
+
+// reader is the connection that blocks in XREADGROUP: the node it is on
+// and its CLIENT ID there, so that CLIENT UNBLOCK reaches it.
+type reader struct {
+	node *redis.Client
+	id   int64
+}
+
+// nodeFor returns the client of the Redis node that serves key: rdb itself
+// for a single Redis, the primary of key's slot in a Redis Cluster.
+func nodeFor(ctx context.Context, rdb redis.UniversalClient, key string) (*redis.Client, error) {
+	switch r := rdb.(type) {
+	case *redis.Client:
+		return r, nil
+	case *redis.ClusterClient:
+		return r.MasterForKey(ctx, key)
+	}
+	return nil, fmt.Errorf("stream: unsupported redis client %T", rdb)
 }
 
 // decode turns entries into messages. deliveries gives each entry's

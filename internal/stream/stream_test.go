@@ -23,7 +23,7 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 // fixture is one test's stream, group and publisher on the shared Redis.
 type fixture struct {
 	t      *testing.T
-	rdb    *redis.Client
+	rdb    redis.UniversalClient
 	stream string
 	group  string
 	pub    *stream.Publisher
@@ -108,14 +108,14 @@ func run(tb testing.TB, c *stream.Consumer) (stop func()) {
 
 // consume starts a consumer of cfg with h for the length of t; stop
 // stops it early and waits for it.
-func consume(t *testing.T, rdb *redis.Client, cfg stream.Config, h stream.Handler) (c *stream.Consumer, stop func()) {
+func consume(t *testing.T, rdb redis.UniversalClient, cfg stream.Config, h stream.Handler) (c *stream.Consumer, stop func()) {
 	t.Helper()
 	c, err := stream.NewConsumer(rdb, cfg, h)
 	return started(t, c, err)
 }
 
 // consumeBatches is consume for a batch handler.
-func consumeBatches(t *testing.T, rdb *redis.Client, cfg stream.Config, h stream.BatchHandler) (c *stream.Consumer, stop func()) {
+func consumeBatches(t *testing.T, rdb redis.UniversalClient, cfg stream.Config, h stream.BatchHandler) (c *stream.Consumer, stop func()) {
 	t.Helper()
 	c, err := stream.NewBatchConsumer(rdb, cfg, h)
 	return started(t, c, err)

@@ -15,7 +15,7 @@ func (r *Registry) WatchPgxPool(pool *pgxpool.Pool) { r.MustRegister(pgxCollecto
 // WatchRedis reports the statistics of the connection pool of rdb, the
 // client of Redis user user, read at each scrape, as
 // streamcart_redis_pool_*{user}. Call it once per client.
-func (r *Registry) WatchRedis(user string, rdb *redis.Client) {
+func (r *Registry) WatchRedis(user string, rdb redis.UniversalClient) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.redis == nil {
@@ -81,10 +81,10 @@ type redisCollector struct {
 
 type redisClient struct {
 	user string
-	rdb  *redis.Client
+	rdb  redis.UniversalClient
 }
 
-func (c *redisCollector) add(user string, rdb *redis.Client) {
+func (c *redisCollector) add(user string, rdb redis.UniversalClient) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.clients = append(c.clients, redisClient{user, rdb})

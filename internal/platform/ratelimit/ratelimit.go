@@ -77,7 +77,7 @@ func (l Limit) Exceeded(w http.ResponseWriter, what string, now time.Time) error
 // the limit goes to fail with Exceeded's error instead. It fails open:
 // when Redis cannot count, the request is served and a warning logged. A
 // disabled l returns next.
-func PerIP(rdb *redis.Client, l Limit, log *slog.Logger, fail func(http.ResponseWriter, *http.Request, error), next http.Handler) http.Handler {
+func PerIP(rdb redis.UniversalClient, l Limit, log *slog.Logger, fail func(http.ResponseWriter, *http.Request, error), next http.Handler) http.Handler {
 	if !l.Enabled() {
 		return next
 	}

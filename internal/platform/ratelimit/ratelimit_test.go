@@ -54,7 +54,7 @@ func TestPerIPLimitsEachAddressAndFailsOpen(t *testing.T) {
 	t.Parallel()
 	rdb := testenv.Redis(t)
 	l := ratelimit.Limit{Prefix: testenv.Name(t, "rl") + ":", Max: 2, Window: time.Minute}
-	serve := func(rdb *redis.Client, ip string) int {
+	serve := func(rdb redis.UniversalClient, ip string) int {
 		h := ratelimit.PerIP(rdb, l, testenv.Logger(t), func(w http.ResponseWriter, r *http.Request, err error) {
 			w.WriteHeader(web.StatusOf(err))
 		}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))

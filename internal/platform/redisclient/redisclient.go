@@ -21,7 +21,7 @@ import (
 
 // Open returns a client for url ("redis://127.0.0.1:6379/0") once PING
 // answers, waiting at most 10s.
-func Open(ctx context.Context, url string) (*redis.Client, error) {
+func Open(ctx context.Context, url string) (redis.UniversalClient, error) {
 	opt, err := redis.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("redis url: %w", err)
@@ -49,7 +49,7 @@ func Open(ctx context.Context, url string) (*redis.Client, error) {
 }
 
 // Ping returns a readiness check of rdb: nil when PING answers.
-func Ping(rdb *redis.Client) func(context.Context) error {
+func Ping(rdb redis.UniversalClient) func(context.Context) error {
 	return func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
 }
 

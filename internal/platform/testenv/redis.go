@@ -16,14 +16,14 @@ func RedisURL(t testing.TB) string {
 // Redis returns a client of the shared Redis server, closed when t ends.
 // Tests share the server's keyspace, so keys, streams and groups should be
 // named with Name.
-func Redis(t testing.TB) *redis.Client {
+func Redis(t testing.TB) redis.UniversalClient {
 	t.Helper()
 	return RedisAt(t, RedisURL(t))
 }
 
 // RedisAt returns a client of the Redis server at url, such as an
 // OwnRedis's URL or a user's, closed when t ends.
-func RedisAt(t testing.TB, url string) *redis.Client {
+func RedisAt(t testing.TB, url string) redis.UniversalClient {
 	t.Helper()
 	opts, err := redis.ParseURL(url)
 	if err != nil {
@@ -36,7 +36,7 @@ func RedisAt(t testing.TB, url string) *redis.Client {
 
 // DeadRedis returns a client of DeadAddr, a Redis server that is down,
 // closed when t ends.
-func DeadRedis(t testing.TB) *redis.Client {
+func DeadRedis(t testing.TB) redis.UniversalClient {
 	t.Helper()
 	c := redis.NewClient(&redis.Options{Addr: DeadAddr(t)})
 	t.Cleanup(func() { c.Close() })

@@ -75,7 +75,7 @@ func TestEntriesDecodesEveryEntryInOrder(t *testing.T) {
 }
 
 // xadd appends an entry of field and value to stream and returns its id.
-func xadd(t *testing.T, rdb *redis.Client, stream, field, value string) string {
+func xadd(t *testing.T, rdb redis.UniversalClient, stream, field, value string) string {
 	t.Helper()
 	id, err := rdb.XAdd(t.Context(), &redis.XAddArgs{Stream: stream, Values: []any{field, value}}).Result()
 	if err != nil {
