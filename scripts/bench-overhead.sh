@@ -26,10 +26,23 @@ go build -o "$bin" ./cmd/streamcart
 go build -o "$tmp/otlpsink" scripts/otlpsink.go
 tick=$(getconf CLK_TCK)
 dev="" sink="" scraper=""
+# halt stops process $1 with SIGINT (a process that received it before it
+# was listening for it, which a background job of a script ignores, gets
+# SIGKILL after 30 s) and waits for it.
+halt() {
+	[[ -n "$1" ]] || return 0
+	kill -INT "$1" 2>/dev/null || true
+	for _ in $(seq 1 300); do
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+}
 stop() {
 	[[ -n "$scraper" ]] && { kill "$scraper" 2>/dev/null || true; wait "$scraper" 2>/dev/null || true; }
-	[[ -n "$dev" ]] && { kill -INT "$dev" 2>/dev/null || true; wait "$dev" 2>/dev/null || true; }
-	[[ -n "$sink" ]] && { kill -INT "$sink" 2>/dev/null || true; wait "$sink" 2>/dev/null || true; }
+	halt "$dev"
+	halt "$sink"
 	dev="" sink="" scraper=""
 }
 trap 'stop; rm -rf "$tmp"' EXIT
@@ -68,7 +81,7 @@ for round in $(seq 1 "$rounds"); do
 		dev=$!
 		url=""
 		for _ in $(seq 1 120); do
-			url=$(sed -n 's/^Open \(http:[^ ]*\)$/\1/p' "$data/dev.log")
+			url=$(sed -n 's/^Open \(http:[^ ]*\)$/\1/p' "$data/dev.log" 2>/dev/null || true)
 			[[ -n "$url" ]] && break
 			kill -0 "$dev" 2>/dev/null || { cat "$data/dev.log" >&2; exit 1; }
 			sleep 0.5
