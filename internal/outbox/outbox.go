@@ -200,13 +200,15 @@ func New(pool *pgxpool.Pool, rdb redis.UniversalClient, pub *stream.Publisher, s
 // Add writes msgs into the outbox as part of tx, in one statement. Each
 // event's ID, Version and Time are filled in if empty, so the caller can
 // read them back. With tracing on, the insert is a span ("outbox insert")
-// in the trace of ctx, and an event without a TraceParent gets that
-// span's: its consumers continue the trace of what wrote it.
+// in the trace of ctx (none when that trace is not kept:
+// tracing.Unsampled), and an event without a TraceParent gets that
+// span's, or that of ctx: its consumers continue the trace of what wrote
+// it.
 func (o *Outbox) Add(ctx context.Context, tx pgx.Tx, msgs ...*Message) (err error) {
 	if len(msgs) == 0 {
 		return nil
 	}
-	if o.tracer != nil {
+	if o.tracer != nil && !tracing.Unsampled(trace.SpanContextFromContext(ctx)) {
 		var span trace.Span
 		ctx, span = o.tracer.Start(ctx, "outbox insert", trace.WithAttributes(
 			attribute.String("db.collection.name", o.table),
@@ -401,10 +403,11 @@ func (o *Outbox) RelayOnce(ctx context.Context) (int, error) {
 	}
 	pipe := o.rdb.Pipeline()
 	for _, r := range batch {
-		if o.tracer != nil {
+		if sc := tracing.Parent(r.event.TraceParent); o.tracer != nil && !tracing.Unsampled(sc) {
 			// Each event's publish is a span in the trace of what wrote
-			// it, and the parent of its consumers' spans.
-			parent := trace.ContextWithRemoteSpanContext(ctx, tracing.Parent(r.event.TraceParent))
+			// it, and the parent of its consumers' spans; none in a trace
+			// not kept, whose consumers follow the traceparent as it is.
+			parent := trace.ContextWithRemoteSpanContext(ctx, sc)
 			spans = append(spans, stream.TracePublish(parent, o.tracer, r.stream, &r.event))
 		}
 		if _, err := o.pub.Append(ctx, pipe, r.stream, &r.event); err != nil {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 
 	"streamcart/internal/outbox"
 	"streamcart/internal/platform/testenv"
@@ -57,6 +58,34 @@ func TestAnEventIsPublishedInTheTraceThatWroteIt(t *testing.T) {
 	for i, m := range entries {
 		if got := tracing.Parent(m.TraceParent); got.SpanID() != publish[i].SpanContext.SpanID() {
 			t.Errorf("entry %d: traceparent %q, want its publish span %v", i, m.TraceParent, publish[i].SpanContext.SpanID())
+		}
+	}
+}
+
+func TestAnEventOfATraceNotKeptIsWrittenAndPublishedWithoutSpans(t *testing.T) {
+	t.Parallel()
+	pool, rdb := setup(t)
+	name := testenv.Name(t, "s")
+	exp := tracetest.NewInMemoryExporter()
+	tr := tracing.New(exp) // keeps every span it is asked for: only the seams can skip them
+	ob := outbox.New(pool, rdb, stream.NewPublisher(rdb, nil), "svc", outbox.Config{TracerProvider: tr.Provider("svc")}, testenv.Logger(t))
+
+	notKept := "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"
+	ctx := trace.ContextWithRemoteSpanContext(context.Background(), tracing.Parent(notKept))
+	msg := &outbox.Message{Stream: name, Event: stream.Event{Type: "Tested"}}
+	if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return ob.Add(ctx, tx, msg) }); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := ob.RelayOnce(context.Background()); err != nil || n != 1 {
+		t.Fatalf("RelayOnce = %d, %v; want 1", n, err)
+	}
+	if spans := exp.GetSpans(); len(spans) != 0 {
+		t.Errorf("%d spans recorded in a trace not kept, want none: %v", len(spans), spans)
+	}
+	// The entry carries the decision, for its consumers to follow.
+	for _, m := range testenv.Entries(t, rdb, name, stream.Decode) {
+		if m.TraceParent != notKept {
+			t.Errorf("entry traceparent %q, want %q", m.TraceParent, notKept)
 		}
 	}
 }

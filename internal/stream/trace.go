@@ -30,13 +30,26 @@ var messagingSystem = semconv.MessagingSystemKey.String("redis_streams")
 // message's span and they to it; the handler's context holds it, so that
 // the work the handler does for the whole batch (one transaction) is one
 // span. A single message's handler gets the message's span itself.
+// A message in a trace not kept (tracing.Unsampled) gets no span, and a
+// batch of only such messages no batch span.
 // It must be called only with tracing on (c.tracer set).
 func (c *Consumer) traceHandling(ctx context.Context, msgs []Message) (context.Context, []Message, func(error)) {
 	traced := make([]Message, len(msgs))
-	spans := make([]trace.Span, len(msgs), len(msgs)+1)
-	links := make([]trace.Link, len(msgs))
+	spans := make([]trace.Span, 0, len(msgs)+1)
+	links := make([]trace.Link, 0, len(msgs))
+	var unsampled trace.SpanContext // of the first message in a trace not kept
 	for i, m := range msgs {
-		parent := trace.ContextWithRemoteSpanContext(ctx, tracing.Parent(m.TraceParent))
+		sc := tracing.Parent(m.TraceParent)
+		if tracing.Unsampled(sc) {
+			// No span; the message keeps its traceparent, which tells
+			// what it causes that its trace is not kept either.
+			traced[i] = m
+			if !unsampled.IsValid() {
+				unsampled = sc
+			}
+			continue
+		}
+		parent := trace.ContextWithRemoteSpanContext(ctx, sc)
 		mctx, span := c.tracer.Start(parent, "process "+c.cfg.Stream,
 			trace.WithSpanKind(trace.SpanKindConsumer),
 			trace.WithAttributes(c.spanAttrs...),
@@ -47,13 +60,18 @@ func (c *Consumer) traceHandling(ctx context.Context, msgs []Message) (context.C
 				attribute.Int64("streamcart.deliveries", m.Deliveries),
 			))
 		m.TraceParent = tracing.TraceParent(mctx)
-		traced[i], spans[i] = m, span
-		links[i] = trace.Link{SpanContext: span.SpanContext()}
+		traced[i] = m
+		spans = append(spans, span)
+		links = append(links, trace.Link{SpanContext: span.SpanContext()})
 		if len(msgs) == 1 {
 			ctx = mctx
 		}
 	}
-	if len(msgs) > 1 {
+	switch {
+	case len(spans) == 0:
+		// Nothing recorded: the handler's own work follows the decision.
+		ctx = trace.ContextWithRemoteSpanContext(ctx, unsampled)
+	case len(msgs) > 1:
 		var batch trace.Span
 		ctx, batch = c.tracer.Start(ctx, "process "+c.cfg.Stream+" batch",
 			trace.WithNewRoot(),
@@ -116,10 +134,15 @@ func TracePublish(ctx context.Context, tracer trace.Tracer, stream string, e *Ev
 // tracePublish is TracePublish for Publisher.Publish: in the trace of the
 // span in ctx, with its provider, unless e has a TraceParent already (its
 // caller chose its trace) or ctx holds no span context (tracing is off),
-// when it does nothing.
+// when it does nothing. In a trace not kept it starts no span and gives e
+// the traceparent of ctx.
 func tracePublish(ctx context.Context, stream string, e *Event) func(error) {
 	parent := trace.SpanFromContext(ctx)
-	if e.TraceParent != "" || !parent.SpanContext().IsValid() {
+	switch sc := parent.SpanContext(); {
+	case e.TraceParent != "" || !sc.IsValid():
+		return func(error) {}
+	case !sc.IsSampled():
+		e.TraceParent = tracing.TraceParent(ctx) // not kept, and its consumers follow
 		return func(error) {}
 	}
 	return TracePublish(ctx, parent.TracerProvider().Tracer(traceScope), stream, e)

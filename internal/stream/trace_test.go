@@ -155,3 +155,59 @@ func TestWithoutTracingEntriesHaveNoTraceParent(t *testing.T) {
 		}
 	}
 }
+
+func TestEntriesOfATraceNotKeptGetNoSpansAndKeepTheirTraceParent(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	exp := tracetest.NewInMemoryExporter()
+	tr := tracing.New(exp) // keeps every span it is asked for: only the seams can skip them
+
+	// Published under a span context whose trace is not kept: the entries
+	// carry it as it is.
+	const notKept = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"
+	ctx := trace.ContextWithRemoteSpanContext(context.Background(), tracing.Parent(notKept))
+	for _, typ := range []string{"A", "B"} {
+		if _, err := f.pub.Publish(ctx, f.stream, stream.Event{Type: typ}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	var (
+		mu      sync.Mutex
+		handled []stream.Message
+		inBatch []trace.SpanContext
+	)
+	cfg := f.config()
+	cfg.TracerProvider = tr.Provider("consumer")
+	c, err := stream.NewBatchConsumer(f.rdb, cfg, func(ctx context.Context, msgs []stream.Message) error {
+		mu.Lock()
+		defer mu.Unlock()
+		handled = append(handled, msgs...)
+		inBatch = append(inBatch, trace.SpanContextFromContext(ctx))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, c)
+	testenv.WaitFor(t, 10*time.Second, "both entries handled", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(handled) == 2
+	})
+	if spans := exp.GetSpans(); len(spans) != 0 {
+		t.Errorf("%d spans recorded for entries of a trace not kept, want none: %v", len(spans), spans)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, m := range handled {
+		if m.TraceParent != notKept {
+			t.Errorf("handler saw traceparent %q, want the entry's %q", m.TraceParent, notKept)
+		}
+	}
+	for _, sc := range inBatch {
+		if sc.TraceID() != tracing.Parent(notKept).TraceID() || sc.IsSampled() {
+			t.Errorf("handler's context holds %v, want the trace not kept, so that what it does follows", sc)
+		}
+	}
+}

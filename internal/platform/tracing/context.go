@@ -53,3 +53,20 @@ func Parent(s string) trace.SpanContext {
 	}
 	return trace.SpanContextFromContext(propagator.Extract(context.Background(), &parentCarrier{s}))
 }
+
+// Unsampled reports whether sc is a valid span context of a trace that is
+// not kept. Every seam starts no span under it, as a parent-based sampler
+// would record nothing there anyway, and passes it on as it is, so that
+// the services and streams after it follow the same decision at almost no
+// cost: with the default of one trace in ten kept, that is most of them.
+func Unsampled(sc trace.SpanContext) bool { return sc.IsValid() && !sc.IsSampled() }
+
+// headerParent returns the span context of h's traceparent header, as a
+// remote one (not valid when there is none). A tracestate is not read:
+// the services neither use nor pass one on.
+func headerParent(h map[string][]string) trace.SpanContext {
+	if v := h["Traceparent"]; len(v) > 0 {
+		return Parent(v[0])
+	}
+	return trace.SpanContext{}
+}

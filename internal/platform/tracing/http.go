@@ -34,8 +34,10 @@ const (
 // (e.g. "POST /orders"), which web.NoteRoute, around the mux inside h,
 // notes (the method alone when no mux routed it), and ending in an error
 // status on a 5xx answer: span names stay few, whatever the paths.
-// The span is in the request's context. With a disabled tp (Enabled) it
-// returns h itself.
+// The span is in the request's context. A trusted caller's trace that is
+// not kept (Unsampled) gets no span; its span context is in the request's
+// context instead, for the seams after it to follow. With a disabled tp
+// (Enabled) it returns h itself.
 func Server(tp trace.TracerProvider, callers Callers, h http.Handler) http.Handler {
 	if !Enabled(tp) {
 		return h
@@ -43,11 +45,13 @@ func Server(tp trace.TracerProvider, callers Callers, h http.Handler) http.Handl
 	tracer := tp.Tracer(httpScope)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
-		opts := []trace.SpanStartOption{
-			trace.WithSpanKind(trace.SpanKindServer),
-			trace.WithAttributes(semconv.HTTPRequestMethodKey.String(r.Method), semconv.URLPathKey.String(r.URL.Path)),
+		remote := headerParent(r.Header)
+		if callers == Trusted && Unsampled(remote) {
+			// A trace not kept: nothing to record, the decision to pass on.
+			h.ServeHTTP(w, r.WithContext(trace.ContextWithRemoteSpanContext(ctx, remote)))
+			return
 		}
-		remote := trace.SpanContextFromContext(propagator.Extract(ctx, propagation.HeaderCarrier(r.Header)))
+		opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer)}
 		switch {
 		case !remote.IsValid():
 		case callers == Public:
@@ -57,6 +61,11 @@ func Server(tp trace.TracerProvider, callers Callers, h http.Handler) http.Handl
 		}
 		ctx, span := tracer.Start(ctx, r.Method, opts...)
 		defer span.End()
+		if !span.IsRecording() { // a new trace, not kept
+			h.ServeHTTP(w, r.WithContext(ctx))
+			return
+		}
+		span.SetAttributes(semconv.HTTPRequestMethodKey.String(r.Method), semconv.URLPathKey.String(r.URL.Path))
 		r, note := web.WithRouteNote(r.WithContext(ctx))
 		rec := &web.StatusRecorder{ResponseWriter: w}
 		h.ServeHTTP(rec, r)
@@ -84,8 +93,9 @@ func Server(tp trace.TracerProvider, callers Callers, h http.Handler) http.Handl
 // context, and the request's traceparent header set to it, so that the
 // service called continues the trace. The span comes from the provider
 // of the span in the request's context, and covers the wait for the
-// response's headers, not the reading of its body. A request without a
-// span in its context (tracing off) goes to base untouched.
+// response's headers, not the reading of its body. A request in a trace
+// not kept gets no span, only the header; one without a span context in
+// its context (tracing off) goes to base untouched.
 func Transport(base http.RoundTripper) http.RoundTripper {
 	if base == nil {
 		base = http.DefaultTransport
@@ -97,7 +107,14 @@ type transport struct{ base http.RoundTripper }
 
 func (t transport) RoundTrip(r *http.Request) (*http.Response, error) {
 	parent := trace.SpanFromContext(r.Context())
-	if !parent.SpanContext().IsValid() {
+	switch sc := parent.SpanContext(); {
+	case !sc.IsValid():
+		return t.base.RoundTrip(r)
+	case !sc.IsSampled():
+		// A trace not kept: no span, but the service called is told so.
+		r = r.Clone(r.Context())
+		r.Header.Del("Tracestate")
+		propagator.Inject(r.Context(), propagation.HeaderCarrier(r.Header))
 		return t.base.RoundTrip(r)
 	}
 	ctx, span := parent.TracerProvider().Tracer(httpScope).Start(r.Context(), r.Method,

@@ -328,3 +328,46 @@ func TestWithTracingOffTheHTTPSeamsAddNothing(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func TestACallInATraceNotKeptRecordsNoSpanAndPassesTheDecisionOn(t *testing.T) {
+	t.Parallel()
+	exp := tracetest.NewInMemoryExporter()
+	tr := tracing.New(exp) // keeps every span it is asked for: only the seams can skip them
+
+	// A service that calls another; the other notes the traceparent it got.
+	var got string
+	callee := httptest.NewServer(tracing.Server(tr.Provider("callee"), tracing.Trusted, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r.Header.Get("traceparent")
+		if sc := trace.SpanContextFromContext(r.Context()); !tracing.Unsampled(sc) {
+			t.Errorf("callee's context holds %v, want the trace not kept", sc)
+		}
+	})))
+	defer callee.Close()
+	client := &http.Client{Transport: tracing.Transport(nil)}
+	caller := httptest.NewServer(tracing.Server(tr.Provider("caller"), tracing.Trusted, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req, _ := http.NewRequestWithContext(r.Context(), "GET", callee.URL, nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		resp.Body.Close()
+	})))
+	defer caller.Close()
+
+	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+	req, _ := http.NewRequest("GET", caller.URL, nil)
+	req.Header.Set("traceparent", "00-"+traceID+"-00f067aa0ba902b7-00")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+
+	if spans := exp.GetSpans(); len(spans) != 0 {
+		t.Errorf("%d spans recorded in a trace not kept, want none: %v", len(spans), spans)
+	}
+	if sc := tracing.Parent(got); sc.TraceID().String() != traceID || sc.IsSampled() {
+		t.Errorf("the callee got traceparent %q, want trace %s, not sampled", got, traceID)
+	}
+}
