@@ -24,7 +24,8 @@ FUZZ_TARGETS := \
 	./internal/gateway:FuzzTutorialCreateOrder \
 	./internal/gateway:FuzzTutorialProductFilter \
 	./internal/gateway:FuzzParseUnitsAndQty \
-	./internal/stream:FuzzDecodeEvent
+	./internal/stream:FuzzDecodeEvent \
+	./internal/platform/tracing:FuzzParent
 FUZZTIME_TEST ?= 2s
 FUZZTIME ?= 1m
 

@@ -2,6 +2,7 @@ package tracing
 
 import (
 	"context"
+	"encoding/hex"
 
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
@@ -15,43 +16,86 @@ var propagator = propagation.TraceContext{}
 // carries a span context.
 const traceParentKey = "traceparent"
 
-// parentCarrier carries a traceparent alone, without a map.
-type parentCarrier struct{ value string }
-
-func (c *parentCarrier) Get(key string) string {
-	if key == traceParentKey {
-		return c.value
-	}
-	return ""
-}
-
-func (c *parentCarrier) Set(key, value string) {
-	if key == traceParentKey {
-		c.value = value
-	}
-}
-
-func (c *parentCarrier) Keys() []string { return []string{traceParentKey} }
-
 // TraceParent returns the W3C traceparent of the span in ctx, e.g.
 // "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", or "" when
 // ctx holds no valid span context.
 func TraceParent(ctx context.Context) string {
-	if !trace.SpanContextFromContext(ctx).IsValid() {
+	return formatParent(trace.SpanContextFromContext(ctx))
+}
+
+// formatParent returns the traceparent of sc, "" when it is not valid:
+// what the W3C propagator writes, in one allocation.
+func formatParent(sc trace.SpanContext) string {
+	if !sc.IsValid() {
 		return ""
 	}
-	var c parentCarrier
-	propagator.Inject(ctx, &c)
-	return c.value
+	tid, sid := sc.TraceID(), sc.SpanID()
+	var b [55]byte
+	copy(b[:], "00-")
+	hex.Encode(b[3:35], tid[:])
+	b[35] = '-'
+	hex.Encode(b[36:52], sid[:])
+	b[52] = '-'
+	hex.Encode(b[53:55], []byte{byte(sc.TraceFlags() & (trace.FlagsSampled | trace.FlagsRandom))})
+	return string(b[:])
 }
 
 // Parent returns the span context that the W3C traceparent s names, as a
-// remote one; it is not valid when s is empty or malformed.
+// remote one; it is not valid when s is empty or malformed. It reads s as
+// the W3C propagator does (lower-case hex; version 00 exactly, with no
+// reserved flag set; a later version may add fields after the flags;
+// version ff, an all-zero trace or span id are invalid), without its
+// allocations: it runs for every entry a consumer handles and every
+// request a service serves.
 func Parent(s string) trace.SpanContext {
-	if s == "" {
+	if len(s) < 55 || s[2] != '-' || s[35] != '-' || s[52] != '-' {
 		return trace.SpanContext{}
 	}
-	return trace.SpanContextFromContext(propagator.Extract(context.Background(), &parentCarrier{s}))
+	var version, flags [1]byte
+	var tid trace.TraceID
+	var sid trace.SpanID
+	if !lowerHex(version[:], s[0:2]) || version[0] == 0xff ||
+		!lowerHex(tid[:], s[3:35]) || !lowerHex(sid[:], s[36:52]) || !lowerHex(flags[:], s[53:55]) {
+		return trace.SpanContext{}
+	}
+	switch {
+	case len(s) > 55 && s[55] != '-':
+		return trace.SpanContext{}
+	case version[0] == 0 && (len(s) > 56 || flags[0] > 3): // "-" alone may end it, as the propagator reads it
+		return trace.SpanContext{}
+	}
+	sc := trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: tid, SpanID: sid, Remote: true,
+		TraceFlags: trace.TraceFlags(flags[0]) & (trace.FlagsSampled | trace.FlagsRandom),
+	})
+	if !sc.IsValid() { // an all-zero id
+		return trace.SpanContext{}
+	}
+	return sc
+}
+
+// lowerHex decodes the lower-case hex s into dst, which is half as long,
+// and reports whether it could.
+func lowerHex(dst []byte, s string) bool {
+	for i := range dst {
+		hi, ok1 := nibble(s[2*i])
+		lo, ok2 := nibble(s[2*i+1])
+		if !ok1 || !ok2 {
+			return false
+		}
+		dst[i] = hi<<4 | lo
+	}
+	return true
+}
+
+func nibble(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
 }
 
 // Unsampled reports whether sc is a valid span context of a trace that is

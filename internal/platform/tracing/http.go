@@ -114,7 +114,7 @@ func (t transport) RoundTrip(r *http.Request) (*http.Response, error) {
 		// A trace not kept: no span, but the service called is told so.
 		r = r.Clone(r.Context())
 		r.Header.Del("Tracestate")
-		propagator.Inject(r.Context(), propagation.HeaderCarrier(r.Header))
+		r.Header["Traceparent"] = []string{formatParent(sc)}
 		return t.base.RoundTrip(r)
 	}
 	ctx, span := parent.TracerProvider().Tracer(httpScope).Start(r.Context(), r.Method,

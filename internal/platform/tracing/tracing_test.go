@@ -5,9 +5,11 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 
+	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 	"go.opentelemetry.io/otel/trace"
@@ -369,5 +371,45 @@ func TestACallInATraceNotKeptRecordsNoSpanAndPassesTheDecisionOn(t *testing.T) {
 	}
 	if sc := tracing.Parent(got); sc.TraceID().String() != traceID || sc.IsSampled() {
 		t.Errorf("the callee got traceparent %q, want trace %s, not sampled", got, traceID)
+	}
+}
+
+// w3c is OpenTelemetry's W3C propagator, which Parent and TraceParent
+// must agree with.
+var w3c = propagation.TraceContext{}
+
+func TestParentReadsATraceParentAsTheW3CPropagatorDoes(t *testing.T) {
+	t.Parallel()
+	const (
+		tid = "4bf92f3577b34da6a3ce929d0e0e4736"
+		sid = "00f067aa0ba902b7"
+	)
+	cases := []string{
+		"00-" + tid + "-" + sid + "-01", "00-" + tid + "-" + sid + "-00", "00-" + tid + "-" + sid + "-02",
+		"00-" + tid + "-" + sid + "-03", "00-" + tid + "-" + sid + "-04", "00-" + tid + "-" + sid + "-ff",
+		"00-" + tid + "-" + sid + "-01-", "00-" + tid + "-" + sid + "-01-extra", "00-" + tid + "-" + sid + "-01x",
+		"01-" + tid + "-" + sid + "-01", "01-" + tid + "-" + sid + "-01-extra", "01-" + tid + "-" + sid + "-01x",
+		"01-" + tid + "-" + sid + "-09", "fe-" + tid + "-" + sid + "-01", "ff-" + tid + "-" + sid + "-01",
+		"00-" + strings.ToUpper(tid) + "-" + sid + "-01", "0A-" + tid + "-" + sid + "-01", "00-" + tid + "-" + sid + "-0A",
+		"00-00000000000000000000000000000000-" + sid + "-01", "00-" + tid + "-0000000000000000-01",
+		"00-" + tid[1:] + "-" + sid + "-01", "00-" + tid + "0-" + sid + "-01", "00-" + tid + "-" + sid + "0-01",
+		"00_" + tid + "-" + sid + "-01", "00-" + tid + "_" + sid + "-01", "00-" + tid + "-" + sid + "_01",
+		"", "00", "00-xyz", " 00-" + tid + "-" + sid + "-01", "00-" + tid + "-" + sid + "-01 ",
+		"00-" + tid[:31] + "g-" + sid + "-01", "00-" + tid + "-" + sid[:15] + "G-01",
+	}
+	for _, s := range cases {
+		want := trace.SpanContextFromContext(w3c.Extract(context.Background(), propagation.MapCarrier{"traceparent": s}))
+		if got := tracing.Parent(s); !got.Equal(want) {
+			t.Errorf("Parent(%q) = %v, the propagator reads %v", s, got, want)
+		}
+		if !want.IsValid() {
+			continue
+		}
+		// Written back, as the propagator writes it.
+		carrier := propagation.MapCarrier{}
+		w3c.Inject(trace.ContextWithSpanContext(context.Background(), want), carrier)
+		if got := tracing.TraceParent(trace.ContextWithSpanContext(context.Background(), want)); got != carrier["traceparent"] {
+			t.Errorf("TraceParent of %q = %q, the propagator writes %q", s, got, carrier["traceparent"])
+		}
 	}
 }
