@@ -2,6 +2,8 @@ package stream_test
 
 import (
 	"context"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -82,13 +84,13 @@ func (m *countMetrics) Reclaimed(string, string, int)                 {}
 func (m *countMetrics) DeadLettered(string, string, int)              {}
 
 // BenchmarkConsume measures read, decode, handle (a no-op) and ack per
-// entry with one consumer.
+// entry with one consumer with the default configuration.
 func BenchmarkConsume(b *testing.B) {
 	rdb := testenv.Redis(b)
 	name := fill(b, rdb, b.N)
 	metrics := &countMetrics{}
 	c, err := stream.NewConsumer(rdb, stream.Config{
-		Stream: name, Group: "g", Count: 100, Metrics: metrics, Logger: testenv.Logger(b),
+		Stream: name, Group: "g", Metrics: metrics, Logger: testenv.Logger(b),
 	}, func(context.Context, stream.Message) error { return nil })
 	if err != nil {
 		b.Fatal(err)
@@ -138,4 +140,72 @@ func BenchmarkConsumeRaw(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "entries/s")
+}
+
+// BenchmarkLatency publishes b.N events at 2,000 a second, on a schedule
+// that catches up when it falls behind, to a consumer with the default
+// configuration, and reports the median and 99th percentile of the time
+// from publishing an event to its handler.
+func BenchmarkLatency(b *testing.B) {
+	const rate = 2000
+	rdb := testenv.Redis(b)
+	name := testenv.Name(b, "bench")
+	pub := stream.NewPublisher(rdb, nil)
+	ctx := context.Background()
+	var (
+		mu   sync.Mutex
+		lats = make([]time.Duration, 0, b.N)
+	)
+	c, err := stream.NewConsumer(rdb, stream.Config{Stream: name, Group: "g", Logger: testenv.Logger(b)},
+		func(_ context.Context, m stream.Message) error {
+			lat := time.Since(m.Time)
+			mu.Lock()
+			lats = append(lats, lat)
+			mu.Unlock()
+			return nil
+		})
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The group must exist before the first event, which it would
+	// otherwise skip ("$"), or see as a backlog ("0").
+	stop := run(b, c)
+	defer stop()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		groups, err := rdb.XInfoGroups(ctx, name).Result()
+		if err == nil && len(groups) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("consumer group of %s not created: %v", name, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	b.ResetTimer()
+	start := time.Now()
+	for i := range b.N {
+		if wait := time.Until(start.Add(time.Duration(i) * time.Second / rate)); wait > 0 {
+			time.Sleep(wait)
+		}
+		if _, err := pub.Publish(ctx, name, stream.Event{Type: "OrderPlaced", Fields: orderFields}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		mu.Lock()
+		n := len(lats)
+		mu.Unlock()
+		if n >= b.N {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("handled %d of %d events", n, b.N)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	b.StopTimer()
+	slices.Sort(lats)
+	at := func(q float64) float64 { return float64(lats[int(q*float64(len(lats)-1))]) / 1e6 }
+	b.ReportMetric(at(0.50), "p50-ms")
+	b.ReportMetric(at(0.99), "p99-ms")
 }

@@ -738,6 +738,9 @@ func TestConfigValidate(t *testing.T) {
 		{"negative handler timeout", stream.Config{Stream: "s", Group: "g", HandlerTimeout: -time.Second}, false},
 		{"dlq is the stream", stream.Config{Stream: "s", Group: "g", DeadLetterStream: "s"}, false},
 		{"negative count", stream.Config{Stream: "s", Group: "g", Count: -1}, false},
+		{"count below the default min count", stream.Config{Stream: "s", Group: "g", Count: 10}, true},
+		{"min count above count", stream.Config{Stream: "s", Group: "g", MinCount: 200, Count: 100}, false},
+		{"negative min count", stream.Config{Stream: "s", Group: "g", MinCount: -1}, false},
 	}
 	for _, tt := range tests {
 		if err := tt.cfg.Validate(); (err == nil) != tt.ok {
