@@ -26,29 +26,29 @@ import (
 // readSize chooses the count of each read of one read loop. It is not
 // safe for concurrent use: each read loop has its own.
 type readSize struct {
-	min, max int64
-	cur      int64 // the count the backlog asks for, between min and max
-	asked    int64 // the count of the last read
+	floor, ceiling int64 // MinCount and Count
+	cur            int64 // the count the backlog asks for, between the two
+	asked          int64 // the count of the last read
 }
 
-func newReadSize(min, max int64) *readSize {
-	return &readSize{min: min, max: max, cur: min}
+func newReadSize(floor, ceiling int64) *readSize {
+	return &readSize{floor: floor, ceiling: ceiling, cur: floor}
 }
 
 // next returns the count of the next read, at most limit (but at least
-// the minimum).
+// the floor).
 func (s *readSize) next(limit int64) int64 {
-	s.asked = max(s.min, min(s.cur, limit))
+	s.asked = max(s.floor, min(s.cur, limit))
 	return s.asked
 }
 
 // got records that the last read returned n entries.
 func (s *readSize) got(n int) {
 	if int64(n) >= s.asked {
-		s.cur = min(2*s.asked, s.max)
+		s.cur = min(2*s.asked, s.ceiling)
 		return
 	}
-	s.cur = max(s.min, min(s.asked/2, 2*int64(n)))
+	s.cur = max(s.floor, min(s.asked/2, 2*int64(n)))
 }
 
 // pace is how long a consumer's handlers take per entry: an estimate that

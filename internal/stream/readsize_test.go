@@ -3,7 +3,6 @@ package stream_test
 import (
 	"context"
 	"slices"
-	"strconv"
 	"testing"
 	"time"
 
@@ -16,19 +15,7 @@ import (
 // blocked in a read sees all of them when it wakes, and returns their ids.
 func (f *fixture) publishAtOnce(n int) []string {
 	f.t.Helper()
-	ids := make([]string, n)
-	pipe := f.rdb.TxPipeline()
-	for i := range n {
-		e := stream.Event{Type: "Tested", Fields: map[string]string{"n": strconv.Itoa(i)}}
-		if _, err := f.pub.Append(context.Background(), pipe, f.stream, &e); err != nil {
-			f.t.Fatal(err)
-		}
-		ids[i] = e.ID
-	}
-	if _, err := pipe.Exec(context.Background()); err != nil {
-		f.t.Fatal(err)
-	}
-	return ids
+	return f.publishIn(f.rdb.TxPipeline(), n)
 }
 
 func TestReadsGrowWithTheBacklogAndShrinkOnceCaughtUp(t *testing.T) {

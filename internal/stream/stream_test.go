@@ -86,8 +86,13 @@ func (f *fixture) config() stream.Config {
 // their event ids in order.
 func (f *fixture) publish(n int) []string {
 	f.t.Helper()
+	return f.publishIn(f.rdb.Pipeline(), n)
+}
+
+// publishIn is publish through pipe.
+func (f *fixture) publishIn(pipe redis.Pipeliner, n int) []string {
+	f.t.Helper()
 	ids := make([]string, n)
-	pipe := f.rdb.Pipeline()
 	for i := range n {
 		e := stream.Event{Type: "Tested", Fields: map[string]string{"n": strconv.Itoa(i)}}
 		if _, err := f.pub.Append(context.Background(), pipe, f.stream, &e); err != nil {
