@@ -2,7 +2,12 @@ package stream_test
 
 import (
 	"context"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -81,24 +86,69 @@ func (m *countMetrics) Retried(string, string, int)                   {}
 func (m *countMetrics) Reclaimed(string, string, int)                 {}
 func (m *countMetrics) DeadLettered(string, string, int)              {}
 
+// measureCPU starts measuring the CPU time that this process and the Redis
+// server of rdb spend; the function it returns reports it per entry
+// ("cpu-µs/entry", of which "redis-µs/entry" the server's). On a machine that other work keeps busy, the time a
+// consumer takes depends on its share of the CPUs; what it costs does
+// not.
+func measureCPU(b *testing.B, rdb redis.UniversalClient) (report func()) {
+	b.Helper()
+	self, server := selfCPU(), redisCPU(b, rdb)
+	return func() {
+		server = redisCPU(b, rdb) - server
+		self = selfCPU() - self
+		b.ReportMetric(float64((self+server).Microseconds())/float64(b.N), "cpu-µs/entry")
+		b.ReportMetric(float64(server.Microseconds())/float64(b.N), "redis-µs/entry")
+	}
+}
+
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// redisCPU is the CPU time the Redis server has spent so far (INFO cpu).
+func redisCPU(b *testing.B, rdb redis.UniversalClient) time.Duration {
+	b.Helper()
+	info, err := rdb.Info(context.Background(), "cpu").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var total time.Duration
+	for line := range strings.Lines(info) {
+		k, v, _ := strings.Cut(strings.TrimSpace(line), ":")
+		if k == "used_cpu_sys" || k == "used_cpu_user" {
+			secs, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				b.Fatalf("INFO cpu: %s: %v", line, err)
+			}
+			total += time.Duration(secs * float64(time.Second))
+		}
+	}
+	return total
+}
+
 // BenchmarkConsume measures read, decode, handle (a no-op) and ack per
-// entry with one consumer.
+// entry with one consumer with the default configuration.
 func BenchmarkConsume(b *testing.B) {
 	rdb := testenv.Redis(b)
 	name := fill(b, rdb, b.N)
 	metrics := &countMetrics{}
 	c, err := stream.NewConsumer(rdb, stream.Config{
-		Stream: name, Group: "g", Count: 100, Metrics: metrics, Logger: testenv.Logger(b),
+		Stream: name, Group: "g", Metrics: metrics, Logger: testenv.Logger(b),
 	}, func(context.Context, stream.Message) error { return nil })
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
+	cost := measureCPU(b, rdb)
 	stop := run(b, c)
 	for metrics.processed.Load() < int64(b.N) {
 		time.Sleep(time.Millisecond)
 	}
 	b.StopTimer()
+	cost()
 	stop()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "entries/s")
 }
@@ -113,6 +163,7 @@ func BenchmarkConsumeRaw(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
+	cost := measureCPU(b, rdb)
 	var prev []string
 	for done := 0; done < b.N; {
 		pipe := rdb.Pipeline()
@@ -137,5 +188,74 @@ func BenchmarkConsumeRaw(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.StopTimer()
+	cost()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "entries/s")
+}
+
+// BenchmarkLatency publishes b.N events at 2,000 a second, on a schedule
+// that catches up when it falls behind, to a consumer with the default
+// configuration, and reports the median and 99th percentile of the time
+// from publishing an event to its handler.
+func BenchmarkLatency(b *testing.B) {
+	const rate = 2000
+	rdb := testenv.Redis(b)
+	name := testenv.Name(b, "bench")
+	pub := stream.NewPublisher(rdb, nil)
+	ctx := context.Background()
+	var (
+		mu   sync.Mutex
+		lats = make([]time.Duration, 0, b.N)
+	)
+	c, err := stream.NewConsumer(rdb, stream.Config{Stream: name, Group: "g", Logger: testenv.Logger(b)},
+		func(_ context.Context, m stream.Message) error {
+			lat := time.Since(m.Time)
+			mu.Lock()
+			lats = append(lats, lat)
+			mu.Unlock()
+			return nil
+		})
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The group must exist before the first event, which it would
+	// otherwise skip ("$"), or see as a backlog ("0").
+	stop := run(b, c)
+	defer stop()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		groups, err := rdb.XInfoGroups(ctx, name).Result()
+		if err == nil && len(groups) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("consumer group of %s not created: %v", name, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	b.ResetTimer()
+	start := time.Now()
+	for i := range b.N {
+		if wait := time.Until(start.Add(time.Duration(i) * time.Second / rate)); wait > 0 {
+			time.Sleep(wait)
+		}
+		if _, err := pub.Publish(ctx, name, stream.Event{Type: "OrderPlaced", Fields: orderFields}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		mu.Lock()
+		n := len(lats)
+		mu.Unlock()
+		if n >= b.N {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("handled %d of %d events", n, b.N)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	b.StopTimer()
+	slices.Sort(lats)
+	at := func(q float64) float64 { return float64(lats[int(q*float64(len(lats)-1))]) / 1e6 }
+	b.ReportMetric(at(0.50), "p50-ms")
+	b.ReportMetric(at(0.99), "p99-ms")
 }

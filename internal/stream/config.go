@@ -25,8 +25,19 @@ type Config struct {
 	// process id and a random suffix, so that replicas never collide.
 	Consumer string
 
-	// Count is the most entries one read returns. Default 100.
+	// Count is the most entries one read returns. A consumer that is behind
+	// reads up to that many at a time; see MinCount. Default 1000.
 	Count int64
+	// MinCount is how many entries a read asks for while the consumer
+	// keeps up: a read that comes back full doubles the count of the next
+	// one, up to Count; one that comes back short brings it back towards
+	// MinCount. A read is also never larger than what the workers handle
+	// in a quarter of HandlerTimeout (of a batch handler) and of
+	// ShutdownTimeout, at the pace of the batches before it, but it asks
+	// for at least MinCount. Taking over idle entries (reclaim) reads
+	// MinCount at a time. Setting it to Count fixes the count of every
+	// read. Default 100, or Count when that is less.
+	MinCount int64
 	// Block is how long one read waits for new entries. Default 2s.
 	Block time.Duration
 	// Concurrency is how many batches are handled at once; a read is split
@@ -99,7 +110,8 @@ func (c *Config) setDefaults() {
 	if c.Consumer == "" {
 		c.Consumer = consumerName()
 	}
-	c.Count = cmp.Or(c.Count, 100)
+	c.Count = cmp.Or(c.Count, 1000)
+	c.MinCount = cmp.Or(c.MinCount, min(100, c.Count))
 	c.Block = cmp.Or(c.Block, 2*time.Second)
 	c.Concurrency = cmp.Or(c.Concurrency, 1)
 	c.MinIdle = cmp.Or(c.MinIdle, 5*time.Second)
@@ -128,8 +140,11 @@ func (c Config) Validate() error {
 	if c.Group == "" {
 		errs = append(errs, errors.New("group is required"))
 	}
-	if c.Count < 1 || c.Concurrency < 1 || c.MaxDeliveries < 1 {
-		errs = append(errs, errors.New("count, concurrency and max deliveries must be positive"))
+	if c.Count < 1 || c.MinCount < 1 || c.Concurrency < 1 || c.MaxDeliveries < 1 {
+		errs = append(errs, errors.New("count, min count, concurrency and max deliveries must be positive"))
+	}
+	if c.MinCount > c.Count {
+		errs = append(errs, fmt.Errorf("min count %d must not exceed count %d", c.MinCount, c.Count))
 	}
 	if c.Block <= 0 || c.MinIdle <= 0 || c.ClaimInterval <= 0 || c.HandlerTimeout <= 0 || c.RetryBackoff <= 0 ||
 		c.MaxRetryBackoff <= 0 || c.MaxDeferral <= 0 || c.ShutdownTimeout <= 0 {

@@ -49,6 +49,7 @@ type Consumer struct {
 	retryWake chan struct{}
 	heldMu    sync.Mutex
 	held      map[string]*holding // the entries this consumer holds, by id; see lease.go
+	pace      pace                // how long handlers take, which bounds reads; see readsize.go
 }
 
 // NewConsumer returns a Consumer that calls h for each message.

@@ -23,6 +23,11 @@
 //
 //   - At-least-once: an entry is acknowledged (XACK) only after its handler
 //     returned nil. Acks are sent per batch.
+//   - Reads sized by the backlog: a read asks for Config.MinCount entries
+//     while the consumer keeps up, and twice as many after each full read,
+//     up to Config.Count, while it is behind; never more than its workers
+//     handle in a quarter of the handler (and shutdown) timeout. A read
+//     never waits for a count to fill.
 //   - Retry: a failed entry is retried with exponential backoff by the same
 //     consumer (XCLAIM to itself, which counts a delivery).
 //   - Retry without livelock: an Unavailable error (an outage) or a Defer

@@ -36,6 +36,7 @@ func (c *Consumer) process(ctx context.Context, msgs []Message, reclaimed bool) 
 	err := c.callBatch(hctx, todo)
 	timedOut := errors.Is(hctx.Err(), context.DeadlineExceeded)
 	cancel()
+	c.pace.handled(len(todo), time.Since(start))
 	after, deferred := deferral(err)
 	switch {
 	case err == nil:
@@ -82,6 +83,7 @@ func (c *Consumer) processEach(ctx context.Context, msgs []Message, call func(co
 		}
 		done = append(done, m.EntryID)
 	}
+	c.pace.handled(len(msgs), time.Since(start))
 	c.ack(ctx, done, time.Since(start))
 }
 

@@ -15,6 +15,7 @@ import (
 // unblocked) and hands them to the workers.
 func (c *Consumer) readLoop(ctx context.Context, work chan<- batch, stop <-chan struct{}) {
 	var conn *redis.Conn
+	size := newReadSize(c.cfg.MinCount, c.cfg.Count)
 	defer func() {
 		if conn != nil {
 			_ = conn.Close()
@@ -52,12 +53,13 @@ func (c *Consumer) readLoop(ctx context.Context, work chan<- batch, stop <-chan 
 			Group:    c.cfg.Group,
 			Consumer: c.cfg.Consumer,
 			Streams:  []string{c.cfg.Stream, ">"},
-			Count:    c.cfg.Count,
+			Count:    size.next(c.readLimit()),
 			Block:    c.cfg.Block,
 		}).Result()
 		switch {
 		case errors.Is(err, redis.Nil):
 			attempt = 0
+			size.got(0)
 			continue
 		case isNoGroup(err):
 			c.recreateGroup(ctx)
@@ -71,6 +73,11 @@ func (c *Consumer) readLoop(ctx context.Context, work chan<- batch, stop <-chan 
 			continue
 		}
 		attempt = 0
+		n := 0
+		for _, s := range res {
+			n += len(s.Messages)
+		}
+		size.got(n)
 		for _, s := range res {
 			c.hold(entryIDs(s.Messages)...)
 			if !c.dispatch(work, stop, batch{entries: s.Messages}) {
@@ -154,7 +161,7 @@ func (c *Consumer) reclaim(ctx context.Context, work chan<- batch, stop <-chan s
 			Consumer: c.cfg.Consumer,
 			MinIdle:  c.cfg.MinIdle,
 			Start:    start,
-			Count:    c.cfg.Count,
+			Count:    c.cfg.MinCount,
 		}).Result()
 		switch {
 		case isNoGroup(err):

@@ -86,8 +86,13 @@ func (f *fixture) config() stream.Config {
 // their event ids in order.
 func (f *fixture) publish(n int) []string {
 	f.t.Helper()
+	return f.publishIn(f.rdb.Pipeline(), n)
+}
+
+// publishIn is publish through pipe.
+func (f *fixture) publishIn(pipe redis.Pipeliner, n int) []string {
+	f.t.Helper()
 	ids := make([]string, n)
-	pipe := f.rdb.Pipeline()
 	for i := range n {
 		e := stream.Event{Type: "Tested", Fields: map[string]string{"n": strconv.Itoa(i)}}
 		if _, err := f.pub.Append(context.Background(), pipe, f.stream, &e); err != nil {
@@ -738,6 +743,9 @@ func TestConfigValidate(t *testing.T) {
 		{"negative handler timeout", stream.Config{Stream: "s", Group: "g", HandlerTimeout: -time.Second}, false},
 		{"dlq is the stream", stream.Config{Stream: "s", Group: "g", DeadLetterStream: "s"}, false},
 		{"negative count", stream.Config{Stream: "s", Group: "g", Count: -1}, false},
+		{"count below the default min count", stream.Config{Stream: "s", Group: "g", Count: 10}, true},
+		{"min count above count", stream.Config{Stream: "s", Group: "g", MinCount: 200, Count: 100}, false},
+		{"negative min count", stream.Config{Stream: "s", Group: "g", MinCount: -1}, false},
 	}
 	for _, tt := range tests {
 		if err := tt.cfg.Validate(); (err == nil) != tt.ok {
