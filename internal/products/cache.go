@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -91,6 +90,13 @@ func (l *localPages) put(key string, gen int64, body []byte, now time.Time) {
 		l.pages = make(map[string]localPage)
 	}
 	l.pages[key] = localPage{gen: gen, body: body, until: now.Add(localSearchFor)}
+}
+
+// drop forgets every page.
+func (l *localPages) drop() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.pages = nil
 }
 
 // outdate makes every page older than gen stale.
@@ -241,9 +247,9 @@ func (c *cache) bumpGeneration(ctx context.Context) error {
 	defer cancel()
 	gen, err := c.rdb.Incr(octx, c.genKey()).Result()
 	if err != nil {
-		// The pages kept here may be stale now; Redis's are the
-		// operator's to fix (the error is logged).
-		c.pages.outdate(math.MaxInt64)
+		// The pages kept here may be stale now; Redis's stay as stale
+		// as they are, up to Config.SearchTTL (the caller logs it).
+		c.pages.drop()
 		return err
 	}
 	c.pages.outdate(gen)
