@@ -285,3 +285,45 @@ func TestOrderEventStreamEndsAtItsMaxAge(t *testing.T) {
 		return e.rdb.ZCard(t.Context(), e.gw.streamSlots("", "127.0.0.1")[1]).Val() == 0
 	})
 }
+
+// The session's script takes the stream's slot only for a session that
+// passes its checks: a revoked session's stream takes none. A stream that
+// starts a session (no token) takes its slot apart, after the session is
+// made.
+func TestOrderEventStreamSlotIsTakenOnlyForAValidSession(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(c *Config) { c.EventStreamsPerSession, c.EventStreamsPerIP = 2, 3 })
+	ipSet := e.gw.streamSlots("", "127.0.0.1")[1]
+	slots := func() int64 { return e.rdb.ZCard(t.Context(), ipSet).Val() }
+
+	token, _ := e.session()
+	if resp, body := e.do(req{method: "DELETE", path: "/api/v1/session", token: token}); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("logout: %s %s", resp.Status, body)
+	}
+	if s := openEvents(t, e.srv.URL, token); s.resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("a revoked session's stream: %s, want 401", s.resp.Status)
+	}
+	if n := slots(); n != 0 {
+		t.Errorf("%d slots taken after a revoked session's stream, want 0", n)
+	}
+
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	r, err := http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/api/v1/orders/events", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("a stream that starts a session: %s, want 200", resp.Status)
+	}
+	if n := slots(); n != 1 {
+		t.Errorf("%d slots taken by a stream that started a session, want 1", n)
+	}
+	cancel()
+	testenv.WaitFor(t, 5*time.Second, "the slot to be given back", func() bool { return slots() == 0 })
+}

@@ -8,6 +8,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync"
 
 	"streamcart/internal/platform/auth"
 	"streamcart/internal/platform/errs"
@@ -40,7 +41,8 @@ func (g *Gateway) newUpstream(name, baseURL string, locations map[string]string)
 			pr.SetURL(base)
 			g.outboundHeaders(pr.In.Context(), pr.Out.Header)
 		},
-		Transport: tracing.Transport(g.transport),
+		Transport:  tracing.Transport(g.transport),
+		BufferPool: proxyBuffers,
 		ModifyResponse: func(resp *http.Response) error {
 			if resp.StatusCode == http.StatusUnauthorized {
 				return errUpstreamAuth
@@ -73,6 +75,23 @@ func (g *Gateway) newUpstream(name, baseURL string, locations map[string]string)
 	}
 	return up, nil
 }
+
+// proxyBuffers lends the proxies the buffers they copy response bodies
+// through: without it each proxied request allocates 32 KiB, which was a
+// fifth of the bytes the services allocated under load.
+var proxyBuffers = &bufferPool{}
+
+// bufferPool is an httputil.BufferPool of 32 KiB buffers.
+type bufferPool struct{ pool sync.Pool }
+
+func (p *bufferPool) Get() []byte {
+	if b, ok := p.pool.Get().(*[]byte); ok {
+		return *b
+	}
+	return make([]byte, 32<<10)
+}
+
+func (p *bufferPool) Put(b []byte) { p.pool.Put(&b) }
 
 // readerIdentity is the identity the gateway signs onto a request without
 // a session: a read on behalf of an anonymous client, which the services

@@ -16,9 +16,10 @@ func (g *Gateway) ipLimit() ratelimit.Limit {
 	return ratelimit.Limit{Prefix: g.cfg.KeyPrefix + "rl:ip:", Max: g.cfg.RateLimitIP, Window: rateWindow}
 }
 
-// sessionLimit is Config.RateLimitSession per session; its counters are
-// KeyPrefix + "rl:session:<session id>:<window>" (a legacy token's:
-// its hash), so that the renewed tokens of a session share its limit.
+// sessionLimit is Config.RateLimitSession per session. A signed token's
+// session counts its windows in its state hash (stateKey, counted by
+// session id, so that the renewed tokens of a session share its limit); a
+// legacy token's in counters KeyPrefix + "rl:session:<its hash>:<window>".
 func (g *Gateway) sessionLimit() ratelimit.Limit {
 	return ratelimit.Limit{Prefix: g.cfg.KeyPrefix + "rl:session:", Max: g.cfg.RateLimitSession, Window: rateWindow}
 }

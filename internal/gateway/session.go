@@ -130,9 +130,14 @@ func userAgent(r *http.Request) string {
 // legacySessionKey is where a legacy token's session is.
 func (g *Gateway) legacySessionKey(hash string) string { return g.cfg.KeyPrefix + "session:" + hash }
 
-// revokedKey marks session sessionID as logged out until its last token
-// has expired.
-func (g *Gateway) revokedKey(sessionID string) string {
+// stateKey is a session's state in Redis, for the sessions of signed
+// tokens: while the session is live, a hash of the counts of its latest
+// rate windows (sessionScript), which expires with them; once the shopper
+// has logged out, a string that marks it revoked until its last token has
+// expired (revokeSession). One key, so that a request's rate window and
+// its revocation are one command. Gateways before this one kept only the
+// revocation mark here, a string too.
+func (g *Gateway) stateKey(sessionID string) string {
 	return g.cfg.KeyPrefix + "revoked:" + sessionID
 }
 
@@ -149,28 +154,66 @@ func (g *Gateway) renewAfter() time.Duration {
 // session, in one round trip: the work of every request behind
 // withSession.
 //
-// KEYS: the IP window's counter, the session window's counter, and the
-// session's revocation key (a signed token) or its Redis session (a
-// legacy token). ARGV: the counters' TTL (ms), then "1" or "0" for
-// counting by IP and by session, then "signed", "legacy" or "none". It
-// returns the two counts (0 when not counted), 1 when a signed token's
-// session is revoked, and a legacy session's fields as HGETALL does.
-var sessionScript = redis.NewScript(`
+// KEYS: the IP window's counter when counting by IP, then, for a signed
+// token, the session's state (stateKey), or, for a legacy token, the
+// session window's counter and its Redis session. ARGV: the counters' TTL
+// (ms), then "1" or "0" for counting by IP and by session, then
+// "signed", "legacy" or "none", then the current window's number and how
+// long (ms) its successor lasts from now. It returns the two counts (0
+// when not counted), 1 when a signed token's session is revoked, and a
+// legacy session's fields as HGETALL does.
+//
+// A signed token's session window is a field of the session's state
+// hash, counted with one HINCRBY; a revoked session's state is a string,
+// on which HINCRBY fails with WRONGTYPE: that failure is the revocation.
+// The hash expires at the end of the window after the one that made it
+// (set once, NX), so it holds at most the counts of two windows, and a
+// window's count lives at least until the window ends.
+//
+// For the event stream route it also takes the stream's slot (takeSlots)
+// once the session has passed its checks: ARGV[7] is the number of slot
+// sets (0: none asked), which follow the other KEYS; ARGV[8] and ARGV[9]
+// the IP and session limits; ARGV[10…] takeSlots's arguments. The fifth
+// result is takeSlots's answer, or -1 when no slot was taken.
+var sessionScript = redis.NewScript(takeSlotsLua + `
 local ipHits, sessHits, revoked, fields = 0, 0, 0, {}
+local k = 1
 if ARGV[2] == '1' then
 	ipHits = redis.call('INCR', KEYS[1])
 	if ipHits == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-end
-if ARGV[3] == '1' then
-	sessHits = redis.call('INCR', KEYS[2])
-	if sessHits == 1 then redis.call('PEXPIRE', KEYS[2], ARGV[1]) end
+	k = 2
 end
 if ARGV[4] == 'signed' then
-	revoked = redis.call('EXISTS', KEYS[3])
+	-- Uncounted, the state is only read (a hash command all the same).
+	local n
+	if ARGV[3] == '1' then
+		n = redis.pcall('HINCRBY', KEYS[k], ARGV[5], 1)
+	else
+		n = redis.pcall('HGET', KEYS[k], ARGV[5])
+	end
+	if type(n) == 'table' and n.err then
+		if string.sub(n.err, 1, 9) ~= 'WRONGTYPE' then return n end
+		revoked = 1
+	elseif ARGV[3] == '1' then
+		sessHits = n
+		if n == 1 then redis.call('PEXPIRE', KEYS[k], ARGV[6], 'NX') end
+	end
 elseif ARGV[4] == 'legacy' then
-	fields = redis.call('HGETALL', KEYS[3])
+	if ARGV[3] == '1' then
+		sessHits = redis.call('INCR', KEYS[k])
+		if sessHits == 1 then redis.call('PEXPIRE', KEYS[k], ARGV[1]) end
+	end
+	fields = redis.call('HGETALL', KEYS[k + 1])
 end
-return {ipHits, sessHits, revoked, fields}
+local slot, nslots = -1, tonumber(ARGV[7])
+if nslots > 0 and ARGV[4] == 'signed' and revoked == 0
+	and not (ARGV[2] == '1' and ipHits > tonumber(ARGV[8]))
+	and not (ARGV[3] == '1' and sessHits > tonumber(ARGV[9])) then
+	local keys = {}
+	for i = 1, nslots do keys[i] = KEYS[k + i] end
+	slot = takeSlots(keys, { unpack(ARGV, 10) })
+end
+return {ipHits, sessHits, revoked, fields, slot}
 `)
 
 // presented is the token a request presents, as far as the gateway can
@@ -186,22 +229,37 @@ type presented struct {
 type sessionRead struct {
 	ipHits, sessHits int64
 	revoked          bool
+	// slot is takeSlots's answer for the slot asked, -1 when none was
+	// taken.
+	slot int
 	// userID and sessID are a legacy token's session.
 	userID, sessID string
 }
 
 // readSession runs sessionScript for a request from ip presenting tok at
-// now.
-func (g *Gateway) readSession(ctx context.Context, ip string, tok presented, now time.Time) (sessionRead, error) {
-	var limitID, key, mode string
+// now, taking the slot ask (nil: none) when the request passes.
+func (g *Gateway) readSession(ctx context.Context, ip string, tok presented, now time.Time, ask *slotAsk) (sessionRead, error) {
+	ipLimit, sessLimit := g.ipLimit(), g.sessionLimit()
+	countIP := ipLimit.Enabled()
+	countSess := sessLimit.Enabled()
+	var keys []string
+	if countIP {
+		keys = append(keys, ipLimit.Key(ip, now))
+	}
+	var mode string
 	switch {
 	case tok.signed:
-		limitID, key, mode = tok.claims.SessionID, g.revokedKey(tok.claims.SessionID), "signed"
+		mode = "signed"
+		keys = append(keys, g.stateKey(tok.claims.SessionID))
 	case tok.legacy:
 		hash := tokenHash(tok.token)
-		limitID, key, mode = hash, g.legacySessionKey(hash), "legacy"
+		mode = "legacy"
+		keys = append(keys, sessLimit.Key(hash, now), g.legacySessionKey(hash))
 	default:
-		mode = "none"
+		mode, countSess = "none", false
+	}
+	if !countIP && mode == "none" {
+		return sessionRead{slot: -1}, nil
 	}
 	flag := func(b bool) string {
 		if b {
@@ -209,22 +267,24 @@ func (g *Gateway) readSession(ctx context.Context, ip string, tok presented, now
 		}
 		return "0"
 	}
-	ipLimit, sessLimit := g.ipLimit(), g.sessionLimit()
-	countIP := ipLimit.Enabled()
-	countSess := limitID != "" && sessLimit.Enabled()
-	if !countIP && mode == "none" {
-		return sessionRead{}, nil
+	window := now.UnixNano() / int64(rateWindow)
+	nextEnds := time.Unix(0, (window+2)*int64(rateWindow)).Sub(now)
+	args := []any{(2 * rateWindow).Milliseconds(), flag(countIP), flag(countSess), mode,
+		window, nextEnds.Milliseconds(), 0, ipLimit.Max, sessLimit.Max}
+	if ask != nil && mode == "signed" {
+		keys = append(keys, ask.keys...)
+		args[6] = len(ask.keys)
+		args = append(args, ask.args...)
 	}
-	keys := []string{ipLimit.Key(ip, now), sessLimit.Key(limitID, now), key}
-	if key == "" {
-		keys[2] = keys[0] // a key of this gateway's, for Redis Cluster slots and ACLs; not read
-	}
-	res, err := sessionScript.Run(ctx, g.rdb, keys,
-		(2 * rateWindow).Milliseconds(), flag(countIP), flag(countSess), mode).Slice()
+	res, err := sessionScript.Run(ctx, g.rdb, keys, args...).Slice()
 	if err != nil {
 		return sessionRead{}, err
 	}
-	var r sessionRead
+	r := sessionRead{slot: -1}
+	if len(res) > 4 {
+		slot, _ := res[4].(int64)
+		r.slot = int(slot)
+	}
 	r.ipHits, _ = res[0].(int64)
 	r.sessHits, _ = res[1].(int64)
 	revoked, _ := res[2].(int64)
@@ -288,6 +348,19 @@ const SessionTokenHeader = "Session-Token"
 // came from the cookie, else in the header SessionTokenHeader, and in
 // the token fields of the session and tutorial answers.
 func (g *Gateway) withSession(n need, next http.Handler) http.Handler {
+	return g.sessionFor(n, false, next)
+}
+
+// withStreamSession is withSession(required) for the event stream route:
+// the session's script also takes the stream's slot, in the same round
+// trip (takeStreamSlot).
+func (g *Gateway) withStreamSession(next http.Handler) http.Handler {
+	return g.sessionFor(required, true, next)
+}
+
+// sessionFor is withSession; with slot it also asks for an event stream
+// slot for a signed token's session.
+func (g *Gateway) sessionFor(n need, slot bool, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		now := time.Now()
@@ -304,7 +377,11 @@ func (g *Gateway) withSession(n need, next http.Handler) http.Handler {
 			tok.legacy = legacyToken(token)
 		}
 
-		read, err := g.readSession(ctx, ip, tok, now)
+		var ask *slotAsk
+		if slot && tok.signed {
+			ask = g.streamSlotAsk(tok.claims.SessionID, ip, now)
+		}
+		read, err := g.readSession(ctx, ip, tok, now, ask)
 		if err != nil {
 			if n == optional {
 				// Reads do without a session; the limits fail open.
@@ -360,6 +437,9 @@ func (g *Gateway) withSession(n need, next http.Handler) http.Handler {
 		}
 		ctx = withSessionCtx(ctx, s)
 		ctx = auth.WithIdentity(ctx, s.identity())
+		if ask != nil && read.slot >= 0 && !s.Created {
+			ctx = context.WithValue(ctx, streamSlotCtxKey{}, streamSlot{ask: ask, full: read.slot})
+		}
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
@@ -425,8 +505,9 @@ func (g *Gateway) clearedCookie() *http.Cookie {
 
 // revokeSession serves DELETE /api/v1/session: the shopper logs out.
 // Redis marks the session revoked until its last token expires (every
-// token of it expires within SessionTTL of now), so that none of its
-// tokens opens anything any more, and the browser's cookie is cleared.
+// token of it expires within SessionTTL of now): its stateKey becomes a
+// string, in place of its rate windows, so that none of its tokens opens
+// anything any more, and the browser's cookie is cleared.
 // The mark is in Redis only: if Redis loses its data before the tokens
 // expire, they work again (docs/security.md). A legacy token's session is
 // deleted too. The cart, kept by user id, expires with its TTL.
@@ -437,7 +518,7 @@ func (g *Gateway) revokeSession(w http.ResponseWriter, r *http.Request) error {
 	// A minute more for the clocks of other gateways, which may have
 	// issued tokens a little later.
 	ttl := max(s.Expires.Sub(time.Now()), g.cfg.SessionTTL) + time.Minute
-	pipe.Set(ctx, g.revokedKey(s.SessionID), "1", ttl)
+	pipe.Set(ctx, g.stateKey(s.SessionID), "1", ttl)
 	if token, _ := tokenFrom(r); legacyToken(token) {
 		pipe.Del(ctx, g.legacySessionKey(tokenHash(token)))
 	}

@@ -55,9 +55,10 @@
 //
 // # Arrival order and repeated delivery do not matter
 //
-// Each event is applied by one Lua script (merge.lua, run with EVALSHA, a
-// whole consumer batch in one pipelined round trip) that merges it into the
-// record atomically. Every field is set by a rule that picks a winner among
+// Each event is applied by a Lua script (merge.lua, run with EVALSHA) that
+// merges it into the record atomically; one run of the script applies a
+// whole consumer batch (on a Redis Cluster, the batch's events of one hash
+// slot), so that a batch costs one EVALSHA and one round trip. Every field is set by a rule that picks a winner among
 // all the events seen, whatever order they came in:
 //
 //   - status and paymentId: the greatest (events.Status.Rank, paymentId,

@@ -258,18 +258,21 @@ func TestAnOrderThatOrdersDoesNotHaveIsNeverShown(t *testing.T) {
 }
 
 // TestEventOfAnotherUser checks that an event naming another user than
-// the order's record is dead-lettered and does not touch the record.
+// the order's record is dead-lettered and does not touch the record, and
+// that the events around it, which may be merged in the same run of the
+// script, are applied.
 func TestEventOfAnotherUser(t *testing.T) {
 	t.Parallel()
 	e := running(t)
 	alice, mallory := testenv.Name(t, "alice"), testenv.Name(t, "mallory")
 	o := newOrder(alice+"-o", alice, base)
-	e.publishSettled(t, o.placed())
+	other := newOrder(alice+"-other", alice, base)
+	e.publishSettled(t, o.placed(), other.placed())
 	before := e.get(t, alice, o.id)
 
 	forged := o
 	forged.user = mallory
-	e.publish(t, forged.scored())
+	e.publish(t, forged.scored(), other.scored())
 	dlq := stream.DeadLetterStream(e.cfg.TransactionStream)
 	testenv.WaitFor(t, 10*time.Second, "the forged event dead-lettered", func() bool {
 		return e.rdb.XLen(t.Context(), dlq).Val() == 1
@@ -277,6 +280,9 @@ func TestEventOfAnotherUser(t *testing.T) {
 	if diff := cmp.Diff(before, e.get(t, alice, o.id)); diff != "" {
 		t.Errorf("record changed (-before +after):\n%s", diff)
 	}
+	testenv.WaitFor(t, 10*time.Second, "the other order scored", func() bool {
+		return e.get(t, alice, other.id).IdentityScore != nil
+	})
 	if _, err := e.svc.Get(t.Context(), mallory, o.id); !errors.Is(err, orderhistory.ErrNotFound) {
 		t.Errorf("mallory's Get: err %v, want ErrNotFound", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"streamcart/internal/events"
+	"streamcart/internal/platform/redisclient"
 	"streamcart/internal/stream"
 )
 
@@ -52,42 +53,93 @@ type mergeCall struct {
 	placed *events.Placed
 }
 
-// merge runs calls in one pipeline, one round trip. It reports how many
-// records changed. Its errors are the first call's that failed: a
-// permanent one when an event contradicts the record's user, an
+// mergeChunk is the most calls one run of the merge script applies, so
+// that a long rebuild does not hold Redis for long in one script.
+const mergeChunk = 64
+
+// merge runs calls in one pipeline, one round trip, as few runs of the
+// merge script as can hold them: one per mergeChunk calls, and on a Redis
+// Cluster one per hash slot, since a script's keys must share a slot. It
+// reports how many records changed. Its errors are the first call's that
+// failed: a permanent one when an event contradicts the record's user, an
 // unavailable one when Redis could not be reached. As every call is
 // idempotent, the caller may run all of them again after an error.
 func (s *Service) merge(ctx context.Context, calls []mergeCall) (changed int, err error) {
-	cmds := make([]*redis.Cmd, len(calls))
+	runs := mergeRuns(calls, redisclient.IsCluster(s.rdb))
+	cmds := make([]*redis.Cmd, len(runs))
 	for attempt := 0; ; attempt++ {
 		_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for i, c := range calls {
-				cmds[i] = mergeScript.EvalSha(ctx, p, c.keys, c.args...)
+			for i, run := range runs {
+				var keys []string
+				var args []any
+				for _, c := range run {
+					keys = append(keys, calls[c].keys...)
+					args = append(append(args, len(calls[c].args)), calls[c].args...)
+				}
+				cmds[i] = mergeScript.EvalSha(ctx, p, keys, args...)
 			}
 			return nil
 		})
-		if err == nil {
+		if err == nil || attempt > 0 || !anyNoScript(cmds) {
 			break
 		}
-		if attempt == 0 && anyNoScript(cmds) {
-			if err := mergeScript.Load(ctx, s.rdb).Err(); err != nil {
-				return 0, classify(fmt.Errorf("load merge script: %w", err))
-			}
-			continue
+		if err := mergeScript.Load(ctx, s.rdb).Err(); err != nil {
+			return 0, classify(fmt.Errorf("load merge script: %w", err))
 		}
-		for i, cmd := range cmds {
-			if err := cmd.Err(); err != nil {
-				return 0, classify(fmt.Errorf("merge event into order %s: %w", calls[i].orderID, err))
-			}
-		}
-		return 0, classify(fmt.Errorf("merge events: %w", err))
 	}
-	for _, cmd := range cmds {
-		if n, _ := cmd.Int(); n == 1 {
-			changed++
+	results := make([]any, len(calls))
+	for i, run := range runs {
+		res, err := cmds[i].Slice()
+		if err != nil {
+			return 0, classify(fmt.Errorf("merge events into orders %s…: %w", calls[run[0]].orderID, err))
+		}
+		if len(res) != len(run) {
+			return 0, fmt.Errorf("merge events: %d results for %d events", len(res), len(run))
+		}
+		for j, c := range run {
+			results[c] = res[j]
+		}
+	}
+	for i, r := range results {
+		switch r := r.(type) {
+		case int64:
+			changed += int(r)
+		case string:
+			return 0, refused(calls[i].orderID, r)
+		default:
+			return 0, fmt.Errorf("merge event into order %s: unexpected result %v", calls[i].orderID, r)
 		}
 	}
 	return changed, nil
+}
+
+// mergeRuns splits calls into runs of the merge script: the indexes in
+// calls of each run's calls, in order. On a cluster a run's calls all
+// have their keys in one slot; a call whose two keys do not share one
+// runs alone (and Redis refuses it, as it would any script that crosses
+// slots).
+func mergeRuns(calls []mergeCall, cluster bool) [][]int {
+	var runs [][]int
+	open := map[int]int{} // slot (or 0) → index in runs of its run with room
+	for i, c := range calls {
+		slot := 0
+		if cluster {
+			slot = redisclient.Slot(c.keys[0])
+			for _, k := range c.keys[1:] {
+				if redisclient.Slot(k) != slot {
+					slot = -1 - i // alone
+				}
+			}
+		}
+		r, ok := open[slot]
+		if !ok || len(runs[r]) == mergeChunk {
+			r = len(runs)
+			runs = append(runs, nil)
+			open[slot] = r
+		}
+		runs[r] = append(runs[r], i)
+	}
+	return runs
 }
 
 func anyNoScript(cmds []*redis.Cmd) bool {
@@ -103,20 +155,27 @@ func anyNoScript(cmds []*redis.Cmd) bool {
 // the one its order's record already has.
 var errUserMismatch = errors.New("event's user differs from the order's")
 
-// classify marks err for the consumer: a user mismatch is permanent (the
-// entry is dead-lettered), anything but an error reply from Redis is an
-// outage (the entry is retried for as long as it lasts), and other error
-// replies are plain errors (retried, then dead-lettered).
+// refused is the error of a call that the merge script refused with msg:
+// permanent when the event contradicts the record's user, else a plain
+// error (retried, then dead-lettered).
+func refused(orderID, msg string) error {
+	err := fmt.Errorf("merge event into order %s: %s", orderID, msg)
+	if strings.HasPrefix(msg, "USERMISMATCH") {
+		return stream.Permanent(fmt.Errorf("%w: %w", errUserMismatch, err))
+	}
+	return err
+}
+
+// classify marks err, a failure of the merge script as a whole, for the
+// consumer: anything but an error reply from Redis is an outage (the
+// entries are retried for as long as it lasts), and error replies are
+// plain errors (retried, then dead-lettered).
 func classify(err error) error {
 	var reply redis.Error
-	switch {
-	case !errors.As(err, &reply):
+	if !errors.As(err, &reply) {
 		return stream.Unavailable(err)
-	case redis.HasErrorPrefix(reply, "USERMISMATCH"):
-		return stream.Permanent(fmt.Errorf("%w: %w", errUserMismatch, err))
-	default:
-		return err
 	}
+	return err
 }
 
 // entryTime returns the time in a stream entry id ("1732570000000-0").

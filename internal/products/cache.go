@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -28,6 +29,11 @@ const cacheBackoff = time.Second
 //	products:search:v1:{sha256}  a search page or the category list, TTL Config.SearchTTL
 //
 // Its reads never fail: a Redis error is logged and reported as a miss.
+//
+// Search pages are also kept in the process for localSearchFor after
+// Redis said they were current (pages), so that a popular search costs no
+// round trip at all: a change made through this process outdates them at
+// once, a change made through another within localSearchFor.
 type cache struct {
 	rdb       redis.UniversalClient // nil: caching is off
 	prefix    string
@@ -36,6 +42,68 @@ type cache struct {
 	timeout   time.Duration
 	log       *slog.Logger
 	downUntil atomic.Int64 // unix nanoseconds
+	pages     localPages
+}
+
+// localSearchFor is how long a search page that Redis said was current
+// is served from the process without asking again.
+const localSearchFor = time.Second
+
+// localPagesMax bounds the search pages kept in the process; when it is
+// reached they are all dropped.
+const localPagesMax = 1024
+
+// localPages are the search pages kept in the process, by key.
+type localPages struct {
+	mu    sync.Mutex
+	pages map[string]localPage
+	// gen is the newest generation this process made (bumpGeneration):
+	// a page of an older one is stale.
+	gen int64
+}
+
+type localPage struct {
+	gen   int64
+	body  []byte
+	until time.Time
+}
+
+// get returns the page at key while it is fresh.
+func (l *localPages) get(key string, now time.Time) (localPage, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p, ok := l.pages[key]
+	if !ok || now.After(p.until) || p.gen < l.gen {
+		return localPage{}, false
+	}
+	return p, true
+}
+
+// put keeps body, current at generation gen as of now.
+func (l *localPages) put(key string, gen int64, body []byte, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if gen < l.gen {
+		return
+	}
+	if l.pages == nil || len(l.pages) >= localPagesMax {
+		l.pages = make(map[string]localPage)
+	}
+	l.pages[key] = localPage{gen: gen, body: body, until: now.Add(localSearchFor)}
+}
+
+// drop forgets every page.
+func (l *localPages) drop() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.pages = nil
+}
+
+// outdate makes every page older than gen stale.
+func (l *localPages) outdate(gen int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.gen = max(l.gen, gen)
 }
 
 func (c *cache) productKey(id string) string { return c.prefix + ":v1:" + id }
@@ -177,7 +245,15 @@ func (c *cache) changed(ctx context.Context, rs ...record) error {
 func (c *cache) bumpGeneration(ctx context.Context) error {
 	octx, cancel := c.op(ctx)
 	defer cancel()
-	return c.rdb.Incr(octx, c.genKey()).Err()
+	gen, err := c.rdb.Incr(octx, c.genKey()).Result()
+	if err != nil {
+		// The pages kept here may be stale now; Redis's stay as stale
+		// as they are, up to Config.SearchTTL (the caller logs it).
+		c.pages.drop()
+		return err
+	}
+	c.pages.outdate(gen)
+	return nil
 }
 
 // fresh reads the current search generation and the entry at key in one
@@ -187,6 +263,10 @@ func (c *cache) bumpGeneration(ctx context.Context) error {
 func (c *cache) fresh(ctx context.Context, key string) (gen int64, b []byte, ok bool) {
 	if !c.usable() {
 		return 0, nil, false
+	}
+	now := time.Now()
+	if p, ok := c.pages.get(key, now); ok {
+		return p.gen, p.body, true
 	}
 	octx, cancel := c.op(ctx)
 	defer cancel()
@@ -206,7 +286,9 @@ func (c *cache) fresh(ctx context.Context, key string) (gen int64, b []byte, ok 
 	if !found || at != strconv.FormatInt(gen, 10) {
 		return gen, nil, true // missing or made at an older generation
 	}
-	return gen, []byte(body), true
+	b = []byte(body)
+	c.pages.put(key, gen, b, now)
+	return gen, b, true
 }
 
 // store caches b, made at generation gen, at key for the search TTL.
@@ -219,7 +301,9 @@ func (c *cache) store(ctx context.Context, key string, gen int64, b []byte) {
 	entry := strconv.FormatInt(gen, 10) + "\n" + string(b)
 	if err := c.rdb.Set(octx, key, entry, c.searchTTL).Err(); err != nil {
 		c.failed(ctx, "put search result", err)
+		return
 	}
+	c.pages.put(key, gen, b, time.Now())
 }
 
 // ping checks that Redis answers.

@@ -3,6 +3,7 @@ package products
 import (
 	"log/slog"
 	"testing"
+	"time"
 
 	"streamcart/internal/platform/testenv"
 )
@@ -45,5 +46,38 @@ func TestStaleFillKeepsNewerEntry(t *testing.T) {
 	svc.cache.putProducts(ctx, newer)
 	if got, err := svc.Get(ctx, "p-00001"); err != nil || got.PriceCents != 1 {
 		t.Errorf("Get after a newer fill = %d, %v; want 1", got.PriceCents, err)
+	}
+}
+
+// Pages kept in the process are served while fresh and of the newest
+// generation this process made; dropping them (a failed bump) keeps
+// none of the old ones and still keeps new ones.
+func TestLocalPages(t *testing.T) {
+	t.Parallel()
+	var l localPages
+	now := time.Unix(1000, 0)
+	l.put("k", 3, []byte("page"), now)
+	if p, ok := l.get("k", now.Add(localSearchFor/2)); !ok || string(p.body) != "page" || p.gen != 3 {
+		t.Errorf("get = %+v, %v; want the page at generation 3", p, ok)
+	}
+	if _, ok := l.get("k", now.Add(2*localSearchFor)); ok {
+		t.Errorf("a page older than localSearchFor was served")
+	}
+	l.outdate(4)
+	if _, ok := l.get("k", now); ok {
+		t.Errorf("a page of an outdated generation was served")
+	}
+	l.put("k", 3, []byte("stale fill"), now)
+	if _, ok := l.get("k", now); ok {
+		t.Errorf("a page made at an outdated generation was kept")
+	}
+	l.put("k", 4, []byte("page 4"), now)
+	l.drop()
+	if _, ok := l.get("k", now); ok {
+		t.Errorf("a dropped page was served")
+	}
+	l.put("k", 4, []byte("page 4"), now)
+	if _, ok := l.get("k", now); !ok {
+		t.Errorf("no page kept after a drop")
 	}
 }

@@ -354,6 +354,37 @@ func TestUpdateInvalidatesCache(t *testing.T) {
 	}
 }
 
+// A search page is kept in the process for a moment: a change through
+// another replica of the service (here, another Service on the same
+// PostgreSQL and Redis) shows in this one's searches within about a
+// second, one through this one at once (TestUpdateInvalidatesCache).
+func TestAnotherReplicasChangeReachesSearchesSoon(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	f := newFixture(t, nil, true)
+	other, err := products.NewService(f.pool, f.rdb, products.Config{KeyPrefix: f.prefix}, f.logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := products.Query{Q: "puma", Limit: 5}
+	before, err := f.svc.Search(ctx, q)
+	if err != nil || len(before.Products) == 0 {
+		t.Fatalf("Search = %+v, %v", before, err)
+	}
+	id, price := before.Products[0].ID, before.Products[0].PriceCents+1
+	if _, err := other.Update(ctx, id, products.Patch{PriceCents: &price}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	testenv.WaitFor(t, 10*time.Second, "the other replica's price in the search", func() bool {
+		page, err := f.svc.Search(ctx, q)
+		return err == nil && len(page.Products) > 0 && page.Products[0].ID == id && page.Products[0].PriceCents == price
+	})
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("the change took %v to reach the search, want about a second", d)
+	}
+}
+
 func total(cs []products.Category) int {
 	n := 0
 	for _, c := range cs {

@@ -1,9 +1,12 @@
 package stream
 
 import (
+	"cmp"
 	"context"
 	"maps"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -107,12 +110,24 @@ func (c *Consumer) leaseLoop(ctx context.Context, stop <-chan struct{}) {
 // retry that must not count). Checking the owner and claiming in one
 // script keeps a consumer that stalled from taking back entries another
 // consumer has taken over meanwhile.
+//
+// The ids come in stream order. The consumer's pending entries between
+// the first and the last are read in pages of as many entries as there
+// are ids (one XPENDING in all, unless the consumer has entries pending
+// that it did not ask about), not one XPENDING per id: a consumer holding
+// a backlog renews it at the cost of two commands.
 var claimOwnScript = redis.NewScript(`
+local want, n = {}, #ARGV - 3
+for i = 4, #ARGV do want[ARGV[i]] = true end
 local mine = {}
-for i = 4, #ARGV do
-  if #redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1, ARGV[2]) == 1 then
-    mine[#mine + 1] = ARGV[i]
+local from = ARGV[4]
+while true do
+  local page = redis.call('XPENDING', KEYS[1], ARGV[1], from, ARGV[#ARGV], n, ARGV[2])
+  for _, e in ipairs(page) do
+    if want[e[1]] then mine[#mine + 1] = e[1] end
   end
+  if #page < n then break end
+  from = '(' .. page[#page][1]
 end
 if #mine > 0 then
   local args = {'XCLAIM', KEYS[1], ARGV[1], ARGV[2], '0'}
@@ -123,6 +138,23 @@ end
 return mine
 `)
 
+// compareIDs orders stream entry ids ("<ms>-<seq>") as the stream does.
+// An id that does not parse sorts as 0-0.
+func compareIDs(a, b string) int {
+	parse := func(id string) (ms, seq uint64) {
+		m, s, _ := strings.Cut(id, "-")
+		ms, _ = strconv.ParseUint(m, 10, 64)
+		seq, _ = strconv.ParseUint(s, 10, 64)
+		return ms, seq
+	}
+	am, as := parse(a)
+	bm, bs := parse(b)
+	if c := cmp.Compare(am, bm); c != 0 {
+		return c
+	}
+	return cmp.Compare(as, bs)
+}
+
 // claimOwn claims ids to this consumer again, as far as they are still
 // its own, and returns those; the others are released. counted makes the
 // claim count a delivery.
@@ -132,6 +164,8 @@ func (c *Consumer) claimOwn(ctx context.Context, ids []string, counted bool) (ma
 		mode = "count"
 	}
 	mine := make(map[string]bool, len(ids))
+	ids = slices.Clone(ids)
+	slices.SortFunc(ids, compareIDs)            // the script reads the range between the first and the last
 	for chunk := range slices.Chunk(ids, 500) { // Lua's unpack takes a few thousand values at most
 		args := make([]any, 0, 3+len(chunk))
 		args = append(args, c.cfg.Group, c.cfg.Consumer, mode)

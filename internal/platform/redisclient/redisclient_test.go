@@ -47,3 +47,20 @@ func TestIsUnavailableTellsOutagesFromCommandErrors(t *testing.T) {
 		t.Errorf("a closed client's %v does not count as an outage", err)
 	}
 }
+
+// The slots of the examples in the Redis Cluster specification.
+func TestSlot(t *testing.T) {
+	for key, want := range map[string]int{
+		"123456789":             0x31C3,
+		"foo":                   12182,
+		"{user1000}.following":  redisclient.Slot("user1000"),
+		"foo{}{bar}":            redisclient.Slot("foo{}{bar}"),
+		"foo{{bar}}zap":         redisclient.Slot("{bar"),
+		"foo{bar}{zap}":         redisclient.Slot("bar"),
+		"orderhistory:{u1}:o:1": redisclient.Slot("u1"),
+	} {
+		if got := redisclient.Slot(key); got != want {
+			t.Errorf("Slot(%q) = %d, want %d", key, got, want)
+		}
+	}
+}
