@@ -10,6 +10,7 @@ import (
 
 	"streamcart/internal/platform/testenv"
 	"streamcart/internal/products"
+	"streamcart/internal/servicetest"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -37,7 +38,7 @@ func newFixture(t testing.TB, rdb redis.UniversalClient, seed bool) *fixture {
 		rdb = testenv.Redis(t)
 	}
 	f := &fixture{pool: pool, rdb: rdb, prefix: testenv.Name(t, "products"), logs: &testenv.Buffer{}}
-	svc, err := products.NewService(pool, rdb, products.Config{KeyPrefix: f.prefix}, f.logger(t))
+	svc, err := products.NewService(pool, rdb, products.Config{KeyPrefix: f.prefix, ProductKey: servicetest.ProductKey()}, f.logger(t))
 	if err != nil {
 		t.Fatalf("NewService: %v", err)
 	}
