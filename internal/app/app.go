@@ -77,8 +77,9 @@ type Config struct {
 	// URLs maps a service name to the base URL of a service this process
 	// does not run (for "serve"); running services use their own.
 	URLs map[string]string
-	// Secret signs identities between the gateway and services, and the
-	// orders service's OrderPlaced events (events.OrderKey); at least 32
+	// Secret signs identities between the gateway and services, the
+	// orders service's OrderPlaced events (events.OrderKey) and the
+	// products service's ProductChanged events (events.ProductKey); at least 32
 	// bytes. Default: random, which only works when every service is in
 	// this process.
 	Secret []byte
