@@ -6,6 +6,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -16,8 +17,9 @@ import (
 	"streamcart/internal/stream"
 )
 
-// The copy of the catalog's prices (orders.catalog_prices): what Create
-// prices orders from, without asking the products service. It is fed by
+// The copy of the catalog's prices (orders.catalog_prices, and each
+// process's memory of it, priceMemo): what Create prices orders from,
+// without asking the products service. It is fed by
 // the ProductChanged events of ProductsStream (handleProducts) and by a
 // snapshot of the whole catalog, at start and every PriceResync
 // (SyncPrices). Each row is replaced only by a newer version of its
@@ -25,31 +27,31 @@ import (
 // reached it by either way, whatever the order they came in. See decision
 // 26 of docs/decisions.md.
 
-// prices returns the products of items, from the copy, asking the
-// catalog in one lookup about those the copy cannot sell as the shopper
-// expects: unknown to it, delisted in it, or at another price than the
+// prices returns the products of items: from this process's memory of
+// the copy (no query at all), then from the copy's table for those the
+// memory cannot sell as the shopper expects, then from the catalog, in one
+// lookup, for those the copy cannot either. The copy cannot sell a
+// product it does not have or has delisted, or at another price than the
 // shopper saw (the copy may be behind the catalog). What the catalog
-// answers wins, and goes into the copy. A product missing from the
-// result is not for sale.
+// answers wins, and goes into the copy. A product missing from the result
+// is not for sale.
 func (s *Service) prices(ctx context.Context, items []ItemRequest) (map[string]product, error) {
 	ids := make([]string, len(items))
 	for i, it := range items {
 		ids[i] = it.ProductID
 	}
-	found, err := readPrices(ctx, s.pool, ids)
+	found := s.memo.get(ids)
+	ask := unsellable(items, found)
+	if len(ask) == 0 {
+		return found, nil
+	}
+	copied, err := readPrices(ctx, s.pool, ask)
 	if err != nil {
 		return nil, err
 	}
-	var ask []string
-	asked := map[string]bool{}
-	for _, it := range items {
-		p, ok := found[it.ProductID]
-		if (!ok || !p.Active || (it.PriceCents != nil && *it.PriceCents != p.PriceCents)) && !asked[it.ProductID] {
-			asked[it.ProductID] = true
-			ask = append(ask, it.ProductID)
-		}
-	}
-	if len(ask) == 0 {
+	s.memo.put(slices.Collect(maps.Values(copied))...)
+	maps.Copy(found, s.memo.get(ask))
+	if ask = unsellable(items, found); len(ask) == 0 {
 		return found, nil
 	}
 	s.cfg.Metrics.CatalogLookups(1)
@@ -70,12 +72,140 @@ func (s *Service) prices(ctx context.Context, items []ItemRequest) (map[string]p
 		}
 	}
 	if len(fresh) > 0 {
+		s.memo.put(fresh...)
 		if _, err := copyPrices(ctx, s.pool, fresh); err != nil {
 			// The order does not depend on it: the next one asks again.
 			s.log.WarnContext(ctx, "could not add looked-up products to the price copy", "err", err)
 		}
 	}
 	return found, nil
+}
+
+// unsellable returns the ids of the items that found cannot sell as the
+// shopper expects: missing, delisted, or at another price than the one
+// the shopper sent; each once.
+func unsellable(items []ItemRequest, found map[string]product) []string {
+	var ids []string
+	for _, it := range items {
+		p, ok := found[it.ProductID]
+		if (!ok || !p.Active || (it.PriceCents != nil && *it.PriceCents != p.PriceCents)) && !slices.Contains(ids, it.ProductID) {
+			ids = append(ids, it.ProductID)
+		}
+	}
+	return ids
+}
+
+// priceMemo is a process's memory of the copy of the prices, which Create
+// reads first. The copy's table is written by every replica's consumer
+// (a consumer group shares the entries among them), so each process
+// reads the rows copied since its last look every PriceRefresh
+// (RefreshPrices), and adds what it copies itself at once. It keeps the
+// newest version of each product, as the table does. It is safe for
+// concurrent use.
+type priceMemo struct {
+	mu   sync.RWMutex
+	byID map[string]product
+	// since is the copied_at, on the database's clock, of the newest row
+	// read from the table; zero before the first read.
+	since time.Time
+}
+
+// get returns the products among ids that m has.
+func (m *priceMemo) get(ids []string) map[string]product {
+	out := make(map[string]product, len(ids))
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	for _, id := range ids {
+		if p, ok := m.byID[id]; ok {
+			out[id] = p
+		}
+	}
+	return out
+}
+
+// put adds ps to m, each unless m has its version or a newer one.
+func (m *priceMemo) put(ps ...product) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, p := range ps {
+		if cur, ok := m.byID[p.ID]; !ok || cur.Version < p.Version {
+			m.byID[p.ID] = p
+		}
+	}
+}
+
+// refreshMargin is how far before the newest copied_at seen a refresh
+// reads again: a write that took its copied_at (its transaction's start)
+// before that row's but committed after the refresh read is then still
+// read by the next one. The copy's writes are single statements that take
+// milliseconds.
+const refreshMargin = 5 * time.Second
+
+// RefreshPrices reads into this process's memory of the copy of the
+// prices the rows copied since the last refresh (all of them at the
+// first). Run does it every PriceRefresh.
+func (s *Service) RefreshPrices(ctx context.Context) error {
+	s.memo.mu.RLock()
+	since := s.memo.since
+	s.memo.mu.RUnlock()
+	if !since.IsZero() {
+		since = since.Add(-refreshMargin)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT product_id, display_name, price_cents, active, version, changed_at, copied_at
+		FROM orders.catalog_prices WHERE copied_at >= $1`, since)
+	if err != nil {
+		return fmt.Errorf("refresh the price copy: %w", err)
+	}
+	var (
+		p      product
+		copied time.Time
+		ps     []product
+		newest = since
+	)
+	_, err = pgx.ForEachRow(rows, []any{&p.ID, &p.DisplayName, &p.PriceCents, &p.Active, &p.Version, &p.UpdatedAt, &copied}, func() error {
+		ps = append(ps, p)
+		if copied.After(newest) {
+			newest = copied
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("refresh the price copy: %w", err)
+	}
+	s.memo.put(ps...)
+	s.memo.mu.Lock()
+	if newest.After(s.memo.since) {
+		s.memo.since = newest
+	}
+	s.memo.mu.Unlock()
+	return nil
+}
+
+// refreshPricesLoop runs RefreshPrices at once and every PriceRefresh
+// until ctx is cancelled. A failed refresh (PostgreSQL down) is logged
+// once and retried at the next tick; the memory keeps what it has, and
+// Create reads the table for what it lacks.
+func (s *Service) refreshPricesLoop(ctx context.Context) error {
+	t := time.NewTicker(s.cfg.PriceRefresh)
+	defer t.Stop()
+	failing := false
+	for {
+		err := s.RefreshPrices(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil && !failing:
+			s.log.WarnContext(ctx, "refreshing the price copy in memory failed; retrying", "err", err)
+		case err == nil && failing:
+			s.log.InfoContext(ctx, "refreshing the price copy in memory works again")
+		}
+		failing = err != nil
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
 }
 
 // handleProducts is the batch handler of the products stream: it writes
@@ -102,6 +232,7 @@ func (s *Service) handleProducts(ctx context.Context, msgs []stream.Message) err
 		}
 		return err
 	}
+	s.memo.put(changes...)
 	return nil
 }
 
@@ -126,6 +257,7 @@ func (s *Service) SyncPrices(ctx context.Context) (int, error) {
 		if _, err := copyPrices(ctx, s.pool, page.Products); err != nil {
 			return n, fmt.Errorf("sync prices: %w", err)
 		}
+		s.memo.put(page.Products...)
 		n += len(page.Products)
 		if page.Next == "" || page.Next <= after {
 			return n, nil

@@ -37,13 +37,18 @@ func (e *env) copiedPrice(t *testing.T, id string) (price, version int64, ok boo
 	return price, version, true
 }
 
-// copied waits until the copy of the prices has product id at price.
+// copied waits until the copy of the prices has product id at price, and
+// then has the service read it into its memory (as it does every
+// PriceRefresh).
 func (e *env) copied(t *testing.T, id string, price int64) {
 	t.Helper()
 	testenv.WaitFor(t, waitLong, "the copy of the prices has the new price", func() bool {
 		got, _, ok := e.copiedPrice(t, id)
 		return ok && got == price
 	})
+	if err := e.svc.RefreshPrices(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // copySize returns how many products the copy of the prices has.
@@ -119,6 +124,9 @@ func TestAPriceChangeReachesTheCopyAndTheOldPriceIsRefused(t *testing.T) {
 		_, v, _ := e.copiedPrice(t, p.ID)
 		return v == 3
 	})
+	if err := e.svc.RefreshPrices(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	if r := e.create(t, "u-1", "", cart(1, p)); r.status != http.StatusUnprocessableEntity || r.code() != "unknown_product" {
 		t.Errorf("POST /orders of a delisted product = %d %s, want 422 unknown_product", r.status, r.body)
 	}
@@ -340,5 +348,36 @@ func (e *env) publishAt(t *testing.T, ev stream.Event, at time.Time) {
 	}).Err()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestEveryReplicaPricesFromTheNewestCopy(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(cfg *orders.Config) { cfg.PriceRefresh = 50 * time.Millisecond })
+	e.start(t)
+	other := e.newService(t)
+	testenv.Run(t, other.Run)
+	e.fullCopy(t)
+	p := forSale(t, 1)[0]
+	// Both replicas have the product in memory at its first price.
+	for _, svc := range []*orders.Service{e.svc, other} {
+		if o, _, err := svc.Create(t.Context(), identity("u-1"), cart(1, p), ""); err != nil || o.AmountCents != p.PriceCents {
+			t.Fatalf("Create = %d, %v; want %d", o.AmountCents, err, p.PriceCents)
+		}
+	}
+	newPrice := p.PriceCents + 10
+	if _, err := e.catalog.Update(t.Context(), p.ID, products.Patch{PriceCents: &newPrice}); err != nil {
+		t.Fatal(err)
+	}
+	e.copied(t, p.ID, newPrice)
+	// One replica's consumer copied the change; the other reads it from
+	// the table into its memory. An order without a price the shopper saw
+	// takes what the memory has.
+	for i, svc := range []*orders.Service{e.svc, other} {
+		testenv.WaitFor(t, waitLong, "the replica prices at the new price", func() bool {
+			o, _, err := svc.Create(t.Context(), identity("u-2"), cart(1, p), "")
+			return err == nil && o.AmountCents == newPrice
+		})
+		t.Logf("replica %d prices at the new price", i+1)
 	}
 }

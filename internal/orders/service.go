@@ -60,6 +60,9 @@ const (
 	// DefaultPriceResync is how often the copy of the prices loads a
 	// snapshot of the catalog again, besides at start.
 	DefaultPriceResync = time.Hour
+	// DefaultPriceRefresh is how often a process reads the changes of the
+	// copy of the prices into its memory.
+	DefaultPriceRefresh = 500 * time.Millisecond
 )
 
 // Config configures a Service. Zero fields take the defaults their
@@ -81,6 +84,12 @@ type Config struct {
 	// does at start. It must not be negative. Default DefaultPriceResync
 	// (1 hour).
 	PriceResync time.Duration
+	// PriceRefresh is how often the process reads into its memory the
+	// rows of the copy of the prices that changed (other replicas' work):
+	// a change reaches every replica's memory at most about this long
+	// after it reached the copy. It must not be negative. Default
+	// DefaultPriceRefresh (500ms).
+	PriceRefresh time.Duration
 	// Signer signs the service's calls to the products service with its
 	// own identity (auth.RoleService). Required.
 	Signer *auth.Signer
@@ -136,6 +145,7 @@ func (c *Config) setDefaults() {
 	c.SnapshotRetention = cmp.Or(c.SnapshotRetention, DefaultSnapshotRetention)
 	c.ProductsStream = cmp.Or(c.ProductsStream, events.ProductsStream)
 	c.PriceResync = cmp.Or(c.PriceResync, DefaultPriceResync)
+	c.PriceRefresh = cmp.Or(c.PriceRefresh, DefaultPriceRefresh)
 	if c.Metrics == nil {
 		c.Metrics = nopMetrics{}
 	}
@@ -155,6 +165,9 @@ func (c Config) Validate() error {
 	}
 	if c.PriceResync < 0 {
 		errs = append(errs, fmt.Errorf("PriceResync %v is negative", c.PriceResync))
+	}
+	if c.PriceRefresh < 0 {
+		errs = append(errs, fmt.Errorf("PriceRefresh %v is negative", c.PriceRefresh))
 	}
 	if _, err := web.ParseBaseURL(c.ProductsURL); err != nil {
 		errs = append(errs, fmt.Errorf("ProductsURL: %w", err))
@@ -200,6 +213,8 @@ type Service struct {
 	consumer *stream.Consumer
 	// products follows ProductsStream into the copy of the prices.
 	products *stream.Consumer
+	// memo is this process's memory of the copy of the prices.
+	memo *priceMemo
 	// snapshots appends to SnapshotsStream, trimming it.
 	snapshots *stream.Publisher
 	// insertOrderSQL is store.go's insertOrderSQL with this outbox.
@@ -234,6 +249,7 @@ func NewService(pool *pgxpool.Pool, rdb redis.UniversalClient, cfg Config, log *
 		cfg:     cfg,
 		log:     log,
 		catalog: newCatalog(cfg.ProductsURL, cfg.Signer),
+		memo:    &priceMemo{byID: map[string]product{}},
 		outbox:  cfg.NewOutbox(pool, rdb, Schema, cfg.OrdersStream, log),
 		snapshots: stream.NewPublisher(rdb, map[string]stream.Retention{
 			cfg.SnapshotsStream: {MaxAge: cfg.SnapshotRetention},
@@ -258,6 +274,7 @@ func (s *Service) Run(ctx context.Context) error {
 	g.Go(func() error { return s.consumer.Run(ctx) })
 	g.Go(func() error { return s.products.Run(ctx) })
 	g.Go(func() error { return s.syncPricesLoop(ctx) })
+	g.Go(func() error { return s.refreshPricesLoop(ctx) })
 	g.Go(func() error { return s.outbox.Run(ctx) })
 	g.Go(func() error { return s.reconcileLoop(ctx) })
 	return g.Wait()

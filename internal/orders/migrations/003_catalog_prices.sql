@@ -5,7 +5,8 @@
 -- the product's version in the catalog; a row is only ever replaced by a
 -- newer version, so events read late, twice or after a newer snapshot
 -- change nothing. changed_at is when products made the change, copied_at
--- when the copy took it.
+-- when the copy took it: each process of orders keeps the copy in memory
+-- too, and reads the rows copied since its last look (the index).
 CREATE TABLE orders.catalog_prices (
     product_id   text        PRIMARY KEY,
     display_name text        NOT NULL,
@@ -15,3 +16,5 @@ CREATE TABLE orders.catalog_prices (
     changed_at   timestamptz NOT NULL,
     copied_at    timestamptz NOT NULL DEFAULT now()
 );
+
+CREATE INDEX catalog_prices_copied_at_idx ON orders.catalog_prices (copied_at);
