@@ -28,7 +28,7 @@ FUZZ_TARGETS := \
 FUZZTIME_TEST ?= 2s
 FUZZTIME ?= 1m
 
-.PHONY: all deps build run test test-short vet rules fuzz fuzz-run bench bench-stream chaos images compose-test k8s-test clean
+.PHONY: all deps build run test test-short vet rules fuzz fuzz-run bench bench-stream bench-overhead chaos images compose-test k8s-test clean
 
 all: build
 
@@ -83,6 +83,11 @@ bench: deps build
 
 bench-stream: deps
 	bash scripts/bench-stream.sh
+
+# What metrics and tracing cost: fresh streamcart dev instances with both
+# off and both on, in alternation (ROUNDS=… pairs, RATE=…, DURATION=…).
+bench-overhead: deps build
+	bash scripts/bench-overhead.sh
 
 # The fault suite (about 4 minutes; not part of `make test`): the system as
 # separate processes on its own Redis and PostgreSQL, under load, one fault

@@ -1,7 +1,7 @@
 //go:build ignore
 
 // otlpsink is a stand-in OpenTelemetry collector for measuring what
-// tracing costs (scripts/bench-tracing.sh): it listens on the loopback
+// tracing costs (scripts/bench-overhead.sh): it listens on the loopback
 // address given, accepts every OTLP/HTTP export with 200 and an empty
 // answer, keeps nothing, and prints how many exports and bytes it got when
 // interrupted.

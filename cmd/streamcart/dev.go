@@ -35,6 +35,7 @@ type devConfig struct {
 	IdentitySecret string
 	PprofAddr      string
 	MetricsAddr    string
+	Metrics        bool
 	RateLimitIP    int
 	NewSessions    int
 	StreamsPerIP   int
@@ -68,6 +69,7 @@ func parseDevConfig(args []string, stdout, stderr io.Writer) (devConfig, *flag.F
 	fs.StringVar(&cfg.Origins, "allowed-origins", "", "comma-separated origins allowed to call the API from a browser (CORS), e.g. http://localhost:3000")
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "URL at which clients reach the gateway, e.g. http://localhost:8080: the base of absolute URLs in tutorial responses (empty: from each request's host)")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "127.0.0.1:9464", "serve every service's metrics on this address as /metrics/<service> (deploy/observability/prometheus.yml scrapes it); empty: only on each service's own port, none for the gateway")
+	fs.BoolVar(&cfg.Metrics, "metrics", true, "count and serve Prometheus metrics (false: none at all, e.g. to measure what they cost)")
 	fs.StringVar(&cfg.PprofAddr, "pprof", "", "serve net/http/pprof on this address, e.g. 127.0.0.1:6060 (off when empty)")
 	fs.IntVar(&cfg.RateLimitIP, "rate-limit-ip", 0, "requests per second per client address at the gateway (0: the default, 2000; negative: no limit, e.g. for streamcart bench)")
 	fs.IntVar(&cfg.NewSessions, "new-sessions-per-minute", 0, "sessions one client address may start per minute (0: the default, 60; negative: no limit, e.g. for streamcart bench)")
@@ -145,6 +147,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		},
 		OperatorToken: operatorToken,
 		MetricsAddr:   cfg.MetricsAddr,
+		NoMetrics:     !cfg.Metrics,
 		Secret:        secret,
 		StreamMaxAge:  cfg.StreamMaxAge,
 		Seed:          true,
@@ -164,7 +167,13 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fmt.Fprintf(stdout, "  %-13s %s\n", name+":", sys.URLs[name])
 	}
 	fmt.Fprintf(stdout, "\nMetrics (Prometheus; deploy/observability/prometheus.yml scrapes them):\n")
+	if !cfg.Metrics {
+		fmt.Fprintf(stdout, "  none: --metrics=false\n")
+	}
 	for _, name := range app.Services {
+		if !cfg.Metrics {
+			break
+		}
 		if u := sys.MetricsURLs[name]; u != "" {
 			fmt.Fprintf(stdout, "  %-13s %s\n", name+":", u)
 		} else {

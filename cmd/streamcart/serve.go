@@ -30,6 +30,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := flag.NewFlagSet("streamcart serve", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:0", "listen address")
 	metricsAddr := fs.String("metrics-addr", "", "also serve the metrics (GET /metrics) on this address, e.g. 127.0.0.1:9464; the gateway's only here, its --addr being public (empty: the gateway serves none, the others on --addr only)")
+	withMetrics := fs.Bool("metrics", true, "count and serve Prometheus metrics (false: none at all)")
 	redisURL := fs.String("redis-url", os.Getenv("REDIS_URL"), "Redis URL, with the credentials of the service's own Redis user, e.g. redis://payments:PASSWORD@host:6379/0 (env REDIS_URL; see streamcart redis-acl)")
 	opsRedisURL := fs.String("ops-redis-url", "", "Redis URL of the operations page, with the ops user's credentials (gateway; default --redis-url)")
 	databaseURL := fs.String("database-url", os.Getenv("DATABASE_URL"), "PostgreSQL URL (env DATABASE_URL)")
@@ -94,6 +95,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Secret:        key,
 		OperatorToken: *operatorToken,
 		MetricsAddr:   *metricsAddr,
+		NoMetrics:     !*withMetrics,
 		Gateway: gateway.Config{
 			AllowedOrigins: splitList(*origins), RateLimitIP: *rateLimitIP,
 			TrustProxy: *trustProxy, SecureCookies: *secureCookies, PublicURL: *publicURL,
@@ -112,7 +114,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	log.Info("serving", "url", sys.URLs[name])
 	if u := sys.MetricsURLs[name]; u != "" {
 		log.Info("serving metrics", "url", u)
-	} else {
+	} else if *withMetrics {
 		log.Warn("serving no metrics: the gateway's address is public; give it --metrics-addr")
 	}
 	return sys.Wait()

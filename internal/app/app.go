@@ -109,6 +109,9 @@ type Config struct {
 	// port; the gateway's port is public, so its metrics are served only
 	// here. Empty: no such listener, and no gateway metrics.
 	MetricsAddr string
+	// NoMetrics turns the metrics off: nothing is counted, no state is
+	// read for them, no GET /metrics is served and MetricsAddr is unused.
+	NoMetrics bool
 	// Tuning shortens the stream and outbox timings, for tests.
 	Tuning Tuning
 	// Tracing records each service's spans, with its own TracerProvider
@@ -209,7 +212,7 @@ func Start(ctx context.Context, cfg Config, names ...string) (*System, error) {
 			return nil, fmt.Errorf("start %s: %w", name, err)
 		}
 	}
-	if cfg.MetricsAddr != "" {
+	if cfg.MetricsAddr != "" && !cfg.NoMetrics {
 		if err := sys.serveMetrics(gctx, cfg); err != nil {
 			sys.close()
 			return nil, fmt.Errorf("serve metrics: %w", err)
@@ -264,7 +267,7 @@ func (s *System) start(ctx, gctx context.Context, cfg Config, name string) error
 	if err != nil {
 		return err
 	}
-	in := newInstruments(name, rdb, pool, log)
+	in := newInstruments(name, rdb, pool, cfg.NoMetrics, log)
 	in.tracer = cfg.Tracing.Provider(name)
 
 	var (
@@ -290,13 +293,18 @@ func (s *System) start(ctx, gctx context.Context, cfg Config, name string) error
 	}
 	rt, ownPort := handler.(*auth.Routes)
 	if ownPort {
-		// A service's port is internal: its metrics are open there, as
-		// its health is. The gateway's is public (Config.MetricsAddr).
-		rt.Handle("GET /metrics", auth.Open, in.reg.Handler())
+		if in.on() {
+			// A service's port is internal: its metrics are open there,
+			// as its health is. The gateway's is public
+			// (Config.MetricsAddr).
+			rt.Handle("GET /metrics", auth.Open, in.reg.Handler())
+		}
 		s.Routes[name] = rt.Registered()
 	}
-	handler = in.reg.NewHTTP().Handler(handler)
-	s.metrics[name] = in.reg
+	if in.on() {
+		handler = in.reg.NewHTTP().Handler(handler)
+		s.metrics[name] = in.reg
+	}
 	callers := tracing.Trusted
 	if name == Gateway {
 		callers = tracing.Public
@@ -311,11 +319,13 @@ func (s *System) start(ctx, gctx context.Context, cfg Config, name string) error
 		return err
 	}
 	s.URLs[name] = "http://" + ln.Addr().String()
-	if ownPort {
+	if ownPort && in.on() {
 		s.MetricsURLs[name] = s.URLs[name] + "/metrics"
 	}
 	s.group.Go(func() error { return web.Serve(gctx, ln, handler, log, cfg.ShutdownTimeout) })
-	s.group.Go(func() error { return in.reg.Run(gctx) })
+	if in.on() {
+		s.group.Go(func() error { return in.reg.Run(gctx) })
+	}
 	if run != nil {
 		s.group.Go(func() error { return run(gctx) })
 	}
@@ -510,7 +520,7 @@ func (s *System) gateway(ctx context.Context, cfg Config, rdb redis.UniversalCli
 	if err != nil {
 		return nil, nil, err
 	}
-	in.reg.WatchRedis(Ops, opsRedis)
+	in.watchRedis(Ops, opsRedis)
 	operations, err := ops.New(opsRedis, shop, ops.Config{
 		Streams:       cfg.Names.opsStreams(),
 		KeyPrefix:     cfg.Names.OpsPrefix,

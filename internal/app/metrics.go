@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"streamcart/internal/events"
+	"streamcart/internal/orders"
 	"streamcart/internal/outbox"
 	"streamcart/internal/platform/metrics"
 	"streamcart/internal/platform/web"
@@ -33,8 +34,12 @@ type instruments struct {
 }
 
 // newInstruments returns the metrics of service name, with its pools'
-// statistics.
-func newInstruments(name string, rdb redis.UniversalClient, pool *pgxpool.Pool, log *slog.Logger) *instruments {
+// statistics; with off, instruments that record nothing, read nothing and
+// serve nothing (Config.NoMetrics).
+func newInstruments(name string, rdb redis.UniversalClient, pool *pgxpool.Pool, off bool, log *slog.Logger) *instruments {
+	if off {
+		return &instruments{rdb: rdb, pool: pool}
+	}
 	reg := metrics.New(name, log)
 	reg.WatchRedis(name, rdb)
 	if pool != nil {
@@ -43,10 +48,24 @@ func newInstruments(name string, rdb redis.UniversalClient, pool *pgxpool.Pool, 
 	return &instruments{reg: reg, rdb: rdb, pool: pool}
 }
 
+// on reports whether the service has metrics.
+func (in *instruments) on() bool { return in.reg != nil }
+
+// watchRedis adds the statistics of another of the service's Redis
+// clients, that of user.
+func (in *instruments) watchRedis(user string, rdb redis.UniversalClient) {
+	if in.on() {
+		in.reg.WatchRedis(user, rdb)
+	}
+}
+
 // streamMetrics returns the metrics of the service's consumers, which
 // read their groups' state with the service's own Redis user (whose
-// grants allow it: RedisUsers).
-func (in *instruments) streamMetrics() *metrics.Streams {
+// grants allow it: RedisUsers); nil without metrics.
+func (in *instruments) streamMetrics() stream.Metrics {
+	if !in.on() {
+		return nil
+	}
 	if in.streams == nil {
 		in.streams = in.reg.NewStreams(func(ctx context.Context, name string) (metrics.StreamState, error) {
 			info, err := stream.Inspect(ctx, in.rdb, name)
@@ -65,8 +84,12 @@ func (in *instruments) streamMetrics() *metrics.Streams {
 	return in.streams
 }
 
-// outboxMetrics returns the metrics of the service's outbox in schema.
-func (in *instruments) outboxMetrics(schema string) *metrics.Outbox {
+// outboxMetrics returns the metrics of the service's outbox in schema;
+// nil without metrics.
+func (in *instruments) outboxMetrics(schema string) outbox.Metrics {
+	if !in.on() {
+		return nil
+	}
 	if in.outbox == nil {
 		in.outbox = in.reg.NewOutbox(func(ctx context.Context) (int64, time.Duration, error) {
 			return outbox.Backlog(ctx, in.pool, schema)
@@ -75,8 +98,12 @@ func (in *instruments) outboxMetrics(schema string) *metrics.Outbox {
 	return in.outbox
 }
 
-// ordersMetrics returns the metrics of the orders' outcomes.
-func (in *instruments) ordersMetrics() *metrics.Orders {
+// ordersMetrics returns the metrics of the orders' outcomes; nil without
+// metrics.
+func (in *instruments) ordersMetrics() orders.Metrics {
+	if !in.on() {
+		return nil
+	}
 	return in.reg.NewOrders(events.StatusPaymentSuccess.String(), events.StatusPaymentFail.String())
 }
 

@@ -141,3 +141,22 @@ func TestMetricsCountOrdersRequestsAndDeadLetters(t *testing.T) {
 		}
 	}
 }
+
+func TestWithMetricsOffAnOrderIsPaidAndNoServiceServesMetrics(t *testing.T) {
+	t.Parallel()
+	s := startShop(t, shopOptions{metrics: true, noMetrics: true})
+	if len(s.sys.MetricsURLs) != 0 {
+		t.Errorf("metrics off, yet metrics are served at %v", s.sys.MetricsURLs)
+	}
+	for _, name := range app.Services {
+		resp, body := testenv.Do(t, nil, testenv.Request{Method: "GET", URL: s.sys.URLs[name] + "/metrics"})
+		if resp.StatusCode == http.StatusOK || strings.Contains(string(body), "go_goroutines") {
+			t.Errorf("metrics off, yet %s answers GET /metrics with %d:\n%.300s", name, resp.StatusCode, body)
+		}
+	}
+	sh := s.shopper("no-metrics", "10.1.2.4")
+	o := sh.placeOrder(item{ProductID: s.catalog(1)[0].ID, Qty: 1})
+	if rec := sh.settledRecord(o.OrderID); rec.Status != 4 {
+		t.Errorf("order %s settled with status %d, want 4 (PAYMENT_SUCCESS)", o.OrderID, rec.Status)
+	}
+}

@@ -66,6 +66,8 @@ type shopOptions struct {
 	// metrics serves every service's metrics on a loopback address of
 	// its own too (app.Config.MetricsAddr), the gateway's included.
 	metrics bool
+	// noMetrics turns the metrics off (app.Config.NoMetrics).
+	noMetrics bool
 	// tracing is app.Config.Tracing.
 	tracing *tracing.Tracing
 	// operatorToken opens the operations page (app.Config.OperatorToken).
@@ -106,6 +108,7 @@ func startShop(t *testing.T, opts shopOptions) *shop {
 	if opts.metrics {
 		cfg.MetricsAddr = "127.0.0.1:0"
 	}
+	cfg.NoMetrics = opts.noMetrics
 	cfg.Gateway.TrustProxy = opts.trustProxy
 	cfg.OperatorToken = opts.operatorToken
 	cfg.StreamMaxAge = opts.streamMaxAge

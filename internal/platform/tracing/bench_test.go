@@ -21,6 +21,7 @@ import (
 func BenchmarkSpanExportedWithOTLP(b *testing.B) {
 	c := newCollector(b)
 	b.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", c.URL)
+	b.Setenv("OTEL_TRACES_SAMPLER", "always_on") // every span is exported
 	b.Setenv("OTEL_BSP_MAX_QUEUE_SIZE", "1000000")
 	ctx := context.Background()
 	tr, err := tracing.FromEnv(ctx, "bench")

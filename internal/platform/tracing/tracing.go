@@ -43,6 +43,14 @@ import (
 // Namespace is every service's service.namespace.
 const Namespace = "streamcart"
 
+// DefaultSampleRatio is the share of traces kept when OTEL_TRACES_SAMPLER
+// is not set: one in ten, decided at the trace's root and followed by
+// every span under it, so that a kept order is kept whole. OpenTelemetry's
+// own default keeps every trace, which costs about 12% of the services'
+// CPU per order (docs/performance.md#what-tracing-costs);
+// OTEL_TRACES_SAMPLER=parentbased_always_on asks for that.
+const DefaultSampleRatio = 0.1
+
 // Tracing hands out a TracerProvider per service, all exporting to one
 // exporter. A nil *Tracing is tracing turned off: its providers are
 // no-ops. It is safe for concurrent use.
@@ -50,6 +58,9 @@ type Tracing struct {
 	exporter sdktrace.SpanExporter
 	sync     bool // export each span as it ends (tests), not in batches
 	version  string
+	// sampler decides which traces are kept; nil: the SDK's, from
+	// OTEL_TRACES_SAMPLER.
+	sampler sdktrace.Sampler
 
 	mu        sync.Mutex
 	providers map[string]*sdktrace.TracerProvider
@@ -62,7 +73,8 @@ type Tracing struct {
 // "true", or OTEL_TRACES_EXPORTER is "none". Its exporter, our own
 // (otlp.go), is OTLP over HTTP with protobuf, configured by the other
 // OTEL_EXPORTER_OTLP_* variables (headers, timeout, compression, TLS);
-// its sampler by OTEL_TRACES_SAMPLER (default: parent-based, always on);
+// its sampler by OTEL_TRACES_SAMPLER (default, unlike OpenTelemetry's:
+// parent-based, keeping DefaultSampleRatio of the traces);
 // its batches by OTEL_BSP_*. OTEL_RESOURCE_ATTRIBUTES adds to every
 // service's resource, but service.name is always the service's. version
 // is service.version, and in the exporter's User-Agent.
@@ -81,8 +93,11 @@ func FromEnv(ctx context.Context, version string) (*Tracing, error) {
 	if err != nil {
 		return nil, err
 	}
-	exp := newOTLPExporter(cfg, version)
-	return &Tracing{exporter: exp, version: version}, nil
+	t := &Tracing{exporter: newOTLPExporter(cfg, version), version: version}
+	if os.Getenv("OTEL_TRACES_SAMPLER") == "" {
+		t.sampler = sdktrace.ParentBased(sdktrace.TraceIDRatioBased(DefaultSampleRatio))
+	}
+	return t, nil
 }
 
 // Configured reports whether the environment that getenv reads asks for
@@ -127,6 +142,9 @@ func (t *Tracing) Provider(service string) trace.TracerProvider {
 		opts = append(opts, sdktrace.WithSyncer(exp), sdktrace.WithSampler(sdktrace.AlwaysSample()))
 	} else {
 		opts = append(opts, sdktrace.WithBatcher(exp))
+	}
+	if t.sampler != nil {
+		opts = append(opts, sdktrace.WithSampler(t.sampler))
 	}
 	tp := sdktrace.NewTracerProvider(opts...)
 	if t.providers == nil {

@@ -50,7 +50,7 @@ func (c *collector) count() map[string]int {
 // clearEnv unsets every variable that could turn tracing on or off, or
 // make FromEnv refuse.
 func clearEnv(t *testing.T) {
-	for _, k := range []string{"OTEL_SDK_DISABLED", "OTEL_TRACES_EXPORTER"} {
+	for _, k := range []string{"OTEL_SDK_DISABLED", "OTEL_TRACES_EXPORTER", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG"} {
 		t.Setenv(k, "")
 	}
 	for _, k := range []string{
@@ -101,6 +101,7 @@ func TestTheEndpointVariableExportsWithOTLPOverHTTP(t *testing.T) {
 				url += "/v1/traces" // this one is the full URL
 			}
 			t.Setenv(v, url)
+			t.Setenv("OTEL_TRACES_SAMPLER", "always_on") // the one span is kept
 			tr, err := tracing.FromEnv(context.Background(), "v")
 			if err != nil || tr == nil {
 				t.Fatalf("FromEnv = %v, %v; want a Tracing", tr, err)
@@ -108,6 +109,61 @@ func TestTheEndpointVariableExportsWithOTLPOverHTTP(t *testing.T) {
 			oneSpan(t, tr, "orders")
 			if got := c.count()["POST /v1/traces application/x-protobuf"]; got != 1 {
 				t.Errorf("the collector got %v, want one protobuf POST to /v1/traces", c.count())
+			}
+		})
+	}
+}
+
+// sampledOf starts n root spans, and n spans under a remote parent that
+// was sampled, with tr's provider and reports how many of each were
+// sampled.
+func sampledOf(t *testing.T, tr *tracing.Tracing, n int) (roots, children int) {
+	t.Helper()
+	tracer := tr.Provider("gateway").Tracer("test")
+	parent := trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: trace.TraceID{1}, SpanID: trace.SpanID{1}, TraceFlags: trace.FlagsSampled, Remote: true,
+	})
+	for range n {
+		_, root := tracer.Start(context.Background(), "root")
+		_, child := tracer.Start(trace.ContextWithRemoteSpanContext(context.Background(), parent), "child")
+		if root.SpanContext().IsSampled() {
+			roots++
+		}
+		if child.SpanContext().IsSampled() {
+			children++
+		}
+		root.End()
+		child.End()
+	}
+	return roots, children
+}
+
+func TestByDefaultOneTraceInTenIsKeptAndAKeptTraceIsKeptWhole(t *testing.T) {
+	c := newCollector(t)
+	for _, tc := range []struct {
+		sampler            string
+		minRoots, maxRoots int // of 2,000
+	}{
+		// 10% of 2,000 is 200; the trace ids are random, and 130 to 270
+		// is more than six standard deviations either side.
+		{sampler: "", minRoots: 130, maxRoots: 270},
+		{sampler: "parentbased_always_on", minRoots: 2000, maxRoots: 2000},
+	} {
+		t.Run("OTEL_TRACES_SAMPLER="+tc.sampler, func(t *testing.T) {
+			clearEnv(t)
+			t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", c.URL)
+			t.Setenv("OTEL_TRACES_SAMPLER", tc.sampler)
+			tr, err := tracing.FromEnv(context.Background(), "v")
+			if err != nil || tr == nil {
+				t.Fatalf("FromEnv = %v, %v; want a Tracing", tr, err)
+			}
+			defer tr.Shutdown(context.Background())
+			roots, children := sampledOf(t, tr, 2000)
+			if roots < tc.minRoots || roots > tc.maxRoots {
+				t.Errorf("%d of 2000 new traces kept, want %d to %d", roots, tc.minRoots, tc.maxRoots)
+			}
+			if children != 2000 {
+				t.Errorf("%d of 2000 spans under a kept parent kept, want all", children)
 			}
 		})
 	}
