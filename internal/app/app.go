@@ -402,7 +402,7 @@ func (s *System) orders(cfg Config, pool *pgxpool.Pool, rdb redis.UniversalClien
 		Metrics:           in.ordersMetrics(),
 	}, log)
 	if err == nil {
-		in.reg.WatchPriceCopy(svc.PriceCopyLag)
+		in.watchPriceCopy(svc.PriceCopyLag)
 	}
 	return started(svc, err, func(svc *orders.Service) http.Handler { return orders.NewHandler(svc, s.Signer) })
 }
