@@ -163,12 +163,6 @@ func (c Config) Validate() error {
 	if c.ProductKey == nil {
 		errs = append(errs, errors.New("ProductKey is required"))
 	}
-	if c.PriceResync < 0 {
-		errs = append(errs, fmt.Errorf("PriceResync %v is negative", c.PriceResync))
-	}
-	if c.PriceRefresh < 0 {
-		errs = append(errs, fmt.Errorf("PriceRefresh %v is negative", c.PriceRefresh))
-	}
 	if _, err := web.ParseBaseURL(c.ProductsURL); err != nil {
 		errs = append(errs, fmt.Errorf("ProductsURL: %w", err))
 	}
@@ -178,14 +172,16 @@ func (c Config) Validate() error {
 	if c.MaxTotalCents < 0 {
 		errs = append(errs, fmt.Errorf("MaxTotalCents %d is negative", c.MaxTotalCents))
 	}
-	if c.StuckAfter < 0 {
-		errs = append(errs, fmt.Errorf("StuckAfter %v is negative", c.StuckAfter))
-	}
-	if c.ReconcileInterval < 0 {
-		errs = append(errs, fmt.Errorf("ReconcileInterval %v is negative", c.ReconcileInterval))
-	}
-	if c.SnapshotRetention < 0 {
-		errs = append(errs, fmt.Errorf("SnapshotRetention %v is negative", c.SnapshotRetention))
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"StuckAfter", c.StuckAfter}, {"ReconcileInterval", c.ReconcileInterval}, {"SnapshotRetention", c.SnapshotRetention},
+		{"PriceResync", c.PriceResync}, {"PriceRefresh", c.PriceRefresh},
+	} {
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("%s %v is negative", d.name, d.v))
+		}
 	}
 	if c.OrdersStream == c.PaymentsStream {
 		errs = append(errs, fmt.Errorf("OrdersStream and PaymentsStream are both %q", c.OrdersStream))
