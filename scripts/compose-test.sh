@@ -164,7 +164,7 @@ payments=$(sql "SELECT count(*) FROM payments.payments")
 deadline=$((SECONDS + 60))
 while :; do
 	backlog=0
-	for s in ORDERS_STREAM PAYMENTS_STREAM TRANSACTION_STREAM; do
+	for s in ORDERS_STREAM PAYMENTS_STREAM TRANSACTION_STREAM PRODUCTS_STREAM; do
 		n=$(rcli XINFO GROUPS "$s" | awk 'prev == "pending" || prev == "lag" { s += $0 } { prev = $0 } END { print s + 0 }')
 		backlog=$((backlog + n))
 	done
@@ -172,7 +172,7 @@ while :; do
 	((SECONDS < deadline)) || fail "the streams' groups still have $backlog entries pending or unread 60 s after the bench"
 	sleep 1
 done
-for s in ORDERS_STREAM PAYMENTS_STREAM TRANSACTION_STREAM; do
+for s in ORDERS_STREAM PAYMENTS_STREAM TRANSACTION_STREAM PRODUCTS_STREAM; do
 	dlq=$(rcli XLEN "$s:dlq")
 	[[ "$dlq" == 0 ]] || fail "$dlq dead letters in $s:dlq"
 done

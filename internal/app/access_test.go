@@ -79,6 +79,7 @@ var routeAccess = map[string]map[string]auth.Access{
 		"POST /products/lookup":        auth.AnyCaller,
 		"PATCH /products/{id}":         auth.Operator,
 		"GET /categories":              auth.AnyCaller,
+		"GET /snapshot":                auth.ServiceOrOperator,
 	},
 	app.Payments: {
 		"GET /healthz":            auth.Open,

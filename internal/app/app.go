@@ -77,8 +77,9 @@ type Config struct {
 	// URLs maps a service name to the base URL of a service this process
 	// does not run (for "serve"); running services use their own.
 	URLs map[string]string
-	// Secret signs identities between the gateway and services, and the
-	// orders service's OrderPlaced events (events.OrderKey); at least 32
+	// Secret signs identities between the gateway and services, the
+	// orders service's OrderPlaced events (events.OrderKey) and the
+	// products service's ProductChanged events (events.ProductKey); at least 32
 	// bytes. Default: random, which only works when every service is in
 	// this process.
 	Secret []byte
@@ -141,6 +142,9 @@ type System struct {
 	// OrderKey signs the OrderPlaced events (orders) and checks them
 	// (payments, identity, orderhistory); it is derived from Secret.
 	OrderKey *events.OrderKey
+	// ProductKey signs the ProductChanged events (products) and checks
+	// them (orders); it is derived from Secret.
+	ProductKey *events.ProductKey
 	// MetricsURLs has, for each running service, the URL at which its
 	// metrics are served (Config.MetricsAddr); none for the gateway when
 	// it is not set.
@@ -190,10 +194,14 @@ func Start(ctx context.Context, cfg Config, names ...string) (*System, error) {
 	if err != nil {
 		return nil, err
 	}
+	productKey, err := events.NewProductKey(cfg.Secret)
+	if err != nil {
+		return nil, err
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	sys := &System{
 		URLs: map[string]string{}, Routes: map[string][]auth.Route{}, MetricsURLs: map[string]string{},
-		Signer: signer, OrderKey: orderKey, group: g, metrics: map[string]*metrics.Registry{},
+		Signer: signer, OrderKey: orderKey, ProductKey: productKey, group: g, metrics: map[string]*metrics.Registry{},
 	}
 	for _, name := range Services { // in start order: see Services
 		if !slices.Contains(names, name) {
@@ -268,7 +276,7 @@ func (s *System) start(ctx, gctx context.Context, cfg Config, name string) error
 	)
 	switch name {
 	case Products:
-		handler, err = s.products(ctx, cfg, pool, rdb, log)
+		handler, run, err = s.products(ctx, cfg, pool, rdb, in, log)
 	case Payments:
 		handler, run, err = s.payments(cfg, pool, rdb, in, log)
 	case Orders:
@@ -339,17 +347,23 @@ func (s *System) openRedis(ctx context.Context, cfg Config, name string) (redis.
 	return rdb, nil
 }
 
-func (s *System) products(ctx context.Context, cfg Config, pool *pgxpool.Pool, rdb redis.UniversalClient, log *slog.Logger) (http.Handler, error) {
-	svc, err := products.NewService(pool, rdb, products.Config{KeyPrefix: cfg.Names.ProductsPrefix}, log)
+func (s *System) products(ctx context.Context, cfg Config, pool *pgxpool.Pool, rdb redis.UniversalClient, in *instruments, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
+	svc, err := products.NewService(pool, rdb, products.Config{
+		KeyPrefix:      cfg.Names.ProductsPrefix,
+		ProductKey:     s.ProductKey,
+		ProductsStream: cfg.Names.ProductsStream,
+		Outbox:         outboxConfig(cfg, in, products.Schema),
+		StreamMaxAge:   cfg.StreamMaxAge,
+	}, log)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if cfg.Seed {
 		if err := svc.Seed(ctx); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return products.NewHandler(svc, s.Signer), nil
+	return products.NewHandler(svc, s.Signer), svc.Run, nil
 }
 
 func (s *System) payments(cfg Config, pool *pgxpool.Pool, rdb redis.UniversalClient, in *instruments, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
@@ -375,9 +389,11 @@ func (s *System) orders(cfg Config, pool *pgxpool.Pool, rdb redis.UniversalClien
 	}
 	svc, err := orders.NewService(pool, rdb, orders.Config{
 		OrderKey:          s.OrderKey,
+		ProductKey:        s.ProductKey,
 		OrdersStream:      cfg.Names.OrdersStream,
 		PaymentsStream:    cfg.Names.PaymentsStream,
 		SnapshotsStream:   cfg.Names.SnapshotsStream,
+		ProductsStream:    cfg.Names.ProductsStream,
 		ProductsURL:       productsURL,
 		Signer:            s.Signer,
 		StuckAfter:        cfg.Tuning.StuckAfter,
@@ -385,6 +401,9 @@ func (s *System) orders(cfg Config, pool *pgxpool.Pool, rdb redis.UniversalClien
 		ServiceConfig:     serviceConfig(cfg, in, orders.Schema),
 		Metrics:           in.ordersMetrics(),
 	}, log)
+	if err == nil {
+		in.watchPriceCopy(svc.PriceCopyLag)
+	}
 	return started(svc, err, func(svc *orders.Service) http.Handler { return orders.NewHandler(svc, s.Signer) })
 }
 
@@ -503,7 +522,7 @@ func (s *System) gateway(ctx context.Context, cfg Config, rdb redis.UniversalCli
 	}
 	in.watchRedis(Ops, opsRedis)
 	operations, err := ops.New(opsRedis, shop, ops.Config{
-		Streams:       cfg.Names.streams(),
+		Streams:       cfg.Names.opsStreams(),
 		KeyPrefix:     cfg.Names.OpsPrefix,
 		OperatorToken: cfg.OperatorToken,
 		SecureCookies: gcfg.SecureCookies,
@@ -597,10 +616,16 @@ var migrations = map[string]func(context.Context, *pgxpool.Pool) error{
 // (payments, orders, identity), reporting to in; the service fills in its
 // streams, group and logger.
 func serviceConfig(cfg Config, in *instruments, schema string) outbox.ServiceConfig {
+	return outbox.ServiceConfig{Consumer: consumerConfig(cfg, in), Outbox: outboxConfig(cfg, in, schema), StreamMaxAge: cfg.StreamMaxAge}
+}
+
+// outboxConfig returns the tuned relay of a service's outbox in schema,
+// reporting to in and tracing with its provider.
+func outboxConfig(cfg Config, in *instruments, schema string) outbox.Config {
 	ob := cfg.Tuning.Outbox
 	ob.Metrics = in.outboxMetrics(schema)
 	ob.TracerProvider = in.tracer
-	return outbox.ServiceConfig{Consumer: consumerConfig(cfg, in), Outbox: ob, StreamMaxAge: cfg.StreamMaxAge}
+	return ob
 }
 
 // consumerConfig returns the tuned timings of a consumer, reporting to

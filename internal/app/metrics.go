@@ -107,6 +107,14 @@ func (in *instruments) ordersMetrics() orders.Metrics {
 	return in.reg.NewOrders(events.StatusPaymentSuccess.String(), events.StatusPaymentFail.String())
 }
 
+// watchPriceCopy reports how far the orders' copy of the prices is
+// behind the catalog, which lag reads; nothing without metrics.
+func (in *instruments) watchPriceCopy(lag func(context.Context) (time.Duration, error)) {
+	if in.on() {
+		in.reg.WatchPriceCopy(lag)
+	}
+}
+
 // serveMetrics serves, on cfg.MetricsAddr, GET /metrics/{service} for each
 // running service and, when there is one, GET /metrics too, and records
 // there where each service's metrics are in s.MetricsURLs.

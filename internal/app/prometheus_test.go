@@ -251,8 +251,8 @@ func TestPrometheusScrapesEveryServiceAndSeesOrdersProcessed(t *testing.T) {
 			alerts = append(alerts, r.Name+" "+r.Health)
 		}
 	}
-	if len(alerts) != 6 || slices.ContainsFunc(alerts, func(a string) bool { return !strings.HasSuffix(a, " ok") }) {
-		t.Errorf("prometheus's alert rules: %v, want the six of alerts.yml, each ok", alerts)
+	if len(alerts) != 7 || slices.ContainsFunc(alerts, func(a string) bool { return !strings.HasSuffix(a, " ok") }) {
+		t.Errorf("prometheus's alert rules: %v, want the seven of alerts.yml, each ok", alerts)
 	}
 }
 

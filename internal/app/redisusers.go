@@ -34,6 +34,9 @@ type RedisNames struct {
 	// SnapshotsStream has the orders' snapshots, which orders appends and
 	// the order history reads by range while it rebuilds.
 	SnapshotsStream string
+	// ProductsStream has the catalog's changes, which products appends
+	// and orders follows into its copy of the prices.
+	ProductsStream string
 	// ProductsPrefix starts the products cache's keys, followed by ":".
 	ProductsPrefix string
 	// GatewayPrefix starts the keys of the gateway's session
@@ -53,6 +56,7 @@ func DefaultRedisNames() RedisNames {
 		PaymentsStream:    events.PaymentsStream,
 		TransactionStream: events.TransactionStream,
 		SnapshotsStream:   events.OrderSnapshotsStream,
+		ProductsStream:    events.ProductsStream,
 		ProductsPrefix:    "products",
 		GatewayPrefix:     gateway.DefaultKeyPrefix,
 		HistoryPrefix:     orderhistory.DefaultKeyPrefix,
@@ -60,8 +64,16 @@ func DefaultRedisNames() RedisNames {
 	}
 }
 
+// streams are the streams of the orders' life, which the order history
+// follows and an autoscaler watches.
 func (n RedisNames) streams() []string {
 	return []string{n.OrdersStream, n.PaymentsStream, n.TransactionStream}
+}
+
+// opsStreams are the streams the operations page shows, whose dead letters
+// it replays: every stream a consumer group reads.
+func (n RedisNames) opsStreams() []string {
+	return append(n.streams(), n.ProductsStream)
 }
 
 // RedisUsers returns the Redis ACL user of each name of RedisUserNames,
@@ -69,7 +81,8 @@ func (n RedisNames) streams() []string {
 // This is the one place that says who may do what in Redis:
 //
 //   - Only orders appends to ORDERS_STREAM and ORDER_SNAPSHOTS, only
-//     payments to PAYMENTS_STREAM; the gateway (LoginIdentityRecorded) and identity
+//     payments to PAYMENTS_STREAM, only products to PRODUCTS_STREAM;
+//     the gateway (LoginIdentityRecorded) and identity
 //     (IdentityScored) append to TRANSACTION_STREAM. The operations page
 //     appends to any of them, but only to replay a dead letter.
 //   - A consumer may create its group on, read, claim, inspect and
@@ -79,7 +92,9 @@ func (n RedisNames) streams() []string {
 //     group from another: a consumer's rules cover the other groups of the
 //     stream it reads too.
 //   - products, orderhistory and the gateway each use the keys under their
-//     own prefix only, and only with the commands their code runs; the
+//     own prefix only, and only with the commands their code runs; orders
+//     reads PRODUCTS_STREAM by range too (how far its copy of the prices
+//     is behind: stream.Behind); the
 //     order history publishes the order updates that the gateway listens
 //     to (events.OrderUpdatesChannel), and reads ORDER_SNAPSHOTS by range
 //     (it rebuilds from them) without a consumer group.
@@ -90,7 +105,7 @@ func (n RedisNames) streams() []string {
 // it append a LoginIdentityRecorded, and the gateway's an IdentityScored;
 // see docs/security.md.
 func RedisUsers(n RedisNames, passwords map[string]string) ([]redisacl.User, error) {
-	for _, name := range []string{n.OrdersStream, n.PaymentsStream, n.TransactionStream, n.SnapshotsStream, n.ProductsPrefix, n.GatewayPrefix, n.HistoryPrefix, n.OpsPrefix} {
+	for _, name := range []string{n.OrdersStream, n.PaymentsStream, n.TransactionStream, n.SnapshotsStream, n.ProductsStream, n.ProductsPrefix, n.GatewayPrefix, n.HistoryPrefix, n.OpsPrefix} {
 		if name == "" {
 			return nil, fmt.Errorf("redis users: a stream name or key prefix is empty in %+v", n)
 		}
@@ -136,12 +151,17 @@ func RedisUsers(n RedisNames, passwords map[string]string) ([]redisacl.User, err
 		"hget", "hgetall", "hmget", "hset", "hsetnx", "hdel", "hincrby",
 	}
 	grants := map[string][]redisacl.Grant{
-		Products: {{
-			Commands: []string{"get", "mget", "set", "incr", "evalsha", "eval"},
-			Keys:     []string{redisacl.Prefix(n.ProductsPrefix + ":")},
-		}},
+		Products: {
+			{
+				Commands: []string{"get", "mget", "set", "incr", "evalsha", "eval"},
+				Keys:     []string{redisacl.Prefix(n.ProductsPrefix + ":")},
+			},
+			appendTo(n.ProductsStream),
+		},
 		Payments: append(consume(n.OrdersStream), appendTo(n.PaymentsStream)),
-		Orders:   append(consume(n.PaymentsStream), appendTo(n.OrdersStream, n.SnapshotsStream)),
+		Orders: append(consume(n.PaymentsStream, n.ProductsStream),
+			appendTo(n.OrdersStream, n.SnapshotsStream),
+			redisacl.Grant{Commands: []string{"xrange"}, Keys: literals([]string{n.ProductsStream})}),
 		Identity: append(consume(n.OrdersStream, n.TransactionStream), appendTo(n.TransactionStream)),
 		History: append(consume(n.streams()...),
 			// history rebuild replays the streams and the snapshots.
@@ -167,11 +187,11 @@ func RedisUsers(n RedisNames, passwords map[string]string) ([]redisacl.User, err
 		Ops: {
 			{
 				Commands: []string{"xinfo|stream", "xinfo|groups", "xinfo|consumers", "xpending", "xlen", "xrange", "xrevrange"},
-				Keys:     append(literals(n.streams()), literals(dlqs(n.streams()))...),
+				Keys:     append(literals(n.opsStreams()), literals(dlqs(n.opsStreams()))...),
 			},
 			// Replay appends a dead letter back to its stream and deletes it.
-			appendTo(n.streams()...),
-			{Commands: []string{"xdel"}, Keys: literals(dlqs(n.streams()))},
+			appendTo(n.opsStreams()...),
+			{Commands: []string{"xdel"}, Keys: literals(dlqs(n.opsStreams()))},
 			{Commands: state, Keys: []string{redisacl.Prefix(n.OpsPrefix)}}, // sign-in counters
 		},
 		// KEDA's scaler checks INFO's redis_version before it reads a

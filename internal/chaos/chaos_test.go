@@ -374,7 +374,7 @@ func (s *system) idle(ctx context.Context) string {
 	if notFinal+unpaid+mismatched > 0 {
 		return fmt.Sprintf("%d orders not final, %d without a payment, %d whose status is not their payment's", notFinal, unpaid, mismatched)
 	}
-	for _, name := range []string{events.OrdersStream, events.PaymentsStream, events.TransactionStream} {
+	for _, name := range []string{events.OrdersStream, events.PaymentsStream, events.TransactionStream, events.ProductsStream} {
 		info, err := stream.Inspect(ctx, s.admin, name)
 		if err != nil {
 			return err.Error()

@@ -37,6 +37,10 @@ const (
 	// system of record (see OrderSnapshot). Producer: orders. Reader:
 	// orderhistory, by range during a rebuild, in no consumer group.
 	OrderSnapshotsStream = "ORDER_SNAPSHOTS"
+	// ProductsStream has a ProductChanged for each change of the catalog,
+	// from its seeding on. Producer: products. Consumer: orders, which
+	// keeps a copy of the prices from it.
+	ProductsStream = "PRODUCTS_STREAM"
 )
 
 // Event types.
@@ -46,6 +50,7 @@ const (
 	TypeLoginIdentityRecorded = "LoginIdentityRecorded"
 	TypeIdentityScored        = "IdentityScored"
 	TypeOrderSnapshot         = "OrderSnapshot"
+	TypeProductChanged        = "ProductChanged"
 )
 
 // Status is an order's status code, as the tutorial numbers them.

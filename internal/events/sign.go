@@ -55,12 +55,22 @@ const orderKeyLabel = "streamcart OrderPlaced signing key v1"
 // the identity secret shared by the services; it must be at least
 // MinSecretLen bytes.
 func NewOrderKey(secret []byte) (*OrderKey, error) {
+	key, err := deriveKey(secret, orderKeyLabel, "order signing secret")
+	if err != nil {
+		return nil, err
+	}
+	return &OrderKey{key: key}, nil
+}
+
+// deriveKey returns the key of label derived from secret, which must be
+// at least MinSecretLen bytes; what names the secret in the error.
+func deriveKey(secret []byte, label, what string) ([]byte, error) {
 	if len(secret) < MinSecretLen {
-		return nil, fmt.Errorf("order signing secret: %d bytes, want at least %d", len(secret), MinSecretLen)
+		return nil, fmt.Errorf("%s: %d bytes, want at least %d", what, len(secret), MinSecretLen)
 	}
 	m := hmac.New(sha256.New, secret)
-	m.Write([]byte(orderKeyLabel))
-	return &OrderKey{key: m.Sum(nil)}, nil
+	m.Write([]byte(label))
+	return m.Sum(nil), nil
 }
 
 // sign returns the value of FieldSignature for e.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"time"
 
 	"streamcart/internal/platform/auth"
@@ -14,12 +15,15 @@ import (
 	"streamcart/internal/platform/web"
 )
 
-// product is what orders needs to know of a catalog product.
+// product is what orders needs to know of a catalog product, as the
+// catalog's answers and the copy of the prices (prices.go) hold it.
 type product struct {
-	ID          string `json:"id"`
-	DisplayName string `json:"displayName"`
-	PriceCents  int64  `json:"priceCents"`
-	Active      bool   `json:"active"`
+	ID          string    `json:"id"`
+	DisplayName string    `json:"displayName"`
+	PriceCents  int64     `json:"priceCents"`
+	Active      bool      `json:"active"`
+	Version     int64     `json:"version"`
+	UpdatedAt   time.Time `json:"updatedAt"`
 }
 
 // catalog asks the products service for prices, over HTTP: services do not
@@ -63,6 +67,32 @@ func (c *catalog) lookup(ctx context.Context, ids []string) (map[string]product,
 		}
 	}
 	return found, nil
+}
+
+// snapshotPage is a page of the whole catalog (GET /snapshot).
+type snapshotPage struct {
+	Products []product `json:"products"`
+	Next     string    `json:"next"`
+}
+
+// snapshot returns the page of the whole catalog after product id after
+// ("" for the first), with the errors of lookup.
+func (c *catalog) snapshot(ctx context.Context, after string) (snapshotPage, error) {
+	var page snapshotPage
+	err := c.products.GetJSON(ctx, "/snapshot?after="+url.QueryEscape(after), &page)
+	var answer *auth.AnswerError
+	switch {
+	case errors.As(err, &answer):
+		return page, lookupError(answer)
+	case err != nil:
+		return page, fmt.Errorf("products snapshot: %w", err)
+	}
+	for _, p := range page.Products {
+		if !web.ValidID(p.ID) || p.PriceCents < 1 || p.Version < 1 {
+			return snapshotPage{}, fmt.Errorf("products snapshot: product %+v is not one of a catalog", p)
+		}
+	}
+	return page, nil
 }
 
 // lookupError reads the products service's error answer by the kind its

@@ -177,7 +177,8 @@ func (f *finals) Final(status string, n int) {
 	f.counts[status] += n
 }
 
-func (f *finals) Republished(int) {}
+func (f *finals) Republished(int)    {}
+func (f *finals) CatalogLookups(int) {}
 
 func TestEachOrderIsCountedFinalOnce(t *testing.T) {
 	t.Parallel()

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,6 +44,32 @@ type env struct {
 	svc     *orders.Service
 	api     *httptest.Server
 	signer  *auth.Signer
+	// catalogCalls counts the requests the products service served, by
+	// route pattern ("POST /products/lookup").
+	catalogCalls *calls
+}
+
+// calls counts requests by route pattern. It is safe for concurrent use.
+type calls struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+// count wraps h, counting the requests it serves.
+func (c *calls) count(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r)
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.n[r.Method+" "+r.URL.Path]++
+	})
+}
+
+// of returns how many requests for method and path were served.
+func (c *calls) of(method, path string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[method+" "+path]
 }
 
 // newEnv builds an env. configure, if not nil, adjusts the service's
@@ -58,7 +85,11 @@ func newEnv(t *testing.T, configure func(*orders.Config)) *env {
 	if err := products.Migrate(ctx, pool); err != nil {
 		t.Fatalf("products.Migrate: %v", err)
 	}
-	catalog, err := products.NewService(pool, rdb, products.Config{KeyPrefix: testenv.Name(t, "products")}, log)
+	productsStream := testenv.Name(t, "products-stream")
+	catalog, err := products.NewService(pool, rdb, products.Config{
+		KeyPrefix: testenv.Name(t, "products"), ProductKey: productKey, ProductsStream: productsStream,
+		Outbox: outbox.Config{Poll: 50 * time.Millisecond},
+	}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,12 +97,15 @@ func newEnv(t *testing.T, configure func(*orders.Config)) *env {
 		t.Fatalf("products Seed: %v", err)
 	}
 	signer := servicetest.Signer()
-	productsAPI := httptest.NewServer(products.NewHandler(catalog, signer))
+	catalogCalls := &calls{n: map[string]int{}}
+	productsAPI := httptest.NewServer(catalogCalls.count(products.NewHandler(catalog, signer)))
 	t.Cleanup(productsAPI.Close)
 
 	testenv.Migrate(t, pool, orders.Migrate)
 	cfg := orders.Config{
 		OrderKey:       orderKey,
+		ProductKey:     productKey,
+		ProductsStream: productsStream,
 		ProductsURL:    productsAPI.URL,
 		Signer:         signer,
 		OrdersStream:   testenv.Name(t, "orders"),
@@ -97,12 +131,14 @@ func newEnv(t *testing.T, configure func(*orders.Config)) *env {
 	}
 	api := httptest.NewServer(orders.NewHandler(svc, signer))
 	t.Cleanup(api.Close)
-	return &env{pool: pool, rdb: rdb, catalog: catalog, cfg: cfg, svc: svc, api: api, signer: signer}
+	return &env{pool: pool, rdb: rdb, catalog: catalog, cfg: cfg, svc: svc, api: api, signer: signer, catalogCalls: catalogCalls}
 }
 
-// start runs the service's background work until the test ends.
+// start runs the service's background work, and the relay of the
+// catalog's changes, until the test ends.
 func (e *env) start(t *testing.T) {
 	t.Helper()
+	testenv.Run(t, e.catalog.Run)
 	testenv.Run(t, e.svc.Run)
 }
 
@@ -262,8 +298,12 @@ func (e *env) relayed(t *testing.T) {
 }
 
 // orderKey signs the OrderPlaced events of these tests and checks them in
-// the service, as the orders service's key does in a deployment.
-var orderKey = servicetest.OrderKey()
+// the service, as the orders service's key does in a deployment;
+// productKey does the same for the ProductChanged events.
+var (
+	orderKey   = servicetest.OrderKey()
+	productKey = servicetest.ProductKey()
+)
 
 // placed returns the OrderPlaced events on the orders stream, in stream
 // order, with their event ids.

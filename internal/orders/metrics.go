@@ -11,9 +11,14 @@ type Metrics interface {
 	// Republished counts n orders whose OrderPlaced the reconciler wrote
 	// again.
 	Republished(n int)
+	// CatalogLookups counts n orders that asked the products service
+	// about products the copy of the prices could not sell as the
+	// shopper expected.
+	CatalogLookups(n int)
 }
 
 type nopMetrics struct{}
 
-func (nopMetrics) Final(string, int) {}
-func (nopMetrics) Republished(int)   {}
+func (nopMetrics) Final(string, int)  {}
+func (nopMetrics) Republished(int)    {}
+func (nopMetrics) CatalogLookups(int) {}

@@ -67,33 +67,40 @@ func TestRequestHashTellsRequestsApart(t *testing.T) {
 	}
 }
 
-// configKey is a valid Config.OrderKey.
-var configKey = servicetest.OrderKey()
+// configKey and productKey are a valid Config.OrderKey and ProductKey.
+var (
+	configKey  = servicetest.OrderKey()
+	productKey = servicetest.ProductKey()
+)
 
 func TestConfigValidate(t *testing.T) {
 	t.Parallel()
 	const products = "http://127.0.0.1:8081"
 	tests := []testenv.ConfigCase[Config]{
-		{Name: "only the products URL", Config: Config{OrderKey: configKey, Signer: testSigner, ProductsURL: products}},
-		{Name: "custom", Config: Config{OrderKey: configKey, Signer: testSigner,
+		{Name: "only the products URL", Config: Config{OrderKey: configKey, ProductKey: productKey, Signer: testSigner, ProductsURL: products}},
+		{Name: "custom", Config: Config{OrderKey: configKey, ProductKey: productKey, Signer: testSigner,
 			ProductsURL: "https://products.internal", MaxTotalCents: 1, StuckAfter: time.Second, ReconcileInterval: time.Second,
-			OrdersStream: "o", PaymentsStream: "p", ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{Stream: "p", Group: "g"}, StreamMaxAge: time.Hour},
+			OrdersStream: "o", PaymentsStream: "p", ProductsStream: "c", PriceResync: time.Minute,
+			ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{Group: "g"}, StreamMaxAge: time.Hour},
 		}},
 		{Name: "no products URL", Config: Config{OrderKey: configKey}, WantField: "ProductsURL"},
-		{Name: "products URL without a scheme", Config: Config{OrderKey: configKey, Signer: testSigner, ProductsURL: "products:8081"}, WantField: "ProductsURL"},
-		{Name: "products URL of another scheme", Config: Config{OrderKey: configKey, Signer: testSigner, ProductsURL: "ftp://products"}, WantField: "ProductsURL"},
-		{Name: "negative total limit", Config: Config{OrderKey: configKey, Signer: testSigner, ProductsURL: products, MaxTotalCents: -1}, WantField: "MaxTotalCents"},
-		{Name: "negative stuck after", Config: Config{OrderKey: configKey, Signer: testSigner, ProductsURL: products, StuckAfter: -time.Second}, WantField: "StuckAfter"},
-		{Name: "negative reconcile interval", Config: Config{OrderKey: configKey, Signer: testSigner, ProductsURL: products, ReconcileInterval: -time.Second}, WantField: "ReconcileInterval"},
-		{Name: "same stream for both", Config: Config{OrderKey: configKey, Signer: testSigner, ProductsURL: products, OrdersStream: "s", PaymentsStream: "s"}, WantField: "OrdersStream and PaymentsStream"},
-		{Name: "same default stream for both", Config: Config{OrderKey: configKey, Signer: testSigner, ProductsURL: products, OrdersStream: events.PaymentsStream}, WantField: "OrdersStream and PaymentsStream"},
-		{Name: "consumer of another stream", Config: Config{OrderKey: configKey, Signer: testSigner, ProductsURL: products, ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{Stream: events.OrdersStream}}}, WantField: "Consumer.Stream"},
-		{Name: "bad consumer config", Config: Config{OrderKey: configKey, Signer: testSigner, ProductsURL: products, ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{Count: -1}}}, WantField: "Consumer"},
-		{Name: "negative stream max age", Config: Config{OrderKey: configKey, Signer: testSigner, ProductsURL: products, ServiceConfig: outbox.ServiceConfig{StreamMaxAge: -time.Second}}, WantField: "StreamMaxAge"},
-		{Name: "negative snapshot retention", Config: Config{OrderKey: configKey, Signer: testSigner, ProductsURL: products, SnapshotRetention: -time.Second}, WantField: "SnapshotRetention"},
-		{Name: "snapshots on the orders stream", Config: Config{OrderKey: configKey, Signer: testSigner, ProductsURL: products, SnapshotsStream: events.OrdersStream}, WantField: "SnapshotsStream"},
-		{Name: "no signer", Config: Config{OrderKey: configKey, ProductsURL: products}, WantField: "Signer"},
-		{Name: "no order key", Config: Config{ProductsURL: products, Signer: testSigner}, WantField: "OrderKey"},
+		{Name: "products URL without a scheme", Config: Config{OrderKey: configKey, ProductKey: productKey, Signer: testSigner, ProductsURL: "products:8081"}, WantField: "ProductsURL"},
+		{Name: "products URL of another scheme", Config: Config{OrderKey: configKey, ProductKey: productKey, Signer: testSigner, ProductsURL: "ftp://products"}, WantField: "ProductsURL"},
+		{Name: "negative total limit", Config: Config{OrderKey: configKey, ProductKey: productKey, Signer: testSigner, ProductsURL: products, MaxTotalCents: -1}, WantField: "MaxTotalCents"},
+		{Name: "negative stuck after", Config: Config{OrderKey: configKey, ProductKey: productKey, Signer: testSigner, ProductsURL: products, StuckAfter: -time.Second}, WantField: "StuckAfter"},
+		{Name: "negative reconcile interval", Config: Config{OrderKey: configKey, ProductKey: productKey, Signer: testSigner, ProductsURL: products, ReconcileInterval: -time.Second}, WantField: "ReconcileInterval"},
+		{Name: "same stream for both", Config: Config{OrderKey: configKey, ProductKey: productKey, Signer: testSigner, ProductsURL: products, OrdersStream: "s", PaymentsStream: "s"}, WantField: "OrdersStream and PaymentsStream"},
+		{Name: "same default stream for both", Config: Config{OrderKey: configKey, ProductKey: productKey, Signer: testSigner, ProductsURL: products, OrdersStream: events.PaymentsStream}, WantField: "OrdersStream and PaymentsStream"},
+		{Name: "consumer of another stream", Config: Config{OrderKey: configKey, ProductKey: productKey, Signer: testSigner, ProductsURL: products, ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{Stream: events.OrdersStream}}}, WantField: "Consumer.Stream"},
+		{Name: "bad consumer config", Config: Config{OrderKey: configKey, ProductKey: productKey, Signer: testSigner, ProductsURL: products, ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{Count: -1}}}, WantField: "Consumer"},
+		{Name: "negative stream max age", Config: Config{OrderKey: configKey, ProductKey: productKey, Signer: testSigner, ProductsURL: products, ServiceConfig: outbox.ServiceConfig{StreamMaxAge: -time.Second}}, WantField: "StreamMaxAge"},
+		{Name: "negative snapshot retention", Config: Config{OrderKey: configKey, ProductKey: productKey, Signer: testSigner, ProductsURL: products, SnapshotRetention: -time.Second}, WantField: "SnapshotRetention"},
+		{Name: "snapshots on the orders stream", Config: Config{OrderKey: configKey, ProductKey: productKey, Signer: testSigner, ProductsURL: products, SnapshotsStream: events.OrdersStream}, WantField: "SnapshotsStream"},
+		{Name: "no signer", Config: Config{OrderKey: configKey, ProductKey: productKey, ProductsURL: products}, WantField: "Signer"},
+		{Name: "no order key", Config: Config{ProductKey: productKey, ProductsURL: products, Signer: testSigner}, WantField: "OrderKey"},
+		{Name: "no product key", Config: Config{OrderKey: configKey, ProductsURL: products, Signer: testSigner}, WantField: "ProductKey"},
+		{Name: "negative price resync", Config: Config{OrderKey: configKey, ProductKey: productKey, Signer: testSigner, ProductsURL: products, PriceResync: -time.Second}, WantField: "PriceResync"},
+		{Name: "products on the payments stream", Config: Config{OrderKey: configKey, ProductKey: productKey, Signer: testSigner, ProductsURL: products, ProductsStream: events.PaymentsStream}, WantField: "ProductsStream"},
 	}
 	testenv.CheckConfigs(t, tests, Config.Validate, nil)
 }
@@ -102,10 +109,12 @@ func TestConfigDefaults(t *testing.T) {
 	t.Parallel()
 	var cfg Config
 	cfg.setDefaults()
-	got := []any{cfg.MaxTotalCents, cfg.StuckAfter, cfg.ReconcileInterval, cfg.OrdersStream, cfg.PaymentsStream, cfg.Consumer.Stream, cfg.Consumer.Group}
-	want := []any{int64(5_000_000), time.Minute, 15 * time.Second, events.OrdersStream, events.PaymentsStream, events.PaymentsStream, "orders"}
+	got := []any{cfg.MaxTotalCents, cfg.StuckAfter, cfg.ReconcileInterval, cfg.OrdersStream, cfg.PaymentsStream,
+		cfg.ProductsStream, cfg.PriceResync, cfg.Consumer.Stream, cfg.Consumer.Group}
+	want := []any{int64(5_000_000), time.Minute, 15 * time.Second, events.OrdersStream, events.PaymentsStream,
+		events.ProductsStream, time.Hour, "", "orders"}
 	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("defaults: total limit, stuck after, reconcile interval, orders stream, payments stream, consumer stream, group (-want +got):\n%s", diff)
+		t.Errorf("defaults: total limit, stuck after, reconcile interval, orders stream, payments stream, products stream, price resync, consumer stream, group (-want +got):\n%s", diff)
 	}
 }
 

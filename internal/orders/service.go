@@ -1,6 +1,11 @@
 // Package orders is the orders service: it validates and prices new orders
-// from the catalog, stores them, announces them on ORDERS_STREAM and
-// follows their payments on PAYMENTS_STREAM.
+// from its copy of the catalog's prices, stores them, announces them on
+// ORDERS_STREAM and follows their payments on PAYMENTS_STREAM.
+//
+// The copy of the prices follows the catalog's changes on PRODUCTS_STREAM
+// and starts from a snapshot of the catalog (prices.go): creating an order
+// asks the products service nothing, unless the copy does not have a
+// product or has it at another price than the shopper saw.
 //
 // Creating an order is one PostgreSQL transaction holding the order, its
 // items and its OrderPlaced event in the outbox; the outbox relay publishes
@@ -39,7 +44,8 @@ import (
 // Schema is the PostgreSQL schema the service owns.
 const Schema = "orders"
 
-// Group is the service's consumer group on the payments stream.
+// Group is the service's consumer group on the payments stream and on the
+// products stream.
 const Group = "orders"
 
 // Defaults of Config.
@@ -51,14 +57,39 @@ const (
 	DefaultStuckAfter = time.Minute
 	// DefaultReconcileInterval is how often the reconciler looks.
 	DefaultReconcileInterval = 15 * time.Second
+	// DefaultPriceResync is how often the copy of the prices loads a
+	// snapshot of the catalog again, besides at start.
+	DefaultPriceResync = time.Hour
+	// DefaultPriceRefresh is how often a process reads the changes of the
+	// copy of the prices into its memory.
+	DefaultPriceRefresh = 500 * time.Millisecond
 )
 
 // Config configures a Service. Zero fields take the defaults their
 // comments give.
 type Config struct {
-	// ProductsURL is the products service's base URL, which prices new
-	// orders. Required: an absolute http or https URL.
+	// ProductsURL is the products service's base URL, which the copy of
+	// the prices loads snapshots from, and which prices the products the
+	// copy lacks. Required: an absolute http or https URL.
 	ProductsURL string
+	// ProductsStream carries the ProductChanged events that feed the copy
+	// of the prices. Default events.ProductsStream.
+	ProductsStream string
+	// ProductKey checks the signature of each ProductChanged: a change
+	// that the products service did not sign is dead-lettered, never
+	// copied (events.ProductKey). Required.
+	ProductKey *events.ProductKey
+	// PriceResync is how often the copy of the prices loads a snapshot of
+	// the catalog again, to mend what events Redis may have lost; it also
+	// does at start. It must not be negative. Default DefaultPriceResync
+	// (1 hour).
+	PriceResync time.Duration
+	// PriceRefresh is how often the process reads into its memory the
+	// rows of the copy of the prices that changed (other replicas' work):
+	// a change reaches every replica's memory at most about this long
+	// after it reached the copy. It must not be negative. Default
+	// DefaultPriceRefresh (500ms).
+	PriceRefresh time.Duration
 	// Signer signs the service's calls to the products service with its
 	// own identity (auth.RoleService). Required.
 	Signer *auth.Signer
@@ -86,8 +117,10 @@ type Config struct {
 	// once, right after they are published. It must not be negative.
 	// Default DefaultSnapshotRetention (1 hour).
 	SnapshotRetention time.Duration
-	// ServiceConfig holds the consumer of PaymentsStream (Consumer, whose
-	// Stream defaults to PaymentsStream and must be it; Group defaults to
+	// ServiceConfig holds the template of the consumers of PaymentsStream
+	// and of ProductsStream (Consumer, whose Stream and DeadLetterStream
+	// must be empty: each consumer reads its own stream and dead-letters
+	// to that stream's default dead-letter stream; Group defaults to
 	// Group), the relay of the OrderPlaced events (Outbox) and the
 	// retention of OrdersStream (StreamMaxAge).
 	outbox.ServiceConfig
@@ -110,10 +143,13 @@ func (c *Config) setDefaults() {
 	c.PaymentsStream = cmp.Or(c.PaymentsStream, events.PaymentsStream)
 	c.SnapshotsStream = cmp.Or(c.SnapshotsStream, events.OrderSnapshotsStream)
 	c.SnapshotRetention = cmp.Or(c.SnapshotRetention, DefaultSnapshotRetention)
+	c.ProductsStream = cmp.Or(c.ProductsStream, events.ProductsStream)
+	c.PriceResync = cmp.Or(c.PriceResync, DefaultPriceResync)
+	c.PriceRefresh = cmp.Or(c.PriceRefresh, DefaultPriceRefresh)
 	if c.Metrics == nil {
 		c.Metrics = nopMetrics{}
 	}
-	c.DefaultFor(c.PaymentsStream, Group)
+	c.DefaultFor("", Group)
 }
 
 // Validate reports the problems with c, after defaults are applied, each
@@ -124,6 +160,9 @@ func (c Config) Validate() error {
 	if c.OrderKey == nil {
 		errs = append(errs, errors.New("OrderKey is required"))
 	}
+	if c.ProductKey == nil {
+		errs = append(errs, errors.New("ProductKey is required"))
+	}
 	if _, err := web.ParseBaseURL(c.ProductsURL); err != nil {
 		errs = append(errs, fmt.Errorf("ProductsURL: %w", err))
 	}
@@ -133,14 +172,16 @@ func (c Config) Validate() error {
 	if c.MaxTotalCents < 0 {
 		errs = append(errs, fmt.Errorf("MaxTotalCents %d is negative", c.MaxTotalCents))
 	}
-	if c.StuckAfter < 0 {
-		errs = append(errs, fmt.Errorf("StuckAfter %v is negative", c.StuckAfter))
-	}
-	if c.ReconcileInterval < 0 {
-		errs = append(errs, fmt.Errorf("ReconcileInterval %v is negative", c.ReconcileInterval))
-	}
-	if c.SnapshotRetention < 0 {
-		errs = append(errs, fmt.Errorf("SnapshotRetention %v is negative", c.SnapshotRetention))
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"StuckAfter", c.StuckAfter}, {"ReconcileInterval", c.ReconcileInterval}, {"SnapshotRetention", c.SnapshotRetention},
+		{"PriceResync", c.PriceResync}, {"PriceRefresh", c.PriceRefresh},
+	} {
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("%s %v is negative", d.name, d.v))
+		}
 	}
 	if c.OrdersStream == c.PaymentsStream {
 		errs = append(errs, fmt.Errorf("OrdersStream and PaymentsStream are both %q", c.OrdersStream))
@@ -148,7 +189,10 @@ func (c Config) Validate() error {
 	if c.SnapshotsStream == c.OrdersStream || c.SnapshotsStream == c.PaymentsStream {
 		errs = append(errs, fmt.Errorf("SnapshotsStream %q must differ from OrdersStream and PaymentsStream", c.SnapshotsStream))
 	}
-	errs = append(errs, c.ValidateFor(c.PaymentsStream)) // nil when valid; errors.Join drops it
+	if c.ProductsStream == c.OrdersStream || c.ProductsStream == c.PaymentsStream || c.ProductsStream == c.SnapshotsStream {
+		errs = append(errs, fmt.Errorf("ProductsStream %q must differ from the other streams", c.ProductsStream))
+	}
+	errs = append(errs, c.ValidateFor(c.PaymentsStream, c.ProductsStream)) // nil when valid; errors.Join drops it
 	return errors.Join(errs...)
 }
 
@@ -163,6 +207,10 @@ type Service struct {
 	catalog  *catalog
 	outbox   *outbox.Outbox
 	consumer *stream.Consumer
+	// products follows ProductsStream into the copy of the prices.
+	products *stream.Consumer
+	// memo is this process's memory of the copy of the prices.
+	memo *priceMemo
 	// snapshots appends to SnapshotsStream, trimming it.
 	snapshots *stream.Publisher
 	// insertOrderSQL is store.go's insertOrderSQL with this outbox.
@@ -197,31 +245,39 @@ func NewService(pool *pgxpool.Pool, rdb redis.UniversalClient, cfg Config, log *
 		cfg:     cfg,
 		log:     log,
 		catalog: newCatalog(cfg.ProductsURL, cfg.Signer),
+		memo:    &priceMemo{byID: map[string]product{}},
 		outbox:  cfg.NewOutbox(pool, rdb, Schema, cfg.OrdersStream, log),
 		snapshots: stream.NewPublisher(rdb, map[string]stream.Retention{
 			cfg.SnapshotsStream: {MaxAge: cfg.SnapshotRetention},
 		}),
 	}
 	s.insertOrderSQL = fmt.Sprintf(insertOrderSQL, s.outbox.InsertSQL(17))
-	c, err := stream.NewBatchConsumer(rdb, cfg.Consumer, s.handlePayments)
-	if err != nil {
+	var err error
+	if s.consumer, err = stream.NewBatchConsumer(rdb, cfg.Consumer.WithStream(cfg.PaymentsStream), s.handlePayments); err != nil {
 		return nil, fmt.Errorf("orders: %w", err)
 	}
-	s.consumer = c
+	if s.products, err = stream.NewBatchConsumer(rdb, cfg.Consumer.WithStream(cfg.ProductsStream), s.handleProducts); err != nil {
+		return nil, fmt.Errorf("orders: %w", err)
+	}
 	return s, nil
 }
 
-// Run runs the payment consumer, the outbox relay and the reconciler until
-// ctx is cancelled.
+// Run runs the payment consumer, the outbox relay, the reconciler and the
+// copy of the prices (its consumer and its snapshots) until ctx is
+// cancelled.
 func (s *Service) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.consumer.Run(ctx) })
+	g.Go(func() error { return s.products.Run(ctx) })
+	g.Go(func() error { return s.syncPricesLoop(ctx) })
+	g.Go(func() error { return s.refreshPricesLoop(ctx) })
 	g.Go(func() error { return s.outbox.Run(ctx) })
 	g.Go(func() error { return s.reconcileLoop(ctx) })
 	return g.Wait()
 }
 
-// Create validates req, prices it from the catalog and stores the order
+// Create validates req, prices it from the copy of the catalog's prices
+// (see prices) and stores the order
 // for id's user, announcing it on ORDERS_STREAM. With an idempotency key
 // the user already used for the same request, it returns the first order
 // and false; for a different request, an error. When the connection to the
@@ -232,11 +288,7 @@ func (s *Service) Create(ctx context.Context, id auth.Identity, req CreateReques
 	if err := req.Validate(); err != nil {
 		return Order{}, false, err
 	}
-	ids := make([]string, len(req.Items))
-	for i, it := range req.Items {
-		ids[i] = it.ProductID
-	}
-	found, err := s.catalog.lookup(ctx, ids)
+	found, err := s.prices(ctx, req.Items)
 	if err != nil {
 		return Order{}, false, err
 	}
@@ -251,7 +303,7 @@ func (s *Service) Create(ctx context.Context, id auth.Identity, req CreateReques
 	}
 	for i, it := range req.Items {
 		p, ok := found[it.ProductID]
-		if !ok {
+		if !ok || !p.Active {
 			return Order{}, false, errUnknownProduct(it.ProductID)
 		}
 		if it.PriceCents != nil && *it.PriceCents != p.PriceCents {

@@ -103,12 +103,15 @@ func TestCreatePricesFromTheCatalogNotTheClient(t *testing.T) {
 	}
 	e.nothingStored(t, "u-2")
 
-	// When the catalog's price changes, new orders take the new price and a
-	// shopper who saw the old one is told.
+	// When the catalog's price changes, new orders take the new price, once
+	// it reached the copy of the prices, and a shopper who saw the old one
+	// is told.
+	e.start(t)
 	newPrice := ps[0].PriceCents + 500
 	if _, err := e.catalog.Update(t.Context(), ps[0].ID, products.Patch{PriceCents: &newPrice}); err != nil {
 		t.Fatal(err)
 	}
+	e.copied(t, ps[0].ID, newPrice)
 	stale := e.create(t, "u-3", "", orders.CreateRequest{Items: []orders.ItemRequest{{ProductID: ps[0].ID, Qty: 2, PriceCents: price(ps[0].PriceCents)}}})
 	if stale.status != http.StatusConflict || stale.code() != "price_changed" {
 		t.Errorf("POST /orders at the old price = %d %s, want 409 price_changed", stale.status, stale.body)

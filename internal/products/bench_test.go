@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"streamcart/internal/products"
+	"streamcart/internal/servicetest"
 )
 
 // BenchmarkLookup measures Lookup of 10 ids, the call the orders service
@@ -29,7 +30,7 @@ func BenchmarkLookup(b *testing.B) {
 		}
 	})
 	b.Run("postgres", func(b *testing.B) {
-		svc, err := products.NewService(f.pool, nil, products.Config{}, f.logger(b))
+		svc, err := products.NewService(f.pool, nil, products.Config{ProductKey: servicetest.ProductKey()}, f.logger(b))
 		if err != nil {
 			b.Fatal(err)
 		}

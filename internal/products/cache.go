@@ -146,7 +146,7 @@ func (c *cache) op(ctx context.Context) (context.Context, context.CancelFunc) {
 
 // products returns the cached records of ids, keyed by id; missing and
 // undecodable entries are simply absent.
-func (c *cache) products(ctx context.Context, ids []string) map[string]record {
+func (c *cache) products(ctx context.Context, ids []string) map[string]Versioned {
 	if !c.usable() || len(ids) == 0 {
 		return nil
 	}
@@ -161,13 +161,13 @@ func (c *cache) products(ctx context.Context, ids []string) map[string]record {
 		c.failed(ctx, "mget products", err)
 		return nil
 	}
-	out := make(map[string]record, len(ids))
+	out := make(map[string]Versioned, len(ids))
 	for i, v := range vals {
 		s, ok := v.(string)
 		if !ok {
 			continue
 		}
-		var r record
+		var r Versioned
 		if err := json.Unmarshal([]byte(s), &r); err != nil || r.ID != ids[i] {
 			c.log.WarnContext(ctx, "undecodable product cache entry", "key", keys[i], "err", err)
 			continue
@@ -201,7 +201,7 @@ return stored
 `)
 
 // putProducts caches rs, keeping any newer entry already there.
-func (c *cache) putProducts(ctx context.Context, rs ...record) {
+func (c *cache) putProducts(ctx context.Context, rs ...Versioned) {
 	if !c.usable() || len(rs) == 0 {
 		return
 	}
@@ -210,7 +210,7 @@ func (c *cache) putProducts(ctx context.Context, rs ...record) {
 	}
 }
 
-func (c *cache) storeProducts(ctx context.Context, rs []record) error {
+func (c *cache) storeProducts(ctx context.Context, rs []Versioned) error {
 	keys := make([]string, len(rs))
 	args := make([]any, 1, 1+2*len(rs))
 	args[0] = c.ttl.Milliseconds()
@@ -231,7 +231,7 @@ func (c *cache) storeProducts(ctx context.Context, rs []record) error {
 // cached search page stale. Unlike reads it is tried even while Redis
 // seems down, since a missed invalidation serves stale data; it returns
 // the error for the caller to log.
-func (c *cache) changed(ctx context.Context, rs ...record) error {
+func (c *cache) changed(ctx context.Context, rs ...Versioned) error {
 	if c.rdb == nil {
 		return nil
 	}

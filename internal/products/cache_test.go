@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"streamcart/internal/platform/testenv"
+	"streamcart/internal/servicetest"
 )
 
 // TestStaleFillKeepsNewerEntry plays the race that cache-aside is prone
@@ -19,7 +20,7 @@ func TestStaleFillKeepsNewerEntry(t *testing.T) {
 	if err := Migrate(ctx, pool); err != nil {
 		t.Fatal(err)
 	}
-	svc, err := NewService(pool, testenv.Redis(t), Config{KeyPrefix: testenv.Name(t, "products")}, slog.New(slog.DiscardHandler))
+	svc, err := NewService(pool, testenv.Redis(t), Config{KeyPrefix: testenv.Name(t, "products"), ProductKey: servicetest.ProductKey()}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

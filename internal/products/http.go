@@ -19,6 +19,7 @@ import (
 //	POST  /products/lookup {"ids": [...]}        any caller: active products by id, for pricing
 //	PATCH /products/{id} {"priceCents", "active", "displayName"}  operator: update
 //	GET   /categories                            any caller: categories with product counts
+//	GET   /snapshot?after=&limit=                a service or an operator: a page of every product, with versions
 //	GET   /readyz                                ready when PostgreSQL and Redis (when it caches) answer
 //
 // The errors are invalid_limit and invalid_offset for a bad page,
@@ -39,6 +40,7 @@ func NewHandler(svc *Service, signer *auth.Signer) *auth.Routes {
 	rt.HandleFunc("POST /products/lookup", auth.AnyCaller, h.lookup)
 	rt.HandleFunc("PATCH /products/{id}", auth.Operator, h.update)
 	rt.HandleFunc("GET /categories", auth.AnyCaller, h.categories)
+	rt.HandleFunc("GET /snapshot", auth.ServiceOrOperator, h.snapshot)
 	return rt
 }
 
@@ -128,9 +130,10 @@ type lookupRequest struct {
 	IDs []string `json:"ids"`
 }
 
-// productsResponse is the body of POST /products/lookup's response.
+// productsResponse is the body of POST /products/lookup's response: each
+// product with its version.
 type productsResponse struct {
-	Products []Product `json:"products"`
+	Products []Versioned `json:"products"`
 }
 
 func (h *handler) lookup(w http.ResponseWriter, r *http.Request) error {
@@ -160,6 +163,19 @@ func (h *handler) update(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	web.WriteJSON(w, http.StatusOK, prod)
+	return nil
+}
+
+func (h *handler) snapshot(w http.ResponseWriter, r *http.Request) error {
+	limit, err := web.IntQuery(r, "limit", MaxSnapshotPage, 1, MaxSnapshotPage)
+	if err != nil {
+		return err
+	}
+	page, err := h.svc.Snapshot(r.Context(), r.URL.Query().Get("after"), limit)
+	if err != nil {
+		return err
+	}
+	web.WriteJSON(w, http.StatusOK, page)
 	return nil
 }
 

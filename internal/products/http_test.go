@@ -259,7 +259,7 @@ func TestHTTPReadyzWithoutRedis(t *testing.T) {
 
 func TestHTTPPostgresOutageIsUnavailable(t *testing.T) {
 	t.Parallel()
-	svc, err := products.NewService(testenv.DeadPool(t), nil, products.Config{}, testenv.Logger(t))
+	svc, err := products.NewService(testenv.DeadPool(t), nil, products.Config{ProductKey: servicetest.ProductKey()}, testenv.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"streamcart/internal/platform/testenv"
 	"streamcart/internal/products"
+	"streamcart/internal/servicetest"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -20,6 +21,9 @@ type fixture struct {
 	pool   *pgxpool.Pool
 	rdb    redis.UniversalClient
 	prefix string
+	// stream receives the service's ProductChanged events, once Run
+	// relays them.
+	stream string
 	logs   *testenv.Buffer // what logger wrote
 }
 
@@ -36,8 +40,10 @@ func newFixture(t testing.TB, rdb redis.UniversalClient, seed bool) *fixture {
 	if rdb == nil {
 		rdb = testenv.Redis(t)
 	}
-	f := &fixture{pool: pool, rdb: rdb, prefix: testenv.Name(t, "products"), logs: &testenv.Buffer{}}
-	svc, err := products.NewService(pool, rdb, products.Config{KeyPrefix: f.prefix}, f.logger(t))
+	f := &fixture{pool: pool, rdb: rdb, prefix: testenv.Name(t, "products"), stream: testenv.Name(t, "products-stream"), logs: &testenv.Buffer{}}
+	svc, err := products.NewService(pool, rdb, products.Config{
+		KeyPrefix: f.prefix, ProductKey: servicetest.ProductKey(), ProductsStream: f.stream,
+	}, f.logger(t))
 	if err != nil {
 		t.Fatalf("NewService: %v", err)
 	}

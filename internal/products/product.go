@@ -34,6 +34,8 @@ const (
 	MaxOffset = 10_000
 	// MaxLookup is the most ids one Lookup takes.
 	MaxLookup = 100
+	// MaxSnapshotPage is the most products one Snapshot page holds.
+	MaxSnapshotPage = 1000
 	// MaxPriceCents is the highest price a Patch may set: 1,000,000.00.
 	MaxPriceCents = 100_000_000
 

@@ -1,7 +1,13 @@
 // Package products is streamcart's products service: the catalog in
 // PostgreSQL (schema "products"), a generated sample catalog with SVG
 // images, a cache-aside layer in Redis, and the HTTP API that the gateway
-// exposes to shoppers and the orders service calls to price orders.
+// exposes to shoppers.
+//
+// Every change of the catalog (its seeding, each update) writes a signed
+// ProductChanged event into the service's outbox in the transaction of
+// the change, and the relay (Run) appends it to PRODUCTS_STREAM: the
+// orders service keeps its copy of the prices from that stream, and asks
+// for a snapshot of the catalog (Snapshot) when it starts.
 package products
 
 import (
@@ -14,11 +20,13 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
+	"streamcart/internal/events"
+	"streamcart/internal/outbox"
 	"streamcart/internal/platform/config"
-	"streamcart/internal/platform/postgres"
 	"streamcart/internal/platform/web"
 )
 
@@ -28,11 +36,11 @@ const Schema = "products"
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// Migrate creates or upgrades the products schema: the catalog's tables.
-// It is idempotent and safe to run from several replicas at once.
-// NewService does not call it.
+// Migrate creates or upgrades the products schema: the catalog's tables,
+// plus the outbox and processed_events tables. It is idempotent and safe
+// to run from several replicas at once. NewService does not call it.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
-	return postgres.Migrate(ctx, pool, Schema, migrations)
+	return outbox.MigrateService(ctx, pool, Schema, migrations)
 }
 
 // Config tunes a Service. The zero value is ready to use: every zero
@@ -52,6 +60,20 @@ type Config struct {
 	// to the client's socket reads only if its ContextTimeoutEnabled is
 	// set. Default 250 milliseconds.
 	CacheTimeout time.Duration
+	// ProductKey signs the ProductChanged events, so that orders can tell
+	// them from forgeries (events.ProductKey). Required.
+	ProductKey *events.ProductKey
+	// ProductsStream receives the ProductChanged events. Default
+	// events.ProductsStream.
+	ProductsStream string
+	// Outbox configures the relay of the ProductChanged events. Zero
+	// fields take outbox.Config's defaults.
+	Outbox outbox.Config
+	// StreamMaxAge trims ProductsStream as the relay appends to it,
+	// keeping about the entries of the last StreamMaxAge; orders loads a
+	// snapshot at start, so it needs none older. Zero keeps everything.
+	// It must not be negative.
+	StreamMaxAge time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -59,16 +81,20 @@ func (c *Config) setDefaults() {
 	c.SearchTTL = cmp.Or(c.SearchTTL, 30*time.Second)
 	c.KeyPrefix = cmp.Or(c.KeyPrefix, "products")
 	c.CacheTimeout = cmp.Or(c.CacheTimeout, 250*time.Millisecond)
+	c.ProductsStream = cmp.Or(c.ProductsStream, events.ProductsStream)
 }
 
 // Validate reports the problems with c, after defaults are applied.
 func (c Config) Validate() error {
 	c.setDefaults()
 	var problems []error
+	if c.ProductKey == nil {
+		problems = append(problems, errors.New("ProductKey is required"))
+	}
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"CacheTTL", c.CacheTTL}, {"SearchTTL", c.SearchTTL}, {"CacheTimeout", c.CacheTimeout}} {
+	}{{"CacheTTL", c.CacheTTL}, {"SearchTTL", c.SearchTTL}, {"CacheTimeout", c.CacheTimeout}, {"StreamMaxAge", c.StreamMaxAge}} {
 		if d.v < 0 {
 			problems = append(problems, fmt.Errorf("%s %v must not be negative", d.name, d.v))
 		}
@@ -80,20 +106,24 @@ func (c Config) Validate() error {
 // back to Postgres on a miss or when Redis fails; Redis errors never fail
 // a read. It is safe for concurrent use.
 type Service struct {
-	store *store
-	cache *cache
-	log   *slog.Logger
+	store  *store
+	cache  *cache
+	cfg    Config
+	outbox *outbox.Outbox
+	log    *slog.Logger
 }
 
 // NewService returns a Service over the catalog in pool, caching in rdb
-// (nil turns caching off). Run Migrate on pool first. It does no I/O.
+// (nil turns caching off, and leaves Run nothing to relay to: only tests
+// do that). Run Migrate on pool first. It does no I/O.
 func NewService(pool *pgxpool.Pool, rdb redis.UniversalClient, cfg Config, log *slog.Logger) (*Service, error) {
 	if err := config.CheckService("products", log, cfg); err != nil {
 		return nil, err
 	}
 	cfg.setDefaults()
-	return &Service{
+	svc := &Service{
 		store: &store{pool: pool},
+		cfg:   cfg,
 		cache: &cache{
 			rdb:       rdb,
 			prefix:    cfg.KeyPrefix,
@@ -103,19 +133,48 @@ func NewService(pool *pgxpool.Pool, rdb redis.UniversalClient, cfg Config, log *
 			log:       log,
 		},
 		log: log,
-	}, nil
+	}
+	svc.outbox = outbox.ServiceConfig{Outbox: cfg.Outbox, StreamMaxAge: cfg.StreamMaxAge}.
+		NewOutbox(pool, rdb, Schema, cfg.ProductsStream, log)
+	return svc, nil
+}
+
+// Run relays the ProductChanged events from the outbox to ProductsStream
+// until ctx is cancelled; outages of Redis or PostgreSQL are waited out.
+// It needs the Redis client NewService was given.
+func (s *Service) Run(ctx context.Context) error {
+	if s.cache.rdb == nil {
+		return errors.New("products: Run needs a Redis client")
+	}
+	return s.outbox.Run(ctx)
+}
+
+// announce adds the ProductChanged event of each of rs to the outbox as
+// part of tx: the event commits with the change or not at all.
+func (s *Service) announce(ctx context.Context, tx pgx.Tx, rs ...Versioned) error {
+	msgs := make([]*outbox.Message, len(rs))
+	for i, r := range rs {
+		e := events.ProductChanged{
+			ProductID: r.ID, DisplayName: r.DisplayName, PriceCents: r.PriceCents,
+			Active: r.Active, Version: r.Version, UpdatedOn: r.UpdatedAt,
+		}
+		msgs[i] = &outbox.Message{Stream: s.cfg.ProductsStream, Event: e.Event(s.cfg.ProductKey)}
+	}
+	return s.outbox.Add(ctx, tx, msgs...)
 }
 
 // Seed loads SampleCatalog if the catalog is empty and does nothing
-// otherwise. Replicas may call it at once: exactly one inserts.
+// otherwise, announcing every product it inserts (ProductChanged).
+// Replicas may call it at once: exactly one inserts.
 func (s *Service) Seed(ctx context.Context) error {
-	n, err := s.store.seed(ctx, SampleCatalog())
+	n, err := s.store.seed(ctx, SampleCatalog(), func(tx pgx.Tx, rs []Versioned) error { return s.announce(ctx, tx, rs...) })
 	if err != nil {
 		return err
 	}
 	if n == 0 {
 		return nil
 	}
+	s.outbox.Kick()
 	if err := s.cache.changed(ctx); err != nil {
 		s.log.WarnContext(ctx, "search cache not invalidated after seeding", "err", err)
 	}
@@ -188,11 +247,11 @@ func (s *Service) Get(ctx context.Context, id string) (Product, error) {
 	return r.Product, nil
 }
 
-// Lookup returns the active products among ids, in the order of ids, each
-// once; unknown and inactive ids are left out. It takes 1 to MaxLookup
-// ids. It costs one Redis round trip when every product is cached, plus one
-// query for the misses otherwise.
-func (s *Service) Lookup(ctx context.Context, ids []string) ([]Product, error) {
+// Lookup returns the active products among ids, with their versions, in
+// the order of ids, each once; unknown and inactive ids are left out. It
+// takes 1 to MaxLookup ids. It costs one Redis round trip when every
+// product is cached, plus one query for the misses otherwise.
+func (s *Service) Lookup(ctx context.Context, ids []string) ([]Versioned, error) {
 	ids, err := checkLookup(ids)
 	if err != nil {
 		return nil, err
@@ -211,22 +270,60 @@ func (s *Service) Lookup(ctx context.Context, ids []string) ([]Product, error) {
 		}
 		s.cache.putProducts(ctx, rs...)
 		if found == nil {
-			found = make(map[string]record, len(rs))
+			found = make(map[string]Versioned, len(rs))
 		}
 		for _, r := range rs {
 			found[r.ID] = r
 		}
 	}
-	out := make([]Product, 0, len(ids))
+	out := make([]Versioned, 0, len(ids))
 	for _, id := range ids {
 		if r, ok := found[id]; ok && r.Active {
-			out = append(out, r.Product)
+			out = append(out, r)
 		}
 	}
 	return out, nil
 }
 
+// SnapshotPage is a page of the whole catalog, for a copy of it to start
+// from (Snapshot).
+type SnapshotPage struct {
+	// Products are the page's products, active or not, with their
+	// versions, in the order of their ids.
+	Products []Versioned `json:"products"`
+	// Next is the after of the next page: the page's last id, or empty
+	// when this was the last page.
+	Next string `json:"next"`
+}
+
+// Snapshot returns up to limit products (1 to MaxSnapshotPage; 0 means
+// MaxSnapshotPage), active or not, whose ids come after after ("" for
+// the first page), read from PostgreSQL, not the cache: the orders
+// service's copy of the prices starts from the pages, then follows the
+// ProductChanged events, keeping the newest version of each product.
+func (s *Service) Snapshot(ctx context.Context, after string, limit int) (SnapshotPage, error) {
+	if limit == 0 {
+		limit = MaxSnapshotPage
+	}
+	if limit < 1 || limit > MaxSnapshotPage {
+		return SnapshotPage{}, invalid("limit", "must be between 1 and %d, not %d", MaxSnapshotPage, limit)
+	}
+	if after != "" && !web.ValidID(after) {
+		return SnapshotPage{}, invalid("after", "must be a product id")
+	}
+	rs, err := s.store.page(ctx, after, limit)
+	if err != nil {
+		return SnapshotPage{}, err
+	}
+	page := SnapshotPage{Products: rs}
+	if len(rs) == limit {
+		page.Next = rs[len(rs)-1].ID
+	}
+	return page, nil
+}
+
 // Update applies p to the product with id and returns the result. The
+// change and its ProductChanged event commit in one transaction. The
 // cache shows the change at once: the product's entry is replaced and
 // cached search pages become stale. If Redis cannot be told, the update
 // still succeeds and a stale entry may live for up to Config.CacheTTL; a
@@ -236,10 +333,17 @@ func (s *Service) Update(ctx context.Context, id string, p Patch) (Product, erro
 	if err != nil {
 		return Product{}, err
 	}
-	r, err := s.store.update(ctx, id, p)
+	var r Versioned
+	err = pgx.BeginFunc(ctx, s.store.pool, func(tx pgx.Tx) error {
+		if r, err = update(ctx, tx, id, p); err != nil {
+			return err
+		}
+		return s.announce(ctx, tx, r)
+	})
 	if err != nil {
 		return Product{}, err
 	}
+	s.outbox.Kick()
 	if err := s.cache.changed(ctx, r); err != nil {
 		s.log.WarnContext(ctx, "product cache not invalidated; stale reads possible until the entry expires",
 			"product_id", id, "err", err)

@@ -17,6 +17,7 @@ import (
 	"streamcart/internal/platform/errs"
 	"streamcart/internal/platform/testenv"
 	"streamcart/internal/products"
+	"streamcart/internal/servicetest"
 )
 
 func TestSeedIsIdempotent(t *testing.T) {
@@ -42,7 +43,7 @@ func TestSeedConcurrently(t *testing.T) {
 	errs := make([]error, 4)
 	var wg sync.WaitGroup
 	for i := range errs {
-		svc, err := products.NewService(f.pool, f.rdb, products.Config{KeyPrefix: f.prefix}, f.logger(t))
+		svc, err := products.NewService(f.pool, f.rdb, products.Config{KeyPrefix: f.prefix, ProductKey: servicetest.ProductKey()}, f.logger(t))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -106,10 +107,15 @@ func expectSearch(q products.Query) (ids []string, total int) {
 	return ids, len(match)
 }
 
-func ids(ps []products.Product) []string {
+func ids[P products.Product | products.Versioned](ps []P) []string {
 	var out []string
 	for _, p := range ps {
-		out = append(out, p.ID)
+		switch p := any(p).(type) {
+		case products.Product:
+			out = append(out, p.ID)
+		case products.Versioned:
+			out = append(out, p.ID)
+		}
 	}
 	return out
 }
@@ -511,12 +517,18 @@ func TestNewServiceRequiresALogger(t *testing.T) {
 
 func TestConfigValidateNamesTheBadField(t *testing.T) {
 	t.Parallel()
+	key := servicetest.ProductKey()
 	tests := []testenv.ConfigCase[products.Config]{
-		{Name: "zero value", Config: products.Config{}},
-		{Name: "all set", Config: products.Config{CacheTTL: time.Hour, SearchTTL: time.Second, KeyPrefix: "p", CacheTimeout: time.Second}},
-		{Name: "negative cache TTL", Config: products.Config{CacheTTL: -time.Second}, WantField: "CacheTTL"},
-		{Name: "negative search TTL", Config: products.Config{SearchTTL: -time.Second}, WantField: "SearchTTL"},
-		{Name: "negative cache timeout", Config: products.Config{CacheTimeout: -time.Second}, WantField: "CacheTimeout"},
+		{Name: "only the key", Config: products.Config{ProductKey: key}},
+		{Name: "all set", Config: products.Config{
+			CacheTTL: time.Hour, SearchTTL: time.Second, KeyPrefix: "p", CacheTimeout: time.Second,
+			ProductKey: key, ProductsStream: "P", StreamMaxAge: time.Hour,
+		}},
+		{Name: "no key", Config: products.Config{}, WantField: "ProductKey"},
+		{Name: "negative cache TTL", Config: products.Config{ProductKey: key, CacheTTL: -time.Second}, WantField: "CacheTTL"},
+		{Name: "negative search TTL", Config: products.Config{ProductKey: key, SearchTTL: -time.Second}, WantField: "SearchTTL"},
+		{Name: "negative cache timeout", Config: products.Config{ProductKey: key, CacheTimeout: -time.Second}, WantField: "CacheTimeout"},
+		{Name: "negative stream max age", Config: products.Config{ProductKey: key, StreamMaxAge: -time.Second}, WantField: "StreamMaxAge"},
 	}
 	testenv.CheckConfigs(t, tests, products.Config.Validate, func(cfg products.Config) error {
 		_, err := products.NewService(nil, nil, cfg, slog.New(slog.DiscardHandler))

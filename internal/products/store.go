@@ -11,8 +11,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// record is a product as stored, with the version the cache compares.
-type record struct {
+// Versioned is a product as stored, with its version: the number of its
+// changes, from 1. The cache compares it to keep the newest entry, and so
+// does the orders service's copy of the prices.
+type Versioned struct {
 	Product
 	Version int64 `json:"version"`
 }
@@ -26,14 +28,14 @@ type store struct {
 const columns = `id, display_name, brand, master_category, sub_category, article_type,
 	gender, age_group, variant_name, description, price_cents, currency, active, updated_at, version`
 
-func scan(row pgx.Row, extra ...any) (record, error) {
-	var r record
+func scan(row pgx.Row, extra ...any) (Versioned, error) {
+	var r Versioned
 	p := &r.Product
 	dest := append([]any{&p.ID, &p.DisplayName, &p.Brand, &p.MasterCategory, &p.SubCategory, &p.ArticleType,
 		&p.Gender, &p.AgeGroup, &p.VariantName, &p.Description, &p.PriceCents, &p.Currency, &p.Active, &p.UpdatedAt, &r.Version},
 		extra...)
 	if err := row.Scan(dest...); err != nil {
-		return record{}, err
+		return Versioned{}, err
 	}
 	p.ImageURL = ImagePath(p.ID)
 	p.UpdatedAt = p.UpdatedAt.UTC()
@@ -41,24 +43,24 @@ func scan(row pgx.Row, extra ...any) (record, error) {
 }
 
 // product returns the product with id, active or not.
-func (s *store) product(ctx context.Context, id string) (record, error) {
+func (s *store) product(ctx context.Context, id string) (Versioned, error) {
 	r, err := scan(s.pool.QueryRow(ctx, "SELECT "+columns+" FROM products.products WHERE id = $1", id))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return record{}, fmt.Errorf("product %s: %w", id, ErrNotFound)
+		return Versioned{}, fmt.Errorf("product %s: %w", id, ErrNotFound)
 	}
 	if err != nil {
-		return record{}, fmt.Errorf("select product %s: %w", id, err)
+		return Versioned{}, fmt.Errorf("select product %s: %w", id, err)
 	}
 	return r, nil
 }
 
 // products returns the products among ids, active or not, in no order.
-func (s *store) products(ctx context.Context, ids []string) ([]record, error) {
+func (s *store) products(ctx context.Context, ids []string) ([]Versioned, error) {
 	rows, err := s.pool.Query(ctx, "SELECT "+columns+" FROM products.products WHERE id = ANY($1)", ids)
 	if err != nil {
 		return nil, fmt.Errorf("select %d products: %w", len(ids), err)
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (record, error) { return scan(row) })
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Versioned, error) { return scan(row) })
 	if err != nil {
 		return nil, fmt.Errorf("select %d products: %w", len(ids), err)
 	}
@@ -121,10 +123,10 @@ func escapeLike(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
 
-// update applies p, which must be normalized, to the product with id and
-// returns the result.
-func (s *store) update(ctx context.Context, id string, p Patch) (record, error) {
-	r, err := scan(s.pool.QueryRow(ctx, `UPDATE products.products SET
+// update applies p, which must be normalized, to the product with id as
+// part of tx and returns the result.
+func update(ctx context.Context, tx pgx.Tx, id string, p Patch) (Versioned, error) {
+	r, err := scan(tx.QueryRow(ctx, `UPDATE products.products SET
 			price_cents  = COALESCE($2, price_cents),
 			active       = COALESCE($3, active),
 			display_name = COALESCE($4, display_name),
@@ -133,10 +135,10 @@ func (s *store) update(ctx context.Context, id string, p Patch) (record, error) 
 		WHERE id = $1
 		RETURNING `+columns, id, p.PriceCents, p.Active, p.DisplayName))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return record{}, fmt.Errorf("product %s: %w", id, ErrNotFound)
+		return Versioned{}, fmt.Errorf("product %s: %w", id, ErrNotFound)
 	}
 	if err != nil {
-		return record{}, fmt.Errorf("update product %s: %w", id, err)
+		return Versioned{}, fmt.Errorf("update product %s: %w", id, err)
 	}
 	return r, nil
 }
@@ -170,8 +172,10 @@ func (s *store) categories(ctx context.Context) ([]Category, error) {
 
 // seed inserts catalog if the table is empty and returns how many products
 // it inserted. Replicas seeding at once are serialized by a table lock
-// that conflicts with itself, so exactly one inserts.
-func (s *store) seed(ctx context.Context, catalog []Product) (int, error) {
+// that conflicts with itself, so exactly one inserts. announce is called
+// in the same transaction with the products as inserted, for their
+// events to commit with them.
+func (s *store) seed(ctx context.Context, catalog []Product, announce func(pgx.Tx, []Versioned) error) (int, error) {
 	var exists bool
 	if err := s.pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM products.products)").Scan(&exists); err != nil {
 		return 0, fmt.Errorf("seed: %w", err)
@@ -196,12 +200,38 @@ func (s *store) seed(ctx context.Context, catalog []Product) (int, error) {
 				return []any{p.ID, p.DisplayName, p.Brand, p.MasterCategory, p.SubCategory, p.ArticleType,
 					p.Gender, p.AgeGroup, p.VariantName, p.Description, p.PriceCents, p.Currency, p.Active}, nil
 			}))
-		return err
+		if err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, "SELECT "+columns+" FROM products.products ORDER BY id")
+		if err != nil {
+			return err
+		}
+		inserted, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Versioned, error) { return scan(row) })
+		if err != nil {
+			return err
+		}
+		return announce(tx, inserted)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("seed: %w", err)
 	}
 	return int(n), nil
+}
+
+// page returns up to limit products, active or not, whose ids sort after
+// after, in the order of the primary key's index.
+func (s *store) page(ctx context.Context, after string, limit int) ([]Versioned, error) {
+	rows, err := s.pool.Query(ctx, "SELECT "+columns+" FROM products.products WHERE id > $1 ORDER BY id LIMIT $2",
+		after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("select products after %q: %w", after, err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Versioned, error) { return scan(row) })
+	if err != nil {
+		return nil, fmt.Errorf("select products after %q: %w", after, err)
+	}
+	return out, nil
 }
 
 // ping checks that the database answers.

@@ -1,6 +1,7 @@
 // Package servicetest holds what the tests of streamcart's services share
 // beyond platform/testenv, so that no service's tests write it again: the
-// keys their requests and events are signed with (Signer, OrderKey),
+// keys their requests and events are signed with (Signer, OrderKey,
+// ProductKey),
 // publishing events to the streams a service under test consumes, and
 // reading the dead letters it leaves. It is imported by tests only.
 package servicetest
@@ -22,6 +23,18 @@ import (
 // does in a deployment. Every call returns a key of the same secret.
 func OrderKey() *events.OrderKey {
 	k, err := events.NewOrderKey([]byte("a test secret of at least 32 bytes"))
+	if err != nil {
+		panic("servicetest: " + err.Error()) // only a secret too short fails
+	}
+	return k
+}
+
+// ProductKey returns the key that signs the ProductChanged events of
+// tests and checks them in the services under test, as the products
+// service's key does in a deployment. Every call returns a key of the
+// same secret as OrderKey's.
+func ProductKey() *events.ProductKey {
+	k, err := events.NewProductKey([]byte("a test secret of at least 32 bytes"))
 	if err != nil {
 		panic("servicetest: " + err.Error()) // only a secret too short fails
 	}

@@ -412,16 +412,16 @@ func TestBrowserOps(t *testing.T) {
 	b.screenshots("ops-login")
 	b.do(chromedp.SendKeys(chromedp.CSS("#ops-token"), operatorToken))
 	b.clickToLoad(`.login-box button[type="submit"]`)
-	b.waitFor("the operations page", `location.pathname === "/ops" && document.querySelectorAll("[data-stream]").length === 3`)
+	b.waitFor("the operations page", `location.pathname === "/ops" && document.querySelectorAll("[data-stream]").length === 4`)
 
-	for _, name := range []string{events.OrdersStream, events.PaymentsStream, events.TransactionStream} {
+	for _, name := range []string{events.OrdersStream, events.PaymentsStream, events.TransactionStream, events.ProductsStream} {
 		b.waitFor(name+" with groups", `document.querySelectorAll('[data-stream=`+js(name)+`] [data-group]').length > 0`)
 	}
 	// The page refreshes itself; every group catches up.
 	b.waitFor("every group at lag 0", `[...document.querySelectorAll("[data-group]")].every(r =>
 		r.querySelector("[data-field=lag]").textContent.trim() === "0" && r.querySelector("[data-field=pending]").textContent.trim() === "0")`)
 	groups := eval[[]string](b, `[...document.querySelectorAll("[data-stream]")].flatMap(s => [...s.querySelectorAll("[data-group]")].map(g => s.dataset.stream + "/" + g.dataset.group))`)
-	for _, want := range []string{"ORDERS_STREAM/payments", "ORDERS_STREAM/orderhistory", "ORDERS_STREAM/identity", "PAYMENTS_STREAM/orders", "PAYMENTS_STREAM/orderhistory", "TRANSACTION_STREAM/identity"} {
+	for _, want := range []string{"ORDERS_STREAM/payments", "ORDERS_STREAM/orderhistory", "ORDERS_STREAM/identity", "PAYMENTS_STREAM/orders", "PAYMENTS_STREAM/orderhistory", "TRANSACTION_STREAM/identity", "PRODUCTS_STREAM/orders"} {
 		if !strings.Contains(strings.Join(groups, " "), want) {
 			t.Errorf("ops page lists groups %v, lacking %s", groups, want)
 		}

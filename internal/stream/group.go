@@ -43,6 +43,14 @@ func (c *Consumer) pause(ctx context.Context, msg string, err error, attempt int
 	}
 }
 
+// CreateGroup creates group on stream at its start, creating the stream
+// if need be, as a Consumer does when it starts; an existing group is left
+// as it is. Once it returned, every entry appended later will be read by
+// the group: what a service that starts from a snapshot does first.
+func CreateGroup(ctx context.Context, rdb redis.Cmdable, stream, group string) error {
+	return createGroup(ctx, rdb, stream, group)
+}
+
 // createGroup creates group on stream at its start, creating the stream if
 // need be. An existing group is left as it is.
 func createGroup(ctx context.Context, rdb redis.Cmdable, stream, group string) error {

@@ -60,7 +60,18 @@ func (e *AnswerError) Error() string {
 // answer is an *AnswerError; a call that got none wraps ErrNoAnswer; any
 // other error means the answer could not be read or decoded.
 func (c *Client) PostJSON(ctx context.Context, path string, body, out any) error {
-	req, err := web.NewJSONRequest(ctx, http.MethodPost, c.baseURL+path, body)
+	return c.call(ctx, http.MethodPost, path, body, out)
+}
+
+// GetJSON is PostJSON for GET path (with its query), without a body.
+func (c *Client) GetJSON(ctx context.Context, path string, out any) error {
+	return c.call(ctx, http.MethodGet, path, nil, out)
+}
+
+// call sends body, encoded as JSON unless nil, with method to path and
+// decodes the answer into out, as PostJSON says.
+func (c *Client) call(ctx context.Context, method, path string, body, out any) error {
+	req, err := web.NewJSONRequest(ctx, method, c.baseURL+path, body)
 	if err != nil {
 		return err
 	}

@@ -60,7 +60,7 @@ func New(service string, log *slog.Logger) *Registry {
 		log:     log,
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "streamcart_metrics_refresh_errors_total",
-			Help: "Failed reads of the state behind the gauges (source streams: Redis; outbox: PostgreSQL); the gauges keep their last values meanwhile.",
+			Help: "Failed reads of the state behind the gauges (source streams and price_copy: Redis; outbox: PostgreSQL); the gauges keep their last values meanwhile.",
 		}, []string{"source"}),
 	}
 	r.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), r.errors)

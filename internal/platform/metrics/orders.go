@@ -1,6 +1,9 @@
 package metrics
 
 import (
+	"context"
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -11,6 +14,7 @@ import (
 type Orders struct {
 	final       *prometheus.CounterVec
 	republished prometheus.Counter
+	lookups     prometheus.Counter
 	statuses    children[string, prometheus.Counter]
 }
 
@@ -25,8 +29,12 @@ func (r *Registry) NewOrders(finals ...string) *Orders {
 		Name: "streamcart_reconciler_republished_total",
 		Help: "OrderPlaced events that the reconciler wrote again for orders without a payment outcome after StuckAfter.",
 	}, []string{"service"})
-	r.MustRegister(final, republished)
-	o := &Orders{final: final, republished: republished.WithLabelValues(r.service)}
+	lookups := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "streamcart_price_copy_lookups_total",
+		Help: "New orders that asked the products service about products that the copy of the prices did not have, had delisted, or had at another price than the shopper saw (one lookup each).",
+	})
+	r.MustRegister(final, republished, lookups)
+	o := &Orders{final: final, republished: republished.WithLabelValues(r.service), lookups: lookups}
 	for _, s := range finals {
 		o.counter(s)
 	}
@@ -42,3 +50,26 @@ func (o *Orders) counter(status string) prometheus.Counter {
 
 // Republished counts n orders whose OrderPlaced the reconciler wrote again.
 func (o *Orders) Republished(n int) { o.republished.Add(float64(n)) }
+
+// CatalogLookups counts n orders that asked the catalog about products
+// the copy of the prices could not sell.
+func (o *Orders) CatalogLookups(n int) { o.lookups.Add(float64(n)) }
+
+// WatchPriceCopy reports, every RefreshInterval while r runs, how far the
+// orders service's copy of the prices is behind the catalog's changes,
+// which lag reads (orders.Service.PriceCopyLag).
+func (r *Registry) WatchPriceCopy(lag func(context.Context) (time.Duration, error)) {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "streamcart_price_copy_lag_seconds",
+		Help: "How long ago the oldest catalog change on PRODUCTS_STREAM that the orders service has not applied to its copy of the prices was appended; 0 when it applied every one.",
+	})
+	r.MustRegister(g)
+	r.refresh("price_copy", func(ctx context.Context) error {
+		d, err := lag(ctx)
+		if err != nil {
+			return err
+		}
+		g.Set(d.Seconds())
+		return nil
+	})
+}

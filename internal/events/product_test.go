@@ -1,0 +1,87 @@
+package events
+
+import (
+	"errors"
+	"maps"
+	"testing"
+	"time"
+
+	"streamcart/internal/stream"
+)
+
+// testProductKey signs the ProductChanged events of these tests.
+var testProductKey = mustProductKey([]byte("0123456789abcdef0123456789abcdef"))
+
+func mustProductKey(secret []byte) *ProductKey {
+	k, err := NewProductKey(secret)
+	if err != nil {
+		panic(err)
+	}
+	return k
+}
+
+func TestProductChangedRoundTrip(t *testing.T) {
+	t.Parallel()
+	want := ProductChanged{ProductID: "p-00001", DisplayName: "Puma Men Black Cap", PriceCents: 3999,
+		Active: true, Version: 7, UpdatedOn: time.Date(2026, 11, 30, 7, 0, 0, 123456000, time.UTC)}
+	got, err := ParseProductChanged(roundTrip(want.Event(testProductKey)), testProductKey)
+	if err != nil || got != want {
+		t.Errorf("ProductChanged round trip = %+v, %v; want %+v", got, err, want)
+	}
+	f := want.Event(testProductKey).Fields
+	if f["priceCents"] != "3999" || f["productVersion"] != "7" || f["active"] != "true" {
+		t.Errorf("ProductChanged fields = %v, want priceCents 3999, productVersion 7, active true", f)
+	}
+}
+
+func TestParseProductChangedRefusesBadAndForgedEvents(t *testing.T) {
+	t.Parallel()
+	good := ProductChanged{ProductID: "p-1", DisplayName: "Cap", PriceCents: 100, Active: true, Version: 2,
+		UpdatedOn: time.Now().UTC().Truncate(time.Microsecond)}
+	other := mustProductKey([]byte("another secret, also 32 bytes long"))
+	tests := []struct {
+		name  string
+		event stream.Event
+	}{
+		{"signed with another key", good.Event(other)},
+		{"an OrderKey's signature", func() stream.Event {
+			e := good.Event(testProductKey)
+			e.Fields[FieldSignature] = testKey.sign(OrderPlaced{})
+			return e
+		}()},
+	}
+	changes := []struct {
+		name   string
+		change func(f map[string]string)
+	}{
+		{"no signature", func(f map[string]string) { delete(f, FieldSignature) }},
+		{"a price changed after signing", func(f map[string]string) { f["priceCents"] = "1" }},
+		{"delisted after signing", func(f map[string]string) { f["active"] = "false" }},
+		{"a version changed after signing", func(f map[string]string) { f["productVersion"] = "99" }},
+		{"price 0", func(f map[string]string) { f["priceCents"] = "0" }},
+		{"price in dollars", func(f map[string]string) { f["priceCents"] = "39.99" }},
+		{"version 0", func(f map[string]string) { f["productVersion"] = "0" }},
+		{"active not a boolean", func(f map[string]string) { f["active"] = "yes please" }},
+		{"no name", func(f map[string]string) { delete(f, "displayName") }},
+		{"an id that is no id", func(f map[string]string) { f["productId"] = "p 1" }},
+		{"no update time", func(f map[string]string) { delete(f, "updatedOn") }},
+	}
+	for _, c := range changes {
+		e := good.Event(testProductKey)
+		e.Fields = maps.Clone(e.Fields)
+		c.change(e.Fields)
+		tests = append(tests, struct {
+			name  string
+			event stream.Event
+		}{c.name, e})
+	}
+	for _, tt := range tests {
+		_, err := ParseProductChanged(roundTrip(tt.event), testProductKey)
+		if !errors.Is(err, ErrInvalid) || !stream.IsPermanent(err) {
+			t.Errorf("%s: err = %v, want a permanent ErrInvalid", tt.name, err)
+		}
+	}
+	if _, err := NewProductKey([]byte("short")); err == nil {
+		t.Error("NewProductKey accepted a secret of 5 bytes")
+	}
+}
