@@ -368,7 +368,7 @@ func TestAnotherReplicasChangeReachesSearchesSoon(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	f := newFixture(t, nil, true)
-	other, err := products.NewService(f.pool, f.rdb, products.Config{KeyPrefix: f.prefix}, f.logger(t))
+	other, err := products.NewService(f.pool, f.rdb, products.Config{KeyPrefix: f.prefix, ProductKey: servicetest.ProductKey()}, f.logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
