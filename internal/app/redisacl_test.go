@@ -163,7 +163,7 @@ func TestEveryServiceDoesAllItsWorkAsItsOwnRedisUser(t *testing.T) {
 
 	// The history's rebuild, as its own user.
 	historyURL := s.cfg.RedisURLs[app.History]
-	if err := app.RebuildHistory(ctx, historyURL, s.sys.URLs[app.Orders], s.cfg.Secret, testenv.Logger(t)); err != nil {
+	if err := app.RebuildHistory(ctx, historyURL, s.sys.URLs[app.Orders], s.cfg.Secret, s.cfg.Names.StreamPartitions, testenv.Logger(t)); err != nil {
 		t.Fatalf("history rebuild as the orderhistory user: %v", err)
 	}
 	if rec := sh.settledRecord(o.OrderID); rec.PaymentID == "" {

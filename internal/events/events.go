@@ -39,6 +39,20 @@ const (
 	OrderSnapshotsStream = "ORDER_SNAPSHOTS"
 )
 
+// PartitionKey returns the key that picks the partition of e's stream
+// that e goes to (stream.Publisher.Partitioned), so that the events of
+// one key stay in order in one partition: the user id of the events on
+// TransactionStream (a user's logins come before the scores of their
+// orders), the order id of the others. An event type without the field
+// returns "", which partitions it by its event id.
+func PartitionKey(e stream.Event) string {
+	switch e.Type {
+	case TypeLoginIdentityRecorded, TypeIdentityScored:
+		return e.Fields["userId"]
+	}
+	return e.Fields["orderId"]
+}
+
 // Event types.
 const (
 	TypeOrderPlaced           = "OrderPlaced"
