@@ -334,7 +334,10 @@ func (s *System) openRedis(ctx context.Context, cfg Config, name string) (redis.
 	if u == "" {
 		u = cfg.RedisURL
 	}
-	rdb, err := redisclient.Open(ctx, u)
+	// A service reads at most the three streams, each with a reader per
+	// partition that holds a connection.
+	readers := len(cfg.Names.streams()) * cfg.Names.StreamPartitions
+	rdb, err := redisclient.Open(ctx, u, redisclient.BlockingReaders(readers))
 	if err != nil {
 		return nil, fmt.Errorf("redis of %s: %w", name, err)
 	}

@@ -14,8 +14,6 @@ import (
 // readLoop reads new entries on a connection of its own (so that it can be
 // unblocked) and hands them to the workers.
 func (c *Consumer) readLoop(ctx context.Context, work chan<- batch, stop <-chan struct{}) {
-	var own readerClients
-	defer own.close()
 	var conn *redis.Conn
 	defer func() {
 		if conn != nil {
@@ -30,7 +28,7 @@ func (c *Consumer) readLoop(ctx context.Context, work chan<- batch, stop <-chan 
 				c.pause(ctx, "redis unreachable; retrying", err, attempt)
 				continue
 			}
-			conn = own.conn(node)
+			conn = node.Conn()
 			// The name shows the consumer in CLIENT LIST.
 			var idCmd *redis.IntCmd
 			_, err = conn.Pipelined(ctx, func(p redis.Pipeliner) error {
