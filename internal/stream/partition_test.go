@@ -102,7 +102,7 @@ func TestPartitionOfIsStable(t *testing.T) {
 		want int
 	}{
 		{"anything", 1, 0},
-		{"", 8, 5},                                     // FNV-1a offset basis 2166136261 % 8
+		{"", 8, 5}, // FNV-1a offset basis 2166136261 % 8
 		{"0193a1e2-7c4f-7d2a-9b1e-2f6c8d9e0a1b", 8, 7}, // an order id
 		{"u-42", 4, 1},
 		{"u-42", 64, 33},
