@@ -3,6 +3,11 @@
 # go-redis baselines, COUNT times each in alternation (so that both see the
 # same machine), and prints the medians and the stream/raw throughput
 # ratios. The last line is "stream/raw consume ratio: <float>".
+#
+# With PARTITIONS=1 it runs BenchmarkConsumePartitioned instead: every
+# combination of 1, 2 and 4 partitions and consumer replicas, COUNT times
+# in alternation, and prints each one's median entries/s and its ratio to
+# one partition and one replica (docs/scaling.md, "Partitions").
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 count=${COUNT:-5}
@@ -12,6 +17,33 @@ out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 go test -c -o "$out.test" ./internal/stream
 trap 'rm -f "$out" "$out.test"' EXIT
+if [[ -n "${PARTITIONS:-}" ]]; then
+	for i in $(seq "$count"); do
+		"$out.test" -test.run '^$' -test.bench '^BenchmarkConsumePartitioned$' \
+			-test.benchtime "${PARTITIONS_N:-20000}x" -test.count 1 2>/dev/null | grep -E '^Benchmark' | tee -a "$out"
+	done
+	awk '
+		{ name = $1; sub(/^BenchmarkConsumePartitioned\//, "", name); sub(/-[0-9]+$/, "", name)
+		  for (i = 2; i < NF; i++) if ($(i + 1) == "entries/s") rate[name] = rate[name] " " $i }
+		function median(list,    a, n, i, j, t) {
+			n = split(list, a, " ")
+			for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
+			return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+		}
+		END {
+			printf "\n%-32s %12s %8s\n", "handler/partitions/replicas", "entries/s", "ratio"
+			for (w = 1; w <= 2; w++) {
+				work = w == 1 ? "noop" : "db"
+				base = median(rate[work "/partitions=1/replicas=1"])
+				for (p = 1; p <= 4; p *= 2) for (r = 1; r <= 4; r *= 2) {
+					name = work "/partitions=" p "/replicas=" r
+					m = median(rate[name])
+					printf "%-32s %12.0f %8.2f\n", name, m, m / base
+				}
+			}
+		}' "$out"
+	exit 0
+fi
 for i in $(seq "$count"); do
 	"$out.test" -test.run '^$' -test.bench '^Benchmark(Consume|ConsumeRaw)$' \
 		-test.benchtime "${consume_n}x" -test.count 1 2>/dev/null | grep -E '^Benchmark' | tee -a "$out"
