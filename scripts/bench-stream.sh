@@ -13,6 +13,13 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 count=${COUNT:-5}
 consume_n=${CONSUME_N:-100000}
 publish_n=${PUBLISH_N:-20000}
+# median(list) is the median of the space-separated numbers of list.
+median='
+	function median(list,    a, n, i, j, t) {
+		n = split(list, a, " ")
+		for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
+		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+	}'
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 go test -c -o "$out.test" ./internal/stream
@@ -27,14 +34,9 @@ if [[ -n "${PARTITIONS:-}" ]]; then
 		"$out.test" -test.run '^$' -test.bench '^BenchmarkConsumePartitioned$/^db$' \
 			-test.benchtime "${DB_N:-20000}x" -test.count 1 2>/dev/null | grep -E '^Benchmark' | tee -a "$out"
 	done
-	awk '
+	awk "$median"'
 		{ name = $1; sub(/^BenchmarkConsumePartitioned\//, "", name); sub(/-[0-9]+$/, "", name)
 		  for (i = 2; i < NF; i++) if ($(i + 1) == "entries/s") rate[name] = rate[name] " " $i }
-		function median(list,    a, n, i, j, t) {
-			n = split(list, a, " ")
-			for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
-			return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-		}
 		END {
 			printf "\n%-32s %12s %8s\n", "handler/partitions/replicas", "entries/s", "ratio"
 			for (w = 1; w <= 2; w++) {
@@ -55,13 +57,8 @@ for i in $(seq "$count"); do
 	"$out.test" -test.run '^$' -test.bench '^Benchmark(Publish|PublishRaw)$' \
 		-test.benchtime "${publish_n}x" -test.count 1 2>/dev/null | grep -E '^Benchmark' | tee -a "$out"
 done
-awk '
+awk "$median"'
 	{ name = $1; sub(/-[0-9]+$/, "", name); ns[name] = ns[name] " " $3 }
-	function median(list,    a, n, i, j, t) {
-		n = split(list, a, " ")
-		for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
-		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-	}
 	END {
 		for (b in ns) m[b] = median(ns[b])
 		printf "\nmedians (ns/entry): Publish %.0f, PublishRaw %.0f, Consume %.0f, ConsumeRaw %.0f\n",

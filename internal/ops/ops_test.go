@@ -123,6 +123,20 @@ func TestSignOutNeedsTheFormToken(t *testing.T) {
 	}
 }
 
+// addDeadLetter appends to the dead-letter stream of origin an
+// OrderPlaced of order o1 that failed with "boom", and returns its id.
+func addDeadLetter(t *testing.T, rdb redis.UniversalClient, origin string) string {
+	t.Helper()
+	id, err := rdb.XAdd(t.Context(), &redis.XAddArgs{Stream: stream.DeadLetterStream(origin), Values: []any{
+		"eventId", "e1", "eventType", "OrderPlaced", "orderId", "o1",
+		"dlq.error", "boom", "dlq.attempts", "3", "dlq.originStream", origin, "dlq.originId", "1-0", "dlq.group", "payments",
+	}}).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
 func TestReplayNeedsAnOperatorAndTheFormToken(t *testing.T) {
 	t.Parallel()
 	rdb := testenv.Redis(t)
@@ -130,13 +144,7 @@ func TestReplayNeedsAnOperatorAndTheFormToken(t *testing.T) {
 	origin := testenv.Name(t, "orders")
 	h := newOps(t, rdb, ops.Config{OperatorToken: token, Streams: []string{origin}, KeyPrefix: testenv.Name(t, "ops") + ":"}, false)
 	dlq := stream.DeadLetterStream(origin)
-	id, err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: dlq, Values: []any{
-		"eventId", "e1", "eventType", "OrderPlaced", "orderId", "o1",
-		"dlq.error", "boom", "dlq.attempts", "3", "dlq.originStream", origin, "dlq.originId", "1-0", "dlq.group", "payments",
-	}}).Result()
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := addDeadLetter(t, rdb, origin)
 	bearer := []string{"Authorization", "Bearer " + token}
 
 	_, page, _ := testenv.Get(t, h, "/ops", bearer...)
@@ -345,13 +353,7 @@ func TestEachPartitionIsShownAndItsDeadLetterReplayedToIt(t *testing.T) {
 	h := newOps(t, rdb, opsConfig(t, ops.Config{OperatorToken: token, Streams: []string{logical}, Partitions: 3}), false)
 	origin := stream.PartitionKey(logical, 2, 3)
 	dlq := stream.DeadLetterStream(origin)
-	id, err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: dlq, Values: []any{
-		"eventId", "e1", "eventType", "OrderPlaced", "orderId", "o1",
-		"dlq.error", "boom", "dlq.attempts", "3", "dlq.originStream", origin, "dlq.originId", "1-0", "dlq.group", "payments",
-	}}).Result()
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := addDeadLetter(t, rdb, origin)
 	bearer := []string{"Authorization", "Bearer " + token}
 	_, page, _ := testenv.Get(t, h, "/ops", bearer...)
 	for _, key := range stream.Partitions(logical, 3) {
