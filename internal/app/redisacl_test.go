@@ -149,7 +149,7 @@ func TestEveryServiceDoesAllItsWorkAsItsOwnRedisUser(t *testing.T) {
 }
 
 func everyServiceDoesAllItsWork(t *testing.T, partitions int) {
-	s := startShop(t, shopOptions{trustProxy: true, redisUsers: true, partitions: partitions})
+	s := startShop(t, shopOptions{trustProxy: true, redisUsers: true, partitions: partitions, metrics: true})
 	ctx := t.Context()
 	admin := adminClient(t, s.redis)
 	sh := s.shopper("Mozilla/5.0 (X11; Linux) Firefox/140", "192.0.2.10")
@@ -198,6 +198,18 @@ func everyServiceDoesAllItsWork(t *testing.T, partitions int) {
 			t.Errorf("%s: exists %d, want the stream under its own name", name, bare)
 		case partitions > 1 && (bare != 0 || used < 2):
 			t.Errorf("%s: exists %d, %d of %d partitions used; want no stream of that name and several partitions", name, bare, used, partitions)
+		}
+	}
+
+	// The metrics name the logical stream, whatever the partitions: the
+	// counts of all of them, the lag summed over them (known, so the
+	// group is on every partition).
+	s.waitForMetric(app.Payments, "streamcart_stream_messages_total", atLeast(float64(len(placed))),
+		"stream", events.OrdersStream, "group", payments.Group, "outcome", "processed")
+	s.waitForMetric(app.Payments, "streamcart_stream_lag", exactly(0), "stream", events.OrdersStream, "group", payments.Group)
+	if key := stream.PartitionKey(events.OrdersStream, 0, partitions); partitions > 1 {
+		if _, ok := s.metricsOf(app.Payments).Value("streamcart_stream_lag", "stream", key, "group", payments.Group); ok {
+			t.Errorf("a lag series of the partition %s", key)
 		}
 	}
 
