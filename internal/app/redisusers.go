@@ -105,13 +105,12 @@ func (n RedisNames) partitions(logical ...string) []string {
 //   - A consumer may create its group on, read, claim, inspect and
 //     acknowledge the streams it follows, and append to their dead-letter
 //     streams ({<stream>}:dlq) and count them (for the metrics), nothing
-//     else on them.
+//     else on them. Redis cannot tell one group from another: a
+//     consumer's rules cover the other groups of the stream it reads too.
 //   - With StreamPartitions > 1, each of the three streams is its
 //     partitions (<stream>:0 …): every rule on a stream names each of its
 //     partitions, and each partition's dead-letter stream, by its exact
-//     name; the snapshots stream is never partitioned. Redis cannot tell one
-//     group from another: a consumer's rules cover the other groups of the
-//     stream it reads too.
+//     name; the snapshots stream is never partitioned.
 //   - products, orderhistory and the gateway each use the keys under their
 //     own prefix only, and only with the commands their code runs; the
 //     order history publishes the order updates that the gateway listens
