@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -427,5 +428,44 @@ func (s *shop) checkPaid(orderID string, amountCents int64) {
 	err := s.pool.QueryRow(s.t.Context(), `SELECT count(*), coalesce(max(amount_cents), 0) FROM payments.payments WHERE order_id = $1`, orderID).Scan(&n, &amount)
 	if err != nil || n != 1 || amount != amountCents {
 		s.t.Errorf("order %s has %d payments of %d (%v), want 1 of %d", orderID, n, amount, err, amountCents)
+	}
+}
+
+// With partitions, a consumer's user names exactly the partitions of the
+// streams it reads and their dead-letter streams, and the partitions of
+// the stream it appends to: not the logical names, nor another stream's.
+func TestARedisUserWithPartitionsNamesExactlyItsPartitions(t *testing.T) {
+	t.Parallel()
+	names := app.DefaultRedisNames()
+	names.StreamPartitions = 2
+	passwords := map[string]string{}
+	for _, name := range app.RedisUserNames {
+		passwords[name] = "p"
+	}
+	users, err := app.RedisUsers(names, passwords)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string][]string{} // user → command "xadd" or "xreadgroup" → keys
+	for _, u := range users {
+		for _, g := range u.Grants {
+			for _, c := range g.Commands {
+				if c == "xadd" || c == "xreadgroup" {
+					keys[u.Name+" "+c] = append(keys[u.Name+" "+c], g.Keys...)
+				}
+			}
+		}
+	}
+	want := map[string][]string{
+		"payments xreadgroup": {"ORDERS_STREAM:0", "ORDERS_STREAM:1"},
+		"payments xadd":       {"PAYMENTS_STREAM:0", "PAYMENTS_STREAM:1", "{ORDERS_STREAM:0}:dlq", "{ORDERS_STREAM:1}:dlq"},
+		"orders xadd":         {"ORDERS_STREAM:0", "ORDERS_STREAM:1", "ORDER_SNAPSHOTS", "{PAYMENTS_STREAM:0}:dlq", "{PAYMENTS_STREAM:1}:dlq"},
+		"gateway xadd":        {"TRANSACTION_STREAM:0", "TRANSACTION_STREAM:1"},
+	}
+	for key, w := range want {
+		got := slices.Sorted(slices.Values(keys[key]))
+		if !slices.Equal(got, slices.Sorted(slices.Values(w))) {
+			t.Errorf("%s on %q, want %q", key, got, w)
+		}
 	}
 }
