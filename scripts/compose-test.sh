@@ -173,8 +173,8 @@ while :; do
 	sleep 1
 done
 for s in ORDERS_STREAM PAYMENTS_STREAM TRANSACTION_STREAM PRODUCTS_STREAM; do
-	dlq=$(rcli XLEN "$s:dlq")
-	[[ "$dlq" == 0 ]] || fail "$dlq dead letters in $s:dlq"
+	dlq=$(rcli XLEN "{$s}:dlq")
+	[[ "$dlq" == 0 ]] || fail "$dlq dead letters in {$s}:dlq"
 done
 victim_state=$("$DOCKER" inspect --format '{{.State.Status}} (exit {{.State.ExitCode}}, restarts {{.RestartCount}})' "$victim")
 survivor_health=$("$DOCKER" inspect --format '{{.State.Health.Status}}' "${replicas[1]}")

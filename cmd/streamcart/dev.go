@@ -40,6 +40,7 @@ type devConfig struct {
 	NewSessions    int
 	StreamsPerIP   int
 	StreamMaxAge   time.Duration
+	Partitions     int
 	Data           string
 	RedisURL       string
 	DatabaseURL    string
@@ -75,6 +76,7 @@ func parseDevConfig(args []string, stdout, stderr io.Writer) (devConfig, *flag.F
 	fs.IntVar(&cfg.NewSessions, "new-sessions-per-minute", 0, "sessions one client address may start per minute (0: the default, 60; negative: no limit, e.g. for streamcart bench)")
 	fs.IntVar(&cfg.StreamsPerIP, "event-streams-per-ip", 0, "order event streams open at once per client address (0: the default, 64; negative: no limit, e.g. for streamcart bench)")
 	fs.DurationVar(&cfg.StreamMaxAge, "stream-max-age", 0, "how much of each stream to keep, by entry age (e.g. 168h; trimmed approximately as events are appended); 0 keeps everything")
+	fs.IntVar(&cfg.Partitions, "stream-partitions", 1, "how many partitions each of ORDERS_STREAM, PAYMENTS_STREAM and TRANSACTION_STREAM has (1 to 64; 1: one stream under its own name)")
 	fs.StringVar(&cfg.Data, "data", "./data", "directory for all data of the managed Redis and PostgreSQL")
 	fs.StringVar(&cfg.RedisURL, "redis-url", os.Getenv("REDIS_URL"), "use this Redis instead of a managed one (env REDIS_URL)")
 	fs.StringVar(&cfg.DatabaseURL, "database-url", os.Getenv("DATABASE_URL"), "use this PostgreSQL database instead of a managed one (env DATABASE_URL)")
@@ -139,6 +141,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		RedisURL:    env.redisURL,
 		RedisURLs:   env.redisURLs,
 		DatabaseURL: env.databaseURL,
+		Names:       app.RedisNames{StreamPartitions: cfg.Partitions},
 		Addrs:       map[string]string{app.Gateway: cfg.Addr},
 		Gateway: gateway.Config{
 			RateLimitIP: cfg.RateLimitIP, AllowedOrigins: splitList(cfg.Origins),
@@ -250,7 +253,9 @@ func (env *devServers) startRedis(ctx context.Context, cfg devConfig, dir string
 	for _, name := range app.RedisUserNames {
 		passwords[name] = randomHex(24)
 	}
-	users, err := app.RedisUsers(app.DefaultRedisNames(), passwords)
+	names := app.DefaultRedisNames()
+	names.StreamPartitions = cfg.Partitions
+	users, err := app.RedisUsers(names, passwords)
 	if err != nil {
 		return err
 	}

@@ -34,6 +34,7 @@ for the default (admin) user to it.`
 func runRedisACL(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("streamcart redis-acl", flag.ContinueOnError)
 	base := fs.String("redis-url", "redis://127.0.0.1:6379/0", "the Redis the URLs printed point to (without credentials)")
+	partitions := streamPartitionsFlag(fs)
 	format := fs.String("format", "commands", "commands (ACL SETUSER, for redis-cli) or aclfile (lines of an ACL file)")
 	passwords := map[string]*string{}
 	for _, name := range app.RedisUserNames {
@@ -55,7 +56,9 @@ func runRedisACL(_ context.Context, args []string, stdout, stderr io.Writer) err
 			given[name] = hex.EncodeToString(b[:])
 		}
 	}
-	users, err := app.RedisUsers(app.DefaultRedisNames(), given)
+	names := app.DefaultRedisNames()
+	names.StreamPartitions = *partitions
+	users, err := app.RedisUsers(names, given)
 	if err != nil {
 		return err
 	}

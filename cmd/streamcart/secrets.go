@@ -42,6 +42,7 @@ func runSecrets(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	dir := fs.String("dir", "", "directory to write to (required)")
 	redisBase := fs.String("redis-url", "redis://redis:6379/0", "the Redis URL of the services, without credentials")
 	databaseBase := fs.String("database-url", "postgres://streamcart@postgres:5432/streamcart?sslmode=disable", "the PostgreSQL URL of the services, with its user and without a password")
+	partitions := streamPartitionsFlag(fs)
 	if err := parseFlags(fs, "STREAMCART", secretsUsage, args, stdout, stderr); err != nil {
 		return err
 	}
@@ -72,7 +73,9 @@ func runSecrets(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	if source.err != nil {
 		return source.err
 	}
-	users, err := app.RedisUsers(app.DefaultRedisNames(), passwords)
+	redisNames := app.DefaultRedisNames()
+	redisNames.StreamPartitions = *partitions
+	users, err := app.RedisUsers(redisNames, passwords)
 	if err != nil {
 		return err
 	}

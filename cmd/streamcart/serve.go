@@ -50,6 +50,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	publicURL := fs.String("public-url", "", "URL at which clients reach the gateway, e.g. https://shop.example.com: the base of absolute URLs in tutorial responses (gateway; empty: from each request's host)")
 	secureCookies := fs.Bool("secure-cookies", false, "mark the session cookie Secure (gateway behind HTTPS)")
 	operatorToken := fs.String("operator-token", "", "token that opens the operations page /ops (gateway; empty keeps it closed)")
+	partitions := streamPartitionsFlag(fs)
 	streamMaxAge := fs.Duration("stream-max-age", 0, "how much of each stream to keep, by entry age (e.g. 168h; trimmed approximately as events are appended); 0 keeps everything")
 	seed := fs.Bool("seed", true, "load the sample catalog into an empty catalog (products)")
 	logFormat := fs.String("log-format", "json", "log format: text or json")
@@ -89,6 +90,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	sys, err := app.Start(ctx, app.Config{
 		RedisURL:      *redisURL,
 		RedisURLs:     map[string]string{app.Ops: *opsRedisURL},
+		Names:         app.RedisNames{StreamPartitions: *partitions},
 		DatabaseURL:   *databaseURL,
 		Addrs:         map[string]string{name: *addr},
 		URLs:          map[string]string{app.Products: *productsURL, app.Orders: *ordersURL, app.History: *historyURL, app.Payments: *paymentsURL},
@@ -118,6 +120,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		log.Warn("serving no metrics: the gateway's address is public; give it --metrics-addr")
 	}
 	return sys.Wait()
+}
+
+// streamPartitionsFlag defines the --stream-partitions flag on fs.
+func streamPartitionsFlag(fs *flag.FlagSet) *int {
+	return fs.Int("stream-partitions", 1, "how many partitions each of ORDERS_STREAM, PAYMENTS_STREAM and TRANSACTION_STREAM has (1 to 64; 1: one stream under its own name); the same in every process and in the Redis users (streamcart redis-acl, secrets)")
 }
 
 // identitySecretUsage is the usage of the --identity-secret flag.
@@ -161,6 +168,7 @@ func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	redisURL := fs.String("redis-url", os.Getenv("REDIS_URL"), "Redis URL (env REDIS_URL): the orderhistory user's, or an admin's")
 	ordersURL := fs.String("orders-url", "", "base URL of the orders service, which publishes the snapshots of its orders and says which orders exist")
 	secret := fs.String("identity-secret", "", identitySecretUsage+" (signs the call to orders; the rebuild skips an order event not signed with it)")
+	partitions := streamPartitionsFlag(fs)
 	if err := needWord(args, fs, historyUsage, "history: no subcommand given", stdout, stderr); err != nil {
 		return err
 	}
@@ -183,7 +191,7 @@ func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	routeGoRedisLog(log)
-	if err := app.RebuildHistory(ctx, *redisURL, *ordersURL, key, log); err != nil {
+	if err := app.RebuildHistory(ctx, *redisURL, *ordersURL, key, *partitions, log); err != nil {
 		return err
 	}
 	log.Info("order history rebuilt")

@@ -64,8 +64,9 @@ type Config struct {
 	// operations page) to its own Redis URL, with the credentials of its
 	// Redis user (RedisUsers).
 	RedisURLs map[string]string
-	// Names are the streams and key prefixes of the services. Zero: the
-	// defaults (DefaultRedisNames).
+	// Names are the streams and key prefixes of the services, and how many
+	// partitions the streams have. Zero fields: the defaults
+	// (DefaultRedisNames).
 	Names       RedisNames
 	DatabaseURL string
 	// Addrs maps a service name to its listen address. A service missing
@@ -179,8 +180,9 @@ func Start(ctx context.Context, cfg Config, names ...string) (*System, error) {
 	if cfg.ShutdownTimeout == 0 {
 		cfg.ShutdownTimeout = 10 * time.Second
 	}
-	if cfg.Names == (RedisNames{}) {
-		cfg.Names = DefaultRedisNames()
+	cfg.Names = cfg.Names.withDefaults()
+	if p := cfg.Names.StreamPartitions; p < 1 || p > stream.MaxPartitions {
+		return nil, fmt.Errorf("app: %d stream partitions; want 1 to %d", p, stream.MaxPartitions)
 	}
 	if cfg.Secret == nil {
 		cfg.Secret = make([]byte, 32)
@@ -268,6 +270,7 @@ func (s *System) start(ctx, gctx context.Context, cfg Config, name string) error
 		return err
 	}
 	in := newInstruments(name, rdb, pool, cfg.NoMetrics, log)
+	in.partitions = cfg.Names.StreamPartitions
 	in.tracer = cfg.Tracing.Provider(name)
 
 	var (
@@ -339,7 +342,10 @@ func (s *System) openRedis(ctx context.Context, cfg Config, name string) (redis.
 	if u == "" {
 		u = cfg.RedisURL
 	}
-	rdb, err := redisclient.Open(ctx, u)
+	// A service reads at most the three streams, each with a reader per
+	// partition that holds a connection.
+	readers := len(cfg.Names.streams()) * cfg.Names.StreamPartitions
+	rdb, err := redisclient.Open(ctx, u, redisclient.BlockingReaders(readers))
 	if err != nil {
 		return nil, fmt.Errorf("redis of %s: %w", name, err)
 	}
@@ -349,11 +355,12 @@ func (s *System) openRedis(ctx context.Context, cfg Config, name string) (redis.
 
 func (s *System) products(ctx context.Context, cfg Config, pool *pgxpool.Pool, rdb redis.UniversalClient, in *instruments, log *slog.Logger) (http.Handler, func(context.Context) error, error) {
 	svc, err := products.NewService(pool, rdb, products.Config{
-		KeyPrefix:      cfg.Names.ProductsPrefix,
-		ProductKey:     s.ProductKey,
-		ProductsStream: cfg.Names.ProductsStream,
-		Outbox:         outboxConfig(cfg, in, products.Schema),
-		StreamMaxAge:   cfg.StreamMaxAge,
+		KeyPrefix:        cfg.Names.ProductsPrefix,
+		ProductKey:       s.ProductKey,
+		ProductsStream:   cfg.Names.ProductsStream,
+		Outbox:           outboxConfig(cfg, in, products.Schema),
+		StreamMaxAge:     cfg.StreamMaxAge,
+		StreamPartitions: cfg.Names.StreamPartitions,
 	}, log)
 	if err != nil {
 		return nil, nil, err
@@ -496,6 +503,7 @@ func (s *System) gateway(ctx context.Context, cfg Config, rdb redis.UniversalCli
 	gcfg.ProductsURL, gcfg.OrdersURL, gcfg.HistoryURL = urls[0], urls[1], urls[2]
 	gcfg.StreamMaxAge = cfg.StreamMaxAge
 	gcfg.KeyPrefix, gcfg.TransactionStream = cfg.Names.GatewayPrefix, cfg.Names.TransactionStream
+	gcfg.StreamPartitions = cfg.Names.StreamPartitions
 	g, err := gateway.New(rdb, s.Signer, gcfg, log)
 	if err != nil {
 		return nil, nil, err
@@ -523,6 +531,7 @@ func (s *System) gateway(ctx context.Context, cfg Config, rdb redis.UniversalCli
 	in.watchRedis(Ops, opsRedis)
 	operations, err := ops.New(opsRedis, shop, ops.Config{
 		Streams:       cfg.Names.opsStreams(),
+		Partitions:    cfg.Names.StreamPartitions,
 		KeyPrefix:     cfg.Names.OpsPrefix,
 		OperatorToken: cfg.OperatorToken,
 		SecureCookies: gcfg.SecureCookies,
@@ -556,7 +565,8 @@ func (s *System) journey(cfg Config, ordersURL, historyURL string, log *slog.Log
 // orders, and the rebuild skips an OrderPlaced or OrderSnapshot that the
 // orders service did not sign with it, or whose order orders does not
 // have as the event says, as the service's consumer dead-letters it.
-func RebuildHistory(ctx context.Context, redisURL, ordersURL string, secret []byte, log *slog.Logger) error {
+// partitions is how many partitions each stream has (0 means 1).
+func RebuildHistory(ctx context.Context, redisURL, ordersURL string, secret []byte, partitions int, log *slog.Logger) error {
 	orderKey, err := events.NewOrderKey(secret)
 	if err != nil {
 		return err
@@ -578,7 +588,10 @@ func RebuildHistory(ctx context.Context, redisURL, ordersURL string, secret []by
 		return err
 	}
 	defer rdb.Close()
-	svc, err := orderhistory.NewService(rdb, orderhistory.Config{OrderKey: orderKey, Snapshots: snapshots, Orders: orders}, log)
+	svc, err := orderhistory.NewService(rdb, orderhistory.Config{
+		OrderKey: orderKey, Snapshots: snapshots, Orders: orders,
+		Consumer: stream.Config{Partitions: partitions},
+	}, log)
 	if err != nil {
 		return err
 	}
@@ -634,7 +647,8 @@ func outboxConfig(cfg Config, in *instruments, schema string) outbox.Config {
 func consumerConfig(cfg Config, in *instruments) stream.Config {
 	t := cfg.Tuning.Consumer
 	return stream.Config{
-		Block: t.Block, MinIdle: t.MinIdle, ClaimInterval: t.ClaimInterval, HandlerTimeout: t.HandlerTimeout,
+		Partitions: cfg.Names.StreamPartitions,
+		Block:      t.Block, MinIdle: t.MinIdle, ClaimInterval: t.ClaimInterval, HandlerTimeout: t.HandlerTimeout,
 		RetryBackoff: t.RetryBackoff, MaxRetryBackoff: t.MaxRetryBackoff, MaxDeliveries: t.MaxDeliveries,
 		ShutdownTimeout: cfg.ShutdownTimeout, Metrics: in.streamMetrics(), TracerProvider: in.tracer,
 	}

@@ -361,7 +361,7 @@ func TestHistoryRebuildEqualsLive(t *testing.T) {
 	for i, sh := range shoppers {
 		before[i] = sh.history()
 	}
-	if err := app.RebuildHistory(context.Background(), s.cfg.RedisURL, s.sys.URLs[app.Orders], s.cfg.Secret, testenv.Logger(t)); err != nil {
+	if err := app.RebuildHistory(context.Background(), s.cfg.RedisURL, s.sys.URLs[app.Orders], s.cfg.Secret, s.cfg.Names.StreamPartitions, testenv.Logger(t)); err != nil {
 		t.Fatal(err)
 	}
 	for i, sh := range shoppers {

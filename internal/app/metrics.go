@@ -29,6 +29,8 @@ type instruments struct {
 	pool    *pgxpool.Pool
 	streams *metrics.Streams
 	outbox  *metrics.Outbox
+	// partitions is how many partitions each stream has.
+	partitions int
 	// tracer records the service's spans (tracing.Tracing.Provider).
 	tracer trace.TracerProvider
 }
@@ -68,20 +70,55 @@ func (in *instruments) streamMetrics() stream.Metrics {
 	}
 	if in.streams == nil {
 		in.streams = in.reg.NewStreams(func(ctx context.Context, name string) (metrics.StreamState, error) {
-			info, err := stream.Inspect(ctx, in.rdb, name)
-			if err != nil {
-				return metrics.StreamState{}, err
-			}
-			st := metrics.StreamState{DeadLetters: info.DeadLetters}
-			for _, g := range info.Groups {
-				st.Groups = append(st.Groups, metrics.GroupState{
-					Name: g.Name, Lag: g.Lag, Pending: g.Pending, OldestPending: g.OldestPendingAge,
-				})
-			}
-			return st, nil
+			return streamState(ctx, in.rdb, name, in.partitions)
 		})
 	}
 	return in.streams
+}
+
+// streamState reads the state of the logical stream name, summed over its
+// partitions: the dead letters, and each group's lag and pending entries;
+// its oldest pending entry is the oldest of any partition. A group's lag
+// is unknown (-1) when it is on any partition, or when the group is not
+// on every partition yet.
+func streamState(ctx context.Context, rdb redis.UniversalClient, name string, partitions int) (metrics.StreamState, error) {
+	var (
+		st     metrics.StreamState
+		groups = map[string]int{} // index in st.Groups
+		seen   = map[string]int{} // partitions the group is on
+	)
+	keys := stream.Partitions(name, partitions)
+	for _, key := range keys {
+		info, err := stream.Inspect(ctx, rdb, key)
+		if err != nil {
+			return metrics.StreamState{}, err
+		}
+		st.DeadLetters += info.DeadLetters
+		for _, g := range info.Groups {
+			i, ok := groups[g.Name]
+			if !ok {
+				i = len(st.Groups)
+				groups[g.Name] = i
+				st.Groups = append(st.Groups, metrics.GroupState{Name: g.Name})
+			}
+			seen[g.Name]++
+			sum := &st.Groups[i]
+			if sum.Lag >= 0 {
+				sum.Lag += g.Lag
+				if g.Lag < 0 {
+					sum.Lag = -1
+				}
+			}
+			sum.Pending += g.Pending
+			sum.OldestPending = max(sum.OldestPending, g.OldestPendingAge)
+		}
+	}
+	for i, g := range st.Groups {
+		if seen[g.Name] < len(keys) {
+			st.Groups[i].Lag = -1
+		}
+	}
+	return st, nil
 }
 
 // outboxMetrics returns the metrics of the service's outbox in schema;

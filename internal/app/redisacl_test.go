@@ -1,6 +1,8 @@
 package app_test
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -40,7 +42,7 @@ func adminClient(t *testing.T, r *servers.Redis) redis.UniversalClient {
 // NOPERM; what the service does itself is allowed.
 func TestARedisUserMayWriteOnlyWhatItsServiceOwns(t *testing.T) {
 	t.Parallel()
-	r := ownRedisWithUsers(t)
+	r := ownRedisWithUsers(t, 1)
 	ctx := t.Context()
 	xadd := func(s string) []any { return []any{"XADD", s, "*", "eventId", "e", "eventType", "T"} }
 	tests := []struct {
@@ -134,10 +136,21 @@ func TestARedisUserMayWriteOnlyWhatItsServiceOwns(t *testing.T) {
 // service on its own Redis user and takes orders through the gateway, its
 // cart included, to their payment, score and history, rebuilds the
 // history (orders publishing its snapshots) and replays a dead letter from the operations page's user: no
-// command is refused along the way (the ACL log stays empty).
+// command is refused along the way (the ACL log stays empty). It does so
+// with each stream one Redis stream under its own name, and spread over
+// eight partitions.
 func TestEveryServiceDoesAllItsWorkAsItsOwnRedisUser(t *testing.T) {
 	t.Parallel()
-	s := startShop(t, shopOptions{trustProxy: true, redisUsers: true})
+	for _, partitions := range []int{1, 8} {
+		t.Run(fmt.Sprintf("%d partitions", partitions), func(t *testing.T) {
+			t.Parallel()
+			everyServiceDoesAllItsWork(t, partitions)
+		})
+	}
+}
+
+func everyServiceDoesAllItsWork(t *testing.T, partitions int) {
+	s := startShop(t, shopOptions{trustProxy: true, redisUsers: true, partitions: partitions, metrics: true})
 	ctx := t.Context()
 	admin := adminClient(t, s.redis)
 	sh := s.shopper("Mozilla/5.0 (X11; Linux) Firefox/140", "192.0.2.10")
@@ -145,7 +158,7 @@ func TestEveryServiceDoesAllItsWorkAsItsOwnRedisUser(t *testing.T) {
 	if code := sh.do("GET", "/api/v1/products/"+a.ID, nil, nil); code != 200 {
 		t.Fatalf("product %s: %d", a.ID, code)
 	}
-	o := sh.placeOrder(item{ProductID: a.ID, Qty: 1})
+	placed := []string{sh.placeOrder(item{ProductID: a.ID, Qty: 1}).OrderID}
 	if code := sh.do("PUT", "/api/v1/cart/items/"+b.ID, map[string]any{"qty": 2}, nil); code >= 300 {
 		t.Fatalf("add to cart: %d", code)
 	}
@@ -153,33 +166,79 @@ func TestEveryServiceDoesAllItsWorkAsItsOwnRedisUser(t *testing.T) {
 	if code := sh.do("POST", "/api/v1/cart/checkout", nil, &checkedOut); code != 201 {
 		t.Fatalf("checkout: %d", code)
 	}
+	placed = append(placed, checkedOut.OrderID)
+	// More orders of other shoppers, so that several partitions get some.
+	for i := range 4 {
+		other := s.shopper("Mozilla/5.0 Chrome/150", fmt.Sprintf("192.0.2.%d", 20+i))
+		placed = append(placed, other.placeOrder(item{ProductID: b.ID, Qty: 1 + i}).OrderID)
+	}
 	// The order event stream: the gateway counts its open streams in Redis.
 	sh.openEvents(s.client)
-	for _, id := range []string{o.OrderID, checkedOut.OrderID} {
+	for i, id := range placed[:2] {
 		if rec := sh.settledRecord(id); rec.IdentityScore == nil {
-			t.Errorf("order %s has no identity score", id)
+			t.Errorf("order %d (%s) has no identity score", i, id)
+		}
+	}
+	testenv.WaitFor(t, 30*time.Second, "every order final", func() bool { return s.notFinal() == 0 })
+	s.checkSettled(len(placed))
+
+	// Each logical stream is its partitions: with one, the stream of its
+	// own name; with more, none of that name, and the entries spread.
+	logical := []string{events.OrdersStream, events.PaymentsStream, events.TransactionStream}
+	for _, name := range logical {
+		keys := stream.Partitions(name, partitions)
+		used := 0
+		for _, key := range keys {
+			if admin.XLen(ctx, key).Val() > 0 {
+				used++
+			}
+		}
+		bare := admin.Exists(ctx, name).Val()
+		switch {
+		case partitions == 1 && (bare != 1 || used != 1):
+			t.Errorf("%s: exists %d, want the stream under its own name", name, bare)
+		case partitions > 1 && (bare != 0 || used < 2):
+			t.Errorf("%s: exists %d, %d of %d partitions used; want no stream of that name and several partitions", name, bare, used, partitions)
+		}
+	}
+
+	// The metrics name the logical stream, whatever the partitions: the
+	// counts of all of them, the lag summed over them (known, so the
+	// group is on every partition).
+	s.waitForMetric(app.Payments, "streamcart_stream_messages_total", atLeast(float64(len(placed))),
+		"stream", events.OrdersStream, "group", payments.Group, "outcome", "processed")
+	s.waitForMetric(app.Payments, "streamcart_stream_lag", exactly(0), "stream", events.OrdersStream, "group", payments.Group)
+	if key := stream.PartitionKey(events.OrdersStream, 0, partitions); partitions > 1 {
+		if _, ok := s.metricsOf(app.Payments).Value("streamcart_stream_lag", "stream", key, "group", payments.Group); ok {
+			t.Errorf("a lag series of the partition %s", key)
 		}
 	}
 
 	// The history's rebuild, as its own user.
 	historyURL := s.cfg.RedisURLs[app.History]
-	if err := app.RebuildHistory(ctx, historyURL, s.sys.URLs[app.Orders], s.cfg.Secret, testenv.Logger(t)); err != nil {
+	if err := app.RebuildHistory(ctx, historyURL, s.sys.URLs[app.Orders], s.cfg.Secret, partitions, testenv.Logger(t)); err != nil {
 		t.Fatalf("history rebuild as the orderhistory user: %v", err)
 	}
-	if rec := sh.settledRecord(o.OrderID); rec.PaymentID == "" {
-		t.Errorf("after the rebuild, order %s has no payment", o.OrderID)
-	}
-
-	// The operations page reads every stream and replays a dead letter.
-	opsRedis := userClient(t, s.redis, app.Ops)
-	for _, name := range []string{events.OrdersStream, events.PaymentsStream, events.TransactionStream} {
-		if _, err := stream.Inspect(ctx, opsRedis, name); err != nil {
-			t.Errorf("inspect %s as ops: %v", name, err)
+	for i, id := range placed[:2] {
+		if rec := sh.settledRecord(id); rec.PaymentID == "" || rec.IdentityScore == nil {
+			t.Errorf("after the rebuild, order %d (%s) has no payment or no score: %+v", i, id, rec)
 		}
 	}
-	dlq := stream.DeadLetterStream(events.PaymentsStream)
+
+	// The operations page reads every partition and replays a dead letter
+	// to its partition.
+	opsRedis := userClient(t, s.redis, app.Ops)
+	for _, name := range logical {
+		for _, key := range stream.Partitions(name, partitions) {
+			if _, err := stream.Inspect(ctx, opsRedis, key); err != nil {
+				t.Errorf("inspect %s as ops: %v", key, err)
+			}
+		}
+	}
+	origin := stream.PartitionKey(events.PaymentsStream, partitions-1, partitions)
+	dlq := stream.DeadLetterStream(origin)
 	letter, err := admin.XAdd(ctx, &redis.XAddArgs{Stream: dlq, Values: []any{
-		"eventId", stream.NewID(), "eventType", "Unknown", "dlq.originStream", events.PaymentsStream, "dlq.error", "test",
+		"eventId", stream.NewID(), "eventType", "Unknown", "dlq.originStream", origin, "dlq.error", "test",
 	}}).Result()
 	if err != nil {
 		t.Fatal(err)
@@ -191,14 +250,17 @@ func TestEveryServiceDoesAllItsWorkAsItsOwnRedisUser(t *testing.T) {
 		t.Errorf("replay as ops: %v", err)
 	}
 
-	// The autoscaler reads the lag of every group, as KEDA's scaler does.
+	// The autoscaler reads the lag of every group, as KEDA's scaler does,
+	// on every partition.
 	scaler := userClient(t, s.redis, app.Scaler)
 	for name, groups := range map[string]int{events.OrdersStream: 3, events.PaymentsStream: 2, events.TransactionStream: 2} {
-		if got, err := scaler.XInfoGroups(ctx, name).Result(); err != nil || len(got) != groups {
-			t.Errorf("XINFO GROUPS %s as the scaler: %d groups, %v; want %d", name, len(got), err, groups)
-		}
-		if err := scaler.XPending(ctx, name, app.History).Err(); err != nil {
-			t.Errorf("XPENDING %s as the scaler: %v", name, err)
+		for _, key := range stream.Partitions(name, partitions) {
+			if got, err := scaler.XInfoGroups(ctx, key).Result(); err != nil || len(got) != groups {
+				t.Errorf("XINFO GROUPS %s as the scaler: %d groups, %v; want %d", key, len(got), err, groups)
+			}
+			if err := scaler.XPending(ctx, key, app.History).Err(); err != nil {
+				t.Errorf("XPENDING %s as the scaler: %v", key, err)
+			}
 		}
 	}
 
@@ -366,5 +428,44 @@ func (s *shop) checkPaid(orderID string, amountCents int64) {
 	err := s.pool.QueryRow(s.t.Context(), `SELECT count(*), coalesce(max(amount_cents), 0) FROM payments.payments WHERE order_id = $1`, orderID).Scan(&n, &amount)
 	if err != nil || n != 1 || amount != amountCents {
 		s.t.Errorf("order %s has %d payments of %d (%v), want 1 of %d", orderID, n, amount, err, amountCents)
+	}
+}
+
+// With partitions, a consumer's user names exactly the partitions of the
+// streams it reads and their dead-letter streams, and the partitions of
+// the stream it appends to: not the logical names, nor another stream's.
+func TestARedisUserWithPartitionsNamesExactlyItsPartitions(t *testing.T) {
+	t.Parallel()
+	names := app.DefaultRedisNames()
+	names.StreamPartitions = 2
+	passwords := map[string]string{}
+	for _, name := range app.RedisUserNames {
+		passwords[name] = "p"
+	}
+	users, err := app.RedisUsers(names, passwords)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string][]string{} // user → command "xadd" or "xreadgroup" → keys
+	for _, u := range users {
+		for _, g := range u.Grants {
+			for _, c := range g.Commands {
+				if c == "xadd" || c == "xreadgroup" {
+					keys[u.Name+" "+c] = append(keys[u.Name+" "+c], g.Keys...)
+				}
+			}
+		}
+	}
+	want := map[string][]string{
+		"payments xreadgroup": {"ORDERS_STREAM:0", "ORDERS_STREAM:1"},
+		"payments xadd":       {"PAYMENTS_STREAM:0", "PAYMENTS_STREAM:1", "{ORDERS_STREAM:0}:dlq", "{ORDERS_STREAM:1}:dlq"},
+		"orders xadd":         {"ORDERS_STREAM:0", "ORDERS_STREAM:1", "ORDER_SNAPSHOTS", "{PAYMENTS_STREAM:0}:dlq", "{PAYMENTS_STREAM:1}:dlq"},
+		"gateway xadd":        {"TRANSACTION_STREAM:0", "TRANSACTION_STREAM:1"},
+	}
+	for key, w := range want {
+		got := slices.Sorted(slices.Values(keys[key]))
+		if !slices.Equal(got, slices.Sorted(slices.Values(w))) {
+			t.Errorf("%s on %q, want %q", key, got, w)
+		}
 	}
 }

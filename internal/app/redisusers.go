@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"fmt"
 
 	"streamcart/internal/events"
@@ -47,6 +48,10 @@ type RedisNames struct {
 	// OpsPrefix starts the keys of the operations page (its sign-in
 	// counters).
 	OpsPrefix string
+	// StreamPartitions is how many partitions each of the four consumed
+	// streams has (stream.Partitions): its keys are those of the grants.
+	// The snapshots stream has one. 0 means 1.
+	StreamPartitions int
 }
 
 // DefaultRedisNames returns the names every service uses by default.
@@ -64,6 +69,23 @@ func DefaultRedisNames() RedisNames {
 	}
 }
 
+// withDefaults returns n with its empty names (and partitions) replaced by
+// DefaultRedisNames's.
+func (n RedisNames) withDefaults() RedisNames {
+	d := DefaultRedisNames()
+	for _, f := range []struct{ field, def *string }{
+		{&n.OrdersStream, &d.OrdersStream}, {&n.PaymentsStream, &d.PaymentsStream},
+		{&n.TransactionStream, &d.TransactionStream}, {&n.SnapshotsStream, &d.SnapshotsStream},
+		{&n.ProductsStream, &d.ProductsStream},
+		{&n.ProductsPrefix, &d.ProductsPrefix}, {&n.GatewayPrefix, &d.GatewayPrefix},
+		{&n.HistoryPrefix, &d.HistoryPrefix}, {&n.OpsPrefix, &d.OpsPrefix},
+	} {
+		*f.field = cmp.Or(*f.field, *f.def)
+	}
+	n.StreamPartitions = cmp.Or(n.StreamPartitions, 1)
+	return n
+}
+
 // streams are the streams of the orders' life, which the order history
 // follows and an autoscaler watches.
 func (n RedisNames) streams() []string {
@@ -74,6 +96,15 @@ func (n RedisNames) streams() []string {
 // it replays: every stream a consumer group reads.
 func (n RedisNames) opsStreams() []string {
 	return append(n.streams(), n.ProductsStream)
+}
+
+// partitions returns the keys of every partition of the logical streams.
+func (n RedisNames) partitions(logical ...string) []string {
+	var keys []string
+	for _, s := range logical {
+		keys = append(keys, stream.Partitions(s, n.StreamPartitions)...)
+	}
+	return keys
 }
 
 // RedisUsers returns the Redis ACL user of each name of RedisUserNames,
@@ -87,10 +118,13 @@ func (n RedisNames) opsStreams() []string {
 //     appends to any of them, but only to replay a dead letter.
 //   - A consumer may create its group on, read, claim, inspect and
 //     acknowledge the streams it follows, and append to their dead-letter
-//     streams (<stream>:dlq) and count them (for the metrics), nothing
-//     else on them. Redis cannot tell one
-//     group from another: a consumer's rules cover the other groups of the
-//     stream it reads too.
+//     streams ({<stream>}:dlq) and count them (for the metrics), nothing
+//     else on them. Redis cannot tell one group from another: a
+//     consumer's rules cover the other groups of the stream it reads too.
+//   - With StreamPartitions > 1, each of the four consumed streams is its
+//     partitions (<stream>:0 …): every rule on a stream names each of its
+//     partitions, and each partition's dead-letter stream, by its exact
+//     name; the snapshots stream is never partitioned.
 //   - products, orderhistory and the gateway each use the keys under their
 //     own prefix only, and only with the commands their code runs; orders
 //     reads PRODUCTS_STREAM by range too (how far its copy of the prices
@@ -110,13 +144,12 @@ func RedisUsers(n RedisNames, passwords map[string]string) ([]redisacl.User, err
 			return nil, fmt.Errorf("redis users: a stream name or key prefix is empty in %+v", n)
 		}
 	}
-	consume := func(streams ...string) []redisacl.Grant {
-		dlqs := make([]string, len(streams))
-		keys := make([]string, len(streams))
-		for i, s := range streams {
-			keys[i] = redisacl.Literal(s)
-			dlqs[i] = redisacl.Literal(stream.DeadLetterStream(s))
-		}
+	if n.StreamPartitions < 0 || n.StreamPartitions > stream.MaxPartitions { // 0 means 1
+		return nil, fmt.Errorf("redis users: %d stream partitions; want 1 to %d", n.StreamPartitions, stream.MaxPartitions)
+	}
+	consume := func(logical ...string) []redisacl.Grant {
+		keys := literals(n.partitions(logical...))
+		dlqs := literals(dlqs(n.partitions(logical...)))
 		return []redisacl.Grant{
 			// CLIENT UNBLOCK ends the consumer's own blocking read at
 			// shutdown; Redis cannot limit it to the client's own
@@ -133,12 +166,8 @@ func RedisUsers(n RedisNames, passwords map[string]string) ([]redisacl.User, err
 			{Commands: []string{"xadd", "xlen"}, Keys: dlqs},
 		}
 	}
-	appendTo := func(streams ...string) redisacl.Grant {
-		keys := make([]string, len(streams))
-		for i, s := range streams {
-			keys[i] = redisacl.Literal(s)
-		}
-		return redisacl.Grant{Commands: []string{"xadd"}, Keys: keys}
+	appendTo := func(logical ...string) redisacl.Grant {
+		return redisacl.Grant{Commands: []string{"xadd"}, Keys: literals(n.partitions(logical...))}
 	}
 	updates := events.OrderUpdatesChannel("*") // the gateway subscribes to this very pattern
 
@@ -159,13 +188,13 @@ func RedisUsers(n RedisNames, passwords map[string]string) ([]redisacl.User, err
 			appendTo(n.ProductsStream),
 		},
 		Payments: append(consume(n.OrdersStream), appendTo(n.PaymentsStream)),
-		Orders: append(consume(n.PaymentsStream, n.ProductsStream),
-			appendTo(n.OrdersStream, n.SnapshotsStream),
-			redisacl.Grant{Commands: []string{"xrange"}, Keys: literals([]string{n.ProductsStream})}),
+		Orders: append(consume(n.PaymentsStream, n.ProductsStream), appendTo(n.OrdersStream),
+			redisacl.Grant{Commands: []string{"xadd"}, Keys: []string{redisacl.Literal(n.SnapshotsStream)}},
+			redisacl.Grant{Commands: []string{"xrange"}, Keys: literals(n.partitions(n.ProductsStream))}),
 		Identity: append(consume(n.OrdersStream, n.TransactionStream), appendTo(n.TransactionStream)),
 		History: append(consume(n.streams()...),
 			// history rebuild replays the streams and the snapshots.
-			redisacl.Grant{Commands: []string{"xrange"}, Keys: literals(append(n.streams(), n.SnapshotsStream))},
+			redisacl.Grant{Commands: []string{"xrange"}, Keys: literals(append(n.partitions(n.streams()...), n.SnapshotsStream))},
 			// The model, its completeness marker and the rebuild lock
 			// (get, set, del, exists, pexpire, partly in scripts).
 			redisacl.Grant{
@@ -187,11 +216,11 @@ func RedisUsers(n RedisNames, passwords map[string]string) ([]redisacl.User, err
 		Ops: {
 			{
 				Commands: []string{"xinfo|stream", "xinfo|groups", "xinfo|consumers", "xpending", "xlen", "xrange", "xrevrange"},
-				Keys:     append(literals(n.opsStreams()), literals(dlqs(n.opsStreams()))...),
+				Keys:     append(literals(n.partitions(n.opsStreams()...)), literals(dlqs(n.partitions(n.opsStreams()...)))...),
 			},
 			// Replay appends a dead letter back to its stream and deletes it.
 			appendTo(n.opsStreams()...),
-			{Commands: []string{"xdel"}, Keys: literals(dlqs(n.opsStreams()))},
+			{Commands: []string{"xdel"}, Keys: literals(dlqs(n.partitions(n.opsStreams()...)))},
 			{Commands: state, Keys: []string{redisacl.Prefix(n.OpsPrefix)}}, // sign-in counters
 		},
 		// KEDA's scaler checks INFO's redis_version before it reads a
@@ -199,7 +228,7 @@ func RedisUsers(n RedisNames, passwords map[string]string) ([]redisacl.User, err
 		// group not yet created; XPENDING is its pending-entries mode.
 		Scaler: {{
 			Commands: []string{"info", "xinfo|groups", "xlen", "xpending"},
-			Keys:     literals(n.streams()),
+			Keys:     literals(n.partitions(n.streams()...)),
 		}},
 	}
 	users := make([]redisacl.User, 0, len(RedisUserNames))

@@ -72,13 +72,16 @@ type shopOptions struct {
 	tracing *tracing.Tracing
 	// operatorToken opens the operations page (app.Config.OperatorToken).
 	operatorToken string
+	// partitions is how many partitions each stream has
+	// (app.RedisNames.StreamPartitions); 0 means 1.
+	partitions int
 }
 
 func startShop(t *testing.T, opts shopOptions) *shop {
 	t.Helper()
 	var r *servers.Redis
 	if opts.redisUsers {
-		r = ownRedisWithUsers(t)
+		r = ownRedisWithUsers(t, opts.partitions)
 	} else {
 		r = testenv.OwnRedis(t, "")
 	}
@@ -93,6 +96,7 @@ func startShop(t *testing.T, opts shopOptions) *shop {
 		PaymentFailAbove: 50000, // 500.00
 		ShutdownTimeout:  3 * time.Second,
 		Tuning:           tuning,
+		Names:            app.RedisNames{StreamPartitions: opts.partitions},
 		Log:              testenv.Logger(t),
 	}
 	if opts.redisUsers {
@@ -281,14 +285,17 @@ func (s *shop) redisClient() redis.UniversalClient {
 }
 
 // ownRedisWithUsers starts a private redis-server for t with the Redis
-// users of every service, and an admin password on the default user.
-func ownRedisWithUsers(t *testing.T) *servers.Redis {
+// users of every service, for streams of the given partitions (0 means
+// 1), and an admin password on the default user.
+func ownRedisWithUsers(t *testing.T, partitions int) *servers.Redis {
 	t.Helper()
 	passwords := map[string]string{}
 	for _, name := range app.RedisUserNames {
 		passwords[name] = "password-of-" + name
 	}
-	users, err := app.RedisUsers(app.DefaultRedisNames(), passwords)
+	names := app.DefaultRedisNames()
+	names.StreamPartitions = partitions
+	users, err := app.RedisUsers(names, passwords)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,6 +43,23 @@ const (
 	ProductsStream = "PRODUCTS_STREAM"
 )
 
+// PartitionKey returns the key that picks the partition of e's stream
+// that e goes to (stream.Publisher.Partitioned), so that the events of
+// one key stay in order in one partition: the user id of the events on
+// TransactionStream (a user's logins come before the scores of their
+// orders), the product id of a ProductChanged, the order id of the
+// others. An event type without the field returns "", which partitions
+// it by its event id.
+func PartitionKey(e stream.Event) string {
+	switch e.Type {
+	case TypeLoginIdentityRecorded, TypeIdentityScored:
+		return e.Fields["userId"]
+	case TypeProductChanged:
+		return e.Fields["productId"]
+	}
+	return e.Fields["orderId"]
+}
+
 // Event types.
 const (
 	TypeOrderPlaced           = "OrderPlaced"

@@ -186,6 +186,9 @@ type Config struct {
 	// TransactionStream is the stream that gets LoginIdentityRecorded.
 	// Default events.TransactionStream.
 	TransactionStream string
+	// StreamPartitions is how many partitions TransactionStream has
+	// (stream.Partitions); a login goes to its user's. Default 1.
+	StreamPartitions int
 	// UpstreamTimeout bounds the wait for a service's response headers.
 	// Default 10s.
 	UpstreamTimeout time.Duration
@@ -229,6 +232,8 @@ func (cfg Config) Validate() error {
 		return fmt.Errorf("gateway config: UpstreamTimeout %v is negative", cfg.UpstreamTimeout)
 	case cfg.EventStreamMaxAge < 0:
 		return fmt.Errorf("gateway config: EventStreamMaxAge %v is negative", cfg.EventStreamMaxAge)
+	case cfg.StreamPartitions < 0 || cfg.StreamPartitions > stream.MaxPartitions:
+		return fmt.Errorf("gateway config: StreamPartitions %d is not between 1 and %d", cfg.StreamPartitions, stream.MaxPartitions)
 	}
 	if cfg.PublicURL != "" {
 		if u, err := web.ParseBaseURL(cfg.PublicURL); err != nil || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
@@ -291,12 +296,13 @@ func New(rdb redis.UniversalClient, signer *auth.Signer, cfg Config, log *slog.L
 		return nil, err
 	}
 	g := &Gateway{
-		rdb:       rdb,
-		signer:    signer,
-		tokens:    newTokenSigner(signer),
-		cfg:       cfg,
-		log:       log,
-		pub:       stream.NewPublisher(rdb, map[string]stream.Retention{cfg.TransactionStream: {MaxAge: cfg.StreamMaxAge}}),
+		rdb:    rdb,
+		signer: signer,
+		tokens: newTokenSigner(signer),
+		cfg:    cfg,
+		log:    log,
+		pub: stream.NewPublisher(rdb, map[string]stream.Retention{cfg.TransactionStream: {MaxAge: cfg.StreamMaxAge}}).
+			Partitioned(cfg.StreamPartitions, events.PartitionKey),
 		origins:   map[string]bool{},
 		done:      make(chan struct{}),
 		keepalive: keepalive,

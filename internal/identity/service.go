@@ -255,7 +255,7 @@ func NewService(pool *pgxpool.Pool, rdb redis.UniversalClient, cfg Config, log *
 		pool:   pool,
 		cfg:    cfg,
 		log:    log,
-		outbox: cfg.NewOutbox(pool, rdb, Schema, cfg.TransactionStream, log),
+		outbox: cfg.NewOutbox(pool, rdb, Schema, cfg.TransactionStream, events.PartitionKey, log),
 	}
 	var err error
 	if s.orders, err = stream.NewBatchConsumer(rdb, cfg.Consumer.WithStream(cfg.OrdersStream), s.handleOrders); err != nil {

@@ -35,6 +35,7 @@ import (
 	"streamcart/internal/platform/errs"
 	"streamcart/internal/platform/tracing"
 	"streamcart/internal/platform/web"
+	"streamcart/internal/stream"
 )
 
 // Defaults of Config.
@@ -54,9 +55,13 @@ const (
 type Config struct {
 	// OperatorToken opens /ops. Empty keeps /ops closed to everyone.
 	OperatorToken string
-	// Streams are the streams /ops shows. Default: ORDERS_STREAM,
+	// Streams are the logical streams /ops shows. Default: ORDERS_STREAM,
 	// PAYMENTS_STREAM and TRANSACTION_STREAM.
 	Streams []string
+	// Partitions is how many partitions each of Streams has
+	// (stream.Partitions): the page shows each partition, with its dead
+	// letters, and replays a dead letter to its partition. Default 1.
+	Partitions int
 	// SecureCookies marks the operator cookie Secure (HTTPS only).
 	SecureCookies bool
 	// LoginAttempts is how many tries of the operator token one client
@@ -93,6 +98,9 @@ func (cfg Config) Validate() error {
 		if name == "" {
 			return errors.New("ops config: a stream name is empty")
 		}
+	}
+	if cfg.Partitions < 0 || cfg.Partitions > stream.MaxPartitions {
+		return fmt.Errorf("ops config: Partitions %d is not between 1 and %d", cfg.Partitions, stream.MaxPartitions)
 	}
 	if cfg.LoginTTL < time.Minute {
 		return fmt.Errorf("ops config: LoginTTL %v is shorter than a minute", cfg.LoginTTL)

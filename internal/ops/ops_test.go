@@ -123,6 +123,20 @@ func TestSignOutNeedsTheFormToken(t *testing.T) {
 	}
 }
 
+// addDeadLetter appends to the dead-letter stream of origin an
+// OrderPlaced of order o1 that failed with "boom", and returns its id.
+func addDeadLetter(t *testing.T, rdb redis.UniversalClient, origin string) string {
+	t.Helper()
+	id, err := rdb.XAdd(t.Context(), &redis.XAddArgs{Stream: stream.DeadLetterStream(origin), Values: []any{
+		"eventId", "e1", "eventType", "OrderPlaced", "orderId", "o1",
+		"dlq.error", "boom", "dlq.attempts", "3", "dlq.originStream", origin, "dlq.originId", "1-0", "dlq.group", "payments",
+	}}).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
 func TestReplayNeedsAnOperatorAndTheFormToken(t *testing.T) {
 	t.Parallel()
 	rdb := testenv.Redis(t)
@@ -130,13 +144,7 @@ func TestReplayNeedsAnOperatorAndTheFormToken(t *testing.T) {
 	origin := testenv.Name(t, "orders")
 	h := newOps(t, rdb, ops.Config{OperatorToken: token, Streams: []string{origin}, KeyPrefix: testenv.Name(t, "ops") + ":"}, false)
 	dlq := stream.DeadLetterStream(origin)
-	id, err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: dlq, Values: []any{
-		"eventId", "e1", "eventType", "OrderPlaced", "orderId", "o1",
-		"dlq.error", "boom", "dlq.attempts", "3", "dlq.originStream", origin, "dlq.originId", "1-0", "dlq.group", "payments",
-	}}).Result()
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := addDeadLetter(t, rdb, origin)
 	bearer := []string{"Authorization", "Bearer " + token}
 
 	_, page, _ := testenv.Get(t, h, "/ops", bearer...)
@@ -330,5 +338,45 @@ func TestJourneyFormRefusesWhatIsNoOrderID(t *testing.T) {
 		if strings.Contains(body, "<b>x") {
 			t.Errorf("%s: the page shows the id as markup", tt.name)
 		}
+	}
+}
+
+// With partitions the page shows each partition of a stream, with its
+// own dead letters, and replays a dead letter to its partition; the
+// logical stream's own name is neither shown as a stream nor a
+// dead-letter stream of the page.
+func TestEachPartitionIsShownAndItsDeadLetterReplayedToIt(t *testing.T) {
+	t.Parallel()
+	rdb := testenv.Redis(t)
+	ctx := context.Background()
+	logical := testenv.Name(t, "orders")
+	h := newOps(t, rdb, opsConfig(t, ops.Config{OperatorToken: token, Streams: []string{logical}, Partitions: 3}), false)
+	origin := stream.PartitionKey(logical, 2, 3)
+	dlq := stream.DeadLetterStream(origin)
+	id := addDeadLetter(t, rdb, origin)
+	bearer := []string{"Authorization", "Bearer " + token}
+	_, page, _ := testenv.Get(t, h, "/ops", bearer...)
+	for _, key := range stream.Partitions(logical, 3) {
+		if !strings.Contains(page, `data-stream="`+key+`"`) {
+			t.Errorf("ops page does not show partition %s", key)
+		}
+	}
+	if !strings.Contains(page, "partition 2 of "+logical) || !strings.Contains(page, id) {
+		t.Errorf("ops page does not show partition 2's dead letter %s:\n%s", id, page)
+	}
+	m := formTokenRE.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatal("ops page has no form token")
+	}
+	wholeDLQ := url.Values{"dlq": {stream.DeadLetterStream(logical)}, "id": {id}, "csrf": {m[1]}}
+	if code, _, _ := testenv.PostForm(t, h, "/ops/replay", wholeDLQ, bearer...); code != http.StatusBadRequest {
+		t.Errorf("replay from the logical stream's dead-letter stream: status %d, want 400", code)
+	}
+	code, _, header := testenv.PostForm(t, h, "/ops/replay", url.Values{"dlq": {dlq}, "id": {id}, "csrf": {m[1]}}, bearer...)
+	if code != http.StatusSeeOther || !strings.Contains(header.Get("Location"), url.QueryEscape(origin)) {
+		t.Fatalf("replay: %d to %q, want 303 naming %s", code, header.Get("Location"), origin)
+	}
+	if n := rdb.XLen(ctx, origin).Val(); n != 1 {
+		t.Errorf("partition %s has %d entries after the replay, want 1", origin, n)
 	}
 }

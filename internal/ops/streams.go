@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -31,6 +30,10 @@ type view struct {
 
 type streamView struct {
 	stream.StreamInfo
+	// Logical is the logical stream whose partition Partition (from 0)
+	// of Partitions this is; Partitions is 1 for an unpartitioned stream.
+	Logical               string
+	Partition, Partitions int
 	// Rate is entries added per second since the previous look; -1 on the
 	// first look.
 	Rate float64
@@ -85,14 +88,18 @@ func (o *Ops) view(ctx context.Context, cred string) view {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	for _, name := range o.cfg.Streams {
+	for _, part := range o.partitions() {
+		name := part.Key
 		info, err := stream.Inspect(ctx, o.rdb, name)
 		if err != nil {
 			o.log.WarnContext(ctx, "ops could not inspect a stream", "stream", name, "err", err)
 			v.Error = "Redis is not answering, so the streams cannot be shown. This page keeps trying."
 			return v
 		}
-		sv := streamView{StreamInfo: info, DLQ: stream.DeadLetterStream(name)}
+		sv := streamView{
+			StreamInfo: info, DLQ: stream.DeadLetterStream(name),
+			Logical: part.Logical, Partition: part.P, Partitions: max(o.cfg.Partitions, 1),
+		}
 		if info.Length == 0 && info.LastID == "0-0" {
 			// Inspect counts dead letters of existing streams only.
 			if sv.StreamInfo.DeadLetters, err = o.rdb.XLen(ctx, sv.DLQ).Result(); err != nil {
@@ -108,6 +115,25 @@ func (o *Ops) view(ctx context.Context, cred string) view {
 		v.Streams = append(v.Streams, sv)
 	}
 	return v
+}
+
+// partition is a stream the page shows: partition P of a logical stream,
+// whose key is Key.
+type partition struct {
+	Logical, Key string
+	P            int
+}
+
+// partitions returns every stream the page shows: each partition of each
+// logical stream, in order.
+func (o *Ops) partitions() []partition {
+	var out []partition
+	for _, logical := range o.cfg.Streams {
+		for p, key := range stream.Partitions(logical, o.cfg.Partitions) {
+			out = append(out, partition{Logical: logical, Key: key, P: p})
+		}
+	}
+	return out
 }
 
 // entriesAdded returns how many entries stream has ever had (Redis 7's
@@ -133,7 +159,13 @@ func (o *Ops) replay(w http.ResponseWriter, r *http.Request) error {
 		return showf(errs.KindForbidden, nil, "This replay form is out of date or was not sent from this page; reload the page and try again.")
 	}
 	dlq, id := r.PostFormValue("dlq"), r.PostFormValue("id")
-	if !slices.ContainsFunc(o.cfg.Streams, func(name string) bool { return stream.DeadLetterStream(name) == dlq }) {
+	origin := ""
+	for _, part := range o.partitions() {
+		if stream.DeadLetterStream(part.Key) == dlq {
+			origin = part.Key
+		}
+	}
+	if origin == "" {
 		return showf(errs.KindInvalid, nil, "That is not a dead-letter stream of this system.")
 	}
 	if o.rdb == nil {
@@ -150,7 +182,6 @@ func (o *Ops) replay(w http.ResponseWriter, r *http.Request) error {
 		return showf(errs.KindUnavailable, err, "The replay failed because Redis is not answering; nothing was changed. Try again.")
 	}
 	o.log.InfoContext(r.Context(), "dead letter replayed", "dlq", dlq, "id", id, "new_id", newID)
-	origin := strings.TrimSuffix(dlq, ":dlq")
 	http.Redirect(w, r, "/ops?"+url.Values{"replayed": {newID}, "id": {id}, "stream": {origin}}.Encode(), http.StatusSeeOther)
 	return nil
 }

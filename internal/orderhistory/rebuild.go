@@ -69,8 +69,8 @@ return redis.call('DEL', KEYS[1])`)
 //     page (Config.Snapshots), and merges each page from the snapshots
 //     stream: every order, with its status and payment as PostgreSQL has
 //     them now;
-//  4. replays the three streams from their first entry (XRANGE in pages,
-//     outside the consumer groups), which adds what the snapshots do not
+//  4. replays the three streams, every partition of each, from their
+//     first entry (XRANGE in pages, outside the consumer groups), which adds what the snapshots do not
 //     have: identity scores, and events newer than the snapshots; the
 //     orders of a page's OrderPlaced events are checked with the orders
 //     service in one call (Config.Orders), as the consumer checks them;
@@ -169,12 +169,17 @@ func (s *Service) rebuild(ctx context.Context, gen string) (rebuildStats, error)
 		}
 		after = page.Next
 	}
-	for _, name := range s.cfg.streams() {
-		n, sk, err := s.replay(ctx, gen, name, "-", "+")
-		st.entries += n
-		st.skipped += sk
-		if err != nil {
-			return st, err
+	// Each stream in turn, every partition of it: the events of one order
+	// (one user) are in one partition, and those of different orders need
+	// no order among them.
+	for _, logical := range s.cfg.streams() {
+		for _, name := range stream.Partitions(logical, s.cfg.Consumer.Partitions) {
+			n, sk, err := s.replay(ctx, gen, name, "-", "+")
+			st.entries += n
+			st.skipped += sk
+			if err != nil {
+				return st, err
+			}
 		}
 	}
 	done, err := completeScript.Run(ctx, s.rdb, []string{s.lockKey(), s.markerKey()}, gen).Int()

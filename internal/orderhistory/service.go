@@ -182,8 +182,10 @@ type Config struct {
 	// DeadLetterStream must be empty: the service sets Stream per consumer,
 	// and each dead-letters to its stream's default. Group defaults to
 	// Group. Its Logger is replaced by the service's logger, so that the
-	// consumers' lines say which service they are from. The other fields
-	// take stream.Config's defaults.
+	// consumers' lines say which service they are from. Its Partitions
+	// is how many partitions each of the three streams has: the consumers
+	// read them all, and Rebuild replays them all. The other fields take
+	// stream.Config's defaults.
 	Consumer stream.Config
 	// OrderKey checks the signature of each OrderPlaced and
 	// OrderSnapshot: an order that the orders service did not sign is

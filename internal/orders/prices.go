@@ -245,8 +245,10 @@ func (s *Service) handleProducts(ctx context.Context, msgs []stream.Message) err
 // group was, and the consumer reads it. Run calls it at start and every
 // PriceResync; replicas doing it at once only write the same versions.
 func (s *Service) SyncPrices(ctx context.Context) (int, error) {
-	if err := stream.CreateGroup(ctx, s.rdb, s.cfg.ProductsStream, s.cfg.Consumer.Group); err != nil {
-		return 0, fmt.Errorf("sync prices: %w", err)
+	for _, key := range stream.Partitions(s.cfg.ProductsStream, s.cfg.Consumer.Partitions) {
+		if err := stream.CreateGroup(ctx, s.rdb, key, s.cfg.Consumer.Group); err != nil {
+			return 0, fmt.Errorf("sync prices: %w", err)
+		}
 	}
 	n := 0
 	for after := ""; ; {
@@ -301,10 +303,18 @@ func (s *Service) syncPricesLoop(ctx context.Context) error {
 // PriceCopyLag returns how far the copy of the prices is behind the
 // catalog's changes on ProductsStream: how long ago the oldest change that
 // the service has not applied yet was appended (0 when it applied every
-// one). Changes still in the products service's outbox are not counted;
-// its outbox metrics show them.
+// one), the most of its partitions. Changes still in the products
+// service's outbox are not counted; its outbox metrics show them.
 func (s *Service) PriceCopyLag(ctx context.Context) (time.Duration, error) {
-	return stream.Behind(ctx, s.rdb, s.cfg.ProductsStream, s.cfg.Consumer.Group)
+	var lag time.Duration
+	for _, key := range stream.Partitions(s.cfg.ProductsStream, s.cfg.Consumer.Partitions) {
+		d, err := stream.Behind(ctx, s.rdb, key, s.cfg.Consumer.Group)
+		if err != nil {
+			return 0, err
+		}
+		lag = max(lag, d)
+	}
+	return lag, nil
 }
 
 // readPrices returns the products of the copy among ids, by id.

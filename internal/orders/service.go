@@ -246,7 +246,7 @@ func NewService(pool *pgxpool.Pool, rdb redis.UniversalClient, cfg Config, log *
 		log:     log,
 		catalog: newCatalog(cfg.ProductsURL, cfg.Signer),
 		memo:    &priceMemo{byID: map[string]product{}},
-		outbox:  cfg.NewOutbox(pool, rdb, Schema, cfg.OrdersStream, log),
+		outbox:  cfg.NewOutbox(pool, rdb, Schema, cfg.OrdersStream, events.PartitionKey, log),
 		snapshots: stream.NewPublisher(rdb, map[string]stream.Retention{
 			cfg.SnapshotsStream: {MaxAge: cfg.SnapshotRetention},
 		}),

@@ -22,7 +22,9 @@ import (
 // ValidateFor from its Validate, and builds its outbox with NewOutbox.
 type ServiceConfig struct {
 	// Consumer configures the service's consumers; the service's Config
-	// says which streams they read. Group defaults to the service's Group;
+	// says which streams they read. Its Partitions is also how many
+	// partitions the stream the service publishes to has: the system has
+	// one number of partitions for every stream it consumes. Group defaults to the service's Group;
 	// Logger is always the service's, so that the consumers' lines carry
 	// the service. The other fields take stream.Config's defaults.
 	Consumer stream.Config
@@ -72,9 +74,11 @@ func (c ServiceConfig) ValidateFor(streams ...string) error {
 
 // NewOutbox returns the Outbox of the service that owns schema, with c's
 // Outbox config. It publishes to stream to, the stream the service
-// announces its events on, trimming it to StreamMaxAge.
-func (c ServiceConfig) NewOutbox(pool *pgxpool.Pool, rdb redis.UniversalClient, schema, to string, log *slog.Logger) *Outbox {
-	pub := stream.NewPublisher(rdb, map[string]stream.Retention{to: {MaxAge: c.StreamMaxAge}})
+// announces its events on, trimming it to StreamMaxAge, and spread over
+// Consumer.Partitions partitions by the key that key picks of each event.
+func (c ServiceConfig) NewOutbox(pool *pgxpool.Pool, rdb redis.UniversalClient, schema, to string, key stream.KeyFunc, log *slog.Logger) *Outbox {
+	pub := stream.NewPublisher(rdb, map[string]stream.Retention{to: {MaxAge: c.StreamMaxAge}}).
+		Partitioned(c.Consumer.Partitions, key)
 	return New(pool, rdb, pub, schema, c.Outbox, log)
 }
 

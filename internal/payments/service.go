@@ -151,7 +151,7 @@ func NewService(pool *pgxpool.Pool, rdb redis.UniversalClient, cfg Config, log *
 		pool:   pool,
 		cfg:    cfg,
 		log:    log,
-		outbox: cfg.NewOutbox(pool, rdb, Schema, cfg.PaymentsStream, log),
+		outbox: cfg.NewOutbox(pool, rdb, Schema, cfg.PaymentsStream, events.PartitionKey, log),
 	}
 	c, err := stream.NewBatchConsumer(rdb, cfg.Consumer, s.handle)
 	if err != nil {

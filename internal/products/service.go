@@ -28,6 +28,7 @@ import (
 	"streamcart/internal/outbox"
 	"streamcart/internal/platform/config"
 	"streamcart/internal/platform/web"
+	"streamcart/internal/stream"
 )
 
 // Schema is the PostgreSQL schema the service owns: the catalog.
@@ -74,6 +75,10 @@ type Config struct {
 	// snapshot at start, so it needs none older. Zero keeps everything.
 	// It must not be negative.
 	StreamMaxAge time.Duration
+	// StreamPartitions is how many partitions ProductsStream has
+	// (stream.Partitions), the system's one number; a product's changes
+	// stay in order in one. 0 means 1.
+	StreamPartitions int
 }
 
 func (c *Config) setDefaults() {
@@ -134,8 +139,9 @@ func NewService(pool *pgxpool.Pool, rdb redis.UniversalClient, cfg Config, log *
 		},
 		log: log,
 	}
-	svc.outbox = outbox.ServiceConfig{Outbox: cfg.Outbox, StreamMaxAge: cfg.StreamMaxAge}.
-		NewOutbox(pool, rdb, Schema, cfg.ProductsStream, log)
+	svc.outbox = outbox.ServiceConfig{
+		Outbox: cfg.Outbox, StreamMaxAge: cfg.StreamMaxAge, Consumer: stream.Config{Partitions: cfg.StreamPartitions},
+	}.NewOutbox(pool, rdb, Schema, cfg.ProductsStream, events.PartitionKey, log)
 	return svc, nil
 }
 

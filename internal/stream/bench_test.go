@@ -2,6 +2,8 @@ package stream_test
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -258,4 +260,72 @@ func BenchmarkLatency(b *testing.B) {
 	at := func(q float64) float64 { return float64(lats[int(q*float64(len(lats)-1))]) / 1e6 }
 	b.ReportMetric(at(0.50), "p50-ms")
 	b.ReportMetric(at(0.99), "p99-ms")
+}
+
+// BenchmarkConsumePartitioned measures how fast replicas of a consumer
+// work through a stream spread over partitions: for 1, 2 and 4
+// partitions and 1, 2 and 4 replicas (each with a Redis client of its
+// own, as separate processes have; each reads every partition). The
+// "noop" handler does nothing, so the stream layer, Redis and the CPU are
+// the bottleneck; the "db" handler waits 2ms per batch and 20µs per entry,
+// a stand-in for a service's database transaction (a commit round trip,
+// and a row per event), so the handlers are. scripts/bench-stream.sh
+// runs it, in alternation, with PARTITIONS=1.
+func BenchmarkConsumePartitioned(b *testing.B) {
+	for _, work := range []struct {
+		name            string
+		batch, perEntry time.Duration
+	}{{"noop", 0, 0}, {"db", 2 * time.Millisecond, 20 * time.Microsecond}} {
+		for _, partitions := range []int{1, 2, 4} {
+			for _, replicas := range []int{1, 2, 4} {
+				b.Run(fmt.Sprintf("%s/partitions=%d/replicas=%d", work.name, partitions, replicas), func(b *testing.B) {
+					consumePartitioned(b, partitions, replicas, work.batch, work.perEntry)
+				})
+			}
+		}
+	}
+}
+
+func consumePartitioned(b *testing.B, partitions, replicas int, batchWork, entryWork time.Duration) {
+	url := testenv.RedisURL(b)
+	rdb := testenv.RedisAt(b, url)
+	name := testenv.Name(b, "bench")
+	pub := stream.NewPublisher(rdb, nil).Partitioned(partitions, func(e stream.Event) string { return e.Fields["orderId"] })
+	ctx := context.Background()
+	for start := 0; start < b.N; start += 1000 {
+		pipe := rdb.Pipeline()
+		for range min(1000, b.N-start) {
+			f := maps.Clone(orderFields)
+			f["orderId"] = stream.NewID()
+			e := stream.Event{Type: "OrderPlaced", Fields: f}
+			if _, err := pub.Append(ctx, pipe, name, &e); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	metrics := &countMetrics{}
+	handle := func(_ context.Context, msgs []stream.Message) error {
+		if d := batchWork + time.Duration(len(msgs))*entryWork; d > 0 {
+			time.Sleep(d) // the work of the batch, not a synchronisation
+		}
+		return nil
+	}
+	b.ResetTimer()
+	for range replicas {
+		c, err := stream.NewBatchConsumer(testenv.RedisAt(b, url), stream.Config{
+			Stream: name, Group: "g", Partitions: partitions, Count: 100, Metrics: metrics, Logger: testenv.Logger(b),
+		}, handle)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer run(b, c)()
+	}
+	for metrics.processed.Load() < int64(b.N) {
+		time.Sleep(time.Millisecond)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "entries/s")
 }

@@ -16,8 +16,14 @@ import (
 // Config configures a Consumer. Stream and Group are required; every other
 // field has the default its comment gives when left zero.
 type Config struct {
-	// Stream is the stream to consume.
+	// Stream is the stream to consume: with Partitions > 1, the logical
+	// stream whose partitions (see Partitions) the consumer reads.
 	Stream string
+	// Partitions is how many partitions Stream has; the consumer reads
+	// each with a reader of its own, as a consumer of the group on each,
+	// so that replicas of a service share every partition's entries.
+	// Every process must use the same. Default 1: Stream itself.
+	Partitions int
 	// Group is the consumer group; it is created at the stream's start ("0")
 	// when missing, with the stream itself if need be (MKSTREAM).
 	Group string
@@ -89,7 +95,8 @@ type Config struct {
 	// Default 5m.
 	MaxDeferral time.Duration
 	// DeadLetterStream receives entries that will not be retried. Default
-	// Stream + ":dlq".
+	// DeadLetterStream(Stream), "{Stream}:dlq"; with Partitions > 1 it
+	// must be empty, and each partition has its own default.
 	DeadLetterStream string
 
 	// ShutdownTimeout bounds how long Run waits, once its context is
@@ -122,7 +129,10 @@ func (c *Config) setDefaults() {
 	c.RetryBackoff = cmp.Or(c.RetryBackoff, 100*time.Millisecond)
 	c.MaxRetryBackoff = cmp.Or(c.MaxRetryBackoff, 5*time.Second)
 	c.MaxDeferral = cmp.Or(c.MaxDeferral, 5*time.Minute)
-	c.DeadLetterStream = cmp.Or(c.DeadLetterStream, DeadLetterStream(c.Stream))
+	c.Partitions = cmp.Or(c.Partitions, 1)
+	if c.Partitions <= 1 {
+		c.DeadLetterStream = cmp.Or(c.DeadLetterStream, DeadLetterStream(c.Stream))
+	}
 	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, 10*time.Second)
 	c.Logger = cmp.Or(c.Logger, slog.Default())
 	if c.Metrics == nil {
@@ -154,8 +164,14 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("remove idle after %v must be longer than min idle %v and block %v",
 			c.RemoveIdleAfter, c.MinIdle, c.Block))
 	}
-	if c.DeadLetterStream == c.Stream {
+	if p := validPartitions(c.Stream, c.Partitions); p != "" {
+		errs = append(errs, errors.New(p))
+	}
+	if c.Partitions <= 1 && c.DeadLetterStream == c.Stream {
 		errs = append(errs, errors.New("dead-letter stream must differ from the stream"))
+	}
+	if c.Partitions > 1 && c.DeadLetterStream != "" {
+		errs = append(errs, errors.New("dead-letter stream must be empty with partitions: each partition has its own"))
 	}
 	return errors.Join(errs...)
 }
@@ -175,9 +191,6 @@ func (c Config) WithStream(name string) Config {
 	c.Stream = name
 	return c
 }
-
-// DeadLetterStream returns the default dead-letter stream of stream.
-func DeadLetterStream(stream string) string { return stream + ":dlq" }
 
 func consumerName() string {
 	host, err := os.Hostname()

@@ -30,8 +30,15 @@ type BatchHandler func(ctx context.Context, msgs []Message) error
 
 // Consumer reads one stream in one consumer group and hands the entries to
 // its handler; see the package documentation for its guarantees. Create it
-// with NewConsumer or NewBatchConsumer and call Run.
+// with NewConsumer or NewBatchConsumer and call Run. A consumer of a
+// partitioned stream (Config.Partitions) is one such consumer per
+// partition, each with its own reader, reclaim, retries, lease and
+// workers, under the same consumer name.
 type Consumer struct {
+	// parts are the consumers of the partitions, when there are several;
+	// then Run runs them, and no other field but cfg is used.
+	parts []*Consumer
+
 	rdb   redis.UniversalClient
 	cfg   Config
 	one   Handler
@@ -71,6 +78,23 @@ func newConsumer(rdb redis.UniversalClient, cfg Config, one Handler, batch Batch
 	if m, ok := cfg.Metrics.(GroupMetrics); ok {
 		m.Consuming(cfg.Stream, cfg.Group)
 	}
+	if cfg.Partitions <= 1 {
+		return consumerOf(rdb, cfg, one, batch), nil
+	}
+	c := &Consumer{cfg: cfg}
+	for p, key := range Partitions(cfg.Stream, cfg.Partitions) {
+		pc := cfg
+		pc.Stream, pc.Partitions, pc.DeadLetterStream = key, 1, DeadLetterStream(key)
+		pc.Metrics = partitionMetrics{m: cfg.Metrics, logical: cfg.Stream}
+		pc.Logger = cfg.Logger.With("partition", p)
+		c.parts = append(c.parts, consumerOf(rdb, pc, one, batch))
+	}
+	return c, nil
+}
+
+// consumerOf returns the consumer of one stream, a partition or an
+// unpartitioned stream, of cfg with its defaults set.
+func consumerOf(rdb redis.UniversalClient, cfg Config, one Handler, batch BatchHandler) *Consumer {
 	var tracer trace.Tracer
 	if tracing.Enabled(cfg.TracerProvider) {
 		tracer = cfg.TracerProvider.Tracer(traceScope)
@@ -86,7 +110,7 @@ func newConsumer(rdb redis.UniversalClient, cfg Config, one Handler, batch Batch
 		outageLog: logLimiter{every: outageLogEvery},
 		retryWake: make(chan struct{}, 1),
 		held:      make(map[string]*holding),
-	}, nil
+	}
 }
 
 // Name returns the consumer's name in its group.
@@ -94,8 +118,17 @@ func (c *Consumer) Name() string { return c.cfg.Consumer }
 
 // Run consumes until ctx is cancelled, then shuts down gracefully and
 // returns nil. Redis being unreachable is not an error: Run keeps trying
-// with backoff and logs it.
+// with backoff and logs it. A partitioned consumer runs the consumer of
+// each partition, and returns once they have all stopped.
 func (c *Consumer) Run(ctx context.Context) error {
+	if c.parts != nil {
+		var parts sync.WaitGroup
+		for _, p := range c.parts {
+			parts.Go(func() { _ = p.Run(ctx) })
+		}
+		parts.Wait()
+		return nil
+	}
 	if err := c.createGroupRetrying(ctx); err != nil {
 		return nil // ctx was cancelled before Redis answered
 	}

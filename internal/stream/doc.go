@@ -43,7 +43,7 @@
 //     with nothing pending are removed from the group.
 //   - Dead letters: after Config.MaxDeliveries deliveries, or at once when the
 //     entry cannot be decoded or the handler returns a Permanent error, the
-//     entry is copied to the dead-letter stream (by default "<stream>:dlq")
+//     entry is copied to the dead-letter stream (by default "{<stream>}:dlq")
 //     with the error, the attempts and its origin, and acknowledged, in one
 //     MULTI. Replay puts it back on its origin stream.
 //   - Robustness: panics in handlers are recovered and count as errors; the
@@ -52,6 +52,18 @@
 //   - Shutdown: when Run's context is cancelled the blocked read is released
 //     at once (CLIENT UNBLOCK), in-flight handlers finish within
 //     Config.ShutdownTimeout, and what succeeded is acknowledged.
+//
+// # Partitions
+//
+// A logical stream can be spread over several Redis streams, its
+// partitions (Partitions, PartitionKey): a Publisher made Partitioned
+// appends each event to the partition of its key (PartitionOf), so that
+// the events of one key stay in order, and a Consumer with
+// Config.Partitions reads every partition, each with its own reader,
+// reclaim, retries and dead-letter stream, behind the one Consumer.
+// Replicas of a consumer each read every partition and share each
+// partition's entries through the group, as they share an unpartitioned
+// stream's.
 //
 // # Idempotency is the handler's job
 //

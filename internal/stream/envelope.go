@@ -50,7 +50,8 @@ type Event struct {
 // Message is an Event as a consumer receives it.
 type Message struct {
 	Event
-	// Stream is the stream the entry was read from.
+	// Stream is the stream the entry was read from: for a consumer of a
+	// partitioned stream, the partition (e.g. "ORDERS_STREAM:3").
 	Stream string
 	// EntryID is the entry's stream id, e.g. "1732570000000-0".
 	EntryID string

@@ -24,6 +24,7 @@ type Retention struct {
 type Publisher struct {
 	rdb       redis.Cmdable
 	retention map[string]Retention
+	parts     partitioning
 }
 
 // NewPublisher returns a Publisher that writes through rdb and trims each
@@ -32,7 +33,20 @@ func NewPublisher(rdb redis.Cmdable, retention map[string]Retention) *Publisher 
 	return &Publisher{rdb: rdb, retention: retention}
 }
 
-// Publish appends e to stream and returns the new entry's id. e.ID, Version
+// Partitioned returns a copy of p that spreads every stream it appends to
+// over n partitions (see Partitions): an event goes to the partition of
+// key's value for it (PartitionOf), or of its id when key is nil or
+// returns "". The stream names given to Publish and Append, and those of
+// the retention, are then logical streams. n <= 1 keeps one stream under
+// the logical name.
+func (p *Publisher) Partitioned(n int, key KeyFunc) *Publisher {
+	q := *p
+	q.parts = partitioning{n: n, key: key}
+	return &q
+}
+
+// Publish appends e to stream (to its partition of stream, when p is
+// Partitioned) and returns the new entry's id. e.ID, Version
 // and Time are filled in when empty. When ctx holds a span and e has no
 // TraceParent, the append gets a span of its own ("publish STREAM") in
 // that trace, which e's TraceParent names.
@@ -67,7 +81,7 @@ func (p *Publisher) args(stream string, e *Event) (*redis.XAddArgs, error) {
 	if err != nil {
 		return nil, err
 	}
-	args := &redis.XAddArgs{Stream: stream, Values: vals}
+	args := &redis.XAddArgs{Stream: p.parts.stream(stream, e), Values: vals}
 	switch r := p.retention[stream]; {
 	case r.MaxLen > 0:
 		args.MaxLen, args.Approx = r.MaxLen, true

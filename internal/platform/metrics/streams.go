@@ -46,7 +46,8 @@ type StreamReader func(ctx context.Context, stream string) (StreamState, error)
 
 // StreamState is the state of a stream that a StreamReader reads.
 type StreamState struct {
-	// DeadLetters is the length of the stream's dead-letter stream.
+	// DeadLetters is the length of the stream's dead-letter stream (the
+	// sum of its partitions').
 	DeadLetters int64
 	Groups      []GroupState
 }
@@ -94,7 +95,7 @@ func (r *Registry) NewStreams(read StreamReader) *Streams {
 		oldest: gaugeVec("streamcart_stream_oldest_pending_seconds",
 			"Age (since it was appended) of the group's oldest pending entry; 0 when none is pending.", group...),
 		dead: gaugeVec("streamcart_stream_dead_letters",
-			"Entries in the stream's dead-letter stream (<stream>:dlq), read from Redis every few seconds.", "stream"),
+			"Entries in the stream's dead-letter streams ({<stream>}:dlq, one per partition), read from Redis every few seconds.", "stream"),
 		read:    read,
 		streams: map[string][]string{},
 	}

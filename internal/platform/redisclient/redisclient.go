@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -19,12 +20,30 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
+// Option adjusts the client that Open returns.
+type Option func(*redis.Options)
+
+// BlockingReaders makes room in the client's pool for n stream readers
+// (stream.Consumer, one per stream partition and consumer group), each of
+// which holds a connection of the pool for as long as it runs, blocked in
+// XREADGROUP: the pool gets n connections more than go-redis's default
+// (10 per CPU), so that the readers never leave the other commands
+// waiting for one. The pool opens connections only as they are needed.
+func BlockingReaders(n int) Option {
+	return func(opt *redis.Options) {
+		opt.PoolSize = max(opt.PoolSize, 10*runtime.GOMAXPROCS(0)) + max(n, 0)
+	}
+}
+
 // Open returns a client for url ("redis://127.0.0.1:6379/0") once PING
 // answers, waiting at most 10s.
-func Open(ctx context.Context, url string) (redis.UniversalClient, error) {
+func Open(ctx context.Context, url string, options ...Option) (redis.UniversalClient, error) {
 	opt, err := redis.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("redis url: %w", err)
+	}
+	for _, o := range options {
+		o(opt)
 	}
 	opt.DialTimeout = 2 * time.Second
 	opt.ReadTimeout = 3 * time.Second
