@@ -172,40 +172,32 @@ func (h *hub) unsubscribe(channel string, s *subscriber) {
 // after EventStreamMaxAge plus this.
 const streamSlotSlack = time.Minute
 
-// takeSlotsLua defines takeSlots, which takes a slot for a new event
-// stream in the session's and the address's sets, unless either is full,
-// in one step. A set is a sorted set of stream ids scored by the time (ms)
-// the slot lapses. The lapsed ones are dropped only when a set looks
-// full, so that a set with room costs one count and one add: a set never
-// holds more than its limit, and its TTL drops it whole once its last
-// slot has lapsed.
+// streamSlotsScript takes a slot for a new event stream in the session's
+// and the address's sets, unless either is full, in one step. A set is a
+// sorted set of stream ids scored by the time (ms) the slot lapses. The
+// lapsed ones are dropped only when a set looks full, so that a set with
+// room costs one count and one add: a set never holds more than its
+// limit, and its TTL drops it whole once its last slot has lapsed.
 //
-// takeSlots(keys, a): keys are the sets of the limits that are enabled
-// (one or two); a holds the stream id, now, the slot's lapse time, the
-// sets' TTL (ms), then each set's limit. It returns 0 when the slot is
-// taken, else the position in keys of the set that is full. The scripts
-// that use it: streamSlotsScript, and sessionScript for the event stream
-// route.
-const takeSlotsLua = `
-local function takeSlots(keys, a)
-	local now = tonumber(a[2])
-	for i = 1, #keys do
-		local limit = tonumber(a[4 + i])
-		if redis.call('ZCARD', keys[i]) >= limit then
-			redis.call('ZREMRANGEBYSCORE', keys[i], '-inf', now)
-			if redis.call('ZCARD', keys[i]) >= limit then return i end
-		end
+// KEYS: the sets of the limits that are enabled (one or two). ARGV: the
+// stream id, now, the slot's lapse time, the sets' TTL (ms), then each
+// set's limit. It returns 0 when the slot is taken, else the position in
+// KEYS of the set that is full.
+var streamSlotsScript = redis.NewScript(`
+local now = tonumber(ARGV[2])
+for i = 1, #KEYS do
+	local limit = tonumber(ARGV[4 + i])
+	if redis.call('ZCARD', KEYS[i]) >= limit then
+		redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)
+		if redis.call('ZCARD', KEYS[i]) >= limit then return i end
 	end
-	for i = 1, #keys do
-		redis.call('ZADD', keys[i], a[3], a[1])
-		redis.call('PEXPIRE', keys[i], a[4])
-	end
-	return 0
 end
-`
-
-// streamSlotsScript runs takeSlots with KEYS and ARGV as its arguments.
-var streamSlotsScript = redis.NewScript(takeSlotsLua + `return takeSlots(KEYS, ARGV)`)
+for i = 1, #KEYS do
+	redis.call('ZADD', KEYS[i], ARGV[3], ARGV[1])
+	redis.call('PEXPIRE', KEYS[i], ARGV[4])
+end
+return 0
+`)
 
 // streamSlots returns the Redis keys of the open event streams of a
 // session and of a client address.
@@ -213,92 +205,52 @@ func (g *Gateway) streamSlots(sessionID, ip string) []string {
 	return []string{g.cfg.KeyPrefix + "sse:session:" + sessionID, g.cfg.KeyPrefix + "sse:ip:" + ip}
 }
 
-// slotAsk is a request for an event stream slot: takeSlots's keys and
-// arguments.
-type slotAsk struct {
-	id   string
-	keys []string
-	args []any
-	// what is, for each of keys, 1 for the session's set, 2 for the
-	// address's.
-	what []int
-}
-
-// streamSlotAsk is the slot that a new event stream of session sessionID
-// from ip asks for at now, counted against Config.EventStreamsPerSession
-// and EventStreamsPerIP; nil when both limits are off (a limit that is
-// off keeps no set).
-func (g *Gateway) streamSlotAsk(sessionID, ip string, now time.Time) *slotAsk {
-	sets := g.streamSlots(sessionID, ip)
-	a := &slotAsk{id: stream.NewID()}
-	ttl := g.cfg.EventStreamMaxAge + streamSlotSlack
-	a.args = []any{a.id, now.UnixMilli(), now.Add(ttl).UnixMilli(), ttl.Milliseconds()}
-	for i, l := range g.streamLimits() {
-		if l > 0 {
-			a.keys, a.what, a.args = append(a.keys, sets[i]), append(a.what, i+1), append(a.args, l)
-		}
-	}
-	if len(a.keys) == 0 {
-		return nil
-	}
-	return a
-}
-
-// streamLimits are the limits of open event streams per session and per
-// address; 0 is none.
-func (g *Gateway) streamLimits() [2]int {
-	return [2]int{max(g.cfg.EventStreamsPerSession, 0), max(g.cfg.EventStreamsPerIP, 0)}
-}
-
-// streamSlot is the slot that withSession took for the event stream route
-// (slotAsk), with takeSlots's answer.
-type streamSlot struct {
-	ask  *slotAsk
-	full int
-}
-
-type streamSlotCtxKey struct{}
-
-// takeStreamSlot counts a new event stream of session s against
+// takeStreamSlot counts a new event stream against
 // Config.EventStreamsPerSession and EventStreamsPerIP, across every
 // gateway on the Redis, and returns the function that gives the slot
-// back. A full session or address is a 429. The session's script has
-// usually taken the slot already (withSession, in the same round trip as
-// the session's checks); else it is taken here.
+// back. A full session or address is a 429. A limit that is off keeps no
+// set.
 func (g *Gateway) takeStreamSlot(ctx context.Context, s session) (release func(), err error) {
-	if taken, ok := ctx.Value(streamSlotCtxKey{}).(streamSlot); ok {
-		return g.slotOutcome(ctx, taken)
+	perSession, perIP := max(g.cfg.EventStreamsPerSession, 0), max(g.cfg.EventStreamsPerIP, 0)
+	sets := g.streamSlots(s.SessionID, s.IP)
+	limits := []int{perSession, perIP}
+	var keys []string
+	var what []int // index into sets and limits of each of keys
+	for i, l := range limits {
+		if l > 0 {
+			keys, what = append(keys, sets[i]), append(what, i)
+		}
 	}
-	ask := g.streamSlotAsk(s.SessionID, s.IP, time.Now())
-	if ask == nil {
+	if len(keys) == 0 {
 		return func() {}, nil
 	}
-	full, err := streamSlotsScript.Run(ctx, g.rdb, ask.keys, ask.args...).Int()
+	id := stream.NewID()
+	now := time.Now()
+	ttl := g.cfg.EventStreamMaxAge + streamSlotSlack
+	args := []any{id, now.UnixMilli(), now.Add(ttl).UnixMilli(), ttl.Milliseconds()}
+	for _, i := range what {
+		args = append(args, limits[i])
+	}
+	full, err := streamSlotsScript.Run(ctx, g.rdb, keys, args...).Int()
 	if err != nil {
 		return nil, errs.Unavailable(fmt.Errorf("take event stream slot: %w", err), "order updates are unavailable; try again shortly")
 	}
-	return g.slotOutcome(ctx, streamSlot{ask: ask, full: full})
-}
-
-// slotOutcome turns takeSlots's answer into the 429 of a full set, or the
-// function that gives the slot back.
-func (g *Gateway) slotOutcome(ctx context.Context, t streamSlot) (release func(), err error) {
-	if t.full > 0 {
-		limits := g.streamLimits()
-		switch t.ask.what[t.full-1] {
-		case 1:
-			return nil, errs.E(errs.KindRateLimited, "too_many_streams", "at most %d order event streams may be open at once per session; close one first", limits[0])
-		default:
-			return nil, errs.E(errs.KindRateLimited, "too_many_streams", "at most %d order event streams may be open at once per IP address; close one first", limits[1])
-		}
+	if full > 0 {
+		full = what[full-1] + 1 // 1: the session's set, 2: the address's
+	}
+	switch full {
+	case 1:
+		return nil, errs.E(errs.KindRateLimited, "too_many_streams", "at most %d order event streams may be open at once per session; close one first", perSession)
+	case 2:
+		return nil, errs.E(errs.KindRateLimited, "too_many_streams", "at most %d order event streams may be open at once per IP address; close one first", perIP)
 	}
 	return func() {
 		// The request's context is done by now.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		defer cancel()
 		pipe := g.rdb.Pipeline()
-		for _, k := range t.ask.keys {
-			pipe.ZRem(ctx, k, t.ask.id)
+		for _, k := range keys {
+			pipe.ZRem(ctx, k, id)
 		}
 		if _, err := pipe.Exec(ctx); err != nil {
 			g.log.WarnContext(ctx, "could not give back an event stream slot; it lapses on its own", "err", err)

@@ -412,7 +412,7 @@ func (g *Gateway) build() http.Handler {
 	mux.Handle("POST /api/v1/orders", session(g.forward(g.orders, fixedPath("/orders"))))
 	mux.Handle("GET /api/v1/orders", session(g.forward(g.history, fixedPath("/history"))))
 	mux.Handle("GET /api/v1/orders/{id}", session(g.forward(g.orders, idPath("/orders/", "id", ""))))
-	mux.Handle("GET /api/v1/orders/events", g.withStreamSession(api(g.orderEvents)))
+	mux.Handle("GET /api/v1/orders/events", session(api(g.orderEvents)))
 
 	g.cart.Routes(func(pattern string, h web.HandlerFunc) { mux.Handle(pattern, session(api(h))) })
 

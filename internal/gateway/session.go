@@ -169,13 +169,7 @@ func (g *Gateway) renewAfter() time.Duration {
 // The hash expires at the end of the window after the one that made it
 // (set once, NX), so it holds at most the counts of two windows, and a
 // window's count lives at least until the window ends.
-//
-// For the event stream route it also takes the stream's slot (takeSlots)
-// once the session has passed its checks: ARGV[7] is the number of slot
-// sets (0: none asked), which follow the other KEYS; ARGV[8] and ARGV[9]
-// the IP and session limits; ARGV[10…] takeSlots's arguments. The fifth
-// result is takeSlots's answer, or -1 when no slot was taken.
-var sessionScript = redis.NewScript(takeSlotsLua + `
+var sessionScript = redis.NewScript(`
 local ipHits, sessHits, revoked, fields = 0, 0, 0, {}
 local k = 1
 if ARGV[2] == '1' then
@@ -205,15 +199,7 @@ elseif ARGV[4] == 'legacy' then
 	end
 	fields = redis.call('HGETALL', KEYS[k + 1])
 end
-local slot, nslots = -1, tonumber(ARGV[7])
-if nslots > 0 and ARGV[4] == 'signed' and revoked == 0
-	and not (ARGV[2] == '1' and ipHits > tonumber(ARGV[8]))
-	and not (ARGV[3] == '1' and sessHits > tonumber(ARGV[9])) then
-	local keys = {}
-	for i = 1, nslots do keys[i] = KEYS[k + i] end
-	slot = takeSlots(keys, { unpack(ARGV, 10) })
-end
-return {ipHits, sessHits, revoked, fields, slot}
+return {ipHits, sessHits, revoked, fields}
 `)
 
 // presented is the token a request presents, as far as the gateway can
@@ -229,16 +215,13 @@ type presented struct {
 type sessionRead struct {
 	ipHits, sessHits int64
 	revoked          bool
-	// slot is takeSlots's answer for the slot asked, -1 when none was
-	// taken.
-	slot int
 	// userID and sessID are a legacy token's session.
 	userID, sessID string
 }
 
 // readSession runs sessionScript for a request from ip presenting tok at
-// now, taking the slot ask (nil: none) when the request passes.
-func (g *Gateway) readSession(ctx context.Context, ip string, tok presented, now time.Time, ask *slotAsk) (sessionRead, error) {
+// now.
+func (g *Gateway) readSession(ctx context.Context, ip string, tok presented, now time.Time) (sessionRead, error) {
 	ipLimit, sessLimit := g.ipLimit(), g.sessionLimit()
 	countIP := ipLimit.Enabled()
 	countSess := sessLimit.Enabled()
@@ -259,7 +242,7 @@ func (g *Gateway) readSession(ctx context.Context, ip string, tok presented, now
 		mode, countSess = "none", false
 	}
 	if !countIP && mode == "none" {
-		return sessionRead{slot: -1}, nil
+		return sessionRead{}, nil
 	}
 	flag := func(b bool) string {
 		if b {
@@ -269,22 +252,13 @@ func (g *Gateway) readSession(ctx context.Context, ip string, tok presented, now
 	}
 	window := now.UnixNano() / int64(rateWindow)
 	nextEnds := time.Unix(0, (window+2)*int64(rateWindow)).Sub(now)
-	args := []any{(2 * rateWindow).Milliseconds(), flag(countIP), flag(countSess), mode,
-		window, nextEnds.Milliseconds(), 0, ipLimit.Max, sessLimit.Max}
-	if ask != nil && mode == "signed" {
-		keys = append(keys, ask.keys...)
-		args[6] = len(ask.keys)
-		args = append(args, ask.args...)
-	}
-	res, err := sessionScript.Run(ctx, g.rdb, keys, args...).Slice()
+	res, err := sessionScript.Run(ctx, g.rdb, keys,
+		(2 * rateWindow).Milliseconds(), flag(countIP), flag(countSess), mode,
+		window, nextEnds.Milliseconds()).Slice()
 	if err != nil {
 		return sessionRead{}, err
 	}
-	r := sessionRead{slot: -1}
-	if len(res) > 4 {
-		slot, _ := res[4].(int64)
-		r.slot = int(slot)
-	}
+	var r sessionRead
 	r.ipHits, _ = res[0].(int64)
 	r.sessHits, _ = res[1].(int64)
 	revoked, _ := res[2].(int64)
@@ -348,19 +322,6 @@ const SessionTokenHeader = "Session-Token"
 // came from the cookie, else in the header SessionTokenHeader, and in
 // the token fields of the session and tutorial answers.
 func (g *Gateway) withSession(n need, next http.Handler) http.Handler {
-	return g.sessionFor(n, false, next)
-}
-
-// withStreamSession is withSession(required) for the event stream route:
-// the session's script also takes the stream's slot, in the same round
-// trip (takeStreamSlot).
-func (g *Gateway) withStreamSession(next http.Handler) http.Handler {
-	return g.sessionFor(required, true, next)
-}
-
-// sessionFor is withSession; with slot it also asks for an event stream
-// slot for a signed token's session.
-func (g *Gateway) sessionFor(n need, slot bool, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		now := time.Now()
@@ -377,11 +338,7 @@ func (g *Gateway) sessionFor(n need, slot bool, next http.Handler) http.Handler 
 			tok.legacy = legacyToken(token)
 		}
 
-		var ask *slotAsk
-		if slot && tok.signed {
-			ask = g.streamSlotAsk(tok.claims.SessionID, ip, now)
-		}
-		read, err := g.readSession(ctx, ip, tok, now, ask)
+		read, err := g.readSession(ctx, ip, tok, now)
 		if err != nil {
 			if n == optional {
 				// Reads do without a session; the limits fail open.
@@ -437,9 +394,6 @@ func (g *Gateway) sessionFor(n need, slot bool, next http.Handler) http.Handler 
 		}
 		ctx = withSessionCtx(ctx, s)
 		ctx = auth.WithIdentity(ctx, s.identity())
-		if ask != nil && read.slot >= 0 && !s.Created {
-			ctx = context.WithValue(ctx, streamSlotCtxKey{}, streamSlot{ask: ask, full: read.slot})
-		}
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
