@@ -178,19 +178,17 @@ if ARGV[2] == '1' then
 	k = 2
 end
 if ARGV[4] == 'signed' then
-	-- Uncounted, the state is only read (a hash command all the same).
-	local n
 	if ARGV[3] == '1' then
-		n = redis.pcall('HINCRBY', KEYS[k], ARGV[5], 1)
-	else
-		n = redis.pcall('HGET', KEYS[k], ARGV[5])
-	end
-	if type(n) == 'table' and n.err then
-		if string.sub(n.err, 1, 9) ~= 'WRONGTYPE' then return n end
+		local n = redis.pcall('HINCRBY', KEYS[k], ARGV[5], 1)
+		if type(n) == 'table' and n.err then
+			if string.sub(n.err, 1, 9) ~= 'WRONGTYPE' then return n end
+			revoked = 1
+		else
+			sessHits = n
+			if n == 1 then redis.call('PEXPIRE', KEYS[k], ARGV[6], 'NX') end
+		end
+	elseif redis.call('TYPE', KEYS[k]).ok == 'string' then
 		revoked = 1
-	elseif ARGV[3] == '1' then
-		sessHits = n
-		if n == 1 then redis.call('PEXPIRE', KEYS[k], ARGV[6], 'NX') end
 	end
 elseif ARGV[4] == 'legacy' then
 	if ARGV[3] == '1' then
