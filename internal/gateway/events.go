@@ -174,27 +174,23 @@ const streamSlotSlack = time.Minute
 
 // streamSlotsScript takes a slot for a new event stream in the session's
 // and the address's sets, unless either is full, in one step. A set is a
-// sorted set of stream ids scored by the time (ms) the slot lapses. The
-// lapsed ones are dropped only when a set looks full, so that a set with
-// room costs one count and one add: a set never holds more than its
-// limit, and its TTL drops it whole once its last slot has lapsed.
+// sorted set of stream ids scored by the time (ms) the slot lapses; the
+// lapsed ones are dropped first.
 //
-// KEYS: the sets of the limits that are enabled (one or two). ARGV: the
-// stream id, now, the slot's lapse time, the sets' TTL (ms), then each
-// set's limit. It returns 0 when the slot is taken, else the position in
-// KEYS of the set that is full.
+// KEYS: the session's set, the address's set. ARGV: the stream id, now,
+// the slot's lapse time, the session's and the address's limits (0 for
+// none) and the sets' TTL (ms). It returns 0 when the slot is taken, 1
+// when the session is full, 2 when the address is.
 var streamSlotsScript = redis.NewScript(`
 local now = tonumber(ARGV[2])
-for i = 1, #KEYS do
-	local limit = tonumber(ARGV[4 + i])
-	if redis.call('ZCARD', KEYS[i]) >= limit then
-		redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)
-		if redis.call('ZCARD', KEYS[i]) >= limit then return i end
-	end
+local limits = {tonumber(ARGV[4]), tonumber(ARGV[5])}
+for i = 1, 2 do
+	redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)
+	if limits[i] > 0 and redis.call('ZCARD', KEYS[i]) >= limits[i] then return i end
 end
-for i = 1, #KEYS do
+for i = 1, 2 do
 	redis.call('ZADD', KEYS[i], ARGV[3], ARGV[1])
-	redis.call('PEXPIRE', KEYS[i], ARGV[4])
+	redis.call('PEXPIRE', KEYS[i], ARGV[6])
 end
 return 0
 `)
@@ -208,35 +204,19 @@ func (g *Gateway) streamSlots(sessionID, ip string) []string {
 // takeStreamSlot counts a new event stream against
 // Config.EventStreamsPerSession and EventStreamsPerIP, across every
 // gateway on the Redis, and returns the function that gives the slot
-// back. A full session or address is a 429. A limit that is off keeps no
-// set.
+// back. A full session or address is a 429.
 func (g *Gateway) takeStreamSlot(ctx context.Context, s session) (release func(), err error) {
 	perSession, perIP := max(g.cfg.EventStreamsPerSession, 0), max(g.cfg.EventStreamsPerIP, 0)
-	sets := g.streamSlots(s.SessionID, s.IP)
-	limits := []int{perSession, perIP}
-	var keys []string
-	var what []int // index into sets and limits of each of keys
-	for i, l := range limits {
-		if l > 0 {
-			keys, what = append(keys, sets[i]), append(what, i)
-		}
-	}
-	if len(keys) == 0 {
+	if perSession == 0 && perIP == 0 {
 		return func() {}, nil
 	}
+	keys := g.streamSlots(s.SessionID, s.IP)
 	id := stream.NewID()
 	now := time.Now()
 	ttl := g.cfg.EventStreamMaxAge + streamSlotSlack
-	args := []any{id, now.UnixMilli(), now.Add(ttl).UnixMilli(), ttl.Milliseconds()}
-	for _, i := range what {
-		args = append(args, limits[i])
-	}
-	full, err := streamSlotsScript.Run(ctx, g.rdb, keys, args...).Int()
+	full, err := streamSlotsScript.Run(ctx, g.rdb, keys, id, now.UnixMilli(), now.Add(ttl).UnixMilli(), perSession, perIP, ttl.Milliseconds()).Int()
 	if err != nil {
 		return nil, errs.Unavailable(fmt.Errorf("take event stream slot: %w", err), "order updates are unavailable; try again shortly")
-	}
-	if full > 0 {
-		full = what[full-1] + 1 // 1: the session's set, 2: the address's
 	}
 	switch full {
 	case 1:

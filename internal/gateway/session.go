@@ -130,14 +130,9 @@ func userAgent(r *http.Request) string {
 // legacySessionKey is where a legacy token's session is.
 func (g *Gateway) legacySessionKey(hash string) string { return g.cfg.KeyPrefix + "session:" + hash }
 
-// stateKey is a session's state in Redis, for the sessions of signed
-// tokens: while the session is live, a hash of the counts of its latest
-// rate windows (sessionScript), which expires with them; once the shopper
-// has logged out, a string that marks it revoked until its last token has
-// expired (revokeSession). One key, so that a request's rate window and
-// its revocation are one command. Gateways before this one kept only the
-// revocation mark here, a string too.
-func (g *Gateway) stateKey(sessionID string) string {
+// revokedKey marks session sessionID as logged out until its last token
+// has expired.
+func (g *Gateway) revokedKey(sessionID string) string {
 	return g.cfg.KeyPrefix + "revoked:" + sessionID
 }
 
@@ -154,48 +149,26 @@ func (g *Gateway) renewAfter() time.Duration {
 // session, in one round trip: the work of every request behind
 // withSession.
 //
-// KEYS: the IP window's counter when counting by IP, then, for a signed
-// token, the session's state (stateKey), or, for a legacy token, the
-// session window's counter and its Redis session. ARGV: the counters' TTL
-// (ms), then "1" or "0" for counting by IP and by session, then
-// "signed", "legacy" or "none", then the current window's number and how
-// long (ms) its successor lasts from now. It returns the two counts (0
-// when not counted), 1 when a signed token's session is revoked, and a
-// legacy session's fields as HGETALL does.
-//
-// A signed token's session window is a field of the session's state
-// hash, counted with one HINCRBY; a revoked session's state is a string,
-// on which HINCRBY fails with WRONGTYPE: that failure is the revocation.
-// The hash expires at the end of the window after the one that made it
-// (set once, NX), so it holds at most the counts of two windows, and a
-// window's count lives at least until the window ends.
+// KEYS: the IP window's counter, the session window's counter, and the
+// session's revocation key (a signed token) or its Redis session (a
+// legacy token). ARGV: the counters' TTL (ms), then "1" or "0" for
+// counting by IP and by session, then "signed", "legacy" or "none". It
+// returns the two counts (0 when not counted), 1 when a signed token's
+// session is revoked, and a legacy session's fields as HGETALL does.
 var sessionScript = redis.NewScript(`
 local ipHits, sessHits, revoked, fields = 0, 0, 0, {}
-local k = 1
 if ARGV[2] == '1' then
 	ipHits = redis.call('INCR', KEYS[1])
 	if ipHits == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-	k = 2
+end
+if ARGV[3] == '1' then
+	sessHits = redis.call('INCR', KEYS[2])
+	if sessHits == 1 then redis.call('PEXPIRE', KEYS[2], ARGV[1]) end
 end
 if ARGV[4] == 'signed' then
-	if ARGV[3] == '1' then
-		local n = redis.pcall('HINCRBY', KEYS[k], ARGV[5], 1)
-		if type(n) == 'table' and n.err then
-			if string.sub(n.err, 1, 9) ~= 'WRONGTYPE' then return n end
-			revoked = 1
-		else
-			sessHits = n
-			if n == 1 then redis.call('PEXPIRE', KEYS[k], ARGV[6], 'NX') end
-		end
-	elseif redis.call('TYPE', KEYS[k]).ok == 'string' then
-		revoked = 1
-	end
+	revoked = redis.call('EXISTS', KEYS[3])
 elseif ARGV[4] == 'legacy' then
-	if ARGV[3] == '1' then
-		sessHits = redis.call('INCR', KEYS[k])
-		if sessHits == 1 then redis.call('PEXPIRE', KEYS[k], ARGV[1]) end
-	end
-	fields = redis.call('HGETALL', KEYS[k + 1])
+	fields = redis.call('HGETALL', KEYS[3])
 end
 return {ipHits, sessHits, revoked, fields}
 `)
@@ -220,27 +193,15 @@ type sessionRead struct {
 // readSession runs sessionScript for a request from ip presenting tok at
 // now.
 func (g *Gateway) readSession(ctx context.Context, ip string, tok presented, now time.Time) (sessionRead, error) {
-	ipLimit, sessLimit := g.ipLimit(), g.sessionLimit()
-	countIP := ipLimit.Enabled()
-	countSess := sessLimit.Enabled()
-	var keys []string
-	if countIP {
-		keys = append(keys, ipLimit.Key(ip, now))
-	}
-	var mode string
+	var limitID, key, mode string
 	switch {
 	case tok.signed:
-		mode = "signed"
-		keys = append(keys, g.stateKey(tok.claims.SessionID))
+		limitID, key, mode = tok.claims.SessionID, g.revokedKey(tok.claims.SessionID), "signed"
 	case tok.legacy:
 		hash := tokenHash(tok.token)
-		mode = "legacy"
-		keys = append(keys, sessLimit.Key(hash, now), g.legacySessionKey(hash))
+		limitID, key, mode = hash, g.legacySessionKey(hash), "legacy"
 	default:
-		mode, countSess = "none", false
-	}
-	if !countIP && mode == "none" {
-		return sessionRead{}, nil
+		mode = "none"
 	}
 	flag := func(b bool) string {
 		if b {
@@ -248,11 +209,18 @@ func (g *Gateway) readSession(ctx context.Context, ip string, tok presented, now
 		}
 		return "0"
 	}
-	window := now.UnixNano() / int64(rateWindow)
-	nextEnds := time.Unix(0, (window+2)*int64(rateWindow)).Sub(now)
+	ipLimit, sessLimit := g.ipLimit(), g.sessionLimit()
+	countIP := ipLimit.Enabled()
+	countSess := limitID != "" && sessLimit.Enabled()
+	if !countIP && mode == "none" {
+		return sessionRead{}, nil
+	}
+	keys := []string{ipLimit.Key(ip, now), sessLimit.Key(limitID, now), key}
+	if key == "" {
+		keys[2] = keys[0] // a key of this gateway's, for Redis Cluster slots and ACLs; not read
+	}
 	res, err := sessionScript.Run(ctx, g.rdb, keys,
-		(2 * rateWindow).Milliseconds(), flag(countIP), flag(countSess), mode,
-		window, nextEnds.Milliseconds()).Slice()
+		(2 * rateWindow).Milliseconds(), flag(countIP), flag(countSess), mode).Slice()
 	if err != nil {
 		return sessionRead{}, err
 	}
@@ -457,9 +425,8 @@ func (g *Gateway) clearedCookie() *http.Cookie {
 
 // revokeSession serves DELETE /api/v1/session: the shopper logs out.
 // Redis marks the session revoked until its last token expires (every
-// token of it expires within SessionTTL of now): its stateKey becomes a
-// string, in place of its rate windows, so that none of its tokens opens
-// anything any more, and the browser's cookie is cleared.
+// token of it expires within SessionTTL of now), so that none of its
+// tokens opens anything any more, and the browser's cookie is cleared.
 // The mark is in Redis only: if Redis loses its data before the tokens
 // expire, they work again (docs/security.md). A legacy token's session is
 // deleted too. The cart, kept by user id, expires with its TTL.
@@ -470,7 +437,7 @@ func (g *Gateway) revokeSession(w http.ResponseWriter, r *http.Request) error {
 	// A minute more for the clocks of other gateways, which may have
 	// issued tokens a little later.
 	ttl := max(s.Expires.Sub(time.Now()), g.cfg.SessionTTL) + time.Minute
-	pipe.Set(ctx, g.stateKey(s.SessionID), "1", ttl)
+	pipe.Set(ctx, g.revokedKey(s.SessionID), "1", ttl)
 	if token, _ := tokenFrom(r); legacyToken(token) {
 		pipe.Del(ctx, g.legacySessionKey(tokenHash(token)))
 	}

@@ -17,7 +17,7 @@ import (
 // gateway. Redis does not hold sessions: the gateway checks the signature
 // and reads the shopper from the token, so that a token outlives the loss
 // of Redis's data. Redis holds only what revokes a session before its
-// tokens expire (logout; stateKey).
+// tokens expire (logout; revokedKey).
 //
 // The form is base64url(JSON payload) "." base64url(HMAC-SHA256 of the
 // first part), under a key derived from the identity secret
