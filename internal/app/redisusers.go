@@ -74,7 +74,7 @@ func (n RedisNames) streams() []string {
 //     appends to any of them, but only to replay a dead letter.
 //   - A consumer may create its group on, read, claim, inspect and
 //     acknowledge the streams it follows, and append to their dead-letter
-//     streams (<stream>:dlq) and count them (for the metrics), nothing
+//     streams ({<stream>}:dlq) and count them (for the metrics), nothing
 //     else on them. Redis cannot tell one
 //     group from another: a consumer's rules cover the other groups of the
 //     stream it reads too.

@@ -133,9 +133,11 @@ func (o *Ops) replay(w http.ResponseWriter, r *http.Request) error {
 		return showf(errs.KindForbidden, nil, "This replay form is out of date or was not sent from this page; reload the page and try again.")
 	}
 	dlq, id := r.PostFormValue("dlq"), r.PostFormValue("id")
-	if !slices.ContainsFunc(o.cfg.Streams, func(name string) bool { return stream.DeadLetterStream(name) == dlq }) {
+	i := slices.IndexFunc(o.cfg.Streams, func(name string) bool { return stream.DeadLetterStream(name) == dlq })
+	if i < 0 {
 		return showf(errs.KindInvalid, nil, "That is not a dead-letter stream of this system.")
 	}
+	origin := o.cfg.Streams[i]
 	if o.rdb == nil {
 		return showf(errs.KindUnavailable, nil, "Redis is not configured for this page.")
 	}
@@ -150,7 +152,6 @@ func (o *Ops) replay(w http.ResponseWriter, r *http.Request) error {
 		return showf(errs.KindUnavailable, err, "The replay failed because Redis is not answering; nothing was changed. Try again.")
 	}
 	o.log.InfoContext(r.Context(), "dead letter replayed", "dlq", dlq, "id", id, "new_id", newID)
-	origin := strings.TrimSuffix(dlq, ":dlq")
 	http.Redirect(w, r, "/ops?"+url.Values{"replayed": {newID}, "id": {id}, "stream": {origin}}.Encode(), http.StatusSeeOther)
 	return nil
 }

@@ -78,7 +78,7 @@ type Config struct {
 	// Default 5m.
 	MaxDeferral time.Duration
 	// DeadLetterStream receives entries that will not be retried. Default
-	// Stream + ":dlq".
+	// DeadLetterStream(Stream), "{" + Stream + "}:dlq".
 	DeadLetterStream string
 
 	// ShutdownTimeout bounds how long Run waits, once its context is
@@ -161,8 +161,12 @@ func (c Config) WithStream(name string) Config {
 	return c
 }
 
-// DeadLetterStream returns the default dead-letter stream of stream.
-func DeadLetterStream(stream string) string { return stream + ":dlq" }
+// DeadLetterStream returns the default dead-letter stream of stream,
+// "{stream}:dlq": the hash tag puts it in stream's Redis Cluster slot
+// (that of a name without braces is the whole name's), so that
+// dead-lettering (XADD to it and XACK on stream) and Replay stay one
+// transaction on one node.
+func DeadLetterStream(stream string) string { return "{" + stream + "}:dlq" }
 
 func consumerName() string {
 	host, err := os.Hostname()

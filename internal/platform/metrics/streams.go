@@ -94,7 +94,7 @@ func (r *Registry) NewStreams(read StreamReader) *Streams {
 		oldest: gaugeVec("streamcart_stream_oldest_pending_seconds",
 			"Age (since it was appended) of the group's oldest pending entry; 0 when none is pending.", group...),
 		dead: gaugeVec("streamcart_stream_dead_letters",
-			"Entries in the stream's dead-letter stream (<stream>:dlq), read from Redis every few seconds.", "stream"),
+			"Entries in the stream's dead-letter stream ({<stream>}:dlq), read from Redis every few seconds.", "stream"),
 		read:    read,
 		streams: map[string][]string{},
 	}

@@ -1,5 +1,5 @@
 // Package redisclient opens go-redis clients the way every streamcart
-// service wants them.
+// service wants them, for a single Redis or a Redis Cluster.
 //
 // It leaves go-redis's own logger alone: go-redis has only one, for the
 // whole process, so a library setting it would hand every client's lines
@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"strings"
 	"syscall"
 	"time"
@@ -19,43 +20,194 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Open returns a client for url ("redis://127.0.0.1:6379/0") once PING
-// answers, waiting at most 10s.
-func Open(ctx context.Context, url string) (redis.UniversalClient, error) {
-	opt, err := redis.ParseURL(url)
-	if err != nil {
-		return nil, fmt.Errorf("redis url: %w", err)
-	}
-	opt.DialTimeout = 2 * time.Second
-	opt.ReadTimeout = 3 * time.Second
-	opt.WriteTimeout = 3 * time.Second
+// ClusterScheme is the scheme of a Redis Cluster's URL:
+//
+//	redis+cluster://[user:password@]host:port[,host:port...][/]
+//
+// The hosts are seeds: any reachable one tells the client the rest of the
+// cluster. A cluster has database 0 only, so the path is empty or "/"
+// (or "/0"); there are no query options.
+const ClusterScheme = "redis+cluster"
+
+// Timeouts of every client Open returns.
+const (
+	dialTimeout  = 2 * time.Second
+	readTimeout  = 3 * time.Second
+	writeTimeout = 3 * time.Second
 	// Requests fail fast while Redis is down instead of queueing.
-	opt.PoolTimeout = 4 * time.Second
-	rdb := redis.NewClient(opt)
+	poolTimeout = 4 * time.Second
+)
+
+// IsCluster reports whether rawURL is a Redis Cluster's URL (ClusterScheme).
+func IsCluster(rawURL string) bool {
+	return strings.HasPrefix(rawURL, ClusterScheme+"://")
+}
+
+// ParseClusterURL parses a URL of ClusterScheme into the options of a
+// cluster client, with Open's timeouts.
+func ParseClusterURL(rawURL string) (*redis.ClusterOptions, error) {
+	rest, ok := strings.CutPrefix(rawURL, ClusterScheme+"://")
+	if !ok {
+		scheme, _, _ := strings.Cut(rawURL, ":")
+		return nil, fmt.Errorf("redis cluster url: scheme %q is not %s", scheme, ClusterScheme)
+	}
+	// net/url takes one host; the seeds are parsed here, the rest by
+	// net/url with the first seed standing for them.
+	end := len(rest)
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		end = i
+	}
+	userinfo, hosts, ok := strings.Cut(rest[:end], "@")
+	if !ok {
+		userinfo, hosts = "", userinfo
+	} else {
+		userinfo += "@"
+	}
+	seeds := strings.Split(hosts, ",")
+	u, err := url.Parse(ClusterScheme + "://" + userinfo + "seed" + rest[end:])
+	if err != nil {
+		return nil, fmt.Errorf("redis cluster url: %w", err)
+	}
+	if hosts == "" {
+		return nil, errors.New("redis cluster url: no host:port; want " + ClusterScheme + "://[user:password@]host:port[,host:port...]/")
+	}
+	if p := strings.TrimPrefix(u.Path, "/"); p != "" && p != "0" {
+		return nil, fmt.Errorf("redis cluster url: path %q: a cluster has database 0 only", u.Path)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return nil, errors.New("redis cluster url: query options are not supported")
+	}
+	opt := &redis.ClusterOptions{
+		DialTimeout:  dialTimeout,
+		ReadTimeout:  readTimeout,
+		WriteTimeout: writeTimeout,
+		PoolTimeout:  poolTimeout,
+		// While a primary fails over, commands for its slots get
+		// CLUSTERDOWN, TRYAGAIN or a refused connection until a replica
+		// is promoted (cluster-node-timeout and an election, a few
+		// seconds); go-redis retries them on the new map meanwhile.
+		MaxRedirects: 8,
+	}
+	for _, addr := range seeds {
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil || host == "" || port == "" {
+			return nil, fmt.Errorf("redis cluster url: %q is not host:port", addr)
+		}
+		opt.Addrs = append(opt.Addrs, addr)
+	}
+	if u.User != nil {
+		opt.Username = u.User.Username()
+		opt.Password, _ = u.User.Password()
+	}
+	return opt, nil
+}
+
+// Open returns a client for rawURL once Redis answers, waiting at most
+// 10s: a *redis.Client for a redis:// or rediss:// URL
+// ("redis://127.0.0.1:6379/0"), a *redis.ClusterClient for a
+// ClusterScheme URL, which is ready when every primary answers PING.
+func Open(ctx context.Context, rawURL string) (redis.UniversalClient, error) {
+	rdb, err := newClient(rawURL)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
+	ping := Ping(rdb)
 	for {
-		err := rdb.Ping(ctx).Err()
+		err := ping(ctx)
 		if err == nil {
 			return rdb, nil
 		}
 		select {
 		case <-ctx.Done():
 			rdb.Close()
-			return nil, fmt.Errorf("redis ping %s: %w", opt.Addr, err)
+			return nil, fmt.Errorf("redis ping %s: %w", redact(rawURL), err)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }
 
-// Ping returns a readiness check of rdb: nil when PING answers.
+func newClient(rawURL string) (redis.UniversalClient, error) {
+	if IsCluster(rawURL) {
+		opt, err := ParseClusterURL(rawURL)
+		if err != nil {
+			return nil, err
+		}
+		c := redis.NewClusterClient(opt)
+		c.AddHook(reloadOnOutage{c})
+		return c, nil
+	}
+	opt, err := redis.ParseURL(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("redis url (redis://, rediss:// or %s://): %w", ClusterScheme, err)
+	}
+	opt.DialTimeout = dialTimeout
+	opt.ReadTimeout = readTimeout
+	opt.WriteTimeout = writeTimeout
+	opt.PoolTimeout = poolTimeout
+	return redis.NewClient(opt), nil
+}
+
+// reloadOnOutage makes a cluster client read the slots' map again
+// (asynchronously, at most every 200ms) after a command failed for an
+// outage. Otherwise go-redis keeps sending a dead primary's slots to it
+// until the map is a minute old, long after a replica took over; a reply
+// of the new primary (MOVED) would correct it, but a dead node sends none.
+type reloadOnOutage struct{ c *redis.ClusterClient }
+
+func (h reloadOnOutage) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h reloadOnOutage) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		h.check(ctx, err)
+		return err
+	}
+}
+
+func (h reloadOnOutage) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		h.check(ctx, err)
+		return err
+	}
+}
+
+func (h reloadOnOutage) check(ctx context.Context, err error) {
+	if err != nil && IsUnavailable(err) && !errors.Is(err, redis.ErrClosed) {
+		h.c.ReloadState(ctx)
+	}
+}
+
+// redact returns rawURL without its password, for errors.
+func redact(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "(unparsable url)"
+	}
+	return u.Redacted()
+}
+
+// Ping returns a readiness check of rdb: nil when PING answers, on a
+// cluster when every primary the client knows answers (a slot whose
+// primary is down fails it until a replica has taken over).
 func Ping(rdb redis.UniversalClient) func(context.Context) error {
+	if c, ok := rdb.(*redis.ClusterClient); ok {
+		return func(ctx context.Context) error {
+			return c.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
+				return node.Ping(ctx).Err()
+			})
+		}
+	}
 	return func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
 }
 
 // IsUnavailable reports whether err means Redis could not be reached, the
 // connection broke, or the server is not ready to serve (loading its data
-// set after a restart), as opposed to a problem with the command.
+// set after a restart; on a cluster, a slot without a primary while a
+// replica takes over, or redirections that did not settle), as opposed to
+// a problem with the command. Callers retry such errors later.
 func IsUnavailable(err error) bool {
 	if err == nil {
 		return false
@@ -65,9 +217,23 @@ func IsUnavailable(err error) bool {
 	case errors.Is(err, redis.ErrClosed), errors.Is(err, redis.ErrPoolTimeout),
 		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
 		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
-		errors.As(err, &netErr):
+		errors.As(err, &netErr),
+		redis.IsLoadingError(err), redis.IsMasterDownError(err), redis.IsTryAgainError(err),
+		redis.IsClusterDownError(err), redis.IsReadOnlyError(err):
+		return true
+	}
+	if _, ok := redis.IsMovedError(err); ok {
+		return true
+	}
+	if _, ok := redis.IsAskError(err); ok {
 		return true
 	}
 	msg := err.Error()
-	return strings.HasPrefix(msg, "LOADING ") || strings.HasPrefix(msg, "MASTERDOWN ") || strings.HasPrefix(msg, "TRYAGAIN ")
+	for _, prefix := range []string{"LOADING ", "MASTERDOWN ", "TRYAGAIN ", "CLUSTERDOWN ", "READONLY ", "MOVED ", "ASK "} {
+		if strings.HasPrefix(msg, prefix) {
+			return true
+		}
+	}
+	// go-redis's own error for a cluster whose map it could not load.
+	return strings.Contains(msg, "redis: cluster has no nodes")
 }
