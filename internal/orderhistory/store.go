@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"streamcart/internal/events"
+	"streamcart/internal/platform/redisclient"
 	"streamcart/internal/stream"
 )
 
@@ -58,23 +59,12 @@ type mergeCall struct {
 // unavailable one when Redis could not be reached. As every call is
 // idempotent, the caller may run all of them again after an error.
 func (s *Service) merge(ctx context.Context, calls []mergeCall) (changed int, err error) {
-	cmds := make([]*redis.Cmd, len(calls))
-	for attempt := 0; ; attempt++ {
-		_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for i, c := range calls {
-				cmds[i] = mergeScript.EvalSha(ctx, p, c.keys, c.args...)
-			}
-			return nil
-		})
-		if err == nil {
-			break
-		}
-		if attempt == 0 && anyNoScript(cmds) {
-			if err := mergeScript.Load(ctx, s.rdb).Err(); err != nil {
-				return 0, classify(fmt.Errorf("load merge script: %w", err))
-			}
-			continue
-		}
+	runs := make([]redisclient.ScriptCall, len(calls))
+	for i, c := range calls {
+		runs[i] = redisclient.ScriptCall{Keys: c.keys, Args: c.args}
+	}
+	cmds, err := redisclient.RunScripts(ctx, s.rdb, mergeScript, runs)
+	if err != nil {
 		for i, cmd := range cmds {
 			if err := cmd.Err(); err != nil {
 				return 0, classify(fmt.Errorf("merge event into order %s: %w", calls[i].orderID, err))
@@ -88,15 +78,6 @@ func (s *Service) merge(ctx context.Context, calls []mergeCall) (changed int, er
 		}
 	}
 	return changed, nil
-}
-
-func anyNoScript(cmds []*redis.Cmd) bool {
-	for _, c := range cmds {
-		if c != nil && redis.HasErrorPrefix(c.Err(), "NOSCRIPT") {
-			return true
-		}
-	}
-	return false
 }
 
 // errUserMismatch is wrapped by the error of an event whose user is not

@@ -87,6 +87,10 @@ func ParseClusterURL(rawURL string) (*redis.ClusterOptions, error) {
 		// is promoted (cluster-node-timeout and an election, a few
 		// seconds); go-redis retries them on the new map meanwhile.
 		MaxRedirects: 8,
+		// One dial per attempt: a dead primary refuses at once, and
+		// go-redis's five dials with backoff per attempt would keep a
+		// command on it for seconds after its replica took over.
+		DialerRetries: 1,
 	}
 	for _, addr := range seeds {
 		host, port, err := net.SplitHostPort(addr)
@@ -236,4 +240,46 @@ func IsUnavailable(err error) bool {
 	}
 	// go-redis's own error for a cluster whose map it could not load.
 	return strings.Contains(msg, "redis: cluster has no nodes")
+}
+
+// ScriptCall is one run of a script: its keys and arguments.
+type ScriptCall struct {
+	Keys []string
+	Args []any
+}
+
+// RunScripts runs script once per call, in one pipeline: one round trip
+// on a single Redis, one per node (in parallel) on a cluster, where each
+// call's keys must share a slot but the calls need not. It sends EVALSHA
+// and, if a node does not know the script (NOSCRIPT: restarted, or a
+// replica promoted since), runs the pipeline once more with EVAL, which
+// teaches it the script; callers' scripts must therefore be safe to run
+// twice. The commands are returned in the order of calls, with the
+// pipeline's error.
+func RunScripts(ctx context.Context, rdb redis.UniversalClient, script *redis.Script, calls []ScriptCall) ([]*redis.Cmd, error) {
+	cmds := make([]*redis.Cmd, len(calls))
+	for attempt := 0; ; attempt++ {
+		_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, c := range calls {
+				if attempt == 0 {
+					cmds[i] = script.EvalSha(ctx, p, c.Keys, c.Args...)
+				} else {
+					cmds[i] = script.Eval(ctx, p, c.Keys, c.Args...)
+				}
+			}
+			return nil
+		})
+		if err == nil || attempt > 0 || !anyNoScript(cmds) {
+			return cmds, err
+		}
+	}
+}
+
+func anyNoScript(cmds []*redis.Cmd) bool {
+	for _, c := range cmds {
+		if c != nil && redis.HasErrorPrefix(c.Err(), "NOSCRIPT") {
+			return true
+		}
+	}
+	return false
 }
