@@ -127,12 +127,11 @@ func call(t *testing.T, method, url, token string, body, out any) int {
 	return resp.StatusCode
 }
 
-func TestDevServesAnOrderAndKeepsItsData(t *testing.T) {
-	t.Parallel()
-	data := testenv.TempDir(t) + "/data"
-	url, dev := startDevCommand(t, data)
-	stop := func() { dev.stop(t) }
-
+// placePaidOrder starts a session at the gateway at url, orders a product
+// and waits until the order is paid. It returns the session's token and
+// the order's id.
+func placePaidOrder(t *testing.T, url string) (token, orderID string) {
+	t.Helper()
 	var sess struct{ Auth string }
 	if code := call(t, "GET", url+"/api/v1/session", "", nil, &sess); code != 200 || sess.Auth == "" {
 		t.Fatalf("session: %d", code)
@@ -154,6 +153,16 @@ func TestDevServesAnOrderAndKeepsItsData(t *testing.T) {
 		call(t, "GET", url+"/api/v1/orders/"+o.OrderID, sess.Auth, nil, &o)
 		return o.Status == 4
 	})
+	return sess.Auth, o.OrderID
+}
+
+func TestDevServesAnOrderAndKeepsItsData(t *testing.T) {
+	t.Parallel()
+	data := testenv.TempDir(t) + "/data"
+	url, dev := startDevCommand(t, data)
+	stop := func() { dev.stop(t) }
+
+	token, orderID := placePaidOrder(t, url)
 	checkManagedRedisUsers(t, data)
 	checkDevMetrics(t, dev.stdout.String())
 	stop()
@@ -171,7 +180,7 @@ func TestDevServesAnOrderAndKeepsItsData(t *testing.T) {
 		OrderID string `json:"orderId"`
 		Status  int    `json:"status"`
 	}
-	if code := call(t, "GET", url+"/api/v1/orders/"+o.OrderID, sess.Auth, nil, &again); code != 200 || again.Status != 4 {
+	if code := call(t, "GET", url+"/api/v1/orders/"+orderID, token, nil, &again); code != 200 || again.Status != 4 {
 		t.Errorf("after a restart: %d %+v, want the paid order", code, again)
 	}
 	if !strings.HasPrefix(url, "http://127.0.0.1:") {
@@ -186,27 +195,7 @@ func TestDevRunsOnAManagedRedisCluster(t *testing.T) {
 	if !strings.Contains(dev.stdout.String(), "redis+cluster://default:") {
 		t.Errorf("dev does not print the cluster's URL:\n%s", dev.stdout.String())
 	}
-	var sess struct{ Auth string }
-	if code := call(t, "GET", url+"/api/v1/session", "", nil, &sess); code != 200 || sess.Auth == "" {
-		t.Fatalf("session: %d", code)
-	}
-	var page struct {
-		Products []struct{ ID string }
-	}
-	if code := call(t, "GET", url+"/api/v1/products?limit=1", sess.Auth, nil, &page); code != 200 || len(page.Products) != 1 {
-		t.Fatalf("products: %d", code)
-	}
-	var o struct {
-		OrderID string `json:"orderId"`
-		Status  int    `json:"status"`
-	}
-	if code := call(t, "POST", url+"/api/v1/orders", sess.Auth, map[string]any{"items": []map[string]any{{"productId": page.Products[0].ID, "qty": 1}}}, &o); code != 201 {
-		t.Fatalf("order: %d", code)
-	}
-	testenv.WaitFor(t, 30*time.Second, "the order paid", func() bool {
-		call(t, "GET", url+"/api/v1/orders/"+o.OrderID, sess.Auth, nil, &o)
-		return o.Status == 4
-	})
+	token, orderID := placePaidOrder(t, url)
 	dev.stop(t)
 	for i := range 6 {
 		if _, err := os.Stat(filepath.Join(data, "redis-cluster", fmt.Sprintf("node-%d", i), "nodes.conf")); err != nil {
@@ -217,8 +206,11 @@ func TestDevRunsOnAManagedRedisCluster(t *testing.T) {
 	// The second start finds the same cluster, and the session in it.
 	url, stop := startDev(t, data, "--redis-cluster")
 	defer stop()
-	if code := call(t, "GET", url+"/api/v1/orders/"+o.OrderID, sess.Auth, nil, &o); code != 200 || o.Status != 4 {
-		t.Errorf("after a restart: %d %+v, want the paid order", code, o)
+	var again struct {
+		Status int `json:"status"`
+	}
+	if code := call(t, "GET", url+"/api/v1/orders/"+orderID, token, nil, &again); code != 200 || again.Status != 4 {
+		t.Errorf("after a restart: %d %+v, want the paid order", code, again)
 	}
 }
 

@@ -172,21 +172,29 @@ func (r *Redis) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Ito
 
 // URL returns a URL for database 0, "redis://127.0.0.1:port/0", with the
 // default user's credentials when it has a password.
-func (r *Redis) URL() string {
-	base := "redis://" + r.Addr() + "/0"
-	if r.admin == "" {
-		return base
-	}
-	u, _ := redisacl.User{Name: "default", Password: r.admin}.URL(base) // base is a redis URL
-	return u
-}
+func (r *Redis) URL() string { return adminURL("redis://"+r.Addr()+"/0", r.admin) }
 
 // UserURL returns the URL of database 0 with the credentials of user
 // name, one of the options' Users.
 func (r *Redis) UserURL(name string) (string, error) {
-	for _, u := range r.users {
+	return userURL("redis://"+r.Addr()+"/0", r.users, name)
+}
+
+// adminURL returns base with the default user's credentials when it has
+// a password (admin).
+func adminURL(base, admin string) string {
+	if admin == "" {
+		return base
+	}
+	u, _ := redisacl.User{Name: "default", Password: admin}.URL(base) // base is a redis or cluster URL
+	return u
+}
+
+// userURL returns base with the credentials of user name, one of users.
+func userURL(base string, users []redisacl.User, name string) (string, error) {
+	for _, u := range users {
 		if u.Name == name {
-			return u.URL("redis://" + r.Addr() + "/0")
+			return u.URL(base)
 		}
 	}
 	return "", fmt.Errorf("redis has no user %q", name)

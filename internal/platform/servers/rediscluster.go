@@ -198,24 +198,12 @@ func (c *RedisCluster) addrList() string {
 // URL returns the cluster's URL, "redis+cluster://127.0.0.1:p1,...,/"
 // with every node as a seed, with the default user's credentials when it
 // has a password.
-func (c *RedisCluster) URL() string {
-	base := "redis+cluster://" + c.addrList() + "/"
-	if c.admin == "" {
-		return base
-	}
-	u, _ := redisacl.User{Name: "default", Password: c.admin}.URL(base) // base is a cluster URL
-	return u
-}
+func (c *RedisCluster) URL() string { return adminURL("redis+cluster://"+c.addrList()+"/", c.admin) }
 
 // UserURL returns the cluster's URL with the credentials of user name,
 // one of the options' Users.
 func (c *RedisCluster) UserURL(name string) (string, error) {
-	for _, u := range c.users {
-		if u.Name == name {
-			return u.URL("redis+cluster://" + c.addrList() + "/")
-		}
-	}
-	return "", fmt.Errorf("redis cluster has no user %q", name)
+	return userURL("redis+cluster://"+c.addrList()+"/", c.users, name)
 }
 
 // Stop stops every node (see Redis.Stop) and returns their errors.
