@@ -34,21 +34,22 @@
 //
 // # Key layout
 //
-// With the default Config.KeyPrefix "orderhistory:":
+// With the default Config.KeyPrefix "orderhistory:", every key in one
+// Redis Cluster slot (the hash tag {model}, see modelTag):
 //
-//	orderhistory:order:<orderId>  hash: orderId, userId, status, statusName,
-//	                              paymentId, amountCents, items (JSON of
-//	                              events.LineItem), createdOn, createdBy,
-//	                              lastUpdatedOn, lastUpdatedBy, identityScore,
-//	                              potentialFraud; and the merge's bookkeeping:
-//	                              statusRank, statusAt, placedVersion,
-//	                              scoredVersion
-//	orderhistory:user:<userId>    sorted set of the user's orderIds, scored by
-//	                              createdOn in Unix milliseconds
-//	orderhistory:complete         the completeness marker: the generation id
-//	                              of the last rebuild that completed
-//	orderhistory:rebuilding       the rebuild lock: the generation id of the
-//	                              rebuild in progress, expiring
+//	orderhistory:{model}:order:<orderId>  hash: orderId, userId, status,
+//	                              statusName, paymentId, amountCents, items
+//	                              (JSON of events.LineItem), createdOn,
+//	                              createdBy, lastUpdatedOn, lastUpdatedBy,
+//	                              identityScore, potentialFraud; and the
+//	                              merge's bookkeeping: statusRank, statusAt,
+//	                              placedVersion, scoredVersion
+//	orderhistory:{model}:user:<userId>  sorted set of the user's orderIds,
+//	                              scored by createdOn in Unix milliseconds
+//	orderhistory:{model}:complete  the completeness marker: the generation
+//	                              id of the last rebuild that completed
+//	orderhistory:{model}:rebuilding  the rebuild lock: the generation id of
+//	                              the rebuild in progress, expiring
 //
 // Times are stored as UTC RFC 3339 with milliseconds, all of one width, so
 // that comparing them as strings compares the times.
