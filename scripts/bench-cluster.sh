@@ -9,6 +9,8 @@
 # cluster, the replicas' work included). Everything runs on loopback.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=scripts/devurl.sh
+source scripts/devurl.sh
 rate=${RATE:-100}
 duration=${DURATION:-20s}
 rounds=${ROUNDS:-2}
@@ -44,17 +46,10 @@ for round in $(seq 1 "$rounds"); do
 		mkdir -p "$data"
 		flags=()
 		[[ $mode == cluster ]] && flags=(--redis-cluster)
-		"$bin" dev "${flags[@]}" --data "$data/data" --addr 127.0.0.1:0 --rate-limit-ip -1 \
+		"$bin" dev "${flags[@]}" --data "$data/data" --addr 127.0.0.1:0 --metrics-addr 127.0.0.1:0 --rate-limit-ip -1 \
 			--new-sessions-per-minute -1 --event-streams-per-ip -1 --log-level warn >"$data/dev.log" 2>&1 &
 		dev=$!
-		url=""
-		for _ in $(seq 1 240); do
-			url=$(sed -n 's/^Open \(http:[^ ]*\)$/\1/p' "$data/dev.log")
-			[[ -n "$url" ]] && break
-			kill -0 "$dev" 2>/dev/null || { cat "$data/dev.log" >&2; exit 1; }
-			sleep 0.5
-		done
-		[[ -n "$url" ]] || { cat "$data/dev.log" >&2; echo "streamcart dev did not start" >&2; exit 1; }
+		url=$(dev_url "$data/dev.log" "$dev")
 		mapfile -t rpids < <(redises)
 		before=$(cpu "$dev") rbefore=$(cpu "${rpids[@]}")
 		report=$("$bin" bench --target "$url" --rate "$rate" --duration "$duration" --settle 30s --json | tail -1)

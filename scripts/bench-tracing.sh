@@ -12,6 +12,8 @@
 # OTEL_TRACES_SAMPLER_ARG=0.1" to keep one trace in ten.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=scripts/devurl.sh
+source scripts/devurl.sh
 rate=${RATE:-200}
 duration=${DURATION:-20s}
 rounds=${ROUNDS:-2}
@@ -50,14 +52,7 @@ for round in $(seq 1 "$rounds"); do
 		env "${env[@]}" "$bin" dev --data "$data/data" --addr 127.0.0.1:0 --rate-limit-ip -1 \
 			--new-sessions-per-minute -1 --event-streams-per-ip -1 --log-level warn >"$data/dev.log" 2>&1 &
 		dev=$!
-		url=""
-		for _ in $(seq 1 120); do
-			url=$(sed -n 's/^Open \(http:[^ ]*\)$/\1/p' "$data/dev.log")
-			[[ -n "$url" ]] && break
-			kill -0 "$dev" 2>/dev/null || { cat "$data/dev.log" >&2; exit 1; }
-			sleep 0.5
-		done
-		[[ -n "$url" ]] || { cat "$data/dev.log" >&2; echo "streamcart dev did not start" >&2; exit 1; }
+		url=$(dev_url "$data/dev.log" "$dev")
 		before=$(cpu "$dev")
 		sink_before=0
 		[[ -n "$sink" ]] && sink_before=$(cpu "$sink")
