@@ -38,8 +38,8 @@ const (
 	poolTimeout = 4 * time.Second
 )
 
-// IsCluster reports whether rawURL is a Redis Cluster's URL (ClusterScheme).
-func IsCluster(rawURL string) bool {
+// IsClusterURL reports whether rawURL is a Redis Cluster's URL (ClusterScheme).
+func IsClusterURL(rawURL string) bool {
 	return strings.HasPrefix(rawURL, ClusterScheme+"://")
 }
 
@@ -133,7 +133,7 @@ func Open(ctx context.Context, rawURL string) (redis.UniversalClient, error) {
 }
 
 func newClient(rawURL string) (redis.UniversalClient, error) {
-	if IsCluster(rawURL) {
+	if IsClusterURL(rawURL) {
 		opt, err := ParseClusterURL(rawURL)
 		if err != nil {
 			return nil, err

@@ -45,7 +45,7 @@ func RedisCluster(t testing.TB) redis.UniversalClient {
 func RedisAt(t testing.TB, url string) redis.UniversalClient {
 	t.Helper()
 	var c redis.UniversalClient
-	if redisclient.IsCluster(url) {
+	if redisclient.IsClusterURL(url) {
 		opts, err := redisclient.ParseClusterURL(url)
 		if err != nil {
 			t.Fatalf("testenv: %v", err)
