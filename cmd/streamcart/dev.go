@@ -45,6 +45,7 @@ type devConfig struct {
 	RedisURL       string
 	DatabaseURL    string
 	RedisPort      int
+	RedisCluster   bool
 	PostgresPort   int
 	AppendFsync    string
 	LogFormat      string
@@ -80,13 +81,17 @@ func parseDevConfig(args []string, stdout, stderr io.Writer) (devConfig, *flag.F
 	fs.StringVar(&cfg.Data, "data", "./data", "directory for all data of the managed Redis and PostgreSQL")
 	fs.StringVar(&cfg.RedisURL, "redis-url", os.Getenv("REDIS_URL"), "use this Redis instead of a managed one (env REDIS_URL)")
 	fs.StringVar(&cfg.DatabaseURL, "database-url", os.Getenv("DATABASE_URL"), "use this PostgreSQL database instead of a managed one (env DATABASE_URL)")
-	fs.IntVar(&cfg.RedisPort, "redis-port", 0, "loopback port of the managed Redis (0: any free port)")
+	fs.IntVar(&cfg.RedisPort, "redis-port", 0, "loopback port of the managed Redis, or of the first node of --redis-cluster (0: any free port)")
+	fs.BoolVar(&cfg.RedisCluster, "redis-cluster", false, "run the managed Redis as a Redis Cluster: three primaries with a replica each, six redis-server processes, in <data>/redis-cluster")
 	fs.IntVar(&cfg.PostgresPort, "postgres-port", 0, "loopback port of the managed PostgreSQL (0: any free port)")
 	fs.StringVar(&cfg.AppendFsync, "redis-appendfsync", "everysec", "appendfsync policy of the managed Redis: always, everysec or no")
 	fs.StringVar(&cfg.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&cfg.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	if err := parseFlags(fs, "STREAMCART", devUsage, args, stdout, stderr); err != nil {
 		return cfg, nil, err
+	}
+	if cfg.RedisCluster && cfg.RedisURL != "" {
+		return cfg, nil, usageErrorf("--redis-cluster starts a managed cluster; it cannot go with --redis-url (env REDIS_URL), which names a Redis (or a cluster, redis+cluster://) to use instead")
 	}
 	return cfg, fs, nil
 }
@@ -199,8 +204,9 @@ type devServers struct {
 	// the managed Redis; empty on a Redis that --redis-url names.
 	redisURLs         map[string]string
 	adminPasswordFile string
-	redis             *servers.Redis
-	postgres          *servers.Postgres
+	// redis is the managed *servers.Redis or *servers.RedisCluster.
+	redis    interface{ Stop(context.Context) error }
+	postgres *servers.Postgres
 }
 
 func startDevServers(ctx context.Context, cfg devConfig, data string, log *slog.Logger) (*devServers, error) {
@@ -211,7 +217,11 @@ func startDevServers(ctx context.Context, cfg devConfig, data string, log *slog.
 		}
 	}
 	if env.redisURL == "" {
-		if err := env.startRedis(ctx, cfg, filepath.Join(data, "redis"), log); err != nil {
+		dir := filepath.Join(data, "redis")
+		if cfg.RedisCluster {
+			dir = filepath.Join(data, "redis-cluster")
+		}
+		if err := env.startRedis(ctx, cfg, dir, log); err != nil {
 			return nil, err
 		}
 	}
@@ -236,10 +246,11 @@ func startDevServers(ctx context.Context, cfg devConfig, data string, log *slog.
 	return env, nil
 }
 
-// startRedis starts the managed Redis in dir with the Redis user of every
-// service (app.RedisUsers), new passwords each time, and a password on the
-// default user, an admin's, kept in dir/admin-password for tools such as
-// redis-cli.
+// startRedis starts the managed Redis (a Redis Cluster with
+// --redis-cluster) in dir with the Redis user of every service
+// (app.RedisUsers) on every node, new passwords each time, and a password
+// on the default user, an admin's, kept in dir/admin-password for tools
+// such as redis-cli.
 func (env *devServers) startRedis(ctx context.Context, cfg devConfig, dir string, log *slog.Logger) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -259,17 +270,29 @@ func (env *devServers) startRedis(ctx context.Context, cfg devConfig, dir string
 	if err != nil {
 		return err
 	}
-	r, err := servers.StartRedis(ctx, servers.RedisOptions{
-		Dir: dir, Port: cfg.RedisPort, AppendFsync: cfg.AppendFsync, Logger: log,
-		AdminPassword: admin, Users: users,
-	})
-	if err != nil {
-		return err
+	var userURL func(name string) (string, error)
+	if cfg.RedisCluster {
+		c, err := servers.StartRedisCluster(ctx, servers.RedisClusterOptions{
+			Dir: dir, BasePort: cfg.RedisPort, AppendFsync: cfg.AppendFsync, Logger: log,
+			AdminPassword: admin, Users: users,
+		})
+		if err != nil {
+			return err
+		}
+		env.redis, env.redisURL, userURL = c, c.URL(), c.UserURL
+	} else {
+		r, err := servers.StartRedis(ctx, servers.RedisOptions{
+			Dir: dir, Port: cfg.RedisPort, AppendFsync: cfg.AppendFsync, Logger: log,
+			AdminPassword: admin, Users: users,
+		})
+		if err != nil {
+			return err
+		}
+		env.redis, env.redisURL, userURL = r, r.URL(), r.UserURL
 	}
-	env.redis, env.redisURL = r, r.URL()
 	env.redisURLs = map[string]string{}
 	for _, name := range app.RedisUserNames {
-		if env.redisURLs[name], err = r.UserURL(name); err != nil {
+		if env.redisURLs[name], err = userURL(name); err != nil {
 			return err
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -81,17 +82,17 @@ var openLine = regexp.MustCompile(`Open (http://\S+)`)
 // startDev runs "streamcart dev" in this process on data and returns the
 // gateway's URL and a function that stops it (Ctrl-C) and checks that it
 // stopped cleanly.
-func startDev(t *testing.T, data string) (string, func()) {
+func startDev(t *testing.T, data string, flags ...string) (string, func()) {
 	t.Helper()
-	url, dev := startDevCommand(t, data)
+	url, dev := startDevCommand(t, data, flags...)
 	return url, func() { dev.stop(t) }
 }
 
-// startDevCommand runs "streamcart dev" like startDev and returns the
-// gateway's URL and the command.
-func startDevCommand(t *testing.T, data string) (string, *command) {
+// startDevCommand runs "streamcart dev" like startDev, with more flags,
+// and returns the gateway's URL and the command.
+func startDevCommand(t *testing.T, data string, flags ...string) (string, *command) {
 	t.Helper()
-	dev := start(t, "dev", "dev", "--data", data, "--addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0", "--log-level", "warn")
+	dev := start(t, "dev", append([]string{"dev", "--data", data, "--addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0", "--log-level", "warn"}, flags...)...)
 	var url string
 	dev.waitFor(t, "dev to print its URL", func() bool {
 		if m := openLine.FindStringSubmatch(dev.stdout.String()); m != nil {
@@ -126,12 +127,11 @@ func call(t *testing.T, method, url, token string, body, out any) int {
 	return resp.StatusCode
 }
 
-func TestDevServesAnOrderAndKeepsItsData(t *testing.T) {
-	t.Parallel()
-	data := testenv.TempDir(t) + "/data"
-	url, dev := startDevCommand(t, data)
-	stop := func() { dev.stop(t) }
-
+// placePaidOrder starts a session at the gateway at url, orders a product
+// and waits until the order is paid. It returns the session's token and
+// the order's id.
+func placePaidOrder(t *testing.T, url string) (token, orderID string) {
+	t.Helper()
 	var sess struct{ Auth string }
 	if code := call(t, "GET", url+"/api/v1/session", "", nil, &sess); code != 200 || sess.Auth == "" {
 		t.Fatalf("session: %d", code)
@@ -153,6 +153,16 @@ func TestDevServesAnOrderAndKeepsItsData(t *testing.T) {
 		call(t, "GET", url+"/api/v1/orders/"+o.OrderID, sess.Auth, nil, &o)
 		return o.Status == 4
 	})
+	return sess.Auth, o.OrderID
+}
+
+func TestDevServesAnOrderAndKeepsItsData(t *testing.T) {
+	t.Parallel()
+	data := testenv.TempDir(t) + "/data"
+	url, dev := startDevCommand(t, data)
+	stop := func() { dev.stop(t) }
+
+	token, orderID := placePaidOrder(t, url)
 	checkManagedRedisUsers(t, data)
 	checkDevMetrics(t, dev.stdout.String())
 	stop()
@@ -170,11 +180,37 @@ func TestDevServesAnOrderAndKeepsItsData(t *testing.T) {
 		OrderID string `json:"orderId"`
 		Status  int    `json:"status"`
 	}
-	if code := call(t, "GET", url+"/api/v1/orders/"+o.OrderID, sess.Auth, nil, &again); code != 200 || again.Status != 4 {
+	if code := call(t, "GET", url+"/api/v1/orders/"+orderID, token, nil, &again); code != 200 || again.Status != 4 {
 		t.Errorf("after a restart: %d %+v, want the paid order", code, again)
 	}
 	if !strings.HasPrefix(url, "http://127.0.0.1:") {
 		t.Errorf("gateway URL %s, want loopback", url)
+	}
+}
+
+func TestDevRunsOnAManagedRedisCluster(t *testing.T) {
+	t.Parallel()
+	data := testenv.TempDir(t) + "/data"
+	url, dev := startDevCommand(t, data, "--redis-cluster")
+	if !strings.Contains(dev.stdout.String(), "redis+cluster://default:") {
+		t.Errorf("dev does not print the cluster's URL:\n%s", dev.stdout.String())
+	}
+	token, orderID := placePaidOrder(t, url)
+	dev.stop(t)
+	for i := range 6 {
+		if _, err := os.Stat(filepath.Join(data, "redis-cluster", fmt.Sprintf("node-%d", i), "nodes.conf")); err != nil {
+			t.Errorf("node %d of the cluster: %v", i, err)
+		}
+	}
+
+	// The second start finds the same cluster, and the session in it.
+	url, stop := startDev(t, data, "--redis-cluster")
+	defer stop()
+	var again struct {
+		Status int `json:"status"`
+	}
+	if code := call(t, "GET", url+"/api/v1/orders/"+orderID, token, nil, &again); code != 200 || again.Status != 4 {
+		t.Errorf("after a restart: %d %+v, want the paid order", code, again)
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"streamcart/internal/app"
 	"streamcart/internal/outbox"
 	"streamcart/internal/platform/auth"
+	"streamcart/internal/platform/redisacl"
 	"streamcart/internal/platform/servers"
 	"streamcart/internal/platform/testenv"
 	"streamcart/internal/platform/tracing"
@@ -33,7 +34,8 @@ type shop struct {
 	t      *testing.T
 	cfg    app.Config
 	sys    *app.System
-	redis  *servers.Redis
+	redis  *servers.Redis        // nil on a cluster
+	rc     *servers.RedisCluster // the shop's Redis Cluster, if on one
 	pool   *pgxpool.Pool
 	signer *auth.Signer
 	client *http.Client // checks its traffic to the gateway against the API document
@@ -63,6 +65,9 @@ type shopOptions struct {
 	// user and the ACL users of app.RedisUsers, and each service connects
 	// as its own user; the default user is the test's, an admin's.
 	redisUsers bool
+	// cluster runs the shop on a Redis Cluster of its own (three
+	// primaries, a replica each) with the users as redisUsers has them.
+	cluster bool
 	// metrics serves every service's metrics on a loopback address of
 	// its own too (app.Config.MetricsAddr), the gateway's included.
 	metrics bool
@@ -79,17 +84,29 @@ type shopOptions struct {
 
 func startShop(t *testing.T, opts shopOptions) *shop {
 	t.Helper()
-	var r *servers.Redis
-	if opts.redisUsers {
+	var (
+		r       *servers.Redis
+		rc      *servers.RedisCluster
+		url     string
+		userURL func(name string) (string, error)
+	)
+	switch {
+	case opts.cluster:
+		rc = ownClusterWithUsers(t, opts.partitions)
+		url, userURL = rc.URL(), rc.UserURL
+		opts.redisUsers = true
+	case opts.redisUsers:
 		r = ownRedisWithUsers(t, opts.partitions)
-	} else {
+		url, userURL = r.URL(), r.UserURL
+	default:
 		r = testenv.OwnRedis(t, "")
+		url = r.URL()
 	}
 	if opts.databaseURL == "" {
 		opts.databaseURL = testenv.Postgres(t)
 	}
 	cfg := app.Config{
-		RedisURL:         r.URL(),
+		RedisURL:         url,
 		DatabaseURL:      opts.databaseURL,
 		Secret:           secret,
 		Seed:             true,
@@ -102,7 +119,7 @@ func startShop(t *testing.T, opts shopOptions) *shop {
 	if opts.redisUsers {
 		cfg.RedisURLs = map[string]string{}
 		for _, name := range app.RedisUserNames {
-			u, err := r.UserURL(name)
+			u, err := userURL(name)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -118,15 +135,9 @@ func startShop(t *testing.T, opts shopOptions) *shop {
 	cfg.StreamMaxAge = opts.streamMaxAge
 	cfg.Tracing = opts.tracing
 	if opts.prepare != nil {
-		opt, err := redis.ParseURL(r.URL())
-		if err != nil {
-			t.Fatal(err)
-		}
-		rdb := redis.NewClient(opt)
-		opts.prepare(rdb)
-		rdb.Close()
+		opts.prepare(testenv.RedisAt(t, url))
 	}
-	s := &shop{t: t, cfg: cfg, redis: r, client: &http.Client{Timeout: 10 * time.Second}}
+	s := &shop{t: t, cfg: cfg, redis: r, rc: rc, client: &http.Client{Timeout: 10 * time.Second}}
 	s.sys = s.start(cfg, opts.services...)
 	// Services started later call these ones: payments, the order
 	// history and identity ask orders whether orders exist.
@@ -289,6 +300,24 @@ func (s *shop) redisClient() redis.UniversalClient {
 // 1), and an admin password on the default user.
 func ownRedisWithUsers(t *testing.T, partitions int) *servers.Redis {
 	t.Helper()
+	return stopAtEnd(t, func(ctx context.Context) (*servers.Redis, error) {
+		return servers.StartRedis(ctx, servers.RedisOptions{Dir: testenv.TempDir(t), AdminPassword: "admin-password", Users: testRedisUsers(t, partitions)})
+	})
+}
+
+// ownClusterWithUsers is ownRedisWithUsers for a Redis Cluster: every node
+// has the users.
+func ownClusterWithUsers(t *testing.T, partitions int) *servers.RedisCluster {
+	t.Helper()
+	return stopAtEnd(t, func(ctx context.Context) (*servers.RedisCluster, error) {
+		return servers.StartRedisCluster(ctx, servers.RedisClusterOptions{Dir: testenv.TempDir(t), AdminPassword: "admin-password", Users: testRedisUsers(t, partitions)})
+	})
+}
+
+// testRedisUsers returns the Redis users of every service, for streams of
+// partitions partitions.
+func testRedisUsers(t *testing.T, partitions int) []redisacl.User {
+	t.Helper()
 	passwords := map[string]string{}
 	for _, name := range app.RedisUserNames {
 		passwords[name] = "password-of-" + name
@@ -299,20 +328,26 @@ func ownRedisWithUsers(t *testing.T, partitions int) *servers.Redis {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return users
+}
+
+// stopAtEnd starts a server and stops it when t ends.
+func stopAtEnd[S interface{ Stop(context.Context) error }](t *testing.T, start func(context.Context) (S, error)) S {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	r, err := servers.StartRedis(ctx, servers.RedisOptions{Dir: testenv.TempDir(t), AdminPassword: "admin-password", Users: users})
+	srv, err := start(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		if err := r.Stop(ctx); err != nil {
+		if err := srv.Stop(ctx); err != nil {
 			t.Error(err)
 		}
 	})
-	return r
+	return srv
 }
 
 // restartRedisEmpty stops the shop's Redis, deletes its data (see wipe)

@@ -172,26 +172,21 @@ func (h *hub) unsubscribe(channel string, s *subscriber) {
 // after EventStreamMaxAge plus this.
 const streamSlotSlack = time.Minute
 
-// streamSlotsScript takes a slot for a new event stream in the session's
-// and the address's sets, unless either is full, in one step. A set is a
-// sorted set of stream ids scored by the time (ms) the slot lapses; the
-// lapsed ones are dropped first.
+// streamSlotScript takes a slot for a new event stream in a set (the
+// session's or the address's), unless it is full. A set is a sorted set
+// of stream ids scored by the time (ms) the slot lapses; the lapsed ones
+// are dropped first. The two sets are in different Redis Cluster slots,
+// so each is a run of its own (takeStreamSlot).
 //
-// KEYS: the session's set, the address's set. ARGV: the stream id, now,
-// the slot's lapse time, the session's and the address's limits (0 for
-// none) and the sets' TTL (ms). It returns 0 when the slot is taken, 1
-// when the session is full, 2 when the address is.
-var streamSlotsScript = redis.NewScript(`
-local now = tonumber(ARGV[2])
-local limits = {tonumber(ARGV[4]), tonumber(ARGV[5])}
-for i = 1, 2 do
-	redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)
-	if limits[i] > 0 and redis.call('ZCARD', KEYS[i]) >= limits[i] then return i end
-end
-for i = 1, 2 do
-	redis.call('ZADD', KEYS[i], ARGV[3], ARGV[1])
-	redis.call('PEXPIRE', KEYS[i], ARGV[6])
-end
+// KEYS: the set. ARGV: the stream id, now, the slot's lapse time, the
+// limit (0 for none) and the set's TTL (ms). It returns 0 when the slot
+// is taken, 1 when the set is full.
+var streamSlotScript = redis.NewScript(`
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[2]))
+local limit = tonumber(ARGV[4])
+if limit > 0 and redis.call('ZCARD', KEYS[1]) >= limit then return 1 end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return 0
 `)
 
@@ -214,17 +209,7 @@ func (g *Gateway) takeStreamSlot(ctx context.Context, s session) (release func()
 	id := stream.NewID()
 	now := time.Now()
 	ttl := g.cfg.EventStreamMaxAge + streamSlotSlack
-	full, err := streamSlotsScript.Run(ctx, g.rdb, keys, id, now.UnixMilli(), now.Add(ttl).UnixMilli(), perSession, perIP, ttl.Milliseconds()).Int()
-	if err != nil {
-		return nil, errs.Unavailable(fmt.Errorf("take event stream slot: %w", err), "order updates are unavailable; try again shortly")
-	}
-	switch full {
-	case 1:
-		return nil, errs.E(errs.KindRateLimited, "too_many_streams", "at most %d order event streams may be open at once per session; close one first", perSession)
-	case 2:
-		return nil, errs.E(errs.KindRateLimited, "too_many_streams", "at most %d order event streams may be open at once per IP address; close one first", perIP)
-	}
-	return func() {
+	release = func() {
 		// The request's context is done by now.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		defer cancel()
@@ -235,7 +220,27 @@ func (g *Gateway) takeStreamSlot(ctx context.Context, s session) (release func()
 		if _, err := pipe.Exec(ctx); err != nil {
 			g.log.WarnContext(ctx, "could not give back an event stream slot; it lapses on its own", "err", err)
 		}
-	}, nil
+	}
+	// The session's slot first, then the address's; a full address gives
+	// the session's back.
+	for i, limit := range []int{perSession, perIP} {
+		full, err := streamSlotScript.Run(ctx, g.rdb, keys[i:i+1], id, now.UnixMilli(), now.Add(ttl).UnixMilli(), limit, ttl.Milliseconds()).Int()
+		if err == nil && full == 0 {
+			continue
+		}
+		if i > 0 {
+			release()
+		}
+		switch {
+		case err != nil:
+			return nil, errs.Unavailable(fmt.Errorf("take event stream slot: %w", err), "order updates are unavailable; try again shortly")
+		case i == 0:
+			return nil, errs.E(errs.KindRateLimited, "too_many_streams", "at most %d order event streams may be open at once per session; close one first", perSession)
+		default:
+			return nil, errs.E(errs.KindRateLimited, "too_many_streams", "at most %d order event streams may be open at once per IP address; close one first", perIP)
+		}
+	}
+	return release, nil
 }
 
 // orderEvents serves GET /api/v1/orders/events: the shopper's order

@@ -16,6 +16,7 @@ import (
 	"streamcart/internal/platform/auth"
 	"streamcart/internal/platform/errs"
 	"streamcart/internal/platform/ratelimit"
+	"streamcart/internal/platform/redisclient"
 	"streamcart/internal/platform/web"
 	"streamcart/internal/stream"
 )
@@ -145,32 +146,30 @@ func (g *Gateway) renewAfter() time.Duration {
 	return min(time.Minute, g.cfg.SessionTTL/10)
 }
 
-// sessionScript counts a request in its rate windows and checks its
-// session, in one round trip: the work of every request behind
-// withSession.
+// sessionScript counts a request in a rate window and checks its
+// session: withSession runs it twice in one pipeline, for the client
+// address's window and for the session's window and state, the work of
+// every request behind withSession. Each run's keys share a Redis
+// Cluster slot (see readSession); the address's and the session's cannot.
 //
-// KEYS: the IP window's counter, the session window's counter, and the
-// session's revocation key (a signed token) or its Redis session (a
-// legacy token). ARGV: the counters' TTL (ms), then "1" or "0" for
-// counting by IP and by session, then "signed", "legacy" or "none". It
-// returns the two counts (0 when not counted), 1 when a signed token's
-// session is revoked, and a legacy session's fields as HGETALL does.
+// KEYS: a window's counter, and the session's revocation key (a signed
+// token) or its Redis session (a legacy token), or the counter again.
+// ARGV: the counter's TTL (ms), then "1" or "0" for counting, then
+// "signed", "legacy" or "none". It returns the count (0 when not
+// counted), 1 when a signed token's session is revoked, and a legacy
+// session's fields as HGETALL does.
 var sessionScript = redis.NewScript(`
-local ipHits, sessHits, revoked, fields = 0, 0, 0, {}
+local hits, revoked, fields = 0, 0, {}
 if ARGV[2] == '1' then
-	ipHits = redis.call('INCR', KEYS[1])
-	if ipHits == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+	hits = redis.call('INCR', KEYS[1])
+	if hits == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 end
-if ARGV[3] == '1' then
-	sessHits = redis.call('INCR', KEYS[2])
-	if sessHits == 1 then redis.call('PEXPIRE', KEYS[2], ARGV[1]) end
+if ARGV[3] == 'signed' then
+	revoked = redis.call('EXISTS', KEYS[2])
+elseif ARGV[3] == 'legacy' then
+	fields = redis.call('HGETALL', KEYS[2])
 end
-if ARGV[4] == 'signed' then
-	revoked = redis.call('EXISTS', KEYS[3])
-elseif ARGV[4] == 'legacy' then
-	fields = redis.call('HGETALL', KEYS[3])
-end
-return {ipHits, sessHits, revoked, fields}
+return {hits, revoked, fields}
 `)
 
 // presented is the token a request presents, as far as the gateway can
@@ -193,13 +192,12 @@ type sessionRead struct {
 // readSession runs sessionScript for a request from ip presenting tok at
 // now.
 func (g *Gateway) readSession(ctx context.Context, ip string, tok presented, now time.Time) (sessionRead, error) {
-	var limitID, key, mode string
+	var key, mode string
 	switch {
 	case tok.signed:
-		limitID, key, mode = tok.claims.SessionID, g.revokedKey(tok.claims.SessionID), "signed"
+		key, mode = g.revokedKey(tok.claims.SessionID), "signed"
 	case tok.legacy:
-		hash := tokenHash(tok.token)
-		limitID, key, mode = hash, g.legacySessionKey(hash), "legacy"
+		key, mode = g.legacySessionKey(tokenHash(tok.token)), "legacy"
 	default:
 		mode = "none"
 	}
@@ -211,25 +209,42 @@ func (g *Gateway) readSession(ctx context.Context, ip string, tok presented, now
 	}
 	ipLimit, sessLimit := g.ipLimit(), g.sessionLimit()
 	countIP := ipLimit.Enabled()
-	countSess := limitID != "" && sessLimit.Enabled()
-	if !countIP && mode == "none" {
+	countSess := mode != "none" && sessLimit.Enabled()
+	ttl := (2 * rateWindow).Milliseconds()
+	var calls []redisclient.ScriptCall
+	if countIP {
+		ipKey := ipLimit.Key(ip, now)
+		calls = append(calls, redisclient.ScriptCall{Keys: []string{ipKey, ipKey}, Args: []any{ttl, "1", "none"}})
+	}
+	if mode != "none" {
+		// The session's counter carries the session's key as its hash
+		// tag, which puts it in that key's Redis Cluster slot.
+		calls = append(calls, redisclient.ScriptCall{
+			Keys: []string{sessLimit.Key("{"+key+"}", now), key},
+			Args: []any{ttl, flag(countSess), mode},
+		})
+	}
+	if len(calls) == 0 {
 		return sessionRead{}, nil
 	}
-	keys := []string{ipLimit.Key(ip, now), sessLimit.Key(limitID, now), key}
-	if key == "" {
-		keys[2] = keys[0] // a key of this gateway's, for Redis Cluster slots and ACLs; not read
-	}
-	res, err := sessionScript.Run(ctx, g.rdb, keys,
-		(2 * rateWindow).Milliseconds(), flag(countIP), flag(countSess), mode).Slice()
+	cmds, err := redisclient.RunScripts(ctx, g.rdb, sessionScript, calls)
 	if err != nil {
 		return sessionRead{}, err
 	}
 	var r sessionRead
-	r.ipHits, _ = res[0].(int64)
-	r.sessHits, _ = res[1].(int64)
-	revoked, _ := res[2].(int64)
+	if countIP {
+		res, _ := cmds[0].Slice()
+		r.ipHits, _ = res[0].(int64)
+		cmds = cmds[1:]
+	}
+	if mode == "none" {
+		return r, nil
+	}
+	res, _ := cmds[0].Slice()
+	r.sessHits, _ = res[0].(int64)
+	revoked, _ := res[1].(int64)
 	r.revoked = revoked == 1
-	fields, _ := res[3].([]any)
+	fields, _ := res[2].([]any)
 	for i := 0; i+1 < len(fields); i += 2 {
 		k, _ := fields[i].(string)
 		v, _ := fields[i+1].(string)

@@ -207,10 +207,19 @@ func (s *Service) renew(ctx context.Context, gen string) error {
 
 // deleteModel unlinks every key of the model and returns how many it did.
 func (s *Service) deleteModel(ctx context.Context) (int, error) {
+	// SCAN walks one node: on a cluster, the model's primary.
+	var node redis.Cmdable = s.rdb
+	if c, ok := s.rdb.(*redis.ClusterClient); ok {
+		primary, err := c.MasterForKey(ctx, s.markerKey())
+		if err != nil {
+			return 0, fmt.Errorf("find the model's primary: %w", err)
+		}
+		node = primary
+	}
 	var n int
 	for _, kind := range []string{"order:", "user:"} {
-		pattern := globEscape(s.cfg.KeyPrefix+kind) + "*"
-		iter := s.rdb.Scan(ctx, 0, pattern, rebuildPage).Iterator()
+		pattern := globEscape(s.cfg.KeyPrefix+modelTag+kind) + "*"
+		iter := node.Scan(ctx, 0, pattern, rebuildPage).Iterator()
 		batch := make([]string, 0, rebuildPage)
 		flush := func() error {
 			if len(batch) == 0 {

@@ -40,7 +40,7 @@ func (e *env) snapshot(t *testing.T, users []string) snapshot {
 	}
 	var keys []string
 	for _, kind := range []string{"order:", "user:"} {
-		k, err := e.rdb.Keys(ctx, e.cfg.KeyPrefix+kind+"*").Result()
+		k, err := e.rdb.Keys(ctx, e.cfg.KeyPrefix+"{model}:"+kind+"*").Result()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -121,9 +121,9 @@ func TestRebuildEqualsLive(t *testing.T) {
 	// Damage the model: a wrong field and a stray order, both of which the
 	// rebuild must undo.
 	victim := live.Records[users[0]][0].OrderID
-	e.rdb.HSet(t.Context(), e.cfg.KeyPrefix+"order:"+victim, "status", "0")
-	e.rdb.HSet(t.Context(), e.cfg.KeyPrefix+"order:stray", "orderId", "stray", "userId", users[0])
-	e.rdb.ZAdd(t.Context(), e.cfg.KeyPrefix+"user:"+users[0], redis.Z{Score: 1, Member: "stray"})
+	e.rdb.HSet(t.Context(), e.cfg.KeyPrefix+"{model}:order:"+victim, "status", "0")
+	e.rdb.HSet(t.Context(), e.cfg.KeyPrefix+"{model}:order:stray", "orderId", "stray", "userId", users[0])
+	e.rdb.ZAdd(t.Context(), e.cfg.KeyPrefix+"{model}:user:"+users[0], redis.Z{Score: 1, Member: "stray"})
 
 	if err := e.svc.Rebuild(t.Context()); err != nil {
 		t.Fatalf("Rebuild: %v", err)
@@ -316,7 +316,7 @@ func TestARebuildThatLosesItsLockDoesNotMarkTheHistoryComplete(t *testing.T) {
 	first := make(chan error, 1)
 	go func() { first <- e.svc.Rebuild(t.Context()) }()
 	testenv.WaitFor(t, 10*time.Second, "the rebuild asking orders", func() bool { return e.orders.callCount() > 0 })
-	if n := e.rdb.Del(t.Context(), e.cfg.KeyPrefix+"rebuilding").Val(); n != 1 {
+	if n := e.rdb.Del(t.Context(), e.cfg.KeyPrefix+"{model}:rebuilding").Val(); n != 1 {
 		t.Fatalf("deleted %d lock keys, want 1", n)
 	}
 	release()

@@ -34,21 +34,22 @@
 //
 // # Key layout
 //
-// With the default Config.KeyPrefix "orderhistory:":
+// With the default Config.KeyPrefix "orderhistory:", every key in one
+// Redis Cluster slot (the hash tag {model}, see modelTag):
 //
-//	orderhistory:order:<orderId>  hash: orderId, userId, status, statusName,
-//	                              paymentId, amountCents, items (JSON of
-//	                              events.LineItem), createdOn, createdBy,
-//	                              lastUpdatedOn, lastUpdatedBy, identityScore,
-//	                              potentialFraud; and the merge's bookkeeping:
-//	                              statusRank, statusAt, placedVersion,
-//	                              scoredVersion
-//	orderhistory:user:<userId>    sorted set of the user's orderIds, scored by
-//	                              createdOn in Unix milliseconds
-//	orderhistory:complete         the completeness marker: the generation id
-//	                              of the last rebuild that completed
-//	orderhistory:rebuilding       the rebuild lock: the generation id of the
-//	                              rebuild in progress, expiring
+//	orderhistory:{model}:order:<orderId>  hash: orderId, userId, status,
+//	                              statusName, paymentId, amountCents, items
+//	                              (JSON of events.LineItem), createdOn,
+//	                              createdBy, lastUpdatedOn, lastUpdatedBy,
+//	                              identityScore, potentialFraud; and the
+//	                              merge's bookkeeping: statusRank, statusAt,
+//	                              placedVersion, scoredVersion
+//	orderhistory:{model}:user:<userId>  sorted set of the user's orderIds,
+//	                              scored by createdOn in Unix milliseconds
+//	orderhistory:{model}:complete  the completeness marker: the generation
+//	                              id of the last rebuild that completed
+//	orderhistory:{model}:rebuilding  the rebuild lock: the generation id of
+//	                              the rebuild in progress, expiring
 //
 // Times are stored as UTC RFC 3339 with milliseconds, all of one width, so
 // that comparing them as strings compares the times.
@@ -425,15 +426,26 @@ func sameGeneration(before, after *redis.StringCmd) error {
 // Ping reports whether Redis answers.
 func (s *Service) Ping(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }
 
-func (s *Service) orderKey(orderID string) string { return s.cfg.KeyPrefix + "order:" + orderID }
-func (s *Service) userKey(userID string) string   { return s.cfg.KeyPrefix + "user:" + userID }
+// modelTag is the hash tag of every key of the model: on a Redis Cluster
+// they are all in one slot, on one primary. The merge script writes an
+// order's record and its user's list at once, and the journey reads a
+// record by order id alone, so no tag per user would do; the readers'
+// pipelines read the completeness marker before and after the records,
+// which holds only on one connection. The model is small (a hash per
+// order), so one primary serves it.
+const modelTag = "{model}:"
+
+func (s *Service) orderKey(orderID string) string {
+	return s.cfg.KeyPrefix + modelTag + "order:" + orderID
+}
+func (s *Service) userKey(userID string) string { return s.cfg.KeyPrefix + modelTag + "user:" + userID }
 
 // markerKey holds the generation of the last complete rebuild: while it
 // is there, the model holds every order (see the package documentation).
-func (s *Service) markerKey() string { return s.cfg.KeyPrefix + "complete" }
+func (s *Service) markerKey() string { return s.cfg.KeyPrefix + modelTag + "complete" }
 
 // lockKey holds the generation of the rebuild in progress.
-func (s *Service) lockKey() string { return s.cfg.KeyPrefix + "rebuilding" }
+func (s *Service) lockKey() string { return s.cfg.KeyPrefix + modelTag + "rebuilding" }
 
 // globEscape escapes the characters that are special in a SCAN pattern.
 func globEscape(s string) string {

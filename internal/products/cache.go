@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"streamcart/internal/platform/redisclient"
+
 	"github.com/redis/go-redis/v9"
 )
 
@@ -156,9 +158,9 @@ func (c *cache) products(ctx context.Context, ids []string) map[string]Versioned
 	}
 	octx, cancel := c.op(ctx)
 	defer cancel()
-	vals, err := c.rdb.MGet(octx, keys...).Result()
+	vals, err := getAll(octx, c.rdb, keys...)
 	if err != nil {
-		c.failed(ctx, "mget products", err)
+		c.failed(ctx, "get products", err)
 		return nil
 	}
 	out := make(map[string]Versioned, len(ids))
@@ -177,9 +179,34 @@ func (c *cache) products(ctx context.Context, ids []string) map[string]Versioned
 	return out
 }
 
+// getAll reads keys as MGET would, with a GET per key in one pipeline:
+// on a Redis Cluster the keys are in different slots, which MGET refuses;
+// the pipeline asks each node for its keys, in parallel. A missing key's
+// value is nil.
+func getAll(ctx context.Context, rdb redis.UniversalClient, keys ...string) ([]any, error) {
+	cmds := make([]*redis.StringCmd, len(keys))
+	_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, k := range keys {
+			cmds[i] = p.Get(ctx, k)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, err
+	}
+	vals := make([]any, len(keys))
+	for i, cmd := range cmds {
+		if cmd.Err() == nil {
+			vals[i] = cmd.Val()
+		}
+	}
+	return vals, nil
+}
+
 // storeNewer sets each key of KEYS to its payload unless the key holds an
 // entry whose version is at least as new. ARGV is the TTL in milliseconds,
-// then a version and a payload per key. Without the check a reader that
+// then a version and a payload per key. storeProducts runs it once per
+// key, each in its own Redis Cluster slot. Without the check a reader that
 // read a row just before an update could put the old row back after the
 // update refreshed the cache, and leave a stale price for a whole TTL.
 var storeNewer = redis.NewScript(`
@@ -211,20 +238,18 @@ func (c *cache) putProducts(ctx context.Context, rs ...Versioned) {
 }
 
 func (c *cache) storeProducts(ctx context.Context, rs []Versioned) error {
-	keys := make([]string, len(rs))
-	args := make([]any, 1, 1+2*len(rs))
-	args[0] = c.ttl.Milliseconds()
+	calls := make([]redisclient.ScriptCall, len(rs))
 	for i, r := range rs {
 		b, err := json.Marshal(r)
 		if err != nil {
 			return err
 		}
-		keys[i] = c.productKey(r.ID)
-		args = append(args, r.Version, b)
+		calls[i] = redisclient.ScriptCall{Keys: []string{c.productKey(r.ID)}, Args: []any{c.ttl.Milliseconds(), r.Version, b}}
 	}
 	octx, cancel := c.op(ctx)
 	defer cancel()
-	return storeNewer.Run(octx, c.rdb, keys, args...).Err()
+	_, err := redisclient.RunScripts(octx, c.rdb, storeNewer, calls)
+	return err
 }
 
 // changed refreshes the cached product r after an update and makes every
@@ -257,7 +282,7 @@ func (c *cache) bumpGeneration(ctx context.Context) error {
 }
 
 // fresh reads the current search generation and the entry at key in one
-// round trip (MGET). It returns the entry's JSON when it was made at the
+// round trip (getAll). It returns the entry's JSON when it was made at the
 // current generation, and the generation to store a new entry at; ok is
 // false when Redis cannot be used, and the result must not be cached.
 func (c *cache) fresh(ctx context.Context, key string) (gen int64, b []byte, ok bool) {
@@ -270,7 +295,7 @@ func (c *cache) fresh(ctx context.Context, key string) (gen int64, b []byte, ok 
 	}
 	octx, cancel := c.op(ctx)
 	defer cancel()
-	vals, err := c.rdb.MGet(octx, c.genKey(), key).Result()
+	vals, err := getAll(octx, c.rdb, c.genKey(), key)
 	if err != nil {
 		c.failed(ctx, "read search cache", err)
 		return 0, nil, false

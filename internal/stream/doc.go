@@ -43,7 +43,8 @@
 //     with nothing pending are removed from the group.
 //   - Dead letters: after Config.MaxDeliveries deliveries, or at once when the
 //     entry cannot be decoded or the handler returns a Permanent error, the
-//     entry is copied to the dead-letter stream (by default "{<stream>}:dlq")
+//     entry is copied to the dead-letter stream (by default "{<stream>}:dlq", in the
+//     stream's Redis Cluster slot)
 //     with the error, the attempts and its origin, and acknowledged, in one
 //     MULTI. Replay puts it back on its origin stream.
 //   - Robustness: panics in handlers are recovered and count as errors; the

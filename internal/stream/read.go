@@ -41,6 +41,7 @@ func (c *Consumer) readLoop(ctx context.Context, work chan<- batch, stop <-chan 
 			if err != nil {
 				_ = conn.Close()
 				conn = nil
+				reloadSlots(ctx, c.rdb)
 				attempt++
 				c.pause(ctx, "redis unreachable; retrying", err, attempt)
 				continue
@@ -68,6 +69,7 @@ func (c *Consumer) readLoop(ctx context.Context, work chan<- batch, stop <-chan 
 			_ = conn.Close()
 			conn = nil
 			c.reader.Store(nil)
+			reloadSlots(ctx, c.rdb)
 			attempt++
 			c.pause(ctx, "read failed; reconnecting", err, attempt)
 			continue
@@ -104,6 +106,17 @@ func nodeFor(ctx context.Context, rdb redis.UniversalClient, key string) (*redis
 		return r.MasterForKey(ctx, key)
 	}
 	return nil, fmt.Errorf("stream: unsupported redis client %T", rdb)
+}
+
+// reloadSlots makes a cluster client read the slots' map again (in the
+// background, at most every 200ms) after the reader's node failed or
+// answered MOVED: the reader's errors come from a node's own connection,
+// which the cluster client does not see, and without a new map nodeFor
+// would return a dead primary until the map is a minute old.
+func reloadSlots(ctx context.Context, rdb redis.UniversalClient) {
+	if c, ok := rdb.(*redis.ClusterClient); ok {
+		c.ReloadState(ctx)
+	}
 }
 
 // decode turns entries into messages. deliveries gives each entry's

@@ -49,8 +49,11 @@ type User struct {
 // connection are the commands every user may run on its own connection:
 // go-redis sends PING for health checks and SELECT for a database other
 // than 0, and wraps transactions in MULTI and EXEC; a client may name its
-// connection and ask for its id. AUTH and HELLO need no permission.
-var connection = []string{"ping", "select", "multi", "exec", "discard", "client|setname", "client|id"}
+// connection and ask for its id. AUTH and HELLO need no permission. A
+// Redis Cluster client reads the slots' map (CLUSTER SLOTS) and the
+// commands' key positions (COMMAND), and follows a slot in migration
+// (ASKING); on a single Redis it sends none of them.
+var connection = []string{"ping", "select", "multi", "exec", "discard", "client|setname", "client|id", "cluster|slots", "command", "asking"}
 
 // Validate reports what keeps u from being written as ACL rules.
 func (u User) Validate() error {
@@ -154,11 +157,13 @@ func File(admin string, users []User) ([]byte, error) {
 	return []byte(b.String()), nil
 }
 
-// URL returns base, a redis:// URL, with u's name and password in it.
+// URL returns base, a redis://, rediss:// or redis+cluster:// URL (a
+// Redis Cluster's, see package redisclient), with u's name and password
+// in it.
 func (u User) URL(base string) (string, error) {
 	p, err := url.Parse(base)
-	if err != nil || (p.Scheme != "redis" && p.Scheme != "rediss") || p.Host == "" {
-		return "", fmt.Errorf("redis URL %q is not a redis:// or rediss:// URL", base)
+	if err != nil || (p.Scheme != "redis" && p.Scheme != "rediss" && p.Scheme != "redis+cluster") || p.Host == "" {
+		return "", fmt.Errorf("redis URL %q is not a redis://, rediss:// or redis+cluster:// URL", base)
 	}
 	p.User = url.UserPassword(u.Name, u.Password)
 	return p.String(), nil

@@ -46,6 +46,10 @@ func TestRulesHoldNoPasswordAndOneSelectorPerGrant(t *testing.T) {
 	if err != nil || url != "redis://payments:s3cret@127.0.0.1:6379/0" {
 		t.Errorf("URL = %q, %v", url, err)
 	}
+	url, err = u.URL("redis+cluster://a:1,b:2/")
+	if err != nil || url != "redis+cluster://payments:s3cret@a:1,b:2/" {
+		t.Errorf("URL of a cluster = %q, %v", url, err)
+	}
 }
 
 func TestValidateRefusesWhatCannotBeARule(t *testing.T) {

@@ -49,6 +49,16 @@ type RedisOptions struct {
 	// hashes only), which Redis loads at every start: users are the ones
 	// of the last StartRedis.
 	Users []redisacl.User
+
+	// ClusterNodeTimeout, when not zero, runs the server as a Redis
+	// Cluster node (cluster-enabled, its state in nodes.conf in Dir)
+	// with this cluster-node-timeout. StartRedisCluster forms nodes
+	// into a cluster.
+	ClusterNodeTimeout time.Duration
+
+	// ClusterBusPort is a cluster node's bus port on 127.0.0.1. Zero
+	// picks a free port (Redis's default, Port+10000, may be past 65535).
+	ClusterBusPort int
 }
 
 // Redis is a redis-server running as a child process, bound to 127.0.0.1,
@@ -61,6 +71,10 @@ type Redis struct {
 	admin   string // the default user's password, or ""
 	aclFile string // "" without Users
 	users   []redisacl.User
+	// nodeTimeout and busPort are a cluster node's; zero otherwise.
+	nodeTimeout time.Duration
+	busPort     int
+	confFile    string
 }
 
 // StartRedis starts redis-server and returns once it answers PING, waiting
@@ -100,13 +114,36 @@ func StartRedis(ctx context.Context, opts RedisOptions) (*Redis, error) {
 			return nil, fmt.Errorf("start redis: %w", err)
 		}
 	}
+	var confFile string
+	if opts.ClusterNodeTimeout > 0 {
+		// A replica signs in to its primary as the default user. The
+		// password goes in a file of the owner's, not on the command
+		// line, which anyone may read.
+		confFile = filepath.Join(dir, "replication.conf")
+		conf := ""
+		if opts.AdminPassword != "" {
+			conf = "masteruser default\nmasterauth " + strconv.Quote(opts.AdminPassword) + "\n"
+		}
+		if err := writePrivate(confFile, []byte(conf)); err != nil {
+			return nil, fmt.Errorf("start redis: %w", err)
+		}
+	}
 	port := opts.Port
 	if port == 0 {
 		if port, err = freePort(); err != nil {
 			return nil, fmt.Errorf("start redis: %w", err)
 		}
 	}
+	busPort := opts.ClusterBusPort
+	if opts.ClusterNodeTimeout > 0 && busPort == 0 {
+		if busPort, err = freePort(); err != nil {
+			return nil, fmt.Errorf("start redis: %w", err)
+		}
+	}
 	r := &Redis{
+		nodeTimeout: opts.ClusterNodeTimeout,
+		confFile:    confFile,
+		busPort:     busPort,
 		server: server{
 			name:       "redis",
 			dir:        dir,
@@ -135,21 +172,29 @@ func (r *Redis) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Ito
 
 // URL returns a URL for database 0, "redis://127.0.0.1:port/0", with the
 // default user's credentials when it has a password.
-func (r *Redis) URL() string {
-	base := "redis://" + r.Addr() + "/0"
-	if r.admin == "" {
-		return base
-	}
-	u, _ := redisacl.User{Name: "default", Password: r.admin}.URL(base) // base is a redis URL
-	return u
-}
+func (r *Redis) URL() string { return adminURL("redis://"+r.Addr()+"/0", r.admin) }
 
 // UserURL returns the URL of database 0 with the credentials of user
 // name, one of the options' Users.
 func (r *Redis) UserURL(name string) (string, error) {
-	for _, u := range r.users {
+	return userURL("redis://"+r.Addr()+"/0", r.users, name)
+}
+
+// adminURL returns base with the default user's credentials when it has
+// a password (admin).
+func adminURL(base, admin string) string {
+	if admin == "" {
+		return base
+	}
+	u, _ := redisacl.User{Name: "default", Password: admin}.URL(base) // base is a redis or cluster URL
+	return u
+}
+
+// userURL returns base with the credentials of user name, one of users.
+func userURL(base string, users []redisacl.User, name string) (string, error) {
+	for _, u := range users {
 		if u.Name == name {
-			return u.URL("redis://" + r.Addr() + "/0")
+			return u.URL(base)
 		}
 	}
 	return "", fmt.Errorf("redis has no user %q", name)
@@ -162,19 +207,29 @@ func writeACLFile(path, admin string, users []redisacl.User) error {
 	if err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return fmt.Errorf("write ACL file: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := writePrivate(path, b); err != nil {
 		return fmt.Errorf("write ACL file: %w", err)
 	}
 	return nil
 }
 
+// writePrivate replaces the file at path with b, readable by its owner
+// only.
+func writePrivate(path string, b []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
 // run starts redis-server and returns it once it answers PING.
 func (r *Redis) run(ctx context.Context) (*process, error) {
-	args := []string{
+	var args []string
+	if r.confFile != "" {
+		args = append(args, r.confFile) // a configuration file comes first
+	}
+	args = append(args,
 		"--bind", "127.0.0.1",
 		"--port", strconv.Itoa(r.port),
 		"--protected-mode", "yes",
@@ -184,9 +239,20 @@ func (r *Redis) run(ctx context.Context) (*process, error) {
 		"--appendfsync", r.fsync,
 		"--save", "",
 		"--logfile", "", // stdout, which is redis.log
-	}
+	)
 	if r.aclFile != "" {
 		args = append(args, "--aclfile", r.aclFile)
+	}
+	if r.nodeTimeout > 0 {
+		args = append(args,
+			"--cluster-enabled", "yes",
+			"--cluster-config-file", "nodes.conf",
+			"--cluster-node-timeout", strconv.FormatInt(r.nodeTimeout.Milliseconds(), 10),
+			"--cluster-port", strconv.Itoa(r.busPort),
+			// The slots of the other primaries stay served while one
+			// primary's replica takes over.
+			"--cluster-require-full-coverage", "no",
+		)
 	}
 	cmd := exec.Command(r.bin, args...)
 	cmd.Dir = r.dir

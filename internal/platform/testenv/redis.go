@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/redis/go-redis/v9"
+
+	"streamcart/internal/platform/redisclient"
 )
 
 // RedisURL returns the URL of the shared Redis server: $REDIS_URL if set,
@@ -21,15 +23,41 @@ func Redis(t testing.TB) redis.UniversalClient {
 	return RedisAt(t, RedisURL(t))
 }
 
+// RedisClusterURL returns the URL (redisclient.ClusterScheme) of the
+// shared Redis Cluster: $REDIS_CLUSTER_URL if set, else a cluster of six
+// redis-server processes (three primaries, a replica each) started on
+// first use.
+func RedisClusterURL(t testing.TB) string {
+	t.Helper()
+	return shared.cluster.get(t, shared.baseDir(t))
+}
+
+// RedisCluster returns a client of the shared Redis Cluster, closed when
+// t ends. As with Redis, tests share its keyspace.
+func RedisCluster(t testing.TB) redis.UniversalClient {
+	t.Helper()
+	return RedisAt(t, RedisClusterURL(t))
+}
+
 // RedisAt returns a client of the Redis server at url, such as an
-// OwnRedis's URL or a user's, closed when t ends.
+// OwnRedis's URL or a user's, or of the Redis Cluster at a cluster URL,
+// closed when t ends.
 func RedisAt(t testing.TB, url string) redis.UniversalClient {
 	t.Helper()
-	opts, err := redis.ParseURL(url)
-	if err != nil {
-		t.Fatalf("testenv: %v", err)
+	var c redis.UniversalClient
+	if redisclient.IsClusterURL(url) {
+		opts, err := redisclient.ParseClusterURL(url)
+		if err != nil {
+			t.Fatalf("testenv: %v", err)
+		}
+		c = redis.NewClusterClient(opts)
+	} else {
+		opts, err := redis.ParseURL(url)
+		if err != nil {
+			t.Fatalf("testenv: %v", err)
+		}
+		c = redis.NewClient(opts)
 	}
-	c := redis.NewClient(opts)
 	t.Cleanup(func() { c.Close() })
 	return c
 }

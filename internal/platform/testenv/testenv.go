@@ -1,11 +1,13 @@
 // Package testenv gives integration tests real Redis and PostgreSQL
 // servers. A test binary that calls Main from its TestMain shares one
-// redis-server and one PostgreSQL (in servers' Fast mode), each started on
+// redis-server, one Redis Cluster (RedisCluster) and one PostgreSQL (in
+// servers' Fast mode), each started on
 // first use on a free loopback port in a temporary directory and stopped
 // when the tests end. Tests keep apart by using fresh names (Name) for
 // streams, groups and keys, and a fresh database per call to Postgres.
 //
-// Set REDIS_URL or DATABASE_URL to use existing servers instead; the
+// Set REDIS_URL, REDIS_CLUSTER_URL or DATABASE_URL to use existing
+// servers instead; the
 // DATABASE_URL role must be allowed to create databases.
 //
 // When a server binary is missing the test fails with the apt-get command
@@ -58,6 +60,13 @@ var shared = harness{
 		},
 		url: (*servers.Redis).URL,
 	},
+	cluster: lazy[*servers.RedisCluster]{
+		env: "REDIS_CLUSTER_URL",
+		start: func(ctx context.Context, base string) (*servers.RedisCluster, error) {
+			return servers.StartRedisCluster(ctx, servers.RedisClusterOptions{Dir: filepath.Join(base, "redis-cluster")})
+		},
+		url: (*servers.RedisCluster).URL,
+	},
 	pg: lazy[*servers.Postgres]{
 		env: "DATABASE_URL",
 		start: func(ctx context.Context, base string) (*servers.Postgres, error) {
@@ -75,6 +84,8 @@ type harness struct {
 	baseErr  error
 
 	redis lazy[*servers.Redis]
+	// cluster is a Redis Cluster of three primaries and their replicas.
+	cluster lazy[*servers.RedisCluster]
 	// pg's URL is of the maintenance database, used to create and drop
 	// databases.
 	pg       lazy[*servers.Postgres]
@@ -146,13 +157,14 @@ func Main(m *testing.M) {
 	os.Exit(code)
 }
 
-// shutdown stops PostgreSQL, then Redis, then removes the base directory.
+// shutdown stops PostgreSQL, then Redis and the Redis Cluster, then
+// removes the base directory.
 func (h *harness) shutdown() error {
 	var errs []error
 	h.stopOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*stopTimeout)
 		defer cancel()
-		errs = append(errs, h.pg.stop(ctx), h.redis.stop(ctx))
+		errs = append(errs, h.pg.stop(ctx), h.redis.stop(ctx), h.cluster.stop(ctx))
 		h.baseOnce.Do(func() {}) // base is read after its Once has run, or never written
 		if h.base != "" {
 			errs = append(errs, os.RemoveAll(h.base))
@@ -227,6 +239,16 @@ func OwnRedis(t testing.TB, appendFsync string) *servers.Redis {
 	t.Helper()
 	return own(t, func(ctx context.Context) (*servers.Redis, error) {
 		return servers.StartRedis(ctx, servers.RedisOptions{Dir: TempDir(t), AppendFsync: appendFsync})
+	})
+}
+
+// OwnRedisCluster starts a private Redis Cluster for t (servers'
+// defaults: three primaries with a replica each, cluster-node-timeout 2s),
+// for tests that kill its nodes, and stops it when t ends.
+func OwnRedisCluster(t testing.TB, appendFsync string) *servers.RedisCluster {
+	t.Helper()
+	return own(t, func(ctx context.Context) (*servers.RedisCluster, error) {
+		return servers.StartRedisCluster(ctx, servers.RedisClusterOptions{Dir: TempDir(t), AppendFsync: appendFsync})
 	})
 }
 
