@@ -23,8 +23,12 @@ import (
 // own, each as its own Redis user, with rate limits the load stays under.
 func startClusterShop(t *testing.T) *shop {
 	t.Helper()
-	return startShop(t, shopOptions{cluster: true, trustProxy: true})
+	return startShop(t, shopOptions{cluster: true, trustProxy: true, partitions: clusterPartitions})
 }
+
+// clusterPartitions is how many partitions each stream has in the tests
+// on a cluster: enough to spread every stream over the three primaries.
+const clusterPartitions = 8
 
 func TestShopThroughGatewayOnRedisCluster(t *testing.T) {
 	t.Parallel()
@@ -54,12 +58,15 @@ func TestShopThroughGatewayOnRedisCluster(t *testing.T) {
 	wantNothingRefusedOnAnyNode(t, admin)
 }
 
-// wantNoDeadLetters checks that no stream has dead letters.
+// wantNoDeadLetters checks that no partition of a stream has dead
+// letters.
 func wantNoDeadLetters(t *testing.T, admin redis.UniversalClient) {
 	t.Helper()
-	for _, name := range []string{events.OrdersStream, events.PaymentsStream, events.TransactionStream} {
-		if n := admin.XLen(t.Context(), stream.DeadLetterStream(name)).Val(); n != 0 {
-			t.Errorf("%d dead letters of %s", n, name)
+	for _, name := range []string{events.OrdersStream, events.PaymentsStream, events.TransactionStream, events.ProductsStream} {
+		for _, key := range stream.Partitions(name, clusterPartitions) {
+			if n := admin.XLen(t.Context(), stream.DeadLetterStream(key)).Val(); n != 0 {
+				t.Errorf("%d dead letters of %s", n, key)
+			}
 		}
 	}
 }
@@ -256,18 +263,6 @@ func replicaOf(t *testing.T, rc *servers.RedisCluster, admin redis.UniversalClie
 	return replica
 }
 
-// failoverPartitions is the number of ORDERS_STREAM's partitions the
-// failover test runs with. Without partitions the stream is one key.
-const failoverPartitions = 1
-
-// ordersStreamKey returns the key of ORDERS_STREAM's partition i of n.
-func ordersStreamKey(t *testing.T, i, n int) string {
-	t.Helper()
-	if n != 1 {
-		t.Fatalf("ORDERS_STREAM has no partitions on this branch; want 1, not %d", n)
-	}
-	return events.OrdersStream
-}
 
 // TestOrdersGoOnThroughRedisFailover kills the primary of ORDERS_STREAM
 // (of its last partition, with several) under steady load: its replica
@@ -290,7 +285,7 @@ func TestOrdersGoOnThroughRedisFailover(t *testing.T) {
 		sh.placeOrder(item{ProductID: a.ID, Qty: 1}) // warm up every path
 	}
 	// The stream whose primary dies.
-	victimKey := ordersStreamKey(t, failoverPartitions-1, failoverPartitions)
+	victimKey := stream.PartitionKey(events.OrdersStream, clusterPartitions-1, clusterPartitions)
 
 	load := startOrderLoad(s, shoppers, a.ID)
 	stopped := false

@@ -459,8 +459,11 @@ func TestARedisUserWithPartitionsNamesExactlyItsPartitions(t *testing.T) {
 	want := map[string][]string{
 		"payments xreadgroup": {"ORDERS_STREAM:0", "ORDERS_STREAM:1"},
 		"payments xadd":       {"PAYMENTS_STREAM:0", "PAYMENTS_STREAM:1", "{ORDERS_STREAM:0}:dlq", "{ORDERS_STREAM:1}:dlq"},
-		"orders xadd":         {"ORDERS_STREAM:0", "ORDERS_STREAM:1", "ORDER_SNAPSHOTS", "{PAYMENTS_STREAM:0}:dlq", "{PAYMENTS_STREAM:1}:dlq"},
-		"gateway xadd":        {"TRANSACTION_STREAM:0", "TRANSACTION_STREAM:1"},
+		"orders xadd": {"ORDERS_STREAM:0", "ORDERS_STREAM:1", "ORDER_SNAPSHOTS",
+			"{PAYMENTS_STREAM:0}:dlq", "{PAYMENTS_STREAM:1}:dlq", "{PRODUCTS_STREAM:0}:dlq", "{PRODUCTS_STREAM:1}:dlq"},
+		"orders xreadgroup": {"PAYMENTS_STREAM:0", "PAYMENTS_STREAM:1", "PRODUCTS_STREAM:0", "PRODUCTS_STREAM:1"},
+		"products xadd":     {"PRODUCTS_STREAM:0", "PRODUCTS_STREAM:1"},
+		"gateway xadd":      {"TRANSACTION_STREAM:0", "TRANSACTION_STREAM:1"},
 	}
 	for key, w := range want {
 		got := slices.Sorted(slices.Values(keys[key]))
