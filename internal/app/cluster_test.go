@@ -263,7 +263,6 @@ func replicaOf(t *testing.T, rc *servers.RedisCluster, admin redis.UniversalClie
 	return replica
 }
 
-
 // TestOrdersGoOnThroughRedisFailover kills the primary of ORDERS_STREAM
 // (of its last partition, with several) under steady load: its replica
 // takes over, the services go on without a restart, and every order
