@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,42 +12,14 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/redis/go-redis/v9"
 
+	"streamcart/internal/platform/redisclient"
 	"streamcart/internal/platform/testenv"
 	"streamcart/internal/stream"
 )
 
-// keySlot is the Redis Cluster hash slot of key: CRC16 (XMODEM) of its
-// hash tag, the part between the first { and the next } when that is not
-// empty, else of the whole key, modulo 16384 (the cluster specification).
-func keySlot(key string) int {
-	if i := strings.IndexByte(key, '{'); i >= 0 {
-		if j := strings.IndexByte(key[i+1:], '}'); j > 0 {
-			key = key[i+1 : i+1+j]
-		}
-	}
-	var crc uint16
-	for i := range len(key) {
-		crc ^= uint16(key[i]) << 8
-		for range 8 {
-			if crc&0x8000 != 0 {
-				crc = crc<<1 ^ 0x1021
-			} else {
-				crc <<= 1
-			}
-		}
-	}
-	return int(crc) % 16384
-}
-
-func TestKeySlotFollowsTheClusterSpecification(t *testing.T) {
-	t.Parallel()
-	// The specification's check value and slots that CLUSTER KEYSLOT gives.
-	for key, want := range map[string]int{"123456789": 0x31C3, "foo": 12182, "{user1000}.following": keySlot("user1000"), "{}x": keySlot("{}x")} {
-		if got := keySlot(key); got != want {
-			t.Errorf("keySlot(%q) = %d, want %d", key, got, want)
-		}
-	}
-}
+// keySlot is the Redis Cluster hash slot of key (redisclient.Slot, which
+// its own test checks against the cluster specification).
+func keySlot(key string) int { return redisclient.Slot(key) }
 
 func TestOnePartitionKeepsTheStreamsOwnName(t *testing.T) {
 	t.Parallel()
