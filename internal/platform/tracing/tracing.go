@@ -47,7 +47,7 @@ const Namespace = "streamcart"
 // is not set: one in ten, decided at the trace's root and followed by
 // every span under it, so that a kept order is kept whole. OpenTelemetry's
 // own default keeps every trace, which costs about 12% of the services'
-// CPU per order (docs/performance.md#what-tracing-costs);
+// CPU per order (docs/performance.md#keeping-every-trace);
 // OTEL_TRACES_SAMPLER=parentbased_always_on asks for that.
 const DefaultSampleRatio = 0.1
 
