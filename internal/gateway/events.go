@@ -71,7 +71,10 @@ type hub struct {
 	ctx   context.Context
 	ps    *redis.PubSub         // single Redis: the pattern's
 	slots map[int]*redis.PubSub // cluster: one per slot of the channels
-	subs  map[string]*channelSubs
+	// moving has the slots whose channels resubscribe is moving to a new
+	// connection.
+	moving map[int]bool
+	subs   map[string]*channelSubs
 	// pending counts, per channel, the SSUBSCRIBEs sent whose
 	// confirmation has not come back.
 	pending map[string]int
@@ -106,6 +109,7 @@ func newHub(rdb redis.UniversalClient, log *slog.Logger) *hub {
 		pattern: events.OrderUpdatesChannel("*"),
 		cluster: redisclient.IsCluster(rdb),
 		slots:   map[int]*redis.PubSub{},
+		moving:  map[int]bool{},
 		subs:    map[string]*channelSubs{},
 		pending: map[string]int{},
 		live:    make(chan struct{}),
@@ -135,7 +139,7 @@ func (h *hub) receive(ps *redis.PubSub) {
 		for m := range ch {
 			switch m := m.(type) {
 			case *redis.Subscription:
-				h.confirmed(m)
+				h.confirmed(ps, m)
 			case *redis.Message:
 				h.dispatch(m)
 			}
@@ -143,17 +147,29 @@ func (h *hub) receive(ps *redis.PubSub) {
 	})
 }
 
-// confirmed notes Redis's confirmation of a subscription.
-func (h *hub) confirmed(m *redis.Subscription) {
+// confirmed notes Redis's confirmation of a subscription of ps, or of
+// an unsubscription.
+func (h *hub) confirmed(ps *redis.PubSub, m *redis.Subscription) {
 	if !h.cluster {
 		h.liveOnce.Do(func() { close(h.live) })
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if m.Kind == "sunsubscribe" {
+		// Redis unsubscribes a slot's channels itself when its node stops
+		// serving the slot (a planned failover, a resharding), and go-redis
+		// does not follow: an unsubscription of a channel that has
+		// streams, and no SSUBSCRIBE of ours after it, is that.
+		if slot := redisclient.Slot(m.Channel); h.subs[m.Channel] != nil && h.pending[m.Channel] == 0 && h.running && !h.moving[slot] && h.slots[slot] == ps {
+			h.moving[slot] = true
+			h.wg.Go(func() { h.resubscribe(slot, ps) })
+		}
 		return
 	}
 	if m.Kind != "ssubscribe" {
 		return
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
 	// Redis answers a connection's commands in order: once the last
 	// SSUBSCRIBE sent is confirmed, the channel is subscribed. A
 	// confirmation with none pending is go-redis subscribing again after
@@ -278,8 +294,9 @@ func (h *hub) sadd(ctx context.Context, channel string, s *subscriber) (*channel
 	slot := redisclient.Slot(channel)
 	ps := h.slots[slot]
 	hubCtx := h.ctx
+	moving := h.moving[slot]
 	h.mu.Unlock()
-	if !first {
+	if !first || moving { // resubscribe's next attempt takes the channel
 		return cs, nil
 	}
 	if ps == nil {
@@ -295,6 +312,87 @@ func (h *hub) sadd(ctx context.Context, channel string, s *subscriber) (*channel
 		h.log.WarnContext(ctx, "could not subscribe to order updates yet", "channel", channel, "err", err)
 	}
 	return cs, nil
+}
+
+// resubscribeWait bounds how long resubscribe waits for the
+// confirmations of one attempt, resubscribeRetry how long it waits for
+// the client to learn the slot's new primary before the next attempt.
+const (
+	resubscribeWait  = 2 * time.Second
+	resubscribeRetry = 250 * time.Millisecond
+)
+
+// resubscribe moves the channels of slot from old to a new connection, to
+// the slot's primary as the client knows it, until Redis confirms every
+// one of them there (an SSUBSCRIBE sent to a node that no longer serves
+// the slot gets MOVED); it gives up when the hub stops.
+func (h *hub) resubscribe(slot int, old *redis.PubSub) {
+	_ = old.Close()
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			if cc, ok := h.rdb.(*redis.ClusterClient); ok {
+				cc.ReloadState(h.ctx)
+			}
+			select {
+			case <-h.ctx.Done():
+				return
+			case <-time.After(resubscribeRetry):
+			}
+		}
+		if h.resubscribeOnce(slot) {
+			return
+		}
+	}
+}
+
+// resubscribeOnce is an attempt of resubscribe; it reports whether it is
+// done.
+func (h *hub) resubscribeOnce(slot int) bool {
+	h.cmdMu.Lock()
+	defer h.cmdMu.Unlock()
+	h.mu.Lock()
+	var channels []string
+	for ch := range h.subs {
+		if redisclient.Slot(ch) == slot {
+			channels = append(channels, ch)
+		}
+	}
+	ctx := h.ctx
+	if !h.running || len(channels) == 0 {
+		delete(h.slots, slot)
+		delete(h.moving, slot)
+		h.mu.Unlock()
+		return true
+	}
+	h.mu.Unlock()
+	ps := h.rdb.SSubscribe(ctx, channels...)
+	for confirmed := 0; confirmed < len(channels); {
+		m, err := ps.ReceiveTimeout(ctx, resubscribeWait)
+		if err != nil {
+			h.log.WarnContext(ctx, "could not subscribe to order updates again; retrying", "slot", slot, "err", err)
+			_ = ps.Close()
+			return false
+		}
+		switch m := m.(type) {
+		case *redis.Subscription:
+			if m.Kind == "ssubscribe" {
+				confirmed++
+				h.confirmed(ps, m)
+			}
+		case *redis.Message:
+			h.dispatch(m)
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.running {
+		_ = ps.Close()
+		return true
+	}
+	h.slots[slot] = ps
+	delete(h.moving, slot)
+	h.receive(ps)
+	return true
 }
 
 // remove unregisters s and reports whether it was its channel's last

@@ -2,12 +2,14 @@ package gateway
 
 import (
 	"context"
+	"net/url"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"streamcart/internal/events"
+	"streamcart/internal/platform/redisclient"
 	"streamcart/internal/platform/testenv"
 )
 
@@ -99,4 +101,83 @@ func TestHubOnRedisClusterSubscribesEachUserWhileItHasStreams(t *testing.T) {
 	testenv.WaitFor(t, 10*time.Second, "no subscription left", func() bool {
 		return shardSubscribers(t, rdb, mine)+shardSubscribers(t, rdb, theirs) == 0
 	})
+}
+
+// TestHubOnRedisClusterFollowsItsChannelThroughAFailover has the primary
+// of a user's channel hand over to its replica (CLUSTER FAILOVER), which
+// may unsubscribe the slot's channels: the hub's stream gets the updates
+// published after it, without opening again.
+func TestHubOnRedisClusterFollowsItsChannelThroughAFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a cluster of its own and a failover take about ten seconds")
+	}
+	t.Parallel()
+	rc := testenv.OwnRedisCluster(t, "")
+	rdb := testenv.RedisAt(t, rc.URL())
+	cc := rdb.(*redis.ClusterClient)
+	h := newHub(rdb, testenv.Logger(t))
+	ctx, cancel := context.WithCancel(t.Context())
+	h.start(ctx)
+	t.Cleanup(func() { cancel(); h.close() })
+	channel := events.OrderUpdatesChannel("u1")
+	s, err := h.subscribe(ctx, channel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// delivered publishes what until the stream gets it.
+	delivered := func(what string) {
+		t.Helper()
+		start := time.Now()
+		testenv.WaitFor(t, 60*time.Second, "an update "+what, func() bool {
+			rdb.SPublish(ctx, channel, what) // fails while the slot has no primary
+			select {
+			case m := <-s.msgs:
+				return m == what
+			case <-s.lagged:
+				t.Fatal("the stream fell behind")
+			case <-time.After(200 * time.Millisecond):
+			}
+			return false
+		})
+		t.Logf("update %s delivered after %v", what, time.Since(start).Round(time.Millisecond))
+	}
+	// nodes returns the addresses of the primary and a replica of the
+	// channel's slot, as the cluster says now.
+	nodes := func() (primary, replica string) {
+		t.Helper()
+		testenv.WaitFor(t, 60*time.Second, "a primary and a replica of the channel's slot", func() bool {
+			slots, err := cc.ClusterSlots(ctx).Result()
+			if err != nil {
+				return false
+			}
+			slot := redisclient.Slot(channel)
+			for _, r := range slots {
+				if int(r.Start) <= slot && slot <= int(r.End) && len(r.Nodes) > 1 {
+					primary, replica = r.Nodes[0].Addr, r.Nodes[1].Addr
+					return true
+				}
+			}
+			return false
+		})
+		return primary, replica
+	}
+	delivered("before")
+
+	_, replica := nodes()
+	u, err := url.Parse(rc.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	password, _ := u.User.Password()
+	node := redis.NewClient(&redis.Options{Addr: replica, Username: u.User.Username(), Password: password})
+	defer node.Close()
+	if err := node.Do(ctx, "CLUSTER", "FAILOVER").Err(); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, 60*time.Second, "the replica to take over", func() bool {
+		primary, _ := nodes()
+		return primary == replica
+	})
+	delivered("after a planned failover")
+
 }
