@@ -203,7 +203,6 @@ func (h *hub) dispatch(m *redis.Message) {
 // close ends the Pub/Sub connections and waits for the dispatchers.
 func (h *hub) close() {
 	h.cmdMu.Lock()
-	defer h.cmdMu.Unlock()
 	h.mu.Lock()
 	pss := []*redis.PubSub{h.ps}
 	for _, ps := range h.slots {
@@ -211,6 +210,7 @@ func (h *hub) close() {
 	}
 	h.ps, h.slots, h.running = nil, map[int]*redis.PubSub{}, false
 	h.mu.Unlock()
+	h.cmdMu.Unlock() // a resubscribe in progress takes it to end
 	for _, ps := range pss {
 		if ps != nil {
 			_ = ps.Close()
