@@ -1,11 +1,13 @@
 package app_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -35,8 +37,12 @@ func TestShopThroughGatewayOnRedisCluster(t *testing.T) {
 	s := startClusterShop(t)
 	var placed []order
 	var shoppers []*shopper
+	var streams []*orderEvents
 	for i := range 4 {
 		sh := s.shopper("Mozilla/5.0 (X11; Linux) Firefox/140", fmt.Sprintf("192.0.2.%d", 20+i))
+		// Each shopper's browser listens to its order updates (sharded
+		// Pub/Sub on a cluster) before it orders.
+		streams = append(streams, sh.orderEvents())
 		a, b := sh.twoPumas()
 		for range 3 {
 			placed = append(placed, sh.placeOrder(item{ProductID: a.ID, Qty: 1}, item{ProductID: b.ID, Qty: 2}))
@@ -53,9 +59,118 @@ func TestShopThroughGatewayOnRedisCluster(t *testing.T) {
 			t.Errorf("history record %+v, want an identity score of 1", rec)
 		}
 	}
+	// Each stream sees its shopper's orders reach their final status,
+	// and no other shopper's update.
+	for i, st := range streams {
+		final := map[string]bool{}
+		for _, o := range placed[3*i : 3*i+3] {
+			final[o.OrderID] = false
+		}
+		for done := 0; done < len(final); {
+			select {
+			case rec := <-st.recs:
+				if rec.UserID != placed[3*i].UserID {
+					t.Fatalf("shopper %d's stream relayed %+v of another user", i, rec)
+				}
+				if seen, ok := final[rec.OrderID]; ok && !seen && (rec.Status == 4 || rec.Status == -4) {
+					final[rec.OrderID] = true
+					done++
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatalf("shopper %d's stream: orders final so far %v", i, final)
+			}
+		}
+	}
 	admin := s.redisClient()
+	// The gateway listens to each shopper's channel on its shard, and to
+	// no pattern of classic Pub/Sub.
+	channel := events.OrderUpdatesChannel(placed[0].UserID)
+	primary, err := admin.(*redis.ClusterClient).MasterForKey(t.Context(), channel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := primary.PubSubShardNumSub(t.Context(), channel).Val(); n[channel] != 1 {
+		t.Errorf("sharded subscribers of the first shopper's channel: %v, want 1", n)
+	}
+	err = admin.(*redis.ClusterClient).ForEachShard(t.Context(), func(ctx context.Context, node *redis.Client) error {
+		if n := node.PubSubNumPat(ctx).Val(); n != 0 {
+			return fmt.Errorf("%d pattern subscriptions on %s", n, node.Options().Addr)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Error(err)
+	}
 	wantNoDeadLetters(t, admin)
 	wantNothingRefusedOnAnyNode(t, admin)
+}
+
+// orderEvents is a shopper's open order event stream: the records of its
+// "order" events arrive on recs.
+type orderEvents struct {
+	recs chan historyRecord
+}
+
+// orderEvents opens the shopper's order event stream and returns once
+// the gateway said it is ready; the stream closes when the test ends.
+func (sh *shopper) orderEvents() *orderEvents {
+	t := sh.s.t
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, err := http.NewRequestWithContext(ctx, "GET", sh.s.sys.URLs[app.Gateway]+"/api/v1/orders/events", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+sh.token)
+	req.Header.Set("X-Forwarded-For", sh.ip)
+	resp, err := sh.s.client.Do(req)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		cancel()
+		resp.Body.Close()
+		t.Fatalf("order events: status %d", resp.StatusCode)
+	}
+	lines := bufio.NewScanner(resp.Body)
+	lines.Buffer(nil, 1<<20)
+	for lines.Scan() && lines.Text() != "event: ready" {
+	}
+	if lines.Err() != nil {
+		cancel()
+		t.Fatalf("order events: no ready event: %v", lines.Err())
+	}
+	e := &orderEvents{recs: make(chan historyRecord, 256)}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		order := false
+		for lines.Scan() {
+			line := lines.Text()
+			switch {
+			case line == "event: order":
+				order = true
+			case order && strings.HasPrefix(line, "data: "):
+				order = false
+				var rec historyRecord
+				if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &rec); err != nil {
+					t.Errorf("order event %q: %v", line, err)
+					continue
+				}
+				select {
+				case e.recs <- rec:
+				default:
+					t.Errorf("order events: more than %d unread", cap(e.recs))
+				}
+			}
+		}
+	})
+	t.Cleanup(func() {
+		cancel()
+		resp.Body.Close()
+		wg.Wait()
+	})
+	return e
 }
 
 // wantNoDeadLetters checks that no partition of a stream has dead

@@ -99,6 +99,9 @@ func TestARedisUserMayWriteOnlyWhatItsServiceOwns(t *testing.T) {
 		{app.Gateway, []any{"SET", "products:v1:p-00001", "{}"}, false},
 		{app.Gateway, []any{"PUBLISH", events.OrderUpdatesChannel("u-1"), "{}"}, false},
 		{app.History, []any{"PUBLISH", events.OrderUpdatesChannel("u-1"), "{}"}, true},
+		{app.History, []any{"SPUBLISH", events.OrderUpdatesChannel("u-1"), "{}"}, true},
+		{app.Gateway, []any{"SPUBLISH", events.OrderUpdatesChannel("u-1"), "{}"}, false},
+		{app.History, []any{"SPUBLISH", "elsewhere", "{}"}, false},
 		// The autoscaler reads the groups' lag, and nothing else.
 		{app.Scaler, []any{"INFO", "server"}, true},
 		{app.Scaler, []any{"XLEN", events.OrdersStream}, true},

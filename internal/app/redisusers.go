@@ -169,7 +169,7 @@ func RedisUsers(n RedisNames, passwords map[string]string) ([]redisacl.User, err
 	appendTo := func(logical ...string) redisacl.Grant {
 		return redisacl.Grant{Commands: []string{"xadd"}, Keys: literals(n.partitions(logical...))}
 	}
-	updates := events.OrderUpdatesChannel("*") // the gateway subscribes to this very pattern
+	updates := events.OrderUpdatesChannel("*") // the gateway subscribes to this very pattern (single Redis)
 
 	// The keys of a service's own state: what sessions, carts, rate
 	// limits and caches need of strings, counters and hashes, with their
@@ -204,14 +204,16 @@ func RedisUsers(n RedisNames, passwords map[string]string) ([]redisacl.User, err
 				},
 				Keys: []string{redisacl.Prefix(n.HistoryPrefix)},
 			},
-			redisacl.Grant{Commands: []string{"publish"}, Channels: []string{updates}},
+			// PUBLISH, or SPUBLISH on a Redis Cluster, in the merge script.
+			redisacl.Grant{Commands: []string{"publish", "spublish"}, Channels: []string{updates}},
 		),
 		Gateway: {
 			appendTo(n.TransactionStream),
 			{Commands: state, Keys: []string{redisacl.Prefix(n.GatewayPrefix)}}, // session revocations, carts, rate limits
 			// Event stream slots: a sorted set per session and per address.
 			{Commands: []string{"zadd", "zcard", "zrem", "zremrangebyscore"}, Keys: []string{redisacl.Prefix(n.GatewayPrefix)}},
-			{Commands: []string{"psubscribe", "punsubscribe"}, Channels: []string{updates}},
+			// The pattern on a single Redis, each user's channel on a cluster.
+			{Commands: []string{"psubscribe", "punsubscribe", "ssubscribe", "sunsubscribe"}, Channels: []string{updates}},
 		},
 		Ops: {
 			{

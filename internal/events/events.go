@@ -517,7 +517,12 @@ func (f *fields) done(typ string) error {
 // order's JSON history record. The gateway relays it to the shopper's
 // browser (Server-Sent Events). Pub/Sub is fire-and-forget: a client that
 // was not listening reads the history instead.
-func OrderUpdatesChannel(userID string) string { return "orderhistory:updates:" + userID }
+//
+// The channel carries the hash tag of the history's model ({model}), so
+// that on a Redis Cluster it is in the model's slot: the merge script
+// publishes with SPUBLISH (sharded Pub/Sub), which a script may do only
+// on a channel of its own slot, and so in the order the records changed.
+func OrderUpdatesChannel(userID string) string { return "orderhistory:updates:{model}:" + userID }
 
 // Placed is an OrderPlaced with the envelope fields its consumers keep: the
 // event id, to dedupe on, and the trace context, to pass on.

@@ -85,7 +85,10 @@ func numSub(t *testing.T, e *env, channel string) int64 {
 func streamsOf(h *hub, channel string) int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return len(h.subs[channel])
+	if cs := h.subs[channel]; cs != nil {
+		return len(cs.set)
+	}
+	return 0
 }
 
 func TestOrderEvents(t *testing.T) {
@@ -154,7 +157,7 @@ func TestOrderEventsEndOnShutdown(t *testing.T) {
 	testenv.WaitFor(t, 5*time.Second, "Run to start", func() bool {
 		g.hub.mu.Lock()
 		defer g.hub.mu.Unlock()
-		return g.hub.ps != nil
+		return g.hub.running
 	})
 	if err := g.Run(ctx); err == nil {
 		t.Errorf("a second Run returned nil, want an error")
@@ -199,7 +202,7 @@ func TestOrderEventsOutliveServerTimeouts(t *testing.T) {
 	testenv.WaitFor(t, 5*time.Second, "Run to start", func() bool {
 		g.hub.mu.Lock()
 		defer g.hub.mu.Unlock()
-		return g.hub.ps != nil
+		return g.hub.running
 	})
 	s := openEvents(t, "http://"+ln.Addr().String(), token)
 	s.next(t, 5*time.Second)

@@ -4,13 +4,15 @@
 -- of arrival order and of repeated deliveries.
 --
 -- Each event is a call: KEYS has two keys per call, the order's hash and
--- the user's sorted set of order ids; ARGV has, per call, the number of
--- its arguments and then the arguments. Returns one result per call: 1
+-- the user's sorted set of order ids; ARGV has first the command that
+-- publishes a changed record (PUBLISH, or SPUBLISH on a Redis Cluster,
+-- whose channel is in the keys' slot), then, per call, the number of its
+-- arguments and then the arguments. Returns one result per call: 1
 -- when a field of the record changed (and the record was published), 0
 -- when none did (a change of bookkeeping fields alone is written but not
 -- announced), or the call's error message, a string, when it was refused;
 -- a refused call changes nothing, and the others are applied all the same.
-local function merge(orderKey, userKey, ARGV)
+local function merge(publish, orderKey, userKey, ARGV)
   local kind, orderId, userId = ARGV[1], ARGV[2], ARGV[3]
   local at, atMs, by, channel = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
   local code, name, rank, paymentId = ARGV[8], ARGV[9], tonumber(ARGV[10]), ARGV[11]
@@ -131,15 +133,19 @@ local function merge(orderKey, userKey, ARGV)
       ',"lastUpdatedBy":' .. str(cur.lastUpdatedBy) ..
       ',"identityScore":' .. (cur.identityScore or 'null') ..
       ',"potentialFraud":' .. (cur.potentialFraud or 'false') .. '}'
-    redis.call('PUBLISH', channel, record)
+    redis.call(publish, channel, record)
   end
   return 1
 end
 
-local results, a = {}, 1
+local publish = ARGV[1]
+if publish ~= 'PUBLISH' and publish ~= 'SPUBLISH' then
+  return redis.error_reply('ERR merge: the first argument must be PUBLISH or SPUBLISH')
+end
+local results, a = {}, 2
 for i = 1, #KEYS, 2 do
   local n = tonumber(ARGV[a])
-  results[#results + 1] = merge(KEYS[i], KEYS[i + 1], { unpack(ARGV, a + 1, a + n) })
+  results[#results + 1] = merge(publish, KEYS[i], KEYS[i + 1], { unpack(ARGV, a + 1, a + n) })
   a = a + n + 1
 end
 return results

@@ -65,13 +65,21 @@ const mergeChunk = 64
 // unavailable one when Redis could not be reached. As every call is
 // idempotent, the caller may run all of them again after an error.
 func (s *Service) merge(ctx context.Context, calls []mergeCall) (changed int, err error) {
-	runs := mergeRuns(calls, redisclient.IsCluster(s.rdb))
+	cluster := redisclient.IsCluster(s.rdb)
+	runs := mergeRuns(calls, cluster)
+	// On a cluster the script publishes to the shard of its slot
+	// (events.OrderUpdatesChannel is in the model's slot), not to every
+	// node.
+	publish := "PUBLISH"
+	if cluster {
+		publish = "SPUBLISH"
+	}
 	cmds := make([]*redis.Cmd, len(runs))
 	for attempt := 0; ; attempt++ {
 		_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for i, run := range runs {
 				var keys []string
-				var args []any
+				args := []any{publish}
 				for _, c := range run {
 					keys = append(keys, calls[c].keys...)
 					args = append(append(args, len(calls[c].args)), calls[c].args...)

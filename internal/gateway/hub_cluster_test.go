@@ -1,0 +1,183 @@
+package gateway
+
+import (
+	"context"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"streamcart/internal/events"
+	"streamcart/internal/platform/redisclient"
+	"streamcart/internal/platform/testenv"
+)
+
+// shardSubscribers returns how many connections SSUBSCRIBE channel on
+// its slot's primary.
+func shardSubscribers(t *testing.T, rdb redis.UniversalClient, channel string) int64 {
+	t.Helper()
+	primary, err := rdb.(*redis.ClusterClient).MasterForKey(t.Context(), channel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return primary.PubSubShardNumSub(t.Context(), channel).Val()[channel]
+}
+
+// received returns the next message of s, failing the test after a
+// while.
+func received(t *testing.T, s *subscriber) string {
+	t.Helper()
+	select {
+	case m := <-s.msgs:
+		return m
+	case <-time.After(10 * time.Second):
+		t.Fatal("no message")
+		return ""
+	}
+}
+
+func TestHubOnRedisClusterSubscribesEachUserWhileItHasStreams(t *testing.T) {
+	t.Parallel()
+	rdb := testenv.RedisCluster(t)
+	h := newHub(rdb, testenv.Logger(t))
+	if !h.cluster {
+		t.Fatal("the hub does not see a cluster")
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	h.start(ctx)
+	t.Cleanup(func() { cancel(); h.close() })
+
+	mine, theirs := events.OrderUpdatesChannel(testenv.Name(t, "u1")), events.OrderUpdatesChannel(testenv.Name(t, "u2"))
+	a, err := h.subscribe(ctx, mine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := h.subscribe(ctx, mine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := h.subscribe(ctx, theirs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One subscription per user, however many streams it has.
+	if n := shardSubscribers(t, rdb, mine); n != 1 {
+		t.Errorf("%d subscriptions of %s, want 1", n, mine)
+	}
+	rdb.SPublish(ctx, theirs, "theirs")
+	rdb.SPublish(ctx, mine, "mine")
+	for _, s := range []*subscriber{a, b} {
+		if got := received(t, s); got != "mine" {
+			t.Errorf("got %q, want mine", got)
+		}
+	}
+	if got := received(t, c); got != "theirs" {
+		t.Errorf("got %q, want theirs", got)
+	}
+
+	// The last stream of a user unsubscribes; one opened right after it
+	// gets what is published once subscribe returned, however quickly
+	// the user comes and goes.
+	h.unsubscribe(mine, a)
+	if n := shardSubscribers(t, rdb, mine); n != 1 {
+		t.Errorf("%d subscriptions of %s with a stream open, want 1", n, mine)
+	}
+	h.unsubscribe(mine, b)
+	testenv.WaitFor(t, 10*time.Second, "the unsubscription", func() bool { return shardSubscribers(t, rdb, mine) == 0 })
+	for i := range 20 {
+		s, err := h.subscribe(ctx, mine)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg := "again " + string(rune('a'+i))
+		rdb.SPublish(ctx, mine, msg)
+		if got := received(t, s); got != msg {
+			t.Fatalf("got %q, want %q", got, msg)
+		}
+		h.unsubscribe(mine, s)
+	}
+	h.unsubscribe(theirs, c)
+	testenv.WaitFor(t, 10*time.Second, "no subscription left", func() bool {
+		return shardSubscribers(t, rdb, mine)+shardSubscribers(t, rdb, theirs) == 0
+	})
+}
+
+// TestHubOnRedisClusterFollowsItsChannelThroughAFailover has the primary
+// of a user's channel hand over to its replica (CLUSTER FAILOVER), which
+// may unsubscribe the slot's channels: the hub's stream gets the updates
+// published after it, without opening again.
+func TestHubOnRedisClusterFollowsItsChannelThroughAFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a cluster of its own and a failover take about ten seconds")
+	}
+	t.Parallel()
+	rc := testenv.OwnRedisCluster(t, "")
+	rdb := testenv.RedisAt(t, rc.URL())
+	cc := rdb.(*redis.ClusterClient)
+	h := newHub(rdb, testenv.Logger(t))
+	ctx, cancel := context.WithCancel(t.Context())
+	h.start(ctx)
+	t.Cleanup(func() { cancel(); h.close() })
+	channel := events.OrderUpdatesChannel("u1")
+	s, err := h.subscribe(ctx, channel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// delivered publishes what until the stream gets it.
+	delivered := func(what string) {
+		t.Helper()
+		start := time.Now()
+		testenv.WaitFor(t, 60*time.Second, "an update "+what, func() bool {
+			rdb.SPublish(ctx, channel, what) // fails while the slot has no primary
+			select {
+			case m := <-s.msgs:
+				return m == what
+			case <-s.lagged:
+				t.Fatal("the stream fell behind")
+			case <-time.After(200 * time.Millisecond):
+			}
+			return false
+		})
+		t.Logf("update %s delivered after %v", what, time.Since(start).Round(time.Millisecond))
+	}
+	// nodes returns the addresses of the primary and a replica of the
+	// channel's slot, as the cluster says now.
+	nodes := func() (primary, replica string) {
+		t.Helper()
+		testenv.WaitFor(t, 60*time.Second, "a primary and a replica of the channel's slot", func() bool {
+			slots, err := cc.ClusterSlots(ctx).Result()
+			if err != nil {
+				return false
+			}
+			slot := redisclient.Slot(channel)
+			for _, r := range slots {
+				if int(r.Start) <= slot && slot <= int(r.End) && len(r.Nodes) > 1 {
+					primary, replica = r.Nodes[0].Addr, r.Nodes[1].Addr
+					return true
+				}
+			}
+			return false
+		})
+		return primary, replica
+	}
+	delivered("before")
+
+	_, replica := nodes()
+	u, err := url.Parse(rc.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	password, _ := u.User.Password()
+	node := redis.NewClient(&redis.Options{Addr: replica, Username: u.User.Username(), Password: password})
+	defer node.Close()
+	if err := node.Do(ctx, "CLUSTER", "FAILOVER").Err(); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, 60*time.Second, "the replica to take over", func() bool {
+		primary, _ := nodes()
+		return primary == replica
+	})
+	delivered("after a planned failover")
+
+}
