@@ -84,27 +84,6 @@ func TestPartitionOfIsStable(t *testing.T) {
 	}
 }
 
-func TestPartitionedConfigValidate(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name string
-		cfg  stream.Config
-		ok   bool
-	}{
-		{"eight", stream.Config{Stream: "s", Group: "g", Partitions: 8}, true},
-		{"the most", stream.Config{Stream: "s", Group: "g", Partitions: stream.MaxPartitions}, true},
-		{"too many", stream.Config{Stream: "s", Group: "g", Partitions: stream.MaxPartitions + 1}, false},
-		{"negative", stream.Config{Stream: "s", Group: "g", Partitions: -1}, false},
-		{"one dead-letter stream for all", stream.Config{Stream: "s", Group: "g", Partitions: 2, DeadLetterStream: "s-dlq"}, false},
-		{"a brace in the name", stream.Config{Stream: "{s}", Group: "g"}, false},
-	}
-	for _, tt := range tests {
-		if err := tt.cfg.Validate(); (err == nil) != tt.ok {
-			t.Errorf("%s: Validate() = %v, want ok=%v", tt.name, err, tt.ok)
-		}
-	}
-}
-
 // keyed is an event of key k, the seq-th of its key.
 func keyed(k string, seq int) stream.Event {
 	return stream.Event{Type: "Tested", Fields: map[string]string{"k": k, "seq": strconv.Itoa(seq)}}
