@@ -35,10 +35,7 @@ func TestOnClusterPoisonIsDeadLetteredAndReplayedInItsStreamsSlot(t *testing.T) 
 		return nil
 	})
 	ids := f.publish(10)
-	testenv.WaitFor(t, 20*time.Second, "poison dead-lettered, rest handled", func() bool {
-		return rec.handled() == 9 && f.settled() && len(f.deadLetters()) == 1
-	})
-	dl := f.deadLetters()[0]
+	dl := f.oneDeadLetter(rec, 9, 20*time.Second)
 	if dl.OriginStream != f.stream || dl.Consumer != c.Name() || dl.Fields[stream.FieldEventID] != ids[3] {
 		t.Errorf("dead letter %+v", dl)
 	}

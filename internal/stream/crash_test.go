@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
 	"github.com/redis/go-redis/v9"
 
 	"streamcart/internal/platform/testenv"
@@ -128,10 +127,9 @@ func TestDeadConsumerProcessIsTakenOverWithinSevenSeconds(t *testing.T) {
 		return f.rdb.SCard(ctx, f.stream+":held").Val() == 10 && f.settledLag()
 	})
 
-	rec := newRecorder()
 	reclaims := &firstReclaim{}
 	survivor := stream.Config{Stream: f.stream, Group: f.group, Logger: testenv.Logger(t), Metrics: reclaims}
-	consume(t, f.rdb, survivor, rec.handle)
+	rec, _ := f.record(survivor)
 	kill(t, child)
 	killed := time.Now()
 
@@ -186,9 +184,7 @@ func TestKilledConsumerProcess(t *testing.T) {
 	for _, id := range f.rdb.SMembers(ctx, handledKey).Val() {
 		got[id]++
 	}
-	if diff := cmp.Diff(onceEach(ids), got); diff != "" {
-		t.Errorf("handled set (-want +got):\n%s", diff)
-	}
+	wantHandled(t, onceEach(ids), got)
 	f.wantNoDeadLetters()
 }
 
@@ -208,8 +204,7 @@ func TestRedisRestartedFromAOF(t *testing.T) {
 	f := &fixture{t: t, rdb: rdb, stream: "orders", group: "g", pub: stream.NewPublisher(rdb, nil)}
 	ctx := context.Background()
 
-	rec := newRecorder()
-	consume(t, rdb, f.reclaimConfig(500*time.Millisecond), rec.handle)
+	rec, _ := f.record(f.reclaimConfig(500 * time.Millisecond))
 
 	before := f.publish(200)
 	testenv.WaitFor(t, 10*time.Second, "entries before the crash", func() bool { return rec.handled() == 200 && f.settled() })

@@ -38,10 +38,13 @@ func (f *fixture) consumers() []string {
 	return names
 }
 
-// debugLogger returns a logger that writes every record, Debug included,
-// to logs.
-func debugLogger(logs *testenv.Buffer) *slog.Logger {
-	return slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+// loggedConfig is config with a logger that writes every record, Debug
+// included, to logs.
+func (f *fixture) loggedConfig() (cfg stream.Config, logs *testenv.Buffer) {
+	logs = &testenv.Buffer{}
+	cfg = f.config()
+	cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return cfg, logs
 }
 
 func TestLiveConsumerWithASlowHandlerKeepsItsEntries(t *testing.T) {
@@ -99,8 +102,7 @@ func TestGoneConsumersAreRemovedFromTheirGroup(t *testing.T) {
 	}
 	cfg := f.reclaimConfig(200 * time.Millisecond)
 	cfg.RemoveIdleAfter = time.Second
-	rec := newRecorder()
-	c, _ := consume(t, f.rdb, cfg, rec.handle)
+	rec, c := f.record(cfg)
 	testenv.WaitFor(t, 30*time.Second, "the dead consumers removed, their work done", func() bool {
 		return rec.handled() == len(ids) && f.settled() && slices.Equal(f.consumers(), []string{c.Name()})
 	})
@@ -114,14 +116,12 @@ func TestRetriedBatchesAreNeverLargerThanCount(t *testing.T) {
 	cfg.Count = 10
 	cfg.RetryBackoff = 5 * time.Millisecond
 	cfg.MaxRetryBackoff = 20 * time.Millisecond
-	b := &batches{rec: newRecorder(), fail: func(_ context.Context, _ []stream.Message, calls int) error {
+	b, ids := f.consumeBacklog(cfg, 200, func(_ context.Context, _ []stream.Message, calls int) error {
 		if calls <= 60 { // the database is down for the first 60 calls
 			return stream.Unavailable(errors.New("database is down"))
 		}
 		return nil
-	}}
-	ids := f.publish(200)
-	consumeBatches(t, f.rdb, cfg, b.handle)
+	})
 	f.wantEachHandledOnce(b.rec, ids, 60*time.Second, "every entry handled after the outage")
 	if sizes := b.seen(); slices.Max(sizes) > int(cfg.Count) {
 		t.Errorf("a batch of %d entries was handled, want at most Count (%d); sizes %v", slices.Max(sizes), cfg.Count, sizes)
@@ -132,9 +132,9 @@ func TestTimedOutBatchIsSplitBeforeItIsRetried(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	cfg := f.config()
-	cfg.Count = 16
-	cfg.HandlerTimeout = 300 * time.Millisecond
-	b := &batches{rec: newRecorder(), fail: func(ctx context.Context, msgs []stream.Message, _ int) error {
+	cfg.Count, cfg.HandlerTimeout = 16, 300*time.Millisecond
+	// The 16 entries are read in one batch.
+	b, ids := f.consumeBacklog(cfg, 16, func(ctx context.Context, msgs []stream.Message, _ int) error {
 		if len(msgs) > 4 {
 			// Overloaded: a batch this large never finishes in time, and
 			// the deadline reads as the database being unavailable, as
@@ -143,9 +143,7 @@ func TestTimedOutBatchIsSplitBeforeItIsRetried(t *testing.T) {
 			return stream.Unavailable(ctx.Err())
 		}
 		return nil
-	}}
-	ids := f.publish(16) // before the consumer starts: one batch
-	consumeBatches(t, f.rdb, cfg, b.handle)
+	})
 	f.wantEachHandledOnce(b.rec, ids, 60*time.Second, "every entry handled in smaller batches")
 	f.wantNoDeadLetters()
 	if diff := cmp.Diff([]int{16, 8, 8, 4, 4, 4, 4}, sorted(b.seen())); diff != "" {
@@ -164,15 +162,11 @@ func sorted(s []int) []int {
 func TestDeferredEntryWaitsItsDelayWithoutCountingOrWarning(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	var logs testenv.Buffer
-	cfg := f.config()
-	cfg.Logger = debugLogger(&logs)
+	cfg, logs := f.loggedConfig()
 	const delay = 50 * time.Millisecond
-	rec := newRecorder()
 	var mu sync.Mutex
 	var calls []time.Time // of the deferred entry, the first
-	consume(t, f.rdb, cfg, func(ctx context.Context, m stream.Message) error {
-		rec.saw(m)
+	rec, _ := f.consumeFailing(cfg, func(m stream.Message) error {
 		if m.Fields["n"] == "0" {
 			mu.Lock()
 			calls = append(calls, time.Now())
@@ -183,7 +177,6 @@ func TestDeferredEntryWaitsItsDelayWithoutCountingOrWarning(t *testing.T) {
 				return stream.Defer(errors.New("waits for its user's first login identity"), delay)
 			}
 		}
-		rec.ok(m)
 		return nil
 	})
 	ids := f.publish(3)
@@ -196,11 +189,7 @@ func TestDeferredEntryWaitsItsDelayWithoutCountingOrWarning(t *testing.T) {
 	if logs.Count("deferred") == 0 {
 		t.Errorf("no debug record of the deferral:\n%s", logs.String())
 	}
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	if diff := cmp.Diff([]int64{1, 1, 1, 1, 1, 1, 1}, rec.deliveries[first]); diff != "" {
-		t.Errorf("deliveries of the deferred entry (-want +got):\n%s", diff)
-	}
+	rec.wantDeliveries(t, "the deferred entry", first, []int64{1, 1, 1, 1, 1, 1, 1})
 	mu.Lock()
 	defer mu.Unlock()
 	for i := 1; i < len(calls); i++ {
@@ -213,9 +202,7 @@ func TestDeferredEntryWaitsItsDelayWithoutCountingOrWarning(t *testing.T) {
 func TestOutageWarningsAreLoggedAtMostEveryFewSecondsWithACount(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	var logs testenv.Buffer
-	cfg := f.config()
-	cfg.Logger = debugLogger(&logs)
+	cfg, logs := f.loggedConfig()
 	cfg.RetryBackoff = time.Millisecond
 	cfg.MaxRetryBackoff = 5 * time.Millisecond
 	var mu sync.Mutex

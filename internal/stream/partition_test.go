@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"sync"
 	"testing"
@@ -188,11 +189,7 @@ func (m *logicalMetrics) DeadLettered(s, _ string, n int)               { m.add(
 func (m *logicalMetrics) seen() map[string]int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := map[string]int{}
-	for k, v := range m.streams {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(m.streams)
 }
 
 // A poison entry is dead-lettered to its own partition's dead-letter
@@ -278,8 +275,7 @@ func TestPartitionedEntriesOfADeadConsumerAreReclaimedOnTheirPartition(t *testin
 	cfg := f.reclaimConfig(300 * time.Millisecond)
 	cfg.Partitions = n
 	cfg.Metrics = metrics
-	rec := newRecorder()
-	consume(t, f.rdb, cfg, rec.handle)
+	rec, _ := f.record(cfg)
 	testenv.WaitFor(t, 20*time.Second, "every entry handled", func() bool {
 		return rec.handled() == len(ids) && partitionsSettled(f.rdb, f.stream, f.group, n)
 	})

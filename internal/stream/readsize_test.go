@@ -25,13 +25,11 @@ func TestReadsGrowWithTheBacklogAndShrinkOnceCaughtUp(t *testing.T) {
 	cfg.MinCount, cfg.Count = 10, 80
 	// Handling time must not bound the reads here (see the next test).
 	cfg.HandlerTimeout, cfg.ShutdownTimeout = time.Minute, time.Minute
-	rec := newRecorder()
-	b := &batches{rec: rec, fail: func(context.Context, []stream.Message, int) error { return nil }}
 
 	// A backlog of 1,000 entries: each full read doubles the next, up to
 	// Count; the last one, short, takes the rest.
-	ids := f.publish(1000)
-	consumeBatches(t, f.rdb, cfg, b.handle)
+	b, ids := f.consumeBacklog(cfg, 1000, nil)
+	rec := b.rec
 	f.wantEachHandledOnce(rec, ids, time.Minute, "the backlog handled")
 	want := []int{10, 20, 40}
 	for range 11 {
@@ -62,15 +60,11 @@ func TestReadsStayWithinTheHandlersTime(t *testing.T) {
 	// A read must be handled within a quarter of the handler timeout:
 	// 100ms, at least 5ms per entry, so 20 entries at most.
 	cfg.HandlerTimeout, cfg.ShutdownTimeout = 400*time.Millisecond, time.Minute
-	rec := newRecorder()
-	b := &batches{rec: rec, fail: func(ctx context.Context, msgs []stream.Message, _ int) error {
+	b, ids := f.consumeBacklog(cfg, 200, func(ctx context.Context, msgs []stream.Message, _ int) error {
 		time.Sleep(5 * time.Millisecond * time.Duration(len(msgs))) // the work
 		return ctx.Err()
-	}}
-
-	ids := f.publish(200)
-	consumeBatches(t, f.rdb, cfg, b.handle)
-	f.wantEachHandledOnce(rec, ids, time.Minute, "the backlog handled")
+	})
+	f.wantEachHandledOnce(b.rec, ids, time.Minute, "the backlog handled")
 	if sizes := b.seen(); slices.Max(sizes) > 20 {
 		t.Errorf("batch sizes %v, want none above 20", sizes)
 	}

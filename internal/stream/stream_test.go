@@ -136,6 +136,32 @@ func started(t *testing.T, c *stream.Consumer, err error) (*stream.Consumer, fun
 	return c, run(t, c)
 }
 
+// record starts a consumer of cfg on the fixture's Redis that records
+// each entry as handled, for the length of the test.
+func (f *fixture) record(cfg stream.Config) (*recorder, *stream.Consumer) {
+	f.t.Helper()
+	rec := newRecorder()
+	c, _ := consume(f.t, f.rdb, cfg, rec.handle)
+	return rec, c
+}
+
+// consumeFailing starts a consumer of cfg on the fixture's Redis that
+// records each delivery and fails it with fail's error; when fail returns
+// nil, it records the entry as handled.
+func (f *fixture) consumeFailing(cfg stream.Config, fail func(stream.Message) error) (*recorder, *stream.Consumer) {
+	f.t.Helper()
+	rec := newRecorder()
+	c, _ := consume(f.t, f.rdb, cfg, func(_ context.Context, m stream.Message) error {
+		rec.saw(m)
+		if err := fail(m); err != nil {
+			return err
+		}
+		rec.ok(m)
+		return nil
+	})
+	return rec, c
+}
+
 // recorder remembers what a handler saw.
 type recorder struct {
 	mu         sync.Mutex
@@ -184,8 +210,26 @@ func (r *recorder) handle(_ context.Context, m stream.Message) error {
 // wantCounts checks how often each event id was handled.
 func (r *recorder) wantCounts(t *testing.T, want map[string]int) {
 	t.Helper()
-	if diff := cmp.Diff(want, r.counts()); diff != "" {
+	wantHandled(t, want, r.counts())
+}
+
+// wantHandled checks got, how often each event id was handled, against
+// want.
+func wantHandled(t *testing.T, want, got map[string]int) {
+	t.Helper()
+	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("handled counts (-want +got):\n%s", diff)
+	}
+}
+
+// wantDeliveries checks the Deliveries of each call of the handler for
+// the event id, the entry what.
+func (r *recorder) wantDeliveries(t *testing.T, what, id string, want []int64) {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if diff := cmp.Diff(want, r.deliveries[id]); diff != "" {
+		t.Errorf("deliveries of %s (-want +got):\n%s", what, diff)
 	}
 }
 
@@ -197,13 +241,27 @@ func onceEach(ids []string) map[string]int {
 	return m
 }
 
+// consumeBacklog publishes n entries and only then starts a batch
+// consumer of cfg, so that its first read finds them all waiting. Its
+// handler fails each batch as fail says (nil: never); it returns the
+// handler and the entries' event ids.
+func (f *fixture) consumeBacklog(cfg stream.Config, n int, fail failFunc) (*batches, []string) {
+	f.t.Helper()
+	b := &batches{rec: newRecorder(), fail: fail}
+	ids := f.publish(n)
+	consumeBatches(f.t, f.rdb, cfg, b.handle)
+	return b, ids
+}
+
+// failFunc returns the error of msgs, the calls-th batch, or nil to
+// handle it.
+type failFunc func(ctx context.Context, msgs []stream.Message, calls int) error
+
 // batches is a batch handler that records the size of each batch it is
 // given and hands the entries of a batch that fail passes to rec.
 type batches struct {
-	rec *recorder
-	// fail returns the error of msgs, the calls-th batch, or nil to
-	// handle it.
-	fail func(ctx context.Context, msgs []stream.Message, calls int) error
+	rec  *recorder
+	fail failFunc
 
 	mu    sync.Mutex
 	sizes []int
@@ -214,8 +272,10 @@ func (b *batches) handle(ctx context.Context, msgs []stream.Message) error {
 	b.sizes = append(b.sizes, len(msgs))
 	calls := len(b.sizes)
 	b.mu.Unlock()
-	if err := b.fail(ctx, msgs, calls); err != nil {
-		return err
+	if b.fail != nil {
+		if err := b.fail(ctx, msgs, calls); err != nil {
+			return err
+		}
 	}
 	for _, m := range msgs {
 		b.rec.ok(m)
@@ -255,6 +315,18 @@ func (f *fixture) wantNoDeadLetters() {
 	if dl := f.deadLetters(); len(dl) != 0 {
 		f.t.Errorf("dead letters: %+v, want none", dl)
 	}
+}
+
+// oneDeadLetter waits until rec has handled handled entries, the group
+// has nothing left to read or pending and exactly one entry is
+// dead-lettered, and returns that dead letter.
+func (f *fixture) oneDeadLetter(rec *recorder, handled int, within time.Duration) stream.DeadLetter {
+	f.t.Helper()
+	what := fmt.Sprintf("%d entries handled and one dead-lettered", handled)
+	testenv.WaitFor(f.t, within, what, func() bool {
+		return rec.handled() == handled && f.settled() && len(f.deadLetters()) == 1
+	})
+	return f.deadLetters()[0]
 }
 
 func (f *fixture) deadLetters() []stream.DeadLetter {
@@ -298,22 +370,15 @@ func TestPublishAndConsume(t *testing.T) {
 func TestRetryThenSuccess(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	rec := newRecorder()
-	consume(t, f.rdb, f.config(), func(ctx context.Context, m stream.Message) error {
-		rec.saw(m)
+	rec, _ := f.consumeFailing(f.config(), func(m stream.Message) error {
 		if m.Fields["n"] == "3" && m.Deliveries < 3 {
 			return errors.New("transient")
 		}
-		rec.ok(m)
 		return nil
 	})
 	ids := f.publish(10)
 	f.wantEachHandledOnce(rec, ids, 10*time.Second, "all handled")
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	if diff := cmp.Diff([]int64{1, 2, 3}, rec.deliveries[ids[3]]); diff != "" {
-		t.Errorf("deliveries of the failing entry (-want +got):\n%s", diff)
-	}
+	rec.wantDeliveries(t, "the failing entry", ids[3], []int64{1, 2, 3})
 	f.wantNoDeadLetters()
 }
 
@@ -357,12 +422,7 @@ func TestUnavailableIsRetriedPastMaxDeliveries(t *testing.T) {
 	run(t, c)
 	f.wantEachHandledOnce(rec, ids, 20*time.Second, "handled after the outage")
 	f.wantNoDeadLetters()
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	want := []int64{1, 1, 1, 1, 1, 1, 1, 1, 1}
-	if diff := cmp.Diff(want, rec.deliveries[ids[0]]); diff != "" {
-		t.Errorf("deliveries of the first entry (-want +got):\n%s", diff)
-	}
+	rec.wantDeliveries(t, "the first entry", ids[0], []int64{1, 1, 1, 1, 1, 1, 1, 1, 1})
 	if redisCount != 1 {
 		t.Errorf("Redis counted %d deliveries during the outage, want 1", redisCount)
 	}
@@ -371,21 +431,14 @@ func TestUnavailableIsRetriedPastMaxDeliveries(t *testing.T) {
 func TestPoisonEntryIsDeadLetteredAndOthersGoOn(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	rec := newRecorder()
-	c, _ := consume(t, f.rdb, f.config(), func(ctx context.Context, m stream.Message) error {
-		rec.saw(m)
+	rec, c := f.consumeFailing(f.config(), func(m stream.Message) error {
 		if m.Fields["n"] == "5" {
 			return errors.New("cannot handle five")
 		}
-		rec.ok(m)
 		return nil
 	})
 	ids := f.publish(20)
-	testenv.WaitFor(t, 10*time.Second, "poison dead-lettered, rest handled", func() bool {
-		return rec.handled() == 19 && f.settled() && len(f.deadLetters()) == 1
-	})
-
-	dl := f.deadLetters()[0]
+	dl := f.oneDeadLetter(rec, 19, 10*time.Second)
 	want := stream.DeadLetter{
 		ID: dl.ID, OriginStream: f.stream, OriginID: dl.OriginID, Group: f.group, Consumer: c.Name(),
 		Error: "cannot handle five", Attempts: 3, Time: dl.Time, Fields: dl.Fields,
@@ -396,18 +449,13 @@ func TestPoisonEntryIsDeadLetteredAndOthersGoOn(t *testing.T) {
 	if dl.Fields[stream.FieldEventID] != ids[5] || dl.Fields["n"] != "5" || dl.OriginID == "" {
 		t.Errorf("dead letter lost the original entry: %+v", dl)
 	}
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	if diff := cmp.Diff([]int64{1, 2, 3}, rec.deliveries[ids[5]]); diff != "" {
-		t.Errorf("deliveries of the poison entry (-want +got):\n%s", diff)
-	}
+	rec.wantDeliveries(t, "the poison entry", ids[5], []int64{1, 2, 3})
 }
 
 func TestMalformedEntryIsDeadLetteredAtOnce(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	rec := newRecorder()
-	consume(t, f.rdb, f.config(), rec.handle)
+	rec, _ := f.record(f.config())
 	ctx := context.Background()
 	// No envelope: a producer that does not use this package.
 	bad, err := f.rdb.XAdd(ctx, &redis.XAddArgs{Stream: f.stream, Values: []any{"orderId", "1"}}).Result()
@@ -415,10 +463,7 @@ func TestMalformedEntryIsDeadLetteredAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	ids := f.publish(3)
-	testenv.WaitFor(t, 10*time.Second, "malformed dead-lettered", func() bool {
-		return rec.handled() == 3 && f.settled() && len(f.deadLetters()) == 1
-	})
-	dl := f.deadLetters()[0]
+	dl := f.oneDeadLetter(rec, 3, 10*time.Second)
 	if dl.OriginID != bad || dl.Attempts != 1 || dl.Fields["orderId"] != "1" {
 		t.Errorf("dead letter = %+v, want origin %s after 1 attempt", dl, bad)
 	}
@@ -428,54 +473,40 @@ func TestMalformedEntryIsDeadLetteredAtOnce(t *testing.T) {
 func TestPermanentErrorAndPanic(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	rec := newRecorder()
-	consume(t, f.rdb, f.config(), func(ctx context.Context, m stream.Message) error {
-		rec.saw(m)
+	rec, _ := f.consumeFailing(f.config(), func(m stream.Message) error {
 		switch {
 		case m.Fields["n"] == "0":
 			return stream.Permanent(errors.New("invalid order"))
 		case m.Fields["n"] == "1" && m.Deliveries == 1:
 			panic("boom")
 		}
-		rec.ok(m)
 		return nil
 	})
 	ids := f.publish(3)
-	testenv.WaitFor(t, 10*time.Second, "settled", func() bool {
-		return rec.handled() == 2 && f.settled() && len(f.deadLetters()) == 1
-	})
-	if dl := f.deadLetters()[0]; dl.Attempts != 1 || dl.Error != "invalid order" {
+	if dl := f.oneDeadLetter(rec, 2, 10*time.Second); dl.Attempts != 1 || dl.Error != "invalid order" {
 		t.Errorf("permanent failure dead letter = %+v, want 1 attempt", dl)
 	}
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	if diff := cmp.Diff([]int64{1, 2}, rec.deliveries[ids[1]]); diff != "" {
-		t.Errorf("deliveries of the panicking entry (-want +got):\n%s", diff)
-	}
+	rec.wantDeliveries(t, "the panicking entry", ids[1], []int64{1, 2})
 }
 
 func TestBatchFailureIsIsolated(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	rec := newRecorder()
 	cfg := f.config()
 	cfg.Count = 50
-	b := &batches{rec: rec, fail: func(_ context.Context, msgs []stream.Message, _ int) error {
+	// The 40 entries are read in one batch.
+	b, ids := f.consumeBacklog(cfg, 40, func(_ context.Context, msgs []stream.Message, _ int) error {
 		for _, m := range msgs {
 			if m.Fields["n"] == "7" {
 				return fmt.Errorf("entry %s is bad", m.EntryID)
 			}
 		}
 		return nil
-	}}
-	ids := f.publish(40) // before the consumer starts, so the first read gets one batch
-	consumeBatches(t, f.rdb, cfg, b.handle)
-	testenv.WaitFor(t, 10*time.Second, "settled", func() bool {
-		return rec.handled() == 39 && f.settled() && len(f.deadLetters()) == 1
 	})
+	f.oneDeadLetter(b.rec, 39, 10*time.Second)
 	want := onceEach(ids)
 	delete(want, ids[7])
-	rec.wantCounts(t, want)
+	b.rec.wantCounts(t, want)
 	if sizes := b.seen(); sizes[0] != 40 {
 		t.Errorf("first batch had %d entries, want 40", sizes[0])
 	}
@@ -580,8 +611,7 @@ func TestGracefulShutdownDrainsInFlight(t *testing.T) {
 func TestNoGroupRecovery(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	rec := newRecorder()
-	consume(t, f.rdb, f.config(), rec.handle)
+	rec, _ := f.record(f.config())
 	first := f.publish(5)
 	testenv.WaitFor(t, 10*time.Second, "first events", func() bool { return rec.handled() == 5 })
 
@@ -608,8 +638,7 @@ func TestReclaimReportsTrimmedEntries(t *testing.T) {
 	if err := f.rdb.XTrimMaxLen(context.Background(), f.stream, 4).Err(); err != nil {
 		t.Fatal(err)
 	}
-	rec := newRecorder()
-	consume(t, f.rdb, f.reclaimConfig(200*time.Millisecond), rec.handle)
+	rec, _ := f.record(f.reclaimConfig(200 * time.Millisecond))
 	testenv.WaitFor(t, 10*time.Second, "surviving entries reclaimed", func() bool { return rec.handled() == 4 && f.settled() })
 	rec.wantCounts(t, onceEach(ids[6:]))
 }
@@ -662,12 +691,11 @@ func TestReplayDeadLetter(t *testing.T) {
 		return nil
 	})
 	ids := f.publish(1)
-	testenv.WaitFor(t, 10*time.Second, "dead-lettered", func() bool { return f.settled() && len(f.deadLetters()) == 1 })
+	dl := f.oneDeadLetter(rec, 0, 10*time.Second)
 
 	mu.Lock()
 	broken = false // the bug is fixed
 	mu.Unlock()
-	dl := f.deadLetters()[0]
 	if _, err := stream.Replay(context.Background(), f.rdb, stream.DeadLetterStream(f.stream), dl.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -723,6 +751,55 @@ func TestInspect(t *testing.T) {
 	if info.Length != 10 || g.Lag != 6 || g.Pending != 4 || g.OldestPendingID != info.FirstID ||
 		len(g.Consumers) != 1 || g.Consumers[0].Pending != 4 || g.OldestPendingAge < 0 {
 		t.Errorf("Inspect = %+v", info)
+	}
+}
+
+func TestBehindIsTheAgeOfTheOldestEntryTheGroupHasNotFinished(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := t.Context()
+	behind := func() time.Duration {
+		t.Helper()
+		d, err := stream.Behind(ctx, f.rdb, f.stream, f.group)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	if d := behind(); d != 0 {
+		t.Errorf("Behind of a stream that does not exist = %v, want 0", d)
+	}
+	// Entries appended 3 and 2 minutes ago, as their ids say.
+	now := time.Now()
+	for _, ago := range []time.Duration{3 * time.Minute, 2 * time.Minute} {
+		id := fmt.Sprintf("%d-0", now.Add(-ago).UnixMilli())
+		if err := f.rdb.XAdd(ctx, &redis.XAddArgs{Stream: f.stream, ID: id, Values: []string{"k", "v"}}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	near := func(d, want time.Duration) bool { return d >= want && d < want+time.Minute }
+	if d := behind(); !near(d, 3*time.Minute) {
+		t.Errorf("Behind with no group yet = %v, want about 3m (it has read nothing)", d)
+	}
+	read := f.abandon("c", 1) // the 3-minute entry is pending
+	if d := behind(); !near(d, 3*time.Minute) {
+		t.Errorf("Behind with the oldest entry pending = %v, want about 3m", d)
+	}
+	if err := f.rdb.XAck(ctx, f.stream, f.group, read[0].Messages[0].ID).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if d := behind(); !near(d, 2*time.Minute) {
+		t.Errorf("Behind with the newer entry unread = %v, want about 2m", d)
+	}
+	rest, err := f.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: f.group, Consumer: "c", Streams: []string{f.stream, ">"}}).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.rdb.XAck(ctx, f.stream, f.group, rest[0].Messages[0].ID).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if d := behind(); d != 0 {
+		t.Errorf("Behind with every entry acknowledged = %v, want 0", d)
 	}
 }
 
