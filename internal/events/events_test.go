@@ -85,9 +85,7 @@ func TestParseRejectsBadEvents(t *testing.T) {
 		}
 		tt.change(e.Fields)
 		_, err := ParsePaymentProcessed(roundTrip(e))
-		if !errors.Is(err, ErrInvalid) || !stream.IsPermanent(err) {
-			t.Errorf("%s: err = %v, want a permanent ErrInvalid", tt.name, err)
-		}
+		wantInvalid(t, tt.name, err)
 	}
 	wrongType := good
 	wrongType.Type = TypeOrderPlaced
@@ -100,15 +98,25 @@ func TestParseRejectsBadEvents(t *testing.T) {
 	}
 }
 
-// testKey signs the OrderPlaced events of these tests.
-var testKey = mustKey([]byte("0123456789abcdef0123456789abcdef"))
+// wantInvalid checks that err, of parsing the event of the case name,
+// is a permanent ErrInvalid.
+func wantInvalid(t *testing.T, name string, err error) {
+	t.Helper()
+	if !errors.Is(err, ErrInvalid) || !stream.IsPermanent(err) {
+		t.Errorf("%s: err = %v, want a permanent ErrInvalid", name, err)
+	}
+}
 
-func mustKey(secret []byte) *OrderKey {
-	k, err := NewOrderKey(secret)
+// testKey signs the OrderPlaced events of these tests.
+var testKey = must(NewOrderKey([]byte("0123456789abcdef0123456789abcdef")))
+
+// must returns v, the result of making a test's fixed input, and panics
+// on err.
+func must[T any](v T, err error) T {
 	if err != nil {
 		panic(err)
 	}
-	return k
+	return v
 }
 
 // goodPlaced is an OrderPlaced that passes every check.
@@ -177,9 +185,7 @@ func TestAnOrderPlacedThatCannotBeAnOrderIsRefusedForGood(t *testing.T) {
 		tt.change(&o)
 		// Signed with the right key: only the payload is at fault.
 		_, err := ParseOrderPlaced(roundTrip(o.Event(testKey)), testKey)
-		if !errors.Is(err, ErrInvalid) || !stream.IsPermanent(err) {
-			t.Errorf("%s: err = %v, want a permanent ErrInvalid", tt.name, err)
-		}
+		wantInvalid(t, tt.name, err)
 	}
 }
 
@@ -205,7 +211,7 @@ func TestAnOrderPlacedNotSignedByOrdersIsRefusedForGood(t *testing.T) {
 		{"unsigned", changed(func(f map[string]string) { delete(f, FieldSignature) })},
 		{"empty signature", changed(func(f map[string]string) { f[FieldSignature] = "" })},
 		{"signature not hex", changed(func(f map[string]string) { f[FieldSignature] = "v1:zz" })},
-		{"signed with another key", goodPlaced().Event(mustKey([]byte("another secret of at least 32 bytes")))},
+		{"signed with another key", goodPlaced().Event(must(NewOrderKey([]byte("another secret of at least 32 bytes"))))},
 		{"amount changed", changed(func(f map[string]string) {
 			f["orderAmount"] = "0.01"
 			f["products"] = `[{"productId":"p-1","qty":1,"priceCents":1}]`
@@ -219,9 +225,7 @@ func TestAnOrderPlacedNotSignedByOrdersIsRefusedForGood(t *testing.T) {
 	}
 	for _, tt := range tests {
 		_, err := ParseOrderPlaced(roundTrip(tt.event), testKey)
-		if !errors.Is(err, ErrInvalid) || !stream.IsPermanent(err) {
-			t.Errorf("%s: err = %v, want a permanent ErrInvalid", tt.name, err)
-		}
+		wantInvalid(t, tt.name, err)
 	}
 	if _, err := NewOrderKey([]byte("short")); err == nil {
 		t.Error("NewOrderKey accepted a 5-byte secret")

@@ -1,7 +1,6 @@
 package events
 
 import (
-	"errors"
 	"maps"
 	"testing"
 	"time"
@@ -10,15 +9,7 @@ import (
 )
 
 // testProductKey signs the ProductChanged events of these tests.
-var testProductKey = mustProductKey([]byte("0123456789abcdef0123456789abcdef"))
-
-func mustProductKey(secret []byte) *ProductKey {
-	k, err := NewProductKey(secret)
-	if err != nil {
-		panic(err)
-	}
-	return k
-}
+var testProductKey = must(NewProductKey([]byte("0123456789abcdef0123456789abcdef")))
 
 func TestProductChangedRoundTrip(t *testing.T) {
 	t.Parallel()
@@ -38,7 +29,7 @@ func TestParseProductChangedRefusesBadAndForgedEvents(t *testing.T) {
 	t.Parallel()
 	good := ProductChanged{ProductID: "p-1", DisplayName: "Cap", PriceCents: 100, Active: true, Version: 2,
 		UpdatedOn: time.Now().UTC().Truncate(time.Microsecond)}
-	other := mustProductKey([]byte("another secret, also 32 bytes long"))
+	other := must(NewProductKey([]byte("another secret, also 32 bytes long")))
 	tests := []struct {
 		name  string
 		event stream.Event
@@ -77,9 +68,7 @@ func TestParseProductChangedRefusesBadAndForgedEvents(t *testing.T) {
 	}
 	for _, tt := range tests {
 		_, err := ParseProductChanged(roundTrip(tt.event), testProductKey)
-		if !errors.Is(err, ErrInvalid) || !stream.IsPermanent(err) {
-			t.Errorf("%s: err = %v, want a permanent ErrInvalid", tt.name, err)
-		}
+		wantInvalid(t, tt.name, err)
 	}
 	if _, err := NewProductKey([]byte("short")); err == nil {
 		t.Error("NewProductKey accepted a secret of 5 bytes")

@@ -1,7 +1,6 @@
 package events
 
 import (
-	"errors"
 	"maps"
 	"testing"
 	"time"
@@ -62,7 +61,7 @@ func TestAnOrderSnapshotNotSignedByOrdersOrNotAnOrderIsRefusedForGood(t *testing
 		event stream.Event
 	}{
 		{"unsigned", changed(func(f map[string]string) { delete(f, FieldSignature) })},
-		{"signed with another key", goodSnapshot().Event(mustKey([]byte("another secret of at least 32 bytes")))},
+		{"signed with another key", goodSnapshot().Event(must(NewOrderKey([]byte("another secret of at least 32 bytes"))))},
 		{"signed as an OrderPlaced", changed(func(f map[string]string) { f[FieldSignature] = placedSig })},
 		{"status changed", changed(func(f map[string]string) { f["orderStatusCode"] = "-4" })},
 		{"payment changed", changed(func(f map[string]string) { f["paymentId"] = "pay-2" })},
@@ -78,9 +77,7 @@ func TestAnOrderSnapshotNotSignedByOrdersOrNotAnOrderIsRefusedForGood(t *testing
 	}
 	for _, tt := range tests {
 		_, err := ParseOrderSnapshot(roundTrip(tt.event), testKey)
-		if !errors.Is(err, ErrInvalid) || !stream.IsPermanent(err) {
-			t.Errorf("%s: err = %v, want a permanent ErrInvalid", tt.name, err)
-		}
+		wantInvalid(t, tt.name, err)
 	}
 	// Nor does a snapshot's signature pass for an OrderPlaced.
 	placed := goodPlaced().Event(testKey)
