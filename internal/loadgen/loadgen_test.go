@@ -16,8 +16,6 @@ import (
 	"streamcart/internal/stream"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
-
 func TestConfigIsValidated(t *testing.T) {
 	t.Parallel()
 	good := loadgen.Config{Target: "http://127.0.0.1:1", Rate: 1, Duration: time.Second, Concurrency: 1, API: "v1"}

@@ -14,8 +14,6 @@ import (
 	"streamcart/internal/platform/web"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
-
 func TestKeyNamesTheIDAndTheWindow(t *testing.T) {
 	t.Parallel()
 	l := ratelimit.Limit{Prefix: "gw:rl:ip:", Max: 1, Window: time.Minute}

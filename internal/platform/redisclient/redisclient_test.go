@@ -14,16 +14,10 @@ import (
 	"streamcart/internal/platform/testenv"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
-
 func TestIsUnavailableTellsOutagesFromCommandErrors(t *testing.T) {
 	ctx := context.Background()
 	srv := testenv.OwnRedis(t, "")
-	rdb, err := redisclient.Open(ctx, srv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rdb.Close()
+	rdb := open(t, srv.URL())
 
 	key := testenv.Name(t, "k")
 	if err := rdb.Set(ctx, key, "v", 0).Err(); err != nil {
@@ -116,11 +110,7 @@ func TestClusterFailoverErrorsAreUnavailable(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	c := testenv.OwnRedisCluster(t, "")
-	rdb, err := redisclient.Open(ctx, c.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rdb.Close()
+	rdb := open(t, c.URL())
 	cluster, ok := rdb.(*redis.ClusterClient)
 	if !ok {
 		t.Fatalf("Open(%s) = %T, want a *redis.ClusterClient", c.URL(), rdb)
@@ -163,4 +153,15 @@ func TestClusterFailoverErrorsAreUnavailable(t *testing.T) {
 	if err := redisclient.Ping(rdb)(ctx); err != nil {
 		t.Errorf("readiness after the failover: %v", err)
 	}
+}
+
+// open opens a client of url for the length of the test.
+func open(t *testing.T, url string) redis.UniversalClient {
+	t.Helper()
+	rdb, err := redisclient.Open(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rdb.Close() })
+	return rdb
 }

@@ -3,6 +3,7 @@ package tracing_test
 import (
 	"context"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -42,11 +43,7 @@ func newCollector(t testing.TB) *collector {
 func (c *collector) count() map[string]int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := map[string]int{}
-	for k, v := range c.posts {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(c.posts)
 }
 
 // clearEnv unsets every variable that could turn tracing on or off, or

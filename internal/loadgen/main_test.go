@@ -1,0 +1,9 @@
+package loadgen_test
+
+import (
+	"testing"
+
+	"streamcart/internal/platform/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
