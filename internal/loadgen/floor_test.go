@@ -19,7 +19,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -28,13 +27,6 @@ import (
 
 	"streamcart/internal/platform/testenv"
 )
-
-// selfCPU is this process's CPU time so far.
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // procCPU is the CPU time so far of pid and, with children, of the
 // processes whose parent it is.
@@ -73,7 +65,7 @@ func procCPU(tb testing.TB, pid int, children bool) time.Duration {
 func floor(b *testing.B, serverCPU func() time.Duration, op func(ctx context.Context) error) {
 	ctx := b.Context()
 	b.SetParallelism(16)
-	self, server := selfCPU(), serverCPU()
+	self, server := testenv.SelfCPU(), serverCPU()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -84,7 +76,7 @@ func floor(b *testing.B, serverCPU func() time.Duration, op func(ctx context.Con
 		}
 	})
 	b.StopTimer()
-	used := selfCPU() - self + serverCPU() - server
+	used := testenv.SelfCPU() - self + serverCPU() - server
 	b.ReportMetric(float64(used.Microseconds())/float64(b.N), "cpu-µs/op")
 }
 

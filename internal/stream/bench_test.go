@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -95,19 +94,13 @@ func (m *countMetrics) DeadLettered(string, string, int)              {}
 // not.
 func measureCPU(b *testing.B, rdb redis.UniversalClient) (report func()) {
 	b.Helper()
-	self, server := selfCPU(), redisCPU(b, rdb)
+	self, server := testenv.SelfCPU(), redisCPU(b, rdb)
 	return func() {
 		server = redisCPU(b, rdb) - server
-		self = selfCPU() - self
+		self = testenv.SelfCPU() - self
 		b.ReportMetric(float64((self+server).Microseconds())/float64(b.N), "cpu-µs/entry")
 		b.ReportMetric(float64(server.Microseconds())/float64(b.N), "redis-µs/entry")
 	}
-}
-
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // redisCPU is the CPU time the Redis server has spent so far (INFO cpu).
