@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -104,25 +102,18 @@ func startDevCommand(t *testing.T, data string, flags ...string) (string, *comma
 	return url, dev
 }
 
+// call sends a request with body (nil: none) to url, as the session of
+// token when it is not empty, decodes the answer into out (nil: not at
+// all) and returns its status.
 func call(t *testing.T, method, url, token string, body, out any) int {
 	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, url, rd)
-	req.Header.Set("Content-Type", "application/json")
+	rq := testenv.Request{Method: method, URL: url, Body: body}
 	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+		rq.Header = http.Header{"Authorization": {"Bearer " + token}}
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer resp.Body.Close()
+	resp, b := testenv.Do(t, nil, rq)
 	if out != nil {
-		_ = json.NewDecoder(resp.Body).Decode(out)
+		_ = json.Unmarshal(b, out)
 	}
 	return resp.StatusCode
 }
@@ -235,12 +226,7 @@ func checkDevMetrics(t *testing.T, out string) {
 			t.Errorf("dev does not print where the metrics of %s are:\n%s", name, out)
 			continue
 		}
-		resp, err := http.Get(u)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		resp, body := testenv.Do(t, nil, testenv.Request{Method: "GET", URL: u})
 		if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") ||
 			!strings.Contains(string(body), "\ngo_goroutines ") {
 			t.Errorf("GET %s: %d %s, want the Prometheus text format:\n%.300s", u, resp.StatusCode, resp.Header.Get("Content-Type"), body)
@@ -307,7 +293,7 @@ func TestRedisACLPrintsTheUsersThatDevCreates(t *testing.T) {
 		passwords[name] = "pw-" + name
 		args = append(args, "--"+name+"-password", passwords[name])
 	}
-	var stdout, stderr bytes.Buffer
+	var stdout, stderr strings.Builder
 	if err := run(ctx, args, &stdout, &stderr); err != nil {
 		t.Fatalf("redis-acl: %v\n%s", err, stderr.String())
 	}
