@@ -257,44 +257,53 @@ func serviceChain(mux *http.ServeMux, log *slog.Logger, checks map[string]Check)
 
 func TestClientIPIsThePeerUnlessAProxyIsTrustedThenTheRightmostForwardedEntry(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name       string
-		trustProxy bool
-		remote     string
-		xff        []string // one header line each
-		want       string
-	}{
-		{"peer", false, "192.0.2.1:5555", nil, "192.0.2.1"},
-		{"spoofed XFF ignored without trust", false, "192.0.2.1:5555", []string{"203.0.113.9"}, "192.0.2.1"},
-		{"ipv6 peer", false, "[2001:db8::1]:443", nil, "2001:db8::1"},
-		{"ipv6 peer in long form", false, "[2001:0db8:0000::0001]:443", nil, "2001:db8::1"},
-		{"ipv4-mapped peer", false, "[::ffff:192.0.2.1]:443", nil, "192.0.2.1"},
-		{"peer with a zone", false, "[fe80::1%eth0]:443", nil, "fe80::1"},
-		{"peer without a port", false, "192.0.2.1", nil, "192.0.2.1"},
-		{"peer that is no address", false, "@", nil, "@"},
-		{"trusted: rightmost entry", true, "10.0.0.1:5555", []string{"198.51.100.7, 203.0.113.9"}, "203.0.113.9"},
-		{"trusted: rightmost of the last line", true, "10.0.0.1:5555", []string{"198.51.100.7", "203.0.113.10"}, "203.0.113.10"},
-		{"trusted: the client's own entries are ignored", true, "10.0.0.1:5555", []string{"1.1.1.1, 2.2.2.2, 203.0.113.11"}, "203.0.113.11"},
-		{"trusted: ipv6 entry", true, "10.0.0.1:5555", []string{"2001:db8::7"}, "2001:db8::7"},
-		{"trusted: entry with a port", true, "10.0.0.1:5555", []string{"203.0.113.12:61000"}, "203.0.113.12"},
-		{"trusted: bracketed ipv6 with a port", true, "10.0.0.1:5555", []string{"[2001:db8::8]:61000"}, "2001:db8::8"},
-		{"trusted: ipv4-mapped entry", true, "10.0.0.1:5555", []string{"::ffff:203.0.113.13"}, "203.0.113.13"},
-		{"trusted: spaces", true, "10.0.0.1:5555", []string{"  203.0.113.14  "}, "203.0.113.14"},
-		{"trusted: garbage falls back to the peer", true, "10.0.0.1:5555", []string{"not-an-ip"}, "10.0.0.1"},
-		{"trusted: garbage never promotes an earlier entry", true, "10.0.0.1:5555", []string{"203.0.113.15, unknown"}, "10.0.0.1"},
-		{"trusted: empty rightmost entry", true, "10.0.0.1:5555", []string{"203.0.113.16,"}, "10.0.0.1"},
-		{"trusted: empty header", true, "10.0.0.1:5555", []string{""}, "10.0.0.1"},
-		{"trusted: none", true, "10.0.0.1:5555", nil, "10.0.0.1"},
-	}
-	for _, tt := range tests {
+	check := func(what, remote string, trust bool, xff []string, want string) {
+		t.Helper()
 		r := httptest.NewRequest("GET", "/", nil)
-		r.RemoteAddr = tt.remote
-		for _, v := range tt.xff {
+		r.RemoteAddr = remote
+		for _, v := range xff {
 			r.Header.Add(ForwardedForHeader, v)
 		}
-		if got := DecideClientIP(r, tt.trustProxy); got != tt.want {
-			t.Errorf("%s: DecideClientIP(remote %s, XFF %q, trust %v) = %s, want %s", tt.name, tt.remote, tt.xff, tt.trustProxy, got, tt.want)
+		if got := DecideClientIP(r, trust); got != want {
+			t.Errorf("%s: DecideClientIP(remote %s, XFF %q, trust %v) = %s, want %s", what, remote, xff, trust, got, want)
 		}
+	}
+	// Without trust: the peer, whatever a forwarded entry claims.
+	for remote, want := range map[string]string{
+		"192.0.2.1:5555":             "192.0.2.1",
+		"[2001:db8::1]:443":          "2001:db8::1",
+		"[2001:0db8:0000::0001]:443": "2001:db8::1", // ipv6 in long form
+		"[::ffff:192.0.2.1]:443":     "192.0.2.1",   // ipv4-mapped
+		"[fe80::1%eth0]:443":         "fe80::1",     // with a zone
+		"192.0.2.1":                  "192.0.2.1",   // without a port
+		"@":                          "@",           // no address
+	} {
+		check("peer", remote, false, nil, want)
+		check("spoofed XFF ignored without trust", remote, false, []string{"203.0.113.9"}, want)
+	}
+	// Trusting the proxy that is the peer: the rightmost entry of the last
+	// header line, or the proxy itself when that entry is no address.
+	const proxy = "10.0.0.1:5555"
+	for _, tt := range []struct {
+		name string
+		xff  []string // one header line each
+		want string
+	}{
+		{"rightmost entry", []string{"198.51.100.7, 203.0.113.9"}, "203.0.113.9"},
+		{"rightmost of the last line", []string{"198.51.100.7", "203.0.113.10"}, "203.0.113.10"},
+		{"the client's own entries are ignored", []string{"1.1.1.1, 2.2.2.2, 203.0.113.11"}, "203.0.113.11"},
+		{"ipv6 entry", []string{"2001:db8::7"}, "2001:db8::7"},
+		{"entry with a port", []string{"203.0.113.12:61000"}, "203.0.113.12"},
+		{"bracketed ipv6 with a port", []string{"[2001:db8::8]:61000"}, "2001:db8::8"},
+		{"ipv4-mapped entry", []string{"::ffff:203.0.113.13"}, "203.0.113.13"},
+		{"spaces", []string{"  203.0.113.14  "}, "203.0.113.14"},
+		{"garbage falls back to the peer", []string{"not-an-ip"}, "10.0.0.1"},
+		{"garbage never promotes an earlier entry", []string{"203.0.113.15, unknown"}, "10.0.0.1"},
+		{"empty rightmost entry", []string{"203.0.113.16,"}, "10.0.0.1"},
+		{"empty header", []string{""}, "10.0.0.1"},
+		{"none", nil, "10.0.0.1"},
+	} {
+		check("trusted: "+tt.name, proxy, true, tt.xff, tt.want)
 	}
 }
 
