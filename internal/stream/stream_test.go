@@ -222,8 +222,8 @@ func wantHandled(t *testing.T, want, got map[string]int) {
 	}
 }
 
-// wantDeliveries checks the Deliveries of each call of the handler for
-// the event id, the entry what.
+// wantDeliveries checks the Deliveries that the handler saw in each of its
+// calls for id, the event id of the entry that what names.
 func (r *recorder) wantDeliveries(t *testing.T, what, id string, want []int64) {
 	t.Helper()
 	r.mu.Lock()
