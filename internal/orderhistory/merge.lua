@@ -8,12 +8,12 @@
 -- a JSON object whose values are all strings) and the user's sorted set
 -- of order ids; ARGV has first the command that publishes a changed
 -- record (PUBLISH, or SPUBLISH on a Redis Cluster, whose channel is in
--- the keys' slot), then, per call, the number of its arguments and then
--- the arguments. Returns one result per call: 1 when a field of the
--- record changed (and the record was published), 0 when none did (a
--- change of bookkeeping fields alone is written but not announced), or
--- the call's error message, a string, when it was refused; a refused
--- call changes nothing, and the others are applied all the same.
+-- the keys' slot) and the rank of the final statuses, then, per call,
+-- the number of its arguments and then the arguments. Returns one result
+-- per call: 1 when the record changed and was published, 0 when it was
+-- not (see announce below), or the call's error message, a string, when
+-- it was refused; a refused call changes nothing, and the others are
+-- applied all the same.
 --
 -- The script reads the records of all its calls with one HMGET per
 -- bucket, merges the calls into them in order, and writes the records
@@ -22,7 +22,7 @@
 
 -- merge applies one call to cur, the order's record, which it changes in
 -- place. It returns the call's result and whether cur changed.
-local function merge(publish, cur, userKey, ARGV)
+local function merge(publish, finalRank, cur, userKey, ARGV)
   local kind, orderId, userId = ARGV[1], ARGV[2], ARGV[3]
   local at, atMs, by, channel = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
   local code, name, rank, paymentId = ARGV[8], ARGV[9], tonumber(ARGV[10]), ARGV[11]
@@ -38,12 +38,13 @@ local function merge(publish, cur, userKey, ARGV)
   end
 
   local bookkeeping = { statusRank = true, statusAt = true, placedVersion = true, scoredVersion = true }
-  local changed, visible = false, false
+  local changed, visible, statusChanged = false, false, false
   local function set(field, value)
     if cur[field] ~= value then
       cur[field] = value
       changed = true
       visible = visible or not bookkeeping[field]
+      statusChanged = statusChanged or field == 'status'
     end
   end
 
@@ -110,7 +111,14 @@ local function merge(publish, cur, userKey, ARGV)
     redis.call('ZADD', userKey, 'LT', atMs, orderId)
   end
 
-  if not visible then
+  -- A change is announced when the shopper sees it: when the status
+  -- changed (the first event of an order makes it), or when any field
+  -- the shopper sees changed once the status is final. A change that
+  -- keeps a status short of final (an identity score, or the order's
+  -- items after its score) reaches the shopper with the final status,
+  -- whose announcement carries the whole record.
+  local announce = statusChanged or (visible and tonumber(cur.statusRank) >= finalRank)
+  if not announce then
     return 0, changed
   end
   if channel ~= '' then
@@ -137,13 +145,16 @@ local function merge(publish, cur, userKey, ARGV)
   return 1, changed
 end
 
-local publish = ARGV[1]
+local publish, finalRank = ARGV[1], tonumber(ARGV[2])
 if publish ~= 'PUBLISH' and publish ~= 'SPUBLISH' then
   return redis.error_reply('ERR merge: the first argument must be PUBLISH or SPUBLISH')
 end
+if finalRank == nil then
+  return redis.error_reply('ERR merge: the second argument must be the rank of the final statuses')
+end
 
 -- The calls, and the order ids of each bucket that they name, once each.
-local calls, buckets, ids, a = {}, {}, {}, 2
+local calls, buckets, ids, a = {}, {}, {}, 3
 for i = 1, #KEYS, 2 do
   local n = tonumber(ARGV[a])
   local args = { unpack(ARGV, a + 1, a + n) }
@@ -183,7 +194,7 @@ for i, c in ipairs(calls) do
   if not cur then
     results[i] = 'ERR the record of order ' .. orderId .. ' is corrupt'
   else
-    local result, changed = merge(publish, cur, c.userKey, c.args)
+    local result, changed = merge(publish, finalRank, cur, c.userKey, c.args)
     results[i] = result
     if changed then
       dirty[c.bucket] = dirty[c.bucket] or { seen = {} }

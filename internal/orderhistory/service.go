@@ -1,7 +1,7 @@
 // Package orderhistory is streamcart's order history service: a read model
 // (the query side of CQRS) of each shopper's orders, kept only in Redis and
 // built from the events of three streams. GET /history lists the caller's
-// orders, newest first, and every change to a record is announced on the
+// orders, newest first, and the changes to a record are announced on the
 // user's Pub/Sub channel (events.OrderUpdatesChannel), which the gateway
 // relays to the browser.
 //
@@ -95,12 +95,22 @@
 // its arguments (commutative) nor about seeing one twice (idempotent). So
 // any interleaving of the three streams, with any entry delivered any
 // number of times, ends in the same record, and no table of processed
-// event ids is needed: applying an event again changes nothing. The script
-// publishes the record only when one of its fields changed (not for a
-// change of bookkeeping alone, such as a re-published OrderPlaced), and
-// inside the same atomic step, so the updates of one order reach the
-// channel in the order they were made and the last one is the current
-// record.
+// event ids is needed: applying an event again changes nothing.
+//
+// # Updates
+//
+// The script publishes the whole record, inside the same atomic step, so
+// the updates of one order reach the channel in the order they were made,
+// when the shopper is to see a change: when the record's status changed
+// (the first event of an order makes it, CREATED or final), or when a
+// field the shopper sees changed once the status is final. A change
+// that keeps a status short of final, such as an identity score that
+// came before the payment, is not published by itself: the update of the
+// final status carries it. So a repeated event, or a change of
+// bookkeeping alone (a re-published OrderPlaced), publishes nothing, and
+// once an order is final its last update is its current record. An order
+// costs two updates when identity scores it before payments is done,
+// three when after.
 //
 // A payment or a score may come before its order, since the streams are
 // consumed independently. The script then creates the record with what the
