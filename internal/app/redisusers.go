@@ -199,7 +199,7 @@ func RedisUsers(n RedisNames, passwords map[string]string) ([]redisacl.User, err
 			// (get, set, del, exists, pexpire, partly in scripts).
 			redisacl.Grant{
 				Commands: []string{
-					"evalsha", "eval", "script|load", "hgetall", "hset", "zadd", "zrevrange", "scan", "unlink",
+					"evalsha", "eval", "script|load", "hget", "hmget", "hset", "zadd", "zrevrange", "scan", "unlink",
 					"get", "set", "del", "exists", "pexpire",
 				},
 				Keys: []string{redisacl.Prefix(n.HistoryPrefix)},

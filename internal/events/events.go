@@ -513,8 +513,9 @@ func (f *fields) done(typ string) error {
 }
 
 // OrderUpdatesChannel is the Redis Pub/Sub channel on which the order
-// history service announces each change to one of userID's orders, as the
-// order's JSON history record. The gateway relays it to the shopper's
+// history service announces the changes to userID's orders that the
+// shopper is to see (see package orderhistory), as the order's JSON
+// history record. The gateway relays it to the shopper's
 // browser (Server-Sent Events). Pub/Sub is fire-and-forget: a client that
 // was not listening reads the history instead.
 //

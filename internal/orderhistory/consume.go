@@ -62,7 +62,7 @@ func (s *Service) mergeFor(m stream.Message, publish bool) (c mergeCall, ok bool
 		return mergeCall{
 			orderID: orderID,
 			userID:  userID,
-			keys:    []string{s.orderKey(orderID), s.userKey(userID)},
+			keys:    []string{s.bucketKey(orderID), s.userKey(userID)},
 			args: []any{
 				kind, orderID, userID,
 				formatTime(at), at.UnixMilli(), by, channel,

@@ -27,7 +27,7 @@ type Journey struct {
 // error wraps ErrNotFound while the history has no record of the order,
 // and is Unavailable while the history is not complete (see Get).
 func (s *Service) Journey(ctx context.Context, orderID string) (Journey, error) {
-	h, err := s.orderHash(ctx, orderID)
+	h, err := s.orderFields(ctx, orderID)
 	if err != nil {
 		return Journey{}, fmt.Errorf("journey of order %s: %w", orderID, err)
 	}

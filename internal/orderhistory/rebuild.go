@@ -217,7 +217,7 @@ func (s *Service) deleteModel(ctx context.Context) (int, error) {
 		node = primary
 	}
 	var n int
-	for _, kind := range []string{"order:", "user:"} {
+	for _, kind := range []string{"orders:", "user:"} {
 		pattern := globEscape(s.cfg.KeyPrefix+modelTag+kind) + "*"
 		iter := node.Scan(ctx, 0, pattern, rebuildPage).Iterator()
 		batch := make([]string, 0, rebuildPage)

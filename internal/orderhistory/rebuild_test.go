@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"testing"
@@ -20,17 +21,18 @@ import (
 )
 
 // snapshot is everything the model holds: the records by user, as List
-// returns them, and the raw keys, bookkeeping fields and scores included.
+// returns them, and the raw records by order id, bookkeeping fields
+// included, and the users' lists with their scores.
 type snapshot struct {
 	Records map[string][]orderhistory.Record
-	Hashes  map[string]map[string]string
+	Stored  map[string]map[string]string
 	Sets    map[string][]redis.Z
 }
 
 func (e *env) snapshot(t *testing.T, users []string) snapshot {
 	t.Helper()
 	ctx := t.Context()
-	s := snapshot{Records: map[string][]orderhistory.Record{}, Hashes: map[string]map[string]string{}, Sets: map[string][]redis.Z{}}
+	s := snapshot{Records: map[string][]orderhistory.Record{}, Stored: map[string]map[string]string{}, Sets: map[string][]redis.Z{}}
 	for _, u := range users {
 		list, err := e.svc.List(ctx, u, orderhistory.MaxLimit)
 		if err != nil {
@@ -39,7 +41,7 @@ func (e *env) snapshot(t *testing.T, users []string) snapshot {
 		s.Records[u] = list
 	}
 	var keys []string
-	for _, kind := range []string{"order:", "user:"} {
+	for _, kind := range []string{"orders:", "user:"} {
 		k, err := e.rdb.Keys(ctx, e.cfg.KeyPrefix+"{model}:"+kind+"*").Result()
 		if err != nil {
 			t.Fatal(err)
@@ -49,9 +51,14 @@ func (e *env) snapshot(t *testing.T, users []string) snapshot {
 	for _, k := range keys {
 		switch typ := e.rdb.Type(ctx, k).Val(); typ {
 		case "hash":
-			h := e.rdb.HGetAll(ctx, k).Val()
-			delete(h, "statusAt") // when the merge applied the status: the rebuild's own time
-			s.Hashes[k] = h
+			for id, raw := range e.rdb.HGetAll(ctx, k).Val() {
+				var h map[string]string
+				if err := json.Unmarshal([]byte(raw), &h); err != nil {
+					t.Fatalf("record %s in %s: %v", id, k, err)
+				}
+				delete(h, "statusAt") // when the merge applied the status: the rebuild's own time
+				s.Stored[id] = h
+			}
 		case "zset":
 			s.Sets[k] = e.rdb.ZRangeWithScores(ctx, k, 0, -1).Val()
 		default:
@@ -59,6 +66,18 @@ func (e *env) snapshot(t *testing.T, users []string) snapshot {
 		}
 	}
 	return s
+}
+
+// store replaces order orderID's record with fields, as no merge would.
+func (e *env) store(t *testing.T, orderID string, fields map[string]string) {
+	t.Helper()
+	raw, err := json.Marshal(fields)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.rdb.HSet(t.Context(), e.svc.BucketKey(orderID), orderID, raw).Err(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestRebuildEqualsLive(t *testing.T) {
@@ -114,15 +133,17 @@ func TestRebuildEqualsLive(t *testing.T) {
 	e.publishUnstored(t, unknown)
 	e.settleWith(t, 3)
 	live := e.snapshot(t, users)
-	if n := len(live.Hashes); n < 50 {
+	if n := len(live.Stored); n < 50 {
 		t.Fatalf("live model has %d orders, want at least 50", n)
 	}
 
 	// Damage the model: a wrong field and a stray order, both of which the
 	// rebuild must undo.
 	victim := live.Records[users[0]][0].OrderID
-	e.rdb.HSet(t.Context(), e.cfg.KeyPrefix+"{model}:order:"+victim, "status", "0")
-	e.rdb.HSet(t.Context(), e.cfg.KeyPrefix+"{model}:order:stray", "orderId", "stray", "userId", users[0])
+	damaged := maps.Clone(live.Stored[victim])
+	damaged["status"] = "0"
+	e.store(t, victim, damaged)
+	e.store(t, "stray", map[string]string{"orderId": "stray", "userId": users[0]})
 	e.rdb.ZAdd(t.Context(), e.cfg.KeyPrefix+"{model}:user:"+users[0], redis.Z{Score: 1, Member: "stray"})
 
 	if err := e.svc.Rebuild(t.Context()); err != nil {

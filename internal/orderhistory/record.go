@@ -34,7 +34,20 @@ type Record struct {
 	PotentialFraud bool     `json:"potentialFraud"`
 }
 
-// parseRecord reads a record from its hash.
+// recordFields decodes a record as the model stores it, a JSON object
+// whose values are strings, into its fields; "" (no record) is none.
+func recordFields(stored string) (map[string]string, error) {
+	h := map[string]string{}
+	if stored == "" {
+		return h, nil
+	}
+	if err := json.Unmarshal([]byte(stored), &h); err != nil {
+		return nil, fmt.Errorf("corrupt history record: %w", err)
+	}
+	return h, nil
+}
+
+// parseRecord reads a record from its fields (recordFields).
 func parseRecord(h map[string]string) (Record, error) {
 	r := Record{
 		OrderID:       h["orderId"],

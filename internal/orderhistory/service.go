@@ -1,7 +1,7 @@
 // Package orderhistory is streamcart's order history service: a read model
 // (the query side of CQRS) of each shopper's orders, kept only in Redis and
 // built from the events of three streams. GET /history lists the caller's
-// orders, newest first, and every change to a record is announced on the
+// orders, newest first, and the changes to a record are announced on the
 // user's Pub/Sub channel (events.OrderUpdatesChannel), which the gateway
 // relays to the browser.
 //
@@ -37,19 +37,30 @@
 // With the default Config.KeyPrefix "orderhistory:", every key in one
 // Redis Cluster slot (the hash tag {model}, see modelTag):
 //
-//	orderhistory:{model}:order:<orderId>  hash: orderId, userId, status,
-//	                              statusName, paymentId, amountCents, items
-//	                              (JSON of events.LineItem), createdOn,
-//	                              createdBy, lastUpdatedOn, lastUpdatedBy,
+//	orderhistory:{model}:orders:<bucket>  hash of the records of the
+//	                              orders whose ids start with <bucket>,
+//	                              their first 8 characters (about a
+//	                              minute of UUIDv7 ids, see bucketLen):
+//	                              field orderId, value the record, a JSON
+//	                              object of strings: orderId, userId,
+//	                              status, statusName, paymentId,
+//	                              amountCents, items (JSON of
+//	                              events.LineItem), createdOn, createdBy,
+//	                              lastUpdatedOn, lastUpdatedBy,
 //	                              identityScore, potentialFraud; and the
 //	                              merge's bookkeeping: statusRank, statusAt,
 //	                              placedVersion, scoredVersion
 //	orderhistory:{model}:user:<userId>  sorted set of the user's orderIds,
 //	                              scored by createdOn in Unix milliseconds
-//	orderhistory:{model}:complete  the completeness marker: the generation
-//	                              id of the last rebuild that completed
+//	orderhistory:{model}:complete:buckets  the completeness marker: the
+//	                              generation id of the last rebuild that
+//	                              completed
 //	orderhistory:{model}:rebuilding  the rebuild lock: the generation id of
 //	                              the rebuild in progress, expiring
+//
+// The records are kept by the minute, not in a hash per order, so that
+// the merge reads and writes a consumer batch's records, orders of the
+// same minute, with one command each (see below).
 //
 // Times are stored as UTC RFC 3339 with milliseconds, all of one width, so
 // that comparing them as strings compares the times.
@@ -59,8 +70,12 @@
 // Each event is applied by a Lua script (merge.lua, run with EVALSHA) that
 // merges it into the record atomically; one run of the script applies a
 // whole consumer batch (on a Redis Cluster, the batch's events of one hash
-// slot), so that a batch costs one EVALSHA and one round trip. Every field is set by a rule that picks a winner among
-// all the events seen, whatever order they came in:
+// slot), so that a batch costs one EVALSHA and one round trip. The run
+// reads the records of its events with one HMGET per bucket, merges the
+// events in turn (two events of one order see each other's changes, as
+// in two runs), and writes the records that changed with one HSET per
+// bucket. Every field is set by a rule that picks a winner among all the
+// events seen, whatever order they came in:
 //
 //   - status and paymentId: the greatest (events.Status.Rank, paymentId,
 //     status code). OrderPlaced and IdentityScored propose CREATED with no
@@ -80,12 +95,22 @@
 // its arguments (commutative) nor about seeing one twice (idempotent). So
 // any interleaving of the three streams, with any entry delivered any
 // number of times, ends in the same record, and no table of processed
-// event ids is needed: applying an event again changes nothing. The script
-// publishes the record only when one of its fields changed (not for a
-// change of bookkeeping alone, such as a re-published OrderPlaced), and
-// inside the same atomic step, so the updates of one order reach the
-// channel in the order they were made and the last one is the current
-// record.
+// event ids is needed: applying an event again changes nothing.
+//
+// # Updates
+//
+// The script publishes the whole record, inside the same atomic step, so
+// the updates of one order reach the channel in the order they were made,
+// when the shopper is to see a change: when the record's status changed
+// (the first event of an order makes it, CREATED or final), or when a
+// field the shopper sees changed once the status is final. A change
+// that keeps a status short of final, such as an identity score that
+// came before the payment, is not published by itself: the update of the
+// final status carries it. So a repeated event, or a change of
+// bookkeeping alone (a re-published OrderPlaced), publishes nothing, and
+// once an order is final its last update is its current record. An order
+// costs two updates when identity scores it before payments is done,
+// three when after.
 //
 // A payment or a score may come before its order, since the streams are
 // consumed independently. The script then creates the record with what the
@@ -337,11 +362,11 @@ func (s *Service) List(ctx context.Context, userID string, limit int) ([]Record,
 		return nil, errIncomplete
 	}
 	ids := idsCmd.Val()
-	cmds := make([]*redis.MapStringStringCmd, len(ids))
+	cmds := make([]*redis.StringCmd, len(ids))
 	var after *redis.StringCmd
 	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range ids {
-			cmds[i] = p.HGetAll(ctx, s.orderKey(id))
+			cmds[i] = p.HGet(ctx, s.bucketKey(id), id)
 		}
 		after = p.Get(ctx, s.markerKey())
 		return nil
@@ -354,7 +379,10 @@ func (s *Service) List(ctx context.Context, userID string, limit int) ([]Record,
 	}
 	out := make([]Record, 0, len(ids))
 	for i, cmd := range cmds {
-		h := cmd.Val()
+		h, err := recordFields(cmd.Val())
+		if err != nil {
+			return nil, fmt.Errorf("list orders of %s: order %s: %w", userID, ids[i], err)
+		}
 		if len(h) == 0 || h["userId"] != userID {
 			continue
 		}
@@ -372,7 +400,7 @@ func (s *Service) List(ctx context.Context, userID string, limit int) ([]Record,
 // is not known to be complete it returns an Unavailable error (503)
 // rather than a record that may be missing or behind.
 func (s *Service) Get(ctx context.Context, userID, orderID string) (Record, error) {
-	h, err := s.orderHash(ctx, orderID)
+	h, err := s.orderFields(ctx, orderID)
 	if err != nil {
 		return Record{}, fmt.Errorf("get order %s: %w", orderID, err)
 	}
@@ -386,17 +414,15 @@ func (s *Service) Get(ctx context.Context, userID, orderID string) (Record, erro
 	return r, nil
 }
 
-// orderHash returns the hash of order orderID, empty when there is none,
-// read between two readings of the completeness marker: while the model
-// is not known to be complete, the error is Unavailable (sameGeneration).
-func (s *Service) orderHash(ctx context.Context, orderID string) (map[string]string, error) {
-	var (
-		before, after *redis.StringCmd
-		hash          *redis.MapStringStringCmd
-	)
+// orderFields returns the fields of order orderID's record, empty when
+// there is none, read between two readings of the completeness marker:
+// while the model is not known to be complete, the error is Unavailable
+// (sameGeneration).
+func (s *Service) orderFields(ctx context.Context, orderID string) (map[string]string, error) {
+	var before, rec, after *redis.StringCmd
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		before = p.Get(ctx, s.markerKey())
-		hash = p.HGetAll(ctx, s.orderKey(orderID))
+		rec = p.HGet(ctx, s.bucketKey(orderID), orderID)
 		after = p.Get(ctx, s.markerKey())
 		return nil
 	})
@@ -406,7 +432,7 @@ func (s *Service) orderHash(ctx context.Context, orderID string) (map[string]str
 	if err := sameGeneration(before, after); err != nil {
 		return nil, err
 	}
-	return hash.Val(), nil
+	return recordFields(rec.Val())
 }
 
 // sameGeneration checks the marker read before and after a reader's
@@ -431,18 +457,32 @@ func (s *Service) Ping(ctx context.Context) error { return s.rdb.Ping(ctx).Err()
 // order's record and its user's list at once, and the journey reads a
 // record by order id alone, so no tag per user would do; the readers'
 // pipelines read the completeness marker before and after the records,
-// which holds only on one connection. The model is small (a hash per
+// which holds only on one connection. The model is small (a record per
 // order), so one primary serves it.
 const modelTag = "{model}:"
 
-func (s *Service) orderKey(orderID string) string {
-	return s.cfg.KeyPrefix + modelTag + "order:" + orderID
+// bucketLen is how many leading characters of an order id name the
+// bucket its record is kept in. Order ids are UUIDv7 (stream.NewID),
+// whose first eight hex digits are the top bits of their creation time
+// in milliseconds: a bucket holds the orders of about a minute (65.5 s),
+// so the events of one consumer batch, which are of orders placed
+// moments ago, fall in one or two buckets. An id of any other form works
+// as well, its records spread over more buckets.
+const bucketLen = 8
+
+// bucketKey is the hash that holds order orderID's record, in the field
+// orderID.
+func (s *Service) bucketKey(orderID string) string {
+	return s.cfg.KeyPrefix + modelTag + "orders:" + orderID[:min(len(orderID), bucketLen)]
 }
 func (s *Service) userKey(userID string) string { return s.cfg.KeyPrefix + modelTag + "user:" + userID }
 
 // markerKey holds the generation of the last complete rebuild: while it
 // is there, the model holds every order (see the package documentation).
-func (s *Service) markerKey() string { return s.cfg.KeyPrefix + modelTag + "complete" }
+// It is named for the layout of the records in buckets: the layout
+// before, a hash per order, had its marker in "complete", so that a
+// service that finds only that one rebuilds into buckets.
+func (s *Service) markerKey() string { return s.cfg.KeyPrefix + modelTag + "complete:buckets" }
 
 // lockKey holds the generation of the rebuild in progress.
 func (s *Service) lockKey() string { return s.cfg.KeyPrefix + modelTag + "rebuilding" }

@@ -79,7 +79,7 @@ func (s *Service) merge(ctx context.Context, calls []mergeCall) (changed int, er
 		_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for i, run := range runs {
 				var keys []string
-				args := []any{publish}
+				args := []any{publish, events.StatusPaymentSuccess.Rank()}
 				for _, c := range run {
 					keys = append(keys, calls[c].keys...)
 					args = append(append(args, len(calls[c].args)), calls[c].args...)
