@@ -74,9 +74,15 @@ func (h *handler) search(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	_, _ = w.Write(append(page, '\n')) // the client went away; nothing to do
+	// page is shared with every search the cache serves it to: it is
+	// written as it is, never appended to. An error means the client went
+	// away; there is nothing to do.
+	_, _ = w.Write(page)
+	_, _ = w.Write(newline)
 	return nil
 }
+
+var newline = []byte{'\n'}
 
 // product returns the product the request's path names, active or not.
 func (h *handler) product(r *http.Request) (Product, error) {
