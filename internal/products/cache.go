@@ -32,10 +32,13 @@ const cacheBackoff = time.Second
 //
 // Its reads never fail: a Redis error is logged and reported as a miss.
 //
-// Search pages are also kept in the process for localSearchFor after
-// Redis said they were current (pages), so that a popular search costs no
-// round trip at all: a change made through this process outdates them at
-// once, a change made through another within localSearchFor.
+// Search pages are also kept in the process (pages) and served from it
+// for localSearchFor after Redis last said that their generation was
+// current, so that a popular search costs no round trip at all: a change
+// made through this process outdates them at once, a change made through
+// another within localSearchFor. One read of the generation, whichever
+// search made it, vouches for every page: the searches of a second cost
+// one round trip, however many different queries they make.
 type cache struct {
 	rdb       redis.UniversalClient // nil: caching is off
 	prefix    string
@@ -47,8 +50,8 @@ type cache struct {
 	pages     localPages
 }
 
-// localSearchFor is how long a search page that Redis said was current
-// is served from the process without asking again.
+// localSearchFor is how long search pages of the generation that Redis
+// said was current are served from the process without asking again.
 const localSearchFor = time.Second
 
 // localPagesMax bounds the search pages kept in the process; when it is
@@ -62,27 +65,43 @@ type localPages struct {
 	// gen is the newest generation this process made (bumpGeneration):
 	// a page of an older one is stale.
 	gen int64
+	// current is the generation that Redis said was current, in a read
+	// that started at checked.
+	current int64
+	checked time.Time
 }
 
 type localPage struct {
-	gen   int64
-	body  []byte
-	until time.Time
+	gen  int64
+	body []byte
 }
 
-// get returns the page at key while it is fresh.
+// get returns the page at key while it is fresh: of the generation that
+// Redis said was current at most localSearchFor before now.
 func (l *localPages) get(key string, now time.Time) (localPage, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	p, ok := l.pages[key]
-	if !ok || now.After(p.until) || p.gen < l.gen {
+	if !ok || now.Sub(l.checked) > localSearchFor || p.gen != l.current || p.gen < l.gen {
 		return localPage{}, false
 	}
 	return p, true
 }
 
-// put keeps body, current at generation gen as of now.
-func (l *localPages) put(key string, gen int64, body []byte, now time.Time) {
+// seen records that Redis said gen was the current generation, in a read
+// that started at now. A read that started before the last one recorded
+// is ignored: its answer may be older.
+func (l *localPages) seen(gen int64, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Before(l.checked) {
+		return
+	}
+	l.current, l.checked = gen, now
+}
+
+// put keeps body, made at generation gen.
+func (l *localPages) put(key string, gen int64, body []byte) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if gen < l.gen {
@@ -91,14 +110,14 @@ func (l *localPages) put(key string, gen int64, body []byte, now time.Time) {
 	if l.pages == nil || len(l.pages) >= localPagesMax {
 		l.pages = make(map[string]localPage)
 	}
-	l.pages[key] = localPage{gen: gen, body: body, until: now.Add(localSearchFor)}
+	l.pages[key] = localPage{gen: gen, body: body}
 }
 
-// drop forgets every page.
+// drop forgets every page, and what Redis said.
 func (l *localPages) drop() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.pages = nil
+	l.pages, l.checked = nil, time.Time{}
 }
 
 // outdate makes every page older than gen stale.
@@ -281,10 +300,13 @@ func (c *cache) bumpGeneration(ctx context.Context) error {
 	return nil
 }
 
-// fresh reads the current search generation and the entry at key in one
-// round trip (getAll). It returns the entry's JSON when it was made at the
-// current generation, and the generation to store a new entry at; ok is
-// false when Redis cannot be used, and the result must not be cached.
+// fresh returns the page at key kept in the process while it is fresh,
+// and otherwise reads the current search generation and the entry at key
+// in one round trip (getAll), which makes the other pages of that
+// generation kept in the process fresh again. It returns the entry's JSON
+// when it was made at the current generation, and the generation to
+// store a new entry at; ok is false when Redis cannot be used, and the
+// result must not be cached.
 func (c *cache) fresh(ctx context.Context, key string) (gen int64, b []byte, ok bool) {
 	if !c.usable() {
 		return 0, nil, false
@@ -306,13 +328,14 @@ func (c *cache) fresh(ctx context.Context, key string) (gen int64, b []byte, ok 
 			return 0, nil, false
 		}
 	}
+	c.pages.seen(gen, now)
 	entry, _ := vals[1].(string)
 	at, body, found := strings.Cut(entry, "\n")
 	if !found || at != strconv.FormatInt(gen, 10) {
 		return gen, nil, true // missing or made at an older generation
 	}
 	b = []byte(body)
-	c.pages.put(key, gen, b, now)
+	c.pages.put(key, gen, b)
 	return gen, b, true
 }
 
@@ -328,7 +351,7 @@ func (c *cache) store(ctx context.Context, key string, gen int64, b []byte) {
 		c.failed(ctx, "put search result", err)
 		return
 	}
-	c.pages.put(key, gen, b, time.Now())
+	c.pages.put(key, gen, b)
 }
 
 // ping checks that Redis answers.
