@@ -17,6 +17,7 @@ import (
 	"streamcart/internal/platform/redisclient"
 
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/singleflight"
 )
 
 // cacheBackoff is how long the cache is skipped for reads and fills after
@@ -37,8 +38,10 @@ const cacheBackoff = time.Second
 // current, so that a popular search costs no round trip at all: a change
 // made through this process outdates them at once, a change made through
 // another within localSearchFor. One read of the generation, whichever
-// search made it, vouches for every page: the searches of a second cost
-// one round trip, however many different queries they make.
+// search made it, vouches for every page, and the searches that find
+// their page kept but not vouched for lately share one read of it alone:
+// the searches of a second cost one command, however many different
+// queries they make and however many come at once.
 type cache struct {
 	rdb       redis.UniversalClient // nil: caching is off
 	prefix    string
@@ -48,6 +51,9 @@ type cache struct {
 	log       *slog.Logger
 	downUntil atomic.Int64 // unix nanoseconds
 	pages     localPages
+	// checks makes the searches that find their page kept here but not
+	// vouched for lately share one read of the generation.
+	checks singleflight.Group
 }
 
 // localSearchFor is how long search pages of the generation that Redis
@@ -111,6 +117,15 @@ func (l *localPages) put(key string, gen int64, body []byte) {
 		l.pages = make(map[string]localPage)
 	}
 	l.pages[key] = localPage{gen: gen, body: body}
+}
+
+// kept reports whether a page at key is kept, fresh or not, of a
+// generation that this process did not outdate.
+func (l *localPages) kept(key string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p, ok := l.pages[key]
+	return ok && p.gen >= l.gen
 }
 
 // drop forgets every page, and what Redis said.
@@ -301,12 +316,13 @@ func (c *cache) bumpGeneration(ctx context.Context) error {
 }
 
 // fresh returns the page at key kept in the process while it is fresh,
-// and otherwise reads the current search generation and the entry at key
-// in one round trip (getAll), which makes the other pages of that
-// generation kept in the process fresh again. It returns the entry's JSON
-// when it was made at the current generation, and the generation to
-// store a new entry at; ok is false when Redis cannot be used, and the
-// result must not be cached.
+// after reading the current search generation (check) when the page is
+// kept but was not vouched for lately. Otherwise it reads the generation
+// and the entry at key in one round trip (getAll). Either read makes the
+// other pages of that generation kept in the process fresh again. It
+// returns the entry's JSON when it was made at the current generation,
+// and the generation to store a new entry at; ok is false when Redis
+// cannot be used, and the result must not be cached.
 func (c *cache) fresh(ctx context.Context, key string) (gen int64, b []byte, ok bool) {
 	if !c.usable() {
 		return 0, nil, false
@@ -315,6 +331,14 @@ func (c *cache) fresh(ctx context.Context, key string) (gen int64, b []byte, ok 
 	if p, ok := c.pages.get(key, now); ok {
 		return p.gen, p.body, true
 	}
+	if c.pages.kept(key) {
+		if err := c.check(ctx); err != nil {
+			return 0, nil, false
+		}
+		if p, ok := c.pages.get(key, time.Now()); ok {
+			return p.gen, p.body, true
+		}
+	}
 	octx, cancel := c.op(ctx)
 	defer cancel()
 	vals, err := getAll(octx, c.rdb, c.genKey(), key)
@@ -322,11 +346,8 @@ func (c *cache) fresh(ctx context.Context, key string) (gen int64, b []byte, ok 
 		c.failed(ctx, "read search cache", err)
 		return 0, nil, false
 	}
-	if s, isString := vals[0].(string); isString {
-		if gen, err = strconv.ParseInt(s, 10, 64); err != nil {
-			c.log.WarnContext(ctx, "search generation is not a number", "value", s)
-			return 0, nil, false
-		}
+	if gen, ok = c.generation(ctx, vals[0]); !ok {
+		return 0, nil, false
 	}
 	c.pages.seen(gen, now)
 	entry, _ := vals[1].(string)
@@ -337,6 +358,52 @@ func (c *cache) fresh(ctx context.Context, key string) (gen int64, b []byte, ok 
 	b = []byte(body)
 	c.pages.put(key, gen, b)
 	return gen, b, true
+}
+
+// check reads the current search generation and records it (seen), in
+// one read for all the searches that ask at the same time. The read is
+// not cancelled with the first caller's ctx, which the others do not
+// share; it is bounded by the cache's timeout.
+func (c *cache) check(ctx context.Context) error {
+	ch := c.checks.DoChan("generation", func() (any, error) {
+		start := time.Now()
+		ctx := context.WithoutCancel(ctx)
+		octx, cancel := c.op(ctx)
+		defer cancel()
+		v, err := c.rdb.Get(octx, c.genKey()).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			c.failed(ctx, "read search generation", err)
+			return nil, err
+		}
+		gen, ok := c.generation(ctx, v)
+		if !ok {
+			return nil, errors.New("search generation is not a number")
+		}
+		c.pages.seen(gen, start)
+		return nil, nil
+	})
+	select {
+	case r := <-ch:
+		return r.Err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// generation returns the search generation that Redis holds as v (0 when
+// it holds none); ok is false, and a warning logged, when it is not a
+// number.
+func (c *cache) generation(ctx context.Context, v any) (gen int64, ok bool) {
+	s, isString := v.(string)
+	if !isString || s == "" {
+		return 0, true
+	}
+	gen, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		c.log.WarnContext(ctx, "search generation is not a number", "value", s)
+		return 0, false
+	}
+	return gen, true
 }
 
 // store caches b, made at generation gen, at key for the search TTL.
