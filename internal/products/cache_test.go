@@ -20,17 +20,7 @@ import (
 func TestStaleFillKeepsNewerEntry(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	pool := testenv.Pool(t)
-	if err := Migrate(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
-	svc, err := NewService(pool, testenv.Redis(t), Config{KeyPrefix: testenv.Name(t, "products"), ProductKey: servicetest.ProductKey()}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := svc.Seed(ctx); err != nil {
-		t.Fatal(err)
-	}
+	svc := newSeededService(t, testenv.Redis(t))
 	old, err := svc.store.product(ctx, "p-00001")
 	if err != nil {
 		t.Fatal(err)
@@ -119,20 +109,10 @@ func TestLocalPages(t *testing.T) {
 func TestSearchesShareOneReadOfTheGeneration(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	pool := testenv.Pool(t)
-	if err := Migrate(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
 	rdb := testenv.Redis(t)
 	var commands commandCounter
 	rdb.AddHook(&commands)
-	svc, err := NewService(pool, rdb, Config{KeyPrefix: testenv.Name(t, "products"), ProductKey: servicetest.ProductKey()}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := svc.Seed(ctx); err != nil {
-		t.Fatal(err)
-	}
+	svc := newSeededService(t, rdb)
 	queries := []Query{{Q: "puma"}, {Q: "shirt"}, {Q: "", Limit: 12}}
 	search := func(q Query) int64 {
 		t.Helper()
@@ -169,6 +149,24 @@ func TestSearchesShareOneReadOfTheGeneration(t *testing.T) {
 		}
 		return
 	}
+}
+
+// newSeededService returns a Service over a fresh database holding the
+// sample catalog, caching in rdb under keys of its own.
+func newSeededService(t *testing.T, rdb redis.UniversalClient) *Service {
+	t.Helper()
+	pool := testenv.Pool(t)
+	if err := Migrate(t.Context(), pool); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := NewService(pool, rdb, Config{KeyPrefix: testenv.Name(t, "products"), ProductKey: servicetest.ProductKey()}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Seed(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return svc
 }
 
 // commandCounter is a go-redis hook that counts the commands a client
