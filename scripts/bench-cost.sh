@@ -19,7 +19,7 @@
 # second after the last order is final: the background work of that
 # window (consumers' polls, the price copy's refresh) counts too.
 #
-# RATE (default 300), DURATION (20s) and TOP (8) as above; ROUNDS (1)
+# RATE (default 300), DURATION (20s) and TOP (16) as above; ROUNDS (1)
 # runs of each build. BASE=<git revision> also builds that commit (from
 # git archive, in the temporary directory) and runs it in alternation
 # with this build (which goes first alternates), with the same load tool
@@ -33,7 +33,7 @@ source scripts/benchlib.sh
 rate=${RATE:-300}
 duration=${DURATION:-20s}
 rounds=${ROUNDS:-1}
-top=${TOP:-8}
+top=${TOP:-16}
 base=${BASE:-}
 bin=bin/streamcart
 tmp=$(mktemp -d /tmp/streamcart-bench-cost.XXXXXX)
@@ -84,13 +84,13 @@ delta() { awk -v a="${at[after $1]}" -v b="${at[before $1]}" 'BEGIN { print a - 
 # record keeps figure $2 = $3 of build $1, for the medians.
 record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$tmp/figures"; }
 
-# requests prints the requests that the access log $1 shows, per order,
-# by service and route: path segments that hold a digit and are 8 or more
+# requests prints how many requests the access log $1 shows, by service
+# and route, most first: path segments that hold a digit and are 8 or more
 # characters long (ids) read {id}.
 requests() {
 	sed -n 's/.*"msg":"http request".*"service":"\([^"]*\)".*"method":"\([^"]*\)","path":"\([^"]*\)".*/\1 \2 \3/p; s/.*"service":"\([^"]*\)".*"msg":"http request".*"method":"\([^"]*\)","path":"\([^"]*\)".*/\1 \2 \3/p' "$1" |
 		awk '{ n = split($3, s, "/"); p = ""; for (i = 2; i <= n; i++) p = p "/" (length(s[i]) >= 8 && s[i] ~ /[0-9]/ ? "{id}" : s[i]); c[$1 " " $2 " " p]++ }
-			END { for (k in c) print c[k], k }' | sort -k1,1nr
+			END { for (k in c) print c[k], k }' | sort -k1,1nr -k2
 }
 
 # run runs build $1 once, round $2, and prints its figures.
