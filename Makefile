@@ -29,7 +29,7 @@ FUZZ_TARGETS := \
 FUZZTIME_TEST ?= 2s
 FUZZTIME ?= 1m
 
-.PHONY: all deps build run test test-short vet rules fuzz fuzz-run bench bench-stream bench-overhead chaos images compose-test k8s-test clean
+.PHONY: all deps build run test test-short vet rules fuzz fuzz-run bench bench-stream bench-overhead bench-cost chaos images compose-test k8s-test clean
 
 all: build
 
@@ -89,6 +89,13 @@ bench-stream: deps
 # off and both on, in alternation (ROUNDS=… pairs, RATE=…, DURATION=…).
 bench-overhead: deps build
 	bash scripts/bench-overhead.sh
+
+# What an order costs (issue 14): Redis commands and round trips, HTTP
+# requests by route, PostgreSQL commits and CPU ms per order, on a fresh
+# streamcart dev at RATE (300) orders/s for DURATION (20s); BASE=<git
+# revision> runs that commit too, in alternation (ROUNDS=… of each).
+bench-cost: deps build
+	bash scripts/bench-cost.sh
 
 # The fault suite (about 4 minutes; not part of `make test`): the system as
 # separate processes on its own Redis and PostgreSQL, under load, one fault

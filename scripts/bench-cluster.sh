@@ -9,8 +9,8 @@
 # cluster, the replicas' work included). Everything runs on loopback.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-# shellcheck source=scripts/devurl.sh
-source scripts/devurl.sh
+# shellcheck source=scripts/benchlib.sh
+source scripts/benchlib.sh
 rate=${RATE:-100}
 duration=${DURATION:-20s}
 rounds=${ROUNDS:-2}
@@ -18,26 +18,15 @@ bin=bin/streamcart
 tmp=$(mktemp -d /tmp/streamcart-bench-cluster.XXXXXX)
 chmod 755 "$tmp" # PostgreSQL runs as the postgres user when we are root
 go build -o "$bin" ./cmd/streamcart
-tick=$(getconf CLK_TCK)
 dev=""
 stop() {
-	[[ -n "$dev" ]] && { kill -INT "$dev" 2>/dev/null || true; wait "$dev" 2>/dev/null || true; }
+	halt "$dev"
 	dev=""
 }
 trap 'stop; rm -rf "$tmp"' EXIT
 
-# cpu prints the user+system CPU seconds so far of the processes $@.
-cpu() {
-	local sum=0
-	for p in "$@"; do
-		sum=$(awk -v s="$sum" -v t="$tick" '{ printf "%.2f", s + ($14 + $15) / t }' "/proc/$p/stat")
-	done
-	echo "$sum"
-}
 # redises prints the pids of dev's redis-server children.
 redises() { ps --ppid "$dev" -o pid=,comm= | awk '$2 == "redis-server" { print $1 }'; }
-# field prints the number after "$1": in JSON $2.
-field() { sed -n "s/.*\"$1\":{[^}]*\"p99\":\([0-9.]*\).*/\1/p; s/.*\"$1\":\([0-9.]*\)[,}].*/\1/p" <<<"$2" | head -1; }
 
 printf '%-8s %8s %12s %13s %16s %18s\n' redis orders/s "HTTP p99 ms" "final p99 ms" "dev CPU ms/order" "redis CPU ms/order"
 for round in $(seq 1 "$rounds"); do

@@ -18,6 +18,8 @@
 # rather than the default one in ten.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=scripts/benchlib.sh
+source scripts/benchlib.sh
 rate=${RATE:-200}
 duration=${DURATION:-20s}
 rounds=${ROUNDS:-2}
@@ -28,24 +30,10 @@ tmp=$(mktemp -d /tmp/streamcart-bench-overhead.XXXXXX)
 chmod 755 "$tmp" # PostgreSQL runs as the postgres user when we are root
 go build -o "$bin" ./cmd/streamcart
 go build -o "$tmp/otlpsink" scripts/otlpsink.go
-tick=$(getconf CLK_TCK)
 
 # The processes of each mode's current round, by mode.
 declare -A dev=() sink=() scraper=() url=() data=() before=() sink_before=() bench=()
 
-# halt stops process $1 with SIGINT (a process that received it before it
-# was listening for it, which a background job of a script ignores, gets
-# SIGKILL after 30 s) and waits for it.
-halt() {
-	[[ -n "$1" ]] || return 0
-	kill -INT "$1" 2>/dev/null || true
-	for _ in $(seq 1 300); do
-		kill -0 "$1" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$1" 2>/dev/null || true
-	wait "$1" 2>/dev/null || true
-}
 # stop stops the processes of mode $1.
 stop() {
 	if [[ -n "${scraper[$1]:-}" ]]; then
@@ -58,11 +46,6 @@ stop() {
 	dev[$1]="" sink[$1]="" scraper[$1]="" bench[$1]=""
 }
 trap 'stop off; stop on; rm -rf "$tmp"' EXIT
-
-# cpu prints the user+system CPU seconds of process $1 so far.
-cpu() { awk -v t="$tick" '{ printf "%.2f", ($14 + $15) / t }' "/proc/$1/stat"; }
-# field prints the number after "$1": in JSON $2.
-field() { sed -n "s/.*\"$1\":{[^}]*\"p99\":\([0-9.]*\).*/\1/p; s/.*\"$1\":\([0-9.]*\)[,}].*/\1/p" <<<"$2" | head -1; }
 
 # scrape fetches every metrics URL that dev printed in $1, every 5 s,
 # and writes a line to $2 for each answered.
@@ -78,7 +61,7 @@ scrape() {
 # start starts a fresh system of mode $1 (off or on) for round $2 and
 # waits until it serves.
 start() {
-	local mode=$1 dir="$tmp/$1-$2" env=() flags=(--metrics=false) u=""
+	local mode=$1 dir="$tmp/$1-$2" env=() flags=(--metrics=false)
 	mkdir -p "$dir"
 	data[$mode]=$dir
 	if [[ $mode == on ]]; then
@@ -91,14 +74,7 @@ start() {
 	env "${env[@]}" "$bin" dev --data "$dir/data" --addr 127.0.0.1:0 "${flags[@]}" --rate-limit-ip -1 \
 		--new-sessions-per-minute -1 --event-streams-per-ip -1 --log-level warn >"$dir/dev.log" 2>&1 &
 	dev[$mode]=$!
-	for _ in $(seq 1 120); do
-		u=$(sed -n 's/^Open \(http:[^ ]*\)$/\1/p' "$dir/dev.log" 2>/dev/null || true)
-		[[ -n "$u" ]] && break
-		kill -0 "${dev[$mode]}" 2>/dev/null || { cat "$dir/dev.log" >&2; exit 1; }
-		sleep 0.5
-	done
-	[[ -n "$u" ]] || { cat "$dir/dev.log" >&2; echo "streamcart dev did not start" >&2; exit 1; }
-	url[$mode]=$u
+	url[$mode]=$(dev_url "$dir/dev.log" "${dev[$mode]}")
 	if [[ $mode == on ]]; then
 		scrape "$dir/dev.log" "$dir/scrapes" &
 		scraper[$mode]=$!
@@ -161,10 +137,7 @@ for round in $(seq 1 "$rounds"); do
 	fi
 done
 
-# median prints the median of the CPU per order of the rounds of mode $1.
-median() {
-	awk -v m="$1" '$1 == m { print $6 }' "$tmp/rounds" | sort -n |
-		awk '{ v[NR] = $1 } END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-off=$(median off) on=$(median on)
+# cpu_median prints the median of the CPU per order of the rounds of mode $1.
+cpu_median() { awk -v m="$1" '$1 == m { print $6 }' "$tmp/rounds" | median; }
+off=$(cpu_median off) on=$(cpu_median on)
 awk -v off="$off" -v on="$on" 'BEGIN { printf "median CPU ms/order: off %.2f, on %.2f; on/off %.3f\n", off, on, on / off }'

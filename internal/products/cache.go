@@ -17,6 +17,7 @@ import (
 	"streamcart/internal/platform/redisclient"
 
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/singleflight"
 )
 
 // cacheBackoff is how long the cache is skipped for reads and fills after
@@ -32,10 +33,15 @@ const cacheBackoff = time.Second
 //
 // Its reads never fail: a Redis error is logged and reported as a miss.
 //
-// Search pages are also kept in the process for localSearchFor after
-// Redis said they were current (pages), so that a popular search costs no
-// round trip at all: a change made through this process outdates them at
-// once, a change made through another within localSearchFor.
+// Search pages are also kept in the process (pages) and served from it
+// for localSearchFor after Redis last said that their generation was
+// current, so that a popular search costs no round trip at all: a change
+// made through this process outdates them at once, a change made through
+// another within localSearchFor. One read of the generation, whichever
+// search made it, vouches for every page, and the searches that find
+// their page kept but not vouched for lately share one read of it alone:
+// the searches of a second cost one command, however many different
+// queries they make and however many come at once.
 type cache struct {
 	rdb       redis.UniversalClient // nil: caching is off
 	prefix    string
@@ -45,10 +51,13 @@ type cache struct {
 	log       *slog.Logger
 	downUntil atomic.Int64 // unix nanoseconds
 	pages     localPages
+	// checks makes the searches that find their page kept here but not
+	// vouched for lately share one read of the generation.
+	checks singleflight.Group
 }
 
-// localSearchFor is how long a search page that Redis said was current
-// is served from the process without asking again.
+// localSearchFor is how long search pages of the generation that Redis
+// said was current are served from the process without asking again.
 const localSearchFor = time.Second
 
 // localPagesMax bounds the search pages kept in the process; when it is
@@ -62,27 +71,43 @@ type localPages struct {
 	// gen is the newest generation this process made (bumpGeneration):
 	// a page of an older one is stale.
 	gen int64
+	// current is the generation that Redis said was current, in a read
+	// that started at checked.
+	current int64
+	checked time.Time
 }
 
 type localPage struct {
-	gen   int64
-	body  []byte
-	until time.Time
+	gen  int64
+	body []byte
 }
 
-// get returns the page at key while it is fresh.
+// get returns the page at key while it is fresh: of the generation that
+// Redis said was current at most localSearchFor before now.
 func (l *localPages) get(key string, now time.Time) (localPage, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	p, ok := l.pages[key]
-	if !ok || now.After(p.until) || p.gen < l.gen {
+	if !ok || now.Sub(l.checked) > localSearchFor || p.gen != l.current || p.gen < l.gen {
 		return localPage{}, false
 	}
 	return p, true
 }
 
-// put keeps body, current at generation gen as of now.
-func (l *localPages) put(key string, gen int64, body []byte, now time.Time) {
+// seen records that Redis said gen was the current generation, in a read
+// that started at now. A read that started before the last one recorded
+// is ignored: its answer may be older.
+func (l *localPages) seen(gen int64, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Before(l.checked) {
+		return
+	}
+	l.current, l.checked = gen, now
+}
+
+// put keeps body, made at generation gen.
+func (l *localPages) put(key string, gen int64, body []byte) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if gen < l.gen {
@@ -91,14 +116,23 @@ func (l *localPages) put(key string, gen int64, body []byte, now time.Time) {
 	if l.pages == nil || len(l.pages) >= localPagesMax {
 		l.pages = make(map[string]localPage)
 	}
-	l.pages[key] = localPage{gen: gen, body: body, until: now.Add(localSearchFor)}
+	l.pages[key] = localPage{gen: gen, body: body}
 }
 
-// drop forgets every page.
+// kept reports whether a page at key is kept, fresh or not, of a
+// generation that this process did not outdate.
+func (l *localPages) kept(key string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p, ok := l.pages[key]
+	return ok && p.gen >= l.gen
+}
+
+// drop forgets every page, and what Redis said.
 func (l *localPages) drop() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.pages = nil
+	l.pages, l.checked = nil, time.Time{}
 }
 
 // outdate makes every page older than gen stale.
@@ -281,10 +315,14 @@ func (c *cache) bumpGeneration(ctx context.Context) error {
 	return nil
 }
 
-// fresh reads the current search generation and the entry at key in one
-// round trip (getAll). It returns the entry's JSON when it was made at the
-// current generation, and the generation to store a new entry at; ok is
-// false when Redis cannot be used, and the result must not be cached.
+// fresh returns the page at key kept in the process while it is fresh,
+// after reading the current search generation (check) when the page is
+// kept but was not vouched for lately. Otherwise it reads the generation
+// and the entry at key in one round trip (getAll). Either read makes the
+// other pages of that generation kept in the process fresh again. It
+// returns the entry's JSON when it was made at the current generation,
+// and the generation to store a new entry at; ok is false when Redis
+// cannot be used, and the result must not be cached.
 func (c *cache) fresh(ctx context.Context, key string) (gen int64, b []byte, ok bool) {
 	if !c.usable() {
 		return 0, nil, false
@@ -293,6 +331,14 @@ func (c *cache) fresh(ctx context.Context, key string) (gen int64, b []byte, ok 
 	if p, ok := c.pages.get(key, now); ok {
 		return p.gen, p.body, true
 	}
+	if c.pages.kept(key) {
+		if err := c.check(ctx); err != nil {
+			return 0, nil, false
+		}
+		if p, ok := c.pages.get(key, time.Now()); ok {
+			return p.gen, p.body, true
+		}
+	}
 	octx, cancel := c.op(ctx)
 	defer cancel()
 	vals, err := getAll(octx, c.rdb, c.genKey(), key)
@@ -300,20 +346,64 @@ func (c *cache) fresh(ctx context.Context, key string) (gen int64, b []byte, ok 
 		c.failed(ctx, "read search cache", err)
 		return 0, nil, false
 	}
-	if s, isString := vals[0].(string); isString {
-		if gen, err = strconv.ParseInt(s, 10, 64); err != nil {
-			c.log.WarnContext(ctx, "search generation is not a number", "value", s)
-			return 0, nil, false
-		}
+	if gen, ok = c.generation(ctx, vals[0]); !ok {
+		return 0, nil, false
 	}
+	c.pages.seen(gen, now)
 	entry, _ := vals[1].(string)
 	at, body, found := strings.Cut(entry, "\n")
 	if !found || at != strconv.FormatInt(gen, 10) {
 		return gen, nil, true // missing or made at an older generation
 	}
 	b = []byte(body)
-	c.pages.put(key, gen, b, now)
+	c.pages.put(key, gen, b)
 	return gen, b, true
+}
+
+// check reads the current search generation and records it (seen), in
+// one read for all the searches that ask at the same time. The read is
+// not cancelled with the first caller's ctx, which the others do not
+// share; it is bounded by the cache's timeout.
+func (c *cache) check(ctx context.Context) error {
+	ch := c.checks.DoChan("generation", func() (any, error) {
+		start := time.Now()
+		ctx := context.WithoutCancel(ctx)
+		octx, cancel := c.op(ctx)
+		defer cancel()
+		v, err := c.rdb.Get(octx, c.genKey()).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			c.failed(ctx, "read search generation", err)
+			return nil, err
+		}
+		gen, ok := c.generation(ctx, v)
+		if !ok {
+			return nil, errors.New("search generation is not a number")
+		}
+		c.pages.seen(gen, start)
+		return nil, nil
+	})
+	select {
+	case r := <-ch:
+		return r.Err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// generation returns the search generation that Redis holds as v (0 when
+// it holds none); ok is false, and a warning logged, when it is not a
+// number.
+func (c *cache) generation(ctx context.Context, v any) (gen int64, ok bool) {
+	s, isString := v.(string)
+	if !isString || s == "" {
+		return 0, true
+	}
+	gen, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		c.log.WarnContext(ctx, "search generation is not a number", "value", s)
+		return 0, false
+	}
+	return gen, true
 }
 
 // store caches b, made at generation gen, at key for the search TTL.
@@ -328,7 +418,7 @@ func (c *cache) store(ctx context.Context, key string, gen int64, b []byte) {
 		c.failed(ctx, "put search result", err)
 		return
 	}
-	c.pages.put(key, gen, b, time.Now())
+	c.pages.put(key, gen, b)
 }
 
 // ping checks that Redis answers.
