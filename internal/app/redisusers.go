@@ -210,8 +210,11 @@ func RedisUsers(n RedisNames, passwords map[string]string) ([]redisacl.User, err
 		Gateway: {
 			appendTo(n.TransactionStream),
 			{Commands: state, Keys: []string{redisacl.Prefix(n.GatewayPrefix)}}, // session revocations, carts, rate limits
-			// Event stream slots: a sorted set per session and per address.
-			{Commands: []string{"zadd", "zcard", "zrem", "zremrangebyscore"}, Keys: []string{redisacl.Prefix(n.GatewayPrefix)}},
+			// Event stream slots, a sorted set per address; the session
+			// revocations' sorted set.
+			{Commands: []string{"zadd", "zcard", "zrem", "zremrangebyscore", "zrange"}, Keys: []string{redisacl.Prefix(n.GatewayPrefix)}},
+			// The session revocations' channel.
+			{Commands: []string{"subscribe", "unsubscribe", "publish"}, Channels: []string{redisacl.Prefix(n.GatewayPrefix)}},
 			// The pattern on a single Redis, each user's channel on a cluster.
 			{Commands: []string{"psubscribe", "punsubscribe", "ssubscribe", "sunsubscribe"}, Channels: []string{updates}},
 		},

@@ -447,79 +447,100 @@ func (h *hub) unsubscribe(channel string, s *subscriber) {
 }
 
 // streamSlotSlack is how long past its maximum age an open stream's slot
-// is kept: a gateway that dies without releasing its slots frees them
-// after EventStreamMaxAge plus this.
+// of its client address is kept: a gateway that dies without releasing
+// its slots frees them after EventStreamMaxAge plus this.
 const streamSlotSlack = time.Minute
 
-// streamSlotScript takes a slot for a new event stream in a set (the
-// session's or the address's), unless it is full. A set is a sorted set
-// of stream ids scored by the time (ms) the slot lapses; the lapsed ones
-// are dropped first. The two sets are in different Redis Cluster slots,
-// so each is a run of its own (takeStreamSlot).
+// streamSlotScript takes a slot for a new event stream in the client
+// address's set, unless it is full. The set is a sorted set of stream ids
+// scored by the time (ms) the slot lapses; the lapsed ones are dropped
+// first.
 //
 // KEYS: the set. ARGV: the stream id, now, the slot's lapse time, the
-// limit (0 for none) and the set's TTL (ms). It returns 0 when the slot
-// is taken, 1 when the set is full.
+// limit and the set's TTL (ms). It returns 0 when the slot is taken, 1
+// when the set is full.
 var streamSlotScript = redis.NewScript(`
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[2]))
-local limit = tonumber(ARGV[4])
-if limit > 0 and redis.call('ZCARD', KEYS[1]) >= limit then return 1 end
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then return 1 end
 redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return 0
 `)
 
-// streamSlots returns the Redis keys of the open event streams of a
-// session and of a client address.
-func (g *Gateway) streamSlots(sessionID, ip string) []string {
-	return []string{g.cfg.KeyPrefix + "sse:session:" + sessionID, g.cfg.KeyPrefix + "sse:ip:" + ip}
+// ipStreamSlots returns the Redis key of the open event streams of a
+// client address.
+func (g *Gateway) ipStreamSlots(ip string) string { return g.cfg.KeyPrefix + "sse:ip:" + ip }
+
+// streamCounts counts the open event streams of each session on this
+// gateway.
+type streamCounts struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+// take counts a new stream of session id unless it has limit open.
+func (c *streamCounts) take(id string, limit int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n[id] >= limit {
+		return false
+	}
+	if c.n == nil {
+		c.n = map[string]int{}
+	}
+	c.n[id]++
+	return true
+}
+
+// release counts the end of a stream of session id.
+func (c *streamCounts) release(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n[id]--; c.n[id] <= 0 {
+		delete(c.n, id)
+	}
 }
 
 // takeStreamSlot counts a new event stream against
-// Config.EventStreamsPerSession and EventStreamsPerIP, across every
-// gateway on the Redis, and returns the function that gives the slot
-// back. A full session or address is a 429.
+// Config.EventStreamsPerSession, on this gateway (an open stream is this
+// process's connection and memory; decision 31), and against
+// EventStreamsPerIP, across every gateway on the Redis, and returns the
+// function that gives the slots back. A full session or address is a 429.
 func (g *Gateway) takeStreamSlot(ctx context.Context, s session) (release func(), err error) {
 	perSession, perIP := max(g.cfg.EventStreamsPerSession, 0), max(g.cfg.EventStreamsPerIP, 0)
-	if perSession == 0 && perIP == 0 {
-		return func() {}, nil
+	if perSession > 0 && !g.streams.take(s.SessionID, perSession) {
+		return nil, errs.E(errs.KindRateLimited, "too_many_streams", "at most %d order event streams may be open at once per session; close one first", perSession)
 	}
-	keys := g.streamSlots(s.SessionID, s.IP)
+	releaseSession := func() {
+		if perSession > 0 {
+			g.streams.release(s.SessionID)
+		}
+	}
+	if perIP == 0 {
+		return releaseSession, nil
+	}
+	key := g.ipStreamSlots(s.IP)
 	id := stream.NewID()
 	now := time.Now()
 	ttl := g.cfg.EventStreamMaxAge + streamSlotSlack
-	release = func() {
+	full, err := streamSlotScript.Run(ctx, g.rdb, []string{key}, id, now.UnixMilli(), now.Add(ttl).UnixMilli(), perIP, ttl.Milliseconds()).Int()
+	switch {
+	case err != nil:
+		releaseSession()
+		return nil, errs.Unavailable(fmt.Errorf("take event stream slot: %w", err), "order updates are unavailable; try again shortly")
+	case full != 0:
+		releaseSession()
+		return nil, errs.E(errs.KindRateLimited, "too_many_streams", "at most %d order event streams may be open at once per IP address; close one first", perIP)
+	}
+	return func() {
+		releaseSession()
 		// The request's context is done by now.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		defer cancel()
-		pipe := g.rdb.Pipeline()
-		for _, k := range keys {
-			pipe.ZRem(ctx, k, id)
-		}
-		if _, err := pipe.Exec(ctx); err != nil {
+		if err := g.rdb.ZRem(ctx, key, id).Err(); err != nil {
 			g.log.WarnContext(ctx, "could not give back an event stream slot; it lapses on its own", "err", err)
 		}
-	}
-	// The session's slot first, then the address's; a full address gives
-	// the session's back.
-	for i, limit := range []int{perSession, perIP} {
-		full, err := streamSlotScript.Run(ctx, g.rdb, keys[i:i+1], id, now.UnixMilli(), now.Add(ttl).UnixMilli(), limit, ttl.Milliseconds()).Int()
-		if err == nil && full == 0 {
-			continue
-		}
-		if i > 0 {
-			release()
-		}
-		switch {
-		case err != nil:
-			return nil, errs.Unavailable(fmt.Errorf("take event stream slot: %w", err), "order updates are unavailable; try again shortly")
-		case i == 0:
-			return nil, errs.E(errs.KindRateLimited, "too_many_streams", "at most %d order event streams may be open at once per session; close one first", perSession)
-		default:
-			return nil, errs.E(errs.KindRateLimited, "too_many_streams", "at most %d order event streams may be open at once per IP address; close one first", perIP)
-		}
-	}
-	return release, nil
+	}, nil
 }
 
 // orderEvents serves GET /api/v1/orders/events: the shopper's order

@@ -258,7 +258,7 @@ func TestOrderEventStreamsAreLimitedPerSessionAndAddress(t *testing.T) {
 
 	a1.cancel()
 	testenv.WaitFor(t, 5*time.Second, "a closed stream to give its slot back", func() bool {
-		return e.rdb.ZCard(t.Context(), e.gw.streamSlots("", "127.0.0.1")[1]).Val() == 2
+		return e.rdb.ZCard(t.Context(), e.gw.ipStreamSlots("127.0.0.1")).Val() == 2
 	})
 	if s := openEvents(t, e.srv.URL, c); s.resp.StatusCode != http.StatusOK {
 		t.Errorf("a stream after one closed: %s, want 200", s.resp.Status)
@@ -285,6 +285,6 @@ func TestOrderEventStreamEndsAtItsMaxAge(t *testing.T) {
 		t.Errorf("the stream did not end")
 	}
 	testenv.WaitFor(t, 5*time.Second, "the slot to be given back", func() bool {
-		return e.rdb.ZCard(t.Context(), e.gw.streamSlots("", "127.0.0.1")[1]).Val() == 0
+		return e.rdb.ZCard(t.Context(), e.gw.ipStreamSlots("127.0.0.1")).Val() == 0
 	})
 }

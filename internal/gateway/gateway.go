@@ -269,11 +269,14 @@ type Gateway struct {
 	history   *upstream
 	origins   map[string]bool
 
-	cart      *cart.Service
-	hub       *hub
-	running   atomic.Bool
-	done      chan struct{} // closed when Run returns: event streams end
-	keepalive time.Duration
+	cart        *cart.Service
+	hub         *hub
+	revocations *revocations
+	credits     credits
+	streams     streamCounts // open event streams per session
+	running     atomic.Bool
+	done        chan struct{} // closed when Run returns: event streams end
+	keepalive   time.Duration
 
 	mu      sync.Mutex
 	mounts  []mount
@@ -341,6 +344,7 @@ func New(rdb redis.UniversalClient, signer *auth.Signer, cfg Config, log *slog.L
 		return nil, err
 	}
 	g.hub = newHub(rdb, log)
+	g.revocations = newRevocations(rdb, log, cfg.KeyPrefix+"revocations")
 	return g, nil
 }
 
@@ -439,7 +443,9 @@ func (g *Gateway) build() http.Handler {
 }
 
 // Run serves the gateway's background work until ctx is cancelled: the
-// Redis subscription behind the order event streams. When ctx ends, open
+// Redis subscriptions behind the order event streams and this gateway's
+// copy of the session revocations (before it runs, every request asks
+// Redis whether its session is revoked). When ctx ends, open
 // event streams end too, so that the HTTP server's graceful shutdown does
 // not wait for them. Run it once, next to the server; before it runs,
 // event streams answer 503. A second call returns an error at once.
@@ -450,6 +456,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 	defer close(g.done)
 	g.hub.start(ctx)
 	defer g.hub.close()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { g.revocations.run(ctx) })
 	<-ctx.Done()
 	return nil
 }

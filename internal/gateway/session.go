@@ -189,9 +189,16 @@ type sessionRead struct {
 	userID, sessID string
 }
 
-// readSession runs sessionScript for a request from ip presenting tok at
-// now.
+// readSession checks the session and counts the request in the rate
+// windows, for a request from ip presenting tok at now: from this
+// gateway's copy of the revocations and its credits of the session's
+// windows (readKnown) when it can, else with sessionScript.
 func (g *Gateway) readSession(ctx context.Context, ip string, tok presented, now time.Time) (sessionRead, error) {
+	if tok.signed {
+		if revoked, known := g.revocations.check(tok.claims.SessionID, now); known {
+			return g.readKnown(ctx, ip, tok.claims.SessionID, revoked, now)
+		}
+	}
 	var key, mode string
 	switch {
 	case tok.signed:
@@ -255,6 +262,49 @@ func (g *Gateway) readSession(ctx context.Context, ip string, tok presented, now
 			r.sessID = v
 		}
 	}
+	return r, nil
+}
+
+// readKnown is readSession for a signed token of session id whose
+// revocation this gateway knows: the client address's window is counted
+// as with PerIP, and the request is spent from this gateway's credits of
+// the session's window, claiming more when they are spent (claimRest). As
+// a rule, a session's requests within a window cost one SET, together.
+func (g *Gateway) readKnown(ctx context.Context, ip, id string, revoked bool, now time.Time) (sessionRead, error) {
+	r := sessionRead{revoked: revoked}
+	ipLimit, sessLimit := g.ipLimit(), g.sessionLimit()
+	window := now.UnixNano() / int64(rateWindow)
+	claim := !revoked && sessLimit.Enabled() && !g.credits.take(id, window)
+	if !claim && !ipLimit.Enabled() {
+		return r, nil
+	}
+	// The session's counter carries the revocation key as its hash tag,
+	// as with sessionScript: both count the same requests.
+	key, chunk, ttl := sessLimit.Key("{"+g.revokedKey(id)+"}", now), creditChunk(sessLimit.Max), 2*rateWindow
+	pipe := g.rdb.Pipeline()
+	hits := ipLimit.Count(ctx, pipe, ip, now)
+	var set *redis.BoolCmd
+	if claim {
+		set = pipe.SetNX(ctx, key, chunk, ttl)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return r, err
+	}
+	if hits != nil {
+		r.ipHits = hits.Val()
+	}
+	if !claim {
+		return r, nil
+	}
+	got, err := claimRest(ctx, g.rdb, set, key, chunk, sessLimit.Max, ttl)
+	if err != nil {
+		return r, err
+	}
+	if got == 0 {
+		r.sessHits = int64(sessLimit.Max) + 1
+		return r, nil
+	}
+	g.credits.put(id, window, got-1)
 	return r, nil
 }
 
@@ -452,12 +502,21 @@ func (g *Gateway) revokeSession(w http.ResponseWriter, r *http.Request) error {
 	// A minute more for the clocks of other gateways, which may have
 	// issued tokens a little later.
 	ttl := max(s.Expires.Sub(time.Now()), g.cfg.SessionTTL) + time.Minute
+	lapse := time.Now().Add(ttl)
 	pipe.Set(ctx, g.revokedKey(s.SessionID), "1", ttl)
+	g.revocations.record(ctx, pipe, s.SessionID, lapse)
 	if token, _ := tokenFrom(r); legacyToken(token) {
 		pipe.Del(ctx, g.legacySessionKey(tokenHash(token)))
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return errs.Unavailable(fmt.Errorf("revoke session: %w", err), "sessions are unavailable; try again shortly")
+	}
+	if err := g.revocations.announce(ctx, s.SessionID, lapse); err != nil {
+		// The revocation key holds: the other gateways ask Redis while
+		// they do not trust their copy, and load the set when they
+		// subscribe again; one that trusts it lets the session in
+		// until then. Not announcing is an error the client may retry.
+		return errs.Unavailable(fmt.Errorf("announce revocation: %w", err), "sessions are unavailable; try again shortly")
 	}
 	w.Header().Del("Set-Cookie") // withSession's renewal of the cookie
 	w.Header().Del(SessionTokenHeader)
