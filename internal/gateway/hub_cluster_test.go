@@ -67,22 +67,15 @@ func TestHubOnRedisClusterSubscribesEachBucketWhileItHasStreams(t *testing.T) {
 	}
 	u3 := sameBucket(t, u1)
 	mine, theirs := h.channelOf(u1), h.channelOf(u2)
-	a, err := h.subscribe(ctx, u1)
-	if err != nil {
-		t.Fatal(err)
+	subscribe := func(userID string) *subscriber {
+		t.Helper()
+		s, err := h.subscribe(ctx, userID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
 	}
-	b, err := h.subscribe(ctx, u1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := h.subscribe(ctx, u2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := h.subscribe(ctx, u3)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, b, c, d := subscribe(u1), subscribe(u1), subscribe(u2), subscribe(u3)
 	// One subscription per bucket, however many streams and users it has.
 	if n := shardSubscribers(t, rdb, mine); n != 1 {
 		t.Errorf("%d subscriptions of %s, want 1", n, mine)
@@ -113,10 +106,7 @@ func TestHubOnRedisClusterSubscribesEachBucketWhileItHasStreams(t *testing.T) {
 	h.unsubscribe(b)
 	testenv.WaitFor(t, 10*time.Second, "the unsubscription", func() bool { return shardSubscribers(t, rdb, mine) == 0 })
 	for i := range 20 {
-		s, err := h.subscribe(ctx, u1)
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := subscribe(u1)
 		msg := record(u1, "again "+string(rune('a'+i)))
 		rdb.SPublish(ctx, mine, msg)
 		if got := received(t, s); got != msg {

@@ -147,7 +147,8 @@ func (g *Gateway) renewAfter() time.Duration {
 }
 
 // sessionScript counts a request in a rate window and checks its
-// session: withSession runs it twice in one pipeline, for the client
+// session, when the gateway cannot check it in memory (readSession):
+// withSession runs it twice in one pipeline, for the client
 // address's window and for the session's window and state, the work of
 // every request behind withSession. Each run's keys share a Redis
 // Cluster slot (see readSession); the address's and the session's cannot.
@@ -343,8 +344,10 @@ const SessionTokenHeader = "Session-Token"
 // cookie authenticates from another origin (checkOrigin), then it checks
 // the token's signature and expiry (in the process), and then the rate
 // limits of the client address (web.ClientIP) and of the session and the
-// session's revocation, in one Redis round trip (sessionScript); a new
-// session costs two more (its own rate limit, then its login event).
+// session's revocation, in one Redis round trip at most (readSession: as
+// a rule none, the revocation being known in memory and the session's
+// window spent from credits); a new session costs two more (its own rate
+// limit, then its login event).
 // Without Redis a route that needs a session answers 503, and a read is
 // served without one.
 //
@@ -512,10 +515,10 @@ func (g *Gateway) revokeSession(w http.ResponseWriter, r *http.Request) error {
 		return errs.Unavailable(fmt.Errorf("revoke session: %w", err), "sessions are unavailable; try again shortly")
 	}
 	if err := g.revocations.announce(ctx, s.SessionID, lapse); err != nil {
-		// The revocation key holds: the other gateways ask Redis while
-		// they do not trust their copy, and load the set when they
-		// subscribe again; one that trusts it lets the session in
-		// until then. Not announcing is an error the client may retry.
+		// The revocation key and the set's entry hold: a gateway
+		// that does not trust its copy asks Redis, and one that
+		// subscribes again loads the set, but one that trusts its
+		// copy lets the session in. The client retries the logout.
 		return errs.Unavailable(fmt.Errorf("announce revocation: %w", err), "sessions are unavailable; try again shortly")
 	}
 	w.Header().Del("Set-Cookie") // withSession's renewal of the cookie
