@@ -173,7 +173,9 @@ func (rv *revocations) run(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			rv.log.WarnContext(ctx, "the session revocations' subscription failed; asking Redis for each request until it is back", "err", err)
+			if subscribed { // once per outage
+				rv.log.WarnContext(ctx, "the session revocations' subscription failed; asking Redis for each request until it is back", "err", err)
+			}
 			rv.down()
 			subscribed, loaded = false, false
 			select {
