@@ -349,7 +349,7 @@ func New(rdb redis.UniversalClient, signer *auth.Signer, cfg Config, log *slog.L
 		return nil, err
 	}
 	g.hub = newHub(rdb, log)
-	g.revocations = newRevocations(rdb, log, cfg.KeyPrefix+"revocations")
+	g.revocations = newRevocations(rdb, log, revocationsName(cfg.KeyPrefix))
 	return g, nil
 }
 

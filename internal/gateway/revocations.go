@@ -91,21 +91,40 @@ func (rv *revocations) add(id string, lapse int64) {
 	rv.pruneAt = max(2*len(rv.lapse), 1024)
 }
 
-// record queues on pipe the entry of session id, revoked until lapse, in
-// the set (and drops the lapsed ones), and notes it here. announce, after
-// the pipeline has run, tells the other gateways.
-func (rv *revocations) record(ctx context.Context, pipe redis.Pipeliner, id string, lapse time.Time) {
-	now := time.Now()
+// revokedKey marks session id as logged out, for the gateways with
+// Config.KeyPrefix prefix, until its last token has expired.
+func revokedKey(prefix, id string) string { return prefix + "revoked:" + id }
+
+// revocationsName is the name of the revocations' sorted set and channel
+// of the gateways with Config.KeyPrefix prefix.
+func revocationsName(prefix string) string { return prefix + "revocations" }
+
+// revoke marks session id revoked until lapse, as a logout does, and notes
+// it here: in one pipeline its revocation key (key), its entry in the set
+// (dropping the lapsed ones) and whatever more adds; then, the set having
+// the entry, so that a gateway that subscribes in between finds it there,
+// it tells the other gateways.
+func (rv *revocations) revoke(ctx context.Context, key, id string, lapse time.Time, more func(redis.Pipeliner)) error {
+	pipe := rv.rdb.Pipeline()
+	pipe.Set(ctx, key, "1", time.Until(lapse))
 	pipe.ZAdd(ctx, rv.name, redis.Z{Score: float64(lapse.UnixMilli()), Member: id})
-	pipe.ZRemRangeByScore(ctx, rv.name, "-inf", strconv.FormatInt(now.UnixMilli(), 10))
+	pipe.ZRemRangeByScore(ctx, rv.name, "-inf", strconv.FormatInt(time.Now().UnixMilli(), 10))
+	if more != nil {
+		more(pipe)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return err
+	}
 	rv.add(id, lapse.UnixMilli())
+	return rv.rdb.Publish(ctx, rv.name, id+" "+strconv.FormatInt(lapse.UnixMilli(), 10)).Err()
 }
 
-// announce publishes the revocation of session id until lapse. It comes
-// after the set has the entry, so that a gateway that subscribes in
-// between finds it there.
-func (rv *revocations) announce(ctx context.Context, id string, lapse time.Time) error {
-	return rv.rdb.Publish(ctx, rv.name, id+" "+strconv.FormatInt(lapse.UnixMilli(), 10)).Err()
+// Revoke revokes session id until lapse on the gateways with
+// Config.KeyPrefix keyPrefix that share rdb, as a logout on one of them
+// does: for tools and tests that act on a shop's Redis.
+func Revoke(ctx context.Context, rdb redis.UniversalClient, keyPrefix, id string, lapse time.Time) error {
+	rv := newRevocations(rdb, slog.New(slog.DiscardHandler), revocationsName(keyPrefix))
+	return rv.revoke(ctx, revokedKey(keyPrefix, id), id, lapse, nil)
 }
 
 // down marks the copy as not to be trusted.

@@ -133,9 +133,7 @@ func (g *Gateway) legacySessionKey(hash string) string { return g.cfg.KeyPrefix 
 
 // revokedKey marks session sessionID as logged out until its last token
 // has expired.
-func (g *Gateway) revokedKey(sessionID string) string {
-	return g.cfg.KeyPrefix + "revoked:" + sessionID
-}
+func (g *Gateway) revokedKey(sessionID string) string { return revokedKey(g.cfg.KeyPrefix, sessionID) }
 
 // renewAfter is the age at which a token that a request presents is
 // replaced by a fresh one: a minute, or a tenth of SessionTTL when that
@@ -501,25 +499,19 @@ func (g *Gateway) clearedCookie() *http.Cookie {
 func (g *Gateway) revokeSession(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	s := mustSession(ctx)
-	pipe := g.rdb.Pipeline()
 	// A minute more for the clocks of other gateways, which may have
 	// issued tokens a little later.
-	ttl := max(s.Expires.Sub(time.Now()), g.cfg.SessionTTL) + time.Minute
-	lapse := time.Now().Add(ttl)
-	pipe.Set(ctx, g.revokedKey(s.SessionID), "1", ttl)
-	g.revocations.record(ctx, pipe, s.SessionID, lapse)
+	lapse := time.Now().Add(max(s.Expires.Sub(time.Now()), g.cfg.SessionTTL) + time.Minute)
+	var more func(redis.Pipeliner)
 	if token, _ := tokenFrom(r); legacyToken(token) {
-		pipe.Del(ctx, g.legacySessionKey(tokenHash(token)))
+		more = func(pipe redis.Pipeliner) { pipe.Del(ctx, g.legacySessionKey(tokenHash(token))) }
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
+	// Should the announcement fail, the revocation key and the set's
+	// entry hold (a gateway that does not trust its copy asks Redis, one
+	// that subscribes again loads the set), but a gateway that trusts its
+	// copy lets the session in: the client retries the logout.
+	if err := g.revocations.revoke(ctx, g.revokedKey(s.SessionID), s.SessionID, lapse, more); err != nil {
 		return errs.Unavailable(fmt.Errorf("revoke session: %w", err), "sessions are unavailable; try again shortly")
-	}
-	if err := g.revocations.announce(ctx, s.SessionID, lapse); err != nil {
-		// The revocation key and the set's entry hold: a gateway
-		// that does not trust its copy asks Redis, and one that
-		// subscribes again loads the set, but one that trusts its
-		// copy lets the session in. The client retries the logout.
-		return errs.Unavailable(fmt.Errorf("announce revocation: %w", err), "sessions are unavailable; try again shortly")
 	}
 	w.Header().Del("Set-Cookie") // withSession's renewal of the cookie
 	w.Header().Del(SessionTokenHeader)
