@@ -235,7 +235,7 @@ func (h *hub) close() {
 
 // liveWait bounds how long a new stream waits for the hub's subscription,
 // which only the first streams after a start (or, on a cluster, the first
-// stream of a user) can have to.
+// stream of a bucket) can have to.
 const liveWait = 3 * time.Second
 
 // subscribe registers a stream of userID. Once it returns, every update
