@@ -42,7 +42,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	origins := fs.String("allowed-origins", "", "comma-separated origins allowed to call the API from a browser (CORS; gateway)")
 	rateLimitIP := fs.Int("rate-limit-ip", 0, "requests per second per client address (gateway; 0: default 2000, negative: none)")
 	newSessions := fs.Int("new-sessions-per-minute", 0, "sessions one client address may start per minute (gateway; 0: default 60, negative: no limit)")
-	streamsPerSession := fs.Int("event-streams-per-session", 0, "order event streams open at once per session (gateway; 0: default 4, negative: no limit)")
+	streamsPerSession := fs.Int("event-streams-per-session", 0, "order event streams open at once per session on this gateway (0: default 4, negative: no limit)")
 	streamsPerIP := fs.Int("event-streams-per-ip", 0, "order event streams open at once per client address (gateway; 0: default 64, negative: no limit)")
 	streamMaxAgeSSE := fs.Duration("event-stream-max-age", 0, "how long an order event stream lasts before the browser reconnects (gateway; 0: default 1h)")
 	loginRetention := fs.Duration("login-retention", 0, "how long a login identity is kept after it was last seen (identity; 0: default 2160h, 90 days)")

@@ -56,6 +56,10 @@ func TestARedisUserMayWriteOnlyWhatItsServiceOwns(t *testing.T) {
 		{app.Gateway, []any{"ZADD", "gateway:slots:x", "1", "a"}, true},
 		{app.Gateway, []any{"ZCARD", "gateway:slots:x"}, true},
 		{app.Gateway, []any{"ZREM", "gateway:slots:x", "a"}, true},
+		// Session revocations: a sorted set and a channel.
+		{app.Gateway, []any{"ZRANGE", "gateway:revocations", "0", "+inf", "BYSCORE", "WITHSCORES"}, true},
+		{app.Gateway, []any{"PUBLISH", "gateway:revocations", "s 1"}, true},
+		{app.History, []any{"PUBLISH", "gateway:revocations", "s 1"}, false},
 		{app.Payments, xadd(events.PaymentsStream), true},
 		{app.Gateway, xadd(events.TransactionStream), true},
 		{app.Identity, xadd(events.TransactionStream), true},

@@ -169,7 +169,7 @@ func RedisUsers(n RedisNames, passwords map[string]string) ([]redisacl.User, err
 	appendTo := func(logical ...string) redisacl.Grant {
 		return redisacl.Grant{Commands: []string{"xadd"}, Keys: literals(n.partitions(logical...))}
 	}
-	updates := events.OrderUpdatesChannel("*") // the gateway subscribes to this very pattern (single Redis)
+	updates := events.OrderUpdatesPrefix + "*" // the gateway subscribes to this very pattern (single Redis)
 
 	// The keys of a service's own state: what sessions, carts, rate
 	// limits and caches need of strings, counters and hashes, with their
@@ -210,9 +210,12 @@ func RedisUsers(n RedisNames, passwords map[string]string) ([]redisacl.User, err
 		Gateway: {
 			appendTo(n.TransactionStream),
 			{Commands: state, Keys: []string{redisacl.Prefix(n.GatewayPrefix)}}, // session revocations, carts, rate limits
-			// Event stream slots: a sorted set per session and per address.
-			{Commands: []string{"zadd", "zcard", "zrem", "zremrangebyscore"}, Keys: []string{redisacl.Prefix(n.GatewayPrefix)}},
-			// The pattern on a single Redis, each user's channel on a cluster.
+			// Event stream slots, a sorted set per address; the session
+			// revocations' sorted set.
+			{Commands: []string{"zadd", "zcard", "zrem", "zremrangebyscore", "zrange"}, Keys: []string{redisacl.Prefix(n.GatewayPrefix)}},
+			// The session revocations' channel.
+			{Commands: []string{"subscribe", "unsubscribe", "publish"}, Channels: []string{redisacl.Prefix(n.GatewayPrefix)}},
+			// The pattern on a single Redis, each bucket's channel on a cluster.
 			{Commands: []string{"psubscribe", "punsubscribe", "ssubscribe", "sunsubscribe"}, Channels: []string{updates}},
 		},
 		Ops: {

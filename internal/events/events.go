@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"strconv"
 	"time"
 
@@ -515,15 +516,39 @@ func (f *fields) done(typ string) error {
 // OrderUpdatesChannel is the Redis Pub/Sub channel on which the order
 // history service announces the changes to userID's orders that the
 // shopper is to see (see package orderhistory), as the order's JSON
-// history record. The gateway relays it to the shopper's
-// browser (Server-Sent Events). Pub/Sub is fire-and-forget: a client that
-// was not listening reads the history instead.
+// history record, whose "userId" says whose it is. The gateway relays it
+// to the shopper's browser (Server-Sent Events). Pub/Sub is
+// fire-and-forget: a client that was not listening reads the history
+// instead.
+//
+// The channel is one of OrderUpdateBuckets, chosen by a hash of the user
+// id (OrderUpdateBucket), which the updates of other users share: a
+// subscriber keeps what is the user's own by the record's userId. So a
+// gateway on a Redis Cluster subscribes a bucket for all its shoppers in
+// it, not a channel per shopper (decision 32).
 //
 // The channel carries the hash tag of the history's model ({model}), so
 // that on a Redis Cluster it is in the model's slot: the merge script
 // publishes with SPUBLISH (sharded Pub/Sub), which a script may do only
 // on a channel of its own slot, and so in the order the records changed.
-func OrderUpdatesChannel(userID string) string { return "orderhistory:updates:{model}:" + userID }
+func OrderUpdatesChannel(userID string) string {
+	return OrderUpdatesPrefix + strconv.Itoa(OrderUpdateBucket(userID))
+}
+
+// OrderUpdatesPrefix starts every OrderUpdatesChannel; the pattern
+// OrderUpdatesPrefix + "*" matches them all.
+const OrderUpdatesPrefix = "orderhistory:updates:{model}:"
+
+// OrderUpdateBuckets is how many channels carry the order updates.
+const OrderUpdateBuckets = 64
+
+// OrderUpdateBucket is the bucket of userID's order updates: the 32-bit
+// FNV-1a hash of the id modulo OrderUpdateBuckets.
+func OrderUpdateBucket(userID string) int {
+	h := fnv.New32a()
+	h.Write([]byte(userID))
+	return int(h.Sum32() % OrderUpdateBuckets)
+}
 
 // Placed is an OrderPlaced with the envelope fields its consumers keep: the
 // event id, to dedupe on, and the trace context, to pass on.

@@ -3,6 +3,7 @@ package gateway
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +13,7 @@ import (
 
 	"streamcart/internal/events"
 	"streamcart/internal/platform/testenv"
+	"streamcart/internal/stream"
 )
 
 // eventStream is an open GET /api/v1/orders/events.
@@ -81,6 +83,24 @@ func numSub(t *testing.T, e *env, channel string) int64 {
 	return n[channel]
 }
 
+// sameBucket returns a user id other than userID whose order updates
+// share its channel.
+func sameBucket(t *testing.T, userID string) string {
+	t.Helper()
+	for i := 0; ; i++ {
+		id := fmt.Sprintf("%s-neighbour-%d", userID, i)
+		if events.OrderUpdateBucket(id) == events.OrderUpdateBucket(userID) {
+			return id
+		}
+	}
+}
+
+// tokenOf returns a token of a new session of userID.
+func (e *env) tokenOf(userID string) string {
+	token, _ := e.gw.tokens.issue(userID, stream.NewID(), time.Now(), e.gw.cfg.SessionTTL)
+	return token
+}
+
 // streamsOf returns how many open event streams of channel h holds.
 func streamsOf(h *hub, channel string) int {
 	h.mu.Lock()
@@ -118,19 +138,33 @@ func TestOrderEvents(t *testing.T) {
 	}
 
 	ctx := t.Context()
-	e.rdb.Publish(ctx, channel, "{\n  \"orderId\": \"o1\",\n  \"status\": 4\n}")
-	e.rdb.Publish(ctx, events.OrderUpdatesChannel("someone-else"), `{"orderId":"theirs"}`)
+	// Another user whose updates share the channel: a stream gets only
+	// its own user's.
+	neighbour := sameBucket(t, userID)
+	if events.OrderUpdatesChannel(neighbour) != channel {
+		t.Fatalf("%s and %s have different channels", neighbour, userID)
+	}
+	theirs := openEvents(t, e.srv.URL, e.tokenOf(neighbour))
+	theirs.next(t, 5*time.Second)
+	e.rdb.Publish(ctx, channel, "{\n  \"orderId\": \"o1\",\n  \"userId\": \""+userID+"\",\n  \"status\": 4\n}")
+	e.rdb.Publish(ctx, channel, `{"orderId":"theirs","userId":"`+neighbour+`"}`)
+	e.rdb.Publish(ctx, events.OrderUpdatesChannel("someone-else"), `{"orderId":"elsewhere","userId":"someone-else"}`)
 	e.rdb.Publish(ctx, channel, "not json")
-	e.rdb.Publish(ctx, channel, `{"orderId":"o2"}`)
+	e.rdb.Publish(ctx, channel, `{"orderId":"nobody's"}`)
+	e.rdb.Publish(ctx, channel, `{"orderId":"o2","userId":"`+userID+`"}`)
 	for _, st := range []*eventStream{s, s2} {
-		if got, want := st.next(t, 5*time.Second), "event: order\ndata: {\"orderId\":\"o1\",\"status\":4}"; got != want {
+		if got, want := st.next(t, 5*time.Second), "event: order\ndata: {\"orderId\":\"o1\",\"userId\":\""+userID+"\",\"status\":4}"; got != want {
 			t.Errorf("event %q, want %q", got, want)
 		}
-		// Another user's update and the malformed one are not relayed.
-		if got, want := st.next(t, 5*time.Second), "event: order\ndata: {\"orderId\":\"o2\"}"; got != want {
+		// Other users' updates and the malformed ones are not relayed.
+		if got, want := st.next(t, 5*time.Second), "event: order\ndata: {\"orderId\":\"o2\",\"userId\":\""+userID+"\"}"; got != want {
 			t.Errorf("event %q, want %q", got, want)
 		}
 	}
+	if got, want := theirs.next(t, 5*time.Second), "event: order\ndata: {\"orderId\":\"theirs\",\"userId\":\""+neighbour+"\"}"; got != want {
+		t.Errorf("the other user's stream: event %q, want %q", got, want)
+	}
+	theirs.cancel()
 
 	s.cancel()
 	s2.cancel()
@@ -224,8 +258,8 @@ func TestOrderEventsOutliveServerTimeouts(t *testing.T) {
 		t.Errorf("%d keepalives in %v at a 50ms interval", keepalives, time.Since(start))
 	}
 	channel := events.OrderUpdatesChannel(userID)
-	e.rdb.Publish(t.Context(), channel, `{"orderId":"late"}`)
-	if got := s.next(t, 5*time.Second); got != "event: order\ndata: {\"orderId\":\"late\"}" {
+	e.rdb.Publish(t.Context(), channel, `{"orderId":"late","userId":"`+userID+`"}`)
+	if got := s.next(t, 5*time.Second); got != "event: order\ndata: {\"orderId\":\"late\",\"userId\":\""+userID+"\"}" {
 		t.Errorf("event %q after the server timeouts", got)
 	}
 }
@@ -258,7 +292,7 @@ func TestOrderEventStreamsAreLimitedPerSessionAndAddress(t *testing.T) {
 
 	a1.cancel()
 	testenv.WaitFor(t, 5*time.Second, "a closed stream to give its slot back", func() bool {
-		return e.rdb.ZCard(t.Context(), e.gw.streamSlots("", "127.0.0.1")[1]).Val() == 2
+		return e.rdb.ZCard(t.Context(), e.gw.ipStreamSlots("127.0.0.1")).Val() == 2
 	})
 	if s := openEvents(t, e.srv.URL, c); s.resp.StatusCode != http.StatusOK {
 		t.Errorf("a stream after one closed: %s, want 200", s.resp.Status)
@@ -285,6 +319,6 @@ func TestOrderEventStreamEndsAtItsMaxAge(t *testing.T) {
 		t.Errorf("the stream did not end")
 	}
 	testenv.WaitFor(t, 5*time.Second, "the slot to be given back", func() bool {
-		return e.rdb.ZCard(t.Context(), e.gw.streamSlots("", "127.0.0.1")[1]).Val() == 0
+		return e.rdb.ZCard(t.Context(), e.gw.ipStreamSlots("127.0.0.1")).Val() == 0
 	})
 }

@@ -30,7 +30,9 @@
 // times, and an HMAC-SHA256 of them under a key derived from the identity
 // secret. The gateway reads the shopper from the token, so a session
 // survives the loss of Redis's data; Redis holds only revocations
-// (logout), rate counters, event stream slots and carts. A token expires
+// (logout), rate counters, event stream slots and carts. Each gateway
+// keeps the revocations in memory too, fed by a Pub/Sub channel
+// (revocations), and asks Redis only while it cannot trust that copy. A token expires
 // Config.SessionTTL after its issue; one older than a minute is renewed
 // on use (in the cookie it came in, else in the header
 // SessionTokenHeader), so a session lasts SessionTTL after its last use.
@@ -61,8 +63,10 @@
 //
 // Requests are counted in Redis in fixed one-second windows (package
 // ratelimit; INCR and EXPIRE in the same round trip as the session read),
-// per client address and per session. A window allows up to the limit;
-// more gets 429 with Retry-After. Fixed windows may let through up to twice the limit across
+// per client address and per session; a session's requests are taken
+// from its window's counter a chunk at a time and spent in the gateway's
+// memory (credits). A window allows up to the limit; more gets 429 with
+// Retry-After. Fixed windows may let through up to twice the limit across
 // a window boundary, which is fine for abuse protection. Rate limiting
 // fails open: when Redis is down, public routes are served and a warning
 // is logged.
@@ -170,8 +174,9 @@ type Config struct {
 	NewSessionsPerMinute int
 	// EventStreamsPerSession and EventStreamsPerIP are how many order
 	// event streams (GET /api/v1/orders/events) may be open at once per
-	// session and per client address, across every gateway sharing the
-	// Redis. Defaults 4 and 64; a negative value disables the limit.
+	// session on this gateway, and per client address across every
+	// gateway sharing the Redis. Defaults 4 and 64; a negative value
+	// disables the limit.
 	EventStreamsPerSession, EventStreamsPerIP int
 	// EventStreamMaxAge is how long an order event stream lasts: then the
 	// gateway ends it with a retry: hint and the browser's EventSource
@@ -269,11 +274,14 @@ type Gateway struct {
 	history   *upstream
 	origins   map[string]bool
 
-	cart      *cart.Service
-	hub       *hub
-	running   atomic.Bool
-	done      chan struct{} // closed when Run returns: event streams end
-	keepalive time.Duration
+	cart        *cart.Service
+	hub         *hub
+	revocations *revocations
+	credits     credits
+	streams     streamCounts // open event streams per session
+	running     atomic.Bool
+	done        chan struct{} // closed when Run returns: event streams end
+	keepalive   time.Duration
 
 	mu      sync.Mutex
 	mounts  []mount
@@ -341,6 +349,7 @@ func New(rdb redis.UniversalClient, signer *auth.Signer, cfg Config, log *slog.L
 		return nil, err
 	}
 	g.hub = newHub(rdb, log)
+	g.revocations = newRevocations(rdb, log, revocationsName(cfg.KeyPrefix))
 	return g, nil
 }
 
@@ -439,7 +448,9 @@ func (g *Gateway) build() http.Handler {
 }
 
 // Run serves the gateway's background work until ctx is cancelled: the
-// Redis subscription behind the order event streams. When ctx ends, open
+// Redis subscriptions behind the order event streams and this gateway's
+// copy of the session revocations (before it runs, every request asks
+// Redis whether its session is revoked). When ctx ends, open
 // event streams end too, so that the HTTP server's graceful shutdown does
 // not wait for them. Run it once, next to the server; before it runs,
 // event streams answer 503. A second call returns an error at once.
@@ -450,6 +461,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 	defer close(g.done)
 	g.hub.start(ctx)
 	defer g.hub.close()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { g.revocations.run(ctx) })
 	<-ctx.Done()
 	return nil
 }

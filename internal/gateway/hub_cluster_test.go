@@ -2,7 +2,9 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"net/url"
+	"strconv"
 	"testing"
 	"time"
 
@@ -37,67 +39,86 @@ func received(t *testing.T, s *subscriber) string {
 	}
 }
 
-func TestHubOnRedisClusterSubscribesEachUserWhileItHasStreams(t *testing.T) {
+// record is an order update of userID.
+func record(userID, what string) string {
+	return fmt.Sprintf(`{"orderId":%q,"userId":%q}`, what, userID)
+}
+
+func TestHubOnRedisClusterSubscribesEachBucketWhileItHasStreams(t *testing.T) {
 	t.Parallel()
 	rdb := testenv.RedisCluster(t)
 	h := newHub(rdb, testenv.Logger(t))
 	if !h.cluster {
 		t.Fatal("the hub does not see a cluster")
 	}
+	// Channels of this test's own, so that no other hub on the shared
+	// cluster subscribes them.
+	prefix := testenv.Name(t, "updates") + ":{model}:"
+	h.channelOf = func(userID string) string { return prefix + strconv.Itoa(events.OrderUpdateBucket(userID)) }
+	h.linger = 100 * time.Millisecond
 	ctx, cancel := context.WithCancel(t.Context())
 	h.start(ctx)
 	t.Cleanup(func() { cancel(); h.close() })
 
-	mine, theirs := events.OrderUpdatesChannel(testenv.Name(t, "u1")), events.OrderUpdatesChannel(testenv.Name(t, "u2"))
-	a, err := h.subscribe(ctx, mine)
-	if err != nil {
-		t.Fatal(err)
+	u1 := testenv.Name(t, "u1")
+	u2 := testenv.Name(t, "u2")
+	for events.OrderUpdateBucket(u2) == events.OrderUpdateBucket(u1) {
+		u2 += "x"
 	}
-	b, err := h.subscribe(ctx, mine)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := h.subscribe(ctx, theirs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// One subscription per user, however many streams it has.
-	if n := shardSubscribers(t, rdb, mine); n != 1 {
-		t.Errorf("%d subscriptions of %s, want 1", n, mine)
-	}
-	rdb.SPublish(ctx, theirs, "theirs")
-	rdb.SPublish(ctx, mine, "mine")
-	for _, s := range []*subscriber{a, b} {
-		if got := received(t, s); got != "mine" {
-			t.Errorf("got %q, want mine", got)
-		}
-	}
-	if got := received(t, c); got != "theirs" {
-		t.Errorf("got %q, want theirs", got)
-	}
-
-	// The last stream of a user unsubscribes; one opened right after it
-	// gets what is published once subscribe returned, however quickly
-	// the user comes and goes.
-	h.unsubscribe(mine, a)
-	if n := shardSubscribers(t, rdb, mine); n != 1 {
-		t.Errorf("%d subscriptions of %s with a stream open, want 1", n, mine)
-	}
-	h.unsubscribe(mine, b)
-	testenv.WaitFor(t, 10*time.Second, "the unsubscription", func() bool { return shardSubscribers(t, rdb, mine) == 0 })
-	for i := range 20 {
-		s, err := h.subscribe(ctx, mine)
+	u3 := sameBucket(t, u1)
+	mine, theirs := h.channelOf(u1), h.channelOf(u2)
+	subscribe := func(userID string) *subscriber {
+		t.Helper()
+		s, err := h.subscribe(ctx, userID)
 		if err != nil {
 			t.Fatal(err)
 		}
-		msg := "again " + string(rune('a'+i))
+		return s
+	}
+	a, b, c, d := subscribe(u1), subscribe(u1), subscribe(u2), subscribe(u3)
+	// One subscription per bucket, however many streams and users it has.
+	if n := shardSubscribers(t, rdb, mine); n != 1 {
+		t.Errorf("%d subscriptions of %s, want 1", n, mine)
+	}
+	rdb.SPublish(ctx, theirs, record(u2, "theirs"))
+	rdb.SPublish(ctx, mine, record(u3, "neighbour's"))
+	rdb.SPublish(ctx, mine, record(u1, "mine"))
+	for _, s := range []*subscriber{a, b} {
+		if got := received(t, s); got != record(u1, "mine") {
+			t.Errorf("got %q, want mine", got)
+		}
+	}
+	if got := received(t, c); got != record(u2, "theirs") {
+		t.Errorf("got %q, want theirs", got)
+	}
+	if got := received(t, d); got != record(u3, "neighbour's") {
+		t.Errorf("got %q, want the neighbour's", got)
+	}
+	h.unsubscribe(d)
+
+	// The last stream of a bucket unsubscribes it a while later; one
+	// opened right after it gets what is published once subscribe
+	// returned, however quickly the user comes and goes.
+	h.unsubscribe(a)
+	if n := shardSubscribers(t, rdb, mine); n != 1 {
+		t.Errorf("%d subscriptions of %s with a stream open, want 1", n, mine)
+	}
+	h.unsubscribe(b)
+	testenv.WaitFor(t, 10*time.Second, "the unsubscription", func() bool { return shardSubscribers(t, rdb, mine) == 0 })
+	for i := range 20 {
+		s := subscribe(u1)
+		msg := record(u1, "again "+string(rune('a'+i)))
 		rdb.SPublish(ctx, mine, msg)
 		if got := received(t, s); got != msg {
 			t.Fatalf("got %q, want %q", got, msg)
 		}
-		h.unsubscribe(mine, s)
+		h.unsubscribe(s)
+		if i%2 == 0 {
+			// Past the linger, sometimes.
+			testenv.WaitFor(t, 10*time.Second, "the unsubscription", func() bool { return shardSubscribers(t, rdb, mine) == 0 })
+		}
 	}
-	h.unsubscribe(theirs, c)
+	h.unsubscribe(c)
 	testenv.WaitFor(t, 10*time.Second, "no subscription left", func() bool {
 		return shardSubscribers(t, rdb, mine)+shardSubscribers(t, rdb, theirs) == 0
 	})
@@ -120,7 +141,7 @@ func TestHubOnRedisClusterFollowsItsChannelThroughAFailover(t *testing.T) {
 	h.start(ctx)
 	t.Cleanup(func() { cancel(); h.close() })
 	channel := events.OrderUpdatesChannel("u1")
-	s, err := h.subscribe(ctx, channel)
+	s, err := h.subscribe(ctx, "u1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,10 +150,10 @@ func TestHubOnRedisClusterFollowsItsChannelThroughAFailover(t *testing.T) {
 		t.Helper()
 		start := time.Now()
 		testenv.WaitFor(t, 60*time.Second, "an update "+what, func() bool {
-			rdb.SPublish(ctx, channel, what) // fails while the slot has no primary
+			rdb.SPublish(ctx, channel, record("u1", what)) // fails while the slot has no primary
 			select {
 			case m := <-s.msgs:
-				return m == what
+				return m == record("u1", what)
 			case <-s.lagged:
 				t.Fatal("the stream fell behind")
 			case <-time.After(200 * time.Millisecond):

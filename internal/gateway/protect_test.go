@@ -51,6 +51,34 @@ func TestRateLimit(t *testing.T) {
 			t.Errorf("other session: %s %s", resp.Status, body)
 		}
 	})
+	t.Run("session, on two gateways", func(t *testing.T) {
+		t.Parallel()
+		// Each gateway takes two requests of a window at a time; the
+		// session still gets no more than eight per window in all.
+		const limit = 8
+		e := newEnv(t, func(c *Config) { c.RateLimitSession = limit })
+		g2, other := e.startGateway(e.cfg)
+		for _, g := range []*Gateway{e.gw, g2} {
+			testenv.WaitFor(t, 10*time.Second, "the revocations' subscription", func() bool { return revocationsKnown(g) })
+		}
+		token, _ := e.session()
+		rq := req{method: "GET", path: "/api/v1/session", token: token}
+		// However the requests straddle a window boundary, one window
+		// holds more than limit of 2*limit+1.
+		for i := 0; i < 2*limit+1; i++ {
+			resp, body := do(t, []*httptest.Server{e.srv, other}[i%2], rq)
+			if resp.StatusCode == http.StatusTooManyRequests {
+				if ra := resp.Header.Get("Retry-After"); ra != "1" {
+					t.Errorf("Retry-After %q, want 1", ra)
+				}
+				return
+			}
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("request %d: %s %s", i+1, resp.Status, body)
+			}
+		}
+		t.Fatalf("no 429 after %d requests with a limit of %d over two gateways", 2*limit+1, limit)
+	})
 	t.Run("ip, tutorial envelope", func(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t, func(c *Config) { c.RateLimitIP = 3 })

@@ -133,9 +133,7 @@ func (g *Gateway) legacySessionKey(hash string) string { return g.cfg.KeyPrefix 
 
 // revokedKey marks session sessionID as logged out until its last token
 // has expired.
-func (g *Gateway) revokedKey(sessionID string) string {
-	return g.cfg.KeyPrefix + "revoked:" + sessionID
-}
+func (g *Gateway) revokedKey(sessionID string) string { return revokedKey(g.cfg.KeyPrefix, sessionID) }
 
 // renewAfter is the age at which a token that a request presents is
 // replaced by a fresh one: a minute, or a tenth of SessionTTL when that
@@ -147,7 +145,8 @@ func (g *Gateway) renewAfter() time.Duration {
 }
 
 // sessionScript counts a request in a rate window and checks its
-// session: withSession runs it twice in one pipeline, for the client
+// session, when the gateway cannot check it in memory (readSession):
+// withSession runs it twice in one pipeline, for the client
 // address's window and for the session's window and state, the work of
 // every request behind withSession. Each run's keys share a Redis
 // Cluster slot (see readSession); the address's and the session's cannot.
@@ -189,9 +188,16 @@ type sessionRead struct {
 	userID, sessID string
 }
 
-// readSession runs sessionScript for a request from ip presenting tok at
-// now.
+// readSession checks the session and counts the request in the rate
+// windows, for a request from ip presenting tok at now: from this
+// gateway's copy of the revocations and its credits of the session's
+// windows (readKnown) when it can, else with sessionScript.
 func (g *Gateway) readSession(ctx context.Context, ip string, tok presented, now time.Time) (sessionRead, error) {
+	if tok.signed {
+		if revoked, known := g.revocations.check(tok.claims.SessionID, now); known {
+			return g.readKnown(ctx, ip, tok.claims.SessionID, revoked, now)
+		}
+	}
 	var key, mode string
 	switch {
 	case tok.signed:
@@ -258,6 +264,49 @@ func (g *Gateway) readSession(ctx context.Context, ip string, tok presented, now
 	return r, nil
 }
 
+// readKnown is readSession for a signed token of session id whose
+// revocation this gateway knows: the client address's window is counted
+// as with PerIP, and the request is spent from this gateway's credits of
+// the session's window, claiming more when they are spent (claimRest). As
+// a rule, a session's requests within a window cost one SET, together.
+func (g *Gateway) readKnown(ctx context.Context, ip, id string, revoked bool, now time.Time) (sessionRead, error) {
+	r := sessionRead{revoked: revoked}
+	ipLimit, sessLimit := g.ipLimit(), g.sessionLimit()
+	window := now.UnixNano() / int64(rateWindow)
+	claim := !revoked && sessLimit.Enabled() && !g.credits.take(id, window)
+	if !claim && !ipLimit.Enabled() {
+		return r, nil
+	}
+	// The session's counter carries the revocation key as its hash tag,
+	// as with sessionScript: both count the same requests.
+	key, chunk, ttl := sessLimit.Key("{"+g.revokedKey(id)+"}", now), creditChunk(sessLimit.Max), 2*rateWindow
+	pipe := g.rdb.Pipeline()
+	hits := ipLimit.Count(ctx, pipe, ip, now)
+	var set *redis.BoolCmd
+	if claim {
+		set = pipe.SetNX(ctx, key, chunk, ttl)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return r, err
+	}
+	if hits != nil {
+		r.ipHits = hits.Val()
+	}
+	if !claim {
+		return r, nil
+	}
+	got, err := claimRest(ctx, g.rdb, set, key, chunk, sessLimit.Max, ttl)
+	if err != nil {
+		return r, err
+	}
+	if got == 0 {
+		r.sessHits = int64(sessLimit.Max) + 1
+		return r, nil
+	}
+	g.credits.put(id, window, got-1)
+	return r, nil
+}
+
 // need says what a route does for a request without a session.
 type need int
 
@@ -293,8 +342,10 @@ const SessionTokenHeader = "Session-Token"
 // cookie authenticates from another origin (checkOrigin), then it checks
 // the token's signature and expiry (in the process), and then the rate
 // limits of the client address (web.ClientIP) and of the session and the
-// session's revocation, in one Redis round trip (sessionScript); a new
-// session costs two more (its own rate limit, then its login event).
+// session's revocation, in one Redis round trip at most (readSession: as
+// a rule none, the revocation being known in memory and the session's
+// window spent from credits); a new session costs two more (its own rate
+// limit, then its login event).
 // Without Redis a route that needs a session answers 503, and a read is
 // served without one.
 //
@@ -448,15 +499,18 @@ func (g *Gateway) clearedCookie() *http.Cookie {
 func (g *Gateway) revokeSession(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	s := mustSession(ctx)
-	pipe := g.rdb.Pipeline()
 	// A minute more for the clocks of other gateways, which may have
 	// issued tokens a little later.
-	ttl := max(s.Expires.Sub(time.Now()), g.cfg.SessionTTL) + time.Minute
-	pipe.Set(ctx, g.revokedKey(s.SessionID), "1", ttl)
+	lapse := time.Now().Add(max(s.Expires.Sub(time.Now()), g.cfg.SessionTTL) + time.Minute)
+	var more func(redis.Pipeliner)
 	if token, _ := tokenFrom(r); legacyToken(token) {
-		pipe.Del(ctx, g.legacySessionKey(tokenHash(token)))
+		more = func(pipe redis.Pipeliner) { pipe.Del(ctx, g.legacySessionKey(tokenHash(token))) }
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
+	// Should the announcement fail, the revocation key and the set's
+	// entry hold (a gateway that does not trust its copy asks Redis, one
+	// that subscribes again loads the set), but a gateway that trusts its
+	// copy lets the session in: the client retries the logout.
+	if err := g.revocations.revoke(ctx, g.revokedKey(s.SessionID), s.SessionID, lapse, more); err != nil {
 		return errs.Unavailable(fmt.Errorf("revoke session: %w", err), "sessions are unavailable; try again shortly")
 	}
 	w.Header().Del("Set-Cookie") // withSession's renewal of the cookie

@@ -3,6 +3,7 @@ package gateway
 import (
 	"encoding/base64"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -518,4 +519,65 @@ func TestIdentityHeaderStripped(t *testing.T) {
 	if rid := resp.Header.Get("X-Request-Id"); rid == "" || got.Header.Get("X-Request-Id") != rid {
 		t.Errorf("request id: response %q, service %q; want the same", rid, got.Header.Get("X-Request-Id"))
 	}
+}
+
+// revocationsKnown reports whether g trusts its copy of the revocations.
+func revocationsKnown(g *Gateway) bool {
+	_, known := g.revocations.check("", time.Now())
+	return known
+}
+
+// A logout on one gateway closes the session on another: the other
+// learns of it from the revocations' channel, or, while its subscription
+// is down, from Redis, and finds it in the set it loads when it
+// subscribes again.
+func TestLogoutOnOneGatewayIsRefusedOnAnother(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	u, err := url.Parse(testenv.RedisURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := testenv.StartProxy(t, u.Host)
+	u.Host = proxy.Addr()
+	b, srvB := startGateway(t, testenv.RedisAt(t, u.String()), e.signer, e.cfg)
+	for _, g := range []*Gateway{e.gw, b} {
+		testenv.WaitFor(t, 10*time.Second, "the revocations' subscription", func() bool { return revocationsKnown(g) })
+	}
+	onB := func(token string) int {
+		resp, _ := do(t, srvB, req{method: "GET", path: "/api/v1/session", token: token})
+		return resp.StatusCode
+	}
+	// logout logs a session out on the first gateway after a request of
+	// it on B, and returns its token.
+	logout := func() string {
+		t.Helper()
+		token, _ := e.session()
+		if code := onB(token); code != http.StatusOK {
+			t.Fatalf("the session on B: %d, want 200", code)
+		}
+		if resp, body := e.do(req{method: "DELETE", path: "/api/v1/session", token: token}); resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("logout: %s %s", resp.Status, body)
+		}
+		return token
+	}
+	refusedOnB := func(token, what string) {
+		t.Helper()
+		testenv.WaitFor(t, 10*time.Second, what, func() bool { return onB(token) == http.StatusUnauthorized })
+	}
+	refusedOnB(logout(), "B to refuse a session logged out on A")
+
+	// B's subscription breaks and cannot come back for now; its other
+	// connections to Redis stay.
+	proxy.Refuse(true)
+	<-proxy.BreakBefore(revocationPingPayload)
+	testenv.WaitFor(t, 10*time.Second, "B to stop trusting its copy", func() bool { return !revocationsKnown(b) })
+	missed := logout()
+	refusedOnB(missed, "B to refuse a session logged out while its subscription is down")
+	proxy.Refuse(false)
+	testenv.WaitFor(t, 30*time.Second, "B to subscribe again", func() bool { return revocationsKnown(b) })
+	if code := onB(missed); code != http.StatusUnauthorized {
+		t.Errorf("a session logged out while B's subscription was down: %d on B after it came back, want 401", code)
+	}
+	refusedOnB(logout(), "B to refuse a session logged out after its subscription came back")
 }

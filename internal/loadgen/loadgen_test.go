@@ -137,9 +137,9 @@ func TestOrderWhoseSessionVanishedIsUnverifiableNotLost(t *testing.T) {
 	})
 
 	// Once a shopper has placed its first order, every session so far is
-	// revoked, as a logout revokes it (the gateway's revocation key of
-	// each session id that a login event names); then payments starts and
-	// orders become final.
+	// revoked, as a logout revokes it (gateway.Revoke of each session id
+	// that a login event names); then payments starts and orders become
+	// final.
 	testenv.WaitFor(t, time.Minute, "a shopper's first order", func() bool { return countOrders("") > 0 })
 	logins, err := rdb.XRange(ctx, events.TransactionStream, "-", "+").Result()
 	if err != nil {
@@ -148,7 +148,7 @@ func TestOrderWhoseSessionVanishedIsUnverifiableNotLost(t *testing.T) {
 	var revoked int
 	for _, m := range logins {
 		if sid, _ := m.Values["sessionId"].(string); sid != "" && m.Values[stream.FieldEventType] == events.TypeLoginIdentityRecorded {
-			if err := rdb.Set(ctx, gateway.DefaultKeyPrefix+"revoked:"+sid, "1", time.Hour).Err(); err != nil {
+			if err := gateway.Revoke(ctx, rdb, gateway.DefaultKeyPrefix, sid, time.Now().Add(time.Hour)); err != nil {
 				t.Fatal(err)
 			}
 			revoked++

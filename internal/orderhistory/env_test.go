@@ -359,7 +359,8 @@ func (o order) record() orderhistory.Record {
 }
 
 // subscribe subscribes to userID's updates channel and returns a function
-// that waits for the next record published on it.
+// that waits for the next record of userID published on it (the channel
+// is shared with other users).
 func subscribe(t *testing.T, rdb redis.UniversalClient, userID string) func() orderhistory.Record {
 	t.Helper()
 	ps := rdb.Subscribe(t.Context(), events.OrderUpdatesChannel(userID))
@@ -370,18 +371,22 @@ func subscribe(t *testing.T, rdb redis.UniversalClient, userID string) func() or
 	}
 	return func() orderhistory.Record {
 		t.Helper()
-		msg, err := ps.ReceiveTimeout(t.Context(), 5*time.Second)
-		if err != nil {
-			t.Fatalf("no update on %s: %v", events.OrderUpdatesChannel(userID), err)
+		for {
+			msg, err := ps.ReceiveTimeout(t.Context(), 5*time.Second)
+			if err != nil {
+				t.Fatalf("no update on %s: %v", events.OrderUpdatesChannel(userID), err)
+			}
+			m, ok := msg.(*redis.Message)
+			if !ok {
+				t.Fatalf("got %T on the updates channel, want a message", msg)
+			}
+			var r orderhistory.Record
+			if err := json.Unmarshal([]byte(m.Payload), &r); err != nil {
+				t.Fatalf("update %s: %v", m.Payload, err)
+			}
+			if r.UserID == userID {
+				return r
+			}
 		}
-		m, ok := msg.(*redis.Message)
-		if !ok {
-			t.Fatalf("got %T on the updates channel, want a message", msg)
-		}
-		var r orderhistory.Record
-		if err := json.Unmarshal([]byte(m.Payload), &r); err != nil {
-			t.Fatalf("update %s: %v", m.Payload, err)
-		}
-		return r
 	}
 }
