@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 )
@@ -41,7 +42,9 @@ func NewJSONRequest(ctx context.Context, method, target string, body any) (*http
 
 // Probe asks a health route of a running service, GET target (its /healthz
 // or /readyz), with client: nil when it answers 200, else an error that
-// says what it answered or why it could not be asked.
+// says what it answered or why it could not be asked. It reads the answer
+// (up to 64 KiB) before closing it, so that the connection is kept for
+// the next probe.
 func Probe(ctx context.Context, client *http.Client, target string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 	if err != nil {
@@ -51,6 +54,7 @@ func Probe(ctx context.Context, client *http.Client, target string) error {
 	if err != nil {
 		return err
 	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("GET %s: %s", target, resp.Status)
