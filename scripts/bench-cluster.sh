@@ -7,10 +7,8 @@
 # order→final p99, and the CPU per order of the services' process
 # (streamcart dev) and of its redis-server children (all six nodes of a
 # cluster, the replicas' work included). Everything runs on loopback.
-set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-# shellcheck source=scripts/devurl.sh
-source scripts/devurl.sh
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 rate=${RATE:-100}
 duration=${DURATION:-20s}
 rounds=${ROUNDS:-2}
@@ -18,7 +16,6 @@ bin=bin/streamcart
 tmp=$(mktemp -d /tmp/streamcart-bench-cluster.XXXXXX)
 chmod 755 "$tmp" # PostgreSQL runs as the postgres user when we are root
 go build -o "$bin" ./cmd/streamcart
-tick=$(getconf CLK_TCK)
 dev=""
 stop() {
 	[[ -n "$dev" ]] && { kill -INT "$dev" 2>/dev/null || true; wait "$dev" 2>/dev/null || true; }
@@ -26,18 +23,8 @@ stop() {
 }
 trap 'stop; rm -rf "$tmp"' EXIT
 
-# cpu prints the user+system CPU seconds so far of the processes $@.
-cpu() {
-	local sum=0
-	for p in "$@"; do
-		sum=$(awk -v s="$sum" -v t="$tick" '{ printf "%.2f", s + ($14 + $15) / t }' "/proc/$p/stat")
-	done
-	echo "$sum"
-}
 # redises prints the pids of dev's redis-server children.
 redises() { ps --ppid "$dev" -o pid=,comm= | awk '$2 == "redis-server" { print $1 }'; }
-# field prints the number after "$1": in JSON $2.
-field() { sed -n "s/.*\"$1\":{[^}]*\"p99\":\([0-9.]*\).*/\1/p; s/.*\"$1\":\([0-9.]*\)[,}].*/\1/p" <<<"$2" | head -1; }
 
 printf '%-8s %8s %12s %13s %16s %18s\n' redis orders/s "HTTP p99 ms" "final p99 ms" "dev CPU ms/order" "redis CPU ms/order"
 for round in $(seq 1 "$rounds"); do
@@ -46,8 +33,7 @@ for round in $(seq 1 "$rounds"); do
 		mkdir -p "$data"
 		flags=()
 		[[ $mode == cluster ]] && flags=(--redis-cluster)
-		"$bin" dev "${flags[@]}" --data "$data/data" --addr 127.0.0.1:0 --metrics-addr 127.0.0.1:0 --rate-limit-ip -1 \
-			--new-sessions-per-minute -1 --event-streams-per-ip -1 --log-level warn >"$data/dev.log" 2>&1 &
+		"$bin" dev "${flags[@]}" --data "$data/data" --metrics-addr 127.0.0.1:0 "${dev_bench_flags[@]}" >"$data/dev.log" 2>&1 &
 		dev=$!
 		url=$(dev_url "$data/dev.log" "$dev")
 		mapfile -t rpids < <(redises)

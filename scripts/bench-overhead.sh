@@ -16,8 +16,8 @@
 # variables to the "on" rounds, e.g.
 # ON_ENV="OTEL_TRACES_SAMPLER=parentbased_always_on" to keep every trace
 # rather than the default one in ten.
-set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 rate=${RATE:-200}
 duration=${DURATION:-20s}
 rounds=${ROUNDS:-2}
@@ -28,7 +28,6 @@ tmp=$(mktemp -d /tmp/streamcart-bench-overhead.XXXXXX)
 chmod 755 "$tmp" # PostgreSQL runs as the postgres user when we are root
 go build -o "$bin" ./cmd/streamcart
 go build -o "$tmp/otlpsink" scripts/otlpsink.go
-tick=$(getconf CLK_TCK)
 
 # The processes of each mode's current round, by mode.
 declare -A dev=() sink=() scraper=() url=() data=() before=() sink_before=() bench=()
@@ -59,11 +58,6 @@ stop() {
 }
 trap 'stop off; stop on; rm -rf "$tmp"' EXIT
 
-# cpu prints the user+system CPU seconds of process $1 so far.
-cpu() { awk -v t="$tick" '{ printf "%.2f", ($14 + $15) / t }' "/proc/$1/stat"; }
-# field prints the number after "$1": in JSON $2.
-field() { sed -n "s/.*\"$1\":{[^}]*\"p99\":\([0-9.]*\).*/\1/p; s/.*\"$1\":\([0-9.]*\)[,}].*/\1/p" <<<"$2" | head -1; }
-
 # scrape fetches every metrics URL that dev printed in $1, every 5 s,
 # and writes a line to $2 for each answered.
 scrape() {
@@ -78,7 +72,7 @@ scrape() {
 # start starts a fresh system of mode $1 (off or on) for round $2 and
 # waits until it serves.
 start() {
-	local mode=$1 dir="$tmp/$1-$2" env=() flags=(--metrics=false) u=""
+	local mode=$1 dir="$tmp/$1-$2" env=() flags=(--metrics=false)
 	mkdir -p "$dir"
 	data[$mode]=$dir
 	if [[ $mode == on ]]; then
@@ -88,17 +82,9 @@ start() {
 		read -r -a env <<<"${ON_ENV:-}"
 		env+=(OTEL_EXPORTER_OTLP_ENDPOINT="http://$sink_addr")
 	fi
-	env "${env[@]}" "$bin" dev --data "$dir/data" --addr 127.0.0.1:0 "${flags[@]}" --rate-limit-ip -1 \
-		--new-sessions-per-minute -1 --event-streams-per-ip -1 --log-level warn >"$dir/dev.log" 2>&1 &
+	env "${env[@]}" "$bin" dev --data "$dir/data" "${flags[@]}" "${dev_bench_flags[@]}" >"$dir/dev.log" 2>&1 &
 	dev[$mode]=$!
-	for _ in $(seq 1 120); do
-		u=$(sed -n 's/^Open \(http:[^ ]*\)$/\1/p' "$dir/dev.log" 2>/dev/null || true)
-		[[ -n "$u" ]] && break
-		kill -0 "${dev[$mode]}" 2>/dev/null || { cat "$dir/dev.log" >&2; exit 1; }
-		sleep 0.5
-	done
-	[[ -n "$u" ]] || { cat "$dir/dev.log" >&2; echo "streamcart dev did not start" >&2; exit 1; }
-	url[$mode]=$u
+	url[$mode]=$(dev_url "$dir/dev.log" "${dev[$mode]}")
 	if [[ $mode == on ]]; then
 		scrape "$dir/dev.log" "$dir/scrapes" &
 		scraper[$mode]=$!
