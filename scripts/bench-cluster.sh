@@ -7,10 +7,8 @@
 # order→final p99, and the CPU per order of the services' process
 # (streamcart dev) and of its redis-server children (all six nodes of a
 # cluster, the replicas' work included). Everything runs on loopback.
-set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-# shellcheck source=scripts/benchlib.sh
-source scripts/benchlib.sh
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 rate=${RATE:-100}
 duration=${DURATION:-20s}
 rounds=${ROUNDS:-2}
@@ -35,8 +33,7 @@ for round in $(seq 1 "$rounds"); do
 		mkdir -p "$data"
 		flags=()
 		[[ $mode == cluster ]] && flags=(--redis-cluster)
-		"$bin" dev "${flags[@]}" --data "$data/data" --addr 127.0.0.1:0 --metrics-addr 127.0.0.1:0 --rate-limit-ip -1 \
-			--new-sessions-per-minute -1 --event-streams-per-ip -1 --log-level warn >"$data/dev.log" 2>&1 &
+		"$bin" dev "${flags[@]}" --data "$data/data" --metrics-addr 127.0.0.1:0 "${dev_bench_flags[@]}" >"$data/dev.log" 2>&1 &
 		dev=$!
 		url=$(dev_url "$data/dev.log" "$dev")
 		mapfile -t rpids < <(redises)

@@ -26,10 +26,8 @@
 # (this build's): at the end the median of each figure per build, and
 # their ratio. Everything runs on this machine, on loopback; the script
 # stops only the processes it started, by pid.
-set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-# shellcheck source=scripts/benchlib.sh
-source scripts/benchlib.sh
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 rate=${RATE:-300}
 duration=${DURATION:-20s}
 rounds=${ROUNDS:-1}

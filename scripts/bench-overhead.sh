@@ -16,10 +16,8 @@
 # variables to the "on" rounds, e.g.
 # ON_ENV="OTEL_TRACES_SAMPLER=parentbased_always_on" to keep every trace
 # rather than the default one in ten.
-set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-# shellcheck source=scripts/benchlib.sh
-source scripts/benchlib.sh
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 rate=${RATE:-200}
 duration=${DURATION:-20s}
 rounds=${ROUNDS:-2}
@@ -71,8 +69,7 @@ start() {
 		read -r -a env <<<"${ON_ENV:-}"
 		env+=(OTEL_EXPORTER_OTLP_ENDPOINT="http://$sink_addr")
 	fi
-	env "${env[@]}" "$bin" dev --data "$dir/data" --addr 127.0.0.1:0 "${flags[@]}" --rate-limit-ip -1 \
-		--new-sessions-per-minute -1 --event-streams-per-ip -1 --log-level warn >"$dir/dev.log" 2>&1 &
+	env "${env[@]}" "$bin" dev --data "$dir/data" "${flags[@]}" "${dev_bench_flags[@]}" >"$dir/dev.log" 2>&1 &
 	dev[$mode]=$!
 	url[$mode]=$(dev_url "$dir/dev.log" "${dev[$mode]}")
 	if [[ $mode == on ]]; then

@@ -27,15 +27,19 @@ out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 go test -c -o "$out.test" ./internal/stream
 trap 'rm -f "$out" "$out.test"' EXIT
+# bench runs the benchmarks that match $1 once, $2 iterations each, and
+# adds their result lines to $out.
+bench() {
+	"$out.test" -test.run '^$' -test.bench "$1" -test.benchtime "${2}x" -test.count 1 2>/dev/null |
+		grep -E '^Benchmark' | tee -a "$out"
+}
 if [[ -n "${PARTITIONS:-}" ]]; then
 	# The handler that does nothing gets more entries, so that starting
 	# the consumers (a group and a reader per partition and replica) is a
 	# small part of its time.
 	for i in $(seq "$count"); do
-		"$out.test" -test.run '^$' -test.bench '^BenchmarkConsumePartitioned$/^noop$' \
-			-test.benchtime "${NOOP_N:-100000}x" -test.count 1 2>/dev/null | grep -E '^Benchmark' | tee -a "$out"
-		"$out.test" -test.run '^$' -test.bench '^BenchmarkConsumePartitioned$/^db$' \
-			-test.benchtime "${DB_N:-20000}x" -test.count 1 2>/dev/null | grep -E '^Benchmark' | tee -a "$out"
+		bench '^BenchmarkConsumePartitioned$/^noop$' "${NOOP_N:-100000}"
+		bench '^BenchmarkConsumePartitioned$/^db$' "${DB_N:-20000}"
 	done
 	awk "$median"'
 		{ name = $1; sub(/^BenchmarkConsumePartitioned\//, "", name); sub(/-[0-9]+$/, "", name)
@@ -55,12 +59,9 @@ if [[ -n "${PARTITIONS:-}" ]]; then
 	exit 0
 fi
 for i in $(seq "$count"); do
-	"$out.test" -test.run '^$' -test.bench '^Benchmark(Consume|ConsumeRaw)$' \
-		-test.benchtime "${consume_n}x" -test.count 1 2>/dev/null | grep -E '^Benchmark' | tee -a "$out"
-	"$out.test" -test.run '^$' -test.bench '^Benchmark(Publish|PublishRaw)$' \
-		-test.benchtime "${publish_n}x" -test.count 1 2>/dev/null | grep -E '^Benchmark' | tee -a "$out"
-	"$out.test" -test.run '^$' -test.bench '^BenchmarkLatency$' \
-		-test.benchtime "${latency_n}x" -test.count 1 2>/dev/null | grep -E '^Benchmark' | tee -a "$out"
+	bench '^Benchmark(Consume|ConsumeRaw)$' "$consume_n"
+	bench '^Benchmark(Publish|PublishRaw)$' "$publish_n"
+	bench '^BenchmarkLatency$' "$latency_n"
 done
 awk "$median"'
 	{ name = $1; sub(/-[0-9]+$/, "", name); ns[name] = ns[name] " " $3 }

@@ -204,9 +204,16 @@ type devServers struct {
 	// the managed Redis; empty on a Redis that --redis-url names.
 	redisURLs         map[string]string
 	adminPasswordFile string
-	// redis is the managed *servers.Redis or *servers.RedisCluster.
-	redis    interface{ Stop(context.Context) error }
-	postgres *servers.Postgres
+	redis             managedRedis
+	postgres          *servers.Postgres
+}
+
+// managedRedis is what dev uses of the Redis it manages, a
+// *servers.Redis or, with --redis-cluster, a *servers.RedisCluster.
+type managedRedis interface {
+	URL() string
+	UserURL(name string) (string, error)
+	Stop(context.Context) error
 }
 
 func startDevServers(ctx context.Context, cfg devConfig, data string, log *slog.Logger) (*devServers, error) {
@@ -270,29 +277,25 @@ func (env *devServers) startRedis(ctx context.Context, cfg devConfig, dir string
 	if err != nil {
 		return err
 	}
-	var userURL func(name string) (string, error)
+	var r managedRedis
 	if cfg.RedisCluster {
-		c, err := servers.StartRedisCluster(ctx, servers.RedisClusterOptions{
+		r, err = servers.StartRedisCluster(ctx, servers.RedisClusterOptions{
 			Dir: dir, BasePort: cfg.RedisPort, AppendFsync: cfg.AppendFsync, Logger: log,
 			AdminPassword: admin, Users: users,
 		})
-		if err != nil {
-			return err
-		}
-		env.redis, env.redisURL, userURL = c, c.URL(), c.UserURL
 	} else {
-		r, err := servers.StartRedis(ctx, servers.RedisOptions{
+		r, err = servers.StartRedis(ctx, servers.RedisOptions{
 			Dir: dir, Port: cfg.RedisPort, AppendFsync: cfg.AppendFsync, Logger: log,
 			AdminPassword: admin, Users: users,
 		})
-		if err != nil {
-			return err
-		}
-		env.redis, env.redisURL, userURL = r, r.URL(), r.UserURL
 	}
+	if err != nil {
+		return err
+	}
+	env.redis, env.redisURL = r, r.URL()
 	env.redisURLs = map[string]string{}
 	for _, name := range app.RedisUserNames {
-		if env.redisURLs[name], err = userURL(name); err != nil {
+		if env.redisURLs[name], err = r.UserURL(name); err != nil {
 			return err
 		}
 	}

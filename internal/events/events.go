@@ -409,23 +409,27 @@ func (e IdentityScored) Event() stream.Event {
 // ParseIdentityScored decodes and validates an IdentityScored message.
 func ParseIdentityScored(m stream.Message) (IdentityScored, error) {
 	f := fields{m: m}
-	e := IdentityScored{OrderID: f.id("orderId"), UserID: f.id("userId")}
-	if f.err == nil {
-		s, err := strconv.ParseFloat(m.Fields["identityScore"], 64)
-		if err != nil || s < 0 || s > 1 {
-			f.err = fmt.Errorf("identityScore %q is not a number in [0, 1]", m.Fields["identityScore"])
-		}
-		e.Score = s
-	}
-	if f.err == nil {
-		b, err := strconv.ParseBool(m.Fields["potentialFraud"])
-		if err != nil {
-			f.err = fmt.Errorf("potentialFraud %q is not a boolean", m.Fields["potentialFraud"])
-		}
-		e.PotentialFraud = b
+	e := IdentityScored{
+		OrderID:        f.id("orderId"),
+		UserID:         f.id("userId"),
+		Score:          parse(&f, "identityScore", "a number in [0, 1]", parseShare),
+		PotentialFraud: f.bool("potentialFraud"),
 	}
 	return e, f.done(TypeIdentityScored)
 }
+
+// parseShare parses a share of a whole, a number in [0, 1].
+func parseShare(v string) (float64, error) {
+	s, err := strconv.ParseFloat(v, 64)
+	if err == nil && (s < 0 || s > 1) {
+		err = errOutOfRange
+	}
+	return s, err
+}
+
+// errOutOfRange is the error of a number outside the range of its field;
+// parse says which.
+var errOutOfRange = errors.New("out of range")
 
 // ErrInvalid is wrapped by every Parse error.
 var ErrInvalid = errors.New("invalid event")
@@ -454,40 +458,27 @@ func (f *fields) id(name string) string {
 	return v
 }
 
-func (f *fields) amount(name string) int64 {
-	v := f.required(name)
-	if f.err != nil {
-		return 0
+// parse reads the required field name with conv, which fails when the
+// value is not what the field must be: what, in the error.
+func parse[T any](f *fields, name, what string, conv func(string) (T, error)) T {
+	var x T
+	if v := f.required(name); f.err == nil {
+		var err error
+		if x, err = conv(v); err != nil {
+			f.err = fmt.Errorf("%s %q is not %s", name, v, what)
+		}
 	}
-	c, err := money.Parse(v)
-	if err != nil {
-		f.err = err
-	}
-	return c
+	return x
 }
 
-func (f *fields) int(name string) int {
-	v := f.required(name)
-	if f.err != nil {
-		return 0
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil {
-		f.err = fmt.Errorf("%s %q is not an integer", name, v)
-	}
-	return n
-}
+func (f *fields) amount(name string) int64 { return parse(f, name, "an amount", money.Parse) }
+
+func (f *fields) int(name string) int { return parse(f, name, "an integer", strconv.Atoi) }
+
+func (f *fields) bool(name string) bool { return parse(f, name, "a boolean", strconv.ParseBool) }
 
 func (f *fields) time(name string) time.Time {
-	v := f.required(name)
-	if f.err != nil {
-		return time.Time{}
-	}
-	t, err := time.Parse(time.RFC3339Nano, v)
-	if err != nil {
-		f.err = fmt.Errorf("%s %q is not an RFC 3339 time", name, v)
-	}
-	return t
+	return parse(f, name, "an RFC 3339 time", func(v string) (time.Time, error) { return time.Parse(time.RFC3339Nano, v) })
 }
 
 // Version is the payload version of every event type this package knows.

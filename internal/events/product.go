@@ -60,13 +60,7 @@ func ParseProductChanged(m stream.Message, k *ProductKey) (ProductChanged, error
 	f := fields{m: m}
 	e := ProductChanged{ProductID: f.id("productId"), DisplayName: f.required("displayName")}
 	e.PriceCents = f.positive("priceCents")
-	if f.err == nil {
-		b, err := strconv.ParseBool(m.Fields["active"])
-		if err != nil {
-			f.err = fmt.Errorf("active %q is not a boolean", m.Fields["active"])
-		}
-		e.Active = b
-	}
+	e.Active = f.bool("active")
 	e.Version = f.positive("productVersion")
 	e.UpdatedOn = f.time("updatedOn")
 	if f.err == nil && web.CheckText("displayName", e.DisplayName, 1000) != nil {
@@ -80,15 +74,13 @@ func ParseProductChanged(m stream.Message, k *ProductKey) (ProductChanged, error
 
 // positive reads a required field that must be an integer of at least 1.
 func (f *fields) positive(name string) int64 {
-	v := f.required(name)
-	if f.err != nil {
-		return 0
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n < 1 {
-		f.err = fmt.Errorf("%s %q is not a positive integer", name, v)
-	}
-	return n
+	return parse(f, name, "a positive integer", func(v string) (int64, error) {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err == nil && n < 1 {
+			err = errOutOfRange
+		}
+		return n, err
+	})
 }
 
 // ProductKey signs ProductChanged events and checks their signatures, so
@@ -117,11 +109,7 @@ const productKeyLabel = "streamcart ProductChanged signing key v1"
 // secret, the identity secret shared by the services; it must be at least
 // MinSecretLen bytes.
 func NewProductKey(secret []byte) (*ProductKey, error) {
-	key, err := deriveKey(secret, productKeyLabel, "product signing secret")
-	if err != nil {
-		return nil, err
-	}
-	return &ProductKey{key: key}, nil
+	return deriveKey[ProductKey](secret, productKeyLabel, "product signing secret")
 }
 
 // sign returns the value of FieldSignature for e.

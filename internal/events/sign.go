@@ -55,22 +55,18 @@ const orderKeyLabel = "streamcart OrderPlaced signing key v1"
 // the identity secret shared by the services; it must be at least
 // MinSecretLen bytes.
 func NewOrderKey(secret []byte) (*OrderKey, error) {
-	key, err := deriveKey(secret, orderKeyLabel, "order signing secret")
-	if err != nil {
-		return nil, err
-	}
-	return &OrderKey{key: key}, nil
+	return deriveKey[OrderKey](secret, orderKeyLabel, "order signing secret")
 }
 
-// deriveKey returns the key of label derived from secret, which must be
+// deriveKey returns the key K of label derived from secret, which must be
 // at least MinSecretLen bytes; what names the secret in the error.
-func deriveKey(secret []byte, label, what string) ([]byte, error) {
+func deriveKey[K OrderKey | ProductKey](secret []byte, label, what string) (*K, error) {
 	if len(secret) < MinSecretLen {
 		return nil, fmt.Errorf("%s: %d bytes, want at least %d", what, len(secret), MinSecretLen)
 	}
 	m := hmac.New(sha256.New, secret)
 	m.Write([]byte(label))
-	return m.Sum(nil), nil
+	return &K{key: m.Sum(nil)}, nil
 }
 
 // sign returns the value of FieldSignature for e.

@@ -26,6 +26,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"streamcart/internal/platform/testenv"
+	"streamcart/internal/platform/web"
 )
 
 // procCPU is the CPU time so far of pid and, with children, of the
@@ -123,17 +124,7 @@ func BenchmarkFloor(b *testing.B) {
 		defer client.CloseIdleConnections()
 		url := "http://" + ln.Addr().String() + "/orders"
 		floor(b, func() time.Duration { return 0 }, func(ctx context.Context) error {
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-			if err != nil {
-				return err
-			}
-			resp, err := client.Do(req)
-			if err != nil {
-				return err
-			}
-			_, err = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			return err
+			return web.Probe(ctx, client, url) // a GET, its answer read, its status checked
 		})
 	})
 	// One Redis round trip: a GET of a missing key.

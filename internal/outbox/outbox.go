@@ -305,10 +305,10 @@ func (o *Outbox) Run(ctx context.Context) error {
 	failures := 0
 	for {
 		n, err := o.RelayOnce(ctx)
-		switch {
-		case ctx.Err() != nil:
+		if ctx.Err() != nil {
 			return nil
-		case err != nil:
+		}
+		if err != nil {
 			failures++
 			d := min(o.cfg.Poll<<min(failures, 5), 5*time.Second)
 			d = d/2 + rand.N(d/2+1)
@@ -319,11 +319,11 @@ func (o *Outbox) Run(ctx context.Context) error {
 			case <-time.After(d):
 			}
 			continue
-		case n == o.cfg.Batch:
-			failures = 0
-			continue // more may be waiting
 		}
 		failures = 0
+		if n == o.cfg.Batch {
+			continue // more may be waiting
+		}
 		select {
 		case <-ctx.Done():
 			return nil

@@ -13,21 +13,16 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// adminURL returns the URL of a database on the shared PostgreSQL server to
-// run CREATE and DROP DATABASE from: $DATABASE_URL if set, else database
-// "postgres" of a server started on first use.
-func adminURL(t testing.TB) string {
-	t.Helper()
-	return shared.pg.get(t, shared.baseDir(t))
-}
-
 // Postgres creates an empty database on the shared PostgreSQL server and
 // returns its URL. The database is dropped when t ends, closing any
 // connections still open to it. Each call makes a new database, so
 // parallel tests never see each other's tables.
 func Postgres(t testing.TB) string {
 	t.Helper()
-	admin := adminURL(t)
+	// A database on the shared server to run CREATE and DROP DATABASE
+	// from: $DATABASE_URL if set, else database "postgres" of a server
+	// started on first use.
+	admin := shared.pg.get(t, shared.baseDir(t))
 	name := Name(t, "test")
 	ident := pgx.Identifier{name}.Sanitize()
 	if err := execAdmin(admin, "CREATE DATABASE "+ident); err != nil {

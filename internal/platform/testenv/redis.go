@@ -23,20 +23,13 @@ func Redis(t testing.TB) redis.UniversalClient {
 	return RedisAt(t, RedisURL(t))
 }
 
-// RedisClusterURL returns the URL (redisclient.ClusterScheme) of the
-// shared Redis Cluster: $REDIS_CLUSTER_URL if set, else a cluster of six
-// redis-server processes (three primaries, a replica each) started on
-// first use.
-func RedisClusterURL(t testing.TB) string {
-	t.Helper()
-	return shared.cluster.get(t, shared.baseDir(t))
-}
-
 // RedisCluster returns a client of the shared Redis Cluster, closed when
-// t ends. As with Redis, tests share its keyspace.
+// t ends: $REDIS_CLUSTER_URL (redisclient.ClusterScheme) if set, else a
+// cluster of six redis-server processes (three primaries, a replica each)
+// started on first use. As with Redis, tests share its keyspace.
 func RedisCluster(t testing.TB) redis.UniversalClient {
 	t.Helper()
-	return RedisAt(t, RedisClusterURL(t))
+	return RedisAt(t, shared.cluster.get(t, shared.baseDir(t)))
 }
 
 // RedisAt returns a client of the Redis server at url, such as an

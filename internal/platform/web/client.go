@@ -38,22 +38,3 @@ func NewJSONRequest(ctx context.Context, method, target string, body any) (*http
 	req.Header.Set("Content-Type", "application/json")
 	return req, nil
 }
-
-// Probe asks a health route of a running service, GET target (its /healthz
-// or /readyz), with client: nil when it answers 200, else an error that
-// says what it answered or why it could not be asked.
-func Probe(ctx context.Context, client *http.Client, target string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", target, resp.Status)
-	}
-	return nil
-}

@@ -1,7 +1,17 @@
-# benchlib.sh is sourced by the bench scripts: what they share to start a
-# "streamcart dev", stop what they started and read the CPU time that
-# processes spent. Everything it touches is a process of the script's own,
-# by pid.
+# lib.sh is sourced first by the bench scripts (bench.sh, bench-cluster.sh,
+# bench-overhead.sh, bench-cost.sh): it sets bash's strict mode and moves
+# to the repository's root, and holds how they start the "streamcart dev"
+# they drive, stop what they started, measure CPU time and read the report
+# of "streamcart bench --json". Everything it touches is a process of the
+# script's own, by pid.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+# dev_bench_flags are the flags of every "streamcart dev" a bench script
+# drives: a free loopback port, no limits on sessions and connections per
+# address (the bench is one address making many shoppers), quiet logs.
+dev_bench_flags=(--addr 127.0.0.1:0 --rate-limit-ip -1 --new-sessions-per-minute -1
+	--event-streams-per-ip -1 --log-level warn)
 
 # tick is the kernel's clock ticks per second, the unit of /proc/*/stat's
 # CPU times.
