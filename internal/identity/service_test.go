@@ -1,8 +1,10 @@
 package identity_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +18,9 @@ import (
 	"streamcart/internal/identity"
 	"streamcart/internal/ordercheck"
 	"streamcart/internal/outbox"
+	"streamcart/internal/platform/auth"
 	"streamcart/internal/platform/testenv"
+	"streamcart/internal/platform/web"
 	"streamcart/internal/servicetest"
 	"streamcart/internal/stream"
 )
@@ -112,6 +116,14 @@ func order(id, user, userAgent, ip string) events.OrderPlaced {
 		UserAgent: userAgent,
 		IP:        ip,
 	}
+}
+
+// logIn publishes a login of user with userAgent from ip and waits until
+// the service has stored it, as user's one login identity.
+func (e *env) logIn(t *testing.T, svc *identity.Service, user, userAgent, ip string) {
+	t.Helper()
+	e.publish(t, e.cfg.TransactionStream, login(user, userAgent, ip))
+	waitIdentities(t, svc, user, 1)
 }
 
 // waitIdentities waits until user has n login identities.
@@ -366,8 +378,7 @@ func TestNoLoginAfterGrace(t *testing.T) {
 	e := newEnv(t)
 	e.cfg.Grace = grace
 	svc := e.start(t)
-	e.publish(t, e.cfg.TransactionStream, login("u-known", firefox, home))
-	waitIdentities(t, svc, "u-known", 1)
+	e.logIn(t, svc, "u-known", firefox, home)
 	stranger, known := order("o-stranger", "u-stranger", firefox, home), order("o-known", "u-known", firefox, home)
 	e.publish(t, e.cfg.OrdersStream, stranger.Event(orderKey), known.Event(orderKey))
 
@@ -401,8 +412,7 @@ func TestOneScorePerOrder(t *testing.T) {
 	testenv.EachRepeat(t, func(t *testing.T, tt testenv.Repeat) {
 		e := newEnv(t)
 		svc := e.start(t)
-		e.publish(t, e.cfg.TransactionStream, login("u-1", firefox, home))
-		waitIdentities(t, svc, "u-1", 1)
+		e.logIn(t, svc, "u-1", firefox, home)
 		first := order("o-1", "u-1", firefox, home).Event(orderKey)
 		first.ID = stream.NewID()
 		second := first
@@ -544,5 +554,88 @@ func TestLoginIdentitiesPastRetentionAreDeleted(t *testing.T) {
 	})
 	if ids, err := svc.Identities(t.Context(), "young"); err != nil || len(ids) != 1 {
 		t.Errorf("identities of the young user: %v (%v), want the one", ids, err)
+	}
+}
+
+// TestHTTPShowsShoppersOnlyTheirOwnIdentitiesAndScores asks the routes
+// of identity, as two shoppers, as nobody and for orders that do not
+// exist, after each shopper logged in and placed an order.
+func TestHTTPShowsShoppersOnlyTheirOwnIdentitiesAndScores(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	svc := e.start(t)
+	e.logIn(t, svc, "u-1", firefox, home)
+	e.logIn(t, svc, "u-2", safari, office)
+	e.publish(t, e.cfg.OrdersStream,
+		order("o-1", "u-1", firefox, cafe).Event(orderKey),
+		order("o-2", "u-2", safari, office).Event(orderKey))
+	sc1 := waitScore(t, svc, "o-1", 10*time.Second)
+	waitScore(t, svc, "o-2", 10*time.Second)
+	ids, err := svc.Identities(t.Context(), "u-1")
+	if err != nil || len(ids) != 1 {
+		t.Fatalf("Identities(u-1) = %v, %v; want one", ids, err)
+	}
+
+	signer := servicetest.Signer()
+	h := identity.NewHandler(svc, signer)
+
+	notFound := web.ErrorBody{Error: web.ErrorDetail{Code: "not_found", Message: "no identity score for this order"}}
+	tests := []struct {
+		name       string
+		path       string
+		user       string // "" sends no identity
+		wantStatus int
+		wantBody   any // nil: only the status is checked
+	}{
+		{name: "identities without identity", path: "/identities", wantStatus: http.StatusUnauthorized},
+		{name: "score without identity", path: "/scores/o-1", wantStatus: http.StatusUnauthorized},
+		{
+			name: "own identities", path: "/identities", user: "u-1", wantStatus: http.StatusOK,
+			wantBody: map[string]any{"identities": []any{map[string]any{
+				"fingerprint": identity.Fingerprint(firefox), "ip": home, "firstSeen": ids[0].FirstSeen, "lastSeen": ids[0].LastSeen,
+			}}},
+		},
+		{name: "no identities", path: "/identities", user: "u-3", wantStatus: http.StatusOK, wantBody: map[string]any{"identities": []any{}}},
+		{
+			name: "own score", path: "/scores/o-1", user: "u-1", wantStatus: http.StatusOK,
+			wantBody: map[string]any{"orderId": "o-1", "score": 0.5, "potentialFraud": false, "scoredAt": sc1.ScoredAt},
+		},
+		{name: "other user's score", path: "/scores/o-2", user: "u-1", wantStatus: http.StatusNotFound, wantBody: notFound},
+		{name: "unknown order", path: "/scores/o-9", user: "u-1", wantStatus: http.StatusNotFound, wantBody: notFound},
+		{
+			name: "malformed order id", path: "/scores/o%20'1", user: "u-1", wantStatus: http.StatusNotFound,
+			wantBody: web.ErrorBody{Error: web.ErrorDetail{Code: "not_found", Message: "no such orderId"}},
+		},
+		{name: "liveness", path: "/healthz", wantStatus: http.StatusOK, wantBody: map[string]string{"status": "ok"}},
+		{name: "readiness", path: "/readyz", wantStatus: http.StatusOK, wantBody: map[string]string{"status": "ready"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var caller []string
+			if tt.user != "" {
+				caller = []string{auth.Header, signer.Sign(auth.Identity{Role: auth.RoleShopper, UserID: tt.user, SessionID: stream.NewID()})}
+			}
+			status, body, header := testenv.Get(t, h, tt.path, caller...)
+			var got any
+			if err := json.Unmarshal([]byte(body), &got); err != nil {
+				t.Fatalf("GET %s: decode body %q: %v", tt.path, body, err)
+			}
+			if status != tt.wantStatus {
+				t.Errorf("GET %s as %q: status %d, want %d; body %v", tt.path, tt.user, status, tt.wantStatus, got)
+			}
+			if ct := header.Get("Content-Type"); ct != "application/json; charset=utf-8" {
+				t.Errorf("GET %s: Content-Type %q, want JSON", tt.path, ct)
+			}
+			if header.Get(web.RequestIDHeader) == "" {
+				t.Errorf("GET %s: no %s header", tt.path, web.RequestIDHeader)
+			}
+			if tt.wantBody == nil {
+				return
+			}
+			if diff := cmp.Diff(testenv.JSON(t, tt.wantBody), got); diff != "" {
+				t.Errorf("GET %s as %q: body (-want +got):\n%s", tt.path, tt.user, diff)
+			}
+		})
 	}
 }
