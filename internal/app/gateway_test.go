@@ -483,11 +483,7 @@ func TestCookielessReadsLeaveNoLoginIdentities(t *testing.T) {
 		err := s.pool.QueryRow(t.Context(), `SELECT count(*) FROM identity.login_identities WHERE ip = '192.0.2.60'`).Scan(&n)
 		return err == nil && n == 1
 	})
-	var rows int
-	if err := s.pool.QueryRow(t.Context(), `SELECT count(*) FROM identity.login_identities`).Scan(&rows); err != nil {
-		t.Fatal(err)
-	}
-	if rows != 1 {
+	if rows := testenv.Rows(t, s.pool, "identity.login_identities"); rows != 1 {
 		t.Errorf("%d login identities after 1,000 reads and one session, want 1", rows)
 	}
 	entries, err := s.redisClient().XRange(t.Context(), events.TransactionStream, "-", "+").Result()
