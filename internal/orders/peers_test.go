@@ -75,7 +75,7 @@ func TestSnapshotsRepublishEveryOrderWithItsCurrentStatusSigned(t *testing.T) {
 	unpaid := e.mustCreate(t, "u-2", cart(2, ps[2], ps[0]))
 	want := map[string]orders.Order{}
 	for _, o := range []orders.Order{paid, declined, unpaid} {
-		want[o.ID] = e.get(t, o.UserID, o.ID)
+		want[o.ID] = e.current(t, o)
 	}
 
 	got := map[string]events.OrderSnapshot{}

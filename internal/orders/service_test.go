@@ -93,7 +93,7 @@ func TestCreatePricesFromTheCatalogNotTheClient(t *testing.T) {
 		got.StatusName != "CREATED" || got.UserID != "u-1" || got.PaymentID != "" {
 		t.Errorf("order = %+v; want %d USD, CREATED, for u-1, no payment", got, total)
 	}
-	if stored := e.get(t, "u-1", got.ID); !cmp.Equal(got, stored, sameTimes) {
+	if stored := e.current(t, got); !cmp.Equal(got, stored, sameTimes) {
 		t.Errorf("stored order differs from the one returned (-returned +stored):\n%s", cmp.Diff(got, stored, sameTimes))
 	}
 
@@ -260,7 +260,7 @@ func TestCreateWritesTheOrderItsItemsAndOneOrderPlacedTogether(t *testing.T) {
 	if n := e.outboxRows(t, "u-1"); n != 1 {
 		t.Errorf("the outbox holds %d events of the order, want 1", n)
 	}
-	if stored := e.get(t, "u-1", o.ID); len(stored.Items) != 2 {
+	if stored := e.current(t, o); len(stored.Items) != 2 {
 		t.Errorf("stored order has items %+v, want 2", stored.Items)
 	}
 

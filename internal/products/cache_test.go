@@ -15,11 +15,9 @@ import (
 // check must keep the newer entry.
 func TestStaleFillKeepsNewerEntry(t *testing.T) {
 	t.Parallel()
-	ctx := t.Context()
 	pool := testenv.Pool(t)
-	if err := Migrate(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
+	testenv.Migrate(t, pool, Migrate)
+	ctx := t.Context()
 	svc, err := NewService(pool, testenv.Redis(t), Config{KeyPrefix: testenv.Name(t, "products"), ProductKey: servicetest.ProductKey()}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
