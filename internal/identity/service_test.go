@@ -44,22 +44,20 @@ type env struct {
 	cfg identity.Config
 }
 
+// start runs a Service until the test ends.
+func (e *env) start(t *testing.T) *identity.Service {
+	return servicetest.Start(t, e.Consumer, identity.NewService, e.cfg)
+}
+
 // newEnv migrates a new database and names the test's streams.
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	c := servicetest.NewConsumer(t, testenv.Pool(t), identity.Migrate)
 	return &env{Consumer: c, cfg: identity.Config{
-		OrderKey:          orderKey,
-		Orders:            c.Orders,
-		OrdersStream:      testenv.Name(t, "orders"),
-		TransactionStream: testenv.Name(t, "tx"),
-		ServiceConfig:     outbox.ServiceConfig{Outbox: outbox.Config{Poll: 50 * time.Millisecond}},
+		OrderKey: orderKey, Orders: c.Orders,
+		OrdersStream: testenv.Name(t, "orders"), TransactionStream: testenv.Name(t, "tx"),
+		ServiceConfig: outbox.ServiceConfig{Outbox: outbox.Config{Poll: 50 * time.Millisecond}},
 	}}
-}
-
-// start runs a Service until the test ends.
-func (e *env) start(t *testing.T) *identity.Service {
-	return servicetest.Start(t, e.Consumer, identity.NewService, e.cfg)
 }
 
 // login returns the LoginIdentityRecorded of a session of user.
@@ -254,15 +252,7 @@ func TestScores(t *testing.T) {
 	if diff := cmp.Diff(wantAnnounced, e.announced(t), byOrder); diff != "" {
 		t.Errorf("IdentityScored events (-want +got):\n%s", diff)
 	}
-	entries, err := e.Redis.XRange(t.Context(), e.cfg.TransactionStream, "-", "+").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, xm := range entries {
-		if xm.Values[stream.FieldEventType] == events.TypeIdentityScored && xm.Values[stream.FieldTraceParent] != traceParent {
-			t.Errorf("IdentityScored %s has traceparent %v, want the OrderPlaced's %s", xm.ID, xm.Values[stream.FieldTraceParent], traceParent)
-		}
-	}
+	servicetest.WantTraceParent(t, e.Redis, e.cfg.TransactionStream, events.TypeIdentityScored, traceParent)
 	servicetest.WantNoDeadLetters(t, e.Redis, e.cfg.OrdersStream, e.cfg.TransactionStream)
 }
 

@@ -36,22 +36,20 @@ type env struct {
 	cfg payments.Config
 }
 
+// start runs a Service until the test ends.
+func (e *env) start(t *testing.T) *payments.Service {
+	return servicetest.Start(t, e.Consumer, payments.NewService, e.cfg)
+}
+
 // newEnv migrates pool and names the test's streams.
 func newEnv(t *testing.T, pool *pgxpool.Pool) *env {
 	t.Helper()
 	c := servicetest.NewConsumer(t, pool, payments.Migrate)
 	return &env{Consumer: c, cfg: payments.Config{
-		OrderKey:       orderKey,
-		Orders:         c.Orders,
-		OrdersStream:   testenv.Name(t, "orders"),
-		PaymentsStream: testenv.Name(t, "payments"),
-		ServiceConfig:  outbox.ServiceConfig{Outbox: outbox.Config{Poll: 50 * time.Millisecond}},
+		OrderKey: orderKey, Orders: c.Orders,
+		OrdersStream: testenv.Name(t, "orders"), PaymentsStream: testenv.Name(t, "payments"),
+		ServiceConfig: outbox.ServiceConfig{Outbox: outbox.Config{Poll: 50 * time.Millisecond}},
 	}}
-}
-
-// start runs a Service until the test ends.
-func (e *env) start(t *testing.T) *payments.Service {
-	return servicetest.Start(t, e.Consumer, payments.NewService, e.cfg)
 }
 
 // orderKey signs the OrderPlaced events of these tests and checks them in
@@ -190,15 +188,7 @@ func TestPaysEachOrderOnce(t *testing.T) {
 	if diff := cmp.Diff(wantAnnounced, e.announced(t), byOrder); diff != "" {
 		t.Errorf("PaymentProcessed events (-want +got):\n%s", diff)
 	}
-	entries, err := e.Redis.XRange(t.Context(), e.cfg.PaymentsStream, "-", "+").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, xm := range entries {
-		if got := xm.Values[stream.FieldTraceParent]; got != traceParent {
-			t.Errorf("PaymentProcessed %s has traceparent %v, want the OrderPlaced's %s", xm.ID, got, traceParent)
-		}
-	}
+	servicetest.WantTraceParent(t, e.Redis, e.cfg.PaymentsStream, events.TypePaymentProcessed, traceParent)
 	servicetest.WantNoDeadLetters(t, e.Redis, e.cfg.OrdersStream)
 }
 

@@ -59,3 +59,22 @@ func Start[C any, S interface{ Run(context.Context) error }](tb testing.TB, c Co
 	testenv.Run(tb, svc.Run)
 	return svc
 }
+
+// WantTraceParent checks that every entry of type eventType on streamName
+// carries traceParent: the events a service publishes while it handles an
+// entry carry that entry's trace.
+func WantTraceParent(tb testing.TB, rdb redis.Cmdable, streamName, eventType, traceParent string) {
+	tb.Helper()
+	entries, err := rdb.XRange(tb.Context(), streamName, "-", "+").Result()
+	if err != nil {
+		tb.Fatalf("servicetest: read %s: %v", streamName, err)
+	}
+	for _, xm := range entries {
+		if xm.Values[stream.FieldEventType] != eventType {
+			continue
+		}
+		if got := xm.Values[stream.FieldTraceParent]; got != traceParent {
+			tb.Errorf("%s %s has traceparent %v, want %s", eventType, xm.ID, got, traceParent)
+		}
+	}
+}
