@@ -5,10 +5,8 @@
 package orders_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -42,21 +40,11 @@ func (e *env) snapshotsAs(t *testing.T, id auth.Identity, after string, limit in
 // its Role is empty), and returns the status and the answer's body.
 func (e *env) postAs(t *testing.T, id auth.Identity, path string, body any) (int, []byte) {
 	t.Helper()
-	b, _ := json.Marshal(body)
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, e.api.URL+path, bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
+	h := http.Header{}
 	if id.Role != "" {
-		req.Header.Set(auth.Header, e.signer.Sign(id))
+		h.Set(auth.Header, e.signer.Sign(id))
 	}
-	resp, err := e.api.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
+	resp, raw := testenv.Do(t, e.api.Client(), testenv.Request{Method: http.MethodPost, URL: e.api.URL + path, Body: body, Header: h})
 	return resp.StatusCode, raw
 }
 

@@ -1,7 +1,6 @@
 package orders_test
 
 import (
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -207,23 +206,11 @@ func TestHostileInputIsRefusedWithACleanMessageAndStoresNothing(t *testing.T) {
 		{"NUL in the path", "GET", "/orders/%00", "", "", "", 400},
 	}
 	for _, tt := range tests {
-		req, err := http.NewRequestWithContext(t.Context(), tt.method, e.api.URL+tt.target, strings.NewReader(tt.body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if tt.ctype != "" {
-			req.Header.Set("Content-Type", tt.ctype)
-		}
+		h := http.Header{"Content-Type": {tt.ctype}, auth.Header: {e.signer.Sign(identity("u-hostile"))}}
 		if tt.key != "" {
-			req.Header.Set("Idempotency-Key", tt.key)
+			h.Set("Idempotency-Key", tt.key)
 		}
-		req.Header.Set(auth.Header, e.signer.Sign(identity("u-hostile")))
-		resp, err := e.api.Client().Do(req)
-		if err != nil {
-			t.Fatalf("%s: %v", tt.name, err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		resp, body := testenv.Do(t, e.api.Client(), testenv.Request{Method: tt.method, URL: e.api.URL + tt.target, Body: tt.body, Header: h})
 		if resp.StatusCode != tt.wantStatus {
 			t.Errorf("%s: %s %s, want %d", tt.name, resp.Status, body, tt.wantStatus)
 		}
