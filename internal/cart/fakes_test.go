@@ -95,14 +95,19 @@ func (f *fakeShop) PlaceOrder(ctx context.Context, lines []OrderLine, key string
 	return PlacedOrder{ID: order.ID, Status: status, Body: body}, nil
 }
 
+// setPrice makes the catalog sell product id, which it has, at cents.
 func (f *fakeShop) setPrice(id string, cents int64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	p := f.catalog[id]
+	p, ok := f.catalog[id]
+	if !ok {
+		panic("setPrice of a product the fake catalog does not have: " + id)
+	}
 	p.PriceCents = cents
 	f.catalog[id] = p
 }
 
+// drop takes product id out of the catalog, as a product that vanished.
 func (f *fakeShop) drop(id string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
