@@ -472,10 +472,7 @@ func TestOrdersGoOnThroughRedisFailover(t *testing.T) {
 	// Every order answered 201 ends final with one payment; the
 	// reconciler heals what the failover lost.
 	testenv.WaitFor(t, 90*time.Second, "every order final", func() bool { return s.notFinal() == 0 })
-	var total int
-	if err := s.pool.QueryRow(t.Context(), `SELECT count(*) FROM orders.orders`).Scan(&total); err != nil {
-		t.Fatal(err)
-	}
+	total := testenv.Rows(t, s.pool, "orders.orders")
 	if total < len(load.accepted)+len(shoppers) {
 		t.Errorf("%d orders in the database, fewer than the %d accepted", total, len(load.accepted)+len(shoppers))
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"streamcart/internal/payments"
 	"streamcart/internal/platform/auth"
 	"streamcart/internal/platform/testenv"
+	"streamcart/internal/products"
 )
 
 // shopper is a browser on the gateway: a session token, a user agent and,
@@ -228,6 +230,37 @@ func TestShopThroughGatewayTutorialAPI(t *testing.T) {
 	}
 }
 
+func TestTutorialSearchReturnsTheWholeCatalogWithAbsoluteImageURLs(t *testing.T) {
+	t.Parallel()
+	s := startGatewayShop(t)
+	sh := s.shopper("Mozilla/5.0 (X11; Linux) Firefox/140", "192.0.2.61")
+	var found struct {
+		Data []struct {
+			Data struct {
+				StyleImages struct {
+					Default struct {
+						ImageURL string `json:"imageURL"`
+					} `json:"default"`
+				} `json:"styleImages"`
+			} `json:"data"`
+		} `json:"data"`
+	}
+	if code := sh.do("POST", "/products/getProductsByFilter", map[string]string{}, &found); code != 200 {
+		t.Fatalf("tutorial search: %d", code)
+	}
+	if len(found.Data) != products.SampleSize {
+		t.Errorf("tutorial search of everything: %d products, want the catalog's %d", len(found.Data), products.SampleSize)
+	}
+	img := found.Data[0].Data.StyleImages.Default.ImageURL
+	u, err := url.Parse(img)
+	if err != nil || !u.IsAbs() || !strings.HasPrefix(img, s.sys.URLs[app.Gateway]+"/") {
+		t.Fatalf("imageURL %q, want an absolute URL on the gateway %s", img, s.sys.URLs[app.Gateway])
+	}
+	if resp, body := testenv.Do(t, s.client, testenv.Request{Method: "GET", URL: img}); resp.StatusCode != 200 || !strings.Contains(string(body), "<svg") {
+		t.Errorf("GET %s: %s, want the image", img, resp.Status)
+	}
+}
+
 func TestUsersSeeOnlyTheirOwnOrders(t *testing.T) {
 	t.Parallel()
 	s := startGatewayShop(t)
@@ -258,7 +291,6 @@ func TestForgedIdentityIsRejected(t *testing.T) {
 	s := startGatewayShop(t)
 	alice := s.shopper("alice-browser", "192.0.2.1")
 	mallory := s.shopper("mallory-browser", "192.0.2.66")
-	p := s.catalog(1)[0]
 
 	// A header signed with another secret, claiming to be alice, sent to
 	// the gateway: stripped, the order is mallory's.
@@ -271,6 +303,7 @@ func TestForgedIdentityIsRejected(t *testing.T) {
 	}
 	alice.do("GET", "/api/v1/session", nil, &aliceID)
 	forged := other.Sign(auth.Identity{Role: auth.RoleShopper, UserID: aliceID.UserID})
+	p := s.catalog(1)[0]
 	var o order
 	if code := mallory.do("POST", "/api/v1/orders", map[string]any{"items": []item{{ProductID: p.ID, Qty: 1}}}, &o, auth.Header, forged); code != 201 {
 		t.Fatalf("order with a forged header: %d", code)
@@ -286,7 +319,7 @@ func TestForgedIdentityIsRejected(t *testing.T) {
 	for _, svc := range []string{app.Orders, app.History, app.Identity} {
 		path := map[string]string{app.Orders: "/orders", app.History: "/history", app.Identity: "/identities"}[svc]
 		for _, header := range []string{"", forged} {
-			req, _ := http.NewRequest("GET", s.sys.URLs[svc]+path, nil)
+			req, _ := http.NewRequestWithContext(t.Context(), "GET", s.sys.URLs[svc]+path, nil)
 			if header != "" {
 				req.Header.Set(auth.Header, header)
 			}
@@ -483,11 +516,7 @@ func TestCookielessReadsLeaveNoLoginIdentities(t *testing.T) {
 		err := s.pool.QueryRow(t.Context(), `SELECT count(*) FROM identity.login_identities WHERE ip = '192.0.2.60'`).Scan(&n)
 		return err == nil && n == 1
 	})
-	var rows int
-	if err := s.pool.QueryRow(t.Context(), `SELECT count(*) FROM identity.login_identities`).Scan(&rows); err != nil {
-		t.Fatal(err)
-	}
-	if rows != 1 {
+	if rows := testenv.Rows(t, s.pool, "identity.login_identities"); rows != 1 {
 		t.Errorf("%d login identities after 1,000 reads and one session, want 1", rows)
 	}
 	entries, err := s.redisClient().XRange(t.Context(), events.TransactionStream, "-", "+").Result()

@@ -2,14 +2,12 @@ package app_test
 
 import (
 	"net/http"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"streamcart/internal/app"
 	"streamcart/internal/platform/testenv"
-	"streamcart/internal/products"
 )
 
 // hostileQueries are queries no route takes.
@@ -147,36 +145,5 @@ func TestHostileInputGets400WithACleanMessageOnEveryService(t *testing.T) {
 				t.Errorf("%s: no X-Content-Type-Options: nosniff", what)
 			}
 		}
-	}
-}
-
-func TestTutorialSearchReturnsTheWholeCatalogWithAbsoluteImageURLs(t *testing.T) {
-	t.Parallel()
-	s := startGatewayShop(t)
-	sh := s.shopper("Mozilla/5.0 (X11; Linux) Firefox/140", "192.0.2.61")
-	var found struct {
-		Data []struct {
-			Data struct {
-				StyleImages struct {
-					Default struct {
-						ImageURL string `json:"imageURL"`
-					} `json:"default"`
-				} `json:"styleImages"`
-			} `json:"data"`
-		} `json:"data"`
-	}
-	if code := sh.do("POST", "/products/getProductsByFilter", map[string]string{}, &found); code != 200 {
-		t.Fatalf("tutorial search: %d", code)
-	}
-	if len(found.Data) != products.SampleSize {
-		t.Errorf("tutorial search of everything: %d products, want the catalog's %d", len(found.Data), products.SampleSize)
-	}
-	img := found.Data[0].Data.StyleImages.Default.ImageURL
-	u, err := url.Parse(img)
-	if err != nil || !u.IsAbs() || !strings.HasPrefix(img, s.sys.URLs[app.Gateway]+"/") {
-		t.Fatalf("imageURL %q, want an absolute URL on the gateway %s", img, s.sys.URLs[app.Gateway])
-	}
-	if resp, body := testenv.Do(t, s.client, testenv.Request{Method: "GET", URL: img}); resp.StatusCode != 200 || !strings.Contains(string(body), "<svg") {
-		t.Errorf("GET %s: %s, want the image", img, resp.Status)
 	}
 }

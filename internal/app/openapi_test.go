@@ -3,7 +3,6 @@ package app_test
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,7 +15,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -157,7 +155,7 @@ func (c *apiChecker) RoundTrip(req *http.Request) (*http.Response, error) {
 func (c *apiChecker) check(req *http.Request, reqBody []byte, status int, header http.Header, respBody []byte, stream bool) error {
 	c.checked.Add(1)
 	// The validator reads the body and may set defaults: give it a copy.
-	vreq := req.Clone(context.Background())
+	vreq := req.Clone(req.Context())
 	vreq.Body = io.NopCloser(bytes.NewReader(reqBody))
 	route, params, err := c.router.FindRoute(vreq)
 	if err != nil {
@@ -178,7 +176,7 @@ func (c *apiChecker) check(req *http.Request, reqBody []byte, status int, header
 	// A request the document calls invalid may be sent to see it
 	// refused; accepting it means the document is stricter than the
 	// server.
-	if err := openapi3filter.ValidateRequest(context.Background(), in); err != nil && status < 400 {
+	if err := openapi3filter.ValidateRequest(vreq.Context(), in); err != nil && status < 400 {
 		return fmt.Errorf("the gateway accepted a request the document calls invalid: %w", err)
 	}
 	out := &openapi3filter.ResponseValidationInput{
@@ -188,7 +186,7 @@ func (c *apiChecker) check(req *http.Request, reqBody []byte, status int, header
 		Body:                   io.NopCloser(bytes.NewReader(respBody)),
 		Options:                opts,
 	}
-	if err := openapi3filter.ValidateResponse(context.Background(), out); err != nil {
+	if err := openapi3filter.ValidateResponse(vreq.Context(), out); err != nil {
 		return err
 	}
 	return nil
@@ -333,7 +331,7 @@ func TestEveryAPIOperationAnswersAsDocumented(t *testing.T) {
 	expect("bad history limit", sh.do("GET", "/api/v1/orders?limit=0", nil, nil), 400)
 
 	// Order updates: the stream's head is checked, then it is closed.
-	sh.openEvents(&http.Client{Transport: s.api})
+	sh.openEvents()
 
 	// The tutorial API.
 	code, found := sh.tutorialSearch("puma")
@@ -385,19 +383,17 @@ func TestEveryAPIOperationAnswersAsDocumented(t *testing.T) {
 	}
 }
 
-// openEvents opens the shopper's order event stream through client,
-// checks that it starts with the retry delay, and closes it.
-func (sh *shopper) openEvents(client *http.Client) {
+// openEvents opens the shopper's order event stream through the shop's
+// client, checks that it starts with the retry delay, and closes it.
+func (sh *shopper) openEvents() {
 	t := sh.s.t
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, "GET", sh.s.sys.URLs[app.Gateway]+"/api/v1/orders/events", nil)
+	req, err := http.NewRequestWithContext(t.Context(), "GET", sh.s.sys.URLs[app.Gateway]+"/api/v1/orders/events", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+sh.token)
-	resp, err := client.Do(req)
+	resp, err := sh.s.client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -90,9 +90,7 @@ func (l *checkoutLoad) run(sh *shopper, client int) {
 // place sends one order with key and records the answer.
 func (l *checkoutLoad) place(sh *shopper, key string) (int, string, error) {
 	body, _ := json.Marshal(map[string]any{"items": []item{{ProductID: l.product, Qty: 1}}})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, "POST", l.s.sys.URLs[app.Gateway]+"/api/v1/orders", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(l.s.t.Context(), "POST", l.s.sys.URLs[app.Gateway]+"/api/v1/orders", bytes.NewReader(body))
 	if err != nil {
 		return 0, "", err
 	}
@@ -156,7 +154,7 @@ func (l *checkoutLoad) finish() {
 func TestADatabaseCrashUnderLoadAnswersNo500AndEveryAcceptedOrderEndsFinalOnce(t *testing.T) {
 	t.Parallel()
 	pg := testenv.OwnPostgres(t)
-	if err := pg.CreateDatabase(context.Background(), "shop"); err != nil {
+	if err := pg.CreateDatabase(t.Context(), "shop"); err != nil {
 		t.Fatal(err)
 	}
 	s := startShop(t, shopOptions{databaseURL: pg.URL("shop"), trustProxy: true})
@@ -165,7 +163,7 @@ func TestADatabaseCrashUnderLoadAnswersNo500AndEveryAcceptedOrderEndsFinalOnce(t
 	testenv.WaitFor(t, 30*time.Second, "orders before the crash", func() bool { return l.placed() >= 30 })
 
 	// pg_ctl stop -m immediate: statements in flight break mid-way.
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	if err := pg.StopImmediate(ctx); err != nil {
 		t.Fatal(err)
@@ -194,7 +192,7 @@ func TestADatabaseCrashUnderLoadAnswersNo500AndEveryAcceptedOrderEndsFinalOnce(t
 
 	// Every key answered 2xx has exactly one order, the one answered; a key
 	// given up on has none or one.
-	rows, err := s.pool.Query(context.Background(), `SELECT idempotency_key, count(*), min(order_id) FROM orders.orders GROUP BY 1`)
+	rows, err := s.pool.Query(t.Context(), `SELECT idempotency_key, count(*), min(order_id) FROM orders.orders GROUP BY 1`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +233,7 @@ func TestADatabaseCrashUnderLoadAnswersNo500AndEveryAcceptedOrderEndsFinalOnce(t
 	// counted it toward dead-lettering an entry.
 	rdb := s.redisClient()
 	for _, name := range []string{events.OrdersStream, events.PaymentsStream, events.TransactionStream} {
-		if n := rdb.XLen(context.Background(), stream.DeadLetterStream(name)).Val(); n != 0 {
+		if n := rdb.XLen(t.Context(), stream.DeadLetterStream(name)).Val(); n != 0 {
 			t.Errorf("%d entries of %s dead-lettered", n, name)
 		}
 	}

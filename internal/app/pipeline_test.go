@@ -96,11 +96,8 @@ func TestPaymentsProcess(t *testing.T) {
 func TestPaymentsKilledMidStream(t *testing.T) {
 	t.Parallel()
 	s := startShop(t, shopOptions{services: []string{app.Products, app.Orders}})
-	catalog := s.catalog(10)
 	const n = 300
-	for i := range n {
-		s.placeOrder(fmt.Sprintf("user-%d", i%7), item{ProductID: catalog[i%10].ID, Qty: 1 + i%3})
-	}
+	s.placeOrders(n, 7, s.catalog(10))
 	paid := func() int {
 		var c int
 		_ = s.pool.QueryRow(context.Background(), `SELECT count(*) FROM payments.payments`).Scan(&c)
@@ -227,14 +224,11 @@ func TestRedisRestartedEmptyDuringFlow(t *testing.T) {
 	// Payments starts only after Redis lost everything, so no order can be
 	// paid from the original events: only the reconciler can finish them.
 	s := startShop(t, shopOptions{services: []string{app.Products, app.Orders}})
-	catalog := s.catalog(5)
 	const n = 40
-	for i := range n {
-		s.placeOrder(fmt.Sprintf("user-%d", i%3), item{ProductID: catalog[i%5].ID, Qty: 2})
-	}
+	s.placeOrders(n, 3, s.catalog(5))
 	// At least n: the reconciler may already have published some again.
 	testenv.WaitFor(t, 10*time.Second, "every OrderPlaced published", func() bool {
-		return s.redisClient().XLen(context.Background(), "ORDERS_STREAM").Val() >= n
+		return s.redisClient().XLen(t.Context(), "ORDERS_STREAM").Val() >= n
 	})
 	// A key nobody else writes tells that the restart was empty: the
 	// stream may be written again by orders' reconciler at any moment.
@@ -245,7 +239,7 @@ func TestRedisRestartedEmptyDuringFlow(t *testing.T) {
 		t.Fatal(err)
 	}
 	wipe(t, s.redis)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 	if err := s.redis.Restart(ctx); err != nil {
 		t.Fatal(err)

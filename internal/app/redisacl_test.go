@@ -180,7 +180,7 @@ func everyServiceDoesAllItsWork(t *testing.T, partitions int) {
 		placed = append(placed, other.placeOrder(item{ProductID: b.ID, Qty: 1 + i}).OrderID)
 	}
 	// The order event stream: the gateway counts its open streams in Redis.
-	sh.openEvents(s.client)
+	sh.openEvents()
 	for i, id := range placed[:2] {
 		if rec := sh.settledRecord(id); rec.IdentityScore == nil {
 			t.Errorf("order %d (%s) has no identity score", i, id)

@@ -251,6 +251,16 @@ func (s *shop) placeOrder(userID string, items ...item) order {
 	return o
 }
 
+// placeOrders places n orders one after another, each of one to three of
+// a product of catalog (the ith order of the (i mod len(catalog))th), by
+// users users in turn, failing the test unless each is accepted.
+func (s *shop) placeOrders(n, users int, catalog []product) {
+	s.t.Helper()
+	for i := range n {
+		s.placeOrder(fmt.Sprintf("user-%d", i%users), item{ProductID: catalog[i%len(catalog)].ID, Qty: 1 + i%3})
+	}
+}
+
 func (s *shop) ordersURL() string {
 	if u := s.sys.URLs[app.Orders]; u != "" {
 		return u

@@ -116,8 +116,7 @@ func TestVanishedProductIsShownUnavailableAndANewPriceIsWhatCheckoutSends(t *tes
 	t.Parallel()
 	e := newEnv(t)
 	const user = "u1"
-	e.put(user, "p1", 1)
-	e.put(user, "p2", 2)
+	e.put(user, qty{"p1", 1}, qty{"p2", 2})
 
 	e.shop.drop("p2")
 	e.shop.setPrice("p1", 4999)
@@ -151,8 +150,7 @@ func TestCheckoutOrdersTheLinesAtTheSeenPricesAndEmptiesTheCart(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	const user = "u1"
-	e.put(user, "p1", 2)
-	e.put(user, "p2", 1)
+	e.put(user, qty{"p1", 2}, qty{"p2", 1})
 	if ttl := e.rdb.TTL(t.Context(), e.svc.key(user)).Val(); ttl < 23*time.Hour {
 		t.Errorf("cart TTL %v, want the default TTL (24h)", ttl)
 	}
@@ -184,8 +182,7 @@ func TestCheckoutOrdersTheLinesAtTheSeenPricesAndEmptiesTheCart(t *testing.T) {
 		t.Errorf("cart after checkout has %v, want empty", c.Items)
 	}
 	// Refilling the same cart orders again: a new key.
-	e.put(user, "p1", 2)
-	e.put(user, "p2", 1)
+	e.put(user, qty{"p1", 2}, qty{"p2", 1})
 	resp, body = e.do(user, "POST", "/api/v1/cart/checkout", "")
 	if resp.StatusCode != http.StatusCreated || len(e.shop.madeOrders()) != 2 {
 		t.Errorf("second checkout of a refilled cart: %s %s, want a second order", resp.Status, body)
@@ -196,7 +193,7 @@ func TestDoubleClickedCheckoutOrdersOnce(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	const user = "u1"
-	e.put(user, "p1", 1)
+	e.put(user, qty{"p1", 1})
 
 	// Two clicks in flight at once: the fake answers neither until both
 	// have arrived, so both read the cart before either clears it.
@@ -251,7 +248,7 @@ func TestDoubleClickedCheckoutOrdersOnce(t *testing.T) {
 func TestCartIsKeptInRedisNotInTheProcess(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.put("u1", "p2", 3)
+	e.put("u1", qty{"p2", 3})
 
 	_, srv := e.start()
 	resp, body := do(t, srv, "u1", "GET", "/api/v1/cart", "")

@@ -95,14 +95,19 @@ func (f *fakeShop) PlaceOrder(ctx context.Context, lines []OrderLine, key string
 	return PlacedOrder{ID: order.ID, Status: status, Body: body}, nil
 }
 
+// setPrice makes the catalog sell product id, which it has, at cents.
 func (f *fakeShop) setPrice(id string, cents int64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	p := f.catalog[id]
+	p, ok := f.catalog[id]
+	if !ok {
+		panic("setPrice of a product the fake catalog does not have: " + id)
+	}
 	p.PriceCents = cents
 	f.catalog[id] = p
 }
 
+// drop takes product id out of the catalog, as a product that vanished.
 func (f *fakeShop) drop(id string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -187,11 +192,20 @@ func (e *env) cart(user string) View {
 	return v
 }
 
-func (e *env) put(user, id string, qty int) {
+// qty is how many of a product a test puts in a cart.
+type qty struct {
+	id string
+	n  int
+}
+
+// put puts each of qs in user's cart, in order, as the shopper does.
+func (e *env) put(user string, qs ...qty) {
 	e.t.Helper()
-	resp, body := e.do(user, "PUT", "/api/v1/cart/items/"+id, `{"qty":`+strconv.Itoa(qty)+`}`)
-	if resp.StatusCode != http.StatusOK {
-		e.t.Fatalf("PUT %s qty %d: %s %s", id, qty, resp.Status, body)
+	for _, q := range qs {
+		resp, body := e.do(user, "PUT", "/api/v1/cart/items/"+q.id, `{"qty":`+strconv.Itoa(q.n)+`}`)
+		if resp.StatusCode != http.StatusOK {
+			e.t.Fatalf("PUT %s qty %d: %s %s", q.id, q.n, resp.Status, body)
+		}
 	}
 }
 

@@ -1,8 +1,8 @@
 package cart
 
 import (
+	"fmt"
 	"net/http/httptest"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -28,13 +28,13 @@ func FuzzPutItem(f *testing.F) {
 		}
 		gotID, qty, err := parse(id, string(body))
 		if err != nil {
-			servicetest.WantClientError(t, strconv.Quote(id)+" "+strconv.Quote(string(body)), err)
+			servicetest.WantClientError(t, fmt.Sprintf("%q %q", id, body), err)
 			return
 		}
 		if gotID != id || !web.ValidID(id) || qty < 0 || qty > MaxQty {
 			t.Fatalf("%q %q: accepted as %q qty %d", id, body, gotID, qty)
 		}
-		if backID, back, err := parse(id, `{"qty":`+strconv.Itoa(qty)+`}`); err != nil || backID != id || back != qty {
+		if backID, back, err := parse(id, fmt.Sprintf(`{"qty":%d}`, qty)); err != nil || backID != id || back != qty {
 			t.Fatalf("%q %q: qty %d reads back as %d, %v", id, body, qty, back, err)
 		}
 	})

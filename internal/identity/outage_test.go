@@ -15,8 +15,8 @@ import (
 // recognises it.
 func (e *env) throughProxy(t *testing.T) *testenv.Proxy {
 	t.Helper()
-	pool, proxy := testenv.PoolThroughProxy(t, e.pool)
-	e.pool = pool
+	pool, proxy := testenv.PoolThroughProxy(t, e.Pool)
+	e.Pool = pool
 	return proxy
 }
 
@@ -45,19 +45,19 @@ func TestAConnectionBrokenMidStatementIsAnOutageNeverAFailedDelivery(t *testing.
 	}
 
 	cut := proxy.BreakBefore("INSERT INTO identity.login_identities")
-	e.publish(t, e.cfg.TransactionStream, login("ann", firefox, home))
+	e.Publish(t, e.cfg.TransactionStream, login("ann", firefox, home))
 	broken(t, cut)
 	waitIdentities(t, svc, "ann", 1)
 
 	for i, statement := range []string{"FROM identity.order_scores", "FROM identity.login_identities"} {
 		cut := proxy.BreakBefore(statement)
 		id := "o-" + strconv.Itoa(i)
-		e.publish(t, e.cfg.OrdersStream, order(id, "ann", firefox, home).Event(orderKey))
+		e.Publish(t, e.cfg.OrdersStream, order(id, "ann", firefox, home).Event(orderKey))
 		broken(t, cut)
 		waitScore(t, svc, id, 20*time.Second)
 	}
 	for _, s := range []string{e.cfg.TransactionStream, e.cfg.OrdersStream} {
-		if dl := servicetest.DeadLetters(t, e.rdb, s); len(dl) != 0 {
+		if dl := servicetest.DeadLetters(t, e.Redis, s); len(dl) != 0 {
 			t.Errorf("%d entries of %s dead-lettered: %+v", len(dl), s, dl)
 		}
 	}

@@ -17,19 +17,14 @@ import (
 	"streamcart/internal/stream"
 )
 
-func TestFingerprint(t *testing.T) {
+func TestFingerprintIsTheSHA256OfTheAgent(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		userAgent, want string
-	}{
-		{userAgent: "", want: ""},
-		// sha256("abc"), FIPS 180-2 appendix B.1.
-		{userAgent: "abc", want: "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+	// sha256("abc"), FIPS 180-2 appendix B.1.
+	if got, want := Fingerprint("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"; got != want {
+		t.Errorf("Fingerprint(%q) = %q, want %q", "abc", got, want)
 	}
-	for _, tt := range tests {
-		if got := Fingerprint(tt.userAgent); got != tt.want {
-			t.Errorf("Fingerprint(%q) = %q, want %q", tt.userAgent, got, tt.want)
-		}
+	if got := Fingerprint(""); got != "" {
+		t.Errorf("Fingerprint(%q) = %q, want %q", "", got, "")
 	}
 	if a, b := Fingerprint("Mozilla/5.0"), Fingerprint("Mozilla/5.0 "); a == b || len(a) != 64 {
 		t.Errorf("Fingerprint of two agents = %q and %q; want two different 64-digit hashes", a, b)
@@ -210,31 +205,25 @@ func TestParseLogin(t *testing.T) {
 	}
 }
 
-// configOrders is a valid Config.Orders.
-var configOrders = &ordercheck.Known{}
-
-// configKey is a valid Config.OrderKey.
-var configKey = servicetest.OrderKey()
-
 func TestConfigValidate(t *testing.T) {
 	t.Parallel()
 	tests := []testenv.ConfigCase[Config]{
-		{Name: "zero value", Config: Config{OrderKey: configKey, Orders: configOrders}},
-		{Name: "custom", Config: Config{OrderKey: configKey, Orders: configOrders, FraudThreshold: 1, Grace: time.Millisecond, OrdersStream: "o", TransactionStream: "t"}},
-		{Name: "negative threshold", Config: Config{OrderKey: configKey, Orders: configOrders, FraudThreshold: -0.1}, WantField: "FraudThreshold"},
-		{Name: "threshold above 1", Config: Config{OrderKey: configKey, Orders: configOrders, FraudThreshold: 1.5}, WantField: "FraudThreshold"},
-		{Name: "NaN threshold", Config: Config{OrderKey: configKey, Orders: configOrders, FraudThreshold: math.NaN()}, WantField: "FraudThreshold"},
-		{Name: "negative grace", Config: Config{OrderKey: configKey, Orders: configOrders, Grace: -time.Second}, WantField: "Grace"},
-		{Name: "same stream for both", Config: Config{OrderKey: configKey, Orders: configOrders, OrdersStream: "s", TransactionStream: "s"}, WantField: "OrdersStream and TransactionStream"},
-		{Name: "same default stream for both", Config: Config{OrderKey: configKey, Orders: configOrders, OrdersStream: events.TransactionStream}, WantField: "OrdersStream and TransactionStream"},
-		{Name: "consumer stream set", Config: Config{OrderKey: configKey, Orders: configOrders, ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{Stream: events.OrdersStream}}}, WantField: "Consumer.Stream"},
-		{Name: "consumer dead-letter stream set", Config: Config{OrderKey: configKey, Orders: configOrders, ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{DeadLetterStream: "dlq"}}}, WantField: "Consumer.DeadLetterStream"},
-		{Name: "bad consumer config", Config: Config{OrderKey: configKey, Orders: configOrders, ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{Count: -1}}}, WantField: "Consumer of"},
-		{Name: "negative stream max age", Config: Config{OrderKey: configKey, Orders: configOrders, ServiceConfig: outbox.ServiceConfig{StreamMaxAge: -time.Second}}, WantField: "StreamMaxAge"},
-		{Name: "negative login retention", Config: Config{OrderKey: configKey, Orders: configOrders, LoginRetention: -time.Hour}, WantField: "LoginRetention"},
-		{Name: "negative retention interval", Config: Config{OrderKey: configKey, Orders: configOrders, RetentionInterval: -time.Second}, WantField: "RetentionInterval"},
-		{Name: "no order key", Config: Config{Orders: configOrders}, WantField: "OrderKey"},
-		{Name: "no orders", Config: Config{OrderKey: configKey}, WantField: "Orders"},
+		{Name: "zero value", Config: withOrderCheck(Config{})},
+		{Name: "custom", Config: withOrderCheck(Config{FraudThreshold: 1, Grace: time.Millisecond, OrdersStream: "o", TransactionStream: "t"})},
+		{Name: "no order key", Config: Config{Orders: &ordercheck.Known{}}, WantField: "OrderKey"},
+		{Name: "no orders", Config: Config{OrderKey: servicetest.OrderKey()}, WantField: "Orders"},
+		{Name: "negative threshold", Config: withOrderCheck(Config{FraudThreshold: -0.1}), WantField: "FraudThreshold"},
+		{Name: "threshold above 1", Config: withOrderCheck(Config{FraudThreshold: 1.5}), WantField: "FraudThreshold"},
+		{Name: "NaN threshold", Config: withOrderCheck(Config{FraudThreshold: math.NaN()}), WantField: "FraudThreshold"},
+		{Name: "negative grace", Config: withOrderCheck(Config{Grace: -time.Second}), WantField: "Grace"},
+		{Name: "same stream for both", Config: withOrderCheck(Config{OrdersStream: "s", TransactionStream: "s"}), WantField: "OrdersStream and TransactionStream"},
+		{Name: "same default stream for both", Config: withOrderCheck(Config{OrdersStream: events.TransactionStream}), WantField: "OrdersStream and TransactionStream"},
+		{Name: "consumer stream set", Config: withOrderCheck(Config{ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{Stream: events.OrdersStream}}}), WantField: "Consumer.Stream"},
+		{Name: "consumer dead-letter stream set", Config: withOrderCheck(Config{ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{DeadLetterStream: "dlq"}}}), WantField: "Consumer.DeadLetterStream"},
+		{Name: "bad consumer config", Config: withOrderCheck(Config{ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{Count: -1}}}), WantField: "Consumer of"},
+		{Name: "negative stream max age", Config: withOrderCheck(Config{ServiceConfig: outbox.ServiceConfig{StreamMaxAge: -time.Second}}), WantField: "StreamMaxAge"},
+		{Name: "negative login retention", Config: withOrderCheck(Config{LoginRetention: -time.Hour}), WantField: "LoginRetention"},
+		{Name: "negative retention interval", Config: withOrderCheck(Config{RetentionInterval: -time.Second}), WantField: "RetentionInterval"},
 	}
 	testenv.CheckConfigs(t, tests, Config.Validate, nil)
 }
@@ -269,4 +258,11 @@ func TestConfigDefaults(t *testing.T) {
 			t.Errorf("Consumer.WithStream(%q) reads %q in group %q; want %q in %q", name, c.Stream, c.Group, name, Group)
 		}
 	}
+}
+
+// withOrderCheck returns c with what every Config needs to check the
+// OrderPlaced events it consumes: the OrderKey and the Orders lookup.
+func withOrderCheck(c Config) Config {
+	c.OrderKey, c.Orders = servicetest.OrderKey(), &ordercheck.Known{}
+	return c
 }

@@ -1,22 +1,25 @@
 package identity_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
 	"streamcart/internal/events"
 	"streamcart/internal/identity"
 	"streamcart/internal/ordercheck"
 	"streamcart/internal/outbox"
+	"streamcart/internal/platform/auth"
 	"streamcart/internal/platform/testenv"
+	"streamcart/internal/platform/web"
 	"streamcart/internal/servicetest"
 	"streamcart/internal/stream"
 )
@@ -33,61 +36,28 @@ const (
 	cafe    = "192.0.2.44"
 )
 
-// env is one test's service setup: its database, fresh stream names on the
-// shared Redis and the orders that the orders service has.
+// env is one test's service setup: its database, the shared Redis and
+// the orders that the orders service has (servicetest.Consumer), and the
+// service's Config, with fresh stream names.
 type env struct {
-	pool   *pgxpool.Pool
-	rdb    redis.UniversalClient
-	cfg    identity.Config
-	orders *ordercheck.Known
-}
-
-// newEnv migrates a new database (twice, which must be harmless) and names
-// the test's streams.
-func newEnv(t *testing.T) *env {
-	t.Helper()
-	pool := testenv.Pool(t)
-	testenv.Migrate(t, pool, identity.Migrate)
-	rdb := testenv.Redis(t)
-	orders := &ordercheck.Known{}
-	return &env{
-		pool:   pool,
-		rdb:    rdb,
-		orders: orders,
-		cfg: identity.Config{
-			OrderKey:          orderKey,
-			Orders:            orders,
-			OrdersStream:      testenv.Name(t, "orders"),
-			TransactionStream: testenv.Name(t, "tx"),
-			ServiceConfig:     outbox.ServiceConfig{Outbox: outbox.Config{Poll: 50 * time.Millisecond}},
-		},
-	}
+	servicetest.Consumer
+	cfg identity.Config
 }
 
 // start runs a Service until the test ends.
 func (e *env) start(t *testing.T) *identity.Service {
-	t.Helper()
-	svc, err := identity.NewService(e.pool, e.rdb, e.cfg, testenv.Logger(t))
-	if err != nil {
-		t.Fatalf("NewService: %v", err)
-	}
-	testenv.Run(t, svc.Run)
-	return svc
+	return servicetest.Start(t, e.Consumer, identity.NewService, e.cfg)
 }
 
-// publish appends the events to streamName in one batch and returns
-// their entry ids. The orders of good OrderPlaced events are stored
-// first, as the orders service stores an order before it publishes it.
-func (e *env) publish(t *testing.T, streamName string, evs ...stream.Event) []string {
+// newEnv migrates a new database and names the test's streams.
+func newEnv(t *testing.T) *env {
 	t.Helper()
-	e.orders.AddPublished(orderKey, evs...)
-	return servicetest.Publish(t, e.rdb, streamName, evs...)
-}
-
-// publishUnstored is publish without storing any order.
-func (e *env) publishUnstored(t *testing.T, streamName string, evs ...stream.Event) []string {
-	t.Helper()
-	return servicetest.Publish(t, e.rdb, streamName, evs...)
+	c := servicetest.NewConsumer(t, testenv.Pool(t), identity.Migrate)
+	return &env{Consumer: c, cfg: identity.Config{
+		OrderKey: orderKey, Orders: c.Orders,
+		OrdersStream: testenv.Name(t, "orders"), TransactionStream: testenv.Name(t, "tx"),
+		ServiceConfig: outbox.ServiceConfig{Outbox: outbox.Config{Poll: 50 * time.Millisecond}},
+	}}
 }
 
 // login returns the LoginIdentityRecorded of a session of user.
@@ -112,6 +82,14 @@ func order(id, user, userAgent, ip string) events.OrderPlaced {
 		UserAgent: userAgent,
 		IP:        ip,
 	}
+}
+
+// logIn publishes a login of user with userAgent from ip and waits until
+// the service has stored it, as user's one login identity.
+func (e *env) logIn(t *testing.T, svc *identity.Service, user, userAgent, ip string) {
+	t.Helper()
+	e.Publish(t, e.cfg.TransactionStream, login(user, userAgent, ip))
+	waitIdentities(t, svc, user, 1)
 }
 
 // waitIdentities waits until user has n login identities.
@@ -148,7 +126,7 @@ func waitScore(t *testing.T, svc *identity.Service, orderID string, timeout time
 func (e *env) drained(t *testing.T, streamName string) {
 	t.Helper()
 	testenv.WaitFor(t, 10*time.Second, streamName+" handled and outbox relayed", func() bool {
-		return testenv.Handled(t.Context(), e.rdb, identity.Group, streamName) && testenv.Empty(t.Context(), e.pool, "identity.outbox")
+		return testenv.Handled(t.Context(), e.Redis, identity.Group, streamName) && testenv.Empty(t.Context(), e.Pool, "identity.outbox")
 	})
 }
 
@@ -157,7 +135,7 @@ func (e *env) drained(t *testing.T, streamName string) {
 func (e *env) announced(t *testing.T) []events.IdentityScored {
 	t.Helper()
 	var out []events.IdentityScored
-	for _, m := range testenv.Entries(t, e.rdb, e.cfg.TransactionStream, stream.Decode) {
+	for _, m := range testenv.Entries(t, e.Redis, e.cfg.TransactionStream, stream.Decode) {
 		if m.Type != events.TypeIdentityScored {
 			continue
 		}
@@ -174,7 +152,7 @@ func (e *env) announced(t *testing.T) []events.IdentityScored {
 func (e *env) scoreRows(t *testing.T, orderID string) int {
 	t.Helper()
 	var n int
-	if err := e.pool.QueryRow(t.Context(), "SELECT count(*) FROM identity.order_scores WHERE order_id = $1", orderID).Scan(&n); err != nil {
+	if err := e.Pool.QueryRow(t.Context(), "SELECT count(*) FROM identity.order_scores WHERE order_id = $1", orderID).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -187,7 +165,7 @@ func (e *env) waitPutOff(t *testing.T, id string) {
 	t.Helper()
 	var lastIdle time.Duration
 	testenv.WaitFor(t, 5*time.Second, "the order put off", func() bool {
-		p, err := e.rdb.XPendingExt(t.Context(), &redis.XPendingExtArgs{
+		p, err := e.Redis.XPendingExt(t.Context(), &redis.XPendingExtArgs{
 			Stream: e.cfg.OrdersStream, Group: identity.Group, Start: id, End: id, Count: 1,
 		}).Result()
 		if err != nil || len(p) == 0 {
@@ -238,7 +216,7 @@ func TestScores(t *testing.T) {
 	for i, tt := range tests {
 		user := fmt.Sprintf("u-%d", i)
 		for _, d := range tt.logins {
-			e.publish(t, e.cfg.TransactionStream, login(user, d.userAgent, d.ip))
+			e.Publish(t, e.cfg.TransactionStream, login(user, d.userAgent, d.ip))
 		}
 		waitIdentities(t, svc, user, len(tt.logins))
 	}
@@ -248,7 +226,7 @@ func TestScores(t *testing.T) {
 		ev.TraceParent = traceParent
 		orders = append(orders, ev)
 	}
-	e.publish(t, e.cfg.OrdersStream, orders...)
+	e.Publish(t, e.cfg.OrdersStream, orders...)
 	e.drained(t, e.cfg.OrdersStream)
 
 	var wantAnnounced []events.IdentityScored
@@ -274,16 +252,8 @@ func TestScores(t *testing.T) {
 	if diff := cmp.Diff(wantAnnounced, e.announced(t), byOrder); diff != "" {
 		t.Errorf("IdentityScored events (-want +got):\n%s", diff)
 	}
-	entries, err := e.rdb.XRange(t.Context(), e.cfg.TransactionStream, "-", "+").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, xm := range entries {
-		if xm.Values[stream.FieldEventType] == events.TypeIdentityScored && xm.Values[stream.FieldTraceParent] != traceParent {
-			t.Errorf("IdentityScored %s has traceparent %v, want the OrderPlaced's %s", xm.ID, xm.Values[stream.FieldTraceParent], traceParent)
-		}
-	}
-	servicetest.WantNoDeadLetters(t, e.rdb, e.cfg.OrdersStream, e.cfg.TransactionStream)
+	servicetest.WantTraceParent(t, e.Redis, e.cfg.TransactionStream, events.TypeIdentityScored, traceParent)
+	servicetest.WantNoDeadLetters(t, e.Redis, e.cfg.OrdersStream, e.cfg.TransactionStream)
 }
 
 // TestAnOrderThatOrdersDoesNotHaveIsDeadLetteredAndNeverScored publishes,
@@ -296,16 +266,16 @@ func TestAnOrderThatOrdersDoesNotHaveIsDeadLetteredAndNeverScored(t *testing.T) 
 	t.Parallel()
 	e := newEnv(t)
 	svc := e.start(t)
-	e.publish(t, e.cfg.TransactionStream, login("u-1", firefox, home), login("u-mallory", firefox, home))
+	e.Publish(t, e.cfg.TransactionStream, login("u-1", firefox, home), login("u-mallory", firefox, home))
 	waitIdentities(t, svc, "u-1", 1)
 	stored := order("o-2", "u-1", firefox, home)
-	e.orders.Add(stored)
+	e.Orders.Add(stored)
 	cheaper, stolen := stored, stored
 	cheaper.AmountCents, cheaper.Items = 1999, []events.LineItem{{ProductID: "p-00001", Qty: 1, PriceCents: 1999}}
 	stolen.UserID = "u-mallory"
 	good := []stream.Event{order("o-1", "u-1", firefox, home).Event(orderKey), order("o-9", "u-1", firefox, home).Event(orderKey)}
-	e.orders.AddPublished(orderKey, good...)
-	ids := e.publishUnstored(t, e.cfg.OrdersStream, good[0],
+	e.Orders.AddPublished(orderKey, good...)
+	ids := e.PublishUnstored(t, e.cfg.OrdersStream, good[0],
 		order("o-unknown", "u-1", firefox, home).Event(orderKey), cheaper.Event(orderKey), stolen.Event(orderKey), good[1])
 	e.drained(t, e.cfg.OrdersStream)
 
@@ -315,7 +285,7 @@ func TestAnOrderThatOrdersDoesNotHaveIsDeadLetteredAndNeverScored(t *testing.T) 
 		ids[3]: "order o-2: " + ordercheck.ErrMismatch.Error(),
 	}
 	got := map[string]string{}
-	for _, d := range servicetest.DeadLetters(t, e.rdb, e.cfg.OrdersStream) {
+	for _, d := range servicetest.DeadLetters(t, e.Redis, e.cfg.OrdersStream) {
 		_, why, _ := strings.Cut(d.Error, ": ")
 		got[d.OriginID] = why[:min(len(why), len(want[d.OriginID]))]
 	}
@@ -336,12 +306,12 @@ func TestOrderBeforeLogin(t *testing.T) {
 	e := newEnv(t)
 	svc := e.start(t)
 	o := order("o-1", "u-1", firefox, home)
-	id := e.publish(t, e.cfg.OrdersStream, o.Event(orderKey))[0]
+	id := e.Publish(t, e.cfg.OrdersStream, o.Event(orderKey))[0]
 	e.waitPutOff(t, id)
 	if _, err := svc.Score(t.Context(), "o-1"); !errors.Is(err, identity.ErrNotFound) {
 		t.Fatalf("Score(o-1) before the login = %v, want ErrNotFound", err)
 	}
-	e.publish(t, e.cfg.TransactionStream, login("u-1", firefox, home))
+	e.Publish(t, e.cfg.TransactionStream, login("u-1", firefox, home))
 	got := waitScore(t, svc, "o-1", 10*time.Second)
 	want := identity.Score{OrderID: "o-1", UserID: "u-1", Value: 1, Fingerprint: identity.Fingerprint(firefox), IP: home}
 	if diff := cmp.Diff(want, got, ignoreScoredAt); diff != "" {
@@ -354,7 +324,7 @@ func TestOrderBeforeLogin(t *testing.T) {
 	if diff := cmp.Diff([]events.IdentityScored{announcement(want)}, e.announced(t)); diff != "" {
 		t.Errorf("IdentityScored events (-want +got):\n%s", diff)
 	}
-	servicetest.WantNoDeadLetters(t, e.rdb, e.cfg.OrdersStream)
+	servicetest.WantNoDeadLetters(t, e.Redis, e.cfg.OrdersStream)
 }
 
 // TestNoLoginAfterGrace scores an order whose user never logs in, once the
@@ -366,10 +336,9 @@ func TestNoLoginAfterGrace(t *testing.T) {
 	e := newEnv(t)
 	e.cfg.Grace = grace
 	svc := e.start(t)
-	e.publish(t, e.cfg.TransactionStream, login("u-known", firefox, home))
-	waitIdentities(t, svc, "u-known", 1)
+	e.logIn(t, svc, "u-known", firefox, home)
 	stranger, known := order("o-stranger", "u-stranger", firefox, home), order("o-known", "u-known", firefox, home)
-	e.publish(t, e.cfg.OrdersStream, stranger.Event(orderKey), known.Event(orderKey))
+	e.Publish(t, e.cfg.OrdersStream, stranger.Event(orderKey), known.Event(orderKey))
 
 	gotKnown := waitScore(t, svc, "o-known", 10*time.Second)
 	if age := gotKnown.ScoredAt.Sub(known.CreatedOn); age >= grace {
@@ -390,7 +359,7 @@ func TestNoLoginAfterGrace(t *testing.T) {
 	if diff := cmp.Diff(wantAnnounced, e.announced(t), byOrder); diff != "" {
 		t.Errorf("IdentityScored events (-want +got):\n%s", diff)
 	}
-	servicetest.WantNoDeadLetters(t, e.rdb, e.cfg.OrdersStream)
+	servicetest.WantNoDeadLetters(t, e.Redis, e.cfg.OrdersStream)
 }
 
 // TestOneScorePerOrder delivers an order's OrderPlaced twice: the same
@@ -401,8 +370,7 @@ func TestOneScorePerOrder(t *testing.T) {
 	testenv.EachRepeat(t, func(t *testing.T, tt testenv.Repeat) {
 		e := newEnv(t)
 		svc := e.start(t)
-		e.publish(t, e.cfg.TransactionStream, login("u-1", firefox, home))
-		waitIdentities(t, svc, "u-1", 1)
+		e.logIn(t, svc, "u-1", firefox, home)
 		first := order("o-1", "u-1", firefox, home).Event(orderKey)
 		first.ID = stream.NewID()
 		second := first
@@ -412,11 +380,11 @@ func TestOneScorePerOrder(t *testing.T) {
 			second = order("o-1", "u-1", chrome, cafe).Event(orderKey)
 		}
 		if tt.SameBatch {
-			e.publish(t, e.cfg.OrdersStream, first, second)
+			e.Publish(t, e.cfg.OrdersStream, first, second)
 		} else {
-			e.publish(t, e.cfg.OrdersStream, first)
+			e.Publish(t, e.cfg.OrdersStream, first)
 			e.drained(t, e.cfg.OrdersStream)
-			e.publish(t, e.cfg.OrdersStream, second)
+			e.Publish(t, e.cfg.OrdersStream, second)
 		}
 		e.drained(t, e.cfg.OrdersStream)
 
@@ -462,7 +430,7 @@ func TestTransactionStream(t *testing.T) {
 		again,
 		login("u-1", safari, office),
 	}
-	ids := e.publish(t, e.cfg.TransactionStream, evs...)
+	ids := e.Publish(t, e.cfg.TransactionStream, evs...)
 	svc := e.start(t)
 	e.drained(t, e.cfg.TransactionStream)
 
@@ -485,7 +453,7 @@ func TestTransactionStream(t *testing.T) {
 	// identity's first-seen time and leaves the rest alone.
 	older := login("u-1", firefox, "::ffff:"+home)
 	older.Time = time.Now().Add(-time.Hour)
-	e.publish(t, e.cfg.TransactionStream, older)
+	e.Publish(t, e.cfg.TransactionStream, older)
 	e.drained(t, e.cfg.TransactionStream)
 	want[1].FirstSeen = at(older)
 	got, err = svc.Identities(t.Context(), "u-1")
@@ -496,7 +464,7 @@ func TestTransactionStream(t *testing.T) {
 		t.Errorf("identities of u-1 after a late old login (-want +got):\n%s", diff)
 	}
 
-	dl := servicetest.DeadLetters(t, e.rdb, e.cfg.TransactionStream)
+	dl := servicetest.DeadLetters(t, e.Redis, e.cfg.TransactionStream)
 	var gotDead []string
 	for _, d := range dl {
 		gotDead = append(gotDead, d.OriginID)
@@ -529,7 +497,7 @@ func TestLoginIdentitiesPastRetentionAreDeleted(t *testing.T) {
 		{"young", now.Add(-10 * time.Minute)},
 	}
 	for _, r := range rows {
-		if _, err := e.pool.Exec(t.Context(), `INSERT INTO identity.login_identities (user_id, session_id, fingerprint, ip, first_seen, last_seen)
+		if _, err := e.Pool.Exec(t.Context(), `INSERT INTO identity.login_identities (user_id, session_id, fingerprint, ip, first_seen, last_seen)
 			VALUES ($1, 's', 'f', '192.0.2.1', $2, $2)`, r.user, r.lastSeen); err != nil {
 			t.Fatal(err)
 		}
@@ -537,12 +505,95 @@ func TestLoginIdentitiesPastRetentionAreDeleted(t *testing.T) {
 	svc := e.start(t)
 	testenv.WaitFor(t, 10*time.Second, "the identities past retention to be deleted", func() bool {
 		var n int
-		if err := e.pool.QueryRow(t.Context(), `SELECT count(*) FROM identity.login_identities WHERE user_id IN ('old', 'older')`).Scan(&n); err != nil {
+		if err := e.Pool.QueryRow(t.Context(), `SELECT count(*) FROM identity.login_identities WHERE user_id IN ('old', 'older')`).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		return n == 0
 	})
 	if ids, err := svc.Identities(t.Context(), "young"); err != nil || len(ids) != 1 {
 		t.Errorf("identities of the young user: %v (%v), want the one", ids, err)
+	}
+}
+
+// TestHTTPShowsShoppersOnlyTheirOwnIdentitiesAndScores asks the routes
+// of identity, as two shoppers, as nobody and for orders that do not
+// exist, after each shopper logged in and placed an order.
+func TestHTTPShowsShoppersOnlyTheirOwnIdentitiesAndScores(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	svc := e.start(t)
+	e.logIn(t, svc, "u-1", firefox, home)
+	e.logIn(t, svc, "u-2", safari, office)
+	e.Publish(t, e.cfg.OrdersStream,
+		order("o-1", "u-1", firefox, cafe).Event(orderKey),
+		order("o-2", "u-2", safari, office).Event(orderKey))
+	sc1 := waitScore(t, svc, "o-1", 10*time.Second)
+	waitScore(t, svc, "o-2", 10*time.Second)
+	ids, err := svc.Identities(t.Context(), "u-1")
+	if err != nil || len(ids) != 1 {
+		t.Fatalf("Identities(u-1) = %v, %v; want one", ids, err)
+	}
+
+	signer := servicetest.Signer()
+	h := identity.NewHandler(svc, signer)
+
+	notFound := web.ErrorBody{Error: web.ErrorDetail{Code: "not_found", Message: "no identity score for this order"}}
+	tests := []struct {
+		name       string
+		path       string
+		user       string // "" sends no identity
+		wantStatus int
+		wantBody   any // nil: only the status is checked
+	}{
+		{name: "identities without identity", path: "/identities", wantStatus: http.StatusUnauthorized},
+		{name: "score without identity", path: "/scores/o-1", wantStatus: http.StatusUnauthorized},
+		{
+			name: "own identities", path: "/identities", user: "u-1", wantStatus: http.StatusOK,
+			wantBody: map[string]any{"identities": []any{map[string]any{
+				"fingerprint": identity.Fingerprint(firefox), "ip": home, "firstSeen": ids[0].FirstSeen, "lastSeen": ids[0].LastSeen,
+			}}},
+		},
+		{name: "no identities", path: "/identities", user: "u-3", wantStatus: http.StatusOK, wantBody: map[string]any{"identities": []any{}}},
+		{
+			name: "own score", path: "/scores/o-1", user: "u-1", wantStatus: http.StatusOK,
+			wantBody: map[string]any{"orderId": "o-1", "score": 0.5, "potentialFraud": false, "scoredAt": sc1.ScoredAt},
+		},
+		{name: "other user's score", path: "/scores/o-2", user: "u-1", wantStatus: http.StatusNotFound, wantBody: notFound},
+		{name: "unknown order", path: "/scores/o-9", user: "u-1", wantStatus: http.StatusNotFound, wantBody: notFound},
+		{
+			name: "malformed order id", path: "/scores/o%20'1", user: "u-1", wantStatus: http.StatusNotFound,
+			wantBody: web.ErrorBody{Error: web.ErrorDetail{Code: "not_found", Message: "no such orderId"}},
+		},
+		{name: "liveness", path: "/healthz", wantStatus: http.StatusOK, wantBody: map[string]string{"status": "ok"}},
+		{name: "readiness", path: "/readyz", wantStatus: http.StatusOK, wantBody: map[string]string{"status": "ready"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var caller []string
+			if tt.user != "" {
+				caller = []string{auth.Header, signer.Sign(auth.Identity{Role: auth.RoleShopper, UserID: tt.user, SessionID: stream.NewID()})}
+			}
+			status, body, header := testenv.Get(t, h, tt.path, caller...)
+			var got any
+			if err := json.Unmarshal([]byte(body), &got); err != nil {
+				t.Fatalf("GET %s: decode body %q: %v", tt.path, body, err)
+			}
+			if status != tt.wantStatus {
+				t.Errorf("GET %s as %q: status %d, want %d; body %v", tt.path, tt.user, status, tt.wantStatus, got)
+			}
+			if ct := header.Get("Content-Type"); ct != "application/json; charset=utf-8" {
+				t.Errorf("GET %s: Content-Type %q, want JSON", tt.path, ct)
+			}
+			if header.Get(web.RequestIDHeader) == "" {
+				t.Errorf("GET %s: no %s header", tt.path, web.RequestIDHeader)
+			}
+			if tt.wantBody == nil {
+				return
+			}
+			if diff := cmp.Diff(testenv.JSON(t, tt.wantBody), got); diff != "" {
+				t.Errorf("GET %s as %q: body (-want +got):\n%s", tt.path, tt.user, diff)
+			}
+		})
 	}
 }

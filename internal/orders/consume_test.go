@@ -14,21 +14,11 @@ import (
 	"streamcart/internal/stream"
 )
 
-// outcome returns the PaymentProcessed the payments service would publish
-// for o.
-func outcome(o orders.Order, status events.Status, paymentID string) events.PaymentProcessed {
-	p := events.PaymentProcessed{OrderID: o.ID, PaymentID: paymentID, UserID: o.UserID, Status: status, AmountCents: o.AmountCents}
-	if status == events.StatusPaymentFail {
-		p.Reason = "declined"
-	}
-	return p
-}
-
 // assertPayment checks the order's status and payment id, through the
 // service and through the HTTP API.
 func (e *env) assertPayment(t *testing.T, o orders.Order, status events.Status, paymentID string) {
 	t.Helper()
-	got := e.get(t, o.UserID, o.ID)
+	got := e.current(t, o)
 	if got.Status != status || got.StatusName != status.String() || got.PaymentID != paymentID {
 		t.Errorf("order %s is %d %s with payment %q, want %d %s with payment %q",
 			o.ID, got.Status, got.StatusName, got.PaymentID, status, status, paymentID)
@@ -37,21 +27,6 @@ func (e *env) assertPayment(t *testing.T, o orders.Order, status events.Status, 
 	if api := r.order(t); r.status != http.StatusOK || api.Status != status || api.PaymentID != paymentID {
 		t.Errorf("GET /orders/%s = %d %s, want status %d and payment %q", o.ID, r.status, r.body, status, paymentID)
 	}
-}
-
-// paidAndDeclined creates two orders of u-1, starts the service and
-// delivers their payment outcomes: payment pay-1 pays the first, pay-2
-// declines the second.
-func (e *env) paidAndDeclined(t *testing.T) (paid, declined orders.Order) {
-	t.Helper()
-	ps := forSale(t, 2)
-	paid = e.mustCreate(t, "u-1", cart(1, ps[0]))
-	declined = e.mustCreate(t, "u-1", cart(1, ps[1]))
-	e.start(t)
-	e.pay(t, outcome(paid, events.StatusPaymentSuccess, "pay-1"), "")
-	e.pay(t, outcome(declined, events.StatusPaymentFail, "pay-2"), "")
-	e.paymentsHandled(t)
-	return paid, declined
 }
 
 func TestPaymentOutcomeMovesTheOrderForward(t *testing.T) {
@@ -68,7 +43,7 @@ func TestLateEventsDoNotMoveAFinalOrder(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
 	paid, declined := e.paidAndDeclined(t)
-	before := map[string]orders.Order{paid.ID: e.get(t, "u-1", paid.ID), declined.ID: e.get(t, "u-1", declined.ID)}
+	before := map[string]orders.Order{paid.ID: e.current(t, paid), declined.ID: e.current(t, declined)}
 
 	// Other outcomes, as new events: a second payment attempt's, or a
 	// stale one arriving late.
@@ -80,7 +55,7 @@ func TestLateEventsDoNotMoveAFinalOrder(t *testing.T) {
 	e.assertPayment(t, paid, events.StatusPaymentSuccess, "pay-1")
 	e.assertPayment(t, declined, events.StatusPaymentFail, "pay-2")
 	for id, b := range before {
-		if got := e.get(t, "u-1", id); !got.UpdatedAt.Equal(b.UpdatedAt) || got.UpdatedBy != b.UpdatedBy {
+		if got := e.current(t, b); !got.UpdatedAt.Equal(b.UpdatedAt) || got.UpdatedBy != b.UpdatedBy {
 			t.Errorf("order %s updated at %v by %s after late events, want untouched since %v by %s",
 				id, got.UpdatedAt, got.UpdatedBy, b.UpdatedAt, b.UpdatedBy)
 		}
@@ -109,7 +84,7 @@ func TestAPaymentOutcomeDeliveredTwiceHasOneEffect(t *testing.T) {
 			e.start(t)
 			e.paymentsHandled(t)
 		}
-		first := e.get(t, "u-1", o.ID)
+		first := e.current(t, o)
 		e.pay(t, ev, ids[len(ids)-1])
 		if tt.SameBatch {
 			e.start(t)
@@ -118,7 +93,7 @@ func TestAPaymentOutcomeDeliveredTwiceHasOneEffect(t *testing.T) {
 
 		e.assertPayment(t, o, events.StatusPaymentSuccess, "pay-1")
 		if !tt.SameBatch {
-			if got := e.get(t, "u-1", o.ID); !got.UpdatedAt.Equal(first.UpdatedAt) {
+			if got := e.current(t, o); !got.UpdatedAt.Equal(first.UpdatedAt) {
 				t.Errorf("order updated again at %v by the repeat, want only at %v", got.UpdatedAt, first.UpdatedAt)
 			}
 		}

@@ -354,15 +354,40 @@ func (e *env) paymentsHandled(t *testing.T) {
 	})
 }
 
-// get returns userID's order id through the service, failing the test on
-// an error.
-func (e *env) get(t *testing.T, userID, id string) orders.Order {
-	t.Helper()
-	o, err := e.svc.Get(t.Context(), userID, id)
-	if err != nil {
-		t.Fatalf("Get(%s, %s): %v", userID, id, err)
+// outcome returns the PaymentProcessed the payments service would publish
+// for o.
+func outcome(o orders.Order, status events.Status, paymentID string) events.PaymentProcessed {
+	p := events.PaymentProcessed{OrderID: o.ID, PaymentID: paymentID, UserID: o.UserID, Status: status, AmountCents: o.AmountCents}
+	if status == events.StatusPaymentFail {
+		p.Reason = "declined"
 	}
-	return o
+	return p
+}
+
+// paidAndDeclined creates two orders of u-1, starts the service and
+// delivers their payment outcomes: payment pay-1 pays the first, pay-2
+// declines the second.
+func (e *env) paidAndDeclined(t *testing.T) (paid, declined orders.Order) {
+	t.Helper()
+	ps := forSale(t, 2)
+	paid = e.mustCreate(t, "u-1", cart(1, ps[0]))
+	declined = e.mustCreate(t, "u-1", cart(1, ps[1]))
+	e.start(t)
+	e.pay(t, outcome(paid, events.StatusPaymentSuccess, "pay-1"), "")
+	e.pay(t, outcome(declined, events.StatusPaymentFail, "pay-2"), "")
+	e.paymentsHandled(t)
+	return paid, declined
+}
+
+// current returns order o as the service has it now, read as its user
+// reads it, failing the test on an error.
+func (e *env) current(t *testing.T, o orders.Order) orders.Order {
+	t.Helper()
+	got, err := e.svc.Get(t.Context(), o.UserID, o.ID)
+	if err != nil {
+		t.Fatalf("Get(%s, %s): %v", o.UserID, o.ID, err)
+	}
+	return got
 }
 
 // age makes the orders' OrderPlaced look written d ago, as if the

@@ -1,7 +1,6 @@
 package orders_test
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -34,7 +33,7 @@ func (e *env) throughProxy(t *testing.T) (*env, *testenv.Proxy) {
 // their OrderPlaced events in the outbox, in e's database.
 func (e *env) ordersWithKey(t *testing.T, userID, key string) (orderRows, events int) {
 	t.Helper()
-	err := e.pool.QueryRow(context.Background(), `
+	err := e.pool.QueryRow(t.Context(), `
 		SELECT count(DISTINCT o.order_id), count(x.id)
 		FROM orders.orders o LEFT JOIN orders.outbox x ON x.fields::text LIKE '%' || o.order_id || '%'
 		WHERE o.user_id = $1 AND o.idempotency_key = $2`, userID, key).Scan(&orderRows, &events)

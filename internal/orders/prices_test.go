@@ -52,14 +52,7 @@ func (e *env) copied(t *testing.T, id string, price int64) {
 }
 
 // copySize returns how many products the copy of the prices has.
-func (e *env) copySize(t *testing.T) int {
-	t.Helper()
-	var n int
-	if err := e.pool.QueryRow(t.Context(), `SELECT count(*) FROM orders.catalog_prices`).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
+func (e *env) copySize(t *testing.T) int { return testenv.Rows(t, e.pool, "orders.catalog_prices") }
 
 // fullCopy waits until the copy of the prices has the whole catalog.
 func (e *env) fullCopy(t *testing.T) {

@@ -60,7 +60,7 @@ func TestReconcileRepublishesOrdersLeftUnpaid(t *testing.T) {
 
 	e.assertPlaced(t, late, 2)
 	e.assertPlaced(t, recent, 1)
-	if got := e.get(t, "u-1", late.ID); got.Status != events.StatusCreated {
+	if got := e.current(t, late); got.Status != events.StatusCreated {
 		t.Errorf("republished order is %s, want still CREATED", got.StatusName)
 	}
 }

@@ -10,6 +10,8 @@ import (
 
 	"streamcart/internal/events"
 	"streamcart/internal/orders"
+	"streamcart/internal/platform/auth"
+	"streamcart/internal/platform/testenv"
 	"streamcart/internal/products"
 )
 
@@ -90,7 +92,7 @@ func TestCreatePricesFromTheCatalogNotTheClient(t *testing.T) {
 		got.StatusName != "CREATED" || got.UserID != "u-1" || got.PaymentID != "" {
 		t.Errorf("order = %+v; want %d USD, CREATED, for u-1, no payment", got, total)
 	}
-	if stored := e.get(t, "u-1", got.ID); !cmp.Equal(got, stored, sameTimes) {
+	if stored := e.current(t, got); !cmp.Equal(got, stored, sameTimes) {
 		t.Errorf("stored order differs from the one returned (-returned +stored):\n%s", cmp.Diff(got, stored, sameTimes))
 	}
 
@@ -181,6 +183,44 @@ func TestCreateValidatesTheRequest(t *testing.T) {
 	e.nothingStored(t, "u-1")
 }
 
+func TestHostileInputIsRefusedWithACleanMessageAndStoresNothing(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	ps := forSale(t, 1)
+	good := `{"items":[{"productId":"` + ps[0].ID + `","qty":1}]}`
+	tests := []struct {
+		name, method, target, body, ctype, key string
+		wantStatus                             int
+	}{
+		{"NUL in a product id", "POST", "/orders", `{"items":[{"productId":"p\u0000","qty":1}]}`, "application/json", "", 400},
+		{"invalid UTF-8", "POST", "/orders", "{\"items\":[{\"productId\":\"\xff\",\"qty\":1}]}", "application/json", "", 400},
+		{"trailing data", "POST", "/orders", good + "GARBAGE", "application/json", "", 400},
+		{"no Content-Type", "POST", "/orders", good, "", "", 415},
+		{"application/jsonx", "POST", "/orders", good, "application/jsonx", "", 415},
+		{"a number too large", "POST", "/orders", `{"items":[{"productId":"p","qty":1e999}]}`, "application/json", "", 400},
+		{"100 KB", "POST", "/orders", `{"items":[{"productId":"` + strings.Repeat("x", 100<<10) + `","qty":1}]}`, "application/json", "", 413},
+		{"an Idempotency-Key that is not UTF-8", "POST", "/orders", good, "application/json", "k\xff", 400},
+		{"an Idempotency-Key with a tab", "POST", "/orders", good, "application/json", "k\tk", 400},
+		{"NUL in the query", "GET", "/orders?limit=%00", "", "", "", 400},
+		{"invalid UTF-8 in the query", "GET", "/orders?x=%FF", "", "", "", 400},
+		{"NUL in the path", "GET", "/orders/%00", "", "", "", 400},
+	}
+	for _, tt := range tests {
+		h := http.Header{"Content-Type": {tt.ctype}, auth.Header: {e.signer.Sign(identity("u-hostile"))}}
+		if tt.key != "" {
+			h.Set("Idempotency-Key", tt.key)
+		}
+		resp, body := testenv.Do(t, e.api.Client(), testenv.Request{Method: tt.method, URL: e.api.URL + tt.target, Body: tt.body, Header: h})
+		if resp.StatusCode != tt.wantStatus {
+			t.Errorf("%s: %s %s, want %d", tt.name, resp.Status, body, tt.wantStatus)
+		}
+		if l := testenv.LeakInBody(body); l != "" {
+			t.Errorf("%s: error body %s leaks %s", tt.name, body, l)
+		}
+	}
+	e.nothingStored(t, "u-hostile")
+}
+
 func TestCreateRefusesATotalAboveMaxTotalCents(t *testing.T) {
 	t.Parallel()
 	p := forSale(t, 1)[0]
@@ -207,7 +247,7 @@ func TestCreateWritesTheOrderItsItemsAndOneOrderPlacedTogether(t *testing.T) {
 	if n := e.outboxRows(t, "u-1"); n != 1 {
 		t.Errorf("the outbox holds %d events of the order, want 1", n)
 	}
-	if stored := e.get(t, "u-1", o.ID); len(stored.Items) != 2 {
+	if stored := e.current(t, o); len(stored.Items) != 2 {
 		t.Errorf("stored order has items %+v, want 2", stored.Items)
 	}
 

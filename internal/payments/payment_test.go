@@ -38,31 +38,32 @@ func TestDecide(t *testing.T) {
 	}
 }
 
-// configOrders is a valid Config.Orders.
-var configOrders = &ordercheck.Known{}
-
-// configKey is a valid Config.OrderKey.
-var configKey = servicetest.OrderKey()
-
 func TestConfigValidateNamesTheBadField(t *testing.T) {
 	t.Parallel()
 	tests := []testenv.ConfigCase[Config]{
-		{Name: "zero value", Config: Config{OrderKey: configKey, Orders: configOrders}},
-		{Name: "custom streams", Config: Config{OrderKey: configKey, Orders: configOrders, OrdersStream: "o", PaymentsStream: "p", FailAbove: 1}},
-		{Name: "consumer stream is the orders stream", Config: Config{OrderKey: configKey, Orders: configOrders, OrdersStream: "o", ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{Stream: "o"}}}},
-		{Name: "consumer stream differs", Config: Config{OrderKey: configKey, Orders: configOrders, OrdersStream: "o", ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{Stream: "x"}}}, WantField: "Consumer.Stream"},
-		{Name: "consumer stream differs from the default", Config: Config{OrderKey: configKey, Orders: configOrders, ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{Stream: "x"}}}, WantField: "Consumer.Stream"},
-		{Name: "same stream for both", Config: Config{OrderKey: configKey, Orders: configOrders, OrdersStream: "s", PaymentsStream: "s"}, WantField: "PaymentsStream"},
-		{Name: "negative limit", Config: Config{OrderKey: configKey, Orders: configOrders, FailAbove: -1}, WantField: "FailAbove"},
-		{Name: "negative stream age", Config: Config{OrderKey: configKey, Orders: configOrders, ServiceConfig: outbox.ServiceConfig{StreamMaxAge: -time.Hour}}, WantField: "StreamMaxAge"},
-		{Name: "bad consumer config", Config: Config{OrderKey: configKey, Orders: configOrders, ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{Count: -1}}}, WantField: "Consumer"},
-		{Name: "no order key", Config: Config{Orders: configOrders}, WantField: "OrderKey"},
-		{Name: "no orders", Config: Config{OrderKey: configKey}, WantField: "Orders"},
+		{Name: "zero value", Config: withOrderCheck(Config{})},
+		{Name: "custom streams", Config: withOrderCheck(Config{OrdersStream: "o", PaymentsStream: "p", FailAbove: 1})},
+		{Name: "no order key", Config: Config{Orders: &ordercheck.Known{}}, WantField: "OrderKey"},
+		{Name: "no orders", Config: Config{OrderKey: servicetest.OrderKey()}, WantField: "Orders"},
+		{Name: "consumer stream is the orders stream", Config: withOrderCheck(Config{OrdersStream: "o", ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{Stream: "o"}}})},
+		{Name: "consumer stream differs", Config: withOrderCheck(Config{OrdersStream: "o", ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{Stream: "x"}}}), WantField: "Consumer.Stream"},
+		{Name: "consumer stream differs from the default", Config: withOrderCheck(Config{ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{Stream: "x"}}}), WantField: "Consumer.Stream"},
+		{Name: "same stream for both", Config: withOrderCheck(Config{OrdersStream: "s", PaymentsStream: "s"}), WantField: "PaymentsStream"},
+		{Name: "negative limit", Config: withOrderCheck(Config{FailAbove: -1}), WantField: "FailAbove"},
+		{Name: "negative stream age", Config: withOrderCheck(Config{ServiceConfig: outbox.ServiceConfig{StreamMaxAge: -time.Hour}}), WantField: "StreamMaxAge"},
+		{Name: "bad consumer config", Config: withOrderCheck(Config{ServiceConfig: outbox.ServiceConfig{Consumer: stream.Config{Count: -1}}}), WantField: "Consumer"},
 	}
 	testenv.CheckConfigs(t, tests, Config.Validate, func(cfg Config) error {
 		_, err := NewService(nil, nil, cfg, slog.New(slog.DiscardHandler))
 		return err
 	})
+}
+
+// withOrderCheck returns c with what every Config needs to check the
+// OrderPlaced events it consumes: the OrderKey and the Orders lookup.
+func withOrderCheck(c Config) Config {
+	c.OrderKey, c.Orders = servicetest.OrderKey(), &ordercheck.Known{}
+	return c
 }
 
 func TestNewServiceRequiresALogger(t *testing.T) {

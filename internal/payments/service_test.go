@@ -28,45 +28,28 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-// env is one test's service setup: its database, fresh stream names on the
-// shared Redis and the orders that the orders service has.
+// env is one test's service setup: its database, the shared Redis and
+// the orders that the orders service has (servicetest.Consumer), and the
+// service's Config, with fresh stream names.
 type env struct {
-	pool   *pgxpool.Pool
-	rdb    redis.UniversalClient
-	cfg    payments.Config
-	orders *ordercheck.Known
-}
-
-// newEnv migrates pool (twice, which must be harmless) and names the
-// test's streams.
-func newEnv(t *testing.T, pool *pgxpool.Pool) *env {
-	t.Helper()
-	testenv.Migrate(t, pool, payments.Migrate)
-	rdb := testenv.Redis(t)
-	orders := &ordercheck.Known{}
-	return &env{
-		pool:   pool,
-		rdb:    rdb,
-		orders: orders,
-		cfg: payments.Config{
-			OrderKey:       orderKey,
-			Orders:         orders,
-			OrdersStream:   testenv.Name(t, "orders"),
-			PaymentsStream: testenv.Name(t, "payments"),
-			ServiceConfig:  outbox.ServiceConfig{Outbox: outbox.Config{Poll: 50 * time.Millisecond}},
-		},
-	}
+	servicetest.Consumer
+	cfg payments.Config
 }
 
 // start runs a Service until the test ends.
 func (e *env) start(t *testing.T) *payments.Service {
+	return servicetest.Start(t, e.Consumer, payments.NewService, e.cfg)
+}
+
+// newEnv migrates pool and names the test's streams.
+func newEnv(t *testing.T, pool *pgxpool.Pool) *env {
 	t.Helper()
-	svc, err := payments.NewService(e.pool, e.rdb, e.cfg, testenv.Logger(t))
-	if err != nil {
-		t.Fatalf("NewService: %v", err)
-	}
-	testenv.Run(t, svc.Run)
-	return svc
+	c := servicetest.NewConsumer(t, pool, payments.Migrate)
+	return &env{Consumer: c, cfg: payments.Config{
+		OrderKey: orderKey, Orders: c.Orders,
+		OrdersStream: testenv.Name(t, "orders"), PaymentsStream: testenv.Name(t, "payments"),
+		ServiceConfig: outbox.ServiceConfig{Outbox: outbox.Config{Poll: 50 * time.Millisecond}},
+	}}
 }
 
 // orderKey signs the OrderPlaced events of these tests and checks them in
@@ -85,19 +68,16 @@ func order(id string, cents int64) events.OrderPlaced {
 }
 
 // publish appends ev to the orders stream and returns its entry id. The
-// order of a good OrderPlaced is stored first, as the orders service
-// stores an order before it publishes it.
+// order of a good OrderPlaced is stored first (Consumer.Publish).
 func (e *env) publish(t *testing.T, ev stream.Event) string {
 	t.Helper()
-	e.orders.AddPublished(orderKey, ev)
-	return e.publishUnstored(t, ev)
+	return e.Publish(t, e.cfg.OrdersStream, ev)[0]
 }
 
-// publishUnstored appends ev to the orders stream, storing no order, and
-// returns its entry id.
+// publishUnstored is publish without storing any order.
 func (e *env) publishUnstored(t *testing.T, ev stream.Event) string {
 	t.Helper()
-	return servicetest.Publish(t, e.rdb, e.cfg.OrdersStream, ev)[0]
+	return e.PublishUnstored(t, e.cfg.OrdersStream, ev)[0]
 }
 
 // drained waits until the service has acknowledged (or dead-lettered)
@@ -105,14 +85,14 @@ func (e *env) publishUnstored(t *testing.T, ev stream.Event) string {
 func (e *env) drained(t *testing.T, timeout time.Duration) {
 	t.Helper()
 	testenv.WaitFor(t, timeout, "orders stream handled and outbox relayed", func() bool {
-		return testenv.Handled(t.Context(), e.rdb, payments.Group, e.cfg.OrdersStream) && testenv.Empty(t.Context(), e.pool, "payments.outbox")
+		return testenv.Handled(t.Context(), e.Redis, payments.Group, e.cfg.OrdersStream) && testenv.Empty(t.Context(), e.Pool, "payments.outbox")
 	})
 }
 
 // payments returns every payment row, by order id.
 func (e *env) payments(t *testing.T) []payments.Payment {
 	t.Helper()
-	rows, err := e.pool.Query(t.Context(), `SELECT payment_id, order_id, user_id, amount_cents, status, reason, created_at
+	rows, err := e.Pool.Query(t.Context(), `SELECT payment_id, order_id, user_id, amount_cents, status, reason, created_at
 		FROM payments.payments ORDER BY order_id`)
 	if err != nil {
 		t.Fatal(err)
@@ -137,7 +117,7 @@ func (e *env) payments(t *testing.T) []payments.Payment {
 func (e *env) announced(t *testing.T) []events.PaymentProcessed {
 	t.Helper()
 	var out []events.PaymentProcessed
-	for _, m := range testenv.Entries(t, e.rdb, e.cfg.PaymentsStream, stream.Decode) {
+	for _, m := range testenv.Entries(t, e.Redis, e.cfg.PaymentsStream, stream.Decode) {
 		p, err := events.ParsePaymentProcessed(m)
 		if err != nil {
 			t.Fatalf("payments stream entry %s: %v", m.EntryID, err)
@@ -208,16 +188,8 @@ func TestPaysEachOrderOnce(t *testing.T) {
 	if diff := cmp.Diff(wantAnnounced, e.announced(t), byOrder); diff != "" {
 		t.Errorf("PaymentProcessed events (-want +got):\n%s", diff)
 	}
-	entries, err := e.rdb.XRange(t.Context(), e.cfg.PaymentsStream, "-", "+").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, xm := range entries {
-		if got := xm.Values[stream.FieldTraceParent]; got != traceParent {
-			t.Errorf("PaymentProcessed %s has traceparent %v, want the OrderPlaced's %s", xm.ID, got, traceParent)
-		}
-	}
-	servicetest.WantNoDeadLetters(t, e.rdb, e.cfg.OrdersStream)
+	servicetest.WantTraceParent(t, e.Redis, e.cfg.PaymentsStream, events.TypePaymentProcessed, traceParent)
+	servicetest.WantNoDeadLetters(t, e.Redis, e.cfg.OrdersStream)
 }
 
 // TestOnePaymentPerOrder delivers an order's OrderPlaced twice: the same
@@ -320,7 +292,7 @@ func TestAnOrderPlacedThatOrdersDidNotWriteIsDeadLetteredAndNeverPaid(t *testing
 	if n := len(e.announced(t)); n != 2 {
 		t.Errorf("%d PaymentProcessed events, want 2", n)
 	}
-	for _, d := range servicetest.DeadLetters(t, e.rdb, e.cfg.OrdersStream) {
+	for _, d := range servicetest.DeadLetters(t, e.Redis, e.cfg.OrdersStream) {
 		i, ok := badIDs[d.OriginID]
 		if !ok {
 			t.Errorf("dead letter of entry %s, which is not one of the bad ones", d.OriginID)
@@ -346,7 +318,7 @@ func TestAnOrderThatOrdersDoesNotHaveIsDeadLetteredAndNeverPaid(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, testenv.Pool(t))
 	otherAmount, otherUser := order("o-2", 2000), order("o-3", 3000)
-	e.orders.Add(otherAmount, otherUser)
+	e.Orders.Add(otherAmount, otherUser)
 	cheaper, stolen := order("o-2", 1999), otherUser
 	stolen.UserID = "u-mallory"
 	bad := map[string]struct {
@@ -381,7 +353,7 @@ func TestAnOrderThatOrdersDoesNotHaveIsDeadLetteredAndNeverPaid(t *testing.T) {
 	if n := len(e.announced(t)); n != len(want) {
 		t.Errorf("%d PaymentProcessed events, want %d", n, len(want))
 	}
-	for _, d := range servicetest.DeadLetters(t, e.rdb, e.cfg.OrdersStream) {
+	for _, d := range servicetest.DeadLetters(t, e.Redis, e.cfg.OrdersStream) {
 		name, ok := badIDs[d.OriginID]
 		if !ok {
 			t.Errorf("dead letter of entry %s, which is not one of the bad ones: %s", d.OriginID, d.Error)
@@ -419,7 +391,7 @@ func (u *unreachableOrders) Lookup(ctx context.Context, ids []string) (map[strin
 func TestWaitsForTheOrdersServiceWhenItCannotAnswer(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, testenv.Pool(t))
-	orders := &unreachableOrders{Known: e.orders}
+	orders := &unreachableOrders{Known: e.Orders}
 	orders.down.Store(true)
 	e.cfg.Orders = orders
 	e.cfg.Consumer.MaxDeliveries = 1 // a failure that counted would dead-letter at once
@@ -434,7 +406,7 @@ func TestWaitsForTheOrdersServiceWhenItCannotAnswer(t *testing.T) {
 	if ps := e.payments(t); len(ps) != 1 {
 		t.Errorf("payments %+v once orders answers, want o-1's", ps)
 	}
-	servicetest.WantNoDeadLetters(t, e.rdb, e.cfg.OrdersStream)
+	servicetest.WantNoDeadLetters(t, e.Redis, e.cfg.OrdersStream)
 }
 
 // TestWaitsOutDatabaseOutage publishes orders while PostgreSQL is down,
@@ -465,7 +437,7 @@ func TestWaitsOutDatabaseOutage(t *testing.T) {
 	var lastIdle time.Duration
 	retries := 0
 	testenv.WaitFor(t, 10*time.Second, "the batch retried twice", func() bool {
-		p, err := e.rdb.XPendingExt(ctx, &redis.XPendingExtArgs{
+		p, err := e.Redis.XPendingExt(ctx, &redis.XPendingExtArgs{
 			Stream: e.cfg.OrdersStream, Group: payments.Group, Start: "-", End: "+", Count: n,
 		}).Result()
 		if err != nil || len(p) != n {
@@ -496,7 +468,7 @@ func TestWaitsOutDatabaseOutage(t *testing.T) {
 	if diff := cmp.Diff(want, e.announced(t), byOrder); diff != "" {
 		t.Errorf("PaymentProcessed events (-want +got):\n%s", diff)
 	}
-	servicetest.WantNoDeadLetters(t, e.rdb, e.cfg.OrdersStream)
+	servicetest.WantNoDeadLetters(t, e.Redis, e.cfg.OrdersStream)
 }
 
 func TestConsumerLogsWithTheServiceLogger(t *testing.T) {
@@ -505,7 +477,7 @@ func TestConsumerLogsWithTheServiceLogger(t *testing.T) {
 	e.cfg.Consumer.Logger = slog.New(slog.DiscardHandler) // as a caller with only a root logger would
 	var out testenv.Buffer
 	log := slog.New(slog.NewTextHandler(&out, nil)).With("service", "payments")
-	svc, err := payments.NewService(e.pool, e.rdb, e.cfg, log)
+	svc, err := payments.NewService(e.Pool, e.Redis, e.cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}

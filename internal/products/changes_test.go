@@ -30,14 +30,7 @@ func (f *fixture) changes(t *testing.T) []events.ProductChanged {
 }
 
 // outboxRows returns how many events wait in the products outbox.
-func (f *fixture) outboxRows(t *testing.T) int {
-	t.Helper()
-	var n int
-	if err := f.pool.QueryRow(t.Context(), `SELECT count(*) FROM products.outbox`).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
+func (f *fixture) outboxRows(t *testing.T) int { return testenv.Rows(t, f.pool, "products.outbox") }
 
 func TestEveryCatalogChangeIsAnnouncedOnTheProductsStream(t *testing.T) {
 	t.Parallel()

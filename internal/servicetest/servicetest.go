@@ -3,7 +3,8 @@
 // keys their requests and events are signed with (Signer, OrderKey,
 // ProductKey),
 // publishing events to the streams a service under test consumes, and
-// reading the dead letters it leaves. It is imported by tests only.
+// reading the dead letters it leaves; for a consumer of OrderPlaced, its
+// setup and run (Consumer, Start). It is imported by tests only.
 package servicetest
 
 import (

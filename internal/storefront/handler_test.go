@@ -3,7 +3,6 @@ package storefront_test
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -313,16 +312,14 @@ func TestInProcess(t *testing.T) {
 	shop := newShop(t, "http://gateway.in-process", storefront.Config{Client: &http.Client{Transport: storefront.InProcess(h)}})
 	req := httptest.NewRequest("GET", "/fragments/products", nil)
 	req.RemoteAddr = "198.51.100.7:5555"
-	rec := httptest.NewRecorder()
-	shop.ServeHTTP(rec, req)
+	code, body, header := testenv.Serve(shop, req)
 	if gotAddr != "198.51.100.7:5555" || gotXFF != "" {
 		t.Errorf("the API saw RemoteAddr %q, X-Forwarded-For %q; want the browser's address and none", gotAddr, gotXFF)
 	}
-	if c := rec.Header().Get("Set-Cookie"); !strings.HasPrefix(c, "sc_session=new") {
+	if c := header.Get("Set-Cookie"); !strings.HasPrefix(c, "sc_session=new") {
 		t.Errorf("Set-Cookie %q, want the API's session cookie", c)
 	}
-	body, _ := io.ReadAll(rec.Body)
-	if rec.Code != http.StatusUnprocessableEntity || !strings.Contains(string(body), "The shop refused that request.") {
-		t.Errorf("an API error 422 gave %d: %s", rec.Code, body)
+	if code != http.StatusUnprocessableEntity || !strings.Contains(body, "The shop refused that request.") {
+		t.Errorf("an API error 422 gave %d: %s", code, body)
 	}
 }

@@ -103,6 +103,17 @@ func Empty(ctx context.Context, pool *pgxpool.Pool, table string) bool {
 	return err == nil && n == 0
 }
 
+// Rows returns how many rows table (schema-qualified, such as
+// "payments.outbox") has, failing the test on an error.
+func Rows(tb testing.TB, pool *pgxpool.Pool, table string) int {
+	tb.Helper()
+	var n int
+	if err := pool.QueryRow(tb.Context(), "SELECT count(*) FROM "+pgx.Identifier(strings.Split(table, ".")).Sanitize()).Scan(&n); err != nil {
+		tb.Fatalf("count the rows of %s: %v", table, err)
+	}
+	return n
+}
+
 // PoolThroughProxy returns a pool like pool whose connections go through
 // a new Proxy, and that Proxy, to break them. The pool sends each
 // statement in one write (pgx.QueryExecModeExec), so that the proxy
