@@ -89,7 +89,6 @@ import (
 	"cmp"
 	"context"
 	"embed"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -97,7 +96,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
-	"golang.org/x/sync/errgroup"
 
 	"streamcart/internal/events"
 	"streamcart/internal/ordercheck"
@@ -203,42 +201,27 @@ func (c *Config) setDefaults() {
 // naming the field at fault.
 func (c Config) Validate() error {
 	c.setDefaults()
-	var errs []error
-	if c.OrderKey == nil {
-		errs = append(errs, errors.New("OrderKey is required"))
-	}
-	if c.Orders == nil {
-		errs = append(errs, errors.New("Orders is required"))
-	}
-	if math.IsNaN(c.FraudThreshold) || c.FraudThreshold < 0 || c.FraudThreshold > 1 {
-		errs = append(errs, fmt.Errorf("FraudThreshold %v is not in [0, 1]", c.FraudThreshold))
-	}
-	if c.Grace < 0 {
-		errs = append(errs, fmt.Errorf("Grace %v is negative", c.Grace))
-	}
-	if c.OrdersStream == c.TransactionStream {
-		errs = append(errs, fmt.Errorf("OrdersStream and TransactionStream are both %q", c.OrdersStream))
-	}
-	errs = append(errs, c.ValidateFor(c.OrdersStream, c.TransactionStream)) // nil when valid; errors.Join drops it
-	if c.LoginRetention < 0 {
-		errs = append(errs, fmt.Errorf("LoginRetention %v is negative", c.LoginRetention))
-	}
-	if c.RetentionInterval < 0 {
-		errs = append(errs, fmt.Errorf("RetentionInterval %v is negative", c.RetentionInterval))
-	}
-	return errors.Join(errs...)
+	var p config.Problems
+	p.If(c.OrderKey == nil, "OrderKey is required")
+	p.If(c.Orders == nil, "Orders is required")
+	p.If(math.IsNaN(c.FraudThreshold) || c.FraudThreshold < 0 || c.FraudThreshold > 1, "FraudThreshold %v is not in [0, 1]", c.FraudThreshold)
+	p.If(c.Grace < 0, "Grace %v is negative", c.Grace)
+	p.If(c.OrdersStream == c.TransactionStream, "OrdersStream and TransactionStream are both %q", c.OrdersStream)
+	p.Add(c.ValidateFor(c.OrdersStream, c.TransactionStream))
+	p.If(c.LoginRetention < 0, "LoginRetention %v is negative", c.LoginRetention)
+	p.If(c.RetentionInterval < 0, "RetentionInterval %v is negative", c.RetentionInterval)
+	return p.Err()
 }
 
 // Service is the digital identity service. It runs the consumers of the
 // orders and transaction streams and the outbox relay, and answers the
 // queries behind the HTTP API. Its methods are safe for concurrent use.
 type Service struct {
-	pool   *pgxpool.Pool
-	cfg    Config
-	log    *slog.Logger
-	outbox *outbox.Outbox
-	orders *stream.Consumer
-	logins *stream.Consumer
+	pool      *pgxpool.Pool
+	cfg       Config
+	log       *slog.Logger
+	outbox    *outbox.Outbox
+	consumers stream.Consumers
 }
 
 // NewService returns a Service over pool and rdb, with cfg's zero fields
@@ -250,7 +233,6 @@ func NewService(pool *pgxpool.Pool, rdb redis.UniversalClient, cfg Config, log *
 		return nil, err
 	}
 	cfg.setDefaults()
-	cfg.Consumer.Logger = log
 	s := &Service{
 		pool:   pool,
 		cfg:    cfg,
@@ -258,11 +240,12 @@ func NewService(pool *pgxpool.Pool, rdb redis.UniversalClient, cfg Config, log *
 		outbox: cfg.NewOutbox(pool, rdb, Schema, cfg.TransactionStream, events.PartitionKey, log),
 	}
 	var err error
-	if s.orders, err = stream.NewBatchConsumer(rdb, cfg.Consumer.WithStream(cfg.OrdersStream), s.handleOrders); err != nil {
-		return nil, fmt.Errorf("identity: %w", err)
-	}
-	if s.logins, err = stream.NewBatchConsumer(rdb, cfg.Consumer.WithStream(cfg.TransactionStream), s.handleTransactions); err != nil {
-		return nil, fmt.Errorf("identity: %w", err)
+	s.consumers, err = stream.NewConsumers("identity", rdb, cfg.Consumer, log, map[string]stream.BatchHandler{
+		cfg.OrdersStream:      s.handleOrders,
+		cfg.TransactionStream: s.handleTransactions,
+	})
+	if err != nil {
+		return nil, err
 	}
 	return s, nil
 }
@@ -277,27 +260,22 @@ func (s *Service) Run(ctx context.Context) error {
 	s.log.InfoContext(ctx, "identity service started",
 		"orders_stream", s.cfg.OrdersStream, "transaction_stream", s.cfg.TransactionStream,
 		"fraud_threshold", s.cfg.FraudThreshold, "grace", s.cfg.Grace, "login_retention", s.cfg.LoginRetention)
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return s.orders.Run(ctx) })
-	g.Go(func() error { return s.logins.Run(ctx) })
-	g.Go(func() error { return s.outbox.Run(ctx) })
-	g.Go(func() error { s.expireLogins(ctx); return nil })
-	return g.Wait()
+	return s.consumers.Run(ctx, s.outbox.Run, s.expireLogins)
 }
 
 // expireLogins deletes the login identities last seen more than
 // Config.LoginRetention ago, at once and then every RetentionInterval,
 // until ctx is cancelled. A failed sweep is logged and the next one
 // tries again; several replicas sweeping at once only delete the same
-// rows.
-func (s *Service) expireLogins(ctx context.Context) {
+// rows. It returns nil when ctx is cancelled.
+func (s *Service) expireLogins(ctx context.Context) error {
 	tick := time.NewTicker(s.cfg.RetentionInterval)
 	defer tick.Stop()
 	for {
 		n, err := deleteIdentitiesSeenBefore(ctx, s.pool, time.Now().Add(-s.cfg.LoginRetention), expireBatch)
 		switch {
 		case ctx.Err() != nil:
-			return
+			return nil
 		case err != nil:
 			s.log.WarnContext(ctx, "could not delete expired login identities; trying again later", "err", err)
 		case n > 0:
@@ -305,7 +283,7 @@ func (s *Service) expireLogins(ctx context.Context) {
 		}
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-tick.C:
 		}
 	}

@@ -163,7 +163,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"golang.org/x/sync/errgroup"
 
 	"streamcart/internal/events"
 	"streamcart/internal/ordercheck"
@@ -256,38 +255,22 @@ func (c Config) streams() []string {
 // Validate reports the problems with c, after defaults are applied.
 func (c Config) Validate() error {
 	c.setDefaults()
-	var problems []error
-	if c.OrderKey == nil {
-		problems = append(problems, errors.New("OrderKey is required"))
-	}
-	if c.Snapshots == nil {
-		problems = append(problems, errors.New("Snapshots is required"))
-	}
-	if c.Orders == nil {
-		problems = append(problems, errors.New("Orders is required"))
-	}
-	if c.CheckInterval < 0 {
-		problems = append(problems, fmt.Errorf("CheckInterval %v is negative", c.CheckInterval))
-	}
-	if slices.Contains(c.streams(), c.SnapshotsStream) {
-		problems = append(problems, fmt.Errorf("SnapshotsStream %q must differ from the streams the consumers read", c.SnapshotsStream))
-	}
-	if c.Consumer.Stream != "" {
-		problems = append(problems, fmt.Errorf("Consumer.Stream must be empty, not %q: the service sets it", c.Consumer.Stream))
-	}
-	if c.Consumer.DeadLetterStream != "" {
-		problems = append(problems, fmt.Errorf("Consumer.DeadLetterStream must be empty, not %q: each stream has its own", c.Consumer.DeadLetterStream))
-	}
+	var p config.Problems
+	p.If(c.OrderKey == nil, "OrderKey is required")
+	p.If(c.Snapshots == nil, "Snapshots is required")
+	p.If(c.Orders == nil, "Orders is required")
+	p.If(c.CheckInterval < 0, "CheckInterval %v is negative", c.CheckInterval)
+	p.If(slices.Contains(c.streams(), c.SnapshotsStream), "SnapshotsStream %q must differ from the streams the consumers read", c.SnapshotsStream)
+	p.If(c.Consumer.Stream != "", "Consumer.Stream must be empty, not %q: the service sets it", c.Consumer.Stream)
+	p.If(c.Consumer.DeadLetterStream != "", "Consumer.DeadLetterStream must be empty, not %q: each stream has its own", c.Consumer.DeadLetterStream)
 	ss := c.streams()
-	if ss[0] == ss[1] || ss[0] == ss[2] || ss[1] == ss[2] {
-		problems = append(problems, fmt.Errorf("OrdersStream, PaymentsStream and TransactionStream %q must differ", ss))
-	}
+	p.If(ss[0] == ss[1] || ss[0] == ss[2] || ss[1] == ss[2], "OrdersStream, PaymentsStream and TransactionStream %q must differ", ss)
 	for _, s := range ss {
 		if err := c.Consumer.WithStream(s).Validate(); err != nil {
-			problems = append(problems, fmt.Errorf("Consumer of %s: %w", s, err))
+			p.Add(fmt.Errorf("Consumer of %s: %w", s, err))
 		}
 	}
-	return errors.Join(problems...)
+	return p.Err()
 }
 
 // Service is the order history service: the consumers that keep the read
@@ -297,7 +280,7 @@ type Service struct {
 	rdb       redis.UniversalClient
 	cfg       Config
 	log       *slog.Logger
-	consumers []*stream.Consumer
+	consumers stream.Consumers
 }
 
 // NewService returns a Service that keeps its model in rdb. It does no
@@ -307,14 +290,14 @@ func NewService(rdb redis.UniversalClient, cfg Config, log *slog.Logger) (*Servi
 		return nil, err
 	}
 	cfg.setDefaults()
-	cfg.Consumer.Logger = log
 	s := &Service{rdb: rdb, cfg: cfg, log: log}
+	handlers := map[string]stream.BatchHandler{}
 	for _, name := range cfg.streams() {
-		c, err := stream.NewBatchConsumer(rdb, cfg.Consumer.WithStream(name), s.handle)
-		if err != nil {
-			return nil, fmt.Errorf("orderhistory: %w", err)
-		}
-		s.consumers = append(s.consumers, c)
+		handlers[name] = s.handle
+	}
+	var err error
+	if s.consumers, err = stream.NewConsumers("orderhistory", rdb, cfg.Consumer, log, handlers); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
@@ -329,12 +312,7 @@ func (s *Service) Run(ctx context.Context) error {
 		"orders_stream", s.cfg.OrdersStream, "payments_stream", s.cfg.PaymentsStream,
 		"transaction_stream", s.cfg.TransactionStream, "snapshots_stream", s.cfg.SnapshotsStream,
 		"check_interval", s.cfg.CheckInterval)
-	g, ctx := errgroup.WithContext(ctx)
-	for _, c := range s.consumers {
-		g.Go(func() error { return c.Run(ctx) })
-	}
-	g.Go(func() error { return s.watch(ctx) })
-	return g.Wait()
+	return s.consumers.Run(ctx, s.watch)
 }
 
 // List returns up to limit (1 to MaxLimit) of userID's orders, newest

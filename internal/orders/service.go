@@ -20,7 +20,6 @@ import (
 	"cmp"
 	"context"
 	"embed"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -29,7 +28,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
-	"golang.org/x/sync/errgroup"
 
 	"streamcart/internal/events"
 	"streamcart/internal/money"
@@ -156,22 +154,13 @@ func (c *Config) setDefaults() {
 // naming the field at fault.
 func (c Config) Validate() error {
 	c.setDefaults()
-	var errs []error
-	if c.OrderKey == nil {
-		errs = append(errs, errors.New("OrderKey is required"))
-	}
-	if c.ProductKey == nil {
-		errs = append(errs, errors.New("ProductKey is required"))
-	}
-	if _, err := web.ParseBaseURL(c.ProductsURL); err != nil {
-		errs = append(errs, fmt.Errorf("ProductsURL: %w", err))
-	}
-	if c.Signer == nil {
-		errs = append(errs, errors.New("Signer is required"))
-	}
-	if c.MaxTotalCents < 0 {
-		errs = append(errs, fmt.Errorf("MaxTotalCents %d is negative", c.MaxTotalCents))
-	}
+	var p config.Problems
+	p.If(c.OrderKey == nil, "OrderKey is required")
+	p.If(c.ProductKey == nil, "ProductKey is required")
+	_, err := web.ParseBaseURL(c.ProductsURL)
+	p.If(err != nil, "ProductsURL: %w", err)
+	p.If(c.Signer == nil, "Signer is required")
+	p.If(c.MaxTotalCents < 0, "MaxTotalCents %d is negative", c.MaxTotalCents)
 	for _, d := range []struct {
 		name string
 		v    time.Duration
@@ -179,36 +168,30 @@ func (c Config) Validate() error {
 		{"StuckAfter", c.StuckAfter}, {"ReconcileInterval", c.ReconcileInterval}, {"SnapshotRetention", c.SnapshotRetention},
 		{"PriceResync", c.PriceResync}, {"PriceRefresh", c.PriceRefresh},
 	} {
-		if d.v < 0 {
-			errs = append(errs, fmt.Errorf("%s %v is negative", d.name, d.v))
-		}
+		p.If(d.v < 0, "%s %v is negative", d.name, d.v)
 	}
-	if c.OrdersStream == c.PaymentsStream {
-		errs = append(errs, fmt.Errorf("OrdersStream and PaymentsStream are both %q", c.OrdersStream))
-	}
-	if c.SnapshotsStream == c.OrdersStream || c.SnapshotsStream == c.PaymentsStream {
-		errs = append(errs, fmt.Errorf("SnapshotsStream %q must differ from OrdersStream and PaymentsStream", c.SnapshotsStream))
-	}
-	if c.ProductsStream == c.OrdersStream || c.ProductsStream == c.PaymentsStream || c.ProductsStream == c.SnapshotsStream {
-		errs = append(errs, fmt.Errorf("ProductsStream %q must differ from the other streams", c.ProductsStream))
-	}
-	errs = append(errs, c.ValidateFor(c.PaymentsStream, c.ProductsStream)) // nil when valid; errors.Join drops it
-	return errors.Join(errs...)
+	p.If(c.OrdersStream == c.PaymentsStream, "OrdersStream and PaymentsStream are both %q", c.OrdersStream)
+	p.If(c.SnapshotsStream == c.OrdersStream || c.SnapshotsStream == c.PaymentsStream,
+		"SnapshotsStream %q must differ from OrdersStream and PaymentsStream", c.SnapshotsStream)
+	p.If(c.ProductsStream == c.OrdersStream || c.ProductsStream == c.PaymentsStream || c.ProductsStream == c.SnapshotsStream,
+		"ProductsStream %q must differ from the other streams", c.ProductsStream)
+	p.Add(c.ValidateFor(c.PaymentsStream, c.ProductsStream))
+	return p.Err()
 }
 
 // Service is the orders service. It runs the consumer of the payments
 // stream, the outbox relay and the reconciler, and answers the requests
 // behind the HTTP API. Its methods are safe for concurrent use.
 type Service struct {
-	pool     *pgxpool.Pool
-	rdb      redis.UniversalClient
-	cfg      Config
-	log      *slog.Logger
-	catalog  *catalog
-	outbox   *outbox.Outbox
-	consumer *stream.Consumer
-	// products follows ProductsStream into the copy of the prices.
-	products *stream.Consumer
+	pool    *pgxpool.Pool
+	rdb     redis.UniversalClient
+	cfg     Config
+	log     *slog.Logger
+	catalog *catalog
+	outbox  *outbox.Outbox
+	// consumers apply the payments and follow ProductsStream into the
+	// copy of the prices.
+	consumers stream.Consumers
 	// memo is this process's memory of the copy of the prices.
 	memo *priceMemo
 	// snapshots appends to SnapshotsStream, trimming it.
@@ -237,7 +220,6 @@ func NewService(pool *pgxpool.Pool, rdb redis.UniversalClient, cfg Config, log *
 		return nil, err
 	}
 	cfg.setDefaults()
-	cfg.Consumer.Logger = log
 	cfg.Outbox.Published = recordPublished // for the journey: when each OrderPlaced was published
 	s := &Service{
 		pool:    pool,
@@ -253,11 +235,12 @@ func NewService(pool *pgxpool.Pool, rdb redis.UniversalClient, cfg Config, log *
 	}
 	s.insertOrderSQL = fmt.Sprintf(insertOrderSQL, s.outbox.InsertSQL(17))
 	var err error
-	if s.consumer, err = stream.NewBatchConsumer(rdb, cfg.Consumer.WithStream(cfg.PaymentsStream), s.handlePayments); err != nil {
-		return nil, fmt.Errorf("orders: %w", err)
-	}
-	if s.products, err = stream.NewBatchConsumer(rdb, cfg.Consumer.WithStream(cfg.ProductsStream), s.handleProducts); err != nil {
-		return nil, fmt.Errorf("orders: %w", err)
+	s.consumers, err = stream.NewConsumers("orders", rdb, cfg.Consumer, log, map[string]stream.BatchHandler{
+		cfg.PaymentsStream: s.handlePayments,
+		cfg.ProductsStream: s.handleProducts,
+	})
+	if err != nil {
+		return nil, err
 	}
 	return s, nil
 }
@@ -266,14 +249,7 @@ func NewService(pool *pgxpool.Pool, rdb redis.UniversalClient, cfg Config, log *
 // copy of the prices (its consumer and its snapshots) until ctx is
 // cancelled.
 func (s *Service) Run(ctx context.Context) error {
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return s.consumer.Run(ctx) })
-	g.Go(func() error { return s.products.Run(ctx) })
-	g.Go(func() error { return s.syncPricesLoop(ctx) })
-	g.Go(func() error { return s.refreshPricesLoop(ctx) })
-	g.Go(func() error { return s.outbox.Run(ctx) })
-	g.Go(func() error { return s.reconcileLoop(ctx) })
-	return g.Wait()
+	return s.consumers.Run(ctx, s.syncPricesLoop, s.refreshPricesLoop, s.outbox.Run, s.reconcileLoop)
 }
 
 // Create validates req, prices it from the copy of the catalog's prices

@@ -42,13 +42,11 @@ import (
 	"cmp"
 	"context"
 	"embed"
-	"errors"
 	"fmt"
 	"log/slog"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
-	"golang.org/x/sync/errgroup"
 
 	"streamcart/internal/events"
 	"streamcart/internal/ordercheck"
@@ -111,32 +109,24 @@ func (c *Config) setDefaults() {
 // Validate reports the problems with c, after defaults are applied.
 func (c Config) Validate() error {
 	c.setDefaults()
-	var problems []error
-	if c.OrderKey == nil {
-		problems = append(problems, errors.New("OrderKey is required"))
-	}
-	if c.Orders == nil {
-		problems = append(problems, errors.New("Orders is required"))
-	}
-	if c.FailAbove < 0 {
-		problems = append(problems, fmt.Errorf("FailAbove %d must not be negative", c.FailAbove))
-	}
-	if c.PaymentsStream == c.OrdersStream {
-		problems = append(problems, fmt.Errorf("PaymentsStream and OrdersStream are both %q", c.OrdersStream))
-	}
-	problems = append(problems, c.ValidateFor(c.OrdersStream)) // nil when valid; errors.Join drops it
-	return errors.Join(problems...)
+	var p config.Problems
+	p.If(c.OrderKey == nil, "OrderKey is required")
+	p.If(c.Orders == nil, "Orders is required")
+	p.If(c.FailAbove < 0, "FailAbove %d must not be negative", c.FailAbove)
+	p.If(c.PaymentsStream == c.OrdersStream, "PaymentsStream and OrdersStream are both %q", c.OrdersStream)
+	p.Add(c.ValidateFor(c.OrdersStream))
+	return p.Err()
 }
 
 // Service is the payments service: the consumer of the orders stream, the
 // outbox relay to the payments stream and the queries behind the HTTP API.
 // Its methods are safe for concurrent use.
 type Service struct {
-	pool     *pgxpool.Pool
-	cfg      Config
-	log      *slog.Logger
-	outbox   *outbox.Outbox
-	consumer *stream.Consumer
+	pool      *pgxpool.Pool
+	cfg       Config
+	log       *slog.Logger
+	outbox    *outbox.Outbox
+	consumers stream.Consumers
 }
 
 // NewService returns a Service over pool, whose payments schema must be
@@ -146,18 +136,16 @@ func NewService(pool *pgxpool.Pool, rdb redis.UniversalClient, cfg Config, log *
 		return nil, err
 	}
 	cfg.setDefaults()
-	cfg.Consumer.Logger = log
 	s := &Service{
 		pool:   pool,
 		cfg:    cfg,
 		log:    log,
 		outbox: cfg.NewOutbox(pool, rdb, Schema, cfg.PaymentsStream, events.PartitionKey, log),
 	}
-	c, err := stream.NewBatchConsumer(rdb, cfg.Consumer, s.handle)
-	if err != nil {
-		return nil, fmt.Errorf("payments: %w", err)
+	var err error
+	if s.consumers, err = stream.NewConsumers("payments", rdb, cfg.Consumer, log, map[string]stream.BatchHandler{cfg.OrdersStream: s.handle}); err != nil {
+		return nil, err
 	}
-	s.consumer = c
 	return s, nil
 }
 
@@ -168,10 +156,7 @@ func NewService(pool *pgxpool.Pool, rdb redis.UniversalClient, cfg Config, log *
 func (s *Service) Run(ctx context.Context) error {
 	s.log.InfoContext(ctx, "payments service started",
 		"orders_stream", s.cfg.OrdersStream, "payments_stream", s.cfg.PaymentsStream, "fail_above", s.cfg.FailAbove)
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return s.consumer.Run(ctx) })
-	g.Go(func() error { return s.outbox.Run(ctx) })
-	return g.Wait()
+	return s.consumers.Run(ctx, s.outbox.Run)
 }
 
 // Get returns the payment of order orderID, or an error wrapping

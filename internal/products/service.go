@@ -92,19 +92,15 @@ func (c *Config) setDefaults() {
 // Validate reports the problems with c, after defaults are applied.
 func (c Config) Validate() error {
 	c.setDefaults()
-	var problems []error
-	if c.ProductKey == nil {
-		problems = append(problems, errors.New("ProductKey is required"))
-	}
+	var p config.Problems
+	p.If(c.ProductKey == nil, "ProductKey is required")
 	for _, d := range []struct {
 		name string
 		v    time.Duration
 	}{{"CacheTTL", c.CacheTTL}, {"SearchTTL", c.SearchTTL}, {"CacheTimeout", c.CacheTimeout}, {"StreamMaxAge", c.StreamMaxAge}} {
-		if d.v < 0 {
-			problems = append(problems, fmt.Errorf("%s %v must not be negative", d.name, d.v))
-		}
+		p.If(d.v < 0, "%s %v must not be negative", d.name, d.v)
 	}
-	return errors.Join(problems...)
+	return p.Err()
 }
 
 // Service runs the catalog's operations. Reads go to Redis first and fall

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 )
@@ -18,4 +19,29 @@ func CheckService(service string, log *slog.Logger, cfg interface{ Validate() er
 		return fmt.Errorf("%s config: %w", service, err)
 	}
 	return nil
+}
+
+// Problems collects what is wrong with a service's Config, for its
+// Validate, one problem a field, each naming the field at fault. The zero
+// value is empty and ready to use.
+type Problems []error
+
+// If adds the problem that format and args describe when bad holds.
+func (p *Problems) If(bad bool, format string, args ...any) {
+	if bad {
+		*p = append(*p, fmt.Errorf(format, args...))
+	}
+}
+
+// Add adds err, the problems of a part of the Config that validates
+// itself, unless it is nil.
+func (p *Problems) Add(err error) {
+	if err != nil {
+		*p = append(*p, err)
+	}
+}
+
+// Err returns the problems joined (errors.Join), nil when there are none.
+func (p Problems) Err() error {
+	return errors.Join(p...)
 }
