@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -23,7 +24,7 @@ func NewHandler(svc *Service, signer *auth.Signer) *auth.Routes {
 	h := &handler{svc: svc}
 	rt := auth.NewRoutes(signer, svc.log, svc.outbox.ReadyChecks())
 	rt.HandleFunc("GET /identities", auth.Shopper, h.identities)
-	rt.HandleFunc("GET /scores/{orderId}", auth.Shopper, h.score)
+	rt.HandleFunc("GET /scores/{orderId}", auth.Shopper, auth.GetOwnByID("orderId", h.score))
 	return rt
 }
 
@@ -43,24 +44,17 @@ func (h *handler) identities(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (h *handler) score(w http.ResponseWriter, r *http.Request) error {
-	id := auth.MustFromContext(r.Context())
-	orderID, err := web.PathID(r, "orderId")
+// score is the score of user userID's order orderID. Another user's order
+// is answered like one without a score.
+func (h *handler) score(ctx context.Context, userID, orderID string) (scoreJSON, error) {
+	sc, err := h.svc.Score(ctx, orderID)
 	if err != nil {
-		return err
+		return scoreJSON{}, err
 	}
-	sc, err := h.svc.Score(r.Context(), orderID)
-	if err != nil {
-		return err
+	if sc.UserID != userID {
+		return scoreJSON{}, ErrNotFound
 	}
-	if sc.UserID != id.UserID {
-		// Another user's order is answered like one without a score.
-		return ErrNotFound
-	}
-	web.WriteJSON(w, http.StatusOK, scoreJSON{
-		OrderID: sc.OrderID, Score: sc.Value, PotentialFraud: sc.PotentialFraud, ScoredAt: sc.ScoredAt,
-	})
-	return nil
+	return scoreJSON{OrderID: sc.OrderID, Score: sc.Value, PotentialFraud: sc.PotentialFraud, ScoredAt: sc.ScoredAt}, nil
 }
 
 // identitiesJSON is the body of GET /identities.

@@ -1,8 +1,6 @@
 package orderhistory
 
 import (
-	"net/http"
-
 	"streamcart/internal/platform/auth"
 	"streamcart/internal/platform/web"
 )
@@ -26,40 +24,9 @@ import (
 // Retry-After) while the history is being rebuilt (see Service.Rebuild),
 // rather than a list that may lack orders.
 func NewHandler(svc *Service, signer *auth.Signer) *auth.Routes {
-	h := &handler{svc: svc}
 	rt := auth.NewRoutes(signer, svc.log, map[string]web.Check{"redis": svc.Ping, "history": svc.Complete})
-	rt.HandleFunc("GET /history", auth.Shopper, h.list)
-	rt.HandleFunc("GET /history/{orderId}", auth.Shopper, h.get)
+	rt.HandleFunc("GET /history", auth.Shopper, auth.ListOwn("orders", DefaultLimit, MaxLimit, svc.List))
+	rt.HandleFunc("GET /history/{orderId}", auth.Shopper, auth.GetOwnByID("orderId", svc.Get))
 	rt.HandleFunc("GET /history/{orderId}/journey", auth.Operator, web.GetByID("orderId", svc.Journey))
 	return rt
-}
-
-type handler struct{ svc *Service }
-
-func (h *handler) list(w http.ResponseWriter, r *http.Request) error {
-	id := auth.MustFromContext(r.Context())
-	limit, err := web.IntQuery(r, "limit", DefaultLimit, 1, MaxLimit)
-	if err != nil {
-		return err
-	}
-	orders, err := h.svc.List(r.Context(), id.UserID, limit)
-	if err != nil {
-		return err
-	}
-	web.WriteJSON(w, http.StatusOK, map[string][]Record{"orders": orders})
-	return nil
-}
-
-func (h *handler) get(w http.ResponseWriter, r *http.Request) error {
-	id := auth.MustFromContext(r.Context())
-	orderID, err := web.PathID(r, "orderId")
-	if err != nil {
-		return err
-	}
-	rec, err := h.svc.Get(r.Context(), id.UserID, orderID)
-	if err != nil {
-		return err
-	}
-	web.WriteJSON(w, http.StatusOK, rec)
-	return nil
 }

@@ -43,8 +43,8 @@ func NewHandler(svc *Service, signer *auth.Signer) *auth.Routes {
 	h := &handler{svc: svc}
 	rt := auth.NewRoutes(signer, svc.log, svc.outbox.ReadyChecks())
 	rt.HandleFunc("POST /orders", auth.Shopper, h.create)
-	rt.HandleFunc("GET /orders", auth.Shopper, h.list)
-	rt.HandleFunc("GET /orders/{id}", auth.Shopper, h.get)
+	rt.HandleFunc("GET /orders", auth.Shopper, auth.ListOwn("orders", 50, 100, svc.List))
+	rt.HandleFunc("GET /orders/{id}", auth.Shopper, auth.GetOwnByID("id", svc.Get))
 	rt.HandleFunc("POST /orders/snapshots", auth.ServiceOrOperator, h.snapshots)
 	rt.HandleFunc("POST "+ordercheck.Path, auth.ServiceOrOperator, h.lookup)
 	rt.HandleFunc("GET /orders/{id}/journey", auth.Operator, web.GetByID("id", svc.Journey))
@@ -91,34 +91,6 @@ func idempotencyKey(r *http.Request) (string, error) {
 		return "", errs.Invalid("invalid_idempotency_key", "Idempotency-Key must be UTF-8 text of at most %d bytes without control characters", maxKeyLen)
 	}
 	return key, nil
-}
-
-func (h *handler) get(w http.ResponseWriter, r *http.Request) error {
-	id := auth.MustFromContext(r.Context())
-	orderID, err := web.PathID(r, "id")
-	if err != nil {
-		return err
-	}
-	o, err := h.svc.Get(r.Context(), id.UserID, orderID)
-	if err != nil {
-		return err
-	}
-	web.WriteJSON(w, http.StatusOK, o)
-	return nil
-}
-
-func (h *handler) list(w http.ResponseWriter, r *http.Request) error {
-	id := auth.MustFromContext(r.Context())
-	limit, err := web.IntQuery(r, "limit", 50, 1, 100)
-	if err != nil {
-		return err
-	}
-	orders, err := h.svc.List(r.Context(), id.UserID, limit)
-	if err != nil {
-		return err
-	}
-	web.WriteJSON(w, http.StatusOK, map[string][]Order{"orders": orders})
-	return nil
 }
 
 // snapshotRequest is the body of POST /orders/snapshots.
