@@ -1,7 +1,7 @@
 package payments
 
 import (
-	"net/http"
+	"context"
 	"time"
 
 	"streamcart/internal/platform/auth"
@@ -23,28 +23,23 @@ import (
 func NewHandler(svc *Service, signer *auth.Signer) *auth.Routes {
 	h := &handler{svc: svc}
 	rt := auth.NewRoutes(signer, svc.log, svc.outbox.ReadyChecks())
-	rt.HandleFunc("GET /payments/{orderId}", auth.ShopperOrOperator, h.get)
+	rt.HandleFunc("GET /payments/{orderId}", auth.ShopperOrOperator, web.GetByID("orderId", h.payment))
 	return rt
 }
 
 type handler struct{ svc *Service }
 
-func (h *handler) get(w http.ResponseWriter, r *http.Request) error {
-	id := auth.MustFromContext(r.Context())
-	orderID, err := web.PathID(r, "orderId")
+// payment is the payment of order orderID, for an operator or the shopper
+// whose order it is. Another shopper's is answered like none at all.
+func (h *handler) payment(ctx context.Context, orderID string) (paymentJSON, error) {
+	p, err := h.svc.Get(ctx, orderID)
 	if err != nil {
-		return err
+		return paymentJSON{}, err
 	}
-	p, err := h.svc.Get(r.Context(), orderID)
-	if err != nil {
-		return err
+	if id := auth.MustFromContext(ctx); id.Role != auth.RoleOperator && p.UserID != id.UserID {
+		return paymentJSON{}, ErrNotFound
 	}
-	if id.Role != auth.RoleOperator && p.UserID != id.UserID {
-		// Another shopper's payment is answered like none at all.
-		return ErrNotFound
-	}
-	web.WriteJSON(w, http.StatusOK, toJSON(p))
-	return nil
+	return toJSON(p), nil
 }
 
 // paymentJSON is a Payment on the wire.

@@ -35,7 +35,7 @@ func NewHandler(svc *Service, signer *auth.Signer) *auth.Routes {
 	}
 	rt := auth.NewRoutes(signer, svc.log, checks)
 	rt.HandleFunc("GET /products", auth.AnyCaller, h.search)
-	rt.HandleFunc("GET /products/{id}", auth.AnyCaller, h.get)
+	rt.HandleFunc("GET /products/{id}", auth.AnyCaller, web.GetByID("id", svc.Get))
 	rt.HandleFunc("GET /products/{id}/image.svg", auth.AnyCaller, h.image)
 	rt.HandleFunc("POST /products/lookup", auth.AnyCaller, h.lookup)
 	rt.HandleFunc("PATCH /products/{id}", auth.Operator, h.update)
@@ -91,15 +91,6 @@ func (h *handler) product(r *http.Request) (Product, error) {
 		return Product{}, err
 	}
 	return h.svc.Get(r.Context(), id)
-}
-
-func (h *handler) get(w http.ResponseWriter, r *http.Request) error {
-	p, err := h.product(r)
-	if err != nil {
-		return err
-	}
-	web.WriteJSON(w, http.StatusOK, p)
-	return nil
 }
 
 // image serves the product's SVG. Browsers and the gateway may keep it a
