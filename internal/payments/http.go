@@ -1,11 +1,10 @@
 package payments
 
 import (
-	"context"
+	"encoding/json"
 	"time"
 
 	"streamcart/internal/platform/auth"
-	"streamcart/internal/platform/web"
 )
 
 // NewHandler returns the service's route table (auth.Routes), whose
@@ -21,25 +20,9 @@ import (
 // status (4 or -4) and statusName its name. The error is not_found while
 // the order has no payment or its id is not a valid id.
 func NewHandler(svc *Service, signer *auth.Signer) *auth.Routes {
-	h := &handler{svc: svc}
 	rt := auth.NewRoutes(signer, svc.log, svc.outbox.ReadyChecks())
-	rt.HandleFunc("GET /payments/{orderId}", auth.ShopperOrOperator, web.GetByID("orderId", h.payment))
+	rt.HandleFunc("GET /payments/{orderId}", auth.ShopperOrOperator, auth.GetByID("orderId", svc.Get))
 	return rt
-}
-
-type handler struct{ svc *Service }
-
-// payment is the payment of order orderID, for an operator or the shopper
-// whose order it is. Another shopper's is answered like none at all.
-func (h *handler) payment(ctx context.Context, orderID string) (paymentJSON, error) {
-	p, err := h.svc.Get(ctx, orderID)
-	if err != nil {
-		return paymentJSON{}, err
-	}
-	if id := auth.MustFromContext(ctx); id.Role != auth.RoleOperator && p.UserID != id.UserID {
-		return paymentJSON{}, ErrNotFound
-	}
-	return toJSON(p), nil
 }
 
 // paymentJSON is a Payment on the wire.
@@ -54,8 +37,9 @@ type paymentJSON struct {
 	CreatedAt   time.Time `json:"createdAt"`
 }
 
-func toJSON(p Payment) paymentJSON {
-	return paymentJSON{
+// MarshalJSON writes p as the API shows it (paymentJSON).
+func (p Payment) MarshalJSON() ([]byte, error) {
+	return json.Marshal(paymentJSON{
 		PaymentID:   p.ID,
 		OrderID:     p.OrderID,
 		UserID:      p.UserID,
@@ -64,5 +48,5 @@ func toJSON(p Payment) paymentJSON {
 		StatusName:  p.Status.String(),
 		Reason:      p.Reason,
 		CreatedAt:   p.CreatedAt,
-	}
+	})
 }

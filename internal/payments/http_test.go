@@ -51,7 +51,7 @@ func TestHTTP(t *testing.T) {
 	var p payments.Payment
 	testenv.WaitFor(t, 10*time.Second, "the order paid", func() bool {
 		var err error
-		p, err = svc.Get(t.Context(), "o-1")
+		p, err = svc.Get(t.Context(), *operator, "o-1")
 		if err != nil && !errors.Is(err, payments.ErrNotFound) {
 			t.Fatalf("Get(o-1): %v", err)
 		}

@@ -51,6 +51,7 @@ import (
 	"streamcart/internal/events"
 	"streamcart/internal/ordercheck"
 	"streamcart/internal/outbox"
+	"streamcart/internal/platform/auth"
 	"streamcart/internal/platform/config"
 	"streamcart/internal/stream"
 )
@@ -159,14 +160,16 @@ func (s *Service) Run(ctx context.Context) error {
 	return s.consumers.Run(ctx, s.outbox.Run)
 }
 
-// Get returns the payment of order orderID, or an error wrapping
-// ErrNotFound when the order has none (yet).
-func (s *Service) Get(ctx context.Context, orderID string) (Payment, error) {
+// Get returns the payment of order orderID as caller may see it: an
+// operator sees every payment, a shopper only those of their own orders.
+// The error wraps ErrNotFound when the order has no payment (yet) or it
+// is another shopper's, answered like none at all.
+func (s *Service) Get(ctx context.Context, caller auth.Identity, orderID string) (Payment, error) {
 	ps, err := paymentsByOrder(ctx, s.pool, []string{orderID})
 	if err != nil {
 		return Payment{}, fmt.Errorf("get payment of order %s: %w", orderID, err)
 	}
-	if len(ps) == 0 {
+	if len(ps) == 0 || caller.Role != auth.RoleOperator && ps[0].UserID != caller.UserID {
 		return Payment{}, fmt.Errorf("order %s: %w", orderID, ErrNotFound)
 	}
 	return ps[0], nil

@@ -7,15 +7,21 @@ import (
 	"streamcart/internal/platform/web"
 )
 
-// GetOwnByID returns the handler of a route that answers, with 200 and
-// JSON, one of the caller's own things: what get returns for the caller's
-// user id and the id in the path value name (web.GetByID: an id that is
-// no web.ValidID is not found, and get is not called). get answers
-// another user's thing as not found, so that its existence is not told.
-// The route must be behind an identity (MustFromContext).
-func GetOwnByID[T any](name string, get func(ctx context.Context, userID, id string) (T, error)) web.HandlerFunc {
+// GetByID is web.GetByID for a route behind an identity (MustFromContext):
+// get has the caller too, so that it answers only what the caller may
+// see, and another's thing as not found, so that its existence is not
+// told.
+func GetByID[T any](name string, get func(ctx context.Context, caller Identity, id string) (T, error)) web.HandlerFunc {
 	return web.GetByID(name, func(ctx context.Context, id string) (T, error) {
-		return get(ctx, MustFromContext(ctx).UserID, id)
+		return get(ctx, MustFromContext(ctx), id)
+	})
+}
+
+// GetOwnByID is GetByID for a route of the caller's own things: get has
+// the caller's user id.
+func GetOwnByID[T any](name string, get func(ctx context.Context, userID, id string) (T, error)) web.HandlerFunc {
+	return GetByID(name, func(ctx context.Context, caller Identity, id string) (T, error) {
+		return get(ctx, caller.UserID, id)
 	})
 }
 

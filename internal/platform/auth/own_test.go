@@ -73,3 +73,14 @@ func TestListOwnListsTheCallersThingsUpToTheLimit(t *testing.T) {
 		}
 	}
 }
+
+func TestGetByIDGivesGetTheCaller(t *testing.T) {
+	t.Parallel()
+	get := func(_ context.Context, caller Identity, id string) (string, error) {
+		return string(caller.Role) + "/" + caller.UserID + "/" + id, nil
+	}
+	code, body := serveAs(t, GetByID("id", get), "GET /things/{id}", "/things/o-1", "u-1")
+	if want := `"shopper/u-1/o-1"`; code != http.StatusOK || body != want {
+		t.Errorf("GET /things/o-1 = %d %s, want 200 %s", code, body, want)
+	}
+}
