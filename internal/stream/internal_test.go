@@ -3,8 +3,10 @@ package stream
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -119,5 +121,30 @@ func TestPaceFollowsASlowdownAtOnceAndASpeedupGradually(t *testing.T) {
 	p.handled(1000, 1000*time.Millisecond) // 1ms an entry: a quarter of the way
 	if got := p.entriesWithin(time.Second, 10000); got != 129 {
 		t.Errorf("after a speed-up to 1ms: entriesWithin(1s) = %d, want 129 (7.75ms an entry)", got)
+	}
+}
+
+func TestNewConsumersMakesOneConsumerAStreamLoggingToTheService(t *testing.T) {
+	t.Parallel()
+	log := slog.New(slog.DiscardHandler)
+	h := func(context.Context, []Message) error { return nil }
+	cs, err := NewConsumers("svc", nil, Config{Group: "svc"}, log, map[string]BatchHandler{"b": h, "a": h})
+	if err != nil {
+		t.Fatalf("NewConsumers: %v", err)
+	}
+	var got []string
+	for _, c := range cs {
+		got = append(got, c.cfg.Stream)
+		if c.cfg.Logger != log {
+			t.Errorf("consumer of %s logs elsewhere than the service's logger", c.cfg.Stream)
+		}
+	}
+	if strings.Join(got, ",") != "a,b" {
+		t.Errorf("consumers of %v, want a,b", got)
+	}
+
+	_, err = NewConsumers("svc", nil, Config{}, log, map[string]BatchHandler{"a": h})
+	if err == nil || !strings.HasPrefix(err.Error(), "svc: consumer of a: ") {
+		t.Errorf("NewConsumers without a group: err = %v, want one naming the service and the stream", err)
 	}
 }
