@@ -17,8 +17,7 @@ import (
 // and orders services, with the shopper's signed identity.
 func TestCartIsServedBehindSessionsThroughTheServices(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, nil)
-	token, userID := e.session()
+	e, token, userID := newShopper(t)
 	for _, it := range []struct {
 		id  string
 		qty int

@@ -113,8 +113,7 @@ func streamsOf(h *hub, channel string) int {
 
 func TestOrderEvents(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, nil)
-	token, userID := e.session()
+	e, token, userID := newShopper(t)
 	channel := events.OrderUpdatesChannel(userID)
 
 	s := openEvents(t, e.srv.URL, token)
@@ -219,8 +218,7 @@ func TestOrderEventsEndOnShutdown(t *testing.T) {
 // web.Serve's are 15s and 30s.
 func TestOrderEventsOutliveServerTimeouts(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, nil)
-	token, userID := e.session()
+	e, token, userID := newShopper(t)
 	g := newGateway(t, e.rdb, e.signer, e.cfg)
 	g.keepalive = 50 * time.Millisecond
 	go g.Run(t.Context())

@@ -389,6 +389,15 @@ func (e *env) session() (token, userID string) {
 	return s.Auth, s.UserID
 }
 
+// newShopper returns a gateway of the default configuration and the
+// token and user id of a session that a shopper opened on it.
+func newShopper(t *testing.T) (e *env, token, userID string) {
+	t.Helper()
+	e = newEnv(t, nil)
+	token, userID = e.session()
+	return e, token, userID
+}
+
 // errorOf returns the code of an /api/v1 error body.
 func errorOf(t *testing.T, body []byte) web.ErrorDetail {
 	t.Helper()

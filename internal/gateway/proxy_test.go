@@ -14,8 +14,7 @@ import (
 
 func TestProxyRoutes(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, nil)
-	token, userID := e.session()
+	e, token, userID := newShopper(t)
 	// An order of this user, for GET /api/v1/orders/{id}.
 	resp, body := e.do(req{method: "POST", path: "/api/v1/orders", token: token, body: map[string]any{
 		"items": []map[string]any{{"productId": "p1", "qty": 1, "priceCents": 3999}},

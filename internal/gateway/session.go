@@ -69,11 +69,10 @@ func sessionFrom(ctx context.Context) (session, bool) {
 
 // mustSession returns the session of a route behind withSession.
 func mustSession(ctx context.Context) session {
-	s, ok := sessionFrom(ctx)
-	if !ok {
-		panic("gateway: route without withSession needs a session")
+	if s, ok := sessionFrom(ctx); ok {
+		return s
 	}
-	return s
+	panic("gateway: route without withSession needs a session")
 }
 
 // legacyTokenBytes is the size of the tokens of gateways before signed

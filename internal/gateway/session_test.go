@@ -175,8 +175,7 @@ func TestTokenIsRenewedWithUse(t *testing.T) {
 
 func TestSessionToken(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, nil)
-	token, userID := e.session()
+	e, token, userID := newShopper(t)
 	tests := []struct {
 		name       string
 		header     http.Header
@@ -374,8 +373,7 @@ func TestLogoutRevokesTheSession(t *testing.T) {
 // keys, a token still opens its session, as the same user.
 func TestATokenNeedsNothingInRedis(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, nil)
-	token, userID := e.session()
+	e, token, userID := newShopper(t)
 	if resp, body := e.do(req{method: "GET", path: "/api/v1/cart", token: token}); resp.StatusCode != http.StatusOK {
 		t.Fatalf("cart: %s %s", resp.Status, body)
 	}
@@ -485,8 +483,7 @@ func TestTrustProxyDecidesTheShoppersAddress(t *testing.T) {
 
 func TestIdentityHeaderStripped(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, nil)
-	token, userID := e.session()
+	e, token, userID := newShopper(t)
 	forged := e.signer.Sign(auth.Identity{Role: auth.RoleOperator, UserID: "mallory", SessionID: "s"})
 	resp, body := e.do(req{method: "GET", path: "/api/v1/products?q=puma", token: token, header: http.Header{
 		auth.Header:             {forged},

@@ -64,8 +64,7 @@ func TestTutorialGetProductsByFilter(t *testing.T) {
 
 func TestTutorialCreateOrder(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, nil)
-	token, userID := e.session()
+	e, token, userID := newShopper(t)
 	tests := []struct {
 		name        string
 		body        string
@@ -124,8 +123,7 @@ func TestTutorialCreateOrder(t *testing.T) {
 
 func TestTutorialViewOrderHistory(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, nil)
-	token, userID := e.session()
+	e, token, userID := newShopper(t)
 	score := json.RawMessage(`0.75`)
 	e.fakes.mu.Lock()
 	e.fakes.history[userID] = []historyOrder{
