@@ -21,9 +21,9 @@ import (
 type acks struct {
 	mu        sync.Mutex
 	ids       []string
-	oldest    time.Time // when the first of ids was handled; zero when none
-	notBefore time.Time // after a failed ack, when to try again
-	failures  int       // consecutive failed acks
+	oldest    time.Time     // when the first of ids was handled; zero when none
+	notBefore time.Time     // after a failed ack, when to try again
+	failures  int           // consecutive failed acks
 	wake      chan struct{} // ackLoop's: acks are waiting now, or Count of them
 }
 

@@ -54,7 +54,7 @@ type Consumer struct {
 	retryMu   sync.Mutex
 	retries   []retry
 	retryWake chan struct{}
-	acks      acks                   // acknowledgements waiting to be sent; see ack.go
+	acks      acks // acknowledgements waiting to be sent; see ack.go
 	heldMu    sync.Mutex
 	held      map[string]*holding // the entries this consumer holds, by id; see lease.go
 	pace      pace                // how long handlers take, which bounds reads; see readsize.go
