@@ -2,6 +2,7 @@ package stream_test
 
 import (
 	"context"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -150,4 +151,37 @@ func TestKilledWithAcksWaitingEntriesAreDeliveredAgain(t *testing.T) {
 
 	rec, _ := f.record(f.reclaimConfig(300 * time.Millisecond))
 	f.wantEachHandledOnce(rec, ids, 30*time.Second, "the killed child's entries handled again")
+}
+
+// An ack that fails is kept and sent again: the entries are acknowledged
+// in the end, and handled once.
+func TestFailedAckIsSentAgain(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	u, err := url.Parse(testenv.RedisURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := testenv.StartProxy(t, u.Host)
+	u.Host = proxy.Addr()
+	broken := proxy.BreakBefore("xack") // the first ack never reaches Redis
+	opt, err := redis.ParseURL(u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt.MaxRetries = -1 // the consumer's own retry, not the client's
+	rdb := redis.NewClient(opt)
+	t.Cleanup(func() { _ = rdb.Close() })
+	rec := newRecorder()
+	consume(t, rdb, f.config(), rec.handle)
+	ids := f.publish(20)
+	testenv.WaitFor(t, 20*time.Second, "an ack to break", func() bool {
+		select {
+		case <-broken:
+			return true
+		default:
+			return false
+		}
+	})
+	f.wantEachHandledOnce(rec, ids, 20*time.Second, "every entry acknowledged after the broken ack")
 }
