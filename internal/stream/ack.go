@@ -11,8 +11,10 @@ import (
 // A consumer acknowledges what it handled a little later, in batches over
 // time, rather than with an XACK per batch: the ids of a batch handled
 // join the acks waiting, and they go out together, in one XACK, once the
-// oldest has waited Config.AckDelay (with the next read, in the same round
-// trip), once there are Count of them, and before the consumer stops. The
+// oldest has waited Config.AckDelay, with the next read, in the same round
+// trip (or by themselves a quarter of an AckDelay later, should the reader
+// be blocked in a read), once there are Count of them, and before the
+// consumer stops. The
 // entries stay held (their lease renewed) until their ack succeeds; an ack
 // that fails is kept and sent again after a backoff, never dropped. After
 // a crash the entries waiting are delivered again, as any pending entry.
@@ -122,9 +124,12 @@ func (c *Consumer) flushAcks(ctx context.Context, now time.Time, all bool) {
 }
 
 // ackLoop sends the acks that the reader has not sent with a read: those
-// waiting for half an AckDelay more than their due time (the reader was
-// blocked in a read that began before they were queued), and those that
-// reached Count. It is woken when acks begin to wait and when Count of
+// waiting for a quarter of an AckDelay more than their due time (the
+// reader is blocked in a read: the stream is quiet), and those that
+// reached Count. The reader's reads are not cut short for the acks: on a
+// busy stream it reads every few milliseconds and takes them along, and
+// on a quiet one an XACK of their own costs no more commands than an
+// empty read before the XACK with the next. It is woken when acks begin to wait and when Count of
 // them are waiting. It returns when stop is closed.
 func (c *Consumer) ackLoop(ctx context.Context, stop <-chan struct{}) {
 	timer := time.NewTimer(time.Hour)
@@ -132,7 +137,7 @@ func (c *Consumer) ackLoop(ctx context.Context, stop <-chan struct{}) {
 	for {
 		wait := time.Hour
 		if in, ok := c.acksDueIn(time.Now()); ok {
-			wait = in + c.cfg.AckDelay/2
+			wait = in + c.cfg.AckDelay/4
 		}
 		timer.Reset(wait)
 		select {
@@ -169,14 +174,9 @@ func (c *Consumer) finalAcks(ctx context.Context) {
 }
 
 // readWithAcks reads as args says on conn, sending the acks due with the
-// read, in the same round trip. A read while acks are waiting blocks no
-// longer than until they are due.
+// read, in the same round trip.
 func (c *Consumer) readWithAcks(ctx context.Context, conn *redis.Conn, args *redis.XReadGroupArgs) ([]redis.XStream, error) {
-	now := time.Now()
-	ids := c.takeAcks(now, false)
-	if in, ok := c.acksDueIn(now); ok {
-		args.Block = min(args.Block, max(in, time.Millisecond)) // 0 would block for ever
-	}
+	ids := c.takeAcks(time.Now(), false)
 	if len(ids) == 0 {
 		return conn.XReadGroup(ctx, args).Result()
 	}

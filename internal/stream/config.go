@@ -83,10 +83,9 @@ type Config struct {
 	// AckDelay is how long the acknowledgement of an entry handled may
 	// wait, to go out with those of the batches handled after it, in one
 	// XACK: the acks waiting are sent once the oldest has waited AckDelay,
-	// with the next read (whose wait for new entries ends then at the
-	// latest), or by themselves half an AckDelay later if the reader was
-	// blocked in a read meanwhile; at once when there are Count of them;
-	// and before Run returns. An entry handled stays pending meanwhile,
+	// with the next read, or by themselves a quarter of an AckDelay later
+	// if the reader is blocked in a read (the stream is quiet); at once
+	// when there are Count of them; and before Run returns. An entry handled stays pending meanwhile,
 	// held by its consumer: after a crash it is delivered again, which
 	// handlers must take anyway. It must be at most a fifth of MinIdle.
 	// Default 50ms, or MinIdle/5 when that is less.
