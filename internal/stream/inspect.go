@@ -114,7 +114,7 @@ func Inspect(ctx context.Context, rdb redis.Cmdable, stream string) (StreamInfo,
 // not exist yet has finished none; a stream that does not exist has no
 // entries. Caught up, it costs one command (XINFO GROUPS). An entry
 // handled stays pending until its ack goes out, up to Config.AckDelay and
-// a half later, so a group that keeps up shows that much.
+// a quarter later, so a group that keeps up shows that much.
 func Behind(ctx context.Context, rdb redis.Cmdable, stream, group string) (time.Duration, error) {
 	groups, err := rdb.XInfoGroups(ctx, stream).Result()
 	switch {
