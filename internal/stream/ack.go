@@ -14,10 +14,10 @@ import (
 // oldest has waited Config.AckDelay, with the next read, in the same round
 // trip (or by themselves a quarter of an AckDelay later, should the reader
 // be blocked in a read), once there are Count of them, and before the
-// consumer stops. The
-// entries stay held (their lease renewed) until their ack succeeds; an ack
-// that fails is kept and sent again after a backoff, never dropped. After
-// a crash the entries waiting are delivered again, as any pending entry.
+// consumer stops. The entries stay held (their lease renewed) until their
+// ack succeeds; an ack that fails is kept and sent again after a backoff,
+// never dropped. After a crash the entries waiting are delivered again, as
+// any pending entry. See decision 33.
 
 // acks are the acknowledgements waiting to be sent.
 type acks struct {
@@ -128,9 +128,9 @@ func (c *Consumer) flushAcks(ctx context.Context, now time.Time, all bool) {
 // reader is blocked in a read: the stream is quiet), and those that
 // reached Count. The reader's reads are not cut short for the acks: on a
 // busy stream it reads every few milliseconds and takes them along, and
-// on a quiet one an XACK of their own costs no more commands than an
-// empty read before the XACK with the next. It is woken when acks begin to wait and when Count of
-// them are waiting. It returns when stop is closed.
+// on a quiet one an XACK of their own costs fewer commands than an empty
+// read before the XACK with the next. It is woken when acks begin to wait
+// and when Count of them are waiting. It returns when stop is closed.
 func (c *Consumer) ackLoop(ctx context.Context, stop <-chan struct{}) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
