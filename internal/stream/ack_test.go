@@ -52,6 +52,15 @@ func (h *commandCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) red
 	}
 }
 
+// wantPending checks that the group has n entries pending, when.
+func (f *fixture) wantPending(n int, when string) {
+	f.t.Helper()
+	p, err := f.rdb.XPending(context.Background(), f.stream, f.group).Result()
+	if err != nil || p.Count != int64(n) {
+		f.t.Fatalf("pending %+v (%v), want %d entries %s", p, err, n, when)
+	}
+}
+
 // A consumer that keeps up reads small batches; their acks go out
 // together, far fewer XACKs than batches, and every entry is acknowledged
 // soon after its handling.
@@ -123,13 +132,9 @@ func TestGracefulStopSendsTheAcksWaiting(t *testing.T) {
 	_, stop := consume(t, f.rdb, cfg, rec.handle)
 	ids := f.publish(50)
 	testenv.WaitFor(t, 20*time.Second, "every entry handled", func() bool { return rec.handled() == len(ids) })
-	if p := f.rdb.XPending(t.Context(), f.stream, f.group).Val(); p == nil || p.Count != int64(len(ids)) {
-		t.Fatalf("pending %+v before the stop, want the %d entries with their acks waiting", p, len(ids))
-	}
+	f.wantPending(len(ids), "before the stop, their acks waiting")
 	stop()
-	if p := f.rdb.XPending(t.Context(), f.stream, f.group).Val(); p == nil || p.Count != 0 {
-		t.Errorf("pending %+v after a graceful stop, want none", p)
-	}
+	f.wantPending(0, "after a graceful stop")
 }
 
 // A consumer killed with acks waiting leaves its entries pending: another
@@ -144,9 +149,7 @@ func TestKilledWithAcksWaitingEntriesAreDeliveredAgain(t *testing.T) {
 	testenv.WaitFor(t, 30*time.Second, "the child to handle every entry", func() bool {
 		return f.rdb.SCard(ctx, f.stream+":handled").Val() == int64(len(ids))
 	})
-	if p := f.rdb.XPending(ctx, f.stream, f.group).Val(); p == nil || p.Count != int64(len(ids)) {
-		t.Fatalf("pending %+v, want the %d entries the child handled, their acks waiting", p, len(ids))
-	}
+	f.wantPending(len(ids), "the child handled them, their acks waiting")
 	kill(t, child)
 
 	rec, _ := f.record(f.reclaimConfig(300 * time.Millisecond))
