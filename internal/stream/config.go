@@ -80,6 +80,17 @@ type Config struct {
 	// consumer keeps the entries it works on. Default 10s.
 	HandlerTimeout time.Duration
 
+	// AckDelay is how long the acknowledgement of an entry handled may
+	// wait, to go out with those of the batches handled after it, in one
+	// XACK: the acks waiting are sent once the oldest has waited AckDelay,
+	// with the next read, or by themselves a quarter of an AckDelay later
+	// if the reader is blocked in a read (the stream is quiet); at once
+	// when there are Count of them; and before Run returns. An entry handled stays pending meanwhile,
+	// held by its consumer: after a crash it is delivered again, which
+	// handlers must take anyway. It must be at most a fifth of MinIdle.
+	// Default 50ms, or MinIdle/5 when that is less.
+	AckDelay time.Duration
+
 	// MaxDeliveries is how many deliveries an entry gets before it is
 	// dead-lettered. Default 5.
 	MaxDeliveries int64
@@ -125,6 +136,7 @@ func (c *Config) setDefaults() {
 	c.ClaimInterval = cmp.Or(c.ClaimInterval, c.MinIdle/5)
 	c.RemoveIdleAfter = cmp.Or(c.RemoveIdleAfter, 10*max(c.MinIdle, c.Block))
 	c.HandlerTimeout = cmp.Or(c.HandlerTimeout, 10*time.Second)
+	c.AckDelay = cmp.Or(c.AckDelay, min(50*time.Millisecond, c.MinIdle/5))
 	c.MaxDeliveries = cmp.Or(c.MaxDeliveries, 5)
 	c.RetryBackoff = cmp.Or(c.RetryBackoff, 100*time.Millisecond)
 	c.MaxRetryBackoff = cmp.Or(c.MaxRetryBackoff, 5*time.Second)
@@ -163,6 +175,9 @@ func (c Config) Validate() error {
 	if c.RemoveIdleAfter <= max(c.MinIdle, c.Block) {
 		errs = append(errs, fmt.Errorf("remove idle after %v must be longer than min idle %v and block %v",
 			c.RemoveIdleAfter, c.MinIdle, c.Block))
+	}
+	if c.MinIdle > 0 && (c.AckDelay < 0 || c.AckDelay > c.MinIdle/5) {
+		errs = append(errs, fmt.Errorf("ack delay %v must not be negative, and must be at most a fifth of min idle %v", c.AckDelay, c.MinIdle))
 	}
 	if p := validPartitions(c.Stream, c.Partitions); p != "" {
 		errs = append(errs, errors.New(p))

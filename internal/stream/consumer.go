@@ -54,6 +54,7 @@ type Consumer struct {
 	retryMu   sync.Mutex
 	retries   []retry
 	retryWake chan struct{}
+	acks      acks // acknowledgements waiting to be sent; see ack.go
 	heldMu    sync.Mutex
 	held      map[string]*holding // the entries this consumer holds, by id; see lease.go
 	pace      pace                // how long handlers take, which bounds reads; see readsize.go
@@ -110,6 +111,7 @@ func consumerOf(rdb redis.UniversalClient, cfg Config, one Handler, batch BatchH
 		outageLog: logLimiter{every: outageLogEvery},
 		retryWake: make(chan struct{}, 1),
 		held:      make(map[string]*holding),
+		acks:      acks{wake: make(chan struct{}, 1)},
 	}
 }
 
@@ -148,6 +150,14 @@ func (c *Consumer) Run(ctx context.Context) error {
 	lease.Go(func() { c.leaseLoop(context.WithoutCancel(ctx), leaseStop) })
 	defer lease.Wait()
 	defer close(leaseStop)
+
+	// Acks wait until Run returns, when those still waiting are sent.
+	ackStop := make(chan struct{})
+	var acker sync.WaitGroup
+	acker.Go(func() { c.ackLoop(context.WithoutCancel(ctx), ackStop) })
+	defer c.finalAcks(context.WithoutCancel(ctx))
+	defer acker.Wait()
+	defer close(ackStop)
 
 	var feeders sync.WaitGroup
 	readerDone := make(chan struct{})

@@ -20,7 +20,7 @@ import (
 const (
 	envChildRedis  = "STREAMCART_CHILD_REDIS_URL"
 	envChildStream = "STREAMCART_CHILD_STREAM"
-	envChildMode   = "STREAMCART_CHILD_MODE" // "" or "hold"
+	envChildMode   = "STREAMCART_CHILD_MODE" // "", "hold" or "ackwait"
 )
 
 // TestConsumerProcess is the child's consumer, with the default timings.
@@ -29,7 +29,8 @@ const (
 // short pause, so that a kill lands in the middle of a batch. In "hold"
 // mode it reads 10 entries at a time, records the ids of its batch in
 // "<stream>:held" and then works on it until it is killed, like a handler
-// stuck on a slow dependency.
+// stuck on a slow dependency. In "ackwait" mode it records what it
+// handles as in the default mode, but its acks wait for two minutes.
 func TestConsumerProcess(t *testing.T) {
 	url, name := os.Getenv(envChildRedis), os.Getenv(envChildStream)
 	if url == "" {
@@ -57,6 +58,9 @@ func TestConsumerProcess(t *testing.T) {
 			<-ctx.Done()
 			return ctx.Err()
 		}
+	}
+	if os.Getenv(envChildMode) == "ackwait" {
+		cfg.MinIdle, cfg.AckDelay = 10*time.Minute, 2*time.Minute
 	}
 	c, err := stream.NewBatchConsumer(rdb, cfg, h)
 	if err != nil {

@@ -22,7 +22,16 @@
 // a handler. Its guarantees, all against a real Redis:
 //
 //   - At-least-once: an entry is acknowledged (XACK) only after its handler
-//     returned nil. Acks are sent per batch.
+//     returned nil.
+//   - Acks batched over time: the acks of the batches handled wait, held
+//     by the consumer, and go out together in one XACK once the oldest has
+//     waited Config.AckDelay (50ms), in the same round trip as the next
+//     read, or by themselves a quarter of an AckDelay later when the
+//     reader is blocked (a quiet stream); at once when Config.Count are
+//     waiting; and before Run
+//     returns. A failed XACK is sent again after a backoff, never dropped;
+//     after a crash the entries waiting are delivered again, as any pending
+//     entry. Dead-lettering acknowledges at once, in its MULTI.
 //   - Reads sized by the backlog: a read asks for Config.MinCount entries
 //     while the consumer keeps up, and twice as many after each full read,
 //     up to Config.Count, while it is behind; never more than its workers

@@ -178,21 +178,6 @@ func (c *Consumer) deferRetry(ctx context.Context, msgs []Message, after time.Du
 	c.scheduleRetry(later, after, false)
 }
 
-func (c *Consumer) ack(ctx context.Context, ids []string, took time.Duration) {
-	if len(ids) == 0 {
-		return
-	}
-	// Acknowledged or not, the entries are no longer held: if the ack
-	// failed they go idle and come back through reclaim.
-	defer c.release(ids...)
-	if err := c.rdb.XAck(ctx, c.cfg.Stream, c.cfg.Group, ids...).Err(); err != nil {
-		c.log.WarnContext(ctx, "ack failed; the entries will be delivered again", "count", len(ids), "err", err)
-		return
-	}
-	c.outages.Store(0)
-	c.cfg.Metrics.Processed(c.cfg.Stream, c.cfg.Group, len(ids), took)
-}
-
 func (c *Consumer) deadLetterMessage(ctx context.Context, m Message, cause error) {
 	vals, err := m.Event.values()
 	if err != nil { // cannot happen for a decoded message; keep the cause

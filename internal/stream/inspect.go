@@ -112,7 +112,9 @@ func Inspect(ctx context.Context, rdb redis.Cmdable, stream string) (StreamInfo,
 // not finished with (not read yet, or read and not acknowledged) was
 // appended: 0 when the group has finished every entry. A group that does
 // not exist yet has finished none; a stream that does not exist has no
-// entries. Caught up, it costs one command (XINFO GROUPS).
+// entries. Caught up, it costs one command (XINFO GROUPS). An entry
+// handled stays pending until its ack goes out, up to Config.AckDelay and
+// a quarter later, so a group that keeps up shows that much.
 func Behind(ctx context.Context, rdb redis.Cmdable, stream, group string) (time.Duration, error) {
 	groups, err := rdb.XInfoGroups(ctx, stream).Result()
 	switch {

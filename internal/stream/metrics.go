@@ -6,8 +6,9 @@ import "time"
 // concurrent use. The services export them to Prometheus (package
 // platform/metrics); without Config.Metrics the counts are dropped.
 type Metrics interface {
-	// Processed counts n entries handled and acknowledged; took is the
-	// handler time of their batch.
+	// Processed counts n entries handled, whose acknowledgement is on its
+	// way (it may wait up to Config.AckDelay and a quarter, see Config);
+	// took is the handler time of their batch.
 	Processed(stream, group string, n int, took time.Duration)
 	// Failed counts handler failures, each of which leads to a retry or a
 	// dead letter.

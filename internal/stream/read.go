@@ -50,13 +50,14 @@ func (c *Consumer) readLoop(ctx context.Context, work chan<- batch, stop <-chan 
 		}
 		// The read itself must not be cut short by ctx: entries it returns
 		// are already delivered to us. Shutdown releases it by CLIENT UNBLOCK.
-		res, err := conn.XReadGroup(context.WithoutCancel(ctx), &redis.XReadGroupArgs{
+		// The acks that are due go with it.
+		res, err := c.readWithAcks(context.WithoutCancel(ctx), conn, &redis.XReadGroupArgs{
 			Group:    c.cfg.Group,
 			Consumer: c.cfg.Consumer,
 			Streams:  []string{c.cfg.Stream, ">"},
 			Count:    size.next(c.readLimit()),
 			Block:    c.cfg.Block,
-		}).Result()
+		})
 		switch {
 		case errors.Is(err, redis.Nil):
 			attempt = 0

@@ -829,6 +829,12 @@ func TestConfigValidate(t *testing.T) {
 		{"count below the default min count", stream.Config{Stream: "s", Group: "g", Count: 10}, true},
 		{"min count above count", stream.Config{Stream: "s", Group: "g", MinCount: 200, Count: 100}, false},
 		{"negative min count", stream.Config{Stream: "s", Group: "g", MinCount: -1}, false},
+		{"ack delay a fifth of min idle", stream.Config{Stream: "s", Group: "g", MinIdle: time.Second, AckDelay: 200 * time.Millisecond}, true},
+		{"ack delay above a fifth of min idle", stream.Config{Stream: "s", Group: "g", MinIdle: time.Second, AckDelay: 201 * time.Millisecond}, false},
+		{"ack delay as long as min idle", stream.Config{Stream: "s", Group: "g", AckDelay: 5 * time.Second}, false},
+		{"negative ack delay", stream.Config{Stream: "s", Group: "g", AckDelay: -time.Millisecond}, false},
+		// The default adapts to a short MinIdle.
+		{"default ack delay, short min idle", stream.Config{Stream: "s", Group: "g", MinIdle: 100 * time.Millisecond}, true},
 	}
 	for _, tt := range tests {
 		if err := tt.cfg.Validate(); (err == nil) != tt.ok {
