@@ -65,17 +65,14 @@ func TestRoundTrips(t *testing.T) {
 
 func TestParseRejectsBadEvents(t *testing.T) {
 	good := PaymentProcessed{OrderID: "o", PaymentID: "p", UserID: "u", Status: StatusPaymentFail}.Event()
-	tests := []struct {
-		name   string
-		change func(f map[string]string)
-	}{
-		{"missing order id", func(f map[string]string) { delete(f, "orderId") }},
-		{"status not final", func(f map[string]string) { f["orderStatusCode"] = "1" }},
-		{"status not a number", func(f map[string]string) { f["orderStatusCode"] = "paid" }},
-		{"bad amount", func(f map[string]string) { f["orderAmount"] = "1,00" }},
-		{"unknown status", func(f map[string]string) { f["orderStatusCode"] = "7" }},
-		{"negative amount", func(f map[string]string) { f["orderAmount"] = "-1.00" }},
-		{"payment id with a space", func(f map[string]string) { f["paymentId"] = "p 1" }},
+	tests := []fieldChange{
+		{"missing order id", without("orderId")},
+		{"status not final", with("orderStatusCode", "1")},
+		{"status not a number", with("orderStatusCode", "paid")},
+		{"bad amount", with("orderAmount", "1,00")},
+		{"unknown status", with("orderStatusCode", "7")},
+		{"negative amount", with("orderAmount", "-1.00")},
+		{"payment id with a space", with("paymentId", "p 1")},
 	}
 	for _, tt := range tests {
 		e := good
@@ -208,20 +205,20 @@ func TestAnOrderPlacedNotSignedByOrdersIsRefusedForGood(t *testing.T) {
 		name  string
 		event stream.Event
 	}{
-		{"unsigned", changed(func(f map[string]string) { delete(f, FieldSignature) })},
-		{"empty signature", changed(func(f map[string]string) { f[FieldSignature] = "" })},
-		{"signature not hex", changed(func(f map[string]string) { f[FieldSignature] = "v1:zz" })},
+		{"unsigned", changed(without(FieldSignature))},
+		{"empty signature", changed(with(FieldSignature, ""))},
+		{"signature not hex", changed(with(FieldSignature, "v1:zz"))},
 		{"signed with another key", goodPlaced().Event(must(NewOrderKey([]byte("another secret of at least 32 bytes"))))},
 		{"amount changed", changed(func(f map[string]string) {
 			f["orderAmount"] = "0.01"
 			f["products"] = `[{"productId":"p-1","qty":1,"priceCents":1}]`
 		})},
-		{"order id changed", changed(func(f map[string]string) { f["orderId"] = "o-2" })},
-		{"user id changed", changed(func(f map[string]string) { f["userId"] = "u-2" })},
+		{"order id changed", changed(with("orderId", "o-2"))},
+		{"user id changed", changed(with("userId", "u-2"))},
 		{"line changed", changed(func(f map[string]string) {
 			f["products"] = `[{"productId":"p-1","qty":3,"priceCents":3999},{"productId":"p-3","qty":1,"priceCents":500}]`
 		})},
-		{"time changed", changed(func(f map[string]string) { f["createdOn"] = "2020-01-01T00:00:00Z" })},
+		{"time changed", changed(with("createdOn", "2020-01-01T00:00:00Z"))},
 	}
 	for _, tt := range tests {
 		_, err := ParseOrderPlaced(roundTrip(tt.event), testKey)
@@ -242,4 +239,21 @@ func TestStatusRank(t *testing.T) {
 	if StatusPaymentFail.Rank() != StatusPaymentSuccess.Rank() || !StatusPaymentFail.Final() {
 		t.Error("PAYMENT_FAIL must be final and rank with PAYMENT_SUCCESS")
 	}
+}
+
+// with returns a change that sets field key to value.
+func with(key, value string) func(map[string]string) {
+	return func(f map[string]string) { f[key] = value }
+}
+
+// without returns a change that removes field key.
+func without(key string) func(map[string]string) {
+	return func(f map[string]string) { delete(f, key) }
+}
+
+// fieldChange is a case of a table of bad events: a name and how it
+// changes the fields of a good event.
+type fieldChange struct {
+	name   string
+	change func(f map[string]string)
 }

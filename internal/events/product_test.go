@@ -41,21 +41,18 @@ func TestParseProductChangedRefusesBadAndForgedEvents(t *testing.T) {
 			return e
 		}()},
 	}
-	changes := []struct {
-		name   string
-		change func(f map[string]string)
-	}{
-		{"no signature", func(f map[string]string) { delete(f, FieldSignature) }},
-		{"a price changed after signing", func(f map[string]string) { f["priceCents"] = "1" }},
-		{"delisted after signing", func(f map[string]string) { f["active"] = "false" }},
-		{"a version changed after signing", func(f map[string]string) { f["productVersion"] = "99" }},
-		{"price 0", func(f map[string]string) { f["priceCents"] = "0" }},
-		{"price in dollars", func(f map[string]string) { f["priceCents"] = "39.99" }},
-		{"version 0", func(f map[string]string) { f["productVersion"] = "0" }},
-		{"active not a boolean", func(f map[string]string) { f["active"] = "yes please" }},
-		{"no name", func(f map[string]string) { delete(f, "displayName") }},
-		{"an id that is no id", func(f map[string]string) { f["productId"] = "p 1" }},
-		{"no update time", func(f map[string]string) { delete(f, "updatedOn") }},
+	changes := []fieldChange{
+		{"no signature", without(FieldSignature)},
+		{"a price changed after signing", with("priceCents", "1")},
+		{"delisted after signing", with("active", "false")},
+		{"a version changed after signing", with("productVersion", "99")},
+		{"price 0", with("priceCents", "0")},
+		{"price in dollars", with("priceCents", "39.99")},
+		{"version 0", with("productVersion", "0")},
+		{"active not a boolean", with("active", "yes please")},
+		{"no name", without("displayName")},
+		{"an id that is no id", with("productId", "p 1")},
+		{"no update time", without("updatedOn")},
 	}
 	for _, c := range changes {
 		e := good.Event(testProductKey)

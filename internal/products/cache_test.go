@@ -1,9 +1,7 @@
 package products
 
 import (
-	"context"
 	"log/slog"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,6 +10,24 @@ import (
 	"streamcart/internal/platform/testenv"
 	"streamcart/internal/servicetest"
 )
+
+// newSeededService returns a Service over a fresh database holding the
+// sample catalog, caching in rdb under keys of its own.
+func newSeededService(t *testing.T, rdb redis.UniversalClient) *Service {
+	t.Helper()
+	pool := testenv.Pool(t)
+	if err := Migrate(t.Context(), pool); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := NewService(pool, rdb, Config{KeyPrefix: testenv.Name(t, "products"), ProductKey: servicetest.ProductKey()}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Seed(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return svc
+}
 
 // TestStaleFillKeepsNewerEntry plays the race that cache-aside is prone
 // to: a reader loads a product from Postgres, an update commits and
@@ -110,17 +126,16 @@ func TestSearchesShareOneReadOfTheGeneration(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	rdb := testenv.Redis(t)
-	var commands commandCounter
-	rdb.AddHook(&commands)
+	commands := testenv.CountCommands(rdb)
 	svc := newSeededService(t, rdb)
 	queries := []Query{{Q: "puma"}, {Q: "shirt"}, {Q: "", Limit: 12}}
-	search := func(q Query) int64 {
+	search := func(q Query) int {
 		t.Helper()
-		before := commands.n.Load()
+		before := commands.Count()
 		if _, err := svc.SearchJSON(ctx, q); err != nil {
 			t.Fatalf("SearchJSON(%+v): %v", q, err)
 		}
-		return commands.n.Load() - before
+		return commands.Count() - before
 	}
 	for _, q := range queries {
 		search(q) // cached in Redis and kept in the process
@@ -134,7 +149,7 @@ func TestSearchesShareOneReadOfTheGeneration(t *testing.T) {
 		svc.cache.pages.mu.Unlock()
 		start := time.Now()
 		first := search(queries[0])
-		var others int64
+		var others int
 		for _, q := range queries[1:] {
 			others += search(q)
 		}
@@ -148,43 +163,5 @@ func TestSearchesShareOneReadOfTheGeneration(t *testing.T) {
 			t.Errorf("the other searches sent %d Redis commands; want none", others)
 		}
 		return
-	}
-}
-
-// newSeededService returns a Service over a fresh database holding the
-// sample catalog, caching in rdb under keys of its own.
-func newSeededService(t *testing.T, rdb redis.UniversalClient) *Service {
-	t.Helper()
-	pool := testenv.Pool(t)
-	if err := Migrate(t.Context(), pool); err != nil {
-		t.Fatal(err)
-	}
-	svc, err := NewService(pool, rdb, Config{KeyPrefix: testenv.Name(t, "products"), ProductKey: servicetest.ProductKey()}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := svc.Seed(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	return svc
-}
-
-// commandCounter is a go-redis hook that counts the commands a client
-// sends, those of pipelines included.
-type commandCounter struct{ n atomic.Int64 }
-
-func (c *commandCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (c *commandCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		c.n.Add(1)
-		return next(ctx, cmd)
-	}
-}
-
-func (c *commandCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		c.n.Add(int64(len(cmds)))
-		return next(ctx, cmds)
 	}
 }

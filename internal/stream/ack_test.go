@@ -3,8 +3,6 @@ package stream_test
 import (
 	"context"
 	"net/url"
-	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,43 +12,6 @@ import (
 	"streamcart/internal/platform/testenv"
 	"streamcart/internal/stream"
 )
-
-// commandCounter is a go-redis hook that counts the commands its client
-// sends by name, in pipelines too.
-type commandCounter struct {
-	mu    sync.Mutex
-	count map[string]int
-}
-
-func (h *commandCounter) add(cmds ...redis.Cmder) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for _, c := range cmds {
-		h.count[strings.ToLower(c.Name())]++
-	}
-}
-
-func (h *commandCounter) of(name string) int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.count[name]
-}
-
-func (h *commandCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (h *commandCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		h.add(cmd)
-		return next(ctx, cmd)
-	}
-}
-
-func (h *commandCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		h.add(cmds...)
-		return next(ctx, cmds)
-	}
-}
 
 // wantPending checks that the group has n entries pending, when.
 func (f *fixture) wantPending(n int, when string) {
@@ -68,8 +29,7 @@ func TestAcksAreBatchedOverTime(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	rdb := testenv.Redis(t) // the consumer's own client, whose commands are counted
-	counter := &commandCounter{count: map[string]int{}}
-	rdb.AddHook(counter)
+	counter := testenv.CountCommands(rdb)
 	cfg := f.config()
 	cfg.AckDelay = 200 * time.Millisecond // MinIdle/5
 	var batches atomic.Int64
@@ -90,8 +50,8 @@ func TestAcksAreBatchedOverTime(t *testing.T) {
 	testenv.WaitFor(t, 20*time.Second, "every entry handled and acknowledged", func() bool {
 		return f.settled()
 	})
-	b, acks := batches.Load(), counter.of("xack")
-	t.Logf("%d entries in %d batches, %d XACKs, %d reads", n, b, acks, counter.of("xreadgroup"))
+	b, acks := batches.Load(), counter.Count("xack")
+	t.Logf("%d entries in %d batches, %d XACKs, %d reads", n, b, acks, counter.Count("xreadgroup"))
 	if b < 10 {
 		t.Fatalf("%d entries came in %d batches; the test wants many small ones", n, b)
 	}
@@ -135,25 +95,6 @@ func TestGracefulStopSendsTheAcksWaiting(t *testing.T) {
 	f.wantPending(len(ids), "before the stop, their acks waiting")
 	stop()
 	f.wantPending(0, "after a graceful stop")
-}
-
-// A consumer killed with acks waiting leaves its entries pending: another
-// consumer takes them over and its handler sees them again (at-least-once;
-// making that harmless is the handler's job).
-func TestKilledWithAcksWaitingEntriesAreDeliveredAgain(t *testing.T) {
-	t.Parallel()
-	f := newFixture(t)
-	ctx := context.Background()
-	ids := f.publish(30)
-	child := startChild(t, f.stream, "ackwait")
-	testenv.WaitFor(t, 30*time.Second, "the child to handle every entry", func() bool {
-		return f.rdb.SCard(ctx, f.stream+":handled").Val() == int64(len(ids))
-	})
-	f.wantPending(len(ids), "the child handled them, their acks waiting")
-	kill(t, child)
-
-	rec, _ := f.record(f.reclaimConfig(300 * time.Millisecond))
-	f.wantEachHandledOnce(rec, ids, 30*time.Second, "the killed child's entries handled again")
 }
 
 // An ack that fails is kept and sent again: the entries are acknowledged

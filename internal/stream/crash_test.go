@@ -71,6 +71,19 @@ func TestConsumerProcess(t *testing.T) {
 
 // startChild starts TestConsumerProcess in mode on stream and kills it at
 // the end of the test, if the test has not.
+// childSet returns how many ids the set of the child's, named name
+// (":handled", ":held" after the stream's name), holds.
+func (f *fixture) childSet(name string) int64 {
+	return f.rdb.SCard(context.Background(), f.stream+":"+name).Val()
+}
+
+// publishToChild publishes n entries and starts a child process that
+// consumes them in mode.
+func (f *fixture) publishToChild(n int, mode string) ([]string, *exec.Cmd) {
+	ids := f.publish(n)
+	return ids, startChild(f.t, f.stream, mode)
+}
+
 func startChild(t *testing.T, name, mode string) *exec.Cmd {
 	t.Helper()
 	child := exec.Command(os.Args[0], "-test.run=^TestConsumerProcess$", "-test.count=1")
@@ -123,12 +136,10 @@ func (*firstReclaim) DeadLettered(string, string, int)             {}
 func TestDeadConsumerProcessIsTakenOverWithinSevenSeconds(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	ctx := context.Background()
-	ids := f.publish(20)
-	child := startChild(t, f.stream, "hold")
+	ids, child := f.publishToChild(20, "hold")
 	// The child reads all 20: one batch in its handler, one waiting for it.
 	testenv.WaitFor(t, 30*time.Second, "the child to hold its entries", func() bool {
-		return f.rdb.SCard(ctx, f.stream+":held").Val() == 10 && f.settledLag()
+		return f.childSet("held") == 10 && f.settledLag()
 	})
 
 	reclaims := &firstReclaim{}
@@ -158,7 +169,7 @@ func TestKilledConsumerProcess(t *testing.T) {
 
 	child := startChild(t, f.stream, "")
 	testenv.WaitFor(t, 30*time.Second, "child to handle 300 entries", func() bool {
-		return f.rdb.SCard(ctx, handledKey).Val() >= 300
+		return f.childSet("handled") >= 300
 	})
 	kill(t, child)
 
@@ -171,7 +182,7 @@ func TestKilledConsumerProcess(t *testing.T) {
 	if len(pending) == 0 {
 		t.Fatal("the killed child had no pending entries; the test did not kill it mid-batch")
 	}
-	handledByChild := f.rdb.SCard(ctx, handledKey).Val()
+	handledByChild := f.childSet("handled")
 	t.Logf("child killed after handling %d entries with %d pending", handledByChild, len(pending))
 
 	// A second consumer takes over the dead one's pending entries and the rest.
@@ -182,7 +193,7 @@ func TestKilledConsumerProcess(t *testing.T) {
 		return f.rdb.SAdd(ctx, handledKey, m.ID).Err()
 	})
 	testenv.WaitFor(t, 30*time.Second, "every entry handled and acked", func() bool {
-		return f.rdb.SCard(ctx, handledKey).Val() == 1000 && f.settled()
+		return f.childSet("handled") == 1000 && f.settled()
 	})
 	got := map[string]int{}
 	for _, id := range f.rdb.SMembers(ctx, handledKey).Val() {
@@ -231,4 +242,21 @@ func TestRedisRestartedFromAOF(t *testing.T) {
 	testenv.WaitFor(t, 20*time.Second, "entries after the restart", func() bool { return rec.handled() == 400 && f.settled() })
 	all := append(before, after...)
 	rec.wantCounts(t, onceEach(all))
+}
+
+// A consumer killed with acks waiting leaves its entries pending: another
+// consumer takes them over and its handler sees them again (at-least-once;
+// making that harmless is the handler's job).
+func TestKilledWithAcksWaitingEntriesAreDeliveredAgain(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ids, child := f.publishToChild(30, "ackwait")
+	testenv.WaitFor(t, 30*time.Second, "the child to handle every entry", func() bool {
+		return f.childSet("handled") == int64(len(ids))
+	})
+	f.wantPending(len(ids), "the child handled them, their acks waiting")
+	kill(t, child)
+
+	rec, _ := f.record(f.reclaimConfig(300 * time.Millisecond))
+	f.wantEachHandledOnce(rec, ids, 30*time.Second, "the killed child's entries handled again")
 }
