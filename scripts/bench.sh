@@ -2,11 +2,12 @@
 # bench.sh starts a fresh "streamcart dev" on a temporary data directory,
 # drives it with "streamcart bench" for DURATION at RATE orders/s, prints
 # the report, and stops it. Everything runs on this machine, on loopback.
+# BIN (default bin/streamcart) runs another build, for a comparison.
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 rate=${RATE:-200}
 duration=${DURATION:-20s}
-bin=bin/streamcart
+bin=${BIN:-bin/streamcart}
 data=$(mktemp -d /tmp/streamcart-bench.XXXXXX)
 chmod 755 "$data" # PostgreSQL runs as the postgres user when we are root
 "$bin" dev --data "$data/data" --metrics-addr 127.0.0.1:0 "${dev_bench_flags[@]}" >"$data/dev.log" 2>&1 &
