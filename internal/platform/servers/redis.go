@@ -252,6 +252,10 @@ func (r *Redis) run(ctx context.Context) (*process, error) {
 			// The slots of the other primaries stay served while one
 			// primary's replica takes over.
 			"--cluster-require-full-coverage", "no",
+			// A primary asked to stop waits at most this long (seconds)
+			// for its replicas to catch up: each node keeps its own
+			// append-only file, and a stop must not outlast its deadline.
+			"--shutdown-timeout", "2",
 		)
 	}
 	cmd := exec.Command(r.bin, args...)
