@@ -421,7 +421,7 @@ func ParseIdentityScored(m stream.Message) (IdentityScored, error) {
 // parseShare parses a share of a whole, a number in [0, 1].
 func parseShare(v string) (float64, error) {
 	s, err := strconv.ParseFloat(v, 64)
-	if err == nil && (s < 0 || s > 1) {
+	if err == nil && !(s >= 0 && s <= 1) { // NaN is in no range
 		err = errOutOfRange
 	}
 	return s, err

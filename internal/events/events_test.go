@@ -157,6 +157,19 @@ func TestEveryEventOfAnUnknownVersionIsRefusedForGood(t *testing.T) {
 	}
 }
 
+// TestAnIdentityScoreThatIsNoShareIsRefusedForGood checks that a score
+// outside [0, 1], NaN included, is a permanent error.
+func TestAnIdentityScoreThatIsNoShareIsRefusedForGood(t *testing.T) {
+	t.Parallel()
+	for _, score := range []string{"NaN", "nan", "-0.01", "1.01", "+Inf", "-Inf", "1e400", "", "half"} {
+		m := roundTrip(IdentityScored{OrderID: "o", UserID: "u", Score: 0.5}.Event())
+		m.Fields["identityScore"] = score
+		if _, err := ParseIdentityScored(m); !errors.Is(err, ErrInvalid) || !stream.IsPermanent(err) {
+			t.Errorf("identityScore %q: err = %v, want a permanent ErrInvalid", score, err)
+		}
+	}
+}
+
 // TestAnOrderPlacedThatCannotBeAnOrderIsRefusedForGood checks the
 // payload rules of OrderPlaced: what orders never writes is a permanent
 // error.
