@@ -240,6 +240,23 @@ func (c *RedisCluster) each(ctx context.Context, fn func(ctx context.Context, n 
 	return nil
 }
 
+// setConfigEpoch gives a new node its config epoch, which Redis allows
+// only while the node knows no other. A node of another cluster on this
+// machine that once had a peer on this port (a cluster stopped or failed
+// over while its nodes were being introduced) may have met this one
+// already: the node forgets it (CLUSTER RESET SOFT keeps its id and its
+// epochs) and is given the epoch once more.
+func setConfigEpoch(ctx context.Context, rdb *redis.Client, epoch int) error {
+	err := rdb.Do(ctx, "CLUSTER", "SET-CONFIG-EPOCH", epoch).Err()
+	if err == nil || !strings.Contains(err.Error(), "does not know any other node") {
+		return err
+	}
+	if err := rdb.Do(ctx, "CLUSTER", "RESET", "SOFT").Err(); err != nil {
+		return err
+	}
+	return rdb.Do(ctx, "CLUSTER", "SET-CONFIG-EPOCH", epoch).Err()
+}
+
 // form makes the nodes one cluster, unless they already are one (a start
 // on the data of a former one): it gives each primary its share of the
 // slots, introduces every node to the first, waits until all know each
@@ -272,7 +289,7 @@ func (c *RedisCluster) form(ctx context.Context, primaries int) error {
 		err := func() error {
 			defer rdb.Close()
 			// Distinct epochs keep the first election free of collisions.
-			if err := rdb.Do(ctx, "CLUSTER", "SET-CONFIG-EPOCH", i+1).Err(); err != nil {
+			if err := setConfigEpoch(ctx, rdb, i+1); err != nil {
 				return fmt.Errorf("set config epoch: %w", err)
 			}
 			if i < primaries {
