@@ -40,6 +40,7 @@ type devConfig struct {
 	NewSessions    int
 	StreamsPerIP   int
 	StreamMaxAge   time.Duration
+	Linger         time.Duration
 	Partitions     int
 	Data           string
 	RedisURL       string
@@ -77,6 +78,7 @@ func parseDevConfig(args []string, stdout, stderr io.Writer) (devConfig, *flag.F
 	fs.IntVar(&cfg.NewSessions, "new-sessions-per-minute", 0, "sessions one client address may start per minute (0: the default, 60; negative: no limit, e.g. for streamcart bench)")
 	fs.IntVar(&cfg.StreamsPerIP, "event-streams-per-ip", 0, "order event streams open at once per client address (0: the default, 64; negative: no limit, e.g. for streamcart bench)")
 	fs.DurationVar(&cfg.StreamMaxAge, "stream-max-age", 0, "how much of each stream to keep, by entry age (e.g. 168h; trimmed approximately as events are appended); 0 keeps everything")
+	fs.DurationVar(&cfg.Linger, "linger", defaultLinger, lingerUsage)
 	fs.IntVar(&cfg.Partitions, "stream-partitions", 1, "how many partitions each of ORDERS_STREAM, PAYMENTS_STREAM and TRANSACTION_STREAM has (1 to 64; 1: one stream under its own name)")
 	fs.StringVar(&cfg.Data, "data", "./data", "directory for all data of the managed Redis and PostgreSQL")
 	fs.StringVar(&cfg.RedisURL, "redis-url", os.Getenv("REDIS_URL"), "use this Redis instead of a managed one (env REDIS_URL)")
@@ -158,6 +160,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		NoMetrics:     !cfg.Metrics,
 		Secret:        secret,
 		StreamMaxAge:  cfg.StreamMaxAge,
+		Linger:        cfg.Linger,
 		Seed:          true,
 		Tracing:       traces,
 		Log:           root,

@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"streamcart/internal/app"
 	"streamcart/internal/gateway"
@@ -52,6 +53,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	operatorToken := fs.String("operator-token", "", "token that opens the operations page /ops (gateway; empty keeps it closed)")
 	partitions := streamPartitionsFlag(fs)
 	streamMaxAge := fs.Duration("stream-max-age", 0, "how much of each stream to keep, by entry age (e.g. 168h; trimmed approximately as events are appended); 0 keeps everything")
+	linger := fs.Duration("linger", defaultLinger, lingerUsage)
 	seed := fs.Bool("seed", true, "load the sample catalog into an empty catalog (products)")
 	logFormat := fs.String("log-format", "json", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
@@ -106,6 +108,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		},
 		LoginRetention: *loginRetention,
 		StreamMaxAge:   *streamMaxAge,
+		Linger:         *linger,
 		Seed:           *seed,
 		Tracing:        traces,
 		Log:            root,
@@ -126,6 +129,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 func streamPartitionsFlag(fs *flag.FlagSet) *int {
 	return fs.Int("stream-partitions", 1, "how many partitions each of ORDERS_STREAM, PAYMENTS_STREAM and TRANSACTION_STREAM has (1 to 64; 1: one stream under its own name); the same in every process and in the Redis users (streamcart redis-acl, secrets)")
 }
+
+// defaultLinger and lingerUsage are the --linger flag's default and usage.
+const (
+	defaultLinger = 15 * time.Millisecond
+	lingerUsage   = "how long a stream consumer or outbox relay that keeps up waits after a batch before the next, so that what arrives meanwhile is handled together: fewer reads, transactions and commands per event, at most this much more latency (0: none)"
+)
 
 // identitySecretUsage is the usage of the --identity-secret flag.
 const identitySecretUsage = "hex secret (>= 32 bytes) that signs identities between gateway and services, and the orders' OrderPlaced events; the same in every process"

@@ -7,6 +7,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -95,6 +96,11 @@ type Config struct {
 	// StreamMaxAge is how much of each stream its writers keep, by entry
 	// age (approximately); zero keeps everything. See orders.Config.
 	StreamMaxAge time.Duration
+	// Linger is how long each stream consumer and outbox relay that keeps
+	// up waits after a batch before the next (stream.Config.Linger,
+	// outbox.Config.Linger). Zero: none, every event is handled as soon as
+	// it is there.
+	Linger time.Duration
 	// Gateway configures the gateway; its service URLs are filled in.
 	Gateway gateway.Config
 	// LoginRetention is how long the identity service keeps a login
@@ -636,6 +642,7 @@ func serviceConfig(cfg Config, in *instruments, schema string) outbox.ServiceCon
 // reporting to in and tracing with its provider.
 func outboxConfig(cfg Config, in *instruments, schema string) outbox.Config {
 	ob := cfg.Tuning.Outbox
+	ob.Linger = cmp.Or(ob.Linger, cfg.Linger)
 	ob.Metrics = in.outboxMetrics(schema)
 	ob.TracerProvider = in.tracer
 	return ob
@@ -650,6 +657,7 @@ func consumerConfig(cfg Config, in *instruments) stream.Config {
 		Partitions: cfg.Names.StreamPartitions,
 		Block:      t.Block, MinIdle: t.MinIdle, ClaimInterval: t.ClaimInterval, HandlerTimeout: t.HandlerTimeout,
 		RetryBackoff: t.RetryBackoff, MaxRetryBackoff: t.MaxRetryBackoff, MaxDeliveries: t.MaxDeliveries,
+		Linger:          cmp.Or(t.Linger, cfg.Linger),
 		ShutdownTimeout: cfg.ShutdownTimeout, Metrics: in.streamMetrics(), TracerProvider: in.tracer,
 	}
 }

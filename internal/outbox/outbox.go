@@ -107,6 +107,13 @@ type Config struct {
 	// Poll is how often the relay looks for rows without being kicked,
 	// which picks up rows of crashed replicas. Default 250ms.
 	Poll time.Duration
+	// Linger is how long the relay waits after publishing a batch smaller
+	// than Batch before it takes the next, so that the rows committed
+	// meanwhile go out in one transaction and one pipeline rather than one
+	// each: a row waits at most Linger more than without it. After a quiet
+	// spell (nothing relayed since the last batch) the first kick is
+	// answered at once. Default 0: every kick is answered at once.
+	Linger time.Duration
 	// KeepProcessed is how long consumed event ids are remembered for
 	// Apply; Run prunes older ones hourly. It must outlast the time an
 	// event can still be redelivered (the streams' retention). Default
@@ -323,6 +330,13 @@ func (o *Outbox) Run(ctx context.Context) error {
 		failures = 0
 		if n == o.cfg.Batch {
 			continue // more may be waiting
+		}
+		if n > 0 && o.cfg.Linger > 0 {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(o.cfg.Linger):
+			}
 		}
 		select {
 		case <-ctx.Done():

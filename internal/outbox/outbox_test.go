@@ -3,6 +3,7 @@ package outbox_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -175,6 +176,47 @@ func TestPublishedRecordsEachBatchInItsTransaction(t *testing.T) {
 		if !ok || at.Before(before.Truncate(time.Microsecond)) || at.Truncate(time.Millisecond).After(last[id]) {
 			t.Errorf("event %s: sent at %v (recorded %v), want between %v and its entry's time %v", id, at, ok, before, last[id])
 		}
+	}
+}
+
+func TestALingeringRelayPublishesWhatCommitsMeanwhileInOneBatch(t *testing.T) {
+	t.Parallel()
+	pool, rdb := setup(t)
+	name := testenv.Name(t, "s")
+	var (
+		mu    sync.Mutex
+		sizes []int
+	)
+	record := func(_ context.Context, _ pgx.Tx, _ time.Time, evs []stream.Event) error {
+		mu.Lock()
+		defer mu.Unlock()
+		sizes = append(sizes, len(evs))
+		return nil
+	}
+	seen := func() []int {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(sizes)
+	}
+	ob := outbox.New(pool, rdb, stream.NewPublisher(rdb, nil), "svc",
+		outbox.Config{Linger: 3 * time.Second, Poll: time.Minute, Published: record}, testenv.Logger(t))
+	testenv.Run(t, ob.Run)
+
+	// The first row after a quiet spell goes out when it is kicked; the two
+	// committed (and kicked) while the relay lingers after it, together.
+	ids := add(t, ob, pool, name, 1, true)
+	ob.Kick()
+	testenv.WaitFor(t, 10*time.Second, "the first row relayed", func() bool { return len(seen()) == 1 })
+	for range 2 {
+		ids = append(ids, add(t, ob, pool, name, 1, true)...)
+		ob.Kick()
+	}
+	testenv.WaitFor(t, 10*time.Second, "the next two relayed", func() bool { return len(published(t, rdb, name)) == 3 })
+	if diff := cmp.Diff([]int{1, 2}, seen()); diff != "" {
+		t.Errorf("batch sizes (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(onceEach(ids), published(t, rdb, name)); diff != "" {
+		t.Errorf("published (-want +got):\n%s", diff)
 	}
 }
 

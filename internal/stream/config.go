@@ -80,6 +80,18 @@ type Config struct {
 	// consumer keeps the entries it works on. Default 10s.
 	HandlerTimeout time.Duration
 
+	// Linger is how long a consumer that keeps up waits after a read
+	// before the next one, so that the entries that arrive meanwhile come
+	// in one read (one batch, one transaction, one ack) rather than one
+	// read each: the next read starts no sooner than Linger after a read
+	// that returned entries, but fewer than it asked for. A read that came
+	// back full (the consumer is behind) is followed at once, and one that
+	// came back empty too, so an entry that arrives after a quiet spell is
+	// read as soon as it is there; an entry waits at most Linger more than
+	// without it. It must be shorter than Block. Default 0: every read
+	// follows the one before at once.
+	Linger time.Duration
+
 	// AckDelay is how long the acknowledgement of an entry handled may
 	// wait, to go out with those of the batches handled after it, in one
 	// XACK: the acks waiting are sent once the oldest has waited AckDelay,
@@ -175,6 +187,9 @@ func (c Config) Validate() error {
 	if c.RemoveIdleAfter <= max(c.MinIdle, c.Block) {
 		errs = append(errs, fmt.Errorf("remove idle after %v must be longer than min idle %v and block %v",
 			c.RemoveIdleAfter, c.MinIdle, c.Block))
+	}
+	if c.Linger < 0 || c.Linger >= c.Block {
+		errs = append(errs, fmt.Errorf("linger %v must not be negative, and must be shorter than block %v", c.Linger, c.Block))
 	}
 	if c.MinIdle > 0 && (c.AckDelay < 0 || c.AckDelay > c.MinIdle/5) {
 		errs = append(errs, fmt.Errorf("ack delay %v must not be negative, and must be at most a fifth of min idle %v", c.AckDelay, c.MinIdle))

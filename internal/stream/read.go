@@ -16,6 +16,7 @@ import (
 func (c *Consumer) readLoop(ctx context.Context, work chan<- batch, stop <-chan struct{}) {
 	var conn *redis.Conn
 	size := newReadSize(c.cfg.MinCount, c.cfg.Count)
+	var lingered time.Time // when the next read may start, after a short one
 	defer func() {
 		if conn != nil {
 			_ = conn.Close()
@@ -47,6 +48,9 @@ func (c *Consumer) readLoop(ctx context.Context, work chan<- batch, stop <-chan 
 				continue
 			}
 			c.reader.Store(&reader{node: node, id: id})
+		}
+		if !waitUntil(ctx, lingered) {
+			return
 		}
 		// The read itself must not be cut short by ctx: entries it returns
 		// are already delivered to us. Shutdown releases it by CLIENT UNBLOCK.
@@ -80,13 +84,32 @@ func (c *Consumer) readLoop(ctx context.Context, work chan<- batch, stop <-chan 
 		for _, s := range res {
 			n += len(s.Messages)
 		}
-		size.got(n)
+		if size.got(n) && c.cfg.Linger > 0 {
+			lingered = time.Now().Add(c.cfg.Linger)
+		}
 		for _, s := range res {
 			c.hold(entryIDs(s.Messages)...)
 			if !c.dispatch(work, stop, batch{entries: s.Messages}) {
 				return
 			}
 		}
+	}
+}
+
+// waitUntil waits until t (at once when it has passed) and reports
+// whether ctx is still live then.
+func waitUntil(ctx context.Context, t time.Time) bool {
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-timer.C:
+		return true
 	}
 }
 

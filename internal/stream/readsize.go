@@ -42,13 +42,16 @@ func (s *readSize) next(limit int64) int64 {
 	return s.asked
 }
 
-// got records that the last read returned n entries.
-func (s *readSize) got(n int) {
+// got records that the last read returned n entries, and reports whether
+// it came back short but not empty: the consumer keeps up, and entries are
+// coming (see Config.Linger).
+func (s *readSize) got(n int) (short bool) {
 	if int64(n) >= s.asked {
 		s.cur = min(2*s.asked, s.ceiling)
-		return
+		return false
 	}
 	s.cur = max(s.floor, min(s.asked/2, 2*int64(n)))
+	return n > 0
 }
 
 // pace is how long a consumer's handlers take per entry: an estimate that

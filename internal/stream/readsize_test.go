@@ -70,3 +70,29 @@ func TestReadsStayWithinTheHandlersTime(t *testing.T) {
 	}
 	f.wantNoDeadLetters()
 }
+
+func TestALingeringConsumerReadsWhatArrivesMeanwhileAtOnceButNeverWaitsWhenBehind(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	cfg := f.config()
+	cfg.MinCount, cfg.Count = 10, 10
+	cfg.Linger, cfg.Block = 4*time.Second, 10*time.Second
+
+	// Behind: every read comes back full, and the next follows at once, so
+	// the backlog takes less than one Linger.
+	b, ids := f.consumeBacklog(cfg, 40, nil)
+	f.wantEachHandledOnce(b.rec, ids, cfg.Linger, "the backlog handled without lingering")
+
+	// Keeping up: the read that brings one entry comes back short, so the
+	// next waits for Linger and brings the three appended one by one
+	// meanwhile, in one batch.
+	ids = append(ids, f.publish(1)...)
+	f.wantEachHandledOnce(b.rec, ids, time.Minute, "the single entry handled")
+	for range 3 {
+		ids = append(ids, f.publish(1)...)
+	}
+	f.wantEachHandledOnce(b.rec, ids, time.Minute, "the three entries handled")
+	if diff := cmp.Diff([]int{10, 10, 10, 10, 1, 3}, b.seen()); diff != "" {
+		t.Errorf("batch sizes (-want +got):\n%s", diff)
+	}
+}

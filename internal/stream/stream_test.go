@@ -835,6 +835,9 @@ func TestConfigValidate(t *testing.T) {
 		{"negative ack delay", stream.Config{Stream: "s", Group: "g", AckDelay: -time.Millisecond}, false},
 		// The default adapts to a short MinIdle.
 		{"default ack delay, short min idle", stream.Config{Stream: "s", Group: "g", MinIdle: 100 * time.Millisecond}, true},
+		{"linger", stream.Config{Stream: "s", Group: "g", Linger: 15 * time.Millisecond}, true},
+		{"negative linger", stream.Config{Stream: "s", Group: "g", Linger: -time.Millisecond}, false},
+		{"linger as long as block", stream.Config{Stream: "s", Group: "g", Linger: time.Second, Block: time.Second}, false},
 	}
 	for _, tt := range tests {
 		if err := tt.cfg.Validate(); (err == nil) != tt.ok {
