@@ -53,6 +53,12 @@ type devConfig struct {
 	LogLevel       string
 }
 
+// defaultLinger and lingerUsage are the --linger flag's default and usage.
+const (
+	defaultLinger = 15 * time.Millisecond
+	lingerUsage   = "how long a stream consumer or outbox relay that keeps up waits after a batch before the next, so that what arrives meanwhile is handled together: fewer reads, transactions and commands per event, at most this much more latency (0: none)"
+)
+
 const devUsage = `usage: streamcart dev [flags]
 
 Run the whole system in one process: every service on its own loopback

@@ -9,7 +9,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"time"
 
 	"streamcart/internal/app"
 	"streamcart/internal/gateway"
@@ -129,12 +128,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 func streamPartitionsFlag(fs *flag.FlagSet) *int {
 	return fs.Int("stream-partitions", 1, "how many partitions each of ORDERS_STREAM, PAYMENTS_STREAM and TRANSACTION_STREAM has (1 to 64; 1: one stream under its own name); the same in every process and in the Redis users (streamcart redis-acl, secrets)")
 }
-
-// defaultLinger and lingerUsage are the --linger flag's default and usage.
-const (
-	defaultLinger = 15 * time.Millisecond
-	lingerUsage   = "how long a stream consumer or outbox relay that keeps up waits after a batch before the next, so that what arrives meanwhile is handled together: fewer reads, transactions and commands per event, at most this much more latency (0: none)"
-)
 
 // identitySecretUsage is the usage of the --identity-secret flag.
 const identitySecretUsage = "hex secret (>= 32 bytes) that signs identities between gateway and services, and the orders' OrderPlaced events; the same in every process"
