@@ -92,7 +92,7 @@ func (s *server) Restart(ctx context.Context) error {
 		if err == nil {
 			return nil
 		}
-		transient := strings.Contains(err.Error(), "shared memory block") || strings.Contains(err.Error(), "already in use")
+		transient := strings.Contains(err.Error(), "shared memory block") || portTaken(err)
 		if !transient || attempt == 10 || ctx.Err() != nil {
 			return fmt.Errorf("restart %s: %w", s.name, err)
 		}
@@ -101,6 +101,23 @@ func (s *server) Restart(ctx context.Context) error {
 		case <-ctx.Done():
 			return fmt.Errorf("restart %s: %w", s.name, err)
 		case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
+		}
+	}
+}
+
+// startPicked starts the server as start does. When its ports were
+// picked free a moment before (picked), another process may have taken
+// one since: then repick picks them again and it starts again, up to five
+// times in all. s.mu must be held.
+func (s *server) startPicked(ctx context.Context, picked bool, repick func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := s.start(ctx)
+		if err == nil || !picked || !portTaken(err) || attempt == 5 {
+			return err
+		}
+		s.log.Warn(s.name+"'s port was taken meanwhile; picking another", "attempt", attempt, "err", err)
+		if err := repick(); err != nil {
+			return err
 		}
 	}
 }

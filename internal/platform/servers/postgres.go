@@ -97,7 +97,11 @@ func StartPostgres(ctx context.Context, opts PostgresOptions) (*Postgres, error)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if err := p.start(ctx); err != nil {
+	err = p.startPicked(ctx, opts.Port == 0, func() (err error) {
+		p.port, err = freePort()
+		return err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("start postgres: %w", err)
 	}
 	return p, nil

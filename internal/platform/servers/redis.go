@@ -59,6 +59,10 @@ type RedisOptions struct {
 	// ClusterBusPort is a cluster node's bus port on 127.0.0.1. Zero
 	// picks a free port (Redis's default, Port+10000, may be past 65535).
 	ClusterBusPort int
+
+	// pickPort picks the ports that are zero; nil is freePort. Tests
+	// set it to pick a port that is taken.
+	pickPort func() (int, error)
 }
 
 // Redis is a redis-server running as a child process, bound to 127.0.0.1,
@@ -128,15 +132,19 @@ func StartRedis(ctx context.Context, opts RedisOptions) (*Redis, error) {
 			return nil, fmt.Errorf("start redis: %w", err)
 		}
 	}
+	pick := opts.pickPort
+	if pick == nil {
+		pick = freePort
+	}
 	port := opts.Port
 	if port == 0 {
-		if port, err = freePort(); err != nil {
+		if port, err = pick(); err != nil {
 			return nil, fmt.Errorf("start redis: %w", err)
 		}
 	}
 	busPort := opts.ClusterBusPort
 	if opts.ClusterNodeTimeout > 0 && busPort == 0 {
-		if busPort, err = freePort(); err != nil {
+		if busPort, err = pick(); err != nil {
 			return nil, fmt.Errorf("start redis: %w", err)
 		}
 	}
@@ -161,7 +169,19 @@ func StartRedis(ctx context.Context, opts RedisOptions) (*Redis, error) {
 	r.launch = r.run
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if err := r.start(ctx); err != nil {
+	picked := opts.Port == 0 || (opts.ClusterNodeTimeout > 0 && opts.ClusterBusPort == 0)
+	err = r.startPicked(ctx, picked, func() (err error) {
+		if opts.Port == 0 {
+			if r.port, err = pick(); err != nil {
+				return err
+			}
+		}
+		if opts.ClusterNodeTimeout > 0 && opts.ClusterBusPort == 0 {
+			r.busPort, err = pick()
+		}
+		return err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("start redis: %w", err)
 	}
 	return r, nil

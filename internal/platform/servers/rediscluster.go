@@ -106,10 +106,14 @@ func StartRedisCluster(ctx context.Context, opts RedisClusterOptions) (_ *RedisC
 		}
 	}()
 	for i := range n {
+		var port [2]int // zero: StartRedis picks free ones
+		if ports != nil {
+			port = ports[i]
+		}
 		node, err := StartRedis(ctx, RedisOptions{
 			Dir:                filepath.Join(opts.Dir, "node-"+strconv.Itoa(i)),
-			Port:               ports[i][0],
-			ClusterBusPort:     ports[i][1],
+			Port:               port[0],
+			ClusterBusPort:     port[1],
 			ClusterNodeTimeout: timeout,
 			AppendFsync:        opts.AppendFsync,
 			Logger:             opts.Logger,
@@ -120,6 +124,11 @@ func StartRedisCluster(ctx context.Context, opts RedisClusterOptions) (_ *RedisC
 			return nil, fmt.Errorf("start redis cluster: node %d: %w", i, err)
 		}
 		c.nodes = append(c.nodes, node)
+	}
+	if ports == nil {
+		if err := c.writePorts(opts.Dir); err != nil {
+			return nil, fmt.Errorf("start redis cluster: %w", err)
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, clusterReadyTimeout)
 	defer cancel()
@@ -134,7 +143,10 @@ func StartRedisCluster(ctx context.Context, opts RedisClusterOptions) (_ *RedisC
 }
 
 // clusterPorts returns the port and bus port of each of n nodes: the ones
-// a former start wrote to dir's ports file, or new ones, which it writes.
+// a former start wrote to dir's ports file, or from base on (which it
+// writes there), or nil for a new cluster on free ports: its nodes pick
+// their own (StartRedis, which picks again should another process take
+// one first), and writePorts records them.
 func clusterPorts(dir string, n, base int) ([][2]int, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
@@ -156,21 +168,33 @@ func clusterPorts(dir string, n, base int) ([][2]int, error) {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
-	ports := make([][2]int, n)
-	var b strings.Builder
-	for i := range ports {
-		var err error
-		if base != 0 {
-			ports[i] = [2]int{base + i, base + n + i}
-		} else if ports[i][0], err = freePort(); err == nil {
-			ports[i][1], err = freePort()
-		}
-		if err != nil {
-			return nil, err
-		}
-		fmt.Fprintf(&b, "%d %d\n", ports[i][0], ports[i][1])
+	if base == 0 {
+		return nil, nil
 	}
-	return ports, os.WriteFile(path, []byte(b.String()), 0o644)
+	ports := make([][2]int, n)
+	for i := range ports {
+		ports[i] = [2]int{base + i, base + n + i}
+	}
+	return ports, savePorts(path, ports)
+}
+
+// writePorts records the ports of the cluster's nodes in dir's ports
+// file, for clusterPorts.
+func (c *RedisCluster) writePorts(dir string) error {
+	ports := make([][2]int, len(c.nodes))
+	for i, n := range c.nodes {
+		ports[i] = [2]int{n.port, n.busPort}
+	}
+	return savePorts(filepath.Join(dir, "ports"), ports)
+}
+
+// savePorts writes ports to path, a node a line.
+func savePorts(path string, ports [][2]int) error {
+	var b strings.Builder
+	for _, p := range ports {
+		fmt.Fprintf(&b, "%d %d\n", p[0], p[1])
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
 
 // Nodes returns the nodes, primaries first as they were formed (node i <

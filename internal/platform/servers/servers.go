@@ -228,6 +228,12 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
+// portTaken reports whether err is a server's refusal to start because
+// its port is in use (its log says "Address already in use").
+func portTaken(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "already in use")
+}
+
 // orDiscard returns log, or a logger that drops everything if log is nil.
 func orDiscard(log *slog.Logger) *slog.Logger {
 	if log == nil {

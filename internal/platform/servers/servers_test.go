@@ -262,6 +262,37 @@ func TestRedisPortInUse(t *testing.T) {
 	}
 }
 
+func TestRedisPicksAnotherPortWhenTheOneItPickedIsTakenMeanwhile(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	taken := l.Addr().(*net.TCPAddr).Port
+	picks := 0
+	pick := func() (int, error) {
+		picks++
+		if picks == 1 {
+			return taken, nil // free when picked, another process's since
+		}
+		return freePort()
+	}
+	r, err := StartRedis(testContext(t), RedisOptions{Dir: testDir(t), pickPort: pick})
+	if err != nil {
+		t.Fatalf("StartRedis after its first pick was taken: %v", err)
+	}
+	defer r.Stop(context.Background())
+	if r.Port() == taken || picks != 2 {
+		t.Errorf("StartRedis runs on port %d after %d picks; want another port than the taken %d, on the second pick", r.Port(), picks, taken)
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: r.Addr()})
+	defer rdb.Close()
+	if err := rdb.Ping(testContext(t)).Err(); err != nil {
+		t.Errorf("PING: %v", err)
+	}
+}
+
 func TestRedisMissingBinary(t *testing.T) {
 	t.Setenv("PATH", t.TempDir())
 	t.Setenv("REDIS_SERVER_BIN", "")
