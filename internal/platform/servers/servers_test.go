@@ -244,14 +244,20 @@ func TestRedisKillKeepsFsyncedWrites(t *testing.T) {
 	}
 }
 
-func TestRedisPortInUse(t *testing.T) {
-	t.Parallel()
+// takenPort returns a port on 127.0.0.1 that the test holds until it ends.
+func takenPort(t *testing.T) int {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	port := l.Addr().(*net.TCPAddr).Port
+	t.Cleanup(func() { l.Close() })
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func TestRedisPortInUse(t *testing.T) {
+	t.Parallel()
+	port := takenPort(t)
 	r, err := StartRedis(testContext(t), RedisOptions{Dir: testDir(t), Port: port})
 	if err == nil {
 		r.Stop(context.Background())
@@ -264,12 +270,7 @@ func TestRedisPortInUse(t *testing.T) {
 
 func TestRedisPicksAnotherPortWhenTheOneItPickedIsTakenMeanwhile(t *testing.T) {
 	t.Parallel()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	taken := l.Addr().(*net.TCPAddr).Port
+	taken := takenPort(t)
 	picks := 0
 	pick := func() (int, error) {
 		picks++
